@@ -1,0 +1,204 @@
+"""PynamoDB models: the one source of truth for every table's schema.
+
+The local stack creates its tables from these classes and the infra template is checked
+against them. Table names come from Settings via `bind_models`, never at import time.
+
+No attribute holds a personal value in clear: the patient's identity is the encrypted
+`personal` blob and the NIR is only present as a keyed, per-pharmacy blind index.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import (
+    BinaryAttribute,
+    JSONAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+from chalicelib.config import Settings
+
+# Number of partitions of the export queue index, so that a large backlog spreads its writes.
+EXPORT_QUEUE_SHARDS = 8
+
+
+class _OnDemand:
+    billing_mode = "PAY_PER_REQUEST"
+    region = "eu-west-3"
+
+
+class RecordsByDay(GlobalSecondaryIndex["RecordModel"]):
+    """List a pharmacy's records of one day (partition: "FINESS#YYYY-MM-DD")."""
+
+    class Meta:
+        index_name = "by_day"
+        projection = AllProjection()
+
+    finess_day = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class RecordsByPatient(GlobalSecondaryIndex["RecordModel"]):
+    """Find a patient's records at one pharmacy through the blind index, without decrypting."""
+
+    class Meta:
+        index_name = "by_patient"
+        projection = KeysOnlyProjection()
+
+    nir_index = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class RecordsExportQueue(GlobalSecondaryIndex["RecordModel"]):
+    """Sparse index of records with a message to send (partition: "q#<shard>")."""
+
+    class Meta:
+        index_name = "export_queue"
+        projection = AllProjection()
+
+    export_queue = UnicodeAttribute(hash_key=True)
+    next_attempt_at = UnicodeAttribute(range_key=True)
+
+
+class RecordModel(Model):
+    class Meta(_OnDemand):
+        table_name = "depistage-records"
+
+    finess = UnicodeAttribute(hash_key=True)
+    record_id = UnicodeAttribute(range_key=True)
+    finess_day = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    created_by = UnicodeAttribute()
+    version = NumberAttribute(default=1)
+    status = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    device_id = UnicodeAttribute()
+    sampled_at = UnicodeAttribute()
+    result = UnicodeAttribute(null=True)
+    # aws-encryption-sdk message: the patient's identity and contacts, bound to finess and record id
+    personal = BinaryAttribute(null=True, legacy_encoding=False)
+    nir_index = UnicodeAttribute(null=True)
+    # delivery to SI-DEP
+    delivery_state = UnicodeAttribute(default="pending")
+    attempts = NumberAttribute(default=0)
+    last_error = UnicodeAttribute(null=True)
+    acknowledged_at = UnicodeAttribute(null=True)
+    acknowledged_version = NumberAttribute(default=0)
+    pending_message = UnicodeAttribute(null=True)
+    export_queue = UnicodeAttribute(null=True)
+    next_attempt_at = UnicodeAttribute(null=True)
+    lease_owner = UnicodeAttribute(null=True)
+    lease_expires_at = UnicodeAttribute(null=True)
+    delivery_history = JSONAttribute(null=True)
+    erased_at = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+    by_day = RecordsByDay()
+    by_patient = RecordsByPatient()
+    export_queue_index = RecordsExportQueue()
+
+
+class PharmacyModel(Model):
+    class Meta(_OnDemand):
+        table_name = "depistage-pharmacies"
+
+    finess = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    created_by = UnicodeAttribute()
+
+
+class MembersByPharmacy(GlobalSecondaryIndex["MemberModel"]):
+    class Meta:
+        index_name = "by_pharmacy"
+        projection = AllProjection()
+
+    finess = UnicodeAttribute(hash_key=True)
+    username = UnicodeAttribute(range_key=True)
+
+
+class MemberModel(Model):
+    """A user's membership: the only source of their role and pharmacy (not the token)."""
+
+    class Meta(_OnDemand):
+        table_name = "depistage-members"
+
+    username = UnicodeAttribute(hash_key=True)
+    role = UnicodeAttribute()
+    finess = UnicodeAttribute(null=True)  # absent for platform admins (sparse index)
+    created_at = UnicodeAttribute()
+    created_by = UnicodeAttribute()
+
+    by_pharmacy = MembersByPharmacy()
+
+
+class IdempotencyModel(Model):
+    """Idempotency-Key bookkeeping: a MAC of the body and the record id, never the body."""
+
+    class Meta(_OnDemand):
+        table_name = "depistage-idempotency"
+
+    key = UnicodeAttribute(hash_key=True)  # "FINESS#<Idempotency-Key>"
+    body_mac = UnicodeAttribute()
+    record_id = UnicodeAttribute()
+    state = UnicodeAttribute()  # in_progress | completed
+    created_at = UnicodeAttribute()
+    expires_at = TTLAttribute()
+
+
+class AuditEventModel(Model):
+    """One link of a pharmacy's append-only, hash-chained audit journal."""
+
+    class Meta(_OnDemand):
+        table_name = "depistage-audit"
+
+    chain = UnicodeAttribute(hash_key=True)  # FINESS, or "platform"
+    seq = NumberAttribute(range_key=True)
+    time = UnicodeAttribute()
+    event = JSONAttribute()  # the event's fields (identifiers only)
+    prev_hash = UnicodeAttribute()
+    hash = UnicodeAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
+class AuditCheckpointModel(Model):
+    """A chain head MACed with a KMS key the API may use but not manage."""
+
+    class Meta(_OnDemand):
+        table_name = "depistage-audit-checkpoints"
+
+    chain = UnicodeAttribute(hash_key=True)
+    seq = NumberAttribute(range_key=True)
+    hash = UnicodeAttribute()
+    mac = UnicodeAttribute()
+    key_id = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+
+
+# Model class -> the Settings field that names its table.
+TABLE_SETTINGS: dict[type[Model], str] = {
+    RecordModel: "records_table",
+    PharmacyModel: "pharmacies_table",
+    MemberModel: "members_table",
+    IdempotencyModel: "idempotency_table",
+    AuditEventModel: "audit_table",
+    AuditCheckpointModel: "audit_checkpoints_table",
+}
+ALL_MODELS: tuple[type[Model], ...] = tuple(TABLE_SETTINGS)
+
+
+def bind_models(settings: Settings) -> None:
+    """Point every model at the configured tables, region and endpoint."""
+    for model, setting in TABLE_SETTINGS.items():
+        meta: Any = model.Meta
+        meta.table_name = getattr(settings, setting)
+        meta.region = settings.region
+        meta.host = settings.aws_endpoint_url
+        # PynamoDB caches its connection per model: drop it so new settings take effect.
+        model._connection = None

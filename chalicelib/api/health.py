@@ -1,0 +1,12 @@
+"""GET /v1/health: the one route without authentication."""
+
+from __future__ import annotations
+
+from chalice import Blueprint
+
+blueprint = Blueprint(__name__)
+
+
+@blueprint.route("/v1/health", methods=["GET"])
+def health() -> dict[str, str]:
+    return {"status": "ok"}

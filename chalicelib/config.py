@@ -1,0 +1,136 @@
+"""Settings, read from the environment when asked (never at import time).
+
+Every deployment knob lives here with its default and the reason for it, so that the
+Lambda, the local stack and the tests agree on names.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+# HDS-certified EEA AWS regions. Health data may only be hosted in these.
+HDS_REGIONS: tuple[str, ...] = ("eu-west-3", "eu-west-1", "eu-central-1", "eu-north-1", "eu-south-1")
+DEFAULT_REGION = "eu-west-3"
+
+
+class ConfigurationError(RuntimeError):
+    """A setting is missing or outside what the service accepts."""
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be an integer") from exc
+
+
+def _list(env: dict[str, str], name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    region: str = DEFAULT_REGION
+    stage: str = "local"
+    aws_endpoint_url: str | None = None
+    # DynamoDB tables
+    records_table: str = "depistage-records"
+    pharmacies_table: str = "depistage-pharmacies"
+    members_table: str = "depistage-members"
+    idempotency_table: str = "depistage-idempotency"
+    audit_table: str = "depistage-audit"
+    audit_checkpoints_table: str = "depistage-audit-checkpoints"
+    # KMS: envelope key for personal data, HMAC keys for the blind index and audit checkpoints
+    data_key_id: str = ""
+    blind_index_key_id: str = ""
+    audit_key_id: str = ""
+    # Data-key cache: a data key encrypts at most this many records and lives at most this
+    # long, so one compromised data key exposes a bounded slice of one pharmacy's records.
+    data_key_cache_max_age_seconds: int = 300
+    data_key_cache_max_messages: int = 10_000
+    data_key_cache_capacity: int = 1_000
+    # Cognito
+    user_pool_id: str = ""
+    app_client_ids: tuple[str, ...] = ()
+    jwks_url: str = ""
+    token_leeway_seconds: int = 30
+    # Retention (the retention issue sets the policy; days)
+    retention_after_ack_days: int = 30
+    retention_hard_cap_days: int = 90
+    audit_retention_days: int = 365
+    idempotency_ttl_seconds: int = 24 * 3600
+    # Request hardening
+    max_body_bytes: int = 64 * 1024
+    # SI-DEP export
+    sidep_url: str = ""
+    sidep_ca_file: str = ""
+    sidep_client_cert_file: str = ""
+    sidep_client_key_file: str = ""
+    sidep_batch_size: int = 100
+    sidep_timeout_seconds: int = 10
+    export_time_budget_seconds: int = 240
+    export_max_attempts: int = 8
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def issuer(self) -> str:
+        return f"https://cognito-idp.{self.region}.amazonaws.com/{self.user_pool_id}"
+
+    @property
+    def effective_jwks_url(self) -> str:
+        return self.jwks_url or f"{self.issuer}/.well-known/jwks.json"
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    """Build Settings from an environment mapping (os.environ by default)."""
+    e = dict(os.environ if env is None else env)
+    region = e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+    if region not in HDS_REGIONS:
+        raise ConfigurationError(
+            f"region {region} is not an HDS-certified EEA region (allowed: {', '.join(HDS_REGIONS)})"
+        )
+    return Settings(
+        region=region,
+        stage=e.get("STAGE", "local"),
+        aws_endpoint_url=e.get("AWS_ENDPOINT_URL") or None,
+        records_table=e.get("RECORDS_TABLE", Settings.records_table),
+        pharmacies_table=e.get("PHARMACIES_TABLE", Settings.pharmacies_table),
+        members_table=e.get("MEMBERS_TABLE", Settings.members_table),
+        idempotency_table=e.get("IDEMPOTENCY_TABLE", Settings.idempotency_table),
+        audit_table=e.get("AUDIT_TABLE", Settings.audit_table),
+        audit_checkpoints_table=e.get("AUDIT_CHECKPOINTS_TABLE", Settings.audit_checkpoints_table),
+        data_key_id=e.get("DATA_KEY_ID", ""),
+        blind_index_key_id=e.get("BLIND_INDEX_KEY_ID", ""),
+        audit_key_id=e.get("AUDIT_KEY_ID", ""),
+        data_key_cache_max_age_seconds=_int(e, "DATA_KEY_CACHE_MAX_AGE_SECONDS", 300),
+        data_key_cache_max_messages=_int(e, "DATA_KEY_CACHE_MAX_MESSAGES", 10_000),
+        data_key_cache_capacity=_int(e, "DATA_KEY_CACHE_CAPACITY", 1_000),
+        user_pool_id=e.get("USER_POOL_ID", ""),
+        app_client_ids=_list(e, "APP_CLIENT_IDS"),
+        jwks_url=e.get("JWKS_URL", ""),
+        token_leeway_seconds=_int(e, "TOKEN_LEEWAY_SECONDS", 30),
+        retention_after_ack_days=_int(e, "RETENTION_AFTER_ACK_DAYS", 30),
+        retention_hard_cap_days=_int(e, "RETENTION_HARD_CAP_DAYS", 90),
+        audit_retention_days=_int(e, "AUDIT_RETENTION_DAYS", 365),
+        idempotency_ttl_seconds=_int(e, "IDEMPOTENCY_TTL_SECONDS", 24 * 3600),
+        max_body_bytes=_int(e, "MAX_BODY_BYTES", 64 * 1024),
+        sidep_url=e.get("SIDEP_URL", ""),
+        sidep_ca_file=e.get("SIDEP_CA_FILE", ""),
+        sidep_client_cert_file=e.get("SIDEP_CLIENT_CERT_FILE", ""),
+        sidep_client_key_file=e.get("SIDEP_CLIENT_KEY_FILE", ""),
+        sidep_batch_size=_int(e, "SIDEP_BATCH_SIZE", 100),
+        sidep_timeout_seconds=_int(e, "SIDEP_TIMEOUT_SECONDS", 10),
+        export_time_budget_seconds=_int(e, "EXPORT_TIME_BUDGET_SECONDS", 240),
+        export_max_attempts=_int(e, "EXPORT_MAX_ATTEMPTS", 8),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once on first use (tests clear the cache)."""
+    return load_settings()

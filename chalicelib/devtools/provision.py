@@ -1,0 +1,78 @@
+"""Provision the AWS side of a stack (moto in tests and `make run`) from the project's sources of truth.
+
+Tables come from the PynamoDB models, the user pool from `cognito_pool`. Returns the
+environment variables the app reads (see chalicelib.config).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+
+from chalicelib.adapters.cognito_pool import app_client_settings, user_pool_settings
+from chalicelib.adapters.dynamodb.models import ALL_MODELS, bind_models
+from chalicelib.config import Settings, load_settings
+
+
+def _client(session: boto3.Session, service: str, endpoint_url: str | None) -> Any:
+    return session.client(service, endpoint_url=endpoint_url)  # type: ignore[call-overload]
+
+
+def create_keys(kms: Any) -> dict[str, str]:
+    data = kms.create_key(Description="depistage personal data (envelope)", KeyUsage="ENCRYPT_DECRYPT")
+    blind = kms.create_key(
+        Description="depistage NIR blind index", KeyUsage="GENERATE_VERIFY_MAC", KeySpec="HMAC_256"
+    )
+    audit = kms.create_key(
+        Description="depistage audit checkpoints", KeyUsage="GENERATE_VERIFY_MAC", KeySpec="HMAC_256"
+    )
+    return {
+        "DATA_KEY_ID": data["KeyMetadata"]["Arn"],
+        "BLIND_INDEX_KEY_ID": blind["KeyMetadata"]["Arn"],
+        "AUDIT_KEY_ID": audit["KeyMetadata"]["Arn"],
+    }
+
+
+def create_tables(settings: Settings) -> None:
+    bind_models(settings)
+    for model in ALL_MODELS:
+        if not model.exists():
+            model.create_table(wait=True)
+        ttl = next((name for name, attr in model.get_attributes().items() if type(attr).__name__ == "TTLAttribute"), None)
+        if ttl:
+            model._get_connection().connection._make_api_call(  # no public PynamoDB call for TTL
+                "UpdateTimeToLive",
+                {"TableName": model.Meta.table_name, "TimeToLiveSpecification": {"Enabled": True, "AttributeName": ttl}},
+            )
+
+
+def create_user_pool(cognito: Any, name: str = "depistage") -> dict[str, str]:
+    pool_kwargs = user_pool_settings(name)
+    enabled_mfas = pool_kwargs.pop("EnabledMfas")
+    pool = cognito.create_user_pool(**pool_kwargs)["UserPool"]
+    cognito.set_user_pool_mfa_config(
+        UserPoolId=pool["Id"],
+        SoftwareTokenMfaConfiguration={"Enabled": "SOFTWARE_TOKEN_MFA" in enabled_mfas},
+        MfaConfiguration=pool_kwargs["MfaConfiguration"],
+    )
+    client = cognito.create_user_pool_client(UserPoolId=pool["Id"], **app_client_settings(f"{name}-mobile"))
+    return {"USER_POOL_ID": pool["Id"], "APP_CLIENT_IDS": client["UserPoolClient"]["ClientId"]}
+
+
+def provision(
+    session: boto3.Session | None = None, endpoint_url: str | None = None, pool_name: str = "depistage"
+) -> dict[str, str]:
+    """Create keys, tables and the user pool; return the app's environment variables."""
+    session = session or boto3.Session()
+    region = session.region_name or "eu-west-3"
+    env: dict[str, str] = {"AWS_DEFAULT_REGION": region}
+    if endpoint_url:
+        env["AWS_ENDPOINT_URL"] = endpoint_url
+    env.update(create_keys(_client(session, "kms", endpoint_url)))
+    env.update(create_user_pool(_client(session, "cognito-idp", endpoint_url), pool_name))
+    if endpoint_url:
+        # moto serves the JWKS at its own address while tokens name the real Cognito issuer.
+        env["JWKS_URL"] = f"{endpoint_url}/{env['USER_POOL_ID']}/.well-known/jwks.json"
+    create_tables(load_settings(env))
+    return env

@@ -1,0 +1,142 @@
+"""The domain model: pure data, no AWS, no HTTP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    PHARMACIST = "pharmacist"
+    PHARMACY_ADMIN = "pharmacy_admin"
+    PLATFORM_ADMIN = "platform_admin"
+
+
+# Roles that may touch their own pharmacy's health records.
+RECORD_ROLES = frozenset({Role.PHARMACIST, Role.PHARMACY_ADMIN})
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The verified caller: who (from the token) and what they may do (from our membership table)."""
+
+    username: str
+    role: Role
+    finess: str | None  # None for platform admins
+    client_id: str = ""
+
+
+class Sex(StrEnum):
+    F = "F"
+    M = "M"
+
+
+class TestKind(StrEnum):
+    ANTIGEN = "antigen"
+
+
+class TestResult(StrEnum):
+    POSITIVE = "positive"
+    NEGATIVE = "negative"
+    INVALID = "invalid"
+
+
+class RecordStatus(StrEnum):
+    PENDING = "pending"  # no result yet
+    READY = "ready"  # result known, waiting for the export
+    SENT = "sent"  # handed to SI-DEP, no acknowledgement yet
+    ACKNOWLEDGED = "acknowledged"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+class DeliveryState(StrEnum):
+    """Finer than RecordStatus: what the exporter knows about one record."""
+
+    PENDING = "pending"
+    READY = "ready"
+    LEASED = "leased"
+    ACKNOWLEDGED = "acknowledged"
+    REJECTED = "rejected"
+    FAILED = "failed"  # dead letter: retries exhausted
+    CANCELLED = "cancelled"  # cancelled before it was ever sent: nothing to send
+
+
+class MessageKind(StrEnum):
+    """OBX-11 result status of the next message to send for a record."""
+
+    FINAL = "F"
+    CORRECTION = "C"
+    WITHDRAWAL = "W"
+
+
+@dataclass(frozen=True)
+class Address:
+    line: str
+    postal_code: str
+    city: str
+
+
+@dataclass(frozen=True)
+class Patient:
+    """Everything that identifies or contacts a patient: encrypted as one blob at rest."""
+
+    nir: str  # normalised: 15 characters, no spaces
+    last_name: str
+    first_name: str
+    birth_date: date
+    sex: Sex
+    email: str | None = None
+    phone: str | None = None  # E.164
+    address: Address | None = None
+
+
+@dataclass(frozen=True)
+class TestInfo:
+    kind: TestKind
+    device_id: str
+    sampled_at: datetime  # timezone-aware
+    result: TestResult | None = None
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A validated POST /v1/tests body."""
+
+    patient: Patient
+    test: TestInfo
+
+
+@dataclass(frozen=True)
+class DeliveryEvent:
+    at: datetime
+    event: str  # leased, sent, acknowledged, rejected, retry, failed, ...
+    detail: str = ""
+
+
+@dataclass
+class Delivery:
+    state: DeliveryState = DeliveryState.PENDING
+    attempts: int = 0
+    last_error: str | None = None
+    acknowledged_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+    # version of the record last acknowledged by SI-DEP (0: never)
+    acknowledged_version: int = 0
+    pending_message: MessageKind | None = None
+    history: list[DeliveryEvent] = field(default_factory=list)
+
+
+@dataclass
+class TestRecord:
+    id: str
+    finess: str
+    patient: Patient | None  # None once erased by retention
+    test: TestInfo
+    status: RecordStatus
+    created_at: datetime
+    updated_at: datetime
+    created_by: str
+    version: int = 1
+    delivery: Delivery = field(default_factory=Delivery)

@@ -1,0 +1,135 @@
+"""Ports: the small interfaces the services need. Adapters implement them; tests fake them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from chalicelib.domain.model import Patient, Principal, Role, TestRecord
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Timezone-aware UTC now."""
+        ...
+
+
+class PersonalDataCipher(Protocol):
+    """Envelope encryption of a record's personal part, bound to (finess, record id)."""
+
+    def encrypt(self, patient: Patient, *, finess: str, record_id: str) -> bytes: ...
+
+    def decrypt(self, blob: bytes, *, finess: str, record_id: str) -> Patient: ...
+
+
+class BlindIndex(Protocol):
+    """Keyed, per-pharmacy index of a NIR: equal within one pharmacy, unlinkable across."""
+
+    def nir_index(self, nir: str, *, finess: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[TestRecord]
+    next_cursor: str | None
+
+
+class RecordRepository(Protocol):
+    def add(self, record: TestRecord, blob: bytes, nir_index: str) -> None:
+        """Store a new record; raises Conflict if its id exists."""
+        ...
+
+    def get(self, finess: str, record_id: str) -> tuple[TestRecord, bytes | None]:
+        """The record (patient None) and its encrypted blob; NotFound if absent at that pharmacy."""
+        ...
+
+    def list_day(
+        self, finess: str, day: date, *, status: str | None, limit: int, cursor: str | None
+    ) -> Page: ...
+
+    def save(self, record: TestRecord, *, expected_version: int) -> None:
+        """Write the record's non-personal fields if its version is still expected_version."""
+        ...
+
+    def find_by_nir_index(self, finess: str, nir_index: str) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class IdempotencyEntry:
+    body_mac: str
+    record_id: str
+    completed: bool
+
+
+class IdempotencyStore(Protocol):
+    def claim(self, finess: str, key: str, body_mac: str, record_id: str) -> IdempotencyEntry | None:
+        """Claim the key for this body; None if new, else the existing entry."""
+        ...
+
+    def complete(self, finess: str, key: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Membership:
+    username: str
+    role: Role
+    finess: str | None
+
+
+class MembershipRepository(Protocol):
+    def get(self, username: str) -> Membership | None: ...
+
+    def add(self, membership: Membership, *, created_by: str) -> None: ...
+
+    def remove(self, username: str) -> None: ...
+
+
+class PharmacyRepository(Protocol):
+    def add(self, finess: str, name: str, *, created_by: str) -> None:
+        """Conflict if it exists."""
+        ...
+
+    def exists(self, finess: str) -> bool: ...
+
+
+class UserDirectory(Protocol):
+    """The identity provider's admin side (Cognito)."""
+
+    def invite(self, email: str) -> str:
+        """Create the user with an expiring temporary password sent by e-mail; returns username."""
+        ...
+
+    def sign_out_everywhere(self, username: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    action: str
+    outcome: str  # success | denied | failed | error
+    actor: str
+    role: str
+    finess: str | None
+    record_ids: Sequence[str] = ()
+    request_id: str = ""
+    source_ip: str = ""
+    user_agent: str = ""
+    reason: str = ""
+
+
+class AuditJournal(Protocol):
+    def append(self, event: AuditEvent) -> None:
+        """Durably append; raises ServiceUnavailable if it cannot."""
+        ...
+
+    def read(
+        self, finess: str, *, start: datetime | None, end: datetime | None, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]: ...
+
+
+class TokenVerifier(Protocol):
+    def verify(self, token: str) -> tuple[str, str]:
+        """Verify a Cognito access token; returns (username, client_id) or raises Unauthenticated."""
+        ...
+
