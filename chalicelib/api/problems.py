@@ -57,7 +57,9 @@ def api_view(view: Callable[..., Any]) -> Callable[..., Any]:
             return view(*args, **kwargs)
         except DomainError as error:
             if error.status >= 500:
-                logger.warning("request failed", extra={"error": type(error).__name__, "status": error.status})
+                logger.warning(
+                    "request failed", extra={"error": type(error).__name__, "status": error.status}
+                )
             return problem_for(error)
         except Exception as error:  # the one place that turns a bug into a clean 500
             logger.error("unhandled error", extra={"error": type(error).__name__})

@@ -39,11 +39,17 @@ def create_tables(settings: Settings) -> None:
     for model in ALL_MODELS:
         if not model.exists():
             model.create_table(wait=True)
-        ttl = next((name for name, attr in model.get_attributes().items() if type(attr).__name__ == "TTLAttribute"), None)
+        ttl = next(
+            (name for name, attr in model.get_attributes().items() if type(attr).__name__ == "TTLAttribute"),
+            None,
+        )
         if ttl:
             model._get_connection().connection._make_api_call(  # no public PynamoDB call for TTL
                 "UpdateTimeToLive",
-                {"TableName": model.Meta.table_name, "TimeToLiveSpecification": {"Enabled": True, "AttributeName": ttl}},
+                {
+                    "TableName": model.Meta.table_name,
+                    "TimeToLiveSpecification": {"Enabled": True, "AttributeName": ttl},
+                },
             )
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from chalicelib.domain.model import Patient, Principal, Role, TestRecord
+from chalicelib.domain.model import Patient, Role, TestRecord
 
 
 class Clock(Protocol):

@@ -9,6 +9,7 @@ No attribute holds a personal value in clear: the patient's identity is the encr
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from pynamodb.attributes import (
@@ -25,6 +26,16 @@ from chalicelib.config import Settings
 
 # Number of partitions of the export queue index, so that a large backlog spreads its writes.
 EXPORT_QUEUE_SHARDS = 8
+
+
+def export_queue_key(record_id: str) -> str:
+    """The export-queue partition of a record: stable, spread evenly over the shards."""
+    shard = int.from_bytes(hashlib.sha256(record_id.encode()).digest()[:4], "big") % EXPORT_QUEUE_SHARDS
+    return f"q#{shard}"
+
+
+def export_queue_keys() -> list[str]:
+    return [f"q#{shard}" for shard in range(EXPORT_QUEUE_SHARDS)]
 
 
 class _OnDemand:

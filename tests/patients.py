@@ -1,0 +1,75 @@
+"""Test patients shared by the suite. Their personal values must never reach a log, an error
+body or a DynamoDB attribute in clear; the log scanner and the storage tests look for them."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+# NIRs valid per python-stdnum (key = 97 - first 13 digits mod 97), agreeing with sex and birth date.
+PATIENTS: list[dict[str, Any]] = [
+    {
+        "nir": "2 95 10 99 126 111 93",
+        "last_name": "Dupont",
+        "first_name": "Jeanne",
+        "birth_date": "1995-10-01",
+        "sex": "F",
+        "email": "jeanne.dupont@example.org",
+        "phone": "+33612345678",
+        "address": {"line": "1 rue de la Paix", "postal_code": "75002", "city": "Paris"},
+    },
+    {
+        "nir": "1 85 05 78 006 084 91",
+        "last_name": "Martin",
+        "first_name": "Étienne",
+        "birth_date": "1985-05-17",
+        "sex": "M",
+        "email": "etienne.martin@example.net",
+        "phone": "06 98 76 54 32",
+        "address": {"line": "12 avenue Foch", "postal_code": "78000", "city": "Versailles"},
+    },
+    {
+        "nir": "2 69 05 2A 123 456 88",
+        "last_name": "Casanova",
+        "first_name": "Maria-Lucia",
+        "birth_date": "1969-05-23",
+        "sex": "F",
+    },
+    {
+        "nir": "1 78 03 2B 012 345 29",
+        "last_name": "Paoli",
+        "first_name": "Pasquale",
+        "birth_date": "1978-03-04",
+        "sex": "M",
+        "phone": "+33 4 95 12 34 56",
+    },
+]
+
+
+def test_body(
+    index: int = 0, result: str | None = "negative", sampled_at: str = "2026-11-29T10:15:00+01:00"
+) -> dict[str, Any]:
+    """A valid POST /v1/tests body for test patient `index`."""
+    return {
+        "patient": copy.deepcopy(PATIENTS[index]),
+        "test": {"kind": "antigen", "device_id": "1232", "sampled_at": sampled_at, "result": result},
+    }
+
+
+def personal_needles() -> list[str]:
+    """Every personal value of the test patients, in the spellings a leak could take."""
+    needles: set[str] = set()
+    for p in PATIENTS:
+        nir = p["nir"].replace(" ", "")
+        needles |= {nir, p["nir"], nir[:13]}
+        needles |= {p["last_name"], p["first_name"], p["birth_date"]}
+        needles.add(p["birth_date"].replace("-", ""))  # HL7 DTM form
+        for key in ("email", "phone"):
+            if p.get(key):
+                needles.add(p[key])
+        if p.get("phone"):
+            digits = "".join(c for c in p["phone"] if c.isdigit())
+            needles.add(digits[-9:])  # national significant number, any prefix
+        if p.get("address"):
+            needles.add(p["address"]["line"])
+    return sorted(needles)
