@@ -2,7 +2,12 @@
 
 from chalice import Chalice
 
-from chalicelib.api import health
+from chalicelib.api import admin, audit, health, middleware, records
+from chalicelib.bootstrap import get_container
 
 app = Chalice(app_name="depistage")
+middleware.install(app, get_container)
 app.register_blueprint(health.blueprint)
+app.register_blueprint(records.blueprint)
+app.register_blueprint(audit.blueprint)
+app.register_blueprint(admin.blueprint)

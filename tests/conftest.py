@@ -24,6 +24,38 @@ _APP_ENV = (
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_botocore_models() -> Iterator[None]:
+    """Parse each AWS service model once per test process, not once per boto3 session.
+
+    Every test builds fresh sessions (moto state, bootstrap); re-reading botocore's JSON models
+    for each one dominated the suite's time. Test-only: the service builds its clients once.
+    """
+    import botocore.loaders
+
+    cache: dict[tuple[object, ...], object] = {}
+    originals = {
+        name: getattr(botocore.loaders.Loader, name) for name in ("load_service_model", "load_data_with_path")
+    }
+
+    def cached(name: str) -> object:
+        original = originals[name]
+
+        def wrapper(self: object, *args: object, **kwargs: object) -> object:
+            key = (name, *args, *sorted(kwargs.items()))
+            if key not in cache:
+                cache[key] = original(self, *args, **kwargs)
+            return cache[key]
+
+        return wrapper
+
+    for name in originals:
+        setattr(botocore.loaders.Loader, name, cached(name))
+    yield
+    for name, original in originals.items():
+        setattr(botocore.loaders.Loader, name, original)
+
+
 def _reset_process_state() -> None:
     get_settings.cache_clear()
     try:
@@ -69,3 +101,67 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-3")
+
+
+PHARMACY_A = "750000010"  # the local stack's seeds (chalicelib/devtools/seed.py)
+PHARMACY_B = "130000029"
+USERS = {
+    "pharmacist-a": ("pharmacist", PHARMACY_A),
+    "admin-a": ("pharmacy_admin", PHARMACY_A),
+    "pharmacist-b": ("pharmacist", PHARMACY_B),
+    "admin-b": ("pharmacy_admin", PHARMACY_B),
+    "operator": ("platform_admin", None),
+}
+
+
+class World:
+    """The app behind the Chalice test client, two pharmacies and their members, tokens on demand."""
+
+    def __init__(self, client: object, env: dict[str, str]) -> None:
+        self.client = client
+        self.env = env
+        self.pool_id = env["USER_POOL_ID"]
+        self.client_id = env["APP_CLIENT_IDS"].split(",")[0]
+
+    def token(self, username: str, **overrides: object) -> str:
+        from tests.tokens import access_token
+
+        return access_token(self.pool_id, self.client_id, username, **overrides)
+
+    def headers(self, username: str | None, **extra: str) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        if username:
+            headers["Authorization"] = f"Bearer {self.token(username)}"
+        headers.update(extra)
+        return headers
+
+    def call(
+        self, method: str, path: str, username: str | None, body: object = None, **headers: str
+    ) -> object:
+        import json
+
+        raw = json.dumps(body) if body is not None else None
+        return getattr(self.client.http, method.lower())(
+            path, headers=self.headers(username, **headers), body=raw
+        )
+
+
+@pytest.fixture
+def world(aws: dict[str, str]) -> Iterator[World]:
+    from chalice.test import Client
+
+    from app import app
+    from chalicelib.adapters.clock import SystemClock
+    from chalicelib.adapters.dynamodb.directory import DynamoDbMemberships, DynamoDbPharmacies
+    from chalicelib.domain.model import Role
+    from chalicelib.services.ports import Membership
+
+    clock = SystemClock()
+    pharmacies = DynamoDbPharmacies(clock)
+    for finess in (PHARMACY_A, PHARMACY_B):
+        pharmacies.add(finess, f"Pharmacie {finess}", created_by="tests")
+    members = DynamoDbMemberships(clock)
+    for username, (role, finess) in USERS.items():
+        members.add(Membership(username=username, role=Role(role), finess=finess), created_by="tests")
+    with Client(app) as client:
+        yield World(client, aws)

@@ -38,19 +38,7 @@ def create_tables(settings: Settings) -> None:
     bind_models(settings)
     for model in ALL_MODELS:
         if not model.exists():
-            model.create_table(wait=True)
-        ttl = next(
-            (name for name, attr in model.get_attributes().items() if type(attr).__name__ == "TTLAttribute"),
-            None,
-        )
-        if ttl:
-            model._get_connection().connection._make_api_call(  # no public PynamoDB call for TTL
-                "UpdateTimeToLive",
-                {
-                    "TableName": model.Meta.table_name,
-                    "TimeToLiveSpecification": {"Enabled": True, "AttributeName": ttl},
-                },
-            )
+            model.create_table(wait=True)  # also enables TTL on the model's TTLAttribute
 
 
 def create_user_pool(cognito: Any, name: str = "depistage") -> dict[str, str]:

@@ -29,6 +29,10 @@ class BlindIndex(Protocol):
 
     def nir_index(self, nir: str, *, finess: str) -> str: ...
 
+    def fingerprint(self, data: bytes, *, finess: str) -> str:
+        """Keyed digest of other data (an idempotent request's body)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Page:
@@ -37,7 +41,7 @@ class Page:
 
 
 class RecordRepository(Protocol):
-    def add(self, record: TestRecord, blob: bytes, nir_index: str) -> None:
+    def add(self, record: TestRecord, blob: bytes, nir_index: str, *, expires_at: datetime) -> None:
         """Store a new record; raises Conflict if its id exists."""
         ...
 
@@ -52,6 +56,8 @@ class RecordRepository(Protocol):
     def save(self, record: TestRecord, *, expected_version: int) -> None:
         """Write the record's non-personal fields if its version is still expected_version."""
         ...
+
+    def delete(self, finess: str, record_id: str, *, expected_version: int) -> None: ...
 
     def find_by_nir_index(self, finess: str, nir_index: str) -> list[str]: ...
 
@@ -105,6 +111,15 @@ class UserDirectory(Protocol):
 
 
 @dataclass(frozen=True)
+class RequestMeta:
+    """Where a request came from, for the audit journal."""
+
+    request_id: str = ""
+    source_ip: str = ""
+    user_agent: str = ""
+
+
+@dataclass(frozen=True)
 class AuditEvent:
     action: str
     outcome: str  # success | denied | failed | error
@@ -132,4 +147,3 @@ class TokenVerifier(Protocol):
     def verify(self, token: str) -> tuple[str, str]:
         """Verify a Cognito access token; returns (username, client_id) or raises Unauthenticated."""
         ...
-

@@ -19,7 +19,7 @@ from pynamodb.attributes import (
     TTLAttribute,
     UnicodeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection, LocalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib.config import Settings
@@ -163,6 +163,17 @@ class IdempotencyModel(Model):
     expires_at = TTLAttribute()
 
 
+class AuditEventsByTime(LocalSecondaryIndex["AuditEventModel"]):
+    """A chain's events by time (GET /v1/audit?from=&to=) without reading the whole chain."""
+
+    class Meta:
+        index_name = "by_time"
+        projection = AllProjection()
+
+    chain = UnicodeAttribute(hash_key=True)
+    time = UnicodeAttribute(range_key=True)
+
+
 class AuditEventModel(Model):
     """One link of a pharmacy's append-only, hash-chained audit journal."""
 
@@ -171,11 +182,16 @@ class AuditEventModel(Model):
 
     chain = UnicodeAttribute(hash_key=True)  # FINESS, or "platform"
     seq = NumberAttribute(range_key=True)
-    time = UnicodeAttribute()
+    time = UnicodeAttribute()  # strictly increasing along a chain (fixed-width RFC 3339, UTC)
     event = JSONAttribute()  # the event's fields (identifiers only)
     prev_hash = UnicodeAttribute()
     hash = UnicodeAttribute()
     expires_at = TTLAttribute(null=True)
+    # The previous link's expires_at, hashed with this link: lets the verifier tell a link that TTL
+    # removed (due) from one that was deleted (not due yet).
+    prev_expires_at = NumberAttribute(null=True)
+
+    by_time = AuditEventsByTime()
 
 
 class AuditCheckpointModel(Model):
@@ -190,6 +206,9 @@ class AuditCheckpointModel(Model):
     mac = UnicodeAttribute()
     key_id = UnicodeAttribute()
     created_at = UnicodeAttribute()
+    # The head's time and expiry, MACed too: a chain whose every event expired continues from here.
+    head_time = UnicodeAttribute(null=True)
+    head_expires_at = NumberAttribute(null=True)
 
 
 # Model class -> the Settings field that names its table.

@@ -1,0 +1,146 @@
+"""Envelope encryption of personal data (aws-encryption-sdk + KMS) and the keyed NIR blind index.
+
+Suite: AES_256_GCM_HKDF_SHA512_COMMIT_KEY, committing and unsigned. A signature (the SDK's
+default ECDSA suites) protects against a reader who may decrypt but must not be able to
+forge; here the only readers and writers are our own functions, one trust domain, so the
+signature buys nothing and costs ~2 ms and a KMS-free but CPU-heavy step per record.
+Key commitment stays on: a ciphertext decrypts under exactly one data key.
+
+Binding: the encryption context {purpose, finess} is authenticated and checked on decrypt
+(a blob moved to another pharmacy fails); the record id is sealed inside the plaintext
+and checked after decrypt (a blob moved to another record of the same pharmacy fails).
+The record id is not in the context because the data-key cache reuses a key only for an
+identical context: per-record contexts would mean one KMS call per record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from typing import Any
+
+import aws_encryption_sdk
+import botocore.exceptions
+import botocore.session
+from aws_encryption_sdk import CommitmentPolicy
+from aws_encryption_sdk.identifiers import Algorithm
+
+from chalicelib.config import Settings
+from chalicelib.domain.errors import IntegrityError, ServiceUnavailable
+from chalicelib.domain.model import Patient
+from chalicelib.domain.serialization import patient_from_json, patient_to_json
+
+PURPOSE = "depistage/patient/v1"
+ALGORITHM = Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
+
+# Errors that mean "KMS (or the network to it) failed", not "this blob is bad".
+_KMS_FAILURES = (
+    aws_encryption_sdk.exceptions.GenerateKeyError,
+    aws_encryption_sdk.exceptions.EncryptKeyError,
+    botocore.exceptions.BotoCoreError,
+    botocore.exceptions.ClientError,
+)
+
+
+class EnvelopeCipher:
+    """PersonalDataCipher over aws-encryption-sdk with a bounded data-key cache."""
+
+    def __init__(self, settings: Settings, botocore_session: botocore.session.Session | None = None) -> None:
+        if not settings.data_key_id:
+            raise ValueError("DATA_KEY_ID is not set")
+        self._client = aws_encryption_sdk.EncryptionSDKClient(
+            commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT,
+            max_encrypted_data_keys=1,
+        )
+        provider = aws_encryption_sdk.StrictAwsKmsMasterKeyProvider(
+            key_ids=[settings.data_key_id],
+            botocore_session=botocore_session or botocore.session.Session(),
+        )
+        self._materials = aws_encryption_sdk.CachingCryptoMaterialsManager(
+            master_key_provider=provider,
+            cache=aws_encryption_sdk.LocalCryptoMaterialsCache(capacity=settings.data_key_cache_capacity),
+            max_age=float(settings.data_key_cache_max_age_seconds),
+            max_messages_encrypted=settings.data_key_cache_max_messages,
+        )
+
+    @staticmethod
+    def _context(finess: str) -> dict[str, str]:
+        return {"purpose": PURPOSE, "finess": finess}
+
+    def encrypt(self, patient: Patient, *, finess: str, record_id: str) -> bytes:
+        sealed = {"record_id": record_id, "finess": finess, "patient": patient_to_json(patient)}
+        plaintext = json.dumps(sealed, separators=(",", ":"), ensure_ascii=False).encode()
+        try:
+            ciphertext, _header = self._client.encrypt(
+                source=plaintext,
+                materials_manager=self._materials,
+                encryption_context=self._context(finess),
+                algorithm=ALGORITHM,
+            )
+        except _KMS_FAILURES as exc:
+            raise ServiceUnavailable("The key service is unavailable; nothing was stored.") from exc
+        return bytes(ciphertext)
+
+    def decrypt(self, blob: bytes, *, finess: str, record_id: str) -> Patient:
+        try:
+            plaintext, header = self._client.decrypt(source=blob, materials_manager=self._materials)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise ServiceUnavailable("The key service is unavailable.") from exc
+        except Exception as exc:  # malformed, truncated or forged: the SDK and cryptography raise many types
+            if isinstance(exc.__cause__, botocore.exceptions.ClientError | botocore.exceptions.BotoCoreError):
+                raise ServiceUnavailable("The key service is unavailable.") from exc
+            raise IntegrityError("A stored record failed its integrity check.") from exc
+        context = header.encryption_context
+        if context.get("purpose") != PURPOSE or context.get("finess") != finess:
+            raise IntegrityError("A stored record is bound to another pharmacy.")
+        sealed: dict[str, Any] = json.loads(plaintext)
+        if sealed.get("record_id") != record_id or sealed.get("finess") != finess:
+            raise IntegrityError("A stored record is bound to another record.")
+        return patient_from_json(sealed["patient"])
+
+
+class KmsBlindIndex:
+    """HMAC-SHA-256 under a per-pharmacy key that KMS derives and never releases its root of.
+
+    The per-pharmacy key is KMS GenerateMac(HMAC key, "blind-index/v1|" + FINESS): deterministic,
+    so it is derived once per pharmacy per process and kept in memory only. The same NIR at two
+    pharmacies gives unrelated values; a plain hash would be enumerable (10^13 NIRs).
+    """
+
+    def __init__(self, kms_client: Any, key_id: str) -> None:
+        if not key_id:
+            raise ValueError("BLIND_INDEX_KEY_ID is not set")
+        self._kms = kms_client
+        self._key_id = key_id
+        self._keys: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def _pharmacy_key(self, finess: str) -> bytes:
+        key = self._keys.get(finess)
+        if key is None:
+            try:
+                answer = self._kms.generate_mac(
+                    KeyId=self._key_id,
+                    MacAlgorithm="HMAC_SHA_256",
+                    Message=f"depistage/blind-index/v1|{finess}".encode(),
+                )
+            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+                raise ServiceUnavailable("The key service is unavailable.") from exc
+            key = bytes(answer["Mac"])
+            with self._lock:
+                self._keys[finess] = key
+        return key
+
+    def _mac(self, purpose: str, data: bytes, finess: str) -> str:
+        return hmac.new(
+            self._pharmacy_key(finess), purpose.encode() + b"|" + data, hashlib.sha256
+        ).hexdigest()
+
+    def nir_index(self, nir: str, *, finess: str) -> str:
+        return self._mac("nir", nir.encode(), finess)
+
+    def fingerprint(self, data: bytes, *, finess: str) -> str:
+        """A keyed digest of other data (an idempotent request's body), unlinkable across pharmacies."""
+        return self._mac("body", data, finess)

@@ -1,0 +1,29 @@
+"""Map DynamoDB failures to the domain: a throttle or an outage is a 503, never a 500."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from pynamodb.exceptions import PynamoDBConnectionError, PynamoDBException
+
+from chalicelib.domain.errors import ServiceUnavailable
+
+
+@contextmanager
+def dynamodb_errors() -> Iterator[None]:
+    """PynamoDB retries throttles itself (bounded, with backoff); what still fails becomes a 503."""
+    try:
+        yield
+    except PynamoDBConnectionError as exc:
+        raise ServiceUnavailable("The database is unavailable; retry later.") from exc
+    except PynamoDBException as exc:
+        if exc.cause_response_code in {
+            "ProvisionedThroughputExceededException",
+            "ThrottlingException",
+            "RequestLimitExceeded",
+            "InternalServerError",
+            "ServiceUnavailable",
+        }:
+            raise ServiceUnavailable("The database is busy; retry later.") from exc
+        raise

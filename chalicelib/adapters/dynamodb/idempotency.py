@@ -1,0 +1,52 @@
+"""Idempotency-Key bookkeeping on DynamoDB: a keyed MAC of the body and the record id, never the body.
+
+The entry is claimed (with the record id chosen in advance) before the record is written, so a
+crash between the two leaves a claim whose record id a retry reuses: nothing lost, nothing doubled.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pynamodb.exceptions import PutError
+
+from chalicelib.adapters.dynamodb.errors import dynamodb_errors
+from chalicelib.adapters.dynamodb.models import IdempotencyModel
+from chalicelib.domain.serialization import iso_utc
+from chalicelib.services.ports import Clock, IdempotencyEntry
+
+
+class DynamoDbIdempotencyStore:
+    def __init__(self, clock: Clock, ttl_seconds: int) -> None:
+        self._clock = clock
+        self._ttl = timedelta(seconds=ttl_seconds)
+
+    @staticmethod
+    def _key(finess: str, key: str) -> str:
+        return f"{finess}#{key}"
+
+    def claim(self, finess: str, key: str, body_mac: str, record_id: str) -> IdempotencyEntry | None:
+        now: datetime = self._clock.now()
+        item = IdempotencyModel(
+            self._key(finess, key),
+            body_mac=body_mac,
+            record_id=record_id,
+            state="in_progress",
+            created_at=iso_utc(now),
+            expires_at=now + self._ttl,
+        )
+        with dynamodb_errors():
+            try:
+                item.save(condition=IdempotencyModel.key.does_not_exist())
+                return None
+            except PutError as exc:
+                if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+                    raise
+            existing = IdempotencyModel.get(self._key(finess, key), consistent_read=True)
+        return IdempotencyEntry(
+            body_mac=existing.body_mac, record_id=existing.record_id, completed=existing.state == "completed"
+        )
+
+    def complete(self, finess: str, key: str) -> None:
+        with dynamodb_errors():
+            IdempotencyModel(self._key(finess, key)).update(actions=[IdempotencyModel.state.set("completed")])

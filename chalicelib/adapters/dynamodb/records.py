@@ -1,0 +1,214 @@
+"""The record repository on DynamoDB. Every key and query takes the pharmacy from the caller."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import date, datetime
+from typing import Any
+
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
+
+from chalicelib.adapters.dynamodb.errors import dynamodb_errors
+from chalicelib.adapters.dynamodb.models import RecordModel, export_queue_key
+from chalicelib.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
+from chalicelib.domain.model import (
+    Delivery,
+    DeliveryEvent,
+    DeliveryState,
+    MessageKind,
+    RecordStatus,
+    TestInfo,
+    TestKind,
+    TestRecord,
+    TestResult,
+)
+from chalicelib.domain.serialization import iso_utc, parse_iso
+from chalicelib.services.ports import Page
+
+
+def _is_conditional_failure(exc: Exception) -> bool:
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def _opt_time(text: str | None) -> Any:
+    return parse_iso(text) if text else None
+
+
+def record_from_model(item: RecordModel) -> tuple[TestRecord, bytes | None]:
+    """The domain record (patient left None: it is inside the blob) and its encrypted blob."""
+    history = [
+        DeliveryEvent(at=parse_iso(h["at"]), event=h["event"], detail=h.get("detail", ""))
+        for h in item.delivery_history or []
+    ]
+    delivery = Delivery(
+        state=DeliveryState(item.delivery_state),
+        attempts=int(item.attempts),
+        last_error=item.last_error,
+        acknowledged_at=_opt_time(item.acknowledged_at),
+        next_attempt_at=_opt_time(item.next_attempt_at),
+        acknowledged_version=int(item.acknowledged_version),
+        pending_message=MessageKind(item.pending_message) if item.pending_message else None,
+        history=history,
+    )
+    record = TestRecord(
+        id=item.record_id,
+        finess=item.finess,
+        patient=None,
+        test=TestInfo(
+            kind=TestKind(item.kind),
+            device_id=item.device_id,
+            sampled_at=parse_iso(item.sampled_at),
+            result=TestResult(item.result) if item.result else None,
+        ),
+        status=RecordStatus(item.status),
+        created_at=parse_iso(item.created_at),
+        updated_at=parse_iso(item.updated_at),
+        created_by=item.created_by,
+        version=int(item.version),
+        delivery=delivery,
+    )
+    return record, item.personal
+
+
+def apply_record(item: RecordModel, record: TestRecord) -> None:
+    """Copy the record's non-personal fields onto the item (the blob and index are set apart)."""
+    item.finess_day = f"{record.finess}#{record.test.sampled_at.date().isoformat()}"
+    item.created_at = iso_utc(record.created_at)
+    item.updated_at = iso_utc(record.updated_at)
+    item.created_by = record.created_by
+    item.version = record.version
+    item.status = record.status.value
+    item.kind = record.test.kind.value
+    item.device_id = record.test.device_id
+    item.sampled_at = record.test.sampled_at.isoformat()
+    item.result = record.test.result.value if record.test.result else None
+    d = record.delivery
+    item.delivery_state = d.state.value
+    item.attempts = d.attempts
+    item.last_error = d.last_error
+    item.acknowledged_at = iso_utc(d.acknowledged_at) if d.acknowledged_at else None
+    item.acknowledged_version = d.acknowledged_version
+    item.pending_message = d.pending_message.value if d.pending_message else None
+    item.next_attempt_at = iso_utc(d.next_attempt_at) if d.next_attempt_at else None
+    # the sparse export index holds exactly the records with a message waiting
+    item.export_queue = export_queue_key(record.id) if d.state == DeliveryState.READY else None
+    item.delivery_history = [
+        {"at": iso_utc(h.at), "event": h.event, "detail": h.detail} for h in d.history
+    ] or None
+
+
+def encode_cursor(finess: str, key: dict[str, Any] | None) -> str | None:
+    if not key:
+        return None
+    raw = json.dumps({"f": finess, "k": key}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(finess: str, cursor: str | None) -> dict[str, Any] | None:
+    """A cursor only works for the pharmacy that got it."""
+    if not cursor:
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(data, dict) or data.get("f") != finess or not isinstance(data.get("k"), dict):
+            raise ValueError("cursor of another listing")
+        key: dict[str, Any] = data["k"]
+        return key
+    except (ValueError, binascii.Error) as exc:
+        raise ValidationFailed([FieldError("cursor", "is not a cursor of this listing")]) from exc
+
+
+class DynamoDbRecordRepository:
+    def add(self, record: TestRecord, blob: bytes, nir_index: str, *, expires_at: datetime) -> None:
+        item = RecordModel(record.finess, record.id)
+        apply_record(item, record)
+        item.personal = blob
+        item.nir_index = nir_index
+        item.expires_at = expires_at  # the retention hard cap, enforced by DynamoDB TTL
+        with dynamodb_errors():
+            try:
+                item.save(condition=RecordModel.record_id.does_not_exist())
+            except PutError as exc:
+                if _is_conditional_failure(exc):
+                    raise Conflict("A record with this id exists.") from exc
+                raise
+
+    def _item(self, finess: str, record_id: str) -> RecordModel:
+        with dynamodb_errors():
+            try:
+                return RecordModel.get(finess, record_id, consistent_read=True)
+            except RecordModel.DoesNotExist as exc:
+                raise NotFound("No such test record.") from exc
+
+    def get(self, finess: str, record_id: str) -> tuple[TestRecord, bytes | None]:
+        return record_from_model(self._item(finess, record_id))
+
+    def list_day(self, finess: str, day: date, *, status: str | None, limit: int, cursor: str | None) -> Page:
+        start = decode_cursor(finess, cursor)
+        condition = RecordModel.status == status if status else None
+        with dynamodb_errors():
+            results = RecordModel.by_day.query(
+                f"{finess}#{day.isoformat()}",
+                filter_condition=condition,
+                limit=limit,
+                page_size=limit,
+                last_evaluated_key=start,
+            )
+            items = [record_from_model(item)[0] for item in results]
+            next_key = results.last_evaluated_key
+        return Page(items=items, next_cursor=encode_cursor(finess, next_key))
+
+    def save(self, record: TestRecord, *, expected_version: int) -> None:
+        item = RecordModel(record.finess, record.id)
+        apply_record(item, record)
+        actions = [
+            getattr(RecordModel, name).set(getattr(item, name))
+            for name in _MUTABLE
+            if getattr(item, name) is not None
+        ]
+        actions += [getattr(RecordModel, name).remove() for name in _MUTABLE if getattr(item, name) is None]
+        with dynamodb_errors():
+            try:
+                item.update(
+                    actions=actions,
+                    condition=(RecordModel.version == expected_version) & RecordModel.record_id.exists(),
+                )
+            except UpdateError as exc:
+                if _is_conditional_failure(exc):
+                    raise Conflict("The record changed meanwhile; reload it and retry.") from exc
+                raise
+
+    def delete(self, finess: str, record_id: str, *, expected_version: int) -> None:
+        with dynamodb_errors():
+            try:
+                RecordModel(finess, record_id).delete(condition=RecordModel.version == expected_version)
+            except DeleteError as exc:
+                if _is_conditional_failure(exc):
+                    raise Conflict("The record changed meanwhile.") from exc
+                raise
+
+    def find_by_nir_index(self, finess: str, nir_index: str) -> list[str]:
+        with dynamodb_errors():
+            return [
+                item.record_id for item in RecordModel.by_patient.query(nir_index) if item.finess == finess
+            ]
+
+
+# Attributes a save may change: never the keys, the blob or the blind index.
+_MUTABLE = (
+    "updated_at",
+    "version",
+    "status",
+    "result",
+    "delivery_state",
+    "attempts",
+    "last_error",
+    "acknowledged_at",
+    "acknowledged_version",
+    "pending_message",
+    "next_attempt_at",
+    "export_queue",
+    "delivery_history",
+)

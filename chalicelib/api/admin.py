@@ -1,0 +1,42 @@
+"""Onboarding routes: pharmacies and their members."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint, Response
+
+from chalicelib.api.context import caller, json_body, meta
+from chalicelib.api.problems import api_view
+from chalicelib.bootstrap import get_container
+from chalicelib.services import admin
+
+blueprint = Blueprint(__name__)
+
+
+@blueprint.route("/v1/admin/pharmacies", methods=["POST"])
+@api_view
+def onboard_pharmacy() -> Response:
+    request: Any = blueprint.current_request
+    body = admin.onboard_pharmacy(get_container().admin, caller(request), meta(request), json_body(request))
+    return Response(
+        body=body, status_code=201, headers={"Location": f"/v1/admin/pharmacies/{body['finess']}"}
+    )
+
+
+@blueprint.route("/v1/admin/pharmacies/{finess}/members", methods=["POST"])
+@api_view
+def invite_member(finess: str) -> Response:
+    request: Any = blueprint.current_request
+    body = admin.invite_member(
+        get_container().admin, caller(request), meta(request), finess, json_body(request)
+    )
+    return Response(body=body, status_code=201)
+
+
+@blueprint.route("/v1/admin/pharmacies/{finess}/members/{username}", methods=["DELETE"])
+@api_view
+def revoke_member(finess: str, username: str) -> Response:
+    request: Any = blueprint.current_request
+    admin.revoke_member(get_container().admin, caller(request), meta(request), finess, username)
+    return Response(body="", status_code=204)

@@ -1,0 +1,33 @@
+"""GET /v1/audit: a pharmacy's audit journal, for its pharmacy_admin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint
+
+from chalicelib.api.context import caller, meta
+from chalicelib.api.problems import api_view
+from chalicelib.bootstrap import get_container
+from chalicelib.domain.validation import parse_audit_query
+from chalicelib.services.journal import read_audit
+
+blueprint = Blueprint(__name__)
+
+
+@blueprint.route("/v1/audit", methods=["GET"])
+@api_view
+def audit_journal() -> dict[str, Any]:
+    request: Any = blueprint.current_request
+    container = get_container()
+    query = parse_audit_query(request.query_params, now=container.clock.now())
+    items, next_cursor = read_audit(
+        container.journal,
+        caller(request),
+        meta(request),
+        start=query.from_,
+        end=query.to,
+        limit=query.limit,
+        cursor=query.cursor,
+    )
+    return {"items": items, "next_cursor": next_cursor}

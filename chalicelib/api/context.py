@@ -1,0 +1,67 @@
+"""What the middleware hands the views: the verified caller and where the request came from."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from chalice.app import Request
+
+from chalicelib.domain.errors import FieldError, Unauthenticated, ValidationFailed
+from chalicelib.domain.model import Principal
+from chalicelib.services.ports import RequestMeta
+
+_PRINCIPAL = "depistage.principal"
+_REQUEST_ID = "depistage.request_id"
+MAX_JSON_DEPTH = 8
+
+
+def request_id(request: Request) -> str:
+    context: dict[str, Any] = request.context
+    if _REQUEST_ID not in context:
+        context[_REQUEST_ID] = str(context.get("requestId") or uuid.uuid4())
+    return str(context[_REQUEST_ID])
+
+
+def set_caller(request: Request, principal: Principal) -> None:
+    request.context[_PRINCIPAL] = principal
+
+
+def caller(request: Request) -> Principal:
+    principal = request.context.get(_PRINCIPAL)
+    if not isinstance(principal, Principal):  # a route the middleware did not guard: refuse, never guess
+        raise Unauthenticated("An access token is required.")
+    return principal
+
+
+def meta(request: Request) -> RequestMeta:
+    identity = request.context.get("identity") or {}
+    return RequestMeta(
+        request_id=request_id(request),
+        source_ip=str(identity.get("sourceIp") or ""),
+        user_agent=str(request.headers.get("user-agent", ""))[:256],
+    )
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth, iteratively: a hostile body must not exhaust the stack."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, level)
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def json_body(request: Request) -> Any:
+    raw = request.raw_body or b""
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ValidationFailed([FieldError("body", "is not valid JSON")]) from exc
+    if _depth(body) > MAX_JSON_DEPTH:
+        raise ValidationFailed([FieldError("body", f"is nested deeper than {MAX_JSON_DEPTH} levels")])
+    return body

@@ -1,0 +1,63 @@
+"""The HTTP gate every request passes: correlation id, request hardening, authentication, headers.
+
+It is an `@app.middleware('http')` rather than an API Gateway authorizer so that it behaves the
+same in AWS, under `chalice local` and in the Chalice test client, and answers 401 itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from chalice import Chalice, Response
+from chalice.app import Request
+
+from chalicelib.api.context import meta, request_id, set_caller
+from chalicelib.api.problems import SECURITY_HEADERS, api_view
+from chalicelib.domain.errors import PayloadTooLarge, UnsupportedMediaType
+from chalicelib.observability import logger
+
+PUBLIC_ROUTES = frozenset({"/v1/health", "/v1/openapi.json"})
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def _check_shape(request: Request, max_body_bytes: int) -> None:
+    body = request.raw_body or b""
+    if len(body) > max_body_bytes:
+        raise PayloadTooLarge(f"The body is larger than {max_body_bytes} bytes.")
+    if request.method in BODY_METHODS:
+        content_type = request.headers.get("content-type", "")
+        media_type = content_type.split(";", 1)[0].strip().lower()
+        if media_type != "application/json":
+            raise UnsupportedMediaType("Send the body as application/json.")
+
+
+def install(app: Chalice, container: Callable[[], Any]) -> None:
+    """Register the gate on `app`; `container` gives the process's wired services when first needed."""
+
+    @api_view
+    def guarded(event: Request, get_response: Callable[[Request], Response]) -> Response:
+        if event.path in PUBLIC_ROUTES:
+            return get_response(event)
+        c = container()
+        route = f"{event.method} {event.path}"
+        principal = c.authenticate(meta(event), event.headers.get("authorization"), route)
+        _check_shape(event, c.settings.max_body_bytes)
+        set_caller(event, principal)
+        logger.append_keys(actor=principal.username, role=principal.role.value, finess=principal.finess)
+        return get_response(event)
+
+    @app.middleware("http")
+    def gate(event: Request, get_response: Callable[[Request], Response]) -> Response:
+        rid = request_id(event)
+        logger.set_correlation_id(rid)
+        logger.append_keys(route=event.path, method=event.method)
+        try:
+            response: Response = guarded(event, get_response)
+            logger.info("request", extra={"status": response.status_code})
+        finally:
+            logger.remove_keys(["route", "method", "actor", "role", "finess"])
+            logger.set_correlation_id(None)
+        response.headers.update(SECURITY_HEADERS)
+        response.headers["X-Request-Id"] = rid
+        return response

@@ -1,0 +1,99 @@
+"""Routes of test records (contract §3)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from chalice import Blueprint, Response
+
+from chalicelib.api.context import caller, json_body, meta
+from chalicelib.api.problems import api_view
+from chalicelib.bootstrap import get_container
+from chalicelib.domain.serialization import record_summary, record_to_json
+from chalicelib.domain.validation import parse_list_query
+from chalicelib.services import records
+
+blueprint = Blueprint(__name__)
+PARIS = ZoneInfo("Europe/Paris")  # a pharmacy's "today" is a French day
+
+
+def _request() -> Any:
+    return blueprint.current_request
+
+
+@blueprint.route("/v1/tests", methods=["POST"])
+@api_view
+def create_test() -> Response:
+    request = _request()
+    record, _created = records.create_record(
+        get_container().records,
+        caller(request),
+        meta(request),
+        json_body(request),
+        request.headers.get("idempotency-key"),
+    )
+    return Response(
+        body=record_to_json(record), status_code=201, headers={"Location": f"/v1/tests/{record.id}"}
+    )
+
+
+@blueprint.route("/v1/tests", methods=["GET"])
+@api_view
+def list_tests() -> dict[str, Any]:
+    request = _request()
+    query = parse_list_query(request.query_params, today=datetime.now(PARIS).date())
+    page = records.list_records(
+        get_container().records,
+        caller(request),
+        meta(request),
+        day=query.day,
+        status=query.status,
+        limit=query.limit,
+        cursor=query.cursor,
+    )
+    return {"items": [record_summary(r) for r in page.items], "next_cursor": page.next_cursor}
+
+
+@blueprint.route("/v1/tests/{record_id}", methods=["GET"])
+@api_view
+def read_test(record_id: str) -> dict[str, Any]:
+    request = _request()
+    return record_to_json(
+        records.read_record(get_container().records, caller(request), meta(request), record_id)
+    )
+
+
+@blueprint.route("/v1/tests/{record_id}/result", methods=["PUT"])
+@api_view
+def set_test_result(record_id: str) -> dict[str, Any]:
+    request = _request()
+    record = records.set_result(
+        get_container().records, caller(request), meta(request), record_id, json_body(request)
+    )
+    return record_to_json(record)
+
+
+@blueprint.route("/v1/tests/{record_id}", methods=["DELETE"])
+@api_view
+def cancel_test(record_id: str) -> Response:
+    request = _request()
+    records.cancel_record(get_container().records, caller(request), meta(request), record_id)
+    return Response(body="", status_code=204)
+
+
+@blueprint.route("/v1/tests/{record_id}/withdrawal", methods=["POST"])
+@api_view
+def withdraw_test(record_id: str) -> dict[str, Any]:
+    request = _request()
+    return record_to_json(
+        records.withdraw_record(get_container().records, caller(request), meta(request), record_id)
+    )
+
+
+@blueprint.route("/v1/tests/{record_id}/delivery", methods=["GET"])
+@api_view
+def read_test_delivery(record_id: str) -> dict[str, Any]:
+    request = _request()
+    return records.read_delivery(get_container().records, caller(request), meta(request), record_id)

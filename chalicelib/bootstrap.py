@@ -1,0 +1,116 @@
+"""The one place that builds the real collaborators from settings (tests build their own or reset this)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import botocore.config
+import botocore.session
+
+from chalicelib.adapters.audit import DynamoDbAuditJournal
+from chalicelib.adapters.clock import SystemClock
+from chalicelib.adapters.cognito import CognitoAccessTokenVerifier, CognitoUserDirectory, JwksKeys
+from chalicelib.adapters.crypto import EnvelopeCipher, KmsBlindIndex
+from chalicelib.adapters.dynamodb.directory import DynamoDbMemberships, DynamoDbPharmacies
+from chalicelib.adapters.dynamodb.idempotency import DynamoDbIdempotencyStore
+from chalicelib.adapters.dynamodb.models import bind_models
+from chalicelib.adapters.dynamodb.records import DynamoDbRecordRepository
+from chalicelib.config import Settings, get_settings
+from chalicelib.domain.model import Principal
+from chalicelib.services import auth
+from chalicelib.services.admin import AdminDeps
+from chalicelib.services.ports import AuditJournal, Clock, MembershipRepository, RequestMeta, TokenVerifier
+from chalicelib.services.records import RecordsDeps
+
+# Bounded retries with backoff for AWS calls: a throttle is retried a few times, then it is a 503.
+AWS_RETRIES = botocore.config.Config(
+    retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=3, read_timeout=5
+)
+
+
+@dataclass(frozen=True)
+class Container:
+    settings: Settings
+    clock: Clock
+    journal: AuditJournal
+    verifier: TokenVerifier
+    memberships: MembershipRepository
+    records: RecordsDeps
+    admin: AdminDeps
+    aws: Callable[[str], Any]  # service name -> a client, for adapters built later (export, purge)
+
+    def authenticate(self, meta: RequestMeta, authorization: str | None, route: str) -> Principal:
+        return auth.authenticate(self.verifier, self.memberships, self.journal, meta, authorization, route)
+
+
+def build(settings: Settings, session: boto3.Session | None = None, clock: Clock | None = None) -> Container:
+    session = session or boto3.Session(region_name=settings.region)
+    clients: dict[str, Any] = {}
+
+    def aws(service: str) -> Any:
+        if service not in clients:
+            clients[service] = session.client(  # type: ignore[call-overload]
+                service, endpoint_url=settings.aws_endpoint_url, config=AWS_RETRIES
+            )
+        return clients[service]
+
+    bind_models(settings)
+    clock = clock or SystemClock()
+    journal = DynamoDbAuditJournal(settings=settings, kms_client=aws("kms"), clock=clock)
+    memberships = DynamoDbMemberships(clock)
+    index = KmsBlindIndex(aws("kms"), settings.blind_index_key_id)
+    verifier = CognitoAccessTokenVerifier(
+        JwksKeys(settings.effective_jwks_url),
+        settings.issuer,
+        settings.app_client_ids,
+        settings.token_leeway_seconds,
+    )
+    records = RecordsDeps(
+        repository=DynamoDbRecordRepository(),
+        cipher=EnvelopeCipher(settings, botocore_session=botocore.session.Session()),
+        index=index,
+        idempotency=DynamoDbIdempotencyStore(clock, settings.idempotency_ttl_seconds),
+        journal=journal,
+        clock=clock,
+        settings=settings,
+    )
+    admin = AdminDeps(
+        pharmacies=DynamoDbPharmacies(clock),
+        memberships=memberships,
+        users=CognitoUserDirectory(aws("cognito-idp"), settings.user_pool_id),
+        journal=journal,
+    )
+    return Container(
+        settings=settings,
+        clock=clock,
+        journal=journal,
+        verifier=verifier,
+        memberships=memberships,
+        records=records,
+        admin=admin,
+        aws=aws,
+    )
+
+
+_container: Container | None = None
+_lock = threading.Lock()
+
+
+def get_container() -> Container:
+    """The process's container, built on first use (a Lambda builds it once per cold start)."""
+    global _container
+    if _container is None:
+        with _lock:
+            if _container is None:
+                _container = build(get_settings())
+    return _container
+
+
+def reset() -> None:
+    """Forget the container (tests, or after settings change)."""
+    global _container
+    _container = None

@@ -1,0 +1,80 @@
+"""JSON forms of the domain objects: the API's bodies and the plaintext sealed in a record's blob."""
+
+from __future__ import annotations
+
+from datetime import UTC as _UTC
+from datetime import date, datetime
+from typing import Any
+
+from chalicelib.domain.model import Address, Patient, Sex, TestInfo, TestRecord
+
+
+def iso_utc(moment: datetime) -> str:
+    """RFC 3339 in UTC with a Z, to the second, the form of every stored and served timestamp."""
+    return moment.astimezone(_UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def patient_to_json(patient: Patient) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "nir": patient.nir,
+        "last_name": patient.last_name,
+        "first_name": patient.first_name,
+        "birth_date": patient.birth_date.isoformat(),
+        "sex": patient.sex.value,
+        "email": patient.email,
+        "phone": patient.phone,
+        "address": None,
+    }
+    if patient.address is not None:
+        body["address"] = {
+            "line": patient.address.line,
+            "postal_code": patient.address.postal_code,
+            "city": patient.address.city,
+        }
+    return body
+
+
+def patient_from_json(body: dict[str, Any]) -> Patient:
+    address = body.get("address")
+    return Patient(
+        nir=body["nir"],
+        last_name=body["last_name"],
+        first_name=body["first_name"],
+        birth_date=date.fromisoformat(body["birth_date"]),
+        sex=Sex(body["sex"]),
+        email=body.get("email"),
+        phone=body.get("phone"),
+        address=Address(**address) if address else None,
+    )
+
+
+def test_to_json(test: TestInfo) -> dict[str, Any]:
+    return {
+        "kind": test.kind.value,
+        "device_id": test.device_id,
+        "sampled_at": test.sampled_at.isoformat(),
+        "result": test.result.value if test.result else None,
+    }
+
+
+def record_summary(record: TestRecord) -> dict[str, Any]:
+    """A list item: no NIR, e-mail, phone or address (contract §3)."""
+    return {
+        "id": record.id,
+        "finess": record.finess,
+        "status": record.status.value,
+        "test": test_to_json(record.test),
+        "created_at": iso_utc(record.created_at),
+        "updated_at": iso_utc(record.updated_at),
+        "created_by": record.created_by,
+    }
+
+
+def record_to_json(record: TestRecord) -> dict[str, Any]:
+    body = record_summary(record)
+    body["patient"] = patient_to_json(record.patient) if record.patient else None
+    return body

@@ -1,0 +1,52 @@
+"""Who may do what: role checks in the service layer, and the audit trail of every decision."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from chalicelib.domain.errors import Forbidden
+from chalicelib.domain.model import RECORD_ROLES, Principal, Role
+from chalicelib.services.ports import AuditEvent, AuditJournal, RequestMeta
+
+
+def audit(
+    journal: AuditJournal,
+    caller: Principal | None,
+    meta: RequestMeta,
+    action: str,
+    *,
+    outcome: str = "success",
+    record_ids: Sequence[str] = (),
+    finess: str | None = None,
+    reason: str = "",
+) -> None:
+    """Append one event; raises ServiceUnavailable if the journal cannot take it."""
+    journal.append(
+        AuditEvent(
+            action=action,
+            outcome=outcome,
+            actor=caller.username if caller else "anonymous",
+            role=caller.role.value if caller else "",
+            finess=finess if finess is not None else (caller.finess if caller else None),
+            record_ids=tuple(record_ids),
+            request_id=meta.request_id,
+            source_ip=meta.source_ip,
+            user_agent=meta.user_agent,
+            reason=reason,
+        )
+    )
+
+
+def require_role(
+    journal: AuditJournal, caller: Principal, meta: RequestMeta, action: str, allowed: frozenset[Role]
+) -> None:
+    if caller.role not in allowed:
+        audit(journal, caller, meta, action, outcome="denied", reason="role")
+        raise Forbidden("Your role does not allow this.")
+
+
+def pharmacy_of(journal: AuditJournal, caller: Principal, meta: RequestMeta, action: str) -> str:
+    """The caller's own pharmacy, for record routes; platform admins read no health data."""
+    require_role(journal, caller, meta, action, RECORD_ROLES)
+    assert caller.finess is not None  # memberships of record roles always name a pharmacy
+    return caller.finess

@@ -1,0 +1,229 @@
+"""Use cases of test records: create, read, list, set the result, cancel, withdraw, delivery state.
+
+Audit rule (see README "Audit journal"): nothing is disclosed without a trace. A read, a list or
+a delivery read is journaled before the data leaves; if the journal cannot take the event, the
+caller gets 503 and no data. A change is journaled right after it is stored; if that fails the
+caller gets 503, the change stays (nothing was disclosed) and the client's retry, made safe by
+idempotency, journals it again.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from typing import Any
+
+from chalicelib.config import Settings
+from chalicelib.domain import delivery as delivery_rules
+from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.domain.model import DeliveryState, Principal, RecordStatus, TestRecord
+from chalicelib.domain.validation import parse_result_update, parse_submission, parse_uuid
+from chalicelib.services.access import audit, pharmacy_of
+from chalicelib.services.ports import (
+    AuditJournal,
+    BlindIndex,
+    Clock,
+    IdempotencyStore,
+    Page,
+    PersonalDataCipher,
+    RecordRepository,
+    RequestMeta,
+)
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class RecordsDeps:
+    repository: RecordRepository
+    cipher: PersonalDataCipher
+    index: BlindIndex
+    idempotency: IdempotencyStore
+    journal: AuditJournal
+    clock: Clock
+    settings: Settings
+    new_id: Callable[[], str] = field(default=_new_id)
+
+
+def _record_id(value: str) -> str:
+    """A path id that is not a UUID names no record: 404, like another pharmacy's record."""
+    try:
+        return parse_uuid(value, "id")
+    except ValidationFailed as exc:
+        raise NotFound("No such test record.") from exc
+
+
+def _canonical(body: Any) -> bytes:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _load(deps: RecordsDeps, finess: str, record_id: str) -> TestRecord:
+    """The record with its patient decrypted; NotFound for another pharmacy's record."""
+    record, blob = deps.repository.get(finess, record_id)
+    if blob is not None:
+        record.patient = deps.cipher.decrypt(blob, finess=finess, record_id=record_id)
+    return record
+
+
+def create_record(
+    deps: RecordsDeps, caller: Principal, meta: RequestMeta, body: Any, idempotency_key: str | None
+) -> tuple[TestRecord, bool]:
+    """Create a record; returns it and whether it was created now (False: an idempotent replay)."""
+    finess = pharmacy_of(deps.journal, caller, meta, "create")
+    now = deps.clock.now()
+    submission = parse_submission(body, now=now, max_age_days=deps.settings.retention_hard_cap_days)
+    record_id = deps.new_id()
+    key = parse_uuid(idempotency_key, "Idempotency-Key") if idempotency_key is not None else None
+    if key is not None:
+        body_mac = deps.index.fingerprint(_canonical(body), finess=finess)
+        claimed = deps.idempotency.claim(finess, key, body_mac, record_id)
+        if claimed is not None:
+            if claimed.body_mac != body_mac:
+                raise Conflict("This Idempotency-Key was used with another body.")
+            try:
+                record = _load(deps, finess, claimed.record_id)
+            except NotFound:
+                record_id = claimed.record_id  # the first attempt stopped before storing: finish it
+            else:
+                audit(deps.journal, caller, meta, "create", record_ids=[record.id], reason="replay")
+                return record, False
+    record = TestRecord(
+        id=record_id,
+        finess=finess,
+        patient=submission.patient,
+        test=submission.test,
+        status=RecordStatus.PENDING,
+        created_at=now,
+        updated_at=now,
+        created_by=caller.username,
+    )
+    if record.test.result is not None:
+        delivery_rules.schedule_send(record, now)
+    blob = deps.cipher.encrypt(submission.patient, finess=finess, record_id=record_id)
+    nir_index = deps.index.nir_index(submission.patient.nir, finess=finess)
+    expires_at = now + timedelta(days=deps.settings.retention_hard_cap_days)
+    try:
+        deps.repository.add(record, blob, nir_index, expires_at=expires_at)
+    except Conflict:
+        if key is None:
+            raise
+        record = _load(deps, finess, record_id)  # a concurrent retry with the same key stored it first
+    audit(deps.journal, caller, meta, "create", record_ids=[record.id])
+    if key is not None:
+        deps.idempotency.complete(finess, key)
+    return record, True
+
+
+def read_record(deps: RecordsDeps, caller: Principal, meta: RequestMeta, record_id: str) -> TestRecord:
+    finess = pharmacy_of(deps.journal, caller, meta, "read")
+    record_id = _record_id(record_id)
+    record = _load(deps, finess, record_id)
+    audit(deps.journal, caller, meta, "read", record_ids=[record.id])
+    return record
+
+
+def list_records(
+    deps: RecordsDeps,
+    caller: Principal,
+    meta: RequestMeta,
+    *,
+    day: date,
+    status: RecordStatus | None,
+    limit: int,
+    cursor: str | None,
+) -> Page:
+    finess = pharmacy_of(deps.journal, caller, meta, "list")
+    page = deps.repository.list_day(
+        finess, day, status=status.value if status else None, limit=limit, cursor=cursor
+    )
+    audit(deps.journal, caller, meta, "list", record_ids=[r.id for r in page.items])
+    return page
+
+
+def _change(
+    deps: RecordsDeps,
+    caller: Principal,
+    meta: RequestMeta,
+    action: str,
+    record_id: str,
+    mutate: Callable[[TestRecord], bool],
+) -> TestRecord:
+    """Load, apply `mutate` (False: nothing to do), store with an optimistic version check, journal."""
+    finess = pharmacy_of(deps.journal, caller, meta, action)
+    record_id = _record_id(record_id)
+    record = _load(deps, finess, record_id)
+    before = replace(record, delivery=replace(record.delivery))
+    if mutate(record):
+        record.version = before.version + 1
+        record.updated_at = deps.clock.now()
+        deps.repository.save(record, expected_version=before.version)
+    audit(deps.journal, caller, meta, action, record_ids=[record.id])
+    return record
+
+
+def set_result(
+    deps: RecordsDeps, caller: Principal, meta: RequestMeta, record_id: str, body: Any
+) -> TestRecord:
+    result = parse_result_update(body)
+
+    def mutate(record: TestRecord) -> bool:
+        if record.status == RecordStatus.CANCELLED:
+            raise Conflict("This test was cancelled.")
+        if record.test.result == result:
+            return False  # a retried PUT changes nothing
+        record.test = replace(record.test, result=result)
+        delivery_rules.schedule_send(record, deps.clock.now())
+        return True
+
+    return _change(deps, caller, meta, "set_result", record_id, mutate)
+
+
+def cancel_record(deps: RecordsDeps, caller: Principal, meta: RequestMeta, record_id: str) -> None:
+    """Cancel a test that SI-DEP never saw; once anything was sent it is a 409 (withdraw instead)."""
+
+    def mutate(record: TestRecord) -> bool:
+        if record.status == RecordStatus.CANCELLED:
+            return False
+        d = record.delivery
+        if (
+            d.attempts > 0
+            or d.acknowledged_version > 0
+            or d.state not in (DeliveryState.PENDING, DeliveryState.READY)
+        ):
+            raise Conflict("This test was already sent to SI-DEP; it can only be withdrawn.")
+        record.status = RecordStatus.CANCELLED
+        d.state = DeliveryState.CANCELLED
+        d.pending_message = None
+        d.next_attempt_at = None
+        return True
+
+    _change(deps, caller, meta, "cancel", record_id, mutate)
+
+
+def withdraw_record(deps: RecordsDeps, caller: Principal, meta: RequestMeta, record_id: str) -> TestRecord:
+    """Ask SI-DEP to withdraw a result it acknowledged (OBX-11 W)."""
+
+    def mutate(record: TestRecord) -> bool:
+        if record.delivery.acknowledged_version == 0:
+            raise Conflict("SI-DEP never acknowledged this test; cancel it instead.")
+        if record.status == RecordStatus.CANCELLED:
+            return False
+        delivery_rules.schedule_withdrawal(record, deps.clock.now())
+        return True
+
+    return _change(deps, caller, meta, "withdraw", record_id, mutate)
+
+
+def read_delivery(deps: RecordsDeps, caller: Principal, meta: RequestMeta, record_id: str) -> dict[str, Any]:
+    finess = pharmacy_of(deps.journal, caller, meta, "read_delivery")
+    record_id = _record_id(record_id)
+    record, _blob = deps.repository.get(
+        finess, record_id
+    )  # no decryption: the delivery state is not personal
+    audit(deps.journal, caller, meta, "read_delivery", record_ids=[record.id])
+    return delivery_rules.delivery_view(record)

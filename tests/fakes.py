@@ -1,0 +1,135 @@
+"""In-memory fakes of the ports, for pure service tests (cosmicpython style)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from chalicelib.domain.errors import Conflict, NotFound, ServiceUnavailable
+from chalicelib.domain.model import Patient, TestRecord
+from chalicelib.domain.serialization import patient_from_json, patient_to_json
+from chalicelib.services.ports import AuditEvent, IdempotencyEntry, Membership, Page
+
+
+@dataclass
+class FixedClock:
+    moment: datetime = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def advance(self, **delta: float) -> None:
+        self.moment += timedelta(**delta)
+
+
+class FakeCipher:
+    def encrypt(self, patient: Patient, *, finess: str, record_id: str) -> bytes:
+        return json.dumps({"f": finess, "r": record_id, "p": patient_to_json(patient)}).encode()[::-1]
+
+    def decrypt(self, blob: bytes, *, finess: str, record_id: str) -> Patient:
+        sealed = json.loads(blob[::-1])
+        assert sealed["f"] == finess and sealed["r"] == record_id
+        return patient_from_json(sealed["p"])
+
+
+class FakeIndex:
+    def nir_index(self, nir: str, *, finess: str) -> str:
+        return hashlib.sha256(f"{finess}|{nir}".encode()).hexdigest()
+
+    def fingerprint(self, data: bytes, *, finess: str) -> str:
+        return hashlib.sha256(finess.encode() + data).hexdigest()
+
+
+@dataclass
+class FakeRepository:
+    items: dict[tuple[str, str], tuple[TestRecord, bytes | None, str]] = field(default_factory=dict)
+    fail_add: bool = False
+
+    def add(self, record: TestRecord, blob: bytes, nir_index: str, *, expires_at: datetime) -> None:
+        if self.fail_add:
+            raise ServiceUnavailable()
+        key = (record.finess, record.id)
+        if key in self.items:
+            raise Conflict()
+        self.items[key] = (copy.deepcopy(replace(record, patient=None)), blob, nir_index)
+
+    def get(self, finess: str, record_id: str) -> tuple[TestRecord, bytes | None]:
+        if (finess, record_id) not in self.items:
+            raise NotFound()
+        record, blob, _ = self.items[(finess, record_id)]
+        return copy.deepcopy(record), blob
+
+    def list_day(self, finess: str, day: date, *, status: str | None, limit: int, cursor: str | None) -> Page:
+        found = [
+            copy.deepcopy(r)
+            for (f, _), (r, _, _) in sorted(self.items.items(), key=lambda kv: kv[1][0].created_at)
+            if f == finess
+            and r.test.sampled_at.date() == day
+            and (status is None or r.status.value == status)
+        ]
+        start = int(cursor or 0)
+        page = found[start : start + limit]
+        return Page(items=page, next_cursor=str(start + limit) if start + limit < len(found) else None)
+
+    def save(self, record: TestRecord, *, expected_version: int) -> None:
+        stored, blob, index = self.items[(record.finess, record.id)]
+        if stored.version != expected_version:
+            raise Conflict()
+        self.items[(record.finess, record.id)] = (copy.deepcopy(replace(record, patient=None)), blob, index)
+
+    def delete(self, finess: str, record_id: str, *, expected_version: int) -> None:
+        self.items.pop((finess, record_id))
+
+    def find_by_nir_index(self, finess: str, nir_index: str) -> list[str]:
+        return [r.id for (f, _), (r, _, i) in self.items.items() if f == finess and i == nir_index]
+
+
+@dataclass
+class FakeIdempotency:
+    entries: dict[tuple[str, str], IdempotencyEntry] = field(default_factory=dict)
+
+    def claim(self, finess: str, key: str, body_mac: str, record_id: str) -> IdempotencyEntry | None:
+        existing = self.entries.get((finess, key))
+        if existing is None:
+            self.entries[(finess, key)] = IdempotencyEntry(body_mac, record_id, completed=False)
+        return existing
+
+    def complete(self, finess: str, key: str) -> None:
+        self.entries[(finess, key)] = replace(self.entries[(finess, key)], completed=True)
+
+
+@dataclass
+class FakeJournal:
+    events: list[AuditEvent] = field(default_factory=list)
+    down: bool = False
+
+    def append(self, event: AuditEvent) -> None:
+        if self.down:
+            raise ServiceUnavailable("The audit journal is unavailable.")
+        self.events.append(event)
+
+    def read(
+        self, finess: str, *, start: datetime | None, end: datetime | None, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        return [e.__dict__ for e in self.events if e.finess == finess][:limit], None
+
+    def actions(self) -> list[tuple[str, str]]:
+        return [(e.action, e.outcome) for e in self.events]
+
+
+@dataclass
+class FakeMemberships:
+    members: dict[str, Membership] = field(default_factory=dict)
+
+    def get(self, username: str) -> Membership | None:
+        return self.members.get(username.lower())
+
+    def add(self, membership: Membership, *, created_by: str) -> None:
+        self.members[membership.username.lower()] = membership
+
+    def remove(self, username: str) -> None:
+        self.members.pop(username.lower(), None)

@@ -1,0 +1,135 @@
+"""What an attacker would try on every protected route: 401 (403 for a revoked member), never 500."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Callable
+
+import jwt
+import pytest
+
+from tests.conftest import PHARMACY_A, World
+from tests.tokens import claims, foreign_key, moto_public_jwk, sign
+
+pytestmark = pytest.mark.security
+
+RECORD = str(uuid.uuid4())
+PROTECTED = [
+    ("POST", "/v1/tests"),
+    ("GET", f"/v1/tests/{RECORD}"),
+    ("GET", "/v1/tests"),
+    ("PUT", f"/v1/tests/{RECORD}/result"),
+    ("DELETE", f"/v1/tests/{RECORD}"),
+    ("GET", f"/v1/tests/{RECORD}/delivery"),
+    ("GET", "/v1/audit"),
+    ("POST", "/v1/admin/pharmacies"),
+    ("POST", f"/v1/admin/pharmacies/{PHARMACY_A}/members"),
+    ("DELETE", f"/v1/admin/pharmacies/{PHARMACY_A}/members/pharmacist-a"),
+]
+
+
+def _b64(data: dict[str, object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def _alg_none(w: World) -> str:
+    return f"{_b64({'alg': 'none', 'kid': 'dummy'})}.{_b64(claims(w.pool_id, w.client_id, 'pharmacist-a'))}."
+
+
+def _hs256_with_public_key(w: World) -> str:
+    public_pem = jwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(moto_public_jwk())).public_bytes(
+        encoding=__import__(
+            "cryptography.hazmat.primitives.serialization", fromlist=["Encoding"]
+        ).Encoding.PEM,
+        format=__import__(
+            "cryptography.hazmat.primitives.serialization", fromlist=["x"]
+        ).PublicFormat.SubjectPublicKeyInfo,
+    )
+    header = _b64({"alg": "HS256", "typ": "JWT", "kid": "dummy"})
+    payload = _b64(claims(w.pool_id, w.client_id, "pharmacist-a"))
+    import hashlib
+    import hmac
+
+    signature = hmac.new(public_pem, f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{header}.{payload}.{base64.urlsafe_b64encode(signature).decode().rstrip('=')}"
+
+
+def _forged(w: World, **overrides: object) -> str:
+    """A token signed with the pool's own key, with some claims changed or removed (None)."""
+    body = claims(w.pool_id, w.client_id, "pharmacist-a")
+    body.update(overrides)
+    return f"Bearer {sign({k: v for k, v in body.items() if v is not None})}"
+
+
+ATTACKS: dict[str, Callable[[World], str | None]] = {
+    "no token": lambda w: None,
+    "garbage": lambda w: "Bearer garbage",
+    "no dots": lambda w: "Bearer eyJhbGciOiJSUzI1NiJ9",
+    "wrong scheme": lambda w: f"Basic {w.token('pharmacist-a')}",
+    "alg none": lambda w: f"Bearer {_alg_none(w)}",
+    "HS256 signed with the public key": lambda w: f"Bearer {_hs256_with_public_key(w)}",
+    "another key": lambda w: f"Bearer {sign(claims(w.pool_id, w.client_id, 'pharmacist-a'), foreign_key())}",
+    "unknown kid": lambda w: f"Bearer {sign(claims(w.pool_id, w.client_id, 'pharmacist-a'), kid='rotated')}",
+    "expired": lambda w: (
+        f"Bearer {w.token('pharmacist-a', exp=int(time.time()) - 120, iat=int(time.time()) - 1000)}"
+    ),
+    "not yet valid": lambda w: f"Bearer {w.token('pharmacist-a', nbf=int(time.time()) + 600)}",
+    "issued in the future": lambda w: f"Bearer {w.token('pharmacist-a', iat=int(time.time()) + 600)}",
+    "wrong issuer": lambda w: (
+        f"Bearer {w.token('pharmacist-a', iss='https://cognito-idp.eu-west-3.amazonaws.com/eu-west-3_other')}"
+    ),
+    "another region's pool": lambda w: f"Bearer {w.token('pharmacist-a', region='us-east-1')}",
+    "ID token": lambda w: _forged(w, token_use="id", client_id=None, aud=w.client_id),
+    "another app client": lambda w: _forged(w, client_id="another-client"),
+    "no username": lambda w: _forged(w, username=None),
+    "no expiry": lambda w: f"Bearer {w.token('pharmacist-a', exp=None)}",
+}
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_every_protected_route_refuses(world: World, attack: str) -> None:
+    authorization = ATTACKS[attack](world)
+    for method, path in PROTECTED:
+        headers = {"Content-Type": "application/json"}
+        if authorization:
+            headers["Authorization"] = authorization
+        response = getattr(world.client.http, method.lower())(path, headers=headers, body="{}")
+        assert response.status_code == 401, (attack, method, path, response.status_code)
+        body = json.loads(response.body)
+        assert response.headers["Content-Type"] == "application/problem+json"
+        assert body["status"] == 401
+        if authorization and " " in authorization:
+            assert authorization.split(" ", 1)[1] not in response.body.decode()
+
+
+def test_health_needs_no_token(world: World) -> None:
+    assert world.client.http.get("/v1/health").status_code == 200
+
+
+def test_a_valid_token_of_a_non_member_is_403(world: World) -> None:
+    response = world.call("GET", "/v1/tests", None, Authorization=f"Bearer {world.token('stranger')}")
+    assert response.status_code == 403
+
+
+def test_a_revoked_member_is_refused_on_the_next_request(world: World) -> None:
+    token = world.token("pharmacist-a")
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    assert world.client.http.get("/v1/tests", headers=headers).status_code == 200
+    revoked = world.call("DELETE", f"/v1/admin/pharmacies/{PHARMACY_A}/members/pharmacist-a", "admin-a")
+    assert revoked.status_code == 204
+    assert world.client.http.get("/v1/tests", headers=headers).status_code == 403
+
+
+def test_refusals_are_audited_without_the_token(world: World) -> None:
+    from chalicelib.adapters.dynamodb.models import AuditEventModel
+
+    token = sign(claims(world.pool_id, world.client_id, "pharmacist-a"), foreign_key())
+    world.call("GET", "/v1/tests", None, Authorization=f"Bearer {token}")
+    events = [e.event for e in AuditEventModel.query("platform")]
+    refusals = [e for e in events if e.get("action") == "authenticate" and e.get("outcome") == "denied"]
+    assert refusals, "the refused authentication is not in the journal"
+    assert token not in json.dumps(events)
+    assert token.split(".")[2] not in json.dumps(events)
