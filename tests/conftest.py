@@ -56,6 +56,27 @@ def shared_botocore_models() -> Iterator[None]:
         setattr(botocore.loaders.Loader, name, original)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cheap_moto_symmetric_keys() -> Iterator[None]:
+    """moto makes an RSA-2048 private key for every KMS key, even symmetric and HMAC ones that never
+    use it (0.1 s each). Share one for those specs; asymmetric keys still get their own."""
+    import moto.kms.models
+
+    original = moto.kms.models.generate_private_key
+    shared: dict[str, object] = {}
+
+    def generate(key_spec: str) -> object:
+        if key_spec == "SYMMETRIC_DEFAULT" or key_spec.startswith("HMAC_"):
+            if key_spec not in shared:
+                shared[key_spec] = original(key_spec)
+            return shared[key_spec]
+        return original(key_spec)
+
+    moto.kms.models.generate_private_key = generate
+    yield
+    moto.kms.models.generate_private_key = original
+
+
 def _reset_process_state() -> None:
     get_settings.cache_clear()
     try:

@@ -3,6 +3,7 @@ the pool's JWKS as real ones do), or with anything an attacker might try."""
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import time
@@ -14,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 
+@functools.cache
 def moto_signing_key() -> Any:
     raw = resources.files("moto.cognitoidp").joinpath("resources/jwks-private.json.gz").read_bytes()
     return RSAAlgorithm.from_jwk(json.dumps(json.loads(gzip.decompress(raw))))
