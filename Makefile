@@ -4,8 +4,14 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# checkov lives in its own environment: installed into .venv it would downgrade the pinned boto3.
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
+REGION ?= eu-west-3
+STAGE ?= prod
+STACK ?= depistage-$(STAGE)
 
-.PHONY: run test lint typecheck unit bench package deploy fuzz load clean
+.PHONY: run test install tools lint typecheck bench package deploy fuzz load clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,7 +19,15 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
+$(TOOLS_STAMP): infra/requirements-tools.txt
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet -r infra/requirements-tools.txt
+	touch $(TOOLS_STAMP)
+
 install: $(STAMP)
+
+tools: $(TOOLS_STAMP)
 
 run: $(STAMP)
 	$(PY) -m chalicelib.devtools.stack
@@ -24,13 +38,24 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-test: $(STAMP)
+test: $(STAMP) $(TOOLS_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	AWS_DEFAULT_REGION=eu-west-3 $(VENV)/bin/pytest -n 2 -p no:cacheprovider
 
-bench: $(STAMP)
+package: $(STAMP)
+	AWS_DEFAULT_REGION=$(REGION) $(PY) -m infra.build --region $(REGION) --stage $(STAGE) --out build/package
+
+deploy: package
+	@test -n "$(ARTIFACT_BUCKET)" || { echo "set ARTIFACT_BUCKET=<S3 bucket in $(REGION)>" >&2; exit 2; }
+	aws cloudformation package --region $(REGION) --template-file build/package/sam.json \
+	  --s3-bucket $(ARTIFACT_BUCKET) --output-template-file build/package/packaged.yaml
+	aws cloudformation deploy --region $(REGION) --template-file build/package/packaged.yaml \
+	  --stack-name $(STACK) --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
+	  $(if $(PARAMS),--parameter-overrides $(PARAMS))
+
+bench: $(STAMP) package
 	$(PY) -m bench.run
 
 clean:
-	rm -rf $(VENV) .local .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(TOOLS) build .local .mypy_cache .ruff_cache .pytest_cache

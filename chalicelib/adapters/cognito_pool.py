@@ -1,7 +1,8 @@
 """The Cognito user pool and app client settings: one source for the infra template and the local stack.
 
 Keys are CreateUserPool / CreateUserPoolClient API parameter names, which are also the
-CloudFormation property names of AWS::Cognito::UserPool and AWS::Cognito::UserPoolClient.
+CloudFormation property names of AWS::Cognito::UserPool and AWS::Cognito::UserPoolClient, but
+for `PoolName` (CloudFormation: `UserPoolName`, renamed by infra/template.py).
 """
 
 from __future__ import annotations

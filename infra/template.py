@@ -1,0 +1,1043 @@
+"""The CloudFormation template merged into `chalice package --merge-template`.
+
+Generated, never hand-written, so that it cannot drift from the sources of truth:
+- tables: the PynamoDB models (`ALL_MODELS`, `TABLE_SETTINGS`) and their TTL attributes;
+- table names and the functions' environment: `chalicelib.config.Settings` / `load_settings()`;
+- the user pool and app client: `chalicelib.adapters.cognito_pool` (as the local stack);
+- the region allow-list: `chalicelib.config.HDS_REGIONS`.
+
+The stateful and security resources live here; Chalice contributes the functions, the REST
+API and the schedule. Each function gets its own role, mapped by name in `FUNCTION_ROLES`:
+packaging fails on a function without one rather than deploying it with a broad role.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pynamodb.attributes import TTLAttribute
+from pynamodb.models import Model
+
+from chalicelib.adapters.cognito_pool import app_client_settings, user_pool_settings
+from chalicelib.adapters.dynamodb.models import ALL_MODELS, TABLE_SETTINGS, RecordModel
+from chalicelib.config import DEFAULT_REGION, HDS_REGIONS, Settings
+
+APP_NAME = "depistage"
+DEFAULT_STAGE = "prod"
+LOG_RETENTION_DAYS = 365
+PLACEHOLDER_ROLE = "set-by-infra-build"  # the iam_role_arn in .chalice/config.json, replaced here
+
+# Chalice function name -> the role it runs with (see ROLE_ACCESS).
+FUNCTION_ROLES: dict[str, str] = {
+    "api_handler": "api",
+    "export_to_sidep": "export",
+    "purge_expired": "purge",
+}
+# The functions that send to SI-DEP: they alone get the SI-DEP settings.
+SIDEP_FUNCTIONS = frozenset({"export_to_sidep"})
+# Scheduled functions invoked asynchronously: failed events go to the dead-letter queue.
+ASYNC_ROLES = frozenset({"export", "purge"})
+
+# Attributes of a record that carry personal data (encrypted blob, keyed blind index).
+PERSONAL_ATTRIBUTES: tuple[str, ...] = ("personal", "nir_index")
+# What the export may write on a record: its delivery bookkeeping, never the clinical or personal part.
+EXPORT_WRITABLE_ATTRIBUTES: tuple[str, ...] = (
+    "finess",
+    "record_id",
+    "updated_at",
+    "version",
+    "status",
+    "delivery_state",
+    "attempts",
+    "last_error",
+    "acknowledged_at",
+    "acknowledged_version",
+    "pending_message",
+    "export_queue",
+    "next_attempt_at",
+    "lease_owner",
+    "lease_expires_at",
+    "delivery_history",
+    "expires_at",
+)
+
+# DynamoDB access levels (TransactWriteItems is authorised per item through these actions).
+READ = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem")
+APPEND = (*READ, "dynamodb:PutItem")
+WRITE = (*APPEND, "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
+DYNAMODB_WRITES = (
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+)
+
+# Role -> Settings table field -> access. The audit journal is append-only for everyone.
+ROLE_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
+    "api": {
+        "records_table": WRITE,
+        "pharmacies_table": APPEND,
+        "members_table": WRITE,
+        "idempotency_table": WRITE,
+        "audit_table": APPEND,
+        "audit_checkpoints_table": APPEND,
+    },
+    # UpdateItem on records only, and only on EXPORT_WRITABLE_ATTRIBUTES (see _export_record_statements).
+    "export": {"records_table": READ, "audit_table": APPEND},
+    "purge": {
+        "records_table": WRITE,
+        "idempotency_table": WRITE,
+        "audit_table": APPEND,
+    },
+}
+
+# Role -> KMS key logical id -> the only actions it may perform with that key.
+KEY_USE: dict[str, dict[str, tuple[str, ...]]] = {
+    "api": {
+        "DataKey": ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"),
+        "BlindIndexKey": ("kms:GenerateMac", "kms:VerifyMac"),
+        "AuditKey": ("kms:GenerateMac", "kms:VerifyMac"),
+    },
+    # The export reads the blob to build the SI-DEP message: decrypt only, it never encrypts.
+    "export": {"DataKey": ("kms:Decrypt",)},
+    "purge": {},
+}
+# What DynamoDB (tables) and SQS (dead letters) need of the storage key on the functions' behalf.
+STORAGE_KEY_VIA_DYNAMODB = (
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncrypt*",
+    "kms:GenerateDataKey*",
+    "kms:DescribeKey",
+    "kms:CreateGrant",
+)
+
+COGNITO_ADMIN_ACTIONS = (
+    "cognito-idp:AdminCreateUser",
+    "cognito-idp:AdminGetUser",
+    "cognito-idp:AdminDisableUser",
+    "cognito-idp:AdminDeleteUser",
+    "cognito-idp:AdminUserGlobalSignOut",
+    "cognito-idp:AdminSetUserMFAPreference",
+)
+
+# Metric the export publishes on every run (Powertools Metrics, 0 when the queue is empty).
+EXPORT_LAG_METRIC = "ExportLagSeconds"
+EXPORT_LAG_THRESHOLD_SECONDS = 1800
+AUTH_FAILURE_METRIC = "AuthFailures"
+AUTH_FAILURE_BURST = 50  # 401/403 answers in 5 minutes
+
+
+class RegionNotAllowedError(ValueError):
+    """A deployment outside the HDS-certified EEA regions."""
+
+
+def check_region(region: str) -> str:
+    if region not in HDS_REGIONS:
+        raise RegionNotAllowedError(
+            f"region {region!r} is not an HDS-certified EEA region; health data may only be deployed to: "
+            f"{', '.join(HDS_REGIONS)} (default {DEFAULT_REGION})"
+        )
+    return region
+
+
+@dataclass(frozen=True)
+class Function:
+    """A Lambda function of the Chalice app, as `chalice package` names it."""
+
+    name: str  # e.g. api_handler, export_to_sidep
+    logical_id: str  # e.g. APIHandler, ExportToSidep
+
+    @property
+    def role(self) -> str:
+        try:
+            return FUNCTION_ROLES[self.name]
+        except KeyError:
+            raise ValueError(
+                f"function {self.name!r} has no IAM role: map it in infra.template.FUNCTION_ROLES "
+                "(with the least privilege it needs) before packaging"
+            ) from None
+
+    @property
+    def role_id(self) -> str:
+        return f"{self.logical_id}Role"
+
+    @property
+    def policy_id(self) -> str:
+        return f"{self.logical_id}Policy"
+
+    @property
+    def log_group_id(self) -> str:
+        return f"{self.logical_id}LogGroup"
+
+    def function_name(self) -> dict[str, str]:
+        return {"Fn::Sub": f"${{AWS::StackName}}-{self.name}"}
+
+    def log_group_name(self) -> dict[str, str]:
+        return {"Fn::Sub": f"/aws/lambda/${{AWS::StackName}}-{self.name}"}
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _sub(text: str) -> dict[str, str]:
+    return {"Fn::Sub": text}
+
+
+def _arn(logical_id: str) -> dict[str, list[str]]:
+    return {"Fn::GetAtt": [logical_id, "Arn"]}
+
+
+def _skip(*checks: tuple[str, str]) -> dict[str, Any]:
+    """checkov skips, each with the reason it does not apply."""
+    return {"checkov": {"skip": [{"id": check, "comment": comment} for check, comment in checks]}}
+
+
+def _tags(stage: str) -> list[dict[str, str]]:
+    return [
+        {"Key": "app", "Value": APP_NAME},
+        {"Key": "stage", "Value": stage},
+        {"Key": "data", "Value": "hds"},
+    ]
+
+
+def table_logical_id(model: type[Model]) -> str:
+    return "".join(part.capitalize() for part in TABLE_SETTINGS[model].split("_"))
+
+
+def table_name(model: type[Model], stage: str) -> str:
+    base: str = getattr(Settings, TABLE_SETTINGS[model])
+    return f"{base}-{stage}"
+
+
+def env_name(setting: str) -> str:
+    """The environment variable `load_settings()` reads for a Settings field."""
+    return setting.upper()
+
+
+def ttl_attribute(model: type[Model]) -> str | None:
+    for name, attr in model.get_attributes().items():
+        if isinstance(attr, TTLAttribute):
+            return attr.attr_name or name
+    return None
+
+
+# --- tables --------------------------------------------------------------------------------------
+
+
+def _key_schema(keys: list[dict[str, str]]) -> list[dict[str, str]]:
+    ordered = sorted(keys, key=lambda k: 0 if k["KeyType"] == "HASH" else 1)
+    return [{"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]} for k in ordered]
+
+
+def table_schema(model: type[Model]) -> dict[str, Any]:
+    """Key schema, attribute definitions and GSIs exactly as PynamoDB creates the table locally."""
+    schema: dict[str, Any] = dict(model._get_schema())  # what Model.create_table sends to DynamoDB
+    definitions = {d["AttributeName"]: d["AttributeType"] for d in schema["attribute_definitions"]}
+    result: dict[str, Any] = {
+        "AttributeDefinitions": [
+            {"AttributeName": name, "AttributeType": kind} for name, kind in sorted(definitions.items())
+        ],
+        "KeySchema": _key_schema(schema["key_schema"]),
+    }
+    for source, prop in (
+        ("global_secondary_indexes", "GlobalSecondaryIndexes"),
+        ("local_secondary_indexes", "LocalSecondaryIndexes"),
+    ):
+        indexes = []
+        for index in sorted(schema.get(source) or [], key=lambda i: i["index_name"]):
+            projection = {"ProjectionType": index["projection"]["ProjectionType"]}
+            if index["projection"].get("NonKeyAttributes"):
+                projection["NonKeyAttributes"] = list(index["projection"]["NonKeyAttributes"])
+            indexes.append(
+                {
+                    "IndexName": index["index_name"],
+                    "KeySchema": _key_schema(index["key_schema"]),
+                    "Projection": projection,
+                }
+            )
+        if indexes:
+            result[prop] = indexes
+    return result
+
+
+def _table(model: type[Model], stage: str) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "TableName": table_name(model, stage),
+        "BillingMode": "PAY_PER_REQUEST",
+        **table_schema(model),
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        "DeletionProtectionEnabled": True,
+        "SSESpecification": {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": _arn("StorageKey")},
+        "Tags": _tags(stage),
+    }
+    ttl = ttl_attribute(model)
+    if ttl:
+        props["TimeToLiveSpecification"] = {"AttributeName": ttl, "Enabled": True}
+    return {
+        "Type": "AWS::DynamoDB::Table",
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": props,
+    }
+
+
+# --- KMS -----------------------------------------------------------------------------------------
+
+
+def _root() -> dict[str, Any]:
+    return {"AWS": _sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")}
+
+
+def _admin_statement() -> dict[str, Any]:
+    # The account (its administrators through IAM) manages the key; no function role does.
+    return {
+        "Sid": "AccountAdministers",
+        "Effect": "Allow",
+        "Principal": _root(),
+        "Action": "kms:*",
+        "Resource": "*",
+    }
+
+
+def _function_key_statements(
+    key_id: str, functions: list[Function], condition: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = []
+    for fn in functions:
+        if key_id == "StorageKey":
+            actions: tuple[str, ...] = STORAGE_KEY_VIA_DYNAMODB
+        else:
+            actions = KEY_USE[fn.role].get(key_id, ())
+        principal = {"AWS": _arn(fn.role_id)}
+        if actions:
+            allow: dict[str, Any] = {
+                "Sid": f"{fn.logical_id}Uses",
+                "Effect": "Allow",
+                "Principal": principal,
+                "Action": list(actions),
+                "Resource": "*",
+            }
+            if condition:
+                allow["Condition"] = condition
+            statements.append(allow)
+            # Whatever IAM may say, this function can do nothing else with the key (no management).
+            statements.append(
+                {
+                    "Sid": f"{fn.logical_id}NeverManages",
+                    "Effect": "Deny",
+                    "Principal": principal,
+                    "NotAction": list(actions),
+                    "Resource": "*",
+                }
+            )
+        else:
+            statements.append(
+                {
+                    "Sid": f"{fn.logical_id}NeverUses",
+                    "Effect": "Deny",
+                    "Principal": principal,
+                    "Action": "kms:*",
+                    "Resource": "*",
+                }
+            )
+    return statements
+
+
+def _key(
+    description: str,
+    spec: str,
+    usage: str,
+    policy_statements: list[dict[str, Any]],
+    stage: str,
+) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "Description": description,
+        "KeySpec": spec,
+        "KeyUsage": usage,
+        "Enabled": True,
+        "PendingWindowInDays": 30,
+        "KeyPolicy": {"Version": "2012-10-17", "Statement": [_admin_statement(), *policy_statements]},
+        "Tags": _tags(stage),
+    }
+    if spec == "SYMMETRIC_DEFAULT":
+        props["EnableKeyRotation"] = True
+    return {
+        "Type": "AWS::KMS::Key",
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": props,
+    }
+
+
+def _keys(functions: list[Function], stage: str) -> dict[str, Any]:
+    hmac_skip = _skip(
+        (
+            "CKV_AWS_7",
+            "HMAC_256 keys cannot rotate automatically in KMS, and the blind index and audit "
+            "checkpoints must stay verifiable: rotation is a planned re-index/re-checkpoint.",
+        )
+    )
+    via_dynamodb = {
+        "StringEquals": {
+            "kms:ViaService": [
+                _sub("dynamodb.${AWS::Region}.amazonaws.com"),
+                _sub("sqs.${AWS::Region}.amazonaws.com"),
+            ],
+            "kms:CallerAccount": {"Ref": "AWS::AccountId"},
+        }
+    }
+    services = {
+        "Sid": "ServicesEncryptLogsTopicAndAlarms",
+        "Effect": "Allow",
+        "Principal": {"Service": [_sub("logs.${AWS::Region}.amazonaws.com"), "cloudwatch.amazonaws.com"]},
+        "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+        "Resource": "*",
+        "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+    }
+    resources: dict[str, Any] = {
+        "DataKey": _key(
+            "depistage personal data (envelope encryption of the patient's identity)",
+            "SYMMETRIC_DEFAULT",
+            "ENCRYPT_DECRYPT",
+            _function_key_statements("DataKey", functions),
+            stage,
+        ),
+        "BlindIndexKey": {
+            **_key(
+                "depistage NIR blind index (HMAC)",
+                "HMAC_256",
+                "GENERATE_VERIFY_MAC",
+                _function_key_statements("BlindIndexKey", functions),
+                stage,
+            ),
+            "Metadata": hmac_skip,
+        },
+        "AuditKey": {
+            **_key(
+                "depistage audit checkpoints (HMAC)",
+                "HMAC_256",
+                "GENERATE_VERIFY_MAC",
+                _function_key_statements("AuditKey", functions),
+                stage,
+            ),
+            "Metadata": hmac_skip,
+        },
+        "StorageKey": _key(
+            "depistage storage at rest: DynamoDB tables, log groups, alarm topic, dead letters",
+            "SYMMETRIC_DEFAULT",
+            "ENCRYPT_DECRYPT",
+            [*_function_key_statements("StorageKey", functions, via_dynamodb), services],
+            stage,
+        ),
+    }
+    for key_id, alias in (
+        ("DataKey", "data"),
+        ("BlindIndexKey", "blind-index"),
+        ("AuditKey", "audit"),
+        ("StorageKey", "storage"),
+    ):
+        resources[f"{key_id}Alias"] = {
+            "Type": "AWS::KMS::Alias",
+            "Properties": {"AliasName": f"alias/{APP_NAME}-{stage}-{alias}", "TargetKeyId": {"Ref": key_id}},
+        }
+    return resources
+
+
+# --- IAM -----------------------------------------------------------------------------------------
+
+
+def _table_arns(setting: str) -> list[Any]:
+    model = next(m for m, s in TABLE_SETTINGS.items() if s == setting)
+    logical = table_logical_id(model)
+    return [_arn(logical), _sub(f"${{{logical}.Arn}}/index/*")]
+
+
+def _export_record_statements() -> list[dict[str, Any]]:
+    # DynamoDB fine-grained access control: an UpdateItem naming any attribute outside the list
+    # is refused, and one naming a personal attribute is denied outright (explicit deny wins).
+    records = _table_arns("records_table")
+    return [
+        {
+            "Sid": "RecordsDeliveryBookkeepingOnly",
+            "Effect": "Allow",
+            "Action": ["dynamodb:UpdateItem"],
+            "Resource": records,
+            "Condition": {
+                "ForAllValues:StringEquals": {"dynamodb:Attributes": list(EXPORT_WRITABLE_ATTRIBUTES)}
+            },
+        },
+        {
+            "Sid": "NeverWritePersonalData",
+            "Effect": "Deny",
+            "Action": list(DYNAMODB_WRITES),
+            "Resource": records,
+            "Condition": {"ForAnyValue:StringEquals": {"dynamodb:Attributes": list(PERSONAL_ATTRIBUTES)}},
+        },
+        {
+            "Sid": "NeverCreateOrDeleteRecords",
+            "Effect": "Deny",
+            "Action": ["dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"],
+            "Resource": records,
+        },
+    ]
+
+
+def role_policy_document(fn: Function) -> dict[str, Any]:
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "OwnLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": _sub(
+                f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}"
+                f":log-group:/aws/lambda/${{AWS::StackName}}-{fn.name}:*"
+            ),
+        }
+    ]
+    for setting, actions in ROLE_TABLES[fn.role].items():
+        statements.append(
+            {
+                "Sid": "Table" + "".join(p.capitalize() for p in setting.split("_")),
+                "Effect": "Allow",
+                "Action": list(actions),
+                "Resource": _table_arns(setting),
+            }
+        )
+    if fn.role == "export":
+        statements.extend(_export_record_statements())
+    for key_id, actions in KEY_USE[fn.role].items():
+        statements.append(
+            {"Sid": f"Use{key_id}", "Effect": "Allow", "Action": list(actions), "Resource": _arn(key_id)}
+        )
+    if fn.role == "api":
+        statements.append(
+            {
+                "Sid": "InviteAndRevokeMembers",
+                "Effect": "Allow",
+                "Action": list(COGNITO_ADMIN_ACTIONS),
+                "Resource": _arn("UserPool"),
+            }
+        )
+    if fn.role in ASYNC_ROLES:
+        statements.append(
+            {
+                "Sid": "DeadLetters",
+                "Effect": "Allow",
+                "Action": ["sqs:SendMessage"],
+                "Resource": _arn("DeadLetterQueue"),
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _roles(functions: list[Function], stage: str) -> dict[str, Any]:
+    resources: dict[str, Any] = {}
+    for fn in functions:
+        resources[fn.role_id] = {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "Description": f"depistage {stage}: {fn.name} only",
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+                        }
+                    ],
+                },
+                "Tags": _tags(stage),
+            },
+        }
+        # A separate policy, so that the key policies can name the role without a cycle.
+        resources[fn.policy_id] = {
+            "Type": "AWS::IAM::Policy",
+            "Properties": {
+                "PolicyName": f"{fn.name}-least-privilege",
+                "Roles": [{"Ref": fn.role_id}],
+                "PolicyDocument": role_policy_document(fn),
+            },
+        }
+    return resources
+
+
+# --- functions -----------------------------------------------------------------------------------
+
+
+def function_environment(fn: Function, stage: str) -> dict[str, Any]:
+    env: dict[str, Any] = {
+        "STAGE": stage,
+        "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray SDK in the package
+        "DATA_KEY_ID": _arn("DataKey"),
+        "BLIND_INDEX_KEY_ID": _arn("BlindIndexKey"),
+        "AUDIT_KEY_ID": _arn("AuditKey"),
+        "USER_POOL_ID": {"Ref": "UserPool"},
+        "APP_CLIENT_IDS": {"Ref": "UserPoolClient"},
+    }
+    for model, setting in TABLE_SETTINGS.items():
+        env[env_name(setting)] = {"Ref": table_logical_id(model)}
+    if fn.name in SIDEP_FUNCTIONS:
+        env.update(
+            {
+                "SIDEP_URL": {"Ref": "SidepUrl"},
+                "SIDEP_CA_FILE": {"Ref": "SidepCaFile"},
+                "SIDEP_CLIENT_CERT_FILE": {"Ref": "SidepClientCertFile"},
+                "SIDEP_CLIENT_KEY_FILE": {"Ref": "SidepClientKeyFile"},
+            }
+        )
+    return env
+
+
+def _function_overrides(fn: Function, stage: str) -> dict[str, Any]:
+    skips = [
+        (
+            "CKV_AWS_117",
+            "No VPC: the functions reach only AWS regional endpoints (TLS, IAM-authorised) and "
+            "SI-DEP (mutual TLS); there is no private resource to reach.",
+        ),
+        (
+            "CKV_AWS_173",
+            "The environment holds resource names and key ARNs only, no secret; Lambda encrypts "
+            "it at rest with its AWS-managed key.",
+        ),
+    ]
+    props: dict[str, Any] = {
+        "FunctionName": fn.function_name(),
+        "Role": _arn(fn.role_id),
+        "Tracing": "PassThrough",
+        "Environment": {"Variables": function_environment(fn, stage)},
+    }
+    if fn.role in ASYNC_ROLES:
+        props["DeadLetterQueue"] = {"Type": "SQS", "TargetArn": _arn("DeadLetterQueue")}
+        # One run at a time: runs are 5 minutes apart and leases make overlaps safe anyway.
+        props["ReservedConcurrentExecutions"] = 1
+    else:
+        skips += [
+            (
+                "CKV_AWS_116",
+                "Invoked synchronously by API Gateway: the caller gets the error, there is no "
+                "asynchronous event to dead-letter.",
+            ),
+            (
+                "CKV_AWS_115",
+                "Concurrency is bounded upstream by API Gateway stage throttling and the WAF "
+                "rate-based rule; reserving it would starve the account's other functions.",
+            ),
+        ]
+    return {
+        "DependsOn": [fn.policy_id, fn.log_group_id],
+        "Properties": props,
+        "Metadata": _skip(*skips),
+    }
+
+
+def _log_group(name: Any, stage: str) -> dict[str, Any]:
+    return {
+        "Type": "AWS::Logs::LogGroup",
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": {
+            "LogGroupName": name,
+            "RetentionInDays": LOG_RETENTION_DAYS,
+            "KmsKeyId": _arn("StorageKey"),
+            "Tags": _tags(stage),
+        },
+    }
+
+
+# --- API, WAF ------------------------------------------------------------------------------------
+
+ACCESS_LOG_FORMAT = (
+    '{"requestId":"$context.requestId","ip":"$context.identity.sourceIp",'
+    '"requestTime":"$context.requestTimeEpoch","httpMethod":"$context.httpMethod",'
+    '"resourcePath":"$context.resourcePath","status":$context.status,'
+    '"responseLength":"$context.responseLength","wafStatus":"$context.waf.status"}'
+)
+
+
+def _api(stage_name: str, stage: str) -> dict[str, Any]:
+    return {
+        "RestAPI": {
+            "DependsOn": ["ApiGatewayAccount"],
+            "Properties": {
+                "TracingEnabled": False,
+                "MethodSettings": [
+                    {
+                        "ResourcePath": "/*",
+                        "HttpMethod": "*",
+                        "ThrottlingRateLimit": {"Ref": "ApiThrottleRate"},
+                        "ThrottlingBurstLimit": {"Ref": "ApiThrottleBurst"},
+                        "MetricsEnabled": True,
+                        # ERROR only, never INFO: INFO would log request bodies (personal data).
+                        "LoggingLevel": "ERROR",
+                        "DataTraceEnabled": False,
+                    }
+                ],
+                "AccessLogSetting": {
+                    "DestinationArn": _arn("ApiAccessLogGroup"),
+                    "Format": ACCESS_LOG_FORMAT,
+                },
+                "Tags": {"app": APP_NAME, "stage": stage},
+            },
+            "Metadata": _skip(
+                (
+                    "CKV_AWS_120",
+                    "No response caching: responses carry health data that must not sit in a cache.",
+                ),
+                (
+                    "CKV_AWS_73",
+                    "X-Ray is deliberately off (no tracing SDK shipped, no trace store to govern).",
+                ),
+            ),
+        },
+        "ApiAccessLogGroup": _log_group(_sub(f"/aws/apigateway/${{AWS::StackName}}-{stage_name}"), stage),
+        # API Gateway writes logs through one account-wide role.
+        "ApiGatewayCloudWatchRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "apigateway.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                },
+                "ManagedPolicyArns": [
+                    _sub(
+                        "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+                    )
+                ],
+            },
+        },
+        "ApiGatewayAccount": {
+            "Type": "AWS::ApiGateway::Account",
+            "Properties": {"CloudWatchRoleArn": _arn("ApiGatewayCloudWatchRole")},
+        },
+    }
+
+
+def _waf(stage_name: str, stage: str) -> dict[str, Any]:
+    def managed(name: str, priority: int) -> dict[str, Any]:
+        return {
+            "Name": name,
+            "Priority": priority,
+            "OverrideAction": {"None": {}},
+            "Statement": {"ManagedRuleGroupStatement": {"VendorName": "AWS", "Name": name}},
+            "VisibilityConfig": {
+                "SampledRequestsEnabled": False,
+                "CloudWatchMetricsEnabled": True,
+                "MetricName": name,
+            },
+        }
+
+    return {
+        "WebAcl": {
+            "Type": "AWS::WAFv2::WebACL",
+            "Properties": {
+                "Name": _sub("${AWS::StackName}-api"),
+                "Scope": "REGIONAL",
+                "DefaultAction": {"Allow": {}},
+                "VisibilityConfig": {
+                    "SampledRequestsEnabled": False,  # samples would keep request headers (tokens)
+                    "CloudWatchMetricsEnabled": True,
+                    "MetricName": "depistage-api",
+                },
+                "Rules": [
+                    {
+                        "Name": "RateLimitPerIp",
+                        "Priority": 0,
+                        "Action": {"Block": {}},
+                        "Statement": {
+                            "RateBasedStatement": {"Limit": {"Ref": "WafRateLimit"}, "AggregateKeyType": "IP"}
+                        },
+                        "VisibilityConfig": {
+                            "SampledRequestsEnabled": False,
+                            "CloudWatchMetricsEnabled": True,
+                            "MetricName": "RateLimitPerIp",
+                        },
+                    },
+                    managed("AWSManagedRulesKnownBadInputsRuleSet", 1),
+                    managed("AWSManagedRulesCommonRuleSet", 2),
+                ],
+                "Tags": _tags(stage),
+            },
+        },
+        "WebAclAssociation": {
+            "Type": "AWS::WAFv2::WebACLAssociation",
+            "DependsOn": [f"RestAPI{stage_name}Stage"],  # the stage SAM generates for RestAPI
+            "Properties": {
+                "ResourceArn": _sub(
+                    f"arn:${{AWS::Partition}}:apigateway:${{AWS::Region}}::/restapis/${{RestAPI}}/stages/{stage_name}"
+                ),
+                "WebACLArn": _arn("WebAcl"),
+            },
+        },
+        # WAF requires its log group name to start with aws-waf-logs-.
+        "WafLogGroup": _log_group(_sub("aws-waf-logs-${AWS::StackName}"), stage),
+        "WafLogging": {
+            "Type": "AWS::WAFv2::LoggingConfiguration",
+            "Properties": {
+                "ResourceArn": _arn("WebAcl"),
+                "LogDestinationConfigs": [_arn("WafLogGroup")],
+                # Bearer tokens and cookies never reach the logs.
+                "RedactedFields": [
+                    {"SingleHeader": {"Name": "authorization"}},
+                    {"SingleHeader": {"Name": "cookie"}},
+                ],
+            },
+        },
+    }
+
+
+# --- Cognito -------------------------------------------------------------------------------------
+
+
+def pool_name(stage: str) -> str:
+    return f"{APP_NAME}-{stage}"
+
+
+def client_name(stage: str) -> str:
+    return f"{APP_NAME}-{stage}-mobile"
+
+
+# CreateUserPool parameters whose CloudFormation property has another name.
+POOL_API_TO_CFN = {"PoolName": "UserPoolName"}
+
+
+def pool_properties(stage: str) -> dict[str, Any]:
+    """The local stack's user pool settings (chalicelib/devtools/provision.py), as CFN properties."""
+    return {POOL_API_TO_CFN.get(k, k): v for k, v in user_pool_settings(pool_name(stage)).items()}
+
+
+def _cognito(stage: str) -> dict[str, Any]:
+    return {
+        "UserPool": {
+            "Type": "AWS::Cognito::UserPool",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": pool_properties(stage),
+        },
+        "UserPoolClient": {
+            "Type": "AWS::Cognito::UserPoolClient",
+            "Properties": {**app_client_settings(client_name(stage)), "UserPoolId": {"Ref": "UserPool"}},
+        },
+    }
+
+
+# --- monitoring ----------------------------------------------------------------------------------
+
+
+def _alarm(
+    description: str,
+    namespace: str,
+    metric: str,
+    dimensions: list[dict[str, Any]],
+    threshold: float,
+    *,
+    statistic: str = "Sum",
+    period: int = 300,
+    periods: int = 1,
+    missing: str = "notBreaching",
+) -> dict[str, Any]:
+    return {
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {
+            "AlarmDescription": description,
+            "Namespace": namespace,
+            "MetricName": metric,
+            "Dimensions": dimensions,
+            "Statistic": statistic,
+            "Period": period,
+            "EvaluationPeriods": periods,
+            "Threshold": threshold,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "TreatMissingData": missing,
+            "AlarmActions": [{"Ref": "AlarmTopic"}],
+            "OKActions": [{"Ref": "AlarmTopic"}],
+        },
+    }
+
+
+def _monitoring(functions: list[Function], stage_name: str) -> dict[str, Any]:
+    resources: dict[str, Any] = {
+        "AlarmTopic": {
+            "Type": "AWS::SNS::Topic",
+            "Properties": {
+                "TopicName": _sub("${AWS::StackName}-alarms"),
+                "KmsMasterKeyId": {"Ref": "StorageKey"},
+            },
+        },
+        "AlarmSubscription": {
+            "Type": "AWS::SNS::Subscription",
+            "Condition": "HasAlarmEmail",
+            "Properties": {
+                "TopicArn": {"Ref": "AlarmTopic"},
+                "Protocol": "email",
+                "Endpoint": {"Ref": "AlarmEmail"},
+            },
+        },
+        "Api5xxAlarm": _alarm(
+            "The API answered 5xx",
+            "AWS/ApiGateway",
+            "5XXError",
+            [{"Name": "ApiName", "Value": APP_NAME}, {"Name": "Stage", "Value": stage_name}],
+            1,
+        ),
+        "AuthFailuresMetricFilter": {
+            "Type": "AWS::Logs::MetricFilter",
+            "Properties": {
+                "LogGroupName": {"Ref": "ApiAccessLogGroup"},
+                "FilterPattern": "{ ($.status = 401) || ($.status = 403) }",
+                "MetricTransformations": [
+                    {
+                        "MetricNamespace": "Depistage",
+                        "MetricName": AUTH_FAILURE_METRIC,
+                        "MetricValue": "1",
+                        "DefaultValue": 0,
+                    }
+                ],
+            },
+        },
+        "AuthFailuresAlarm": _alarm(
+            "A burst of authentication/authorisation failures (401/403)",
+            "Depistage",
+            AUTH_FAILURE_METRIC,
+            [],
+            AUTH_FAILURE_BURST,
+        ),
+        "DeadLetterQueue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": _sub("${AWS::StackName}-dead-letters"),
+                "MessageRetentionPeriod": 1209600,
+                "KmsMasterKeyId": {"Ref": "StorageKey"},
+            },
+        },
+        "DeadLettersAlarm": _alarm(
+            "A scheduled run failed for good (dead-lettered)",
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}}],
+            1,
+            statistic="Maximum",
+        ),
+    }
+    for fn in functions:
+        resources[f"{fn.logical_id}ThrottlesAlarm"] = _alarm(
+            f"{fn.name} is throttled",
+            "AWS/Lambda",
+            "Throttles",
+            [{"Name": "FunctionName", "Value": {"Ref": fn.logical_id}}],
+            1,
+        )
+        resources[f"{fn.logical_id}ErrorsAlarm"] = _alarm(
+            f"{fn.name} failed",
+            "AWS/Lambda",
+            "Errors",
+            [{"Name": "FunctionName", "Value": {"Ref": fn.logical_id}}],
+            1,
+        )
+    if any(fn.name == "export_to_sidep" for fn in functions):
+        resources["ExportLagAlarm"] = _alarm(
+            "Records wait too long for SI-DEP (or the export stopped reporting)",
+            "Depistage",
+            EXPORT_LAG_METRIC,
+            [{"Name": "service", "Value": APP_NAME}],
+            EXPORT_LAG_THRESHOLD_SECONDS,
+            statistic="Maximum",
+            periods=2,
+            missing="breaching",  # an export that stops running stops reporting
+        )
+    return resources
+
+
+# --- the template --------------------------------------------------------------------------------
+
+
+def _parameters() -> dict[str, Any]:
+    return {
+        "SidepUrl": {"Type": "String", "Default": "", "Description": "SI-DEP receiver URL (https)"},
+        "SidepCaFile": {"Type": "String", "Default": "", "Description": "CA bundle path for SI-DEP"},
+        "SidepClientCertFile": {"Type": "String", "Default": "", "Description": "client certificate path"},
+        "SidepClientKeyFile": {"Type": "String", "Default": "", "Description": "client key path"},
+        "AlarmEmail": {"Type": "String", "Default": "", "Description": "e-mail that receives the alarms"},
+        "ApiThrottleRate": {"Type": "Number", "Default": 50, "MinValue": 1},
+        "ApiThrottleBurst": {"Type": "Number", "Default": 100, "MinValue": 1},
+        "WafRateLimit": {
+            "Type": "Number",
+            "Default": 1000,
+            "MinValue": 100,
+            "Description": "requests per 5 minutes per client IP",
+        },
+    }
+
+
+def region_rule() -> dict[str, Any]:
+    return {
+        "HdsRegionOnly": {
+            "Assertions": [
+                {
+                    "Assert": {"Fn::Contains": [list(HDS_REGIONS), {"Ref": "AWS::Region"}]},
+                    "AssertDescription": (
+                        "Health data may only be deployed to an HDS-certified EEA region: "
+                        + ", ".join(HDS_REGIONS)
+                    ),
+                }
+            ]
+        }
+    }
+
+
+def merge_template(
+    functions: list[Function], region: str, stage: str = DEFAULT_STAGE, api_stage_name: str = "v1"
+) -> dict[str, Any]:
+    """The template to pass to `chalice package --merge-template`."""
+    check_region(region)
+    for fn in functions:
+        _ = fn.role  # fail early on a function without a role
+    resources: dict[str, Any] = {}
+    for model in ALL_MODELS:
+        resources[table_logical_id(model)] = _table(model, stage)
+    resources.update(_keys(functions, stage))
+    resources.update(_roles(functions, stage))
+    resources.update(_cognito(stage))
+    for fn in functions:
+        resources[fn.log_group_id] = _log_group(fn.log_group_name(), stage)
+        resources[fn.logical_id] = _function_overrides(fn, stage)
+    if any(fn.name == "api_handler" for fn in functions):
+        resources.update(_api(api_stage_name, stage))
+        resources.update(_waf(api_stage_name, stage))
+    resources.update(_monitoring(functions, api_stage_name))
+    outputs = {
+        "Region": {"Value": {"Ref": "AWS::Region"}},
+        "UserPoolId": {"Value": {"Ref": "UserPool"}},
+        "AppClientId": {"Value": {"Ref": "UserPoolClient"}},
+        "DataKeyArn": {"Value": _arn("DataKey")},
+        "AlarmTopicArn": {"Value": {"Ref": "AlarmTopic"}},
+    }
+    return {
+        "Description": f"depistage ({stage}): HDS deployment, region allow-list {', '.join(HDS_REGIONS)}",
+        "Metadata": {"depistage": {"region": region, "stage": stage, "hds_regions": list(HDS_REGIONS)}},
+        "Parameters": _parameters(),
+        "Conditions": {"HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}},
+        "Rules": region_rule(),
+        "Resources": resources,
+        "Outputs": outputs,
+    }
+
+
+def export_record_attribute_check() -> None:
+    """The export's writable attributes must exist on the record model and exclude personal ones."""
+    attributes = set(RecordModel.get_attributes())
+    unknown = set(EXPORT_WRITABLE_ATTRIBUTES) - attributes
+    if unknown:
+        raise ValueError(f"EXPORT_WRITABLE_ATTRIBUTES names unknown record attributes: {sorted(unknown)}")
+    if set(EXPORT_WRITABLE_ATTRIBUTES) & set(PERSONAL_ATTRIBUTES):
+        raise ValueError("the export may never write a personal attribute")
