@@ -41,7 +41,7 @@ typecheck: $(STAMP)
 test: $(STAMP) $(TOOLS_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	AWS_DEFAULT_REGION=eu-west-3 $(VENV)/bin/pytest -n 2 -p no:cacheprovider
+	AWS_DEFAULT_REGION=eu-west-3 $(VENV)/bin/pytest -n 2 --dist loadgroup -p no:cacheprovider
 
 package: $(STAMP)
 	AWS_DEFAULT_REGION=$(REGION) $(PY) -m infra.build --region $(REGION) --stage $(STAGE) --out build/package

@@ -1,0 +1,148 @@
+"""Log in to the local stack's Cognito as a real client would: password, then a TOTP code.
+
+    TOKEN=$(.venv/bin/python -m chalicelib.devtools.login pharmacist-a)
+
+prints the access token only (the user's password and TOTP secret come from `.local/stack.json`).
+`login()` and `totp_code()` are the same flow for tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+from cryptography.hazmat.primitives.hashes import SHA1
+from cryptography.hazmat.primitives.twofactor.totp import TOTP
+
+# Cognito's authenticator apps: RFC 6238 with SHA-1, 6 digits, 30-second steps.
+TOTP_STEP_SECONDS = 30
+TOTP_DIGITS = 6
+# Cognito (and moto) accept only the current step: a code made in the last instants of a step
+# may reach the server in the next one, so wait for a fresh step rather than fail at random.
+_MIN_SECONDS_LEFT_IN_STEP = 2.0
+
+
+DEFAULT_STACK_FILE = Path(__file__).resolve().parents[2] / ".local" / "stack.json"
+
+
+class LoginError(RuntimeError):
+    """The pool did not answer with the flow a client expects (e.g. no MFA challenge)."""
+
+
+def _totp(secret: str) -> TOTP:
+    padded = secret.upper() + "=" * (-len(secret) % 8)
+    # moto's fixed secret is shorter than RFC 4226's 128-bit minimum, hence enforce_key_length=False.
+    return TOTP(
+        base64.b32decode(padded),
+        TOTP_DIGITS,
+        SHA1(),  # noqa: S303 - SHA-1 is what TOTP authenticators and Cognito use
+        TOTP_STEP_SECONDS,
+        enforce_key_length=False,
+    )
+
+
+def totp_code(secret: str, at: float | None = None) -> str:
+    """The TOTP code of a base32 secret at a time (now by default)."""
+    when = time.time() if at is None else at
+    return _totp(secret).generate(int(when)).decode("ascii")
+
+
+def fresh_totp_code(secret: str) -> str:
+    """A code that stays valid long enough to reach the server."""
+    left = TOTP_STEP_SECONDS - time.time() % TOTP_STEP_SECONDS
+    if left < _MIN_SECONDS_LEFT_IN_STEP:
+        time.sleep(left + 0.05)
+    return totp_code(secret)
+
+
+def login(
+    cognito_client: Any, client_id: str, username: str, password: str, totp_secret: str
+) -> dict[str, Any]:
+    """InitiateAuth (USER_PASSWORD_AUTH) then the SOFTWARE_TOKEN_MFA challenge; return the tokens.
+
+    A wrong password or code raises botocore's ClientError (NotAuthorizedException,
+    CodeMismatchException), as the pool answers it.
+    """
+    started = cognito_client.initiate_auth(
+        ClientId=client_id,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": username, "PASSWORD": password},
+    )
+    challenge = started.get("ChallengeName")
+    if challenge != "SOFTWARE_TOKEN_MFA":
+        # Tokens without a second factor would mean the pool does not enforce MFA.
+        raise LoginError(f"expected the SOFTWARE_TOKEN_MFA challenge, got {challenge or 'tokens'}")
+    answered = cognito_client.respond_to_auth_challenge(
+        ClientId=client_id,
+        ChallengeName="SOFTWARE_TOKEN_MFA",
+        Session=started["Session"],
+        ChallengeResponses={"USERNAME": username, "SOFTWARE_TOKEN_MFA_CODE": fresh_totp_code(totp_secret)},
+    )
+    result = answered.get("AuthenticationResult")
+    if not result:
+        raise LoginError(f"expected tokens, got the {answered.get('ChallengeName')} challenge")
+    tokens: dict[str, Any] = result
+    return tokens
+
+
+def local_cognito_client(stack: dict[str, Any]) -> Any:
+    """A Cognito client for the local stack's moto, with fake credentials (never a developer's real ones)."""
+    return boto3.client(
+        "cognito-idp",
+        endpoint_url=stack["aws_endpoint_url"],
+        region_name=stack["region"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        aws_session_token="testing",
+    )
+
+
+def login_stack_user(stack: dict[str, Any], username: str) -> dict[str, Any]:
+    """Log a user of a stack.json in; return the tokens."""
+    user = next((u for u in stack["users"] if u["username"] == username), None)
+    if user is None:
+        known = ", ".join(u["username"] for u in stack["users"])
+        raise LoginError(f"no user {username!r} in the stack (known: {known})")
+    return login(
+        local_cognito_client(stack), stack["client_id"], username, user["password"], user["totp_secret"]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m chalicelib.devtools.login",
+        description="Log a local-stack user in (password + TOTP) and print an access token.",
+    )
+    parser.add_argument("username", help="a username from stack.json, e.g. pharmacist-a")
+    parser.add_argument(
+        "--stack", default=str(DEFAULT_STACK_FILE), help="the stack file (default: %(default)s)"
+    )
+    parser.add_argument("--id-token", action="store_true", help="print the ID token instead (for tests)")
+    args = parser.parse_args(argv)
+    path = Path(args.stack)
+    if not path.is_file():
+        print(f"{path} not found: is the local stack running (make run)?", file=sys.stderr)
+        return 2
+    stack = json.loads(path.read_text())
+    try:
+        tokens = login_stack_user(stack, args.username)
+    except LoginError as exc:
+        print(f"login failed: {exc}", file=sys.stderr)
+        return 1
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        print(f"login refused: {error.get('Code')}: {error.get('Message')}", file=sys.stderr)
+        return 1
+    print(tokens["IdToken" if args.id_token else "AccessToken"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
