@@ -63,6 +63,8 @@ class Settings:
     retention_after_ack_days: int = 30
     retention_hard_cap_days: int = 90
     audit_retention_days: int = 365
+    # A chain head is MACed by KMS every this many events (and hourly by the schedule).
+    audit_checkpoint_every: int = 100
     idempotency_ttl_seconds: int = 24 * 3600
     # Request hardening
     max_body_bytes: int = 64 * 1024
@@ -117,6 +119,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         retention_after_ack_days=_int(e, "RETENTION_AFTER_ACK_DAYS", 30),
         retention_hard_cap_days=_int(e, "RETENTION_HARD_CAP_DAYS", 90),
         audit_retention_days=_int(e, "AUDIT_RETENTION_DAYS", 365),
+        audit_checkpoint_every=_int(e, "AUDIT_CHECKPOINT_EVERY", 100),
         idempotency_ttl_seconds=_int(e, "IDEMPOTENCY_TTL_SECONDS", 24 * 3600),
         max_body_bytes=_int(e, "MAX_BODY_BYTES", 64 * 1024),
         sidep_url=e.get("SIDEP_URL", ""),
