@@ -15,13 +15,13 @@ STACK ?= depistage-$(STAGE)
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --upgrade 'pip<26.3'  # chalice 1.34 needs pip<26.3
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
 $(TOOLS_STAMP): infra/requirements-tools.txt
 	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
-	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade 'pip<26.3'  # chalice 1.34 needs pip<26.3
 	$(TOOLS)/bin/python -m pip install --quiet -r infra/requirements-tools.txt
 	touch $(TOOLS_STAMP)
 
@@ -56,6 +56,12 @@ deploy: package
 
 bench: $(STAMP) package
 	$(PY) -m bench.run
+
+fuzz: $(STAMP)
+	$(PY) -m chalicelib.devtools.fuzz --max-examples 500
+
+load: $(STAMP)
+	$(PY) -m chalicelib.devtools.load --clients 8 --creates 250
 
 clean:
 	rm -rf $(VENV) $(TOOLS) build .local .mypy_cache .ruff_cache .pytest_cache

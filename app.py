@@ -2,12 +2,14 @@
 
 from chalice import Chalice
 
-from chalicelib.api import admin, audit, health, middleware, records
+from chalicelib.api import admin, audit, health, middleware, openapi, records, schedules
 from chalicelib.bootstrap import get_container
 
 app = Chalice(app_name="depistage")
 middleware.install(app, get_container)
 app.register_blueprint(health.blueprint)
+app.register_blueprint(openapi.blueprint)
 app.register_blueprint(records.blueprint)
 app.register_blueprint(audit.blueprint)
 app.register_blueprint(admin.blueprint)
+app.register_blueprint(schedules.blueprint)

@@ -33,11 +33,12 @@ FUNCTION_ROLES: dict[str, str] = {
     "api_handler": "api",
     "export_to_sidep": "export",
     "purge_expired": "purge",
+    "checkpoint_audit": "audit",
 }
 # The functions that send to SI-DEP: they alone get the SI-DEP settings.
 SIDEP_FUNCTIONS = frozenset({"export_to_sidep"})
 # Scheduled functions invoked asynchronously: failed events go to the dead-letter queue.
-ASYNC_ROLES = frozenset({"export", "purge"})
+ASYNC_ROLES = frozenset({"export", "purge", "audit"})
 
 # Attributes of a record that carry personal data (encrypted blob, keyed blind index).
 PERSONAL_ATTRIBUTES: tuple[str, ...] = ("personal", "nir_index")
@@ -84,12 +85,15 @@ ROLE_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
         "audit_checkpoints_table": APPEND,
     },
     # UpdateItem on records only, and only on EXPORT_WRITABLE_ATTRIBUTES (see _export_record_statements).
-    "export": {"records_table": READ, "audit_table": APPEND},
+    "export": {"records_table": READ, "audit_table": APPEND, "audit_checkpoints_table": APPEND},
     "purge": {
         "records_table": WRITE,
         "idempotency_table": WRITE,
         "audit_table": APPEND,
+        "audit_checkpoints_table": APPEND,
     },
+    # The hourly checkpoint of every chain head.
+    "audit": {"audit_table": READ, "audit_checkpoints_table": APPEND, "pharmacies_table": READ},
 }
 
 # Role -> KMS key logical id -> the only actions it may perform with that key.
@@ -100,8 +104,9 @@ KEY_USE: dict[str, dict[str, tuple[str, ...]]] = {
         "AuditKey": ("kms:GenerateMac", "kms:VerifyMac"),
     },
     # The export reads the blob to build the SI-DEP message: decrypt only, it never encrypts.
-    "export": {"DataKey": ("kms:Decrypt",)},
-    "purge": {},
+    "export": {"DataKey": ("kms:Decrypt",), "AuditKey": ("kms:GenerateMac",)},
+    "purge": {"AuditKey": ("kms:GenerateMac",)},
+    "audit": {"AuditKey": ("kms:GenerateMac",)},
 }
 # What DynamoDB (tables) and SQS (dead letters) need of the storage key on the functions' behalf.
 STORAGE_KEY_VIA_DYNAMODB = (
@@ -123,7 +128,7 @@ COGNITO_ADMIN_ACTIONS = (
 )
 
 # Metric the export publishes on every run (Powertools Metrics, 0 when the queue is empty).
-EXPORT_LAG_METRIC = "ExportLagSeconds"
+EXPORT_LAG_METRIC = "ExportOldestReadyAgeSeconds"  # emitted by chalicelib/services/export.py
 EXPORT_LAG_THRESHOLD_SECONDS = 1800
 AUTH_FAILURE_METRIC = "AuthFailures"
 AUTH_FAILURE_BURST = 50  # 401/403 answers in 5 minutes
@@ -954,6 +959,14 @@ def _monitoring(functions: list[Function], stage_name: str) -> dict[str, Any]:
             statistic="Maximum",
             periods=2,
             missing="breaching",  # an export that stops running stops reporting
+        )
+        resources["ExportDeadLettersAlarm"] = _alarm(
+            "Records gave up on SI-DEP after every retry (dead letters): re-drive them",
+            "Depistage",
+            "ExportFailed",
+            [{"Name": "service", "Value": APP_NAME}],
+            1,
+            statistic="Sum",
         )
     return resources
 

@@ -189,3 +189,18 @@ def world(aws: dict[str, str]) -> Iterator[World]:
         members.add(Membership(username=username, role=Role(role), finess=finess), created_by="tests")
     with Client(app) as client:
         yield World(client, aws)
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    """The whole local stack (what `make run` starts) as processes, once per test process.
+
+    Tests using it are marked `xdist_group("stack")` so that one worker runs them all on one stack.
+    """
+    from tests.stack import harness
+
+    running = harness.start(tmp_path_factory.mktemp("local-stack") / "state")
+    yield running.info
+    code = harness.stop(running)
+    assert code == 0, running.output_text()
+    harness.assert_nothing_left(running)

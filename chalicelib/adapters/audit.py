@@ -74,7 +74,7 @@ from chalicelib.services.ports import AuditEvent, Clock
 
 MAC_ALGORITHM = "HMAC_SHA_256"
 DEFAULT_CHECKPOINT_EVERY = 100
-DEFAULT_MAX_ATTEMPTS = 8
+DEFAULT_MAX_ATTEMPTS = 16  # a busy pharmacy has several writers racing for its chain head
 _BACKOFF_BASE_SECONDS = 0.005
 _BACKOFF_CAP_SECONDS = 0.2
 _CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -245,7 +245,7 @@ class DynamoDbAuditJournal:
         self._mac = KmsMac(kms_client, settings.audit_key_id)
         self._clock = clock
         self._retention_days = settings.audit_retention_days
-        configured = getattr(settings, "audit_checkpoint_every", DEFAULT_CHECKPOINT_EVERY)
+        configured = settings.audit_checkpoint_every
         self._every = int(configured if checkpoint_every is None else checkpoint_every)
         self._max_attempts = max_attempts
         self._sleep = sleep

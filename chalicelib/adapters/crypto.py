@@ -44,6 +44,12 @@ _KMS_FAILURES = (
 )
 
 
+# KMS answers that say "this ciphertext or key is wrong", not "KMS is unavailable right now".
+_KMS_REFUSALS = frozenset(
+    {"InvalidCiphertextException", "IncorrectKeyException", "InvalidKeyUsageException", "NotFoundException"}
+)
+
+
 class EnvelopeCipher:
     """PersonalDataCipher over aws-encryption-sdk with a bounded data-key cache."""
 
@@ -54,9 +60,13 @@ class EnvelopeCipher:
             commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT,
             max_encrypted_data_keys=1,
         )
+        session = botocore_session or botocore.session.Session()
+        # The SDK turns a failed KMS Decrypt into "Unable to decrypt any data key" and drops the
+        # cause: remember this thread's last KMS answer to tell a throttle (503) from a bad blob.
+        self._last_kms = threading.local()
+        session.register("after-call.kms", self._note_kms_answer)
         provider = aws_encryption_sdk.StrictAwsKmsMasterKeyProvider(
-            key_ids=[settings.data_key_id],
-            botocore_session=botocore_session or botocore.session.Session(),
+            key_ids=[settings.data_key_id], botocore_session=session
         )
         self._materials = aws_encryption_sdk.CachingCryptoMaterialsManager(
             master_key_provider=provider,
@@ -64,6 +74,15 @@ class EnvelopeCipher:
             max_age=float(settings.data_key_cache_max_age_seconds),
             max_messages_encrypted=settings.data_key_cache_max_messages,
         )
+
+    def _note_kms_answer(self, **kwargs: Any) -> None:
+        failed = getattr(kwargs.get("http_response"), "status_code", 200) >= 300
+        parsed = kwargs.get("parsed") or {}
+        self._last_kms.error = parsed.get("Error", {}).get("Code", "") if failed else None
+
+    def _kms_failed(self) -> bool:
+        error = getattr(self._last_kms, "error", None)
+        return error is not None and error not in _KMS_REFUSALS
 
     @staticmethod
     def _context(finess: str) -> dict[str, str]:
@@ -84,12 +103,13 @@ class EnvelopeCipher:
         return bytes(ciphertext)
 
     def decrypt(self, blob: bytes, *, finess: str, record_id: str) -> Patient:
+        self._last_kms.error = None
         try:
             plaintext, header = self._client.decrypt(source=blob, materials_manager=self._materials)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise ServiceUnavailable("The key service is unavailable.") from exc
         except Exception as exc:  # malformed, truncated or forged: the SDK and cryptography raise many types
-            if isinstance(exc.__cause__, botocore.exceptions.ClientError | botocore.exceptions.BotoCoreError):
+            if self._kms_failed():
                 raise ServiceUnavailable("The key service is unavailable.") from exc
             raise IntegrityError("A stored record failed its integrity check.") from exc
         context = header.encryption_context

@@ -13,7 +13,7 @@ from chalice import Chalice, Response
 from chalice.app import Request
 
 from chalicelib.api.context import meta, request_id, set_caller
-from chalicelib.api.problems import SECURITY_HEADERS, api_view
+from chalicelib.api.problems import SECURITY_HEADERS, api_view, as_problem
 from chalicelib.domain.errors import PayloadTooLarge, UnsupportedMediaType
 from chalicelib.observability import logger
 
@@ -25,7 +25,7 @@ def _check_shape(request: Request, max_body_bytes: int) -> None:
     body = request.raw_body or b""
     if len(body) > max_body_bytes:
         raise PayloadTooLarge(f"The body is larger than {max_body_bytes} bytes.")
-    if request.method in BODY_METHODS:
+    if request.method in BODY_METHODS and body:  # an empty POST (a withdrawal) needs no media type
         content_type = request.headers.get("content-type", "")
         media_type = content_type.split(";", 1)[0].strip().lower()
         if media_type != "application/json":
@@ -42,6 +42,8 @@ def install(app: Chalice, container: Callable[[], Any]) -> None:
         c = container()
         route = f"{event.method} {event.path}"
         principal = c.authenticate(meta(event), event.headers.get("authorization"), route)
+        if event.method not in app.routes.get(event.path, {}):
+            return get_response(event)  # Chalice answers 405 (as problem+json); a body check would say 415
         _check_shape(event, c.settings.max_body_bytes)
         set_caller(event, principal)
         logger.append_keys(actor=principal.username, role=principal.role.value, finess=principal.finess)
@@ -53,7 +55,7 @@ def install(app: Chalice, container: Callable[[], Any]) -> None:
         logger.set_correlation_id(rid)
         logger.append_keys(route=event.path, method=event.method)
         try:
-            response: Response = guarded(event, get_response)
+            response: Response = as_problem(guarded(event, get_response))
             logger.info("request", extra={"status": response.status_code})
         finally:
             logger.remove_keys(["route", "method", "actor", "role", "finess"])

@@ -41,6 +41,32 @@ def problem_for(error: DomainError) -> Response:
     return response
 
 
+# Errors Chalice answers itself (405 for a method a route lacks, 415 for a route's content types, its
+# own 500), in its {"Code", "Message"} shape: re-issued as problem+json, with a fixed detail because
+# Chalice's message quotes the request (a header value).
+_OWN_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("Invalid request", "The request is malformed."),
+    404: ("Not found", "No such resource."),
+    405: ("Method not allowed", "This route does not accept this method."),
+    415: ("Unsupported media type", "Send the body as application/json."),
+}
+
+
+def as_problem(response: Response) -> Response:
+    """`response` itself, unless it is an error not in problem+json: then its problem+json form."""
+    if response.status_code < 400:
+        return response
+    headers = {name.lower(): str(value) for name, value in response.headers.items()}
+    if headers.get("content-type", "").split(";", 1)[0].strip() == PROBLEM_JSON:
+        return response
+    title, detail = _OWN_ERRORS.get(response.status_code, ("Internal error", "An unexpected error occurred."))
+    status = response.status_code if response.status_code in _OWN_ERRORS else 500
+    fixed = problem(status, title, detail)
+    if "allow" in headers:
+        fixed.headers["Allow"] = headers["allow"]
+    return fixed
+
+
 def internal_error() -> Response:
     return problem(500, "Internal error", "An unexpected error occurred; it has been logged.")
 

@@ -33,10 +33,14 @@ class Sex(StrEnum):
 
 
 class TestKind(StrEnum):
+    __test__ = False  # not a pytest test class
+
     ANTIGEN = "antigen"
 
 
 class TestResult(StrEnum):
+    __test__ = False  # not a pytest test class
+
     POSITIVE = "positive"
     NEGATIVE = "negative"
     INVALID = "invalid"
@@ -94,6 +98,8 @@ class Patient:
 
 @dataclass(frozen=True)
 class TestInfo:
+    __test__ = False  # not a pytest test class
+
     kind: TestKind
     device_id: str
     sampled_at: datetime  # timezone-aware
@@ -130,6 +136,8 @@ class Delivery:
 
 @dataclass
 class TestRecord:
+    __test__ = False  # not a pytest test class
+
     id: str
     finess: str
     patient: Patient | None  # None once erased by retention

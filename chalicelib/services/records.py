@@ -79,6 +79,10 @@ def create_record(
     submission = parse_submission(body, now=now, max_age_days=deps.settings.retention_hard_cap_days)
     record_id = deps.new_id()
     key = parse_uuid(idempotency_key, "Idempotency-Key") if idempotency_key is not None else None
+    # Every key-service call comes before the first write: if KMS fails, nothing (not even the
+    # idempotency claim) is written and the client's retry starts afresh.
+    blob = deps.cipher.encrypt(submission.patient, finess=finess, record_id=record_id)
+    nir_index = deps.index.nir_index(submission.patient.nir, finess=finess)
     if key is not None:
         body_mac = deps.index.fingerprint(_canonical(body), finess=finess)
         claimed = deps.idempotency.claim(finess, key, body_mac, record_id)
@@ -88,7 +92,9 @@ def create_record(
             try:
                 record = _load(deps, finess, claimed.record_id)
             except NotFound:
-                record_id = claimed.record_id  # the first attempt stopped before storing: finish it
+                # the first attempt stopped before storing: finish it under its id (sealed in the blob)
+                record_id = claimed.record_id
+                blob = deps.cipher.encrypt(submission.patient, finess=finess, record_id=record_id)
             else:
                 audit(deps.journal, caller, meta, "create", record_ids=[record.id], reason="replay")
                 return record, False
@@ -104,8 +110,6 @@ def create_record(
     )
     if record.test.result is not None:
         delivery_rules.schedule_send(record, now)
-    blob = deps.cipher.encrypt(submission.patient, finess=finess, record_id=record_id)
-    nir_index = deps.index.nir_index(submission.patient.nir, finess=finess)
     expires_at = now + timedelta(days=deps.settings.retention_hard_cap_days)
     try:
         deps.repository.add(record, blob, nir_index, expires_at=expires_at)

@@ -44,7 +44,9 @@ def test_each_record_route_leaves_its_events(world: World, journal: Journal) -> 
     events = journal.new(PHARMACY_A)
     assert [(e["action"], e["outcome"], e["record_ids"]) for e in events] == [("create", "success", [rid])]
     event = events[0]
-    assert event["actor"] == "pharmacist-a" and event["role"] == "pharmacist" and event["finess"] == PHARMACY_A
+    assert (
+        event["actor"] == "pharmacist-a" and event["role"] == "pharmacist" and event["finess"] == PHARMACY_A
+    )
     assert event["request_id"] and event["source_ip"] == "127.0.0.1"
     assert next(iter(AuditEventModel.query(PHARMACY_A))).time.endswith("Z")
 
@@ -71,11 +73,16 @@ def test_refusals_leave_events(world: World, journal: Journal) -> None:
 
 
 def test_admin_routes_leave_events(world: World, journal: Journal) -> None:
-    world.call("POST", "/v1/admin/pharmacies", "operator", {"finess": "690000013", "name": "Pharmacie du Rhône"})
+    world.call(
+        "POST", "/v1/admin/pharmacies", "operator", {"finess": "690000013", "name": "Pharmacie du Rhône"}
+    )
     assert journal.actions("690000013") == [("onboard_pharmacy", "success")]
     invited = json.loads(
         world.call(
-            "POST", f"/v1/admin/pharmacies/{PHARMACY_A}/members", "admin-a", {"email": "x@example.org", "role": "pharmacist"}
+            "POST",
+            f"/v1/admin/pharmacies/{PHARMACY_A}/members",
+            "admin-a",
+            {"email": "x@example.org", "role": "pharmacist"},
         ).body
     )
     world.call("DELETE", f"/v1/admin/pharmacies/{PHARMACY_A}/members/{invited['username']}", "admin-a")

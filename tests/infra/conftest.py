@@ -38,6 +38,11 @@ def export_to_sidep(event):
 @app.schedule("rate(1 hour)")
 def purge_expired(event):
     return None
+
+
+@app.schedule("rate(1 hour)")
+def checkpoint_audit(event):
+    return None
 """
 
 

@@ -156,17 +156,19 @@ def test_export_only_decrypts_the_data_key(fake_package: Path) -> None:
     t = load_template(fake_package)
     allows = _for_role(_key_statements(t, "DataKey"), "ExportToSidepRole", "Allow")
     assert [a for s in allows for a in _actions(s)] == ["kms:Decrypt"]
-    for key in ("BlindIndexKey", "AuditKey"):
-        assert not _for_role(_key_statements(t, key), "ExportToSidepRole", "Allow")
-        assert _for_role(_key_statements(t, key), "ExportToSidepRole", "Deny")[0]["Action"] == "kms:*"
+    assert not _for_role(_key_statements(t, "BlindIndexKey"), "ExportToSidepRole", "Allow")
+    assert _for_role(_key_statements(t, "BlindIndexKey"), "ExportToSidepRole", "Deny")[0]["Action"] == "kms:*"
+    # its audit events checkpoint the chain head: MAC only, never verify or manage
+    (audit,) = _for_role(_key_statements(t, "AuditKey"), "ExportToSidepRole", "Allow")
+    assert _actions(audit) == ["kms:GenerateMac"]
     policy = _policy(t, "ExportToSidep")
     kms = {a for s in policy for a in _actions(s) if a.startswith("kms:")}
-    assert kms == {"kms:Decrypt"}
+    assert kms == {"kms:Decrypt", "kms:GenerateMac"}
 
 
 def test_storage_key_only_through_dynamodb_and_sqs(fake_package: Path) -> None:
     t = load_template(fake_package)
-    for role in ("APIHandlerRole", "ExportToSidepRole", "PurgeExpiredRole"):
+    for role in ("APIHandlerRole", "ExportToSidepRole", "PurgeExpiredRole", "CheckpointAuditRole"):
         (allow,) = _for_role(_key_statements(t, "StorageKey"), role, "Allow")
         services = allow["Condition"]["StringEquals"]["kms:ViaService"]
         assert [s["Fn::Sub"].split(".")[0] for s in services] == ["dynamodb", "sqs"]
@@ -178,7 +180,7 @@ def test_storage_key_only_through_dynamodb_and_sqs(fake_package: Path) -> None:
 def test_each_function_runs_with_its_own_role(fake_package: Path) -> None:
     t = load_template(fake_package)
     functions = _functions(t)
-    assert set(functions) == {"APIHandler", "ExportToSidep", "PurgeExpired"}
+    assert set(functions) == {"APIHandler", "ExportToSidep", "PurgeExpired", "CheckpointAudit"}
     roles = set()
     for name, fn in functions.items():
         assert fn["Properties"]["Role"] == {"Fn::GetAtt": [f"{name}Role", "Arn"]}
@@ -224,7 +226,8 @@ def test_audit_journal_is_append_only_for_every_function(fake_package: Path) -> 
     t = load_template(fake_package)
     for name in _functions(t):
         actions = _allowed(_policy(t, name), "AuditTable")
-        assert "dynamodb:PutItem" in actions
+        # every function journals what it does, but the checkpointer, which only reads chain heads
+        assert ("dynamodb:PutItem" in actions) == (name != "CheckpointAudit")
         assert not actions & {"dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
 
 
@@ -341,10 +344,11 @@ def test_alarms_notify_the_topic(fake_package: Path) -> None:
     metrics = {(a["Namespace"], a["MetricName"]) for a in alarms.values()}
     assert ("AWS/ApiGateway", "5XXError") in metrics
     assert ("AWS/Lambda", "Throttles") in metrics
-    assert ("Depistage", "ExportLagSeconds") in metrics
+    assert ("Depistage", "ExportOldestReadyAgeSeconds") in metrics
+    assert ("Depistage", "ExportFailed") in metrics
     assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible") in metrics
     assert ("Depistage", "AuthFailures") in metrics
-    for name in ("APIHandler", "ExportToSidep", "PurgeExpired"):
+    for name in ("APIHandler", "ExportToSidep", "PurgeExpired", "CheckpointAudit"):
         assert f"{name}ThrottlesAlarm" in alarms
     for alarm in alarms.values():
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]

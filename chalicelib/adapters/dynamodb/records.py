@@ -12,6 +12,7 @@ from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from chalicelib.adapters.dynamodb.errors import dynamodb_errors
 from chalicelib.adapters.dynamodb.models import RecordModel, export_queue_key
+from chalicelib.domain.delivery import has_message_to_send
 from chalicelib.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
 from chalicelib.domain.model import (
     Delivery,
@@ -93,7 +94,7 @@ def apply_record(item: RecordModel, record: TestRecord) -> None:
     item.pending_message = d.pending_message.value if d.pending_message else None
     item.next_attempt_at = iso_utc(d.next_attempt_at) if d.next_attempt_at else None
     # the sparse export index holds exactly the records with a message waiting
-    item.export_queue = export_queue_key(record.id) if d.state == DeliveryState.READY else None
+    item.export_queue = export_queue_key(record.id) if has_message_to_send(record) else None
     item.delivery_history = [
         {"at": iso_utc(h.at), "event": h.event, "detail": h.detail} for h in d.history
     ] or None

@@ -1,0 +1,333 @@
+"""The export queue on the records table: the sparse `export_queue` index, leases, outcomes.
+
+A record is in the queue iff it has `export_queue` (its shard, `export_queue_key(id)`), i.e. a
+message waiting. The index is sorted by `next_attempt_at`; a run reads every shard's due part
+page by page and merges them oldest first, so memory stays flat whatever the backlog.
+
+Leasing is one conditional UpdateItem per record:
+    the record is still queued, its version is the one read, its next attempt is due, and no
+    live lease holds it (no lease, or an expired one)
+which sets lease_owner / lease_expires_at and moves next_attempt_at to the lease expiry (a
+leased record drops out of the due range, and is due again by itself if the run dies).
+Every outcome is written with the condition "version unchanged and this run holds the lease",
+so a record the pharmacy changed meanwhile is never overwritten: its acknowledgement is still
+recorded (acknowledged_version, so a later change goes out as a correction) and the lease freed.
+
+Why no batch writes: BatchWriteItem takes no condition and TransactWriteItems is all-or-nothing
+(one record changed by a pharmacy would cancel 99 others, and moto copies the whole table per
+item); conditional single-item updates keep the guarantees.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any, TypeVar
+
+from botocore.exceptions import ClientError
+
+from chalicelib.adapters.dynamodb.models import RecordModel, export_queue_key, export_queue_keys
+from chalicelib.adapters.dynamodb.records import record_from_model
+from chalicelib.domain import delivery
+from chalicelib.domain.model import DeliveryEvent, DeliveryState, MessageKind, TestRecord
+from chalicelib.domain.serialization import iso_utc, parse_iso
+from chalicelib.observability import logger
+from chalicelib.services.export import Queued
+
+INDEX = "export_queue"
+_T = TypeVar("_T")
+PAGE_SIZE = 500
+
+
+def _conditional_failure(exc: ClientError) -> bool:
+    return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+
+
+class DynamoDbExportQueue:
+    """ExportQueue over the records table. `client` is a low-level boto3 DynamoDB client (the raw
+    API costs half of PynamoDB's per call, and the export makes two calls per record)."""
+
+    def __init__(
+        self,
+        client: Any,
+        owner: str,
+        *,
+        table_name: str | None = None,
+        page_size: int = PAGE_SIZE,
+        workers: int = 1,
+    ):
+        self._client = client
+        self._owner = owner
+        # Lease and outcome writes of one batch run on `workers` threads: each is one round trip
+        # to DynamoDB (I/O-bound), and they are independent per record.
+        self._workers = max(1, workers)
+        self._table = table_name or str(RecordModel.Meta.table_name)
+        self._page_size = page_size
+        # Leased version per record id, for the outcome's condition.
+        self._leased_version: dict[str, int] = {}
+
+    @property
+    def owner(self) -> str:
+        return self._owner
+
+    # reading --------------------------------------------------------------------------------
+    def _shard(self, shard: str, now: str, limit: int | None = None) -> Iterator[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": INDEX,
+            "KeyConditionExpression": "export_queue = :q AND next_attempt_at <= :now",
+            "ExpressionAttributeValues": {":q": {"S": shard}, ":now": {"S": now}},
+            "Limit": limit or self._page_size,
+        }
+        while True:
+            page = self._client.query(**kwargs)
+            yield from page.get("Items", [])
+            start = page.get("LastEvaluatedKey")
+            if not start or limit:
+                return
+            kwargs["ExclusiveStartKey"] = start
+
+    def due(self, now: datetime) -> Iterator[Queued]:
+        bound = iso_utc(now)
+        shards = [self._shard(shard, bound) for shard in export_queue_keys()]
+        for raw in heapq.merge(*shards, key=lambda item: item["next_attempt_at"]["S"]):
+            model = RecordModel.from_raw_data(raw)
+            record, blob = record_from_model(model)
+            yield Queued(record=record, blob=blob)
+
+    def oldest_due(self, now: datetime) -> datetime | None:
+        bound = iso_utc(now)
+        heads = [
+            item["next_attempt_at"]["S"]
+            for shard in export_queue_keys()
+            for item in self._shard(shard, bound, 1)
+        ]
+        return parse_iso(min(heads)) if heads else None
+
+    def get(self, finess: str, record_id: str) -> tuple[TestRecord, bytes | None] | None:
+        answer = self._client.get_item(
+            TableName=self._table,
+            Key={"finess": {"S": finess}, "record_id": {"S": record_id}},
+            ConsistentRead=True,
+        )
+        if "Item" not in answer:
+            return None
+        return record_from_model(RecordModel.from_raw_data(answer["Item"]))
+
+    # leasing --------------------------------------------------------------------------------
+    def _map(self, function: Callable[[Queued], _T], items: Sequence[Queued]) -> list[_T]:
+        if self._workers == 1 or len(items) < 2:
+            return [function(item) for item in items]
+        with ThreadPoolExecutor(max_workers=min(self._workers, len(items))) as pool:
+            return list(pool.map(function, items))
+
+    def lease(self, items: Sequence[Queued], now: datetime, until: datetime) -> list[Queued]:
+        won = self._map(lambda item: self._lease_one(item, now, until), items)
+        return [item for item, ok in zip(items, won, strict=True) if ok]
+
+    def _lease_one(self, item: Queued, now: datetime, until: datetime) -> bool:
+        record = item.record
+        status = delivery.status_while_sending(record.delivery.pending_message)
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_key(record),
+                UpdateExpression=(
+                    "SET delivery_state = :leased, #status = :status, lease_owner = :me,"
+                    " lease_expires_at = :until, next_attempt_at = :until ADD attempts :one"
+                ),
+                ConditionExpression=(
+                    "attribute_exists(export_queue) AND #version = :v AND next_attempt_at <= :now"
+                    " AND (attribute_not_exists(lease_expires_at) OR lease_expires_at < :now)"
+                ),
+                ExpressionAttributeNames={"#status": "status", "#version": "version"},
+                ExpressionAttributeValues={
+                    ":leased": {"S": DeliveryState.LEASED.value},
+                    ":status": {"S": status.value},
+                    ":me": {"S": self._owner},
+                    ":until": {"S": iso_utc(until)},
+                    ":now": {"S": iso_utc(now)},
+                    ":v": {"N": str(record.version)},
+                    ":one": {"N": "1"},
+                },
+            )
+        except ClientError as exc:
+            if _conditional_failure(exc):
+                return False  # another run holds it, or it changed since read
+            raise
+        delivery.lease(record, now, until)
+        self._leased_version[record.id] = record.version
+        return True
+
+    # outcomes -------------------------------------------------------------------------------
+    def settle(self, items: Sequence[Queued], now: datetime, outcomes: dict[str, str]) -> int:
+        changed = self._map(lambda item: self._settle_one(item, now, outcomes.get(item.record.id, "")), items)
+        return sum(changed)
+
+    def _settle_one(self, item: Queued, now: datetime, outcome: str) -> bool:
+        record = item.record
+        version = self._leased_version.pop(record.id, record.version)
+        sets, removes, values = _delivery_fields(record)
+        removes += ["lease_owner", "lease_expires_at"]
+        values[":me"] = {"S": self._owner}
+        values[":v"] = {"N": str(version)}
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_key(record),
+                UpdateExpression=_expression(sets, removes),
+                ConditionExpression="#version = :v AND lease_owner = :me",
+                ExpressionAttributeNames=_NAMES,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if not _conditional_failure(exc):
+                raise
+            self._superseded(record, version, outcome, now)
+            return True
+        return False
+
+    def _superseded(self, sent: TestRecord, version: int, outcome: str, now: datetime) -> None:
+        """The record changed (or our lease was lost) while its message was in flight."""
+        current = self.get(sent.finess, sent.id)
+        logger.info(
+            "export outcome superseded",
+            extra={"record_id": sent.id, "sent_version": version, "outcome": outcome},
+        )
+        if current is None:
+            return
+        record, _ = current
+        d = record.delivery
+        if outcome == "acknowledged" and d.acknowledged_version < version:
+            # SI-DEP holds version `version`: what follows must be a correction, not a second final.
+            d.acknowledged_version = version
+            d.acknowledged_at = now
+            if d.pending_message is MessageKind.FINAL:
+                d.pending_message = MessageKind.CORRECTION
+            d.history.append(DeliveryEvent(at=now, event="acknowledged", detail=f"version {version}"))
+            del d.history[: -delivery.HISTORY_LIMIT]
+            names = ["acknowledged_version", "acknowledged_at", "pending_message", "delivery_history"]
+            sets, removes, values = _delivery_fields(record, only=names)
+            values[":cv"] = {"N": str(record.version)}
+            self._try_update(record, sets, removes, values, "#version = :cv")
+        self._release(record)
+
+    def _release(self, record: TestRecord) -> None:
+        self._try_update(
+            record,
+            [],
+            ["lease_owner", "lease_expires_at"],
+            {":me": {"S": self._owner}},
+            "lease_owner = :me",
+        )
+
+    def _try_update(
+        self, record: TestRecord, sets: list[str], removes: list[str], values: dict[str, Any], condition: str
+    ) -> None:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": _key(record),
+            "UpdateExpression": _expression(sets, removes),
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+        }
+        names = {k: v for k, v in _NAMES.items() if k in " ".join([*sets, *removes, condition])}
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        try:
+            self._client.update_item(**kwargs)
+        except ClientError as exc:
+            if not _conditional_failure(exc):
+                raise
+            # Changed again: the lease expires by itself; a resend is a duplicate the receiver acks.
+
+    # dead letters ---------------------------------------------------------------------------
+    def redrive(self, now: datetime) -> int:
+        """Put every dead letter back in the queue (attempts reset). Scans the table: an operator
+        action, rare, and dead letters are not in the sparse index."""
+        count = 0
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "delivery_state = :failed",
+            "ExpressionAttributeValues": {":failed": {"S": DeliveryState.FAILED.value}},
+        }
+        while True:
+            page = self._client.scan(**kwargs)
+            for raw in page.get("Items", []):
+                record, _ = record_from_model(RecordModel.from_raw_data(raw))
+                delivery.redrive(record, now)
+                sets, removes, values = _delivery_fields(record)
+                values[":v"] = {"N": str(record.version)}
+                values[":failed"] = {"S": DeliveryState.FAILED.value}
+                try:
+                    self._client.update_item(
+                        TableName=self._table,
+                        Key=_key(record),
+                        UpdateExpression=_expression(sets, removes),
+                        ConditionExpression="#version = :v AND delivery_state = :failed",
+                        ExpressionAttributeNames=_NAMES,
+                        ExpressionAttributeValues=values,
+                    )
+                except ClientError as exc:
+                    if not _conditional_failure(exc):
+                        raise
+                    continue
+                count += 1
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return count
+            kwargs["ExclusiveStartKey"] = start
+
+
+# ---------------------------------------------------------------------------------------------
+# Expression helpers
+
+_NAMES = {"#status": "status", "#version": "version"}
+
+
+def _key(record: TestRecord) -> dict[str, Any]:
+    return {"finess": {"S": record.finess}, "record_id": {"S": record.id}}
+
+
+def _delivery_fields(
+    record: TestRecord, only: Sequence[str] | None = None
+) -> tuple[list[str], list[str], dict[str, Any]]:
+    """SET / REMOVE clauses and values writing the record's delivery fields and status."""
+    d = record.delivery
+    queued = delivery.has_message_to_send(record)
+    fields: dict[str, dict[str, Any] | None] = {
+        "delivery_state": {"S": d.state.value},
+        "#status": {"S": record.status.value},
+        "attempts": {"N": str(d.attempts)},
+        "last_error": {"S": d.last_error} if d.last_error else None,
+        "acknowledged_at": {"S": iso_utc(d.acknowledged_at)} if d.acknowledged_at else None,
+        "acknowledged_version": {"N": str(d.acknowledged_version)},
+        "pending_message": {"S": d.pending_message.value} if d.pending_message else None,
+        "next_attempt_at": {"S": iso_utc(d.next_attempt_at)} if d.next_attempt_at and queued else None,
+        "export_queue": {"S": export_queue_key(record.id)} if queued else None,
+        "delivery_history": {"S": json.dumps(delivery.history_to_json(d.history))} if d.history else None,
+    }
+    sets: list[str] = []
+    removes: list[str] = []
+    values: dict[str, Any] = {}
+    for i, (name, value) in enumerate(fields.items()):
+        if only is not None and name not in only:
+            continue
+        if value is None:
+            removes.append(name)
+        else:
+            sets.append(f"{name} = :f{i}")
+            values[f":f{i}"] = value
+    return sets, removes, values
+
+
+def _expression(sets: list[str], removes: list[str]) -> str:
+    parts = []
+    if sets:
+        parts.append("SET " + ", ".join(sets))
+    if removes:
+        parts.append("REMOVE " + ", ".join(removes))
+    return " ".join(parts)

@@ -1,0 +1,68 @@
+"""HTTPS POST of one HL7 batch to SI-DEP, with mutual TLS.
+
+The client certificate authenticates us; the server certificate is verified against the
+configured CA only (not the system store). The batch control id travels as `Idempotency-Key`.
+Any failure to obtain a readable answer (connection refused or cut, TLS failure, timeout,
+non-2xx status, unreadable body) is a `TransportError`: the exporter retries it with backoff.
+Its message names the failure kind and the HTTP status only, never a body.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import requests
+
+CONTENT_TYPE = "application/hl7-v2; charset=utf-8"
+
+
+class TransportError(Exception):
+    """The batch may or may not have arrived; it is safe to resend (the receiver dedups)."""
+
+
+@dataclass(frozen=True)
+class TransportSettings:
+    url: str
+    ca_file: str
+    client_cert_file: str
+    client_key_file: str
+    connect_timeout_seconds: float = 5.0
+    read_timeout_seconds: float = 10.0
+
+
+class HttpsTransport:
+    def __init__(self, settings: TransportSettings, session: requests.Session | None = None) -> None:
+        if not settings.url.startswith("https://"):
+            raise ValueError("the SI-DEP URL must be https")
+        if not (settings.ca_file and settings.client_cert_file and settings.client_key_file):
+            raise ValueError("the SI-DEP CA, client certificate and client key files are required")
+        self._settings = settings
+        self._session = session or requests.Session()
+        self._session.trust_env = False  # no proxy or CA bundle from the environment
+        self._session.verify = settings.ca_file
+        self._session.cert = (settings.client_cert_file, settings.client_key_file)
+
+    def post(self, payload: bytes, idempotency_key: str) -> bytes:
+        s = self._settings
+        try:
+            response = self._session.post(
+                s.url,
+                data=payload,
+                headers={"Content-Type": CONTENT_TYPE, "Idempotency-Key": idempotency_key},
+                timeout=(s.connect_timeout_seconds, s.read_timeout_seconds),
+                allow_redirects=False,
+            )
+        except requests.Timeout:
+            raise TransportError("timeout") from None
+        except requests.exceptions.SSLError:
+            raise TransportError("tls error") from None
+        except requests.ConnectionError:
+            raise TransportError("connection error") from None
+        except requests.RequestException as exc:
+            raise TransportError(f"request error {type(exc).__name__}") from None
+        if not 200 <= response.status_code < 300:
+            raise TransportError(f"http {response.status_code}")
+        return response.content
+
+    def close(self) -> None:
+        self._session.close()

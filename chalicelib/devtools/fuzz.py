@@ -1,0 +1,301 @@
+"""Fuzz the running local stack with schemathesis, from its OpenAPI description, as a real client.
+
+    python -m chalicelib.devtools.fuzz [--stack .local/stack.json] [--max-examples 500] [--seed N]
+
+Logs in as the stack's pharmacist (Cognito password + TOTP: a real access token), then runs
+`schemathesis run` with every phase (explicit examples, coverage, fuzzing, and stateful sequences
+along the document's links: create → read → set result → delivery → cancel) and every check but
+`positive_data_acceptance`: a schema cannot say the NIR's key nor its agreement with sex and birth
+date, so a schema-valid body may rightly get 400. Checks of our own (problem+json on every error,
+no-store and the security headers on every response, Retry-After on 503, no personal value echoed
+in an error) are registered from this module through SCHEMATHESIS_HOOKS. Request bodies of
+POST /v1/tests are drawn half the time from valid patients, so that the links are reached.
+
+`make test` runs a bounded version (tests/robustness); `make fuzz` a long one. Loopback only. If no
+stack answers at --stack, one is started on free ports in a temp dir and stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+HOOKS_MODULE = "chalicelib.devtools.fuzz"
+FUZZ_USER = "pharmacist-a"
+# Routes fuzzed as another seeded user, so that they get past the role check.
+ROUTE_USERS = {"^/v1/admin/": "operator", "^/v1/audit$": "admin-a"}
+DEFAULT_TIMEOUT_SECONDS = 3600
+# Only what may rightly differ from a schema is left out (see the module docstring).
+EXCLUDED_CHECKS = ("positive_data_acceptance",)
+# Undeclared methods the coverage phase sends, expecting 405. Not TRACE nor QUERY: API Gateway does
+# not forward them, and chalice local's HTTP server (http.server) answers 501 before the app runs.
+CONFIG = """
+[phases.coverage]
+unexpected-methods = ["get", "put", "post", "delete", "options", "patch"]
+"""
+
+
+def _operation_headers(tokens: dict[str, str]) -> str:
+    blocks = [
+        f'[[operations]]\ninclude-path-regex = "{regex}"\n'
+        f'headers = {{ Authorization = "Bearer {tokens[user]}" }}\n'
+        for regex, user in ROUTE_USERS.items()
+    ]
+    return "\n" + "\n".join(blocks)
+
+
+@dataclass(frozen=True)
+class FuzzResult:
+    exit_code: int
+    examples: int  # test cases schemathesis generated and sent
+    failures: int  # unique failures it found
+    output: str
+    report: dict[str, Any]
+
+
+def _loopback(url: str) -> str:
+    host = urlsplit(url).hostname or ""
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise SystemExit(f"refusing to fuzz {url}: only the local stack on the loopback is a target")
+    return url
+
+
+def _count(report: dict[str, Any]) -> tuple[int, int]:
+    """Generated test cases and unique failures, from schemathesis' JSON run report."""
+    cases = report.get("test_cases") or {}
+    return int(cases.get("generated") or 0), int(cases.get("unique_failures") or 0)
+
+
+def run(
+    stack: dict[str, Any],
+    workdir: Path,
+    *,
+    max_examples: int,
+    seed: int | None = None,
+    max_time: int | None = None,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+) -> FuzzResult:
+    """Fuzz the stack described by `stack` (a parsed stack.json); reports go to `workdir`."""
+    from chalicelib.api.openapi import document
+    from chalicelib.devtools.login import login_stack_user
+
+    api_url = _loopback(stack["api_url"])
+    workdir.mkdir(parents=True, exist_ok=True)
+    schema_file = workdir / "openapi.json"
+    schema_file.write_text(json.dumps(document()))
+    tokens = {
+        user: login_stack_user(stack, user)["AccessToken"] for user in (*ROUTE_USERS.values(), FUZZ_USER)
+    }
+    token = tokens[FUZZ_USER]
+    report_file = workdir / "report.json"
+    config_file = workdir / "schemathesis.toml"
+    # The tokens go in the config (a temp dir), not the command line another process could read.
+    default_auth = f'headers = {{ Authorization = "Bearer {token}" }}\n'
+    config_file.write_text(default_auth + CONFIG + _operation_headers(tokens))
+    command = [
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "--config-file",
+        str(config_file),
+        "--no-color",
+        "run",
+        str(schema_file),
+        "--url",
+        api_url,
+        "--checks",
+        "all",
+        "--exclude-checks",
+        ",".join(EXCLUDED_CHECKS),
+        "--max-examples",
+        str(max_examples),
+        "--workers",
+        "1",
+        "--request-timeout",
+        "30",
+        "--suppress-health-check",
+        "too_slow,filter_too_much",
+        "--report",
+        "json,junit",
+        "--report-dir",
+        str(workdir),
+        "--report-json-path",
+        str(report_file),
+        "--output-truncate",
+        "true",
+    ]
+    if seed is not None:
+        command += ["--seed", str(seed)]
+    if max_time is not None:
+        command += ["--max-time", str(max_time)]
+    from chalicelib.devtools.stack import PROJECT_DIR
+
+    python_path = os.pathsep.join(p for p in (str(PROJECT_DIR), os.environ.get("PYTHONPATH", "")) if p)
+    env = {
+        **os.environ,
+        "SCHEMATHESIS_HOOKS": HOOKS_MODULE,
+        "PYTHONPATH": python_path,
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    env["FUZZ_TODAY"] = date.today().isoformat()
+    completed = subprocess.run(
+        command,
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    output = completed.stdout + completed.stderr
+    for secret in tokens.values():
+        output = output.replace(secret, "<token>")
+    report: dict[str, Any] = {}
+    if report_file.is_file():
+        try:
+            report = json.loads(report_file.read_text())
+        except ValueError:
+            report = {}
+    examples, failures = _count(report)
+    return FuzzResult(completed.returncode, examples, failures, output, report)
+
+
+# --- hooks, loaded by schemathesis through SCHEMATHESIS_HOOKS ------------------------------------
+
+_SECURITY_HEADERS = ("cache-control", "x-content-type-options", "x-frame-options", "content-security-policy")
+
+
+def _personal_values(body: Any) -> list[str]:
+    """The submitted patient's values long enough to recognise if an error echoed them."""
+    patient = body.get("patient") if isinstance(body, dict) else None
+    if not isinstance(patient, dict):
+        return []
+    values = [patient.get(name) for name in ("nir", "last_name", "first_name", "email", "phone")]
+    return [v for v in values if isinstance(v, str) and len(v.strip()) >= 6]
+
+
+def _nir(sex: str, born: date, departement: int, commune: int, order: int) -> str:
+    head = f"{1 if sex == 'M' else 2}{born.year % 100:02d}{born.month:02d}{departement:02d}"
+    head += f"{commune:03d}{order:03d}"
+    return f"{head}{97 - int(head) % 97:02d}"
+
+
+def valid_submissions() -> Any:
+    """A hypothesis strategy of POST /v1/tests bodies that pass every rule of the server."""
+    from hypothesis import strategies as st
+
+    today = date.fromisoformat(os.environ.get("FUZZ_TODAY") or date.today().isoformat())
+    letters = st.text(
+        alphabet="abcdefghijklmnopqrstuvwxyzéèàçABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=2, max_size=20
+    )
+
+    @st.composite
+    def build(draw: Any) -> dict[str, Any]:
+        sex = draw(st.sampled_from(["F", "M"]))
+        born = draw(st.dates(min_value=date(1920, 1, 1), max_value=today - timedelta(days=1)))
+        departement = draw(st.integers(min_value=1, max_value=95).filter(lambda d: d != 20))
+        nir = _nir(sex, born, departement, draw(st.integers(1, 990)), draw(st.integers(1, 999)))
+        ago = draw(st.integers(min_value=10, max_value=3 * 24 * 60))
+        sampled = (datetime.now(UTC) - timedelta(minutes=ago)).replace(microsecond=0)
+        patient: dict[str, Any] = {
+            "nir": nir,
+            "last_name": draw(letters),
+            "first_name": draw(letters),
+            "birth_date": born.isoformat(),
+            "sex": sex,
+        }
+        if draw(st.booleans()):
+            patient["email"] = f"{draw(letters).lower()}@example.org"
+        if draw(st.booleans()):
+            patient["phone"] = f"+336{draw(st.integers(10_000_000, 99_999_999))}"
+        if draw(st.booleans()):
+            patient["address"] = {"line": "1 rue de la Paix", "postal_code": "75002", "city": "Paris"}
+        result = draw(st.sampled_from([None, "positive", "negative", "invalid"]))
+        return {
+            "patient": patient,
+            "test": {
+                "kind": "antigen",
+                "device_id": str(draw(st.integers(1, 9_999_999))),
+                "sampled_at": sampled.astimezone().isoformat(),
+                "result": result,
+            },
+        }
+
+    return build()
+
+
+def install_hooks() -> None:
+    import schemathesis
+
+    @schemathesis.hook("before_generate_body").apply_to(method="POST", path="/v1/tests")  # type: ignore[attr-defined,untyped-decorator]
+    def valid_patients_half_the_time(context: Any, strategy: Any) -> Any:
+        from hypothesis import strategies as st
+
+        return st.one_of(strategy, valid_submissions())
+
+    @schemathesis.check  # type: ignore[untyped-decorator]
+    def problem_json_and_headers(ctx: Any, response: Any, case: Any) -> bool | None:
+        headers = {name.lower(): value for name, value in response.headers.items()}
+
+        def header(name: str) -> str:
+            value = headers.get(name, "")
+            return str(value[0] if isinstance(value, list) and value else value)
+
+        if header("access-control-allow-origin"):
+            raise AssertionError("CORS must be closed by default")
+        if response.request.method == "OPTIONS":
+            return None  # a preflight: chalice local (API Gateway when deployed) answers it, not the app
+        for name in _SECURITY_HEADERS:
+            if not header(name):
+                raise AssertionError(f"the response lacks the {name} header")
+        if "no-store" not in header("cache-control"):
+            raise AssertionError("health data may be cached: Cache-Control is not no-store")
+        if response.status_code >= 400:
+            if header("content-type").split(";", 1)[0].strip() != "application/problem+json":
+                raise AssertionError(f"error {response.status_code} is not application/problem+json")
+            problem = response.json()
+            if not isinstance(problem, dict) or problem.get("status") != response.status_code:
+                raise AssertionError("the problem's status differs from the response's")
+            for value in _personal_values(case.body):
+                if value in response.text:
+                    raise AssertionError("an error echoes a submitted personal value")
+        if response.status_code == 503 and not header("retry-after"):
+            raise AssertionError("a 503 without Retry-After")
+        return None
+
+
+if os.environ.get("SCHEMATHESIS_HOOKS") == HOOKS_MODULE:
+    install_hooks()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m chalicelib.devtools.fuzz", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--stack", default=".local/stack.json", help="the stack file (default: %(default)s)")
+    parser.add_argument("--max-examples", type=int, default=500, help="per operation (default: %(default)s)")
+    parser.add_argument("--max-time", type=int, default=None, help="seconds, for the whole run")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--report-dir", default=None, help="where reports go (default: a temp dir)")
+    args = parser.parse_args(argv)
+    from chalicelib.devtools.load import running_stack
+
+    workdir = Path(args.report_dir or tempfile.mkdtemp(prefix="depistage-fuzz-"))
+    with running_stack(Path(args.stack)) as stack:
+        result = run(stack, workdir, max_examples=args.max_examples, seed=args.seed, max_time=args.max_time)
+    print(result.output)
+    print(f"fuzz: {result.examples} examples, {result.failures} failures; reports in {workdir}")
+    return result.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

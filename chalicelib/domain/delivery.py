@@ -1,0 +1,254 @@
+"""Delivery of a record to SI-DEP: the state machine, the retry schedule, the public view. Pure.
+
+States (DeliveryState) and the contract status (RecordStatus) each one shows:
+
+    pending ──result set──▶ ready ──leased by one export run──▶ leased ──ACK AA──▶ acknowledged
+                              ▲  ◀──transport failure, attempts left──┘ │ ──ACK AE/AR──▶ rejected
+                              │                                         └─attempts exhausted─▶ failed
+                              └── redrive (operator) ◀── failed;  schedule_send ◀── rejected/acknowledged
+
+    state          status shown        why
+    pending        pending             no result yet
+    ready          ready, or sent      `sent` once an attempt has been made: it may have reached SI-DEP
+    leased         sent                handed to SI-DEP, no acknowledgement yet
+    acknowledged   acknowledged        (cancelled for an acknowledged withdrawal)
+    rejected       rejected            the reason is `last_error`; the pharmacy may correct and resend
+    failed         sent                dead letter. The outcome is unknown (a timed-out attempt may have
+                                       arrived) and the pharmacy cannot fix a transport outage; the
+                                       delivery view says `failed`, operators re-drive, an alarm fires.
+    cancelled      cancelled           cancelled before it was ever acknowledged: nothing to send
+
+A record whose pending message is a withdrawal (W) shows `cancelled` throughout.
+
+A result changed after acknowledgement is sent as a correction (C); a cancellation after
+acknowledgement as a withdrawal (W). A result set back to null after acknowledgement is a
+withdrawal too (the acknowledged result no longer stands).
+
+Retries: equal-jitter exponential backoff. After failed attempt n (1-based) the next attempt is
+due after d·(1+u)/2 with d = min(cap, base·factor^(n-1)) and u in [0, 1) from an injected random
+source: at least half the nominal delay (so retries spread out), at most all of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.domain.model import (
+    DeliveryEvent,
+    DeliveryState,
+    MessageKind,
+    RecordStatus,
+    TestRecord,
+)
+from chalicelib.domain.serialization import iso_utc
+
+# Kept per record (oldest dropped first), so that a record retried for days stays a small item.
+HISTORY_LIMIT = 50
+# A reason from SI-DEP is shown to the pharmacy; keep it bounded.
+REASON_LIMIT = 500
+
+Random = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class BackoffPolicy:
+    base_seconds: float = 30.0
+    factor: float = 2.0
+    cap_seconds: float = 3600.0
+    max_attempts: int = 8
+
+
+def backoff_delay(failed_attempts: int, policy: BackoffPolicy, rand: Random) -> timedelta:
+    """Delay before the next attempt after `failed_attempts` (>= 1) failed ones."""
+    if failed_attempts < 1:
+        raise ValueError("failed_attempts starts at 1")
+    nominal = min(policy.cap_seconds, policy.base_seconds * policy.factor ** (failed_attempts - 1))
+    u = rand()
+    if not 0.0 <= u < 1.0:
+        raise ValueError("the random source must return a float in [0, 1)")
+    return timedelta(seconds=nominal * (1.0 + u) / 2.0)
+
+
+@dataclass(frozen=True)
+class RetryDecision:
+    state: DeliveryState  # READY (retry at next_attempt_at) or FAILED (dead letter)
+    next_attempt_at: datetime | None
+
+
+def after_transport_failure(
+    attempts: int, now: datetime, policy: BackoffPolicy, rand: Random
+) -> RetryDecision:
+    """`attempts` counts the attempt that just failed."""
+    if attempts >= policy.max_attempts:
+        return RetryDecision(DeliveryState.FAILED, None)
+    return RetryDecision(DeliveryState.READY, now + backoff_delay(attempts, policy, rand))
+
+
+def status_while_sending(kind: MessageKind | None) -> RecordStatus:
+    """Status from the first attempt on (leased, retrying, failed)."""
+    return RecordStatus.CANCELLED if kind is MessageKind.WITHDRAWAL else RecordStatus.SENT
+
+
+def status_when_acknowledged(kind: MessageKind | None) -> RecordStatus:
+    return RecordStatus.CANCELLED if kind is MessageKind.WITHDRAWAL else RecordStatus.ACKNOWLEDGED
+
+
+def status_when_rejected(kind: MessageKind | None) -> RecordStatus:
+    return RecordStatus.REJECTED
+
+
+def bounded_reason(reason: str) -> str:
+    return reason[:REASON_LIMIT]
+
+
+def _event(record: TestRecord, now: datetime, event: str, detail: str = "") -> None:
+    record.delivery.history.append(DeliveryEvent(at=now, event=event, detail=detail))
+    del record.delivery.history[:-HISTORY_LIMIT]
+
+
+# ---------------------------------------------------------------------------------------------
+# Transitions the records service applies (the lead calls these)
+
+
+def schedule_send(record: TestRecord, now: datetime) -> None:
+    """The record's result was set or changed: queue a final message, or a correction if SI-DEP
+    already acknowledged a version. A result set back to null goes back to pending if it was never
+    acknowledged, else the acknowledged result is withdrawn."""
+    d = record.delivery
+    if record.test.result is None:
+        if d.acknowledged_version > 0:
+            schedule_withdrawal(record, now)
+            return
+        d.state = DeliveryState.PENDING
+        d.pending_message = None
+        d.next_attempt_at = None
+        d.attempts = 0
+        d.last_error = None
+        record.status = RecordStatus.PENDING
+        _event(record, now, "unscheduled", "result removed")
+        return
+    kind = MessageKind.CORRECTION if d.acknowledged_version > 0 else MessageKind.FINAL
+    d.state = DeliveryState.READY
+    d.pending_message = kind
+    d.next_attempt_at = now
+    d.attempts = 0
+    d.last_error = None
+    record.status = RecordStatus.READY
+    _event(record, now, "scheduled", kind.value)
+
+
+def schedule_withdrawal(record: TestRecord, now: datetime) -> None:
+    """The record was cancelled. After acknowledgement SI-DEP must be told (OBX-11 W); before,
+    there is nothing to withdraw. (The contract refuses to cancel a record in status `sent`: the
+    records service checks that before calling this.)"""
+    d = record.delivery
+    record.status = RecordStatus.CANCELLED
+    d.attempts = 0
+    d.last_error = None
+    if d.acknowledged_version > 0:
+        d.state = DeliveryState.READY
+        d.pending_message = MessageKind.WITHDRAWAL
+        d.next_attempt_at = now
+        _event(record, now, "scheduled", MessageKind.WITHDRAWAL.value)
+    else:
+        d.state = DeliveryState.CANCELLED
+        d.pending_message = None
+        d.next_attempt_at = None
+        _event(record, now, "cancelled")
+
+
+def has_message_to_send(record: TestRecord) -> bool:
+    """True iff the record belongs in the export queue (the sparse index)."""
+    d = record.delivery
+    return d.state in (DeliveryState.READY, DeliveryState.LEASED) and d.pending_message is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# Transitions the exporter applies (the DynamoDB adapter writes the same values)
+
+
+def lease(record: TestRecord, now: datetime, until: datetime) -> None:
+    """Also re-leases a record whose earlier lease expired (its run died): that only one live
+    lease exists is the store's conditional write's job, not knowable here."""
+    d = record.delivery
+    if not has_message_to_send(record):
+        raise ValueError("only a record with a message to send can be leased")
+    d.state = DeliveryState.LEASED
+    d.attempts += 1
+    d.next_attempt_at = until  # due again only if this attempt never concludes
+    record.status = status_while_sending(d.pending_message)
+
+
+def acknowledge(record: TestRecord, now: datetime, detail: str = "") -> None:
+    d = record.delivery
+    kind = d.pending_message
+    d.state = DeliveryState.ACKNOWLEDGED
+    d.acknowledged_version = record.version
+    d.acknowledged_at = now
+    d.next_attempt_at = None
+    d.last_error = None
+    d.pending_message = None
+    record.status = status_when_acknowledged(kind)
+    _event(record, now, "acknowledged", detail)
+
+
+def reject(record: TestRecord, reason: str, now: datetime) -> None:
+    d = record.delivery
+    d.state = DeliveryState.REJECTED
+    d.last_error = bounded_reason(reason)
+    d.next_attempt_at = None
+    record.status = status_when_rejected(d.pending_message)
+    _event(record, now, "rejected", d.last_error)
+
+
+def transport_failed(
+    record: TestRecord, error: str, now: datetime, policy: BackoffPolicy, rand: Random
+) -> None:
+    d = record.delivery
+    decision = after_transport_failure(d.attempts, now, policy, rand)
+    d.state = decision.state
+    d.next_attempt_at = decision.next_attempt_at
+    d.last_error = bounded_reason(error)
+    _event(record, now, "failed" if decision.state is DeliveryState.FAILED else "retry", d.last_error)
+
+
+def redrive(record: TestRecord, now: datetime) -> None:
+    d = record.delivery
+    if d.state is not DeliveryState.FAILED:
+        raise ValueError("only a dead letter can be re-driven")
+    d.state = DeliveryState.READY
+    d.attempts = 0
+    d.next_attempt_at = now
+    _event(record, now, "redriven")
+
+
+# ---------------------------------------------------------------------------------------------
+# Views
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return iso_utc(moment) if moment else None
+
+
+def history_to_json(history: list[DeliveryEvent]) -> list[dict[str, str]]:
+    return [{"at": iso_utc(e.at), "event": e.event, "detail": e.detail} for e in history]
+
+
+def delivery_view(record: TestRecord) -> dict[str, Any]:
+    """The body of GET /v1/tests/{id}/delivery."""
+    d = record.delivery
+    return {
+        "id": record.id,
+        "status": record.status.value,
+        "state": d.state.value,
+        "pending_message": d.pending_message.value if d.pending_message else None,
+        "attempts": d.attempts,
+        "last_error": d.last_error,
+        "acknowledged_at": _iso(d.acknowledged_at),
+        "acknowledged_version": d.acknowledged_version,
+        "next_attempt_at": _iso(d.next_attempt_at),
+        "history": history_to_json(d.history),
+    }

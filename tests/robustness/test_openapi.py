@@ -1,0 +1,64 @@
+"""The OpenAPI 3.1 description: valid, served, and in step with the app's routes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from openapi_spec_validator import validate
+from openapi_spec_validator.versions.shortcuts import get_spec_version
+
+from chalicelib.api.openapi import SUBMISSION_EXAMPLE, document
+from tests.conftest import World
+
+pytestmark = pytest.mark.api
+
+HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
+
+
+def test_the_document_is_a_valid_openapi_3_1_description() -> None:
+    spec = document()
+    validate(spec)
+    assert str(get_spec_version(spec)).endswith("3.1")
+
+
+def test_every_route_of_the_app_is_described_and_nothing_else() -> None:
+    from app import app
+
+    routes = {(path, method.lower()) for path, methods in app.routes.items() for method in methods}
+    described = {
+        (path, method)
+        for path, item in document()["paths"].items()
+        for method in item
+        if method in HTTP_METHODS
+    }
+    assert described == routes
+
+
+def test_every_protected_operation_declares_401_403_and_503() -> None:
+    for path, item in document()["paths"].items():
+        for method, operation in item.items():
+            if method not in HTTP_METHODS or operation.get("security") == []:
+                continue
+            assert {"401", "403", "503"} <= set(operation["responses"]), f"{method} {path}"
+            if "requestBody" in operation:
+                assert {"400", "413", "415"} <= set(operation["responses"]), f"{method} {path}"
+
+
+def test_the_submission_example_is_accepted_by_the_server_rules() -> None:
+    from datetime import datetime, timedelta
+
+    from chalicelib.domain.validation import parse_submission
+
+    sampled = datetime.fromisoformat(SUBMISSION_EXAMPLE["test"]["sampled_at"])
+    parse_submission(SUBMISSION_EXAMPLE, now=sampled + timedelta(hours=1), max_age_days=90)
+
+
+def test_the_document_is_served_without_a_token(world: World) -> None:
+    response = world.client.http.get("/v1/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.headers["Cache-Control"] == "no-store"
+    served: dict[str, Any] = json.loads(response.body)
+    assert served == document()
