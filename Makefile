@@ -11,7 +11,7 @@ REGION ?= eu-west-3
 STAGE ?= prod
 STACK ?= depistage-$(STAGE)
 
-.PHONY: run test install tools lint typecheck bench package deploy fuzz load clean
+.PHONY: run test install tools lint typecheck bench package deploy fuzz load purge clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -62,6 +62,9 @@ fuzz: $(STAMP)
 
 load: $(STAMP)
 	$(PY) -m chalicelib.devtools.load --clients 8 --creates 250
+
+purge: $(STAMP)  # DRY_RUN=1 for the report only; NOW=<RFC 3339> (dry run only) to see a later day
+	$(PY) -m chalicelib.devtools.purge $(if $(DRY_RUN),--dry-run) $(if $(NOW),--now $(NOW))
 
 clean:
 	rm -rf $(VENV) $(TOOLS) build .local .mypy_cache .ruff_cache .pytest_cache

@@ -19,12 +19,16 @@ from chalicelib.adapters.dynamodb.directory import DynamoDbMemberships, DynamoDb
 from chalicelib.adapters.dynamodb.idempotency import DynamoDbIdempotencyStore
 from chalicelib.adapters.dynamodb.models import bind_models
 from chalicelib.adapters.dynamodb.records import DynamoDbRecordRepository
+from chalicelib.adapters.dynamodb.retention import DynamoDbRetentionStore
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.model import Principal
 from chalicelib.services import auth
 from chalicelib.services.admin import AdminDeps
+from chalicelib.services.patients import PatientsDeps
 from chalicelib.services.ports import AuditJournal, Clock, MembershipRepository, RequestMeta, TokenVerifier
 from chalicelib.services.records import RecordsDeps
+from chalicelib.services.retention import PurgeDeps, retention_policy
+from chalicelib.services.stats import StatsDeps
 
 # Bounded retries with backoff for AWS calls: a throttle is retried a few times, then it is a 503.
 AWS_RETRIES = botocore.config.Config(
@@ -41,6 +45,9 @@ class Container:
     memberships: MembershipRepository
     records: RecordsDeps
     admin: AdminDeps
+    patients: PatientsDeps
+    stats: StatsDeps
+    purge: PurgeDeps
     aws: Callable[[str], Any]  # service name -> a client, for adapters built later (export, purge)
 
     def authenticate(self, meta: RequestMeta, authorization: str | None, route: str) -> Principal:
@@ -69,8 +76,10 @@ def build(settings: Settings, session: boto3.Session | None = None, clock: Clock
         settings.app_client_ids,
         settings.token_leeway_seconds,
     )
+    policy = retention_policy(settings)
+    retention_store = DynamoDbRetentionStore()
     records = RecordsDeps(
-        repository=DynamoDbRecordRepository(),
+        repository=DynamoDbRecordRepository(policy),
         cipher=EnvelopeCipher(settings, botocore_session=botocore.session.Session()),
         index=index,
         idempotency=DynamoDbIdempotencyStore(clock, settings.idempotency_ttl_seconds),
@@ -84,6 +93,15 @@ def build(settings: Settings, session: boto3.Session | None = None, clock: Clock
         users=CognitoUserDirectory(aws("cognito-idp"), settings.user_pool_id),
         journal=journal,
     )
+    patients = PatientsDeps(
+        repository=records.repository,
+        cipher=records.cipher,
+        index=index,
+        store=retention_store,
+        journal=journal,
+        clock=clock,
+        policy=policy,
+    )
     return Container(
         settings=settings,
         clock=clock,
@@ -92,6 +110,9 @@ def build(settings: Settings, session: boto3.Session | None = None, clock: Clock
         memberships=memberships,
         records=records,
         admin=admin,
+        patients=patients,
+        stats=StatsDeps(store=retention_store, journal=journal),
+        purge=PurgeDeps(store=retention_store, journal=journal, policy=policy),
         aws=aws,
     )
 

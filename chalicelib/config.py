@@ -62,6 +62,15 @@ class Settings:
     # Retention (the retention issue sets the policy; days)
     retention_after_ack_days: int = 30
     retention_hard_cap_days: int = 90
+    # DynamoDB TTL deletes a whole record this long after the hard cap if the purge never erased it
+    # (a backstop that must not race the purge on the cap day).
+    retention_ttl_grace_days: int = 7
+    # The skeleton left after erasure (no personal value) serves statistics this long after creation.
+    skeleton_retention_days: int = 365
+    # Unacknowledged records this close to the hard cap raise the RetentionUnacknowledgedNearCap alarm.
+    retention_alarm_days: int = 7
+    # The purge reads erase days this far back, so that missed daily runs are caught up.
+    retention_purge_lookback_days: int = 30
     audit_retention_days: int = 365
     # A chain head is MACed by KMS every this many events (and hourly by the schedule).
     audit_checkpoint_every: int = 100
@@ -118,6 +127,10 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         token_leeway_seconds=_int(e, "TOKEN_LEEWAY_SECONDS", 30),
         retention_after_ack_days=_int(e, "RETENTION_AFTER_ACK_DAYS", 30),
         retention_hard_cap_days=_int(e, "RETENTION_HARD_CAP_DAYS", 90),
+        retention_ttl_grace_days=_int(e, "RETENTION_TTL_GRACE_DAYS", 7),
+        skeleton_retention_days=_int(e, "SKELETON_RETENTION_DAYS", 365),
+        retention_alarm_days=_int(e, "RETENTION_ALARM_DAYS", 7),
+        retention_purge_lookback_days=_int(e, "RETENTION_PURGE_LOOKBACK_DAYS", 30),
         audit_retention_days=_int(e, "AUDIT_RETENTION_DAYS", 365),
         audit_checkpoint_every=_int(e, "AUDIT_CHECKPOINT_EVERY", 100),
         idempotency_ttl_seconds=_int(e, "IDEMPOTENCY_TTL_SECONDS", 24 * 3600),

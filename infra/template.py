@@ -22,6 +22,7 @@ from pynamodb.models import Model
 from chalicelib.adapters.cognito_pool import app_client_settings, user_pool_settings
 from chalicelib.adapters.dynamodb.models import ALL_MODELS, TABLE_SETTINGS, RecordModel
 from chalicelib.config import DEFAULT_REGION, HDS_REGIONS, Settings
+from chalicelib.domain.retention import ALARM_METRIC
 
 APP_NAME = "depistage"
 DEFAULT_STAGE = "prod"
@@ -61,6 +62,7 @@ EXPORT_WRITABLE_ATTRIBUTES: tuple[str, ...] = (
     "lease_expires_at",
     "delivery_history",
     "expires_at",
+    "erase_day",  # an acknowledgement brings the retention erase day forward
 )
 
 # DynamoDB access levels (TransactWriteItems is authorised per item through these actions).
@@ -86,9 +88,10 @@ ROLE_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
     },
     # UpdateItem on records only, and only on EXPORT_WRITABLE_ATTRIBUTES (see _export_record_statements).
     "export": {"records_table": READ, "audit_table": APPEND, "audit_checkpoints_table": APPEND},
+    # Reads the erase-day index and erases with a conditional UpdateItem: no Put/Delete, and no
+    # idempotency table (its entries hold no personal value and expire by TTL within a day).
     "purge": {
-        "records_table": WRITE,
-        "idempotency_table": WRITE,
+        "records_table": (*READ, "dynamodb:UpdateItem"),
         "audit_table": APPEND,
         "audit_checkpoints_table": APPEND,
     },
@@ -131,6 +134,9 @@ COGNITO_ADMIN_ACTIONS = (
 EXPORT_LAG_METRIC = "ExportOldestReadyAgeSeconds"  # emitted by chalicelib/services/export.py
 EXPORT_LAG_THRESHOLD_SECONDS = 1800
 AUTH_FAILURE_METRIC = "AuthFailures"
+# Published by every purge run (chalicelib/services/retention.py): records never acknowledged by
+# SI-DEP whose personal data is erased within RETENTION_ALARM_DAYS.
+RETENTION_ALARM_METRIC = ALARM_METRIC
 AUTH_FAILURE_BURST = 50  # 401/403 answers in 5 minutes
 
 
@@ -967,6 +973,17 @@ def _monitoring(functions: list[Function], stage_name: str) -> dict[str, Any]:
             [{"Name": "service", "Value": APP_NAME}],
             1,
             statistic="Sum",
+        )
+    if any(fn.name == "purge_expired" for fn in functions):
+        resources["RetentionUnacknowledgedNearCapAlarm"] = _alarm(
+            "Records SI-DEP never acknowledged reach their retention hard cap soon: their personal "
+            "data will be erased before SI-DEP has it (see the purge's warning log for their ids)",
+            "Depistage",
+            RETENTION_ALARM_METRIC,
+            [{"Name": "service", "Value": APP_NAME}],
+            1,
+            statistic="Maximum",
+            period=86400,
         )
     return resources
 

@@ -588,6 +588,12 @@ def _paths() -> dict[str, Schema]:
 
 @functools.cache
 def _document() -> Schema:
+    from chalicelib.api import rights_openapi  # the patients' rights and statistics routes
+
+    schemas = _schemas()
+    schemas.update(rights_openapi.schemas(schemas))
+    paths = _paths()
+    paths.update(rights_openapi.paths())
     return {
         "openapi": "3.1.0",
         "info": {
@@ -602,7 +608,7 @@ def _document() -> Schema:
         },
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}],
-        "paths": _paths(),
+        "paths": paths,
         "components": {
             "securitySchemes": {
                 "bearerAuth": {
@@ -611,7 +617,7 @@ def _document() -> Schema:
                     "bearerFormat": "JWT (Cognito access token)",
                 }
             },
-            "schemas": _schemas(),
+            "schemas": schemas,
             "responses": _responses(),
         },
     }

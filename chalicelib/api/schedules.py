@@ -1,10 +1,11 @@
-"""Scheduled functions: the SI-DEP export and the audit checkpoints (AWS only: `make run` uses timers)."""
+"""Scheduled functions: the SI-DEP export, the audit checkpoints and the retention purge (AWS only:
+`make run` uses timers for the export; the purge is `make purge` there)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from chalice import Blueprint, Rate
+from chalice import Blueprint, Cron, Rate
 
 from chalicelib.observability import logger
 
@@ -29,3 +30,11 @@ def checkpoint_audit(event: Any) -> dict[str, int]:
     heads = journal.checkpoint_all()
     logger.info("audit checkpoints written", extra={"chains": len(heads)})
     return heads
+
+
+@blueprint.schedule(Cron(30, 2, "*", "*", "?", "*"), name="purge_expired")
+def purge_expired(event: Any) -> dict[str, Any]:
+    """Daily, 02:30 UTC: erase the personal data the retention policy says is due (README "Retention")."""
+    from chalicelib.devtools.purge import scheduled_purge
+
+    return scheduled_purge(event.context.get_remaining_time_in_millis())

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 HOOKS_MODULE = "chalicelib.devtools.fuzz"
 FUZZ_USER = "pharmacist-a"
 # Routes fuzzed as another seeded user, so that they get past the role check.
-ROUTE_USERS = {"^/v1/admin/": "operator", "^/v1/audit$": "admin-a"}
+ROUTE_USERS = {"^/v1/admin/": "operator", "^/v1/audit$": "admin-a", "^/v1/stats$": "admin-a"}
 DEFAULT_TIMEOUT_SECONDS = 3600
 # Only what may rightly differ from a schema is left out (see the module docstring).
 EXCLUDED_CHECKS = ("positive_data_acceptance",)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
 from chalicelib.domain.model import Patient, Role, TestRecord
+from chalicelib.domain.retention import RetentionFacts, RetentionPolicy
+from chalicelib.domain.stats import Skeleton
 
 
 class Clock(Protocol):
@@ -60,6 +62,28 @@ class RecordRepository(Protocol):
     def delete(self, finess: str, record_id: str, *, expected_version: int) -> None: ...
 
     def find_by_nir_index(self, finess: str, nir_index: str) -> list[str]: ...
+
+
+class RetentionStore(Protocol):
+    """Erasure of personal data and the skeleton reads (never the personal part)."""
+
+    def on_erase_day(self, day: date) -> Iterator[RetentionFacts]:
+        """Records whose stored erase_day is `day`, each read consistently."""
+        ...
+
+    def erase_expired(self, facts: RetentionFacts, *, now: datetime, policy: RetentionPolicy) -> bool:
+        """Erase the blob and blind index entry, leaving the skeleton, if the record is as `facts`
+        says (same version, same erase_day, no live lease); False if it changed meanwhile."""
+        ...
+
+    def erase_unsent(self, record: TestRecord, *, now: datetime, policy: RetentionPolicy) -> bool:
+        """Cancel and erase a record nothing of which was sent, if its version is still
+        `record.version` and still nothing was sent; False otherwise."""
+        ...
+
+    def day_skeletons(self, finess: str, day: date) -> list[Skeleton]:
+        """The pharmacy's records of one day (by sample day), skeleton fields only."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,14 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from chalicelib.config import Settings
 from chalicelib.domain import delivery as delivery_rules
 from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.domain.model import DeliveryState, Principal, RecordStatus, TestRecord
+from chalicelib.domain.retention import backstop_expiry
 from chalicelib.domain.validation import parse_result_update, parse_submission, parse_uuid
 from chalicelib.services.access import audit, pharmacy_of
 from chalicelib.services.ports import (
@@ -32,6 +33,7 @@ from chalicelib.services.ports import (
     RecordRepository,
     RequestMeta,
 )
+from chalicelib.services.retention import retention_policy
 
 
 def _new_id() -> str:
@@ -110,7 +112,7 @@ def create_record(
     )
     if record.test.result is not None:
         delivery_rules.schedule_send(record, now)
-    expires_at = now + timedelta(days=deps.settings.retention_hard_cap_days)
+    expires_at = backstop_expiry(now, retention_policy(deps.settings))  # TTL: the purge's backstop
     try:
         deps.repository.add(record, blob, nir_index, expires_at=expires_at)
     except Conflict:

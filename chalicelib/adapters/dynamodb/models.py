@@ -76,6 +76,18 @@ class RecordsExportQueue(GlobalSecondaryIndex["RecordModel"]):
     next_attempt_at = UnicodeAttribute(range_key=True)
 
 
+class RecordsByEraseDay(GlobalSecondaryIndex["RecordModel"]):
+    """Sparse index of records still holding personal data, by the UTC day it must be erased
+    ("YYYY-MM-DD"): the daily purge reads a few partitions instead of scanning the table."""
+
+    class Meta:
+        index_name = "by_erase_day"
+        projection = KeysOnlyProjection()
+
+    erase_day = UnicodeAttribute(hash_key=True)
+    record_id = UnicodeAttribute(range_key=True)
+
+
 class RecordModel(Model):
     class Meta(_OnDemand):
         table_name = "depistage-records"
@@ -107,12 +119,15 @@ class RecordModel(Model):
     lease_owner = UnicodeAttribute(null=True)
     lease_expires_at = UnicodeAttribute(null=True)
     delivery_history = JSONAttribute(null=True)
+    # retention: set while the blob exists (see chalicelib/domain/retention.py), removed on erasure
+    erase_day = UnicodeAttribute(null=True)
     erased_at = UnicodeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
 
     by_day = RecordsByDay()
     by_patient = RecordsByPatient()
     export_queue_index = RecordsExportQueue()
+    by_erase_day = RecordsByEraseDay()
 
 
 class PharmacyModel(Model):

@@ -25,6 +25,7 @@ from chalicelib.domain.model import (
     TestRecord,
     TestResult,
 )
+from chalicelib.domain.retention import RetentionPolicy, erase_day
 from chalicelib.domain.serialization import iso_utc, parse_iso
 from chalicelib.services.ports import Page
 
@@ -122,12 +123,19 @@ def decode_cursor(finess: str, cursor: str | None) -> dict[str, Any] | None:
 
 
 class DynamoDbRecordRepository:
+    def __init__(self, retention: RetentionPolicy | None = None) -> None:
+        self._retention = retention or RetentionPolicy()
+
     def add(self, record: TestRecord, blob: bytes, nir_index: str, *, expires_at: datetime) -> None:
         item = RecordModel(record.finess, record.id)
         apply_record(item, record)
         item.personal = blob
         item.nir_index = nir_index
-        item.expires_at = expires_at  # the retention hard cap, enforced by DynamoDB TTL
+        # the day the purge erases the blob (sparse index by_erase_day); the exporter's
+        # acknowledgement brings it forward
+        due = erase_day(record.created_at, record.delivery.acknowledged_at, self._retention)
+        item.erase_day = due.isoformat()
+        item.expires_at = expires_at  # the whole item's backstop, enforced by DynamoDB TTL
         with dynamodb_errors():
             try:
                 item.save(condition=RecordModel.record_id.does_not_exist())
@@ -174,12 +182,27 @@ class DynamoDbRecordRepository:
             try:
                 item.update(
                     actions=actions,
-                    condition=(RecordModel.version == expected_version) & RecordModel.record_id.exists(),
+                    # an erased record cannot change any more: nothing could be sent for it
+                    condition=(RecordModel.version == expected_version)
+                    & RecordModel.record_id.exists()
+                    & RecordModel.personal.exists(),
                 )
             except UpdateError as exc:
                 if _is_conditional_failure(exc):
+                    if self._erased(record.finess, record.id):
+                        raise Conflict(
+                            "The personal data of this test was erased (retention policy or the "
+                            "patient's request); it can no longer be changed."
+                        ) from exc
                     raise Conflict("The record changed meanwhile; reload it and retry.") from exc
                 raise
+
+    def _erased(self, finess: str, record_id: str) -> bool:
+        try:
+            item = RecordModel.get(finess, record_id, consistent_read=True, attributes_to_get=["erased_at"])
+        except RecordModel.DoesNotExist:
+            return False
+        return item.erased_at is not None
 
     def delete(self, finess: str, record_id: str, *, expected_version: int) -> None:
         with dynamodb_errors():

@@ -1,0 +1,172 @@
+"""Erasure of personal data on the records table, and the skeleton reads (RetentionStore).
+
+Finding what to erase reads the sparse `by_erase_day` index one day partition at a time (keys
+only), then the few attributes the policy needs with a consistent BatchGetItem that never names
+the personal ones. Erasure is one conditional UpdateItem per record:
+
+    REMOVE personal, nir_index, erase_day (the blob, the blind index entry, the purge index entry),
+           the export queue entry and lease, the delivery history and last error (free text
+           from SI-DEP), the pending message
+    SET    erased_at, updated_at, version + 1, expires_at = the skeleton's expiry,
+           created_at and sampled_at truncated to their day
+
+under the condition that the record is still as read (version, erase_day, blob present, no live
+lease), so a record the pharmacy or the exporter changed meanwhile is left for the next run. What
+stays is the skeleton: pharmacy, day, kind, device, result, status, delivery state, creator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from pynamodb.exceptions import UpdateError
+
+from chalicelib.adapters.dynamodb.errors import dynamodb_errors
+from chalicelib.adapters.dynamodb.models import RecordModel
+from chalicelib.domain.model import DeliveryState, RecordStatus, TestRecord, TestResult
+from chalicelib.domain.retention import (
+    UNSENT_STATES,
+    RetentionFacts,
+    RetentionPolicy,
+    coarse_day,
+    day_start,
+    skeleton_expiry,
+    utc_day,
+)
+from chalicelib.domain.serialization import iso_utc, parse_iso
+from chalicelib.domain.stats import Skeleton
+
+BATCH_GET_SIZE = 100  # BatchGetItem's limit
+_FACT_ATTRIBUTES = [
+    "finess",
+    "record_id",
+    "version",
+    "created_at",
+    "sampled_at",
+    "acknowledged_at",
+    "delivery_state",
+    "erase_day",
+    "lease_expires_at",
+]
+_SKELETON_ATTRIBUTES = ["status", "result", "delivery_state"]
+# Removed by every erasure: the personal part and whatever could still send or describe it.
+_ERASED = (
+    "personal",
+    "nir_index",
+    "erase_day",
+    "export_queue",
+    "next_attempt_at",
+    "lease_owner",
+    "lease_expires_at",
+    "pending_message",
+    "delivery_history",
+    "last_error",
+)
+
+
+def _is_conditional_failure(exc: Exception) -> bool:
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def _facts(item: RecordModel) -> RetentionFacts:
+    return RetentionFacts(
+        finess=item.finess,
+        record_id=item.record_id,
+        version=int(item.version),
+        created_at=parse_iso(item.created_at),
+        sampled_at=parse_iso(item.sampled_at),
+        acknowledged_at=parse_iso(item.acknowledged_at) if item.acknowledged_at else None,
+        delivery_state=DeliveryState(item.delivery_state),
+        erase_day=date.fromisoformat(item.erase_day) if item.erase_day else None,
+        lease_expires_at=parse_iso(item.lease_expires_at) if item.lease_expires_at else None,
+    )
+
+
+def _erasure_actions(
+    created_at: datetime, sampled_at: datetime, version: int, now: datetime, policy: RetentionPolicy
+) -> list[Any]:
+    return [
+        RecordModel.erased_at.set(iso_utc(now)),
+        RecordModel.updated_at.set(iso_utc(now)),
+        RecordModel.version.set(version + 1),
+        RecordModel.expires_at.set(skeleton_expiry(created_at, policy)),
+        RecordModel.created_at.set(iso_utc(day_start(utc_day(created_at)))),
+        RecordModel.sampled_at.set(coarse_day(sampled_at).isoformat()),
+        *(getattr(RecordModel, name).remove() for name in _ERASED),
+    ]
+
+
+class DynamoDbRetentionStore:
+    def __init__(self, batch_size: int = BATCH_GET_SIZE) -> None:
+        self._batch_size = max(1, min(BATCH_GET_SIZE, batch_size))
+
+    # reading --------------------------------------------------------------------------------
+    def on_erase_day(self, day: date) -> Iterator[RetentionFacts]:
+        keys: list[tuple[str, str]] = []
+        with dynamodb_errors():
+            for item in RecordModel.by_erase_day.query(day.isoformat()):
+                keys.append((item.finess, item.record_id))
+                if len(keys) >= self._batch_size:
+                    yield from self._read(keys)
+                    keys = []
+            if keys:
+                yield from self._read(keys)
+
+    def _read(self, keys: Sequence[tuple[str, str]]) -> Iterator[RetentionFacts]:
+        items = RecordModel.batch_get(keys, consistent_read=True, attributes_to_get=_FACT_ATTRIBUTES)
+        facts = [_facts(item) for item in items]
+        order = {key: i for i, key in enumerate(keys)}
+        yield from sorted(facts, key=lambda f: order[(f.finess, f.record_id)])
+
+    def day_skeletons(self, finess: str, day: date) -> list[Skeleton]:
+        with dynamodb_errors():
+            return [
+                Skeleton(
+                    status=RecordStatus(item.status),
+                    result=TestResult(item.result) if item.result else None,
+                    delivery_state=DeliveryState(item.delivery_state),
+                )
+                for item in RecordModel.by_day.query(
+                    f"{finess}#{day.isoformat()}", attributes_to_get=_SKELETON_ATTRIBUTES
+                )
+            ]
+
+    # erasing --------------------------------------------------------------------------------
+    def erase_expired(self, facts: RetentionFacts, *, now: datetime, policy: RetentionPolicy) -> bool:
+        if facts.erase_day is None:
+            return False
+        condition = (
+            (RecordModel.version == facts.version)
+            & (RecordModel.erase_day == facts.erase_day.isoformat())
+            & RecordModel.personal.exists()
+            & (RecordModel.lease_expires_at.does_not_exist() | (RecordModel.lease_expires_at < iso_utc(now)))
+        )
+        actions = _erasure_actions(facts.created_at, facts.sampled_at, facts.version, now, policy)
+        return self._update(facts.finess, facts.record_id, actions, condition)
+
+    def erase_unsent(self, record: TestRecord, *, now: datetime, policy: RetentionPolicy) -> bool:
+        condition = (
+            (RecordModel.version == record.version)
+            & RecordModel.personal.exists()
+            & (RecordModel.attempts == 0)
+            & (RecordModel.acknowledged_version == 0)
+            & RecordModel.delivery_state.is_in(*(state.value for state in UNSENT_STATES))
+        )
+        actions = [
+            *_erasure_actions(record.created_at, record.test.sampled_at, record.version, now, policy),
+            RecordModel.status.set(RecordStatus.CANCELLED.value),
+            RecordModel.delivery_state.set(DeliveryState.CANCELLED.value),
+        ]
+        return self._update(record.finess, record.id, actions, condition)
+
+    def _update(self, finess: str, record_id: str, actions: list[Any], condition: Any) -> bool:
+        with dynamodb_errors():
+            try:
+                RecordModel(finess, record_id).update(actions=actions, condition=condition)
+            except UpdateError as exc:
+                if _is_conditional_failure(exc):
+                    return False
+                raise
+        return True

@@ -1,0 +1,39 @@
+"""The patient's rights through their pharmacy: export everything held, erase what was never sent.
+
+POST, not GET: the NIR travels in the body, so it never appears in a URL or an access log.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint
+
+from chalicelib.api.context import caller, json_body, meta
+from chalicelib.api.problems import api_view
+from chalicelib.bootstrap import get_container
+from chalicelib.services import patients
+
+blueprint = Blueprint(__name__)
+
+
+def _request() -> Any:
+    return blueprint.current_request
+
+
+@blueprint.route("/v1/patients/search", methods=["POST"])
+@api_view
+def search_patient() -> dict[str, Any]:
+    request = _request()
+    return patients.export_patient(
+        get_container().patients, caller(request), meta(request), json_body(request)
+    )
+
+
+@blueprint.route("/v1/patients/erasure", methods=["POST"])
+@api_view
+def erase_patient() -> dict[str, Any]:
+    request = _request()
+    return patients.erase_patient(
+        get_container().patients, caller(request), meta(request), json_body(request)
+    )

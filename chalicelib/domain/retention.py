@@ -1,0 +1,160 @@
+"""The retention policy: when a record's personal data must be gone, and when to warn first. Pure.
+
+A pharmacy keeps a patient's identity only until SI-DEP (the long-term holder) has it, plus a
+short time in which a correction may still be needed:
+
+    erase_day = min(created day + hard_cap_days, acknowledged day + after_ack_days)
+
+in UTC days. On erase_day (and any day after) the purge erases the encrypted personal blob and
+the blind index entry; what stays is a skeleton without personal value (pharmacy, day, kind,
+result, status and delivery state) until `skeleton_days` after creation. DynamoDB TTL deletes the
+whole item at created + hard_cap_days + ttl_grace_days if the purge never ran (the backstop).
+
+A record never acknowledged by SI-DEP (and not cancelled: then nothing was to be sent) whose
+erase_day is at most `alarm_days` away raises the `RetentionUnacknowledgedNearCap` alarm: its
+data is about to be erased before SI-DEP ever had it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+
+from chalicelib.domain.model import DeliveryState, TestRecord
+
+ALARM_METRIC = "RetentionUnacknowledgedNearCap"
+PURGE_ACTOR = "system:purge"
+PURGE_ROLE = "system"
+# Delivery states of a record nothing of which was ever sent (with no attempt and no acknowledgement).
+UNSENT_STATES = (DeliveryState.PENDING, DeliveryState.READY, DeliveryState.CANCELLED)
+
+
+class EraseReason(StrEnum):
+    AFTER_ACK = "after_ack"  # acknowledged by SI-DEP `after_ack_days` ago
+    HARD_CAP = "hard_cap"  # `hard_cap_days` after creation, whatever the state
+    PATIENT_REQUEST = "patient_request"  # the patient asked, through the pharmacy, before sending
+
+
+class RetentionConfigError(ValueError):
+    """The configured days contradict each other."""
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    after_ack_days: int = 30
+    hard_cap_days: int = 90
+    ttl_grace_days: int = 7
+    skeleton_days: int = 365
+    alarm_days: int = 7
+    lookback_days: int = 30
+
+    def __post_init__(self) -> None:
+        if self.after_ack_days < 0 or self.hard_cap_days < 1:
+            raise RetentionConfigError("retention days must be positive")
+        if self.ttl_grace_days < 1:
+            raise RetentionConfigError("the TTL backstop needs a grace of at least one day after the cap")
+        if self.skeleton_days <= self.hard_cap_days + self.ttl_grace_days:
+            raise RetentionConfigError("skeletons must outlive the hard cap and its grace")
+        if self.alarm_days < 0 or self.lookback_days < 0:
+            raise RetentionConfigError("alarm and lookback days must not be negative")
+
+
+def utc_day(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
+
+
+def day_start(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+def erase_day(created_at: datetime, acknowledged_at: datetime | None, policy: RetentionPolicy) -> date:
+    """The UTC day from which the record's personal data is erased."""
+    cap = utc_day(created_at) + timedelta(days=policy.hard_cap_days)
+    if acknowledged_at is None:
+        return cap
+    return min(cap, utc_day(acknowledged_at) + timedelta(days=policy.after_ack_days))
+
+
+def backstop_expiry(created_at: datetime, policy: RetentionPolicy) -> datetime:
+    """The item's TTL while it still holds personal data: the hard cap plus a grace, so that DynamoDB
+    deletes everything if the purge did not run, without racing the purge on the cap day."""
+    return day_start(utc_day(created_at) + timedelta(days=policy.hard_cap_days + policy.ttl_grace_days))
+
+
+def skeleton_expiry(created_at: datetime, policy: RetentionPolicy) -> datetime:
+    """The item's TTL once only the skeleton is left."""
+    return day_start(utc_day(created_at) + timedelta(days=policy.skeleton_days))
+
+
+@dataclass(frozen=True)
+class RetentionFacts:
+    """What the purge reads of a record (never its personal part)."""
+
+    finess: str
+    record_id: str
+    version: int
+    created_at: datetime
+    sampled_at: datetime
+    acknowledged_at: datetime | None
+    delivery_state: DeliveryState
+    erase_day: date | None  # None: already erased
+    lease_expires_at: datetime | None = None
+
+
+def due_reason(facts: RetentionFacts, today: date, policy: RetentionPolicy) -> EraseReason | None:
+    """Why the record's personal data must be erased today, or None (not yet, or already gone).
+
+    Recomputed from the facts, not trusted from the stored erase_day: a stale index entry can
+    never erase early."""
+    if facts.erase_day is None:
+        return None
+    due = erase_day(facts.created_at, facts.acknowledged_at, policy)
+    if today < due:
+        return None
+    cap = utc_day(facts.created_at) + timedelta(days=policy.hard_cap_days)
+    if facts.acknowledged_at is not None and due < cap:
+        return EraseReason.AFTER_ACK
+    return EraseReason.HARD_CAP
+
+
+def is_leased(facts: RetentionFacts, now: datetime) -> bool:
+    """An export run holds it: erase it on a later run rather than under a message in flight."""
+    return facts.lease_expires_at is not None and facts.lease_expires_at >= now
+
+
+def near_cap_unacknowledged(facts: RetentionFacts, today: date, policy: RetentionPolicy) -> bool:
+    """Never acknowledged, not cancelled, and its data goes within `alarm_days`."""
+    if facts.erase_day is None or facts.acknowledged_at is not None:
+        return False
+    if facts.delivery_state is DeliveryState.CANCELLED:
+        return False
+    due = erase_day(facts.created_at, None, policy)
+    return due <= today + timedelta(days=policy.alarm_days)
+
+
+def purge_days(today: date, policy: RetentionPolicy) -> Iterator[date]:
+    """The erase_day partitions a run reads: `lookback_days` back (runs missed) up to today."""
+    for offset in range(policy.lookback_days, -1, -1):
+        yield today - timedelta(days=offset)
+
+
+def alarm_days(today: date, policy: RetentionPolicy) -> Iterator[date]:
+    """The partitions whose unacknowledged records warrant the alarm (today included)."""
+    for offset in range(policy.alarm_days + 1):
+        yield today + timedelta(days=offset)
+
+
+def coarse_day(moment: datetime) -> datetime:
+    """The start of the moment's own calendar day, in its own offset: the skeleton keeps the day, not
+    the time (a known visit time plus a result could single a patient out)."""
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def was_sent(record: TestRecord) -> bool:
+    """Whether anything of the record may have reached SI-DEP (then it is SI-DEP's to erase there).
+
+    The same rule as cancelling: any attempt, any acknowledgement, or a state past ready."""
+    d = record.delivery
+    return d.attempts > 0 or d.acknowledged_version > 0 or d.state not in UNSENT_STATES

@@ -1,0 +1,104 @@
+"""A pharmacy's statistics, from record skeletons only (no personal field, no decryption). Pure.
+
+Per day (the day the sample was taken, as the records listing uses):
+    tests       records of the day that were not cancelled
+    positive / negative / invalid / pending   their results (pending: no result yet)
+    positivity  positive / (positive + negative), null when there is neither
+and, over the range, the count of every delivery state (cancelled included).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from chalicelib.domain.errors import FieldError, ValidationFailed
+from chalicelib.domain.model import DeliveryState, RecordStatus, TestResult
+
+MAX_RANGE_DAYS = 92  # a quarter: bounded work per request (one index query per day)
+_QUERY_FIELDS = frozenset({"from", "to"})
+
+
+@dataclass(frozen=True)
+class Skeleton:
+    """What a record keeps for ever (until its skeleton expires): nothing personal."""
+
+    status: RecordStatus
+    result: TestResult | None
+    delivery_state: DeliveryState
+
+
+@dataclass(frozen=True)
+class StatsQuery:
+    start: date
+    end: date
+
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
+
+
+def _date(params: Mapping[str, str], name: str, errors: list[FieldError]) -> date | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        errors.append(FieldError(name, "is required (YYYY-MM-DD)"))
+        return None
+    if len(raw) != 10:
+        errors.append(FieldError(name, "must be a date in the form YYYY-MM-DD"))
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        errors.append(FieldError(name, "must be a valid date in the form YYYY-MM-DD"))
+        return None
+
+
+def parse_stats_query(params: Mapping[str, str] | None) -> StatsQuery:
+    params = params or {}
+    unknown = sorted(set(params) - _QUERY_FIELDS)
+    errors = [FieldError(name, "is not a known query parameter") for name in unknown]
+    start = _date(params, "from", errors)
+    end = _date(params, "to", errors)
+    if start is not None and end is not None:
+        if start > end:
+            errors.append(FieldError("from", "must not be later than to"))
+        elif (end - start).days + 1 > MAX_RANGE_DAYS:
+            errors.append(FieldError("to", f"the range may span at most {MAX_RANGE_DAYS} days"))
+    if errors:
+        raise ValidationFailed(errors)
+    assert start is not None and end is not None
+    return StatsQuery(start, end)
+
+
+def day_stats(day: date, skeletons: Iterable[Skeleton]) -> dict[str, Any]:
+    counted = [s for s in skeletons if s.status is not RecordStatus.CANCELLED]
+    results = Counter(s.result for s in counted)
+    positive, negative = results[TestResult.POSITIVE], results[TestResult.NEGATIVE]
+    conclusive = positive + negative
+    return {
+        "date": day.isoformat(),
+        "tests": len(counted),
+        "positive": positive,
+        "negative": negative,
+        "invalid": results[TestResult.INVALID],
+        "pending": results[None],
+        "positivity": round(positive / conclusive, 4) if conclusive else None,
+    }
+
+
+def range_stats(finess: str, query: StatsQuery, per_day: Mapping[date, list[Skeleton]]) -> dict[str, Any]:
+    days = [day_stats(day, per_day.get(day, [])) for day in query.days()]
+    states = Counter(s.delivery_state for skeletons in per_day.values() for s in skeletons)
+    keys = ("tests", "positive", "negative", "invalid", "pending")
+    totals = {key: sum(d[key] for d in days) for key in keys}
+    conclusive = totals["positive"] + totals["negative"]
+    return {
+        "finess": finess,
+        "from": query.start.isoformat(),
+        "to": query.end.isoformat(),
+        "days": days,
+        "totals": {**totals, "positivity": round(totals["positive"] / conclusive, 4) if conclusive else None},
+        "delivery_states": {state.value: states[state] for state in DeliveryState},
+    }

@@ -1,0 +1,172 @@
+"""The patient's rights, exercised through their pharmacy: access (export) and erasure.
+
+A patient is found by NIR through the pharmacy's blind index: the NIR is MACed with the
+pharmacy's key and looked up in the `by_patient` index, so another pharmacy's records of the same
+person are never found (their index values differ).
+
+Erasure applies to the records nothing of which was sent to SI-DEP: they are cancelled and their
+personal data erased (the skeleton stays). A record already sent is held by SI-DEP, the long-term
+holder, which is responsible for erasing it there; this pharmacy's copy goes by the retention
+policy, and the answer names the day.
+
+Audit (journal before disclosure or change, as everywhere): the export appends `patient_export`
+with the records' ids before answering; the erasure appends one `erase` event per record before
+erasing it (reason `patient_request`; `failed` if the record changed meanwhile), then one
+`patient_erasure` event with every record found before answering.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.domain import nir as nir_rules
+from chalicelib.domain.delivery import delivery_view
+from chalicelib.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
+from chalicelib.domain.model import Principal, TestRecord
+from chalicelib.domain.retention import EraseReason, RetentionPolicy, erase_day, was_sent
+from chalicelib.domain.serialization import iso_utc, record_to_json
+from chalicelib.services.access import audit, pharmacy_of
+from chalicelib.services.ports import (
+    AuditJournal,
+    BlindIndex,
+    Clock,
+    PersonalDataCipher,
+    RecordRepository,
+    RequestMeta,
+    RetentionStore,
+)
+
+ERASE_ATTEMPTS = 3
+SIDEP_HOLDS = (
+    "Records already sent to SI-DEP are held by SI-DEP, the long-term holder, which is responsible "
+    "for erasing them there: the patient exercises that right with SI-DEP. This pharmacy's copy of "
+    "their personal data is erased on the day shown, under the retention policy."
+)
+
+
+@dataclass(frozen=True)
+class PatientsDeps:
+    repository: RecordRepository
+    cipher: PersonalDataCipher
+    index: BlindIndex
+    store: RetentionStore
+    journal: AuditJournal
+    clock: Clock
+    policy: RetentionPolicy
+
+
+def parse_patient_query(body: object) -> str:
+    """`{"nir": "..."}` -> the normalised NIR. Errors name `nir` (or `body`), never echo a value."""
+    if not isinstance(body, dict):
+        raise ValidationFailed([FieldError("body", "must be a JSON object with a nir")])
+    errors: list[FieldError] = []
+    if set(body) - {"nir"}:
+        errors.append(FieldError("body", "has unknown fields (only nir is accepted)"))
+    raw = body.get("nir")
+    nir = None
+    if raw is None:
+        errors.append(FieldError("nir", "is required"))
+    elif not isinstance(raw, str):
+        errors.append(FieldError("nir", "must be a string"))
+    else:
+        try:
+            nir = nir_rules.normalise(raw)
+        except nir_rules.InvalidNir as invalid:
+            errors.append(FieldError("nir", invalid.message))
+    if errors or nir is None:
+        raise ValidationFailed(errors)
+    return nir
+
+
+def _record_ids(deps: PatientsDeps, finess: str, body: object) -> list[str]:
+    nir = parse_patient_query(body)
+    return sorted(deps.repository.find_by_nir_index(finess, deps.index.nir_index(nir, finess=finess)))
+
+
+def _erased_here_on(record: TestRecord, policy: RetentionPolicy) -> str:
+    return erase_day(record.created_at, record.delivery.acknowledged_at, policy).isoformat()
+
+
+def export_patient(deps: PatientsDeps, caller: Principal, meta: RequestMeta, body: object) -> dict[str, Any]:
+    """Everything held about one patient at the caller's pharmacy, decrypted."""
+    finess = pharmacy_of(deps.journal, caller, meta, "patient_export")
+    records: list[TestRecord] = []
+    for record_id in _record_ids(deps, finess, body):
+        try:
+            record, blob = deps.repository.get(finess, record_id)
+        except NotFound:
+            continue
+        if blob is None:
+            continue  # erased meanwhile: nothing personal left
+        record.patient = deps.cipher.decrypt(blob, finess=finess, record_id=record_id)
+        records.append(record)
+    records.sort(key=lambda r: r.created_at)
+    audit(deps.journal, caller, meta, "patient_export", record_ids=[r.id for r in records])
+    return {
+        "finess": finess,
+        "generated_at": iso_utc(deps.clock.now()),
+        "records": [
+            {
+                **record_to_json(record),
+                "delivery": delivery_view(record),
+                "retention": {
+                    "sent_to_sidep": was_sent(record),
+                    "personal_data_erased_on": _erased_here_on(record, deps.policy),
+                },
+            }
+            for record in records
+        ],
+        "retention_policy": {
+            "after_acknowledgement_days": deps.policy.after_ack_days,
+            "hard_cap_days": deps.policy.hard_cap_days,
+        },
+    }
+
+
+def erase_patient(deps: PatientsDeps, caller: Principal, meta: RequestMeta, body: object) -> dict[str, Any]:
+    """Erase the patient's records that were never sent to SI-DEP; name the ones already sent."""
+    finess = pharmacy_of(deps.journal, caller, meta, "patient_erasure")
+    erased: list[str] = []
+    already_sent: list[dict[str, str]] = []
+    for record_id in _record_ids(deps, finess, body):
+        for _ in range(ERASE_ATTEMPTS):
+            try:
+                record, blob = deps.repository.get(finess, record_id)
+            except NotFound:
+                break
+            if blob is None:
+                break  # erased meanwhile
+            if was_sent(record):
+                already_sent.append(
+                    {
+                        "id": record.id,
+                        "status": record.status.value,
+                        "erased_here_on": _erased_here_on(record, deps.policy),
+                    }
+                )
+                break
+            reason = EraseReason.PATIENT_REQUEST.value
+            audit(deps.journal, caller, meta, "erase", record_ids=[record.id], reason=reason)
+            if deps.store.erase_unsent(record, now=deps.clock.now(), policy=deps.policy):
+                erased.append(record.id)
+                break
+            audit(
+                deps.journal, caller, meta, "erase", outcome="failed", record_ids=[record.id], reason=reason
+            )
+        else:
+            raise Conflict("A record of this patient kept changing meanwhile; retry.")
+    found = [*erased, *(r["id"] for r in already_sent)]
+    audit(
+        deps.journal,
+        caller,
+        meta,
+        "patient_erasure",
+        record_ids=found,
+        reason=f"erased={len(erased)} already_sent={len(already_sent)}",
+    )
+    return {
+        "erased": erased,
+        "already_sent": already_sent,
+        "detail": f"{len(erased)} record(s) erased here. " + (SIDEP_HOLDS if already_sent else ""),
+    }

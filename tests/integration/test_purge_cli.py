@@ -1,0 +1,46 @@
+"""`python -m chalicelib.devtools.purge`: the JSON report, the dry run, --now."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from chalicelib.adapters.dynamodb.models import RecordModel
+from chalicelib.devtools import purge as cli
+from chalicelib.domain.model import Principal, Role
+from chalicelib.services import records
+from chalicelib.services.ports import RequestMeta
+from tests.patients import test_body
+
+pytestmark = pytest.mark.integration
+
+
+def test_dry_run_as_of_the_cap_reports_and_a_real_run_now_erases_nothing(
+    aws: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chalicelib.bootstrap import get_container
+
+    caller = Principal("pharmacist-a", Role.PHARMACIST, "750000010")
+    record, _ = records.create_record(
+        get_container().records, caller, RequestMeta(), test_body(0, None), None
+    )
+    created = record.created_at.date()
+
+    cap = created + timedelta(days=90)
+    assert cli.main(["--dry-run", "--now", f"{cap.isoformat()}T03:00:00Z"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["dry_run"] is True and report["erased"]["hard_cap"] == [record.id]
+    assert report["counts"]["erased"] == 1
+    assert RecordModel.get("750000010", record.id).personal is not None
+
+    assert cli.main([]) == 0
+    assert json.loads(capsys.readouterr().out)["counts"]["erased"] == 0
+    assert RecordModel.get("750000010", record.id).personal is not None
+
+
+def test_a_real_run_in_the_future_is_refused(aws: dict[str, str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["--now", "2099-01-01T00:00:00Z"])
+    assert stopped.value.code == 2
