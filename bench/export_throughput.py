@@ -1,10 +1,14 @@
-"""Records per second of one SI-DEP export run, on in-process moto, with the fake receiver (mTLS).
+"""Figures 2 and 3: SI-DEP export throughput, KMS and DynamoDB calls, memory, on in-process moto.
 
-    .venv/bin/python -m bench.export_throughput [--records 10000] [--batch-size 100] [--cipher real|fake]
+    .venv/bin/python -m bench.export_throughput [--records 10000] [--batch-size 100]
+        [--cipher real|fake] [--workers 1] [--max-batches N] [--trace-memory] [--profile] [--json-out F]
 
-Seeds N ready records (patients encrypted with the real envelope cipher on moto KMS, or a fake
-one), then times one `run_export` from ready to acknowledged, and prints records/s, the per-phase
-split and the process's peak RSS. Not a test: numbers depend on the machine.
+Seeds N ready records (patients encrypted with the real envelope cipher on moto KMS by a cipher
+other than the exporter's, as the API would have, or a fake one), then times one `run_export`
+from ready to acknowledged through the real queue adapter, HL7 and the fake receiver (mutual TLS
+on 127.0.0.1), and reports records/s (overall, and per batch: median and spread), the calls
+made, and memory. `bench.run` runs it in a fresh process per size so that the peak RSS is the
+run's own. Not a test: numbers depend on the machine.
 """
 
 from __future__ import annotations
@@ -18,7 +22,175 @@ import resource
 import sys
 import tempfile
 import time
+import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+from bench.common import CallCounter, set_env, summary
+
+
+def _rss_mib() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _stop_after(batches: int) -> Iterator[float]:
+    """A monotonic clock under which run_export takes exactly `batches` batches (it reads the clock
+    once at start and once before each batch)."""
+    for _ in range(batches + 1):
+        yield 0.0
+    while True:
+        yield 1e12
+
+
+def measure(
+    records: int = 10_000,
+    *,
+    batch_size: int = 100,
+    cipher_kind: str = "real",
+    workers: int = 1,
+    max_batches: int | None = None,
+    trace_memory: bool = False,
+    profile: bool = False,
+) -> dict[str, Any]:
+    set_env()
+    import boto3
+    import botocore.session
+    from moto import mock_aws
+
+    with mock_aws(), tempfile.TemporaryDirectory() as tmp:
+        from chalicelib.adapters.audit import DynamoDbAuditJournal
+        from chalicelib.adapters.clock import SystemClock
+        from chalicelib.adapters.dynamodb.delivery import DynamoDbExportQueue
+        from chalicelib.adapters.dynamodb.models import bind_models
+        from chalicelib.config import load_settings
+        from chalicelib.devtools.fake_sidep import FakeSidep
+        from chalicelib.devtools.provision import provision
+        from chalicelib.domain.delivery import BackoffPolicy
+        from chalicelib.services.export import ExportSettings, run_export
+        from tests.fakes import FakeCipher, FixedClock
+        from tests.integration.test_export_support import seed, sender_for
+
+        env = provision(boto3.Session(region_name="eu-west-3"))
+        os.environ.update(env)
+        settings = load_settings()
+        bind_models(settings)
+
+        def new_cipher() -> Any:
+            if cipher_kind == "real":
+                from chalicelib.adapters.crypto import EnvelopeCipher
+
+                return EnvelopeCipher(settings, botocore_session=botocore.session.Session())
+            return FakeCipher()
+
+        clock = FixedClock()
+        seeding_cipher = new_cipher()
+        started = time.perf_counter()
+        for start in range(0, records, 1000):
+            seed(min(1000, records - start), clock, seeding_cipher, start=start)
+        seed_seconds = time.perf_counter() - started
+        rss_before = _rss_mib()
+
+        batch_ends: list[tuple[float, int]] = []
+
+        class TimedQueue(DynamoDbExportQueue):
+            def settle(self, items: Any, now: Any, outcomes: dict[str, str]) -> int:
+                changed = super().settle(items, now, outcomes)
+                batch_ends.append((time.perf_counter(), len(items)))
+                return changed
+
+        with FakeSidep(Path(tmp) / "sidep") as sidep:
+            client = boto3.client("dynamodb", region_name="eu-west-3")
+            export_settings = ExportSettings(
+                time_budget_seconds=10**9,
+                batch_size=batch_size,
+                lease_seconds=600,
+                batch_reserve_seconds=0,
+                backoff=BackoffPolicy(),
+            )
+            kwargs: dict[str, Any] = {}
+            if max_batches is not None:
+                ticks = _stop_after(max_batches)
+                kwargs["monotonic"] = lambda: next(ticks)
+            queue = TimedQueue(client, owner="bench", workers=workers)
+            cipher = new_cipher()  # the exporter's own: its data-key cache starts cold
+            # The real journal: one audit link per pharmacy per batch, as in production.
+            journal = DynamoDbAuditJournal(
+                settings=settings,
+                kms_client=boto3.client("kms", region_name="eu-west-3"),
+                clock=SystemClock(),
+            )
+            profiler = cProfile.Profile() if profile else None
+            traced_before = 0
+            if trace_memory:
+                tracemalloc.start()
+                traced_before = tracemalloc.get_traced_memory()[0]
+            with CallCounter() as counter:
+                started = time.perf_counter()
+                if profiler:
+                    profiler.enable()
+                result = run_export(
+                    queue=queue,
+                    cipher=cipher,
+                    sender=sender_for(sidep, 30.0),
+                    journal=journal,
+                    clock=clock,
+                    settings=export_settings,
+                    **kwargs,
+                )
+                if profiler:
+                    profiler.disable()
+                elapsed = time.perf_counter() - started
+            traced: dict[str, Any] = {}
+            if trace_memory:
+                current, peak = tracemalloc.get_traced_memory()
+                snapshot = tracemalloc.take_snapshot().filter_traces(
+                    [tracemalloc.Filter(True, "*/chalicelib/*")]
+                )
+                tracemalloc.stop()
+                traced = {
+                    "traced_peak_above_start_mib": round((peak - traced_before) / 2**20, 2),
+                    "traced_retained_mib": round((current - traced_before) / 2**20, 2),
+                    "chalicelib_retained_kib": round(
+                        sum(stat.size for stat in snapshot.statistics("filename")) / 1024, 1
+                    ),
+                }
+            ledger = sidep.ledger()
+    rates = []
+    previous = started
+    for end, count in batch_ends:
+        if end > previous:
+            rates.append(count / (end - previous))
+        previous = end
+    out: dict[str, Any] = {
+        "records": records,
+        "cipher": cipher_kind,
+        "batch_size": batch_size,
+        "workers": workers,
+        "batches": result.batches,
+        "acknowledged": result.acknowledged,
+        "ledger_entries": len(ledger),
+        "duplicates": sum(v - 1 for v in ledger.values()),
+        "elapsed_seconds": round(elapsed, 3),
+        "records_per_second": round(result.acknowledged / elapsed, 1) if elapsed else 0.0,
+        "records_per_second_per_batch": summary(rates, 1) if rates else None,
+        "seconds_per_batch": summary([batch_size / r for r in rates], 4) if rates else None,
+        "seed_seconds": round(seed_seconds, 2),
+        "peak_rss_mib_before_run": rss_before,
+        "peak_rss_mib_after_run": _rss_mib(),
+        "kms_calls": counter.by_operation("kms"),
+        "kms_calls_per_1000_records": round(counter.total("kms") * 1000 / max(1, result.acknowledged), 2),
+        "dynamodb_calls": counter.by_operation("dynamodb"),
+        "dynamodb_calls_per_record": round(counter.total("dynamodb") / max(1, result.leased), 3),
+        "batch_throughput": [round(r, 1) for r in rates],
+        **traced,
+    }
+    if profiler:
+        stream_stats = pstats.Stats(profiler, stream=sys.stderr)
+        stream_stats.sort_stats(os.environ.get("SORT", "cumulative")).print_stats(
+            int(os.environ.get("TOP", "30"))
+        )
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,98 +199,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--cipher", choices=("real", "fake"), default="real")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--max-batches", type=int, default=None)
+    parser.add_argument("--trace-memory", action="store_true")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--json-out", default=None)
     args = parser.parse_args(argv)
-
-    for key, value in {
-        "AWS_DEFAULT_REGION": "eu-west-3",
-        "AWS_REGION": "eu-west-3",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "POWERTOOLS_METRICS_DISABLED": "1",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
-    }.items():
-        os.environ[key] = value
-
-    import boto3
-    import botocore.session
-    from moto import mock_aws
-
-    with mock_aws(), tempfile.TemporaryDirectory() as tmp:
-        from chalicelib.adapters.dynamodb.delivery import DynamoDbExportQueue
-        from chalicelib.adapters.dynamodb.models import bind_models
-        from chalicelib.config import load_settings
-        from chalicelib.devtools.fake_sidep import FakeSidep
-        from chalicelib.devtools.provision import provision
-        from chalicelib.domain.delivery import BackoffPolicy
-        from chalicelib.services.export import ExportSettings, run_export
-        from tests.fakes import FakeCipher, FakeJournal, FixedClock
-        from tests.integration.test_export_support import seed, sender_for
-
-        env = provision(boto3.Session(region_name="eu-west-3"))
-        os.environ.update(env)
-        settings = load_settings()
-        bind_models(settings)
-        cipher: object
-        if args.cipher == "real":
-            from chalicelib.adapters.crypto import EnvelopeCipher
-
-            cipher = EnvelopeCipher(settings, botocore_session=botocore.session.Session())
-        else:
-            cipher = FakeCipher()
-        clock = FixedClock()
-        t0 = time.perf_counter()
-        for start in range(0, args.records, 1000):
-            seed(min(1000, args.records - start), clock, cipher, start=start)  # type: ignore[arg-type]
-        seeded = time.perf_counter() - t0
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-        with FakeSidep(Path(tmp) / "sidep") as sidep:
-            client = boto3.client("dynamodb", region_name="eu-west-3")
-            export_settings = ExportSettings(
-                time_budget_seconds=3600,
-                batch_size=args.batch_size,
-                lease_seconds=600,
-                batch_reserve_seconds=0,
-                backoff=BackoffPolicy(),
-            )
-            profiler = cProfile.Profile() if args.profile else None
-            started = time.perf_counter()
-            if profiler:
-                profiler.enable()
-            summary = run_export(
-                queue=DynamoDbExportQueue(client, owner="bench", workers=args.workers),
-                cipher=cipher,  # type: ignore[arg-type]
-                sender=sender_for(sidep, 30.0),
-                journal=FakeJournal(),
-                clock=clock,
-                settings=export_settings,
-            )
-            if profiler:
-                profiler.disable()
-            elapsed = time.perf_counter() - started
-            ledger = sidep.ledger()
-        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        result = {
-            "records": args.records,
-            "cipher": args.cipher,
-            "batch_size": args.batch_size,
-            "workers": args.workers,
-            "acknowledged": summary.acknowledged,
-            "ledger_entries": len(ledger),
-            "duplicates": sum(v - 1 for v in ledger.values()),
-            "elapsed_seconds": round(elapsed, 2),
-            "records_per_second": round(summary.acknowledged / elapsed, 1),
-            "seed_seconds": round(seeded, 2),
-            "peak_rss_mb_before_run": round(rss_before / 1024, 1),
-            "peak_rss_mb_after_run": round(rss_after / 1024, 1),
-        }
-        print(json.dumps(result, indent=2))
-        if profiler:
-            pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(
-                int(os.environ.get("TOP", "25"))
-            )
+    result = measure(
+        args.records,
+        batch_size=args.batch_size,
+        cipher_kind=args.cipher,
+        workers=args.workers,
+        max_batches=args.max_batches,
+        trace_memory=args.trace_memory,
+        profile=args.profile,
+    )
+    text = json.dumps(result, indent=2)
+    if args.json_out:
+        Path(args.json_out).write_text(text, encoding="utf-8")
+    else:
+        print(text)
     return 0
 
 

@@ -73,7 +73,6 @@ from chalicelib.services.audit import (
 from chalicelib.services.ports import AuditEvent, Clock
 
 MAC_ALGORITHM = "HMAC_SHA_256"
-DEFAULT_CHECKPOINT_EVERY = 100
 DEFAULT_MAX_ATTEMPTS = 16  # a busy pharmacy has several writers racing for its chain head
 _BACKOFF_BASE_SECONDS = 0.005
 _BACKOFF_CAP_SECONDS = 0.2

@@ -19,38 +19,12 @@ from tests.patients import PATIENTS, personal_needles, test_body
 pytestmark = pytest.mark.api
 
 
-_SIDE_APP: list[Any] = []
-
-
-def _side_app() -> Any:
-    """One app per process for the rights and stats routes: a blueprint binds to one app only."""
-    if not _SIDE_APP:
-        from chalice import Chalice
-
-        from chalicelib.api import middleware, patients, stats
-        from chalicelib.bootstrap import get_container
-
-        side = Chalice(app_name="depistage-rights")
-        middleware.install(side, get_container)
-        side.register_blueprint(patients.blueprint)
-        side.register_blueprint(stats.blueprint)
-        _SIDE_APP.append(side)
-    return _SIDE_APP[0]
 
 
 @pytest.fixture
 def rights(world: World) -> Iterator[World]:
-    """The app with the rights and stats routes: the real one once app.py registers their
-    blueprints; until then a side app serves them (the records routes stay on the real app)."""
-    from chalice.test import Client
-
-    from app import app
-
-    if "/v1/patients/search" in app.routes:
-        yield world
-        return
-    with Client(_side_app()) as client:
-        yield World(client, world.env)
+    """The app with the rights and stats routes (the real one)."""
+    yield world
 
 
 def body_of(response: Any) -> Any:

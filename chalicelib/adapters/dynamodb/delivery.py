@@ -13,6 +13,11 @@ Every outcome is written with the condition "version unchanged and this run hold
 so a record the pharmacy changed meanwhile is never overwritten: its acknowledgement is still
 recorded (acknowledged_version, so a later change goes out as a correction) and the lease freed.
 
+An acknowledgement also writes the record's `erase_day` (the retention policy's day, brought
+forward by the acknowledgement: chalicelib/domain/retention.py), so the daily purge finds it.
+An erased record is never in the queue (erasure removes it) and erasure bumps the version, so an
+outcome can never write an erase_day back onto an erased record.
+
 Why no batch writes: BatchWriteItem takes no condition and TransactWriteItems is all-or-nothing
 (one record changed by a pharmacy would cancel 99 others, and moto copies the whole table per
 item); conditional single-item updates keep the guarantees.
@@ -33,6 +38,7 @@ from chalicelib.adapters.dynamodb.models import RecordModel, export_queue_key, e
 from chalicelib.adapters.dynamodb.records import record_from_model
 from chalicelib.domain import delivery
 from chalicelib.domain.model import DeliveryEvent, DeliveryState, MessageKind, TestRecord
+from chalicelib.domain.retention import RetentionPolicy, erase_day
 from chalicelib.domain.serialization import iso_utc, parse_iso
 from chalicelib.observability import logger
 from chalicelib.services.export import Queued
@@ -58,6 +64,7 @@ class DynamoDbExportQueue:
         table_name: str | None = None,
         page_size: int = PAGE_SIZE,
         workers: int = 1,
+        retention: RetentionPolicy | None = None,
     ):
         self._client = client
         self._owner = owner
@@ -68,6 +75,15 @@ class DynamoDbExportQueue:
         self._page_size = page_size
         # Leased version per record id, for the outcome's condition.
         self._leased_version: dict[str, int] = {}
+        self._retention = retention
+
+    def _policy(self) -> RetentionPolicy:
+        if self._retention is None:
+            from chalicelib.config import get_settings
+            from chalicelib.services.retention import retention_policy
+
+            self._retention = retention_policy(get_settings())
+        return self._retention
 
     @property
     def owner(self) -> str:
@@ -170,7 +186,7 @@ class DynamoDbExportQueue:
     def _settle_one(self, item: Queued, now: datetime, outcome: str) -> bool:
         record = item.record
         version = self._leased_version.pop(record.id, record.version)
-        sets, removes, values = _delivery_fields(record)
+        sets, removes, values = _delivery_fields(record, retention=self._policy())
         removes += ["lease_owner", "lease_expires_at"]
         values[":me"] = {"S": self._owner}
         values[":v"] = {"N": str(version)}
@@ -199,7 +215,7 @@ class DynamoDbExportQueue:
         )
         if current is None:
             return
-        record, _ = current
+        record, blob = current
         d = record.delivery
         if outcome == "acknowledged" and d.acknowledged_version < version:
             # SI-DEP holds version `version`: what follows must be a correction, not a second final.
@@ -210,7 +226,9 @@ class DynamoDbExportQueue:
             d.history.append(DeliveryEvent(at=now, event="acknowledged", detail=f"version {version}"))
             del d.history[: -delivery.HISTORY_LIMIT]
             names = ["acknowledged_version", "acknowledged_at", "pending_message", "delivery_history"]
-            sets, removes, values = _delivery_fields(record, only=names)
+            if blob is not None:  # never give an erased record an erase_day back
+                names.append("erase_day")
+            sets, removes, values = _delivery_fields(record, only=names, retention=self._policy())
             values[":cv"] = {"N": str(record.version)}
             self._try_update(record, sets, removes, values, "#version = :cv")
         self._release(record)
@@ -251,7 +269,8 @@ class DynamoDbExportQueue:
         count = 0
         kwargs: dict[str, Any] = {
             "TableName": self._table,
-            "FilterExpression": "delivery_state = :failed",
+            # an erased record (no blob) has nothing to send: it stays a dead letter
+            "FilterExpression": "delivery_state = :failed AND attribute_exists(personal)",
             "ExpressionAttributeValues": {":failed": {"S": DeliveryState.FAILED.value}},
         }
         while True:
@@ -267,7 +286,9 @@ class DynamoDbExportQueue:
                         TableName=self._table,
                         Key=_key(record),
                         UpdateExpression=_expression(sets, removes),
-                        ConditionExpression="#version = :v AND delivery_state = :failed",
+                        ConditionExpression=(
+                            "#version = :v AND delivery_state = :failed AND attribute_exists(personal)"
+                        ),
                         ExpressionAttributeNames=_NAMES,
                         ExpressionAttributeValues=values,
                     )
@@ -293,9 +314,10 @@ def _key(record: TestRecord) -> dict[str, Any]:
 
 
 def _delivery_fields(
-    record: TestRecord, only: Sequence[str] | None = None
+    record: TestRecord, only: Sequence[str] | None = None, retention: RetentionPolicy | None = None
 ) -> tuple[list[str], list[str], dict[str, Any]]:
-    """SET / REMOVE clauses and values writing the record's delivery fields and status."""
+    """SET / REMOVE clauses and values writing the record's delivery fields and status (and, given
+    the retention policy, the erase_day an acknowledgement brings forward)."""
     d = record.delivery
     queued = delivery.has_message_to_send(record)
     fields: dict[str, dict[str, Any] | None] = {
@@ -310,6 +332,8 @@ def _delivery_fields(
         "export_queue": {"S": export_queue_key(record.id)} if queued else None,
         "delivery_history": {"S": json.dumps(delivery.history_to_json(d.history))} if d.history else None,
     }
+    if retention is not None and d.acknowledged_at is not None:
+        fields["erase_day"] = {"S": erase_day(record.created_at, d.acknowledged_at, retention).isoformat()}
     sets: list[str] = []
     removes: list[str] = []
     values: dict[str, Any] = {}
