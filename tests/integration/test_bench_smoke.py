@@ -51,12 +51,12 @@ def test_a_quick_run_writes_every_figure(tmp_path: Path, restored_environ: None)
         assert figure["n"] == 2 and figure["min"] <= figure["median"] <= figure["max"]
     assert set(create["ratios"]) == {"create_vs_floor", "create_vs_naive", "create_idem_vs_floor"}
     # a cold process fetches one data key and one per-pharmacy index key; warm, a burst needs none;
-    # at a pharmacy's pace (simulated cache clock) the data key's max age makes it fetch again;
+    # at a pharmacy's pace (simulated cache clock) a 12 h data key still serves hours of creates;
     # the naive design pays per record
     kms = create["kms_calls"]
     assert kms["cold_process_first_10_creates"] == {"kms:GenerateDataKey": 1, "kms:GenerateMac": 1}
     assert "kms:GenerateDataKey" not in kms["by_operation"]
-    assert kms["at_pace"]["by_operation"].get("kms:GenerateDataKey", 0) >= 2
+    assert kms["at_pace"]["by_operation"].get("kms:GenerateDataKey", 0) <= 1
     assert create["kms_calls"]["naive_per_record"] >= 1
     assert create["dynamodb_calls_by_operation"]["dynamodb:PutItem"] >= create["kms_calls"]["creates"]
     assert sum(create["breakdown"]["percent"].values()) == pytest.approx(100, abs=1)
