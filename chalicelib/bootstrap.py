@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -115,6 +116,47 @@ def build(settings: Settings, session: boto3.Session | None = None, clock: Clock
         purge=PurgeDeps(store=retention_store, journal=journal, policy=policy),
         aws=aws,
     )
+
+
+# Parallel conditional writes per export batch (each one DynamoDB round trip): keep <= the
+# client's connection pool (botocore default 10).
+EXPORT_WRITE_WORKERS = 8
+
+
+def build_exporter(settings: Settings) -> Callable[[float | None], Any]:
+    """One export run with the real collaborators; its argument overrides the time budget (s)."""
+    from chalicelib.adapters.dynamodb.delivery import DynamoDbExportQueue
+    from chalicelib.adapters.sidep import Hl7BatchSender
+    from chalicelib.adapters.sidep.hl7 import SenderIdentity
+    from chalicelib.adapters.sidep.transport import HttpsTransport, TransportSettings
+    from chalicelib.services.export import ExportSettings, ExportSummary, run_export
+
+    container = get_container()
+    transport = HttpsTransport(
+        TransportSettings(
+            url=settings.sidep_url,
+            ca_file=settings.sidep_ca_file,
+            client_cert_file=settings.sidep_client_cert_file,
+            client_key_file=settings.sidep_client_key_file,
+            connect_timeout_seconds=5.0,
+            read_timeout_seconds=float(settings.sidep_timeout_seconds),
+        )
+    )
+    sender = Hl7BatchSender(transport, SenderIdentity(processing_id="P" if settings.stage == "prod" else "T"))
+
+    def export(time_budget_seconds: float | None = None) -> ExportSummary:
+        run_id = f"export-{uuid.uuid4().hex[:12]}"
+        return run_export(
+            queue=DynamoDbExportQueue(container.aws("dynamodb"), owner=run_id, workers=EXPORT_WRITE_WORKERS),
+            cipher=container.records.cipher,
+            sender=sender,
+            journal=container.journal,
+            clock=container.clock,
+            settings=ExportSettings.from_settings(settings, time_budget_seconds=time_budget_seconds),
+            run_id=run_id,
+        )
+
+    return export
 
 
 _container: Container | None = None

@@ -1,4 +1,4 @@
-"""Operator command for the SI-DEP export, and the wiring of its real collaborators.
+"""Operator command for the SI-DEP export.
 
     python -m chalicelib.devtools.export run               # one export run now
     python -m chalicelib.devtools.export redrive           # dead letters back to ready
@@ -8,8 +8,8 @@ Settings come from the environment (chalicelib.config): SIDEP_URL, SIDEP_CA_FILE
 SIDEP_CLIENT_CERT_FILE, SIDEP_CLIENT_KEY_FILE, SIDEP_BATCH_SIZE, SIDEP_TIMEOUT_SECONDS,
 EXPORT_TIME_BUDGET_SECONDS, EXPORT_MAX_ATTEMPTS, and the AWS ones.
 
-`build_exporter` and `scheduled_export` belong in chalicelib/bootstrap.py eventually; the
-Chalice schedule calls `scheduled_export(context.get_remaining_time_in_millis())`.
+The wiring lives in chalicelib/bootstrap.py (`build_exporter`) and the scheduled body in
+chalicelib/jobs.py (`scheduled_export`), which the Chalice schedule calls too.
 """
 
 from __future__ import annotations
@@ -19,87 +19,15 @@ import json
 import signal
 import sys
 import threading
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
-from typing import Any
 
-from chalicelib.config import Settings, get_settings
+from chalicelib.bootstrap import build_exporter
+from chalicelib.config import get_settings
+from chalicelib.jobs import redrive, scheduled_export
 from chalicelib.observability import logger, metrics
-from chalicelib.services.export import ExportSettings, ExportSummary, run_export
 
-# Time kept back from the Lambda's remaining time: the last writes, metrics flush, shutdown.
-LAMBDA_SAFETY_SECONDS = 20.0
-# Parallel conditional writes per batch (each one DynamoDB round trip): keep <= the client's
-# connection pool (botocore default 10).
-EXPORT_WRITE_WORKERS = 8
-
-
-def _transport(settings: Settings) -> Any:
-    from chalicelib.adapters.sidep.transport import HttpsTransport, TransportSettings
-
-    return HttpsTransport(
-        TransportSettings(
-            url=settings.sidep_url,
-            ca_file=settings.sidep_ca_file,
-            client_cert_file=settings.sidep_client_cert_file,
-            client_key_file=settings.sidep_client_key_file,
-            connect_timeout_seconds=5.0,
-            read_timeout_seconds=float(settings.sidep_timeout_seconds),
-        )
-    )
-
-
-def build_exporter(settings: Settings) -> Callable[[float | None], ExportSummary]:
-    """A function running one export with the real collaborators; its argument overrides the
-    time budget (seconds)."""
-    from chalicelib import bootstrap
-    from chalicelib.adapters.dynamodb.delivery import DynamoDbExportQueue
-    from chalicelib.adapters.sidep import Hl7BatchSender
-    from chalicelib.adapters.sidep.hl7 import SenderIdentity
-
-    container = bootstrap.get_container()
-    sender = Hl7BatchSender(
-        _transport(settings), SenderIdentity(processing_id="P" if settings.stage == "prod" else "T")
-    )
-
-    def export(time_budget_seconds: float | None = None) -> ExportSummary:
-        run_id = f"export-{uuid.uuid4().hex[:12]}"
-        return run_export(
-            queue=DynamoDbExportQueue(container.aws("dynamodb"), owner=run_id, workers=EXPORT_WRITE_WORKERS),
-            cipher=container.records.cipher,
-            sender=sender,
-            journal=container.journal,
-            clock=container.clock,
-            settings=ExportSettings.from_settings(settings, time_budget_seconds=time_budget_seconds),
-            run_id=run_id,
-        )
-
-    return export
-
-
-def scheduled_export(remaining_time_ms: int) -> dict[str, Any]:
-    """The Chalice scheduled function's body: one run within the Lambda's remaining time."""
-    settings = get_settings()
-    budget = min(
-        float(settings.export_time_budget_seconds), remaining_time_ms / 1000.0 - LAMBDA_SAFETY_SECONDS
-    )
-    try:
-        summary = build_exporter(settings)(max(0.0, budget))
-    finally:
-        metrics.flush_metrics()
-    return asdict(summary)
-
-
-def redrive() -> int:
-    from chalicelib import bootstrap
-    from chalicelib.adapters.dynamodb.delivery import DynamoDbExportQueue
-
-    container = bootstrap.get_container()
-    queue = DynamoDbExportQueue(container.aws("dynamodb"), owner="operator-redrive")
-    count = queue.redrive(container.clock.now())
-    logger.info("dead letters re-driven", extra={"count": count})
-    return count
+__all__ = ["main", "scheduled_export"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

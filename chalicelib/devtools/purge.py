@@ -19,25 +19,11 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
-from chalicelib.observability import metrics
-from chalicelib.services.retention import monotonic_budget, purge
+from chalicelib.jobs import scheduled_purge
+from chalicelib.services.retention import purge
 
-# Time kept back from the Lambda's remaining time: the last writes and the metrics flush.
-LAMBDA_SAFETY_SECONDS = 20.0
-
-
-def scheduled_purge(remaining_time_ms: int) -> dict[str, Any]:
-    from chalicelib import bootstrap
-
-    container = bootstrap.get_container()
-    budget = monotonic_budget(max(0.0, remaining_time_ms / 1000.0 - LAMBDA_SAFETY_SECONDS))
-    try:
-        report = purge(container.purge, container.clock.now(), time_left=budget)
-    finally:
-        metrics.flush_metrics(raise_on_empty_metrics=False)
-    return report.to_json()
+__all__ = ["main", "scheduled_purge"]
 
 
 def _moment(text: str) -> datetime:
