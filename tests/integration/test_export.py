@@ -3,9 +3,6 @@ audit, corrections and withdrawals after acknowledgement, the time budget, re-dr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from chalicelib.devtools.fake_sidep import FakeSidep
@@ -24,17 +21,6 @@ from tests.integration.test_export_support import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def sidep(tmp_path: Path) -> Iterator[FakeSidep]:
-    with FakeSidep(tmp_path / "sidep") as receiver:
-        yield receiver
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock()
 
 
 def test_an_export_run_delivers_every_ready_record_once(

@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,17 +26,6 @@ from tests.integration.test_export_support import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def sidep(tmp_path: Path) -> Iterator[FakeSidep]:
-    with FakeSidep(tmp_path / "sidep") as receiver:
-        yield receiver
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock()
 
 
 def test_receiver_down_then_up(aws: dict[str, str], sidep: FakeSidep, clock: FixedClock) -> None:
