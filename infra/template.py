@@ -13,6 +13,7 @@ packaging fails on a function without one rather than deploying it with a broad 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -670,6 +671,31 @@ ACCESS_LOG_FORMAT = (
 )
 
 
+GATEWAY_RESPONSES: tuple[tuple[str, str, str], ...] = (
+    ("DEFAULT_4XX", "404", "Not found"),
+    ("DEFAULT_5XX", "503", "Service unavailable"),
+    ("THROTTLED", "429", "Too many requests"),
+    ("WAF_FILTERED", "403", "Forbidden"),
+)
+
+
+def _gateway_response(kind: str, status: str, title: str) -> dict[str, Any]:
+    body = {"type": "about:blank", "title": title, "status": int(status), "detail": title + "."}
+    return {
+        "Type": "AWS::ApiGateway::GatewayResponse",
+        "Properties": {
+            "RestApiId": {"Ref": "RestAPI"},
+            "ResponseType": kind,
+            "StatusCode": status,
+            "ResponseTemplates": {"application/json": json.dumps(body)},
+            "ResponseParameters": {
+                "gatewayresponse.header.Content-Type": "'application/problem+json'",
+                "gatewayresponse.header.Cache-Control": "'no-store'",
+            },
+        },
+    }
+
+
 def _api(stage_name: str, stage: str) -> dict[str, Any]:
     return {
         "RestAPI": {
@@ -704,6 +730,12 @@ def _api(stage_name: str, stage: str) -> dict[str, Any]:
                     "X-Ray is deliberately off (no tracing SDK shipped, no trace store to govern).",
                 ),
             ),
+        },
+        # API Gateway's own errors (unknown route, WAF block, throttle) as problem+json with a fixed
+        # text: its default "Missing Authentication Token" body echoes the Authorization header.
+        **{
+            f"GatewayResponse{kind.title().replace('_', '')}": _gateway_response(kind, status, title)
+            for kind, status, title in GATEWAY_RESPONSES
         },
         "ApiAccessLogGroup": _log_group(_sub(f"/aws/apigateway/${{AWS::StackName}}-{stage_name}"), stage),
         # API Gateway writes logs through one account-wide role.

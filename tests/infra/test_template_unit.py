@@ -144,3 +144,21 @@ def test_export_writable_attributes_are_record_attributes_and_not_personal() -> 
     assert set(EXPORT_WRITABLE_ATTRIBUTES) <= attributes
     assert set(PERSONAL_ATTRIBUTES) <= attributes
     assert not set(EXPORT_WRITABLE_ATTRIBUTES) & set(PERSONAL_ATTRIBUTES)
+
+
+def test_gateway_errors_are_problem_json_and_echo_nothing() -> None:
+    from infra.template import GATEWAY_RESPONSES, _api
+
+    resources = _api("v1", "prod")
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in resources.values()
+        if r.get("Type") == "AWS::ApiGateway::GatewayResponse"
+    }
+    assert set(responses) == {kind for kind, _, _ in GATEWAY_RESPONSES}
+    for props in responses.values():
+        assert (
+            props["ResponseParameters"]["gatewayresponse.header.Content-Type"] == "'application/problem+json'"
+        )
+        template = props["ResponseTemplates"]["application/json"]
+        assert "$context" not in template and "$input" not in template  # nothing of the request
