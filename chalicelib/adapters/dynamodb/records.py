@@ -108,17 +108,25 @@ def encode_cursor(finess: str, key: dict[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(finess: str, cursor: str | None) -> dict[str, Any] | None:
-    """A cursor only works for the pharmacy that got it."""
+def decode_cursor(cursor: str | None, fixed: dict[str, str], free: tuple[str, ...]) -> dict[str, Any] | None:
+    """The start key a cursor names, if it is one this listing could have given: exactly the index's
+    key attributes, as strings, with the pharmacy's (and day's) values where they are `fixed`.
+    Anything else, another pharmacy's cursor included, is a 400 on `cursor`, never a query."""
     if not cursor:
         return None
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(data, dict) or data.get("f") != finess or not isinstance(data.get("k"), dict):
-            raise ValueError("cursor of another listing")
-        key: dict[str, Any] = data["k"]
-        return key
-    except (ValueError, binascii.Error) as exc:
+        key = data.get("k") if isinstance(data, dict) else None
+        if not isinstance(key, dict) or set(key) != {*fixed, *free}:
+            raise ValueError("not a key of this listing")
+        for name, value in key.items():
+            if not (isinstance(value, dict) and set(value) == {"S"} and isinstance(value["S"], str)):
+                raise ValueError("not a key of this listing")
+            if name in fixed and value["S"] != fixed[name]:
+                raise ValueError("a cursor of another listing")
+        checked: dict[str, Any] = key
+        return checked
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise ValidationFailed([FieldError("cursor", "is not a cursor of this listing")]) from exc
 
 
@@ -155,11 +163,14 @@ class DynamoDbRecordRepository:
         return record_from_model(self._item(finess, record_id))
 
     def list_day(self, finess: str, day: date, *, status: str | None, limit: int, cursor: str | None) -> Page:
-        start = decode_cursor(finess, cursor)
+        partition = f"{finess}#{day.isoformat()}"
+        start = decode_cursor(
+            cursor, {"finess": finess, "finess_day": partition}, free=("record_id", "created_at")
+        )
         condition = RecordModel.status == status if status else None
         with dynamodb_errors():
             results = RecordModel.by_day.query(
-                f"{finess}#{day.isoformat()}",
+                partition,
                 filter_condition=condition,
                 limit=limit,
                 page_size=limit,
