@@ -46,20 +46,22 @@ def install(app: Chalice, container: Callable[[], Any]) -> None:
             return get_response(event)  # Chalice answers 405 (as problem+json); a body check would say 415
         _check_shape(event, c.settings.max_body_bytes)
         set_caller(event, principal)
-        logger.append_keys(actor=principal.username, role=principal.role.value, finess=principal.finess)
+        logger.thread_safe_append_keys(
+            actor=principal.username, role=principal.role.value, finess=principal.finess
+        )
         return get_response(event)
 
     @app.middleware("http")
     def gate(event: Request, get_response: Callable[[Request], Response]) -> Response:
         rid = request_id(event)
-        logger.set_correlation_id(rid)
-        logger.append_keys(route=event.path, method=event.method)
+        # Per-thread keys: `chalice local` serves requests on threads, and one request's caller must
+        # never be logged on another's lines.
+        logger.thread_safe_append_keys(correlation_id=rid, route=event.path, method=event.method)
         try:
             response: Response = as_problem(guarded(event, get_response))
             logger.info("request", extra={"status": response.status_code})
         finally:
-            logger.remove_keys(["route", "method", "actor", "role", "finess"])
-            logger.set_correlation_id(None)
+            logger.thread_safe_clear_keys()
         response.headers.update(SECURITY_HEADERS)
         response.headers["X-Request-Id"] = rid
         return response
