@@ -147,7 +147,12 @@ def build_exporter(settings: Settings) -> Callable[[float | None], Any]:
     def export(time_budget_seconds: float | None = None) -> ExportSummary:
         run_id = f"export-{uuid.uuid4().hex[:12]}"
         return run_export(
-            queue=DynamoDbExportQueue(container.aws("dynamodb"), owner=run_id, workers=EXPORT_WRITE_WORKERS),
+            queue=DynamoDbExportQueue(
+                container.aws("dynamodb"),
+                owner=run_id,
+                workers=EXPORT_WRITE_WORKERS,
+                retention=container.purge.policy,
+            ),
             cipher=container.records.cipher,
             sender=sender,
             journal=container.journal,

@@ -36,9 +36,9 @@ def redrive() -> int:
     from chalicelib.bootstrap import get_container
 
     container = get_container()
-    count = DynamoDbExportQueue(container.aws("dynamodb"), owner="operator-redrive").redrive(
-        container.clock.now()
-    )
+    count = DynamoDbExportQueue(
+        container.aws("dynamodb"), owner="operator-redrive", retention=container.purge.policy
+    ).redrive(container.clock.now())
     logger.info("dead letters re-driven", extra={"count": count})
     return count
 

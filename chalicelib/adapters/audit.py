@@ -50,6 +50,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PutError, PynamoDBException
 
+from chalicelib.adapters.dynamodb.errors import is_conditional_failure
 from chalicelib.adapters.dynamodb.models import AuditCheckpointModel, AuditEventModel, PharmacyModel
 from chalicelib.config import Settings
 from chalicelib.domain.errors import FieldError, ServiceUnavailable, ValidationFailed
@@ -76,7 +77,6 @@ MAC_ALGORITHM = "HMAC_SHA_256"
 DEFAULT_MAX_ATTEMPTS = 16  # a busy pharmacy has several writers racing for its chain head
 _BACKOFF_BASE_SECONDS = 0.005
 _BACKOFF_CAP_SECONDS = 0.2
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 class KmsMac:
@@ -299,7 +299,7 @@ class DynamoDbAuditJournal:
             try:
                 item.save(condition=AuditEventModel.seq.does_not_exist())
             except PutError as exc:
-                if exc.cause_response_code == _CONDITION_FAILED:
+                if is_conditional_failure(exc):
                     return False
                 raise
         return True
@@ -341,7 +341,7 @@ class DynamoDbAuditJournal:
         try:
             item.save(condition=AuditCheckpointModel.seq.does_not_exist())
         except PutError as exc:
-            if exc.cause_response_code != _CONDITION_FAILED:  # taken: another writer pinned the same head
+            if not is_conditional_failure(exc):  # taken: another writer pinned the same head
                 raise
 
     def _checkpoint_quietly(self, chain: str, link: Link) -> None:

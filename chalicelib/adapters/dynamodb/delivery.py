@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
+from chalicelib.adapters.dynamodb.errors import is_conditional_failure
 from chalicelib.adapters.dynamodb.models import RecordModel, export_queue_key, export_queue_keys
 from chalicelib.adapters.dynamodb.records import record_from_model
 from chalicelib.domain import delivery
@@ -46,10 +47,6 @@ from chalicelib.services.export import Queued
 INDEX = "export_queue"
 _T = TypeVar("_T")
 PAGE_SIZE = 500
-
-
-def _conditional_failure(exc: ClientError) -> bool:
-    return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
 
 class DynamoDbExportQueue:
@@ -75,15 +72,7 @@ class DynamoDbExportQueue:
         self._page_size = page_size
         # Leased version per record id, for the outcome's condition.
         self._leased_version: dict[str, int] = {}
-        self._retention = retention
-
-    def _policy(self) -> RetentionPolicy:
-        if self._retention is None:
-            from chalicelib.config import get_settings
-            from chalicelib.services.retention import retention_policy
-
-            self._retention = retention_policy(get_settings())
-        return self._retention
+        self._retention = retention or RetentionPolicy()  # bootstrap passes the configured one
 
     @property
     def owner(self) -> str:
@@ -171,7 +160,7 @@ class DynamoDbExportQueue:
                 },
             )
         except ClientError as exc:
-            if _conditional_failure(exc):
+            if is_conditional_failure(exc):
                 return False  # another run holds it, or it changed since read
             raise
         delivery.lease(record, now, until)
@@ -186,7 +175,7 @@ class DynamoDbExportQueue:
     def _settle_one(self, item: Queued, now: datetime, outcome: str) -> bool:
         record = item.record
         version = self._leased_version.pop(record.id, record.version)
-        sets, removes, values = _delivery_fields(record, retention=self._policy())
+        sets, removes, values = _delivery_fields(record, retention=self._retention)
         removes += ["lease_owner", "lease_expires_at"]
         values[":me"] = {"S": self._owner}
         values[":v"] = {"N": str(version)}
@@ -200,7 +189,7 @@ class DynamoDbExportQueue:
                 ExpressionAttributeValues=values,
             )
         except ClientError as exc:
-            if not _conditional_failure(exc):
+            if not is_conditional_failure(exc):
                 raise
             self._superseded(record, version, outcome, now)
             return True
@@ -228,7 +217,7 @@ class DynamoDbExportQueue:
             names = ["acknowledged_version", "acknowledged_at", "pending_message", "delivery_history"]
             if blob is not None:  # never give an erased record an erase_day back
                 names.append("erase_day")
-            sets, removes, values = _delivery_fields(record, only=names, retention=self._policy())
+            sets, removes, values = _delivery_fields(record, only=names, retention=self._retention)
             values[":cv"] = {"N": str(record.version)}
             self._try_update(record, sets, removes, values, "#version = :cv")
         self._release(record)
@@ -258,7 +247,7 @@ class DynamoDbExportQueue:
         try:
             self._client.update_item(**kwargs)
         except ClientError as exc:
-            if not _conditional_failure(exc):
+            if not is_conditional_failure(exc):
                 raise
             # Changed again: the lease expires by itself; a resend is a duplicate the receiver acks.
 
@@ -293,7 +282,7 @@ class DynamoDbExportQueue:
                         ExpressionAttributeValues=values,
                     )
                 except ClientError as exc:
-                    if not _conditional_failure(exc):
+                    if not is_conditional_failure(exc):
                         raise
                     continue
                 count += 1

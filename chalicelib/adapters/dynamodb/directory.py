@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pynamodb.exceptions import PutError
 
-from chalicelib.adapters.dynamodb.errors import dynamodb_errors
+from chalicelib.adapters.dynamodb.errors import dynamodb_errors, is_conditional_failure
 from chalicelib.adapters.dynamodb.models import MemberModel, PharmacyModel
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.model import Role
@@ -22,7 +22,7 @@ class DynamoDbPharmacies:
             try:
                 item.save(condition=PharmacyModel.finess.does_not_exist())
             except PutError as exc:
-                if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+                if is_conditional_failure(exc):
                     raise Conflict("This pharmacy is already onboarded.") from exc
                 raise
 

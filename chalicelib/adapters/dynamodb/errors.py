@@ -9,6 +9,16 @@ from pynamodb.exceptions import PynamoDBConnectionError, PynamoDBException
 
 from chalicelib.domain.errors import ServiceUnavailable
 
+CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+def is_conditional_failure(exc: Exception) -> bool:
+    """A write's condition did not hold: PynamoDB's errors and botocore's ClientError alike."""
+    code = getattr(exc, "cause_response_code", None)
+    if code is None:
+        code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code")
+    return bool(code == CONDITION_FAILED)
+
 
 @contextmanager
 def dynamodb_errors() -> Iterator[None]:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from pynamodb.exceptions import PutError
 
-from chalicelib.adapters.dynamodb.errors import dynamodb_errors
+from chalicelib.adapters.dynamodb.errors import dynamodb_errors, is_conditional_failure
 from chalicelib.adapters.dynamodb.models import IdempotencyModel
 from chalicelib.domain.serialization import iso_utc
 from chalicelib.services.ports import Clock, IdempotencyEntry
@@ -40,7 +40,7 @@ class DynamoDbIdempotencyStore:
                 item.save(condition=IdempotencyModel.key.does_not_exist())
                 return None
             except PutError as exc:
-                if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+                if not is_conditional_failure(exc):
                     raise
             existing = IdempotencyModel.get(self._key(finess, key), consistent_read=True)
         return IdempotencyEntry(

@@ -10,7 +10,7 @@ from typing import Any
 
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
-from chalicelib.adapters.dynamodb.errors import dynamodb_errors
+from chalicelib.adapters.dynamodb.errors import dynamodb_errors, is_conditional_failure
 from chalicelib.adapters.dynamodb.models import RecordModel, export_queue_key
 from chalicelib.domain.delivery import has_message_to_send
 from chalicelib.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -28,10 +28,6 @@ from chalicelib.domain.model import (
 from chalicelib.domain.retention import RetentionPolicy, erase_day
 from chalicelib.domain.serialization import iso_utc, parse_iso
 from chalicelib.services.ports import Page
-
-
-def _is_conditional_failure(exc: Exception) -> bool:
-    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
 def _opt_time(text: str | None) -> Any:
@@ -148,7 +144,7 @@ class DynamoDbRecordRepository:
             try:
                 item.save(condition=RecordModel.record_id.does_not_exist())
             except PutError as exc:
-                if _is_conditional_failure(exc):
+                if is_conditional_failure(exc):
                     raise Conflict("A record with this id exists.") from exc
                 raise
 
@@ -199,7 +195,7 @@ class DynamoDbRecordRepository:
                     & RecordModel.personal.exists(),
                 )
             except UpdateError as exc:
-                if _is_conditional_failure(exc):
+                if is_conditional_failure(exc):
                     if self._erased(record.finess, record.id):
                         raise Conflict(
                             "The personal data of this test was erased (retention policy or the "
@@ -220,7 +216,7 @@ class DynamoDbRecordRepository:
             try:
                 RecordModel(finess, record_id).delete(condition=RecordModel.version == expected_version)
             except DeleteError as exc:
-                if _is_conditional_failure(exc):
+                if is_conditional_failure(exc):
                     raise Conflict("The record changed meanwhile.") from exc
                 raise
 

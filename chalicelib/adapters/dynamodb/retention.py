@@ -23,7 +23,7 @@ from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib.adapters.dynamodb.errors import dynamodb_errors
+from chalicelib.adapters.dynamodb.errors import dynamodb_errors, is_conditional_failure
 from chalicelib.adapters.dynamodb.models import RecordModel
 from chalicelib.domain.model import DeliveryState, RecordStatus, TestRecord, TestResult
 from chalicelib.domain.retention import (
@@ -64,10 +64,6 @@ _ERASED = (
     "delivery_history",
     "last_error",
 )
-
-
-def _is_conditional_failure(exc: Exception) -> bool:
-    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
 def _facts(item: RecordModel) -> RetentionFacts:
@@ -166,7 +162,7 @@ class DynamoDbRetentionStore:
             try:
                 RecordModel(finess, record_id).update(actions=actions, condition=condition)
             except UpdateError as exc:
-                if _is_conditional_failure(exc):
+                if is_conditional_failure(exc):
                     return False
                 raise
         return True
