@@ -30,7 +30,7 @@ install: $(STAMP)
 tools: $(TOOLS_STAMP)
 
 run: $(STAMP)
-	$(PY) -m chalicelib.devtools.stack
+	$(PY) -m devtools.stack
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -58,13 +58,13 @@ bench: $(STAMP) package
 	$(PY) -m bench.run
 
 fuzz: $(STAMP)
-	$(PY) -m chalicelib.devtools.fuzz --max-examples 500
+	$(PY) -m devtools.fuzz --max-examples 500
 
 load: $(STAMP)
-	$(PY) -m chalicelib.devtools.load --clients 8 --creates 250
+	$(PY) -m devtools.load --clients 8 --creates 250
 
 purge: $(STAMP)  # DRY_RUN=1 for the report only; NOW=<RFC 3339> (dry run only) to see a later day
-	$(PY) -m chalicelib.devtools.purge $(if $(DRY_RUN),--dry-run) $(if $(NOW),--now $(NOW))
+	$(PY) -m devtools.purge $(if $(DRY_RUN),--dry-run) $(if $(NOW),--now $(NOW))
 
 clean:
 	rm -rf $(VENV) $(TOOLS) build .local .mypy_cache .ruff_cache .pytest_cache

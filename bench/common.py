@@ -59,7 +59,7 @@ def moto_account() -> Iterator[dict[str, str]]:
     with mock_aws():
         from chalicelib.adapters.dynamodb.models import bind_models
         from chalicelib.config import get_settings
-        from chalicelib.devtools.provision import provision
+        from devtools.provision import provision
 
         env = provision(boto3.Session(region_name="eu-west-3"))
         os.environ.update(env)

@@ -38,10 +38,10 @@ def measure(
     from chalicelib.adapters.dynamodb.delivery import DynamoDbExportQueue
     from chalicelib.adapters.dynamodb.records import DynamoDbRecordRepository
     from chalicelib.config import get_settings
-    from chalicelib.devtools.fake_sidep import FakeSidep
     from chalicelib.domain.delivery import BackoffPolicy
     from chalicelib.services.export import ExportSettings, run_export
     from chalicelib.services.ports import AuditEvent
+    from devtools.fake_sidep import FakeSidep
     from tests.fakes import FakeCipher, FakeJournal, FixedClock
     from tests.integration.test_export_support import FINESSES, seed, sender_for
 

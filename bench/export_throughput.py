@@ -64,10 +64,10 @@ def measure(
         from chalicelib.adapters.dynamodb.delivery import DynamoDbExportQueue
         from chalicelib.adapters.dynamodb.models import bind_models
         from chalicelib.config import load_settings
-        from chalicelib.devtools.fake_sidep import FakeSidep
-        from chalicelib.devtools.provision import provision
         from chalicelib.domain.delivery import BackoffPolicy
         from chalicelib.services.export import ExportSettings, run_export
+        from devtools.fake_sidep import FakeSidep
+        from devtools.provision import provision
         from tests.fakes import FakeCipher, FixedClock
         from tests.integration.test_export_support import seed, sender_for
 

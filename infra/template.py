@@ -855,7 +855,7 @@ POOL_API_TO_CFN = {"PoolName": "UserPoolName"}
 
 
 def pool_properties(stage: str) -> dict[str, Any]:
-    """The local stack's user pool settings (chalicelib/devtools/provision.py), as CFN properties."""
+    """The local stack's user pool settings (devtools/provision.py), as CFN properties."""
     return {POOL_API_TO_CFN.get(k, k): v for k, v in user_pool_settings(pool_name(stage)).items()}
 
 

@@ -112,7 +112,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """A moto account (in-process) with keys, tables and the user pool provisioned; yields the app env."""
     monkeypatch.setenv("MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP", "true")
     with mock_aws():
-        from chalicelib.devtools.provision import provision
+        from devtools.provision import provision
 
         env = provision(boto3.Session(region_name="eu-west-3"))
         for key, value in env.items():
@@ -127,7 +127,7 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-3")
 
 
-PHARMACY_A = "750000010"  # the local stack's seeds (chalicelib/devtools/seed.py)
+PHARMACY_A = "750000010"  # the local stack's seeds (devtools/seed.py)
 PHARMACY_B = "130000029"
 USERS = {
     "pharmacist-a": ("pharmacist", PHARMACY_A),

@@ -12,7 +12,7 @@ Storage
   Links expire by TTL after `audit_retention_days`; checkpoints carry no event and do not expire.
   IAM (infra): the API role may PutItem/Query/GetItem on both tables and GenerateMac on the audit
   key; it has no UpdateItem/DeleteItem on them and no kms:* management right on the key. Only the
-  operator's role has VerifyMac (for `python -m chalicelib.devtools.verify_audit`).
+  operator's role has VerifyMac (for `python -m devtools.verify_audit`).
 
 The failure rule: no access to health data without its trace
   * Reads (read, list, delivery read, export, audit read): the event is appended after the data is

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.devtools.fake_sidep import FakeSidep
+from devtools.fake_sidep import FakeSidep
 from tests.fakes import FixedClock
 
 

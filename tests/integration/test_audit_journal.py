@@ -19,8 +19,6 @@ from pynamodb.exceptions import PutError
 from chalicelib.adapters.audit import DynamoDbAuditJournal
 from chalicelib.adapters.dynamodb.models import AuditEventModel, PharmacyModel, bind_models
 from chalicelib.config import get_settings
-from chalicelib.devtools import verify_audit
-from chalicelib.devtools.provision import provision
 from chalicelib.domain.errors import ServiceUnavailable, ValidationFailed
 from chalicelib.services.audit import (
     CHECKPOINT_FORGED,
@@ -32,6 +30,8 @@ from chalicelib.services.audit import (
     parse_time,
 )
 from chalicelib.services.ports import AuditEvent
+from devtools import verify_audit
+from devtools.provision import provision
 
 pytestmark = pytest.mark.integration
 

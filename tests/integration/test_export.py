@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.devtools.fake_sidep import FakeSidep
 from chalicelib.domain import delivery
 from chalicelib.domain.model import DeliveryState, MessageKind, RecordStatus
 from chalicelib.domain.model import TestResult as Result
+from devtools.fake_sidep import FakeSidep
 from tests.fakes import FixedClock
 from tests.integration.test_export_support import (
     Exporter,

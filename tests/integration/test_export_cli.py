@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.devtools import export as export_command
-from chalicelib.devtools.fake_sidep import FakeSidep
 from chalicelib.domain.model import DeliveryState
+from devtools import export as export_command
+from devtools.fake_sidep import FakeSidep
 from tests.fakes import FixedClock
 from tests.integration.test_export_support import load, seed
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib.devtools.fake_sidep import FakeSidep
 from chalicelib.domain.model import DeliveryState, RecordStatus
 from chalicelib.domain.model import TestResult as Result
 from chalicelib.services.export import Queued
+from devtools.fake_sidep import FakeSidep
 from tests.fakes import FixedClock
 from tests.integration.test_export_support import (
     Exporter,

@@ -18,7 +18,6 @@ from chalicelib.adapters.dynamodb.records import apply_record, record_from_model
 from chalicelib.adapters.sidep import Hl7BatchSender
 from chalicelib.adapters.sidep.hl7 import message_control_id
 from chalicelib.adapters.sidep.transport import HttpsTransport, TransportSettings
-from chalicelib.devtools.fake_sidep import FakeSidep
 from chalicelib.domain import delivery
 from chalicelib.domain.model import (
     Address,
@@ -33,6 +32,7 @@ from chalicelib.domain.model import (
     TestResult,
 )
 from chalicelib.services.export import ExportSettings, ExportSummary, run_export
+from devtools.fake_sidep import FakeSidep
 from tests.fakes import FakeCipher, FakeJournal, FixedClock
 from tests.patients import PATIENTS
 

@@ -17,8 +17,8 @@ import requests
 
 from chalicelib.adapters.sidep.hl7 import build_batch, build_message, parse_acks
 from chalicelib.adapters.sidep.transport import HttpsTransport, TransportError, TransportSettings
-from chalicelib.devtools.fake_sidep import FakeSidep, ae_score, generate_certs
 from chalicelib.domain.model import MessageKind
+from devtools.fake_sidep import FakeSidep, ae_score, generate_certs
 from tests.integration.test_export_support import new_record, patient
 
 pytestmark = pytest.mark.integration
@@ -161,7 +161,7 @@ def test_the_cli_serves_writes_ready_and_stops_on_sigterm(tmp_path: Path) -> Non
         [
             sys.executable,
             "-m",
-            "chalicelib.devtools.fake_sidep",
+            "devtools.fake_sidep",
             "--host",
             "127.0.0.1",
             "--port",

@@ -8,8 +8,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.dynamodb.models import MemberModel, PharmacyModel
-from chalicelib.devtools.login import LoginError, login, totp_code
-from chalicelib.devtools.seed import PHARMACIES, USERS, enrol_user, generate_password, seed
+from devtools.login import LoginError, login, totp_code
+from devtools.seed import PHARMACIES, USERS, enrol_user, generate_password, seed
 
 pytestmark = pytest.mark.integration
 

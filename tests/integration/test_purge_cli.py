@@ -1,4 +1,4 @@
-"""`python -m chalicelib.devtools.purge`: the JSON report, the dry run, --now."""
+"""`python -m devtools.purge`: the JSON report, the dry run, --now."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 
 from chalicelib.adapters.dynamodb.models import RecordModel
-from chalicelib.devtools import purge as cli
 from chalicelib.domain.model import Principal, Role
 from chalicelib.services import records
 from chalicelib.services.ports import RequestMeta
+from devtools import purge as cli
 from tests.patients import test_body
 
 pytestmark = pytest.mark.integration

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import requests
 
-from chalicelib.devtools import fuzz, load
-from chalicelib.devtools.login import login_stack_user
+from devtools import fuzz, load
+from devtools.login import login_stack_user
 
 pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("stack")]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from chalicelib.devtools.stack import PROJECT_DIR
+from devtools.stack import PROJECT_DIR
 
 pytestmark = pytest.mark.security
 

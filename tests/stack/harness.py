@@ -1,4 +1,4 @@
-"""Start and stop the local stack (`python -m chalicelib.devtools.stack`) as processes, for tests.
+"""Start and stop the local stack (`python -m devtools.stack`) as processes, for tests.
 
 Each stack gets its own state dir and free ports, so that it runs beside a developer's
 `make run` and beside the other pytest-xdist worker.
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chalicelib.devtools.stack import PORT_ENV, PROJECT_DIR, port_is_free
+from devtools.stack import PORT_ENV, PROJECT_DIR, port_is_free
 
 READY_TIMEOUT_SECONDS = 90.0  # the issue's bound for `make run` on a 2-core machine
 STOP_TIMEOUT_SECONDS = 30.0
@@ -42,7 +42,7 @@ def stack_command(state_dir: Path, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "chalicelib.devtools.stack",
+        "devtools.stack",
         "--state-dir",
         str(state_dir),
         "--api-port",

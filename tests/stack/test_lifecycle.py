@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.devtools.stack import PROJECT_DIR, free_ports
+from devtools.stack import PROJECT_DIR, free_ports
 from tests.stack import harness
 
 pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("stack")]
@@ -73,7 +73,7 @@ def test_a_busy_port_is_refused_with_a_clear_message(
 def test_ports_come_from_the_environment(tmp_path: Path, busy_port: int) -> None:
     # No port flag: SIDEP_PORT decides, and it is busy.
     api, aws = free_ports(2)
-    command = [sys.executable, "-m", "chalicelib.devtools.stack", "--state-dir", str(tmp_path / "state")]
+    command = [sys.executable, "-m", "devtools.stack", "--state-dir", str(tmp_path / "state")]
     env = harness.stack_env(API_PORT=str(api), AWS_PORT=str(aws), SIDEP_PORT=str(busy_port))
     done = subprocess.run(
         command, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=60, check=False

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from chalicelib.devtools.stack import StackError, check_ports, free_ports, port_is_free, resolve_ports
+from devtools.stack import StackError, check_ports, free_ports, port_is_free, resolve_ports
 
 pytestmark = pytest.mark.unit
 

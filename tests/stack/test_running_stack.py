@@ -18,8 +18,8 @@ import pytest
 from botocore.exceptions import ClientError
 from stdnum import luhn
 
-from chalicelib.devtools.login import local_cognito_client, login_stack_user, totp_code
-from chalicelib.devtools.stack import PROJECT_DIR, port_is_free
+from devtools.login import local_cognito_client, login_stack_user, totp_code
+from devtools.stack import PROJECT_DIR, port_is_free
 from tests.stack import harness
 
 pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("stack")]
@@ -130,7 +130,7 @@ def test_a_wrong_totp_code_is_refused(local_stack: dict[str, Any]) -> None:
 def _login_cli(local_stack: dict[str, Any], username: str) -> subprocess.CompletedProcess[str]:
     stack_file = Path(local_stack["state_dir"], "stack.json")
     return subprocess.run(
-        [sys.executable, "-m", "chalicelib.devtools.login", username, "--stack", str(stack_file)],
+        [sys.executable, "-m", "devtools.login", username, "--stack", str(stack_file)],
         cwd=PROJECT_DIR,
         capture_output=True,
         text=True,

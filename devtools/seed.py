@@ -18,7 +18,7 @@ from stdnum import luhn
 
 from chalicelib.adapters.dynamodb.models import MemberModel, PharmacyModel, bind_models
 from chalicelib.config import load_settings
-from chalicelib.devtools.login import fresh_totp_code
+from devtools.login import fresh_totp_code
 
 SEEDED_BY = "seed"
 # Symbols Cognito counts, minus those a shell would interpret inside double quotes.

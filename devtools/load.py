@@ -1,6 +1,6 @@
 """A bounded load test of the local stack: concurrent pharmacists on flaky networks, then a count.
 
-    python -m chalicelib.devtools.load [--stack .local/stack.json] [--clients 8] [--creates 250]
+    python -m devtools.load [--stack .local/stack.json] [--clients 8] [--creates 250]
 
 Each client creates `--creates` records, each with its own Idempotency-Key. Some first attempts
 are cut short by the client (a read timeout of a few milliseconds: the server goes on, the
@@ -266,7 +266,7 @@ def run(
     seed: int | None = None,
     deadline_seconds: float = 900.0,
 ) -> LoadReport:
-    from chalicelib.devtools.login import login_stack_user
+    from devtools.login import login_stack_user
 
     api = _loopback(stack["api_url"])
     tokens = {user: login_stack_user(stack, user)["AccessToken"] for user in USERS}
@@ -347,14 +347,14 @@ def running_stack(stack_file: Path) -> Iterator[dict[str, Any]]:
     if found is not None:
         yield found
         return
-    from chalicelib.devtools.stack import PROJECT_DIR
+    from devtools.stack import PROJECT_DIR
 
     with tempfile.TemporaryDirectory(prefix="depistage-load-") as tmp:
         state = Path(tmp) / "state"
         ports = ["--api-port", "0", "--aws-port", "0", "--sidep-port", "0"]
         log = (Path(tmp) / "stack.log").open("wb")
         process = subprocess.Popen(
-            [sys.executable, "-m", "chalicelib.devtools.stack", "--state-dir", str(state), *ports],
+            [sys.executable, "-m", "devtools.stack", "--state-dir", str(state), *ports],
             cwd=PROJECT_DIR,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -380,7 +380,7 @@ def running_stack(stack_file: Path) -> Iterator[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m chalicelib.devtools.load", description=__doc__.split("\n")[0]
+        prog="python -m devtools.load", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--stack", default=".local/stack.json", help="the stack file (default: %(default)s)")
     parser.add_argument("--clients", type=int, default=8)

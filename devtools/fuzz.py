@@ -1,6 +1,6 @@
 """Fuzz the running local stack with schemathesis, from its OpenAPI description, as a real client.
 
-    python -m chalicelib.devtools.fuzz [--stack .local/stack.json] [--max-examples 500] [--seed N]
+    python -m devtools.fuzz [--stack .local/stack.json] [--max-examples 500] [--seed N]
 
 Logs in as the stack's pharmacist (Cognito password + TOTP: a real access token), then runs
 `schemathesis run` with every phase (explicit examples, coverage, fuzzing, and stateful sequences
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-HOOKS_MODULE = "chalicelib.devtools.fuzz"
+HOOKS_MODULE = "devtools.fuzz"
 FUZZ_USER = "pharmacist-a"
 # Routes fuzzed as another seeded user, so that they get past the role check.
 ROUTE_USERS = {"^/v1/admin/": "operator", "^/v1/audit$": "admin-a", "^/v1/stats$": "admin-a"}
@@ -86,7 +86,7 @@ def run(
 ) -> FuzzResult:
     """Fuzz the stack described by `stack` (a parsed stack.json); reports go to `workdir`."""
     from chalicelib.api.openapi import document
-    from chalicelib.devtools.login import login_stack_user
+    from devtools.login import login_stack_user
 
     api_url = _loopback(stack["api_url"])
     workdir.mkdir(parents=True, exist_ok=True)
@@ -137,7 +137,7 @@ def run(
         command += ["--seed", str(seed)]
     if max_time is not None:
         command += ["--max-time", str(max_time)]
-    from chalicelib.devtools.stack import PROJECT_DIR
+    from devtools.stack import PROJECT_DIR
 
     python_path = os.pathsep.join(p for p in (str(PROJECT_DIR), os.environ.get("PYTHONPATH", "")) if p)
     env = {
@@ -279,7 +279,7 @@ if os.environ.get("SCHEMATHESIS_HOOKS") == HOOKS_MODULE:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m chalicelib.devtools.fuzz", description=__doc__.split("\n")[0]
+        prog="python -m devtools.fuzz", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--stack", default=".local/stack.json", help="the stack file (default: %(default)s)")
     parser.add_argument("--max-examples", type=int, default=500, help="per operation (default: %(default)s)")
@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--report-dir", default=None, help="where reports go (default: a temp dir)")
     args = parser.parse_args(argv)
-    from chalicelib.devtools.load import running_stack
+    from devtools.load import running_stack
 
     workdir = Path(args.report_dir or tempfile.mkdtemp(prefix="depistage-fuzz-"))
     with running_stack(Path(args.stack)) as stack:

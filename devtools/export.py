@@ -1,8 +1,8 @@
 """Operator command for the SI-DEP export.
 
-    python -m chalicelib.devtools.export run               # one export run now
-    python -m chalicelib.devtools.export redrive           # dead letters back to ready
-    python -m chalicelib.devtools.export loop --every 10   # `make run`: a run every 10 s until SIGTERM/SIGINT
+    python -m devtools.export run               # one export run now
+    python -m devtools.export redrive           # dead letters back to ready
+    python -m devtools.export loop --every 10   # `make run`: a run every 10 s until SIGTERM/SIGINT
 
 Settings come from the environment (chalicelib.config): SIDEP_URL, SIDEP_CA_FILE,
 SIDEP_CLIENT_CERT_FILE, SIDEP_CLIENT_KEY_FILE, SIDEP_BATCH_SIZE, SIDEP_TIMEOUT_SECONDS,

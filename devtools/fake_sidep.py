@@ -1,6 +1,6 @@
 """A fake SI-DEP receiver for `make run` and the tests: HTTPS with mutual TLS, HL7 v2 batches in, ACKs out.
 
-    python -m chalicelib.devtools.fake_sidep --host 127.0.0.1 --port 8443 --state-dir .local/sidep \
+    python -m devtools.fake_sidep --host 127.0.0.1 --port 8443 --state-dir .local/sidep \
         [--down] [--slow SECONDS] [--http500] [--ae-share 0.2] [--cut]
 
 On start it generates a throwaway CA, a server certificate for 127.0.0.1/localhost and a client

@@ -1,6 +1,6 @@
 """`make run`: the local stack (moto, fake SI-DEP, export timer, `chalice local`) until Ctrl-C.
 
-    python -m chalicelib.devtools.stack [--state-dir .local] [--api-port 8000] [--aws-port 5000]
+    python -m devtools.stack [--state-dir .local] [--api-port 8000] [--aws-port 5000]
                                         [--sidep-port 8443] [--export-every 10]
 
 Ports come from the flags, else API_PORT / AWS_PORT / SIDEP_PORT, else the contract's
@@ -40,7 +40,7 @@ import boto3
 
 HOST = "127.0.0.1"
 REGION = "eu-west-3"
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+PROJECT_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_STATE_DIR = PROJECT_DIR / ".local"
 DEFAULT_PORTS = {"api": 8000, "aws": 5000, "sidep": 8443}
 PORT_ENV = {"api": "API_PORT", "aws": "AWS_PORT", "sidep": "SIDEP_PORT"}
@@ -297,14 +297,14 @@ class Stack:
         )
         # The receiver needs nothing from AWS: it makes its certificates while we provision.
         sidep: Child | None = None
-        if self.module_exists("chalicelib.devtools.fake_sidep", "sidep"):
+        if self.module_exists("devtools.fake_sidep", "sidep"):
             self.say(f"starting the fake SI-DEP receiver on {self.sidep_url} ...")
             sidep = self.spawn(
                 "sidep",
                 [
                     sys.executable,
                     "-m",
-                    "chalicelib.devtools.fake_sidep",
+                    "devtools.fake_sidep",
                     "--host",
                     HOST,
                     "--port",
@@ -323,14 +323,14 @@ class Stack:
         if sidep is not None:
             self.wait_for(sidep, "ready file", (self.sidep_dir / "ready").exists)
 
-        if self.module_exists("chalicelib.devtools.export", "export"):
+        if self.module_exists("devtools.export", "export"):
             self.say(f"starting the SI-DEP export, every {self.export_every}s ...")
             self.spawn(
                 "export",
                 [
                     sys.executable,
                     "-m",
-                    "chalicelib.devtools.export",
+                    "devtools.export",
                     "loop",
                     "--every",
                     str(self.export_every),
@@ -381,8 +381,8 @@ class Stack:
         return self.info
 
     def provision_and_seed(self) -> tuple[dict[str, str], list[dict[str, Any]]]:
-        from chalicelib.devtools.provision import provision
-        from chalicelib.devtools.seed import seed
+        from devtools.provision import provision
+        from devtools.seed import seed
 
         session = boto3.Session(region_name=REGION)
         env = provision(session, self.aws_url)
@@ -424,7 +424,7 @@ class Stack:
             child.process.wait()
 
     def ready_message(self) -> str:
-        login_cmd = ".venv/bin/python -m chalicelib.devtools.login"
+        login_cmd = ".venv/bin/python -m devtools.login"
         if self.stack_file.resolve() != (DEFAULT_STATE_DIR / "stack.json").resolve():
             login_cmd += f" --stack {self.stack_file}"
         lines = [
@@ -514,7 +514,7 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m chalicelib.devtools.stack", description="Run the local stack until Ctrl-C."
+        prog="python -m devtools.stack", description="Run the local stack until Ctrl-C."
     )
     parser.add_argument(
         "--state-dir",

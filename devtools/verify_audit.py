@@ -1,7 +1,7 @@
 """Operator command: verify audit chains end to end and name the first broken link.
 
-    python -m chalicelib.devtools.verify_audit --chain 750000001
-    python -m chalicelib.devtools.verify_audit --all [--json]
+    python -m devtools.verify_audit --chain 750000001
+    python -m devtools.verify_audit --all [--json]
 
 Reads with the settings of the environment (AUDIT_TABLE, AUDIT_CHECKPOINTS_TABLE, AUDIT_KEY_ID,
 AWS_ENDPOINT_URL...); needs kms:VerifyMac on the audit key, which only the operator's role has.

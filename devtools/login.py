@@ -1,6 +1,6 @@
 """Log in to the local stack's Cognito as a real client would: password, then a TOTP code.
 
-    TOKEN=$(.venv/bin/python -m chalicelib.devtools.login pharmacist-a)
+    TOKEN=$(.venv/bin/python -m devtools.login pharmacist-a)
 
 prints the access token only (the user's password and TOTP secret come from `.local/stack.json`).
 `login()` and `totp_code()` are the same flow for tests.
@@ -29,7 +29,7 @@ TOTP_DIGITS = 6
 _MIN_SECONDS_LEFT_IN_STEP = 2.0
 
 
-DEFAULT_STACK_FILE = Path(__file__).resolve().parents[2] / ".local" / "stack.json"
+DEFAULT_STACK_FILE = Path(__file__).resolve().parents[1] / ".local" / "stack.json"
 
 
 class LoginError(RuntimeError):
@@ -117,7 +117,7 @@ def login_stack_user(stack: dict[str, Any], username: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m chalicelib.devtools.login",
+        prog="python -m devtools.login",
         description="Log a local-stack user in (password + TOTP) and print an access token.",
     )
     parser.add_argument("username", help="a username from stack.json, e.g. pharmacist-a")

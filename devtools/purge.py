@@ -1,6 +1,6 @@
 """Operator command for the retention purge, and the body of its daily scheduled function.
 
-    python -m chalicelib.devtools.purge [--dry-run] [--now 2027-03-01T03:00:00Z]
+    python -m devtools.purge [--dry-run] [--now 2027-03-01T03:00:00Z]
 
 prints the JSON report (record ids erased per reason, skipped, never acknowledged near the cap).
 `--dry-run` reads and reports the same and writes nothing. `--now` evaluates the policy as of
