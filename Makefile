@@ -11,12 +11,16 @@ REGION ?= eu-west-3
 STAGE ?= prod
 STACK ?= depistage-$(STAGE)
 
-.PHONY: run test install tools lint typecheck bench package deploy fuzz load purge clean
+.PHONY: run test install tools lint typecheck bench package deploy fuzz load purge clean lock
 
+# requirements.txt is the runtime lock (hashes, every transitive package): installed exactly, then
+# the dev tools under it as constraints, so the tests run the versions the Lambda ships.
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade 'pip<26.3'  # chalice 1.34 needs pip<26.3
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip uninstall --quiet --yes phonenumbers 2>/dev/null || true  # phonenumberslite owns the module
+	$(PY) -m pip install --quiet --require-hashes -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt -c requirements.txt
 	touch $(STAMP)
 
 $(TOOLS_STAMP): infra/requirements-tools.txt
@@ -42,6 +46,11 @@ test: $(STAMP) $(TOOLS_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	AWS_DEFAULT_REGION=eu-west-3 $(VENV)/bin/pytest -n 2 --dist loadgroup -p no:cacheprovider
+
+# Re-lock after editing requirements.in (the Lambda is Linux x86_64, CPython 3.11).
+lock: $(STAMP)
+	$(VENV)/bin/uv pip compile requirements.in --generate-hashes --python-version 3.11 \
+	  --python-platform x86_64-manylinux2014 --custom-compile-command "make lock" -q -o requirements.txt
 
 package: $(STAMP)
 	AWS_DEFAULT_REGION=$(REGION) $(PY) -m infra.build --region $(REGION) --stage $(STAGE) --out build/package

@@ -5,7 +5,9 @@ no AWS credentials, no AWS call. Steps:
 1. refuse a region outside HDS_REGIONS;
 2. list the app's Lambda functions (chalice's own application graph) and generate the merge
    template for them (infra.template);
-3. `chalice package --merge-template` in a staged copy of the project;
+3. install the runtime lock (requirements.txt: pins and hashes) as Lambda wheels into the staged
+   project's vendor/, and `chalice package --merge-template` it with no requirements of its own
+   (chalice would resolve and download again, unhashed);
 4. check that every function runs with its own role, precompile the zip's bytecode.
 
 Writes <out>/sam.json (the deployable template), <out>/deployment.zip and <out>/merge-template.json.
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.bytecode import precompile_zip
+from infra.lock import LOCK_FILE, install_lock
 from infra.template import (
     DEFAULT_STAGE,
     PLACEHOLDER_ROLE,
@@ -34,7 +37,7 @@ from infra.template import (
     merge_template,
 )
 
-PROJECT_FILES = ("app.py", "requirements.txt")
+PROJECT_FILES = ("app.py",)
 PROJECT_DIRS = ("chalicelib", "vendor")
 
 
@@ -99,8 +102,9 @@ def api_stage_name(project_dir: Path, stage: str) -> str:
 
 
 def stage_project(project_dir: Path, dest: Path) -> None:
-    """Copy what chalice packages (and its wheel cache) into dest, leaving host bytecode behind."""
+    """Copy what chalice packages into dest, leaving host bytecode behind; the lock goes to vendor/."""
     dest.mkdir(parents=True, exist_ok=True)
+    (dest / "requirements.txt").write_text("")  # chalice resolves nothing: vendor/ is the lock
     for name in PROJECT_FILES:
         if (project_dir / name).exists():
             shutil.copy2(project_dir / name, dest / name)
@@ -109,24 +113,13 @@ def stage_project(project_dir: Path, dest: Path) -> None:
             shutil.copytree(
                 project_dir / name, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
             )
+    lock = project_dir / LOCK_FILE
+    if lock.is_file() and lock.read_text().strip():
+        install_lock(lock, dest / "vendor")
     chalice_dir = dest / ".chalice"
     chalice_dir.mkdir()
     for path in (project_dir / ".chalice").glob("*.json"):
         shutil.copy2(path, chalice_dir / path.name)
-    cache = project_dir / ".chalice" / "deployments"
-    if cache.is_dir():
-        shutil.copytree(cache, chalice_dir / "deployments")
-
-
-def keep_cache(staged: Path, project_dir: Path) -> None:
-    """Give the project the wheels chalice fetched, so the next build needs no download."""
-    target = project_dir / ".chalice" / "deployments"
-    for path in (staged / ".chalice" / "deployments").glob("*.zip"):
-        if not (target / path.name).exists():
-            target.mkdir(parents=True, exist_ok=True)
-            tmp = target / f".{path.name}.{os.getpid()}.tmp"
-            shutil.copy2(path, tmp)
-            tmp.replace(target / path.name)  # atomic: parallel builds never see half a file
 
 
 def chalice_command() -> list[str]:
@@ -160,7 +153,6 @@ def build(
     region: str,
     stage: str = DEFAULT_STAGE,
     precompile: bool = True,
-    keep_wheel_cache: bool = True,
 ) -> dict[str, Any]:
     check_region(region)
     export_record_attribute_check()
@@ -195,8 +187,6 @@ def build(
         )
         if result.returncode != 0:
             raise BuildError(f"chalice package failed:\n{result.stdout}\n{result.stderr}")
-        if keep_wheel_cache:
-            keep_cache(staged, project_dir)
         shutil.copy2(merge_path, out / "merge-template.json")
     sam_path = out / "sam.json"
     packaged = json.loads(sam_path.read_text())

@@ -13,13 +13,14 @@ import pytest
 
 from chalicelib.adapters.dynamodb.models import ALL_MODELS
 from chalicelib.config import HDS_REGIONS, load_settings
+from infra.lock import LOCK_FILE, canonical, read_lock
 from infra.template import (
     EXPORT_WRITABLE_ATTRIBUTES,
     LOG_RETENTION_DAYS,
     PERSONAL_ATTRIBUTES,
     table_logical_id,
 )
-from tests.infra.conftest import load_template, run_cfn_lint, run_checkov
+from tests.infra.conftest import ROOT, load_template, run_cfn_lint, run_checkov
 
 pytestmark = pytest.mark.integration
 
@@ -377,25 +378,51 @@ def test_api_throttled_logged_and_behind_a_rate_limiting_waf(real_package: Path)
 
 # --- the zip -------------------------------------------------------------------------------------
 
-FORBIDDEN_IN_ZIP = (
-    "aws_xray_sdk/",
-    "moto/",
-    "pytest/",
-    "_pytest/",
-    "cfnlint/",
-    "mypy/",
-    "ruff/",
-    "samtranslator/",
-    "checkov/",
-    "tests/",
-)
+# What chalice adds of its own: the runtime half of the framework (the Chalice app object).
+CHALICE_RUNTIME = frozenset({"chalice/__init__.py", "chalice/app.py"})
 
 
-def test_zip_ships_runtime_dependencies_only_with_unchecked_hash_bytecode(real_package: Path) -> None:
+def _source_of(name: str) -> str:
+    """A bytecode file's source (x/__pycache__/m.cpython-311.pyc -> x/m.py); other names unchanged."""
+    if "/__pycache__/" not in f"/{name}" or not name.endswith(".pyc"):
+        return name
+    folder, _, file = name.rpartition("__pycache__/")
+    return folder + file.split(".", 1)[0] + ".py"
+
+
+def test_the_zip_holds_the_app_and_the_locked_packages_and_nothing_else(real_package: Path) -> None:
+    lock = read_lock(ROOT / LOCK_FILE)
+    with zipfile.ZipFile(real_package / "deployment.zip") as archive:
+        names = [n for n in archive.namelist() if not n.endswith("/")]
+        dist_infos = {n.split("/", 1)[0] for n in names if n.split("/", 1)[0].endswith(".dist-info")}
+        shipped: dict[str, str] = {}
+        allowed = {"app.py", *CHALICE_RUNTIME}
+        for dist_info in dist_infos:
+            metadata_text = archive.read(f"{dist_info}/METADATA").decode()
+            fields = dict(
+                line.split(": ", 1) for line in metadata_text.split("\n\n", 1)[0].splitlines() if ": " in line
+            )
+            shipped[canonical(fields["Name"])] = fields["Version"]
+            for row in archive.read(f"{dist_info}/RECORD").decode().splitlines():
+                path = row.rsplit(",", 2)[0]
+                if not path.startswith("../"):  # console scripts: installed outside, not shipped
+                    allowed.add(path)
+    # exactly the lock's packages, at the lock's versions
+    assert shipped == lock
+    runtime_code = {n for n in names if n.startswith("chalicelib/")}
+    assert all(_source_of(n).endswith(".py") for n in runtime_code), sorted(runtime_code)
+    assert not [n for n in runtime_code if n.startswith("chalicelib/devtools/")]
+    stray = sorted(n for n in names if n not in runtime_code and _source_of(n) not in allowed)
+    assert stray == [], stray[:20]
+    # every .py of the project ships beside its bytecode; nothing of the dev tree comes along
+    project = {p.relative_to(ROOT).as_posix() for p in (ROOT / "chalicelib").rglob("*.py")}
+    assert {n for n in runtime_code if n.endswith(".py")} == project
+    assert not {n.split("/", 1)[0] for n in names} & {"devtools", "tests", "infra", "bench", "bin"}
+
+
+def test_zip_bytecode_is_unchecked_hash_and_the_archive_deterministic(real_package: Path) -> None:
     with zipfile.ZipFile(real_package / "deployment.zip") as archive:
         names = archive.namelist()
-        assert "app.py" in names and "chalicelib/config.py" in names
-        assert not [n for n in names if n.startswith(FORBIDDEN_IN_ZIP)]
         pyc = "__pycache__/app.cpython-{}{}.pyc".format(*sys.version_info[:2])
         assert pyc in names
         header = archive.read(pyc)[:8]

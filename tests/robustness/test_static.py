@@ -13,6 +13,7 @@ import pytest
 from packaging.requirements import Requirement
 
 from devtools.stack import PROJECT_DIR
+from infra.lock import LOCK_FILE, read_lock
 
 pytestmark = pytest.mark.security
 
@@ -61,21 +62,24 @@ def runtime_closure(requirements: Path) -> dict[str, str]:
     return found
 
 
-def test_the_runtime_requirements_are_pinned_and_installed_as_pinned() -> None:
-    requirements = PROJECT_DIR / "requirements.txt"
-    for line in requirements.read_text().splitlines():
+def test_the_lock_pins_the_whole_runtime_closure_and_is_installed_as_pinned() -> None:
+    lock = read_lock(PROJECT_DIR / LOCK_FILE)
+    # every package the declared runtime requirements pull in is in the lock, and nothing else
+    assert runtime_closure(PROJECT_DIR / "requirements.in") == lock
+    for line in (PROJECT_DIR / "requirements.in").read_text().splitlines():
         text = line.split("#", 1)[0].strip()
         if text:
             requirement = Requirement(text)
-            pinned = [spec.version for spec in requirement.specifier if spec.operator == "=="]
-            assert pinned, f"{requirement.name} is not pinned"
-            assert metadata.version(requirement.name) == pinned[0], f"{requirement.name} differs from its pin"
+            assert lock[_canonical(requirement.name)] in requirement.specifier, requirement.name
+    for name, version in lock.items():
+        assert metadata.version(name) == version, f"{name} differs from the lock"
+    # dev-only packages never come back into the runtime set
+    assert not {"pydantic", "hl7apy", "phonenumbers", "uv", "chalice"} & set(lock)
 
 
 def test_pip_audit_finds_no_known_vulnerability_in_the_runtime_dependencies(tmp_path: Path) -> None:
-    pinned = tmp_path / "runtime.txt"
-    closure = runtime_closure(PROJECT_DIR / "requirements.txt")
-    pinned.write_text("".join(f"{name}=={version}\n" for name, version in sorted(closure.items())))
+    pinned = PROJECT_DIR / LOCK_FILE  # the lock, hashes and all, exactly as the Lambda installs it
+    closure = read_lock(pinned)
     report = tmp_path / "audit.json"
     completed = subprocess.run(
         [

@@ -146,13 +146,97 @@ def test_delimiters_in_values_are_escaped_and_come_back_intact() -> None:
     assert field(message, "PID.F11.R1.C3") == "Paris^1"
 
 
-def test_the_template_is_what_hl7apy_builds_field_by_field() -> None:
-    patient = patients()[0]
+def _build_with_hl7apy(values: dict[str, str], *, with_address: bool, with_phone: bool) -> str:
+    """The ORU^R01 built field by field with hl7apy (the reference). `values` are ER7-ready."""
+    from hl7apy.consts import VALIDATION_LEVEL
+    from hl7apy.core import Message
+
+    v = values
+    name = sidep_hl7.LOINC_SARS_COV_2_AG_NAME
+    msg = Message("ORU_R01", version="2.5.1", validation_level=VALIDATION_LEVEL.TOLERANT)
+    msh = msg.msh
+    msh.msh_3 = v["APP"]
+    msh.msh_4 = f"{v['FINESS']}^1.2.250.1.71.4.2.2^ISO"
+    msh.msh_5 = v["RAPP"]
+    msh.msh_6 = v["RFAC"]
+    msh.msh_7 = v["MSGTIME"]
+    msh.msh_9 = "ORU^R01^ORU_R01"
+    msh.msh_10 = v["CONTROLID"]
+    msh.msh_11 = v["PROCID"]
+    msh.msh_12 = "2.5.1"
+    msh.msh_15 = "NE"
+    msh.msh_16 = "AL"
+    msh.msh_18 = "UNICODE UTF-8"
+
+    result = msg.add_group("ORU_R01_PATIENT_RESULT")
+    pid = result.add_group("ORU_R01_PATIENT").add_segment("PID")
+    pid.pid_1 = "1"
+    pid.pid_3 = f"{v['NIR']}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS"
+    pid.pid_5 = f"{v['LAST']}^{v['FIRST']}^^^^^L"
+    pid.pid_7 = v["BIRTH"]
+    pid.pid_8 = v["SEX"]
+    if with_address:
+        pid.pid_11 = f"{v['LINE']}^^{v['CITY']}^^{v['POSTAL']}^FRA^H"
+    if with_phone:
+        pid.pid_13 = f"{v['PHONE']}^PRN^PH^^^^^^^^^{v['PHONE']}"
+
+    order = result.add_group("ORU_R01_ORDER_OBSERVATION")
+    obr = order.add_segment("OBR")
+    obr.obr_1 = "1"
+    obr.obr_2 = f"{v['RECORDID']}^{v['APP']}"
+    obr.obr_3 = f"{v['RECORDID']}^{v['APP']}"
+    obr.obr_4 = f"94558-4^{name}^LN"
+    obr.obr_7 = v["SAMPLED"]
+    obr.obr_22 = v["MSGTIME"]
+    obr.obr_25 = v["OBRSTATUS"]
+    obx = order.add_group("ORU_R01_OBSERVATION").add_segment("OBX")
+    obx.obx_1 = "1"
+    obx.obx_2 = "CWE"
+    obx.obx_3 = f"94558-4^{name}^LN"
+    obx.obx_5 = f"{v['RESULTCODE']}^{v['RESULTTEXT']}^SCT"
+    obx.obx_11 = v["KIND"]
+    obx.obx_14 = v["SAMPLED"]
+    obx.obx_18 = f"{v['DEVICE']}^EU-DCC-RAT"
+    return str(msg.to_er7())
+
+
+@pytest.mark.parametrize("kind", list(MessageKind))
+@pytest.mark.parametrize(
+    ("with_address", "with_phone"), [(True, True), (True, False), (False, True), (False, False)]
+)
+def test_the_frozen_template_is_what_hl7apy_builds_field_by_field(
+    kind: MessageKind, with_address: bool, with_phone: bool
+) -> None:
+    base = patients()[0]
+    assert base.address is not None and base.phone
+    patient = replace(
+        base, address=base.address if with_address else None, phone=base.phone if with_phone else None
+    )
     record = a_record()
-    built = build_message(record, patient, MessageKind.CORRECTION)
-    values = sidep_hl7._values(record, patient, MessageKind.CORRECTION, sidep_hl7.SenderIdentity())
-    full = sidep_hl7._build_with_hl7apy(values, with_address=True, with_phone=True)
-    assert built.text == full
+    built = build_message(record, patient, kind)
+    values = sidep_hl7._values(record, patient, kind, sidep_hl7.SenderIdentity())
+    assert built.text == _build_with_hl7apy(values, with_address=with_address, with_phone=with_phone)
+
+
+def test_the_frozen_batch_header_and_trailer_are_what_hl7apy_builds() -> None:
+    from hl7apy.consts import VALIDATION_LEVEL
+    from hl7apy.core import Segment
+
+    messages = [
+        build_message(a_record(record_id=f"rec-{i}"), patients()[i], MessageKind.FINAL) for i in range(2)
+    ]
+    identity = sidep_hl7.SenderIdentity(application="DEP|ISTAGE")  # a delimiter, escaped in both
+    batch = build_batch(messages, NOW, identity).payload.decode().split("\r")
+    bhs = Segment("BHS", version="2.5.1", validation_level=VALIDATION_LEVEL.TOLERANT)
+    bhs.bhs_3 = bhs.bhs_4 = "DEP\\F\\ISTAGE"
+    bhs.bhs_5, bhs.bhs_6 = "SI-DEP", "SIDEP"
+    bhs.bhs_7 = "20261129120000+0000"
+    bhs.bhs_11 = batch_control_id([m.control_id for m in messages])
+    bts = Segment("BTS", version="2.5.1", validation_level=VALIDATION_LEVEL.TOLERANT)
+    bts.bts_1 = "2"
+    # hl7apy serialises BHS-1/BHS-2 like ordinary fields (empty): the delimiters go in as in MSH.
+    assert batch[0] == "BHS|^~\\&|" + str(bhs.to_er7()).removeprefix("BHS|||")
+    assert batch[-2:] == [str(bts.to_er7()), ""]
 
 
 def test_the_message_also_parses_with_hl7apy() -> None:

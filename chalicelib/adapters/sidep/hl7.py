@@ -1,12 +1,11 @@
 """HL7 v2.5.1 for SI-DEP: one ORU^R01 per record, BHS/BTS batches, ACK parsing.
 
-The structure of every message is built by hl7apy (the reference HL7 library): once per
-process and per message shape (with or without address / phone), hl7apy builds the ORU^R01
-with placeholder tokens in place of the per-record values and serialises it to ER7. Each
-record then gets that template with its values escaped (HL7 escape sequences) and put in
-place. Building every message through hl7apy costs ~5 ms, which alone would cap the export at
-~200 records/s; the template keeps hl7apy's segment/field layout and costs microseconds. A unit
-test checks that the template path and a full hl7apy build give the same bytes.
+The structure of every message is frozen here as constants (segment -> field number -> ER7
+text with placeholder tokens); each record gets that template with its values escaped (HL7
+escape sequences) and put in place. hl7apy (the reference HL7 library, 15 MiB of HL7 versions)
+is a dev dependency only: a unit test builds the same messages field by field with hl7apy and
+checks that the bytes are the same. Building every message through hl7apy also cost ~5 ms,
+which alone capped the export at ~200 records/s; the template costs microseconds.
 
 ACKs are parsed with python-hl7 (`hl7`), which is fast and independent of the builder.
 
@@ -128,7 +127,9 @@ def hl7_date(day: date) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Message construction with hl7apy
+# Message layout, frozen: segment -> {field number: ER7 text}, with QQNAMEQQ tokens where the
+# record's values go. This is what hl7apy (the reference HL7 library, a dev dependency) builds
+# field by field: tests/unit/test_hl7.py builds the same message with hl7apy and compares bytes.
 
 
 _TOKEN = re.compile(r"QQ([A-Z0-9]+)QQ")
@@ -138,91 +139,80 @@ def _token(name: str) -> str:
     return f"QQ{name}QQ"
 
 
-def _build_with_hl7apy(values: dict[str, str], *, with_address: bool, with_phone: bool) -> str:
-    """The ORU^R01 built field by field with hl7apy. `values` are ER7-ready (already escaped)."""
-    from hl7apy.consts import VALIDATION_LEVEL
-    from hl7apy.core import Message
+_t = _token
+MSH_FIELDS: dict[int, str] = {
+    3: _t("APP"),
+    4: f"{_t('FINESS')}^{FINESS_OID}^ISO",
+    5: _t("RAPP"),
+    6: _t("RFAC"),
+    7: _t("MSGTIME"),
+    9: "ORU^R01^ORU_R01",
+    10: _t("CONTROLID"),
+    11: _t("PROCID"),
+    12: HL7_VERSION,
+    15: "NE",
+    16: "AL",
+    18: "UNICODE UTF-8",
+}
+PID_FIELDS: dict[int, str] = {
+    1: "1",
+    3: f"{_t('NIR')}^^^ASIP-SANTE-INS-NIR&{INS_NIR_OID}&ISO^INS",
+    5: f"{_t('LAST')}^{_t('FIRST')}^^^^^L",
+    7: _t("BIRTH"),
+    8: _t("SEX"),
+}
+PID_ADDRESS_FIELDS: dict[int, str] = {11: f"{_t('LINE')}^^{_t('CITY')}^^{_t('POSTAL')}^FRA^H"}
+PID_PHONE_FIELDS: dict[int, str] = {13: f"{_t('PHONE')}^PRN^PH^^^^^^^^^{_t('PHONE')}"}
+_TEST_CODE = f"{LOINC_SARS_COV_2_AG}^{LOINC_SARS_COV_2_AG_NAME}^LN"
+OBR_FIELDS: dict[int, str] = {
+    1: "1",
+    2: f"{_t('RECORDID')}^{_t('APP')}",
+    3: f"{_t('RECORDID')}^{_t('APP')}",
+    4: _TEST_CODE,
+    7: _t("SAMPLED"),
+    22: _t("MSGTIME"),
+    25: _t("OBRSTATUS"),
+}
+OBX_FIELDS: dict[int, str] = {
+    1: "1",
+    2: "CWE",
+    3: _TEST_CODE,
+    5: f"{_t('RESULTCODE')}^{_t('RESULTTEXT')}^SCT",
+    11: _t("KIND"),
+    14: _t("SAMPLED"),
+    18: f"{_t('DEVICE')}^EU-DCC-RAT",
+}
+BHS_FIELDS: dict[int, str] = {
+    3: _t("APP"),
+    4: _t("APP"),
+    5: _t("RAPP"),
+    6: _t("RFAC"),
+    7: _t("TIME"),
+    11: _t("BATCHID"),
+}
+BTS_FIELDS: dict[int, str] = {1: _t("COUNT")}
+# MSH and BHS carry the field separator as field 1 and the encoding characters as field 2.
+_HEADER_SEGMENTS = frozenset({"MSH", "BHS"})
+ENCODING_CHARACTERS = "^~\\&"
 
-    v = values
-    msg = Message("ORU_R01", version=HL7_VERSION, validation_level=VALIDATION_LEVEL.TOLERANT)
-    msh = msg.msh
-    msh.msh_3 = v["APP"]
-    msh.msh_4 = f"{v['FINESS']}^{FINESS_OID}^ISO"
-    msh.msh_5 = v["RAPP"]
-    msh.msh_6 = v["RFAC"]
-    msh.msh_7 = v["MSGTIME"]
-    msh.msh_9 = "ORU^R01^ORU_R01"
-    msh.msh_10 = v["CONTROLID"]
-    msh.msh_11 = v["PROCID"]
-    msh.msh_12 = HL7_VERSION
-    msh.msh_15 = "NE"
-    msh.msh_16 = "AL"
-    msh.msh_18 = "UNICODE UTF-8"
 
-    result = msg.add_group("ORU_R01_PATIENT_RESULT")
-    pid = result.add_group("ORU_R01_PATIENT").add_segment("PID")
-    pid.pid_1 = "1"
-    pid.pid_3 = f"{v['NIR']}^^^ASIP-SANTE-INS-NIR&{INS_NIR_OID}&ISO^INS"
-    pid.pid_5 = f"{v['LAST']}^{v['FIRST']}^^^^^L"
-    pid.pid_7 = v["BIRTH"]
-    pid.pid_8 = v["SEX"]
-    if with_address:
-        pid.pid_11 = f"{v['LINE']}^^{v['CITY']}^^{v['POSTAL']}^FRA^H"
-    if with_phone:
-        pid.pid_13 = f"{v['PHONE']}^PRN^PH^^^^^^^^^{v['PHONE']}"
-
-    order = result.add_group("ORU_R01_ORDER_OBSERVATION")
-    obr = order.add_segment("OBR")
-    obr.obr_1 = "1"
-    obr.obr_2 = f"{v['RECORDID']}^{v['APP']}"
-    obr.obr_3 = f"{v['RECORDID']}^{v['APP']}"
-    obr.obr_4 = f"{LOINC_SARS_COV_2_AG}^{LOINC_SARS_COV_2_AG_NAME}^LN"
-    obr.obr_7 = v["SAMPLED"]
-    obr.obr_22 = v["MSGTIME"]
-    obr.obr_25 = v["OBRSTATUS"]
-    obx = order.add_group("ORU_R01_OBSERVATION").add_segment("OBX")
-    obx.obx_1 = "1"
-    obx.obx_2 = "CWE"
-    obx.obx_3 = f"{LOINC_SARS_COV_2_AG}^{LOINC_SARS_COV_2_AG_NAME}^LN"
-    obx.obx_5 = f"{v['RESULTCODE']}^{v['RESULTTEXT']}^SCT"
-    obx.obx_11 = v["KIND"]
-    obx.obx_14 = v["SAMPLED"]
-    obx.obx_18 = f"{v['DEVICE']}^EU-DCC-RAT"
-    return str(msg.to_er7())
-
-
-_FIELDS = [
-    "APP",
-    "FINESS",
-    "RAPP",
-    "RFAC",
-    "MSGTIME",
-    "CONTROLID",
-    "PROCID",
-    "NIR",
-    "LAST",
-    "FIRST",
-    "BIRTH",
-    "SEX",
-    "LINE",
-    "CITY",
-    "POSTAL",
-    "PHONE",
-    "RECORDID",
-    "SAMPLED",
-    "OBRSTATUS",
-    "RESULTCODE",
-    "RESULTTEXT",
-    "KIND",
-    "DEVICE",
-]
+def er7_segment(name: str, fields: dict[int, str]) -> str:
+    """One segment in ER7: fields by number, the missing ones empty, none after the last."""
+    first = 3 if name in _HEADER_SEGMENTS else 1
+    parts = [fields.get(number, "") for number in range(first, max(fields) + 1)]
+    head = [name, ENCODING_CHARACTERS] if name in _HEADER_SEGMENTS else [name]
+    return "|".join([*head, *parts])
 
 
 @lru_cache(maxsize=8)
 def _template(with_address: bool, with_phone: bool) -> str:
-    return _build_with_hl7apy(
-        {name: _token(name) for name in _FIELDS}, with_address=with_address, with_phone=with_phone
-    )
+    pid = {
+        **PID_FIELDS,
+        **(PID_ADDRESS_FIELDS if with_address else {}),
+        **(PID_PHONE_FIELDS if with_phone else {}),
+    }
+    segments = [("MSH", MSH_FIELDS), ("PID", pid), ("OBR", OBR_FIELDS), ("OBX", OBX_FIELDS)]
+    return SEGMENT_SEPARATOR.join(er7_segment(name, fields) for name, fields in segments)
 
 
 def _values(
@@ -271,28 +261,6 @@ def build_message(
     return BuiltMessage(record_id=record.id, control_id=values["CONTROLID"], text=text)
 
 
-@lru_cache(maxsize=2)
-def _batch_frame(application: str, receiving_application: str, receiving_facility: str) -> tuple[str, str]:
-    from hl7apy.consts import VALIDATION_LEVEL
-    from hl7apy.core import Segment
-
-    bhs = Segment("BHS", version=HL7_VERSION, validation_level=VALIDATION_LEVEL.TOLERANT)
-    bhs.bhs_3 = escape(application)
-    bhs.bhs_4 = escape(application)
-    bhs.bhs_5 = escape(receiving_application)
-    bhs.bhs_6 = escape(receiving_facility)
-    bhs.bhs_7 = _token("TIME")
-    bhs.bhs_11 = _token("BATCHID")
-    bts = Segment("BTS", version=HL7_VERSION, validation_level=VALIDATION_LEVEL.TOLERANT)
-    bts.bts_1 = _token("COUNT")
-    # hl7apy serialises BHS like any segment and would escape the delimiters in BHS-1/BHS-2:
-    # put them in as MSH does (the field separator is BHS-1 itself).
-    bhs_text = str(bhs.to_er7())
-    if not bhs_text.startswith("BHS|||"):
-        raise Hl7Error("unexpected BHS layout")
-    return "BHS|^~\\&|" + bhs_text.removeprefix("BHS|||"), str(bts.to_er7())
-
-
 def build_batch(
     messages: Sequence[BuiltMessage], now: datetime, identity: SenderIdentity | None = None
 ) -> Batch:
@@ -302,10 +270,16 @@ def build_batch(
     identity = identity or SenderIdentity()
     ids = tuple(m.control_id for m in messages)
     batch_id = batch_control_id(ids)
-    bhs, bts = _batch_frame(identity.application, identity.receiving_application, identity.receiving_facility)
-    values = {"TIME": hl7_datetime(now), "BATCHID": batch_id, "COUNT": str(len(messages))}
-    header = _TOKEN.sub(lambda m: values[m.group(1)], bhs)
-    trailer = _TOKEN.sub(lambda m: values[m.group(1)], bts)
+    values = {
+        "APP": escape(identity.application),
+        "RAPP": escape(identity.receiving_application),
+        "RFAC": escape(identity.receiving_facility),
+        "TIME": hl7_datetime(now),
+        "BATCHID": batch_id,
+        "COUNT": str(len(messages)),
+    }
+    header = _TOKEN.sub(lambda m: values[m.group(1)], er7_segment("BHS", BHS_FIELDS))
+    trailer = _TOKEN.sub(lambda m: values[m.group(1)], er7_segment("BTS", BTS_FIELDS))
     text = SEGMENT_SEPARATOR.join([header, *(m.text for m in messages), trailer]) + SEGMENT_SEPARATOR
     return Batch(control_id=batch_id, message_ids=ids, payload=text.encode("utf-8"))
 
