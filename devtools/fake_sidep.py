@@ -18,8 +18,10 @@ the number of times it arrived. A message whose control id is already in the led
 duplicate (a resend after a lost ACK, a timeout, a crash between send and mark): it is answered
 AA again and only its count grows; it never makes a second entry. So a record version's message
 is delivered exactly once when its control id is one ledger key, whatever its count.
-`<state-dir>/messages.json` tells, per accepted control id, the record (OBR-2) and the OBX-11
-kind. Each accepted batch is kept byte for byte in `<state-dir>/inbox/` (one file a batch).
+`<state-dir>/messages.json` tells, per accepted control id, the record (OBR-2), the OBX-11
+kind, the coded result (OBX-5.1) and `seq`, the order of acceptance: the last accepted F/C/W of a
+record is what SI-DEP holds of it (`holdings()`). Each accepted batch is kept byte for byte in
+`<state-dir>/inbox/` (one file a batch).
 
 Fault modes, set by the CLI flags at start AND at run time by writing `<state-dir>/faults.json`
 (re-read on every connection, so it works even while "down"), e.g.
@@ -55,7 +57,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -223,6 +225,8 @@ class Verdict:
     record_id: str = ""
     kind: str = ""
     duplicate: bool = False
+    result: str = ""  # OBX-5.1, the coded result ("" for a withdrawal)
+    quoted: str = ""  # PID-5.1, quoted by an AE's free text
 
 
 class Receiver:
@@ -267,6 +271,13 @@ class Receiver:
         with self._lock:
             return {k: dict(v) for k, v in self._messages.items()}
 
+    def holdings(self) -> dict[str, dict[str, str]]:
+        """Per record id, its last accepted message (kind F/C/W, result, control_id): SI-DEP's view."""
+        last: dict[str, dict[str, str]] = {}
+        for control_id, message in sorted(self.messages().items(), key=lambda kv: int(kv[1]["seq"])):
+            last[message["record_id"]] = {**message, "control_id": control_id}
+        return last
+
     # handling ----------------------------------------------------------------------------
     def _check(self, message: Any) -> Verdict:
         def get(path: str) -> str:
@@ -301,7 +312,11 @@ class Receiver:
         record_id = get("OBR.F2.R1.C1")
         if problems:
             return Verdict(control_id, "AR", "; ".join(problems), record_id, kind)
-        return Verdict(control_id, "AA", "", record_id, kind)
+        # Like a real receiver's free text, the AE reason quotes a patient value (the family name):
+        # the exporter must keep none of it (tests scan the table and the logs for it).
+        return Verdict(
+            control_id, "AA", "", record_id, kind, result=get("OBX.F5.R1.C1"), quoted=get("PID.F5.R1.C1")
+        )
 
     def handle(self, body: bytes, faults: Faults) -> tuple[bytes, list[Verdict]]:
         """Process one batch; returns the ACK batch and the verdicts. Raises ValueError if unreadable."""
@@ -328,7 +343,7 @@ class Receiver:
                     verdict = Verdict(
                         verdict.control_id,
                         "AE",
-                        "simulated rejection: result refused by the fake SI-DEP",
+                        f"simulated rejection: result refused for {verdict.quoted}",
                         verdict.record_id,
                         verdict.kind,
                     )
@@ -337,6 +352,8 @@ class Receiver:
                     self._messages[verdict.control_id] = {
                         "record_id": verdict.record_id,
                         "kind": verdict.kind,
+                        "result": verdict.result,
+                        "seq": str(len(self._messages) + 1),  # order of acceptance
                     }
                 if verdict.code != "AA":
                     self.rejections[verdict.control_id] = self.rejections.get(verdict.control_id, 0) + 1
@@ -527,6 +544,9 @@ class FakeSidep:
     def messages(self) -> dict[str, dict[str, str]]:
         return self.receiver.messages()
 
+    def holdings(self) -> dict[str, dict[str, str]]:
+        return self.receiver.holdings()
+
     def inbox(self) -> Iterator[Path]:
         return iter(sorted(self.receiver.inbox.iterdir()))
 
@@ -541,6 +561,47 @@ class FakeSidep:
 
     def clear_faults(self) -> None:
         self.receiver.set_faults(Faults())
+
+
+class InProcessTransport:
+    """The receiver without HTTP or TLS, for model-based tests and benchmarks: the exporter's
+    `Transport` port (chalicelib/adapters/sidep) calling `Receiver.handle` directly, with the same
+    fault semantics as the server (`faults`, in memory): down and http500 fail before processing;
+    slow (a client timeout) and cut process the batch, then fail, so SI-DEP has it and we never
+    see the answer. `while_in_flight` runs after SI-DEP processed a batch and before its answer
+    comes back: what a pharmacist does meanwhile (with `arrives_late`, before SI-DEP processes it:
+    the batch is delayed in the network)."""
+
+    def __init__(self, receiver: Receiver, faults: Faults | None = None) -> None:
+        self.receiver = receiver
+        self.faults = faults or Faults()
+        self.while_in_flight: Callable[[], None] | None = None
+        self.arrives_late = False
+        self.posts = 0
+
+    def post(self, payload: bytes, idempotency_key: str) -> bytes:
+        from chalicelib.adapters.sidep.transport import TransportError
+
+        self.posts += 1
+        faults = self.faults
+        if faults.down:
+            raise TransportError("connection error")
+        if faults.http500:
+            raise TransportError("http 500")
+        hook, self.while_in_flight = self.while_in_flight, None
+        if hook is not None and self.arrives_late:
+            hook()
+        try:
+            acks, _ = self.receiver.handle(payload, faults)
+        except (ValueError, UnicodeDecodeError):
+            raise TransportError("http 400") from None
+        if hook is not None and not self.arrives_late:
+            hook()
+        if faults.slow_seconds > 0:
+            raise TransportError("timeout")
+        if faults.cut:
+            raise TransportError("connection error")
+        return acks
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -164,6 +164,8 @@ def _schemas() -> dict[str, Schema]:
             "acknowledged_at": _nullable(_TIMESTAMP),
             "acknowledged_version": {"type": "integer", "minimum": 0},
             "next_attempt_at": _nullable(_TIMESTAMP),
+            # when a message first left for SI-DEP: from then on the test is withdrawn, never cancelled
+            "first_sent_at": _nullable(_TIMESTAMP),
             "history": {"type": "array", "items": _ref("DeliveryEvent")},
         },
         [
@@ -176,6 +178,7 @@ def _schemas() -> dict[str, Schema]:
             "acknowledged_at",
             "acknowledged_version",
             "next_attempt_at",
+            "first_sent_at",
             "history",
         ],
     )
@@ -203,6 +206,10 @@ def _schemas() -> dict[str, Schema]:
             "status": {"type": "integer", "minimum": 400, "maximum": 599},
             "detail": _STRING,
             "errors": {"type": "array", "items": _ref("FieldError")},
+            "withdrawal": {
+                "type": "string",
+                "description": "On a 409 cancelling an already sent test: the route withdrawing it (POST).",
+            },
         },
         "required": ["type", "title", "status", "detail"],
     }

@@ -8,7 +8,7 @@ from typing import Any
 
 from chalice import Response
 
-from chalicelib.domain.errors import DomainError, ServiceUnavailable, ValidationFailed
+from chalicelib.domain.errors import Conflict, DomainError, ServiceUnavailable, ValidationFailed
 from chalicelib.observability import logger
 
 PROBLEM_JSON = "application/problem+json"
@@ -35,6 +35,8 @@ def problem_for(error: DomainError) -> Response:
     extra: dict[str, Any] = {}
     if isinstance(error, ValidationFailed):
         extra["errors"] = [{"field": e.field, "message": e.message} for e in error.errors]
+    if isinstance(error, Conflict) and error.withdrawal:
+        extra["withdrawal"] = error.withdrawal
     response = problem(error.status, error.title, error.detail, **extra)
     if isinstance(error, ServiceUnavailable):
         response.headers["Retry-After"] = str(error.retry_after_seconds)

@@ -20,6 +20,12 @@ States (DeliveryState) and the contract status (RecordStatus) each one shows:
 
 A record whose pending message is a withdrawal (W) shows `cancelled` throughout.
 
+"Already sent" (`already_sent`) is one fact: `first_sent_at`, set by the lease that first lets a
+message leave (the same conditional write) and never cleared, whatever follows (a new result, a
+withdrawal, a redrive, a rejection). It decides every rule that depends on what SI-DEP may hold:
+a cancel is refused (withdraw instead), a patient's erasure leaves the record to SI-DEP, and an
+acknowledgement landing on a record cancelled meanwhile queues a withdrawal.
+
 A result changed after acknowledgement is sent as a correction (C); a cancellation after
 acknowledgement as a withdrawal (W). A result set back to null after acknowledgement is a
 withdrawal too (the acknowledged result no longer stands).
@@ -87,6 +93,11 @@ def after_transport_failure(
     return RetryDecision(DeliveryState.READY, now + backoff_delay(attempts, policy, rand))
 
 
+def already_sent(record: TestRecord) -> bool:
+    """Whether a message for this record may have reached SI-DEP: the one rule, everywhere."""
+    return record.delivery.first_sent_at is not None
+
+
 def status_while_sending(kind: MessageKind | None) -> RecordStatus:
     """Status from the first attempt on (leased, retrying, failed)."""
     return RecordStatus.CANCELLED if kind is MessageKind.WITHDRAWAL else RecordStatus.SENT
@@ -104,6 +115,35 @@ def bounded_reason(reason: str) -> str:
     return reason[:REASON_LIMIT]
 
 
+# HL7 table 0357 (message error condition codes): the category shown for an ERR-3 code. SI-DEP's
+# free text (ERR-8) is never kept: it may quote the patient's values.
+ERROR_CATEGORIES: dict[str, str] = {
+    "0": "message accepted",
+    "100": "segment sequence error",
+    "101": "required field missing",
+    "102": "data type error",
+    "103": "table value not found",
+    "200": "unsupported message type",
+    "201": "unsupported event code",
+    "202": "unsupported processing id",
+    "203": "unsupported version id",
+    "204": "unknown key identifier",
+    "205": "duplicate key identifier",
+    "206": "application record locked",
+    "207": "application internal error",
+}
+_ACK_CODES = frozenset({"AE", "AR"})
+
+
+def rejection_reason(ack_code: str, error_code: str) -> str:
+    """What is kept of a rejection, in clear: the acknowledgement code, the error code and its
+    category, from our own table (nothing of SI-DEP's text)."""
+    ack = ack_code if ack_code in _ACK_CODES else "AE"
+    code = error_code if error_code in ERROR_CATEGORIES else ""
+    category = ERROR_CATEGORIES.get(code, "unspecified")
+    return f"{ack} {code or '-'} {category}"
+
+
 def _event(record: TestRecord, now: datetime, event: str, detail: str = "") -> None:
     record.delivery.history.append(DeliveryEvent(at=now, event=event, detail=detail))
     del record.delivery.history[:-HISTORY_LIMIT]
@@ -115,11 +155,11 @@ def _event(record: TestRecord, now: datetime, event: str, detail: str = "") -> N
 
 def schedule_send(record: TestRecord, now: datetime) -> None:
     """The record's result was set or changed: queue a final message, or a correction if SI-DEP
-    already acknowledged a version. A result set back to null goes back to pending if it was never
-    acknowledged, else the acknowledged result is withdrawn."""
+    already acknowledged a version. A result set back to null goes back to pending if nothing was
+    ever sent, else what SI-DEP may hold is withdrawn."""
     d = record.delivery
     if record.test.result is None:
-        if d.acknowledged_version > 0:
+        if already_sent(record):
             schedule_withdrawal(record, now)
             return
         d.state = DeliveryState.PENDING
@@ -141,14 +181,14 @@ def schedule_send(record: TestRecord, now: datetime) -> None:
 
 
 def schedule_withdrawal(record: TestRecord, now: datetime) -> None:
-    """The record was cancelled. After acknowledgement SI-DEP must be told (OBX-11 W); before,
-    there is nothing to withdraw. (The contract refuses to cancel a record in status `sent`: the
-    records service checks that before calling this.)"""
+    """The record is withdrawn or cancelled. Once a message may have reached SI-DEP, SI-DEP must be
+    told (OBX-11 W); before, there is nothing to withdraw. (The records service refuses to cancel
+    an already sent record: it is withdrawn instead.)"""
     d = record.delivery
     record.status = RecordStatus.CANCELLED
     d.attempts = 0
     d.last_error = None
-    if d.acknowledged_version > 0:
+    if already_sent(record):
         d.state = DeliveryState.READY
         d.pending_message = MessageKind.WITHDRAWAL
         d.next_attempt_at = now
@@ -158,6 +198,46 @@ def schedule_withdrawal(record: TestRecord, now: datetime) -> None:
         d.pending_message = None
         d.next_attempt_at = None
         _event(record, now, "cancelled")
+
+
+def cancel(record: TestRecord, now: datetime) -> None:
+    """Cancel a record nothing of which was ever sent (the records service checks `already_sent`)."""
+    if already_sent(record):
+        raise ValueError("an already sent record is withdrawn, not cancelled")
+    d = record.delivery
+    record.status = RecordStatus.CANCELLED
+    d.state = DeliveryState.CANCELLED
+    d.pending_message = None
+    d.next_attempt_at = None
+    _event(record, now, "cancelled")
+
+
+def acknowledged_meanwhile(record: TestRecord, version: int, kind: MessageKind, now: datetime) -> bool:
+    """SI-DEP acknowledged the `kind` message of version `version` of a record that changed while
+    the message was in flight (`record` is the stored one, newer). Returns True if the record must be written:
+    - SI-DEP holds `version`: what follows is a correction, not a second final;
+    - if the record was cancelled or withdrawn meanwhile and no withdrawal is pending, SI-DEP now
+      holds a result we no longer stand by: a withdrawal is queued (the caller bumps the version,
+      so that it is a new message, not a duplicate of an earlier one)."""
+    d = record.delivery
+    changed = False
+    if d.acknowledged_version < version:
+        d.acknowledged_version = version
+        d.acknowledged_at = now
+        if d.pending_message is MessageKind.FINAL:
+            d.pending_message = MessageKind.CORRECTION
+        _event(record, now, "acknowledged", f"version {version}")
+        changed = True
+    withdrawn = record.status is RecordStatus.CANCELLED
+    if withdrawn and kind is not MessageKind.WITHDRAWAL and d.pending_message is not MessageKind.WITHDRAWAL:
+        d.state = DeliveryState.READY
+        d.pending_message = MessageKind.WITHDRAWAL
+        d.next_attempt_at = now
+        d.attempts = 0
+        d.last_error = None
+        _event(record, now, "scheduled", MessageKind.WITHDRAWAL.value)
+        changed = True
+    return changed
 
 
 def has_message_to_send(record: TestRecord) -> bool:
@@ -178,6 +258,8 @@ def lease(record: TestRecord, now: datetime, until: datetime) -> None:
         raise ValueError("only a record with a message to send can be leased")
     d.state = DeliveryState.LEASED
     d.attempts += 1
+    if d.first_sent_at is None:
+        d.first_sent_at = now
     d.next_attempt_at = until  # due again only if this attempt never concludes
     record.status = status_while_sending(d.pending_message)
 
@@ -196,6 +278,7 @@ def acknowledge(record: TestRecord, now: datetime, detail: str = "") -> None:
 
 
 def reject(record: TestRecord, reason: str, now: datetime) -> None:
+    """`reason` is ours (`rejection_reason`), never SI-DEP's free text: that may quote patient values."""
     d = record.delivery
     d.state = DeliveryState.REJECTED
     d.last_error = bounded_reason(reason)
@@ -250,5 +333,6 @@ def delivery_view(record: TestRecord) -> dict[str, Any]:
         "acknowledged_at": _iso(d.acknowledged_at),
         "acknowledged_version": d.acknowledged_version,
         "next_attempt_at": _iso(d.next_attempt_at),
+        "first_sent_at": _iso(d.first_sent_at),
         "history": history_to_json(d.history),
     }

@@ -51,6 +51,11 @@ class Conflict(DomainError):
     status = 409
     title = "Conflict"
 
+    def __init__(self, detail: str = "", *, withdrawal: str | None = None) -> None:
+        super().__init__(detail)
+        # the route that withdraws the test instead (a cancel of an already sent test)
+        self.withdrawal = withdrawal
+
 
 class UnsupportedMediaType(DomainError):
     status = 415

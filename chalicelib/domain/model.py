@@ -132,6 +132,9 @@ class Delivery:
     acknowledged_version: int = 0
     pending_message: MessageKind | None = None
     history: list[DeliveryEvent] = field(default_factory=list)
+    # When a message for this record first left for SI-DEP (None: never). A monotonic fact: set by
+    # the lease, never cleared (chalicelib/domain/delivery.py `already_sent`).
+    first_sent_at: datetime | None = None
 
 
 @dataclass

@@ -22,13 +22,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
-from chalicelib.domain.model import DeliveryState, TestRecord
+from chalicelib.domain.model import DeliveryState
 
 ALARM_METRIC = "RetentionUnacknowledgedNearCap"
 PURGE_ACTOR = "system:purge"
 PURGE_ROLE = "system"
-# Delivery states of a record nothing of which was ever sent (with no attempt and no acknowledgement).
-UNSENT_STATES = (DeliveryState.PENDING, DeliveryState.READY, DeliveryState.CANCELLED)
 
 
 class EraseReason(StrEnum):
@@ -101,6 +99,8 @@ class RetentionFacts:
     delivery_state: DeliveryState
     erase_day: date | None  # None: already erased
     lease_expires_at: datetime | None = None
+    already_sent: bool = False  # a message may have reached SI-DEP (delivery.already_sent)
+    message_pending: bool = False  # a message (a correction, a withdrawal...) still waits to go
 
 
 def due_reason(facts: RetentionFacts, today: date, policy: RetentionPolicy) -> EraseReason | None:
@@ -115,6 +115,10 @@ def due_reason(facts: RetentionFacts, today: date, policy: RetentionPolicy) -> E
         return None
     cap = utc_day(facts.created_at) + timedelta(days=policy.hard_cap_days)
     if facts.acknowledged_at is not None and due < cap:
+        if facts.message_pending:
+            # a correction or a withdrawal still has to reach SI-DEP: erasing now would leave SI-DEP
+            # with a result we no longer stand by. It goes once acknowledged, or at the hard cap.
+            return None
         return EraseReason.AFTER_ACK
     return EraseReason.HARD_CAP
 
@@ -125,10 +129,15 @@ def is_leased(facts: RetentionFacts, now: datetime) -> bool:
 
 
 def near_cap_unacknowledged(facts: RetentionFacts, today: date, policy: RetentionPolicy) -> bool:
-    """Never acknowledged, not cancelled, and its data goes within `alarm_days`."""
-    if facts.erase_day is None or facts.acknowledged_at is not None:
+    """Its data goes within `alarm_days` at the hard cap while SI-DEP's view is unsettled: never
+    acknowledged (and not cancelled before anything was sent), or a message still pending."""
+    if facts.erase_day is None:
         return False
-    if facts.delivery_state is DeliveryState.CANCELLED:
+    unsettled = facts.message_pending or (
+        facts.acknowledged_at is None
+        and (facts.already_sent or facts.delivery_state is not DeliveryState.CANCELLED)
+    )
+    if not unsettled:
         return False
     due = erase_day(facts.created_at, None, policy)
     return due <= today + timedelta(days=policy.alarm_days)
@@ -150,11 +159,3 @@ def coarse_day(moment: datetime) -> datetime:
     """The start of the moment's own calendar day, in its own offset: the skeleton keeps the day, not
     the time (a known visit time plus a result could single a patient out)."""
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def was_sent(record: TestRecord) -> bool:
-    """Whether anything of the record may have reached SI-DEP (then it is SI-DEP's to erase there).
-
-    The same rule as cancelling: any attempt, any acknowledgement, or a state past ready."""
-    d = record.delivery
-    return d.attempts > 0 or d.acknowledged_version > 0 or d.state not in UNSENT_STATES

@@ -56,7 +56,7 @@ class Outbound:
 class Receipt:
     accepted: bool
     message_id: str
-    reason: str = ""
+    reason: str = ""  # a rejection's code and category (delivery.rejection_reason): never SI-DEP's text
 
 
 @dataclass(frozen=True)
@@ -278,7 +278,7 @@ def _export_batch(
                     )
                     outcomes[item.record.id] = "acknowledged"
                 else:
-                    delivery.reject(item.record, receipt.reason or "rejected by SI-DEP", now)
+                    delivery.reject(item.record, receipt.reason or delivery.rejection_reason("AE", ""), now)
                     outcomes[item.record.id] = "rejected"
 
     summary.superseded += queue.settle(leased, now, outcomes)

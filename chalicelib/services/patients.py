@@ -20,11 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.domain import delivery as delivery_rules
 from chalicelib.domain import nir as nir_rules
 from chalicelib.domain.delivery import delivery_view
 from chalicelib.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
 from chalicelib.domain.model import Principal, TestRecord
-from chalicelib.domain.retention import EraseReason, RetentionPolicy, erase_day, was_sent
+from chalicelib.domain.retention import EraseReason, RetentionPolicy, erase_day
 from chalicelib.domain.serialization import iso_utc, record_to_json
 from chalicelib.services.access import audit, pharmacy_of
 from chalicelib.services.ports import (
@@ -111,7 +112,7 @@ def export_patient(deps: PatientsDeps, caller: Principal, meta: RequestMeta, bod
                 **record_to_json(record),
                 "delivery": delivery_view(record),
                 "retention": {
-                    "sent_to_sidep": was_sent(record),
+                    "sent_to_sidep": delivery_rules.already_sent(record),
                     "personal_data_erased_on": _erased_here_on(record, deps.policy),
                 },
             }
@@ -137,7 +138,7 @@ def erase_patient(deps: PatientsDeps, caller: Principal, meta: RequestMeta, body
                 break
             if blob is None:
                 break  # erased meanwhile
-            if was_sent(record):
+            if delivery_rules.already_sent(record):
                 already_sent.append(
                     {
                         "id": record.id,

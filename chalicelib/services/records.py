@@ -19,7 +19,7 @@ from typing import Any
 from chalicelib.config import Settings
 from chalicelib.domain import delivery as delivery_rules
 from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
-from chalicelib.domain.model import DeliveryState, Principal, RecordStatus, TestRecord
+from chalicelib.domain.model import Principal, RecordStatus, TestRecord
 from chalicelib.domain.retention import backstop_expiry
 from chalicelib.domain.validation import parse_result_update, parse_submission, parse_uuid
 from chalicelib.services.access import audit, pharmacy_of
@@ -190,33 +190,30 @@ def set_result(
 
 
 def cancel_record(deps: RecordsDeps, caller: Principal, meta: RequestMeta, record_id: str) -> None:
-    """Cancel a test that SI-DEP never saw; once anything was sent it is a 409 (withdraw instead)."""
+    """Cancel a test SI-DEP never saw; once a message may have left it is a 409 (withdraw instead)."""
+    now = deps.clock.now()
 
     def mutate(record: TestRecord) -> bool:
+        if delivery_rules.already_sent(record):
+            raise Conflict(
+                "A message for this test may have reached SI-DEP: it cannot be cancelled; withdraw it "
+                "with POST /v1/tests/{id}/withdrawal.",
+                withdrawal=f"/v1/tests/{record.id}/withdrawal",
+            )
         if record.status == RecordStatus.CANCELLED:
             return False
-        d = record.delivery
-        if (
-            d.attempts > 0
-            or d.acknowledged_version > 0
-            or d.state not in (DeliveryState.PENDING, DeliveryState.READY)
-        ):
-            raise Conflict("This test was already sent to SI-DEP; it can only be withdrawn.")
-        record.status = RecordStatus.CANCELLED
-        d.state = DeliveryState.CANCELLED
-        d.pending_message = None
-        d.next_attempt_at = None
+        delivery_rules.cancel(record, now)
         return True
 
     _change(deps, caller, meta, "cancel", record_id, mutate)
 
 
 def withdraw_record(deps: RecordsDeps, caller: Principal, meta: RequestMeta, record_id: str) -> TestRecord:
-    """Ask SI-DEP to withdraw a result it acknowledged (OBX-11 W)."""
+    """Ask SI-DEP to withdraw what it may hold of a test (OBX-11 W)."""
 
     def mutate(record: TestRecord) -> bool:
-        if record.delivery.acknowledged_version == 0:
-            raise Conflict("SI-DEP never acknowledged this test; cancel it instead.")
+        if not delivery_rules.already_sent(record):
+            raise Conflict("Nothing of this test was ever sent to SI-DEP; cancel it instead.")
         if record.status == RecordStatus.CANCELLED:
             return False
         delivery_rules.schedule_withdrawal(record, deps.clock.now())

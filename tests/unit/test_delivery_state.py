@@ -157,6 +157,7 @@ def test_the_delivery_view() -> None:
         "acknowledged_at": None,
         "acknowledged_version": 0,
         "next_attempt_at": "2026-11-29T12:00:15Z",
+        "first_sent_at": "2026-11-29T12:00:00Z",
         "history": [
             {"at": "2026-11-29T12:00:00Z", "event": "scheduled", "detail": "F"},
             {"at": "2026-11-29T12:00:00Z", "event": "retry", "detail": "http 500"},

@@ -116,6 +116,6 @@ def test_cancel_after_sending_is_a_conflict(deps: records.RecordsDeps) -> None:
     repo = deps.repository
     assert isinstance(repo, FakeRepository)
     stored, _blob, _index = repo.items[(record.finess, record.id)]
-    stored.delivery.attempts = 1
+    stored.delivery.first_sent_at = stored.created_at  # the lease's fact
     with pytest.raises(Conflict):
         records.cancel_record(deps, PHARMACIST, META, record.id)

@@ -7,8 +7,10 @@ page by page and merges them oldest first, so memory stays flat whatever the bac
 Leasing is one conditional UpdateItem per record:
     the record is still queued, its version is the one read, its next attempt is due, and no
     live lease holds it (no lease, or an expired one)
-which sets lease_owner / lease_expires_at and moves next_attempt_at to the lease expiry (a
-leased record drops out of the due range, and is due again by itself if the run dies).
+which sets lease_owner / lease_expires_at, moves next_attempt_at to the lease expiry (a
+leased record drops out of the due range, and is due again by itself if the run dies), and sets
+`first_sent_at` if absent: "already sent" is written in the same write that lets a message
+leave, and nothing ever removes it.
 Every outcome is written with the condition "version unchanged and this run holds the lease",
 so a record the pharmacy changed meanwhile is never overwritten: its acknowledgement is still
 recorded (acknowledged_version, so a later change goes out as a correction) and the lease freed.
@@ -38,7 +40,7 @@ from chalicelib.adapters.dynamodb.errors import is_conditional_failure
 from chalicelib.adapters.dynamodb.models import RecordModel, export_queue_key, export_queue_keys
 from chalicelib.adapters.dynamodb.records import record_from_model
 from chalicelib.domain import delivery
-from chalicelib.domain.model import DeliveryEvent, DeliveryState, MessageKind, TestRecord
+from chalicelib.domain.model import DeliveryState, MessageKind, TestRecord
 from chalicelib.domain.retention import RetentionPolicy, erase_day
 from chalicelib.domain.serialization import iso_utc, parse_iso
 from chalicelib.observability import logger
@@ -70,8 +72,8 @@ class DynamoDbExportQueue:
         self._workers = max(1, workers)
         self._table = table_name or str(RecordModel.Meta.table_name)
         self._page_size = page_size
-        # Leased version per record id, for the outcome's condition.
-        self._leased_version: dict[str, int] = {}
+        # Leased version and message kind per record id, for the outcome's condition.
+        self._leased: dict[str, tuple[int, MessageKind]] = {}
         self._retention = retention or RetentionPolicy()  # bootstrap passes the configured one
 
     @property
@@ -142,7 +144,8 @@ class DynamoDbExportQueue:
                 Key=_key(record),
                 UpdateExpression=(
                     "SET delivery_state = :leased, #status = :status, lease_owner = :me,"
-                    " lease_expires_at = :until, next_attempt_at = :until ADD attempts :one"
+                    " lease_expires_at = :until, next_attempt_at = :until,"
+                    " first_sent_at = if_not_exists(first_sent_at, :now) ADD attempts :one"
                 ),
                 ConditionExpression=(
                     "attribute_exists(export_queue) AND #version = :v AND next_attempt_at <= :now"
@@ -163,8 +166,8 @@ class DynamoDbExportQueue:
             if is_conditional_failure(exc):
                 return False  # another run holds it, or it changed since read
             raise
+        self._leased[record.id] = (record.version, record.delivery.pending_message or MessageKind.FINAL)
         delivery.lease(record, now, until)
-        self._leased_version[record.id] = record.version
         return True
 
     # outcomes -------------------------------------------------------------------------------
@@ -174,7 +177,7 @@ class DynamoDbExportQueue:
 
     def _settle_one(self, item: Queued, now: datetime, outcome: str) -> bool:
         record = item.record
-        version = self._leased_version.pop(record.id, record.version)
+        version, kind = self._leased.pop(record.id, (record.version, MessageKind.FINAL))
         sets, removes, values = _delivery_fields(record, retention=self._retention)
         removes += ["lease_owner", "lease_expires_at"]
         values[":me"] = {"S": self._owner}
@@ -191,11 +194,13 @@ class DynamoDbExportQueue:
         except ClientError as exc:
             if not is_conditional_failure(exc):
                 raise
-            self._superseded(record, version, outcome, now)
+            self._superseded(record, version, kind, outcome, now)
             return True
         return False
 
-    def _superseded(self, sent: TestRecord, version: int, outcome: str, now: datetime) -> None:
+    def _superseded(
+        self, sent: TestRecord, version: int, kind: MessageKind, outcome: str, now: datetime
+    ) -> None:
         """The record changed (or our lease was lost) while its message was in flight."""
         current = self.get(sent.finess, sent.id)
         logger.info(
@@ -205,20 +210,26 @@ class DynamoDbExportQueue:
         if current is None:
             return
         record, blob = current
-        d = record.delivery
-        if outcome == "acknowledged" and d.acknowledged_version < version:
-            # SI-DEP holds version `version`: what follows must be a correction, not a second final.
-            d.acknowledged_version = version
-            d.acknowledged_at = now
-            if d.pending_message is MessageKind.FINAL:
-                d.pending_message = MessageKind.CORRECTION
-            d.history.append(DeliveryEvent(at=now, event="acknowledged", detail=f"version {version}"))
-            del d.history[: -delivery.HISTORY_LIMIT]
-            names = ["acknowledged_version", "acknowledged_at", "pending_message", "delivery_history"]
+        if outcome == "acknowledged" and delivery.acknowledged_meanwhile(record, version, kind, now):
+            names = [
+                "delivery_state",
+                "#status",
+                "attempts",
+                "last_error",
+                "acknowledged_version",
+                "acknowledged_at",
+                "pending_message",
+                "next_attempt_at",
+                "export_queue",
+                "delivery_history",
+            ]
             if blob is not None:  # never give an erased record an erase_day back
                 names.append("erase_day")
             sets, removes, values = _delivery_fields(record, only=names, retention=self._retention)
+            # a new version: a withdrawal queued here is a new message, not a duplicate of an older one
+            sets.append("#version = :nv")
             values[":cv"] = {"N": str(record.version)}
+            values[":nv"] = {"N": str(record.version + 1)}
             self._try_update(record, sets, removes, values, "#version = :cv")
         self._release(record)
 

@@ -116,6 +116,8 @@ class RecordModel(Model):
     pending_message = UnicodeAttribute(null=True)
     export_queue = UnicodeAttribute(null=True)
     next_attempt_at = UnicodeAttribute(null=True)
+    # set by the first lease, never removed: a message for this record may have reached SI-DEP
+    first_sent_at = UnicodeAttribute(null=True)
     lease_owner = UnicodeAttribute(null=True)
     lease_expires_at = UnicodeAttribute(null=True)
     delivery_history = JSONAttribute(null=True)

@@ -49,6 +49,7 @@ def record_from_model(item: RecordModel) -> tuple[TestRecord, bytes | None]:
         acknowledged_version=int(item.acknowledged_version),
         pending_message=MessageKind(item.pending_message) if item.pending_message else None,
         history=history,
+        first_sent_at=_opt_time(item.first_sent_at),
     )
     record = TestRecord(
         id=item.record_id,
@@ -185,15 +186,19 @@ class DynamoDbRecordRepository:
             if getattr(item, name) is not None
         ]
         actions += [getattr(RecordModel, name).remove() for name in _MUTABLE if getattr(item, name) is None]
+        # an erased record cannot change any more: nothing could be sent for it
+        condition = (
+            (RecordModel.version == expected_version)
+            & RecordModel.record_id.exists()
+            & RecordModel.personal.exists()
+        )
+        if record.delivery.first_sent_at is None:
+            # decided on a record nothing of which had left: a lease since (which does not bump the
+            # version) makes it a conflict. `first_sent_at` itself is the lease's to write, never a save's.
+            condition &= RecordModel.first_sent_at.does_not_exist()
         with dynamodb_errors():
             try:
-                item.update(
-                    actions=actions,
-                    # an erased record cannot change any more: nothing could be sent for it
-                    condition=(RecordModel.version == expected_version)
-                    & RecordModel.record_id.exists()
-                    & RecordModel.personal.exists(),
-                )
+                item.update(actions=actions, condition=condition)
             except UpdateError as exc:
                 if is_conditional_failure(exc):
                     if self._erased(record.finess, record.id):

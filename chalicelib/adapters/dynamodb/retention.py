@@ -27,7 +27,6 @@ from chalicelib.adapters.dynamodb.errors import dynamodb_errors, is_conditional_
 from chalicelib.adapters.dynamodb.models import RecordModel
 from chalicelib.domain.model import DeliveryState, RecordStatus, TestRecord, TestResult
 from chalicelib.domain.retention import (
-    UNSENT_STATES,
     RetentionFacts,
     RetentionPolicy,
     coarse_day,
@@ -49,6 +48,8 @@ _FACT_ATTRIBUTES = [
     "delivery_state",
     "erase_day",
     "lease_expires_at",
+    "first_sent_at",
+    "export_queue",
 ]
 _SKELETON_ATTRIBUTES = ["status", "result", "delivery_state"]
 # Removed by every erasure: the personal part and whatever could still send or describe it.
@@ -77,6 +78,8 @@ def _facts(item: RecordModel) -> RetentionFacts:
         delivery_state=DeliveryState(item.delivery_state),
         erase_day=date.fromisoformat(item.erase_day) if item.erase_day else None,
         lease_expires_at=parse_iso(item.lease_expires_at) if item.lease_expires_at else None,
+        already_sent=item.first_sent_at is not None,
+        message_pending=item.export_queue is not None,
     )
 
 
@@ -143,12 +146,12 @@ class DynamoDbRetentionStore:
         return self._update(facts.finess, facts.record_id, actions, condition)
 
     def erase_unsent(self, record: TestRecord, *, now: datetime, policy: RetentionPolicy) -> bool:
+        """Erase a record nothing of which was sent (the caller checked `already_sent`): the condition
+        holds that fact at the write, so a lease since makes it fail."""
         condition = (
             (RecordModel.version == record.version)
             & RecordModel.personal.exists()
-            & (RecordModel.attempts == 0)
-            & (RecordModel.acknowledged_version == 0)
-            & RecordModel.delivery_state.is_in(*(state.value for state in UNSENT_STATES))
+            & RecordModel.first_sent_at.does_not_exist()
         )
         actions = [
             *_erasure_actions(record.created_at, record.test.sampled_at, record.version, now, policy),

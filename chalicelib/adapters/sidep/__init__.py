@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Protocol
 
 from chalicelib.adapters.sidep.hl7 import Hl7Error, SenderIdentity, build_batch, build_message, parse_acks
+from chalicelib.domain.delivery import rejection_reason
 from chalicelib.services.export import Outbound, Receipt, SendFailed, SendReport
 
 
@@ -40,5 +41,7 @@ class Hl7BatchSender:
         for message in messages:
             ack = acks.get(message.control_id)
             if ack is not None:
-                receipts[message.record_id] = Receipt(ack.accepted, message.control_id, ack.reason)
+                # what is kept of a rejection is ours: SI-DEP's free text may quote the patient
+                reason = "" if ack.accepted else rejection_reason(ack.code.value, ack.error_code)
+                receipts[message.record_id] = Receipt(ack.accepted, message.control_id, reason)
         return SendReport(batch_id=batch.control_id, receipts=receipts)

@@ -83,7 +83,8 @@ class AckCode(StrEnum):
 class Ack:
     control_id: str  # MSA-2: the acknowledged message's control id
     code: AckCode
-    reason: str = ""
+    reason: str = ""  # SI-DEP's free text (ERR-8): may quote patient values; never stored nor logged
+    error_code: str = ""  # ERR-3.1, HL7 table 0357
 
     @property
     def accepted(self) -> bool:
@@ -315,9 +316,13 @@ def parse_acks(payload: bytes | str) -> dict[str, Ack]:
             raise Hl7Error("an acknowledgement has an unknown MSA-1 code") from exc
         reason = message.unescape(str(msa[3])) if len(msa) > 3 else ""
         err = _first_segment(message, "ERR")
+        error_code = ""
         if err is not None and len(err) > 8 and str(err[8]):
             reason = message.unescape(str(err[8]))
-        acks[control_id] = Ack(control_id=control_id, code=code, reason=reason[:500])
+        if err is not None and len(err) > 3:
+            first = str(err[3]).split("~", 1)[0].split("^", 1)[0]
+            error_code = first if first.isdigit() and len(first) <= 4 else ""
+        acks[control_id] = Ack(control_id=control_id, code=code, reason=reason[:500], error_code=error_code)
     return acks
 
 
