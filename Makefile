@@ -66,8 +66,12 @@ deploy: package
 bench: $(STAMP) package
 	$(PY) -m bench.run
 
+# MODEL_EXAMPLES: interleavings of the SI-DEP model-based test (make test runs 20)
+MODEL_EXAMPLES ?= 1000
 fuzz: $(STAMP)
 	$(PY) -m devtools.fuzz --max-examples 500
+	AWS_DEFAULT_REGION=eu-west-3 MODEL_MAX_EXAMPLES=$(MODEL_EXAMPLES) MODEL_SEED=random \
+	  $(VENV)/bin/pytest -q -s -p no:cacheprovider tests/integration/test_sidep_model.py
 
 load: $(STAMP)
 	$(PY) -m devtools.load --clients 8 --creates 250
