@@ -61,6 +61,7 @@ EXPORT_WRITABLE_ATTRIBUTES: tuple[str, ...] = (
     "next_attempt_at",
     "lease_owner",
     "lease_expires_at",
+    "first_sent_at",  # set by the lease: a message may have reached SI-DEP (never removed)
     "delivery_history",
     "expires_at",
     "erase_day",  # an acknowledgement brings the retention erase day forward
