@@ -212,15 +212,18 @@ def cancel(record: TestRecord, now: datetime) -> None:
     _event(record, now, "cancelled")
 
 
-def acknowledged_meanwhile(record: TestRecord, version: int, kind: MessageKind, now: datetime) -> bool:
+def acknowledged_meanwhile(
+    record: TestRecord, version: int, kind: MessageKind, now: datetime
+) -> tuple[bool, bool]:
     """SI-DEP acknowledged the `kind` message of version `version` of a record that changed while
-    the message was in flight (`record` is the stored one, newer). Returns True if the record must be written:
+    the message was in flight (`record` is the stored one, newer). Returns (whether the record
+    must be written, whether as a new version):
     - SI-DEP holds `version`: what follows is a correction, not a second final;
     - if the record was cancelled or withdrawn meanwhile and no withdrawal is pending, SI-DEP now
       holds a result we no longer stand by: a withdrawal is queued (the caller bumps the version,
       so that it is a new message, not a duplicate of an earlier one)."""
     d = record.delivery
-    changed = False
+    changed = withdraw = False
     if d.acknowledged_version < version:
         d.acknowledged_version = version
         d.acknowledged_at = now
@@ -236,8 +239,8 @@ def acknowledged_meanwhile(record: TestRecord, version: int, kind: MessageKind, 
         d.attempts = 0
         d.last_error = None
         _event(record, now, "scheduled", MessageKind.WITHDRAWAL.value)
-        changed = True
-    return changed
+        changed = withdraw = True
+    return changed, withdraw
 
 
 def has_message_to_send(record: TestRecord) -> bool:

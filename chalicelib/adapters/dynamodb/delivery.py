@@ -210,7 +210,11 @@ class DynamoDbExportQueue:
         if current is None:
             return
         record, blob = current
-        if outcome == "acknowledged" and delivery.acknowledged_meanwhile(record, version, kind, now):
+        if outcome != "acknowledged":
+            self._release(record)
+            return
+        write, new_version = delivery.acknowledged_meanwhile(record, version, kind, now)
+        if write:
             names = [
                 "delivery_state",
                 "#status",
@@ -226,10 +230,11 @@ class DynamoDbExportQueue:
             if blob is not None:  # never give an erased record an erase_day back
                 names.append("erase_day")
             sets, removes, values = _delivery_fields(record, only=names, retention=self._retention)
-            # a new version: a withdrawal queued here is a new message, not a duplicate of an older one
-            sets.append("#version = :nv")
             values[":cv"] = {"N": str(record.version)}
-            values[":nv"] = {"N": str(record.version + 1)}
+            if new_version:
+                # a withdrawal queued here is a new message, not a duplicate of an earlier one
+                sets.append("#version = :nv")
+                values[":nv"] = {"N": str(record.version + 1)}
             self._try_update(record, sets, removes, values, "#version = :cv")
         self._release(record)
 
