@@ -11,7 +11,8 @@ REGION ?= eu-west-3
 STAGE ?= prod
 STACK ?= depistage-$(STAGE)
 
-.PHONY: run test install tools lint typecheck bench package deploy fuzz load purge clean lock
+.PHONY: run test install tools lint typecheck bench package deploy fuzz load purge clean lock \
+	status verify-audit export redrive
 
 # requirements.txt is the runtime lock (hashes, every transitive package): installed exactly, then
 # the dev tools under it as constraints, so the tests run the versions the Lambda ships.
@@ -76,8 +77,27 @@ fuzz: $(STAMP)
 load: $(STAMP)
 	$(PY) -m devtools.load --clients 8 --creates 250
 
+# Operator commands (README "Operating the service"): the local stack of `make run` by default;
+# STACK_FILE=<stack.json> for another, STAGE=<name> [REGION=...] for a deployed stage; JSON=1 for
+# one JSON document on stdout; V=1 for log lines on stderr. Exit codes: devtools/cli.py.
+OPS = $(if $(STACK_FILE),--stack $(STACK_FILE)) \
+	$(if $(filter command line,$(origin STAGE)),--stage $(STAGE) --region $(REGION)) \
+	$(if $(JSON),--json) $(if $(V),-v)
+
+status: $(STAMP)
+	@$(PY) -m devtools.status $(OPS)
+
+verify-audit: $(STAMP)  # CHAIN=<FINESS or platform> for one chain, else every chain
+	@$(PY) -m devtools.verify_audit $(if $(CHAIN),--chain $(CHAIN),--all) $(OPS)
+
+export: $(STAMP)
+	@$(PY) -m devtools.export run $(OPS)
+
+redrive: $(STAMP)
+	@$(PY) -m devtools.export redrive $(OPS)
+
 purge: $(STAMP)  # DRY_RUN=1 for the report only; NOW=<RFC 3339> (dry run only) to see a later day
-	$(PY) -m devtools.purge $(if $(DRY_RUN),--dry-run) $(if $(NOW),--now $(NOW))
+	@$(PY) -m devtools.purge $(if $(DRY_RUN),--dry-run) $(if $(NOW),--now $(NOW)) $(OPS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) build .local .mypy_cache .ruff_cache .pytest_cache

@@ -1,12 +1,15 @@
 """Operator command for the SI-DEP export.
 
-    python -m devtools.export run               # one export run now
-    python -m devtools.export redrive           # dead letters back to ready
+    python -m devtools.export run               # one export run now (make export)
+    python -m devtools.export redrive           # dead letters back to ready (make redrive)
     python -m devtools.export loop --every 10   # `make run`: a run every 10 s until SIGTERM/SIGINT
 
-Settings come from the environment (chalicelib.config): SIDEP_URL, SIDEP_CA_FILE,
-SIDEP_CLIENT_CERT_FILE, SIDEP_CLIENT_KEY_FILE, SIDEP_BATCH_SIZE, SIDEP_TIMEOUT_SECONDS,
-EXPORT_TIME_BUDGET_SECONDS, EXPORT_MAX_ATTEMPTS, and the AWS ones.
+Finds the service as every operator command does (devtools/target.py). `run` prints one line per
+batch as it finishes, then the outcome counts; on a deployed stage it invokes the stage's export
+function (which alone may decrypt and holds the SI-DEP client certificate). Each local run writes
+its summary to the stack's state dir, for `status`. `--json`: one document.
+Exit status: 0 done; 1 done, and records became dead letters (`redrive` them once SI-DEP is
+back); 2 could not run.
 
 The wiring lives in chalicelib/bootstrap.py (`build_exporter`) and the scheduled body in
 chalicelib/jobs.py (`scheduled_export`), which the Chalice schedule calls too.
@@ -16,53 +19,144 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import signal
 import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
-from chalicelib.bootstrap import build_exporter
-from chalicelib.config import get_settings
 from chalicelib.jobs import redrive, scheduled_export
-from chalicelib.observability import logger, metrics
+from devtools import cli
+from devtools.target import CONTAINER_SETTINGS, Target, invoke_deployed
 
 __all__ = ["main", "scheduled_export"]
 
+RUN_NEEDS = (*CONTAINER_SETTINGS, "SIDEP_URL")
+OUTCOMES = (
+    ("acknowledged", "acknowledged"),
+    ("rejected", "rejected by SI-DEP"),
+    ("retried", "to retry"),
+    ("failed", "dead letters"),
+    ("skipped", "skipped (leased elsewhere)"),
+    ("superseded", "changed in flight"),
+)
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="SI-DEP export operator command")
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="run one export now")
-    commands.add_parser("redrive", help="put dead letters back in the queue")
-    loop = commands.add_parser("loop", help="run an export every N seconds until SIGTERM/SIGINT")
-    loop.add_argument("--every", type=float, default=10.0)
-    args = parser.parse_args(argv)
-    settings = get_settings()
 
-    if args.command == "redrive":
-        print(json.dumps({"redriven": redrive()}), flush=True)
-        return 0
-    export = build_exporter(settings)
-    if args.command == "run":
-        summary = export(None)
-        metrics.flush_metrics()
-        print(json.dumps(asdict(summary)), flush=True)
-        return 0
+def _one_run(target: Target) -> dict[str, Any]:
+    from chalicelib.bootstrap import build_exporter
 
+    return dict(asdict(build_exporter(target.settings())(None)))
+
+
+def write_last_run(path: Path | None, summary: dict[str, Any]) -> None:
+    """The local stand-in for the Lambda's metrics: what `status` shows as the last export run."""
+    if path is None:
+        return
+    record = {"finished_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "summary": summary}
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(record) + "\n")
+    os.replace(tmp, path)
+
+
+def read_last_run(path: Path | None) -> dict[str, Any] | None:
+    if path is None or not path.is_file():
+        return None
+    try:
+        record: dict[str, Any] = json.loads(path.read_text())
+    except ValueError:
+        return None
+    return record
+
+
+def _batch_line(fields: dict[str, Any]) -> str:
+    outcomes = fields.get("outcomes") or {}
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())) or "nothing sent"
+    error = f" ({fields['error']})" if fields.get("error") else ""
+    return f"  batch {fields.get('batch_id') or '-'}: {fields.get('records', 0)} record(s): {counts}{error}"
+
+
+def run_now(args: argparse.Namespace, target: Target, out: cli.Output) -> int:
+    out.line(f"export run on {target.source}")
+    if target.kind == "deployed":
+        summary = invoke_deployed(target, "ExportFunctionName")
+    else:
+        target.require(RUN_NEEDS)
+        with cli.progress("exporting to SI-DEP") as bar:
+
+            def batch_done(fields: dict[str, Any]) -> None:
+                out.line(_batch_line(fields))
+                bar.advance(int(fields.get("records", 0)), f"exporting: batch {fields.get('batch_id', '')}")
+
+            with cli.on_log("export batch", batch_done):
+                summary = _one_run(target)
+        write_last_run(target.last_export_run, summary)
+    out.line(
+        f"{summary.get('batches', 0)} batch(es), {summary.get('leased', 0)} record(s) leased"
+        f" in {float(summary.get('elapsed_seconds', 0.0)):.1f}s"
+        + (" (stopped by the time budget)" if summary.get("stopped_by_budget") else "")
+    )
+    out.table(["outcome", "records"], [(label, summary.get(key, 0)) for key, label in OUTCOMES])
+    out.line(f"oldest record still waiting: {cli.age(summary.get('oldest_ready_age_seconds') or None)}")
+    if summary.get("failed"):
+        out.line("dead letters: run `make redrive` (python -m devtools.export redrive) once SI-DEP is back")
+    out.document({"target": target.source, "command": "run", **summary})
+    return cli.EXIT_ATTENTION if summary.get("failed") else cli.EXIT_OK
+
+
+def redrive_now(args: argparse.Namespace, target: Target, out: cli.Output) -> int:
+    target.require(CONTAINER_SETTINGS)
+    with cli.progress("putting dead letters back in the queue"):
+        count = redrive()
+    out.line(f"{count} dead letter(s) back in the export queue of {target.source}")
+    out.document({"target": target.source, "command": "redrive", "redriven": count})
+    return cli.EXIT_OK
+
+
+def loop(args: argparse.Namespace, target: Target, out: cli.Output) -> int:
+    target.require(RUN_NEEDS)
+    last_run = Path(args.last_run_file) if args.last_run_file else target.last_export_run
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    from chalicelib.observability import logger
+
     while not stop.is_set():
         try:
-            summary = export(None)  # the configured budget; --every is the pause between runs
-            metrics.flush_metrics(raise_on_empty_metrics=False)
-            if summary.leased:
-                print(json.dumps(asdict(summary)), flush=True)
+            summary = _one_run(target)  # the configured budget; --every is the pause between runs
+            write_last_run(last_run, summary)
+            if summary["leased"]:
+                out.line("export run: " + ", ".join(f"{k} {summary[k]}" for k in ("leased", *dict(OUTCOMES))))
         except Exception as exc:  # keep the local loop alive; the error names a type only
             logger.error("export run failed", extra={"error": type(exc).__name__})
         stop.wait(args.every)
-    return 0
+    return cli.EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = cli.parser("export", "SI-DEP export operator command", subcommands=True)
+    commands = parser.add_subparsers(dest="command", required=True)
+    common = [cli.common_options()]
+    commands.add_parser("run", parents=common, help="run one export now")
+    commands.add_parser("redrive", parents=common, help="put dead letters back in the queue")
+    every = commands.add_parser("loop", parents=common, help="an export every N seconds until SIGTERM/SIGINT")
+    every.add_argument("--every", type=float, default=10.0)
+    every.add_argument("--last-run-file", help="where each run's summary goes (default: the stack's)")
+    return parser
+
+
+COMMANDS = {"run": run_now, "redrive": redrive_now, "loop": loop}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # The loop is a daemon of `make run`: its log is .local/logs/export.log, INFO by default.
+    level = logging.INFO if args.command == "loop" else logging.ERROR
+    return cli.run("export", args, COMMANDS[args.command], log_level=level)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,10 @@ from typing import IO, Any
 
 import boto3
 
+from chalicelib.adapters.dynamodb.models import TABLE_SETTINGS
+from chalicelib.config import load_settings
+from devtools.target import CONTAINER_SETTINGS, FAKE_CREDENTIALS, last_export_run_file
+
 HOST = "127.0.0.1"
 REGION = "eu-west-3"
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -53,11 +57,6 @@ DEFAULT_EXPORT_EVERY = 10
 STOP_GRACE_SECONDS = 5.0
 # Generous on a loaded 2-core machine; the whole start usually takes a few seconds.
 START_TIMEOUT_SECONDS = 60.0
-FAKE_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-}
 
 _NO_PROXY = ",".join(
     dict.fromkeys(
@@ -334,6 +333,8 @@ class Stack:
                     "loop",
                     "--every",
                     str(self.export_every),
+                    "--last-run-file",
+                    str(last_export_run_file(self.state_dir)),
                 ],
                 child_env,
             )
@@ -358,6 +359,7 @@ class Stack:
         )
         self.wait_for(api, "200 from /v1/health", lambda: _http_status(f"{self.api_url}/v1/health") == 200)
 
+        settings = load_settings(app_env)
         self.info = {
             "api_url": self.api_url,
             "aws_endpoint_url": self.aws_url,
@@ -374,6 +376,10 @@ class Stack:
             "sidep_inbox": str(self.sidep_dir / "inbox"),
             "sidep_ledger": str(self.sidep_dir / "ledger.json"),
             "env": app_env,
+            # What the operator commands read (devtools/target.py reads `env`; these are for people).
+            "tables": {name: getattr(settings, name) for name in TABLE_SETTINGS.values()},
+            "keys": {name: app_env[name] for name in CONTAINER_SETTINGS},
+            "export_last_run": str(last_export_run_file(self.state_dir)),
             "warnings": self.warnings,
             "started_in_seconds": round(time.monotonic() - started, 1),
         }

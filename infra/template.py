@@ -142,6 +142,41 @@ RETENTION_ALARM_METRIC = ALARM_METRIC
 AUTH_FAILURE_BURST = 50  # 401/403 answers in 5 minutes
 
 
+# The audit journal's log lines when an append fails (chalicelib/adapters/audit.py): a log metric
+# filter on every function's log group counts them, without a metric call in the request path.
+JOURNAL_APPEND_FAILURE_METRIC = "JournalAppendFailures"
+JOURNAL_APPEND_FAILURE_PATTERN = (
+    '{ ($.message = "audit append gave up under contention") || '
+    '(($.message = "audit journal unavailable") && (($.operation = "append") || ($.operation = "head"))) }'
+)
+DASHBOARD_EXPORT_METRICS = (
+    "ExportSent",
+    "ExportAcknowledged",
+    "ExportRejected",
+    "ExportRetried",
+    "ExportFailed",
+)
+
+# CloudFormation output -> the environment variable it gives the operator commands
+# (devtools/target.py: `--stage NAME` reads the stack's outputs through this map).
+OPERATOR_OUTPUTS: dict[str, str] = {
+    "UserPoolId": "USER_POOL_ID",
+    "AppClientId": "APP_CLIENT_IDS",
+    "DataKeyArn": "DATA_KEY_ID",
+    "BlindIndexKeyArn": "BLIND_INDEX_KEY_ID",
+    "AuditKeyArn": "AUDIT_KEY_ID",
+    **{
+        "".join(part.capitalize() for part in setting.split("_")): setting.upper()
+        for setting in TABLE_SETTINGS.values()
+    },
+}
+# The scheduled functions an operator may run now (`export run`, `purge`): output -> function.
+OPERATOR_INVOKES: dict[str, str] = {
+    "ExportFunctionName": "export_to_sidep",
+    "PurgeFunctionName": "purge_expired",
+}
+
+
 class RegionNotAllowedError(ValueError):
     """A deployment outside the HDS-certified EEA regions."""
 
@@ -974,6 +1009,30 @@ def _monitoring(functions: list[Function], stage_name: str) -> dict[str, Any]:
         ),
     }
     for fn in functions:
+        resources[f"{fn.logical_id}JournalFailuresFilter"] = {
+            "Type": "AWS::Logs::MetricFilter",
+            "DependsOn": [fn.log_group_id],
+            "Properties": {
+                "LogGroupName": fn.log_group_name(),
+                "FilterPattern": JOURNAL_APPEND_FAILURE_PATTERN,
+                "MetricTransformations": [
+                    {
+                        "MetricNamespace": "Depistage",
+                        "MetricName": JOURNAL_APPEND_FAILURE_METRIC,
+                        "MetricValue": "1",
+                        "DefaultValue": 0,
+                    }
+                ],
+            },
+        }
+    resources["JournalAppendFailuresAlarm"] = _alarm(
+        "The audit journal could not be appended to (each one a 503: nothing disclosed untraced)",
+        "Depistage",
+        JOURNAL_APPEND_FAILURE_METRIC,
+        [],
+        1,
+    )
+    for fn in functions:
         resources[f"{fn.logical_id}ThrottlesAlarm"] = _alarm(
             f"{fn.name} is throttled",
             "AWS/Lambda",
@@ -1019,6 +1078,228 @@ def _monitoring(functions: list[Function], stage_name: str) -> dict[str, Any]:
             period=86400,
         )
     return resources
+
+
+# --- operators -----------------------------------------------------------------------------------
+
+
+def operator_policy_document(functions: list[Function]) -> dict[str, Any]:
+    """Exactly what the operator commands need (devtools/: status, verify_audit, export, purge):
+    read the delivery state and the journal, verify (never make) checkpoints, re-drive dead letters
+    through the export's delivery bookkeeping only, run the scheduled export and purge functions
+    with their own roles, read the metrics. Never a patient's data, never a journal write."""
+    records = _table_arns("records_table")
+    journal = [*_table_arns("audit_table"), *_table_arns("audit_checkpoints_table")]
+    invokable = [fn for fn in functions if fn.name in OPERATOR_INVOKES.values()]
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "FindTheStage",
+            "Effect": "Allow",
+            "Action": ["cloudformation:DescribeStacks"],
+            "Resource": _sub(
+                "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/${AWS::StackName}/*"
+            ),
+        },
+        {
+            "Sid": "ReadTheJournal",
+            "Effect": "Allow",
+            "Action": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"],
+            "Resource": journal,
+        },
+        {
+            "Sid": "VerifyCheckpoints",
+            "Effect": "Allow",
+            "Action": ["kms:VerifyMac"],
+            "Resource": _arn("AuditKey"),
+        },
+        {
+            "Sid": "ReadDeliveryState",
+            "Effect": "Allow",
+            "Action": ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan"],
+            "Resource": records,
+        },
+        {
+            "Sid": "TablesThroughTheirKey",
+            "Effect": "Allow",
+            "Action": list(STORAGE_KEY_VIA_DYNAMODB),
+            "Resource": _arn("StorageKey"),
+            "Condition": {"StringEquals": {"kms:ViaService": _sub("dynamodb.${AWS::Region}.amazonaws.com")}},
+        },
+        *_export_record_statements(),  # the re-drive writes delivery bookkeeping only, as the export does
+        {
+            "Sid": "ReadMetricsAndDeadLetters",
+            "Effect": "Allow",
+            "Action": ["cloudwatch:GetMetricStatistics", "cloudwatch:GetMetricData"],
+            "Resource": "*",  # CloudWatch metric reads take no resource
+        },
+        {
+            "Sid": "CountDeadLetters",
+            "Effect": "Allow",
+            "Action": ["sqs:GetQueueAttributes"],
+            "Resource": _arn("DeadLetterQueue"),
+        },
+        {
+            "Sid": "NeverReadPatients",
+            "Effect": "Deny",
+            "Action": "kms:*",
+            "Resource": [_arn("DataKey"), _arn("BlindIndexKey")],
+        },
+        {
+            "Sid": "NeverForgeCheckpoints",
+            "Effect": "Deny",
+            "Action": ["kms:GenerateMac"],
+            "Resource": _arn("AuditKey"),
+        },
+        {
+            "Sid": "NeverWriteTheJournal",
+            "Effect": "Deny",
+            "Action": list(DYNAMODB_WRITES),
+            "Resource": journal,
+        },
+    ]
+    if invokable:
+        statements.insert(
+            -3,
+            {
+                "Sid": "RunScheduledJobsNow",
+                "Effect": "Allow",
+                "Action": ["lambda:InvokeFunction"],
+                "Resource": [_arn(fn.logical_id) for fn in invokable],
+            },
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _operators(functions: list[Function], stage: str) -> dict[str, Any]:
+    return {
+        "OperatorRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "Description": f"depistage {stage}: operators (status, verify_audit, export, purge)",
+                "MaxSessionDuration": 3600,
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": _root(),  # the account's IAM decides who; with MFA only
+                            "Action": "sts:AssumeRole",
+                            "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}},
+                        }
+                    ],
+                },
+                "Tags": _tags(stage),
+            },
+        },
+        "OperatorPolicy": {
+            "Type": "AWS::IAM::Policy",
+            "Properties": {
+                "PolicyName": "operator-least-privilege",
+                "Roles": [{"Ref": "OperatorRole"}],
+                "PolicyDocument": operator_policy_document(functions),
+            },
+        },
+    }
+
+
+def _metric(namespace: str, name: str, dims: dict[str, Any], **options: Any) -> list[Any]:
+    row: list[Any] = [namespace, name]
+    for key, value in dims.items():
+        row += [key, value]
+    return [*row, options] if options else row
+
+
+def dashboard_body(functions: list[Function], stage_name: str) -> dict[str, Any]:
+    """The picture an operator opens first: what waits and what failed, then the API."""
+    service = {"service": APP_NAME}
+    api = {"ApiName": APP_NAME, "Stage": stage_name}
+    names = {fn.name for fn in functions}
+
+    def widget(title: str, metrics: list[list[Any]], stat: str = "Sum", **extra: Any) -> dict[str, Any]:
+        props = {
+            "title": title,
+            "region": "${AWS::Region}",
+            "period": 300,
+            "stat": stat,
+            "view": "timeSeries",
+        }
+        return {
+            "type": "metric",
+            "width": 8,
+            "height": 6,
+            "properties": {**props, "metrics": metrics, **extra},
+        }
+
+    widgets = [
+        widget(
+            "SI-DEP export throughput (records per 5 min)",
+            [_metric("Depistage", name, service) for name in DASHBOARD_EXPORT_METRICS[:2]],
+        ),
+        widget(
+            "Export queue: oldest waiting record (s)",
+            [_metric("Depistage", EXPORT_LAG_METRIC, service)],
+            stat="Maximum",
+            annotations={"horizontal": [{"label": "alarm", "value": EXPORT_LAG_THRESHOLD_SECONDS}]},
+        ),
+        widget(
+            "Dead letters: records and scheduled runs",
+            [
+                _metric("Depistage", "ExportFailed", service, label="records given up on SI-DEP"),
+                _metric(
+                    "AWS/SQS",
+                    "ApproximateNumberOfMessagesVisible",
+                    {"QueueName": "${DeadLetterQueue.QueueName}"},
+                    stat="Maximum",
+                    label="failed scheduled runs",
+                ),
+            ],
+        ),
+        widget(
+            "SI-DEP rejections and retries",
+            [_metric("Depistage", name, service) for name in ("ExportRejected", "ExportRetried")],
+        ),
+        widget("Authentication failures (401/403)", [_metric("Depistage", AUTH_FAILURE_METRIC, {})]),
+        widget("Audit journal append failures", [_metric("Depistage", JOURNAL_APPEND_FAILURE_METRIC, {})]),
+    ]
+    if "api_handler" in names:
+        widgets += [
+            widget(
+                "API errors",
+                [_metric("AWS/ApiGateway", name, api) for name in ("4XXError", "5XXError")],
+            ),
+            widget(
+                "API latency (ms)",
+                [_metric("AWS/ApiGateway", "Latency", api, stat=stat) for stat in ("p50", "p99")],
+                stat="p99",
+            ),
+        ]
+    alarms = [alarm for alarm in ("RetentionUnacknowledgedNearCapAlarm",) if "purge_expired" in names]
+    alarms += [alarm for alarm in ("ExportLagAlarm", "ExportDeadLettersAlarm") if "export_to_sidep" in names]
+    alarms += ["DeadLettersAlarm", "JournalAppendFailuresAlarm", "AuthFailuresAlarm"]
+    widgets.append(
+        {
+            "type": "alarm",
+            "width": 8,
+            "height": 6,
+            "properties": {
+                "title": "Alarms: retention, export, dead letters, journal",
+                "alarms": [f"${{{alarm}.Arn}}" for alarm in alarms],
+            },
+        }
+    )
+    return {"widgets": widgets}
+
+
+def _dashboard(functions: list[Function], stage_name: str) -> dict[str, Any]:
+    return {
+        "Dashboard": {
+            "Type": "AWS::CloudWatch::Dashboard",
+            "Properties": {
+                "DashboardName": _sub("${AWS::StackName}"),
+                "DashboardBody": _sub(json.dumps(dashboard_body(functions, stage_name))),
+            },
+        }
+    }
 
 
 # --- the template --------------------------------------------------------------------------------
@@ -1078,13 +1359,28 @@ def merge_template(
         resources.update(_api(api_stage_name, stage))
         resources.update(_waf(api_stage_name, stage))
     resources.update(_monitoring(functions, api_stage_name))
+    resources.update(_operators(functions, stage))
+    resources.update(_dashboard(functions, api_stage_name))
+    values: dict[str, Any] = {
+        "UserPoolId": {"Ref": "UserPool"},
+        "AppClientId": {"Ref": "UserPoolClient"},
+        "DataKeyArn": _arn("DataKey"),
+        "BlindIndexKeyArn": _arn("BlindIndexKey"),
+        "AuditKeyArn": _arn("AuditKey"),
+        **{table_logical_id(model): {"Ref": table_logical_id(model)} for model in ALL_MODELS},
+    }
     outputs = {
         "Region": {"Value": {"Ref": "AWS::Region"}},
-        "UserPoolId": {"Value": {"Ref": "UserPool"}},
-        "AppClientId": {"Value": {"Ref": "UserPoolClient"}},
-        "DataKeyArn": {"Value": _arn("DataKey")},
+        **{key: {"Value": values[key]} for key in OPERATOR_OUTPUTS},
         "AlarmTopicArn": {"Value": {"Ref": "AlarmTopic"}},
+        "DeadLetterQueueUrl": {"Value": {"Ref": "DeadLetterQueue"}},
+        "OperatorRoleArn": {"Value": _arn("OperatorRole")},
+        "DashboardName": {"Value": {"Ref": "Dashboard"}},
     }
+    for output, name in OPERATOR_INVOKES.items():
+        for fn in functions:
+            if fn.name == name:
+                outputs[output] = {"Value": {"Ref": fn.logical_id}}
     return {
         "Description": f"depistage ({stage}): HDS deployment, region allow-list {', '.join(HDS_REGIONS)}",
         "Metadata": {"depistage": {"region": region, "stage": stage, "hds_regions": list(HDS_REGIONS)}},

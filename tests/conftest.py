@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import boto3
 import pytest
@@ -100,6 +101,8 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "1")
+    # Operator commands must not find a developer's `make run` (.local/stack.json) from a test.
+    monkeypatch.setattr("devtools.target.DEFAULT_STACK_FILE", Path("/nonexistent/.local/stack.json"))
     for name in _APP_ENV:
         monkeypatch.delenv(name, raising=False)
     _reset_process_state()
