@@ -138,7 +138,10 @@ class Output:
         cells = [[str(h) for h in headers], *[["" if c is None else str(c) for c in row] for row in rows]]
         widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
         body = cells[1:]
-        numeric = [bool(body) and all(_is_number(row[i]) for row in body) for i in range(len(headers))]
+        # The first column names the row; a column of numbers (or "-") aligns right.
+        numeric = [
+            i > 0 and bool(body) and all(_is_number(row[i]) for row in body) for i in range(len(headers))
+        ]
         for row in cells:
             text = "  ".join(
                 cell.rjust(width) if right else cell.ljust(width)
@@ -153,7 +156,7 @@ class Output:
 
 
 def _is_number(text: str) -> bool:
-    return text.replace(".", "", 1).replace("-", "", 1).isdigit()
+    return text == "-" or text.replace(".", "", 1).removeprefix("-").isdigit()
 
 
 @contextlib.contextmanager

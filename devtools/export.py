@@ -54,10 +54,14 @@ def _one_run(target: Target) -> dict[str, Any]:
 
 
 def write_last_run(path: Path | None, summary: dict[str, Any]) -> None:
-    """The local stand-in for the Lambda's metrics: what `status` shows as the last export run."""
+    """The local stand-in for the Lambda's metrics: what `status` shows as the last export run,
+    and the last one that had records to send (the loop runs every few seconds, mostly idle)."""
     if path is None:
         return
-    record = {"finished_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "summary": summary}
+    run = {"finished_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "summary": summary}
+    previous = read_last_run(path) or {}
+    busy = run if summary.get("leased") else previous.get("last_busy")
+    record = {**run, "last_busy": busy}
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(record) + "\n")
     os.replace(tmp, path)

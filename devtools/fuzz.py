@@ -278,9 +278,7 @@ if os.environ.get("SCHEMATHESIS_HOOKS") == HOOKS_MODULE:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m devtools.fuzz", description=__doc__.split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m devtools.fuzz", description=__doc__.split("\n")[0])
     parser.add_argument("--stack", default=".local/stack.json", help="the stack file (default: %(default)s)")
     parser.add_argument("--max-examples", type=int, default=500, help="per operation (default: %(default)s)")
     parser.add_argument("--max-time", type=int, default=None, help="seconds, for the whole run")

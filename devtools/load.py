@@ -379,9 +379,7 @@ def running_stack(stack_file: Path) -> Iterator[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m devtools.load", description=__doc__.split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m devtools.load", description=__doc__.split("\n")[0])
     parser.add_argument("--stack", default=".local/stack.json", help="the stack file (default: %(default)s)")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--creates", type=int, default=250, help="per client (default: %(default)s)")

@@ -29,7 +29,8 @@ def test_dry_run_as_of_the_cap_reports_and_a_real_run_now_erases_nothing(
     created = record.created_at.date()
 
     cap = created + timedelta(days=90)
-    assert cli.main(["--dry-run", "--now", f"{cap.isoformat()}T03:00:00Z", "--json"]) == 1  # needs attention: SI-DEP never had it
+    # exit 1: it needs attention, SI-DEP never acknowledged it
+    assert cli.main(["--dry-run", "--now", f"{cap.isoformat()}T03:00:00Z", "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["dry_run"] is True and report["erased"]["hard_cap"] == [record.id]
     assert report["counts"]["erased"] == 1
