@@ -21,15 +21,14 @@ from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
 
+from devtools.target import DEFAULT_STACK_FILE  # where every operator command looks too
+
 # Cognito's authenticator apps: RFC 6238 with SHA-1, 6 digits, 30-second steps.
 TOTP_STEP_SECONDS = 30
 TOTP_DIGITS = 6
 # Cognito (and moto) accept only the current step: a code made in the last instants of a step
 # may reach the server in the next one, so wait for a fresh step rather than fail at random.
 _MIN_SECONDS_LEFT_IN_STEP = 2.0
-
-
-DEFAULT_STACK_FILE = Path(__file__).resolve().parents[1] / ".local" / "stack.json"
 
 
 class LoginError(RuntimeError):

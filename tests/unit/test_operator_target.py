@@ -198,3 +198,39 @@ def test_tables_align_numbers_right_and_names_left() -> None:
         "  750000010       5",
         "  platform       12",
     ]
+
+
+def test_status_of_a_deployed_stage_reads_the_export_metrics_and_the_dead_letter_queue() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    with mock_aws():
+        from devtools.provision import provision
+
+        env = provision(boto3.Session(region_name="eu-west-3"))
+        sqs = boto3.client("sqs", region_name="eu-west-3")
+        queue = sqs.create_queue(QueueName="depistage-prod-dead-letters")["QueueUrl"]
+        sqs.send_message(QueueUrl=queue, MessageBody="{}")
+        now = datetime.now(UTC)
+        boto3.client("cloudwatch", region_name="eu-west-3").put_metric_data(
+            Namespace="Depistage",
+            MetricData=[
+                {
+                    "MetricName": name,
+                    "Dimensions": [{"Name": "service", "Value": "depistage"}],
+                    "Value": value,
+                    "Timestamp": now - timedelta(minutes=1),
+                }
+                for name, value in (("ExportSent", 5), ("ExportAcknowledged", 4), ("ExportFailed", 1))
+            ],
+        )
+        deployed = target.Target(
+            "stage prod",
+            {**env, "AWS_REGION": "eu-west-3"},
+            "deployed",
+            outputs={"DeadLetterQueueUrl": queue},
+        )
+        found = status.collect(deployed, now=now)
+    assert found["dead_letters"]["scheduled_runs"] == 1
+    assert found["last_export_run"]["summary"] == {"sent": 5, "acknowledged": 4, "failed": 1}
+    assert any("failed scheduled run" in item for item in found["attention"])
+    assert any("dead letters" in item for item in found["attention"])
