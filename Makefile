@@ -21,7 +21,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --upgrade 'pip<26.3'  # chalice 1.34 needs pip<26.3
 	$(PY) -m pip uninstall --quiet --yes phonenumbers 2>/dev/null || true  # phonenumberslite owns the module
 	$(PY) -m pip install --quiet --require-hashes -r requirements.txt
-	$(PY) -m pip install --quiet -r requirements-dev.txt -c requirements.txt
+	# pip checks hashes for everything once a constraints file has any: constrain by the lock's pins alone
+	sed -e '/--hash=/d' -e 's/ *\\$$//' requirements.txt > $(VENV)/constraints.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt -c $(VENV)/constraints.txt
 	touch $(STAMP)
 
 $(TOOLS_STAMP): infra/requirements-tools.txt
