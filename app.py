@@ -2,7 +2,7 @@
 
 from chalice import Chalice
 
-from chalicelib.api import admin, audit, health, middleware, openapi, patients, records, schedules, stats
+from chalicelib.api import admin, audit, health, middleware, openapi, patients, psc, records, schedules, stats
 from chalicelib.bootstrap import get_container
 
 app = Chalice(app_name="depistage")
@@ -14,4 +14,5 @@ app.register_blueprint(audit.blueprint)
 app.register_blueprint(admin.blueprint)
 app.register_blueprint(patients.blueprint)
 app.register_blueprint(stats.blueprint)
+app.register_blueprint(psc.blueprint)
 app.register_blueprint(schedules.blueprint)

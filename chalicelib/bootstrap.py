@@ -14,19 +14,35 @@ import botocore.session
 
 from chalicelib.adapters.audit import DynamoDbAuditJournal
 from chalicelib.adapters.clock import SystemClock
-from chalicelib.adapters.cognito import CognitoAccessTokenVerifier, CognitoUserDirectory, JwksKeys
+from chalicelib.adapters.cognito import (
+    CognitoAccessTokenVerifier,
+    CognitoUserDirectory,
+    JwksKeys,
+    TrustedIssuer,
+)
 from chalicelib.adapters.crypto import EnvelopeCipher, KmsBlindIndex
-from chalicelib.adapters.dynamodb.directory import DynamoDbMemberships, DynamoDbPharmacies
+from chalicelib.adapters.dynamodb.directory import DynamoDbMemberships, DynamoDbPharmacies, DynamoDbPscLogins
 from chalicelib.adapters.dynamodb.idempotency import DynamoDbIdempotencyStore
 from chalicelib.adapters.dynamodb.models import bind_models
 from chalicelib.adapters.dynamodb.records import DynamoDbRecordRepository
 from chalicelib.adapters.dynamodb.retention import DynamoDbRetentionStore
+from chalicelib.adapters.psc import PscClient, PscSettings, SecretsManagerSecret
+from chalicelib.adapters.session_tokens import KmsPublicKeys, KmsSessionTokenIssuer
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.model import Principal
 from chalicelib.services import auth
 from chalicelib.services.admin import AdminDeps
+from chalicelib.services.auth import PSC_SESSION_CLIENT_ID
 from chalicelib.services.patients import PatientsDeps
-from chalicelib.services.ports import AuditJournal, Clock, MembershipRepository, RequestMeta, TokenVerifier
+from chalicelib.services.ports import (
+    AuditJournal,
+    Clock,
+    MembershipRepository,
+    PharmacyRepository,
+    RequestMeta,
+    TokenVerifier,
+)
+from chalicelib.services.psc_login import PscLoginDeps
 from chalicelib.services.records import RecordsDeps
 from chalicelib.services.retention import PurgeDeps, retention_policy
 from chalicelib.services.stats import StatsDeps
@@ -44,15 +60,20 @@ class Container:
     journal: AuditJournal
     verifier: TokenVerifier
     memberships: MembershipRepository
+    pharmacies: PharmacyRepository
     records: RecordsDeps
     admin: AdminDeps
     patients: PatientsDeps
     stats: StatsDeps
     purge: PurgeDeps
+    psc: PscLoginDeps
+    session_keys: KmsPublicKeys
     aws: Callable[[str], Any]  # service name -> a client, for adapters built later (export, purge)
 
     def authenticate(self, meta: RequestMeta, authorization: str | None, route: str) -> Principal:
-        return auth.authenticate(self.verifier, self.memberships, self.journal, meta, authorization, route)
+        return auth.authenticate(
+            self.verifier, self.memberships, self.journal, meta, authorization, route, self.pharmacies
+        )
 
 
 def build(settings: Settings, session: boto3.Session | None = None, clock: Clock | None = None) -> Container:
@@ -71,11 +92,19 @@ def build(settings: Settings, session: boto3.Session | None = None, clock: Clock
     journal = DynamoDbAuditJournal(settings=settings, kms_client=aws("kms"), clock=clock)
     memberships = DynamoDbMemberships(clock)
     index = KmsBlindIndex(aws("kms"), settings.blind_index_key_id)
+    pharmacies = DynamoDbPharmacies(clock)
+    # Our second issuer (PSC logins): its keys are a KMS key's, read from KMS, never fetched over HTTP.
+    session_keys = KmsPublicKeys(aws("kms"), settings.session_key_id)
     verifier = CognitoAccessTokenVerifier(
         JwksKeys(settings.effective_jwks_url),
         settings.issuer,
         settings.app_client_ids,
         settings.token_leeway_seconds,
+        also_trusted=(
+            TrustedIssuer(
+                settings.effective_session_issuer, session_keys, frozenset({PSC_SESSION_CLIENT_ID})
+            ),
+        ),
     )
     policy = retention_policy(settings)
     retention_store = DynamoDbRetentionStore()
@@ -89,7 +118,7 @@ def build(settings: Settings, session: boto3.Session | None = None, clock: Clock
         settings=settings,
     )
     admin = AdminDeps(
-        pharmacies=DynamoDbPharmacies(clock),
+        pharmacies=pharmacies,
         memberships=memberships,
         users=CognitoUserDirectory(aws("cognito-idp"), settings.user_pool_id),
         journal=journal,
@@ -103,17 +132,43 @@ def build(settings: Settings, session: boto3.Session | None = None, clock: Clock
         clock=clock,
         policy=policy,
     )
+    psc = PscLoginDeps(
+        provider=PscClient(
+            PscSettings(
+                discovery_url=settings.psc_discovery_url,
+                client_id=settings.psc_client_id,
+                scope=settings.psc_scope,
+                leeway_seconds=settings.token_leeway_seconds,
+            ),
+            SecretsManagerSecret(aws("secretsmanager"), settings.psc_client_secret_id),
+        ),
+        logins=DynamoDbPscLogins(),
+        memberships=memberships,
+        issuer=KmsSessionTokenIssuer(
+            aws("kms"),
+            session_keys,
+            settings.session_key_id,
+            settings.effective_session_issuer,
+            settings.session_token_seconds,
+            clock,
+        ),
+        journal=journal,
+        clock=clock,
+    )
     return Container(
         settings=settings,
         clock=clock,
         journal=journal,
         verifier=verifier,
         memberships=memberships,
+        pharmacies=pharmacies,
         records=records,
         admin=admin,
         patients=patients,
         stats=StatsDeps(store=retention_store, journal=journal),
         purge=PurgeDeps(store=retention_store, journal=journal, policy=policy),
+        psc=psc,
+        session_keys=session_keys,
         aws=aws,
     )
 

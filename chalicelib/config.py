@@ -45,6 +45,7 @@ class Settings:
     idempotency_table: str = "depistage-idempotency"
     audit_table: str = "depistage-audit"
     audit_checkpoints_table: str = "depistage-audit-checkpoints"
+    psc_logins_table: str = "depistage-psc-logins"
     # KMS: envelope key for personal data, HMAC keys for the blind index and audit checkpoints
     data_key_id: str = ""
     blind_index_key_id: str = ""
@@ -61,6 +62,17 @@ class Settings:
     app_client_ids: tuple[str, ...] = ()
     jwks_url: str = ""
     token_leeway_seconds: int = 30
+    # Pro Santé Connect (CIBA through this server): the environment's discovery document (the
+    # sandbox "BAS" or production), our client id, and the client secret's Secrets Manager id.
+    psc_discovery_url: str = ""
+    psc_client_id: str = ""
+    psc_client_secret_id: str = ""
+    psc_scope: str = "openid scope_all"
+    # Our own access tokens for PSC logins: the KMS signing key, the issuer they name, their life
+    # (as short as Cognito's: a directory change, a revocation, takes effect by the next login).
+    session_key_id: str = ""
+    session_issuer: str = ""
+    session_token_seconds: int = 900
     # Retention (the retention issue sets the policy; days)
     retention_after_ack_days: int = 30
     retention_hard_cap_days: int = 90
@@ -96,6 +108,10 @@ class Settings:
         return f"https://cognito-idp.{self.region}.amazonaws.com/{self.user_pool_id}"
 
     @property
+    def effective_session_issuer(self) -> str:
+        return self.session_issuer or f"urn:depistage:{self.stage}:psc-session"
+
+    @property
     def effective_jwks_url(self) -> str:
         return self.jwks_url or f"{self.issuer}/.well-known/jwks.json"
 
@@ -118,6 +134,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         idempotency_table=e.get("IDEMPOTENCY_TABLE", Settings.idempotency_table),
         audit_table=e.get("AUDIT_TABLE", Settings.audit_table),
         audit_checkpoints_table=e.get("AUDIT_CHECKPOINTS_TABLE", Settings.audit_checkpoints_table),
+        psc_logins_table=e.get("PSC_LOGINS_TABLE", Settings.psc_logins_table),
         data_key_id=e.get("DATA_KEY_ID", ""),
         blind_index_key_id=e.get("BLIND_INDEX_KEY_ID", ""),
         audit_key_id=e.get("AUDIT_KEY_ID", ""),
@@ -128,6 +145,13 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         app_client_ids=_list(e, "APP_CLIENT_IDS"),
         jwks_url=e.get("JWKS_URL", ""),
         token_leeway_seconds=_int(e, "TOKEN_LEEWAY_SECONDS", 30),
+        psc_discovery_url=e.get("PSC_DISCOVERY_URL", ""),
+        psc_client_id=e.get("PSC_CLIENT_ID", ""),
+        psc_client_secret_id=e.get("PSC_CLIENT_SECRET_ID", ""),
+        psc_scope=e.get("PSC_SCOPE") or Settings.psc_scope,
+        session_key_id=e.get("SESSION_KEY_ID", ""),
+        session_issuer=e.get("SESSION_ISSUER", ""),
+        session_token_seconds=_int(e, "SESSION_TOKEN_SECONDS", 900),
         retention_after_ack_days=_int(e, "RETENTION_AFTER_ACK_DAYS", 30),
         retention_hard_cap_days=_int(e, "RETENTION_HARD_CAP_DAYS", 90),
         retention_ttl_grace_days=_int(e, "RETENTION_TTL_GRACE_DAYS", 7),

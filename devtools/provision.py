@@ -6,6 +6,7 @@ environment variables the app reads (see chalicelib.config).
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import boto3
@@ -27,11 +28,27 @@ def create_keys(kms: Any) -> dict[str, str]:
     audit = kms.create_key(
         Description="depistage audit checkpoints", KeyUsage="GENERATE_VERIFY_MAC", KeySpec="HMAC_256"
     )
+    session = kms.create_key(
+        Description="depistage PSC session tokens (RS256)", KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048"
+    )
     return {
         "DATA_KEY_ID": data["KeyMetadata"]["Arn"],
         "BLIND_INDEX_KEY_ID": blind["KeyMetadata"]["Arn"],
         "AUDIT_KEY_ID": audit["KeyMetadata"]["Arn"],
+        "SESSION_KEY_ID": session["KeyMetadata"]["Arn"],
     }
+
+
+# The local client of the fake PSC (devtools/fake_psc.py); its secret is the stack's, per run.
+PSC_CLIENT_ID = "depistage-local"
+
+
+def create_psc_secret(
+    secretsmanager: Any, client_secret: str, name: str = "depistage/psc-client-secret"
+) -> str:
+    """PSC's client secret, as the deployed service reads it: from Secrets Manager."""
+    arn: str = secretsmanager.create_secret(Name=name, SecretString=client_secret)["ARN"]
+    return arn
 
 
 def create_tables(settings: Settings) -> None:
@@ -55,9 +72,14 @@ def create_user_pool(cognito: Any, name: str = "depistage") -> dict[str, str]:
 
 
 def provision(
-    session: boto3.Session | None = None, endpoint_url: str | None = None, pool_name: str = "depistage"
+    session: boto3.Session | None = None,
+    endpoint_url: str | None = None,
+    pool_name: str = "depistage",
+    psc_client_secret: str | None = None,
 ) -> dict[str, str]:
-    """Create keys, tables and the user pool; return the app's environment variables."""
+    """Create keys, tables, the user pool and the PSC secret; return the app's environment variables.
+
+    PSC_DISCOVERY_URL is the caller's to add: it is wherever the fake PSC listens."""
     session = session or boto3.Session()
     region = session.region_name or "eu-west-3"
     env: dict[str, str] = {"AWS_DEFAULT_REGION": region}
@@ -65,6 +87,10 @@ def provision(
         env["AWS_ENDPOINT_URL"] = endpoint_url
     env.update(create_keys(_client(session, "kms", endpoint_url)))
     env.update(create_user_pool(_client(session, "cognito-idp", endpoint_url), pool_name))
+    env["PSC_CLIENT_ID"] = PSC_CLIENT_ID
+    env["PSC_CLIENT_SECRET_ID"] = create_psc_secret(
+        _client(session, "secretsmanager", endpoint_url), psc_client_secret or secrets.token_urlsafe(24)
+    )
     if endpoint_url:
         # moto serves the JWKS at its own address while tokens name the real Cognito issuer.
         env["JWKS_URL"] = f"{endpoint_url}/{env['USER_POOL_ID']}/.well-known/jwks.json"

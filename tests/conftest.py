@@ -14,7 +14,7 @@ from chalicelib.adapters.dynamodb.models import bind_models
 from chalicelib.config import get_settings
 
 # The log scanner: any log record carrying a test patient's personal value fails the run.
-pytest_plugins = ["tests.logscan"]
+pytest_plugins = ["tests.logscan", "tests.psc"]
 
 _APP_ENV = (
     "AWS_ENDPOINT_URL",
@@ -25,6 +25,10 @@ _APP_ENV = (
     "APP_CLIENT_IDS",
     "JWKS_URL",
     "SIDEP_URL",
+    "SESSION_KEY_ID",
+    "PSC_DISCOVERY_URL",
+    "PSC_CLIENT_ID",
+    "PSC_CLIENT_SECRET_ID",
 )
 
 
@@ -63,14 +67,16 @@ def shared_botocore_models() -> Iterator[None]:
 @pytest.fixture(scope="session", autouse=True)
 def cheap_moto_symmetric_keys() -> Iterator[None]:
     """moto makes an RSA-2048 private key for every KMS key, even symmetric and HMAC ones that never
-    use it (0.1 s each). Share one for those specs; asymmetric keys still get their own."""
+    use it (0.1 s each). Share one for those specs, and one for the RSA_2048 session signing key
+    that every provisioned account has (tests never rely on two accounts' keys differing: forged
+    tokens are signed with keys made outside KMS); other asymmetric specs still get their own."""
     import moto.kms.models
 
     original = moto.kms.models.generate_private_key
     shared: dict[str, object] = {}
 
     def generate(key_spec: str) -> object:
-        if key_spec == "SYMMETRIC_DEFAULT" or key_spec.startswith("HMAC_"):
+        if key_spec in ("SYMMETRIC_DEFAULT", "RSA_2048") or key_spec.startswith("HMAC_"):
             if key_spec not in shared:
                 shared[key_spec] = original(key_spec)
             return shared[key_spec]

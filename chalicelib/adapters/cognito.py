@@ -6,7 +6,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import botocore.exceptions
 import jwt
@@ -75,18 +76,46 @@ class JwksKeys:
         return key
 
 
-class CognitoAccessTokenVerifier:
-    """TokenVerifier: a Cognito access token of our pool and app clients, RS256 only."""
+class KeySource(Protocol):
+    def get(self, kid: str) -> Any:
+        """The public key named `kid`; Unauthenticated if there is none."""
+        ...
 
-    def __init__(self, keys: JwksKeys, issuer: str, client_ids: tuple[str, ...], leeway_seconds: int) -> None:
-        self._keys = keys
-        self._issuer = issuer
-        self._client_ids = frozenset(client_ids)
+
+@dataclass(frozen=True)
+class TrustedIssuer:
+    """An issuer whose access tokens the API accepts: its keys and the clients it issues to."""
+
+    issuer: str
+    keys: KeySource
+    client_ids: frozenset[str]
+
+
+class CognitoAccessTokenVerifier:
+    """TokenVerifier: an access token of our Cognito pool and app clients, or of another trusted
+    issuer of ours (the PSC session issuer, chalicelib/adapters/session_tokens.py). RS256 only.
+
+    One verification path for every issuer: the unverified `iss` only picks which issuer's keys
+    and clients to check against; the signature, issuer, expiry, `token_use` and `client_id` are
+    then checked exactly as for Cognito.
+    """
+
+    def __init__(
+        self,
+        keys: KeySource,
+        issuer: str,
+        client_ids: tuple[str, ...],
+        leeway_seconds: int,
+        also_trusted: tuple[TrustedIssuer, ...] = (),
+    ) -> None:
+        cognito = TrustedIssuer(issuer, keys, frozenset(client_ids))
+        self._issuers = {trusted.issuer: trusted for trusted in (cognito, *also_trusted)}
         self._leeway = leeway_seconds
 
     def verify(self, token: str) -> tuple[str, str]:
         try:
             header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError as exc:
             raise Unauthenticated("The token is malformed.") from exc
         if header.get("alg") != "RS256":
@@ -94,12 +123,16 @@ class CognitoAccessTokenVerifier:
         kid = header.get("kid")
         if not isinstance(kid, str):
             raise Unauthenticated("The token names no key.")
+        iss = unverified.get("iss")
+        trusted = self._issuers.get(iss) if isinstance(iss, str) else None
+        if trusted is None:
+            raise Unauthenticated("The token is not valid.")
         try:
             claims = jwt.decode(
                 token,
-                self._keys.get(kid),
+                trusted.keys.get(kid),
                 algorithms=["RS256"],
-                issuer=self._issuer,
+                issuer=trusted.issuer,
                 leeway=self._leeway,
                 options={"require": ["exp", "iat", "iss", "token_use", "client_id", "username"]},
             )
@@ -109,7 +142,7 @@ class CognitoAccessTokenVerifier:
             raise Unauthenticated("The token is not valid.") from exc
         if claims.get("token_use") != "access":
             raise Unauthenticated("An access token is required.")
-        if claims.get("client_id") not in self._client_ids:
+        if claims.get("client_id") not in trusted.client_ids:
             raise Unauthenticated("The token was issued to another application.")
         username = claims.get("username")
         if not isinstance(username, str) or not username:

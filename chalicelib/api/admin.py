@@ -40,3 +40,13 @@ def revoke_member(finess: str, username: str) -> Response:
     request: Any = blueprint.current_request
     admin.revoke_member(get_container().admin, caller(request), meta(request), finess, username)
     return Response(body="", status_code=204)
+
+
+@blueprint.route("/v1/admin/pharmacies/{finess}/settings", methods=["PUT"])
+@api_view
+def set_pharmacy_settings(finess: str) -> Response:
+    request: Any = blueprint.current_request
+    body = admin.set_pharmacy_settings(
+        get_container().admin, caller(request), meta(request), finess, json_body(request)
+    )
+    return Response(body=body, status_code=200)

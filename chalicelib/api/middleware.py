@@ -14,10 +14,12 @@ from chalice.app import Request
 
 from chalicelib.api.context import meta, request_id, set_caller
 from chalicelib.api.problems import SECURITY_HEADERS, api_view, as_problem
+from chalicelib.api.psc import ANONYMOUS_ROUTES
 from chalicelib.domain.errors import PayloadTooLarge, UnsupportedMediaType
 from chalicelib.observability import logger
 
 PUBLIC_ROUTES = frozenset({"/v1/health", "/v1/openapi.json"})
+# The Pro Santé Connect login routes need no bearer token either, but their bodies are checked.
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -40,6 +42,10 @@ def install(app: Chalice, container: Callable[[], Any]) -> None:
         if event.path in PUBLIC_ROUTES:
             return get_response(event)
         c = container()
+        if event.path in ANONYMOUS_ROUTES:
+            if event.method in app.routes.get(event.path, {}):
+                _check_shape(event, c.settings.max_body_bytes)
+            return get_response(event)
         route = f"{event.method} {event.path}"
         principal = c.authenticate(meta(event), event.headers.get("authorization"), route)
         if event.method not in app.routes.get(event.path, {}):

@@ -9,6 +9,7 @@ from typing import Any
 from chalice import Response
 
 from chalicelib.domain.errors import Conflict, DomainError, ServiceUnavailable, ValidationFailed
+from chalicelib.domain.psc import CibaProblem
 from chalicelib.observability import logger
 
 PROBLEM_JSON = "application/problem+json"
@@ -37,9 +38,12 @@ def problem_for(error: DomainError) -> Response:
         extra["errors"] = [{"field": e.field, "message": e.message} for e in error.errors]
     if isinstance(error, Conflict) and error.withdrawal:
         extra["withdrawal"] = error.withdrawal
+    if isinstance(error, CibaProblem):
+        extra["error"] = error.error_code  # the OAuth/CIBA code a client library expects
     response = problem(error.status, error.title, error.detail, **extra)
-    if isinstance(error, ServiceUnavailable):
-        response.headers["Retry-After"] = str(error.retry_after_seconds)
+    retry_after = getattr(error, "retry_after_seconds", None)
+    if isinstance(error, ServiceUnavailable | CibaProblem) and retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
     return response
 
 

@@ -36,6 +36,7 @@ from email_validator import EmailNotValidError, validate_email
 from stdnum import luhn
 
 from chalicelib.domain import nir as nir_rules
+from chalicelib.domain import psc
 from chalicelib.domain.errors import FieldError, ValidationFailed
 from chalicelib.domain.model import (
     Address,
@@ -51,12 +52,14 @@ from chalicelib.domain.model import (
 
 __all__ = [
     "AuditQuery",
+    "Invitation",
     "ListQuery",
     "finess_with_check_digit",
     "parse_audit_query",
     "parse_invitation",
     "parse_list_query",
     "parse_pharmacy",
+    "parse_pharmacy_settings",
     "parse_result_update",
     "parse_submission",
     "parse_uuid",
@@ -545,16 +548,66 @@ def parse_pharmacy(body: object) -> tuple[str, str]:
     return finess, name
 
 
-def parse_invitation(body: object) -> tuple[str, Role]:
-    """A POST /v1/admin/pharmacies/{finess}/members body: (normalised e-mail, role)."""
+@dataclass(frozen=True)
+class Invitation:
+    """Exactly one of `email` (a Cognito user) and `national_id` (a Pro Santé Connect professional)."""
+
+    role: Role
+    email: str | None = None
+    national_id: str | None = None
+
+
+def _national_id(value: object) -> str:
+    text = _string(value).strip().upper()
+    if not psc.is_national_id(text):
+        _fail("must be 10 to 20 letters or digits (RPPS professionals: 8 followed by the RPPS number)")
+    return text
+
+
+def _rpps(value: object) -> str:
+    text = _string(value).strip()
+    if not psc.is_rpps(text):
+        _fail("must be 11 digits")
+    return psc.national_id_of_rpps(text)
+
+
+def parse_invitation(body: object) -> Invitation:
+    """A POST /v1/admin/pharmacies/{finess}/members body: `role` and `email` (a Cognito invitation),
+    or `role` and one of `national_id` / `rpps` (a Pro Santé Connect member)."""
     errors = _Errors()
     reader = _Reader(body, "", errors)
-    email = reader.required("email", _email)
+    by_psc = isinstance(body, Mapping) and ("national_id" in body or "rpps" in body)
+    email = reader.optional("email", _email) if by_psc else reader.required("email", _email)
+    national_id = reader.optional("national_id", _national_id)
+    rpps = reader.optional("rpps", _rpps)
     role = reader.required("role", _invitable_role)
     reader.finish()
-    if errors.items or email is None or role is None:
+    if (
+        by_psc
+        and isinstance(body, Mapping)
+        and ("email" in body or ("national_id" in body and "rpps" in body))
+    ):
+        errors.add("national_id", "send one of email, national_id and rpps")
+    if errors.items or role is None or (email is None and national_id is None and rpps is None):
         raise errors.failure()
-    return email, role
+    return Invitation(role=role, email=None if by_psc else email, national_id=national_id or rpps)
+
+
+def parse_pharmacy_settings(body: object) -> bool:
+    """A PUT /v1/admin/pharmacies/{finess}/settings body: `{"psc_required": true|false}`."""
+    errors = _Errors()
+    reader = _Reader(body, "", errors)
+    required = reader.required("psc_required", _boolean)
+    reader.finish()
+    if errors.items or required is None:
+        raise errors.failure()
+    return required
+
+
+def _boolean(value: object) -> bool:
+    if not isinstance(value, bool):
+        _fail("must be true or false")
+    return value
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,18 @@ revoking a member takes effect on their next request even while their token is s
 from __future__ import annotations
 
 from chalicelib.domain.errors import Forbidden, Unauthenticated
-from chalicelib.domain.model import Principal
+from chalicelib.domain.model import Principal, Role
 from chalicelib.services.access import audit
-from chalicelib.services.ports import AuditJournal, MembershipRepository, RequestMeta, TokenVerifier
+from chalicelib.services.ports import (
+    AuditJournal,
+    MembershipRepository,
+    PharmacyRepository,
+    RequestMeta,
+    TokenVerifier,
+)
+
+# The client id our session issuer names in its tokens (chalicelib/adapters/session_tokens.py).
+PSC_SESSION_CLIENT_ID = "depistage-psc"
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -28,8 +37,14 @@ def authenticate(
     meta: RequestMeta,
     authorization: str | None,
     route: str,
+    pharmacies: PharmacyRepository | None = None,
 ) -> Principal:
-    """Every refusal is journaled with its reason (never the token) before it is raised."""
+    """Every refusal is journaled with its reason (never the token) before it is raised.
+
+    A Pro Santé Connect member's token is ours (PSC_SESSION_CLIENT_ID), a Cognito user's is
+    Cognito's: a token of the other kind for a membership is refused, so that neither login can
+    stand in for the other. A Cognito pharmacist of a pharmacy that requires PSC is refused.
+    """
     try:
         username, client_id = verifier.verify(bearer_token(authorization))
     except Unauthenticated as refusal:
@@ -41,4 +56,22 @@ def authenticate(
             journal, None, meta, "authorize", outcome="denied", reason=f"no membership: {username} ({route})"
         )
         raise Forbidden("You are not a member of any pharmacy.") from None
-    return Principal(username=username, role=membership.role, finess=membership.finess, client_id=client_id)
+    via_psc = client_id == PSC_SESSION_CLIENT_ID
+    if via_psc != (membership.national_id is not None):
+        audit(
+            journal, None, meta, "authenticate", outcome="denied", reason=f"login kind: {username} ({route})"
+        )
+        raise Unauthenticated("The token was issued to another application.")
+    principal = Principal(
+        username=username, role=membership.role, finess=membership.finess, client_id=client_id
+    )
+    if (
+        not via_psc
+        and membership.role == Role.PHARMACIST
+        and membership.finess is not None
+        and pharmacies is not None
+        and pharmacies.psc_required(membership.finess)
+    ):
+        audit(journal, principal, meta, "authorize", outcome="denied", reason=f"psc required ({route})")
+        raise Forbidden("Your pharmacy requires Pro Santé Connect: log in with your e-CPS.")
+    return principal

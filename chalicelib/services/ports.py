@@ -106,6 +106,8 @@ class Membership:
     username: str
     role: Role
     finess: str | None
+    # Set for a professional who logs in with Pro Santé Connect (never with Cognito).
+    national_id: str | None = None
 
 
 class MembershipRepository(Protocol):
@@ -122,6 +124,12 @@ class PharmacyRepository(Protocol):
         ...
 
     def exists(self, finess: str) -> bool: ...
+
+    def psc_required(self, finess: str) -> bool:
+        """Whether the pharmacy's pharmacists must log in with Pro Santé Connect (False if unknown)."""
+        ...
+
+    def set_psc_required(self, finess: str, required: bool, *, changed_by: str) -> None: ...
 
 
 class UserDirectory(Protocol):
@@ -170,4 +178,64 @@ class AuditJournal(Protocol):
 class TokenVerifier(Protocol):
     def verify(self, token: str) -> tuple[str, str]:
         """Verify a Cognito access token; returns (username, client_id) or raises Unauthenticated."""
+        ...
+
+
+@dataclass(frozen=True)
+class CibaRequest:
+    """PSC's acknowledgement of a backchannel authentication request."""
+
+    auth_req_id: str
+    expires_in: int
+    interval: int
+
+
+@dataclass(frozen=True)
+class PscLogin:
+    """A login in progress: what the app's handle stands for (the handle itself is never stored)."""
+
+    handle_digest: str
+    auth_req_id: str
+    username: str
+    national_id: str
+    finess: str
+    expires_at: float  # epoch seconds
+    interval: int
+    next_poll_at: float  # epoch seconds: polling earlier is slow_down
+
+
+class PscLoginStore(Protocol):
+    def add(self, login: PscLogin) -> None: ...
+
+    def get(self, handle_digest: str) -> PscLogin | None: ...
+
+    def claim_poll(self, login: PscLogin, *, next_poll_at: float, interval: int) -> bool:
+        """Move next_poll_at forward if it is still login.next_poll_at; False if another poll won."""
+        ...
+
+    def remove(self, handle_digest: str) -> None: ...
+
+
+class PscProvider(Protocol):
+    """Pro Santé Connect, as the server in between that CIBA requires talks to it."""
+
+    def authorize(self, national_id: str, binding_message: str) -> CibaRequest:
+        """Post the backchannel authentication request; UnknownIdentifier if PSC knows no such id."""
+        ...
+
+    def poll(self, auth_req_id: str) -> dict[str, Any]:
+        """The token endpoint's answer once approved (raises the CibaProblem PSC answered)."""
+        ...
+
+    def verified_userinfo(self, tokens: dict[str, Any]) -> dict[str, Any]:
+        """Verify the ID token (signature, issuer, audience, acr, expiry), then read userinfo for the
+        same subject; PscRefused if anything fails a check."""
+        ...
+
+
+class SessionTokenIssuer(Protocol):
+    """Our own short-lived access tokens for PSC logins (signed by a KMS key)."""
+
+    def issue(self, username: str) -> tuple[str, int]:
+        """(access token, lifetime in seconds)."""
         ...

@@ -19,8 +19,6 @@ from tests.patients import PATIENTS, personal_needles, test_body
 pytestmark = pytest.mark.api
 
 
-
-
 @pytest.fixture
 def rights(world: World) -> Iterator[World]:
     """The app with the rights and stats routes (the real one)."""

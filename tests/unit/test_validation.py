@@ -14,6 +14,7 @@ from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.model import RecordStatus, Role, Sex
 from chalicelib.domain.validation import (
     AuditQuery,
+    Invitation,
     ListQuery,
     finess_with_check_digit,
     parse_audit_query,
@@ -632,7 +633,49 @@ def test_parse_pharmacy() -> None:
 
 @pytest.mark.parametrize("role", [Role.PHARMACIST, Role.PHARMACY_ADMIN])
 def test_parse_invitation(role: Role) -> None:
-    assert parse_invitation({"email": "Alice@Example.ORG", "role": role.value}) == ("Alice@example.org", role)
+    assert parse_invitation({"email": "Alice@Example.ORG", "role": role.value}) == Invitation(
+        role=role, email="Alice@example.org"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "national_id"),
+    [
+        ({"national_id": "810001234567", "role": "pharmacist"}, "810001234567"),
+        ({"national_id": " ans20231122132732 ", "role": "pharmacist"}, "ANS20231122132732"),
+        ({"rpps": "10001234567", "role": "pharmacy_admin"}, "810001234567"),
+    ],
+)
+def test_an_invitation_by_national_identifier_or_rpps_names_the_psc_national_id(
+    body: dict[str, str], national_id: str
+) -> None:
+    invitation = parse_invitation(body)
+    assert invitation.national_id == national_id and invitation.email is None
+
+
+@pytest.mark.parametrize(
+    ("body", "errors"),
+    [
+        ({"rpps": "1234", "role": "pharmacist"}, {"rpps": "must be 11 digits"}),
+        (
+            {"national_id": "81-0001", "role": "pharmacist"},
+            {
+                "national_id": "must be 10 to 20 letters or digits "
+                "(RPPS professionals: 8 followed by the RPPS number)"
+            },
+        ),
+        (
+            {"national_id": "810001234567", "email": "a@example.org", "role": "pharmacist"},
+            {"national_id": "send one of email, national_id and rpps"},
+        ),
+    ],
+)
+def test_refused_invitations_by_national_identifier_name_the_field_without_its_value(
+    body: dict[str, str], errors: dict[str, str]
+) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        parse_invitation(body)
+    assert {e.field: e.message for e in caught.value.errors} == errors
 
 
 @pytest.mark.parametrize(

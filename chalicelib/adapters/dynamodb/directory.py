@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from pynamodb.exceptions import PutError
+from datetime import UTC, datetime, timedelta
+
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from chalicelib.adapters.dynamodb.errors import dynamodb_errors, is_conditional_failure
-from chalicelib.adapters.dynamodb.models import MemberModel, PharmacyModel
-from chalicelib.domain.errors import Conflict
+from chalicelib.adapters.dynamodb.models import MemberModel, PharmacyModel, PscLoginModel
+from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.model import Role
 from chalicelib.domain.serialization import iso_utc
-from chalicelib.services.ports import Clock, Membership
+from chalicelib.services.ports import Clock, Membership, PscLogin
 
 
 class DynamoDbPharmacies:
@@ -30,6 +32,30 @@ class DynamoDbPharmacies:
         with dynamodb_errors():
             return PharmacyModel.count(finess, limit=1) > 0
 
+    def psc_required(self, finess: str) -> bool:
+        with dynamodb_errors():
+            try:
+                item = PharmacyModel.get(finess, consistent_read=True, attributes_to_get=["psc_required"])
+            except PharmacyModel.DoesNotExist:
+                return False
+        return bool(item.psc_required)
+
+    def set_psc_required(self, finess: str, required: bool, *, changed_by: str) -> None:
+        with dynamodb_errors():
+            try:
+                PharmacyModel(finess).update(
+                    actions=[
+                        PharmacyModel.psc_required.set(required),
+                        PharmacyModel.settings_changed_at.set(iso_utc(self._clock.now())),
+                        PharmacyModel.settings_changed_by.set(changed_by),
+                    ],
+                    condition=PharmacyModel.finess.exists(),
+                )
+            except UpdateError as exc:
+                if is_conditional_failure(exc):
+                    raise NotFound("No such pharmacy.") from exc
+                raise
+
 
 class DynamoDbMemberships:
     def __init__(self, clock: Clock) -> None:
@@ -41,13 +67,16 @@ class DynamoDbMemberships:
                 item = MemberModel.get(username.lower(), consistent_read=True)
             except MemberModel.DoesNotExist:
                 return None
-        return Membership(username=item.username, role=Role(item.role), finess=item.finess)
+        return Membership(
+            username=item.username, role=Role(item.role), finess=item.finess, national_id=item.national_id
+        )
 
     def add(self, membership: Membership, *, created_by: str) -> None:
         item = MemberModel(
             membership.username.lower(),
             role=membership.role.value,
             finess=membership.finess,
+            national_id=membership.national_id,
             created_at=iso_utc(self._clock.now()),
             created_by=created_by,
         )
@@ -57,3 +86,63 @@ class DynamoDbMemberships:
     def remove(self, username: str) -> None:
         with dynamodb_errors():
             MemberModel(username.lower()).delete()
+
+
+class DynamoDbPscLogins:
+    """PscLoginStore: one item per login in progress, gone after use or by TTL."""
+
+    def add(self, login: PscLogin) -> None:
+        item = PscLoginModel(
+            login.handle_digest,
+            auth_req_id=login.auth_req_id,
+            username=login.username,
+            national_id=login.national_id,
+            finess=login.finess,
+            interval=login.interval,
+            next_poll_at=login.next_poll_at,
+            login_expires_at=login.expires_at,
+            expires_at=datetime.fromtimestamp(login.expires_at, UTC) + timedelta(hours=1),
+        )
+        with dynamodb_errors():
+            item.save(condition=PscLoginModel.handle_digest.does_not_exist())
+
+    def get(self, handle_digest: str) -> PscLogin | None:
+        with dynamodb_errors():
+            try:
+                item = PscLoginModel.get(handle_digest, consistent_read=True)
+            except PscLoginModel.DoesNotExist:
+                return None
+        return PscLogin(
+            handle_digest=item.handle_digest,
+            auth_req_id=item.auth_req_id,
+            username=item.username,
+            national_id=item.national_id,
+            finess=item.finess,
+            expires_at=float(item.login_expires_at),
+            interval=int(item.interval),
+            next_poll_at=float(item.next_poll_at),
+        )
+
+    def claim_poll(self, login: PscLogin, *, next_poll_at: float, interval: int) -> bool:
+        with dynamodb_errors():
+            try:
+                PscLoginModel(login.handle_digest).update(
+                    actions=[
+                        PscLoginModel.next_poll_at.set(next_poll_at),
+                        PscLoginModel.interval.set(interval),
+                    ],
+                    condition=PscLoginModel.next_poll_at == login.next_poll_at,
+                )
+            except UpdateError as exc:
+                if is_conditional_failure(exc):
+                    return False
+                raise
+        return True
+
+    def remove(self, handle_digest: str) -> None:
+        with dynamodb_errors():
+            try:
+                PscLoginModel(handle_digest).delete()
+            except DeleteError as exc:
+                if not is_conditional_failure(exc):
+                    raise

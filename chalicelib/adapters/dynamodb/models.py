@@ -14,6 +14,7 @@ from typing import Any
 
 from pynamodb.attributes import (
     BinaryAttribute,
+    BooleanAttribute,
     JSONAttribute,
     NumberAttribute,
     TTLAttribute,
@@ -140,6 +141,10 @@ class PharmacyModel(Model):
     name = UnicodeAttribute()
     created_at = UnicodeAttribute()
     created_by = UnicodeAttribute()
+    # Its pharmacists must log in with Pro Santé Connect (Cognito stays for its admins).
+    psc_required = BooleanAttribute(default=False)
+    settings_changed_at = UnicodeAttribute(null=True)
+    settings_changed_by = UnicodeAttribute(null=True)
 
 
 class MembersByPharmacy(GlobalSecondaryIndex["MemberModel"]):
@@ -162,6 +167,8 @@ class MemberModel(Model):
     finess = UnicodeAttribute(null=True)  # absent for platform admins (sparse index)
     created_at = UnicodeAttribute()
     created_by = UnicodeAttribute()
+    # A Pro Santé Connect member's national identifier (username "psc-<id>"); absent for Cognito users.
+    national_id = UnicodeAttribute(null=True)
 
     by_pharmacy = MembersByPharmacy()
 
@@ -228,6 +235,23 @@ class AuditCheckpointModel(Model):
     head_expires_at = NumberAttribute(null=True)
 
 
+class PscLoginModel(Model):
+    """A Pro Santé Connect login in progress (CIBA): keyed by a digest of the app's handle."""
+
+    class Meta(_OnDemand):
+        table_name = "depistage-psc-logins"
+
+    handle_digest = UnicodeAttribute(hash_key=True)
+    auth_req_id = UnicodeAttribute()
+    username = UnicodeAttribute()
+    national_id = UnicodeAttribute()
+    finess = UnicodeAttribute()
+    interval = NumberAttribute()
+    next_poll_at = NumberAttribute()
+    login_expires_at = NumberAttribute()
+    expires_at = TTLAttribute()  # DynamoDB removes logins nobody finished
+
+
 # Model class -> the Settings field that names its table.
 TABLE_SETTINGS: dict[type[Model], str] = {
     RecordModel: "records_table",
@@ -236,6 +260,7 @@ TABLE_SETTINGS: dict[type[Model], str] = {
     IdempotencyModel: "idempotency_table",
     AuditEventModel: "audit_table",
     AuditCheckpointModel: "audit_checkpoints_table",
+    PscLoginModel: "psc_logins_table",
 }
 ALL_MODELS: tuple[type[Model], ...] = tuple(TABLE_SETTINGS)
 

@@ -1,0 +1,46 @@
+"""Pro Santé Connect login routes (no bearer token: this is how a PSC pharmacist gets one)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint, Response
+
+from chalicelib.api.context import json_body, meta
+from chalicelib.api.problems import api_view
+from chalicelib.bootstrap import get_container
+from chalicelib.services import psc_login
+
+blueprint = Blueprint(__name__)
+
+LOGINS = "/v1/psc/logins"
+LOGIN_TOKEN = "/v1/psc/logins/{login_id}/token"
+JWKS = "/v1/psc/jwks.json"
+# Routes the middleware lets through without a bearer token (it still checks their bodies).
+ANONYMOUS_ROUTES = frozenset({LOGINS, LOGIN_TOKEN, JWKS})
+
+
+@blueprint.route(LOGINS, methods=["POST"])
+@api_view
+def start_login() -> Response:
+    request: Any = blueprint.current_request
+    body = psc_login.start_login(get_container().psc, meta(request), json_body(request))
+    return Response(body=body, status_code=201, headers={"Location": f"{LOGINS}/{body['login_id']}"})
+
+
+@blueprint.route(LOGIN_TOKEN, methods=["POST"])
+@api_view
+def poll_login(login_id: str) -> Response:
+    request: Any = blueprint.current_request
+    body = psc_login.poll_login(get_container().psc, meta(request), login_id)
+    return Response(body=body, status_code=200)
+
+
+@blueprint.route(JWKS, methods=["GET"])
+@api_view
+def jwks() -> Response:
+    return Response(
+        body=get_container().session_keys.jwks(),
+        status_code=200,
+        headers={"Content-Type": "application/json"},
+    )

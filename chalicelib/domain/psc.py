@@ -1,0 +1,166 @@
+"""Pro Santé Connect, the pure part: national identifiers and what userinfo must show.
+
+PSC's userinfo (public documentation, see /work/notes/issue20.md) carries the professional's
+national identifier (`SubjectNameID`) and their practice (`SubjectRefPro.exercices[]`: a
+profession code, and `activities[]` naming the structures where they practise with the
+structure's identifiers). A pharmacist is profession code 21 (the RPPS nomenclature).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.domain.errors import DomainError, Forbidden
+
+PHARMACIST_PROFESSION = "21"
+# The level of assurance health data needs (eIDAS "substantial"); PSC's `acr_values`.
+REQUIRED_ACR = "eidas1"
+# RPPS numbers are 11 digits; PSC's national identifier for an RPPS professional is "8" + RPPS.
+RPPS_PREFIX = "8"
+_RPPS = re.compile(r"[0-9]{11}")
+# National identifiers: RPPS ("8" + 11 digits), ADELI-based ("0" + ...), and the sandbox's test
+# identities (letters and digits). Upper-cased, 10 to 20 characters.
+_NATIONAL_ID = re.compile(r"[0-9A-Z]{10,20}")
+# Where a structure's FINESS may appear in an activity (geographic site, legal entity).
+FINESS_FIELDS: tuple[str, ...] = ("numeroFinessSite", "numeroFinessetablissementJuridique")
+# The membership of a PSC professional is keyed by this, so a login finds it in one read.
+PSC_USERNAME_PREFIX = "psc-"
+
+
+class PscRefused(Forbidden):
+    """PSC vouched for someone we must not let in; `reason` is a fixed code for the journal."""
+
+    title = "Pro Santé Connect login refused"
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+class CibaProblem(DomainError):
+    """A CIBA state the app must act on, with the OAuth error code it has at PSC (`error`)."""
+
+    error_code = "invalid_request"
+
+    def __init__(self, detail: str = "", retry_after_seconds: int | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class AuthorizationPending(CibaProblem):
+    status = 400
+    title = "Authorization pending"
+    error_code = "authorization_pending"
+
+
+class SlowDown(CibaProblem):
+    status = 429
+    title = "Polling too fast"
+    error_code = "slow_down"
+
+
+class LoginExpired(CibaProblem):
+    status = 410
+    title = "Login expired"
+    error_code = "expired_token"
+
+
+class AccessDenied(CibaProblem):
+    status = 403
+    title = "Login declined"
+    error_code = "access_denied"
+
+
+class UnknownIdentifier(CibaProblem):
+    status = 404
+    title = "Unknown identifier"
+    error_code = "unknown_user_id"
+
+
+class UnknownLogin(CibaProblem):
+    status = 404
+    title = "Unknown login"
+    error_code = "invalid_grant"
+
+
+def is_national_id(value: object) -> bool:
+    return isinstance(value, str) and bool(_NATIONAL_ID.fullmatch(value))
+
+
+def is_rpps(value: object) -> bool:
+    return isinstance(value, str) and bool(_RPPS.fullmatch(value))
+
+
+def national_id_of_rpps(rpps: str) -> str:
+    return RPPS_PREFIX + rpps
+
+
+def psc_username(national_id: str) -> str:
+    """The membership key of a PSC professional (lower-case, as every username is stored)."""
+    return f"{PSC_USERNAME_PREFIX}{national_id}".lower()
+
+
+def is_psc_username(username: str) -> bool:
+    return username.lower().startswith(PSC_USERNAME_PREFIX)
+
+
+@dataclass(frozen=True)
+class Practice:
+    """What the directory says about one professional, reduced to what we decide on."""
+
+    national_id: str
+    professions: frozenset[str]
+    # FINESS numbers of the structures where a pharmacist (profession 21) practises
+    pharmacist_finess: frozenset[str]
+
+
+def _text(value: object) -> str:
+    return value.strip().upper() if isinstance(value, str) else ""
+
+
+def read_practice(userinfo: Mapping[str, Any]) -> Practice:
+    """Reduce a userinfo document; shapes we do not know contribute nothing (never an error)."""
+    professions: set[str] = set()
+    finess: set[str] = set()
+    ref = userinfo.get("SubjectRefPro")
+    exercices = ref.get("exercices") if isinstance(ref, Mapping) else None
+    for exercice in exercices if isinstance(exercices, list) else []:
+        if not isinstance(exercice, Mapping):
+            continue
+        code = _text(exercice.get("codeProfession"))
+        if code:
+            professions.add(code)
+        if code != PHARMACIST_PROFESSION:
+            continue
+        activities = exercice.get("activities")
+        for activity in activities if isinstance(activities, list) else []:
+            if isinstance(activity, Mapping):
+                finess.update(_text(activity.get(name)) for name in FINESS_FIELDS)
+    finess.discard("")
+    return Practice(
+        national_id=_text(userinfo.get("SubjectNameID")),
+        professions=frozenset(professions),
+        pharmacist_finess=frozenset(finess),
+    )
+
+
+def check_practice(practice: Practice, *, national_id: str, finess: str) -> None:
+    """The directory must vouch for this pharmacist at this pharmacy, else PscRefused.
+
+    Reasons are fixed codes and details fixed sentences: nothing from userinfo is echoed.
+    """
+    if practice.national_id != national_id.upper():
+        raise PscRefused("userinfo names another professional", "Pro Santé Connect vouched for someone else.")
+    if PHARMACIST_PROFESSION not in practice.professions:
+        raise PscRefused(
+            "not a pharmacist in the directory",
+            "The national directory does not list you as a pharmacist (profession 21).",
+        )
+    if finess.upper() not in practice.pharmacist_finess:
+        raise PscRefused(
+            "no activity at this pharmacy in the directory",
+            "The national directory does not show you practising as a pharmacist at this pharmacy.",
+        )

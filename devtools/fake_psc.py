@@ -1,0 +1,347 @@
+"""A fake Pro Santé Connect for `make run` and the tests: discovery, JWKS, CIBA (poll mode), userinfo.
+
+    python -m devtools.fake_psc --host 127.0.0.1 --port 8081 --state-dir .local/psc
+
+Serves, over plain HTTP on loopback (the real PSC is HTTPS only):
+- `GET /auth/realms/esante-wallet/.well-known/wallet-openid-configuration` (PSC's discovery path)
+  and `/.well-known/openid-configuration`: issuer, jwks_uri, the backchannel authentication,
+  token and userinfo endpoints, `backchannel_token_delivery_modes_supported: ["poll"]`;
+- `GET …/certs`: the JWKS (one RSA key made at start);
+- `POST …/ext/ciba/auth`: HTTP Basic client credentials, form `scope`, `login_hint` (a national
+  identifier), `binding_message`, `acr_values`; answers `auth_req_id`, `expires_in`, `interval`,
+  or `unknown_user_id` for an identifier the directory does not know;
+- `POST …/token` with `grant_type=urn:openid:params:grant-type:ciba`: `authorization_pending`
+  until the e-CPS "approves" (automatically, `approve_after_seconds` after the request),
+  `slow_down` for a poll sooner than the interval, `access_denied` for an identity marked
+  `"declines": true`, `expired_token` after `expires_in`; then an ID token (RS256, `acr=eidas1`)
+  and an access token, once;
+- `GET …/userinfo` (Bearer): `SubjectNameID` and `SubjectRefPro` from the directory.
+
+The directory is `<state-dir>/directory.json` (`{"identities": [...]}`), re-read on every request,
+so that a test or a developer can change it while the stack runs (a pharmacist who left); each
+identity is `{"national_id", "rpps", "given_name", "family_name", "professions": [{"code": "21",
+"finess": ["750000010"]}], "declines": false, "faults": {...}}`. Faults, for the tests of what
+our server must refuse: `"acr": "eidas2"`, `"aud": "someone-else"`, `"expired": true`, `"forge":
+true` (the ID token signed with another key under the same kid), `"userinfo_sub": "…"`.
+
+The Python API for tests is `FakePsc` (`serve()` starts it on a thread, on a free port).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import contextlib
+import json
+import secrets
+import signal
+import sys
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+REALM = "/auth/realms/esante-wallet"
+DISCOVERY_PATH = f"{REALM}/.well-known/wallet-openid-configuration"
+CIBA_GRANT_TYPE = "urn:openid:params:grant-type:ciba"
+KID = "fake-psc-1"
+
+
+def _new_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@dataclass
+class _Request:
+    national_id: str
+    binding_message: str
+    created: float
+    last_poll: float | None = None
+
+
+@dataclass
+class FakePsc:
+    """The fake's state and behaviour; `handle()` answers one HTTP request."""
+
+    client_id: str
+    client_secret: str
+    directory_file: Path | None = None
+    identities: list[dict[str, Any]] = field(default_factory=list)  # used when there is no file
+    approve_after_seconds: float = 1.0
+    interval_seconds: int = 1
+    expires_in_seconds: int = 120
+    clock: Callable[[], float] = time.time
+    base_url: str = ""
+    key: rsa.RSAPrivateKey = field(default_factory=_new_key)
+    requests: dict[str, _Request] = field(default_factory=dict)
+    access_tokens: dict[str, str] = field(default_factory=dict)
+    # what the tests look at: every backchannel request's form
+    seen: list[dict[str, str]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _server: ThreadingHTTPServer | None = None
+
+    # the directory ---------------------------------------------------------------------------
+    def directory(self) -> dict[str, dict[str, Any]]:
+        identities = self.identities
+        if self.directory_file is not None and self.directory_file.exists():
+            identities = json.loads(self.directory_file.read_text()).get("identities", [])
+        return {str(i["national_id"]).upper(): i for i in identities}
+
+    @property
+    def issuer(self) -> str:
+        return f"{self.base_url}{REALM}"
+
+    def discovery(self) -> dict[str, Any]:
+        return {
+            "issuer": self.issuer,
+            "jwks_uri": f"{self.issuer}/protocol/openid-connect/certs",
+            "token_endpoint": f"{self.issuer}/protocol/openid-connect/token",
+            "userinfo_endpoint": f"{self.issuer}/protocol/openid-connect/userinfo",
+            "backchannel_authentication_endpoint": f"{self.issuer}/protocol/openid-connect/ext/ciba/auth",
+            "backchannel_token_delivery_modes_supported": ["poll"],
+            "grant_types_supported": ["authorization_code", CIBA_GRANT_TYPE],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "acr_values_supported": ["eidas1"],
+        }
+
+    def jwks(self) -> dict[str, Any]:
+        jwk = json.loads(RSAAlgorithm.to_jwk(self.key.public_key()))
+        jwk.update({"kid": KID, "alg": "RS256", "use": "sig"})
+        return {"keys": [jwk]}
+
+    # HTTP ------------------------------------------------------------------------------------
+    def handle(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, Any]]:
+        form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode("utf-8", "replace")).items()}
+        routes: dict[tuple[str, str], Callable[[], tuple[int, dict[str, Any]]]] = {
+            ("GET", DISCOVERY_PATH): lambda: (200, self.discovery()),
+            ("GET", "/.well-known/openid-configuration"): lambda: (200, self.discovery()),
+            ("GET", f"{REALM}/protocol/openid-connect/certs"): lambda: (200, self.jwks()),
+            ("POST", f"{REALM}/protocol/openid-connect/ext/ciba/auth"): lambda: self._authorize(
+                headers, form
+            ),
+            ("POST", f"{REALM}/protocol/openid-connect/token"): lambda: self._token(headers, form),
+            ("GET", f"{REALM}/protocol/openid-connect/userinfo"): lambda: self._userinfo(headers),
+        }
+        route = routes.get((method, path.split("?", 1)[0]))
+        if route is None:
+            return 404, {"error": "not_found"}
+        with self._lock:
+            return route()
+
+    def _client_ok(self, headers: dict[str, str]) -> bool:
+        scheme, _, encoded = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            user, _, password = base64.b64decode(encoded).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        return secrets.compare_digest(user, self.client_id) and secrets.compare_digest(
+            password, self.client_secret
+        )
+
+    def _authorize(self, headers: dict[str, str], form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        if not self._client_ok(headers):
+            return 401, {"error": "invalid_client"}
+        self.seen.append(dict(form))
+        if "openid" not in form.get("scope", "").split() or not form.get("binding_message"):
+            return 400, {"error": "invalid_request"}
+        national_id = form.get("login_hint", "").upper()
+        if national_id not in self.directory():
+            return 400, {"error": "unknown_user_id"}
+        auth_req_id = secrets.token_urlsafe(24)
+        self.requests[auth_req_id] = _Request(national_id, form["binding_message"], self.clock())
+        return 200, {
+            "auth_req_id": auth_req_id,
+            "expires_in": self.expires_in_seconds,
+            "interval": self.interval_seconds,
+        }
+
+    def _token(self, headers: dict[str, str], form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        if not self._client_ok(headers):
+            return 401, {"error": "invalid_client"}
+        if form.get("grant_type") != CIBA_GRANT_TYPE:
+            return 400, {"error": "unsupported_grant_type"}
+        request = self.requests.get(form.get("auth_req_id", ""))
+        if request is None:
+            return 400, {"error": "invalid_grant"}
+        now = self.clock()
+        if now > request.created + self.expires_in_seconds:
+            self.requests.pop(form["auth_req_id"], None)
+            return 400, {"error": "expired_token"}
+        if request.last_poll is not None and now - request.last_poll < self.interval_seconds:
+            request.last_poll = now
+            return 400, {"error": "slow_down"}
+        request.last_poll = now
+        if now - request.created < self.approve_after_seconds:
+            return 400, {"error": "authorization_pending"}
+        self.requests.pop(form["auth_req_id"], None)
+        identity = self.directory().get(request.national_id, {})
+        if identity.get("declines"):
+            return 400, {"error": "access_denied"}
+        access_token = secrets.token_urlsafe(24)
+        self.access_tokens[access_token] = request.national_id
+        return 200, {
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": 120,
+            "id_token": self.id_token(request.national_id, identity.get("faults") or {}),
+        }
+
+    def subject(self, national_id: str) -> str:
+        return f"f:fake-psc:{national_id}"
+
+    def id_token(self, national_id: str, faults: dict[str, Any]) -> str:
+        now = int(self.clock())
+        claims = {
+            "iss": self.issuer,
+            "aud": faults.get("aud", self.client_id),
+            "sub": self.subject(national_id),
+            "acr": faults.get("acr", "eidas1"),
+            "auth_time": now,
+            "iat": now - 7200 if faults.get("expired") else now,
+            "exp": now - 3600 if faults.get("expired") else now + 300,
+            "preferred_username": national_id,
+        }
+        key = _new_key() if faults.get("forge") else self.key
+        return jwt.encode(claims, key, algorithm="RS256", headers={"kid": KID})
+
+    def userinfo(self, national_id: str) -> dict[str, Any]:
+        identity = self.directory().get(national_id, {})
+        faults = identity.get("faults") or {}
+        exercices = [
+            {
+                "codeProfession": str(profession.get("code", "")),
+                "codeCategorieProfessionnelle": "C",
+                "nomDexercice": identity.get("family_name", ""),
+                "prenomDexercice": identity.get("given_name", ""),
+                "activities": [
+                    {
+                        "codeModeExercice": "L",
+                        "numeroFinessSite": finess,
+                        "numeroFinessetablissementJuridique": "",
+                        "ancienIdentifiantDeLaStructure": f"1{finess}",
+                        "raisonSocialeSite": f"PHARMACIE {finess}",
+                    }
+                    for finess in profession.get("finess", [])
+                ],
+            }
+            for profession in identity.get("professions", [])
+        ]
+        return {
+            "sub": faults.get("userinfo_sub", self.subject(national_id)),
+            "SubjectNameID": national_id,
+            "preferred_username": national_id,
+            "given_name": identity.get("given_name", ""),
+            "family_name": identity.get("family_name", ""),
+            "SubjectRefPro": {"codeCivilite": "", "exercices": exercices},
+        }
+
+    def _userinfo(self, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        national_id = self.access_tokens.get(token) if scheme.lower() == "bearer" else None
+        if national_id is None:
+            return 401, {"error": "invalid_token"}
+        return 200, self.userinfo(national_id)
+
+    # serving ---------------------------------------------------------------------------------
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Start on a thread; returns the base URL."""
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self, method: str) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                status, payload = fake.handle(
+                    method, self.path, {k.lower(): v for k, v in self.headers.items()}, body
+                )
+                raw = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def do_GET(self) -> None:
+                self._answer("GET")
+
+            def do_POST(self) -> None:
+                self._answer("POST")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                status = args[1] if len(args) > 1 else ""
+                sys.stderr.write(f"fake-psc {self.command} {self.path.split('?', 1)[0]} {status}\n")
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        self.base_url = f"http://{host}:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, name="fake-psc", daemon=True).start()
+        return self.base_url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    @property
+    def discovery_url(self) -> str:
+        return f"{self.base_url}{DISCOVERY_PATH}"
+
+
+@contextlib.contextmanager
+def running(**kwargs: Any) -> Iterator[FakePsc]:
+    fake = FakePsc(**kwargs)
+    fake.serve()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Fake Pro Santé Connect (CIBA poll mode)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8081)
+    parser.add_argument("--state-dir", required=True)
+    parser.add_argument("--client-id", default="depistage-local")
+    parser.add_argument("--approve-after", type=float, default=2.0, help="seconds before the e-CPS approves")
+    args = parser.parse_args(argv)
+    state_dir = Path(args.state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    secret_file = state_dir / "client_secret"
+    fake = FakePsc(
+        client_id=args.client_id,
+        client_secret=secret_file.read_text().strip() if secret_file.exists() else secrets.token_urlsafe(24),
+        directory_file=state_dir / "directory.json",
+        approve_after_seconds=args.approve_after,
+    )
+    secret_file.write_text(fake.client_secret)
+    secret_file.chmod(0o600)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    url = fake.serve(args.host, args.port)
+    (state_dir / "ready").write_text(url)
+    print(f"fake PSC on {url}", flush=True)
+    stop.wait()
+    fake.stop()
+    (state_dir / "ready").unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
