@@ -277,6 +277,8 @@ _ERRORS = {
     "403": ("Forbidden", "The caller's role does not allow this."),
     "404": ("NotFound", "Unknown id, or a record of another pharmacy."),
     "409": ("Conflict", "The state or the Idempotency-Key forbids it."),
+    "410": ("Gone", "The login expired: start a new one."),
+    "429": ("TooManyRequests", "Polling too fast (slow_down): wait Retry-After seconds."),
     "413": ("PayloadTooLarge", "The body is too large."),
     "415": ("UnsupportedMediaType", "The body is not application/json."),
     "503": ("ServiceUnavailable", "A dependency failed; nothing was half-written. Retry after Retry-After."),
@@ -571,7 +573,9 @@ def _paths() -> dict[str, Schema]:
                 "summary": "Invite a member (platform_admin, or that pharmacy's pharmacy_admin).",
                 "requestBody": _body("Invitation"),
                 "responses": {
-                    "201": _json("Member", "Invited; Cognito sends the invitation."),
+                    "201": _json(
+                        "Member", "Invited; Cognito sends the invitation (by e-mail) or PSC vouches at login."
+                    ),
                     **_errors(*_COMMON, *_BODY, "404", "409"),
                 },
             },
@@ -595,12 +599,17 @@ def _paths() -> dict[str, Schema]:
 
 @functools.cache
 def _document() -> Schema:
-    from chalicelib.api import rights_openapi  # the patients' rights and statistics routes
+    from chalicelib.api import (
+        psc_openapi,  # the Pro Santé Connect login and pharmacy settings
+        rights_openapi,  # the patients' rights and statistics routes
+    )
 
     schemas = _schemas()
     schemas.update(rights_openapi.schemas(schemas))
+    schemas.update(psc_openapi.schemas(schemas))
     paths = _paths()
     paths.update(rights_openapi.paths())
+    paths.update(psc_openapi.paths())
     return {
         "openapi": "3.1.0",
         "info": {
@@ -608,8 +617,9 @@ def _document() -> Schema:
             "version": API_VERSION,
             "summary": "Pharmacies record COVID-19 antigen tests; results go to SI-DEP.",
             "description": (
-                "Every route but health and this document needs `Authorization: Bearer <Cognito access "
-                "token>`. Bodies are `application/json`, at most as nested as "
+                "Every route but health, this document and the Pro Santé Connect login needs "
+                "`Authorization: Bearer <access token>` (Cognito's, or ours after a PSC login). "
+                "Bodies are `application/json`, at most as nested as "
                 f"{MAX_JSON_DEPTH} levels, with no unknown field. Errors are `application/problem+json`."
             ),
         },
