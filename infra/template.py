@@ -13,6 +13,7 @@ packaging fails on a function without one rather than deploying it with a broad 
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -87,6 +88,7 @@ ROLE_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
         "idempotency_table": WRITE,
         "audit_table": APPEND,
         "audit_checkpoints_table": APPEND,
+        "psc_logins_table": WRITE,  # PSC logins in progress
     },
     # UpdateItem on records only, and only on EXPORT_WRITABLE_ATTRIBUTES (see _export_record_statements).
     "export": {"records_table": READ, "audit_table": APPEND, "audit_checkpoints_table": APPEND},
@@ -107,6 +109,8 @@ KEY_USE: dict[str, dict[str, tuple[str, ...]]] = {
         "DataKey": ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"),
         "BlindIndexKey": ("kms:GenerateMac", "kms:VerifyMac"),
         "AuditKey": ("kms:GenerateMac", "kms:VerifyMac"),
+        # Signs the access tokens of PSC logins and publishes their public key (never the private one).
+        "SessionKey": ("kms:Sign", "kms:GetPublicKey"),
     },
     # The export reads the blob to build the SI-DEP message: decrypt only, it never encrypts.
     "export": {"DataKey": ("kms:Decrypt",), "AuditKey": ("kms:GenerateMac",)},
@@ -122,6 +126,20 @@ STORAGE_KEY_VIA_DYNAMODB = (
     "kms:DescribeKey",
     "kms:CreateGrant",
 )
+
+# Pro Santé Connect per environment: the sandbox ("bas") and production discovery documents
+# (PSC's public documentation; see /work/notes/issue20.md for what remains to confirm).
+PSC_ENVIRONMENTS: dict[str, dict[str, str]] = {
+    "bas": {
+        "DiscoveryUrl": "https://auth.bas.psc.esante.gouv.fr/auth/realms/esante-wallet/.well-known/wallet-openid-configuration"
+    },
+    "production": {
+        "DiscoveryUrl": "https://auth.esw.esante.gouv.fr/auth/realms/esante-wallet/.well-known/wallet-openid-configuration"
+    },
+}
+
+# Roles that read the PSC client secret (encrypted with the storage key, through Secrets Manager).
+SECRET_READERS = frozenset({"api"})
 
 COGNITO_ADMIN_ACTIONS = (
     "cognito-idp:AdminCreateUser",
@@ -369,6 +387,10 @@ def _function_key_statements(
             }
             if condition:
                 allow["Condition"] = condition
+                if key_id == "StorageKey" and fn.role in SECRET_READERS:
+                    allow["Condition"] = copy.deepcopy(condition)
+                    services = allow["Condition"]["StringEquals"]["kms:ViaService"]
+                    services.append(_sub("secretsmanager.${AWS::Region}.amazonaws.com"))
             statements.append(allow)
             # Whatever IAM may say, this function can do nothing else with the key (no management).
             statements.append(
@@ -472,6 +494,22 @@ def _keys(functions: list[Function], stage: str) -> dict[str, Any]:
             ),
             "Metadata": hmac_skip,
         },
+        "SessionKey": {
+            **_key(
+                "depistage session tokens after a Pro Santé Connect login (RS256 signatures)",
+                "RSA_2048",
+                "SIGN_VERIFY",
+                _function_key_statements("SessionKey", functions),
+                stage,
+            ),
+            "Metadata": _skip(
+                (
+                    "CKV_AWS_7",
+                    "Asymmetric KMS keys cannot rotate automatically: rotation is a new key whose "
+                    "public key the JWKS publishes next to the old one until its tokens expire (15 min).",
+                )
+            ),
+        },
         "StorageKey": _key(
             "depistage storage at rest: DynamoDB tables, log groups, alarm topic, dead letters",
             "SYMMETRIC_DEFAULT",
@@ -484,6 +522,7 @@ def _keys(functions: list[Function], stage: str) -> dict[str, Any]:
         ("DataKey", "data"),
         ("BlindIndexKey", "blind-index"),
         ("AuditKey", "audit"),
+        ("SessionKey", "session"),
         ("StorageKey", "storage"),
     ):
         resources[f"{key_id}Alias"] = {
@@ -568,6 +607,14 @@ def role_policy_document(fn: Function) -> dict[str, Any]:
                 "Resource": _arn("UserPool"),
             }
         )
+        statements.append(
+            {
+                "Sid": "ReadThePscClientSecret",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue"],
+                "Resource": {"Ref": "PscClientSecret"},
+            }
+        )
     if fn.role in ASYNC_ROLES:
         statements.append(
             {
@@ -628,6 +675,17 @@ def function_environment(fn: Function, stage: str) -> dict[str, Any]:
     }
     for model, setting in TABLE_SETTINGS.items():
         env[env_name(setting)] = {"Ref": table_logical_id(model)}
+    if fn.role == "api":
+        env.update(
+            {
+                "PSC_DISCOVERY_URL": {
+                    "Fn::FindInMap": ["PscEnvironments", {"Ref": "PscEnvironment"}, "DiscoveryUrl"]
+                },
+                "PSC_CLIENT_ID": {"Ref": "PscClientId"},
+                "PSC_CLIENT_SECRET_ID": {"Ref": "PscClientSecret"},
+                "SESSION_KEY_ID": _arn("SessionKey"),
+            }
+        )
     if fn.name in SIDEP_FUNCTIONS:
         env.update(
             {
@@ -907,6 +965,32 @@ def _cognito(stage: str) -> dict[str, Any]:
             "Type": "AWS::Cognito::UserPoolClient",
             "Properties": {**app_client_settings(client_name(stage)), "UserPoolId": {"Ref": "UserPool"}},
         },
+    }
+
+
+def _psc_secret(stage: str) -> dict[str, Any]:
+    """PSC's client secret: created with a placeholder, set by the operator from PSC's portal
+    (`aws secretsmanager put-secret-value --secret-id <PscClientSecretArn> --secret-string …`)."""
+    return {
+        "PscClientSecret": {
+            "Type": "AWS::SecretsManager::Secret",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "Name": f"{APP_NAME}-{stage}/psc-client-secret",
+                "Description": "Pro Santé Connect client secret (HTTP Basic on the CIBA endpoints)",
+                "KmsKeyId": _arn("StorageKey"),
+                "GenerateSecretString": {"PasswordLength": 32, "ExcludePunctuation": True},
+                "Tags": _tags(stage),
+            },
+            "Metadata": _skip(
+                (
+                    "CKV2_AWS_57",
+                    "PSC issues the client secret in its portal: rotation is done there, then put "
+                    "here by the operator; a rotation Lambda could not obtain a new one.",
+                )
+            ),
+        }
     }
 
 
@@ -1312,6 +1396,17 @@ def _parameters() -> dict[str, Any]:
         "SidepClientCertFile": {"Type": "String", "Default": "", "Description": "client certificate path"},
         "SidepClientKeyFile": {"Type": "String", "Default": "", "Description": "client key path"},
         "AlarmEmail": {"Type": "String", "Default": "", "Description": "e-mail that receives the alarms"},
+        "PscEnvironment": {
+            "Type": "String",
+            "Default": "bas",
+            "AllowedValues": sorted(PSC_ENVIRONMENTS),
+            "Description": "Pro Santé Connect environment: the sandbox (bas) or production",
+        },
+        "PscClientId": {
+            "Type": "String",
+            "Default": "",
+            "Description": "our client id at Pro Santé Connect (its secret: the PscClientSecret secret)",
+        },
         "ApiThrottleRate": {"Type": "Number", "Default": 50, "MinValue": 1},
         "ApiThrottleBurst": {"Type": "Number", "Default": 100, "MinValue": 1},
         "WafRateLimit": {
@@ -1352,6 +1447,7 @@ def merge_template(
     resources.update(_keys(functions, stage))
     resources.update(_roles(functions, stage))
     resources.update(_cognito(stage))
+    resources.update(_psc_secret(stage))
     for fn in functions:
         resources[fn.log_group_id] = _log_group(fn.log_group_name(), stage)
         resources[fn.logical_id] = _function_overrides(fn, stage)
@@ -1376,6 +1472,7 @@ def merge_template(
         "DeadLetterQueueUrl": {"Value": {"Ref": "DeadLetterQueue"}},
         "OperatorRoleArn": {"Value": _arn("OperatorRole")},
         "DashboardName": {"Value": {"Ref": "Dashboard"}},
+        "PscClientSecretArn": {"Value": {"Ref": "PscClientSecret"}},
     }
     for output, name in OPERATOR_INVOKES.items():
         for fn in functions:
@@ -1385,6 +1482,7 @@ def merge_template(
         "Description": f"depistage ({stage}): HDS deployment, region allow-list {', '.join(HDS_REGIONS)}",
         "Metadata": {"depistage": {"region": region, "stage": stage, "hds_regions": list(HDS_REGIONS)}},
         "Parameters": _parameters(),
+        "Mappings": {"PscEnvironments": PSC_ENVIRONMENTS},
         "Conditions": {"HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}},
         "Rules": region_rule(),
         "Resources": resources,

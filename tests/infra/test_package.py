@@ -172,7 +172,9 @@ def test_storage_key_only_through_dynamodb_and_sqs(fake_package: Path) -> None:
     for role in ("APIHandlerRole", "ExportToSidepRole", "PurgeExpiredRole", "CheckpointAuditRole"):
         (allow,) = _for_role(_key_statements(t, "StorageKey"), role, "Allow")
         services = allow["Condition"]["StringEquals"]["kms:ViaService"]
-        assert [s["Fn::Sub"].split(".")[0] for s in services] == ["dynamodb", "sqs"]
+        # and the API alone through Secrets Manager: it reads the PSC client secret
+        expected = ["dynamodb", "sqs", *(["secretsmanager"] if role == "APIHandlerRole" else [])]
+        assert [s["Fn::Sub"].split(".")[0] for s in services] == expected
 
 
 # --- IAM -----------------------------------------------------------------------------------------
