@@ -11,7 +11,7 @@ REGION ?= eu-west-3
 STAGE ?= prod
 STACK ?= depistage-$(STAGE)
 
-.PHONY: run test install tools lint typecheck bench package deploy fuzz load purge clean lock \
+.PHONY: run test install tools lint typecheck bench package deploy fuzz load purge login clean lock \
 	status verify-audit export redrive
 
 # requirements.txt is the runtime lock (hashes, every transitive package): installed exactly, then
@@ -38,6 +38,11 @@ tools: $(TOOLS_STAMP)
 
 run: $(STAMP)
 	$(PY) -m devtools.stack
+
+# Prints an API access token of the running local stack (stack.json): a Cognito user (password + TOTP)
+# or a Pro Santé Connect professional (CIBA through the API, approved by the fake e-CPS).
+login: $(STAMP)  # make -s login USER=<username> | make -s login PSC=<national_id> [STACK_FILE=<stack.json>]
+	@$(PY) -m devtools.login $(if $(PSC),--psc $(PSC),$(USER)) $(if $(STACK_FILE),--stack $(STACK_FILE))
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

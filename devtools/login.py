@@ -1,9 +1,13 @@
-"""Log in to the local stack's Cognito as a real client would: password, then a TOTP code.
+"""Log in to the local stack as a real client would, and print the API access token only.
 
-    TOKEN=$(.venv/bin/python -m devtools.login pharmacist-a)
+    TOKEN=$(.venv/bin/python -m devtools.login pharmacist-a)          # Cognito: password, then TOTP
+    TOKEN=$(.venv/bin/python -m devtools.login --psc 810000000017)    # Pro Santé Connect (e-CPS)
 
-prints the access token only (the user's password and TOTP secret come from `.local/stack.json`).
-`login()` and `totp_code()` are the same flow for tests.
+The Cognito user's password and TOTP secret come from `.local/stack.json`. A PSC login goes
+through the API as the mobile app's does (CIBA through our server): start it, show the binding
+message (on stderr), poll at the interval until the fake e-CPS approves. `make -s login
+USER=<username>` and `make -s login PSC=<national_id>` run this. `login()`, `psc_login()` and
+`totp_code()` are the same flows for tests.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import requests
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
@@ -114,12 +119,45 @@ def login_stack_user(stack: dict[str, Any], username: str) -> dict[str, Any]:
     )
 
 
+def psc_login(
+    api_url: str, national_id: str, *, say: Any = None, sleep: Any = time.sleep, timeout: float = 120.0
+) -> dict[str, Any]:
+    """Start a Pro Santé Connect login at the API and poll it; return the token response.
+
+    LoginError names PSC's answer (access_denied, expired_token, a refusal by the directory check).
+    """
+    started = requests.post(f"{api_url}/v1/psc/logins", json={"national_id": national_id}, timeout=10)
+    body = started.json()
+    if started.status_code != 201:
+        raise LoginError(f"{started.status_code} {body.get('error', '')}: {body.get('detail', '')}".strip())
+    if say is not None:
+        say(f"approve on your e-CPS: {body['binding_message']}")
+    interval = float(body["interval"])
+    deadline = time.monotonic() + min(timeout, float(body["expires_in"]))
+    while time.monotonic() < deadline:
+        sleep(interval)
+        polled = requests.post(f"{api_url}/v1/psc/logins/{body['login_id']}/token", timeout=10)
+        answer = polled.json()
+        if polled.status_code == 200:
+            tokens: dict[str, Any] = answer
+            return tokens
+        if answer.get("error") == "slow_down":
+            interval = float(polled.headers.get("Retry-After") or interval + 5)
+        elif answer.get("error") != "authorization_pending":
+            raise LoginError(
+                f"{polled.status_code} {answer.get('error', '')}: {answer.get('detail', '')}".strip()
+            )
+    raise LoginError("the login was not approved in time")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m devtools.login",
-        description="Log a local-stack user in (password + TOTP) and print an access token.",
+        description="Log a local-stack user in (Cognito: password + TOTP; or Pro Santé Connect) "
+        "and print an access token.",
     )
-    parser.add_argument("username", help="a username from stack.json, e.g. pharmacist-a")
+    parser.add_argument("username", nargs="?", help="a username from stack.json, e.g. pharmacist-a")
+    parser.add_argument("--psc", metavar="NATIONAL_ID", help="log in with Pro Santé Connect (see psc_users)")
     parser.add_argument(
         "--stack", default=str(DEFAULT_STACK_FILE), help="the stack file (default: %(default)s)"
     )
@@ -130,7 +168,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{path} not found: is the local stack running (make run)?", file=sys.stderr)
         return 2
     stack = json.loads(path.read_text())
+    if (args.psc is None) == (args.username is None):
+        parser.error("name a username, or --psc NATIONAL_ID")
     try:
+        if args.psc is not None:
+            known = {u["national_id"] for u in stack.get("psc_users", [])}
+            if args.psc not in known:
+                print(
+                    f"no PSC user {args.psc!r} in the stack (known: {', '.join(sorted(known))})",
+                    file=sys.stderr,
+                )
+                return 1
+            tokens = psc_login(stack["api_url"], args.psc, say=lambda m: print(m, file=sys.stderr))
+            print(tokens["access_token"])
+            return 0
         tokens = login_stack_user(stack, args.username)
     except LoginError as exc:
         print(f"login failed: {exc}", file=sys.stderr)

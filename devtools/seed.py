@@ -7,10 +7,12 @@ run; the returned list is what `.local/stack.json` publishes.
 
 from __future__ import annotations
 
+import json
 import secrets
 import string
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -18,6 +20,7 @@ from stdnum import luhn
 
 from chalicelib.adapters.dynamodb.models import MemberModel, PharmacyModel, bind_models
 from chalicelib.config import load_settings
+from chalicelib.domain.psc import PHARMACIST_PROFESSION, national_id_of_rpps, psc_username
 from devtools.login import fresh_totp_code
 
 SEEDED_BY = "seed"
@@ -53,6 +56,86 @@ USERS: tuple[SeedUser, ...] = (
     SeedUser("admin-b", "pharmacy_admin", PHARMACY_B.finess),
     SeedUser("operator", "platform_admin", None),
 )
+
+
+@dataclass(frozen=True)
+class SeedPscUser:
+    """A professional who logs in with Pro Santé Connect: a member here, an identity at the fake PSC."""
+
+    rpps: str
+    finess: str  # the pharmacy that invited them
+    role: str
+    behaviour: str  # what the fake e-CPS and directory do: approves, declines, practises elsewhere
+    directory_finess: str  # where the national directory says they practise as a pharmacist
+    declines: bool = False
+
+    @property
+    def national_id(self) -> str:
+        return national_id_of_rpps(self.rpps)
+
+
+def rpps(prefix: str) -> str:
+    """An RPPS number: 10 digits and their Luhn check digit."""
+    return prefix + luhn.calc_check_digit(prefix)
+
+
+PSC_USERS: tuple[SeedPscUser, ...] = (
+    SeedPscUser(rpps("1000000001"), PHARMACY_A.finess, "pharmacist", "approves", PHARMACY_A.finess),
+    SeedPscUser(rpps("1000000002"), PHARMACY_B.finess, "pharmacist", "approves", PHARMACY_B.finess),
+    SeedPscUser(
+        rpps("1000000003"), PHARMACY_A.finess, "pharmacist", "declines", PHARMACY_A.finess, declines=True
+    ),
+    SeedPscUser(
+        rpps("1000000004"), PHARMACY_A.finess, "pharmacist", "practises elsewhere", PHARMACY_B.finess
+    ),
+)
+
+
+def psc_directory() -> dict[str, Any]:
+    """The fake PSC's directory (devtools/fake_psc.py) for the seeded professionals."""
+    return {
+        "identities": [
+            {
+                "national_id": user.national_id,
+                "rpps": user.rpps,
+                "given_name": "Camille",
+                "family_name": f"Pharmacien{index}",
+                "professions": [{"code": PHARMACIST_PROFESSION, "finess": [user.directory_finess]}],
+                "declines": user.declines,
+            }
+            for index, user in enumerate(PSC_USERS, start=1)
+        ]
+    }
+
+
+def write_psc_directory(path: Path) -> None:
+    path.write_text(json.dumps(psc_directory(), indent=2))
+
+
+def seed_psc_members(env: dict[str, str]) -> list[dict[str, Any]]:
+    """Memberships by national identifier; returns `psc_users` for stack.json."""
+    bind_models(load_settings(env))
+    now = datetime.now(UTC).isoformat()
+    for user in PSC_USERS:
+        MemberModel(
+            psc_username(user.national_id),
+            role=user.role,
+            finess=user.finess,
+            national_id=user.national_id,
+            created_at=now,
+            created_by=SEEDED_BY,
+        ).save()
+    return [
+        {
+            "national_id": user.national_id,
+            "rpps": user.rpps,
+            "finess": user.finess,
+            "role": user.role,
+            "username": psc_username(user.national_id),
+            "behaviour": user.behaviour,
+        }
+        for user in PSC_USERS
+    ]
 
 
 def generate_password(length: int = 20) -> str:

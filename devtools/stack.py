@@ -22,6 +22,7 @@ import fcntl
 import importlib.util
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -41,17 +42,20 @@ import boto3
 from chalicelib.adapters.dynamodb.models import TABLE_SETTINGS
 from chalicelib.config import load_settings
 from devtools.target import CONTAINER_SETTINGS, FAKE_CREDENTIALS, last_export_run_file
+from devtools.fake_psc import DISCOVERY_PATH as PSC_DISCOVERY_PATH
+from devtools.provision import PSC_CLIENT_ID
 
 HOST = "127.0.0.1"
 REGION = "eu-west-3"
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_STATE_DIR = PROJECT_DIR / ".local"
-DEFAULT_PORTS = {"api": 8000, "aws": 5000, "sidep": 8443}
-PORT_ENV = {"api": "API_PORT", "aws": "AWS_PORT", "sidep": "SIDEP_PORT"}
+DEFAULT_PORTS = {"api": 8000, "aws": 5000, "sidep": 8443, "psc": 8081}
+PORT_ENV = {"api": "API_PORT", "aws": "AWS_PORT", "sidep": "SIDEP_PORT", "psc": "PSC_PORT"}
 PORT_LABEL = {
     "api": "the API (chalice local)",
     "aws": "AWS (moto server)",
     "sidep": "the fake SI-DEP receiver",
+    "psc": "the fake Pro Santé Connect",
 }
 DEFAULT_EXPORT_EVERY = 10
 STOP_GRACE_SECONDS = 5.0
@@ -206,6 +210,14 @@ class Stack:
         return self.state_dir / "sidep"
 
     @property
+    def psc_dir(self) -> Path:
+        return self.state_dir / "psc"
+
+    @property
+    def psc_url(self) -> str:
+        return f"http://{HOST}:{self.ports['psc']}"
+
+    @property
     def stack_file(self) -> Path:
         return self.state_dir / "stack.json"
 
@@ -228,7 +240,7 @@ class Stack:
     def prepare_state_dir(self) -> None:
         """Forget the previous run (moto forgot it too); only paths we own are removed."""
         self.stack_file.unlink(missing_ok=True)
-        for directory in (self.logs_dir, self.sidep_dir):
+        for directory in (self.logs_dir, self.sidep_dir, self.psc_dir):
             if directory.is_symlink() or directory.is_file():
                 directory.unlink()
             elif directory.exists():
@@ -313,11 +325,40 @@ class Stack:
                 ],
                 {**base, **sidep_env},
             )
+        # The fake PSC needs nothing from AWS either: its client secret goes to Secrets Manager below.
+        self.psc_dir.mkdir(parents=True)
+        psc_secret = secrets.token_urlsafe(24)
+        secret_file = self.psc_dir / "client_secret"
+        secret_file.write_text(psc_secret)
+        secret_file.chmod(0o600)
+        from devtools.seed import write_psc_directory
+
+        write_psc_directory(self.psc_dir / "directory.json")
+        self.say(f"starting the fake Pro Santé Connect on {self.psc_url} ...")
+        psc = self.spawn(
+            "psc",
+            [
+                sys.executable,
+                "-m",
+                "devtools.fake_psc",
+                "--host",
+                HOST,
+                "--port",
+                str(self.ports["psc"]),
+                "--state-dir",
+                str(self.psc_dir),
+                "--client-id",
+                PSC_CLIENT_ID,
+            ],
+            base,
+        )
         self.wait_for(aws, "answer on " + self.aws_url, lambda: _http_status(f"{self.aws_url}/moto-api/") > 0)
 
         self.say("provisioning keys, tables and the user pool, seeding pharmacies and users ...")
-        app_env, users = self.provision_and_seed()
+        app_env, users, psc_users = self.provision_and_seed(psc_secret)
         app_env.update(sidep_env)
+        app_env["PSC_DISCOVERY_URL"] = f"{self.psc_url}{PSC_DISCOVERY_PATH}"
+        self.wait_for(psc, "ready file", (self.psc_dir / "ready").exists)
         child_env = {**base, **app_env}
         if sidep is not None:
             self.wait_for(sidep, "ready file", (self.sidep_dir / "ready").exists)
@@ -368,6 +409,9 @@ class Stack:
             "client_id": app_env["APP_CLIENT_IDS"].split(",")[0],
             "sidep_url": self.sidep_url,
             "users": users,
+            "psc_users": psc_users,
+            "psc_url": self.psc_url,
+            "psc_directory": str(self.psc_dir / "directory.json"),
             # Beyond the contract: what tests and tools need to find and check the stack.
             "state_dir": str(self.state_dir),
             "pid": os.getpid(),
@@ -386,14 +430,16 @@ class Stack:
         _write_json_atomically(self.stack_file, self.info)
         return self.info
 
-    def provision_and_seed(self) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    def provision_and_seed(
+        self, psc_client_secret: str
+    ) -> tuple[dict[str, str], list[dict[str, Any]], list[dict[str, Any]]]:
         from devtools.provision import provision
-        from devtools.seed import seed
+        from devtools.seed import seed, seed_psc_members
 
         session = boto3.Session(region_name=REGION)
-        env = provision(session, self.aws_url)
+        env = provision(session, self.aws_url, psc_client_secret=psc_client_secret)
         users = seed(env, session)
-        return env, users
+        return env, users, seed_psc_members(env)
 
     def module_exists(self, module: str, name: str) -> bool:
         if importlib.util.find_spec(module) is not None:
@@ -439,15 +485,22 @@ class Stack:
             f"  API     {self.api_url}",
             f"  AWS     {self.aws_url}   (moto; TOTP checked)",
             f"  SI-DEP  {self.sidep_url}  (fake; inbox {self.sidep_dir / 'inbox'})",
+            f"  PSC     {self.psc_url}   (fake Pro Santé Connect; {self.psc_dir / 'directory.json'})",
             f"  logs    {self.logs_dir}/",
             "  users   (passwords and TOTP secrets are in stack.json)",
         ]
         lines += [
             f"          {u['username']:<14} {u['role']:<15} {u['finess'] or ''}" for u in self.info["users"]
         ]
+        lines.append("  PSC     (e-CPS logins through the fake Pro Santé Connect)")
+        lines += [
+            f"          {u['national_id']:<14} {u['role']:<15} {u['finess']}  {u['behaviour']}"
+            for u in self.info["psc_users"]
+        ]
         lines += [
             "Log in (password + TOTP, as the app does) and call the API:",
             f"  TOKEN=$({login_cmd} pharmacist-a)",
+            f"  TOKEN=$({login_cmd} --psc {self.info['psc_users'][0]['national_id']})   # e-CPS, via PSC",
             f'  curl -H "Authorization: Bearer $TOKEN" "{self.api_url}/v1/tests?date=$(date +%F)"',
             *self.warnings,
             "Ctrl-C stops everything.",

@@ -51,6 +51,8 @@ def stack_command(state_dir: Path, *extra: str) -> list[str]:
         "0",
         "--sidep-port",
         "0",
+        "--psc-port",
+        "0",
         "--export-every",
         "2",
         *extra,
@@ -150,7 +152,7 @@ def pid_alive(pid: int) -> bool:
 def ports_of(info: dict[str, Any]) -> list[int]:
     return [
         int(url.rsplit(":", 1)[1].split("/")[0])
-        for url in (info["api_url"], info["aws_endpoint_url"], info["sidep_url"])
+        for url in (info["api_url"], info["aws_endpoint_url"], info["sidep_url"], info["psc_url"])
     ]
 
 

@@ -16,17 +16,18 @@ def test_defaults_are_the_contract_ports() -> None:
         "api": 8000,
         "aws": 5000,
         "sidep": 8443,
+        "psc": 8081,  # the fake Pro Santé Connect (beyond the contract's table)
     }
 
 
 def test_a_flag_beats_the_environment_which_beats_the_default() -> None:
     ports = resolve_ports({"api": 9001, "aws": None, "sidep": None}, {"API_PORT": "9002", "AWS_PORT": "9003"})
-    assert ports == {"api": 9001, "aws": 9003, "sidep": 8443}
+    assert ports == {"api": 9001, "aws": 9003, "sidep": 8443, "psc": 8081}
 
 
 def test_zero_picks_distinct_free_ports() -> None:
-    ports = resolve_ports({"api": 0, "aws": 0, "sidep": 0}, {})
-    assert len(set(ports.values())) == 3
+    ports = resolve_ports({"api": 0, "aws": 0, "sidep": 0, "psc": 0}, {})
+    assert len(set(ports.values())) == 4
     assert all(port > 0 and port_is_free(port) for port in ports.values())
 
 

@@ -1,0 +1,74 @@
+"""Pro Santé Connect in the stack `make run` starts: the fake PSC, `psc_users`, `make -s login`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+
+from devtools.stack import PROJECT_DIR
+
+pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("stack")]
+
+
+def _make_login(local_stack: dict[str, Any], *assignment: str) -> subprocess.CompletedProcess[str]:
+    stack_file = Path(local_stack["state_dir"], "stack.json")
+    return subprocess.run(
+        ["make", "-s", "login", *assignment, f"STACK_FILE={stack_file}"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _get(url: str, token: str) -> int:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return int(response.status)
+
+
+def test_stack_json_lists_the_psc_identities(local_stack: dict[str, Any]) -> None:
+    users = local_stack["psc_users"]
+    assert {u["finess"] for u in users} == {u["finess"] for u in local_stack["users"] if u["finess"]}
+    for user in users:
+        assert set(user) >= {"national_id", "rpps", "finess", "role"}
+        assert user["national_id"] == "8" + user["rpps"] and len(user["rpps"]) == 11
+    assert {u["behaviour"] for u in users} >= {"approves", "declines", "practises elsewhere"}
+    directory = json.loads(Path(local_stack["psc_directory"]).read_text())
+    assert {i["national_id"] for i in directory["identities"]} == {u["national_id"] for u in users}
+
+
+def test_make_login_psc_prints_a_token_the_api_accepts(local_stack: dict[str, Any]) -> None:
+    user = next(u for u in local_stack["psc_users"] if u["behaviour"] == "approves")
+    done = _make_login(local_stack, f"PSC={user['national_id']}")
+    assert done.returncode == 0, done.stderr
+    (token,) = done.stdout.splitlines()
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["username"] == user["username"] and claims["token_use"] == "access"
+    assert _get(f"{local_stack['api_url']}/v1/tests?date=2026-11-29", token) == 200
+
+
+def test_make_login_user_prints_a_cognito_token(local_stack: dict[str, Any]) -> None:
+    done = _make_login(local_stack, "USER=pharmacist-b")
+    assert done.returncode == 0, done.stderr
+    (token,) = done.stdout.splitlines()
+    assert jwt.decode(token, options={"verify_signature": False})["username"] == "pharmacist-b"
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "error"), [("declines", "access_denied"), ("practises elsewhere", "403")]
+)
+def test_make_login_psc_fails_clearly_when_refused(
+    local_stack: dict[str, Any], behaviour: str, error: str
+) -> None:
+    user = next(u for u in local_stack["psc_users"] if u["behaviour"] == behaviour)
+    done = _make_login(local_stack, f"PSC={user['national_id']}")
+    assert done.returncode != 0 and done.stdout == ""
+    assert error in done.stderr
