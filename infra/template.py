@@ -128,7 +128,7 @@ STORAGE_KEY_VIA_DYNAMODB = (
 )
 
 # Pro Santé Connect per environment: the sandbox ("bas") and production discovery documents
-# (PSC's public documentation; see /work/notes/issue20.md for what remains to confirm).
+# (PSC's public documentation; what remains to confirm is in the README).
 PSC_ENVIRONMENTS: dict[str, dict[str, str]] = {
     "bas": {
         "DiscoveryUrl": "https://auth.bas.psc.esante.gouv.fr/auth/realms/esante-wallet/.well-known/wallet-openid-configuration"

@@ -145,7 +145,7 @@ def paths() -> Schema:
                 "security": [],
                 "responses": {
                     "200": _json("PscToken", "Approved and verified: our access token (15 minutes)."),
-                    **_errors("400", "403", "404", "410", "429", "503"),
+                    **_errors("400", "403", "404", "410", "413", "415", "429", "503"),
                 },
             },
         },
