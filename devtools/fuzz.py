@@ -32,7 +32,15 @@ from urllib.parse import urlsplit
 HOOKS_MODULE = "devtools.fuzz"
 FUZZ_USER = "pharmacist-a"
 # Routes fuzzed as another seeded user, so that they get past the role check.
-ROUTE_USERS = {"^/v1/admin/": "operator", "^/v1/audit$": "admin-a", "^/v1/stats$": "admin-a"}
+# The pharmacy settings route goes to a user it refuses: turning "PSC required" on for pharmacy A
+# would refuse the fuzz user (a Cognito pharmacist of A) for the rest of the run, and the other
+# stack tests after it (tests/api and tests/security exercise the setting itself).
+ROUTE_USERS = {
+    "^/v1/admin/pharmacies(/[^/]+/members(/[^/]+)?)?$": "operator",
+    "^/v1/admin/pharmacies/[^/]+/settings$": "pharmacist-b",
+    "^/v1/audit$": "admin-a",
+    "^/v1/stats$": "admin-a",
+}
 DEFAULT_TIMEOUT_SECONDS = 3600
 # Only what may rightly differ from a schema is left out (see the module docstring).
 EXCLUDED_CHECKS = ("positive_data_acceptance",)
