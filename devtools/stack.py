@@ -41,9 +41,9 @@ import boto3
 
 from chalicelib.adapters.dynamodb.models import TABLE_SETTINGS
 from chalicelib.config import load_settings
-from devtools.target import CONTAINER_SETTINGS, FAKE_CREDENTIALS, last_export_run_file
 from devtools.fake_psc import DISCOVERY_PATH as PSC_DISCOVERY_PATH
 from devtools.provision import PSC_CLIENT_ID
+from devtools.target import CONTAINER_SETTINGS, FAKE_CREDENTIALS, last_export_run_file
 
 HOST = "127.0.0.1"
 REGION = "eu-west-3"
