@@ -98,6 +98,16 @@ def already_sent(record: TestRecord) -> bool:
     return record.delivery.first_sent_at is not None
 
 
+def owes_sidep(pending_message: MessageKind | None) -> bool:
+    """Whether something is still owed to SI-DEP: a final, a correction or a withdrawal that SI-DEP
+    has not acknowledged. The one rule, everywhere (the purge holds such a record's data).
+
+    `pending_message` stays set while the message is ready, leased, a dead letter (FAILED) or
+    rejected (REJECTED); only `acknowledge`, a cancel before anything was sent, or unscheduling
+    clear it. The export queue entry is narrower (READY or LEASED: `has_message_to_send`)."""
+    return pending_message is not None
+
+
 def status_while_sending(kind: MessageKind | None) -> RecordStatus:
     """Status from the first attempt on (leased, retrying, failed)."""
     return RecordStatus.CANCELLED if kind is MessageKind.WITHDRAWAL else RecordStatus.SENT

@@ -10,9 +10,14 @@ the blind index entry; what stays is a skeleton without personal value (pharmacy
 result, status and delivery state) until `skeleton_days` after creation. DynamoDB TTL deletes the
 whole item at created + hard_cap_days + ttl_grace_days if the purge never ran (the backstop).
 
-A record never acknowledged by SI-DEP (and not cancelled: then nothing was to be sent) whose
-erase_day is at most `alarm_days` away raises the `RetentionUnacknowledgedNearCap` alarm: its
-data is about to be erased before SI-DEP ever had it.
+A record still owed a message by SI-DEP (`delivery.owes_sidep`: a correction or withdrawal that is
+ready, leased, a dead letter or rejected) is never erased on its after-ack day: the purge holds it
+and moves its erase_day to the hard cap, where it waits for the acknowledgement (which brings the
+day forward again) or the cap, the legal bound, which erases it all the same.
+
+A record never acknowledged by SI-DEP (and not cancelled: then nothing was to be sent), or still
+owed a message, whose hard cap is at most `alarm_days` away raises the
+`RetentionUnacknowledgedNearCap` alarm: its data is about to be erased before SI-DEP has it all.
 """
 
 from __future__ import annotations
@@ -69,7 +74,7 @@ def day_start(day: date) -> datetime:
 
 def erase_day(created_at: datetime, acknowledged_at: datetime | None, policy: RetentionPolicy) -> date:
     """The UTC day from which the record's personal data is erased."""
-    cap = utc_day(created_at) + timedelta(days=policy.hard_cap_days)
+    cap = hard_cap_day(created_at, policy)
     if acknowledged_at is None:
         return cap
     return min(cap, utc_day(acknowledged_at) + timedelta(days=policy.after_ack_days))
@@ -100,7 +105,7 @@ class RetentionFacts:
     erase_day: date | None  # None: already erased
     lease_expires_at: datetime | None = None
     already_sent: bool = False  # a message may have reached SI-DEP (delivery.already_sent)
-    message_pending: bool = False  # a message (a correction, a withdrawal...) still waits to go
+    message_pending: bool = False  # something is still owed to SI-DEP (delivery.owes_sidep)
 
 
 def due_reason(facts: RetentionFacts, today: date, policy: RetentionPolicy) -> EraseReason | None:
@@ -113,14 +118,30 @@ def due_reason(facts: RetentionFacts, today: date, policy: RetentionPolicy) -> E
     due = erase_day(facts.created_at, facts.acknowledged_at, policy)
     if today < due:
         return None
-    cap = utc_day(facts.created_at) + timedelta(days=policy.hard_cap_days)
-    if facts.acknowledged_at is not None and due < cap:
-        if facts.message_pending:
-            # a correction or a withdrawal still has to reach SI-DEP: erasing now would leave SI-DEP
-            # with a result we no longer stand by. It goes once acknowledged, or at the hard cap.
-            return None
-        return EraseReason.AFTER_ACK
-    return EraseReason.HARD_CAP
+    if today >= hard_cap_day(facts.created_at, policy):
+        return EraseReason.HARD_CAP  # the legal bound: whatever is still owed (the alarm fired before)
+    if facts.message_pending:
+        # a correction or a withdrawal still has to reach SI-DEP (maybe a dead letter or rejected,
+        # to be fixed and resent from this data): erasing now would leave SI-DEP with a result we
+        # no longer stand by. It goes once acknowledged, or at the hard cap.
+        return None
+    return EraseReason.AFTER_ACK
+
+
+def hard_cap_day(created_at: datetime, policy: RetentionPolicy) -> date:
+    return utc_day(created_at) + timedelta(days=policy.hard_cap_days)
+
+
+def held_until(facts: RetentionFacts, today: date, policy: RetentionPolicy) -> date | None:
+    """The day to move a held record's stored erase_day to (its hard cap), or None.
+
+    A record owed to SI-DEP past its after-ack day stays in its old erase_day partition otherwise:
+    the purge looks back only `lookback_days` and the alarm only ahead, so neither would find it
+    again before the TTL backstop deleted the whole item."""
+    if facts.erase_day is None or not facts.message_pending or today < facts.erase_day:
+        return None
+    cap = hard_cap_day(facts.created_at, policy)
+    return cap if facts.erase_day < cap else None
 
 
 def is_leased(facts: RetentionFacts, now: datetime) -> bool:
@@ -130,7 +151,8 @@ def is_leased(facts: RetentionFacts, now: datetime) -> bool:
 
 def near_cap_unacknowledged(facts: RetentionFacts, today: date, policy: RetentionPolicy) -> bool:
     """Its data goes within `alarm_days` at the hard cap while SI-DEP's view is unsettled: never
-    acknowledged (and not cancelled before anything was sent), or a message still pending."""
+    acknowledged (and not cancelled before anything was sent), or still owed a message (a held
+    record sits in its cap's partition: `held_until`)."""
     if facts.erase_day is None:
         return False
     unsettled = facts.message_pending or (
@@ -139,7 +161,7 @@ def near_cap_unacknowledged(facts: RetentionFacts, today: date, policy: Retentio
     )
     if not unsettled:
         return False
-    due = erase_day(facts.created_at, None, policy)
+    due = hard_cap_day(facts.created_at, policy)
     return due <= today + timedelta(days=policy.alarm_days)
 
 

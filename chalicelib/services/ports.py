@@ -73,7 +73,13 @@ class RetentionStore(Protocol):
 
     def erase_expired(self, facts: RetentionFacts, *, now: datetime, policy: RetentionPolicy) -> bool:
         """Erase the blob and blind index entry, leaving the skeleton, if the record is as `facts`
-        says (same version, same erase_day, no live lease); False if it changed meanwhile."""
+        says (same version, same erase_day, no live lease, owed to SI-DEP or not as read); False if
+        it changed meanwhile."""
+        ...
+
+    def hold_until(self, facts: RetentionFacts, day: date) -> bool:
+        """Move the stored erase_day of a record still owed to SI-DEP to `day`, if it is as `facts`
+        says and still owed; False otherwise."""
         ...
 
     def erase_unsent(self, record: TestRecord, *, now: datetime, policy: RetentionPolicy) -> bool:

@@ -3,7 +3,10 @@
 One run reads the `erase_day` partitions from `lookback_days` ago to today (days whose run was
 missed are caught up), recomputes each record's due day from its facts (a stale index entry never
 erases early), and erases the due ones (blob, blind index entry) with a conditional write.
-Records held by a live export lease, or changed since read, are left for the next run.
+Records held by a live export lease, or changed since read, are left for the next run. A record
+still owed a message to SI-DEP (a correction or withdrawal ready, leased, a dead letter or
+rejected) is not erased on its after-ack day: it is held, its erase_day moved to its hard cap,
+where the alarm sees it `alarm_days` ahead and the cap (the legal bound) erases it regardless.
 
 Audit: one `erase` event per erased record (actor `system:purge`, role `system`, reason
 `after_ack` or `hard_cap`, on the record's pharmacy chain) is appended BEFORE the erasure, so that
@@ -36,6 +39,7 @@ from chalicelib.domain.retention import (
     RetentionPolicy,
     alarm_days,
     due_reason,
+    held_until,
     is_leased,
     near_cap_unacknowledged,
     purge_days,
@@ -76,7 +80,10 @@ class PurgeReport:
     )
     skipped_leased: list[str] = field(default_factory=list)  # an export run holds it: next run
     skipped_changed: list[str] = field(default_factory=list)  # changed while read: next run
-    # never acknowledged by SI-DEP and erased within RETENTION_ALARM_DAYS (or today): the alarm
+    # still owed a message to SI-DEP past the after-ack day: moved to the hard cap's partition
+    held_owed: list[str] = field(default_factory=list)
+    # never acknowledged by SI-DEP, or still owed a message, and erased within RETENTION_ALARM_DAYS
+    # (or today): the alarm
     unacknowledged_near_cap: list[str] = field(default_factory=list)
     stopped_by_budget: bool = False
 
@@ -95,11 +102,13 @@ class PurgeReport:
                 **{reason: len(ids) for reason, ids in self.erased.items()},
                 "skipped_leased": len(self.skipped_leased),
                 "skipped_changed": len(self.skipped_changed),
+                "held_owed": len(self.held_owed),
                 "unacknowledged_near_cap": len(self.unacknowledged_near_cap),
             },
             "erased": {reason: sorted(ids) for reason, ids in self.erased.items()},
             "skipped_leased": sorted(self.skipped_leased),
             "skipped_changed": sorted(self.skipped_changed),
+            "held_owed": sorted(self.held_owed),
             "unacknowledged_near_cap": sorted(self.unacknowledged_near_cap),
             "stopped_by_budget": self.stopped_by_budget,
         }
@@ -145,6 +154,12 @@ def purge(
         for facts in deps.store.on_erase_day(day):
             reason = due_reason(facts, today, policy)
             if reason is None:
+                hold = held_until(facts, today, policy)
+                if hold is not None:
+                    if dry_run or deps.store.hold_until(facts, hold):
+                        report.held_owed.append(facts.record_id)
+                    else:
+                        report.skipped_changed.append(facts.record_id)
                 continue
             if is_leased(facts, now):
                 report.skipped_leased.append(facts.record_id)
@@ -163,7 +178,7 @@ def purge(
 def _observe(report: PurgeReport) -> None:
     if report.unacknowledged_near_cap:
         logger.warning(
-            "records never acknowledged by SI-DEP are near their retention hard cap",
+            "records SI-DEP never acknowledged, or still owed a message, are near their retention hard cap",
             extra={"record_ids": sorted(report.unacknowledged_near_cap), "run_id": report.run_id},
         )
     logger.info(

@@ -40,6 +40,12 @@ class FakeStore:
         self.erased.append(facts.record_id)
         return True
 
+    def hold_until(self, facts: RetentionFacts, day: date) -> bool:
+        if facts.record_id in self.refuse:
+            return False
+        self.records[facts.record_id] = replace(facts, erase_day=day)
+        return True
+
     def erase_unsent(self, record: TestRecord, *, now: datetime, policy: RetentionPolicy) -> bool:
         raise AssertionError("not used by the purge")
 
@@ -223,3 +229,18 @@ def test_patient_query_errors_never_echo(body: object) -> None:
     assert {e.field for e in caught.value.errors} <= {"nir", "body"}
     for needle in [*personal_needles(), "2 95 10 99 126 111 94", "295109912611194"]:
         assert needle not in text
+
+
+def test_a_record_still_owed_to_sidep_is_held_at_its_cap_and_never_erased_before() -> None:
+    store, journal = FakeStore(), FakeJournal()
+    add(store, "owed", ack_after_days=0, message_pending=True, delivery_state=DeliveryState.FAILED)
+    deps = PurgeDeps(store=store, journal=journal, policy=POLICY)
+
+    dry = purge(deps, at(30), dry_run=True)
+    assert dry.held_owed == ["owed"]
+    assert store.records["owed"].erase_day == date(2026, 11, 29) + timedelta(days=30)  # dry: no write
+    report = purge(deps, at(30))
+    assert report.held_owed == ["owed"] and report.erased_count == 0 and journal.events == []
+    assert store.records["owed"].erase_day == date(2026, 11, 29) + timedelta(days=90)
+    assert purge(deps, at(83)).unacknowledged_near_cap == ["owed"]
+    assert purge(deps, at(90)).erased == {"after_ack": [], "hard_cap": ["owed"]}

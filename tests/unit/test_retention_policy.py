@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from chalicelib.config import load_settings
-from chalicelib.domain.model import DeliveryState
+from chalicelib.domain.delivery import owes_sidep
+from chalicelib.domain.model import DeliveryState, MessageKind
 from chalicelib.domain.retention import (
     EraseReason,
     RetentionConfigError,
@@ -18,6 +20,7 @@ from chalicelib.domain.retention import (
     coarse_day,
     due_reason,
     erase_day,
+    held_until,
     is_leased,
     near_cap_unacknowledged,
     purge_days,
@@ -174,3 +177,26 @@ def test_days_read_by_a_run() -> None:
 def test_skeleton_keeps_the_day_not_the_time() -> None:
     sampled = datetime.fromisoformat("2026-11-29T10:15:00+01:00")
     assert coarse_day(sampled).isoformat() == "2026-11-29T00:00:00+01:00"
+
+
+def test_only_an_acknowledgement_settles_what_is_owed_to_sidep() -> None:
+    # pending_message stays set through READY, LEASED, FAILED and REJECTED: every kind is owed
+    assert all(owes_sidep(kind) for kind in MessageKind)
+    assert not owes_sidep(None)
+
+
+@pytest.mark.parametrize("state", [DeliveryState.READY, DeliveryState.FAILED, DeliveryState.REJECTED])
+def test_a_record_owed_to_sidep_waits_past_its_after_ack_day_until_the_cap(state: DeliveryState) -> None:
+    ack = CREATED + timedelta(minutes=40)
+    after_ack, cap = date(2026, 12, 30), D0 + timedelta(days=90)
+    owed = replace(facts(acknowledged_at=ack, state=state, stored_day=after_ack), message_pending=True)
+    assert due_reason(owed, after_ack + timedelta(days=5), POLICY) is None
+    assert held_until(owed, after_ack - timedelta(days=1), POLICY) is None  # not due yet: left as is
+    assert held_until(owed, after_ack, POLICY) == cap  # moved where the alarm and the cap run look
+    held = replace(owed, erase_day=cap)
+    assert held_until(held, cap - timedelta(days=10), POLICY) is None  # already there
+    assert not near_cap_unacknowledged(held, cap - timedelta(days=8), POLICY)
+    assert near_cap_unacknowledged(held, cap - timedelta(days=7), POLICY)  # the alarm, a week ahead
+    assert due_reason(held, cap, POLICY) is EraseReason.HARD_CAP  # the legal bound, owed or not
+    settled = replace(owed, message_pending=False)
+    assert held_until(settled, after_ack, POLICY) is None

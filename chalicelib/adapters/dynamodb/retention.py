@@ -11,7 +11,10 @@ the personal ones. Erasure is one conditional UpdateItem per record:
            created_at and sampled_at truncated to their day
 
 under the condition that the record is still as read (version, erase_day, blob present, no live
-lease), so a record the pharmacy or the exporter changed meanwhile is left for the next run. What
+lease, and still owed nothing to SI-DEP if so read: a redrive re-queues a dead letter without
+bumping the version), so a record the pharmacy or the exporter changed meanwhile is left for the
+next run. A record still owed a message is held instead: its erase_day moves to the hard cap
+(`hold_until`), under the condition that it is still owed and unchanged. What
 stays is the skeleton: pharmacy, day, kind, device, result, status, delivery state, creator.
 """
 
@@ -25,7 +28,8 @@ from pynamodb.exceptions import UpdateError
 
 from chalicelib.adapters.dynamodb.errors import dynamodb_errors, is_conditional_failure
 from chalicelib.adapters.dynamodb.models import RecordModel
-from chalicelib.domain.model import DeliveryState, RecordStatus, TestRecord, TestResult
+from chalicelib.domain.delivery import owes_sidep
+from chalicelib.domain.model import DeliveryState, MessageKind, RecordStatus, TestRecord, TestResult
 from chalicelib.domain.retention import (
     RetentionFacts,
     RetentionPolicy,
@@ -49,7 +53,7 @@ _FACT_ATTRIBUTES = [
     "erase_day",
     "lease_expires_at",
     "first_sent_at",
-    "export_queue",
+    "pending_message",
 ]
 _SKELETON_ATTRIBUTES = ["status", "result", "delivery_state"]
 # Removed by every erasure: the personal part and whatever could still send or describe it.
@@ -79,7 +83,7 @@ def _facts(item: RecordModel) -> RetentionFacts:
         erase_day=date.fromisoformat(item.erase_day) if item.erase_day else None,
         lease_expires_at=parse_iso(item.lease_expires_at) if item.lease_expires_at else None,
         already_sent=item.first_sent_at is not None,
-        message_pending=item.export_queue is not None,
+        message_pending=owes_sidep(MessageKind(item.pending_message) if item.pending_message else None),
     )
 
 
@@ -95,6 +99,13 @@ def _erasure_actions(
         RecordModel.sampled_at.set(coarse_day(sampled_at).isoformat()),
         *(getattr(RecordModel, name).remove() for name in _ERASED),
     ]
+
+
+def _still_owed(facts: RetentionFacts) -> Any:
+    """Holds `owes_sidep` as read at the write (its stored form: `pending_message` is set)."""
+    if facts.message_pending:
+        return RecordModel.pending_message.exists()
+    return RecordModel.pending_message.does_not_exist()
 
 
 class DynamoDbRetentionStore:
@@ -141,8 +152,23 @@ class DynamoDbRetentionStore:
             & (RecordModel.erase_day == facts.erase_day.isoformat())
             & RecordModel.personal.exists()
             & (RecordModel.lease_expires_at.does_not_exist() | (RecordModel.lease_expires_at < iso_utc(now)))
+            & _still_owed(facts)
         )
         actions = _erasure_actions(facts.created_at, facts.sampled_at, facts.version, now, policy)
+        return self._update(facts.finess, facts.record_id, actions, condition)
+
+    def hold_until(self, facts: RetentionFacts, day: date) -> bool:
+        """Move an owed record's erase_day to `day`; the version stays (nothing the pharmacy sees
+        changed), so no save of hers is refused for it."""
+        if facts.erase_day is None or not facts.message_pending:
+            return False
+        condition = (
+            (RecordModel.version == facts.version)
+            & (RecordModel.erase_day == facts.erase_day.isoformat())
+            & RecordModel.personal.exists()
+            & _still_owed(facts)
+        )
+        actions = [RecordModel.erase_day.set(day.isoformat())]
         return self._update(facts.finess, facts.record_id, actions, condition)
 
     def erase_unsent(self, record: TestRecord, *, now: datetime, policy: RetentionPolicy) -> bool:
