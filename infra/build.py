@@ -38,7 +38,8 @@ from infra.template import (
 )
 
 PROJECT_FILES = ("app.py",)
-PROJECT_DIRS = ("chalicelib", "vendor")
+# Only chalicelib: vendor/ is the lock's output alone, so a checkout's own (untracked) vendor/ never ships.
+PROJECT_DIRS = ("chalicelib",)
 
 
 class BuildError(RuntimeError):

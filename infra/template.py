@@ -49,7 +49,6 @@ PERSONAL_ATTRIBUTES: tuple[str, ...] = ("personal", "nir_index")
 EXPORT_WRITABLE_ATTRIBUTES: tuple[str, ...] = (
     "finess",
     "record_id",
-    "updated_at",
     "version",
     "status",
     "delivery_state",
@@ -64,14 +63,39 @@ EXPORT_WRITABLE_ATTRIBUTES: tuple[str, ...] = (
     "lease_expires_at",
     "first_sent_at",  # set by the lease: a message may have reached SI-DEP (never removed)
     "delivery_history",
-    "expires_at",
     "erase_day",  # an acknowledgement brings the retention erase day forward
+)
+# What the purge's erasure writes (chalicelib/adapters/dynamodb/retention.py `_erasure_actions`,
+# `erase_unsent`): never first_sent_at, which IAM cannot tell a SET from a REMOVE of.
+PURGE_WRITABLE_ATTRIBUTES: tuple[str, ...] = (
+    "finess",
+    "record_id",
+    "erased_at",
+    "updated_at",
+    "version",
+    "expires_at",
+    "created_at",
+    "sampled_at",
+    "status",
+    "delivery_state",
+    "personal",
+    "nir_index",
+    "erase_day",
+    "export_queue",
+    "next_attempt_at",
+    "lease_owner",
+    "lease_expires_at",
+    "pending_message",
+    "delivery_history",
+    "last_error",
 )
 
 # DynamoDB access levels (TransactWriteItems is authorised per item through these actions).
 READ = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem")
 APPEND = (*READ, "dynamodb:PutItem")
 WRITE = (*APPEND, "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
+# A record is created and updated, never deleted (a record SI-DEP may hold stays; the purge erases).
+NEVER_DELETE = (*APPEND, "dynamodb:UpdateItem")
 DYNAMODB_WRITES = (
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
@@ -82,7 +106,7 @@ DYNAMODB_WRITES = (
 # Role -> Settings table field -> access. The audit journal is append-only for everyone.
 ROLE_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
     "api": {
-        "records_table": WRITE,
+        "records_table": NEVER_DELETE,
         "pharmacies_table": APPEND,
         "members_table": WRITE,
         "idempotency_table": WRITE,
@@ -92,10 +116,11 @@ ROLE_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
     },
     # UpdateItem on records only, and only on EXPORT_WRITABLE_ATTRIBUTES (see _export_record_statements).
     "export": {"records_table": READ, "audit_table": APPEND, "audit_checkpoints_table": APPEND},
-    # Reads the erase-day index and erases with a conditional UpdateItem: no Put/Delete, and no
-    # idempotency table (its entries hold no personal value and expire by TTL within a day).
+    # Reads the erase-day index and erases with a conditional UpdateItem on PURGE_WRITABLE_ATTRIBUTES
+    # (see _purge_record_statements): no Put/Delete, and no idempotency table (its entries hold no
+    # personal value and expire by TTL within a day).
     "purge": {
-        "records_table": (*READ, "dynamodb:UpdateItem"),
+        "records_table": READ,
         "audit_table": APPEND,
         "audit_checkpoints_table": APPEND,
     },
@@ -571,6 +596,20 @@ def _export_record_statements() -> list[dict[str, Any]]:
     ]
 
 
+def _purge_record_statements() -> list[dict[str, Any]]:
+    return [
+        {
+            "Sid": "RecordsErasureOnly",
+            "Effect": "Allow",
+            "Action": ["dynamodb:UpdateItem"],
+            "Resource": _table_arns("records_table"),
+            "Condition": {
+                "ForAllValues:StringEquals": {"dynamodb:Attributes": list(PURGE_WRITABLE_ATTRIBUTES)}
+            },
+        }
+    ]
+
+
 def role_policy_document(fn: Function) -> dict[str, Any]:
     statements: list[dict[str, Any]] = [
         {
@@ -594,6 +633,8 @@ def role_policy_document(fn: Function) -> dict[str, Any]:
         )
     if fn.role == "export":
         statements.extend(_export_record_statements())
+    if fn.role == "purge":
+        statements.extend(_purge_record_statements())
     for key_id, actions in KEY_USE[fn.role].items():
         statements.append(
             {"Sid": f"Use{key_id}", "Effect": "Allow", "Action": list(actions), "Resource": _arn(key_id)}
@@ -1496,5 +1537,8 @@ def export_record_attribute_check() -> None:
     unknown = set(EXPORT_WRITABLE_ATTRIBUTES) - attributes
     if unknown:
         raise ValueError(f"EXPORT_WRITABLE_ATTRIBUTES names unknown record attributes: {sorted(unknown)}")
+    unknown = set(PURGE_WRITABLE_ATTRIBUTES) - attributes
+    if unknown:
+        raise ValueError(f"PURGE_WRITABLE_ATTRIBUTES names unknown record attributes: {sorted(unknown)}")
     if set(EXPORT_WRITABLE_ATTRIBUTES) & set(PERSONAL_ATTRIBUTES):
         raise ValueError("the export may never write a personal attribute")

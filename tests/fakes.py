@@ -81,9 +81,6 @@ class FakeRepository:
             raise Conflict()
         self.items[(record.finess, record.id)] = (copy.deepcopy(replace(record, patient=None)), blob, index)
 
-    def delete(self, finess: str, record_id: str, *, expected_version: int) -> None:
-        self.items.pop((finess, record_id))
-
     def find_by_nir_index(self, finess: str, nir_index: str) -> list[str]:
         return [r.id for (f, _), (r, _, i) in self.items.items() if f == finess and i == nir_index]
 

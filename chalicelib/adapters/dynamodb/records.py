@@ -8,7 +8,7 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-from pynamodb.exceptions import DeleteError, PutError, UpdateError
+from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib.adapters.dynamodb.errors import dynamodb_errors, is_conditional_failure
 from chalicelib.adapters.dynamodb.models import RecordModel, export_queue_key
@@ -215,15 +215,6 @@ class DynamoDbRecordRepository:
         except RecordModel.DoesNotExist:
             return False
         return item.erased_at is not None
-
-    def delete(self, finess: str, record_id: str, *, expected_version: int) -> None:
-        with dynamodb_errors():
-            try:
-                RecordModel(finess, record_id).delete(condition=RecordModel.version == expected_version)
-            except DeleteError as exc:
-                if is_conditional_failure(exc):
-                    raise Conflict("The record changed meanwhile.") from exc
-                raise
 
     def find_by_nir_index(self, finess: str, nir_index: str) -> list[str]:
         with dynamodb_errors():

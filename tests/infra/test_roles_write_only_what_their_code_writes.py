@@ -1,0 +1,72 @@
+"""What the operator role and each function role may do to a record with their own rights: no more
+than their code does (IAM cannot tell a SET from a REMOVE, and SET expires_at is a TTL delete)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from infra.template import Function, merge_template
+
+pytestmark = pytest.mark.unit
+FUNCTIONS = [
+    Function("api_handler", "APIHandler"),
+    Function("export_to_sidep", "ExportToSidep"),
+    Function("purge_expired", "PurgeExpired"),
+    Function("checkpoint_audit", "CheckpointAudit"),
+]
+
+
+def _statements(policy: str) -> list[dict[str, Any]]:
+    resources = merge_template(FUNCTIONS, "eu-west-3", "prod")["Resources"]
+    return list(resources[policy]["Properties"]["PolicyDocument"]["Statement"])
+
+
+def _record_updates(policy: str) -> set[str]:
+    allowed: set[str] = set()
+    for s in _statements(policy):
+        if (
+            s["Effect"] == "Allow"
+            and "dynamodb:UpdateItem" in s["Action"]
+            and "RecordsTable" in json.dumps(s)
+        ):
+            allowed |= set(s["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"])
+    return allowed
+
+
+@pytest.mark.parametrize(
+    ("policy", "never"),
+    [
+        # nothing in adapters/dynamodb/delivery.py writes expires_at or updated_at
+        ("ExportToSidepPolicy", {"expires_at", "updated_at"}),
+    ],
+)
+def test_a_role_may_write_only_the_record_attributes_its_code_writes(policy: str, never: set[str]) -> None:
+    # UpdateItem `SET expires_at = :past` makes DynamoDB TTL delete the item: DeleteItem in disguise.
+    assert not never & _record_updates(policy), sorted(never & _record_updates(policy))
+
+
+def test_no_function_may_delete_a_record_since_no_code_path_does() -> None:
+    # DynamoDbRecordRepository.delete has no caller; a record SI-DEP may hold is never deleted
+    for s in _statements("APIHandlerPolicy"):
+        if s["Effect"] == "Allow" and "RecordsTable" in json.dumps(s["Resource"]):
+            assert "dynamodb:DeleteItem" not in s["Action"], s["Sid"]
+
+
+def test_the_purge_may_not_touch_the_already_sent_fact() -> None:
+    # its erasure (adapters/dynamodb/retention.py _erasure_actions) never names first_sent_at
+    updates = [
+        s
+        for s in _statements("PurgeExpiredPolicy")
+        if s["Effect"] == "Allow" and "dynamodb:UpdateItem" in s["Action"] and "RecordsTable" in json.dumps(s)
+    ]
+    assert updates
+    denied = [
+        s
+        for s in _statements("PurgeExpiredPolicy")
+        if s["Effect"] == "Deny" and "first_sent_at" in json.dumps(s.get("Condition", {}))
+    ]
+    restricted = all("Condition" in s and "first_sent_at" not in json.dumps(s["Condition"]) for s in updates)
+    assert denied or restricted, updates
