@@ -37,7 +37,7 @@ def redrive() -> int:
 
     container = get_container()
     count = DynamoDbExportQueue(
-        container.aws("dynamodb"), owner="operator-redrive", retention=container.purge.policy
+        container.aws("dynamodb"), owner="system:redrive", retention=container.purge.policy
     ).redrive(container.clock.now())
     logger.info("dead letters re-driven", extra={"count": count})
     return count

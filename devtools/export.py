@@ -113,9 +113,12 @@ def run_now(args: argparse.Namespace, target: Target, out: cli.Output) -> int:
 
 
 def redrive_now(args: argparse.Namespace, target: Target, out: cli.Output) -> int:
-    target.require(CONTAINER_SETTINGS)
-    with cli.progress("putting dead letters back in the queue"):
-        count = redrive()
+    if target.kind == "deployed":  # the stage's redrive function, with the export's role
+        count = int(invoke_deployed(target, "RedriveFunctionName").get("redriven", 0))
+    else:
+        target.require(CONTAINER_SETTINGS)
+        with cli.progress("putting dead letters back in the queue"):
+            count = redrive()
     out.line(f"{count} dead letter(s) back in the export queue of {target.source}")
     out.document({"target": target.source, "command": "redrive", "redriven": count})
     return cli.EXIT_OK

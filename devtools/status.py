@@ -59,6 +59,7 @@ def export_queue(client: Any, table: str, now: datetime) -> dict[str, Any]:
             "IndexName": INDEX,
             "KeyConditionExpression": "export_queue = :q",
             "ExpressionAttributeValues": {":q": {"S": shard}},
+            "Select": "SPECIFIC_ATTRIBUTES",  # the operator role reads these attributes only
             "ProjectionExpression": "delivery_state, next_attempt_at, attempts",
         }
         while True:

@@ -37,6 +37,8 @@ FUNCTION_ROLES: dict[str, str] = {
     "export_to_sidep": "export",
     "purge_expired": "purge",
     "checkpoint_audit": "audit",
+    # the operator's `export redrive` on a deployed stage: the export's delivery bookkeeping
+    "redrive_dead_letters": "export",
 }
 # The functions that send to SI-DEP: they alone get the SI-DEP settings.
 SIDEP_FUNCTIONS = frozenset({"export_to_sidep"})
@@ -213,11 +215,23 @@ OPERATOR_OUTPUTS: dict[str, str] = {
         for setting in TABLE_SETTINGS.values()
     },
 }
-# The scheduled functions an operator may run now (`export run`, `purge`): output -> function.
+# The functions an operator may run now (`export run`, `export redrive`, `purge`): output -> function.
+# They run with their own roles: the operator role itself never writes a record.
 OPERATOR_INVOKES: dict[str, str] = {
     "ExportFunctionName": "export_to_sidep",
+    "RedriveFunctionName": "redrive_dead_letters",
     "PurgeFunctionName": "purge_expired",
 }
+# What the operator may read of a record (devtools/status.py's projections, with the keys of the
+# table and of the export queue index): never the result, the blind index or the blob.
+OPERATOR_READABLE_ATTRIBUTES: tuple[str, ...] = (
+    "finess",
+    "record_id",
+    "export_queue",
+    "next_attempt_at",
+    "delivery_state",
+    "attempts",
+)
 
 
 class RegionNotAllowedError(ValueError):
@@ -1208,11 +1222,14 @@ def _monitoring(functions: list[Function], stage_name: str) -> dict[str, Any]:
 # --- operators -----------------------------------------------------------------------------------
 
 
+OPERATOR_RECORD_READS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan")
+
+
 def operator_policy_document(functions: list[Function]) -> dict[str, Any]:
     """Exactly what the operator commands need (devtools/: status, verify_audit, export, purge):
-    read the delivery state and the journal, verify (never make) checkpoints, re-drive dead letters
-    through the export's delivery bookkeeping only, run the scheduled export and purge functions
-    with their own roles, read the metrics. Never a patient's data, never a journal write."""
+    read the delivery attributes of records and the journal, verify (never make) checkpoints, run
+    the export, redrive and purge functions with their own roles, read the metrics. Never a
+    patient's data or result, never a record or journal write."""
     records = _table_arns("records_table")
     journal = [*_table_arns("audit_table"), *_table_arns("audit_checkpoints_table")]
     invokable = [fn for fn in functions if fn.name in OPERATOR_INVOKES.values()]
@@ -1238,9 +1255,30 @@ def operator_policy_document(functions: list[Function]) -> dict[str, Any]:
             "Resource": _arn("AuditKey"),
         },
         {
+            # fine-grained access: only the delivery attributes, and only through a projection or a
+            # count (a read with no projection names no attribute, so Select must be given)
             "Sid": "ReadDeliveryState",
             "Effect": "Allow",
-            "Action": ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan"],
+            "Action": list(OPERATOR_RECORD_READS),
+            "Resource": records,
+            "Condition": {
+                "ForAllValues:StringEquals": {"dynamodb:Attributes": list(OPERATOR_READABLE_ATTRIBUTES)},
+                "StringEqualsIfExists": {"dynamodb:Select": ["SPECIFIC_ATTRIBUTES", "COUNT"]},
+            },
+        },
+        {
+            "Sid": "NeverReadAResult",
+            "Effect": "Deny",
+            "Action": list(OPERATOR_RECORD_READS),
+            "Resource": records,
+            "Condition": {
+                "ForAnyValue:StringEquals": {"dynamodb:Attributes": [*PERSONAL_ATTRIBUTES, "result"]}
+            },
+        },
+        {
+            "Sid": "NeverWriteARecord",  # redrive, export and purge run as functions, with their roles
+            "Effect": "Deny",
+            "Action": list(DYNAMODB_WRITES),
             "Resource": records,
         },
         {
@@ -1250,7 +1288,6 @@ def operator_policy_document(functions: list[Function]) -> dict[str, Any]:
             "Resource": _arn("StorageKey"),
             "Condition": {"StringEquals": {"kms:ViaService": _sub("dynamodb.${AWS::Region}.amazonaws.com")}},
         },
-        *_export_record_statements(),  # the re-drive writes delivery bookkeeping only, as the export does
         {
             "Sid": "ReadMetricsAndDeadLetters",
             "Effect": "Allow",

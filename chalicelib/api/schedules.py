@@ -26,3 +26,10 @@ def checkpoint_audit(event: Any) -> dict[str, int]:
 def purge_expired(event: Any) -> dict[str, Any]:
     """Daily, 02:30 UTC: erase the personal data the retention policy says is due (README "Retention")."""
     return jobs.scheduled_purge(event.context.get_remaining_time_in_millis())
+
+
+@blueprint.lambda_function(name="redrive_dead_letters")
+def redrive_dead_letters(event: Any, context: Any) -> dict[str, int]:
+    """The operator's `export redrive` on a stage: dead letters back in the queue, with the export's
+    role (the operator role writes no record). The payload is ignored, as the schedules' are."""
+    return {"redriven": jobs.redrive()}

@@ -1,4 +1,4 @@
-""""Already sent" is a fact that never resets (issue 13, part 1): each reproduction of the first
+""" "Already sent" is a fact that never resets (issue 13, part 1): each reproduction of the first
 release, through the routes, with the fake SI-DEP receiver in process (its ledger is the truth of
 what SI-DEP holds)."""
 

@@ -11,7 +11,7 @@ import pytest
 
 from chalicelib.adapters.dynamodb.models import TABLE_SETTINGS
 from infra.template import (
-    EXPORT_WRITABLE_ATTRIBUTES,
+    FUNCTION_ROLES,
     JOURNAL_APPEND_FAILURE_PATTERN,
     OPERATOR_INVOKES,
     OPERATOR_OUTPUTS,
@@ -26,6 +26,7 @@ FUNCTIONS = [
     Function("api_handler", "APIHandler"),
     Function("export_to_sidep", "ExportToSidep"),
     Function("purge_expired", "PurgeExpired"),
+    Function("redrive_dead_letters", "RedriveDeadLetters"),
     Function("checkpoint_audit", "CheckpointAudit"),
 ]
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
@@ -106,12 +107,15 @@ def test_the_operator_can_never_write_the_journal() -> None:
         assert _allowed("dynamodb:Query", table) and _allowed("dynamodb:Scan", table)
 
 
-def test_the_operator_redrives_through_the_delivery_fields_only() -> None:
-    updates = _allowed("dynamodb:UpdateItem", "RecordsTable")
-    assert updates, "redrive needs UpdateItem on records"
-    for statement in updates:
-        attributes = statement["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]
-        assert set(attributes) == set(EXPORT_WRITABLE_ATTRIBUTES)
+def test_the_operator_writes_no_record_and_redrives_through_the_export_role() -> None:
+    # review 1, finding 2: with UpdateItem an operator could clear "already sent" or TTL-delete
+    for action in (
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+    ):
+        assert not _allowed(action, "RecordsTable") and _denied(action, "RecordsTable"), action
     personal = [
         s for s in _operator_statements() if s["Effect"] == "Deny" and "RecordsTable" in json.dumps(s)
     ]
@@ -120,8 +124,9 @@ def test_the_operator_redrives_through_the_delivery_fields_only() -> None:
         for s in personal
         if "Condition" in s
     )
-    for action in ("dynamodb:PutItem", "dynamodb:DeleteItem"):
-        assert not _allowed(action, "RecordsTable") and _denied(action, "RecordsTable")
+    invokes = _allowed("lambda:InvokeFunction", "RedriveDeadLetters")
+    assert invokes, "the operator redrives by invoking the redrive function"
+    assert FUNCTION_ROLES["redrive_dead_letters"] == "export"
 
 
 def test_the_operator_runs_the_export_and_purge_with_their_own_roles_only() -> None:

@@ -15,6 +15,7 @@ FUNCTIONS = [
     Function("api_handler", "APIHandler"),
     Function("export_to_sidep", "ExportToSidep"),
     Function("purge_expired", "PurgeExpired"),
+    Function("redrive_dead_letters", "RedriveDeadLetters"),
     Function("checkpoint_audit", "CheckpointAudit"),
 ]
 
@@ -39,6 +40,8 @@ def _record_updates(policy: str) -> set[str]:
 @pytest.mark.parametrize(
     ("policy", "never"),
     [
+        # the re-drive writes none of these; REMOVE first_sent_at names it as a SET does
+        ("OperatorPolicy", {"expires_at", "first_sent_at", "erase_day", "version", "updated_at"}),
         # nothing in adapters/dynamodb/delivery.py writes expires_at or updated_at
         ("ExportToSidepPolicy", {"expires_at", "updated_at"}),
     ],
@@ -46,6 +49,17 @@ def _record_updates(policy: str) -> set[str]:
 def test_a_role_may_write_only_the_record_attributes_its_code_writes(policy: str, never: set[str]) -> None:
     # UpdateItem `SET expires_at = :past` makes DynamoDB TTL delete the item: DeleteItem in disguise.
     assert not never & _record_updates(policy), sorted(never & _record_updates(policy))
+
+
+def test_the_operator_reads_the_records_table_only_through_its_delivery_attributes() -> None:
+    reads = [
+        s
+        for s in _statements("OperatorPolicy")
+        if s["Effect"] == "Allow" and "dynamodb:Scan" in s["Action"] and "RecordsTable" in json.dumps(s)
+    ]
+    assert reads
+    for s in reads:  # else a Scan returns `result`, `nir_index`, `personal` of every pharmacy
+        assert "dynamodb:Attributes" in json.dumps(s.get("Condition", {})), s
 
 
 def test_no_function_may_delete_a_record_since_no_code_path_does() -> None:

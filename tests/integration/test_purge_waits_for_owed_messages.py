@@ -1,6 +1,7 @@
 """The purge never erases a record still owed a message to SI-DEP (a withdrawal that is a dead letter,
 a correction SI-DEP rejected) on its after-ack day: else SI-DEP would keep a result we withdrew or
 corrected, for good. It holds it until the hard cap, and the near-cap alarm fires a week before."""
+
 from __future__ import annotations
 
 from datetime import timedelta
