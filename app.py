@@ -2,7 +2,19 @@
 
 from chalice import Chalice
 
-from chalicelib.api import admin, audit, health, middleware, openapi, patients, psc, records, schedules, stats
+from chalicelib.api import (
+    admin,
+    audit,
+    health,
+    middleware,
+    openapi,
+    patients,
+    psc,
+    records,
+    schedules,
+    session,
+    stats,
+)
 from chalicelib.bootstrap import get_container
 
 app = Chalice(app_name="depistage")
@@ -12,6 +24,7 @@ app.register_blueprint(openapi.blueprint)
 app.register_blueprint(records.blueprint)
 app.register_blueprint(audit.blueprint)
 app.register_blueprint(admin.blueprint)
+app.register_blueprint(session.blueprint)
 app.register_blueprint(patients.blueprint)
 app.register_blueprint(stats.blueprint)
 app.register_blueprint(psc.blueprint)

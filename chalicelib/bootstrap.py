@@ -44,6 +44,7 @@ from chalicelib.services.ports import (
 )
 from chalicelib.services.psc_login import PscLoginDeps
 from chalicelib.services.records import RecordsDeps
+from chalicelib.services.refusals import UnauthenticatedRefusals
 from chalicelib.services.retention import PurgeDeps, retention_policy
 from chalicelib.services.stats import StatsDeps
 
@@ -68,11 +69,20 @@ class Container:
     purge: PurgeDeps
     psc: PscLoginDeps
     session_keys: KmsPublicKeys
+    session: auth.SessionDeps
+    refusals: UnauthenticatedRefusals
     aws: Callable[[str], Any]  # service name -> a client, for adapters built later (export, purge)
 
     def authenticate(self, meta: RequestMeta, authorization: str | None, route: str) -> Principal:
         return auth.authenticate(
-            self.verifier, self.memberships, self.journal, meta, authorization, route, self.pharmacies
+            self.verifier,
+            self.memberships,
+            self.journal,
+            self.refusals,
+            meta,
+            authorization,
+            route,
+            self.pharmacies,
         )
 
 
@@ -169,6 +179,8 @@ def build(settings: Settings, session: boto3.Session | None = None, clock: Clock
         purge=PurgeDeps(store=retention_store, journal=journal, policy=policy),
         psc=psc,
         session_keys=session_keys,
+        session=auth.SessionDeps(memberships=memberships, users=admin.users, journal=journal, clock=clock),
+        refusals=UnauthenticatedRefusals(journal, clock),
         aws=aws,
     )
 

@@ -7,8 +7,21 @@ value, a token or key material: callers pass only such fields.
 from __future__ import annotations
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 SERVICE = "depistage"
+NAMESPACE = "Depistage"
+# Refused requests (infra/template.py alarms on both). API Gateway's access log already counts
+# 401/403 into AUTH_FAILURES; the service adds what the log cannot tell: 404s on record ids of
+# another pharmacy (or of none), which are probes.
+AUTH_FAILURES = "AuthFailures"
+UNAUTHENTICATED_REFUSALS = "UnauthenticatedRefusals"
 
 logger = Logger(service=SERVICE)
-metrics = Metrics(namespace="Depistage", service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+
+
+def count(name: str, value: float = 1) -> None:
+    """One dimensionless count, written now (EMF on stdout): the request path has no flush."""
+    with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=NAMESPACE):
+        pass

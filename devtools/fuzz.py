@@ -40,6 +40,7 @@ ROUTE_USERS = {
     "^/v1/admin/pharmacies/[^/]+/settings$": "pharmacist-b",
     "^/v1/audit$": "admin-a",
     "^/v1/stats$": "admin-a",
+    "^/v1/session/logout$": "admin-b",
 }
 DEFAULT_TIMEOUT_SECONDS = 3600
 # Only what may rightly differ from a schema is left out (see the module docstring).

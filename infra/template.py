@@ -25,6 +25,7 @@ from chalicelib.adapters.cognito_pool import app_client_settings, user_pool_sett
 from chalicelib.adapters.dynamodb.models import ALL_MODELS, TABLE_SETTINGS, RecordModel
 from chalicelib.config import DEFAULT_REGION, HDS_REGIONS, Settings
 from chalicelib.domain.retention import ALARM_METRIC
+from chalicelib.observability import AUTH_FAILURES, UNAUTHENTICATED_REFUSALS
 
 APP_NAME = "depistage"
 DEFAULT_STAGE = "prod"
@@ -180,11 +181,13 @@ COGNITO_ADMIN_ACTIONS = (
 # Metric the export publishes on every run (Powertools Metrics, 0 when the queue is empty).
 EXPORT_LAG_METRIC = "ExportOldestReadyAgeSeconds"  # emitted by chalicelib/services/export.py
 EXPORT_LAG_THRESHOLD_SECONDS = 1800
-AUTH_FAILURE_METRIC = "AuthFailures"
+AUTH_FAILURE_METRIC = AUTH_FAILURES
 # Published by every purge run (chalicelib/services/retention.py): records never acknowledged by
 # SI-DEP whose personal data is erased within RETENTION_ALARM_DAYS.
 RETENTION_ALARM_METRIC = ALARM_METRIC
 AUTH_FAILURE_BURST = 50  # 401/403 answers in 5 minutes
+UNAUTHENTICATED_REFUSALS_METRIC = UNAUTHENTICATED_REFUSALS
+UNAUTHENTICATED_REFUSALS_BURST = 200  # in 5 minutes: beyond a few clients with stale tokens
 
 
 # The audit journal's log lines when an append fails (chalicelib/adapters/audit.py): a log metric
@@ -654,6 +657,18 @@ def role_policy_document(fn: Function) -> dict[str, Any]:
             {"Sid": f"Use{key_id}", "Effect": "Allow", "Action": list(actions), "Resource": _arn(key_id)}
         )
     if fn.role == "api":
+        statements.append(
+            {
+                # The platform's one-time mark of a pharmacy's first admin (adapters/dynamodb/directory.py).
+                "Sid": "PharmacyFirstAdminMarkOnly",
+                "Effect": "Allow",
+                "Action": ["dynamodb:UpdateItem"],
+                "Resource": _table_arns("pharmacies_table"),
+                "Condition": {
+                    "ForAllValues:StringEquals": {"dynamodb:Attributes": ["finess", "first_admin"]}
+                },
+            }
+        )
         statements.append(
             {
                 "Sid": "InviteAndRevokeMembers",
@@ -1129,6 +1144,15 @@ def _monitoring(functions: list[Function], stage_name: str) -> dict[str, Any]:
             AUTH_FAILURE_METRIC,
             [],
             AUTH_FAILURE_BURST,
+        ),
+        # Counted by the service (chalicelib/services/refusals.py), one per refusal, while the
+        # journal keeps one event per source, reason and window.
+        "UnauthenticatedRefusalsAlarm": _alarm(
+            "A flood of requests without a valid identity (401, or 403 for a token of no member)",
+            "Depistage",
+            UNAUTHENTICATED_REFUSALS_METRIC,
+            [],
+            UNAUTHENTICATED_REFUSALS_BURST,
         ),
         "DeadLetterQueue": {
             "Type": "AWS::SQS::Queue",

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.errors import Conflict, NotFound, ServiceUnavailable
-from chalicelib.domain.model import Patient, TestRecord
+from chalicelib.domain.model import Patient, Role, TestRecord
 from chalicelib.domain.serialization import patient_from_json, patient_to_json
 from chalicelib.services.ports import AuditEvent, IdempotencyEntry, Membership, Page
 
@@ -128,5 +128,26 @@ class FakeMemberships:
     def add(self, membership: Membership, *, created_by: str) -> None:
         self.members[membership.username.lower()] = membership
 
-    def remove(self, username: str) -> None:
-        self.members.pop(username.lower(), None)
+    first_admins: dict[str, str] = field(default_factory=dict)
+
+    def has_admin(self, finess: str) -> bool:
+        return any(m.finess == finess and m.role == Role.PHARMACY_ADMIN for m in self.members.values())
+
+    def add_first_admin(self, membership: Membership, *, created_by: str) -> None:
+        assert membership.finess is not None
+        if membership.finess in self.first_admins:
+            raise Conflict()
+        self.first_admins[membership.finess] = membership.username
+        self.add(membership, created_by=created_by)
+
+    def revoke(self, membership: Membership, *, by: str) -> None:
+        revoker = self.members.get(by.lower())
+        if revoker is None or revoker.role != Role.PHARMACY_ADMIN or revoker.finess != membership.finess:
+            raise Conflict()
+        if self.members.pop(membership.username.lower(), None) is None:
+            raise NotFound()
+
+    def end_sessions(self, username: str, *, not_before: int) -> None:
+        member = self.members.get(username.lower())
+        if member is not None:
+            self.members[username.lower()] = replace(member, tokens_not_before=not_before)

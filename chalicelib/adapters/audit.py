@@ -68,6 +68,7 @@ from chalicelib.services.audit import (
     event_fields,
     format_time,
     next_link,
+    parse_time,
     public_view,
     verify_chain,
 )
@@ -214,15 +215,34 @@ def _bad_cursor(message: str) -> ValidationFailed:
     return ValidationFailed([FieldError("cursor", message)])
 
 
+CURSOR_MAX_SEQ = 10**15  # a chain of a billion events a day for 2,700 years
+CURSOR_MAX_CHARS = 1024  # _encode_cursor gives about 100
+
+
 def _decode_cursor(cursor: str, chain: str) -> tuple[int, str]:
+    if len(cursor) > CURSOR_MAX_CHARS:
+        raise _bad_cursor("is not a cursor this API issued")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         data = json.loads(raw)
         seq, moment, owner = data["s"], data["t"], data["c"]
     except (binascii.Error, ValueError, TypeError, KeyError) as exc:
         raise _bad_cursor("is not a cursor this API issued") from exc
-    if not isinstance(seq, int) or not isinstance(moment, str) or not isinstance(owner, str):
+    # Exactly what _encode_cursor writes: a positive int seq (not a bool, not 60 digits, which
+    # real DynamoDB would refuse), a time in the journal's own format.
+    if (
+        isinstance(seq, bool)
+        or not isinstance(seq, int)
+        or not 1 <= seq <= CURSOR_MAX_SEQ
+        or not isinstance(moment, str)
+        or not isinstance(owner, str)
+    ):
         raise _bad_cursor("is not a cursor this API issued")
+    try:
+        if format_time(parse_time(moment)) != moment:
+            raise ValueError(moment)
+    except ValueError as exc:
+        raise _bad_cursor("is not a cursor this API issued") from exc
     if owner != chain:  # a cursor from another pharmacy's journal is useless here
         raise _bad_cursor("belongs to another journal")
     return seq, moment

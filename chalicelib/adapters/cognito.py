@@ -15,22 +15,33 @@ import requests
 from jwt.algorithms import RSAAlgorithm
 
 from chalicelib.domain.errors import ServiceUnavailable, Unauthenticated
+from chalicelib.services.ports import VerifiedToken
 
 FetchJwks = Callable[[str], dict[str, Any]]
 
 
+FETCH_TIMEOUT_SECONDS = 3
+
+
 def fetch_jwks(url: str) -> dict[str, Any]:
-    response = requests.get(url, timeout=3)
+    response = requests.get(url, timeout=FETCH_TIMEOUT_SECONDS)
     response.raise_for_status()
     body: dict[str, Any] = response.json()
     return body
 
 
 class JwksKeys:
-    """The pool's signing keys by kid: cached, refreshed at most every `min_refresh_seconds`.
+    """The pool's signing keys by kid, fetched so that no token can make a valid one wait.
 
-    An unknown kid triggers one refresh (Cognito rotates keys), but a flood of tokens with
-    made-up kids cannot make us hammer the JWKS endpoint.
+    - A token whose kid is cached never waits for a fetch: its lookup takes a lock only to read.
+      Keys older than `max_age_seconds` are refreshed in the background (`spawn`), still served
+      meanwhile.
+    - One fetch at a time (single flight), and at most one attempt per `min_refresh_seconds`,
+      failed or not, with the wait doubling after each failure up to `max_backoff_seconds`: a
+      flood of made-up kids, or a failing endpoint, costs one fetch per interval, not one per
+      request. An unknown kid that finds no attempt due is refused at once (401).
+    - Only at a cold start, with no key at all, does a request wait: for the one fetch in flight,
+      or the one it makes; if the endpoint fails it is a 503 (not the caller's fault).
     """
 
     def __init__(
@@ -39,41 +50,87 @@ class JwksKeys:
         fetch: FetchJwks = fetch_jwks,
         max_age_seconds: float = 3600.0,
         min_refresh_seconds: float = 30.0,
+        max_backoff_seconds: float = 600.0,
         monotonic: Callable[[], float] = time.monotonic,
+        spawn: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         self._url = url
         self._fetch = fetch
         self._max_age = max_age_seconds
         self._min_refresh = min_refresh_seconds
+        self._max_backoff = max_backoff_seconds
         self._monotonic = monotonic
+        self._spawn = spawn or _in_background
         self._keys: dict[str, Any] = {}
-        self._fetched_at: float | None = None
-        self._lock = threading.Lock()
+        self._fetched_at: float | None = None  # last success
+        self._next_attempt_at = float("-inf")
+        self._failures = 0
+        self._in_flight: threading.Event | None = None
+        self._lock = threading.Lock()  # guards the fields above; never held during a fetch
 
-    def _refresh(self) -> None:
+    def _claim_attempt(self, now: float) -> threading.Event | None:
+        """Under the lock: the right to fetch now (an Event to set when done), or None."""
+        if self._in_flight is not None or now < self._next_attempt_at:
+            return None
+        self._in_flight = threading.Event()
+        backoff = self._min_refresh * 2 ** min(self._failures, 16)
+        self._next_attempt_at = now + min(backoff, max(self._max_backoff, self._min_refresh))
+        return self._in_flight
+
+    def _refresh(self, done: threading.Event) -> None:
+        """The one fetch in flight; records its outcome, never raises."""
+        keys: dict[str, Any] | None = None
         try:
             jwks = self._fetch(self._url)
-        except (requests.RequestException, ValueError) as exc:
-            if self._keys:
-                return  # keep serving the keys we have
-            raise ServiceUnavailable("The identity provider's keys are unavailable.") from exc
-        keys = {}
-        for jwk in jwks.get("keys", []):
-            if jwk.get("kty") == "RSA" and jwk.get("kid"):
-                keys[jwk["kid"]] = RSAAlgorithm.from_jwk(jwk)
-        self._keys = keys
-        self._fetched_at = self._monotonic()
+            keys = {
+                jwk["kid"]: RSAAlgorithm.from_jwk(jwk)
+                for jwk in jwks.get("keys", [])
+                if isinstance(jwk, dict) and jwk.get("kty") == "RSA" and isinstance(jwk.get("kid"), str)
+            }
+        except Exception:  # any failure (network, HTTP, a malformed set) is a failed attempt
+            keys = None
+        with self._lock:
+            now = self._monotonic()
+            if keys:
+                self._keys, self._fetched_at, self._failures = keys, now, 0
+                self._next_attempt_at = now + self._min_refresh
+            else:
+                self._failures += 1  # keep serving the keys we have
+            self._in_flight = None
+        done.set()
 
     def get(self, kid: str) -> Any:
         with self._lock:
             now = self._monotonic()
-            stale = self._fetched_at is None or now - self._fetched_at > self._max_age
-            if stale or (kid not in self._keys and now - (self._fetched_at or 0.0) >= self._min_refresh):
-                self._refresh()
             key = self._keys.get(kid)
-        if key is None:
-            raise Unauthenticated("The token is signed with an unknown key.")
-        return key
+            cold = not self._keys
+            if key is not None:
+                stale = self._fetched_at is None or now - self._fetched_at > self._max_age
+                claim = self._claim_attempt(now) if stale else None
+                waiting = None
+            else:
+                claim = self._claim_attempt(now)
+                waiting = self._in_flight if cold and claim is None else None
+        if key is not None:
+            if claim is not None:
+                self._spawn(lambda: self._refresh(claim))
+            return key
+        if claim is not None:
+            self._refresh(claim)  # an unknown kid (a rotation, or a forgery) pays for its own fetch
+        elif waiting is not None:
+            waiting.wait(FETCH_TIMEOUT_SECONDS + 1)
+        with self._lock:
+            key = self._keys.get(kid)
+            cold = not self._keys
+        if key is not None:
+            return key
+        if cold:
+            raise ServiceUnavailable("The identity provider's keys are unavailable.")
+        raise Unauthenticated("The token is signed with an unknown key.")
+
+
+def _in_background(work: Callable[[], None]) -> None:
+    threading.Thread(target=work, name="jwks-refresh", daemon=True).start()
 
 
 class KeySource(Protocol):
@@ -112,7 +169,7 @@ class CognitoAccessTokenVerifier:
         self._issuers = {trusted.issuer: trusted for trusted in (cognito, *also_trusted)}
         self._leeway = leeway_seconds
 
-    def verify(self, token: str) -> tuple[str, str]:
+    def verify(self, token: str) -> VerifiedToken:
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
@@ -147,7 +204,12 @@ class CognitoAccessTokenVerifier:
         username = claims.get("username")
         if not isinstance(username, str) or not username:
             raise Unauthenticated("The token names no user.")
-        return username, str(claims["client_id"])
+        issued_at = claims["iat"]
+        auth_time = claims.get("auth_time")
+        if isinstance(auth_time, int) and not isinstance(auth_time, bool):
+            # A token refreshed after a logout still belongs to the session the logout ended.
+            issued_at = min(issued_at, auth_time)
+        return VerifiedToken(username=username, client_id=str(claims["client_id"]), issued_at=int(issued_at))
 
 
 class CognitoUserDirectory:

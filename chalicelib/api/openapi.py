@@ -570,7 +570,11 @@ def _paths() -> dict[str, Schema]:
             "parameters": [_FINESS_PARAM],
             "post": {
                 "operationId": "inviteMember",
-                "summary": "Invite a member (platform_admin, or that pharmacy's pharmacy_admin).",
+                "summary": "Invite a member (that pharmacy's pharmacy_admin; the platform only the first).",
+                "description": (
+                    "The platform_admin invites a pharmacy's first pharmacy_admin, while it has none (else "
+                    "`409`), and no one else (`403`); the pharmacy's admins invite the rest."
+                ),
                 "requestBody": _body("Invitation"),
                 "responses": {
                     "201": _json(
@@ -587,12 +591,27 @@ def _paths() -> dict[str, Schema]:
             ],
             "delete": {
                 "operationId": "revokeMember",
-                "summary": "Revoke a member, effective on their next request.",
+                "summary": "Revoke a member, effective on their next request (that pharmacy's admin).",
+                "description": "Not oneself; a pharmacy keeps one pharmacy_admin (`409`).",
                 "responses": {
                     "204": {"description": "Revoked.", "headers": _headers()},
-                    **_errors(*_COMMON, "404"),
+                    **_errors(*_COMMON, "404", "409"),
                 },
             },
+        },
+        "/v1/session/logout": {
+            "post": {
+                "operationId": "logout",
+                "summary": "End the caller's sessions: the same access token is 401 from the next request.",
+                "description": (
+                    "Cognito revokes the caller's refresh tokens; access tokens issued until now are "
+                    "refused. No body."
+                ),
+                "responses": {
+                    "204": {"description": "Logged out.", "headers": _headers()},
+                    **_errors(*_COMMON, "413", "415"),
+                },
+            }
         },
     }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.domain.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from chalicelib.domain.model import Principal, Role
 from chalicelib.domain.psc import psc_username
 from chalicelib.domain.validation import (
@@ -44,8 +44,32 @@ def onboard_pharmacy(deps: AdminDeps, caller: Principal, meta: RequestMeta, body
     return {"finess": finess, "name": name}
 
 
+def _journal_change(
+    deps: AdminDeps, caller: Principal, meta: RequestMeta, action: str, finess: str, **fields: str
+) -> None:
+    """A membership decision goes on the pharmacy's chain, so the pharmacy sees it; one the
+    platform makes goes on the platform's chain as well, where its operators answer for it."""
+    audit(deps.journal, caller, meta, action, finess=finess, **fields)
+    if caller.role == Role.PLATFORM_ADMIN:
+        audit(
+            deps.journal,
+            caller,
+            meta,
+            action,
+            finess=None,
+            **{**fields, "reason": f"{finess}: {fields.get('reason', '')}"},
+        )
+
+
+def _refuse(
+    deps: AdminDeps, caller: Principal, meta: RequestMeta, action: str, finess: str, error: DomainError
+) -> DomainError:
+    _journal_change(deps, caller, meta, action, finess, outcome="denied", reason=error.detail)
+    return error
+
+
 def _managed_pharmacy(deps: AdminDeps, caller: Principal, meta: RequestMeta, action: str, finess: str) -> str:
-    """A platform admin manages any pharmacy, a pharmacy admin only its own (another's is a 404)."""
+    """A platform admin may reach any pharmacy, a pharmacy admin only its own (another's is a 404)."""
     require_role(deps.journal, caller, meta, action, MEMBER_MANAGERS)
     try:
         finess = validate_finess(finess)
@@ -63,48 +87,58 @@ def invite_member(
     deps: AdminDeps, caller: Principal, meta: RequestMeta, finess: str, body: Any
 ) -> dict[str, str | None]:
     """By e-mail (a Cognito invitation) or by national identifier / RPPS (a Pro Santé Connect member:
-    no Cognito user; PSC and the national directory vouch for them at each login)."""
+    no Cognito user; PSC and the national directory vouch for them at each login). A pharmacy's
+    admins invite its members; the platform only its first pharmacy_admin, while it has none (the
+    platform reads no health data and cannot give itself the means to)."""
     finess = _managed_pharmacy(deps, caller, meta, "invite_member", finess)
     invitation = parse_invitation(body)
-    if invitation.national_id is not None:
-        username = psc_username(invitation.national_id)
-        existing = deps.memberships.get(username)
-        if existing is not None:
-            raise Conflict("This professional is already a member of a pharmacy.")
-        deps.memberships.add(
-            Membership(
-                username=username, role=invitation.role, finess=finess, national_id=invitation.national_id
-            ),
-            created_by=caller.username,
-        )
-        audit(
-            deps.journal,
+    role = invitation.role
+    by_platform = caller.role == Role.PLATFORM_ADMIN
+    if by_platform and role != Role.PHARMACY_ADMIN:
+        raise _refuse(
+            deps,
             caller,
             meta,
             "invite_member",
-            finess=finess,
-            reason=f"{username} as {invitation.role.value} (Pro Santé Connect)",
+            finess,
+            Forbidden(
+                "The platform invites only a pharmacy's first pharmacy_admin; its admins invite the rest."
+            ),
         )
-        return {
-            "username": username,
-            "national_id": invitation.national_id,
-            "role": invitation.role.value,
-            "finess": finess,
-        }
-    assert invitation.email is not None  # parse_invitation gives exactly one of them
-    username = deps.users.invite(invitation.email)
-    deps.memberships.add(
-        Membership(username=username, role=invitation.role, finess=finess), created_by=caller.username
-    )
-    audit(
-        deps.journal,
-        caller,
-        meta,
-        "invite_member",
-        finess=finess,
-        reason=f"{username} as {invitation.role.value}",
-    )
-    return {"username": username, "email": invitation.email, "role": invitation.role.value, "finess": finess}
+    if by_platform and deps.memberships.has_admin(finess):
+        raise _refuse(
+            deps,
+            caller,
+            meta,
+            "invite_member",
+            finess,
+            Conflict("This pharmacy has a pharmacy_admin: its admins manage its members."),
+        )
+    result: dict[str, str | None]
+    if invitation.national_id is not None:
+        username = psc_username(invitation.national_id)
+        if deps.memberships.get(username) is not None:
+            raise Conflict("This professional is already a member of a pharmacy.")
+        membership = Membership(
+            username=username, role=role, finess=finess, national_id=invitation.national_id
+        )
+        reason = f"{username} as {role.value} (Pro Santé Connect)"
+        result = {"username": username, "national_id": invitation.national_id, "role": role.value}
+    else:
+        assert invitation.email is not None  # parse_invitation gives exactly one of them
+        username = deps.users.invite(invitation.email)
+        membership = Membership(username=username, role=role, finess=finess)
+        reason = f"{username} as {role.value}"
+        result = {"username": username, "email": invitation.email, "role": role.value}
+    if by_platform:
+        try:  # race-free: two concurrent platform invitations cannot both be the first
+            deps.memberships.add_first_admin(membership, created_by=caller.username)
+        except Conflict as exc:
+            raise _refuse(deps, caller, meta, "invite_member", finess, exc) from exc
+    else:
+        deps.memberships.add(membership, created_by=caller.username)
+    _journal_change(deps, caller, meta, "invite_member", finess, reason=reason)
+    return {**result, "finess": finess}
 
 
 def set_pharmacy_settings(
@@ -121,11 +155,21 @@ def set_pharmacy_settings(
 
 
 def revoke_member(deps: AdminDeps, caller: Principal, meta: RequestMeta, finess: str, username: str) -> None:
+    """Only the pharmacy's own admins revoke, never themselves, so it always keeps one admin."""
     finess = _managed_pharmacy(deps, caller, meta, "revoke_member", finess)
+    if caller.role == Role.PLATFORM_ADMIN:
+        raise _refuse(
+            deps, caller, meta, "revoke_member", finess, Forbidden("A pharmacy's admins manage its members.")
+        )
+    if username.lower() == caller.username.lower():
+        raise _refuse(deps, caller, meta, "revoke_member", finess, Conflict("You cannot revoke yourself."))
     membership = deps.memberships.get(username)
     if membership is None or membership.finess != finess:
         raise NotFound("No such member of this pharmacy.")
-    deps.memberships.remove(membership.username)  # effective on the member's next request
+    try:
+        deps.memberships.revoke(membership, by=caller.username)  # effective on the member's next request
+    except Conflict as exc:
+        raise _refuse(deps, caller, meta, "revoke_member", finess, exc) from exc
     if membership.national_id is None:  # a PSC member has no Cognito user (and no refresh token)
         deps.users.sign_out_everywhere(membership.username)  # and their refresh tokens die too
-    audit(deps.journal, caller, meta, "revoke_member", finess=finess, reason=membership.username)
+    _journal_change(deps, caller, meta, "revoke_member", finess, reason=membership.username)

@@ -2,20 +2,28 @@
 
 The role and pharmacy come from the membership, never from the token or the request, so
 revoking a member takes effect on their next request even while their token is still valid.
+The membership also holds the time before which the user's tokens are refused (a logout sets
+it): read anyway, so ending a session costs no extra round trip per request.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
 
 from chalicelib.domain.errors import Forbidden, Unauthenticated
 from chalicelib.domain.model import Principal, Role
 from chalicelib.services.access import audit
 from chalicelib.services.ports import (
     AuditJournal,
+    Clock,
     MembershipRepository,
     PharmacyRepository,
     RequestMeta,
     TokenVerifier,
+    UserDirectory,
 )
+from chalicelib.services.refusals import UnauthenticatedRefusals
 
 # The client id our session issuer names in its tokens (chalicelib/adapters/session_tokens.py).
 PSC_SESSION_CLIENT_ID = "depistage-psc"
@@ -34,28 +42,29 @@ def authenticate(
     verifier: TokenVerifier,
     memberships: MembershipRepository,
     journal: AuditJournal,
+    refusals: UnauthenticatedRefusals,
     meta: RequestMeta,
     authorization: str | None,
     route: str,
     pharmacies: PharmacyRepository | None = None,
 ) -> Principal:
-    """Every refusal is journaled with its reason (never the token) before it is raised.
+    """Every refusal is journaled with its reason (never the token): one without an identity per
+    source and reason per window (services/refusals.py), one of a member on their chain.
 
     A Pro Santé Connect member's token is ours (PSC_SESSION_CLIENT_ID), a Cognito user's is
     Cognito's: a token of the other kind for a membership is refused, so that neither login can
     stand in for the other. A Cognito pharmacist of a pharmacy that requires PSC is refused.
     """
     try:
-        username, client_id = verifier.verify(bearer_token(authorization))
+        token = verifier.verify(bearer_token(authorization))
     except Unauthenticated as refusal:
-        audit(journal, None, meta, "authenticate", outcome="denied", reason=f"{refusal.detail} ({route})")
+        refusals.refuse(meta, "authenticate", f"{refusal.detail} ({route})")
         raise
-    membership = memberships.get(username)
+    membership = memberships.get(token.username)
     if membership is None:
-        audit(
-            journal, None, meta, "authorize", outcome="denied", reason=f"no membership: {username} ({route})"
-        )
+        refusals.refuse(meta, "authorize", f"no membership: {token.username}")
         raise Forbidden("You are not a member of any pharmacy.") from None
+    username, client_id = token.username, token.client_id
     via_psc = client_id == PSC_SESSION_CLIENT_ID
     if via_psc != (membership.national_id is not None):
         audit(
@@ -65,6 +74,9 @@ def authenticate(
     principal = Principal(
         username=username, role=membership.role, finess=membership.finess, client_id=client_id
     )
+    if membership.tokens_not_before is not None and token.issued_at < membership.tokens_not_before:
+        audit(journal, principal, meta, "authenticate", outcome="denied", reason=f"session ended ({route})")
+        raise Unauthenticated("This session has ended; log in again.")
     if (
         not via_psc
         and membership.role == Role.PHARMACIST
@@ -75,3 +87,25 @@ def authenticate(
         audit(journal, principal, meta, "authorize", outcome="denied", reason=f"psc required ({route})")
         raise Forbidden("Your pharmacy requires Pro Santé Connect: log in with your e-CPS.")
     return principal
+
+
+@dataclass(frozen=True)
+class SessionDeps:
+    memberships: MembershipRepository
+    users: UserDirectory
+    journal: AuditJournal
+    clock: Clock
+
+
+def not_before_after(moment: datetime) -> int:
+    """The first whole second after `moment`: tokens carry whole seconds, so one issued in the
+    second of a logout, before or after it, is refused (a login just after waits a second)."""
+    return int(moment.timestamp()) + 1
+
+
+def logout(deps: SessionDeps, caller: Principal, meta: RequestMeta) -> None:
+    """End every session of the caller: Cognito revokes their refresh tokens, and their access
+    tokens issued until now are refused from the next request on. Safe to retry."""
+    deps.users.sign_out_everywhere(caller.username)
+    deps.memberships.end_sessions(caller.username, not_before=not_before_after(deps.clock.now()))
+    audit(deps.journal, caller, meta, "logout")

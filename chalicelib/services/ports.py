@@ -112,6 +112,8 @@ class Membership:
     finess: str | None
     # Set for a professional who logs in with Pro Santé Connect (never with Cognito).
     national_id: str | None = None
+    # Epoch seconds: access tokens issued before it are refused (set by logout).
+    tokens_not_before: int | None = None
 
 
 class MembershipRepository(Protocol):
@@ -119,7 +121,23 @@ class MembershipRepository(Protocol):
 
     def add(self, membership: Membership, *, created_by: str) -> None: ...
 
-    def remove(self, username: str) -> None: ...
+    def has_admin(self, finess: str) -> bool:
+        """Whether the pharmacy has a pharmacy_admin."""
+        ...
+
+    def add_first_admin(self, membership: Membership, *, created_by: str) -> None:
+        """Add the pharmacy's first pharmacy_admin, invited by the platform, and mark the pharmacy
+        so that the platform never invites another; Conflict if it already did."""
+        ...
+
+    def revoke(self, membership: Membership, *, by: str) -> None:
+        """Remove `membership` if `by` is still a pharmacy_admin of its pharmacy (so a pharmacy
+        always keeps one: `by` is not the member revoked); Conflict if not, NotFound if gone."""
+        ...
+
+    def end_sessions(self, username: str, *, not_before: int) -> None:
+        """Refuse the user's access tokens issued before `not_before` (epoch seconds)."""
+        ...
 
 
 class PharmacyRepository(Protocol):
@@ -179,9 +197,16 @@ class AuditJournal(Protocol):
     ) -> tuple[list[dict[str, Any]], str | None]: ...
 
 
+@dataclass(frozen=True)
+class VerifiedToken:
+    username: str
+    client_id: str
+    issued_at: int  # epoch seconds: the earlier of the token's `iat` and its session's `auth_time`
+
+
 class TokenVerifier(Protocol):
-    def verify(self, token: str) -> tuple[str, str]:
-        """Verify a Cognito access token; returns (username, client_id) or raises Unauthenticated."""
+    def verify(self, token: str) -> VerifiedToken:
+        """Verify a Cognito access token, or raise Unauthenticated."""
         ...
 
 

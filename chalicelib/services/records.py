@@ -22,6 +22,7 @@ from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.domain.model import Principal, RecordStatus, TestRecord
 from chalicelib.domain.retention import backstop_expiry
 from chalicelib.domain.validation import parse_result_update, parse_submission, parse_uuid
+from chalicelib.observability import AUTH_FAILURES, count
 from chalicelib.services.access import audit, pharmacy_of
 from chalicelib.services.ports import (
     AuditJournal,
@@ -125,10 +126,32 @@ def create_record(
     return record, True
 
 
+def _target(
+    deps: RecordsDeps,
+    caller: Principal,
+    meta: RequestMeta,
+    action: str,
+    finess: str,
+    path_id: str,
+    *,
+    decrypt: bool = True,
+) -> TestRecord:
+    """The caller's record named in the path. An id of no record of theirs (another pharmacy's, or
+    none) is a 404 that leaves evidence: a denied event on the caller's chain and AuthFailures."""
+    record_id: str | None = None
+    try:
+        record_id = _record_id(path_id)
+        return _load(deps, finess, record_id) if decrypt else deps.repository.get(finess, record_id)[0]
+    except NotFound:
+        ids = [record_id] if record_id is not None else []  # a non-UUID path names nothing worth keeping
+        audit(deps.journal, caller, meta, action, outcome="denied", record_ids=ids, reason="not_found")
+        count(AUTH_FAILURES)
+        raise
+
+
 def read_record(deps: RecordsDeps, caller: Principal, meta: RequestMeta, record_id: str) -> TestRecord:
     finess = pharmacy_of(deps.journal, caller, meta, "read")
-    record_id = _record_id(record_id)
-    record = _load(deps, finess, record_id)
+    record = _target(deps, caller, meta, "read", finess, record_id)
     audit(deps.journal, caller, meta, "read", record_ids=[record.id])
     return record
 
@@ -161,8 +184,7 @@ def _change(
 ) -> TestRecord:
     """Load, apply `mutate` (False: nothing to do), store with an optimistic version check, journal."""
     finess = pharmacy_of(deps.journal, caller, meta, action)
-    record_id = _record_id(record_id)
-    record = _load(deps, finess, record_id)
+    record = _target(deps, caller, meta, action, finess, record_id)
     before = replace(record, delivery=replace(record.delivery))
     if mutate(record):
         record.version = before.version + 1
@@ -224,9 +246,7 @@ def withdraw_record(deps: RecordsDeps, caller: Principal, meta: RequestMeta, rec
 
 def read_delivery(deps: RecordsDeps, caller: Principal, meta: RequestMeta, record_id: str) -> dict[str, Any]:
     finess = pharmacy_of(deps.journal, caller, meta, "read_delivery")
-    record_id = _record_id(record_id)
-    record, _blob = deps.repository.get(
-        finess, record_id
-    )  # no decryption: the delivery state is not personal
+    # no decryption: the delivery state is not personal
+    record = _target(deps, caller, meta, "read_delivery", finess, record_id, decrypt=False)
     audit(deps.journal, caller, meta, "read_delivery", record_ids=[record.id])
     return delivery_rules.delivery_view(record)

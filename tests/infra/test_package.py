@@ -351,6 +351,7 @@ def test_alarms_notify_the_topic(fake_package: Path) -> None:
     assert ("Depistage", "ExportFailed") in metrics
     assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible") in metrics
     assert ("Depistage", "AuthFailures") in metrics
+    assert ("Depistage", "UnauthenticatedRefusals") in metrics
     for name in ("APIHandler", "ExportToSidep", "PurgeExpired", "CheckpointAudit"):
         assert f"{name}ThrottlesAlarm" in alarms
     for alarm in alarms.values():

@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from unittest import mock
 
 import jwt
 import pytest
@@ -133,3 +134,37 @@ def test_refusals_are_audited_without_the_token(world: World) -> None:
     assert refusals, "the refused authentication is not in the journal"
     assert token not in json.dumps(events)
     assert token.split(".")[2] not in json.dumps(events)
+
+
+def _platform_links() -> int:
+    from chalicelib.adapters.dynamodb.models import AuditEventModel
+
+    return sum(1 for _ in AuditEventModel.query("platform"))
+
+
+def test_a_flood_of_garbage_tokens_grows_the_journal_by_windows_and_never_answers_503(
+    world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first release appended one year-long link per refused request to the platform chain
+    (and answered some 503 under an 8-thread flood)."""
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED")
+    capsys.readouterr()
+    before = _platform_links()
+    flood = 120
+    for _ in range(flood):
+        response = world.call("GET", "/v1/tests", None, Authorization="Bearer garbage")
+        assert response.status_code == 401
+    # one window (two if the flood straddles a boundary, plus that window's closing count)
+    assert _platform_links() - before <= 3
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert sum(m.get("UnauthenticatedRefusals", [0])[0] for m in emitted) == flood
+
+    from chalicelib.bootstrap import get_container
+    from chalicelib.domain.errors import ServiceUnavailable
+
+    journal = get_container().journal
+    with mock.patch.object(type(journal), "append", side_effect=ServiceUnavailable("down")):
+        for attack in ("garbage", "no token", "unknown kid"):
+            authorization = ATTACKS[attack](world)
+            headers = {"Authorization": authorization} if authorization else {}
+            assert world.client.http.get("/v1/tests", headers=headers).status_code == 401

@@ -83,3 +83,32 @@ def test_a_pharmacy_admin_manages_only_its_own_members(world: World) -> None:
         ).status_code
         == 403
     )
+
+
+@pytest.mark.parametrize("intruder", ["pharmacist-b", "admin-b"])
+def test_a_probe_of_another_pharmacys_record_is_journaled_on_the_prober_chain(
+    world: World,
+    record_of_a: str,
+    intruder: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The 404 reveals nothing, and the probe leaves evidence: the first release journaled none."""
+    from chalicelib.adapters.dynamodb.models import AuditEventModel
+
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED")
+    capsys.readouterr()
+    probes = [(m, p, b) for m, p, b in record_routes(record_of_a) if not p.endswith("/withdrawal")]
+    for method, path, body in [*probes, ("GET", "/v1/tests/not-a-uuid", None)]:
+        assert world.call(method, path, intruder, body).status_code == 404
+    denied = [e.event for e in AuditEventModel.query(PHARMACY_B) if e.event["outcome"] == "denied"]
+    assert [(e["action"], e["actor"], e["reason"], e["record_ids"]) for e in denied] == [
+        ("read", intruder, "not_found", [record_of_a]),
+        ("set_result", intruder, "not_found", [record_of_a]),
+        ("cancel", intruder, "not_found", [record_of_a]),
+        ("read_delivery", intruder, "not_found", [record_of_a]),
+        ("read", intruder, "not_found", []),
+    ]
+    assert not [e for e in AuditEventModel.query(PHARMACY_A) if e.event["actor"] == intruder]
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert sum(m.get("AuthFailures", [0])[0] for m in emitted) == 5

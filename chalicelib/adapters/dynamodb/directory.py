@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from pynamodb.exceptions import DeleteError, PutError, UpdateError
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamodb.errors import dynamodb_errors, is_conditional_failure
 from chalicelib.adapters.dynamodb.models import MemberModel, PharmacyModel, PscLoginModel
-from chalicelib.domain.errors import Conflict, NotFound
+from chalicelib.domain.errors import Conflict, NotFound, ServiceUnavailable
 from chalicelib.domain.model import Role
 from chalicelib.domain.serialization import iso_utc
 from chalicelib.services.ports import Clock, Membership, PscLogin
@@ -57,6 +60,22 @@ class DynamoDbPharmacies:
                 raise
 
 
+def _transaction() -> TransactWrite:
+    meta: Any = MemberModel.Meta
+    return TransactWrite(connection=Connection(region=meta.region, host=meta.host))
+
+
+def _failed_items(exc: TransactWriteError) -> list[bool]:
+    """Which items of a cancelled transaction failed their condition, in order."""
+    # A transaction names a failed condition "ConditionalCheckFailed" (no "Exception" suffix).
+    return [r is not None and r.code == "ConditionalCheckFailed" for r in exc.cancellation_reasons]
+
+
+def _busy() -> ServiceUnavailable:
+    """A transaction cancelled for another reason (a concurrent transaction, a throttle): retry."""
+    return ServiceUnavailable("The database is busy; retry later.", retry_after_seconds=1)
+
+
 class DynamoDbMemberships:
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
@@ -67,12 +86,17 @@ class DynamoDbMemberships:
                 item = MemberModel.get(username.lower(), consistent_read=True)
             except MemberModel.DoesNotExist:
                 return None
+        not_before = item.tokens_not_before
         return Membership(
-            username=item.username, role=Role(item.role), finess=item.finess, national_id=item.national_id
+            username=item.username,
+            role=Role(item.role),
+            finess=item.finess,
+            national_id=item.national_id,
+            tokens_not_before=None if not_before is None else int(not_before),
         )
 
-    def add(self, membership: Membership, *, created_by: str) -> None:
-        item = MemberModel(
+    def _item(self, membership: Membership, created_by: str) -> MemberModel:
+        return MemberModel(
             membership.username.lower(),
             role=membership.role.value,
             finess=membership.finess,
@@ -80,12 +104,74 @@ class DynamoDbMemberships:
             created_at=iso_utc(self._clock.now()),
             created_by=created_by,
         )
-        with dynamodb_errors():
-            item.save()
 
-    def remove(self, username: str) -> None:
+    def add(self, membership: Membership, *, created_by: str) -> None:
         with dynamodb_errors():
-            MemberModel(username.lower()).delete()
+            self._item(membership, created_by).save()
+
+    def has_admin(self, finess: str) -> bool:
+        with dynamodb_errors():
+            return any(
+                member.role == Role.PHARMACY_ADMIN.value
+                for member in MemberModel.by_pharmacy.query(finess, attributes_to_get=["username", "role"])
+            )
+
+    def add_first_admin(self, membership: Membership, *, created_by: str) -> None:
+        assert membership.role == Role.PHARMACY_ADMIN and membership.finess is not None
+        with dynamodb_errors():
+            try:
+                with _transaction() as tx:
+                    tx.update(
+                        PharmacyModel(membership.finess),
+                        actions=[PharmacyModel.first_admin.set(membership.username.lower())],
+                        condition=PharmacyModel.finess.exists() & PharmacyModel.first_admin.does_not_exist(),
+                    )
+                    tx.save(
+                        self._item(membership, created_by), condition=MemberModel.username.does_not_exist()
+                    )
+            except TransactWriteError as exc:
+                if any(_failed_items(exc)):
+                    raise Conflict(
+                        "The platform already invited this pharmacy's first pharmacy_admin."
+                    ) from exc
+                raise _busy() from exc
+
+    def revoke(self, membership: Membership, *, by: str) -> None:
+        with dynamodb_errors():
+            try:
+                with _transaction() as tx:
+                    # The revoker is still an admin of this pharmacy when the deletion commits:
+                    # two admins revoking each other at once cannot leave the pharmacy without one.
+                    tx.condition_check(
+                        MemberModel,
+                        by.lower(),
+                        condition=(MemberModel.role == Role.PHARMACY_ADMIN.value)
+                        & (MemberModel.finess == membership.finess),
+                    )
+                    tx.delete(
+                        MemberModel(membership.username.lower()),
+                        condition=MemberModel.finess == membership.finess,
+                    )
+            except TransactWriteError as exc:
+                failed = _failed_items(exc)
+                if len(failed) == 2 and failed[1]:
+                    raise NotFound("No such member of this pharmacy.") from exc
+                if failed and failed[0]:
+                    raise Conflict(
+                        "Your own membership changed meanwhile; a pharmacy keeps at least one pharmacy_admin."
+                    ) from exc
+                raise _busy() from exc
+
+    def end_sessions(self, username: str, *, not_before: int) -> None:
+        with dynamodb_errors():
+            try:
+                MemberModel(username.lower()).update(
+                    actions=[MemberModel.tokens_not_before.set(not_before)],
+                    condition=MemberModel.username.exists(),
+                )
+            except UpdateError as exc:
+                if not is_conditional_failure(exc):
+                    raise  # no membership: nothing to end, the user is refused anyway
 
 
 class DynamoDbPscLogins:

@@ -145,6 +145,9 @@ class PharmacyModel(Model):
     psc_required = BooleanAttribute(default=False)
     settings_changed_at = UnicodeAttribute(null=True)
     settings_changed_by = UnicodeAttribute(null=True)
+    # Set once, in the same transaction as the membership, when the platform invites the pharmacy's
+    # first pharmacy_admin: the platform never invites a second one (services/admin.py).
+    first_admin = UnicodeAttribute(null=True)
 
 
 class MembersByPharmacy(GlobalSecondaryIndex["MemberModel"]):
@@ -169,6 +172,8 @@ class MemberModel(Model):
     created_by = UnicodeAttribute()
     # A Pro Santé Connect member's national identifier (username "psc-<id>"); absent for Cognito users.
     national_id = UnicodeAttribute(null=True)
+    # Epoch seconds: access tokens issued before it are refused (logout, services/auth.py).
+    tokens_not_before = NumberAttribute(null=True)
 
     by_pharmacy = MembersByPharmacy()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from datetime import date, datetime
 from typing import Any
 
@@ -105,13 +106,37 @@ def encode_cursor(finess: str, key: dict[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+# The formats of the key attributes a record listing's cursor may carry besides the fixed ones:
+# what this service writes (a lower-case UUID, iso_utc). Real DynamoDB refuses an empty or
+# mistyped key value with a ValidationException; we refuse it first, as a 400.
+CURSOR_FORMATS = {
+    "record_id": re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
+    "created_at": re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z"),
+}
+CURSOR_MAX_CHARS = 1024  # what encode_cursor gives is about 300
+
+
+def _valid_free_value(name: str, text: str) -> bool:
+    if not CURSOR_FORMATS[name].fullmatch(text):
+        return False
+    if name == "created_at":
+        try:
+            parse_iso(text)
+        except ValueError:
+            return False
+    return True
+
+
 def decode_cursor(cursor: str | None, fixed: dict[str, str], free: tuple[str, ...]) -> dict[str, Any] | None:
     """The start key a cursor names, if it is one this listing could have given: exactly the index's
-    key attributes, as strings, with the pharmacy's (and day's) values where they are `fixed`.
+    key attributes, as strings, with the pharmacy's (and day's) values where they are `fixed` and
+    the others in the format this service writes (CURSOR_FORMATS).
     Anything else, another pharmacy's cursor included, is a 400 on `cursor`, never a query."""
     if not cursor:
         return None
     try:
+        if len(cursor) > CURSOR_MAX_CHARS:
+            raise ValueError("too long")
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         key = data.get("k") if isinstance(data, dict) else None
         if not isinstance(key, dict) or set(key) != {*fixed, *free}:
@@ -121,6 +146,8 @@ def decode_cursor(cursor: str | None, fixed: dict[str, str], free: tuple[str, ..
                 raise ValueError("not a key of this listing")
             if name in fixed and value["S"] != fixed[name]:
                 raise ValueError("a cursor of another listing")
+            if name not in fixed and not _valid_free_value(name, value["S"]):
+                raise ValueError("not a key this listing writes")
         checked: dict[str, Any] = key
         return checked
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:

@@ -1,0 +1,137 @@
+"""Separation of duties: the platform onboards pharmacies and invites each one's first
+pharmacy_admin, nothing more; a pharmacy's admins manage its members and always keep one."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+
+import boto3
+import pytest
+
+from chalicelib.adapters.dynamodb.models import AuditEventModel, MemberModel
+from chalicelib.domain.errors import Conflict
+from chalicelib.domain.model import Principal, Role
+from chalicelib.services import admin
+from chalicelib.services.ports import Membership, MembershipRepository, RequestMeta
+from tests.conftest import PHARMACY_A, World
+
+pytestmark = pytest.mark.security
+
+NEW_FINESS = "690000013"
+
+
+def _members_of(finess: str) -> set[str]:
+    return {m.username for m in MemberModel.scan() if m.finess == finess}
+
+
+def _cognito_users(world: World) -> int:
+    return len(boto3.client("cognito-idp").list_users(UserPoolId=world.pool_id)["Users"])
+
+
+def _events(chain: str) -> list[dict[str, object]]:
+    return [e.event for e in AuditEventModel.query(chain)]
+
+
+def _invite(world: World, finess: str, caller: str, role: str, email: str = "operator@example.org") -> object:
+    return world.call(
+        "POST", f"/v1/admin/pharmacies/{finess}/members", caller, {"email": email, "role": role}
+    )
+
+
+def test_the_platform_cannot_make_itself_a_pharmacist_of_any_pharmacy(world: World) -> None:
+    # The first release answered 201 here, and the new member then read the pharmacy's records (200).
+    members, users = _members_of(PHARMACY_A), _cognito_users(world)
+    as_pharmacist = _invite(world, PHARMACY_A, "operator", "pharmacist")
+    assert as_pharmacist.status_code == 403, as_pharmacist.body
+    as_admin = _invite(world, PHARMACY_A, "operator", "pharmacy_admin")  # A has admin-a already
+    assert as_admin.status_code == 409, as_admin.body
+    assert _members_of(PHARMACY_A) == members
+    assert _cognito_users(world) == users  # refused before anyone is invited
+    # the pharmacy sees both attempts on its own chain, and so does the platform's
+    denied = [e for e in _events(PHARMACY_A) if e["action"] == "invite_member" and e["outcome"] == "denied"]
+    assert [e["actor"] for e in denied] == ["operator", "operator"]
+    assert sum(1 for e in _events("platform") if e["action"] == "invite_member") == 2
+
+
+def test_the_platform_invites_a_new_pharmacys_first_admin_and_no_one_else(world: World) -> None:
+    onboarded = world.call("POST", "/v1/admin/pharmacies", "operator", {"finess": NEW_FINESS, "name": "P"})
+    assert onboarded.status_code == 201
+    assert _invite(world, NEW_FINESS, "operator", "pharmacist", "ph@example.org").status_code == 403
+    first = _invite(world, NEW_FINESS, "operator", "pharmacy_admin", "owner@example.org")
+    assert first.status_code == 201, first.body
+    assert _invite(world, NEW_FINESS, "operator", "pharmacy_admin", "operator@example.org").status_code == 409
+    assert _members_of(NEW_FINESS) == {json.loads(first.body)["username"]}
+    invites = [(e["actor"], e["outcome"]) for e in _events(NEW_FINESS) if e["action"] == "invite_member"]
+    assert invites == [("operator", "denied"), ("operator", "success"), ("operator", "denied")]
+    platform = [e for e in _events("platform") if e["action"] == "invite_member"]
+    assert [e["outcome"] for e in platform] == ["denied", "success", "denied"]
+    assert all(str(e["reason"]).startswith(NEW_FINESS) for e in platform)
+
+
+def test_a_pharmacy_admin_invites_admins_and_pharmacists_of_its_own_pharmacy(world: World) -> None:
+    assert _invite(world, PHARMACY_A, "admin-a", "pharmacy_admin", "second@example.org").status_code == 201
+    assert _invite(world, PHARMACY_A, "admin-a", "pharmacist", "third@example.org").status_code == 201
+
+
+def test_the_platform_cannot_revoke_a_member(world: World) -> None:
+    path = f"/v1/admin/pharmacies/{PHARMACY_A}/members/pharmacist-a"
+    assert world.call("DELETE", path, "operator").status_code == 403
+    assert world.call("GET", "/v1/tests", "pharmacist-a").status_code == 200
+    denied = [e for e in _events(PHARMACY_A) if e["action"] == "revoke_member"]
+    assert [(e["actor"], e["outcome"]) for e in denied] == [("operator", "denied")]
+
+
+def test_an_admin_cannot_revoke_themselves(world: World) -> None:
+    response = world.call("DELETE", f"/v1/admin/pharmacies/{PHARMACY_A}/members/admin-a", "admin-a")
+    assert response.status_code == 409
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert world.call("GET", "/v1/audit", "admin-a").status_code == 200
+
+
+def _deps(memberships: MembershipRepository | None = None) -> admin.AdminDeps:
+    from chalicelib.bootstrap import get_container
+
+    deps = get_container().admin
+    return replace(deps, memberships=memberships) if memberships is not None else deps
+
+
+def test_two_admins_revoking_each_other_leave_the_pharmacy_one(world: World) -> None:
+    """Both were authenticated as admins (the middleware's read) before either revocation landed."""
+    _deps().memberships.add(Membership("admin-a2", Role.PHARMACY_ADMIN, PHARMACY_A), created_by="tests")
+    a = Principal("admin-a", Role.PHARMACY_ADMIN, PHARMACY_A)
+    a2 = Principal("admin-a2", Role.PHARMACY_ADMIN, PHARMACY_A)
+    admin.revoke_member(_deps(), a, RequestMeta(), PHARMACY_A, "admin-a2")
+    with pytest.raises(Conflict):
+        admin.revoke_member(_deps(), a2, RequestMeta(), PHARMACY_A, "admin-a")
+    assert "admin-a" in _members_of(PHARMACY_A)
+    assert "admin-a2" not in _members_of(PHARMACY_A)
+
+
+@dataclass
+class StaleAdminView:
+    """The memberships as a reader that has not yet seen the other invitation would see them."""
+
+    inner: MembershipRepository
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def has_admin(self, finess: str) -> bool:
+        return False
+
+
+def test_two_racing_platform_invitations_give_one_first_admin(world: World) -> None:
+    assert (
+        world.call(
+            "POST", "/v1/admin/pharmacies", "operator", {"finess": NEW_FINESS, "name": "P"}
+        ).status_code
+        == 201
+    )
+    operator = Principal("operator", Role.PLATFORM_ADMIN, None)
+    deps = _deps(StaleAdminView(_deps().memberships))  # type: ignore[arg-type]
+    body = {"email": "owner@example.org", "role": "pharmacy_admin"}
+    first = admin.invite_member(deps, operator, RequestMeta(), NEW_FINESS, body)
+    with pytest.raises(Conflict):
+        admin.invite_member(deps, operator, RequestMeta(), NEW_FINESS, {**body, "email": "me@example.org"})
+    assert _members_of(NEW_FINESS) == {first["username"]}

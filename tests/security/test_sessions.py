@@ -1,0 +1,100 @@
+"""Ending a session takes effect on the next request: the first release let an access token read
+records for up to 15 minutes after Cognito's global sign-out."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from chalicelib.adapters.dynamodb.models import AuditEventModel, MemberModel
+from chalicelib.domain.model import Role
+from chalicelib.services.ports import Membership
+from devtools.login import login
+from devtools.seed import enrol_user, generate_password
+from tests.conftest import PHARMACY_A, World
+
+pytestmark = pytest.mark.security
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+
+def test_after_logout_the_same_access_token_is_refused(world: World) -> None:
+    earlier = int(time.time()) - 5
+    token = world.token("pharmacist-a", iat=earlier, auth_time=earlier)
+    other_device = world.token("pharmacist-a", iat=earlier + 1, auth_time=earlier + 1)
+    assert world.client.http.get("/v1/tests", headers=_bearer(token)).status_code == 200
+    assert world.client.http.post("/v1/session/logout", headers=_bearer(token)).status_code == 204
+    for stale in (token, other_device):
+        refused = world.client.http.get("/v1/tests", headers=_bearer(stale))
+        assert refused.status_code == 401
+        assert refused.headers["Content-Type"] == "application/problem+json"
+    assert world.client.http.post("/v1/session/logout", headers=_bearer(token)).status_code == 401
+    # a new login (a token issued after the logout's second) works
+    later = int(time.time()) + 2
+    fresh = world.token("pharmacist-a", iat=later, auth_time=later)
+    assert world.client.http.get("/v1/tests", headers=_bearer(fresh)).status_code == 200
+    # a token refreshed after the logout from a session that began before it is still refused
+    refreshed = world.token("pharmacist-a", iat=later, auth_time=earlier)
+    assert world.client.http.get("/v1/tests", headers=_bearer(refreshed)).status_code == 401
+    events = [e.event for e in AuditEventModel.query(PHARMACY_A)]
+    assert [e["outcome"] for e in events if e["action"] == "logout"] == ["success"]
+    ended = [e for e in events if e["action"] == "authenticate" and e["outcome"] == "denied"]
+    assert ended and all(e["actor"] == "pharmacist-a" for e in ended)
+    assert token not in json.dumps(events)
+
+
+def test_logging_out_ends_no_one_elses_session(world: World) -> None:
+    assert world.call("POST", "/v1/session/logout", "admin-a").status_code == 204
+    assert world.call("GET", "/v1/tests", "pharmacist-a").status_code == 200
+    assert world.call("GET", "/v1/tests", "pharmacist-b").status_code == 200
+
+
+def test_the_platform_admin_logs_out_too(world: World) -> None:
+    token = world.token("operator", iat=int(time.time()) - 5)
+    assert world.client.http.post("/v1/session/logout", headers=_bearer(token)).status_code == 204
+    body = json.dumps({"finess": "690000013", "name": "P"})
+    assert (
+        world.client.http.post("/v1/admin/pharmacies", headers=_bearer(token), body=body).status_code == 401
+    )
+
+
+def test_logout_revokes_the_refresh_token_of_a_real_cognito_session(world: World) -> None:
+    cognito = boto3.client("cognito-idp")
+    password = generate_password()
+    secret = enrol_user(cognito, world.pool_id, world.client_id, "pharmacist-x", "x@example.org", password)
+    MemberModel(
+        "pharmacist-x", role=Role.PHARMACIST.value, finess=PHARMACY_A, created_at="t", created_by="t"
+    ).save()
+    tokens = login(cognito, world.client_id, "pharmacist-x", password, secret)
+    assert world.client.http.get("/v1/tests", headers=_bearer(tokens["AccessToken"])).status_code == 200
+    assert (
+        world.client.http.post("/v1/session/logout", headers=_bearer(tokens["AccessToken"])).status_code
+        == 204
+    )
+    assert world.client.http.get("/v1/tests", headers=_bearer(tokens["AccessToken"])).status_code == 401
+    with pytest.raises(ClientError) as refused:
+        cognito.initiate_auth(
+            ClientId=world.client_id,
+            AuthFlow="REFRESH_TOKEN_AUTH",
+            AuthParameters={"REFRESH_TOKEN": tokens["RefreshToken"]},
+        )
+    assert refused.value.response["Error"]["Code"] == "NotAuthorizedException"
+
+
+def test_the_not_before_time_rides_on_the_membership_read(world: World) -> None:
+    """No new round trip: the middleware reads the membership anyway, and the time is on it."""
+    from chalicelib.bootstrap import get_container
+
+    memberships = get_container().memberships
+    memberships.end_sessions("pharmacist-b", not_before=1234)
+    assert memberships.get("pharmacist-b") == Membership(
+        "pharmacist-b", Role.PHARMACIST, "130000029", tokens_not_before=1234
+    )
+    memberships.end_sessions("nobody", not_before=1234)  # no membership: nothing to end, no error
+    assert memberships.get("nobody") is None

@@ -1,0 +1,99 @@
+"""Unauthenticated refusals are journaled per source and reason per window, never per request."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import pytest
+
+from chalicelib.services.ports import RequestMeta
+from chalicelib.services.refusals import OTHER_SOURCES, UnauthenticatedRefusals
+from tests.fakes import FakeJournal, FixedClock
+
+pytestmark = pytest.mark.unit
+
+ATTACKER = RequestMeta(request_id="r1", source_ip="203.0.113.7", user_agent="flood/1.0")
+
+
+def _counted(journal: FakeJournal) -> int:
+    """How many refusals the journal's events account for."""
+    total = 0
+    for event in journal.events:
+        found = re.search(r"\[(first|(\d+) more) in window", event.reason)
+        assert found, event.reason
+        total += 1 if found.group(1) == "first" else int(found.group(2))
+    return total
+
+
+def test_a_flood_grows_the_journal_by_the_windows_not_the_requests() -> None:
+    journal, clock = FakeJournal(), FixedClock()
+    refusals = UnauthenticatedRefusals(journal, clock, window_seconds=300)
+    for _ in range(1000):
+        refusals.refuse(ATTACKER, "authenticate", "The token is malformed.")
+    assert len(journal.events) == 1  # the first, at once
+    clock.advance(seconds=300)
+    for _ in range(1000):
+        refusals.refuse(ATTACKER, "authenticate", "The token is malformed.")
+    assert len(journal.events) == 3  # the closing count of window 1, the first of window 2
+    assert "999 more in window" in journal.events[1].reason
+    event = journal.events[0]
+    assert (event.action, event.outcome, event.actor, event.finess) == (
+        "authenticate",
+        "denied",
+        "anonymous",
+        None,
+    )
+    assert event.source_ip == ATTACKER.source_ip and event.request_id == "r1"
+
+
+def test_sources_and_reasons_are_told_apart() -> None:
+    journal = FakeJournal()
+    refusals = UnauthenticatedRefusals(journal, FixedClock())
+    for ip in ("198.51.100.1", "198.51.100.2"):
+        for reason in ("The token has expired.", "The token is malformed."):
+            for _ in range(3):
+                refusals.refuse(RequestMeta(source_ip=ip), "authenticate", reason)
+    assert len(journal.events) == 4
+
+
+def test_sources_beyond_the_bound_share_one_tally() -> None:
+    journal = FakeJournal()
+    refusals = UnauthenticatedRefusals(journal, FixedClock(), max_sources=10)
+    for i in range(500):
+        refusals.refuse(RequestMeta(source_ip=f"2001:db8::{i:x}"), "authenticate", "The token is malformed.")
+    assert len(journal.events) == 11
+    assert journal.events[-1].source_ip == "2001:db8::a"  # the first of those counted as OTHER_SOURCES
+    assert OTHER_SOURCES == "*"
+
+
+def test_a_journal_that_fails_never_fails_the_refusal_and_the_count_survives() -> None:
+    journal, clock = FakeJournal(down=True), FixedClock()
+    refusals = UnauthenticatedRefusals(journal, clock)
+    for _ in range(50):
+        refusals.refuse(ATTACKER, "authenticate", "The token is malformed.")  # never raises
+    journal.down = False
+    clock.advance(seconds=300)
+    refusals.refuse(ATTACKER, "authenticate", "The token is malformed.")
+    assert "50 more in window" in journal.events[0].reason  # the lost opener is counted too
+
+
+def test_concurrent_refusals_are_each_counted_once() -> None:
+    journal, clock = FakeJournal(), FixedClock()
+    refusals = UnauthenticatedRefusals(journal, clock)
+    start = threading.Barrier(8)
+
+    def flood() -> None:
+        start.wait()
+        for _ in range(200):
+            refusals.refuse(ATTACKER, "authenticate", "The token is malformed.")
+
+    threads = [threading.Thread(target=flood) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    clock.advance(seconds=300)
+    refusals.refuse(ATTACKER, "authenticate", "The token is malformed.")
+    assert len(journal.events) == 3
+    assert _counted(journal) == 1601
