@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-import botocore.config
-import botocore.session
 
 from chalicelib.adapters.audit import DynamoDbAuditJournal
+from chalicelib.adapters.aws import client_config, configured_botocore_session
 from chalicelib.adapters.clock import SystemClock
 from chalicelib.adapters.cognito import (
     CognitoAccessTokenVerifier,
@@ -47,11 +46,6 @@ from chalicelib.services.records import RecordsDeps
 from chalicelib.services.refusals import UnauthenticatedRefusals
 from chalicelib.services.retention import PurgeDeps, retention_policy
 from chalicelib.services.stats import StatsDeps
-
-# Bounded retries with backoff for AWS calls: a throttle is retried a few times, then it is a 503.
-AWS_RETRIES = botocore.config.Config(
-    retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=3, read_timeout=5
-)
 
 
 @dataclass(frozen=True)
@@ -89,11 +83,14 @@ class Container:
 def build(settings: Settings, session: boto3.Session | None = None, clock: Clock | None = None) -> Container:
     session = session or boto3.Session(region_name=settings.region)
     clients: dict[str, Any] = {}
+    # Bounded retries with backoff and timeouts (chalicelib/adapters/aws.py): a throttle is retried
+    # a few times, a stalled endpoint gives up in time, then it is a 503.
+    aws_config = client_config(settings)
 
     def aws(service: str) -> Any:
         if service not in clients:
             clients[service] = session.client(  # type: ignore[call-overload]
-                service, endpoint_url=settings.aws_endpoint_url, config=AWS_RETRIES
+                service, endpoint_url=settings.aws_endpoint_url, config=aws_config
             )
         return clients[service]
 
@@ -120,7 +117,7 @@ def build(settings: Settings, session: boto3.Session | None = None, clock: Clock
     retention_store = DynamoDbRetentionStore()
     records = RecordsDeps(
         repository=DynamoDbRecordRepository(policy),
-        cipher=EnvelopeCipher(settings, botocore_session=botocore.session.Session()),
+        cipher=EnvelopeCipher(settings, botocore_session=configured_botocore_session(settings)),
         index=index,
         idempotency=DynamoDbIdempotencyStore(clock, settings.idempotency_ttl_seconds),
         journal=journal,
@@ -192,26 +189,35 @@ EXPORT_WRITE_WORKERS = 8
 
 def build_exporter(settings: Settings) -> Callable[[float | None], Any]:
     """One export run with the real collaborators; its argument overrides the time budget (s)."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
     from chalicelib.adapters.dynamodb.delivery import DynamoDbExportQueue
     from chalicelib.adapters.sidep import Hl7BatchSender
+    from chalicelib.adapters.sidep.credentials import SecretTlsFiles
     from chalicelib.adapters.sidep.hl7 import SenderIdentity
     from chalicelib.adapters.sidep.transport import HttpsTransport, TransportSettings
     from chalicelib.services.export import ExportSettings, ExportSummary, run_export
 
     container = get_container()
+    tls_files = SecretTlsFiles(
+        SecretsProvider(boto3_client=container.aws("secretsmanager")),
+        settings.sidep_tls_secret_id,
+        max_age_seconds=settings.sidep_tls_max_age_seconds,
+    )
     transport = HttpsTransport(
         TransportSettings(
             url=settings.sidep_url,
-            ca_file=settings.sidep_ca_file,
-            client_cert_file=settings.sidep_client_cert_file,
-            client_key_file=settings.sidep_client_key_file,
             connect_timeout_seconds=5.0,
             read_timeout_seconds=float(settings.sidep_timeout_seconds),
-        )
+        ),
+        tls_files=tls_files,
     )
     sender = Hl7BatchSender(transport, SenderIdentity(processing_id="P" if settings.stage == "prod" else "T"))
 
     def export(time_budget_seconds: float | None = None) -> ExportSummary:
+        # No certificate, no run: a missing or broken secret fails the invocation (an alarm)
+        # before any record is leased, so it costs no record an attempt.
+        tls_files()
         run_id = f"export-{uuid.uuid4().hex[:12]}"
         return run_export(
             queue=DynamoDbExportQueue(

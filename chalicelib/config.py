@@ -38,6 +38,13 @@ class Settings:
     region: str = DEFAULT_REGION
     stage: str = "local"
     aws_endpoint_url: str | None = None
+    # Every AWS call (boto3 clients, PynamoDB, the encryption SDK's KMS client; chalicelib/adapters/aws.py):
+    # botocore standard retry mode, this many attempts in all, each bounded by these timeouts. A
+    # stalled endpoint then costs at most 3 x (2 + 4) s + backoff (<= 1 + 2 s) = 21 s: the API
+    # answers 503 before API Gateway's 29 s cut-off answers for it.
+    aws_connect_timeout_seconds: int = 2
+    aws_read_timeout_seconds: int = 4
+    aws_max_attempts: int = 3
     # DynamoDB tables
     records_table: str = "depistage-records"
     pharmacies_table: str = "depistage-pharmacies"
@@ -94,9 +101,11 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     # SI-DEP export
     sidep_url: str = ""
-    sidep_ca_file: str = ""
-    sidep_client_cert_file: str = ""
-    sidep_client_key_file: str = ""
+    # The Secrets Manager secret (id or ARN) with the client certificate, its key and the CA bundle
+    # (chalicelib/adapters/sidep/credentials.py). Re-read at most this often: a rotation reaches a
+    # warm Lambda within 5 minutes (one export run), without a GetSecretValue per batch.
+    sidep_tls_secret_id: str = ""
+    sidep_tls_max_age_seconds: int = 300
     sidep_batch_size: int = 100
     sidep_timeout_seconds: int = 10
     export_time_budget_seconds: int = 240
@@ -128,6 +137,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         region=region,
         stage=e.get("STAGE", "local"),
         aws_endpoint_url=e.get("AWS_ENDPOINT_URL") or None,
+        aws_connect_timeout_seconds=_int(e, "AWS_CONNECT_TIMEOUT_SECONDS", 2),
+        aws_read_timeout_seconds=_int(e, "AWS_READ_TIMEOUT_SECONDS", 4),
+        aws_max_attempts=_int(e, "AWS_MAX_ATTEMPTS", 3),
         records_table=e.get("RECORDS_TABLE", Settings.records_table),
         pharmacies_table=e.get("PHARMACIES_TABLE", Settings.pharmacies_table),
         members_table=e.get("MEMBERS_TABLE", Settings.members_table),
@@ -163,9 +175,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         idempotency_ttl_seconds=_int(e, "IDEMPOTENCY_TTL_SECONDS", 24 * 3600),
         max_body_bytes=_int(e, "MAX_BODY_BYTES", 64 * 1024),
         sidep_url=e.get("SIDEP_URL", ""),
-        sidep_ca_file=e.get("SIDEP_CA_FILE", ""),
-        sidep_client_cert_file=e.get("SIDEP_CLIENT_CERT_FILE", ""),
-        sidep_client_key_file=e.get("SIDEP_CLIENT_KEY_FILE", ""),
+        sidep_tls_secret_id=e.get("SIDEP_TLS_SECRET_ID", ""),
+        sidep_tls_max_age_seconds=_int(e, "SIDEP_TLS_MAX_AGE_SECONDS", 300),
         sidep_batch_size=_int(e, "SIDEP_BATCH_SIZE", 100),
         sidep_timeout_seconds=_int(e, "SIDEP_TIMEOUT_SECONDS", 10),
         export_time_budget_seconds=_int(e, "EXPORT_TIME_BUDGET_SECONDS", 240),

@@ -6,7 +6,9 @@ environment variables the app reads (see chalicelib.config).
 
 from __future__ import annotations
 
+import json
 import secrets
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -49,6 +51,28 @@ def create_psc_secret(
     """PSC's client secret, as the deployed service reads it: from Secrets Manager."""
     arn: str = secretsmanager.create_secret(Name=name, SecretString=client_secret)["ARN"]
     return arn
+
+
+SIDEP_TLS_SECRET_NAME = "depistage/sidep-tls"
+
+
+def put_sidep_certificate(
+    secretsmanager: Any, ca_file: Path, cert_file: Path, key_file: Path, name: str = SIDEP_TLS_SECRET_NAME
+) -> dict[str, str]:
+    """The SI-DEP client certificate, key and CA into the secret the export reads (created if
+    missing, else a new version, as an operator's rotation does). Returns the export's setting."""
+    value = json.dumps(
+        {
+            "certificate": cert_file.read_text(),
+            "private_key": key_file.read_text(),
+            "ca_bundle": ca_file.read_text(),
+        }
+    )
+    try:
+        arn = secretsmanager.create_secret(Name=name, SecretString=value)["ARN"]
+    except secretsmanager.exceptions.ResourceExistsException:
+        arn = secretsmanager.put_secret_value(SecretId=name, SecretString=value)["ARN"]
+    return {"SIDEP_TLS_SECRET_ID": arn}
 
 
 def create_tables(settings: Settings) -> None:

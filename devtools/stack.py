@@ -293,12 +293,7 @@ class Stack:
         os.environ.update({k: base[k] for k in (*FAKE_CREDENTIALS, *_LOCAL_ENV)})
         os.environ.pop("AWS_PROFILE", None)
         certs = self.sidep_dir / "certs"
-        sidep_env = {
-            "SIDEP_URL": self.sidep_url,
-            "SIDEP_CA_FILE": str(certs / "ca.pem"),
-            "SIDEP_CLIENT_CERT_FILE": str(certs / "client.pem"),
-            "SIDEP_CLIENT_KEY_FILE": str(certs / "client-key.pem"),
-        }
+        sidep_env = {"SIDEP_URL": self.sidep_url}
 
         self.say(f"starting moto on {self.aws_url} ...")
         aws = self.spawn(
@@ -359,9 +354,11 @@ class Stack:
         app_env.update(sidep_env)
         app_env["PSC_DISCOVERY_URL"] = f"{self.psc_url}{PSC_DISCOVERY_PATH}"
         self.wait_for(psc, "ready file", (self.psc_dir / "ready").exists)
-        child_env = {**base, **app_env}
         if sidep is not None:
             self.wait_for(sidep, "ready file", (self.sidep_dir / "ready").exists)
+            # The export reads its certificate from Secrets Manager, as in Lambda: the receiver's go there.
+            app_env.update(self.install_sidep_certificate(certs))
+        child_env = {**base, **app_env}
 
         if self.module_exists("devtools.export", "export"):
             self.say(f"starting the SI-DEP export, every {self.export_every}s ...")
@@ -419,6 +416,7 @@ class Stack:
             "logs": {child.name: str(child.log_path) for child in self.children},
             "sidep_inbox": str(self.sidep_dir / "inbox"),
             "sidep_ledger": str(self.sidep_dir / "ledger.json"),
+            "sidep_certs": str(certs),  # the fake receiver's; the export reads its copy in Secrets Manager
             "env": app_env,
             # What the operator commands read (devtools/target.py reads `env`; these are for people).
             "tables": {name: getattr(settings, name) for name in TABLE_SETTINGS.values()},
@@ -440,6 +438,12 @@ class Stack:
         env = provision(session, self.aws_url, psc_client_secret=psc_client_secret)
         users = seed(env, session)
         return env, users, seed_psc_members(env)
+
+    def install_sidep_certificate(self, certs: Path) -> dict[str, str]:
+        from devtools.provision import put_sidep_certificate
+
+        client = boto3.Session(region_name=REGION).client("secretsmanager", endpoint_url=self.aws_url)
+        return put_sidep_certificate(client, certs / "ca.pem", certs / "client.pem", certs / "client-key.pem")
 
     def module_exists(self, module: str, name: str) -> bool:
         if importlib.util.find_spec(module) is not None:

@@ -574,6 +574,102 @@ def _keys(functions: list[Function], stage: str) -> dict[str, Any]:
     return resources
 
 
+# --- the SI-DEP client certificate ---------------------------------------------------------------
+
+SIDEP_TLS_SECRET = "SidepTlsSecret"
+SIDEP_TLS_KEY = "SidepTlsKey"
+
+
+def _sidep_tls_secret(functions: list[Function], stage: str) -> dict[str, Any]:
+    """The secret that holds the SI-DEP client certificate, its key and the CA bundle (one JSON
+    value, chalicelib/adapters/sidep/credentials.py), created empty: the operator sets its value
+    (README, Deployment), never this template. Its own KMS key: only the export decrypts it, and
+    only through Secrets Manager."""
+    senders = [fn for fn in functions if fn.name in SIDEP_FUNCTIONS]
+    statements: list[dict[str, Any]] = [_admin_statement()]
+    for fn in functions:
+        principal = {"AWS": _arn(fn.role_id)}
+        if fn in senders:
+            statements.append(
+                {
+                    "Sid": f"{fn.logical_id}ReadsTheCertificate",
+                    "Effect": "Allow",
+                    "Principal": principal,
+                    "Action": ["kms:Decrypt"],
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {
+                            "kms:ViaService": _sub("secretsmanager.${AWS::Region}.amazonaws.com"),
+                            "kms:CallerAccount": {"Ref": "AWS::AccountId"},
+                        }
+                    },
+                }
+            )
+        statements.append(
+            {
+                "Sid": f"{fn.logical_id}NeverManages" if fn in senders else f"{fn.logical_id}NeverUses",
+                "Effect": "Deny",
+                "Principal": principal,
+                **({"NotAction": ["kms:Decrypt"]} if fn in senders else {"Action": "kms:*"}),
+                "Resource": "*",
+            }
+        )
+    return {
+        SIDEP_TLS_KEY: _key(
+            "depistage SI-DEP client certificate secret",
+            "SYMMETRIC_DEFAULT",
+            "ENCRYPT_DECRYPT",
+            statements,
+            stage,
+        ),
+        f"{SIDEP_TLS_KEY}Alias": {
+            "Type": "AWS::KMS::Alias",
+            "Properties": {
+                "AliasName": f"alias/{APP_NAME}-{stage}-sidep-tls",
+                "TargetKeyId": {"Ref": SIDEP_TLS_KEY},
+            },
+        },
+        SIDEP_TLS_SECRET: {
+            "Type": "AWS::SecretsManager::Secret",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "Name": _sub("${AWS::StackName}/sidep-tls"),
+                "Description": (
+                    "SI-DEP mutual TLS: JSON {certificate, private_key, ca_bundle} in PEM, set by the "
+                    "operator (put-secret-value); the export re-reads it within SIDEP_TLS_MAX_AGE_SECONDS"
+                ),
+                "KmsKeyId": {"Ref": SIDEP_TLS_KEY},
+                "Tags": _tags(stage),
+            },
+            "Metadata": _skip(
+                (
+                    "CKV2_AWS_57",
+                    "The client certificate is issued by SI-DEP's certificate authority on request: "
+                    "no Lambda can rotate it; the operator rotates it with put-secret-value (README).",
+                )
+            ),
+        },
+    }
+
+
+def _sidep_tls_statements() -> list[dict[str, Any]]:
+    return [
+        {
+            "Sid": "ReadTheSidepCertificate",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": {"Ref": SIDEP_TLS_SECRET},
+        },
+        {
+            "Sid": "DecryptTheSidepCertificate",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt"],
+            "Resource": _arn(SIDEP_TLS_KEY),
+        },
+    ]
+
+
 # --- IAM -----------------------------------------------------------------------------------------
 
 
@@ -652,6 +748,8 @@ def role_policy_document(fn: Function) -> dict[str, Any]:
         statements.extend(_export_record_statements())
     if fn.role == "purge":
         statements.extend(_purge_record_statements())
+    if fn.name in SIDEP_FUNCTIONS:
+        statements.extend(_sidep_tls_statements())
     for key_id, actions in KEY_USE[fn.role].items():
         statements.append(
             {"Sid": f"Use{key_id}", "Effect": "Allow", "Action": list(actions), "Resource": _arn(key_id)}
@@ -760,9 +858,7 @@ def function_environment(fn: Function, stage: str) -> dict[str, Any]:
         env.update(
             {
                 "SIDEP_URL": {"Ref": "SidepUrl"},
-                "SIDEP_CA_FILE": {"Ref": "SidepCaFile"},
-                "SIDEP_CLIENT_CERT_FILE": {"Ref": "SidepClientCertFile"},
-                "SIDEP_CLIENT_KEY_FILE": {"Ref": "SidepClientKeyFile"},
+                "SIDEP_TLS_SECRET_ID": {"Ref": SIDEP_TLS_SECRET},  # Ref of a secret: its ARN
             }
         )
     return env
@@ -1494,9 +1590,6 @@ def _dashboard(functions: list[Function], stage_name: str) -> dict[str, Any]:
 def _parameters() -> dict[str, Any]:
     return {
         "SidepUrl": {"Type": "String", "Default": "", "Description": "SI-DEP receiver URL (https)"},
-        "SidepCaFile": {"Type": "String", "Default": "", "Description": "CA bundle path for SI-DEP"},
-        "SidepClientCertFile": {"Type": "String", "Default": "", "Description": "client certificate path"},
-        "SidepClientKeyFile": {"Type": "String", "Default": "", "Description": "client key path"},
         "AlarmEmail": {"Type": "String", "Default": "", "Description": "e-mail that receives the alarms"},
         "PscEnvironment": {
             "Type": "String",
@@ -1547,6 +1640,7 @@ def merge_template(
     for model in ALL_MODELS:
         resources[table_logical_id(model)] = _table(model, stage)
     resources.update(_keys(functions, stage))
+    resources.update(_sidep_tls_secret(functions, stage))
     resources.update(_roles(functions, stage))
     resources.update(_cognito(stage))
     resources.update(_psc_secret(stage))
@@ -1570,6 +1664,7 @@ def merge_template(
     outputs = {
         "Region": {"Value": {"Ref": "AWS::Region"}},
         **{key: {"Value": values[key]} for key in OPERATOR_OUTPUTS},
+        "SidepTlsSecretArn": {"Value": {"Ref": SIDEP_TLS_SECRET}},
         "AlarmTopicArn": {"Value": {"Ref": "AlarmTopic"}},
         "DeadLetterQueueUrl": {"Value": {"Ref": "DeadLetterQueue"}},
         "OperatorRoleArn": {"Value": _arn("OperatorRole")},

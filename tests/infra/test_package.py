@@ -273,7 +273,7 @@ def test_environment_is_what_load_settings_reads(which: str, request: pytest.Fix
         assert fn["Properties"]["Tracing"] == "PassThrough"
         if name == "ExportToSidep":
             assert settings.sidep_url == "<SidepUrl>"
-            assert settings.sidep_client_key_file == "<SidepClientKeyFile>"
+            assert settings.sidep_tls_secret_id == "<SidepTlsSecret>"
         else:
             assert "SIDEP_URL" not in env
 

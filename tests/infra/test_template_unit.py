@@ -162,3 +162,35 @@ def test_gateway_errors_are_problem_json_and_echo_nothing() -> None:
         )
         template = props["ResponseTemplates"]["application/json"]
         assert "$context" not in template and "$input" not in template  # nothing of the request
+
+
+def test_the_sidep_certificate_secret_is_created_empty_and_only_the_export_reads_it() -> None:
+    resources = _template()["Resources"]
+    secret = resources["SidepTlsSecret"]
+    props = secret["Properties"]
+    # the value is the operator's (README, Deployment): never in the template, never generated
+    assert "SecretString" not in props and "GenerateSecretString" not in props
+    assert props["KmsKeyId"] == {"Ref": "SidepTlsKey"}
+    assert secret["DeletionPolicy"] == "Retain"
+    export_env = resources["ExportToSidep"]["Properties"]["Environment"]["Variables"]
+    assert export_env["SIDEP_TLS_SECRET_ID"] == {"Ref": "SidepTlsSecret"}
+    assert "SIDEP_TLS_SECRET_ID" not in resources["APIHandler"]["Properties"]["Environment"]["Variables"]
+    reads = {
+        name.removesuffix("Policy")
+        for name, r in resources.items()
+        if r.get("Type") == "AWS::IAM::Policy"
+        for s in r["Properties"]["PolicyDocument"]["Statement"]
+        if "secretsmanager:GetSecretValue" in s["Action"]
+    }
+    assert reads == {"ExportToSidep"}
+    key = resources["SidepTlsKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    statements = key["KeyPolicy"]["Statement"]
+    (allow,) = [s for s in statements if s["Effect"] == "Allow" and s["Sid"] != "AccountAdministers"]
+    assert allow["Principal"] == {"AWS": {"Fn::GetAtt": ["ExportToSidepRole", "Arn"]}}
+    assert allow["Action"] == ["kms:Decrypt"]
+    assert allow["Condition"]["StringEquals"]["kms:ViaService"] == {
+        "Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"
+    }
+    api_deny = next(s for s in statements if s["Sid"] == "APIHandlerNeverUses")
+    assert api_deny["Effect"] == "Deny" and api_deny["Action"] == "kms:*"

@@ -10,11 +10,13 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 
 from chalicelib.domain.model import DeliveryState
 from devtools import export as export_command
 from devtools.fake_sidep import FakeSidep
+from devtools.provision import put_sidep_certificate
 from tests.fakes import FixedClock
 from tests.integration.test_export_support import load, seed
 
@@ -25,9 +27,10 @@ pytestmark = pytest.mark.integration
 def sidep_env(aws: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSidep]:
     with FakeSidep(tmp_path / "sidep") as sidep:
         monkeypatch.setenv("SIDEP_URL", sidep.url)
-        monkeypatch.setenv("SIDEP_CA_FILE", sidep.ca_file)
-        monkeypatch.setenv("SIDEP_CLIENT_CERT_FILE", sidep.client_cert_file)
-        monkeypatch.setenv("SIDEP_CLIENT_KEY_FILE", sidep.client_key_file)
+        certificate = put_sidep_certificate(
+            boto3.client("secretsmanager"), sidep.certs.ca, sidep.certs.client_cert, sidep.certs.client_key
+        )
+        monkeypatch.setenv("SIDEP_TLS_SECRET_ID", certificate["SIDEP_TLS_SECRET_ID"])
         monkeypatch.setenv("SIDEP_BATCH_SIZE", "7")
         monkeypatch.setenv("EXPORT_MAX_ATTEMPTS", "1")
         from chalicelib.config import get_settings

@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import boto3
 import jwt
 import pytest
 from botocore.exceptions import ClientError
@@ -188,13 +189,19 @@ def _tls_handshake(url: str, ca_file: str, cert: tuple[str, str] | None) -> None
 def test_the_fake_sidep_receiver_wants_the_stack_s_client_certificate(local_stack: dict[str, Any]) -> None:
     env = local_stack["env"]
     assert env["SIDEP_URL"] == local_stack["sidep_url"]
-    _tls_handshake(
-        local_stack["sidep_url"],
-        env["SIDEP_CA_FILE"],
-        (env["SIDEP_CLIENT_CERT_FILE"], env["SIDEP_CLIENT_KEY_FILE"]),
+    # the export's copy, in the stack's Secrets Manager (moto), is the receiver's client certificate
+    secrets = boto3.client(
+        "secretsmanager", endpoint_url=local_stack["aws_endpoint_url"], region_name="eu-west-3"
     )
+    value = json.loads(secrets.get_secret_value(SecretId=env["SIDEP_TLS_SECRET_ID"])["SecretString"])
+    certs = Path(local_stack["sidep_certs"])
+    assert value["certificate"] == (certs / "client.pem").read_text()
+    assert value["ca_bundle"] == (certs / "ca.pem").read_text()
+    assert not {k for k in env if k.startswith("SIDEP_") and k.endswith("_FILE")}  # no file paths
+    ca = str(certs / "ca.pem")
+    _tls_handshake(local_stack["sidep_url"], ca, (str(certs / "client.pem"), str(certs / "client-key.pem")))
     with pytest.raises((ssl.SSLError, ConnectionError)):
-        _tls_handshake(local_stack["sidep_url"], env["SIDEP_CA_FILE"], None)
+        _tls_handshake(local_stack["sidep_url"], ca, None)
 
 
 def _api(local_stack: dict[str, Any], method: str, path: str, token: str, body: object = None) -> Any:

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import botocore.exceptions
 from pynamodb.exceptions import PynamoDBConnectionError, PynamoDBException
 
 from chalicelib.domain.errors import ServiceUnavailable
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
+# botocore's connect/read timeouts and connection failures (ReadTimeoutError is an HTTPClientError).
+BOTOCORE_UNREACHABLE = (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError)
 
 
 def is_conditional_failure(exc: Exception) -> bool:
@@ -28,6 +31,8 @@ def dynamodb_errors() -> Iterator[None]:
     except PynamoDBConnectionError as exc:
         raise ServiceUnavailable("The database is unavailable; retry later.") from exc
     except PynamoDBException as exc:
+        if isinstance(exc.cause, BOTOCORE_UNREACHABLE):  # a timeout or a cut connection, after retries
+            raise ServiceUnavailable("The database is unavailable; retry later.") from exc
         if exc.cause_response_code in {
             "ProvisionedThroughputExceededException",
             "ThrottlingException",

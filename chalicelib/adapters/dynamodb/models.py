@@ -23,6 +23,7 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection, LocalSecondaryIndex
 from pynamodb.models import Model
 
+from chalicelib.adapters.aws import pynamodb_meta
 from chalicelib.config import Settings
 
 # Number of partitions of the export queue index, so that a large backlog spreads its writes.
@@ -277,5 +278,7 @@ def bind_models(settings: Settings) -> None:
         meta.table_name = getattr(settings, setting)
         meta.region = settings.region
         meta.host = settings.aws_endpoint_url
+        for name, value in pynamodb_meta(settings).items():  # the timeouts and retries of boto3's clients
+            setattr(meta, name, value)
         # PynamoDB caches its connection per model: drop it so new settings take effect.
         model._connection = None
