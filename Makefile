@@ -11,7 +11,7 @@ REGION ?= eu-west-3
 STAGE ?= prod
 STACK ?= depistage-$(STAGE)
 
-.PHONY: run test install tools lint typecheck bench package deploy fuzz load purge login clean lock \
+.PHONY: run test install tools lint typecheck bench package rehearse deploy fuzz load purge login clean lock \
 	status verify-audit export redrive
 
 # requirements.txt is the runtime lock (hashes, every transitive package): installed exactly, then
@@ -62,6 +62,11 @@ lock: $(STAMP)
 
 package: $(STAMP)
 	AWS_DEFAULT_REGION=$(REGION) $(PY) -m infra.build --region $(REGION) --stage $(STAGE) --out build/package
+
+# The packaged zip, unzipped into a fresh interpreter with the template's environment, runs every
+# handler the template names against a local stack (infra/rehearse.py; make test runs it too).
+rehearse: $(STAMP)
+	AWS_DEFAULT_REGION=$(REGION) $(PY) -m infra.rehearse
 
 deploy: package
 	@test -n "$(ARTIFACT_BUCKET)" || { echo "set ARTIFACT_BUCKET=<S3 bucket in $(REGION)>" >&2; exit 2; }
