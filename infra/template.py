@@ -586,7 +586,7 @@ def _sidep_tls_secret(functions: list[Function], stage: str) -> dict[str, Any]:
     (README, Deployment), never this template. Its own KMS key: only the export decrypts it, and
     only through Secrets Manager."""
     senders = [fn for fn in functions if fn.name in SIDEP_FUNCTIONS]
-    statements: list[dict[str, Any]] = [_admin_statement()]
+    statements: list[dict[str, Any]] = []  # _key() puts the account administrators first
     for fn in functions:
         principal = {"AWS": _arn(fn.role_id)}
         if fn in senders:
