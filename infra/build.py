@@ -40,6 +40,26 @@ from infra.template import (
 PROJECT_FILES = ("app.py",)
 # Only chalicelib: vendor/ is the lock's output alone, so a checkout's own (untracked) vendor/ never ships.
 PROJECT_DIRS = ("chalicelib",)
+# botocore ships the model of every AWS service (18.6 MiB, 15 MiB of the zip): the Lambda keeps the
+# models of the services its code calls (boto3, PynamoDB, the encryption SDK, Powertools) and of
+# those the current issues add. tests/infra/test_package.py fails on a service the code names that
+# is not here; the rehearsal (infra/rehearse.py) calls each one that the handlers use.
+BOTOCORE_SERVICES = frozenset(
+    {
+        "cloudwatch",
+        "cognito-idp",
+        "dynamodb",
+        "dynamodbstreams",
+        "kms",
+        "logs",
+        "s3",
+        "secretsmanager",
+        "sns",
+        "sqs",
+        "ssm",
+        "sts",
+    }
+)
 
 
 class BuildError(RuntimeError):
@@ -117,10 +137,25 @@ def stage_project(project_dir: Path, dest: Path) -> None:
     lock = project_dir / LOCK_FILE
     if lock.is_file() and lock.read_text().strip():
         install_lock(lock, dest / "vendor")
+        prune_botocore_models(dest / "vendor", BOTOCORE_SERVICES)
     chalice_dir = dest / ".chalice"
     chalice_dir.mkdir()
     for path in (project_dir / ".chalice").glob("*.json"):
         shutil.copy2(path, chalice_dir / path.name)
+
+
+def prune_botocore_models(vendor: Path, services: frozenset[str]) -> None:
+    """Remove the models of the services not in `services` (the shared files at the top stay)."""
+    data = vendor / "botocore" / "data"
+    if not data.is_dir():
+        return
+    present = {p.name for p in data.iterdir() if p.is_dir()}
+    unknown = services - present
+    if unknown:
+        raise BuildError(f"botocore has no model for {sorted(unknown)}: fix infra.build.BOTOCORE_SERVICES")
+    for path in data.iterdir():
+        if path.is_dir() and path.name not in services:
+            shutil.rmtree(path)
 
 
 def chalice_command() -> list[str]:

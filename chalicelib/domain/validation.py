@@ -32,7 +32,6 @@ from enum import StrEnum
 from typing import NoReturn, TypeVar
 
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 from stdnum import luhn
 
 from chalicelib.domain import nir as nir_rules
@@ -347,6 +346,10 @@ def _email(value: object) -> str:
         _fail("must not be empty (omit it or send null)")
     if len(text) > EMAIL_MAX:
         _fail(f"must be at most {EMAIL_MAX} characters")
+    # Imported when first needed: email_validator compiles its grammar at import (tens of ms), which
+    # every cold start (the scheduled functions too) would pay for the few records with an e-mail.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         return validate_email(text, check_deliverability=False).normalized
     except EmailNotValidError:

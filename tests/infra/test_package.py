@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 
 from chalicelib.adapters.dynamodb.models import ALL_MODELS
 from chalicelib.config import HDS_REGIONS, load_settings
+from infra.build import BOTOCORE_SERVICES
 from infra.lock import LOCK_FILE, canonical, read_lock
 from infra.template import (
     EXPORT_WRITABLE_ATTRIBUTES,
@@ -421,6 +423,30 @@ def test_the_zip_holds_the_app_and_the_locked_packages_and_nothing_else(real_pac
     project = {p.relative_to(ROOT).as_posix() for p in (ROOT / "chalicelib").rglob("*.py")}
     assert {n for n in runtime_code if n.endswith(".py")} == project
     assert not {n.split("/", 1)[0] for n in names} & {"devtools", "tests", "infra", "bench", "bin"}
+
+
+# What names an AWS service in the code: a client or resource call with a literal service name.
+_SERVICE_CALL = re.compile(r"""(?:\baws|\.client|\.resource|create_client)\(\s*["']([a-z0-9-]+)["']""")
+# Clients the libraries make themselves: PynamoDB, the encryption SDK, Powertools' SecretsProvider.
+_LIBRARY_SERVICES = {"dynamodb", "kms", "secretsmanager"}
+
+
+def test_the_zip_keeps_the_botocore_model_of_every_service_the_code_calls(real_package: Path) -> None:
+    named = {
+        match
+        for path in [ROOT / "app.py", *(ROOT / "chalicelib").rglob("*.py")]
+        for match in _SERVICE_CALL.findall(path.read_text())
+    }
+    assert named  # the scan does find the calls
+    assert named | _LIBRARY_SERVICES <= BOTOCORE_SERVICES, sorted(
+        (named | _LIBRARY_SERVICES) - BOTOCORE_SERVICES
+    )
+    with zipfile.ZipFile(real_package / "deployment.zip") as archive:
+        models = {
+            n.split("/")[2] for n in archive.namelist() if n.startswith("botocore/data/") and n.count("/") > 3
+        }
+        assert "botocore/data/endpoints.json" in archive.namelist()
+    assert models == BOTOCORE_SERVICES
 
 
 def test_zip_bytecode_is_unchecked_hash_and_the_archive_deterministic(real_package: Path) -> None:
