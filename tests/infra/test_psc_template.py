@@ -84,7 +84,12 @@ def test_only_the_api_reads_the_secret_and_signs_session_tokens() -> None:
         "secretsmanager:GetSecretValue"
     ]
     for other in ("ExportToSidep", "PurgeExpired"):
-        assert not [s for s in _statements(t, other) if any("secretsmanager" in a for a in s["Action"])]
+        # the export reads its own secret (the SI-DEP certificate), never PSC's
+        assert not [
+            s
+            for s in _statements(t, other)
+            if any("secretsmanager" in a for a in s["Action"]) and s["Resource"] != {"Ref": "SidepTlsSecret"}
+        ]
     key = t["Resources"]["SessionKey"]["Properties"]
     assert (key["KeySpec"], key["KeyUsage"]) == ("RSA_2048", "SIGN_VERIFY")
     by_sid = {s["Sid"]: s for s in key["KeyPolicy"]["Statement"]}

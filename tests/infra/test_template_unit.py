@@ -180,7 +180,7 @@ def test_the_sidep_certificate_secret_is_created_empty_and_only_the_export_reads
         for name, r in resources.items()
         if r.get("Type") == "AWS::IAM::Policy"
         for s in r["Properties"]["PolicyDocument"]["Statement"]
-        if "secretsmanager:GetSecretValue" in s["Action"]
+        if "secretsmanager:GetSecretValue" in s["Action"] and s["Resource"] == {"Ref": "SidepTlsSecret"}
     }
     assert reads == {"ExportToSidep"}
     key = resources["SidepTlsKey"]["Properties"]
