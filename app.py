@@ -14,6 +14,7 @@ from chalicelib.api import (
     schedules,
     session,
     stats,
+    streams,
 )
 from chalicelib.bootstrap import get_container
 
@@ -29,3 +30,4 @@ app.register_blueprint(patients.blueprint)
 app.register_blueprint(stats.blueprint)
 app.register_blueprint(psc.blueprint)
 app.register_blueprint(schedules.blueprint)
+app.register_blueprint(streams.blueprint)

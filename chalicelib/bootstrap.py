@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3
 
-from chalicelib.adapters.audit import DynamoDbAuditJournal
+from chalicelib.adapters.audit import DynamoDbAuditJournal, DynamoDbCheckpointer
 from chalicelib.adapters.aws import client_config, configured_botocore_session
 from chalicelib.adapters.clock import SystemClock
 from chalicelib.adapters.cognito import (
@@ -96,7 +96,7 @@ def build(settings: Settings, session: boto3.Session | None = None, clock: Clock
 
     bind_models(settings)
     clock = clock or SystemClock()
-    journal = DynamoDbAuditJournal(settings=settings, kms_client=aws("kms"), clock=clock)
+    journal = DynamoDbAuditJournal(settings=settings, clock=clock)
     memberships = DynamoDbMemberships(clock)
     index = KmsBlindIndex(aws("kms"), settings.blind_index_key_id)
     pharmacies = DynamoDbPharmacies(clock)
@@ -235,6 +235,17 @@ def build_exporter(settings: Settings) -> Callable[[float | None], Any]:
         )
 
     return export
+
+
+def build_checkpointer(settings: Settings) -> DynamoDbCheckpointer:
+    """The checkpoint function's collaborator: the only one built with the audit signing key."""
+    from chalicelib.adapters.audit import KmsSigner
+
+    if not settings.audit_key_id:
+        raise ValueError("AUDIT_KEY_ID is not set: checkpoints cannot be signed")
+    container = get_container()
+    signer = KmsSigner(container.aws("kms"), settings.audit_key_id)
+    return DynamoDbCheckpointer(signer=signer, clock=container.clock)
 
 
 _container: Container | None = None

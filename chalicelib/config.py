@@ -53,10 +53,13 @@ class Settings:
     audit_table: str = "depistage-audit"
     audit_checkpoints_table: str = "depistage-audit-checkpoints"
     psc_logins_table: str = "depistage-psc-logins"
-    # KMS: envelope key for personal data, HMAC keys for the blind index and audit checkpoints
+    # KMS: envelope key for personal data, HMAC key for the blind index, and the asymmetric
+    # (ECC_NIST_P256) key that signs audit checkpoints: only the checkpoint function may use it.
     data_key_id: str = ""
     blind_index_key_id: str = ""
     audit_key_id: str = ""
+    # The S3 bucket (Object Lock, compliance mode) that keeps the WORM copy of the audit journal.
+    audit_worm_bucket: str = ""
     # Data-key cache: a data key encrypts at most this many records of one pharmacy and lives at
     # most this long in one process's memory, so one leaked data key exposes a bounded slice of one
     # pharmacy's records. 12 h (a working day; Lambda processes rarely live longer) keeps KMS to about
@@ -93,9 +96,6 @@ class Settings:
     # The purge reads erase days this far back, so that missed daily runs are caught up.
     retention_purge_lookback_days: int = 30
     audit_retention_days: int = 365
-    # A chain head is MACed by KMS every this many events, and hourly by the schedule, which
-    # bounds how long a deletion of the newest events can go unnoticed.
-    audit_checkpoint_every: int = 1000
     idempotency_ttl_seconds: int = 24 * 3600
     # Request hardening
     max_body_bytes: int = 64 * 1024
@@ -150,6 +150,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         data_key_id=e.get("DATA_KEY_ID", ""),
         blind_index_key_id=e.get("BLIND_INDEX_KEY_ID", ""),
         audit_key_id=e.get("AUDIT_KEY_ID", ""),
+        audit_worm_bucket=e.get("AUDIT_WORM_BUCKET", ""),
         data_key_cache_max_age_seconds=_int(e, "DATA_KEY_CACHE_MAX_AGE_SECONDS", 12 * 3600),
         data_key_cache_max_messages=_int(e, "DATA_KEY_CACHE_MAX_MESSAGES", 10_000),
         data_key_cache_capacity=_int(e, "DATA_KEY_CACHE_CAPACITY", 1_000),
@@ -171,7 +172,6 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         retention_alarm_days=_int(e, "RETENTION_ALARM_DAYS", 7),
         retention_purge_lookback_days=_int(e, "RETENTION_PURGE_LOOKBACK_DAYS", 30),
         audit_retention_days=_int(e, "AUDIT_RETENTION_DAYS", 365),
-        audit_checkpoint_every=_int(e, "AUDIT_CHECKPOINT_EVERY", 1000),
         idempotency_ttl_seconds=_int(e, "IDEMPOTENCY_TTL_SECONDS", 24 * 3600),
         max_body_bytes=_int(e, "MAX_BODY_BYTES", 64 * 1024),
         sidep_url=e.get("SIDEP_URL", ""),

@@ -61,12 +61,18 @@ def scheduled_purge(remaining_time_ms: int) -> dict[str, Any]:
 
 
 def checkpoint_audit() -> dict[str, int]:
-    """MAC every chain's head, so that deleting the newest events is detected within the hour."""
-    from chalicelib.adapters.audit import DynamoDbAuditJournal
+    """Sign every chain's head (hourly, even if it did not move): a cut tail shows within the hour."""
+    from chalicelib.bootstrap import build_checkpointer
+
+    heads = build_checkpointer(get_settings()).checkpoint_all()
+    logger.info("audit checkpoints signed", extra={"chains": len(heads)})
+    return heads
+
+
+def copy_audit_to_worm(records: list[dict[str, Any]]) -> dict[str, int]:
+    """The audit stream's records to the WORM bucket (idempotent: Lambda may deliver a batch twice)."""
+    from chalicelib.adapters.worm import S3WormCopy, copy_records
     from chalicelib.bootstrap import get_container
 
-    journal = get_container().journal
-    assert isinstance(journal, DynamoDbAuditJournal)
-    heads = journal.checkpoint_all()
-    logger.info("audit checkpoints written", extra={"chains": len(heads)})
-    return heads
+    container = get_container()
+    return copy_records(records, S3WormCopy(container.aws("s3"), container.settings.audit_worm_bucket))

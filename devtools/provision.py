@@ -16,6 +16,11 @@ import boto3
 from chalicelib.adapters.cognito_pool import app_client_settings, user_pool_settings
 from chalicelib.adapters.dynamodb.models import ALL_MODELS, bind_models
 from chalicelib.config import Settings, load_settings
+from chalicelib.services.audit import AUDIT_KEY_SPEC
+
+# The WORM bucket, as infra/template.py declares it: kept as long as the journal.
+WORM_RETENTION_DAYS = Settings.audit_retention_days
+LOCAL_WORM_BUCKET = "depistage-audit-worm-local"
 
 
 def _client(session: boto3.Session, service: str, endpoint_url: str | None) -> Any:
@@ -28,7 +33,7 @@ def create_keys(kms: Any) -> dict[str, str]:
         Description="depistage NIR blind index", KeyUsage="GENERATE_VERIFY_MAC", KeySpec="HMAC_256"
     )
     audit = kms.create_key(
-        Description="depistage audit checkpoints", KeyUsage="GENERATE_VERIFY_MAC", KeySpec="HMAC_256"
+        Description="depistage audit checkpoints (signing)", KeyUsage="SIGN_VERIFY", KeySpec=AUDIT_KEY_SPEC
     )
     session = kms.create_key(
         Description="depistage PSC session tokens (RS256)", KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048"
@@ -75,6 +80,23 @@ def put_sidep_certificate(
     return {"SIDEP_TLS_SECRET_ID": arn}
 
 
+def create_worm_bucket(s3: Any, region: str, name: str = LOCAL_WORM_BUCKET) -> dict[str, str]:
+    """The WORM copy's bucket: Object Lock in compliance mode, retained as long as the journal."""
+    s3.create_bucket(
+        Bucket=name,
+        CreateBucketConfiguration={"LocationConstraint": region},
+        ObjectLockEnabledForBucket=True,
+    )
+    s3.put_object_lock_configuration(
+        Bucket=name,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": WORM_RETENTION_DAYS}},
+        },
+    )
+    return {"AUDIT_WORM_BUCKET": name}
+
+
 def create_tables(settings: Settings) -> None:
     bind_models(settings)
     for model in ALL_MODELS:
@@ -101,7 +123,8 @@ def provision(
     pool_name: str = "depistage",
     psc_client_secret: str | None = None,
 ) -> dict[str, str]:
-    """Create keys, tables, the user pool and the PSC secret; return the app's environment variables.
+    """Create keys, tables, the WORM bucket, the user pool and the PSC secret; return the app's
+    environment variables.
 
     PSC_DISCOVERY_URL is the caller's to add: it is wherever the fake PSC listens."""
     session = session or boto3.Session()
@@ -115,6 +138,7 @@ def provision(
     env["PSC_CLIENT_SECRET_ID"] = create_psc_secret(
         _client(session, "secretsmanager", endpoint_url), psc_client_secret or secrets.token_urlsafe(24)
     )
+    env.update(create_worm_bucket(_client(session, "s3", endpoint_url), region))
     if endpoint_url:
         # moto serves the JWKS at its own address while tokens name the real Cognito issuer.
         env["JWKS_URL"] = f"{endpoint_url}/{env['USER_POOL_ID']}/.well-known/jwks.json"

@@ -58,6 +58,8 @@ PORT_LABEL = {
     "psc": "the fake Pro Santé Connect",
 }
 DEFAULT_EXPORT_EVERY = 10
+# The local heartbeat: far more often than the hourly schedule, so a fresh stack verifies intact.
+DEFAULT_CHECKPOINT_EVERY = 60
 STOP_GRACE_SECONDS = 5.0
 # Generous on a loaded 2-core machine; the whole start usually takes a few seconds.
 START_TIMEOUT_SECONDS = 60.0
@@ -195,6 +197,7 @@ class Stack:
     state_dir: Path
     ports: dict[str, int]
     export_every: int = DEFAULT_EXPORT_EVERY
+    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
     out: IO[str] = field(default_factory=lambda: sys.stdout)
     children: list[Child] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -240,6 +243,7 @@ class Stack:
     def prepare_state_dir(self) -> None:
         """Forget the previous run (moto forgot it too); only paths we own are removed."""
         self.stack_file.unlink(missing_ok=True)
+        (self.state_dir / "audit-stream.json").unlink(missing_ok=True)  # moto's stream is new too
         for directory in (self.logs_dir, self.sidep_dir, self.psc_dir):
             if directory.is_symlink() or directory.is_file():
                 directory.unlink()
@@ -376,6 +380,22 @@ class Stack:
                 ],
                 child_env,
             )
+
+        self.say("starting the audit checkpoints and the WORM copy (the audit stream's consumer) ...")
+        self.spawn(
+            "audit",
+            [
+                sys.executable,
+                "-m",
+                "devtools.audit_jobs",
+                "loop",
+                "--checkpoint-every",
+                str(self.checkpoint_every),
+                "--state-file",
+                str(self.state_dir / "audit-stream.json"),
+            ],
+            child_env,
+        )
 
         self.say(f"starting the API (chalice local) on {self.api_url} ...")
         api = self.spawn(

@@ -1,45 +1,56 @@
-"""Operator command: verify audit chains end to end and name the first broken link.
+"""Operator command: verify audit chains end to end and name every broken link; export a chain.
 
     python -m devtools.verify_audit --all                 # every chain of the local stack
     python -m devtools.verify_audit --chain 750000010     # one chain (repeatable); 'platform' too
     python -m devtools.verify_audit --all --stage prod --json
+    python -m devtools.verify_audit --save-public-key audit-public-key.pem
+    python -m devtools.verify_audit --export 750000010 --out audit-750000010.json
+    python -m devtools.verify_audit --file audit-750000010.json --public-key audit-public-key.pem
 
-Finds the service as every operator command does (devtools/target.py). One line per chain as
-each is verified (progress on stderr when it is a terminal), then the totals; `--json` prints one
-document. Needs kms:VerifyMac on the audit key, which only the operator's role has deployed.
-Exit status: 0 every chain intact, 1 a chain is broken (its first broken link is named),
-2 the check could not run (no service found, AWS unreachable).
+Online (`--chain`/`--all`): finds the service as every operator command does (devtools/target.py),
+reads the tables and the WORM copy (unless --no-worm), and checks the checkpoints' signatures with
+the public key: `--public-key FILE`, else read from KMS (kms:GetPublicKey, the operator's role).
+Signatures are checked here, never by KMS. One line per chain as each is verified (progress on
+stderr when it is a terminal), then the totals; `--json` prints one document.
 
-What is verified is chalicelib/services/audit.py (`verify_chain`); this module only presents it.
+Offline (`--file`): an exported file and the public key, nothing else: no AWS call, no credential,
+no service to find. The file is one JSON document: {"format": "depistage-audit-export/1", "chain",
+"exported_at", "events": [...], "checkpoints": [...], "worm": [...]}, each item exactly as DynamoDB
+(or the WORM copy) holds it, in DynamoDB JSON. Freshness (the heartbeat) is judged at
+`exported_at`, or `--now`.
+
+Exit status: 0 every chain intact, 1 a chain is broken (its findings are named), 2 the check could
+not run (no service found, AWS unreachable, unreadable file).
+
+What is verified is chalicelib/services/audit.py (`verify_chain`, `compare_with_worm`); this module
+gathers the inputs and presents the verdict.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TextIO
 
-from chalicelib.services.audit import VerificationReport
+from chalicelib.services.audit import (
+    CHECKPOINT_PERIOD,
+    SignatureVerifier,
+    VerificationReport,
+    compare_with_worm,
+    format_time,
+    public_key_verifier,
+    verify_chain,
+)
 from devtools import cli
 from devtools.target import Target
 
 NEEDS = ("AUDIT_KEY_ID",)
-
-
-def build_journal(target: Target) -> Any:
-    """The journal with the target's settings (reads and kms:VerifyMac only are used)."""
-    import boto3
-
-    from chalicelib.adapters.audit import DynamoDbAuditJournal
-    from chalicelib.adapters.clock import SystemClock
-    from chalicelib.adapters.dynamodb.models import bind_models
-
-    target.require(NEEDS)
-    settings = target.settings()
-    bind_models(settings)
-    kms = boto3.Session(region_name=settings.region).client("kms", endpoint_url=settings.aws_endpoint_url)
-    return DynamoDbAuditJournal(settings=settings, kms_client=kms, clock=SystemClock())
+EXPORT_FORMAT = "depistage-audit-export/1"
+Clock = Callable[[], datetime]
 
 
 def report_json(report: VerificationReport) -> dict[str, Any]:
@@ -49,6 +60,8 @@ def report_json(report: VerificationReport) -> dict[str, Any]:
         "ok": report.ok,
         "events": report.events_checked,
         "checkpoints": report.checkpoints_checked,
+        "newest_checkpoint": report.newest_checkpoint,
+        "worm_compared": report.worm_checked,
         "first_seq": report.first_seq,
         "last_seq": report.last_seq,
         "expired_gaps": report.expired_gaps,
@@ -66,24 +79,107 @@ def report_lines(report: VerificationReport, max_findings: int) -> list[str]:
     return lines
 
 
-def verify(args: argparse.Namespace, target: Target, out: cli.Output, journal: Any = None) -> int:
-    journal = journal or build_journal(target)
-    chains = sorted(journal.chains()) if args.all else list(args.chain)
-    out.line(f"verifying {len(chains)} audit chain(s) of {target.source}")
-    reports: list[VerificationReport] = []
-    with cli.progress("verifying audit chains", total=len(chains)) as bar:
-        for chain in chains:
-            report = journal.verify(chain)
-            reports.append(report)
-            for line in report_lines(report, args.max_findings):
-                out.line(line)
-            bar.advance(1, f"chain {chain}")
+def _moment(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError("give the time with its offset (Z)")
+    return moment.astimezone(UTC)
+
+
+# --- the one verification, whatever the source ----------------------------------------------------
+
+
+def verify_document(
+    document: dict[str, Any], verifier: SignatureVerifier, *, now: datetime, period: timedelta
+) -> VerificationReport:
+    """Verify one chain as exported (or as just read from AWS): links, checkpoints, WORM copy."""
+    from chalicelib.adapters.audit import checkpoint_from_item, link_from_item
+
+    if document.get("format") != EXPORT_FORMAT:
+        raise ValueError(f"not a {EXPORT_FORMAT} document")
+    chain = str(document["chain"])
+    events = sorted(document.get("events", []), key=lambda item: link_from_item(item).seq)
+    report = verify_chain(
+        (link_from_item(item) for item in events),
+        [checkpoint_from_item(item) for item in document.get("checkpoints", [])],
+        verifier,
+        chain=chain,
+        now=now,
+        period=period,
+    )
+    worm = document.get("worm")
+    if worm is not None:
+        table = {link_from_item(item).seq: item for item in events}
+        copy = {link_from_item(item).seq: item for item in worm}
+        compare_with_worm(report, table, copy, now=now)
+    return report
+
+
+# --- AWS side (online verification and export) ----------------------------------------------------
+
+
+class AwsSource:
+    """Reads chains from the tables and the WORM copy with the process's settings (target applied)."""
+
+    def __init__(self, *, worm: bool = True) -> None:
+        import boto3
+
+        from chalicelib.adapters.dynamodb.models import bind_models
+        from chalicelib.adapters.worm import S3WormCopy
+        from chalicelib.config import load_settings
+
+        self.settings = load_settings()
+        bind_models(self.settings)
+        self._session = boto3.Session(region_name=self.settings.region)
+        self._worm = (
+            S3WormCopy(self._client("s3"), self.settings.audit_worm_bucket)
+            if worm and self.settings.audit_worm_bucket
+            else None
+        )
+
+    def _client(self, service: str) -> Any:
+        return self._session.client(service, endpoint_url=self.settings.aws_endpoint_url)  # type: ignore[call-overload]
+
+    def public_key(self) -> bytes:
+        from chalicelib.adapters.audit import KmsSigner
+
+        return KmsSigner(self._client("kms"), self.settings.audit_key_id).public_key()[0]
+
+    def chains(self) -> list[str]:
+        from chalicelib.adapters.audit import known_chains, stored_chains
+
+        found = stored_chains() | known_chains()
+        if self._worm is not None:
+            found |= self._worm.chains()
+        return sorted(found)
+
+    def document(self, chain: str, now: datetime) -> dict[str, Any]:
+        from chalicelib.adapters.audit import checkpoint_items, link_items
+
+        document: dict[str, Any] = {
+            "format": EXPORT_FORMAT,
+            "chain": chain,
+            "exported_at": format_time(now),
+            "events": list(link_items(chain)),
+            "checkpoints": checkpoint_items(chain),
+        }
+        if self._worm is not None:
+            document["worm"] = [image for _seq, image in self._worm.chain_images(chain)]
+        return document
+
+
+# --- the commands ----------------------------------------------------------------------------------
+
+
+def _present(
+    reports: list[VerificationReport], source: str, args: argparse.Namespace, out: cli.Output
+) -> int:
     broken = [r.chain for r in reports if not r.ok]
     names = f": {', '.join(broken)}" if broken else ""
     out.line(f"{len(reports) - len(broken)} intact, {len(broken)} broken{names}")
     out.document(
         {
-            "target": target.source,
+            "target": source,
             "intact": len(reports) - len(broken),
             "broken": broken,
             "chains": [report_json(r) for r in reports],
@@ -92,18 +188,96 @@ def verify(args: argparse.Namespace, target: Target, out: cli.Output, journal: A
     return cli.EXIT_ATTENTION if broken else cli.EXIT_OK
 
 
+def online(args: argparse.Namespace, target: Target, out: cli.Output, clock: Clock) -> int:
+    from chalicelib.services.audit import public_key_fingerprint, public_key_pem
+
+    target.require(NEEDS)
+    aws = AwsSource(worm=not args.no_worm)
+    now = _moment(args.now) if args.now else clock()
+    if args.save_public_key is not None:
+        der = aws.public_key()
+        args.save_public_key.write_text(public_key_pem(der))
+        out.line(f"wrote {args.save_public_key} (SHA-256 {public_key_fingerprint(der)})")
+        out.document({"public_key": str(args.save_public_key), "fingerprint": public_key_fingerprint(der)})
+        return cli.EXIT_OK
+    if args.export is not None:
+        if args.out is None:
+            raise ValueError("--export needs --out FILE")
+        document = aws.document(args.export, now)
+        args.out.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
+        out.line(
+            f"wrote {args.out}: chain {args.export}, {len(document['events'])} events, "
+            f"{len(document['checkpoints'])} checkpoints"
+        )
+        out.document({"file": str(args.out), "chain": args.export, "events": len(document["events"])})
+        return cli.EXIT_OK
+    key = args.public_key.read_bytes() if args.public_key is not None else aws.public_key()
+    verifier = public_key_verifier(key)
+    chains = aws.chains() if args.all else list(args.chain)
+    period = timedelta(minutes=args.period_minutes)
+    out.line(f"verifying {len(chains)} audit chain(s) of {target.source}")
+    reports: list[VerificationReport] = []
+    with cli.progress("verifying audit chains", total=len(chains)) as bar:
+        for chain in chains:
+            report = verify_document(aws.document(chain, now), verifier, now=now, period=period)
+            reports.append(report)
+            for line in report_lines(report, args.max_findings):
+                out.line(line)
+            bar.advance(1, f"chain {chain}")
+    return _present(reports, target.source, args, out)
+
+
+def offline(args: argparse.Namespace, out: TextIO | None) -> int:
+    """An exported file and the public key: no service, no AWS."""
+    output = cli.Output(args.json, out)
+    try:
+        if args.public_key is None:
+            raise ValueError("--file needs --public-key (the audit key's public part)")
+        document = json.loads(args.file.read_text())
+        now = _moment(args.now or document.get("exported_at", ""))
+        verifier = public_key_verifier(args.public_key.read_bytes())
+        report = verify_document(document, verifier, now=now, period=timedelta(minutes=args.period_minutes))
+    except Exception as exc:  # an unreadable file or key: no verdict rather than a false one
+        return cli.say_cannot_run("verify_audit", f"could not verify: {type(exc).__name__}: {exc}")
+    for line in report_lines(report, args.max_findings):
+        output.line(line)
+    return _present([report], str(args.file), args, output)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = cli.parser("verify_audit", (__doc__ or "").split("\n", 1)[0])
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--chain", action="append", help="a FINESS, or 'platform' (repeatable)")
-    which.add_argument("--all", action="store_true", help="every chain with an event or a checkpoint")
+    which.add_argument("--all", action="store_true", help="every chain known to the tables or the WORM copy")
+    which.add_argument("--file", type=Path, help="verify an exported chain offline (needs --public-key)")
+    which.add_argument("--export", metavar="CHAIN", help="write a chain to --out for offline verification")
+    which.add_argument(
+        "--save-public-key", type=Path, metavar="FILE", help="write the audit public key (PEM)"
+    )
+    parser.add_argument("--out", type=Path, help="with --export: the file to write")
+    parser.add_argument("--public-key", type=Path, help="the audit public key (PEM or DER)")
+    parser.add_argument("--no-worm", action="store_true", help="do not compare with the WORM copy")
+    parser.add_argument("--now", help="judge freshness at this time (RFC 3339), e.g. the export's")
+    parser.add_argument(
+        "--period-minutes",
+        type=float,
+        default=CHECKPOINT_PERIOD.total_seconds() / 60,
+        help="the checkpoint schedule's period (a chain with no checkpoint for two is broken)",
+    )
     parser.add_argument("--max-findings", type=int, default=20, help="findings listed per broken chain")
     return parser
 
 
-def run(argv: Sequence[str] | None = None, *, journal: Any = None, out: TextIO | None = None) -> int:
+def run(
+    argv: Sequence[str] | None = None,
+    *,
+    out: TextIO | None = None,
+    clock: Clock = lambda: datetime.now(UTC),
+) -> int:
     args = build_parser().parse_args(argv)
-    return cli.run("verify_audit", args, lambda a, t, o: verify(a, t, o, journal), out=out)
+    if args.file is not None:
+        return offline(args, out)
+    return cli.run("verify_audit", args, lambda a, t, o: online(a, t, o, clock), out=out)
 
 
 def main() -> None:

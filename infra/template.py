@@ -26,6 +26,7 @@ from chalicelib.adapters.dynamodb.models import ALL_MODELS, TABLE_SETTINGS, Reco
 from chalicelib.config import DEFAULT_REGION, HDS_REGIONS, Settings
 from chalicelib.domain.retention import ALARM_METRIC
 from chalicelib.observability import AUTH_FAILURES, UNAUTHENTICATED_REFUSALS
+from chalicelib.services.audit import AUDIT_KEY_SPEC
 
 APP_NAME = "depistage"
 DEFAULT_STAGE = "prod"
@@ -40,11 +41,39 @@ FUNCTION_ROLES: dict[str, str] = {
     "checkpoint_audit": "audit",
     # the operator's `export redrive` on a deployed stage: the export's delivery bookkeeping
     "redrive_dead_letters": "export",
+    "audit_to_worm": "worm",
 }
+# The WORM copy is kept as long as the journal.
+WORM_RETENTION_DAYS = Settings.audit_retention_days
+# Stream handlers: function -> the Settings field of the table whose stream feeds it.
+STREAM_FUNCTIONS: dict[str, str] = {"audit_to_worm": "audit_table"}
 # The functions that send to SI-DEP: they alone get the SI-DEP settings.
 SIDEP_FUNCTIONS = frozenset({"export_to_sidep"})
 # Scheduled functions invoked asynchronously: failed events go to the dead-letter queue.
 ASYNC_ROLES = frozenset({"export", "purge", "audit"})
+# What a stream consumer needs on its table's stream (Lambda's event source mapping reads with it).
+STREAM_READ = (
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+)
+# The WORM copy: the consumer only adds objects (and reads them to tell a replay from a rewrite).
+WORM_WRITE = ("s3:PutObject", "s3:GetObject")
+# Nobody's function may touch the lock, the versions or the bucket's policy.
+WORM_FORBIDDEN = (
+    "s3:PutBucketObjectLockConfiguration",
+    "s3:PutObjectRetention",
+    "s3:PutObjectLegalHold",
+    "s3:BypassGovernanceRetention",
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:PutBucketVersioning",
+    "s3:PutLifecycleConfiguration",
+    "s3:PutBucketPolicy",
+    "s3:DeleteBucketPolicy",
+    "s3:DeleteBucket",
+)
 
 # Attributes of a record that carry personal data (encrypted blob, keyed blind index).
 PERSONAL_ATTRIBUTES: tuple[str, ...] = ("personal", "nir_index")
@@ -95,6 +124,7 @@ PURGE_WRITABLE_ATTRIBUTES: tuple[str, ...] = (
 
 # DynamoDB access levels (TransactWriteItems is authorised per item through these actions).
 READ = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem")
+SCAN = (*READ, "dynamodb:Scan")
 APPEND = (*READ, "dynamodb:PutItem")
 WRITE = (*APPEND, "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
 # A record is created and updated, never deleted (a record SI-DEP may hold stays; the purge erases).
@@ -106,7 +136,8 @@ DYNAMODB_WRITES = (
     "dynamodb:BatchWriteItem",
 )
 
-# Role -> Settings table field -> access. The audit journal is append-only for everyone.
+# Role -> Settings table field -> access. The audit journal is append-only for its writers (no
+# Update/Delete), and only the checkpoint function writes checkpoints.
 ROLE_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
     "api": {
         "records_table": NEVER_DELETE,
@@ -114,36 +145,45 @@ ROLE_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
         "members_table": WRITE,
         "idempotency_table": WRITE,
         "audit_table": APPEND,
-        "audit_checkpoints_table": APPEND,
+        "audit_checkpoints_table": READ,
         "psc_logins_table": WRITE,  # PSC logins in progress
     },
     # UpdateItem on records only, and only on EXPORT_WRITABLE_ATTRIBUTES (see _export_record_statements).
-    "export": {"records_table": READ, "audit_table": APPEND, "audit_checkpoints_table": APPEND},
+    "export": {"records_table": READ, "audit_table": APPEND, "audit_checkpoints_table": READ},
     # Reads the erase-day index and erases with a conditional UpdateItem on PURGE_WRITABLE_ATTRIBUTES
     # (see _purge_record_statements): no Put/Delete, and no idempotency table (its entries hold no
     # personal value and expire by TTL within a day).
     "purge": {
         "records_table": READ,
         "audit_table": APPEND,
-        "audit_checkpoints_table": APPEND,
+        "audit_checkpoints_table": READ,
     },
-    # The hourly checkpoint of every chain head.
-    "audit": {"audit_table": READ, "audit_checkpoints_table": APPEND, "pharmacies_table": READ},
+    # The hourly signed checkpoint of every chain head (it lists the pharmacies and the chains).
+    "audit": {
+        "audit_table": READ,
+        "audit_checkpoints_table": (*SCAN, "dynamodb:PutItem"),
+        "pharmacies_table": SCAN,
+    },
+    # The WORM copy reads the audit table's stream only (STREAM_READ), no table.
+    "worm": {},
 }
+# Writers of the journal: none may sign, update or delete audit items, or touch the WORM lock.
+WRITER_ROLES = frozenset({"api", "export", "purge"})
 
 # Role -> KMS key logical id -> the only actions it may perform with that key.
 KEY_USE: dict[str, dict[str, tuple[str, ...]]] = {
     "api": {
         "DataKey": ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"),
         "BlindIndexKey": ("kms:GenerateMac", "kms:VerifyMac"),
-        "AuditKey": ("kms:GenerateMac", "kms:VerifyMac"),
         # Signs the access tokens of PSC logins and publishes their public key (never the private one).
         "SessionKey": ("kms:Sign", "kms:GetPublicKey"),
     },
     # The export reads the blob to build the SI-DEP message: decrypt only, it never encrypts.
-    "export": {"DataKey": ("kms:Decrypt",), "AuditKey": ("kms:GenerateMac",)},
-    "purge": {"AuditKey": ("kms:GenerateMac",)},
-    "audit": {"AuditKey": ("kms:GenerateMac",)},
+    "export": {"DataKey": ("kms:Decrypt",)},
+    "purge": {},
+    # The checkpoint function alone signs with the audit key (and publishes its public key).
+    "audit": {"AuditKey": ("kms:Sign", "kms:GetPublicKey")},
+    "worm": {},
 }
 # What DynamoDB (tables) and SQS (dead letters) need of the storage key on the functions' behalf.
 STORAGE_KEY_VIA_DYNAMODB = (
@@ -212,7 +252,10 @@ OPERATOR_OUTPUTS: dict[str, str] = {
     "AppClientId": "APP_CLIENT_IDS",
     "DataKeyArn": "DATA_KEY_ID",
     "BlindIndexKeyArn": "BLIND_INDEX_KEY_ID",
+    # The auditor's trust anchor too: `aws kms get-public-key --key-id <AuditKeyArn>` gives the key
+    # that verifies every checkpoint (README "Audit journal"); GET /v1/audit/public-key serves it.
     "AuditKeyArn": "AUDIT_KEY_ID",
+    "AuditWormBucket": "AUDIT_WORM_BUCKET",
     **{
         "".join(part.capitalize() for part in setting.split("_")): setting.upper()
         for setting in TABLE_SETTINGS.values()
@@ -383,6 +426,9 @@ def _table(model: type[Model], stage: str) -> dict[str, Any]:
     ttl = ttl_attribute(model)
     if ttl:
         props["TimeToLiveSpecification"] = {"AttributeName": ttl, "Enabled": True}
+    view = getattr(model.Meta, "stream_view_type", None)
+    if view:
+        props["StreamSpecification"] = {"StreamViewType": view}
     return {
         "Type": "AWS::DynamoDB::Table",
         "DeletionPolicy": "Retain",
@@ -496,6 +542,7 @@ def _keys(functions: list[Function], stage: str) -> dict[str, Any]:
             "kms:ViaService": [
                 _sub("dynamodb.${AWS::Region}.amazonaws.com"),
                 _sub("sqs.${AWS::Region}.amazonaws.com"),
+                _sub("s3.${AWS::Region}.amazonaws.com"),
             ],
             "kms:CallerAccount": {"Ref": "AWS::AccountId"},
         }
@@ -528,13 +575,19 @@ def _keys(functions: list[Function], stage: str) -> dict[str, Any]:
         },
         "AuditKey": {
             **_key(
-                "depistage audit checkpoints (HMAC)",
-                "HMAC_256",
-                "GENERATE_VERIFY_MAC",
+                "depistage audit checkpoints (ECDSA signatures, checkpoint function only)",
+                AUDIT_KEY_SPEC,
+                "SIGN_VERIFY",
                 _function_key_statements("AuditKey", functions),
                 stage,
             ),
-            "Metadata": hmac_skip,
+            "Metadata": _skip(
+                (
+                    "CKV_AWS_7",
+                    "Asymmetric keys cannot rotate automatically in KMS, and every checkpoint signed "
+                    "must stay verifiable with the published public key.",
+                )
+            ),
         },
         "SessionKey": {
             **_key(
@@ -670,6 +723,83 @@ def _sidep_tls_statements() -> list[dict[str, Any]]:
     ]
 
 
+# --- the WORM copy of the audit journal ---------------------------------------------------------
+
+
+def _worm_bucket(functions: list[Function], stage: str) -> dict[str, Any]:
+    roles = [{"Fn::GetAtt": [fn.role_id, "Arn"]} for fn in functions]
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "TlsOnly",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [_arn("AuditWormBucket"), _sub("${AuditWormBucket.Arn}/*")],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    ]
+    if roles:
+        statements.append(
+            {
+                "Sid": "NoFunctionTouchesTheLock",
+                "Effect": "Deny",
+                "Principal": {"AWS": roles},
+                "Action": list(WORM_FORBIDDEN),
+                "Resource": [_arn("AuditWormBucket"), _sub("${AuditWormBucket.Arn}/*")],
+            }
+        )
+    return {
+        "AuditWormBucket": {
+            "Type": "AWS::S3::Bucket",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "ObjectLockEnabled": True,
+                "ObjectLockConfiguration": {
+                    "ObjectLockEnabled": "Enabled",
+                    # Compliance mode: no one, the account's root included, shortens or removes it.
+                    "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": WORM_RETENTION_DAYS}},
+                },
+                "VersioningConfiguration": {"Status": "Enabled"},
+                "BucketEncryption": {
+                    "ServerSideEncryptionConfiguration": [
+                        {
+                            "ServerSideEncryptionByDefault": {
+                                "SSEAlgorithm": "aws:kms",
+                                "KMSMasterKeyID": _arn("StorageKey"),
+                            },
+                            "BucketKeyEnabled": True,
+                        }
+                    ]
+                },
+                "PublicAccessBlockConfiguration": {
+                    "BlockPublicAcls": True,
+                    "BlockPublicPolicy": True,
+                    "IgnorePublicAcls": True,
+                    "RestrictPublicBuckets": True,
+                },
+                "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+                "Tags": _tags(stage),
+            },
+            "Metadata": _skip(
+                (
+                    "CKV_AWS_18",
+                    "Access logging would need a second bucket whose own retention is the question; "
+                    "CloudTrail data events are the audit of this bucket's access.",
+                ),
+                ("CKV_AWS_21", "Versioning is enabled (Object Lock requires it)."),
+            ),
+        },
+        "AuditWormBucketPolicy": {
+            "Type": "AWS::S3::BucketPolicy",
+            "Properties": {
+                "Bucket": {"Ref": "AuditWormBucket"},
+                "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
+            },
+        },
+    }
+
+
 # --- IAM -----------------------------------------------------------------------------------------
 
 
@@ -677,6 +807,11 @@ def _table_arns(setting: str) -> list[Any]:
     model = next(m for m, s in TABLE_SETTINGS.items() if s == setting)
     logical = table_logical_id(model)
     return [_arn(logical), _sub(f"${{{logical}.Arn}}/index/*")]
+
+
+def _stream_arn(setting: str) -> dict[str, list[str]]:
+    model = next(m for m, s in TABLE_SETTINGS.items() if s == setting)
+    return {"Fn::GetAtt": [table_logical_id(model), "StreamArn"]}
 
 
 def _export_record_statements() -> list[dict[str, Any]]:
@@ -750,6 +885,24 @@ def role_policy_document(fn: Function) -> dict[str, Any]:
         statements.extend(_purge_record_statements())
     if fn.name in SIDEP_FUNCTIONS:
         statements.extend(_sidep_tls_statements())
+    if fn.name in STREAM_FUNCTIONS:
+        statements.append(
+            {
+                "Sid": "ReadItsStream",
+                "Effect": "Allow",
+                "Action": list(STREAM_READ),
+                "Resource": _stream_arn(STREAM_FUNCTIONS[fn.name]),
+            }
+        )
+    if fn.role == "worm":
+        statements.append(
+            {
+                "Sid": "AddToTheWormCopy",
+                "Effect": "Allow",
+                "Action": list(WORM_WRITE),
+                "Resource": _sub("${AuditWormBucket.Arn}/audit/*"),
+            }
+        )
     for key_id, actions in KEY_USE[fn.role].items():
         statements.append(
             {"Sid": f"Use{key_id}", "Effect": "Allow", "Action": list(actions), "Resource": _arn(key_id)}
@@ -838,6 +991,7 @@ def function_environment(fn: Function, stage: str) -> dict[str, Any]:
         "DATA_KEY_ID": _arn("DataKey"),
         "BLIND_INDEX_KEY_ID": _arn("BlindIndexKey"),
         "AUDIT_KEY_ID": _arn("AuditKey"),
+        "AUDIT_WORM_BUCKET": {"Ref": "AuditWormBucket"},
         "USER_POOL_ID": {"Ref": "UserPool"},
         "APP_CLIENT_IDS": {"Ref": "UserPoolClient"},
     }
@@ -883,6 +1037,22 @@ def _function_overrides(fn: Function, stage: str) -> dict[str, Any]:
         "Tracing": "PassThrough",
         "Environment": {"Variables": function_environment(fn, stage)},
     }
+    if fn.name in STREAM_FUNCTIONS:
+        # Chalice wrote a placeholder stream ARN (chalicelib/api/streams.py): the table's own here.
+        # One batch in flight per shard (order per chain), retried until it succeeds.
+        props["Events"] = {
+            f"{fn.logical_id}DynamodbEventSource": {
+                "Type": "DynamoDB",
+                "Properties": {
+                    "Stream": _stream_arn(STREAM_FUNCTIONS[fn.name]),
+                    "StartingPosition": "TRIM_HORIZON",
+                    "ParallelizationFactor": 1,
+                    "MaximumRetryAttempts": -1,
+                    "BisectBatchOnFunctionError": False,
+                },
+            }
+        }
+        props["ReservedConcurrentExecutions"] = 1
     if fn.role in ASYNC_ROLES:
         props["DeadLetterQueue"] = {"Type": "SQS", "TargetArn": _arn("DeadLetterQueue")}
         # One run at a time: runs are 5 minutes apart and leases make overlaps safe anyway.
@@ -1369,10 +1539,17 @@ def operator_policy_document(functions: list[Function]) -> dict[str, Any]:
             "Resource": journal,
         },
         {
+            # Checkpoints are verified here with the public key, never by KMS: reading it is all.
             "Sid": "VerifyCheckpoints",
             "Effect": "Allow",
-            "Action": ["kms:VerifyMac"],
+            "Action": ["kms:GetPublicKey"],
             "Resource": _arn("AuditKey"),
+        },
+        {
+            "Sid": "ReadTheWormCopy",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetObject", "s3:GetObjectVersion"],
+            "Resource": [_arn("AuditWormBucket"), _sub("${AuditWormBucket.Arn}/audit/*")],
         },
         {
             # fine-grained access: only the delivery attributes, and only through a projection or a
@@ -1406,7 +1583,14 @@ def operator_policy_document(functions: list[Function]) -> dict[str, Any]:
             "Effect": "Allow",
             "Action": list(STORAGE_KEY_VIA_DYNAMODB),
             "Resource": _arn("StorageKey"),
-            "Condition": {"StringEquals": {"kms:ViaService": _sub("dynamodb.${AWS::Region}.amazonaws.com")}},
+            "Condition": {
+                "StringEquals": {
+                    "kms:ViaService": [
+                        _sub("dynamodb.${AWS::Region}.amazonaws.com"),
+                        _sub("s3.${AWS::Region}.amazonaws.com"),
+                    ]
+                }
+            },
         },
         {
             "Sid": "ReadMetricsAndDeadLetters",
@@ -1642,6 +1826,7 @@ def merge_template(
     resources.update(_keys(functions, stage))
     resources.update(_sidep_tls_secret(functions, stage))
     resources.update(_roles(functions, stage))
+    resources.update(_worm_bucket(functions, stage))
     resources.update(_cognito(stage))
     resources.update(_psc_secret(stage))
     for fn in functions:
@@ -1659,6 +1844,7 @@ def merge_template(
         "DataKeyArn": _arn("DataKey"),
         "BlindIndexKeyArn": _arn("BlindIndexKey"),
         "AuditKeyArn": _arn("AuditKey"),
+        "AuditWormBucket": {"Ref": "AuditWormBucket"},
         **{table_logical_id(model): {"Ref": table_logical_id(model)} for model in ALL_MODELS},
     }
     outputs = {

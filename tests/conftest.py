@@ -21,6 +21,7 @@ _APP_ENV = (
     "DATA_KEY_ID",
     "BLIND_INDEX_KEY_ID",
     "AUDIT_KEY_ID",
+    "AUDIT_WORM_BUCKET",
     "USER_POOL_ID",
     "APP_CLIENT_IDS",
     "JWKS_URL",

@@ -117,6 +117,9 @@ class FakeJournal:
     def actions(self) -> list[tuple[str, str]]:
         return [(e.action, e.outcome) for e in self.events]
 
+    def public_key(self) -> dict[str, str] | None:
+        return None
+
 
 @dataclass
 class FakeMemberships:

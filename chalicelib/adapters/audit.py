@@ -1,4 +1,4 @@
-"""The audit journal in DynamoDB: append-only hash chains, KMS-MACed checkpoints, paginated reads.
+"""The audit journal in DynamoDB: append-only hash chains, signed checkpoints, paginated reads.
 
 Storage
   One chain per pharmacy (partition key = FINESS) and one "platform" chain for events that name
@@ -7,31 +7,26 @@ Storage
   writers that read the same head race for the same seq, one wins, the other re-reads the head and
   retries (bounded, jittered backoff). The chain therefore never forks. The head is cached per
   chain in the process to save the read; a stale cache only costs one failed condition.
-  Every `checkpoint_every` links (and on the scheduled `checkpoint_all`) the head's seq and hash
-  are MACed with KMS GenerateMac (HMAC_SHA_256, the `audit_key_id` key) into the checkpoints table.
   Links expire by TTL after `audit_retention_days`; checkpoints carry no event and do not expire.
-  IAM (infra): the API role may PutItem/Query/GetItem on both tables and GenerateMac on the audit
-  key; it has no UpdateItem/DeleteItem on them and no kms:* management right on the key. Only the
-  operator's role has VerifyMac (for `python -m devtools.verify_audit`).
+
+Who may do what (infra/template.py, tests/infra)
+  * Writers (the API, export and purge functions): GetItem/Query/PutItem/ConditionCheckItem on
+    the events table, read on the checkpoints table, no right at all on the audit signing key.
+    They append links and never write a checkpoint.
+  * The checkpoint function (`DynamoDbCheckpointer`, hourly): reads the events, appends
+    checkpoints, and alone may kms:Sign with the audit key (ECC_NIST_P256, ECDSA_SHA_256).
+  * Anyone with the public key verifies (`devtools/verify_audit.py`), without KMS.
 
 The failure rule: no access to health data without its trace
   * Reads (read, list, delivery read, export, audit read): the event is appended after the data is
     fetched and BEFORE it is returned. If `append` raises ServiceUnavailable the request is
     answered 503 and the data is dropped: nothing leaves unjournaled.
-  * Changes (create, set result, cancel, member add/remove, pharmacy onboarding): the event is
-    appended right after the change is stored, in the same request. If that append fails the
-    answer is 503; the change stays (no data was disclosed, and undoing a stored change could
-    itself fail half-way), and the client's retry is safe (Idempotency-Key for a create; a result
-    or a cancellation set twice is a no-op) and journals it. The journal cannot be written while
-    DynamoDB is down, and then the change itself fails first, so the gap is narrow; the adapter
-    logs every failed append at ERROR with the request id so an operator can reconcile.
-    A stricter variant, if ever required: append an "attempt" event before the change (its
-    failure refuses the request with nothing changed), then the outcome event after it.
+  * Changes: the change and its event are one DynamoDB transaction (`append(event, changes)`):
+    either both are stored or neither.
   * Refusals (401/403/404) are journaled before the refusal is returned; if that append fails the
     answer becomes 503 rather than a silent refusal.
-  Any DynamoDB or KMS error of the append path surfaces as ServiceUnavailable (a 503 with
-  Retry-After), never as a silent success; a failed periodic checkpoint does not fail the append
-  (the link is durable; the next checkpoint covers it) and is logged.
+  Any DynamoDB error of the append path surfaces as ServiceUnavailable (a 503 with Retry-After),
+  never as a silent success.
 """
 
 from __future__ import annotations
@@ -58,15 +53,17 @@ from chalicelib.observability import logger
 from chalicelib.services.audit import (
     GENESIS,
     PLATFORM_CHAIN,
+    SIGNING_ALGORITHM,
     Checkpoint,
     Head,
     Link,
+    SignatureVerifier,
     VerificationReport,
     chain_of,
-    checkpoint_due,
     checkpoint_message,
     event_fields,
     format_time,
+    next_checkpoint,
     next_link,
     parse_time,
     public_view,
@@ -74,44 +71,33 @@ from chalicelib.services.audit import (
 )
 from chalicelib.services.ports import AuditEvent, Clock
 
-MAC_ALGORITHM = "HMAC_SHA_256"
+# The checkpoints table's item that publishes the audit key's public key (not a chain: no FINESS
+# starts with "#"), written by the checkpoint function, read by GET /v1/audit/public-key.
+PUBLIC_KEY_CHAIN = "#public-key"
 DEFAULT_MAX_ATTEMPTS = 16  # a busy pharmacy has several writers racing for its chain head
 _BACKOFF_BASE_SECONDS = 0.005
 _BACKOFF_CAP_SECONDS = 0.2
 
 
-class KmsMac:
-    """HMAC_SHA_256 through KMS: the key never leaves KMS, the API may only use it."""
+class KmsSigner:
+    """ECDSA_SHA_256 signatures by the audit key in KMS: the private key never leaves KMS, and only
+    the checkpoint function's role may use it."""
 
     def __init__(self, kms_client: Any, key_id: str) -> None:
         self._kms = kms_client
         self.key_id = key_id
 
-    def generate(self, message: bytes) -> tuple[str, str]:
-        """(base64 MAC, the key's ARN as KMS reports it)."""
-        answer = self._kms.generate_mac(Message=message, KeyId=self.key_id, MacAlgorithm=MAC_ALGORITHM)
-        return base64.b64encode(answer["Mac"]).decode(), str(answer.get("KeyId", self.key_id))
+    def sign(self, message: bytes) -> tuple[str, str]:
+        """(base64 DER signature, the key's ARN as KMS reports it)."""
+        answer = self._kms.sign(
+            KeyId=self.key_id, Message=message, MessageType="RAW", SigningAlgorithm=SIGNING_ALGORITHM
+        )
+        return base64.b64encode(answer["Signature"]).decode(), str(answer.get("KeyId", self.key_id))
 
-    def verify(self, message: bytes, mac: str) -> bool:
-        """True if `mac` is this key's MAC of `message`; raises if KMS cannot answer.
-
-        Always the configured key, never a key id read from the table: a forger could name his own.
-        """
-        try:
-            raw = base64.b64decode(mac, validate=True)
-        except (binascii.Error, ValueError):
-            return False
-        if not raw:
-            return False
-        try:
-            answer = self._kms.verify_mac(
-                Message=message, KeyId=self.key_id, MacAlgorithm=MAC_ALGORITHM, Mac=raw
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "KMSInvalidMacException":
-                return False
-            raise
-        return bool(answer.get("MacValid"))
+    def public_key(self) -> tuple[bytes, str]:
+        """(DER SubjectPublicKeyInfo, the key's ARN)."""
+        answer = self._kms.get_public_key(KeyId=self.key_id)
+        return bytes(answer["PublicKey"]), str(answer.get("KeyId", self.key_id))
 
 
 @contextmanager
@@ -149,13 +135,15 @@ def _link_of(item: AuditEventModel) -> Link:
 def _checkpoint_of(item: AuditCheckpointModel) -> Checkpoint:
     return Checkpoint(
         chain=item.chain,
-        seq=int(item.seq),
-        hash=item.hash,
-        mac=item.mac,
-        key_id=item.key_id,
-        created_at=item.created_at,
+        n=int(item.n),
+        head_seq=int(item.head_seq),
+        head_hash=item.head_hash,
         head_time=item.head_time,
         head_expires_at=None if item.head_expires_at is None else int(item.head_expires_at),
+        signed_at=item.signed_at,
+        prev=item.prev,
+        signature=item.signature,
+        key_id=item.key_id,
     )
 
 
@@ -174,7 +162,8 @@ def _raw_n(item: dict[str, Any], name: str) -> int | None:
         return None
 
 
-def _raw_link(item: dict[str, Any]) -> Link:
+def link_from_item(item: dict[str, Any]) -> Link:
+    """A link from its DynamoDB JSON image (table, stream, WORM copy or export file), tolerantly."""
     text = _raw_s(item, "event")
     try:
         event: Any = json.loads(text)
@@ -192,17 +181,19 @@ def _raw_link(item: dict[str, Any]) -> Link:
     )
 
 
-def _raw_checkpoint(item: dict[str, Any]) -> Checkpoint:
-    head_time = _raw_s(item, "head_time")
+def checkpoint_from_item(item: dict[str, Any]) -> Checkpoint:
+    """A checkpoint from its DynamoDB JSON image, tolerantly (a forged one may lack attributes)."""
     return Checkpoint(
         chain=_raw_s(item, "chain"),
-        seq=_raw_n(item, "seq") or 0,
-        hash=_raw_s(item, "hash"),
-        mac=_raw_s(item, "mac"),
-        key_id=_raw_s(item, "key_id"),
-        created_at=_raw_s(item, "created_at"),
-        head_time=head_time or None,
+        n=_raw_n(item, "n") or 0,
+        head_seq=_raw_n(item, "head_seq") or 0,
+        head_hash=_raw_s(item, "head_hash"),
+        head_time=_raw_s(item, "head_time") or None,
         head_expires_at=_raw_n(item, "head_expires_at"),
+        signed_at=_raw_s(item, "signed_at"),
+        prev=_raw_s(item, "prev"),
+        signature=_raw_s(item, "signature"),
+        key_id=_raw_s(item, "key_id"),
     )
 
 
@@ -248,24 +239,60 @@ def _decode_cursor(cursor: str, chain: str) -> tuple[int, str]:
     return seq, moment
 
 
+def _query_all(connection: Any, chain: str) -> Iterator[dict[str, Any]]:
+    start_key: Any = None
+    while True:
+        page = connection.query(
+            chain, consistent_read=True, scan_index_forward=True, exclusive_start_key=start_key
+        )
+        yield from page.get("Items", [])
+        start_key = page.get("LastEvaluatedKey")
+        if not start_key:
+            return
+
+
+def _scan_chains(model: type[AuditEventModel] | type[AuditCheckpointModel]) -> set[str]:
+    connection = model._get_connection()
+    found: set[str] = set()
+    start_key: Any = None
+    while True:
+        page = connection.scan(attributes_to_get=["chain"], exclusive_start_key=start_key)
+        found |= {_raw_s(item, "chain") for item in page.get("Items", [])}
+        start_key = page.get("LastEvaluatedKey")
+        if not start_key:
+            return {chain for chain in found if chain and not chain.startswith("#")}
+
+
+def latest_checkpoint(chain: str) -> Checkpoint | None:
+    for item in AuditCheckpointModel.query(chain, scan_index_forward=False, limit=1, consistent_read=True):
+        return _checkpoint_of(item)
+    return None
+
+
+def known_chains() -> set[str]:
+    """Every pharmacy, the platform, and any chain already checkpointed (a FINESS named by a
+    refused request) - without scanning the events table, which holds a year of events."""
+    chains = {PLATFORM_CHAIN}
+    with _unavailable("chains"):
+        chains |= {p.finess for p in PharmacyModel.scan(attributes_to_get=["finess"])}
+        chains |= _scan_chains(AuditCheckpointModel)
+    return chains
+
+
 class DynamoDbAuditJournal:
-    """The AuditJournal port over AuditEventModel / AuditCheckpointModel (tables bound by bind_models)."""
+    """The AuditJournal port over AuditEventModel (tables bound by bind_models). It appends and
+    reads; it holds no key and writes no checkpoint."""
 
     def __init__(
         self,
         *,
         settings: Settings,
-        kms_client: Any,
         clock: Clock,
-        checkpoint_every: int | None = None,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         sleep: Callable[[float], None] = _time.sleep,
     ) -> None:
-        self._mac = KmsMac(kms_client, settings.audit_key_id)
         self._clock = clock
         self._retention_days = settings.audit_retention_days
-        configured = settings.audit_checkpoint_every
-        self._every = int(configured if checkpoint_every is None else checkpoint_every)
         self._max_attempts = max_attempts
         self._sleep = sleep
         self._heads: dict[str, Head] = {}
@@ -285,8 +312,6 @@ class DynamoDbAuditJournal:
             if self._put(link):
                 with self._lock:
                     self._heads[chain] = Head(link.seq, link.hash, link.time, link.expires_at)
-                if checkpoint_due(link.seq, self._every):
-                    self._checkpoint_quietly(chain, link)
                 return
             # Another writer took this seq: forget the head, back off a little, re-read.
             with self._lock:
@@ -329,96 +354,14 @@ class DynamoDbAuditJournal:
         with _unavailable("head"):
             for item in AuditEventModel.query(chain, scan_index_forward=False, limit=1, consistent_read=True):
                 return Head(int(item.seq), item.hash, item.time, _epoch(item.expires_at))
-            checkpoint = self._latest_checkpoint(chain)
+            checkpoint = latest_checkpoint(chain)
         if checkpoint is None:
             return GENESIS
-        return Head(checkpoint.seq, checkpoint.hash, checkpoint.head_time or "", checkpoint.head_expires_at)
-
-    # --- checkpoints ----------------------------------------------------------------------------
-
-    def _latest_checkpoint(self, chain: str) -> Checkpoint | None:
-        for item in AuditCheckpointModel.query(
-            chain, scan_index_forward=False, limit=1, consistent_read=True
-        ):
-            return _checkpoint_of(item)
-        return None
-
-    def _write_checkpoint(
-        self, chain: str, seq: int, head_hash: str, head_time: str, expires: int | None
-    ) -> None:
-        message = checkpoint_message(chain, seq, head_hash, head_time, expires)
-        mac, key_id = self._mac.generate(message)
-        item = AuditCheckpointModel(
-            chain,
-            seq,
-            hash=head_hash,
-            mac=mac,
-            key_id=key_id,
-            created_at=format_time(self._clock.now()),
-            head_time=head_time,
-            head_expires_at=expires,
+        return Head(
+            checkpoint.head_seq, checkpoint.head_hash, checkpoint.head_time or "", checkpoint.head_expires_at
         )
-        try:
-            item.save(condition=AuditCheckpointModel.seq.does_not_exist())
-        except PutError as exc:
-            if not is_conditional_failure(exc):  # taken: another writer pinned the same head
-                raise
-
-    def _checkpoint_quietly(self, chain: str, link: Link) -> None:
-        try:
-            with _unavailable("checkpoint"):
-                self._write_checkpoint(chain, link.seq, link.hash, link.time, link.expires_at)
-        except ServiceUnavailable:
-            logger.warning("audit checkpoint skipped", extra={"chain": chain, "seq": link.seq})
-
-    def checkpoint(self, chain: str) -> int | None:
-        """Pin the chain's current head if no checkpoint has yet; the pinned seq, or None."""
-        with _unavailable("checkpoint"):
-            for item in AuditEventModel.query(chain, scan_index_forward=False, limit=1, consistent_read=True):
-                head = _link_of(item)
-                break
-            else:
-                return None
-            latest = self._latest_checkpoint(chain)
-            if latest is not None and latest.seq >= head.seq:
-                return None
-            self._write_checkpoint(chain, head.seq, head.hash, head.time, head.expires_at)
-        return head.seq
-
-    def checkpoint_all(self, chains: list[str] | None = None) -> dict[str, int]:
-        """The scheduled job: pin every chain's head that moved since its last checkpoint."""
-        pinned: dict[str, int] = {}
-        for chain in chains if chains is not None else sorted(self._known_chains()):
-            seq = self.checkpoint(chain)
-            if seq is not None:
-                pinned[chain] = seq
-        logger.info("audit checkpoints written", extra={"chains": len(pinned)})
-        return pinned
-
-    def _known_chains(self) -> set[str]:
-        """Every pharmacy, the platform, and any chain already checkpointed (a FINESS named by a
-        refused request) - without scanning the events table, which holds a year of events."""
-        chains = {PLATFORM_CHAIN}
-        with _unavailable("chains"):
-            chains |= {p.finess for p in PharmacyModel.scan(attributes_to_get=["finess"])}
-            chains |= self._scan_chains(AuditCheckpointModel)
-        return chains
-
-    @staticmethod
-    def _scan_chains(model: type[AuditEventModel] | type[AuditCheckpointModel]) -> set[str]:
-        connection = model._get_connection()
-        found: set[str] = set()
-        start_key: Any = None
-        while True:
-            page = connection.scan(attributes_to_get=["chain"], exclusive_start_key=start_key)
-            found |= {_raw_s(item, "chain") for item in page.get("Items", [])}
-            start_key = page.get("LastEvaluatedKey")
-            if not start_key:
-                found.discard("")
-                return found
 
     # --- read -----------------------------------------------------------------------------------
-
     def read(
         self,
         finess: str,
@@ -466,45 +409,127 @@ class DynamoDbAuditJournal:
         next_cursor = _encode_cursor(chain, page[-1]) if len(found) > limit else None
         return [public_view(link) for link in page], next_cursor
 
-    # --- verification (operator) ----------------------------------------------------------------
-
-    def links(self, chain: str) -> Iterator[Link]:
-        """Every stored link of `chain` in seq order, read raw (consistent), tampered or not."""
-        connection = AuditEventModel._get_connection()
-        start_key: Any = None
-        while True:
-            page = connection.query(
-                chain, consistent_read=True, scan_index_forward=True, exclusive_start_key=start_key
+    def public_key(self) -> dict[str, str] | None:
+        """The audit key's public key as the checkpoint function published it, or None yet."""
+        with _unavailable("public key"):
+            table = AuditCheckpointModel._get_connection()
+            client: Any = table.connection.client
+            answer = client.get_item(
+                TableName=table.table_name,
+                Key={"chain": {"S": PUBLIC_KEY_CHAIN}, "n": {"N": "0"}},
+                ConsistentRead=True,
             )
-            for item in page.get("Items", []):
-                yield _raw_link(item)
-            start_key = page.get("LastEvaluatedKey")
-            if not start_key:
-                return
+        item = answer.get("Item")
+        if not item:
+            return None
+        return {name: _raw_s(item, name) for name in ("key_id", "algorithm", "public_key_pem", "fingerprint")}
 
-    def checkpoints(self, chain: str) -> list[Checkpoint]:
-        connection = AuditCheckpointModel._get_connection()
-        found: list[Checkpoint] = []
-        start_key: Any = None
-        while True:
-            page = connection.query(
-                chain, consistent_read=True, scan_index_forward=True, exclusive_start_key=start_key
+
+class DynamoDbCheckpointer:
+    """The checkpoint function's side: sign every chain's head, hourly, even when it did not move."""
+
+    def __init__(self, *, signer: KmsSigner, clock: Clock) -> None:
+        self._signer = signer
+        self._clock = clock
+
+    def checkpoint(self, chain: str) -> Checkpoint:
+        """Sign the chain's current head as the checkpoint after the newest one."""
+        with _unavailable("checkpoint"):
+            head = GENESIS
+            for item in AuditEventModel.query(chain, scan_index_forward=False, limit=1, consistent_read=True):
+                head = Head(int(item.seq), item.hash, item.time, _epoch(item.expires_at))
+            previous = latest_checkpoint(chain)
+            if head is GENESIS and previous is not None:  # every link expired: the head lives on
+                head = Head(
+                    previous.head_seq, previous.head_hash, previous.head_time or "", previous.head_expires_at
+                )
+            unsigned = next_checkpoint(previous, chain, head, now=self._clock.now())
+            signature, key_id = self._signer.sign(checkpoint_message(unsigned))
+            cp = Checkpoint(**{**unsigned.__dict__, "signature": signature, "key_id": key_id})
+            AuditCheckpointModel(
+                chain,
+                cp.n,
+                head_seq=cp.head_seq,
+                head_hash=cp.head_hash,
+                head_time=cp.head_time,
+                head_expires_at=cp.head_expires_at,
+                signed_at=cp.signed_at,
+                prev=cp.prev,
+                signature=cp.signature,
+                key_id=cp.key_id,
+            ).save(condition=AuditCheckpointModel.n.does_not_exist())
+        return cp
+
+    def checkpoint_all(self, chains: list[str] | None = None) -> dict[str, int]:
+        """The scheduled job: sign every chain's head; chain -> the head seq signed. A chain that
+        fails is logged and the others still signed (the verifier reports a missed heartbeat)."""
+        signed: dict[str, int] = {}
+        failed = 0
+        for chain in chains if chains is not None else sorted(known_chains()):
+            try:
+                signed[chain] = self.checkpoint(chain).head_seq
+            except ServiceUnavailable:
+                failed += 1
+            except PutError as exc:  # another run signed this number meanwhile: it has the heartbeat
+                if not is_conditional_failure(exc):
+                    raise
+        self.publish_public_key()
+        logger.info("audit checkpoints written", extra={"chains": len(signed), "failed": failed})
+        if failed:
+            raise ServiceUnavailable(f"{failed} chain(s) could not be checkpointed; retry later.")
+        return signed
+
+    def publish_public_key(self) -> None:
+        """Put the public key where the API (which has no right on the key) can serve it."""
+        from chalicelib.services.audit import public_key_fingerprint, public_key_pem
+
+        with _unavailable("public key"):
+            der, key_id = self._signer.public_key()
+            table = AuditCheckpointModel._get_connection()
+            client: Any = table.connection.client
+            client.put_item(
+                TableName=table.table_name,
+                Item={
+                    "chain": {"S": PUBLIC_KEY_CHAIN},
+                    "n": {"N": "0"},
+                    "key_id": {"S": key_id},
+                    "algorithm": {"S": SIGNING_ALGORITHM},
+                    "public_key_pem": {"S": public_key_pem(der)},
+                    "fingerprint": {"S": public_key_fingerprint(der)},
+                },
             )
-            found.extend(_raw_checkpoint(item) for item in page.get("Items", []))
-            start_key = page.get("LastEvaluatedKey")
-            if not start_key:
-                return found
 
-    def chains(self) -> set[str]:
-        """Every chain with a link or a checkpoint (a chain deleted whole still has its checkpoints)."""
-        with _unavailable("chains"):
-            return self._scan_chains(AuditEventModel) | self._scan_chains(AuditCheckpointModel)
 
-    def verify(self, chain: str) -> VerificationReport:
-        return verify_chain(
-            self.links(chain),
-            self.checkpoints(chain),
-            self._mac.verify,
-            chain=chain,
-            now=self._clock.now(),
-        )
+# --- verification (operator, auditor) ------------------------------------------------------------
+
+
+def link_items(chain: str) -> Iterator[dict[str, Any]]:
+    """Every stored link of `chain` in seq order, raw DynamoDB JSON (consistent), tampered or not."""
+    with _unavailable("links"):
+        yield from _query_all(AuditEventModel._get_connection(), chain)
+
+
+def checkpoint_items(chain: str) -> list[dict[str, Any]]:
+    with _unavailable("checkpoints"):
+        return list(_query_all(AuditCheckpointModel._get_connection(), chain))
+
+
+def stored_chains() -> set[str]:
+    """Every chain with a link or a checkpoint (a chain deleted whole still has its checkpoints)."""
+    with _unavailable("chains"):
+        return _scan_chains(AuditEventModel) | _scan_chains(AuditCheckpointModel)
+
+
+def verify_stored(
+    chain: str, verifier: SignatureVerifier, *, now: datetime, period: Any = None
+) -> VerificationReport:
+    """Verify a chain as the tables hold it."""
+    kwargs = {} if period is None else {"period": period}
+    return verify_chain(
+        (link_from_item(item) for item in link_items(chain)),
+        [checkpoint_from_item(item) for item in checkpoint_items(chain)],
+        verifier,
+        chain=chain,
+        now=now,
+        **kwargs,
+    )

@@ -1,4 +1,5 @@
-"""GET /v1/audit: a pharmacy's audit journal, for its pharmacy_admin."""
+"""GET /v1/audit: a pharmacy's audit journal, and GET /v1/audit/public-key: the key that verifies its
+checkpoints, for its pharmacy_admin."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from chalicelib.api.context import caller, meta
 from chalicelib.api.problems import api_view
 from chalicelib.bootstrap import get_container
 from chalicelib.domain.validation import parse_audit_query
-from chalicelib.services.journal import read_audit
+from chalicelib.services.journal import read_audit, read_public_key
 
 blueprint = Blueprint(__name__)
 
@@ -31,3 +32,10 @@ def audit_journal() -> dict[str, Any]:
         cursor=query.cursor,
     )
     return {"items": items, "next_cursor": next_cursor}
+
+
+@blueprint.route("/v1/audit/public-key", methods=["GET"])
+@api_view
+def audit_public_key() -> dict[str, Any]:
+    request: Any = blueprint.current_request
+    return read_public_key(get_container().journal, caller(request), meta(request))

@@ -237,6 +237,22 @@ def _schemas() -> dict[str, Schema]:
         "DeliveryEvent": delivery_event,
         "Delivery": delivery,
         "AuditEvent": audit_event,
+        "AuditPublicKey": _object(
+            {
+                "key_id": _STRING,
+                "algorithm": {"type": "string", "enum": ["ECDSA_SHA_256"]},
+                "public_key_pem": {
+                    "type": "string",
+                    "description": "SubjectPublicKeyInfo (ECC_NIST_P256), PEM: verify_audit --public-key.",
+                },
+                "fingerprint": {
+                    "type": "string",
+                    "description": "SHA-256 (hex) of the DER public key: compare with the stack output.",
+                },
+            },
+            ["key_id", "algorithm", "public_key_pem", "fingerprint"],
+            "The key that signs the audit journal's checkpoints: anyone holding it verifies them offline.",
+        ),
         "AuditPage": _object(
             {"items": {"type": "array", "items": _ref("AuditEvent")}, "next_cursor": _nullable(_STRING)},
             ["items", "next_cursor"],
@@ -549,6 +565,16 @@ def _paths() -> dict[str, Schema]:
                     },
                 ],
                 "responses": {"200": _json("AuditPage", "A page of events."), **_errors(*_COMMON, "400")},
+            }
+        },
+        "/v1/audit/public-key": {
+            "get": {
+                "operationId": "readAuditPublicKey",
+                "summary": "The public key that verifies the journal's signed checkpoints (pharmacy_admin).",
+                "responses": {
+                    "200": _json("AuditPublicKey", "The audit public key."),
+                    **_errors(*_COMMON),
+                },
             }
         },
         "/v1/admin/pharmacies": {

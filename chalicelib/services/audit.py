@@ -4,9 +4,12 @@ A chain (one per pharmacy, plus "platform" for events that name none) is a seque
 numbered 1, 2, 3... Each link stores the event's fields (identifiers only), its time, its expiry,
 the previous link's hash and expiry, and its own hash: SHA-256 over a canonical JSON of all of
 these plus the chain name and sequence number. Anyone may recompute a SHA-256, so the chain alone
-only shows accidental or clumsy tampering; a periodic checkpoint (the head's seq and hash, MACed
-with a KMS key the API may use but not manage) pins everything up to it against an attacker who
-can write to the table, and shows the deletion of links after it (truncation).
+only shows accidental or clumsy tampering. Checkpoints pin it: the checkpoint function (alone able
+to sign) signs every chain's head hourly with an asymmetric KMS key (ECDSA P-256, SHA-256), even
+when no event came. Checkpoints form their own chain (numbered 1, 2, 3..., each naming the digest
+of the one before), so one deleted, inserted or reordered is seen; and a chain whose newest
+checkpoint is older than two periods is reported, so a cut tail shows within two hours. Anyone
+holding the public key checks them; no writer of the journal can make one.
 
 Links also leave by TTL after the retention period. The verifier tells such a removal from a
 deletion by the `prev_expires_at` that every link carries (and that its hash covers): a missing
@@ -15,6 +18,7 @@ run of links is accepted only if the link just before the run was due to expire.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
@@ -33,7 +37,14 @@ FIELD_MAX = 512
 RECORD_IDS_MAX = 1000
 
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width: string order is time order
-_CHECKPOINT_DOMAIN = b"depistage-audit-checkpoint\n"
+_CHECKPOINT_DOMAIN = b"depistage-audit-checkpoint/2\n"
+CHECKPOINT_FORMAT = 2
+# The checkpoint schedule's period (api/schedules.py runs at it); a chain whose newest checkpoint is
+# older than STALE_AFTER_PERIODS of them is broken (its heartbeat stopped, or its tail was cut).
+CHECKPOINT_PERIOD = timedelta(hours=1)
+STALE_AFTER_PERIODS = 2
+AUDIT_KEY_SPEC = "ECC_NIST_P256"  # the audit key's KMS KeySpec (infra/template.py, devtools/provision.py)
+SIGNING_ALGORITHM = "ECDSA_SHA_256"  # its KMS SigningAlgorithm
 
 # Fields of a stored event, in the order the API shows them.
 EVENT_FIELDS = (
@@ -196,38 +207,104 @@ def public_view(link: Link) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Checkpoint:
+    """A signed statement: chain `chain` had head `head_seq`/`head_hash` at `signed_at`; it follows
+    checkpoint `n - 1`, whose digest is `prev`. `signature` is over `checkpoint_message(...)`."""
+
     chain: str
-    seq: int
-    hash: str
-    mac: str
-    key_id: str
-    created_at: str
+    n: int
+    head_seq: int
+    head_hash: str
     head_time: str | None
     head_expires_at: int | None
+    signed_at: str
+    prev: str
+    signature: str = ""
+    key_id: str = ""
 
 
-def checkpoint_message(
-    chain: str, seq: int, head_hash: str, head_time: str | None, head_expires_at: int | None
-) -> bytes:
-    """What a checkpoint's MAC covers (domain-separated from any other use of the key)."""
+def checkpoint_message(cp: Checkpoint) -> bytes:
+    """What a checkpoint's signature covers (domain-separated from any other use of the key)."""
     return _CHECKPOINT_DOMAIN + _canonical(
         {
-            "v": FORMAT_VERSION,
-            "chain": chain,
-            "seq": seq,
-            "hash": head_hash,
-            "head_time": head_time,
-            "head_expires_at": head_expires_at,
+            "v": CHECKPOINT_FORMAT,
+            "chain": cp.chain,
+            "n": cp.n,
+            "head_seq": cp.head_seq,
+            "head_hash": cp.head_hash,
+            "head_time": cp.head_time,
+            "head_expires_at": cp.head_expires_at,
+            "signed_at": cp.signed_at,
+            "prev": cp.prev,
         }
     )
 
 
-def checkpoint_due(seq: int, every: int) -> bool:
-    return every > 0 and seq % every == 0
+def checkpoint_digest(cp: Checkpoint) -> str:
+    """SHA-256 (hex) of the signed message: the next checkpoint's `prev`."""
+    return hashlib.sha256(checkpoint_message(cp)).hexdigest()
 
 
-# Checks a MAC over a message: True if it was made with the audit key. Raises if it cannot tell.
-MacVerifier = Callable[[bytes, str], bool]
+def next_checkpoint(previous: Checkpoint | None, chain: str, head: Head, *, now: datetime) -> Checkpoint:
+    """The unsigned checkpoint that follows `previous` and pins `head`."""
+    return Checkpoint(
+        chain=chain,
+        n=1 if previous is None else previous.n + 1,
+        head_seq=head.seq,
+        head_hash=head.hash,
+        head_time=head.time or None,
+        head_expires_at=head.expires_at,
+        signed_at=format_time(now),
+        prev=GENESIS_HASH if previous is None else checkpoint_digest(previous),
+    )
+
+
+# Checks a signature over a message: True if the audit key made it. Raises if it cannot tell.
+SignatureVerifier = Callable[[bytes, str], bool]
+
+
+def public_key_verifier(public_key_der: bytes) -> SignatureVerifier:
+    """Verify checkpoint signatures with the audit key's public key alone (no AWS call).
+
+    `public_key_der` is the SubjectPublicKeyInfo KMS GetPublicKey returns (PEM is accepted too)."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    if public_key_der.lstrip().startswith(b"-----BEGIN"):
+        key = serialization.load_pem_public_key(public_key_der)
+    else:
+        key = serialization.load_der_public_key(public_key_der)
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise ValueError("the audit public key must be an ECC_NIST_P256 (secp256r1) key")
+
+    def verify(message: bytes, signature: str) -> bool:
+        try:
+            raw = base64.b64decode(signature, validate=True)
+        except (ValueError, TypeError):
+            return False
+        if not raw:
+            return False
+        try:
+            key.verify(raw, message, ec.ECDSA(hashes.SHA256()))
+        except InvalidSignature:
+            return False
+        return True
+
+    return verify
+
+
+def public_key_pem(public_key_der: bytes) -> str:
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_der_public_key(public_key_der)
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+
+
+def public_key_fingerprint(public_key_der: bytes) -> str:
+    """SHA-256 (hex) of the DER public key: what an auditor compares with the stack output's key."""
+    return hashlib.sha256(public_key_der).hexdigest()
 
 
 # --- verification ------------------------------------------------------------------------------
@@ -236,8 +313,13 @@ EDITED = "edited"  # a link's content no longer matches its hash
 DELETED = "deleted"  # links missing before their expiry
 REORDERED = "reordered"  # a link does not follow the one before it (moved, inserted, or that one rewritten)
 TRUNCATED = "truncated"  # the newest links are gone, though a checkpoint covers them
-CHECKPOINT_FORGED = "checkpoint_forged"  # its MAC is not the audit key's
-CHECKPOINT_MISMATCH = "checkpoint_mismatch"  # MAC valid but the chain differs at its seq (rewritten)
+CHECKPOINT_FORGED = "checkpoint_forged"  # its signature is not the audit key's
+CHECKPOINT_MISMATCH = "checkpoint_mismatch"  # signature valid but the chain differs at its seq (rewritten)
+CHECKPOINT_SKIPPED = "checkpoint_skipped"  # a checkpoint is missing, or does not follow the one before
+STALE = "stale"  # the newest checkpoint is older than two periods (heartbeat stopped, or tail cut)
+WORM_MISSING = "worm_missing"  # an event in the table is absent from the WORM copy
+WORM_DIFFERS = "worm_differs"  # an event in the table differs from its WORM copy
+TABLE_MISSING = "table_missing"  # an event of the WORM copy is gone from the table before its expiry
 
 
 @dataclass(frozen=True)
@@ -257,6 +339,8 @@ class VerificationReport:
     checkpoints_checked: int = 0
     first_seq: int | None = None
     last_seq: int | None = None
+    newest_checkpoint: str | None = None  # its signed_at
+    worm_checked: int | None = None  # events compared with the WORM copy (None: not compared)
     expired_gaps: list[tuple[int, int]] = field(default_factory=list)
     findings: list[BrokenLink] = field(default_factory=list)
 
@@ -267,7 +351,16 @@ class VerificationReport:
     @property
     def first_broken(self) -> BrokenLink | None:
         # Lowest seq first; at equal seq an event's own finding before a checkpoint's.
-        order = {TRUNCATED: 1, CHECKPOINT_MISMATCH: 2, CHECKPOINT_FORGED: 3}
+        order = {
+            TRUNCATED: 1,
+            CHECKPOINT_MISMATCH: 2,
+            CHECKPOINT_FORGED: 3,
+            CHECKPOINT_SKIPPED: 4,
+            STALE: 5,
+            WORM_DIFFERS: 6,
+            WORM_MISSING: 7,
+            TABLE_MISSING: 8,
+        }
         return min(self.findings, key=lambda f: (f.seq, order.get(f.kind, 0)), default=None)
 
     def summary(self) -> str:
@@ -276,6 +369,8 @@ class VerificationReport:
             f"chain {self.chain}: {self.events_checked} events ({span}), "
             f"{self.checkpoints_checked} checkpoints"
         )
+        if self.worm_checked is not None:
+            head += f", {self.worm_checked} compared with the WORM copy"
         first = self.first_broken
         if first is None:
             return f"{head}: intact"
@@ -293,44 +388,101 @@ def _due(link: Link) -> str:
     return f"it was due to expire at {datetime.fromtimestamp(link.prev_expires_at, UTC):%Y-%m-%dT%H:%M:%SZ}"
 
 
+def _signed_at(cp: Checkpoint) -> datetime | None:
+    try:
+        return parse_time(cp.signed_at)
+    except (TypeError, ValueError):
+        return None
+
+
+def _verify_checkpoints(
+    checkpoints: Sequence[Checkpoint],
+    verifier: SignatureVerifier,
+    report: VerificationReport,
+    chain: str,
+) -> list[Checkpoint]:
+    """The checkpoints signed by the audit key, in order; findings for forged and skipped ones."""
+    valid: list[Checkpoint] = []
+    previous: Checkpoint | None = None
+    for cp in sorted(checkpoints, key=lambda c: c.n):
+        report.checkpoints_checked += 1
+        if cp.chain != chain or _signed_at(cp) is None or not verifier(checkpoint_message(cp), cp.signature):
+            report.findings.append(
+                BrokenLink(
+                    cp.head_seq,
+                    CHECKPOINT_FORGED,
+                    f"checkpoint {cp.n}: its signature is not the audit key's",
+                )
+            )
+            continue
+        expected_n = 1 if previous is None else previous.n + 1
+        expected_prev = GENESIS_HASH if previous is None else checkpoint_digest(previous)
+        if cp.n < expected_n:
+            report.findings.append(
+                BrokenLink(cp.head_seq, CHECKPOINT_SKIPPED, f"checkpoint {cp.n} is listed twice")
+            )
+            continue
+        if cp.n != expected_n:
+            missing = f"{expected_n}" if cp.n == expected_n + 1 else f"{expected_n}..{cp.n - 1}"
+            report.findings.append(
+                BrokenLink(
+                    cp.head_seq,
+                    CHECKPOINT_SKIPPED,
+                    f"checkpoint(s) {missing} missing before checkpoint {cp.n}",
+                )
+            )
+        elif cp.prev != expected_prev:
+            report.findings.append(
+                BrokenLink(
+                    cp.head_seq,
+                    CHECKPOINT_SKIPPED,
+                    f"checkpoint {cp.n} does not follow checkpoint {expected_n - 1} (prev digest)",
+                )
+            )
+        elif previous is not None and cp.head_seq < previous.head_seq:
+            report.findings.append(
+                BrokenLink(cp.head_seq, CHECKPOINT_MISMATCH, f"checkpoint {cp.n} goes back along the chain")
+            )
+        valid.append(cp)
+        previous = cp
+    return valid
+
+
 def verify_chain(
     events: Iterable[Link],
     checkpoints: Sequence[Checkpoint],
-    mac_verifier: MacVerifier,
+    verifier: SignatureVerifier,
     *,
     chain: str,
     now: datetime,
+    period: timedelta = CHECKPOINT_PERIOD,
 ) -> VerificationReport:
     """Walk a chain in seq order; report every broken link, the lowest first (`first_broken`).
 
     Each link is compared with the stored hash of the link before it, so one edited link is one
-    finding, not a cascade.
+    finding, not a cascade. Checkpoints are checked as a chain of their own, and for freshness.
     """
     report = VerificationReport(chain=chain)
+    valid = _verify_checkpoints(checkpoints, verifier, report, chain)
     pinned: dict[int, Checkpoint] = {}
-    for cp in sorted(checkpoints, key=lambda c: c.seq):
-        report.checkpoints_checked += 1
-        message = checkpoint_message(cp.chain, cp.seq, cp.hash, cp.head_time, cp.head_expires_at)
-        if cp.chain != chain or not mac_verifier(message, cp.mac):
-            report.findings.append(
-                BrokenLink(cp.seq, CHECKPOINT_FORGED, "the checkpoint's MAC is not the audit key's")
-            )
-        else:
-            pinned[cp.seq] = cp
+    for cp in valid:
+        pinned.setdefault(cp.head_seq, cp)
     last_good_checkpoint = 0
 
     previous: Link | None = None
+    first_time: str | None = None
     for link in events:
         report.events_checked += 1
         if report.first_seq is None:
             report.first_seq = link.seq
+            first_time = link.time
         n = link.seq
         if previous is not None and n <= previous.seq:
             report.findings.append(BrokenLink(n, REORDERED, f"seq {n} listed after seq {previous.seq}"))
             continue
         expected = 1 if previous is None else previous.seq + 1
         anchor = pinned.get(n - 1)
-        if n > expected and anchor is not None and anchor.hash != link.prev_hash:
+        if n > expected and anchor is not None and anchor.head_hash != link.prev_hash:
             # The link before the gap is gone but a checkpoint pins its hash.
             report.findings.append(
                 BrokenLink(n, REORDERED, f"prev_hash does not match the checkpoint at seq {n - 1}")
@@ -359,34 +511,113 @@ def verify_chain(
             intact = False
         if not intact:
             report.findings.append(BrokenLink(n, EDITED, "content does not match its hash"))
-        pin = pinned.get(n)
-        if pin is not None:
-            if pin.hash != link.hash:
+        for cp in valid:
+            if cp.head_seq != n:
+                continue
+            if cp.head_hash != link.hash:
                 report.findings.append(
                     BrokenLink(
                         n,
                         CHECKPOINT_MISMATCH,
-                        f"the checkpoint at seq {n} pins another hash: a link in seq "
+                        f"checkpoint {cp.n} pins another hash at seq {n}: a link in seq "
                         f"{last_good_checkpoint + 1}..{n} was rewritten",
                     )
                 )
-            else:
+                break
+        else:
+            if n in pinned:
                 last_good_checkpoint = n
         previous = link
 
     report.last_seq = previous.seq if previous is not None else None
     last = previous.seq if previous is not None else 0
-    beyond = [pinned[seq] for seq in pinned if seq > last]
-    newest = max(beyond, key=lambda c: c.seq, default=None)
+    newest = valid[-1] if valid else None
+    beyond = max((cp for cp in valid if cp.head_seq > last), key=lambda c: c.head_seq, default=None)
     # A chain whose every link expired keeps its checkpoints: that is not a truncation.
-    if newest is not None and not (
-        newest.head_expires_at is not None and newest.head_expires_at <= now.timestamp()
+    if beyond is not None and not (
+        beyond.head_expires_at is not None and beyond.head_expires_at <= now.timestamp()
     ):
         report.findings.append(
             BrokenLink(
                 last + 1,
                 TRUNCATED,
-                f"links after seq {last} are missing, yet the checkpoint at seq {newest.seq} covers them",
+                f"links after seq {last} are missing, yet checkpoint {beyond.n} covers them up to seq "
+                f"{beyond.head_seq}",
             )
         )
+    limit = now - STALE_AFTER_PERIODS * period
+    if newest is not None:
+        report.newest_checkpoint = newest.signed_at
+        signed = _signed_at(newest)
+        if signed is not None and signed < limit:
+            report.findings.append(
+                BrokenLink(
+                    max(last, newest.head_seq) + 1,
+                    STALE,
+                    f"the newest checkpoint ({newest.n}, {newest.signed_at}) is older than "
+                    f"{STALE_AFTER_PERIODS} checkpoint periods: the heartbeat stopped, or the newest "
+                    "events were deleted with their checkpoints",
+                )
+            )
+    elif first_time is not None and first_time < format_time(limit):
+        report.findings.append(
+            BrokenLink(
+                report.first_seq or 1,
+                STALE,
+                f"no checkpoint signed, yet the chain has events older than {STALE_AFTER_PERIODS} "
+                "checkpoint periods",
+            )
+        )
+    return report
+
+
+# The stream consumer copies a link within seconds; younger links may not be in the copy yet.
+WORM_LAG = timedelta(minutes=15)
+
+
+def _image_number(image: dict[str, Any], name: str) -> int | None:
+    value = image.get(name)
+    try:
+        return int(value["N"]) if isinstance(value, dict) and "N" in value else None
+    except ValueError:
+        return None
+
+
+def _image_time(image: dict[str, Any]) -> str:
+    value = image.get("time")
+    return str(value.get("S", "")) if isinstance(value, dict) else ""
+
+
+def compare_with_worm(
+    report: VerificationReport,
+    table: dict[int, dict[str, Any]],
+    worm: dict[int, dict[str, Any]],
+    *,
+    now: datetime,
+    lag: timedelta = WORM_LAG,
+) -> VerificationReport:
+    """Name every link that differs between the table and its WORM copy, or is missing from one."""
+    report.worm_checked = 0
+    recent = format_time(now - lag)
+    for seq in sorted(set(table) | set(worm)):
+        mine, copy = table.get(seq), worm.get(seq)
+        if mine is not None and copy is not None:
+            report.worm_checked += 1
+            if mine != copy:
+                report.findings.append(
+                    BrokenLink(seq, WORM_DIFFERS, "the table's event differs from its WORM copy (rewritten)")
+                )
+        elif mine is not None:
+            if _image_time(mine) < recent:
+                report.findings.append(
+                    BrokenLink(seq, WORM_MISSING, "in the table but absent from the WORM copy")
+                )
+        elif copy is not None:
+            expires = _image_number(copy, "expires_at")
+            if expires is None or expires > now.timestamp():
+                report.findings.append(
+                    BrokenLink(
+                        seq, TABLE_MISSING, "in the WORM copy but gone from the table before its expiry"
+                    )
+                )
     return report

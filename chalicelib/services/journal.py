@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from chalicelib.domain.errors import ServiceUnavailable
 from chalicelib.domain.model import Principal, Role
 from chalicelib.services.access import audit, require_role
 from chalicelib.services.ports import AuditJournal, RequestMeta
@@ -26,3 +27,13 @@ def read_audit(
     assert caller.finess is not None
     audit(journal, caller, meta, "read_audit")
     return journal.read(caller.finess, start=start, end=end, limit=limit, cursor=cursor)
+
+
+def read_public_key(journal: AuditJournal, caller: Principal, meta: RequestMeta) -> dict[str, str]:
+    """The audit key's public key as the checkpoint function published it (503 before its first run)."""
+    require_role(journal, caller, meta, "read_audit_public_key", AUDIT_READERS)
+    published = journal.public_key()
+    if published is None:
+        raise ServiceUnavailable("The audit public key is not published yet; retry after the next run.")
+    audit(journal, caller, meta, "read_audit_public_key")
+    return published

@@ -196,6 +196,10 @@ class AuditJournal(Protocol):
         self, finess: str, *, start: datetime | None, end: datetime | None, limit: int, cursor: str | None
     ) -> tuple[list[dict[str, Any]], str | None]: ...
 
+    def public_key(self) -> dict[str, str] | None:
+        """The checkpoint signing key's public part, as published by the checkpoint function."""
+        ...
+
 
 @dataclass(frozen=True)
 class VerifiedToken:

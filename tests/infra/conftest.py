@@ -43,6 +43,13 @@ def purge_expired(event):
 @app.schedule("rate(1 hour)")
 def checkpoint_audit(event):
     return None
+
+@app.on_dynamodb_record(
+    stream_arn="arn:aws:dynamodb:eu-west-3:000000000000:table/set-by-infra-build/stream/set-by-infra-build",
+    name="audit_to_worm",
+)
+def audit_to_worm(event):
+    return None
 """
 
 

@@ -127,9 +127,10 @@ def test_keys_specs_rotation_and_retention(real_package: Path) -> None:
         True,
     )
     assert r["StorageKey"]["Properties"]["EnableKeyRotation"] is True
-    for key in ("BlindIndexKey", "AuditKey"):
-        props = r[key]["Properties"]
-        assert (props["KeySpec"], props["KeyUsage"]) == ("HMAC_256", "GENERATE_VERIFY_MAC")
+    blind = r["BlindIndexKey"]["Properties"]
+    assert (blind["KeySpec"], blind["KeyUsage"]) == ("HMAC_256", "GENERATE_VERIFY_MAC")
+    audit = r["AuditKey"]["Properties"]
+    assert (audit["KeySpec"], audit["KeyUsage"]) == ("ECC_NIST_P256", "SIGN_VERIFY")
     for key in ("DataKey", "StorageKey", "BlindIndexKey", "AuditKey"):
         assert r[key]["DeletionPolicy"] == "Retain"
         admin = _key_statements({"Resources": r}, key)[0]
@@ -141,9 +142,12 @@ def test_api_uses_but_never_manages_keys(fake_package: Path) -> None:
     expected = {
         "DataKey": {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"},
         "BlindIndexKey": {"kms:GenerateMac", "kms:VerifyMac"},
-        "AuditKey": {"kms:GenerateMac", "kms:VerifyMac"},
     }
     policy = _policy(t, "APIHandler")
+    # No right at all on the audit signing key (issue 14): denied everything by the key policy.
+    (deny,) = _for_role(_key_statements(t, "AuditKey"), "APIHandlerRole", "Deny")
+    assert deny["Action"] == "kms:*"
+    assert not _for_role(_key_statements(t, "AuditKey"), "APIHandlerRole", "Allow")
     for key, actions in expected.items():
         statements = _key_statements(t, key)
         allows = _for_role(statements, "APIHandlerRole", "Allow")
@@ -161,21 +165,20 @@ def test_export_only_decrypts_the_data_key(fake_package: Path) -> None:
     assert [a for s in allows for a in _actions(s)] == ["kms:Decrypt"]
     assert not _for_role(_key_statements(t, "BlindIndexKey"), "ExportToSidepRole", "Allow")
     assert _for_role(_key_statements(t, "BlindIndexKey"), "ExportToSidepRole", "Deny")[0]["Action"] == "kms:*"
-    # its audit events checkpoint the chain head: MAC only, never verify or manage
-    (audit,) = _for_role(_key_statements(t, "AuditKey"), "ExportToSidepRole", "Allow")
-    assert _actions(audit) == ["kms:GenerateMac"]
+    # it journals, but never signs: no right on the audit key
+    assert not _for_role(_key_statements(t, "AuditKey"), "ExportToSidepRole", "Allow")
     policy = _policy(t, "ExportToSidep")
     kms = {a for s in policy for a in _actions(s) if a.startswith("kms:")}
-    assert kms == {"kms:Decrypt", "kms:GenerateMac"}
+    assert kms == {"kms:Decrypt"}
 
 
-def test_storage_key_only_through_dynamodb_and_sqs(fake_package: Path) -> None:
+def test_storage_key_only_through_dynamodb_sqs_and_s3(fake_package: Path) -> None:
     t = load_template(fake_package)
     for role in ("APIHandlerRole", "ExportToSidepRole", "PurgeExpiredRole", "CheckpointAuditRole"):
         (allow,) = _for_role(_key_statements(t, "StorageKey"), role, "Allow")
         services = allow["Condition"]["StringEquals"]["kms:ViaService"]
         # and the API alone through Secrets Manager: it reads the PSC client secret
-        expected = ["dynamodb", "sqs", *(["secretsmanager"] if role == "APIHandlerRole" else [])]
+        expected = ["dynamodb", "sqs", "s3", *(["secretsmanager"] if role == "APIHandlerRole" else [])]
         assert [s["Fn::Sub"].split(".")[0] for s in services] == expected
 
 

@@ -1,4 +1,4 @@
-"""The DynamoDB audit journal against moto: append, read, checkpoints, contention, tampering, failures."""
+"""The audit journal on moto: append, read, signed checkpoints, the WORM copy, tampering, failures."""
 
 from __future__ import annotations
 
@@ -17,21 +17,31 @@ from moto import mock_aws
 from moto.dynamodb.models.table import Table
 from pynamodb.exceptions import PutError
 
-from chalicelib.adapters.audit import DynamoDbAuditJournal
+from chalicelib.adapters.audit import DynamoDbAuditJournal, DynamoDbCheckpointer, KmsSigner
 from chalicelib.adapters.dynamodb.models import AuditEventModel, PharmacyModel, bind_models
 from chalicelib.config import get_settings
 from chalicelib.domain.errors import ServiceUnavailable, ValidationFailed
 from chalicelib.services.audit import (
     CHECKPOINT_FORGED,
+    CHECKPOINT_MISMATCH,
+    CHECKPOINT_SKIPPED,
     DELETED,
     EDITED,
     PLATFORM_CHAIN,
     REORDERED,
+    STALE,
+    TABLE_MISSING,
     TRUNCATED,
+    WORM_DIFFERS,
+    WORM_MISSING,
+    VerificationReport,
+    format_time,
     parse_time,
+    public_key_verifier,
 )
 from chalicelib.services.ports import AuditEvent
 from devtools import verify_audit
+from devtools.audit_jobs import audit_stream_poller
 from devtools.provision import provision
 
 pytestmark = pytest.mark.integration
@@ -88,11 +98,36 @@ def journal(account: dict[str, str], clock: StepClock) -> DynamoDbAuditJournal:
 
 
 def make_journal(clock: Any, **kwargs: Any) -> DynamoDbAuditJournal:
-    kwargs.setdefault("checkpoint_every", 5)
     kwargs.setdefault("sleep", lambda _s: None)
-    return DynamoDbAuditJournal(
-        settings=get_settings(), kms_client=boto3.client("kms"), clock=clock, **kwargs
+    return DynamoDbAuditJournal(settings=get_settings(), clock=clock, **kwargs)
+
+
+def make_checkpointer(clock: Any) -> DynamoDbCheckpointer:
+    return DynamoDbCheckpointer(
+        signer=KmsSigner(boto3.client("kms"), get_settings().audit_key_id), clock=clock
     )
+
+
+def report_of(chain: str, clock: StepClock, *, worm: bool = True) -> VerificationReport:
+    """What the verifier says of the chain as AWS holds it, now (the clock's time)."""
+    source = verify_audit.AwsSource(worm=worm)
+    now = clock.now()
+    verifier = public_key_verifier(source.public_key())
+    return verify_audit.verify_document(
+        source.document(chain, now), verifier, now=now, period=timedelta(hours=1)
+    )
+
+
+_pollers: dict[str, Any] = {}
+
+
+def copy_to_worm() -> int:
+    """Run the stream consumer over what the audit stream got since its last run (one consumer per
+    account, as Lambda's event source mapping keeps its position)."""
+    poller = _pollers.setdefault(
+        get_settings().audit_worm_bucket + get_settings().audit_key_id, audit_stream_poller()
+    )
+    return int(poller.poll_once())
 
 
 @pytest.fixture
@@ -146,16 +181,20 @@ def delete_raw(chain: str, seq: int) -> None:
     ddb().delete_item(TableName=get_settings().audit_table, Key=key(chain, seq))
 
 
-def verdict(journal: DynamoDbAuditJournal, chain: str) -> tuple[int, str]:
-    report = journal.verify(chain)
+def verdict(chain: str, clock: StepClock) -> tuple[int, str]:
+    report = report_of(chain, clock)
     broken = report.first_broken
     assert broken is not None, report.summary()
     return broken.seq, broken.kind
 
 
-def cli(journal: DynamoDbAuditJournal | None, *args: str) -> tuple[int, str]:
+def findings(chain: str, clock: StepClock) -> list[tuple[int, str]]:
+    return sorted((f.seq, f.kind) for f in report_of(chain, clock).findings)
+
+
+def cli(clock: StepClock, *args: str) -> tuple[int, str]:
     out = io.StringIO()
-    code = verify_audit.run(list(args), journal=journal, out=out)
+    code = verify_audit.run(list(args), out=out, clock=clock.now)
     return code, out.getvalue()
 
 
@@ -260,9 +299,7 @@ def test_concurrent_appends_keep_one_unbroken_chain(pharmacies: tuple[str, str],
     a, _ = pharmacies
     clock = StepClock()
     conflicts: list[float] = []  # one backoff per lost race
-    journals = [
-        make_journal(clock, checkpoint_every=10, max_attempts=50, sleep=conflicts.append) for _ in range(4)
-    ]
+    journals = [make_journal(clock, max_attempts=50, sleep=conflicts.append) for _ in range(4)]
     for w, journal in enumerate(journals):  # each caches a head; all but the last are now stale
         journal.append(ev(w, a, request_id=f"prime-{w}"))
     per_writer = 8
@@ -283,13 +320,12 @@ def test_concurrent_appends_keep_one_unbroken_chain(pharmacies: tuple[str, str],
     for t in threads:
         t.join()
     assert errors == []
-    report = journals[0].verify(a)
+    report = report_of(a, clock, worm=False)
     assert report.ok, report.summary()
     assert (report.first_seq, report.last_seq, report.events_checked) == (1, 36, 36)
     items = journals[0].read(a, start=None, end=None, limit=100, cursor=None)[0]
     expected = [f"prime-{w}" for w in range(4)] + [f"w{w}-{i}" for w in range(4) for i in range(per_writer)]
     assert sorted(e["request_id"] for e in items) == sorted(expected)
-    assert report.checkpoints_checked == 3  # seq 10, 20, 30
     assert len(conflicts) >= 3  # the three stale caches lost at least one race each
 
 
@@ -301,7 +337,7 @@ def test_a_stale_head_cache_costs_a_retry_not_a_fork(pharmacies: tuple[str, str]
     first.append(ev(3, a))
     items = first.read(a, start=None, end=None, limit=9, cursor=None)[0]
     assert [e["request_id"] for e in items] == ["req-1", "req-2", "req-3"]
-    assert first.verify(a).ok
+    assert report_of(a, clock, worm=False).ok
 
 
 def test_endless_contention_ends_in_service_unavailable(
@@ -340,160 +376,389 @@ def test_a_failing_table_is_a_503_never_a_silent_success(
         journal.read(a, start=None, end=None, limit=5, cursor=None)
 
 
-def test_a_failed_checkpoint_does_not_fail_the_append(pharmacies: tuple[str, str], clock: StepClock) -> None:
+def test_the_writers_journal_holds_no_key_and_writes_no_checkpoint(
+    journal: DynamoDbAuditJournal, pharmacies: tuple[str, str], clock: StepClock
+) -> None:
     a, _ = pharmacies
-
-    class KmsDown:
-        def generate_mac(self, **_kwargs: Any) -> Any:
-            raise ClientError({"Error": {"Code": "KMSInternalException", "Message": "down"}}, "GenerateMac")
-
-    journal = DynamoDbAuditJournal(
-        settings=get_settings(), kms_client=KmsDown(), clock=clock, checkpoint_every=1
-    )
-    journal.append(ev(1, a))
-    assert seqs(journal, a) == [1]
-    assert journal.checkpoints(a) == []
+    for i in range(5):
+        journal.append(ev(i, a))
+    assert not hasattr(journal, "_signer") and not hasattr(journal, "_mac")
+    assert verify_audit.AwsSource().document(a, clock.now())["checkpoints"] == []
 
 
-# --- checkpoints -------------------------------------------------------------------------------
+# --- signed checkpoints, the heartbeat ----------------------------------------------------------
 
 
-def test_checkpoints_every_k_and_on_schedule(
-    journal: DynamoDbAuditJournal, pharmacies: tuple[str, str]
+def test_the_schedule_signs_every_head_even_when_nothing_moved(
+    journal: DynamoDbAuditJournal, pharmacies: tuple[str, str], clock: StepClock
 ) -> None:
     a, b = pharmacies
     for i in range(12):
         journal.append(ev(i, a))
     journal.append(ev(1, b))
-    assert [c.seq for c in journal.checkpoints(a)] == [5, 10]
-    assert journal.checkpoint_all([a, b]) == {a: 12, b: 1}
-    assert journal.checkpoint_all([a, b]) == {}  # nothing moved since
-    cps = journal.checkpoints(a)
-    assert [c.seq for c in cps] == [5, 10, 12]
+    signer = make_checkpointer(clock)
+    assert signer.checkpoint_all([a, b]) == {a: 12, b: 1}
+    assert signer.checkpoint_all([a, b]) == {a: 12, b: 1}  # the heartbeat: signed again, unmoved
+    cps = verify_audit.AwsSource().document(a, clock.now())["checkpoints"]
+    assert [int(c["n"]["N"]) for c in cps] == [1, 2]
+    assert [int(c["head_seq"]["N"]) for c in cps] == [12, 12]
     arn = boto3.client("kms").describe_key(KeyId=get_settings().audit_key_id)["KeyMetadata"]["Arn"]
-    assert cps[-1].key_id and cps[-1].key_id in arn  # moto answers the key id, KMS the ARN
-    assert journal.verify(a).ok and journal.verify(b).ok
+    assert cps[-1]["key_id"]["S"] in arn
+    assert report_of(a, clock, worm=False).ok and report_of(b, clock, worm=False).ok
 
 
 def test_checkpoint_all_finds_the_chains_itself(
-    journal: DynamoDbAuditJournal, pharmacies: tuple[str, str]
+    journal: DynamoDbAuditJournal, pharmacies: tuple[str, str], clock: StepClock
 ) -> None:
     a, b = pharmacies
     PharmacyModel(b, name="Pharmacie B", created_at="2026-11-29T09:00:00Z", created_by="admin").save()
     journal.append(ev(1, b))
     journal.append(ev(2, None))
-    pinned = journal.checkpoint_all()
+    signer = make_checkpointer(clock)
+    pinned = signer.checkpoint_all()
     assert pinned[b] == 1 and PLATFORM_CHAIN in pinned
     journal.append(ev(3, a))  # a chain of no pharmacy, already checkpointed once, is found again
-    journal.checkpoint(a)
+    signer.checkpoint(a)
     journal.append(ev(4, a))
-    assert journal.checkpoint_all()[a] == 2
+    assert signer.checkpoint_all()[a] == 2
 
 
-# --- tampering in the table, found by the verifier and the operator command --------------------
+def test_the_public_key_is_published_for_the_api(journal: DynamoDbAuditJournal, clock: StepClock) -> None:
+    make_checkpointer(clock).checkpoint_all([])
+    published = journal.public_key()
+    assert published is not None and published["algorithm"] == "ECDSA_SHA_256"
+    der = boto3.client("kms").get_public_key(KeyId=get_settings().audit_key_id)["PublicKey"]
+    assert public_key_verifier(published["public_key_pem"].encode())  # a P-256 key
+    assert published["fingerprint"] == __import__("hashlib").sha256(der).hexdigest()
+
+
+def test_a_failed_signature_fails_the_run_but_not_the_other_chains(
+    journal: DynamoDbAuditJournal, pharmacies: tuple[str, str], clock: StepClock
+) -> None:
+    a, b = pharmacies
+    journal.append(ev(1, a))
+    journal.append(ev(1, b))
+
+    class FlakyKms:
+        def __init__(self) -> None:
+            self.real = boto3.client("kms")
+            self.calls = 0
+
+        def sign(self, **kwargs: Any) -> Any:
+            self.calls += 1
+            if self.calls == 1:
+                raise ClientError({"Error": {"Code": "KMSInternalException", "Message": "down"}}, "Sign")
+            return self.real.sign(**kwargs)
+
+        def get_public_key(self, **kwargs: Any) -> Any:
+            return self.real.get_public_key(**kwargs)
+
+    signer = DynamoDbCheckpointer(signer=KmsSigner(FlakyKms(), get_settings().audit_key_id), clock=clock)
+    with pytest.raises(ServiceUnavailable):
+        signer.checkpoint_all([a, b])
+    docs = verify_audit.AwsSource().document
+    assert docs(a, clock.now())["checkpoints"] == [] and len(docs(b, clock.now())["checkpoints"]) == 1
+
+
+# --- tampering, found by the verifier and the operator command ----------------------------------
+# Each attack is what a writer's role (PutItem on the events table) or an administrator could do;
+# the verifier names it with the public key alone.
+
+HOUR = timedelta(hours=1)
 
 
 @pytest.fixture
 def chain_of_12(
-    journal: DynamoDbAuditJournal, pharmacies: tuple[str, str]
+    journal: DynamoDbAuditJournal, pharmacies: tuple[str, str], clock: StepClock
 ) -> tuple[DynamoDbAuditJournal, str]:
+    """Twelve events over three hours, signed hourly (heads 4, 8, 12), copied to the WORM bucket."""
     a, _ = pharmacies
-    for i in range(12):
-        journal.append(ev(i, a))
-    code, out = cli(journal, "--chain", a)
+    signer = make_checkpointer(clock)
+    for hour in range(3):
+        for i in range(4):
+            journal.append(ev(hour * 4 + i, a))
+        signer.checkpoint(a)
+        clock.moment += HOUR
+    clock.moment -= HOUR
+    copy_to_worm()
+    code, out = cli(clock, "--chain", a)
     assert code == 0, out
-    assert "intact" in out
+    assert "intact" in out and "12 compared with the WORM copy" in out
     return journal, a
 
 
-def test_an_edited_event_is_named(chain_of_12: tuple[DynamoDbAuditJournal, str]) -> None:
-    journal, a = chain_of_12
+def test_an_edited_event_is_named(chain_of_12: tuple[DynamoDbAuditJournal, str], clock: StepClock) -> None:
+    _journal, a = chain_of_12
     item = raw_item(a, 7)
     item["event"] = {"S": item["event"]["S"].replace('"user-0"', '"user-2"')}
     put_raw(item)
-    assert verdict(journal, a) == (7, EDITED)
-    code, out = cli(journal, "--chain", a)
+    assert verdict(a, clock) == (7, EDITED)
+    assert (7, WORM_DIFFERS) in findings(a, clock)
+    code, out = cli(clock, "--chain", a)
     assert code == 1 and "first broken link seq 7: edited" in out
 
 
-def test_an_event_made_unreadable_is_named(chain_of_12: tuple[DynamoDbAuditJournal, str]) -> None:
-    journal, a = chain_of_12
+def test_an_event_rewritten_with_the_chain_recomputed_is_named_by_the_signed_checkpoint(
+    chain_of_12: tuple[DynamoDbAuditJournal, str], clock: StepClock
+) -> None:
+    """What the API role could do with PutItem alone: rewrite the `read` of seq 6 into a `list` and
+    recompute every hash after it. The chain is consistent again; the signed checkpoints are not,
+    and no writer can sign new ones (it has no right on the key: tests/infra)."""
+    from chalicelib.services.audit import Head, next_link
+
+    _journal, a = chain_of_12
+    previous = raw_item(a, 5)
+    head = Head(5, previous["hash"]["S"], previous["time"]["S"], int(previous["expires_at"]["N"]))
+    for seq in range(6, 13):
+        item = raw_item(a, seq)
+        fields = __import__("json").loads(item["event"]["S"])
+        if seq == 6:
+            fields["action"] = "list"
+        link = next_link(head, a, fields, now=parse_time(item["time"]["S"]), retention_days=365)
+        item.update(
+            {
+                "event": {"S": __import__("json").dumps(fields)},
+                "prev_hash": {"S": link.prev_hash},
+                "hash": {"S": link.hash},
+                "time": {"S": link.time},
+                "expires_at": {"N": str(link.expires_at)},
+            }
+        )
+        put_raw(item)
+        head = Head(seq, link.hash, link.time, link.expires_at)
+    found = findings(a, clock)
+    assert verdict(a, clock) == (6, WORM_DIFFERS) or (8, CHECKPOINT_MISMATCH) in found
+    assert (8, CHECKPOINT_MISMATCH) in found and (12, CHECKPOINT_MISMATCH) in found
+    assert not any(kind in (EDITED, REORDERED) for _seq, kind in found)  # the bare chain is fooled
+    assert {seq for seq, kind in found if kind == WORM_DIFFERS} == set(range(6, 13))
+    report = report_of(a, clock, worm=False)
+    assert report.first_broken is not None and (report.first_broken.seq, report.first_broken.kind) == (
+        8,
+        CHECKPOINT_MISMATCH,
+    )
+
+
+def test_an_event_made_unreadable_is_named(
+    chain_of_12: tuple[DynamoDbAuditJournal, str], clock: StepClock
+) -> None:
+    _journal, a = chain_of_12
     item = raw_item(a, 3)
     item["event"] = {"S": "{not json"}
     del item["prev_hash"]
     put_raw(item)
-    assert verdict(journal, a)[0] == 3
+    assert verdict(a, clock)[0] == 3
 
 
-def test_a_deleted_event_is_named(chain_of_12: tuple[DynamoDbAuditJournal, str]) -> None:
-    journal, a = chain_of_12
+def test_a_deleted_middle_event_is_named(
+    chain_of_12: tuple[DynamoDbAuditJournal, str], clock: StepClock
+) -> None:
+    _journal, a = chain_of_12
     delete_raw(a, 8)
-    assert verdict(journal, a) == (8, DELETED)
-    code, out = cli(journal, "--chain", a, "--json")
+    assert verdict(a, clock) == (8, DELETED)
+    assert (8, TABLE_MISSING) in findings(a, clock)
+    code, out = cli(clock, "--chain", a, "--json")
     assert code == 1 and json.loads(out)["chains"][0]["first_broken"]["seq"] == 8
     assert json.loads(out)["chains"][0]["first_broken"]["kind"] == "deleted"
 
 
-def test_two_swapped_events_are_named(chain_of_12: tuple[DynamoDbAuditJournal, str]) -> None:
-    journal, a = chain_of_12
+def test_a_reordered_pair_is_named(chain_of_12: tuple[DynamoDbAuditJournal, str], clock: StepClock) -> None:
+    _journal, a = chain_of_12
     four, five = raw_item(a, 4), raw_item(a, 5)
     four["seq"], five["seq"] = {"N": "5"}, {"N": "4"}
     put_raw(four)
     put_raw(five)
-    assert verdict(journal, a) == (4, REORDERED)
+    assert verdict(a, clock) == (4, REORDERED)
+
+
+def delete_checkpoint(chain: str, n: int) -> None:
+    ddb().delete_item(
+        TableName=get_settings().audit_checkpoints_table, Key={"chain": {"S": chain}, "n": {"N": str(n)}}
+    )
 
 
 def test_the_newest_events_deleted_are_named_through_the_checkpoint(
-    chain_of_12: tuple[DynamoDbAuditJournal, str],
+    chain_of_12: tuple[DynamoDbAuditJournal, str], clock: StepClock
 ) -> None:
-    journal, a = chain_of_12
-    journal.checkpoint(a)
+    _journal, a = chain_of_12
     delete_raw(a, 11)
     delete_raw(a, 12)
-    assert verdict(journal, a) == (11, TRUNCATED)
+    assert verdict(a, clock) == (11, TRUNCATED)
 
 
-def test_a_forged_checkpoint_is_named(chain_of_12: tuple[DynamoDbAuditJournal, str]) -> None:
-    journal, a = chain_of_12
-    put_raw(
-        {
-            "chain": {"S": a},
-            "seq": {"N": "12"},
-            "hash": raw_item(a, 12)["hash"],
-            "mac": {"S": "bm90IGEgbWFj"},
-            "key_id": {"S": "arn:aws:kms:eu-west-3:000000000000:key/attacker"},
-            "created_at": {"S": "2026-11-29T10:00:00.000000Z"},
-        },
-        table=get_settings().audit_checkpoints_table,
+def test_a_deleted_tail_with_its_newest_checkpoint_is_named_within_two_periods(
+    chain_of_12: tuple[DynamoDbAuditJournal, str], clock: StepClock
+) -> None:
+    """Cut events 9..12 and checkpoint 3 (which pinned them): what is left is a valid chain with a
+    valid checkpoint (head 8). The heartbeat makes its age the tell; the WORM copy names the events."""
+    _journal, a = chain_of_12
+    for seq in range(9, 13):
+        delete_raw(a, seq)
+    delete_checkpoint(a, 3)
+    without_copy = report_of(a, clock, worm=False)
+    assert without_copy.ok, "within the hour the cut is not yet visible from the tables alone"
+    assert {(s, k) for s, k in findings(a, clock) if k == TABLE_MISSING} == {
+        (s, TABLE_MISSING) for s in range(9, 13)
+    }
+    clock.moment += HOUR + timedelta(minutes=1)  # checkpoint 2 is now over two periods old
+    report = report_of(a, clock, worm=False)
+    assert report.first_broken is not None and (report.first_broken.seq, report.first_broken.kind) == (
+        9,
+        STALE,
     )
-    assert verdict(journal, a) == (12, CHECKPOINT_FORGED)
+    code, out = cli(clock, "--chain", a, "--no-worm")
+    assert code == 1 and "stale" in out
+
+
+def test_a_deleted_middle_checkpoint_is_named(
+    chain_of_12: tuple[DynamoDbAuditJournal, str], clock: StepClock
+) -> None:
+    _journal, a = chain_of_12
+    delete_checkpoint(a, 2)
+    assert verdict(a, clock) == (12, CHECKPOINT_SKIPPED)
+
+
+def test_a_forged_checkpoint_is_named(
+    chain_of_12: tuple[DynamoDbAuditJournal, str], clock: StepClock
+) -> None:
+    """A checkpoint written by someone without the key (the writers cannot even write the table):
+    signed with his own P-256 key, or not signed at all."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from chalicelib.adapters.audit import checkpoint_from_item
+    from chalicelib.services.audit import Head, checkpoint_message, next_checkpoint
+
+    _journal, a = chain_of_12
+    cps = verify_audit.AwsSource().document(a, clock.now())["checkpoints"]
+    last = checkpoint_from_item(cps[-1])
+    head = raw_item(a, 12)
+    forged = next_checkpoint(
+        last, a, Head(12, head["hash"]["S"], head["time"]["S"], int(head["expires_at"]["N"])), now=clock.now()
+    )
+    attacker = ec.generate_private_key(ec.SECP256R1())
+    signature = (
+        __import__("base64")
+        .b64encode(attacker.sign(checkpoint_message(forged), ec.ECDSA(hashes.SHA256())))
+        .decode()
+    )
+    item = dict(cps[-1])
+    item.update(
+        {
+            "n": {"N": "4"},
+            "prev": {"S": forged.prev},
+            "signed_at": {"S": forged.signed_at},
+            "signature": {"S": signature},
+            "key_id": {"S": "arn:aws:kms:eu-west-3:000000000000:key/attacker"},
+        }
+    )
+    put_raw(item, table=get_settings().audit_checkpoints_table)
+    assert verdict(a, clock) == (12, CHECKPOINT_FORGED)
+
+
+def test_an_event_absent_from_the_worm_copy_is_named(
+    chain_of_12: tuple[DynamoDbAuditJournal, str], clock: StepClock
+) -> None:
+    journal, a = chain_of_12
+    journal.append(ev(13, a))  # the stream consumer has not run since
+    assert report_of(a, clock).ok  # a link younger than the stream's lag may not be copied yet
+    clock.moment += timedelta(minutes=20)
+    assert verdict(a, clock) == (13, WORM_MISSING)
+    copy_to_worm()
+    assert report_of(a, clock).ok
+
+
+def test_a_rewrite_after_the_copy_never_replaces_the_copy(
+    chain_of_12: tuple[DynamoDbAuditJournal, str], clock: StepClock
+) -> None:
+    _journal, a = chain_of_12
+    item = raw_item(a, 2)
+    item["event"] = {"S": item["event"]["S"].replace('"read"', '"list"')}
+    put_raw(item)  # the stream carries this MODIFY to the consumer
+    copy_to_worm()
+    assert (2, WORM_DIFFERS) in findings(a, clock)
+    s3 = boto3.client("s3")
+    versions = s3.list_object_versions(
+        Bucket=get_settings().audit_worm_bucket, Prefix=f"audit/{a}/000000000002"
+    )
+    assert len(versions["Versions"]) == 1  # the first copy stands alone
 
 
 def test_a_whole_chain_deleted_is_named_through_its_checkpoints(
-    chain_of_12: tuple[DynamoDbAuditJournal, str],
+    chain_of_12: tuple[DynamoDbAuditJournal, str], clock: StepClock
 ) -> None:
-    journal, a = chain_of_12
+    _journal, a = chain_of_12
     for seq in range(1, 13):
         delete_raw(a, seq)
-    assert a in journal.chains()  # found through its checkpoints
-    code, out = cli(journal, "--chain", a)
+    assert a in verify_audit.AwsSource().chains()  # found through its checkpoints and its copy
+    code, out = cli(clock, "--all")
     assert code == 1 and f"chain {a}" in out and "seq 1: truncated" in out
 
 
-def test_the_command_builds_its_journal_from_the_environment(
+# --- offline verification ---------------------------------------------------------------------
+
+
+def test_an_exported_chain_verifies_offline_with_the_public_key_alone(
+    chain_of_12: tuple[DynamoDbAuditJournal, str],
+    clock: StepClock,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json
+
+    _journal, a = chain_of_12
+    key, exported = tmp_path / "audit-public-key.pem", tmp_path / "chain.json"
+    assert cli(clock, "--save-public-key", str(key))[0] == 0
+    assert key.read_text().startswith("-----BEGIN PUBLIC KEY-----")
+    code, out = cli(clock, "--export", a, "--out", str(exported))
+    assert code == 0 and "12 events, 3 checkpoints" in out
+    document = json.loads(exported.read_text())
+    assert document["format"] == "depistage-audit-export/1" and len(document["worm"]) == 12
+
+    # No AWS from here on: no credentials, and any client would fail.
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AUDIT_KEY_ID"):
+        monkeypatch.delenv(name, raising=False)
+
+    def no_aws(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("offline verification called AWS")
+
+    monkeypatch.setattr(boto3, "client", no_aws)
+    monkeypatch.setattr(boto3, "Session", no_aws)
+    code, out = cli(clock, "--file", str(exported), "--public-key", str(key))
+    assert code == 0 and "intact" in out, out
+    document["events"][4]["event"]["S"] = document["events"][4]["event"]["S"].replace("rec-4", "rec-x")
+    exported.write_text(json.dumps(document))
+    code, out = cli(clock, "--file", str(exported), "--public-key", str(key))
+    assert code == 1 and "first broken link seq 5: edited" in out
+    later = format_time(parse_time(document["exported_at"]) + 3 * HOUR)
+    assert "stale" in cli(clock, "--file", str(exported), "--public-key", str(key), "--now", later)[1]
+    other = tmp_path / "other.pem"
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    other.write_bytes(
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    code, out = cli(clock, "--file", str(exported), "--public-key", str(other))
+    assert code == 1 and "checkpoint_forged" in out
+
+
+def test_the_command_builds_its_source_from_the_environment(
     pharmacies: tuple[str, str], clock: StepClock
 ) -> None:
     a, b = pharmacies
     make_journal(clock).append(ev(1, a))
-    code, out = cli(None, "--chain", a, "--json")
+    code, out = cli(clock, "--chain", a, "--json")
     assert code == 0 and [(c["chain"], c["ok"]) for c in json.loads(out)["chains"]] == [(a, True)]
     make_journal(clock).append(ev(1, b))
     make_journal(clock).append(ev(2, b))
     delete_raw(b, 1)
-    code, out = cli(None, "--chain", a, "--chain", b)
+    code, out = cli(clock, "--chain", a, "--chain", b)
     assert code == 1 and "1 intact, 1 broken" in out
 
 
-def test_the_command_says_when_it_cannot_verify(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_command_says_when_it_cannot_verify(monkeypatch: pytest.MonkeyPatch, clock: StepClock) -> None:
     monkeypatch.delenv("AUDIT_KEY_ID", raising=False)
-    assert cli(None, "--all")[0] == 2
+    assert cli(clock, "--all")[0] == 2
+    assert cli(clock, "--file", "/nonexistent.json", "--public-key", "/nonexistent.pem")[0] == 2

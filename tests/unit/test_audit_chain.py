@@ -3,33 +3,41 @@
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import itertools
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from chalicelib.services.audit import (
     CHECKPOINT_FORGED,
     CHECKPOINT_MISMATCH,
+    CHECKPOINT_SKIPPED,
     DELETED,
     EDITED,
     GENESIS,
     GENESIS_HASH,
     REORDERED,
+    STALE,
+    TABLE_MISSING,
     TRUNCATED,
+    WORM_DIFFERS,
+    WORM_MISSING,
     Checkpoint,
     Head,
     Link,
-    checkpoint_due,
+    VerificationReport,
     checkpoint_message,
+    compare_with_worm,
     event_fields,
     format_time,
     link_hash,
+    next_checkpoint,
     next_link,
     parse_time,
+    public_key_verifier,
     public_view,
     recompute,
     verify_chain,
@@ -38,17 +46,19 @@ from chalicelib.services.ports import AuditEvent
 
 pytestmark = pytest.mark.unit
 
-KEY = b"k" * 32
 NOW = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
 CHAIN = "750000001"
+# The checkpoint function's key (KMS in production) and an attacker's key of the same kind.
+KEY = ec.generate_private_key(ec.SECP256R1())
+OTHER_KEY = ec.generate_private_key(ec.SECP256R1())
+PUBLIC_DER = KEY.public_key().public_bytes(
+    serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+)
+VERIFY = public_key_verifier(PUBLIC_DER)
 
 
-def mac(message: bytes) -> str:
-    return base64.b64encode(hmac.new(KEY, message, hashlib.sha256).digest()).decode()
-
-
-def mac_ok(message: bytes, candidate: str) -> bool:
-    return hmac.compare_digest(mac(message), candidate)
+def sign(message: bytes, key: ec.EllipticCurvePrivateKey = KEY) -> str:
+    return base64.b64encode(key.sign(message, ec.ECDSA(hashes.SHA256()))).decode()
 
 
 def event(i: int = 0, **overrides: object) -> AuditEvent:
@@ -81,15 +91,27 @@ def build(
     return links
 
 
-def pin(link: Link, *, sign=mac) -> Checkpoint:
-    message = checkpoint_message(link.chain, link.seq, link.hash, link.time, link.expires_at)
-    return Checkpoint(
-        link.chain, link.seq, link.hash, sign(message), "key", link.time, link.time, link.expires_at
-    )
+def head_of(link: Link | None) -> Head:
+    return GENESIS if link is None else Head(link.seq, link.hash, link.time, link.expires_at)
+
+
+def signed(*heads: Link | None, start: datetime = NOW - timedelta(minutes=30)) -> list[Checkpoint]:
+    """The checkpoint function's work: one checkpoint per head given, a minute apart, chained."""
+    out: list[Checkpoint] = []
+    for i, link in enumerate(heads):
+        unsigned = next_checkpoint(
+            out[-1] if out else None, CHAIN, head_of(link), now=start + timedelta(minutes=i)
+        )
+        out.append(replace(unsigned, signature=sign(checkpoint_message(unsigned)), key_id="key"))
+    return out
+
+
+def pin(link: Link) -> Checkpoint:
+    return signed(link)[0]
 
 
 def verify(links: list[Link], checkpoints: list[Checkpoint] | None = None, now: datetime = NOW):
-    return verify_chain(iter(links), checkpoints or [], mac_ok, chain=CHAIN, now=now)
+    return verify_chain(iter(links), checkpoints or [], VERIFY, chain=CHAIN, now=now)
 
 
 def first(report) -> tuple[int, str]:
@@ -100,7 +122,7 @@ def first(report) -> tuple[int, str]:
 
 def test_an_untouched_chain_verifies() -> None:
     links = build(12)
-    report = verify(links, [pin(links[4]), pin(links[9])])
+    report = verify(links, signed(links[4], links[9]))
     assert report.ok, report.summary()
     assert (report.events_checked, report.checkpoints_checked) == (12, 2)
     assert (report.first_seq, report.last_seq) == (1, 12)
@@ -152,11 +174,12 @@ def test_links_removed_by_ttl_are_not_a_break() -> None:
     links = build(6, start=NOW - timedelta(days=400), step=timedelta(days=10))
     # Links 1..3 expired (TTL removed them); 4 and later are still within a 365-day retention? 4 is
     # 370 days old: DynamoDB may not have removed it yet, and it may also already be gone.
-    report = verify(links[3:])
+    heartbeat = signed(links[5], start=NOW - timedelta(minutes=10))
+    report = verify(links[3:], heartbeat)
     assert report.ok, report.summary()
     assert report.expired_gaps == [(1, 3)]
-    assert verify(links[4:]).ok
-    young = verify(links[5:])  # link 5 (360 days old) was not due: its absence is a deletion
+    assert verify(links[4:], heartbeat).ok
+    young = verify(links[5:], heartbeat)  # link 5 (360 days old) was not due: its absence is a deletion
     assert first(young) == (1, DELETED)
 
 
@@ -196,11 +219,15 @@ def test_a_rewritten_tail_is_caught_by_the_checkpoint() -> None:
 
 def test_a_forged_checkpoint_is_named() -> None:
     links = build(6)
-    forged = pin(
-        links[3], sign=lambda m: base64.b64encode(hmac.new(b"x" * 32, m, hashlib.sha256).digest()).decode()
-    )
-    report = verify(links, [pin(links[1]), forged])
+    good, last = signed(links[1], links[3])
+    forged = replace(last, signature=sign(checkpoint_message(last), OTHER_KEY))
+    report = verify(links, [good, forged])
     assert first(report) == (4, CHECKPOINT_FORGED)
+    assert verify(links, [good, last]).ok
+    assert first(verify(links, [good, replace(last, signature="bm90IGEgc2lnbmF0dXJl")])) == (
+        4,
+        CHECKPOINT_FORGED,
+    )
 
 
 def test_a_checkpoint_of_another_chain_is_not_accepted() -> None:
@@ -226,7 +253,9 @@ def test_a_chain_whose_every_link_expired_keeps_its_checkpoints_without_alarm() 
 def test_a_chain_continues_from_its_checkpoint_after_expiry() -> None:
     old = build(3, start=NOW - timedelta(days=400))
     checkpoint = pin(old[2])
-    head = Head(checkpoint.seq, checkpoint.hash, checkpoint.head_time or "", checkpoint.head_expires_at)
+    head = Head(
+        checkpoint.head_seq, checkpoint.head_hash, checkpoint.head_time or "", checkpoint.head_expires_at
+    )
     link = next_link(head, CHAIN, event_fields(event(9)), now=NOW, retention_days=365)
     assert link.seq == 4 and link.prev_hash == old[2].hash
     assert verify([link], [checkpoint]).ok
@@ -284,9 +313,95 @@ def test_public_view_has_the_contract_fields() -> None:
     assert view["time"].endswith("Z") and view["seq"] == 1 and len(view["hash"]) == 64
 
 
-def test_checkpoints_are_due_every_k() -> None:
-    assert [s for s in range(1, 301) if checkpoint_due(s, 100)] == [100, 200, 300]
-    assert not checkpoint_due(5, 0)
+# --- the checkpoints' own chain and the heartbeat ---------------------------------------------------
+
+
+def test_hourly_checkpoints_of_an_idle_chain_verify() -> None:
+    links = build(4)
+    assert verify(links, signed(links[3], links[3], links[3])).ok
+    assert verify([], signed(None, None)).ok  # a pharmacy without an event yet
+
+
+def test_a_deleted_middle_checkpoint_is_named() -> None:
+    links = build(6)
+    one, two, three = signed(links[1], links[3], links[5])
+    report = verify(links, [one, three])
+    assert first(report) == (6, CHECKPOINT_SKIPPED)
+    assert "checkpoint(s) 2 missing" in report.first_broken.detail
+
+
+def test_a_first_checkpoint_deleted_is_named() -> None:
+    links = build(6)
+    _one, two, three = signed(links[1], links[3], links[5])
+    assert first(verify(links, [two, three])) == (4, CHECKPOINT_SKIPPED)
+
+
+def test_a_checkpoint_renumbered_to_hide_a_deletion_is_forged() -> None:
+    links = build(6)
+    one, _two, three = signed(links[1], links[3], links[5])
+    assert first(verify(links, [one, replace(three, n=2)])) == (6, CHECKPOINT_FORGED)
+
+
+def test_a_chain_whose_heartbeat_stopped_is_stale() -> None:
+    links = build(4)
+    cps = signed(links[3], start=NOW - timedelta(hours=2, minutes=1))
+    report = verify(links, cps)
+    assert first(report) == (5, STALE)
+    assert verify(links, signed(links[3], start=NOW - timedelta(hours=1, minutes=59))).ok
+
+
+def test_a_deleted_tail_with_its_newest_checkpoints_shows_as_stale() -> None:
+    """The attack the signature alone cannot see: cut the newest events and every checkpoint that
+    covers them. What is left verifies, except that its newest checkpoint is old."""
+    links = build(10, start=NOW - timedelta(hours=3))
+    hourly: list[Checkpoint] = []
+    for i, link in enumerate((links[3], links[6], links[9])):
+        unsigned = next_checkpoint(
+            hourly[-1] if hourly else None, CHAIN, head_of(link), now=NOW - timedelta(hours=3 - i, minutes=5)
+        )
+        hourly.append(replace(unsigned, signature=sign(checkpoint_message(unsigned))))
+    assert verify(links, hourly).ok
+    report = verify(links[:7], hourly[:2])
+    assert first(report) == (8, STALE)
+
+
+def test_events_without_any_checkpoint_for_two_periods_are_stale() -> None:
+    assert first(verify(build(3, start=NOW - timedelta(hours=3)))) == (1, STALE)
+    assert verify(build(3, start=NOW - timedelta(minutes=10))).ok
+
+
+# --- the WORM copy ----------------------------------------------------------------------------------
+
+
+def image(link: Link) -> dict[str, object]:
+    return {
+        "chain": {"S": link.chain},
+        "seq": {"N": str(link.seq)},
+        "hash": {"S": link.hash},
+        "time": {"S": link.time},
+    }
+
+
+def test_the_worm_comparison_names_what_differs_or_is_missing() -> None:
+    links = build(5, start=NOW - timedelta(hours=1))
+    table = {link.seq: image(link) for link in links}
+    copy = dict(table)
+    report = compare_with_worm(VerificationReport(CHAIN), table, copy, now=NOW)
+    assert report.ok and report.worm_checked == 5
+    copy[2] = {**copy[2], "hash": {"S": "0" * 64}}
+    del copy[4]
+    del table[5]
+    report = compare_with_worm(VerificationReport(CHAIN), table, copy, now=NOW)
+    assert sorted((f.seq, f.kind) for f in report.findings) == [
+        (2, WORM_DIFFERS),
+        (4, WORM_MISSING),
+        (5, TABLE_MISSING),
+    ]
+
+
+def test_a_link_younger_than_the_stream_lag_may_be_missing_from_the_copy() -> None:
+    link = build(1, start=NOW - timedelta(minutes=1))[0]
+    assert compare_with_worm(VerificationReport(CHAIN), {1: image(link)}, {}, now=NOW).ok
 
 
 def test_format_time_refuses_naive_datetimes() -> None:

@@ -209,6 +209,8 @@ class AuditEventModel(Model):
 
     class Meta(_OnDemand):
         table_name = "depistage-audit"
+        # Every new link flows through the stream to the WORM copy (chalicelib/api/streams.py).
+        stream_view_type = "NEW_IMAGE"
 
     chain = UnicodeAttribute(hash_key=True)  # FINESS, or "platform"
     seq = NumberAttribute(range_key=True)
@@ -225,20 +227,25 @@ class AuditEventModel(Model):
 
 
 class AuditCheckpointModel(Model):
-    """A chain head MACed with a KMS key the API may use but not manage."""
+    """A chain head signed by the checkpoint function (the only holder of kms:Sign on the audit key).
+
+    Checkpoints of a chain are numbered 1, 2, 3... (`n`), each naming the digest of the one before
+    (`prev`); they carry no event and do not expire."""
 
     class Meta(_OnDemand):
         table_name = "depistage-audit-checkpoints"
 
     chain = UnicodeAttribute(hash_key=True)
-    seq = NumberAttribute(range_key=True)
-    hash = UnicodeAttribute()
-    mac = UnicodeAttribute()
-    key_id = UnicodeAttribute()
-    created_at = UnicodeAttribute()
-    # The head's time and expiry, MACed too: a chain whose every event expired continues from here.
+    n = NumberAttribute(range_key=True)
+    head_seq = NumberAttribute()
+    head_hash = UnicodeAttribute()
+    # The head's time and expiry, signed too: a chain whose every event expired continues from here.
     head_time = UnicodeAttribute(null=True)
     head_expires_at = NumberAttribute(null=True)
+    signed_at = UnicodeAttribute()
+    prev = UnicodeAttribute()
+    signature = UnicodeAttribute()  # base64 DER ECDSA (KMS Sign, ECDSA_SHA_256)
+    key_id = UnicodeAttribute()  # informative: the verifier uses the key it is given, never this one
 
 
 class PscLoginModel(Model):
