@@ -115,11 +115,7 @@ def measure(
             queue = TimedQueue(client, owner="bench", workers=workers)
             cipher = new_cipher()  # the exporter's own: its data-key cache starts cold
             # The real journal: one audit link per pharmacy per batch, as in production.
-            journal = DynamoDbAuditJournal(
-                settings=settings,
-                kms_client=boto3.client("kms", region_name="eu-west-3"),
-                clock=SystemClock(),
-            )
+            journal = DynamoDbAuditJournal(settings=settings, clock=SystemClock())
             profiler = cProfile.Profile() if profile else None
             traced_before = 0
             if trace_memory:

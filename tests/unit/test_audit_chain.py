@@ -324,7 +324,7 @@ def test_hourly_checkpoints_of_an_idle_chain_verify() -> None:
 
 def test_a_deleted_middle_checkpoint_is_named() -> None:
     links = build(6)
-    one, two, three = signed(links[1], links[3], links[5])
+    one, _two, three = signed(links[1], links[3], links[5])
     report = verify(links, [one, three])
     assert first(report) == (6, CHECKPOINT_SKIPPED)
     assert "checkpoint(s) 2 missing" in report.first_broken.detail

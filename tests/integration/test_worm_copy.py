@@ -1,0 +1,146 @@
+"""The WORM copy's stream consumer (the Chalice `audit_to_worm` handler) on moto: replays, a crash
+mid-batch, two consumers at once. Each ends with the copy equal to the table, one version per key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from chalicelib.adapters.audit import DynamoDbAuditJournal, link_items
+from chalicelib.adapters.dynamodb.models import bind_models
+from chalicelib.adapters.worm import S3WormCopy, object_key
+from chalicelib.config import get_settings
+from chalicelib.services.ports import AuditEvent
+from devtools.audit_jobs import audit_stream_poller
+from devtools.provision import provision
+
+pytestmark = pytest.mark.integration
+
+CHAIN = "750000010"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.moment = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        self.moment += timedelta(seconds=1)
+        return self.moment
+
+
+@pytest.fixture
+def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[DynamoDbAuditJournal]:
+    with mock_aws():
+        env = provision(boto3.Session(region_name="eu-west-3"))
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        get_settings.cache_clear()
+        bind_models(get_settings())
+        yield DynamoDbAuditJournal(settings=get_settings(), clock=Clock(), sleep=lambda _s: None)
+
+
+def append(journal: DynamoDbAuditJournal, count: int) -> None:
+    for i in range(count):
+        journal.append(
+            AuditEvent(
+                action="read",
+                outcome="success",
+                actor="u",
+                role="pharmacist",
+                finess=CHAIN,
+                record_ids=(f"r{i}",),
+            )
+        )
+
+
+def copy_state() -> tuple[dict[int, Any], list[int]]:
+    """The copy (oldest versions) and the number of versions per key."""
+    s3 = boto3.client("s3")
+    bucket = get_settings().audit_worm_bucket
+    images = dict(S3WormCopy(s3, bucket).chain_images(CHAIN))
+    versions = s3.list_object_versions(Bucket=bucket, Prefix=f"audit/{CHAIN}/").get("Versions", [])
+    per_key: dict[str, int] = {}
+    for version in versions:
+        per_key[version["Key"]] = per_key.get(version["Key"], 0) + 1
+    return images, sorted(per_key.values())
+
+
+def table_images() -> dict[int, Any]:
+    return {int(item["seq"]["N"]): item for item in link_items(CHAIN)}
+
+
+def test_a_replayed_stream_changes_nothing(account: DynamoDbAuditJournal) -> None:
+    append(account, 5)
+    assert audit_stream_poller().poll_once() == 5
+    assert audit_stream_poller().poll_once() == 5  # a new consumer from TRIM_HORIZON: all replays
+    images, versions = copy_state()
+    assert images == table_images() and versions == [1] * 5
+    key = object_key(CHAIN, 3)
+    assert key == f"audit/{CHAIN}/000000000003.json"
+
+
+def test_a_crash_mid_batch_resumes_without_loss_or_double(
+    account: DynamoDbAuditJournal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    append(account, 6)
+    original = S3WormCopy.put
+    calls = {"n": 0}
+
+    def crash_on_the_fourth(self: S3WormCopy, chain: str, seq: int, image: dict[str, Any]) -> str:
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise ConnectionError("S3 went away mid-batch")
+        return original(self, chain, seq, image)
+
+    monkeypatch.setattr(S3WormCopy, "put", crash_on_the_fourth)
+    poller = audit_stream_poller()
+    with pytest.raises(ConnectionError):
+        poller.poll_once()
+    assert len(copy_state()[0]) == 3  # three copied, the batch failed
+    assert poller.poll_once() == 6  # the whole batch again: three replays, three new
+    images, versions = copy_state()
+    assert images == table_images() and versions == [1] * 6
+
+
+def test_two_consumers_at_once_leave_one_copy(account: DynamoDbAuditJournal) -> None:
+    import threading
+
+    append(account, 8)
+    first, second = audit_stream_poller(), audit_stream_poller()
+    errors: list[BaseException] = []
+
+    def run(poller: Any) -> None:
+        try:
+            poller.poll_once()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(p,)) for p in (first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    images, versions = copy_state()
+    assert images == table_images() and versions == [1] * 8
+
+
+def test_the_copy_keeps_stream_order_per_chain(
+    account: DynamoDbAuditJournal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    append(account, 4)
+    order: list[int] = []
+    original = S3WormCopy.put
+
+    def record(self: S3WormCopy, chain: str, seq: int, image: dict[str, Any]) -> str:
+        order.append(seq)
+        return original(self, chain, seq, image)
+
+    monkeypatch.setattr(S3WormCopy, "put", record)
+    audit_stream_poller().poll_once()
+    assert order == [1, 2, 3, 4]
