@@ -188,7 +188,7 @@ def test_storage_key_only_through_dynamodb_sqs_and_s3(fake_package: Path) -> Non
 def test_each_function_runs_with_its_own_role(fake_package: Path) -> None:
     t = load_template(fake_package)
     functions = _functions(t)
-    assert set(functions) == {"APIHandler", "ExportToSidep", "PurgeExpired", "CheckpointAudit"}
+    assert set(functions) == {"APIHandler", "ExportToSidep", "PurgeExpired", "CheckpointAudit", "AuditToWorm"}
     roles = set()
     for name, fn in functions.items():
         assert fn["Properties"]["Role"] == {"Fn::GetAtt": [f"{name}Role", "Arn"]}
@@ -234,8 +234,9 @@ def test_audit_journal_is_append_only_for_every_function(fake_package: Path) -> 
     t = load_template(fake_package)
     for name in _functions(t):
         actions = _allowed(_policy(t, name), "AuditTable")
-        # every function journals what it does, but the checkpointer, which only reads chain heads
-        assert ("dynamodb:PutItem" in actions) == (name != "CheckpointAudit")
+        # every function journals what it does, but the checkpointer, which only reads chain heads,
+        # and the WORM copy, which only reads the table's stream
+        assert ("dynamodb:PutItem" in actions) == (name not in ("CheckpointAudit", "AuditToWorm"))
         assert not actions & {"dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
 
 
