@@ -8,8 +8,8 @@
   runs in the dead-letter queue;
 - the last export run and its outcome counts (local: the summary the export writes in the
   stack's state dir; deployed: the export's CloudWatch metrics of the last hour);
-- each audit chain's head, last checkpoint and its age (the `checkpoint_audit` schedule MACs
-  every head hourly; `make run` does not run it, so a local chain's checkpoint ages);
+- each audit chain's head, last signed checkpoint and its age (the `checkpoint_audit` schedule
+  signs every head hourly, even unmoved; `make run` every minute);
 - records SI-DEP never acknowledged whose personal data is erased within RETENTION_ALARM_DAYS.
 
 Reads only (the operator role's reads, devtools/target.py finds the service).
@@ -25,11 +25,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.services.audit import CHECKPOINT_PERIOD, STALE_AFTER_PERIODS
 from devtools import cli
 from devtools.target import Target
 
-# A chain head older than this past its last checkpoint means the hourly checkpoint did not run.
-CHECKPOINT_STALE_AFTER = timedelta(hours=2)
+# A chain whose last checkpoint is older than this missed its heartbeat (what verify_audit calls stale).
+CHECKPOINT_STALE_AFTER = STALE_AFTER_PERIODS * CHECKPOINT_PERIOD
 # Deployed: the export's metrics read back this far for its last run.
 LAST_RUN_LOOKBACK = timedelta(hours=1)
 EXPORT_OUTCOME_METRICS = {
@@ -137,21 +138,26 @@ def last_export_run(target: Target, session: Any, now: datetime) -> dict[str, An
     return latest or None
 
 
-def audit_chains(journal: Any, now: datetime) -> list[dict[str, Any]]:
+def audit_chains(chain_names: Any, now: datetime) -> list[dict[str, Any]]:
     """Each chain's head and last checkpoint (one newest-first query of each table per chain)."""
-    from chalicelib.adapters.dynamodb.models import AuditCheckpointModel, AuditEventModel
+    from chalicelib.adapters.audit import latest_checkpoint
+    from chalicelib.adapters.dynamodb.models import AuditEventModel
     from chalicelib.domain.serialization import parse_iso
 
     chains = []
-    for chain in sorted(journal.chains()):
+    for chain in sorted(chain_names):
         head = next(iter(AuditEventModel.query(chain, scan_index_forward=False, limit=1)), None)
-        checkpoint = next(iter(AuditCheckpointModel.query(chain, scan_index_forward=False, limit=1)), None)
+        checkpoint = latest_checkpoint(chain)
         head_seq = int(head.seq) if head else None
-        checkpoint_seq = int(checkpoint.seq) if checkpoint else None
-        checked_at = parse_iso(checkpoint.created_at) if checkpoint else None
-        unchecked = head_seq is not None and (checkpoint_seq is None or head_seq > checkpoint_seq)
+        checkpoint_seq = checkpoint.head_seq if checkpoint else None
+        checked_at = parse_iso(checkpoint.signed_at) if checkpoint else None
         since = checked_at or (parse_iso(head.time) if head else None)
-        stale = bool(unchecked and since is not None and now - since > CHECKPOINT_STALE_AFTER)
+        # The heartbeat signs every head hourly, moved or not: an old last checkpoint is the alarm.
+        stale = bool(
+            since is not None
+            and (head_seq is not None or checked_at)
+            and now - since > CHECKPOINT_STALE_AFTER
+        )
         chains.append(
             {
                 "chain": chain,
@@ -185,7 +191,7 @@ def near_cap(settings: Any, now: datetime) -> list[str]:
 def collect(target: Target, now: datetime | None = None) -> dict[str, Any]:
     import boto3
 
-    from chalicelib.adapters.audit import DynamoDbAuditJournal
+    from chalicelib.adapters.audit import stored_chains
     from chalicelib.adapters.clock import SystemClock
     from chalicelib.adapters.dynamodb.models import bind_models
 
@@ -194,8 +200,6 @@ def collect(target: Target, now: datetime | None = None) -> dict[str, Any]:
     now = now or SystemClock().now()
     session = boto3.Session(region_name=settings.region)
     dynamodb = session.client("dynamodb", endpoint_url=settings.aws_endpoint_url)
-    kms = session.client("kms", endpoint_url=settings.aws_endpoint_url)
-    journal = DynamoDbAuditJournal(settings=settings, kms_client=kms, clock=SystemClock())
     steps = 5
     with cli.progress("reading the service's state", total=steps) as bar:
         queue = export_queue(dynamodb, settings.records_table, now)
@@ -205,7 +209,7 @@ def collect(target: Target, now: datetime | None = None) -> dict[str, Any]:
         bar.advance(1, "last export run")
         last_run = last_export_run(target, session, now)
         bar.advance(1, "audit chains")
-        chains = audit_chains(journal, now)
+        chains = audit_chains(stored_chains(), now)
         bar.advance(1, "retention")
         capped = near_cap(settings, now)
         bar.advance(1)
@@ -234,7 +238,7 @@ def attention(status: dict[str, Any]) -> list[str]:
         found.append("the last export run made dead letters: see the export log")
     stale = [c["chain"] for c in status["audit_chains"] if c["stale"]]
     if stale:
-        found.append(f"audit chain(s) not checkpointed for over 2 h: {', '.join(stale)}")
+        found.append(f"audit chain(s) without a signed checkpoint for over 2 h: {', '.join(stale)}")
     capped = status["retention"]["unacknowledged_near_cap"]
     if capped:
         found.append(f"{len(capped)} record(s) never acknowledged by SI-DEP near the retention cap")

@@ -1613,8 +1613,14 @@ def operator_policy_document(functions: list[Function]) -> dict[str, Any]:
         {
             "Sid": "NeverForgeCheckpoints",
             "Effect": "Deny",
-            "Action": ["kms:GenerateMac"],
+            "Action": ["kms:Sign"],
             "Resource": _arn("AuditKey"),
+        },
+        {
+            "Sid": "NeverTouchTheWormLock",
+            "Effect": "Deny",
+            "Action": list(WORM_FORBIDDEN),
+            "Resource": [_arn("AuditWormBucket"), _sub("${AuditWormBucket.Arn}/*")],
         },
         {
             "Sid": "NeverWriteTheJournal",
@@ -1625,7 +1631,7 @@ def operator_policy_document(functions: list[Function]) -> dict[str, Any]:
     ]
     if invokable:
         statements.insert(
-            -3,
+            -4,
             {
                 "Sid": "RunScheduledJobsNow",
                 "Effect": "Allow",

@@ -83,9 +83,10 @@ def test_the_outputs_give_every_setting_the_operator_commands_read() -> None:
 
 
 def test_the_operator_verifies_checkpoints_but_can_never_forge_one() -> None:
-    assert _allowed("kms:VerifyMac", "AuditKey")
-    assert not _allowed("kms:GenerateMac", "AuditKey")
-    assert _denied("kms:GenerateMac", "AuditKey")
+    # issue 14: checkpoints are signatures checked with the public key alone
+    assert _allowed("kms:GetPublicKey", "AuditKey")
+    assert not _allowed("kms:Sign", "AuditKey")
+    assert _denied("kms:Sign", "AuditKey")
 
 
 def test_the_operator_can_never_read_a_patient() -> None:
