@@ -69,8 +69,10 @@ def clock() -> StepClock:
 def shared_account() -> Iterator[dict[str, str]]:
     """One provisioned moto account for the module (provisioning costs seconds); each test writes
     its own chains, so tests stay independent. Tests that break the account use `aws`."""
-    with mock_aws():
-        yield provision(boto3.Session(region_name="eu-west-3"))
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("AWS_ENDPOINT_URL", raising=False)  # set by an earlier module's operator command
+        with mock_aws():
+            yield provision(boto3.Session(region_name="eu-west-3"))
 
 
 @pytest.fixture
