@@ -78,7 +78,9 @@ def test_a_quick_run_writes_every_figure(tmp_path: Path, restored_environ: None)
     assert rows[1]["records"] == 10 * rows[0]["records"]
     assert all(row["export_batches"] >= 1 and row["export_traced_peak_mib"] > 0 for row in rows)
 
-    assert len(results["targets"]) == 6
+    names = [t["target"] for t in results["targets"]]
+    assert len(names) == 8  # the six of issue 7, then the zip and unzipped sizes of issue 15
+    assert names[-2:] == ["deployment zip ≤ 30 MiB", "unzipped ≤ 80 MiB"]
     assert {t["verdict"].split()[0] for t in results["targets"]} <= {"met", "missed"}
     markdown = (out / "results.md").read_text(encoding="utf-8")
     for heading in (
