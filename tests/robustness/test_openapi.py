@@ -62,3 +62,52 @@ def test_the_document_is_served_without_a_token(world: World) -> None:
     assert response.headers["Cache-Control"] == "no-store"
     served: dict[str, Any] = json.loads(response.body)
     assert served == document()
+
+
+def _operations_by_id() -> dict[str, tuple[str, str]]:
+    return {
+        operation["operationId"]: (method, path)
+        for path, item in document()["paths"].items()
+        for method, operation in item.items()
+        if method in HTTP_METHODS
+    }
+
+
+def _follow(world: World, link: dict[str, Any], response_body: dict[str, Any], body: Any = None) -> Any:
+    """Call the operation a link names, its path parameters taken from the response as it says."""
+    method, path = _operations_by_id()[link["operationId"]]
+    for name, expression in link["parameters"].items():
+        assert expression.startswith("$response.body#/"), expression
+        path = path.replace("{" + name + "}", str(response_body[expression.removeprefix("$response.body#/")]))
+    return world.call(method.upper(), path, "pharmacist-a", body)
+
+
+def test_every_link_of_a_record_leads_to_that_record(world: World) -> None:
+    # The fuzzer's stateful phase walks these links at random; this walks each of them, every time.
+    from tests.patients import test_body
+
+    operations = document()["paths"]
+    created_links = operations["/v1/tests"]["post"]["responses"]["201"]["links"]
+    result_links = operations["/v1/tests/{record_id}/result"]["put"]["responses"]["200"]["links"]
+    assert {link["operationId"] for link in created_links.values()} >= {
+        "readTest",
+        "setTestResult",
+        "readTestDelivery",
+        "cancelTest",
+        "withdrawTest",
+    }
+    for name, link in [*created_links.items(), *(("result→" + n, link) for n, link in result_links.items())]:
+        created = world.call("POST", "/v1/tests", "pharmacist-a", test_body(0, result=None))
+        assert created.status_code == 201, created.body
+        source = json.loads(created.body)
+        if name.startswith("result→"):
+            path = f"/v1/tests/{source['id']}/result"
+            updated = world.call("PUT", path, "pharmacist-a", {"result": "negative"})
+            assert updated.status_code == 200, updated.body
+            source = json.loads(updated.body)
+        body = {"result": "positive"} if link["operationId"] == "setTestResult" else None
+        followed = _follow(world, link, source, body)
+        # withdrawTest on a test never sent is a 409 that names the record; never a 404.
+        assert followed.status_code in (200, 204, 409), (name, followed.status_code, followed.body)
+        if followed.status_code == 200:
+            assert json.loads(followed.body)["id"] == source["id"], name

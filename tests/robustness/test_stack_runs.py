@@ -15,6 +15,7 @@ from devtools.login import login_stack_user
 pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("stack")]
 
 FUZZ_EXAMPLES = 10  # per operation and phase: the bounded run of `make test`
+FUZZ_SCENARIOS = 30  # stateful sequences: enough that walks along the links happen on any day
 
 
 def audit_events(stack: dict[str, Any]) -> list[dict[str, Any]]:
@@ -41,7 +42,9 @@ def audit_events(stack: dict[str, Any]) -> list[dict[str, Any]]:
 def test_schemathesis_finds_no_failure_and_walks_the_links(
     local_stack: dict[str, Any], tmp_path: Path
 ) -> None:
-    result = fuzz.run(local_stack, tmp_path, max_examples=FUZZ_EXAMPLES, seed=20261129)
+    result = fuzz.run(
+        local_stack, tmp_path, max_examples=FUZZ_EXAMPLES, scenarios=FUZZ_SCENARIOS, seed=20261129
+    )
     print(f"\nschemathesis: {result.examples} examples, {result.failures} failures")
     assert result.exit_code == 0 and result.failures == 0, result.output[-6000:]
     assert result.examples >= 100
@@ -50,7 +53,9 @@ def test_schemathesis_finds_no_failure_and_walks_the_links(
         "phases"
     ]
 
-    # The stateful phase followed the links on records it created: create → read → result → delivery.
+    # The stateful phase followed links on records it created. Which of the five links out of a
+    # creation it draws is random (the seed meets a different day's data each day), so this asks for
+    # some walk, not a given one; tests/robustness/test_openapi.py walks every link, every time.
     actions: dict[str, set[str]] = {}
     for event in audit_events(local_stack):
         if event["outcome"] == "success" and event["actor"] == fuzz.FUZZ_USER:
@@ -59,8 +64,8 @@ def test_schemathesis_finds_no_failure_and_walks_the_links(
     # Random ids never name a record: an action on a record the fuzzer created came through a link.
     created = {r for r, done in actions.items() if "create" in done}
     linked = {action for r in created for action in actions[r]}
-    assert {"read", "set_result", "read_delivery"} <= linked, sorted(linked)
-    assert any({"set_result", "read_delivery"} <= actions[r] for r in created), sorted(linked)
+    walked = linked & {"read", "set_result", "read_delivery", "cancel", "withdraw"}
+    assert walked, sorted(linked)
 
 
 def test_a_small_load_run_loses_and_doubles_nothing(local_stack: dict[str, Any]) -> None:
