@@ -20,7 +20,12 @@ from chalicelib.adapters.cognito import (
     TrustedIssuer,
 )
 from chalicelib.adapters.crypto import EnvelopeCipher, KmsBlindIndex
-from chalicelib.adapters.dynamodb.directory import DynamoDbMemberships, DynamoDbPharmacies, DynamoDbPscLogins
+from chalicelib.adapters.dynamodb.directory import (
+    DynamoDbMemberships,
+    DynamoDbPharmacies,
+    DynamoDbPharmacyZones,
+    DynamoDbPscLogins,
+)
 from chalicelib.adapters.dynamodb.idempotency import DynamoDbIdempotencyStore
 from chalicelib.adapters.dynamodb.models import bind_models
 from chalicelib.adapters.dynamodb.records import DynamoDbRecordRepository
@@ -123,6 +128,7 @@ def build(settings: Settings, session: boto3.Session | None = None, clock: Clock
         journal=journal,
         clock=clock,
         settings=settings,
+        zones=DynamoDbPharmacyZones(),
     )
     admin = AdminDeps(
         pharmacies=pharmacies,

@@ -68,7 +68,7 @@ class FakeRepository:
             copy.deepcopy(r)
             for (f, _), (r, _, _) in sorted(self.items.items(), key=lambda kv: kv[1][0].created_at)
             if f == finess
-            and r.test.sampled_at.date() == day
+            and r.day == day
             and (status is None or r.status.value == status)
         ]
         start = int(cursor or 0)

@@ -29,6 +29,7 @@ from chalicelib.domain.model import (
     TestKind,
     TestResult,
 )
+from chalicelib.domain.pharmacy_day import FRENCH_ZONES
 
 blueprint = Blueprint(__name__)
 
@@ -144,6 +145,12 @@ def _schemas() -> dict[str, Schema]:
         "finess": _STRING,
         "status": {"type": "string", "enum": _values(RecordStatus)},
         "test": _ref("Test"),
+        "day": {
+            "type": "string",
+            "format": "date",
+            "description": "The sampling's day in the pharmacy's time zone: the day it is listed and "
+            "counted under.",
+        },
         "created_at": _TIMESTAMP,
         "updated_at": _TIMESTAMP,
         "created_by": _STRING,
@@ -261,10 +268,19 @@ def _schemas() -> dict[str, Schema]:
             {
                 "finess": {"type": "string", "description": "9 characters with its Luhn key."},
                 "name": {"type": "string", "description": f"1 to {validation.PHARMACY_NAME_MAX} characters."},
+                "time_zone": {
+                    "type": "string",
+                    "enum": list(FRENCH_ZONES),
+                    "description": "Optional: the zone of the pharmacy's days (listing, today, statistics, "
+                    "retention); by default its FINESS département's. Fixed once onboarded.",
+                },
             },
             ["finess", "name"],
         ),
-        "Pharmacy": _object({"finess": _STRING, "name": _STRING}, ["finess", "name"]),
+        "Pharmacy": _object(
+            {"finess": _STRING, "name": _STRING, "time_zone": {"type": "string", "enum": list(FRENCH_ZONES)}},
+            ["finess", "name", "time_zone"],
+        ),
         "Invitation": _object(
             {
                 "email": _STRING,
@@ -458,7 +474,12 @@ def _paths() -> dict[str, Schema]:
                 "operationId": "listTests",
                 "summary": "List one day's records of the caller's pharmacy (summaries).",
                 "parameters": [
-                    {"name": "date", "in": "query", "schema": {"type": "string", "format": "date"}},
+                    {
+                        "name": "date",
+                        "in": "query",
+                        "schema": {"type": "string", "format": "date"},
+                        "description": "A day of the pharmacy's time zone; by default its today.",
+                    },
                     {
                         "name": "status",
                         "in": "query",

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from chalice import Blueprint, Response
 
@@ -16,7 +14,6 @@ from chalicelib.domain.validation import parse_list_query
 from chalicelib.services import records
 
 blueprint = Blueprint(__name__)
-PARIS = ZoneInfo("Europe/Paris")  # a pharmacy's "today" is a French day
 
 
 def _request() -> Any:
@@ -43,10 +40,12 @@ def create_test() -> Response:
 @api_view
 def list_tests() -> dict[str, Any]:
     request = _request()
-    query = parse_list_query(request.query_params, today=datetime.now(PARIS).date())
+    deps = get_container().records
+    principal = caller(request)
+    query = parse_list_query(request.query_params, today=records.pharmacy_today(deps, principal))
     page = records.list_records(
-        get_container().records,
-        caller(request),
+        deps,
+        principal,
         meta(request),
         day=query.day,
         status=query.status,

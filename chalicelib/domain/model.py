@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
+from chalicelib.domain.pharmacy_day import PARIS, local_day
+
 
 class Role(StrEnum):
     PHARMACIST = "pharmacist"
@@ -151,3 +153,10 @@ class TestRecord:
     created_by: str
     version: int = 1
     delivery: Delivery = field(default_factory=Delivery)
+    # the pharmacy's time zone (chalicelib/domain/pharmacy_day.py), fixed when the record is created
+    time_zone: str = PARIS
+
+    @property
+    def day(self) -> date:
+        """The pharmacy's calendar day of the sampling: the record's list and statistics day."""
+        return local_day(self.test.sampled_at, self.time_zone)

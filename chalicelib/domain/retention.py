@@ -5,7 +5,10 @@ short time in which a correction may still be needed:
 
     erase_day = min(created day + hard_cap_days, acknowledged day + after_ack_days)
 
-in UTC days. On erase_day (and any day after) the purge erases the encrypted personal blob and
+in the pharmacy's days (its time zone, chalicelib/domain/pharmacy_day.py; UTC when none is given).
+The daily purge reads the erase days up to tomorrow in UTC and erases what is due on the pharmacy's
+own today, so a pharmacy far east or west of UTC is erased at most one run after its day begins.
+On erase_day (and any day after) the purge erases the encrypted personal blob and
 the blind index entry; what stays is a skeleton without personal value (pharmacy, day, kind,
 result, status and delivery state) until `skeleton_days` after creation. DynamoDB TTL deletes the
 whole item at created + hard_cap_days + ttl_grace_days if the purge never ran (the backstop).
@@ -28,6 +31,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
 from chalicelib.domain.model import DeliveryState
+from chalicelib.domain.pharmacy_day import local_day
 
 ALARM_METRIC = "RetentionUnacknowledgedNearCap"
 PURGE_ACTOR = "system:purge"
@@ -72,12 +76,14 @@ def day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
-def erase_day(created_at: datetime, acknowledged_at: datetime | None, policy: RetentionPolicy) -> date:
-    """The UTC day from which the record's personal data is erased."""
-    cap = hard_cap_day(created_at, policy)
+def erase_day(
+    created_at: datetime, acknowledged_at: datetime | None, policy: RetentionPolicy, time_zone: str = "UTC"
+) -> date:
+    """The day (in the pharmacy's zone) from which the record's personal data is erased."""
+    cap = hard_cap_day(created_at, policy, time_zone)
     if acknowledged_at is None:
         return cap
-    return min(cap, utc_day(acknowledged_at) + timedelta(days=policy.after_ack_days))
+    return min(cap, local_day(acknowledged_at, time_zone) + timedelta(days=policy.after_ack_days))
 
 
 def backstop_expiry(created_at: datetime, policy: RetentionPolicy) -> datetime:
@@ -106,19 +112,26 @@ class RetentionFacts:
     lease_expires_at: datetime | None = None
     already_sent: bool = False  # a message may have reached SI-DEP (delivery.already_sent)
     message_pending: bool = False  # something is still owed to SI-DEP (delivery.owes_sidep)
+    time_zone: str = "UTC"  # the pharmacy's: its days count the retention
+
+
+def pharmacy_today(facts: RetentionFacts, now: datetime) -> date:
+    """Today in the record's pharmacy: the `today` of due_reason, held_until and near_cap_unacknowledged."""
+    return local_day(now, facts.time_zone)
 
 
 def due_reason(facts: RetentionFacts, today: date, policy: RetentionPolicy) -> EraseReason | None:
-    """Why the record's personal data must be erased today, or None (not yet, or already gone).
+    """Why the record's personal data must be erased on `today` (the pharmacy's), or None (not yet,
+    or already gone).
 
     Recomputed from the facts, not trusted from the stored erase_day: a stale index entry can
     never erase early."""
     if facts.erase_day is None:
         return None
-    due = erase_day(facts.created_at, facts.acknowledged_at, policy)
+    due = erase_day(facts.created_at, facts.acknowledged_at, policy, facts.time_zone)
     if today < due:
         return None
-    if today >= hard_cap_day(facts.created_at, policy):
+    if today >= hard_cap_day(facts.created_at, policy, facts.time_zone):
         return EraseReason.HARD_CAP  # the legal bound: whatever is still owed (the alarm fired before)
     if facts.message_pending:
         # a correction or a withdrawal still has to reach SI-DEP (maybe a dead letter or rejected,
@@ -128,8 +141,9 @@ def due_reason(facts: RetentionFacts, today: date, policy: RetentionPolicy) -> E
     return EraseReason.AFTER_ACK
 
 
-def hard_cap_day(created_at: datetime, policy: RetentionPolicy) -> date:
-    return utc_day(created_at) + timedelta(days=policy.hard_cap_days)
+def hard_cap_day(created_at: datetime, policy: RetentionPolicy, time_zone: str = "UTC") -> date:
+    """The legal bound: `hard_cap_days` after the creation day (in the pharmacy's zone)."""
+    return local_day(created_at, time_zone) + timedelta(days=policy.hard_cap_days)
 
 
 def held_until(facts: RetentionFacts, today: date, policy: RetentionPolicy) -> date | None:
@@ -140,7 +154,7 @@ def held_until(facts: RetentionFacts, today: date, policy: RetentionPolicy) -> d
     again before the TTL backstop deleted the whole item."""
     if facts.erase_day is None or not facts.message_pending or today < facts.erase_day:
         return None
-    cap = hard_cap_day(facts.created_at, policy)
+    cap = hard_cap_day(facts.created_at, policy, facts.time_zone)
     return cap if facts.erase_day < cap else None
 
 
@@ -152,7 +166,7 @@ def is_leased(facts: RetentionFacts, now: datetime) -> bool:
 def near_cap_unacknowledged(facts: RetentionFacts, today: date, policy: RetentionPolicy) -> bool:
     """Its data goes within `alarm_days` at the hard cap while SI-DEP's view is unsettled: never
     acknowledged (and not cancelled before anything was sent), or still owed a message (a held
-    record sits in its cap's partition: `held_until`)."""
+    record sits in its cap's partition: `held_until`). Days are the pharmacy's."""
     if facts.erase_day is None:
         return False
     unsettled = facts.message_pending or (
@@ -161,19 +175,21 @@ def near_cap_unacknowledged(facts: RetentionFacts, today: date, policy: Retentio
     )
     if not unsettled:
         return False
-    due = hard_cap_day(facts.created_at, policy)
+    due = hard_cap_day(facts.created_at, policy, facts.time_zone)
     return due <= today + timedelta(days=policy.alarm_days)
 
 
 def purge_days(today: date, policy: RetentionPolicy) -> Iterator[date]:
-    """The erase_day partitions a run reads: `lookback_days` back (runs missed) up to today."""
-    for offset in range(policy.lookback_days, -1, -1):
+    """The erase_day partitions a run reads: `lookback_days` back (runs missed) up to tomorrow (UTC
+    days: a pharmacy east of UTC may already be in it)."""
+    for offset in range(policy.lookback_days, -2, -1):
         yield today - timedelta(days=offset)
 
 
 def alarm_days(today: date, policy: RetentionPolicy) -> Iterator[date]:
-    """The partitions whose unacknowledged records warrant the alarm (today included)."""
-    for offset in range(policy.alarm_days + 1):
+    """The partitions whose unacknowledged records warrant the alarm (today included, and one more
+    day for the pharmacies east of UTC)."""
+    for offset in range(policy.alarm_days + 2):
         yield today + timedelta(days=offset)
 
 

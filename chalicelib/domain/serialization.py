@@ -68,6 +68,7 @@ def record_summary(record: TestRecord) -> dict[str, Any]:
         "finess": record.finess,
         "status": record.status.value,
         "test": test_to_json(record.test),
+        "day": record.day.isoformat(),
         "created_at": iso_utc(record.created_at),
         "updated_at": iso_utc(record.updated_at),
         "created_by": record.created_by,

@@ -48,6 +48,7 @@ from chalicelib.domain.model import (
     TestKind,
     TestResult,
 )
+from chalicelib.domain.pharmacy_day import FRENCH_ZONES, zone_of_finess
 
 __all__ = [
     "AuditQuery",
@@ -539,16 +540,25 @@ def finess_with_check_digit(prefix8: str) -> str:
     return prefix + luhn.calc_check_digit(_finess_digits(prefix))
 
 
-def parse_pharmacy(body: object) -> tuple[str, str]:
-    """A POST /v1/admin/pharmacies body: (finess, name)."""
+def _time_zone(value: object) -> str:
+    text = _string(value)
+    if text not in FRENCH_ZONES:
+        _fail("must be one of: " + ", ".join(FRENCH_ZONES))
+    return text
+
+
+def parse_pharmacy(body: object) -> tuple[str, str, str]:
+    """A POST /v1/admin/pharmacies body: (finess, name, time zone). The zone, when not given, is
+    the FINESS département's (chalicelib/domain/pharmacy_day.py)."""
     errors = _Errors()
     reader = _Reader(body, "", errors)
     finess = reader.required("finess", _finess)
     name = reader.required("name", _pharmacy_name)
+    time_zone = reader.optional("time_zone", _time_zone)
     reader.finish()
     if errors.items or finess is None or name is None:
         raise errors.failure()
-    return finess, name
+    return finess, name, time_zone or zone_of_finess(finess)
 
 
 @dataclass(frozen=True)

@@ -38,10 +38,10 @@ class AdminDeps:
 
 def onboard_pharmacy(deps: AdminDeps, caller: Principal, meta: RequestMeta, body: Any) -> dict[str, str]:
     require_role(deps.journal, caller, meta, "onboard_pharmacy", PLATFORM_ONLY)
-    finess, name = parse_pharmacy(body)
-    deps.pharmacies.add(finess, name, created_by=caller.username)
+    finess, name, time_zone = parse_pharmacy(body)
+    deps.pharmacies.add(finess, name, time_zone=time_zone, created_by=caller.username)
     audit(deps.journal, caller, meta, "onboard_pharmacy", finess=finess)
-    return {"finess": finess, "name": name}
+    return {"finess": finess, "name": name, "time_zone": time_zone}
 
 
 def _journal_change(

@@ -86,7 +86,7 @@ def _record_ids(deps: PatientsDeps, finess: str, body: object) -> list[str]:
 
 
 def _erased_here_on(record: TestRecord, policy: RetentionPolicy) -> str:
-    return erase_day(record.created_at, record.delivery.acknowledged_at, policy).isoformat()
+    return erase_day(record.created_at, record.delivery.acknowledged_at, policy, record.time_zone).isoformat()
 
 
 def export_patient(deps: PatientsDeps, caller: Principal, meta: RequestMeta, body: object) -> dict[str, Any]:

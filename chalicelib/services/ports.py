@@ -141,8 +141,8 @@ class MembershipRepository(Protocol):
 
 
 class PharmacyRepository(Protocol):
-    def add(self, finess: str, name: str, *, created_by: str) -> None:
-        """Conflict if it exists."""
+    def add(self, finess: str, name: str, *, time_zone: str | None = None, created_by: str) -> None:
+        """Conflict if it exists. No time zone: the FINESS département's."""
         ...
 
     def exists(self, finess: str) -> bool: ...
@@ -152,6 +152,12 @@ class PharmacyRepository(Protocol):
         ...
 
     def set_psc_required(self, finess: str, required: bool, *, changed_by: str) -> None: ...
+
+
+class PharmacyZones(Protocol):
+    """A pharmacy's time zone (IANA name), fixed at onboarding."""
+
+    def time_zone(self, finess: str) -> str: ...
 
 
 class UserDirectory(Protocol):

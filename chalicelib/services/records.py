@@ -20,6 +20,7 @@ from chalicelib.config import Settings
 from chalicelib.domain import delivery as delivery_rules
 from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.domain.model import Principal, RecordStatus, TestRecord
+from chalicelib.domain.pharmacy_day import PARIS, ZonesFromFiness, local_day
 from chalicelib.domain.retention import backstop_expiry
 from chalicelib.domain.validation import parse_result_update, parse_submission, parse_uuid
 from chalicelib.observability import AUTH_FAILURES, count
@@ -31,6 +32,7 @@ from chalicelib.services.ports import (
     IdempotencyStore,
     Page,
     PersonalDataCipher,
+    PharmacyZones,
     RecordRepository,
     RequestMeta,
 )
@@ -51,6 +53,13 @@ class RecordsDeps:
     clock: Clock
     settings: Settings
     new_id: Callable[[], str] = field(default=_new_id)
+    zones: PharmacyZones = field(default_factory=ZonesFromFiness)
+
+
+def pharmacy_today(deps: RecordsDeps, caller: Principal) -> date:
+    """Today in the caller's pharmacy (Paris for a caller without one: the listing refuses them)."""
+    zone = deps.zones.time_zone(caller.finess) if caller.finess else PARIS
+    return local_day(deps.clock.now(), zone)
 
 
 def _record_id(value: str) -> str:
@@ -80,6 +89,7 @@ def create_record(
     finess = pharmacy_of(deps.journal, caller, meta, "create")
     now = deps.clock.now()
     submission = parse_submission(body, now=now, max_age_days=deps.settings.retention_hard_cap_days)
+    time_zone = deps.zones.time_zone(finess)
     record_id = deps.new_id()
     key = parse_uuid(idempotency_key, "Idempotency-Key") if idempotency_key is not None else None
     # Every key-service call comes before the first write: if KMS fails, nothing (not even the
@@ -110,6 +120,7 @@ def create_record(
         created_at=now,
         updated_at=now,
         created_by=caller.username,
+        time_zone=time_zone,
     )
     if record.test.result is not None:
         delivery_rules.schedule_send(record, now)

@@ -1,12 +1,13 @@
 """The daily purge: erase what the retention policy says is due, warn about what SI-DEP never got.
 
-One run reads the `erase_day` partitions from `lookback_days` ago to today (days whose run was
-missed are caught up), recomputes each record's due day from its facts (a stale index entry never
-erases early), and erases the due ones (blob, blind index entry) with a conditional write.
-Records held by a live export lease, or changed since read, are left for the next run. A record
-still owed a message to SI-DEP (a correction or withdrawal ready, leased, a dead letter or
-rejected) is not erased on its after-ack day: it is held, its erase_day moved to its hard cap,
-where the alarm sees it `alarm_days` ahead and the cap (the legal bound) erases it regardless.
+One run reads the `erase_day` partitions from `lookback_days` ago to tomorrow (UTC days; days whose
+run was missed are caught up), recomputes each record's due day from its facts and its pharmacy's
+today (a stale index entry never erases early), and erases the due ones (blob, blind index entry)
+with a conditional write. Records held by a live export lease, or changed since read, are left for
+the next run. A record still owed a message to SI-DEP (a correction or withdrawal ready, leased, a
+dead letter or rejected) is not erased on its after-ack day: it is held, its erase_day moved to its
+hard cap, where the alarm sees it `alarm_days` ahead and the cap (the legal bound) erases it
+regardless.
 
 Audit: one `erase` event per erased record (actor `system:purge`, role `system`, reason
 `after_ack` or `hard_cap`, on the record's pharmacy chain) is appended BEFORE the erasure, so that
@@ -42,6 +43,7 @@ from chalicelib.domain.retention import (
     held_until,
     is_leased,
     near_cap_unacknowledged,
+    pharmacy_today,
     purge_days,
     utc_day,
 )
@@ -144,7 +146,7 @@ def purge(
     # the alarm first: it matters most when the erasure itself is about to happen
     for day in alarm_days(today, policy):
         for facts in deps.store.on_erase_day(day):
-            if near_cap_unacknowledged(facts, today, policy):
+            if near_cap_unacknowledged(facts, pharmacy_today(facts, now), policy):
                 report.unacknowledged_near_cap.append(facts.record_id)
     for day in purge_days(today, policy):
         if time_left is not None and time_left() < reserve_seconds:
@@ -152,9 +154,10 @@ def purge(
             break
         report.days_read.append(day.isoformat())
         for facts in deps.store.on_erase_day(day):
-            reason = due_reason(facts, today, policy)
+            local_today = pharmacy_today(facts, now)
+            reason = due_reason(facts, local_today, policy)
             if reason is None:
-                hold = held_until(facts, today, policy)
+                hold = held_until(facts, local_today, policy)
                 if hold is not None:
                     if dry_run or deps.store.hold_until(facts, hold):
                         report.held_owed.append(facts.record_id)

@@ -166,11 +166,13 @@ def test_ttl_backstop_after_the_cap_and_skeleton_expiry_a_year_on() -> None:
 def test_days_read_by_a_run() -> None:
     today = date(2027, 1, 31)
     days = list(purge_days(today, RetentionPolicy(lookback_days=3)))
-    assert days == [date(2027, 1, 28), date(2027, 1, 29), date(2027, 1, 30), today]
+    # up to tomorrow (UTC): a pharmacy east of UTC may already be in it
+    assert days == [date(2027, 1, 28), date(2027, 1, 29), date(2027, 1, 30), today, date(2027, 2, 1)]
     assert list(alarm_days(today, RetentionPolicy(alarm_days=2))) == [
         today,
         date(2027, 2, 1),
         date(2027, 2, 2),
+        date(2027, 2, 3),
     ]
 
 
@@ -200,3 +202,23 @@ def test_a_record_owed_to_sidep_waits_past_its_after_ack_day_until_the_cap(state
     assert due_reason(held, cap, POLICY) is EraseReason.HARD_CAP  # the legal bound, owed or not
     settled = replace(owed, message_pending=False)
     assert held_until(settled, after_ack, POLICY) is None
+
+
+def test_retention_days_are_the_pharmacy_s_days() -> None:
+    # 23:30 UTC is already the next day in Réunion (UTC+4) and still the same day in Guadeloupe
+    assert erase_day(CREATED, None, POLICY, "Indian/Reunion") == D0 + timedelta(days=91)
+    assert erase_day(CREATED, None, POLICY, "America/Guadeloupe") == D0 + timedelta(days=90)
+    reunion = replace(facts(), time_zone="Indian/Reunion")
+    assert due_reason(reunion, D0 + timedelta(days=90), POLICY) is None
+    assert due_reason(reunion, D0 + timedelta(days=91), POLICY) is EraseReason.HARD_CAP
+    # a record held for an owed message moves to its cap in the pharmacy's days too
+    owed = replace(reunion, acknowledged_at=CREATED, erase_day=date(2026, 12, 30), message_pending=True)
+    assert held_until(owed, date(2026, 12, 30), POLICY) == D0 + timedelta(days=91)
+
+
+def test_the_purge_s_today_is_the_pharmacy_s_today() -> None:
+    from chalicelib.domain.retention import pharmacy_today
+
+    now = datetime(2027, 2, 27, 21, 0, tzinfo=UTC)
+    assert pharmacy_today(replace(facts(), time_zone="Indian/Reunion"), now) == date(2027, 2, 28)
+    assert pharmacy_today(facts(), now) == date(2027, 2, 27)  # UTC when no zone is known

@@ -606,6 +606,17 @@ def test_invalid_finess(finess: object, message: str) -> None:
     assert [(e.field, e.message) for e in caught.value.errors] == [("path.finess", message)]
 
 
+def test_a_pharmacy_zone_comes_from_its_finess_unless_onboarding_names_a_french_one() -> None:
+    reunion = finess_with_check_digit("97400001")
+    assert parse_pharmacy({"finess": reunion, "name": "Pharmacie du Port"})[2] == "Indian/Reunion"
+    marquesas = {"finess": finess_with_check_digit("98700001"), "name": "P", "time_zone": "Pacific/Marquesas"}
+    assert parse_pharmacy(marquesas)[2] == "Pacific/Marquesas"
+    with pytest.raises(ValidationFailed) as caught:
+        parse_pharmacy({"finess": reunion, "name": "P", "time_zone": "America/New_York"})
+    assert [e.field for e in caught.value.errors] == ["time_zone"]
+    assert "America/New_York" not in caught.value.errors[0].message
+
+
 def test_finess_prefix_must_have_8_characters() -> None:
     with pytest.raises(ValueError, match="8 characters"):
         finess_with_check_digit("7500001")
@@ -615,6 +626,7 @@ def test_parse_pharmacy() -> None:
     assert parse_pharmacy({"finess": "750000010", "name": "  Pharmacie de la Paix "}) == (
         "750000010",
         "Pharmacie de la Paix",
+        "Europe/Paris",
     )
     with pytest.raises(ValidationFailed) as caught:
         parse_pharmacy({"finess": "750000011", "name": "Pharmacie\x07", "owner": "x"})

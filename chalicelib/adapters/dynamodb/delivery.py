@@ -338,7 +338,8 @@ def _delivery_fields(
         "delivery_history": {"S": json.dumps(delivery.history_to_json(d.history))} if d.history else None,
     }
     if retention is not None and d.acknowledged_at is not None:
-        fields["erase_day"] = {"S": erase_day(record.created_at, d.acknowledged_at, retention).isoformat()}
+        due = erase_day(record.created_at, d.acknowledged_at, retention, record.time_zone)
+        fields["erase_day"] = {"S": due.isoformat()}
     sets: list[str] = []
     removes: list[str] = []
     values: dict[str, Any] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ from chalicelib.adapters.dynamodb.errors import dynamodb_errors, is_conditional_
 from chalicelib.adapters.dynamodb.models import MemberModel, PharmacyModel, PscLoginModel
 from chalicelib.domain.errors import Conflict, NotFound, ServiceUnavailable
 from chalicelib.domain.model import Role
+from chalicelib.domain.pharmacy_day import zone_of_finess
 from chalicelib.domain.serialization import iso_utc
 from chalicelib.services.ports import Clock, Membership, PscLogin
 
@@ -21,8 +23,14 @@ class DynamoDbPharmacies:
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
 
-    def add(self, finess: str, name: str, *, created_by: str) -> None:
-        item = PharmacyModel(finess, name=name, created_at=iso_utc(self._clock.now()), created_by=created_by)
+    def add(self, finess: str, name: str, *, time_zone: str | None = None, created_by: str) -> None:
+        item = PharmacyModel(
+            finess,
+            name=name,
+            time_zone=time_zone or zone_of_finess(finess),
+            created_at=iso_utc(self._clock.now()),
+            created_by=created_by,
+        )
         with dynamodb_errors():
             try:
                 item.save(condition=PharmacyModel.finess.does_not_exist())
@@ -74,6 +82,29 @@ def _failed_items(exc: TransactWriteError) -> list[bool]:
 def _busy() -> ServiceUnavailable:
     """A transaction cancelled for another reason (a concurrent transaction, a throttle): retry."""
     return ServiceUnavailable("The database is busy; retry later.", retry_after_seconds=1)
+
+
+class DynamoDbPharmacyZones:
+    """Each pharmacy's zone, read once per process: it is fixed at onboarding and never changes, so
+    the cache is never stale. A pharmacy without a stored zone (onboarded before zones were kept,
+    or not onboarded at all) has its FINESS département's."""
+
+    def __init__(self) -> None:
+        self._zones: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def time_zone(self, finess: str) -> str:
+        zone = self._zones.get(finess)
+        if zone is None:
+            with dynamodb_errors():
+                try:
+                    item = PharmacyModel.get(finess, attributes_to_get=["finess", "time_zone"])
+                    zone = item.time_zone or zone_of_finess(finess)
+                except PharmacyModel.DoesNotExist:
+                    return zone_of_finess(finess)  # not cached: it may be onboarded later
+            with self._lock:
+                self._zones[finess] = zone
+        return zone
 
 
 class DynamoDbMemberships:

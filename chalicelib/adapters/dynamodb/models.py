@@ -96,7 +96,8 @@ class RecordModel(Model):
 
     finess = UnicodeAttribute(hash_key=True)
     record_id = UnicodeAttribute(range_key=True)
-    finess_day = UnicodeAttribute()
+    finess_day = UnicodeAttribute()  # "FINESS#YYYY-MM-DD": the day in the pharmacy's time zone
+    time_zone = UnicodeAttribute(null=True)  # the pharmacy's, when the record was created
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     created_by = UnicodeAttribute()
@@ -140,6 +141,8 @@ class PharmacyModel(Model):
 
     finess = UnicodeAttribute(hash_key=True)
     name = UnicodeAttribute()
+    # IANA zone of the pharmacy's days (chalicelib/domain/pharmacy_day.py); absent: from its FINESS
+    time_zone = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     created_by = UnicodeAttribute()
     # Its pharmacists must log in with Pro Santé Connect (Cognito stays for its admins).

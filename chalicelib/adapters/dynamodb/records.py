@@ -26,6 +26,7 @@ from chalicelib.domain.model import (
     TestRecord,
     TestResult,
 )
+from chalicelib.domain.pharmacy_day import PARIS
 from chalicelib.domain.retention import RetentionPolicy, erase_day
 from chalicelib.domain.serialization import iso_utc, parse_iso
 from chalicelib.services.ports import Page
@@ -68,13 +69,15 @@ def record_from_model(item: RecordModel) -> tuple[TestRecord, bytes | None]:
         created_by=item.created_by,
         version=int(item.version),
         delivery=delivery,
+        time_zone=item.time_zone or PARIS,  # records stored before zones were kept: mainland
     )
     return record, item.personal
 
 
 def apply_record(item: RecordModel, record: TestRecord) -> None:
     """Copy the record's non-personal fields onto the item (the blob and index are set apart)."""
-    item.finess_day = f"{record.finess}#{record.test.sampled_at.date().isoformat()}"
+    item.finess_day = f"{record.finess}#{record.day.isoformat()}"
+    item.time_zone = record.time_zone
     item.created_at = iso_utc(record.created_at)
     item.updated_at = iso_utc(record.updated_at)
     item.created_by = record.created_by
@@ -165,7 +168,7 @@ class DynamoDbRecordRepository:
         item.nir_index = nir_index
         # the day the purge erases the blob (sparse index by_erase_day); the exporter's
         # acknowledgement brings it forward
-        due = erase_day(record.created_at, record.delivery.acknowledged_at, self._retention)
+        due = erase_day(record.created_at, record.delivery.acknowledged_at, self._retention, record.time_zone)
         item.erase_day = due.isoformat()
         item.expires_at = expires_at  # the whole item's backstop, enforced by DynamoDB TTL
         with dynamodb_errors():

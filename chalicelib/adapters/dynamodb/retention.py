@@ -30,6 +30,7 @@ from chalicelib.adapters.dynamodb.errors import dynamodb_errors, is_conditional_
 from chalicelib.adapters.dynamodb.models import RecordModel
 from chalicelib.domain.delivery import owes_sidep
 from chalicelib.domain.model import DeliveryState, MessageKind, RecordStatus, TestRecord, TestResult
+from chalicelib.domain.pharmacy_day import PARIS
 from chalicelib.domain.retention import (
     RetentionFacts,
     RetentionPolicy,
@@ -54,6 +55,7 @@ _FACT_ATTRIBUTES = [
     "lease_expires_at",
     "first_sent_at",
     "pending_message",
+    "time_zone",
 ]
 _SKELETON_ATTRIBUTES = ["status", "result", "delivery_state"]
 # Removed by every erasure: the personal part and whatever could still send or describe it.
@@ -84,6 +86,7 @@ def _facts(item: RecordModel) -> RetentionFacts:
         lease_expires_at=parse_iso(item.lease_expires_at) if item.lease_expires_at else None,
         already_sent=item.first_sent_at is not None,
         message_pending=owes_sidep(MessageKind(item.pending_message) if item.pending_message else None),
+        time_zone=item.time_zone or PARIS,
     )
 
 
