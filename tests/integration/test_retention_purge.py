@@ -105,7 +105,7 @@ def test_the_purge_erases_exactly_what_the_policy_says_on_the_right_day(pharmacy
     assert RecordModel.get(FINESS, acked.id).erase_day == "2026-12-29"
     assert RecordModel.get(FINESS, never.id).erase_day == "2027-02-27"
 
-    pharmacy.at(29, hour=23)
+    pharmacy.at(29, hour=22)  # 23:00 in Paris, the pharmacy's zone: still its day 29
     assert pharmacy.purge().erased_count == 0
     pharmacy.at(30, hour=0)
     report = pharmacy.purge()
@@ -120,7 +120,7 @@ def test_the_purge_erases_exactly_what_the_policy_says_on_the_right_day(pharmacy
     assert pharmacy.purge().unacknowledged_near_cap == []
     pharmacy.at(83)
     assert pharmacy.purge().unacknowledged_near_cap == [never.id]  # the alarm, a week ahead
-    pharmacy.at(89, hour=23)
+    pharmacy.at(89, hour=22)  # 23:00 in Paris
     assert pharmacy.purge().erased_count == 0
     pharmacy.at(90)
     report = pharmacy.purge()
