@@ -35,6 +35,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import requests
 
@@ -43,6 +44,8 @@ MAX_ATTEMPTS = 8  # per create, counting the cut-short first attempt
 RETRY_AFTER_CAP_SECONDS = 1.0
 REQUEST_TIMEOUT_SECONDS = 30.0
 START_TIMEOUT_SECONDS = 90.0
+
+PARIS = ZoneInfo("Europe/Paris")
 
 
 @dataclass
@@ -121,10 +124,11 @@ def _nir(rng: random.Random, sex: str, born: date) -> str:
 
 
 def submission(rng: random.Random, marker: str, now: datetime) -> dict[str, Any]:
-    """A valid body; `marker` (the device id) tells this run's records from any others."""
+    """A valid body; `marker` (the sampling time's microseconds, which the record keeps) tells this
+    run's records from any others."""
     sex = rng.choice("FM")
     born = date(rng.randint(1930, 2015), rng.randint(1, 12), rng.randint(1, 28))
-    sampled = (now - timedelta(minutes=rng.randint(1, 120))).replace(microsecond=0)
+    sampled = (now - timedelta(minutes=rng.randint(1, 120))).replace(microsecond=int(marker))
     return {
         "patient": {
             "nir": _nir(rng, sex, born),
@@ -135,7 +139,7 @@ def submission(rng: random.Random, marker: str, now: datetime) -> dict[str, Any]
         },
         "test": {
             "kind": "antigen",
-            "device_id": marker,
+            "device_id": "1232",
             "sampled_at": sampled.isoformat(),
             "result": rng.choice([None, "negative", "positive"]),
         },
@@ -249,7 +253,7 @@ class Client:
                 continue
             response.raise_for_status()
             page = response.json()
-            found += [item["id"] for item in page["items"] if item["test"]["device_id"] == marker]
+            found += [item["id"] for item in page["items"] if f".{marker}" in item["test"]["sampled_at"]]
             cursor = page["next_cursor"]
             if not cursor:
                 break
@@ -271,7 +275,7 @@ def run(
     api = _loopback(stack["api_url"])
     tokens = {user: login_stack_user(stack, user)["AccessToken"] for user in USERS}
     base = random.Random(seed)  # noqa: S311  # nosec B311: load-test data, not secrets
-    marker = str(base.randint(10**9, 10**10 - 1))
+    marker = str(base.randint(100_000, 999_999))
     stats = Stats()
     started = time.monotonic()
     deadline = started + deadline_seconds
@@ -292,7 +296,14 @@ def run(
         list(pool.map(work, range(clients)))
     elapsed = time.monotonic() - started
 
-    days = sorted({b["test"]["sampled_at"][:10] for group in bodies.values() for b in group})
+    # the pharmacies' days (the seeded ones are in mainland France)
+    days = sorted(
+        {
+            datetime.fromisoformat(b["test"]["sampled_at"]).astimezone(PARIS).date().isoformat()
+            for group in bodies.values()
+            for b in group
+        }
+    )
     stored: Counter[str] = Counter()
     for user in USERS:
         checker = Client(api, tokens[user], user, stats, base, deadline + 60)

@@ -20,6 +20,7 @@ from chalice import Blueprint, Response
 from chalicelib.api.context import MAX_JSON_DEPTH
 from chalicelib.api.problems import SECURITY_HEADERS
 from chalicelib.domain import validation
+from chalicelib.domain.devices import device_list
 from chalicelib.domain.model import (
     DeliveryState,
     MessageKind,
@@ -100,8 +101,10 @@ def _schemas() -> dict[str, Schema]:
             "kind": {"type": "string", "enum": _values(TestKind)},
             "device_id": {
                 "type": "string",
-                "pattern": "^[0-9]{1,10}$",
-                "description": "The EU common list id of the test device.",
+                "enum": sorted(device_list().devices, key=int),
+                "description": "The test device's id on the EU common list of rapid antigen tests (the "
+                f"DCC value set of {device_list().value_set_date.isoformat()}); a device taken off the "
+                "list is refused for tests sampled from the day it left.",
             },
             "sampled_at": {
                 "type": "string",
@@ -135,10 +138,14 @@ def _schemas() -> dict[str, Schema]:
         {
             "kind": {"type": "string", "enum": _values(TestKind)},
             "device_id": _STRING,
+            "device_name": {
+                **_nullable(_STRING),
+                "description": "The device's manufacturer and name on the EU common list.",
+            },
             "sampled_at": {"type": "string", "format": "date-time"},
             "result": _nullable({"type": "string", "enum": _values(TestResult)}),
         },
-        ["kind", "device_id", "sampled_at", "result"],
+        ["kind", "device_id", "device_name", "sampled_at", "result"],
     )
     summary_fields: dict[str, Schema] = {
         "id": {"type": "string", "format": "uuid"},

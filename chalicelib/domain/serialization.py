@@ -6,6 +6,7 @@ from datetime import UTC as _UTC
 from datetime import date, datetime
 from typing import Any
 
+from chalicelib.domain.devices import device_name
 from chalicelib.domain.model import Address, Patient, Sex, TestInfo, TestRecord
 
 
@@ -56,6 +57,7 @@ def test_to_json(test: TestInfo) -> dict[str, Any]:
     return {
         "kind": test.kind.value,
         "device_id": test.device_id,
+        "device_name": device_name(test.device_id),
         "sampled_at": test.sampled_at.isoformat(),
         "result": test.result.value if test.result else None,
     }

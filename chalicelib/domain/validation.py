@@ -18,6 +18,8 @@ Decisions worth knowing:
 - `birth_date` may be "today" anywhere on Earth (up to UTC+14), so a newborn tested overseas on
   the day of birth is accepted.
 - `sampled_at` keeps the offset it was given.
+- `device_id` must be on the shipped EU common list (chalicelib/domain/devices.py), and still on it
+  on the sampling day (the day of `sampled_at` in its own offset).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from stdnum import luhn
 
 from chalicelib.domain import nir as nir_rules
 from chalicelib.domain import psc
+from chalicelib.domain.devices import device_list
 from chalicelib.domain.errors import FieldError, ValidationFailed
 from chalicelib.domain.model import (
     Address,
@@ -338,6 +341,8 @@ def _device_id(value: object) -> str:
     text = _string(value)
     if not _DEVICE_ID.fullmatch(text):
         _fail("must be an EU common list device id: 1 to 10 digits")
+    if device_list().get(text) is None:
+        _fail("is not on the EU common list of test devices")
     return text
 
 
@@ -477,6 +482,10 @@ def _test(
     result = reader.optional("result", _test_result)
     reader.finish()
     if kind is None or device_id is None or sampled_at is None:
+        return None
+    device = device_list().get(device_id)
+    if device is not None and not device.usable_on(sampled_at.date()):
+        errors.add(reader.path("device_id"), "was no longer on the EU common list on the sampling day")
         return None
     return TestInfo(kind=kind, device_id=device_id, sampled_at=sampled_at, result=result)
 

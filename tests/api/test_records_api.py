@@ -154,3 +154,30 @@ def test_every_response_carries_the_security_headers(world: World) -> None:
         assert response.headers["Cache-Control"] == "no-store"
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_the_record_shows_the_device_s_name_from_the_eu_common_list(world: World) -> None:
+    created = body_of(world.call("POST", "/v1/tests", "pharmacist-a", test_body(0)))
+    assert created["test"]["device_id"] == "1232"
+    assert created["test"]["device_name"] == "Abbott Rapid Diagnostics, Panbio COVID-19 Ag Rapid Test"
+    listed = body_of(world.call("GET", f"/v1/tests?date={created['day']}", "pharmacist-a"))["items"]
+    assert listed[0]["test"]["device_name"] == created["test"]["device_name"]
+
+
+@pytest.mark.parametrize(
+    ("device_id", "message"),
+    [
+        ("8765432", "is not on the EU common list of test devices"),
+        ("1242", "was no longer on the EU common list on the sampling day"),  # left on 2021-05-11
+    ],
+)
+def test_a_device_off_the_eu_common_list_is_400_naming_the_field(
+    world: World, device_id: str, message: str
+) -> None:
+    body = test_body(0)
+    body["test"]["device_id"] = device_id
+    response = world.call("POST", "/v1/tests", "pharmacist-a", body)
+    assert response.status_code == 400
+    assert body_of(response)["errors"] == [{"field": "test.device_id", "message": message}]
+    assert device_id not in response.body.decode()
+    assert_no_personal_value(response)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from chalicelib.domain import model
+from chalicelib.domain.devices import device_list
 from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.model import RecordStatus, Role, Sex
 from chalicelib.domain.validation import (
@@ -504,9 +505,42 @@ def test_clock_skew_is_configurable() -> None:
 # --- test section -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("device_id", ["1", "1232", "1234567890"])
+@pytest.mark.parametrize("device_id", ["308", "1232", "1833"])
 def test_accepted_device_ids(device_id: str) -> None:
     assert parse(with_test(device_id=device_id)).test.device_id == device_id
+
+
+@pytest.mark.parametrize("device_id", ["1", "1234", "1234567890"])
+def test_a_device_id_not_on_the_eu_common_list_is_refused(device_id: str) -> None:
+    assert errors_of(with_test(device_id=device_id)) == {
+        "test.device_id": "is not on the EU common list of test devices"
+    }
+
+
+def test_a_device_taken_off_the_list_is_refused_from_the_day_it_left() -> None:
+    # 1065 (BD Veritor) left the list on 2021-05-11 in the snapshot
+    left = device_list().get("1065")
+    assert left is not None and not left.active and left.since.isoformat() == "2021-05-11"
+    assert errors_of(with_test(device_id="1065")) == {
+        "test.device_id": "was no longer on the EU common list on the sampling day"
+    }
+    before = with_test(device_id="1065", sampled_at="2021-05-10T23:00:00+02:00")
+    now = datetime(2021, 5, 11, 8, tzinfo=UTC)
+    assert parse_submission(before, now=now, max_age_days=90).test.device_id == "1065"
+    on_the_day = with_test(device_id="1065", sampled_at="2021-05-11T07:00:00+02:00")
+    with pytest.raises(ValidationFailed) as caught:
+        parse_submission(on_the_day, now=now, max_age_days=90)
+    assert [e.field for e in caught.value.errors] == ["test.device_id"]
+
+
+def test_the_device_snapshot_is_dated_and_keeps_the_contract_example() -> None:
+    snapshot = device_list()
+    assert snapshot.value_set_date.isoformat() == "2021-07-01"
+    assert "eu-dcc-valuesets" in snapshot.source and snapshot.fetched.isoformat() == "2026-12-01"
+    example = snapshot.get("1232")
+    assert example is not None and example.active
+    assert example.name == "Abbott Rapid Diagnostics, Panbio COVID-19 Ag Rapid Test"
+    assert len(snapshot.devices) == 88
 
 
 @pytest.mark.parametrize("device_id", ["", "12345678901", "12a", " 1232", "1232\n", "١٢٣", "-1"])
@@ -881,7 +915,7 @@ LEAKY_BODIES: list[dict[str, Any]] = [
             "email": "quixotelle@zyx",
             "phone": "06 99 88 77 66 ext 4321",
         },
-        "test": {"kind": "antigen", "device_id": "4321", "sampled_at": "2031-07-14T09:08:07+00:00"},
+        "test": {"kind": "antigen", "device_id": "9876543", "sampled_at": "2031-07-14T09:08:07+00:00"},
     },
 ]
 
