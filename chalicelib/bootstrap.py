@@ -30,6 +30,7 @@ from chalicelib.adapters.dynamodb.idempotency import DynamoDbIdempotencyStore
 from chalicelib.adapters.dynamodb.models import bind_models
 from chalicelib.adapters.dynamodb.records import DynamoDbRecordRepository
 from chalicelib.adapters.dynamodb.retention import DynamoDbRetentionStore
+from chalicelib.adapters.insi import FakeInsi, NoInsi
 from chalicelib.adapters.psc import PscClient, PscSettings, SecretsManagerSecret
 from chalicelib.adapters.session_tokens import KmsPublicKeys, KmsSessionTokenIssuer
 from chalicelib.config import Settings, get_settings
@@ -129,6 +130,8 @@ def build(settings: Settings, session: boto3.Session | None = None, clock: Clock
         clock=clock,
         settings=settings,
         zones=DynamoDbPharmacyZones(),
+        # the INSi client is not built yet: the fake answers in the local stack only
+        insi=FakeInsi() if settings.stage == "local" else NoInsi(),
     )
     admin = AdminDeps(
         pharmacies=pharmacies,

@@ -67,9 +67,7 @@ class FakeRepository:
         found = [
             copy.deepcopy(r)
             for (f, _), (r, _, _) in sorted(self.items.items(), key=lambda kv: kv[1][0].created_at)
-            if f == finess
-            and r.day == day
-            and (status is None or r.status.value == status)
+            if f == finess and r.day == day and (status is None or r.status.value == status)
         ]
         start = int(cursor or 0)
         page = found[start : start + limit]

@@ -46,6 +46,23 @@ PATIENTS: list[dict[str, Any]] = [
 ]
 
 
+# INS traits of the first two test patients (their birth places agree with their NIRs: 99126 is
+# Greece for Jeanne, 78006 a commune of Yvelines for Étienne).
+INS_TRAITS: list[dict[str, str]] = [
+    {"birth_last_name": "Papadopoulou", "birth_first_names": "Jeanne Eleni", "birth_place": "99126"},
+    {"birth_last_name": "Martin-Quéméner", "birth_first_names": "Étienne Yves Marie", "birth_place": "78006"},
+]
+
+
+def ins_body(index: int = 0, document: str | None = "identity_card", **test: Any) -> dict[str, Any]:
+    """A test body for patient `index` with its INS traits and the identity document seen."""
+    body = test_body(index, **test)
+    body["patient"].update(INS_TRAITS[index])
+    if document is not None:
+        body["patient"]["identity_document"] = document
+    return body
+
+
 def test_body(
     index: int = 0, result: str | None = "negative", sampled_at: str = "2026-11-29T10:15:00+01:00"
 ) -> dict[str, Any]:
@@ -72,7 +89,10 @@ def personal_needles() -> list[str]:
             needles.add(digits[-9:])  # national significant number, any prefix
         if p.get("address"):
             needles.add(p["address"]["line"])
+    for traits in INS_TRAITS:
+        needles |= {traits["birth_last_name"], traits["birth_first_names"]}
     return sorted(needles)
 
 
+ins_body.__test__ = False  # type: ignore[attr-defined]
 test_body.__test__ = False  # type: ignore[attr-defined]  # a builder, not a test, wherever it is imported

@@ -21,6 +21,7 @@ from chalicelib.api.context import MAX_JSON_DEPTH
 from chalicelib.api.problems import SECURITY_HEADERS
 from chalicelib.domain import validation
 from chalicelib.domain.devices import device_list
+from chalicelib.domain.identity import IdentityDocument, IdentityStatus
 from chalicelib.domain.model import (
     DeliveryState,
     MessageKind,
@@ -70,6 +71,29 @@ _STRING: Schema = {"type": "string"}
 _TIMESTAMP: Schema = {"type": "string", "format": "date-time", "description": "RFC 3339, UTC (Z)."}
 
 
+def _ins_traits_in() -> dict[str, Schema]:
+    """The optional INS traits of a submission (the status is never submitted)."""
+    return {
+        "birth_last_name": {
+            **_nullable(_STRING),
+            "description": "Optional: the birth family name (nom de naissance), beside last_name.",
+        },
+        "birth_first_names": {
+            **_nullable(_STRING),
+            "description": "Optional: the first names as on the birth record, space-separated.",
+        },
+        "birth_place": {
+            **_nullable({"type": "string", "pattern": "^[0-9][0-9ABab][0-9]{3}$"}),
+            "description": "Optional: the INSEE code of the birth commune (2A/2B in Corsica), or 99 and "
+            "the country's code for a birth abroad; checked against INSEE's list.",
+        },
+        "identity_document": {
+            **_nullable({"type": "string", "enum": _values(IdentityDocument)}),
+            "description": "Optional: the identity document seen at the counter, or none.",
+        },
+    }
+
+
 def _schemas() -> dict[str, Schema]:
     address_in = _object(
         {
@@ -93,6 +117,7 @@ def _schemas() -> dict[str, Schema]:
             "email": {**_nullable(_STRING), "description": "Optional."},
             "phone": {**_nullable(_STRING), "description": "Optional; stored in E.164."},
             "address": _nullable(_ref("AddressInput")),
+            **_ins_traits_in(),
         },
         ["nir", "last_name", "first_name", "birth_date", "sex"],
     )
@@ -131,6 +156,16 @@ def _schemas() -> dict[str, Schema]:
             "email": _nullable(_STRING),
             "phone": _nullable(_STRING),
             "address": _nullable(_ref("Address")),
+            "birth_last_name": _nullable(_STRING),
+            "birth_first_names": _nullable(_STRING),
+            "birth_place": _nullable(_STRING),
+            "identity_document": _nullable({"type": "string", "enum": _values(IdentityDocument)}),
+            "identity_status": {
+                "type": "string",
+                "enum": _values(IdentityStatus),
+                "description": "Derived by the server from what was checked (README \"The patient's "
+                'identity"): provisional, recovered (INSi), validated (document), qualified (both).',
+            },
         },
         ["nir", "last_name", "first_name", "birth_date", "sex", "email", "phone", "address"],
     )

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
+from chalicelib.domain.identity import IdentityDocument, IdentityStatus
 from chalicelib.domain.pharmacy_day import PARIS, local_day
 
 
@@ -96,6 +97,13 @@ class Patient:
     email: str | None = None
     phone: str | None = None  # E.164
     address: Address | None = None
+    # INS traits, when the pharmacist recorded them (chalicelib/domain/identity.py)
+    birth_last_name: str | None = None  # nom de naissance, beside the used last_name
+    birth_first_names: str | None = None  # first names as on the birth record, space-separated
+    birth_place: str | None = None  # INSEE code of the birth commune, or 99xxx for a country
+    identity_document: IdentityDocument | None = None  # seen at the counter (none: NONE)
+    # derived by the service from what was checked, never taken from the client
+    identity_status: IdentityStatus = IdentityStatus.PROVISIONAL
 
 
 @dataclass(frozen=True)

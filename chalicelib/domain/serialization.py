@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from chalicelib.domain.devices import device_name
+from chalicelib.domain.identity import IdentityDocument, IdentityStatus
 from chalicelib.domain.model import Address, Patient, Sex, TestInfo, TestRecord
 
 
@@ -29,6 +30,11 @@ def patient_to_json(patient: Patient) -> dict[str, Any]:
         "email": patient.email,
         "phone": patient.phone,
         "address": None,
+        "birth_last_name": patient.birth_last_name,
+        "birth_first_names": patient.birth_first_names,
+        "birth_place": patient.birth_place,
+        "identity_document": patient.identity_document.value if patient.identity_document else None,
+        "identity_status": patient.identity_status.value,
     }
     if patient.address is not None:
         body["address"] = {
@@ -50,6 +56,12 @@ def patient_from_json(body: dict[str, Any]) -> Patient:
         email=body.get("email"),
         phone=body.get("phone"),
         address=Address(**address) if address else None,
+        # blobs sealed before the INS traits were kept have none of them: provisional
+        birth_last_name=body.get("birth_last_name"),
+        birth_first_names=body.get("birth_first_names"),
+        birth_place=body.get("birth_place"),
+        identity_document=IdentityDocument(document) if (document := body.get("identity_document")) else None,
+        identity_status=IdentityStatus(body.get("identity_status") or IdentityStatus.PROVISIONAL.value),
     )
 
 

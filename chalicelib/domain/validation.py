@@ -18,6 +18,9 @@ Decisions worth knowing:
 - `birth_date` may be "today" anywhere on Earth (up to UTC+14), so a newborn tested overseas on
   the day of birth is accepted.
 - `sampled_at` keeps the offset it was given.
+- INS traits (`birth_last_name`, `birth_first_names`, `birth_place`, `identity_document`) are
+  optional; a birth place must be on the shipped INSEE list. The identity's status is never read
+  from the body (an `identity_status` field is refused as unknown): the service derives it.
 - `device_id` must be on the shipped EU common list (chalicelib/domain/devices.py), and still on it
   on the sampling day (the day of `sampled_at` in its own offset).
 """
@@ -40,6 +43,8 @@ from chalicelib.domain import nir as nir_rules
 from chalicelib.domain import psc
 from chalicelib.domain.devices import device_list
 from chalicelib.domain.errors import FieldError, ValidationFailed
+from chalicelib.domain.identity import IdentityDocument
+from chalicelib.domain.insee import is_birth_place
 from chalicelib.domain.model import (
     Address,
     Patient,
@@ -97,6 +102,7 @@ _DATETIME = re.compile(
 _DECODED_PLUS_OFFSET = re.compile(r" ([0-9]{2}:[0-9]{2})$")
 _DEVICE_ID = re.compile(r"[0-9]{1,10}")
 _POSTAL_CODE = re.compile(r"[0-9]{5}")
+_INSEE_CODE = re.compile(r"[0-9][0-9AB][0-9]{3}")
 _POSTAL_DEPARTEMENT = re.compile(r"0[1-9]|[1-8][0-9]|9[0-5]|97|98")
 # 01–95 but not 20 (Corsica is 2A/2B), or 97/98 overseas; then 7 digits.
 _FINESS = re.compile(r"(?:0[1-9]|1[0-9]|2[1-9AB]|[3-8][0-9]|9[0-5]|97|98)[0-9]{7}")
@@ -346,6 +352,18 @@ def _device_id(value: object) -> str:
     return text
 
 
+_identity_document = _choice(IdentityDocument)
+
+
+def _birth_place(value: object) -> str:
+    text = _string(value).strip().upper()
+    if not _INSEE_CODE.fullmatch(text):
+        _fail("must be an INSEE code: 5 characters (a commune, 2A/2B in Corsica, or 99 and a country)")
+    if not is_birth_place(text):
+        _fail("is not a commune or country of INSEE's code list")
+    return text
+
+
 def _email(value: object) -> str:
     text = _string(value).strip()
     if not text:
@@ -453,6 +471,10 @@ def _patient(raw: object, path: str, errors: _Errors, *, now: datetime) -> Patie
     email = reader.optional("email", _email)
     phone = reader.optional("phone", _phone)
     address = reader.nested("address", _address, required=False)
+    birth_last_name = reader.optional("birth_last_name", _person_name)
+    birth_first_names = reader.optional("birth_first_names", _person_name)
+    birth_place = reader.optional("birth_place", _birth_place)
+    identity_document = reader.optional("identity_document", _identity_document)
     reader.finish()
     if nir is not None:
         for message in nir_rules.disagreements(nir, sex, birth_date):
@@ -469,6 +491,10 @@ def _patient(raw: object, path: str, errors: _Errors, *, now: datetime) -> Patie
         email=email,
         phone=phone,
         address=address,
+        birth_last_name=birth_last_name,
+        birth_first_names=birth_first_names,
+        birth_place=birth_place,
+        identity_document=identity_document,
     )
 
 

@@ -19,7 +19,8 @@ from typing import Any
 from chalicelib.config import Settings
 from chalicelib.domain import delivery as delivery_rules
 from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
-from chalicelib.domain.model import Principal, RecordStatus, TestRecord
+from chalicelib.domain.identity import document_validates, reliability
+from chalicelib.domain.model import Patient, Principal, RecordStatus, TestRecord
 from chalicelib.domain.pharmacy_day import PARIS, ZonesFromFiness, local_day
 from chalicelib.domain.retention import backstop_expiry
 from chalicelib.domain.validation import parse_result_update, parse_submission, parse_uuid
@@ -30,6 +31,10 @@ from chalicelib.services.ports import (
     BlindIndex,
     Clock,
     IdempotencyStore,
+    InsiTeleservice,
+    InsiUnavailable,
+    InsTraits,
+    NoInsi,
     Page,
     PersonalDataCipher,
     PharmacyZones,
@@ -54,6 +59,38 @@ class RecordsDeps:
     settings: Settings
     new_id: Callable[[], str] = field(default=_new_id)
     zones: PharmacyZones = field(default_factory=ZonesFromFiness)
+    insi: InsiTeleservice = field(default_factory=NoInsi)
+
+
+def ins_traits(patient: Patient) -> InsTraits | None:
+    """The traits INSi needs, if the pharmacist recorded them all."""
+    if not (patient.birth_last_name and patient.birth_first_names and patient.birth_place):
+        return None
+    return InsTraits(
+        birth_last_name=patient.birth_last_name,
+        birth_first_names=patient.birth_first_names,
+        birth_date=patient.birth_date,
+        sex=patient.sex.value,
+        birth_place=patient.birth_place,
+    )
+
+
+def identify(insi: InsiTeleservice, patient: Patient, day: date) -> Patient:
+    """The patient with its identity status derived from what was checked: the document seen on
+    `day` and INSi's answer for the NIR and traits (no answer: not confirmed). Whatever status the
+    client may have meant is never read."""
+    traits = ins_traits(patient)
+    confirmed = False
+    if traits is not None:
+        try:
+            confirmed = insi.verify(patient.nir, traits)
+        except InsiUnavailable:
+            confirmed = False  # the record is kept; its identity is as the counter checked it
+    status = reliability(
+        document_validates=document_validates(patient.identity_document, patient.birth_date, day),
+        insi_confirmed=confirmed,
+    )
+    return replace(patient, identity_status=status)
 
 
 def pharmacy_today(deps: RecordsDeps, caller: Principal) -> date:
@@ -90,6 +127,8 @@ def create_record(
     now = deps.clock.now()
     submission = parse_submission(body, now=now, max_age_days=deps.settings.retention_hard_cap_days)
     time_zone = deps.zones.time_zone(finess)
+    patient = identify(deps.insi, submission.patient, local_day(now, time_zone))
+    submission = replace(submission, patient=patient)
     record_id = deps.new_id()
     key = parse_uuid(idempotency_key, "Idempotency-Key") if idempotency_key is not None else None
     # Every key-service call comes before the first write: if KMS fails, nothing (not even the

@@ -181,3 +181,22 @@ def test_a_device_off_the_eu_common_list_is_400_naming_the_field(
     assert body_of(response)["errors"] == [{"field": "test.device_id", "message": message}]
     assert device_id not in response.body.decode()
     assert_no_personal_value(response)
+
+
+def test_the_identity_status_is_derived_by_the_server_through_the_local_insi_fake(world: World) -> None:
+    from tests.patients import ins_body
+
+    qualified = body_of(world.call("POST", "/v1/tests", "pharmacist-a", ins_body(1, "identity_card")))
+    assert qualified["patient"]["identity_status"] == "qualified"
+    assert qualified["patient"]["birth_place"] == "78006"
+    recovered = body_of(world.call("POST", "/v1/tests", "pharmacist-a", ins_body(0, "none")))
+    assert recovered["patient"]["identity_status"] == "recovered"
+    plain = body_of(world.call("POST", "/v1/tests", "pharmacist-a", test_body(0)))
+    assert plain["patient"]["identity_status"] == "provisional"
+    claimed = test_body(0)
+    claimed["patient"]["identity_status"] = "qualified"
+    refused = world.call("POST", "/v1/tests", "pharmacist-a", claimed)
+    assert refused.status_code == 400
+    assert body_of(refused)["errors"] == [
+        {"field": "patient.identity_status", "message": "is not an allowed field"}
+    ]

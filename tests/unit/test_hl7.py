@@ -19,6 +19,7 @@ from chalicelib.adapters.sidep.hl7 import (
     parse_acks,
 )
 from chalicelib.domain import model
+from chalicelib.domain.identity import IdentityStatus
 from chalicelib.domain.model import Address, MessageKind, Patient, RecordStatus, Sex
 from chalicelib.domain.model import TestResult as Result
 from tests.patients import PATIENTS
@@ -92,8 +93,9 @@ def test_every_message_parses_with_python_hl7_and_carries_the_fields(index: int,
     assert field(message, "MSH.F12") == "2.5.1"
 
     assert field(message, "PID.F3.R1.C1") == patient.nir
-    assert field(message, "PID.F3.R1.C4.S2") == "1.2.250.1.213.1.4.8"
-    assert field(message, "PID.F3.R1.C5") == "INS"
+    # a provisional identity (nothing checked): the NIR as the national health plan id, not the INS
+    assert field(message, "PID.F3.R1.C4") == "" and field(message, "PID.F3.R1.C5") == "NH"
+    assert field(message, "PID.F32") == "PROV"
     assert field(message, "PID.F5.R1.C1") == patient.last_name
     assert field(message, "PID.F5.R1.C2") == patient.first_name
     assert field(message, "PID.F7") == patient.birth_date.strftime("%Y%m%d")
@@ -314,3 +316,31 @@ def test_unreadable_acks_are_an_error_that_quotes_nothing(garbage: bytes) -> Non
     with pytest.raises(Hl7Error) as caught:
         parse_acks(garbage)
     assert "oops" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "id_type", "authority_oid"),
+    [
+        (IdentityStatus.PROVISIONAL, "PROV", "NH", ""),
+        (IdentityStatus.RECOVERED, "RECUP", "NH", ""),
+        (IdentityStatus.VALIDATED, "VALI", "NH", ""),
+        (IdentityStatus.QUALIFIED, "QUAL", "INS", "1.2.250.1.213.1.4.8"),
+    ],
+)
+def test_the_ins_oid_is_sent_only_for_a_qualified_identity_and_pid_32_carries_the_status(
+    status: IdentityStatus, code: str, id_type: str, authority_oid: str
+) -> None:
+    patient = replace(patients()[0], identity_status=status)
+    message = hl7.parse(build_message(a_record(), patient, MessageKind.FINAL).text)
+    assert field(message, "PID.F3.R1.C1") == patient.nir
+    assert field(message, "PID.F3.R1.C5") == id_type
+    assert field(message, "PID.F3.R1.C4.S2") == authority_oid
+    if authority_oid:
+        assert field(message, "PID.F3.R1.C4.S1") == "ASIP-SANTE-INS-NIR"
+        assert field(message, "PID.F3.R1.C4.S3") == "ISO"
+    assert field(message, "PID.F32") == code
+    assert "1.2.250.1.213.1.4.8" in build_message(a_record(), patient, MessageKind.FINAL).text or (
+        status is not IdentityStatus.QUALIFIED
+    )
+    if status is not IdentityStatus.QUALIFIED:
+        assert "1.2.250.1.213.1.4.8" not in build_message(a_record(), patient, MessageKind.FINAL).text

@@ -997,3 +997,39 @@ def test_errors_about_test_patients_quote_none_of_their_values(index: int) -> No
     for needle in personal_needles():
         assert needle not in rendered
         assert needle not in rendered_unicode
+
+
+def test_ins_traits_are_optional_and_checked_when_present() -> None:
+    body = make_body(0)
+    body["patient"].update(
+        {"birth_last_name": "Papadopoulou", "birth_first_names": "Jeanne Eleni", "birth_place": "2a004"}
+    )
+    body["patient"]["identity_document"] = "passport"
+    patient = parse_submission(body, now=NOW, max_age_days=90).patient
+    assert (patient.birth_place, patient.identity_document) == ("2A004", model.IdentityDocument.PASSPORT)
+    assert patient.identity_status is model.IdentityStatus.PROVISIONAL  # the service derives it
+    assert parse_submission(make_body(0), now=NOW, max_age_days=90).patient.birth_place is None
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("birth_place", "99999", "is not a commune or country of INSEE's code list"),
+        ("birth_place", "96001", "is not a commune or country of INSEE's code list"),
+        (
+            "birth_place",
+            "7505",
+            "must be an INSEE code: 5 characters (a commune, 2A/2B in Corsica, or 99 and a country)",
+        ),
+        ("birth_last_name", "Dupont3", "may contain only letters, spaces, hyphens, apostrophes and periods"),
+        (
+            "identity_document",
+            "driving_licence",
+            "must be one of: passport, identity_card, birth_certificate, family_record_book, none",
+        ),
+    ],
+)
+def test_ins_traits_errors_name_the_field_and_echo_nothing(field: str, value: str, message: str) -> None:
+    body = make_body(0)
+    body["patient"][field] = value
+    assert errors_of(body) == {f"patient.{field}": message}

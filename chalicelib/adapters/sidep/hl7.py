@@ -25,6 +25,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
+from chalicelib.domain.identity import IdentityStatus
 from chalicelib.domain.model import MessageKind, Patient, TestRecord, TestResult
 
 HL7_VERSION = "2.5.1"
@@ -40,6 +41,26 @@ RESULT_CODES: dict[TestResult, tuple[str, str]] = {
     TestResult.NEGATIVE: ("260415000", "Not detected"),
     TestResult.INVALID: ("455371000124106", "Invalid result"),
 }
+# PID-32 Identity Reliability Code (HL7 table 0445, French extension of IHE PAM): what the
+# pharmacist's checks and INSi established (chalicelib/domain/identity.py).
+RELIABILITY_CODES: dict[IdentityStatus, str] = {
+    IdentityStatus.PROVISIONAL: "PROV",
+    IdentityStatus.RECOVERED: "RECUP",
+    IdentityStatus.VALIDATED: "VALI",
+    IdentityStatus.QUALIFIED: "QUAL",
+}
+# HL7 table 0203 identifier type of the NIR when it is not an INS: the national health plan id.
+NATIONAL_HEALTH_PLAN_ID = "NH"
+
+
+def patient_identifier(nir: str, status: IdentityStatus) -> str:
+    """PID-3: the INS (the NIR under the INS OID, type INS) only for a qualified identity, as the
+    INS référentiel requires; otherwise the NIR as the national health plan identifier (NH)."""
+    if status is IdentityStatus.QUALIFIED:
+        return f"{nir}^^^ASIP-SANTE-INS-NIR&{INS_NIR_OID}&ISO^INS"
+    return f"{nir}^^^^{NATIONAL_HEALTH_PLAN_ID}"
+
+
 # OBR-25 (result status of the order) mirrors OBX-11; a withdrawal cancels the order (X).
 _OBR_STATUS = {MessageKind.FINAL: "F", MessageKind.CORRECTION: "C", MessageKind.WITHDRAWAL: "X"}
 CONTROL_ID_LENGTH = 20  # MSH-10 is at most 20 characters in v2.5.1
@@ -157,10 +178,11 @@ MSH_FIELDS: dict[int, str] = {
 }
 PID_FIELDS: dict[int, str] = {
     1: "1",
-    3: f"{_t('NIR')}^^^ASIP-SANTE-INS-NIR&{INS_NIR_OID}&ISO^INS",
+    3: _t("PATIENTID"),  # patient_identifier(): the INS only for a qualified identity
     5: f"{_t('LAST')}^{_t('FIRST')}^^^^^L",
     7: _t("BIRTH"),
     8: _t("SEX"),
+    32: _t("RELIABILITY"),  # Identity Reliability Code
 }
 PID_ADDRESS_FIELDS: dict[int, str] = {11: f"{_t('LINE')}^^{_t('CITY')}^^{_t('POSTAL')}^FRA^H"}
 PID_PHONE_FIELDS: dict[int, str] = {13: f"{_t('PHONE')}^PRN^PH^^^^^^^^^{_t('PHONE')}"}
@@ -228,7 +250,7 @@ def _values(
         "RFAC": identity.receiving_facility,
         "CONTROLID": message_control_id(record.id, record.version, kind),
         "PROCID": identity.processing_id,
-        "NIR": patient.nir,
+        "RELIABILITY": RELIABILITY_CODES[patient.identity_status],
         "LAST": patient.last_name,
         "FIRST": patient.first_name,
         "SEX": patient.sex.value,
@@ -244,6 +266,7 @@ def _values(
         "DEVICE": record.test.device_id,
     }
     values = {name: escape(value) for name, value in raw.items()}
+    values["PATIENTID"] = patient_identifier(escape(patient.nir), patient.identity_status)
     # The message time is the record version's time, so a resend is byte for byte the same.
     values["MSGTIME"] = hl7_datetime(record.updated_at)
     values["SAMPLED"] = hl7_datetime(record.test.sampled_at)
