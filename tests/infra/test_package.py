@@ -389,6 +389,7 @@ def test_api_throttled_logged_and_behind_a_rate_limiting_waf(real_package: Path)
 
 # What chalice adds of its own: the runtime half of the framework (the Chalice app object).
 CHALICE_RUNTIME = frozenset({"chalice/__init__.py", "chalice/app.py"})
+DATA_DIR = "chalicelib/data/"  # reference data files (chalicelib/domain/devices.py, insee.py)
 
 
 def _source_of(name: str) -> str:
@@ -418,10 +419,13 @@ def test_the_zip_holds_the_app_and_the_locked_packages_and_nothing_else(real_pac
                     allowed.add(path)
     # exactly the lock's packages, at the lock's versions
     assert shipped == lock
-    runtime_code = {n for n in names if n.startswith("chalicelib/")}
+    runtime_code = {n for n in names if n.startswith("chalicelib/") and not n.startswith(DATA_DIR)}
     assert all(_source_of(n).endswith(".py") for n in runtime_code), sorted(runtime_code)
+    # the reference data the runtime reads (device list, INSEE codes): exactly the repository's
+    data = {n for n in names if n.startswith(DATA_DIR)}
+    assert data == {p.relative_to(ROOT).as_posix() for p in (ROOT / DATA_DIR).iterdir()}
     assert not [n for n in runtime_code if n.startswith("chalicelib/devtools/")]
-    stray = sorted(n for n in names if n not in runtime_code and _source_of(n) not in allowed)
+    stray = sorted(n for n in names if n not in runtime_code | data and _source_of(n) not in allowed)
     assert stray == [], stray[:20]
     # every .py of the project ships beside its bytecode; nothing of the dev tree comes along
     project = {p.relative_to(ROOT).as_posix() for p in (ROOT / "chalicelib").rglob("*.py")}

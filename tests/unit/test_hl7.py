@@ -173,7 +173,7 @@ def _build_with_hl7apy(values: dict[str, str], *, with_address: bool, with_phone
     result = msg.add_group("ORU_R01_PATIENT_RESULT")
     pid = result.add_group("ORU_R01_PATIENT").add_segment("PID")
     pid.pid_1 = "1"
-    pid.pid_3 = f"{v['NIR']}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS"
+    pid.pid_3 = v["PATIENTID"]  # its content per status: test_the_ins_oid_is_sent_only_for_a_qualified_...
     pid.pid_5 = f"{v['LAST']}^{v['FIRST']}^^^^^L"
     pid.pid_7 = v["BIRTH"]
     pid.pid_8 = v["SEX"]
@@ -181,6 +181,7 @@ def _build_with_hl7apy(values: dict[str, str], *, with_address: bool, with_phone
         pid.pid_11 = f"{v['LINE']}^^{v['CITY']}^^{v['POSTAL']}^FRA^H"
     if with_phone:
         pid.pid_13 = f"{v['PHONE']}^PRN^PH^^^^^^^^^{v['PHONE']}"
+    pid.pid_32 = v["RELIABILITY"]
 
     order = result.add_group("ORU_R01_ORDER_OBSERVATION")
     obr = order.add_segment("OBR")
@@ -206,13 +207,17 @@ def _build_with_hl7apy(values: dict[str, str], *, with_address: bool, with_phone
 @pytest.mark.parametrize(
     ("with_address", "with_phone"), [(True, True), (True, False), (False, True), (False, False)]
 )
+@pytest.mark.parametrize("status", [IdentityStatus.PROVISIONAL, IdentityStatus.QUALIFIED])
 def test_the_frozen_template_is_what_hl7apy_builds_field_by_field(
-    kind: MessageKind, with_address: bool, with_phone: bool
+    kind: MessageKind, with_address: bool, with_phone: bool, status: IdentityStatus
 ) -> None:
     base = patients()[0]
     assert base.address is not None and base.phone
     patient = replace(
-        base, address=base.address if with_address else None, phone=base.phone if with_phone else None
+        base,
+        address=base.address if with_address else None,
+        phone=base.phone if with_phone else None,
+        identity_status=status,
     )
     record = a_record()
     built = build_message(record, patient, kind)
