@@ -9,9 +9,9 @@ client-key.pem), then serves `POST /` (any path) with a client certificate requi
 against that CA. It writes `<state-dir>/ready` once listening.
 
 Each request body is a BHS/BTS batch of ORU^R01 messages. Every message is parsed with python-hl7
-and checked (MSH-10, PID-3 with the INS-NIR OID, OBX-3 LOINC 94558-4, OBX-5 coded, OBX-11 in
-F/C/W); the answer is a batch of ACKs, one per message: AA, AE (the ae_share fault) or AR (a
-malformed message, with the failing field named).
+and checked (MSH-10, PID-3 with the INS-NIR OID only under PID-32 QUAL, else the NIR as NH,
+OBX-3 LOINC 94558-4, OBX-5 coded, OBX-11 in F/C/W); the answer is a batch of ACKs, one per
+message: AA, AE (the ae_share fault) or AR (a malformed message, with the failing field named).
 
 Ledger and "exactly once": `<state-dir>/ledger.json` maps each *accepted* message control id to
 the number of times it arrived. A message whose control id is already in the ledger is a
@@ -67,6 +67,7 @@ from chalicelib.observability import logger
 
 LOINC = "94558-4"
 INS_NIR_OID = "1.2.250.1.213.1.4.8"
+RELIABILITY_CODES = ("PROV", "RECUP", "VALI", "QUAL")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,8 +297,18 @@ class Receiver:
             problems.append("MSH-12 is not 2.5.1")
         if not get("MSH.F4.R1.C1"):
             problems.append("MSH-4 missing")
-        if not get("PID.F3.R1.C1") or get("PID.F3.R1.C4.S2") != INS_NIR_OID:
-            problems.append("PID-3 is not an INS-NIR")
+        # The INS (the NIR under the INS OID, type INS) only with a qualified identity (PID-32
+        # QUAL); any other identity sends the NIR as the national health plan id (NH).
+        reliability = get("PID.F32")
+        if reliability not in RELIABILITY_CODES:
+            problems.append("PID-32 is not an identity reliability code")
+        if not get("PID.F3.R1.C1"):
+            problems.append("PID-3 missing")
+        elif reliability == "QUAL":
+            if get("PID.F3.R1.C4.S2") != INS_NIR_OID or get("PID.F3.R1.C5") != "INS":
+                problems.append("PID-3 is not an INS-NIR")
+        elif INS_NIR_OID in get("PID.F3") or get("PID.F3.R1.C5") != "NH":
+            problems.append("PID-3 carries the INS for an identity that is not qualified")
         if not get("PID.F5.R1.C1") or not get("PID.F7") or get("PID.F8") not in ("F", "M"):
             problems.append("PID-5/7/8 incomplete")
         if get("OBX.F3.R1.C1") != LOINC:

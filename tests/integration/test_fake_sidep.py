@@ -74,7 +74,9 @@ def test_a_duplicate_is_acknowledged_again_without_a_second_entry(sidep: FakeSid
 
 def test_a_malformed_message_is_rejected_naming_the_field_only(sidep: FakeSidep) -> None:
     b = batch(range(1))
-    broken = b.payload.replace(b"1.2.250.1.213.1.4.8", b"9.9.9")
+    # the INS OID on an identity that is not qualified (PID-32 PROV) is what SI-DEP must refuse
+    broken = b.payload.replace(b"^^^^NH", b"^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS")
+    assert broken != b.payload
     acks = parse_acks(transport(sidep).post(broken, b.control_id))
     [ack] = acks.values()
     assert ack.code.value == "AR" and "PID-3" in ack.reason
@@ -204,3 +206,19 @@ def test_the_cli_serves_writes_ready_and_stops_on_sigterm(tmp_path: Path) -> Non
     assert proc.returncode == 0
     assert "listening" in output
     assert "Dupont" not in output and "295109912611193" not in output
+
+
+def test_a_qualified_identity_goes_as_the_ins_and_is_accepted(sidep: FakeSidep) -> None:
+    from dataclasses import replace
+
+    from chalicelib.domain.identity import IdentityStatus
+
+    qualified = replace(patient(0), identity_status=IdentityStatus.QUALIFIED)
+    b = build_batch([build_message(new_record(0, NOW), qualified, MessageKind.FINAL)], NOW)
+    assert b"1.2.250.1.213.1.4.8&ISO^INS" in b.payload and b"|QUAL" in b.payload
+    acks = parse_acks(transport(sidep).post(b.payload, b.control_id))
+    assert all(a.accepted for a in acks.values())
+    # and the same identity sent as QUAL without the INS OID is refused
+    stripped = b.payload.replace(b"^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS", b"^^^^NH")
+    [ack] = parse_acks(transport(sidep).post(stripped, "other")).values()
+    assert ack.code.value == "AR" and "PID-3" in ack.reason
