@@ -111,3 +111,19 @@ def test_every_link_of_a_record_leads_to_that_record(world: World) -> None:
         assert followed.status_code in (200, 204, 409), (name, followed.status_code, followed.body)
         if followed.status_code == 200:
             assert json.loads(followed.body)["id"] == source["id"], name
+
+
+def test_a_served_record_has_exactly_the_fields_the_document_describes(world: World) -> None:
+    from tests.patients import ins_body
+
+    response = world.call("POST", "/v1/tests", "pharmacist-a", ins_body(0, "passport"))
+    assert response.status_code == 201, response.body
+    record = json.loads(response.body)
+    schemas = document()["components"]["schemas"]
+    assert set(record) == set(schemas["Record"]["properties"])
+    assert set(record["patient"]) == set(schemas["Patient"]["properties"])
+    assert set(record["test"]) == set(schemas["Test"]["properties"])
+    statuses = schemas["Patient"]["properties"]["identity_status"]["enum"]
+    assert record["patient"]["identity_status"] in statuses
+    traits = {"birth_last_name", "birth_first_names", "birth_place", "identity_document"}
+    assert set(schemas["PatientInput"]["properties"]) >= traits
