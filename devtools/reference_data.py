@@ -1,7 +1,7 @@
 """Build the reference data shipped in chalicelib/data/ (not runtime code: the Lambda only reads
 the files this writes).
 
-    python -m devtools.reference_data devices <value set JSON> [--fetched YYYY-MM-DD]
+    python -m devtools.reference_data devices <value set JSON> --fetched YYYY-MM-DD --origin TEXT
         the EU DCC value set `covid-19-lab-test-manufacturer-and-name` (README "Refreshing the
         device list" says where to get it), checked and written as
         chalicelib/data/eu-dcc-rat-devices.json
