@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,13 +191,15 @@ def build(settings: Settings, session: boto3.Session | None = None, clock: Clock
     )
 
 
-# Parallel conditional writes per export batch (each one DynamoDB round trip): keep <= the
-# client's connection pool (botocore default 10).
+# Parallel transactions when a batch is larger than one (100 items): keep <= the client's
+# connection pool (botocore default 10).
 EXPORT_WRITE_WORKERS = 8
 
 
-def build_exporter(settings: Settings) -> Callable[[float | None], Any]:
-    """One export run with the real collaborators; its argument overrides the time budget (s)."""
+def build_exporter(settings: Settings) -> Callable[..., Any]:
+    """One export run with the real collaborators: `export(time_budget_seconds=None, *,
+    shards=None, changed=None)`; `shards` restricts it to some export-queue shards (the fan-out),
+    `changed` runs it over a stream batch's new images (the trigger) instead of the due range."""
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
     from chalicelib.adapters.dynamodb.delivery import DynamoDbExportQueue
@@ -223,18 +225,29 @@ def build_exporter(settings: Settings) -> Callable[[float | None], Any]:
     )
     sender = Hl7BatchSender(transport, SenderIdentity(processing_id="P" if settings.stage == "prod" else "T"))
 
-    def export(time_budget_seconds: float | None = None) -> ExportSummary:
+    def export(
+        time_budget_seconds: float | None = None,
+        *,
+        shards: Sequence[str] | None = None,
+        changed: Sequence[dict[str, Any]] | None = None,
+    ) -> ExportSummary:
+        run_id = f"export-{uuid.uuid4().hex[:12]}"
+        queue = DynamoDbExportQueue(
+            container.aws("dynamodb"),
+            owner=run_id,
+            workers=EXPORT_WRITE_WORKERS,
+            retention=container.purge.policy,
+            shards=shards,
+        )
+        ready = queue.ready_in(changed, container.clock.now()) if changed is not None else None
+        if ready == []:
+            return ExportSummary()  # nothing in this stream batch is due: no round trip
         # No certificate, no run: a missing or broken secret fails the invocation (an alarm)
         # before any record is leased, so it costs no record an attempt.
         tls_files()
-        run_id = f"export-{uuid.uuid4().hex[:12]}"
         return run_export(
-            queue=DynamoDbExportQueue(
-                container.aws("dynamodb"),
-                owner=run_id,
-                workers=EXPORT_WRITE_WORKERS,
-                retention=container.purge.policy,
-            ),
+            queue=queue,
+            changed=ready,
             cipher=container.records.cipher,
             sender=sender,
             journal=container.journal,

@@ -110,6 +110,12 @@ class Settings:
     sidep_timeout_seconds: int = 10
     export_time_budget_seconds: int = 240
     export_max_attempts: int = 8
+    # The sweeper's fan-out: one SQS message per export-queue shard, each consumed by an exporter
+    # of its own ("" in the local stack and the tests: the shards run on threads in process).
+    export_fanout_queue_url: str = ""
+    # Exporters at once, trigger and shard consumers together: what SI-DEP is asked to take in
+    # parallel (the per-receiver concurrency; the SQS consumer's maximum concurrency in AWS).
+    sidep_max_concurrency: int = 4
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -181,6 +187,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         sidep_timeout_seconds=_int(e, "SIDEP_TIMEOUT_SECONDS", 10),
         export_time_budget_seconds=_int(e, "EXPORT_TIME_BUDGET_SECONDS", 240),
         export_max_attempts=_int(e, "EXPORT_MAX_ATTEMPTS", 8),
+        export_fanout_queue_url=e.get("EXPORT_FANOUT_QUEUE_URL", Settings.export_fanout_queue_url),
+        sidep_max_concurrency=_int(e, "SIDEP_MAX_CONCURRENCY", Settings.sidep_max_concurrency),
     )
 
 

@@ -3,6 +3,8 @@ operator commands (devtools/): the SI-DEP export, the retention purge, the audit
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -17,17 +19,84 @@ def _seconds_left(remaining_time_ms: int) -> float:
     return max(0.0, remaining_time_ms / 1000.0 - LAMBDA_SAFETY_SECONDS)
 
 
+def _budget(remaining_time_ms: int) -> float:
+    return min(float(get_settings().export_time_budget_seconds), _seconds_left(remaining_time_ms))
+
+
 def scheduled_export(remaining_time_ms: int) -> dict[str, Any]:
-    """One export run within the configured budget and the Lambda's remaining time."""
-    from chalicelib.bootstrap import build_exporter
+    """The sweeper (retries, backoff, anything the trigger missed). With a fan-out queue it sends
+    one message per export-queue shard, each consumed by an exporter of its own (`export_shard`);
+    without (local stack, tests), it runs the shards on `sidep_max_concurrency` threads."""
+    from chalicelib.adapters.dynamodb.models import export_queue_keys
 
     settings = get_settings()
-    budget = min(float(settings.export_time_budget_seconds), _seconds_left(remaining_time_ms))
+    if settings.export_fanout_queue_url:
+        from chalicelib.bootstrap import get_container
+
+        sqs = get_container().aws("sqs")
+        shards = export_queue_keys()
+        for start in range(0, len(shards), 10):  # SendMessageBatch takes 10 at most
+            sqs.send_message_batch(
+                QueueUrl=settings.export_fanout_queue_url,
+                Entries=[{"Id": str(i), "MessageBody": json.dumps({"shard": shard})} for i, shard in
+                         enumerate(shards[start : start + 10], start)],
+            )
+        logger.info("export fan-out", extra={"shards": len(shards)})
+        return {"fanned_out": len(shards)}
+    budget = _budget(remaining_time_ms)
+    return _merge(_run_shards(export_queue_keys(), budget, settings.sidep_max_concurrency))
+
+
+def export_shard(body: str, remaining_time_ms: int) -> dict[str, Any]:
+    """The fan-out's consumer: one export run over one shard of the export queue."""
+    from chalicelib.adapters.dynamodb.models import export_queue_keys
+
+    shard = json.loads(body).get("shard") if body else None
+    if shard not in export_queue_keys():
+        logger.warning("export fan-out message names no shard")
+        return {}
+    return _merge(_run_shards([shard], _budget(remaining_time_ms), 1))
+
+
+def export_changed(images: Sequence[dict[str, Any]], remaining_time_ms: int) -> dict[str, Any]:
+    """The trigger: export what a stream batch of the records table made ready, within seconds of
+    the change (the result set, a correction or a withdrawal queued)."""
+    from chalicelib.bootstrap import build_exporter
+
     try:
-        summary = build_exporter(settings)(budget)
+        summary = build_exporter(get_settings())(_budget(remaining_time_ms), changed=list(images))
     finally:
         metrics.flush_metrics(raise_on_empty_metrics=False)
     return asdict(summary)
+
+
+def _run_shards(shards: Sequence[str], budget: float, concurrency: int) -> list[Any]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chalicelib.bootstrap import build_exporter
+
+    export = build_exporter(get_settings())
+    try:
+        if concurrency <= 1 or len(shards) == 1:
+            return [export(budget, shards=[shard]) for shard in shards]
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(shards))) as pool:
+            return list(pool.map(lambda shard: export(budget, shards=[shard]), shards))
+    finally:
+        metrics.flush_metrics(raise_on_empty_metrics=False)
+
+
+def _merge(summaries: Sequence[Any]) -> dict[str, Any]:
+    """One summary of several runs: counts add up, flags and ages take the worst."""
+    total: dict[str, Any] = {}
+    for summary in summaries:
+        for key, value in asdict(summary).items():
+            if isinstance(value, bool):
+                total[key] = total.get(key, False) or value
+            elif key in ("oldest_ready_age_seconds", "elapsed_seconds"):
+                total[key] = max(total.get(key, 0.0), value)
+            else:
+                total[key] = total.get(key, 0) + value
+    return total
 
 
 def redrive() -> int:

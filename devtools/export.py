@@ -2,7 +2,9 @@
 
     python -m devtools.export run               # one export run now (make export)
     python -m devtools.export redrive           # dead letters back to ready (make redrive)
-    python -m devtools.export loop --every 10   # `make run`: a run every 10 s until SIGTERM/SIGINT
+    python -m devtools.export loop --every 10 [--trigger]
+                                                # `make run`: the sweeper every 10 s and, with
+                                                # --trigger, the stream trigger, until SIGTERM/SIGINT
 
 Finds the service as every operator command does (devtools/target.py). `run` prints one line per
 batch as it finishes, then the outcome counts; on a deployed stage it invokes the stage's export
@@ -12,7 +14,10 @@ Exit status: 0 done; 1 done, and records became dead letters (`redrive` them onc
 back); 2 could not run.
 
 The wiring lives in chalicelib/bootstrap.py (`build_exporter`) and the scheduled body in
-chalicelib/jobs.py (`scheduled_export`), which the Chalice schedule calls too.
+chalicelib/jobs.py (`scheduled_export`), which the Chalice schedule calls too. `--trigger` runs the
+Chalice stream handler (`export_on_change`) on the records table's stream the way Lambda's event
+source mapping would (devtools/streams.py), polling every second (the handler's batching window):
+a result set through the API reaches SI-DEP within seconds.
 """
 
 from __future__ import annotations
@@ -132,6 +137,8 @@ def loop(args: argparse.Namespace, target: Target, out: cli.Output) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     from chalicelib.observability import logger
 
+    if args.trigger:
+        threading.Thread(target=run_trigger, args=(stop,), name="export-trigger", daemon=True).start()
     while not stop.is_set():
         try:
             summary = _one_run(target)  # the configured budget; --every is the pause between runs
@@ -153,7 +160,33 @@ def build_parser() -> argparse.ArgumentParser:
     every = commands.add_parser("loop", parents=common, help="an export every N seconds until SIGTERM/SIGINT")
     every.add_argument("--every", type=float, default=10.0)
     every.add_argument("--last-run-file", help="where each run's summary goes (default: the stack's)")
+    every.add_argument("--trigger", action="store_true", help="also run the stream trigger")
     return parser
+
+
+def run_trigger(stop: threading.Event) -> None:
+    """The records table's stream to the trigger's Chalice handler, until `stop`."""
+    import boto3
+
+    from chalicelib.api.schedules import TRIGGER_BATCH_SIZE, TRIGGER_WINDOW_SECONDS, export_on_change
+    from chalicelib.bootstrap import get_container
+    from chalicelib.config import get_settings
+    from chalicelib.observability import logger
+    from devtools.streams import StreamPoller, streams_client
+
+    settings = get_settings()
+    poller = StreamPoller(
+        get_container().aws("dynamodb"),
+        streams_client(boto3.Session(region_name=settings.region), settings.aws_endpoint_url),
+        settings.records_table,
+        export_on_change,
+        batch_size=TRIGGER_BATCH_SIZE,
+    )
+    poller.run(
+        stop,
+        every=TRIGGER_WINDOW_SECONDS,
+        on_error=lambda exc: logger.error("export trigger failed", extra={"error": type(exc).__name__}),
+    )
 
 
 COMMANDS = {"run": run_now, "redrive": redrive_now, "loop": loop}

@@ -377,6 +377,7 @@ class Stack:
                     str(self.export_every),
                     "--last-run-file",
                     str(last_export_run_file(self.state_dir)),
+                    "--trigger",
                 ],
                 child_env,
             )

@@ -1,5 +1,9 @@
-"""Scheduled functions: the SI-DEP export, the audit checkpoints and the retention purge (AWS only:
-`make run` uses timers for the export; the purge is `make purge` there)."""
+"""Scheduled and event functions: the SI-DEP export (sweeper, its per-shard fan-out, the stream
+trigger), the audit checkpoints and the retention purge (AWS only: `make run` runs the export's
+trigger and sweeper itself, devtools/export.py; the purge is `make purge` there).
+
+The trigger's stream and the fan-out's queue are resources of our template: the names given here
+are placeholders that infra/template.py replaces with the resources' ARNs."""
 
 from __future__ import annotations
 
@@ -12,9 +16,36 @@ from chalicelib import jobs
 blueprint = Blueprint(__name__)
 
 
+RECORDS_STREAM_PLACEHOLDER = "arn:aws:dynamodb:eu-west-3:000000000000:table/records/stream/set-by-infra"
+EXPORT_FANOUT_QUEUE_PLACEHOLDER = "arn:aws:sqs:eu-west-3:000000000000:set-by-infra-export-shards"
+# The trigger's batching window: a result is at SI-DEP seconds after it is set, in batches.
+TRIGGER_BATCH_SIZE = 100
+TRIGGER_WINDOW_SECONDS = 1
+
+
 @blueprint.schedule(Rate(5, unit=Rate.MINUTES), name="export_to_sidep")
 def export_to_sidep(event: Any) -> dict[str, Any]:
+    """The sweeper: retries, backoff and anything the trigger missed, one exporter per shard."""
     return jobs.scheduled_export(event.context.get_remaining_time_in_millis())
+
+
+@blueprint.on_sqs_message(queue_arn=EXPORT_FANOUT_QUEUE_PLACEHOLDER, batch_size=1, name="export_shard")
+def export_shard(event: Any) -> None:
+    for message in event:
+        jobs.export_shard(message.body, event.context.get_remaining_time_in_millis())
+
+
+@blueprint.on_dynamodb_record(
+    stream_arn=RECORDS_STREAM_PLACEHOLDER,
+    batch_size=TRIGGER_BATCH_SIZE,
+    starting_position="LATEST",
+    maximum_batching_window_in_seconds=TRIGGER_WINDOW_SECONDS,
+    name="export_on_change",
+)
+def export_on_change(event: Any) -> dict[str, Any]:
+    """The trigger: the records a stream batch made ready go to SI-DEP now."""
+    images = [record.new_image for record in event if record.new_image]
+    return jobs.export_changed(images, event.context.get_remaining_time_in_millis())
 
 
 @blueprint.schedule(Rate(1, unit=Rate.HOURS), name="checkpoint_audit")

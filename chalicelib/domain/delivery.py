@@ -301,12 +301,20 @@ def reject(record: TestRecord, reason: str, now: datetime) -> None:
 
 
 def transport_failed(
-    record: TestRecord, error: str, now: datetime, policy: BackoffPolicy, rand: Random
+    record: TestRecord,
+    error: str,
+    now: datetime,
+    policy: BackoffPolicy,
+    rand: Random,
+    not_before: datetime | None = None,
 ) -> None:
+    """`not_before`: the receiver asked us to wait until then (429/503 Retry-After)."""
     d = record.delivery
     decision = after_transport_failure(d.attempts, now, policy, rand)
     d.state = decision.state
     d.next_attempt_at = decision.next_attempt_at
+    if d.next_attempt_at is not None and not_before is not None:
+        d.next_attempt_at = max(d.next_attempt_at, not_before)
     d.last_error = bounded_reason(error)
     _event(record, now, "failed" if decision.state is DeliveryState.FAILED else "retry", d.last_error)
 

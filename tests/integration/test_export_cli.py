@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import boto3
@@ -98,3 +99,48 @@ def test_the_scheduled_function_keeps_within_the_lambda_time(sidep_env: FakeSide
     summary = export_command.scheduled_export(300_000)
     assert summary["acknowledged"] == 3
     assert all(load(r).delivery.state is DeliveryState.ACKNOWLEDGED for r in records)
+
+
+def test_the_trigger_sends_a_result_from_the_records_stream(sidep_env: FakeSidep) -> None:
+    """A result set through the repository reaches SI-DEP on the next stream poll: the Chalice
+    stream handler, run the way Lambda's event source mapping would on moto's stream."""
+    import boto3
+
+    from chalicelib.adapters.dynamodb.records import DynamoDbRecordRepository
+    from chalicelib.api.schedules import export_on_change
+    from chalicelib.bootstrap import get_container
+    from chalicelib.config import get_settings
+    from chalicelib.domain import delivery
+    from chalicelib.domain.model import TestResult
+    from devtools.streams import StreamPoller, streams_client
+    from tests.integration.test_export_support import new_record, patient
+
+    settings = get_settings()
+    poller = StreamPoller(
+        get_container().aws("dynamodb"),
+        streams_client(boto3.Session(region_name="eu-west-3")),
+        settings.records_table,
+        export_on_change,
+    )
+    repository = DynamoDbRecordRepository()
+    pending = new_record(0, FixedClock().now(), result=None)
+    repository.add(
+        pending,
+        real_cipher().encrypt(patient(0), finess=pending.finess, record_id=pending.id),
+        "idx",
+        expires_at=FixedClock().now(),
+    )
+    poller.poll_once()  # the creation: nothing to send yet
+    assert sidep_env.ledger() == {}
+
+    stored, _ = repository.get(pending.finess, pending.id)
+    stored.test = replace(stored.test, result=TestResult.POSITIVE)
+    delivery.schedule_send(stored, get_container().clock.now())
+    stored.version += 1
+    repository.save(stored, expected_version=1)
+    delivered = poller.poll_once()
+    assert delivered >= 1
+    assert load(pending).delivery.state is DeliveryState.ACKNOWLEDGED
+    assert len(sidep_env.ledger()) == 1
+    poller.poll_once()  # our own writes (lease, outcome) come back on the stream: nothing is resent
+    assert set(sidep_env.ledger().values()) == {1}

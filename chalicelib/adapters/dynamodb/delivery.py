@@ -4,7 +4,7 @@ A record is in the queue iff it has `export_queue` (its shard, `export_queue_key
 message waiting. The index is sorted by `next_attempt_at`; a run reads every shard's due part
 page by page and merges them oldest first, so memory stays flat whatever the backlog.
 
-Leasing is one conditional UpdateItem per record:
+Leasing writes, per record, the conditional update
     the record is still queued, its version is the one read, its next attempt is due, and no
     live lease holds it (no lease, or an expired one)
 which sets lease_owner / lease_expires_at, moves next_attempt_at to the lease expiry (a
@@ -15,21 +15,28 @@ Every outcome is written with the condition "version unchanged and this run hold
 so a record the pharmacy changed meanwhile is never overwritten: its acknowledgement is still
 recorded (acknowledged_version, so a later change goes out as a correction) and the lease freed.
 
+Batched: the per-record updates of a batch go in TransactWriteItems calls of at most 100 items
+(one round trip for a whole batch, instead of one per record), each item with its own record's
+condition. A transaction is all-or-nothing, so when one is cancelled the CancellationReasons say
+which items' conditions failed (the pharmacy changed the record, another run leased it): those
+are dropped (not leased / superseded, exactly as a failed single-item condition) and the rest is
+retried; an item cancelled for a conflict with another transaction is retried too. Every per-record
+guarantee of single-item writes holds, since each item keeps its own condition.
+
 An acknowledgement also writes the record's `erase_day` (the retention policy's day, brought
 forward by the acknowledgement: chalicelib/domain/retention.py), so the daily purge finds it.
 An erased record is never in the queue (erasure removes it) and erasure bumps the version, so an
 outcome can never write an erase_day back onto an erased record.
 
-Why no batch writes: BatchWriteItem takes no condition and TransactWriteItems is all-or-nothing
-(one record changed by a pharmacy would cancel 99 others, and moto copies the whole table per
-item); conditional single-item updates keep the guarantees.
+moto's `transact_write_items` deep-copies the whole table once per item: slow on moto, not on
+DynamoDB (bench/notes.md).
 """
 
 from __future__ import annotations
 
 import heapq
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
@@ -49,11 +56,15 @@ from chalicelib.services.export import Queued
 INDEX = "export_queue"
 _T = TypeVar("_T")
 PAGE_SIZE = 500
+TRANSACTION_LIMIT = 100  # TransactWriteItems' item limit
+# Rounds of a batch's transaction: each round drops the items whose condition failed.
+TRANSACTION_ROUNDS = 4
 
 
 class DynamoDbExportQueue:
     """ExportQueue over the records table. `client` is a low-level boto3 DynamoDB client (the raw
-    API costs half of PynamoDB's per call, and the export makes two calls per record)."""
+    API costs half of PynamoDB's per call). `shards` restricts the queue to some of the export
+    queue's partitions (one exporter per shard in the fan-out); default all."""
 
     def __init__(
         self,
@@ -64,12 +75,13 @@ class DynamoDbExportQueue:
         page_size: int = PAGE_SIZE,
         workers: int = 1,
         retention: RetentionPolicy | None = None,
+        shards: Sequence[str] | None = None,
     ):
         self._client = client
         self._owner = owner
-        # Lease and outcome writes of one batch run on `workers` threads: each is one round trip
-        # to DynamoDB (I/O-bound), and they are independent per record.
+        # A batch larger than one transaction writes its transactions on `workers` threads.
         self._workers = max(1, workers)
+        self._shards = list(shards) if shards else export_queue_keys()
         self._table = table_name or str(RecordModel.Meta.table_name)
         self._page_size = page_size
         # Leased version and message kind per record id, for the outcome's condition.
@@ -99,17 +111,38 @@ class DynamoDbExportQueue:
 
     def due(self, now: datetime) -> Iterator[Queued]:
         bound = iso_utc(now)
-        shards = [self._shard(shard, bound) for shard in export_queue_keys()]
+        shards = [self._shard(shard, bound) for shard in self._shards]
         for raw in heapq.merge(*shards, key=lambda item: item["next_attempt_at"]["S"]):
             model = RecordModel.from_raw_data(raw)
             record, blob = record_from_model(model)
             yield Queued(record=record, blob=blob)
 
+    def ready_in(self, images: Iterable[dict[str, Any]], now: datetime) -> list[Queued]:
+        """Of a stream batch's new images (DynamoDB JSON, like a query's items), the records with a
+        message due and no live lease, oldest first; the newest image of a record wins. No read:
+        the image is the item, and the lease's condition checks it is still current."""
+        bound = iso_utc(now)
+        newest: dict[tuple[str, str], dict[str, Any]] = {}
+        for image in images:
+            if "finess" in image and "record_id" in image:
+                newest[(image["finess"]["S"], image["record_id"]["S"])] = image
+        ready: list[Queued] = []
+        for image in newest.values():
+            queued = image.get("export_queue", {}).get("S")
+            due = image.get("next_attempt_at", {}).get("S")
+            lease = image.get("lease_expires_at", {}).get("S")
+            if queued not in self._shards or due is None or due > bound or (lease and lease >= bound):
+                continue
+            record, blob = record_from_model(RecordModel.from_raw_data(image))
+            ready.append(Queued(record=record, blob=blob))
+        ready.sort(key=lambda item: item.record.delivery.next_attempt_at or now)
+        return ready
+
     def oldest_due(self, now: datetime) -> datetime | None:
         bound = iso_utc(now)
         heads = [
             item["next_attempt_at"]["S"]
-            for shard in export_queue_keys()
+            for shard in self._shards
             for item in self._shard(shard, bound, 1)
         ]
         return parse_iso(min(heads)) if heads else None
@@ -124,79 +157,123 @@ class DynamoDbExportQueue:
             return None
         return record_from_model(RecordModel.from_raw_data(answer["Item"]))
 
+    # batched conditional writes -----------------------------------------------------------
+    def _chunks(self, items: Sequence[_T]) -> list[Sequence[_T]]:
+        return [items[i : i + TRANSACTION_LIMIT] for i in range(0, len(items), TRANSACTION_LIMIT)]
+
+    def _map(self, function: Callable[[Sequence[Any]], _T], chunks: list[Sequence[Any]]) -> list[_T]:
+        if self._workers == 1 or len(chunks) < 2:
+            return [function(chunk) for chunk in chunks]
+        with ThreadPoolExecutor(max_workers=min(self._workers, len(chunks))) as pool:
+            return list(pool.map(function, chunks))
+
+    def _transact(self, writes: Sequence[tuple[str, dict[str, Any]]]) -> tuple[set[str], set[str]]:
+        """Apply ≤100 (record id, Update) in one TransactWriteItems; on cancellation drop the items
+        whose condition failed and retry the rest. Returns (ids whose condition failed, ids still
+        in conflict with other transactions after TRANSACTION_ROUNDS: neither written nor refused)."""
+        pending = list(writes)
+        failed: set[str] = set()
+        for _ in range(TRANSACTION_ROUNDS):
+            if not pending:
+                break
+            try:
+                self._client.transact_write_items(TransactItems=[{"Update": update} for _, update in pending])
+            except ClientError as exc:
+                reasons = _cancellation_reasons(exc, len(pending))
+                if reasons is None:
+                    raise
+                refused = {rid for (rid, _), code in zip(pending, reasons, strict=True) if code == _CONDITION}
+                if not refused and _CONFLICT not in reasons:
+                    raise  # cancelled for another reason (throughput, validation): not ours to retry
+                failed |= refused
+                # the others were cancelled only with them, or for a conflict: retry them
+                pending = [(rid, update) for rid, update in pending if rid not in refused]
+                continue
+            pending = []
+        return failed, {rid for rid, _ in pending}
+
+    def _write_all(self, writes: Sequence[tuple[str, dict[str, Any]]]) -> set[str]:
+        """Every write in transactions of ≤100; what a transaction could not settle (conflicts)
+        falls back to one conditional UpdateItem. Returns the ids whose condition failed."""
+        results = self._map(self._transact, self._chunks(writes))
+        failed = set().union(*(f for f, _ in results))
+        leftover = set().union(*(c for _, c in results))
+        for rid, update in writes:
+            if rid in leftover:
+                try:
+                    self._client.update_item(**update)
+                except ClientError as exc:
+                    if not is_conditional_failure(exc):
+                        raise
+                    failed.add(rid)
+        return failed
+
     # leasing --------------------------------------------------------------------------------
-    def _map(self, function: Callable[[Queued], _T], items: Sequence[Queued]) -> list[_T]:
-        if self._workers == 1 or len(items) < 2:
-            return [function(item) for item in items]
-        with ThreadPoolExecutor(max_workers=min(self._workers, len(items))) as pool:
-            return list(pool.map(function, items))
-
     def lease(self, items: Sequence[Queued], now: datetime, until: datetime) -> list[Queued]:
-        won = self._map(lambda item: self._lease_one(item, now, until), items)
-        return [item for item, ok in zip(items, won, strict=True) if ok]
+        writes = [(item.record.id, self._lease_update(item, now, until)) for item in items]
+        lost = self._write_all(writes)
+        won = [item for item in items if item.record.id not in lost]
+        for item in won:
+            record = item.record
+            self._leased[record.id] = (record.version, record.delivery.pending_message or MessageKind.FINAL)
+            delivery.lease(record, now, until)
+        return won
 
-    def _lease_one(self, item: Queued, now: datetime, until: datetime) -> bool:
+    def _lease_update(self, item: Queued, now: datetime, until: datetime) -> dict[str, Any]:
         record = item.record
         status = delivery.status_while_sending(record.delivery.pending_message)
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=_key(record),
-                UpdateExpression=(
-                    "SET delivery_state = :leased, #status = :status, lease_owner = :me,"
-                    " lease_expires_at = :until, next_attempt_at = :until,"
-                    " first_sent_at = if_not_exists(first_sent_at, :now) ADD attempts :one"
-                ),
-                ConditionExpression=(
-                    "attribute_exists(export_queue) AND #version = :v AND next_attempt_at <= :now"
-                    " AND (attribute_not_exists(lease_expires_at) OR lease_expires_at < :now)"
-                ),
-                ExpressionAttributeNames={"#status": "status", "#version": "version"},
-                ExpressionAttributeValues={
-                    ":leased": {"S": DeliveryState.LEASED.value},
-                    ":status": {"S": status.value},
-                    ":me": {"S": self._owner},
-                    ":until": {"S": iso_utc(until)},
-                    ":now": {"S": iso_utc(now)},
-                    ":v": {"N": str(record.version)},
-                    ":one": {"N": "1"},
-                },
-            )
-        except ClientError as exc:
-            if is_conditional_failure(exc):
-                return False  # another run holds it, or it changed since read
-            raise
-        self._leased[record.id] = (record.version, record.delivery.pending_message or MessageKind.FINAL)
-        delivery.lease(record, now, until)
-        return True
+        return {
+            "TableName": self._table,
+            "Key": _key(record),
+            "UpdateExpression": (
+                "SET delivery_state = :leased, #status = :status, lease_owner = :me,"
+                " lease_expires_at = :until, next_attempt_at = :until,"
+                " first_sent_at = if_not_exists(first_sent_at, :now) ADD attempts :one"
+            ),
+            "ConditionExpression": (
+                "attribute_exists(export_queue) AND #version = :v AND next_attempt_at <= :now"
+                " AND (attribute_not_exists(lease_expires_at) OR lease_expires_at < :now)"
+            ),
+            "ExpressionAttributeNames": {"#status": "status", "#version": "version"},
+            "ExpressionAttributeValues": {
+                ":leased": {"S": DeliveryState.LEASED.value},
+                ":status": {"S": status.value},
+                ":me": {"S": self._owner},
+                ":until": {"S": iso_utc(until)},
+                ":now": {"S": iso_utc(now)},
+                ":v": {"N": str(record.version)},
+                ":one": {"N": "1"},
+            },
+        }
 
     # outcomes -------------------------------------------------------------------------------
     def settle(self, items: Sequence[Queued], now: datetime, outcomes: dict[str, str]) -> int:
-        changed = self._map(lambda item: self._settle_one(item, now, outcomes.get(item.record.id, "")), items)
-        return sum(changed)
+        leased = {
+            item.record.id: self._leased.pop(item.record.id, (item.record.version, MessageKind.FINAL))
+            for item in items
+        }
+        writes = [(item.record.id, self._settle_update(item, leased[item.record.id][0])) for item in items]
+        superseded = self._write_all(writes)
+        for item in items:
+            if item.record.id in superseded:
+                version, kind = leased[item.record.id]
+                self._superseded(item.record, version, kind, outcomes.get(item.record.id, ""), now)
+        return len(superseded)
 
-    def _settle_one(self, item: Queued, now: datetime, outcome: str) -> bool:
+    def _settle_update(self, item: Queued, version: int) -> dict[str, Any]:
         record = item.record
-        version, kind = self._leased.pop(record.id, (record.version, MessageKind.FINAL))
         sets, removes, values = _delivery_fields(record, retention=self._retention)
         removes += ["lease_owner", "lease_expires_at"]
         values[":me"] = {"S": self._owner}
         values[":v"] = {"N": str(version)}
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=_key(record),
-                UpdateExpression=_expression(sets, removes),
-                ConditionExpression="#version = :v AND lease_owner = :me",
-                ExpressionAttributeNames=_NAMES,
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if not is_conditional_failure(exc):
-                raise
-            self._superseded(record, version, kind, outcome, now)
-            return True
-        return False
+        return {
+            "TableName": self._table,
+            "Key": _key(record),
+            "UpdateExpression": _expression(sets, removes),
+            "ConditionExpression": "#version = :v AND lease_owner = :me",
+            "ExpressionAttributeNames": _NAMES,
+            "ExpressionAttributeValues": values,
+        }
 
     def _superseded(
         self, sent: TestRecord, version: int, kind: MessageKind, outcome: str, now: datetime
@@ -310,6 +387,19 @@ class DynamoDbExportQueue:
 
 # ---------------------------------------------------------------------------------------------
 # Expression helpers
+
+_CONDITION = "ConditionalCheckFailed"
+_CONFLICT = "TransactionConflict"
+
+
+def _cancellation_reasons(exc: ClientError, count: int) -> list[str] | None:
+    """The per-item codes of a cancelled transaction, or None if `exc` is something else."""
+    if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        return None
+    reasons = exc.response.get("CancellationReasons") or []
+    if len(reasons) != count:
+        return None
+    return [str(reason.get("Code") or "None") for reason in reasons]
 
 _NAMES = {"#status": "status", "#version": "version"}
 

@@ -20,6 +20,7 @@ from pynamodb.attributes import (
     TTLAttribute,
     UnicodeAttribute,
 )
+from pynamodb.constants import STREAM_NEW_IMAGE
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection, LocalSecondaryIndex
 from pynamodb.models import Model
 
@@ -93,6 +94,8 @@ class RecordsByEraseDay(GlobalSecondaryIndex["RecordModel"]):
 class RecordModel(Model):
     class Meta(_OnDemand):
         table_name = "depistage-records"
+        # The export's trigger reads the item after each change (chalicelib/api/schedules.py).
+        stream_view_type = STREAM_NEW_IMAGE
 
     finess = UnicodeAttribute(hash_key=True)
     record_id = UnicodeAttribute(range_key=True)

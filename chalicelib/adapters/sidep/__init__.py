@@ -32,7 +32,7 @@ class Hl7BatchSender:
         try:
             answer = self._transport.post(batch.payload, batch.control_id)
         except TransportError as exc:
-            raise SendFailed(str(exc)) from None
+            raise SendFailed(str(exc), retry_after=exc.retry_after) from None
         try:
             acks = parse_acks(answer)
         except Hl7Error as exc:

@@ -21,8 +21,27 @@ from chalicelib.adapters.sidep.credentials import CredentialsError, TlsFiles
 CONTENT_TYPE = "application/hl7-v2; charset=utf-8"
 
 
+# SI-DEP asking us to slow down (or unavailable for a while): back off, at least Retry-After.
+THROTTLING_STATUSES = frozenset({429, 503})
+MAX_RETRY_AFTER_SECONDS = 3600
+
+
 class TransportError(Exception):
-    """The batch may or may not have arrived; it is safe to resend (the receiver dedups)."""
+    """The batch may or may not have arrived; it is safe to resend (the receiver dedups).
+    `retry_after` (seconds) is set when SI-DEP asked us to slow down (429/503)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def retry_after_seconds(header: str | None, default: float = 60.0) -> float:
+    """Retry-After in delta-seconds (an HTTP date or garbage gives the default), capped."""
+    try:
+        seconds = float(header) if header is not None else default
+    except ValueError:
+        seconds = default
+    return min(max(seconds, 1.0), MAX_RETRY_AFTER_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -83,6 +102,9 @@ class HttpsTransport:
             raise TransportError("connection error") from None
         except requests.RequestException as exc:
             raise TransportError(f"request error {type(exc).__name__}") from None
+        if response.status_code in THROTTLING_STATUSES:
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            raise TransportError(f"http {response.status_code}", retry_after=wait)
         if not 200 <= response.status_code < 300:
             raise TransportError(f"http {response.status_code}")
         return response.content
