@@ -36,7 +36,9 @@ PLACEHOLDER_ROLE = "set-by-infra-build"  # the iam_role_arn in .chalice/config.j
 # Chalice function name -> the role it runs with (see ROLE_ACCESS).
 FUNCTION_ROLES: dict[str, str] = {
     "api_handler": "api",
-    "export_to_sidep": "export",
+    "export_to_sidep": "export",  # the sweeper: one fan-out message per export-queue shard
+    "export_shard": "export",  # the fan-out's consumer: one exporter per shard
+    "export_on_change": "export",  # the trigger, on the records table's stream
     "purge_expired": "purge",
     "checkpoint_audit": "audit",
     # the operator's `export redrive` on a deployed stage: the export's delivery bookkeeping
@@ -46,9 +48,11 @@ FUNCTION_ROLES: dict[str, str] = {
 # The WORM copy is kept as long as the journal.
 WORM_RETENTION_DAYS = Settings.audit_retention_days
 # Stream handlers: function -> the Settings field of the table whose stream feeds it.
-STREAM_FUNCTIONS: dict[str, str] = {"audit_to_worm": "audit_table"}
+STREAM_FUNCTIONS: dict[str, str] = {"audit_to_worm": "audit_table", "export_on_change": "records_table"}
 # The functions that send to SI-DEP: they alone get the SI-DEP settings.
-SIDEP_FUNCTIONS = frozenset({"export_to_sidep"})
+SIDEP_FUNCTIONS = frozenset({"export_to_sidep", "export_shard", "export_on_change"})
+# Invoked by an event source mapping (stream, SQS), which retries and dead-letters: no async DLQ.
+MAPPED_FUNCTIONS = frozenset({"export_shard", "export_on_change"})
 # Scheduled functions invoked asynchronously: failed events go to the dead-letter queue.
 ASYNC_ROLES = frozenset({"export", "purge", "audit"})
 # What a stream consumer needs on its table's stream (Lambda's event source mapping reads with it).
@@ -74,6 +78,24 @@ WORM_FORBIDDEN = (
     "s3:DeleteBucketPolicy",
     "s3:DeleteBucket",
 )
+
+# The trigger's event filter: only changes that leave a message queued invoke it.
+EXPORT_TRIGGER_FILTER = {"dynamodb": {"NewImage": {"export_queue": {"S": [{"exists": True}]}}}}
+# How a stream mapping delivers, per consumer. By default (the WORM copy) a batch is retried until
+# it succeeds, in order per chain. The trigger gives up after two retries (the sweeper takes what is
+# left), bisecting a failing batch, its position going to the dead letters; it sees only changes
+# that leave a message queued.
+STREAM_UNTIL_DONE: dict[str, Any] = {"MaximumRetryAttempts": -1, "BisectBatchOnFunctionError": False}
+STREAM_DELIVERY: dict[str, dict[str, Any]] = {
+    "export_on_change": {
+        "MaximumRetryAttempts": 2,
+        "BisectBatchOnFunctionError": True,
+        "DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}},
+        "FilterCriteria": {"Filters": [{"Pattern": json.dumps(EXPORT_TRIGGER_FILTER, separators=(",", ":"))}]},
+    }
+}
+# The fan-out queue's visibility: 6 × the shard consumer's timeout (AWS's advice for SQS mappings).
+EXPORT_SHARD_VISIBILITY_SECONDS = 6 * 300
 
 # Attributes of a record that carry personal data (encrypted blob, keyed blind index).
 PERSONAL_ATTRIBUTES: tuple[str, ...] = ("personal", "nir_index")
@@ -414,6 +436,7 @@ def table_schema(model: type[Model]) -> dict[str, Any]:
 
 
 def _table(model: type[Model], stage: str) -> dict[str, Any]:
+    stream = getattr(model.Meta, "stream_view_type", None)  # the model decides, as locally
     props: dict[str, Any] = {
         "TableName": table_name(model, stage),
         "BillingMode": "PAY_PER_REQUEST",
@@ -858,6 +881,30 @@ def _purge_record_statements() -> list[dict[str, Any]]:
     ]
 
 
+def _export_event_statements(fn: Function) -> list[dict[str, Any]]:
+    """The sweeper sends the fan-out's messages, the shard consumer receives them: each only its
+    own part (the trigger reads the records table's stream as every stream consumer does)."""
+    if fn.name == "export_to_sidep":
+        return [
+            {
+                "Sid": "FanOutPerShard",
+                "Effect": "Allow",
+                "Action": ["sqs:SendMessage"],
+                "Resource": _arn("ExportFanoutQueue"),
+            }
+        ]
+    if fn.name == "export_shard":
+        return [
+            {
+                "Sid": "ConsumeFanOut",
+                "Effect": "Allow",
+                "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+                "Resource": _arn("ExportFanoutQueue"),
+            }
+        ]
+    return []
+
+
 def role_policy_document(fn: Function) -> dict[str, Any]:
     statements: list[dict[str, Any]] = [
         {
@@ -881,6 +928,7 @@ def role_policy_document(fn: Function) -> dict[str, Any]:
         )
     if fn.role == "export":
         statements.extend(_export_record_statements())
+        statements.extend(_export_event_statements(fn))
     if fn.role == "purge":
         statements.extend(_purge_record_statements())
     if fn.name in SIDEP_FUNCTIONS:
@@ -936,7 +984,7 @@ def role_policy_document(fn: Function) -> dict[str, Any]:
                 "Resource": {"Ref": "PscClientSecret"},
             }
         )
-    if fn.role in ASYNC_ROLES:
+    if fn.role in ASYNC_ROLES or fn.name in MAPPED_FUNCTIONS:
         statements.append(
             {
                 "Sid": "DeadLetters",
@@ -1009,6 +1057,9 @@ def function_environment(fn: Function, stage: str) -> dict[str, Any]:
             }
         )
     if fn.name in SIDEP_FUNCTIONS:
+        # (SIDEP_MAX_CONCURRENCY is the local stack's: in AWS the mappings' limits bound it)
+        if fn.name == "export_to_sidep":
+            env["EXPORT_FANOUT_QUEUE_URL"] = {"Ref": "ExportFanoutQueue"}
         env.update(
             {
                 "SIDEP_URL": {"Ref": "SidepUrl"},
@@ -1039,21 +1090,30 @@ def _function_overrides(fn: Function, stage: str) -> dict[str, Any]:
     }
     if fn.name in STREAM_FUNCTIONS:
         # Chalice wrote a placeholder stream ARN (chalicelib/api/streams.py): the table's own here.
-        # One batch in flight per shard (order per chain), retried until it succeeds.
+        # One batch in flight per shard.
         props["Events"] = {
-            f"{fn.logical_id}DynamodbEventSource": {
+            _event_source_id(fn, "dynamodb"): {
                 "Type": "DynamoDB",
                 "Properties": {
                     "Stream": _stream_arn(STREAM_FUNCTIONS[fn.name]),
                     "StartingPosition": "TRIM_HORIZON",
                     "ParallelizationFactor": 1,
-                    "MaximumRetryAttempts": -1,
-                    "BisectBatchOnFunctionError": False,
+                    **STREAM_DELIVERY.get(fn.name, STREAM_UNTIL_DONE),
                 },
             }
         }
         props["ReservedConcurrentExecutions"] = 1
-    if fn.role in ASYNC_ROLES:
+    if fn.name in MAPPED_FUNCTIONS:
+        if fn.name == "export_shard":
+            props.update(_fanout_consumer_overrides(fn))
+        skips.append(
+            (
+                "CKV_AWS_116",
+                "Invoked by an event source mapping, never asynchronously: the stream mapping's "
+                "on-failure destination and the fan-out queue's redrive policy dead-letter instead.",
+            )
+        )
+    elif fn.role in ASYNC_ROLES:
         props["DeadLetterQueue"] = {"Type": "SQS", "TargetArn": _arn("DeadLetterQueue")}
         # One run at a time: runs are 5 minutes apart and leases make overlaps safe anyway.
         props["ReservedConcurrentExecutions"] = 1
@@ -1074,6 +1134,30 @@ def _function_overrides(fn: Function, stage: str) -> dict[str, Any]:
         "DependsOn": [fn.policy_id, fn.log_group_id],
         "Properties": props,
         "Metadata": _skip(*skips),
+    }
+
+
+def _event_source_id(fn: Function, kind: str) -> str:
+    """The logical id `chalice package` gives a function's event source (chalice.deploy.appgraph)."""
+    from chalice.utils import to_cfn_resource_name
+
+    return to_cfn_resource_name(f"{fn.name}-{kind}-event-source")
+
+
+def _fanout_consumer_overrides(fn: Function) -> dict[str, Any]:
+    """The fan-out consumer's queue (ours, not the decorator's placeholder) and its limit:
+    SidepMaxConcurrency bounds the shard exporters talking to SI-DEP at once."""
+    return {
+        "ReservedConcurrentExecutions": {"Ref": "SidepMaxConcurrency"},
+        "Events": {
+            _event_source_id(fn, "sqs"): {
+                "Type": "SQS",
+                "Properties": {
+                    "Queue": {"Fn::GetAtt": ["ExportFanoutQueue", "Arn"]},
+                    "ScalingConfig": {"MaximumConcurrency": {"Ref": "SidepMaxConcurrency"}},
+                },
+            }
+        },
     }
 
 
@@ -1426,6 +1510,21 @@ def _monitoring(functions: list[Function], stage_name: str) -> dict[str, Any]:
                 "QueueName": _sub("${AWS::StackName}-dead-letters"),
                 "MessageRetentionPeriod": 1209600,
                 "KmsMasterKeyId": {"Ref": "StorageKey"},
+            },
+        },
+        # The sweeper's fan-out: one message per export-queue shard, consumed by export_shard.
+        # A message older than two sweeps is stale (the next sweep sends it again).
+        "ExportFanoutQueue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": _sub("${AWS::StackName}-export-shards"),
+                "MessageRetentionPeriod": 600,
+                "VisibilityTimeout": EXPORT_SHARD_VISIBILITY_SECONDS,
+                "KmsMasterKeyId": {"Ref": "StorageKey"},
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
+                    "maxReceiveCount": 2,
+                },
             },
         },
         "DeadLettersAlarm": _alarm(
@@ -1791,6 +1890,12 @@ def _parameters() -> dict[str, Any]:
             "Type": "String",
             "Default": "",
             "Description": "our client id at Pro Santé Connect (its secret: the PscClientSecret secret)",
+        },
+        "SidepMaxConcurrency": {
+            "Type": "Number",
+            "Default": 4,
+            "MinValue": 2,
+            "Description": "exporters sending to SI-DEP at once (per-shard fan-out consumers)",
         },
         "ApiThrottleRate": {"Type": "Number", "Default": 50, "MinValue": 1},
         "ApiThrottleBurst": {"Type": "Number", "Default": 100, "MinValue": 1},

@@ -277,7 +277,7 @@ def test_environment_is_what_load_settings_reads(which: str, request: pytest.Fix
         assert settings.app_client_ids == ("<UserPoolClient>",)
         assert env["POWERTOOLS_TRACE_DISABLED"] == "true"
         assert fn["Properties"]["Tracing"] == "PassThrough"
-        if name == "ExportToSidep":
+        if name in ("ExportToSidep", "ExportShard", "ExportOnChange"):  # the exporters
             assert settings.sidep_url == "<SidepUrl>"
             assert settings.sidep_tls_secret_id == "<SidepTlsSecret>"
         else:
