@@ -65,7 +65,10 @@ def test_a_quick_run_writes_every_figure(tmp_path: Path, restored_environ: None)
     assert export["acknowledged"] == export["records"] == export["ledger_entries"]
     assert export["duplicates"] == 0
     assert export["kms_calls"] and set(export["kms_calls"]) == {"kms:Decrypt"}
-    assert export["dynamodb_calls"]["dynamodb:UpdateItem"] >= export["records"]
+    # leases and outcomes in transactions of up to 100 items: two per batch, not two per record
+    assert export["dynamodb_calls"]["dynamodb:TransactWriteItems"] >= 2 * export["batches"]
+    assert export["dynamodb_round_trips_per_record"] < 1
+    assert export["own_cpu_ms_per_record"] > 0 and export["backlog_model"]["minutes"] > 0
     assert len(export["batch_throughput"]) == export["batches"]
     assert export["backlog_seconds_estimate"] > 0
 
