@@ -168,7 +168,7 @@ def run_trigger(stop: threading.Event) -> None:
     """The records table's stream to the trigger's Chalice handler, until `stop`."""
     import boto3
 
-    from chalicelib.api.schedules import TRIGGER_BATCH_SIZE, TRIGGER_WINDOW_SECONDS, export_on_change
+    from chalicelib.api.streams import TRIGGER_BATCH_SIZE, TRIGGER_WINDOW_SECONDS, export_on_change
     from chalicelib.bootstrap import get_container
     from chalicelib.config import get_settings
     from chalicelib.observability import logger

@@ -88,10 +88,13 @@ EXPORT_TRIGGER_FILTER = {"dynamodb": {"NewImage": {"export_queue": {"S": [{"exis
 STREAM_UNTIL_DONE: dict[str, Any] = {"MaximumRetryAttempts": -1, "BisectBatchOnFunctionError": False}
 STREAM_DELIVERY: dict[str, dict[str, Any]] = {
     "export_on_change": {
+        "StartingPosition": "LATEST",  # what was queued before the mapping existed: the sweeper's
         "MaximumRetryAttempts": 2,
         "BisectBatchOnFunctionError": True,
         "DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}},
-        "FilterCriteria": {"Filters": [{"Pattern": json.dumps(EXPORT_TRIGGER_FILTER, separators=(",", ":"))}]},
+        "FilterCriteria": {
+            "Filters": [{"Pattern": json.dumps(EXPORT_TRIGGER_FILTER, separators=(",", ":"))}]
+        },
     }
 }
 # The fan-out queue's visibility: 6 × the shard consumer's timeout (AWS's advice for SQS mappings).
@@ -436,7 +439,6 @@ def table_schema(model: type[Model]) -> dict[str, Any]:
 
 
 def _table(model: type[Model], stage: str) -> dict[str, Any]:
-    stream = getattr(model.Meta, "stream_view_type", None)  # the model decides, as locally
     props: dict[str, Any] = {
         "TableName": table_name(model, stage),
         "BillingMode": "PAY_PER_REQUEST",

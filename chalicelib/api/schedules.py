@@ -1,9 +1,10 @@
-"""Scheduled and event functions: the SI-DEP export (sweeper, its per-shard fan-out, the stream
-trigger), the audit checkpoints and the retention purge (AWS only: `make run` runs the export's
-trigger and sweeper itself, devtools/export.py; the purge is `make purge` there).
+"""Scheduled functions: the SI-DEP export's sweeper and its per-shard fan-out, the audit
+checkpoints and the retention purge (AWS only: `make run` runs the export's sweeper itself,
+devtools/export.py; the purge is `make purge` there). The export's trigger is a stream handler
+(chalicelib/api/streams.py).
 
-The trigger's stream and the fan-out's queue are resources of our template: the names given here
-are placeholders that infra/template.py replaces with the resources' ARNs."""
+The fan-out's queue is a resource of our template: the name given here is a placeholder that
+infra/template.py replaces with the queue's ARN."""
 
 from __future__ import annotations
 
@@ -16,11 +17,7 @@ from chalicelib import jobs
 blueprint = Blueprint(__name__)
 
 
-RECORDS_STREAM_PLACEHOLDER = "arn:aws:dynamodb:eu-west-3:000000000000:table/records/stream/set-by-infra"
 EXPORT_FANOUT_QUEUE_PLACEHOLDER = "arn:aws:sqs:eu-west-3:000000000000:set-by-infra-export-shards"
-# The trigger's batching window: a result is at SI-DEP seconds after it is set, in batches.
-TRIGGER_BATCH_SIZE = 100
-TRIGGER_WINDOW_SECONDS = 1
 
 
 @blueprint.schedule(Rate(5, unit=Rate.MINUTES), name="export_to_sidep")
@@ -33,19 +30,6 @@ def export_to_sidep(event: Any) -> dict[str, Any]:
 def export_shard(event: Any) -> None:
     for message in event:
         jobs.export_shard(message.body, event.context.get_remaining_time_in_millis())
-
-
-@blueprint.on_dynamodb_record(
-    stream_arn=RECORDS_STREAM_PLACEHOLDER,
-    batch_size=TRIGGER_BATCH_SIZE,
-    starting_position="LATEST",
-    maximum_batching_window_in_seconds=TRIGGER_WINDOW_SECONDS,
-    name="export_on_change",
-)
-def export_on_change(event: Any) -> dict[str, Any]:
-    """The trigger: the records a stream batch made ready go to SI-DEP now."""
-    images = [record.new_image for record in event if record.new_image]
-    return jobs.export_changed(images, event.context.get_remaining_time_in_millis())
 
 
 @blueprint.schedule(Rate(1, unit=Rate.HOURS), name="checkpoint_audit")

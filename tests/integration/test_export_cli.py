@@ -107,7 +107,7 @@ def test_the_trigger_sends_a_result_from_the_records_stream(sidep_env: FakeSidep
     import boto3
 
     from chalicelib.adapters.dynamodb.records import DynamoDbRecordRepository
-    from chalicelib.api.schedules import export_on_change
+    from chalicelib.api.streams import export_on_change
     from chalicelib.bootstrap import get_container
     from chalicelib.config import get_settings
     from chalicelib.domain import delivery
