@@ -284,7 +284,24 @@ def get_container() -> Container:
     return _container
 
 
+_exporter: Callable[..., Any] | None = None
+_exporter_lock = threading.Lock()  # not _lock: building the exporter takes the container
+
+
+def get_exporter() -> Callable[..., Any]:
+    """The process's exporter, built on first use: a warm Lambda keeps its SI-DEP connection and
+    its certificate files (one directory, re-read from Secrets Manager after max_age) across the
+    invocations of the trigger, the shard consumer and the sweeper."""
+    global _exporter
+    if _exporter is None:
+        with _exporter_lock:
+            if _exporter is None:
+                _exporter = build_exporter(get_settings())
+    return _exporter
+
+
 def reset() -> None:
-    """Forget the container (tests, or after settings change)."""
-    global _container
+    """Forget the container and the exporter (tests, or after settings change)."""
+    global _container, _exporter
     _container = None
+    _exporter = None

@@ -61,10 +61,10 @@ def export_shard(body: str, remaining_time_ms: int) -> dict[str, Any]:
 def export_changed(images: Sequence[dict[str, Any]], remaining_time_ms: int) -> dict[str, Any]:
     """The trigger: export what a stream batch of the records table made ready, within seconds of
     the change (the result set, a correction or a withdrawal queued)."""
-    from chalicelib.bootstrap import build_exporter
+    from chalicelib.bootstrap import get_exporter
 
     try:
-        summary = build_exporter(get_settings())(_budget(remaining_time_ms), changed=list(images))
+        summary = get_exporter()(_budget(remaining_time_ms), changed=list(images))
     finally:
         metrics.flush_metrics(raise_on_empty_metrics=False)
     return asdict(summary)
@@ -73,9 +73,9 @@ def export_changed(images: Sequence[dict[str, Any]], remaining_time_ms: int) -> 
 def _run_shards(shards: Sequence[str], budget: float, concurrency: int) -> list[Any]:
     from concurrent.futures import ThreadPoolExecutor
 
-    from chalicelib.bootstrap import build_exporter
+    from chalicelib.bootstrap import get_exporter
 
-    export = build_exporter(get_settings())
+    export = get_exporter()
     try:
         if concurrency <= 1 or len(shards) == 1:
             return [export(budget, shards=[shard]) for shard in shards]

@@ -93,6 +93,10 @@ def run_now(args: argparse.Namespace, target: Target, out: cli.Output) -> int:
     out.line(f"export run on {target.source}")
     if target.kind == "deployed":
         summary = invoke_deployed(target, "ExportFunctionName")
+        if "fanned_out" in summary:  # the sweeper sends the shards' exporters off and returns
+            out.line(f"{summary['fanned_out']} shard exporter(s) started: `status` shows their outcome")
+            out.document({"target": target.source, "command": "run", **summary})
+            return cli.EXIT_OK
     else:
         target.require(RUN_NEEDS)
         with cli.progress("exporting to SI-DEP") as bar:

@@ -97,6 +97,16 @@ def create_worm_bucket(s3: Any, region: str, name: str = LOCAL_WORM_BUCKET) -> d
     return {"AUDIT_WORM_BUCKET": name}
 
 
+EXPORT_FANOUT_QUEUE_NAME = "depistage-export-shards"
+
+
+def create_export_fanout_queue(sqs: Any, name: str = EXPORT_FANOUT_QUEUE_NAME) -> dict[str, str]:
+    """The sweeper's fan-out queue (infra/template.py's ExportFanoutQueue). `provision` leaves it
+    out: without it the sweeper runs the shards in process (`make run`, the tests); `make rehearse`
+    adds it to run the Lambda path, sweeper -> queue -> shard consumer."""
+    return {"EXPORT_FANOUT_QUEUE_URL": sqs.create_queue(QueueName=name)["QueueUrl"]}
+
+
 def create_tables(settings: Settings) -> None:
     bind_models(settings)
     for model in ALL_MODELS:

@@ -2,6 +2,7 @@
 
     python -m devtools.stack [--state-dir .local] [--api-port 8000] [--aws-port 5000]
                                         [--sidep-port 8443] [--export-every 10]
+                                        [--no-export-trigger]
 
 Ports come from the flags, else API_PORT / AWS_PORT / SIDEP_PORT, else the contract's
 defaults; 0 picks a free port (tests run several stacks side by side). moto keeps everything
@@ -197,6 +198,8 @@ class Stack:
     state_dir: Path
     ports: dict[str, int]
     export_every: int = DEFAULT_EXPORT_EVERY
+    # the export's stream trigger beside the sweeper (off: only the sweeper sends, every export_every)
+    export_trigger: bool = True
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
     out: IO[str] = field(default_factory=lambda: sys.stdout)
     children: list[Child] = field(default_factory=list)
@@ -377,7 +380,7 @@ class Stack:
                     str(self.export_every),
                     "--last-run-file",
                     str(last_export_run_file(self.state_dir)),
-                    "--trigger",
+                    *(["--trigger"] if self.export_trigger else []),
                 ],
                 child_env,
             )
@@ -616,6 +619,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--export-every", type=int, default=DEFAULT_EXPORT_EVERY, help="seconds between SI-DEP exports"
     )
+    parser.add_argument(
+        "--no-export-trigger",
+        dest="export_trigger",
+        action="store_false",
+        help="no stream trigger: only the periodic export sends (make rehearse's own export must)",
+    )
     return parser.parse_args(argv)
 
 
@@ -631,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         with _state_lock(state_dir):
             check_ports(ports)
-            stack = Stack(state_dir, ports, args.export_every)
+            stack = Stack(state_dir, ports, args.export_every, export_trigger=args.export_trigger)
             try:
                 stack.start()
                 stack.say(stack.ready_message())

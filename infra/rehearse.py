@@ -5,15 +5,18 @@
 1. build the package (`infra.build`, as `make package`) unless --package names one;
 2. unzip deployment.zip into a clean directory;
 3. start a local stack (moto, the fake SI-DEP; `tests/stack/harness.py`, free ports, its own
-   export loop held back so that the rehearsal's export is the one that sends);
+   export loop and trigger held back so that the rehearsal's export is the one that sends);
 4. for every function of the generated template (sam.json), in a fresh interpreter of a venv with
    no site packages whose only path is the unzipped directory: the function's environment from
    the template, its references (Ref, GetAtt) resolved to the local stack's resources by variable
    name (the same names `devtools.provision` gives them), the certificate from moto's Secrets
    Manager; import the handler the template names and invoke it with an event of each of its
    sources: an API Gateway proxy event per route family for the API, the schedule's event for a
-   schedule, an empty batch for a queue or a stream. Nothing is listed by hand: a handler added to
-   the app is in the template, so it is rehearsed.
+   schedule, the messages on its queue for a queue consumer (the sweeper's fan-out: the
+   schedules run first, their consumers after), an empty batch for a stream or an empty queue.
+   Nothing is listed by hand: a handler added to the app is in the template, so it is rehearsed.
+   The fan-out queue is the one resource `make run` has no use for (its sweeper runs the shards in
+   process): the rehearsal creates it (devtools.provision.create_export_fanout_queue).
 
 What differs from Lambda, and only this: AWS_ENDPOINT_URL points every client at moto, JWKS_URL at
 moto's JWKS (tokens still name the real Cognito issuer), credentials are fake. Exit 0 when every
@@ -228,6 +231,40 @@ def source_event(kind: str, properties: dict[str, Any], logical_id: str) -> dict
     raise RehearsalError(f"{logical_id}: no rehearsal event for an event source of type {kind}: add one here")
 
 
+def _consumes_a_queue(function: dict[str, Any]) -> bool:
+    return any(e["Type"] == "SQS" for e in (function["Properties"].get("Events") or {}).values())
+
+
+def queue_events(sqs: Any, queues: dict[str, str], properties: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the mapping would deliver from its queue now, in batches of its BatchSize (consumed:
+    the rehearsal has no retry to keep them for)."""
+    queue = properties.get("Queue")
+    logical = queue.get("Fn::GetAtt", [None])[0] if isinstance(queue, dict) else None
+    if logical not in queues:
+        return []
+    url = queues[logical]
+    arn = f"arn:aws:sqs:{REGION}:123456789012:{url.rsplit('/', 1)[-1]}"
+    records: list[dict[str, Any]] = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            records.append(
+                {
+                    "messageId": message["MessageId"],
+                    "receiptHandle": message["ReceiptHandle"],
+                    "body": message["Body"],
+                    "attributes": {"ApproximateReceiveCount": "1"},
+                    "messageAttributes": {},
+                    "md5OfBody": message["MD5OfBody"],
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": arn,
+                    "awsRegion": REGION,
+                }
+            )
+    size = int(properties.get("BatchSize", 10))
+    return [{"Records": records[i : i + size]} for i in range(0, len(records), size)]
+
+
 def family(path: str) -> str:
     parts = [p for p in path.split("/") if p]
     return "/".join(parts[:2])
@@ -371,7 +408,10 @@ def lambda_environment(
 
 
 def rehearse(package: Path, work: Path) -> dict[str, Any]:
+    import boto3
+
     from devtools.login import login_stack_user
+    from devtools.provision import create_export_fanout_queue
     from tests.stack import harness
 
     template = json.loads((package / "sam.json").read_text())
@@ -379,7 +419,7 @@ def rehearse(package: Path, work: Path) -> dict[str, Any]:
     task.mkdir(parents=True)
     extract(package / "deployment.zip", task)
     python = fresh_interpreter(work / "venv")
-    stack = harness.launch(work / "stack", "--export-every", "86400")
+    stack = harness.launch(work / "stack", "--export-every", "86400", "--no-export-trigger")
     summary: dict[str, Any] = {"package": str(package), "functions": {}, "handlers": 0, "invocations": 0}
     try:
         info = harness.wait_ready(stack)
@@ -389,10 +429,22 @@ def rehearse(package: Path, work: Path) -> dict[str, Any]:
             for user in ("pharmacist-a", "admin-a", "operator")
         }
         marker = f"rehearsal-{uuid.uuid4().hex[:8]}"
+        sqs = boto3.client(
+            "sqs",
+            region_name=REGION,
+            endpoint_url=local["AWS_ENDPOINT_URL"],
+            aws_access_key_id="testing",  # moto's
+            aws_secret_access_key="testing",
+        )
+        local.update(create_export_fanout_queue(sqs))
+        queues = {"ExportFanoutQueue": local["EXPORT_FANOUT_QUEUE_URL"]}
         functions = functions_of(template)
         api = api_functions(template)
-        # the API first (it creates the record the export then sends), then the others in template order
-        order = sorted(functions, key=lambda name: (name not in api, name))
+        # the API first (it creates the record the export then sends), then the others in name
+        # order, queue consumers last (they get what the others sent)
+        order = sorted(
+            functions, key=lambda name: (name not in api, _consumes_a_queue(functions[name]), name)
+        )
         created: str | None = None
         for name in order:
             props = functions[name]["Properties"]
@@ -407,12 +459,14 @@ def rehearse(package: Path, work: Path) -> dict[str, Any]:
             else:
                 events = props.get("Events") or {}
                 invocations = [
-                    Invocation(
-                        f"{source['Type']} {event_id}",
-                        source_event(source["Type"], source.get("Properties", {}), name),
-                        "ok",
-                    )
+                    Invocation(f"{source['Type']} {event_id}", event, "ok")
                     for event_id, source in sorted(events.items())
+                    for event in (
+                        queue_events(sqs, queues, source.get("Properties", {}))
+                        if source["Type"] == "SQS"
+                        else []
+                    )
+                    or [source_event(source["Type"], source.get("Properties", {}), name)]
                 ] or [Invocation("direct", {}, "ok")]
             outcome = invoke(python, task, handler, name, env, [i.event for i in invocations], work)
             if outcome["leaked"]:
@@ -471,11 +525,15 @@ def _failures(summary: dict[str, Any], api: set[str]) -> list[str]:
     ]
     if not summary["created_record"]:
         failures.append("the API created no record")
-    exports = [f for f in summary["functions"].values() if f["handler"].endswith("export_to_sidep")]
-    for export in exports:
-        acknowledged = sum(i.get("result", {}).get("acknowledged", 0) for i in export["invocations"])
-        if acknowledged < 1 or summary["ledger"] < 1:
-            failures.append("the export acknowledged nothing: the record did not reach SI-DEP")
+    # the exporters: the sweeper's fan-out consumers (or the sweeper itself, without a fan-out)
+    senders = [
+        f
+        for f in summary["functions"].values()
+        if any(i.get("result", {}).get("acknowledged", 0) for i in f["invocations"])
+    ]
+    if not senders or summary["ledger"] < 1:
+        failures.append("the export acknowledged nothing: the record did not reach SI-DEP")
+    for export in senders:
         files = export["tmp_files"]
         if len([f for f in files if f.endswith(".pem")]) != 3 or set(files.values()) != {"0o600"}:
             failures.append(f"the export's certificate files are not three 0600 files: {files}")

@@ -27,9 +27,12 @@ def export_to_sidep(event: Any) -> dict[str, Any]:
 
 
 @blueprint.on_sqs_message(queue_arn=EXPORT_FANOUT_QUEUE_PLACEHOLDER, batch_size=1, name="export_shard")
-def export_shard(event: Any) -> None:
+def export_shard(event: Any) -> dict[str, Any]:
+    """The fan-out's consumer: a batch of one message, one shard's exporter."""
+    summary: dict[str, Any] = {}
     for message in event:
-        jobs.export_shard(message.body, event.context.get_remaining_time_in_millis())
+        summary = jobs.export_shard(message.body, event.context.get_remaining_time_in_millis())
+    return summary
 
 
 @blueprint.schedule(Rate(1, unit=Rate.HOURS), name="checkpoint_audit")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.adapters.dynamodb.models import export_queue_keys
 from infra.rehearse import api_functions, functions_of, rehearse
 from tests.infra.conftest import load_template
 
@@ -31,5 +32,12 @@ def test_the_packaged_artifact_runs_every_handler_the_template_names(
     assert families == {path.split("/")[2] for path in paths}
     # the record the API stored went to SI-DEP with the certificate from Secrets Manager, via 0600 files
     assert summary["created_record"] and summary["ledger"] >= 1
-    export = next(f for f in summary["functions"].values() if f["handler"].endswith("export_to_sidep"))
-    assert set(export["tmp_files"].values()) == {"0o600"} and len(export["tmp_files"]) == 3
+    # The sweeper sent one message per export-queue shard and sent nothing to SI-DEP itself; its
+    # consumers sent, reading the certificate into 0600 files.
+    sweeper = next(f for f in summary["functions"].values() if f["handler"].endswith("export_to_sidep"))
+    assert [i["result"] for i in sweeper["invocations"]] == [{"fanned_out": len(export_queue_keys())}]
+    assert sweeper["tmp_files"] == {}
+    consumer = next(f for f in summary["functions"].values() if f["handler"].endswith("export_shard"))
+    assert len(consumer["invocations"]) == len(export_queue_keys())
+    assert sum(i["result"].get("acknowledged", 0) for i in consumer["invocations"]) >= 1
+    assert set(consumer["tmp_files"].values()) == {"0o600"} and len(consumer["tmp_files"]) == 3

@@ -144,3 +144,32 @@ def test_the_trigger_sends_a_result_from_the_records_stream(sidep_env: FakeSidep
     assert len(sidep_env.ledger()) == 1
     poller.poll_once()  # our own writes (lease, outcome) come back on the stream: nothing is resent
     assert set(sidep_env.ledger().values()) == {1}
+
+
+def test_the_sweeper_fans_out_one_message_per_shard_and_each_consumer_sends_its_shard(
+    sidep_env: FakeSidep, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The AWS path: the schedule sends one SQS message per export-queue shard and sends nothing
+    itself; each message's consumer exports its shard. SQS delivers at least once: a message
+    delivered twice, or naming no shard, sends nothing more."""
+    from chalicelib import bootstrap
+    from chalicelib.adapters.dynamodb.models import export_queue_keys
+    from chalicelib.config import get_settings
+    from chalicelib.jobs import export_shard
+
+    records = seed(12, FixedClock(), real_cipher())
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="export-shards")["QueueUrl"]
+    monkeypatch.setenv("EXPORT_FANOUT_QUEUE_URL", url)
+    get_settings.cache_clear()
+    bootstrap.reset()
+    assert export_command.scheduled_export(300_000) == {"fanned_out": len(export_queue_keys())}
+    assert sidep_env.ledger() == {}
+    bodies: list[str] = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        bodies += [m["Body"] for m in messages]
+    assert sorted(json.loads(b)["shard"] for b in bodies) == sorted(export_queue_keys())
+    summaries = [export_shard(body, 300_000) for body in [*bodies, bodies[0], '{"shard": "x"}', ""]]
+    assert sum(s.get("acknowledged", 0) for s in summaries) == 12
+    assert all(load(r).delivery.state is DeliveryState.ACKNOWLEDGED for r in records)
+    assert len(sidep_env.ledger()) == 12 and set(sidep_env.ledger().values()) == {1}

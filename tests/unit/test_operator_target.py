@@ -234,3 +234,22 @@ def test_status_of_a_deployed_stage_reads_the_export_metrics_and_the_dead_letter
     assert found["last_export_run"]["summary"] == {"sent": 5, "acknowledged": 4, "failed": 1}
     assert any("failed scheduled run" in item for item in found["attention"])
     assert any("dead letters" in item for item in found["attention"])
+
+
+def test_a_deployed_run_that_fans_out_says_how_many_shard_exporters_started(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from devtools import cli
+    from devtools import export as export_command
+
+    found = target.Target(
+        "stage prod", {"AWS_REGION": "eu-west-3"}, "deployed", outputs={"ExportFunctionName": "fn"}
+    )
+    monkeypatch.setattr(export_command, "invoke_deployed", lambda *_: {"fanned_out": 8})
+    text = io.StringIO()
+    args = export_command.build_parser().parse_args(["run"])
+    assert export_command.run_now(args, found, cli.Output(False, text)) == cli.EXIT_OK
+    assert text.getvalue().splitlines() == [
+        "export run on stage prod",
+        "8 shard exporter(s) started: `status` shows their outcome",
+    ]
