@@ -8,7 +8,9 @@ One moto account, grown in place (each size adds to the previous one):
 
 On real DynamoDB a list page and an export batch read one index partition range: their cost does
 not depend on the table size. moto finds index items by scanning the whole table, so its curve
-rises with N: that slope is the mock's, which is why the per-size figures are kept apart.
+rises with N: that slope is the mock's, which is why the per-size figures are kept apart. moto's
+transactions would add a whole-table copy per item: the export runs with an undo log instead
+(bench.common.moto_transactions_with_an_undo_log).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import moto_account, set_env, summary
+from bench.common import moto_account, moto_transactions_with_an_undo_log, set_env, summary
 
 BATCH = 100
 EXPORT_BATCHES = 3
@@ -47,7 +49,12 @@ def measure(
     from tests.integration.test_export_support import FINESSES, seed, sender_for
 
     rows: list[dict[str, Any]] = []
-    with moto_account(), tempfile.TemporaryDirectory() as tmp, FakeSidep(Path(tmp) / "sidep") as sidep:
+    with (
+        moto_account(),
+        moto_transactions_with_an_undo_log(),
+        tempfile.TemporaryDirectory() as tmp,
+        FakeSidep(Path(tmp) / "sidep") as sidep,
+    ):
         settings = get_settings()
         clock = FixedClock()
         cipher = FakeCipher()

@@ -1,11 +1,15 @@
 """`make bench`: every figure of issue 7 in one run, each next to its baseline.
 
-    .venv/bin/python -m bench.run [--scale full] [--quick] [--out bench] [--only create,export,cold,curves]
+    .venv/bin/python -m bench.run [--scale full] [--quick] [--out bench]
+        [--only create,export,cold,curves,latency]
 
-Default: 5×200 creates, an export of 10,000 records, curves at 500/5,000/50,000 records and
-50/500/5,000 audit events, 7 cold imports each (about 8 minutes here). `--scale full` exports
-386,970 records (Francetest's backlog; hours on moto). `--quick` is a smoke run of seconds.
-The export runs in a child process per size, so that its peak RSS is its own.
+Default: 5×200 creates, an export of 10,000 records (and a profiled one of 1,000 for our CPU, and
+one of 300 on moto's own transactions), curves at 500/5,000/50,000 records and 50/500/5,000 audit
+events, 7 cold imports each, PUT -> acknowledged over 200 records on the local stack (about 12
+minutes here). `--scale full` exports 386,970 records (Francetest's backlog; hours on moto).
+`--quick` is a smoke run of seconds. The export runs in a child process per size, so that its
+peak RSS is its own. With `--only` a subset, the other sections of the existing results.json
+are kept as they were measured (`measured` says when, per section).
 """
 
 from __future__ import annotations
@@ -21,8 +25,12 @@ from typing import Any
 
 from bench import report
 from bench.common import machine
+from bench.export_throughput import backlog_model
 
 ROOT = Path(__file__).resolve().parents[1]
+SECTIONS = ("create", "export", "cold", "curves", "latency")
+# the results' key of each section
+SECTION_KEYS = ("create", "export", "cold_start", "curves", "export_latency")
 SIZES: dict[str, dict[str, Any]] = {
     "quick": {
         "repeats": 2,
@@ -30,6 +38,9 @@ SIZES: dict[str, dict[str, Any]] = {
         "profile": 4,
         "pace": 8,
         "export": 30,
+        "export_profiled": 20,
+        "export_as_is": 10,
+        "latency": 3,
         "base": 6,
         "events": 3,
         "factors": (1, 10),
@@ -41,6 +52,9 @@ SIZES: dict[str, dict[str, Any]] = {
         "profile": 100,
         "pace": 200,
         "export": 10_000,
+        "export_profiled": 1_000,
+        "export_as_is": 300,
+        "latency": 200,
         "base": 500,
         "events": 50,
         "factors": (1, 10, 100),
@@ -49,7 +63,7 @@ SIZES: dict[str, dict[str, Any]] = {
 }
 
 
-def _export(records: int, cipher: str) -> dict[str, Any]:
+def _export(records: int, cipher: str, *options: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-export-") as tmp:
         out = Path(tmp) / "export.json"
         subprocess.run(
@@ -63,6 +77,7 @@ def _export(records: int, cipher: str) -> dict[str, Any]:
                 cipher,
                 "--json-out",
                 str(out),
+                *options,
             ],
             check=True,
             stdout=subprocess.DEVNULL,
@@ -82,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="tiny sizes: checks the machinery, not the speed"
     )
     parser.add_argument("--out", default="bench")
-    parser.add_argument("--only", default="create,export,cold,curves")
+    parser.add_argument("--only", default=",".join(SECTIONS))
     parser.add_argument("--zip", default="build/package/deployment.zip")
     args = parser.parse_args(argv)
     size = dict(SIZES["quick" if args.quick else "default"])
@@ -95,6 +110,19 @@ def main(argv: list[str] | None = None) -> int:
         "mode": "quick" if args.quick else args.scale,
         "notes": [],
     }
+    previous = Path(args.out) / "results.json"
+    if set(SECTIONS) - only and previous.is_file() and not args.quick:
+        kept = json.loads(previous.read_text(encoding="utf-8"))
+        stamp = kept.get("machine", {})
+        kept_measured = kept.get("measured") or {}
+        results["measured"] = {
+            key: kept_measured.get(key) or {"date": stamp.get("date"), "commit": stamp.get("commit")}
+            for key in SECTION_KEYS
+            if key in kept
+        }
+        results.update({key: kept[key] for key in SECTION_KEYS if key in kept})
+    results.setdefault("measured", {})
+    now = {"date": results["machine"]["date"], "commit": results["machine"]["commit"]}
     timings: dict[str, float] = {}
 
     def step(name: str) -> float:
@@ -108,23 +136,50 @@ def main(argv: list[str] | None = None) -> int:
         results["create"] = create_path.measure(
             size["repeats"], size["per_repeat"], size["profile"], size["pace"]
         )
+        results["measured"]["create"] = now
         timings["create"] = time.perf_counter() - t0
     if "export" in only:
         t0 = step(f"export of {size['export']:,} records")
-        results["export"] = _export(size["export"], "real")
+        results["export"] = export = _export(size["export"], "real")
+        step(f"export of {size['export_profiled']:,} records under the profiler (our CPU)")
+        profiled = _export(size["export_profiled"], "real", "--cpu-profile")
+        step(f"export of {size['export_as_is']:,} records on moto's own transactions")
+        as_is = _export(size["export_as_is"], "real", "--moto-transactions", "as-is")
+        export["own_cpu"] = {
+            key: profiled[key]
+            for key in ("records", "own_cpu_ms_per_record", "profiled_cpu_seconds", "dynamodb_calls")
+        }
+        export["own_cpu_ms_per_record"] = profiled["own_cpu_ms_per_record"]
+        export["backlog_model"] = backlog_model(
+            export["dynamodb_round_trips_per_record"], profiled["own_cpu_ms_per_record"] / 1000
+        )
+        export["moto_as_is"] = {
+            key: as_is[key]
+            for key in ("records", "records_per_second", "elapsed_seconds", "dynamodb_calls", "moto_note")
+        }
+        results["measured"]["export"] = now
         timings["export"] = time.perf_counter() - t0
     if "cold" in only:
         from bench import cold_start
 
         t0 = step("cold start")
         results["cold_start"] = cold_start.measure(Path(args.zip), size["cold_runs"])
+        results["measured"]["cold_start"] = now
         timings["cold"] = time.perf_counter() - t0
     if "curves" in only:
         from bench import curves
 
         t0 = step("cost curves")
         results["curves"] = curves.measure(size["base"], size["events"], size["factors"])
+        results["measured"]["curves"] = now
         timings["curves"] = time.perf_counter() - t0
+    if "latency" in only:
+        from bench import export_latency
+
+        t0 = step(f"PUT /result -> acknowledged over {size['latency']} records on the local stack")
+        results["export_latency"] = export_latency.measure(size["latency"])
+        results["measured"]["export_latency"] = now
+        timings["latency"] = time.perf_counter() - t0
     results["bench_seconds"] = {k: round(v, 1) for k, v in timings.items()}
     notes_file = Path(args.out) / "notes.md"
     if notes_file.is_file() and not args.quick:

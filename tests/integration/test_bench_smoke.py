@@ -69,6 +69,9 @@ def test_a_quick_run_writes_every_figure(tmp_path: Path, restored_environ: None)
     assert export["dynamodb_calls"]["dynamodb:TransactWriteItems"] >= 2 * export["batches"]
     assert export["dynamodb_round_trips_per_record"] < 1
     assert export["own_cpu_ms_per_record"] > 0 and export["backlog_model"]["minutes"] > 0
+    # records/s with an undo log (the run above), and once on moto's own transactions
+    assert export["moto_transactions"] == "undo-log" and export["moto_as_is"]["records_per_second"] > 0
+    assert export["own_cpu"]["dynamodb_calls"]["dynamodb:TransactWriteItems"] >= 2
     assert len(export["batch_throughput"]) == export["batches"]
     assert export["backlog_seconds_estimate"] > 0
 
@@ -81,9 +84,15 @@ def test_a_quick_run_writes_every_figure(tmp_path: Path, restored_environ: None)
     assert rows[1]["records"] == 10 * rows[0]["records"]
     assert all(row["export_batches"] >= 1 and row["export_traced_peak_mib"] > 0 for row in rows)
 
+    latency = results["export_latency"]
+    assert latency["acknowledged"] == latency["records"]
+    assert 0 < latency["p50_seconds"] <= latency["p95_seconds"]
+
     names = [t["target"] for t in results["targets"]]
-    assert len(names) == 8  # the six of issue 7, then the zip and unzipped sizes of issue 15
-    assert names[-2:] == ["deployment zip ≤ 30 MiB", "unzipped ≤ 80 MiB"]
+    # the six of issue 7, the zip and unzipped sizes of issue 15, the three of issue 17
+    assert len(names) == 11
+    assert names[6:8] == ["deployment zip ≤ 30 MiB", "unzipped ≤ 80 MiB"]
+    assert all(t["measured"] is not None for t in results["targets"][8:])
     assert {t["verdict"].split()[0] for t in results["targets"]} <= {"met", "missed"}
     markdown = (out / "results.md").read_text(encoding="utf-8")
     for heading in (
@@ -93,8 +102,52 @@ def test_a_quick_run_writes_every_figure(tmp_path: Path, restored_environ: None)
         "## 3. Export throughput",
         "## 4. Cold start",
         "## 5. Costs that grow",
+        "## 6. The export at national scale",
     ):
         assert heading in markdown
     for image in ("export_throughput.png", "cost_curves.png"):
         assert (out / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"({image})" in markdown
+
+
+def test_the_bench_undo_log_keeps_a_cancelled_transaction_all_or_nothing() -> None:
+    """The bench's stand-in for moto's whole-table copies: a transaction whose second item fails
+    its condition leaves the first item as it was, and a transaction that passes writes both."""
+    import boto3
+    from moto import mock_aws
+
+    from bench.common import moto_transactions_with_an_undo_log
+
+    with mock_aws(), moto_transactions_with_an_undo_log():
+        ddb = boto3.client("dynamodb", region_name="eu-west-3")
+        ddb.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        for key in ("a", "b"):
+            ddb.put_item(TableName="t", Item={"k": {"S": key}, "v": {"N": "1"}})
+
+        def bump(key: str, expected: str) -> dict[str, object]:
+            return {
+                "Update": {
+                    "TableName": "t",
+                    "Key": {"k": {"S": key}},
+                    "UpdateExpression": "SET v = v + :one",
+                    "ConditionExpression": "v = :expected",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}, ":expected": {"N": expected}},
+                }
+            }
+
+        with pytest.raises(ddb.exceptions.TransactionCanceledException) as cancelled:
+            ddb.transact_write_items(TransactItems=[bump("a", "1"), bump("b", "7")])
+        reasons = [r["Code"] for r in cancelled.value.response["CancellationReasons"]]
+        assert reasons == ["None", "ConditionalCheckFailed"]
+
+        def value(key: str) -> str:
+            return str(ddb.get_item(TableName="t", Key={"k": {"S": key}})["Item"]["v"]["N"])
+
+        assert (value("a"), value("b")) == ("1", "1")
+        ddb.transact_write_items(TransactItems=[bump("a", "1"), bump("b", "1")])
+        assert (value("a"), value("b")) == ("2", "2")
