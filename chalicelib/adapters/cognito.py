@@ -1,4 +1,8 @@
-"""Cognito: verifying access tokens against the pool's JWKS, and the admin side (invite, sign out)."""
+"""Cognito: verifying access tokens against the pool's JWKS, and the admin side (invite, sign out).
+
+PyJWT (which loads cryptography) and requests are imported on first use, not with the app:
+functions that verify no token (schedules, the stream handler) never load them.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import botocore.exceptions
-import jwt
-import requests
-from jwt.algorithms import RSAAlgorithm
 
 from chalicelib.domain.errors import ServiceUnavailable, Unauthenticated
 from chalicelib.services.ports import VerifiedToken
@@ -24,6 +25,8 @@ FETCH_TIMEOUT_SECONDS = 3
 
 
 def fetch_jwks(url: str) -> dict[str, Any]:
+    import requests
+
     response = requests.get(url, timeout=FETCH_TIMEOUT_SECONDS)
     response.raise_for_status()
     body: dict[str, Any] = response.json()
@@ -81,6 +84,8 @@ class JwksKeys:
         """The one fetch in flight; records its outcome, never raises."""
         keys: dict[str, Any] | None = None
         try:
+            from jwt.algorithms import RSAAlgorithm
+
             jwks = self._fetch(self._url)
             keys = {
                 jwk["kid"]: RSAAlgorithm.from_jwk(jwk)
@@ -170,6 +175,8 @@ class CognitoAccessTokenVerifier:
         self._leeway = leeway_seconds
 
     def verify(self, token: str) -> VerifiedToken:
+        import jwt
+
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})

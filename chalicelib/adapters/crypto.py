@@ -6,6 +6,10 @@ forge; here the only readers and writers are our own functions, one trust domain
 signature buys nothing and costs ~2 ms and a KMS-free but CPU-heavy step per record.
 Key commitment stays on: a ciphertext decrypts under exactly one data key.
 
+The SDK (with cryptography, attrs, wrapt: about a fifth of `import app`) is imported when the
+cipher first encrypts or decrypts, not when the app is imported: functions that never touch
+personal data (the journal, the schedules, the stream handler) never load it.
+
 Binding: the encryption context {purpose, finess} is authenticated and checked on decrypt
 (a blob moved to another pharmacy fails); the record id is sealed inside the plaintext
 and checked after decrypt (a blob moved to another record of the same pharmacy fails).
@@ -19,29 +23,60 @@ import hashlib
 import hmac
 import json
 import threading
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-import aws_encryption_sdk
 import botocore.exceptions
 import botocore.session
-from aws_encryption_sdk import CommitmentPolicy
-from aws_encryption_sdk.identifiers import Algorithm
 
 from chalicelib.config import Settings
 from chalicelib.domain.errors import IntegrityError, ServiceUnavailable
 from chalicelib.domain.model import Patient
 from chalicelib.domain.serialization import patient_from_json, patient_to_json
 
-PURPOSE = "depistage/patient/v1"
-ALGORITHM = Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
+if TYPE_CHECKING:
+    from aws_encryption_sdk import EncryptionSDKClient
+    from aws_encryption_sdk.identifiers import Algorithm
+    from aws_encryption_sdk.materials_managers.caching import CachingCryptoMaterialsManager
 
-# Errors that mean "KMS (or the network to it) failed", not "this blob is bad".
-_KMS_FAILURES = (
-    aws_encryption_sdk.exceptions.GenerateKeyError,
-    aws_encryption_sdk.exceptions.EncryptKeyError,
-    botocore.exceptions.BotoCoreError,
-    botocore.exceptions.ClientError,
-)
+PURPOSE = "depistage/patient/v1"
+
+
+@dataclass(frozen=True)
+class _Sdk:
+    client: EncryptionSDKClient
+    materials: CachingCryptoMaterialsManager
+    algorithm: Algorithm
+    kms_failures: tuple[type[Exception], ...]  # "KMS (or the network to it) failed", not "this blob is bad"
+
+    @classmethod
+    def build(cls, settings: Settings, session: botocore.session.Session) -> _Sdk:
+        import aws_encryption_sdk
+        from aws_encryption_sdk import CommitmentPolicy
+        from aws_encryption_sdk.identifiers import Algorithm
+
+        provider = aws_encryption_sdk.StrictAwsKmsMasterKeyProvider(
+            key_ids=[settings.data_key_id], botocore_session=session
+        )
+        return cls(
+            client=aws_encryption_sdk.EncryptionSDKClient(
+                commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT,
+                max_encrypted_data_keys=1,
+            ),
+            materials=aws_encryption_sdk.CachingCryptoMaterialsManager(
+                master_key_provider=provider,
+                cache=aws_encryption_sdk.LocalCryptoMaterialsCache(capacity=settings.data_key_cache_capacity),
+                max_age=float(settings.data_key_cache_max_age_seconds),
+                max_messages_encrypted=settings.data_key_cache_max_messages,
+            ),
+            algorithm=Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY,
+            kms_failures=(
+                aws_encryption_sdk.exceptions.GenerateKeyError,
+                aws_encryption_sdk.exceptions.EncryptKeyError,
+                botocore.exceptions.BotoCoreError,
+                botocore.exceptions.ClientError,
+            ),
+        )
 
 
 # KMS answers that say "this ciphertext or key is wrong", not "KMS is unavailable right now".
@@ -56,24 +91,22 @@ class EnvelopeCipher:
     def __init__(self, settings: Settings, botocore_session: botocore.session.Session | None = None) -> None:
         if not settings.data_key_id:
             raise ValueError("DATA_KEY_ID is not set")
-        self._client = aws_encryption_sdk.EncryptionSDKClient(
-            commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT,
-            max_encrypted_data_keys=1,
-        )
-        session = botocore_session or botocore.session.Session()
+        self._settings = settings
+        self._session = botocore_session or botocore.session.Session()
         # The SDK turns a failed KMS Decrypt into "Unable to decrypt any data key" and drops the
         # cause: remember this thread's last KMS answer to tell a throttle (503) from a bad blob.
         self._last_kms = threading.local()
-        session.register("after-call.kms", self._note_kms_answer)
-        provider = aws_encryption_sdk.StrictAwsKmsMasterKeyProvider(
-            key_ids=[settings.data_key_id], botocore_session=session
-        )
-        self._materials = aws_encryption_sdk.CachingCryptoMaterialsManager(
-            master_key_provider=provider,
-            cache=aws_encryption_sdk.LocalCryptoMaterialsCache(capacity=settings.data_key_cache_capacity),
-            max_age=float(settings.data_key_cache_max_age_seconds),
-            max_messages_encrypted=settings.data_key_cache_max_messages,
-        )
+        self._session.register("after-call.kms", self._note_kms_answer)
+        self._sdk: _Sdk | None = None
+        self._sdk_lock = threading.Lock()
+
+    def _engine(self) -> _Sdk:
+        """The SDK's client and caching materials manager, built once, on first use."""
+        if self._sdk is None:
+            with self._sdk_lock:
+                if self._sdk is None:
+                    self._sdk = _Sdk.build(self._settings, self._session)
+        return self._sdk
 
     def _note_kms_answer(self, **kwargs: Any) -> None:
         failed = getattr(kwargs.get("http_response"), "status_code", 200) >= 300
@@ -91,21 +124,23 @@ class EnvelopeCipher:
     def encrypt(self, patient: Patient, *, finess: str, record_id: str) -> bytes:
         sealed = {"record_id": record_id, "finess": finess, "patient": patient_to_json(patient)}
         plaintext = json.dumps(sealed, separators=(",", ":"), ensure_ascii=False).encode()
+        sdk = self._engine()
         try:
-            ciphertext, _header = self._client.encrypt(
+            ciphertext, _header = sdk.client.encrypt(
                 source=plaintext,
-                materials_manager=self._materials,
+                materials_manager=sdk.materials,
                 encryption_context=self._context(finess),
-                algorithm=ALGORITHM,
+                algorithm=sdk.algorithm,
             )
-        except _KMS_FAILURES as exc:
+        except sdk.kms_failures as exc:
             raise ServiceUnavailable("The key service is unavailable; nothing was stored.") from exc
         return bytes(ciphertext)
 
     def decrypt(self, blob: bytes, *, finess: str, record_id: str) -> Patient:
         self._last_kms.error = None
+        sdk = self._engine()
         try:
-            plaintext, header = self._client.decrypt(source=blob, materials_manager=self._materials)
+            plaintext, header = sdk.client.decrypt(source=blob, materials_manager=sdk.materials)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise ServiceUnavailable("The key service is unavailable.") from exc
         except Exception as exc:  # malformed, truncated or forged: the SDK and cryptography raise many types

@@ -6,6 +6,8 @@ take the client's credentials as HTTP Basic and form-encoded parameters; tokens 
 keys at the discovery's `jwks_uri`; `acr_values=eidas1`; userinfo carries `SubjectNameID` and
 `SubjectRefPro`. Error texts from PSC or from the HTTP library are never passed on: each answer
 is mapped to a fixed problem.
+
+requests and PyJWT are imported on first use (the first PSC call), not with the app.
 """
 
 from __future__ import annotations
@@ -14,11 +16,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
-import jwt
-import requests
 
 from chalicelib.adapters.cognito import JwksKeys
 from chalicelib.domain.errors import ServiceUnavailable, Unauthenticated
@@ -33,6 +33,9 @@ from chalicelib.domain.psc import (
 )
 from chalicelib.observability import logger
 from chalicelib.services.ports import CibaRequest
+
+if TYPE_CHECKING:
+    import requests
 
 CIBA_GRANT_TYPE = "urn:openid:params:grant-type:ciba"
 DEFAULT_INTERVAL_SECONDS = 5  # CIBA Core §7.3: the client's default when PSC names none
@@ -109,7 +112,7 @@ class PscClient:
     ) -> None:
         self._settings = settings
         self._secret = client_secret
-        self._http = http or requests.Session()
+        self._http_session = http
         self._max_age = max_discovery_age_seconds
         self._monotonic = monotonic
         self._discovery: dict[str, Any] | None = None
@@ -117,8 +120,18 @@ class PscClient:
         self._keys: JwksKeys | None = None
         self._lock = threading.Lock()
 
+    @property
+    def _http(self) -> requests.Session:
+        if self._http_session is None:
+            import requests
+
+            self._http_session = requests.Session()
+        return self._http_session
+
     # discovery ---------------------------------------------------------------------------
     def _metadata(self) -> dict[str, Any]:
+        import requests
+
         with self._lock:
             if self._discovery is None or self._monotonic() - self._discovered_at > self._max_age:
                 if not self._settings.discovery_url:
@@ -153,6 +166,8 @@ class PscClient:
         return _json(response)
 
     def _post(self, url: str, data: dict[str, str]) -> requests.Response:
+        import requests
+
         try:
             return self._http.post(
                 url,
@@ -216,6 +231,8 @@ class PscClient:
 
     # ID token and userinfo ------------------------------------------------------------------
     def _verified_id_token(self, id_token: str) -> dict[str, Any]:
+        import jwt
+
         metadata = self._metadata()
         assert self._keys is not None  # set with the metadata
         try:
@@ -263,6 +280,8 @@ class PscClient:
         return claims
 
     def verified_userinfo(self, tokens: dict[str, Any]) -> dict[str, Any]:
+        import requests
+
         claims = self._verified_id_token(str(tokens.get("id_token", "")))
         access_token = tokens.get("access_token")
         if not isinstance(access_token, str) or not access_token:

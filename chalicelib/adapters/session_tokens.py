@@ -18,8 +18,6 @@ import uuid
 from typing import Any
 
 import botocore.exceptions
-from cryptography.hazmat.primitives.serialization import load_der_public_key
-from jwt.algorithms import RSAAlgorithm
 
 from chalicelib.domain.errors import ServiceUnavailable, Unauthenticated
 from chalicelib.domain.psc import REQUIRED_ACR
@@ -48,6 +46,10 @@ class KmsPublicKeys:
     def _load(self) -> tuple[str, Any, dict[str, Any]]:
         with self._lock:
             if self._loaded is None:
+                # cryptography and PyJWT load with the key, once per process, not with the app
+                from cryptography.hazmat.primitives.serialization import load_der_public_key
+                from jwt.algorithms import RSAAlgorithm
+
                 if not self._key_id:
                     raise ServiceUnavailable("The session signing key is not configured.")
                 try:

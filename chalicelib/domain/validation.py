@@ -36,7 +36,6 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import NoReturn, TypeVar
 
-import phonenumbers
 from stdnum import luhn
 
 from chalicelib.domain import nir as nir_rules
@@ -387,6 +386,8 @@ def _phone(value: object) -> str:
         _fail("must not be empty (omit it or send null)")
     if len(text) > PHONE_INPUT_MAX:
         _fail(f"must be at most {PHONE_INPUT_MAX} characters")
+    import phonenumbers  # when first needed, as email_validator: its import costs tens of ms
+
     try:
         number = phonenumbers.parse(text, "FR")
     except phonenumbers.NumberParseException:
