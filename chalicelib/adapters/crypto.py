@@ -6,9 +6,9 @@ forge; here the only readers and writers are our own functions, one trust domain
 signature buys nothing and costs ~2 ms and a KMS-free but CPU-heavy step per record.
 Key commitment stays on: a ciphertext decrypts under exactly one data key.
 
-The SDK (with cryptography, attrs, wrapt: about a fifth of `import app`) is imported when the
-cipher first encrypts or decrypts, not when the app is imported: functions that never touch
-personal data (the journal, the schedules, the stream handler) never load it.
+The SDK (and cryptography, attrs, wrapt with it) is imported when the cipher first encrypts or
+decrypts, not with the app: a function that never does (the journal, the stream handler) never
+loads it, and `import app` stays near a bare `import boto3` (issue 15, measured by `make bench`).
 
 Binding: the encryption context {purpose, finess} is authenticated and checked on decrypt
 (a blob moved to another pharmacy fails); the record id is sealed inside the plaintext
