@@ -29,7 +29,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,10 +52,10 @@ OUTCOMES = (
 )
 
 
-def _one_run(target: Target) -> dict[str, Any]:
+def _one_run(target: Target, export: Callable[..., Any] | None = None) -> dict[str, Any]:
     from chalicelib.bootstrap import build_exporter
 
-    return dict(asdict(build_exporter(target.settings())(None)))
+    return dict(asdict((export or build_exporter(target.settings()))(None)))
 
 
 def write_last_run(path: Path | None, summary: dict[str, Any]) -> None:
@@ -139,13 +139,17 @@ def loop(args: argparse.Namespace, target: Target, out: cli.Output) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    from chalicelib.bootstrap import build_exporter
     from chalicelib.observability import logger
 
     if args.trigger:
         threading.Thread(target=run_trigger, args=(stop,), name="export-trigger", daemon=True).start()
+    # one exporter for the loop's life: one SI-DEP certificate directory, not one per run
+    export: Callable[..., Any] | None = None
     while not stop.is_set():
         try:
-            summary = _one_run(target)  # the configured budget; --every is the pause between runs
+            export = export or build_exporter(target.settings())
+            summary = _one_run(target, export)  # the configured budget; --every is the pause between runs
             write_last_run(last_run, summary)
             if summary["leased"]:
                 out.line("export run: " + ", ".join(f"{k} {summary[k]}" for k in ("leased", *dict(OUTCOMES))))
