@@ -32,6 +32,8 @@ Fault modes, set by the CLI flags at start AND at run time by writing `<state-di
 - slow_seconds: the batch is processed, then the answer waits that long (a client timeout then
   leaves a delivered batch behind, as in real life).
 - http500: answer 500 without processing.
+- busy_seconds: answer 429 with `Retry-After: <busy_seconds>` without processing (SI-DEP asking
+  its senders to slow down).
 - ae_share (0..1): a message is answered AE when a hash of its control id falls below the
   share, so a resend of the same message is rejected again while a corrected message (a new
   control id) may pass.
@@ -187,6 +189,7 @@ class Faults:
     down: bool = False
     slow_seconds: float = 0.0
     http500: bool = False
+    busy_seconds: float = 0.0
     ae_share: float = 0.0
     cut: bool = False
 
@@ -424,6 +427,13 @@ class _Handler(BaseHTTPRequestHandler):
         if faults.http500:
             logger.info("fake SI-DEP: HTTP 500 fault", extra={"idempotency_key": key})
             self._answer(500, b"simulated failure", "text/plain")
+            return
+        if faults.busy_seconds > 0:
+            logger.info("fake SI-DEP: 429 fault", extra={"idempotency_key": key})
+            self.send_response(429)
+            self.send_header("Retry-After", str(int(faults.busy_seconds)))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         try:
             acks, verdicts = receiver.handle(body, faults)

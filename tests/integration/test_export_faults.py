@@ -226,3 +226,25 @@ def test_two_export_runs_at_once_never_send_the_same_record(
     assert sum(s.acknowledged for s in summaries) == 60
     assert_exactly_once(sidep, records)
     assert set(sidep.ledger().values()) == {1}  # no record was sent by both runs
+
+
+def test_a_receiver_asking_to_slow_down_holds_that_batch_for_its_retry_after_and_stops_the_run(
+    aws: dict[str, str], sidep: FakeSidep, clock: FixedClock
+) -> None:
+    records = seed(15, clock)
+    exporter = Exporter(sidep, clock, batch_size=5)
+    sidep.set_faults(busy_seconds=120)  # 429, Retry-After: 120
+    summary = exporter.run()
+    # the first batch is refused: the run sends nothing more (the other 10 are not even leased)
+    assert (summary.stopped_by_receiver, summary.batches, summary.retried) == (True, 1, 5)
+    assert sidep.ledger() == {}
+    held = [r for r in records if load(r).delivery.attempts == 1]
+    assert len(held) == 5 and {load(r).delivery.last_error for r in held} == {"http 429"}
+    sidep.clear_faults()
+    # a minute later (past the 30 s backoff of a first failure, not past Retry-After) the others go
+    clock.advance(seconds=60)
+    assert exporter.run().acknowledged == 10
+    clock.advance(seconds=61)
+    assert exporter.run().acknowledged == 5
+    assert_exactly_once(sidep, records)
+    assert set(sidep.ledger().values()) == {1}

@@ -11,6 +11,7 @@ Its message names the failure kind and the HTTP status only, never a body.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -40,6 +41,8 @@ def retry_after_seconds(header: str | None, default: float = 60.0) -> float:
     try:
         seconds = float(header) if header is not None else default
     except ValueError:
+        seconds = default
+    if math.isnan(seconds):  # no time at all ("inf" is capped below)
         seconds = default
     return min(max(seconds, 1.0), MAX_RETRY_AFTER_SECONDS)
 
