@@ -152,3 +152,28 @@ def test_the_trigger_and_the_sweeper_racing_send_each_record_once(
     assert sum(s.acknowledged for s in summaries) == 40
     assert_exactly_once(sidep, records)
     assert set(sidep.ledger().values()) == {1}  # no record sent by both
+
+
+def test_the_trigger_reads_nothing_a_batch_of_new_images_costs_its_two_transactions(
+    aws: dict[str, str], sidep: FakeSidep, clock: FixedClock
+) -> None:
+    from chalicelib.adapters.dynamodb.models import RecordModel
+
+    records = seed(30, clock)
+    exporter = Exporter(sidep, clock, batch_size=100)
+    exporter.sender = Hl7BatchSender(InProcessTransport(sidep.receiver))
+    images = [
+        exporter.client.get_item(
+            TableName=str(RecordModel.Meta.table_name),
+            Key={"finess": {"S": r.finess}, "record_id": {"S": r.id}},
+            ConsistentRead=True,
+        )["Item"]
+        for r in records
+    ]
+    counting = Counting(exporter.client)
+    queue = DynamoDbExportQueue(counting, owner="trigger")
+    summary = exporter.run(queue=queue, changed=queue.ready_in(images, clock.now()))
+    assert summary.acknowledged == 30
+    # no query, no read: the images are the items; one transaction to lease, one to settle
+    assert dict(counting.calls) == {"transact_write_items": 2}
+    assert_exactly_once(sidep, records)
