@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import CallCounter, moto_transactions_with_an_undo_log, set_env, summary
+from chalicelib.config import Settings
 
 # Frames of these packages are AWS's (botocore, boto3), the emulator's (moto and what it runs on)
 # or its HTTP plumbing: not our CPU on Lambda, where DynamoDB runs elsewhere. The bench's own
@@ -80,8 +81,9 @@ def _side(filename: str) -> float | None:
     return None  # the standard library, builtins ("~")
 
 
-def own_cpu_seconds(stats: pstats.Stats) -> tuple[float, float]:
-    """(all CPU under the profiler, our part): each function's own time, ours or not by its file;
+def own_cpu_seconds(stats: pstats.Stats) -> tuple[float, float, float, float]:
+    """(all CPU under the profiler, our part, all calls, our calls): each function's own time and
+    calls, ours or not by its file;
     a shared function's (stdlib, builtins, urllib3) goes to its callers in proportion to the time
     each spent in it, through any depth (`copy.deepcopy` under moto is moto's, `ssl` under
     requests ours)."""
@@ -106,11 +108,18 @@ def own_cpu_seconds(stats: pstats.Stats) -> tuple[float, float]:
         if moved < 1e-6:
             break
 
-    total = mine = 0.0
-    for func, (_cc, _nc, tottime, _ct, _callers) in table.items():
+    total = mine = calls = my_calls = 0.0
+    for func, (_cc, nc, tottime, _ct, _callers) in table.items():
         total += tottime
         mine += tottime * value[func]
-    return total, mine
+        calls += nc
+        my_calls += nc * value[func]
+    return total, mine, calls, my_calls
+
+
+def profiler_overhead_per_call(profiled_cpu: float, unprofiled_cpu: float, calls: float) -> float:
+    """cProfile's CPU per call event, from the same work run with and without it (process CPU)."""
+    return max(0.0, profiled_cpu - unprofiled_cpu) / calls if calls else 0.0
 
 
 def backlog_model(
@@ -119,7 +128,7 @@ def backlog_model(
     *,
     records: int = BACKLOG_RECORDS,
     shards: int = 8,
-    concurrency: int = 8,
+    concurrency: int = Settings.sidep_max_concurrency,
     batch_size: int = 100,
     round_trip_seconds: float = DYNAMODB_ROUND_TRIP_SECONDS,
     sidep_seconds_per_batch: float = SIDEP_ROUND_TRIP_SECONDS,
@@ -294,7 +303,9 @@ def measure(
                 }
             ledger = sidep.ledger()
     stats = pstats.Stats(profiler) if profiler is not None else None
-    profiled_cpu, own_cpu = own_cpu_seconds(stats) if stats is not None else (None, None)
+    profiled_cpu, own_cpu, calls, own_calls = (
+        own_cpu_seconds(stats) if stats is not None else (None, None, None, None)
+    )
     exported = max(1, result.acknowledged)
     round_trips = counter.total("dynamodb") / max(1, result.leased)
     rates = []
@@ -330,6 +341,8 @@ def measure(
         "cpu_seconds": round(cpu_elapsed, 3),
         "profiled": profiled,
         "profiled_cpu_seconds": None if profiled_cpu is None else round(profiled_cpu, 3),
+        "profiled_calls": calls,
+        "own_calls": None if own_calls is None else round(own_calls),
         "own_cpu_ms_per_record": None if own_cpu is None else round(own_cpu * 1000 / exported, 3),
         "transport": transport,
         "backlog_model": (

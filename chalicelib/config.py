@@ -113,9 +113,11 @@ class Settings:
     # The sweeper's fan-out: one SQS message per export-queue shard, each consumed by an exporter
     # of its own ("" in the local stack and the tests: the shards run on threads in process).
     export_fanout_queue_url: str = ""
-    # Exporters at once, trigger and shard consumers together: what SI-DEP is asked to take in
-    # parallel (the per-receiver concurrency; the SQS consumer's maximum concurrency in AWS).
-    sidep_max_concurrency: int = 4
+    # Shard exporters at once (the trigger's one run comes on top): what SI-DEP is asked to take
+    # in parallel (the per-receiver concurrency; in AWS the template's SidepMaxConcurrency, the SQS
+    # consumer's maximum concurrency). One per export-queue shard: a backlog drains on all 8 at
+    # once (bench: 3.4 min for 386,970 records on DynamoDB by the model; twice that at 4).
+    sidep_max_concurrency: int = 8
     extra: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -1895,7 +1895,7 @@ def _parameters() -> dict[str, Any]:
         },
         "SidepMaxConcurrency": {
             "Type": "Number",
-            "Default": 4,
+            "Default": Settings.sidep_max_concurrency,
             "MinValue": 2,
             "Description": "exporters sending to SI-DEP at once (per-shard fan-out consumers)",
         },
