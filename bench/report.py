@@ -172,6 +172,17 @@ def markdown(r: dict[str, Any]) -> str:
             f"POST /v1/tests against the naive secure design: {_fmt(ratios['create_vs_naive'])}×.",
             f"DynamoDB calls per create: {c['dynamodb_calls_per_create']} "
             f"({c['dynamodb_calls_by_operation']}).",
+            *(
+                [
+                    "AWS round trips per create: "
+                    f"**{c['round_trips_per_create']['create']}** (with an Idempotency-Key: "
+                    f"{c['round_trips_per_create']['create_with_idempotency_key']}; goal ≤ "
+                    f"{c['round_trips_per_create']['goal']}: the membership read and one transaction), "
+                    f"beside the plaintext floor's {c['round_trips_per_create']['plaintext_floor']}."
+                ]
+                if "round_trips_per_create" in c
+                else []
+            ),
             "",
             f"Where a create's time goes (cProfile over {c['breakdown']['creates_profiled']} creates, "
             f"{c['breakdown']['ms_per_create_under_profiler']} ms each under the profiler):",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 from chalicelib.domain.errors import Conflict, NotFound, ServiceUnavailable
 from chalicelib.domain.model import Patient, Role, TestRecord
 from chalicelib.domain.serialization import patient_from_json, patient_to_json
-from chalicelib.services.ports import AuditEvent, IdempotencyEntry, Membership, Page
+from chalicelib.services.ports import AuditEvent, Change, IdempotencyEntry, KeyTaken, Membership, Page
 
 
 @dataclass
@@ -57,6 +58,24 @@ class FakeRepository:
             raise Conflict()
         self.items[key] = (copy.deepcopy(replace(record, patient=None)), blob, nir_index)
 
+    def add_change(self, record: TestRecord, blob: bytes, nir_index: str, *, expires_at: datetime) -> Change:
+        def write(pending: list[Any]) -> None:
+            if self.fail_add:
+                raise ServiceUnavailable()
+            if (record.finess, record.id) in self.items:
+                raise Conflict()
+            pending.append(lambda: self.add(record, blob, nir_index, expires_at=expires_at))
+
+        return Change(write=write, conflict=lambda _failed: Conflict())
+
+    def save_change(self, record: TestRecord, *, expected_version: int) -> Change:
+        def write(pending: list[Any]) -> None:
+            if self.items[(record.finess, record.id)][0].version != expected_version:
+                raise Conflict()
+            pending.append(lambda: self.save(record, expected_version=expected_version))
+
+        return Change(write=write, conflict=lambda _failed: Conflict())
+
     def get(self, finess: str, record_id: str) -> tuple[TestRecord, bytes | None]:
         if (finess, record_id) not in self.items:
             raise NotFound()
@@ -96,15 +115,35 @@ class FakeIdempotency:
     def complete(self, finess: str, key: str) -> None:
         self.entries[(finess, key)] = replace(self.entries[(finess, key)], completed=True)
 
+    def claim_change(self, finess: str, key: str, body_mac: str, record_id: str) -> Change:
+        def write(pending: list[Any]) -> None:
+            if (finess, key) in self.entries:
+                raise KeyTaken()
+            pending.append(
+                lambda: self.entries.update({(finess, key): IdempotencyEntry(body_mac, record_id, True)})
+            )
+
+        return Change(write=write, conflict=lambda _failed: KeyTaken())
+
+    def entry(self, finess: str, key: str) -> IdempotencyEntry | None:
+        return self.entries.get((finess, key))
+
 
 @dataclass
 class FakeJournal:
     events: list[AuditEvent] = field(default_factory=list)
     down: bool = False
 
-    def append(self, event: AuditEvent) -> None:
+    def append(self, event: AuditEvent, changes: Sequence[Change] = ()) -> None:
+        """Like the transaction: every change's condition is checked before any is applied, and a
+        journal down writes neither the event nor its changes."""
         if self.down:
             raise ServiceUnavailable("The audit journal is unavailable.")
+        pending: list[Any] = []
+        for change in changes:
+            change.write(pending)
+        for apply in pending:
+            apply()
         self.events.append(event)
 
     def read(
@@ -134,19 +173,36 @@ class FakeMemberships:
     def has_admin(self, finess: str) -> bool:
         return any(m.finess == finess and m.role == Role.PHARMACY_ADMIN for m in self.members.values())
 
-    def add_first_admin(self, membership: Membership, *, created_by: str) -> None:
-        assert membership.finess is not None
-        if membership.finess in self.first_admins:
-            raise Conflict()
-        self.first_admins[membership.finess] = membership.username
-        self.add(membership, created_by=created_by)
+    def add_change(self, membership: Membership, *, created_by: str) -> Change:
+        def write(pending: list[Any]) -> None:
+            if membership.username.lower() in self.members:
+                raise Conflict()
+            pending.append(lambda: self.add(membership, created_by=created_by))
 
-    def revoke(self, membership: Membership, *, by: str) -> None:
-        revoker = self.members.get(by.lower())
-        if revoker is None or revoker.role != Role.PHARMACY_ADMIN or revoker.finess != membership.finess:
-            raise Conflict()
-        if self.members.pop(membership.username.lower(), None) is None:
-            raise NotFound()
+        return Change(write=write, conflict=lambda _failed: Conflict())
+
+    def add_first_admin_change(self, membership: Membership, *, created_by: str) -> Change:
+        assert membership.finess is not None
+        finess = membership.finess
+
+        def write(pending: list[Any]) -> None:
+            if finess in self.first_admins or membership.username.lower() in self.members:
+                raise Conflict()
+            pending.append(lambda: self.first_admins.update({finess: membership.username}))
+            pending.append(lambda: self.add(membership, created_by=created_by))
+
+        return Change(write=write, conflict=lambda _failed: Conflict())
+
+    def revoke_change(self, membership: Membership, *, by: str) -> Change:
+        def write(pending: list[Any]) -> None:
+            revoker = self.members.get(by.lower())
+            if revoker is None or revoker.role != Role.PHARMACY_ADMIN or revoker.finess != membership.finess:
+                raise Conflict()
+            if membership.username.lower() not in self.members:
+                raise NotFound()
+            pending.append(lambda: self.members.pop(membership.username.lower(), None))
+
+        return Change(write=write, conflict=lambda _failed: Conflict())
 
     def end_sessions(self, username: str, *, not_before: int) -> None:
         member = self.members.get(username.lower())

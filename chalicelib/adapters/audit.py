@@ -22,7 +22,7 @@ The failure rule: no access to health data without its trace
     fetched and BEFORE it is returned. If `append` raises ServiceUnavailable the request is
     answered 503 and the data is dropped: nothing leaves unjournaled.
   * Changes: the change and its event are one DynamoDB transaction (`append(event, changes)`):
-    either both are stored or neither.
+    either both are stored or neither. A create costs the membership read and that transaction.
   * Refusals (401/403/404) are journaled before the refusal is returned; if that append fails the
     answer becomes 503 rather than a silent refusal.
   Any DynamoDB error of the append path surfaces as ServiceUnavailable (a 503 with Retry-After),
@@ -37,14 +37,17 @@ import json
 import random
 import threading
 import time as _time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pynamodb.exceptions import PutError, PynamoDBException
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError
+from pynamodb.transactions import TransactWrite
 
+from chalicelib.adapters.aws import pynamodb_meta
 from chalicelib.adapters.dynamodb.errors import is_conditional_failure
 from chalicelib.adapters.dynamodb.models import AuditCheckpointModel, AuditEventModel, PharmacyModel
 from chalicelib.config import Settings
@@ -69,7 +72,7 @@ from chalicelib.services.audit import (
     public_view,
     verify_chain,
 )
-from chalicelib.services.ports import AuditEvent, Clock
+from chalicelib.services.ports import AuditEvent, Change, Clock
 
 # The checkpoints table's item that publishes the audit key's public key (not a chain: no FINESS
 # starts with "#"), written by the checkpoint function, read by GET /v1/audit/public-key.
@@ -117,6 +120,19 @@ def _epoch(value: datetime | None) -> int | None:
 
 def _from_epoch(value: int | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def _item_of(link: Link) -> AuditEventModel:
+    return AuditEventModel(
+        link.chain,
+        link.seq,
+        time=link.time,
+        event=link.event,
+        prev_hash=link.prev_hash,
+        hash=link.hash,
+        expires_at=_from_epoch(link.expires_at),
+        prev_expires_at=link.prev_expires_at,
+    )
 
 
 def _link_of(item: AuditEventModel) -> Link:
@@ -279,6 +295,47 @@ def known_chains() -> set[str]:
     return chains
 
 
+# PynamoDB's TransactWrite sends its items in this order, whatever the order they were added in.
+_TRANSACTION_ORDER = ("condition_check", "delete", "save", "update")
+
+
+class _Tracked:
+    """A TransactWrite that remembers which change added each item, to name the one that failed."""
+
+    def __init__(self) -> None:
+        self.raw: Any = None
+        self.owner: int | None = None
+        self._added: list[tuple[str, int | None, int]] = []  # kind, change (None: the link), position
+
+    def _add(self, kind: str) -> None:
+        position = sum(1 for _, owner, _ in self._added if owner == self.owner)
+        self._added.append((kind, self.owner, position))
+
+    def save(self, model: Any, condition: Any = None) -> None:
+        self._add("save")
+        self.raw.save(model, condition=condition)
+
+    def update(self, model: Any, actions: Any, condition: Any = None) -> None:
+        self._add("update")
+        self.raw.update(model, actions=actions, condition=condition)
+
+    def delete(self, model: Any, condition: Any = None) -> None:
+        self._add("delete")
+        self.raw.delete(model, condition=condition)
+
+    def condition_check(
+        self, model_cls: Any, hash_key: Any, range_key: Any = None, condition: Any = None
+    ) -> None:
+        self._add("condition_check")
+        self.raw.condition_check(model_cls, hash_key, range_key=range_key, condition=condition)
+
+    def owners(self) -> list[tuple[int | None, int]]:
+        """The change and position within it of each item, in the order DynamoDB got them."""
+        return [
+            (owner, at) for kind in _TRANSACTION_ORDER for added, owner, at in self._added if added == kind
+        ]
+
+
 class DynamoDbAuditJournal:
     """The AuditJournal port over AuditEventModel (tables bound by bind_models). It appends and
     reads; it holds no key and writes no checkpoint."""
@@ -297,11 +354,17 @@ class DynamoDbAuditJournal:
         self._sleep = sleep
         self._heads: dict[str, Head] = {}
         self._lock = threading.Lock()
+        self._connection = Connection(
+            region=settings.region, host=settings.aws_endpoint_url, **pynamodb_meta(settings)
+        )
 
     # --- append ---------------------------------------------------------------------------------
 
-    def append(self, event: AuditEvent) -> None:
-        """Durably append `event` to its chain; ServiceUnavailable if it cannot."""
+    def append(self, event: AuditEvent, changes: Sequence[Change] = ()) -> None:
+        """Durably append `event` to its chain, with `changes` in the same DynamoDB transaction
+        (each change's condition and the link's sequence condition together); ServiceUnavailable if
+        it cannot, a change's own conflict if its condition fails: either way nothing was written.
+        A lost race for the sequence number re-reads the head and tries again, changes included."""
         fields = event_fields(event)
         chain = chain_of(event.finess)
         for attempt in range(self._max_attempts):
@@ -309,7 +372,7 @@ class DynamoDbAuditJournal:
             if head is None:
                 head = self.head(chain)
             link = next_link(head, chain, fields, now=self._clock.now(), retention_days=self._retention_days)
-            if self._put(link):
+            if self._put(link) if not changes else self._transact(link, changes):
                 with self._lock:
                     self._heads[chain] = Head(link.seq, link.hash, link.time, link.expires_at)
                 return
@@ -330,21 +393,38 @@ class DynamoDbAuditJournal:
 
     def _put(self, link: Link) -> bool:
         """Write `link` if its seq is free; False if another writer has it."""
-        item = AuditEventModel(
-            link.chain,
-            link.seq,
-            time=link.time,
-            event=link.event,
-            prev_hash=link.prev_hash,
-            hash=link.hash,
-            expires_at=_from_epoch(link.expires_at),
-            prev_expires_at=link.prev_expires_at,
-        )
+        item = _item_of(link)
         with _unavailable("append"):
             try:
                 item.save(condition=AuditEventModel.seq.does_not_exist())
             except PutError as exc:
                 if is_conditional_failure(exc):
+                    return False
+                raise
+        return True
+
+    def _transact(self, link: Link, changes: Sequence[Change]) -> bool:
+        """Write the changes and `link` in one transaction; False if another writer has the seq."""
+        transaction = _Tracked()
+        with _unavailable("append"):
+            try:
+                with TransactWrite(connection=self._connection) as raw:
+                    transaction.raw = raw
+                    for index, change in enumerate(changes):
+                        transaction.owner = index
+                        change.write(transaction)
+                    transaction.owner = None
+                    transaction.save(_item_of(link), condition=AuditEventModel.seq.does_not_exist())
+            except TransactWriteError as exc:
+                codes = [reason.code if reason else None for reason in list(exc.cancellation_reasons or [])]
+                failed: dict[int, list[int]] = {}
+                for (owner, at), code in zip(transaction.owners(), codes, strict=False):
+                    if code == "ConditionalCheckFailed" and owner is not None:
+                        failed.setdefault(owner, []).append(at)
+                for owner, positions in failed.items():
+                    raise changes[owner].conflict(positions) from exc
+                # The link's condition (a lost race), or another transaction on the same items.
+                if any(code in ("ConditionalCheckFailed", "TransactionConflict") for code in codes):
                     return False
                 raise
         return True

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from chalicelib.domain.errors import Forbidden
 from chalicelib.domain.model import RECORD_ROLES, Principal, Role
-from chalicelib.services.ports import AuditEvent, AuditJournal, RequestMeta
+from chalicelib.services.ports import AuditEvent, AuditJournal, Change, RequestMeta
 
 
 def audit(
@@ -19,8 +19,10 @@ def audit(
     record_ids: Sequence[str] = (),
     finess: str | None = None,
     reason: str = "",
+    changes: Sequence[Change] = (),
 ) -> None:
-    """Append one event; raises ServiceUnavailable if the journal cannot take it."""
+    """Append one event, with `changes` in the same transaction; raises ServiceUnavailable if the
+    journal cannot take it (then none of the changes was made either)."""
     journal.append(
         AuditEvent(
             action=action,
@@ -33,7 +35,8 @@ def audit(
             source_ip=meta.source_ip,
             user_agent=meta.user_agent,
             reason=reason,
-        )
+        ),
+        changes,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from chalicelib.domain.validation import (
 from chalicelib.services.access import audit, require_role
 from chalicelib.services.ports import (
     AuditJournal,
+    Change,
     Membership,
     MembershipRepository,
     PharmacyRepository,
@@ -39,17 +41,24 @@ class AdminDeps:
 def onboard_pharmacy(deps: AdminDeps, caller: Principal, meta: RequestMeta, body: Any) -> dict[str, str]:
     require_role(deps.journal, caller, meta, "onboard_pharmacy", PLATFORM_ONLY)
     finess, name, time_zone = parse_pharmacy(body)
-    deps.pharmacies.add(finess, name, time_zone=time_zone, created_by=caller.username)
-    audit(deps.journal, caller, meta, "onboard_pharmacy", finess=finess)
+    change = deps.pharmacies.add_change(finess, name, time_zone=time_zone, created_by=caller.username)
+    audit(deps.journal, caller, meta, "onboard_pharmacy", finess=finess, changes=[change])
     return {"finess": finess, "name": name, "time_zone": time_zone}
 
 
 def _journal_change(
-    deps: AdminDeps, caller: Principal, meta: RequestMeta, action: str, finess: str, **fields: str
+    deps: AdminDeps,
+    caller: Principal,
+    meta: RequestMeta,
+    action: str,
+    finess: str,
+    changes: Sequence[Change] = (),
+    **fields: str,
 ) -> None:
-    """A membership decision goes on the pharmacy's chain, so the pharmacy sees it; one the
-    platform makes goes on the platform's chain as well, where its operators answer for it."""
-    audit(deps.journal, caller, meta, action, finess=finess, **fields)
+    """A membership decision goes on the pharmacy's chain, so the pharmacy sees it, in one
+    transaction with the change; one the platform makes goes on the platform's chain as well (after
+    it: a decision is never stored without the pharmacy's event), where its operators answer for it."""
+    audit(deps.journal, caller, meta, action, finess=finess, changes=changes, **fields)
     if caller.role == Role.PLATFORM_ADMIN:
         audit(
             deps.journal,
@@ -130,14 +139,14 @@ def invite_member(
         membership = Membership(username=username, role=role, finess=finess)
         reason = f"{username} as {role.value}"
         result = {"username": username, "email": invitation.email, "role": role.value}
-    if by_platform:
-        try:  # race-free: two concurrent platform invitations cannot both be the first
-            deps.memberships.add_first_admin(membership, created_by=caller.username)
-        except Conflict as exc:
-            raise _refuse(deps, caller, meta, "invite_member", finess, exc) from exc
+    if by_platform:  # race-free: two concurrent platform invitations cannot both be the first
+        change = deps.memberships.add_first_admin_change(membership, created_by=caller.username)
     else:
-        deps.memberships.add(membership, created_by=caller.username)
-    _journal_change(deps, caller, meta, "invite_member", finess, reason=reason)
+        change = deps.memberships.add_change(membership, created_by=caller.username)
+    try:
+        _journal_change(deps, caller, meta, "invite_member", finess, [change], reason=reason)
+    except Conflict as exc:
+        raise _refuse(deps, caller, meta, "invite_member", finess, exc) from exc
     return {**result, "finess": finess}
 
 
@@ -147,10 +156,9 @@ def set_pharmacy_settings(
     """`{"psc_required": true|false}`: whether its pharmacists must log in with Pro Santé Connect."""
     finess = _managed_pharmacy(deps, caller, meta, "set_pharmacy_settings", finess)
     required = parse_pharmacy_settings(body)
-    deps.pharmacies.set_psc_required(finess, required, changed_by=caller.username)
-    audit(
-        deps.journal, caller, meta, "set_pharmacy_settings", finess=finess, reason=f"psc_required={required}"
-    )
+    change = deps.pharmacies.set_psc_required_change(finess, required, changed_by=caller.username)
+    reason = f"psc_required={required}"
+    audit(deps.journal, caller, meta, "set_pharmacy_settings", finess=finess, reason=reason, changes=[change])
     return {"finess": finess, "psc_required": required}
 
 
@@ -166,10 +174,10 @@ def revoke_member(deps: AdminDeps, caller: Principal, meta: RequestMeta, finess:
     membership = deps.memberships.get(username)
     if membership is None or membership.finess != finess:
         raise NotFound("No such member of this pharmacy.")
-    try:
-        deps.memberships.revoke(membership, by=caller.username)  # effective on the member's next request
+    change = deps.memberships.revoke_change(membership, by=caller.username)
+    try:  # the removal and its event in one transaction: effective on the member's next request
+        _journal_change(deps, caller, meta, "revoke_member", finess, [change], reason=membership.username)
     except Conflict as exc:
         raise _refuse(deps, caller, meta, "revoke_member", finess, exc) from exc
     if membership.national_id is None:  # a PSC member has no Cognito user (and no refresh token)
         deps.users.sign_out_everywhere(membership.username)  # and their refresh tokens die too
-    _journal_change(deps, caller, meta, "revoke_member", finess, reason=membership.username)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -81,6 +81,21 @@ class Page:
     next_cursor: str | None
 
 
+@dataclass(frozen=True)
+class Change:
+    """One conditional write of a change, made in the same transaction as its audit event
+    (`AuditJournal.append(event, changes)`): either both are stored, or neither."""
+
+    write: Callable[[Any], None]  # registers the write on the adapter's transaction
+    # The error to raise if a condition of the write fails, given which of its items failed (their
+    # positions in the order `write` registered them).
+    conflict: Callable[[Sequence[int]], Exception]
+
+
+class KeyTaken(Exception):
+    """An Idempotency-Key was claimed already (by a first attempt, or a concurrent retry)."""
+
+
 class RecordRepository(Protocol):
     def add(self, record: TestRecord, blob: bytes, nir_index: str, *, expires_at: datetime) -> None:
         """Store a new record; raises Conflict if its id exists."""
@@ -96,6 +111,14 @@ class RecordRepository(Protocol):
 
     def save(self, record: TestRecord, *, expected_version: int) -> None:
         """Write the record's non-personal fields if its version is still expected_version."""
+        ...
+
+    def add_change(self, record: TestRecord, blob: bytes, nir_index: str, *, expires_at: datetime) -> Change:
+        """`add` as a Change for the journal's transaction (Conflict if the id exists)."""
+        ...
+
+    def save_change(self, record: TestRecord, *, expected_version: int) -> Change:
+        """`save` as a Change for the journal's transaction."""
         ...
 
     def find_by_nir_index(self, finess: str, nir_index: str) -> list[str]: ...
@@ -143,6 +166,12 @@ class IdempotencyStore(Protocol):
 
     def complete(self, finess: str, key: str) -> None: ...
 
+    def claim_change(self, finess: str, key: str, body_mac: str, record_id: str) -> Change:
+        """Claim the key, completed, in the transaction that stores the record (KeyTaken if taken)."""
+        ...
+
+    def entry(self, finess: str, key: str) -> IdempotencyEntry | None: ...
+
 
 @dataclass(frozen=True)
 class Membership:
@@ -164,12 +193,12 @@ class MembershipRepository(Protocol):
         """Whether the pharmacy has a pharmacy_admin."""
         ...
 
-    def add_first_admin(self, membership: Membership, *, created_by: str) -> None:
+    def add_first_admin_change(self, membership: Membership, *, created_by: str) -> Change:
         """Add the pharmacy's first pharmacy_admin, invited by the platform, and mark the pharmacy
         so that the platform never invites another; Conflict if it already did."""
         ...
 
-    def revoke(self, membership: Membership, *, by: str) -> None:
+    def revoke_change(self, membership: Membership, *, by: str) -> Change:
         """Remove `membership` if `by` is still a pharmacy_admin of its pharmacy (so a pharmacy
         always keeps one: `by` is not the member revoked); Conflict if not, NotFound if gone."""
         ...
@@ -178,11 +207,17 @@ class MembershipRepository(Protocol):
         """Refuse the user's access tokens issued before `not_before` (epoch seconds)."""
         ...
 
+    def add_change(self, membership: Membership, *, created_by: str) -> Change:
+        """Add a member who belongs to no pharmacy yet (Conflict otherwise)."""
+        ...
+
 
 class PharmacyRepository(Protocol):
     def add(self, finess: str, name: str, *, time_zone: str | None = None, created_by: str) -> None:
         """Conflict if it exists. No time zone: the FINESS département's."""
         ...
+
+    def add_change(self, finess: str, name: str, *, created_by: str) -> Change: ...
 
     def exists(self, finess: str) -> bool: ...
 
@@ -190,7 +225,9 @@ class PharmacyRepository(Protocol):
         """Whether the pharmacy's pharmacists must log in with Pro Santé Connect (False if unknown)."""
         ...
 
-    def set_psc_required(self, finess: str, required: bool, *, changed_by: str) -> None: ...
+    def set_psc_required_change(self, finess: str, required: bool, *, changed_by: str) -> Change:
+        """NotFound if the pharmacy is gone."""
+        ...
 
 
 class PharmacyZones(Protocol):
@@ -233,8 +270,9 @@ class AuditEvent:
 
 
 class AuditJournal(Protocol):
-    def append(self, event: AuditEvent) -> None:
-        """Durably append; raises ServiceUnavailable if it cannot."""
+    def append(self, event: AuditEvent, changes: Sequence[Change] = ()) -> None:
+        """Durably append, with `changes` in the same transaction; raises ServiceUnavailable if it
+        cannot, or the failing change's `conflict()`: then nothing at all was written."""
         ...
 
     def read(

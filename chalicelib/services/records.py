@@ -2,9 +2,9 @@
 
 Audit rule (see README "Audit journal"): nothing is disclosed without a trace. A read, a list or
 a delivery read is journaled before the data leaves; if the journal cannot take the event, the
-caller gets 503 and no data. A change is journaled right after it is stored; if that fails the
-caller gets 503, the change stays (nothing was disclosed) and the client's retry, made safe by
-idempotency, journals it again.
+caller gets 503 and no data. A change and its event are one transaction (`journal.append(event,
+changes)`): a create with its idempotency claim, a result, a cancellation, a withdrawal. If it
+fails, neither the change nor its event exists, and the client's retry starts afresh.
 """
 
 from __future__ import annotations
@@ -29,11 +29,13 @@ from chalicelib.services.access import audit, pharmacy_of
 from chalicelib.services.ports import (
     AuditJournal,
     BlindIndex,
+    Change,
     Clock,
     IdempotencyStore,
     InsiTeleservice,
     InsiUnavailable,
     InsTraits,
+    KeyTaken,
     NoInsi,
     Page,
     PersonalDataCipher,
@@ -122,58 +124,60 @@ def _load(deps: RecordsDeps, finess: str, record_id: str) -> TestRecord:
 def create_record(
     deps: RecordsDeps, caller: Principal, meta: RequestMeta, body: Any, idempotency_key: str | None
 ) -> tuple[TestRecord, bool]:
-    """Create a record; returns it and whether it was created now (False: an idempotent replay)."""
+    """Create a record; returns it and whether it was created now (False: an idempotent replay).
+
+    AWS round trips: the caller's membership read, then one transaction (the idempotency claim,
+    the record and its audit event); a replay reads the claim and the record instead."""
     finess = pharmacy_of(deps.journal, caller, meta, "create")
     now = deps.clock.now()
     submission = parse_submission(body, now=now, max_age_days=deps.settings.retention_hard_cap_days)
     time_zone = deps.zones.time_zone(finess)
     patient = identify(deps.insi, submission.patient, local_day(now, time_zone))
     submission = replace(submission, patient=patient)
-    record_id = deps.new_id()
     key = parse_uuid(idempotency_key, "Idempotency-Key") if idempotency_key is not None else None
-    # Every key-service call comes before the first write: if KMS fails, nothing (not even the
-    # idempotency claim) is written and the client's retry starts afresh.
-    blob = deps.cipher.encrypt(submission.patient, finess=finess, record_id=record_id)
+    # Every key-service call comes before the write: if KMS fails, nothing is written.
     nir_index = deps.index.nir_index(submission.patient.nir, finess=finess)
-    if key is not None:
-        body_mac = deps.index.fingerprint(_canonical(body), finess=finess)
-        claimed = deps.idempotency.claim(finess, key, body_mac, record_id)
-        if claimed is not None:
-            if claimed.body_mac != body_mac:
-                raise Conflict("This Idempotency-Key was used with another body.")
-            try:
-                record = _load(deps, finess, claimed.record_id)
-            except NotFound:
-                # the first attempt stopped before storing: finish it under its id (sealed in the blob)
-                record_id = claimed.record_id
-                blob = deps.cipher.encrypt(submission.patient, finess=finess, record_id=record_id)
-            else:
-                audit(deps.journal, caller, meta, "create", record_ids=[record.id], reason="replay")
-                return record, False
-    record = TestRecord(
-        id=record_id,
-        finess=finess,
-        patient=submission.patient,
-        test=submission.test,
-        status=RecordStatus.PENDING,
-        created_at=now,
-        updated_at=now,
-        created_by=caller.username,
-        time_zone=time_zone,
-    )
-    if record.test.result is not None:
-        delivery_rules.schedule_send(record, now)
+    body_mac = deps.index.fingerprint(_canonical(body), finess=finess) if key is not None else ""
     expires_at = backstop_expiry(now, retention_policy(deps.settings))  # TTL: the purge's backstop
+
+    def store(record_id: str, claim: bool) -> TestRecord:
+        blob = deps.cipher.encrypt(submission.patient, finess=finess, record_id=record_id)
+        record = TestRecord(
+            id=record_id,
+            finess=finess,
+            patient=submission.patient,
+            test=submission.test,
+            status=RecordStatus.PENDING,
+            created_at=now,
+            updated_at=now,
+            created_by=caller.username,
+            time_zone=time_zone,
+        )
+        if record.test.result is not None:
+            delivery_rules.schedule_send(record, now)
+        changes = [deps.repository.add_change(record, blob, nir_index, expires_at=expires_at)]
+        if claim and key is not None:
+            changes.append(deps.idempotency.claim_change(finess, key, body_mac, record_id))
+        audit(deps.journal, caller, meta, "create", record_ids=[record.id], changes=changes)
+        return record
+
     try:
-        deps.repository.add(record, blob, nir_index, expires_at=expires_at)
-    except Conflict:
-        if key is None:
-            raise
-        record = _load(deps, finess, record_id)  # a concurrent retry with the same key stored it first
-    audit(deps.journal, caller, meta, "create", record_ids=[record.id])
-    if key is not None:
-        deps.idempotency.complete(finess, key)
-    return record, True
+        return store(deps.new_id(), claim=True), True
+    except KeyTaken:
+        assert key is not None
+    claimed = deps.idempotency.entry(finess, key)
+    if claimed is None:  # the claim expired in between: the key is free again
+        return store(deps.new_id(), claim=True), True
+    if claimed.body_mac != body_mac:
+        raise Conflict("This Idempotency-Key was used with another body.")
+    try:
+        record = _load(deps, finess, claimed.record_id)
+    except NotFound:
+        # A claim stored apart from its record (before both were one write): finish the create
+        # under the claimed id, which is sealed in the blob.
+        return store(claimed.record_id, claim=False), True
+    audit(deps.journal, caller, meta, "create", record_ids=[record.id], reason="replay")
+    return record, False
 
 
 def _target(
@@ -232,15 +236,17 @@ def _change(
     record_id: str,
     mutate: Callable[[TestRecord], bool],
 ) -> TestRecord:
-    """Load, apply `mutate` (False: nothing to do), store with an optimistic version check, journal."""
+    """Load, apply `mutate` (False: nothing to do), then store it with an optimistic version check
+    and its event in one transaction."""
     finess = pharmacy_of(deps.journal, caller, meta, action)
     record = _target(deps, caller, meta, action, finess, record_id)
     before = replace(record, delivery=replace(record.delivery))
+    changes: list[Change] = []
     if mutate(record):
         record.version = before.version + 1
         record.updated_at = deps.clock.now()
-        deps.repository.save(record, expected_version=before.version)
-    audit(deps.journal, caller, meta, action, record_ids=[record.id])
+        changes.append(deps.repository.save_change(record, expected_version=before.version))
+    audit(deps.journal, caller, meta, action, record_ids=[record.id], changes=changes)
     return record
 
 

@@ -58,7 +58,13 @@ def test_a_quick_run_writes_every_figure(tmp_path: Path, restored_environ: None)
     assert "kms:GenerateDataKey" not in kms["by_operation"]
     assert kms["at_pace"]["by_operation"].get("kms:GenerateDataKey", 0) <= 1
     assert create["kms_calls"]["naive_per_record"] >= 1
-    assert create["dynamodb_calls_by_operation"]["dynamodb:PutItem"] >= create["kms_calls"]["creates"]
+    # issue 14: a create is the membership read and one transaction (claim, record, audit event)
+    trips = create["round_trips_per_create"]
+    assert trips["create"] <= trips["goal"] == 2 and trips["create_with_idempotency_key"] <= 2
+    assert trips["plaintext_floor"] == 1
+    assert (
+        create["dynamodb_calls_by_operation"]["dynamodb:TransactWriteItems"] >= create["kms_calls"]["creates"]
+    )
     assert sum(create["breakdown"]["percent"].values()) == pytest.approx(100, abs=1)
 
     export = results["export"]

@@ -100,16 +100,16 @@ def test_kms_failure_on_read_is_503_without_data(world: World, faults: Faults, c
 
 def test_dynamodb_throttling_is_retried_with_backoff_then_503(world: World, faults: Faults) -> None:
     table = get_settings().records_table
-    faults.fail("PutItem", "ProvisionedThroughputExceededException", table=table)
+    faults.fail("TransactWriteItems", "ProvisionedThroughputExceededException", table=table)
     assert_unavailable(create(world))
-    attempts = faults.attempts["PutItem"]
+    attempts = faults.attempts["TransactWriteItems"]
     assert 1 < attempts <= MAX_ATTEMPTS
     assert len(faults.backoffs) >= attempts - 1  # botocore backed off between attempts
     assert records() == []
 
 
 def test_a_short_dynamodb_throttle_is_absorbed_by_the_retries(world: World, faults: Faults) -> None:
-    faults.fail("PutItem", "ThrottlingException", table=get_settings().records_table, times=2)
+    faults.fail("TransactWriteItems", "ThrottlingException", table=get_settings().records_table, times=2)
     created = create(world)
     assert created.status_code == 201, created.body
     assert faults.injected == 2 and len(records()) == 1
@@ -123,46 +123,71 @@ def test_dynamodb_throttling_on_read_is_503(world: World, faults: Faults) -> Non
 
 
 def test_a_conditional_failure_on_update_is_409_and_changes_nothing(world: World, faults: Faults) -> None:
+    """Another writer moved the record between our read and our transaction (its version check)."""
+    from chalicelib.adapters.dynamodb.records import DynamoDbRecordRepository
+
     record_id = body_of(create(world))["id"]
-    faults.fail("UpdateItem", "ConditionalCheckFailedException", table=get_settings().records_table)
-    response = world.call("PUT", f"/v1/tests/{record_id}/result", "pharmacist-a", {"result": "positive"})
+    real_get = DynamoDbRecordRepository.get
+
+    def stale(self: Any, finess: str, rid: str) -> Any:
+        record, blob = real_get(self, finess, rid)
+        record.version -= 1
+        return record, blob
+
+    before = len(audited("set_result"))
+    sent = faults.attempts["TransactWriteItems"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DynamoDbRecordRepository, "get", stale)
+        response = world.call("PUT", f"/v1/tests/{record_id}/result", "pharmacist-a", {"result": "positive"})
     assert response.status_code == 409 and response.headers["Content-Type"] == "application/problem+json"
-    assert faults.attempts["UpdateItem"] == 1  # a condition is an answer, not a fault to retry
-    faults.clear()
+    assert faults.attempts["TransactWriteItems"] == sent + 1  # a condition is an answer, not a fault to retry
     assert (
         body_of(world.call("GET", f"/v1/tests/{record_id}", "pharmacist-a"))["test"]["result"] == "negative"
     )
+    assert len(audited("set_result")) == before  # and no event of a change that did not happen
 
 
-def test_a_crash_between_the_record_and_the_idempotency_completion_loses_and_doubles_nothing(
-    world: World, faults: Faults
-) -> None:
+def test_a_failed_transaction_leaves_neither_the_change_nor_its_event(world: World, faults: Faults) -> None:
+    """A create (claim, record, event) or a result (record, event) is one transaction: when it
+    fails, nothing of it exists, and the retry makes it once."""
     key = str(uuid.uuid4())
-    faults.fail("UpdateItem", "InternalServerError", status=500, table=get_settings().idempotency_table)
+    faults.fail("TransactWriteItems", "InternalServerError", status=500)
     assert_unavailable(create(world, key))
-    stored = records()
-    assert len(stored) == 1 and [c.state for c in claims()] == ["in_progress"]
+    assert records() == [] and claims() == [] and audited("create") == []
 
     faults.clear()
     retried = create(world, key)
     assert retried.status_code == 201
-    assert body_of(retried)["id"] == stored[0].record_id
-    assert body_of(retried)["patient"]["last_name"] == "Dupont"
-    assert len(records()) == 1
+    assert [r.record_id for r in records()] == [body_of(retried)["id"]]
+    assert [c.state for c in claims()] == ["completed"]
+    assert [e["record_ids"] for e in audited("create")] == [[body_of(retried)["id"]]]
     other_body = world.call("POST", "/v1/tests", "pharmacist-a", test_body(1), **{"Idempotency-Key": key})
     assert other_body.status_code == 409
 
-
-def test_a_crash_between_the_claim_and_the_record_is_finished_by_the_retry(
-    world: World, faults: Faults
-) -> None:
-    key = str(uuid.uuid4())
-    faults.fail("PutItem", "InternalServerError", status=500, table=get_settings().records_table)
-    assert_unavailable(create(world, key))
-    assert records() == [] and len(claims()) == 1
-    claimed_id = claims()[0].record_id
-
+    record_id = body_of(retried)["id"]
+    faults.fail("TransactWriteItems", "InternalServerError", status=500, table=get_settings().audit_table)
+    path = f"/v1/tests/{record_id}/result"
+    assert_unavailable(world.call("PUT", path, "pharmacist-a", {"result": "positive"}))
+    assert audited("set_result") == []
+    assert records()[0].result == "negative"
     faults.clear()
+    assert world.call("PUT", path, "pharmacist-a", {"result": "positive"}).status_code == 200
+    assert records()[0].result == "positive" and len(audited("set_result")) == 1
+
+
+def test_a_claim_left_without_its_record_is_finished_by_the_retry(world: World, faults: Faults) -> None:
+    """Claims stored before claims and records were one write may have no record: the retry
+    finishes the create under the claimed id."""
+    from chalicelib.adapters.dynamodb.idempotency import DynamoDbIdempotencyStore
+
+    key = str(uuid.uuid4())
+    container = bootstrap.get_container()
+    body_mac = container.records.index.fingerprint(
+        json.dumps(test_body(0), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(),
+        finess="750000010",
+    )
+    claimed_id = str(uuid.uuid4())
+    DynamoDbIdempotencyStore(container.clock, 3600).claim("750000010", key, body_mac, claimed_id)
     retried = create(world, key)
     assert retried.status_code == 201
     assert body_of(retried)["id"] == claimed_id
@@ -174,7 +199,7 @@ def test_a_crash_between_the_claim_and_the_record_is_finished_by_the_retry(
 
 
 def test_a_concurrent_retry_that_stores_first_is_returned_not_doubled(world: World) -> None:
-    """The first attempt's write finds the record its retry (same key) stored meanwhile."""
+    """The first attempt's transaction finds the claim its retry (same key) stored meanwhile."""
     from chalicelib.adapters.dynamodb.records import DynamoDbRecordRepository
     from chalicelib.domain.model import Principal, Role
     from chalicelib.services import records as service
@@ -183,25 +208,25 @@ def test_a_concurrent_retry_that_stores_first_is_returned_not_doubled(world: Wor
     key = str(uuid.uuid4())
     container = bootstrap.get_container()
     caller = Principal(username="pharmacist-a", role=Role.PHARMACIST, finess="750000010")
-    real_add = DynamoDbRecordRepository.add
+    real_add = DynamoDbRecordRepository.add_change
     retried: list[Any] = []
     paused = [False]
 
-    def add_after_the_retry(self: Any, *args: Any, **kwargs: Any) -> None:
+    def add_after_the_retry(self: Any, *args: Any, **kwargs: Any) -> Any:
         if not paused[0]:  # the first attempt pauses here; its retry runs to completion
             paused[0] = True
             retried.append(
                 service.create_record(container.records, caller, RequestMeta("r2"), test_body(0), key)
             )
-        real_add(self, *args, **kwargs)
+        return real_add(self, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(DynamoDbRecordRepository, "add", add_after_the_retry)
+        patch.setattr(DynamoDbRecordRepository, "add_change", add_after_the_retry)
         first, created = service.create_record(
             container.records, caller, RequestMeta("r1"), test_body(0), key
         )
-    second, _ = retried[0]
-    assert first.id == second.id and created
+    second, second_created = retried[0]
+    assert first.id == second.id and second_created and not created
     assert len(records()) == 1
 
 
@@ -214,13 +239,13 @@ def test_audit_table_unavailable_refuses_reads_with_no_data(world: World, faults
     assert audited("read") == []
 
 
-def test_audit_table_unavailable_on_create_keeps_the_record_and_the_retry_journals_it(
+def test_audit_table_unavailable_on_create_stores_nothing_and_the_retry_creates_once(
     world: World, faults: Faults
 ) -> None:
     key = str(uuid.uuid4())
-    faults.fail("PutItem", "InternalServerError", status=500, table=get_settings().audit_table)
+    faults.fail("TransactWriteItems", "InternalServerError", status=500, table=get_settings().audit_table)
     assert_unavailable(create(world, key))
-    assert len(records()) == 1  # stored: nothing was disclosed, the retry finishes the journaling
+    assert records() == [] and claims() == []  # one transaction: no record without its event
     faults.clear()
     retried = create(world, key)
     assert retried.status_code == 201 and body_of(retried)["id"] == records()[0].record_id

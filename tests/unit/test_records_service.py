@@ -52,19 +52,36 @@ def test_create_then_read_is_journaled(deps: records.RecordsDeps) -> None:
     assert journal(deps).events[1].record_ids == (record.id,)
 
 
-def test_a_crash_between_claim_and_store_is_finished_by_the_retry(deps: records.RecordsDeps) -> None:
+def test_a_failed_create_leaves_no_claim_nor_event_and_the_retry_creates_once(
+    deps: records.RecordsDeps,
+) -> None:
     key = str(uuid.uuid4())
-    repo = deps.repository
-    assert isinstance(repo, FakeRepository)
+    repo, claims = deps.repository, deps.idempotency
+    assert isinstance(repo, FakeRepository) and isinstance(claims, FakeIdempotency)
     repo.fail_add = True
     with pytest.raises(ServiceUnavailable):
         records.create_record(deps, PHARMACIST, META, test_body(0), key)
+    assert repo.items == {} and claims.entries == {} and journal(deps).events == []
     repo.fail_add = False
     record, created = records.create_record(deps, PHARMACIST, META, test_body(0), key)
     replay, created_again = records.create_record(deps, PHARMACIST, META, test_body(0), key)
     assert created and not created_again
-    assert replay.id == record.id == str(uuid.UUID(int=1))  # the id claimed by the first attempt
+    assert replay.id == record.id
     assert len(repo.items) == 1
+    assert journal(deps).actions() == [("create", "success"), ("create", "success")]
+    assert journal(deps).events[1].reason == "replay"
+
+
+def test_a_journal_down_stores_no_change(deps: records.RecordsDeps) -> None:
+    record, _ = records.create_record(deps, PHARMACIST, META, test_body(0), None)
+    journal(deps).down = True
+    with pytest.raises(ServiceUnavailable):
+        records.create_record(deps, PHARMACIST, META, test_body(1), str(uuid.uuid4()))
+    with pytest.raises(ServiceUnavailable):
+        records.set_result(deps, PHARMACIST, META, record.id, {"result": "positive"})
+    repo = deps.repository
+    assert isinstance(repo, FakeRepository)
+    assert len(repo.items) == 1 and repo.get(record.finess, record.id)[0].test.result == record.test.result
 
 
 def test_same_key_other_body_is_a_conflict(deps: records.RecordsDeps) -> None:

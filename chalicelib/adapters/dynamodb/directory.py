@@ -3,34 +3,43 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pynamodb.connection import Connection
-from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from chalicelib.adapters.dynamodb.errors import dynamodb_errors, is_conditional_failure
 from chalicelib.adapters.dynamodb.models import MemberModel, PharmacyModel, PscLoginModel
-from chalicelib.domain.errors import Conflict, NotFound, ServiceUnavailable
+from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.model import Role
 from chalicelib.domain.pharmacy_day import zone_of_finess
 from chalicelib.domain.serialization import iso_utc
-from chalicelib.services.ports import Clock, Membership, PscLogin
+from chalicelib.services.ports import Change, Clock, Membership, PscLogin
 
 
 class DynamoDbPharmacies:
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
 
-    def add(self, finess: str, name: str, *, time_zone: str | None = None, created_by: str) -> None:
-        item = PharmacyModel(
+    def _new_item(self, finess: str, name: str, time_zone: str | None, created_by: str) -> PharmacyModel:
+        return PharmacyModel(
             finess,
             name=name,
             time_zone=time_zone or zone_of_finess(finess),
             created_at=iso_utc(self._clock.now()),
             created_by=created_by,
         )
+
+    def add_change(self, finess: str, name: str, *, time_zone: str | None = None, created_by: str) -> Change:
+        item = self._new_item(finess, name, time_zone, created_by)
+        return Change(
+            write=lambda t: t.save(item, condition=PharmacyModel.finess.does_not_exist()),
+            conflict=lambda _failed: Conflict("This pharmacy is already onboarded."),
+        )
+
+    def add(self, finess: str, name: str, *, time_zone: str | None = None, created_by: str) -> None:
+        item = self._new_item(finess, name, time_zone, created_by)
         with dynamodb_errors():
             try:
                 item.save(condition=PharmacyModel.finess.does_not_exist())
@@ -51,37 +60,17 @@ class DynamoDbPharmacies:
                 return False
         return bool(item.psc_required)
 
-    def set_psc_required(self, finess: str, required: bool, *, changed_by: str) -> None:
-        with dynamodb_errors():
-            try:
-                PharmacyModel(finess).update(
-                    actions=[
-                        PharmacyModel.psc_required.set(required),
-                        PharmacyModel.settings_changed_at.set(iso_utc(self._clock.now())),
-                        PharmacyModel.settings_changed_by.set(changed_by),
-                    ],
-                    condition=PharmacyModel.finess.exists(),
-                )
-            except UpdateError as exc:
-                if is_conditional_failure(exc):
-                    raise NotFound("No such pharmacy.") from exc
-                raise
-
-
-def _transaction() -> TransactWrite:
-    meta: Any = MemberModel.Meta
-    return TransactWrite(connection=Connection(region=meta.region, host=meta.host))
-
-
-def _failed_items(exc: TransactWriteError) -> list[bool]:
-    """Which items of a cancelled transaction failed their condition, in order."""
-    # A transaction names a failed condition "ConditionalCheckFailed" (no "Exception" suffix).
-    return [r is not None and r.code == "ConditionalCheckFailed" for r in exc.cancellation_reasons]
-
-
-def _busy() -> ServiceUnavailable:
-    """A transaction cancelled for another reason (a concurrent transaction, a throttle): retry."""
-    return ServiceUnavailable("The database is busy; retry later.", retry_after_seconds=1)
+    def set_psc_required_change(self, finess: str, required: bool, *, changed_by: str) -> Change:
+        item = PharmacyModel(finess)
+        actions = [
+            PharmacyModel.psc_required.set(required),
+            PharmacyModel.settings_changed_at.set(iso_utc(self._clock.now())),
+            PharmacyModel.settings_changed_by.set(changed_by),
+        ]
+        return Change(
+            write=lambda t: t.update(item, actions=actions, condition=PharmacyModel.finess.exists()),
+            conflict=lambda _failed: NotFound("No such pharmacy."),
+        )
 
 
 class DynamoDbPharmacyZones:
@@ -147,51 +136,55 @@ class DynamoDbMemberships:
                 for member in MemberModel.by_pharmacy.query(finess, attributes_to_get=["username", "role"])
             )
 
-    def add_first_admin(self, membership: Membership, *, created_by: str) -> None:
-        assert membership.role == Role.PHARMACY_ADMIN and membership.finess is not None
-        with dynamodb_errors():
-            try:
-                with _transaction() as tx:
-                    tx.update(
-                        PharmacyModel(membership.finess),
-                        actions=[PharmacyModel.first_admin.set(membership.username.lower())],
-                        condition=PharmacyModel.finess.exists() & PharmacyModel.first_admin.does_not_exist(),
-                    )
-                    tx.save(
-                        self._item(membership, created_by), condition=MemberModel.username.does_not_exist()
-                    )
-            except TransactWriteError as exc:
-                if any(_failed_items(exc)):
-                    raise Conflict(
-                        "The platform already invited this pharmacy's first pharmacy_admin."
-                    ) from exc
-                raise _busy() from exc
+    def add_change(self, membership: Membership, *, created_by: str) -> Change:
+        item = self._item(membership, created_by)
+        return Change(
+            write=lambda t: t.save(item, condition=MemberModel.username.does_not_exist()),
+            conflict=lambda _failed: Conflict("This user is already a member of a pharmacy."),
+        )
 
-    def revoke(self, membership: Membership, *, by: str) -> None:
-        with dynamodb_errors():
-            try:
-                with _transaction() as tx:
-                    # The revoker is still an admin of this pharmacy when the deletion commits:
-                    # two admins revoking each other at once cannot leave the pharmacy without one.
-                    tx.condition_check(
-                        MemberModel,
-                        by.lower(),
-                        condition=(MemberModel.role == Role.PHARMACY_ADMIN.value)
-                        & (MemberModel.finess == membership.finess),
-                    )
-                    tx.delete(
-                        MemberModel(membership.username.lower()),
-                        condition=MemberModel.finess == membership.finess,
-                    )
-            except TransactWriteError as exc:
-                failed = _failed_items(exc)
-                if len(failed) == 2 and failed[1]:
-                    raise NotFound("No such member of this pharmacy.") from exc
-                if failed and failed[0]:
-                    raise Conflict(
-                        "Your own membership changed meanwhile; a pharmacy keeps at least one pharmacy_admin."
-                    ) from exc
-                raise _busy() from exc
+    def add_first_admin_change(self, membership: Membership, *, created_by: str) -> Change:
+        assert membership.role == Role.PHARMACY_ADMIN and membership.finess is not None
+        pharmacy = PharmacyModel(membership.finess)
+        member = self._item(membership, created_by)
+
+        def write(t: Any) -> None:
+            t.update(
+                pharmacy,
+                actions=[PharmacyModel.first_admin.set(membership.username.lower())],
+                condition=PharmacyModel.finess.exists() & PharmacyModel.first_admin.does_not_exist(),
+            )
+            t.save(member, condition=MemberModel.username.does_not_exist())
+
+        return Change(
+            write=write,
+            conflict=lambda _failed: Conflict(
+                "The platform already invited this pharmacy's first pharmacy_admin."
+            ),
+        )
+
+    def revoke_change(self, membership: Membership, *, by: str) -> Change:
+        def write(t: Any) -> None:
+            # The revoker is still an admin of this pharmacy when the deletion commits: two admins
+            # revoking each other at once cannot leave the pharmacy without one.
+            t.condition_check(
+                MemberModel,
+                by.lower(),
+                condition=(MemberModel.role == Role.PHARMACY_ADMIN.value)
+                & (MemberModel.finess == membership.finess),
+            )
+            t.delete(
+                MemberModel(membership.username.lower()), condition=MemberModel.finess == membership.finess
+            )
+
+        def conflict(failed: Sequence[int]) -> Exception:
+            if 1 in failed:
+                return NotFound("No such member of this pharmacy.")
+            return Conflict(
+                "Your own membership changed meanwhile; a pharmacy keeps at least one pharmacy_admin."
+            )
+
+        return Change(write=write, conflict=conflict)
 
     def end_sessions(self, username: str, *, not_before: int) -> None:
         with dynamodb_errors():

@@ -13,7 +13,7 @@ from pynamodb.exceptions import PutError
 from chalicelib.adapters.dynamodb.errors import dynamodb_errors, is_conditional_failure
 from chalicelib.adapters.dynamodb.models import IdempotencyModel
 from chalicelib.domain.serialization import iso_utc
-from chalicelib.services.ports import Clock, IdempotencyEntry
+from chalicelib.services.ports import Change, Clock, IdempotencyEntry, KeyTaken
 
 
 class DynamoDbIdempotencyStore:
@@ -25,16 +25,37 @@ class DynamoDbIdempotencyStore:
     def _key(finess: str, key: str) -> str:
         return f"{finess}#{key}"
 
-    def claim(self, finess: str, key: str, body_mac: str, record_id: str) -> IdempotencyEntry | None:
+    def _item(self, finess: str, key: str, body_mac: str, record_id: str, state: str) -> IdempotencyModel:
         now: datetime = self._clock.now()
-        item = IdempotencyModel(
+        return IdempotencyModel(
             self._key(finess, key),
             body_mac=body_mac,
             record_id=record_id,
-            state="in_progress",
+            state=state,
             created_at=iso_utc(now),
             expires_at=now + self._ttl,
         )
+
+    def claim_change(self, finess: str, key: str, body_mac: str, record_id: str) -> Change:
+        """The claim, already completed: it is stored with the record and its event, or not at all."""
+        item = self._item(finess, key, body_mac, record_id, "completed")
+        return Change(
+            write=lambda t: t.save(item, condition=IdempotencyModel.key.does_not_exist()),
+            conflict=KeyTaken,
+        )
+
+    def entry(self, finess: str, key: str) -> IdempotencyEntry | None:
+        with dynamodb_errors():
+            try:
+                existing = IdempotencyModel.get(self._key(finess, key), consistent_read=True)
+            except IdempotencyModel.DoesNotExist:
+                return None
+        return IdempotencyEntry(
+            body_mac=existing.body_mac, record_id=existing.record_id, completed=existing.state == "completed"
+        )
+
+    def claim(self, finess: str, key: str, body_mac: str, record_id: str) -> IdempotencyEntry | None:
+        item = self._item(finess, key, body_mac, record_id, "in_progress")
         with dynamodb_errors():
             try:
                 item.save(condition=IdempotencyModel.key.does_not_exist())

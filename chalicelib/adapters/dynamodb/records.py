@@ -29,7 +29,7 @@ from chalicelib.domain.model import (
 from chalicelib.domain.pharmacy_day import PARIS
 from chalicelib.domain.retention import RetentionPolicy, erase_day
 from chalicelib.domain.serialization import iso_utc, parse_iso
-from chalicelib.services.ports import Page
+from chalicelib.services.ports import Change, Page
 
 
 def _opt_time(text: str | None) -> Any:
@@ -162,6 +162,25 @@ class DynamoDbRecordRepository:
         self._retention = retention or RetentionPolicy()
 
     def add(self, record: TestRecord, blob: bytes, nir_index: str, *, expires_at: datetime) -> None:
+        item = self._new_item(record, blob, nir_index, expires_at=expires_at)
+        with dynamodb_errors():
+            try:
+                item.save(condition=RecordModel.record_id.does_not_exist())
+            except PutError as exc:
+                if is_conditional_failure(exc):
+                    raise Conflict("A record with this id exists.") from exc
+                raise
+
+    def add_change(self, record: TestRecord, blob: bytes, nir_index: str, *, expires_at: datetime) -> Change:
+        item = self._new_item(record, blob, nir_index, expires_at=expires_at)
+        return Change(
+            write=lambda t: t.save(item, condition=RecordModel.record_id.does_not_exist()),
+            conflict=lambda _failed: Conflict("A record with this id exists."),
+        )
+
+    def _new_item(
+        self, record: TestRecord, blob: bytes, nir_index: str, *, expires_at: datetime
+    ) -> RecordModel:
         item = RecordModel(record.finess, record.id)
         apply_record(item, record)
         item.personal = blob
@@ -171,13 +190,7 @@ class DynamoDbRecordRepository:
         due = erase_day(record.created_at, record.delivery.acknowledged_at, self._retention, record.time_zone)
         item.erase_day = due.isoformat()
         item.expires_at = expires_at  # the whole item's backstop, enforced by DynamoDB TTL
-        with dynamodb_errors():
-            try:
-                item.save(condition=RecordModel.record_id.does_not_exist())
-            except PutError as exc:
-                if is_conditional_failure(exc):
-                    raise Conflict("A record with this id exists.") from exc
-                raise
+        return item
 
     def _item(self, finess: str, record_id: str) -> RecordModel:
         with dynamodb_errors():
@@ -207,7 +220,8 @@ class DynamoDbRecordRepository:
             next_key = results.last_evaluated_key
         return Page(items=items, next_cursor=encode_cursor(finess, next_key))
 
-    def save(self, record: TestRecord, *, expected_version: int) -> None:
+    @staticmethod
+    def _update(record: TestRecord, expected_version: int) -> tuple[RecordModel, list[Any], Any]:
         item = RecordModel(record.finess, record.id)
         apply_record(item, record)
         actions = [
@@ -226,18 +240,34 @@ class DynamoDbRecordRepository:
             # decided on a record nothing of which had left: a lease since (which does not bump the
             # version) makes it a conflict. `first_sent_at` itself is the lease's to write, never a save's.
             condition &= RecordModel.first_sent_at.does_not_exist()
+        return item, actions, condition
+
+    def _save_conflict(self, record: TestRecord) -> Conflict:
+        with dynamodb_errors():
+            erased = self._erased(record.finess, record.id)
+        if erased:
+            return Conflict(
+                "The personal data of this test was erased (retention policy or the "
+                "patient's request); it can no longer be changed."
+            )
+        return Conflict("The record changed meanwhile; reload it and retry.")
+
+    def save(self, record: TestRecord, *, expected_version: int) -> None:
+        item, actions, condition = self._update(record, expected_version)
         with dynamodb_errors():
             try:
                 item.update(actions=actions, condition=condition)
             except UpdateError as exc:
                 if is_conditional_failure(exc):
-                    if self._erased(record.finess, record.id):
-                        raise Conflict(
-                            "The personal data of this test was erased (retention policy or the "
-                            "patient's request); it can no longer be changed."
-                        ) from exc
-                    raise Conflict("The record changed meanwhile; reload it and retry.") from exc
+                    raise self._save_conflict(record) from exc
                 raise
+
+    def save_change(self, record: TestRecord, *, expected_version: int) -> Change:
+        item, actions, condition = self._update(record, expected_version)
+        return Change(
+            write=lambda t: t.update(item, actions=actions, condition=condition),
+            conflict=lambda _failed: self._save_conflict(record),
+        )
 
     def _erased(self, finess: str, record_id: str) -> bool:
         try:
