@@ -31,6 +31,7 @@ from chalicelib.services.access import audit, pharmacy_of
 from chalicelib.services.ports import (
     AuditJournal,
     BlindIndex,
+    ChangedMeanwhile,
     Clock,
     PersonalDataCipher,
     RecordRepository,
@@ -148,13 +149,21 @@ def erase_patient(deps: PatientsDeps, caller: Principal, meta: RequestMeta, body
                 )
                 break
             reason = EraseReason.PATIENT_REQUEST.value
-            audit(deps.journal, caller, meta, "erase", record_ids=[record.id], reason=reason)
-            if deps.store.erase_unsent(record, now=deps.clock.now(), policy=deps.policy):
-                erased.append(record.id)
-                break
-            audit(
-                deps.journal, caller, meta, "erase", outcome="failed", record_ids=[record.id], reason=reason
-            )
+            erasure = deps.store.erase_unsent_change(record, now=deps.clock.now(), policy=deps.policy)
+            try:  # the erasure and its event are one write
+                audit(
+                    deps.journal,
+                    caller,
+                    meta,
+                    "erase",
+                    record_ids=[record.id],
+                    reason=reason,
+                    changes=[erasure],
+                )
+            except ChangedMeanwhile:
+                continue  # a lease or a change since our read: read it again
+            erased.append(record.id)
+            break
         else:
             raise Conflict("A record of this patient kept changing meanwhile; retry.")
     found = [*erased, *(r["id"] for r in already_sent)]

@@ -96,6 +96,10 @@ class KeyTaken(Exception):
     """An Idempotency-Key was claimed already (by a first attempt, or a concurrent retry)."""
 
 
+class ChangedMeanwhile(Exception):
+    """A change's condition failed: the item is no longer as read (the caller may re-read)."""
+
+
 class RecordRepository(Protocol):
     def add(self, record: TestRecord, blob: bytes, nir_index: str, *, expires_at: datetime) -> None:
         """Store a new record; raises Conflict if its id exists."""
@@ -145,6 +149,16 @@ class RetentionStore(Protocol):
     def erase_unsent(self, record: TestRecord, *, now: datetime, policy: RetentionPolicy) -> bool:
         """Cancel and erase a record nothing of which was sent, if its version is still
         `record.version` and still nothing was sent; False otherwise."""
+        ...
+
+    def erase_expired_change(
+        self, facts: RetentionFacts, *, now: datetime, policy: RetentionPolicy
+    ) -> Change:
+        """`erase_expired` as a Change for the journal's transaction (ChangedMeanwhile if it changed)."""
+        ...
+
+    def erase_unsent_change(self, record: TestRecord, *, now: datetime, policy: RetentionPolicy) -> Change:
+        """`erase_unsent` as a Change for the journal's transaction (ChangedMeanwhile if it changed)."""
         ...
 
     def day_skeletons(self, finess: str, day: date) -> list[Skeleton]:

@@ -10,10 +10,10 @@ hard cap, where the alarm sees it `alarm_days` ahead and the cap (the legal boun
 regardless.
 
 Audit: one `erase` event per erased record (actor `system:purge`, role `system`, reason
-`after_ack` or `hard_cap`, on the record's pharmacy chain) is appended BEFORE the erasure, so that
-no erasure is ever missing from the journal: if the journal cannot take it, the run stops with
-nothing erased for that record. If the conditional erasure then does not happen (the record
-changed meanwhile), an `erase` event with outcome `failed` follows and the next run retries.
+`after_ack` or `hard_cap`, on the record's pharmacy chain), written in the same transaction as the
+erasure: no erasure is ever missing from the journal, and no event names an erasure that did not
+happen. If the journal cannot take it, the run stops with nothing erased for that record; if the
+record changed meanwhile, neither is written and the next run retries.
 
 The dry run reads the same and reports the same, and writes nothing (no record, no journal event,
 no metric).
@@ -49,7 +49,7 @@ from chalicelib.domain.retention import (
 )
 from chalicelib.domain.serialization import iso_utc
 from chalicelib.observability import logger, metrics
-from chalicelib.services.ports import AuditEvent, AuditJournal, RetentionStore
+from chalicelib.services.ports import AuditEvent, AuditJournal, ChangedMeanwhile, RetentionStore
 
 
 def retention_policy(settings: Settings) -> RetentionPolicy:
@@ -168,9 +168,10 @@ def purge(
                 report.skipped_leased.append(facts.record_id)
                 continue
             if not dry_run:
-                deps.journal.append(_event(facts, reason, run_id, "success"))
-                if not deps.store.erase_expired(facts, now=now, policy=policy):
-                    deps.journal.append(_event(facts, reason, run_id, "failed"))
+                erasure = deps.store.erase_expired_change(facts, now=now, policy=policy)
+                try:  # the erasure and its event are one write
+                    deps.journal.append(_event(facts, reason, run_id, "success"), [erasure])
+                except ChangedMeanwhile:
                     report.skipped_changed.append(facts.record_id)
                     continue
             report.erased[reason.value].append(facts.record_id)

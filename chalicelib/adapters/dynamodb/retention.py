@@ -41,6 +41,7 @@ from chalicelib.domain.retention import (
 )
 from chalicelib.domain.serialization import iso_utc, parse_iso
 from chalicelib.domain.stats import Skeleton
+from chalicelib.services.ports import Change, ChangedMeanwhile
 
 BATCH_GET_SIZE = 100  # BatchGetItem's limit
 _FACT_ATTRIBUTES = [
@@ -150,6 +151,21 @@ class DynamoDbRetentionStore:
     def erase_expired(self, facts: RetentionFacts, *, now: datetime, policy: RetentionPolicy) -> bool:
         if facts.erase_day is None:
             return False
+        return self._update(facts.finess, facts.record_id, *self._expired(facts, now, policy))
+
+    def erase_expired_change(
+        self, facts: RetentionFacts, *, now: datetime, policy: RetentionPolicy
+    ) -> Change:
+        if facts.erase_day is None:
+            raise ValueError("nothing to erase: no erase day")
+        return _change(facts.finess, facts.record_id, *self._expired(facts, now, policy))
+
+    def erase_unsent_change(self, record: TestRecord, *, now: datetime, policy: RetentionPolicy) -> Change:
+        return _change(record.finess, record.id, *self._unsent(record, now, policy))
+
+    @staticmethod
+    def _expired(facts: RetentionFacts, now: datetime, policy: RetentionPolicy) -> tuple[list[Any], Any]:
+        assert facts.erase_day is not None
         condition = (
             (RecordModel.version == facts.version)
             & (RecordModel.erase_day == facts.erase_day.isoformat())
@@ -158,7 +174,7 @@ class DynamoDbRetentionStore:
             & _still_owed(facts)
         )
         actions = _erasure_actions(facts.created_at, facts.sampled_at, facts.version, now, policy)
-        return self._update(facts.finess, facts.record_id, actions, condition)
+        return actions, condition
 
     def hold_until(self, facts: RetentionFacts, day: date) -> bool:
         """Move an owed record's erase_day to `day`; the version stays (nothing the pharmacy sees
@@ -177,6 +193,10 @@ class DynamoDbRetentionStore:
     def erase_unsent(self, record: TestRecord, *, now: datetime, policy: RetentionPolicy) -> bool:
         """Erase a record nothing of which was sent (the caller checked `already_sent`): the condition
         holds that fact at the write, so a lease since makes it fail."""
+        return self._update(record.finess, record.id, *self._unsent(record, now, policy))
+
+    @staticmethod
+    def _unsent(record: TestRecord, now: datetime, policy: RetentionPolicy) -> tuple[list[Any], Any]:
         condition = (
             (RecordModel.version == record.version)
             & RecordModel.personal.exists()
@@ -187,7 +207,7 @@ class DynamoDbRetentionStore:
             RecordModel.status.set(RecordStatus.CANCELLED.value),
             RecordModel.delivery_state.set(DeliveryState.CANCELLED.value),
         ]
-        return self._update(record.finess, record.id, actions, condition)
+        return actions, condition
 
     def _update(self, finess: str, record_id: str, actions: list[Any], condition: Any) -> bool:
         with dynamodb_errors():
@@ -198,3 +218,10 @@ class DynamoDbRetentionStore:
                     return False
                 raise
         return True
+
+
+def _change(finess: str, record_id: str, actions: list[Any], condition: Any) -> Change:
+    item = RecordModel(finess, record_id)
+    return Change(
+        write=lambda t: t.update(item, actions=actions, condition=condition), conflict=ChangedMeanwhile
+    )
