@@ -105,7 +105,9 @@ def build(settings: Settings, session: boto3.Session | None = None, clock: Clock
     journal = DynamoDbAuditJournal(settings=settings, clock=clock)
     memberships = DynamoDbMemberships(clock)
     index = KmsBlindIndex(aws("kms"), settings.blind_index_key_id)
-    pharmacies = DynamoDbPharmacies(clock)
+    pharmacies = DynamoDbPharmacies(
+        clock, settings_max_age_seconds=settings.pharmacy_settings_max_age_seconds
+    )
     # Our second issuer (PSC logins): its keys are a KMS key's, read from KMS, never fetched over HTTP.
     session_keys = KmsPublicKeys(aws("kms"), settings.session_key_id)
     verifier = CognitoAccessTokenVerifier(

@@ -83,6 +83,9 @@ class Settings:
     session_key_id: str = ""
     session_issuer: str = ""
     session_token_seconds: int = 900
+    # How long one process keeps a pharmacy's "PSC required" setting (read for each request of a
+    # Cognito pharmacist) before reading it again: a change made elsewhere takes effect within it.
+    pharmacy_settings_max_age_seconds: int = 60
     # Retention (the retention issue sets the policy; days)
     retention_after_ack_days: int = 30
     retention_hard_cap_days: int = 90
@@ -173,6 +176,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         session_key_id=e.get("SESSION_KEY_ID", ""),
         session_issuer=e.get("SESSION_ISSUER", ""),
         session_token_seconds=_int(e, "SESSION_TOKEN_SECONDS", 900),
+        pharmacy_settings_max_age_seconds=_int(
+            e, "PHARMACY_SETTINGS_MAX_AGE_SECONDS", Settings.pharmacy_settings_max_age_seconds
+        ),
         retention_after_ack_days=_int(e, "RETENTION_AFTER_ACK_DAYS", 30),
         retention_hard_cap_days=_int(e, "RETENTION_HARD_CAP_DAYS", 90),
         retention_ttl_grace_days=_int(e, "RETENTION_TTL_GRACE_DAYS", 7),

@@ -305,7 +305,7 @@ class Stack:
         self.say(f"starting moto on {self.aws_url} ...")
         aws = self.spawn(
             "aws",
-            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(self.ports["aws"])],
+            [sys.executable, "-m", "devtools.moto_atomic", "-H", HOST, "-p", str(self.ports["aws"])],
             {**base, "MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true"},
         )
         # The receiver needs nothing from AWS: it makes its certificates while we provision.

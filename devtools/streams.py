@@ -138,6 +138,10 @@ class StreamPoller:
         arn = self._arn()
         if not arn:
             return 0
+        # Each pass starts from the last record delivered, not from a kept iterator: moto undoes a
+        # failed transaction by putting back a copy of the table, whose stream is a copy too, and
+        # an iterator on the old one would never see another record (devtools/moto_atomic.py).
+        self._iterators.clear()
         delivered = 0
         for shard in self._shards(arn):
             while True:

@@ -12,6 +12,10 @@ from moto import mock_aws
 
 from chalicelib.adapters.dynamodb.models import bind_models
 from chalicelib.config import get_settings
+from devtools import moto_atomic
+
+# moto's DynamoDB isolated as DynamoDB's own (a failed transaction undoes no other writer's work).
+moto_atomic.install()
 
 # The log scanner: any log record carrying a test patient's personal value fails the run.
 pytest_plugins = ["tests.logscan", "tests.psc"]

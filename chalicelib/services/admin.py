@@ -53,21 +53,16 @@ def _journal_change(
     action: str,
     finess: str,
     changes: Sequence[Change] = (),
-    **fields: str,
+    *,
+    reason: str,
+    outcome: str = "success",
 ) -> None:
     """A membership decision goes on the pharmacy's chain, so the pharmacy sees it, in one
     transaction with the change; one the platform makes goes on the platform's chain as well (after
     it: a decision is never stored without the pharmacy's event), where its operators answer for it."""
-    audit(deps.journal, caller, meta, action, finess=finess, changes=changes, **fields)
+    audit(deps.journal, caller, meta, action, finess=finess, changes=changes, outcome=outcome, reason=reason)
     if caller.role == Role.PLATFORM_ADMIN:
-        audit(
-            deps.journal,
-            caller,
-            meta,
-            action,
-            finess=None,
-            **{**fields, "reason": f"{finess}: {fields.get('reason', '')}"},
-        )
+        audit(deps.journal, caller, meta, action, finess=None, outcome=outcome, reason=f"{finess}: {reason}")
 
 
 def _refuse(

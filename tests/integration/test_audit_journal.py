@@ -14,7 +14,6 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
-from moto.dynamodb.models.table import Table
 from pynamodb.exceptions import PutError
 
 from chalicelib.adapters.audit import DynamoDbAuditJournal, DynamoDbCheckpointer, KmsSigner
@@ -130,20 +129,6 @@ def copy_to_worm() -> int:
         get_settings().audit_worm_bucket + get_settings().audit_key_id, audit_stream_poller()
     )
     return int(poller.poll_once())
-
-
-@pytest.fixture
-def atomic_moto(monkeypatch: pytest.MonkeyPatch) -> None:
-    """DynamoDB applies a conditional put atomically; moto in-process checks then writes without a
-    lock, so threads could both pass the check. Serialise moto's put to model the real service."""
-    lock = threading.Lock()
-    original = Table.put_item
-
-    def put_item(self: Table, *args: Any, **kwargs: Any) -> Any:
-        with lock:
-            return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Table, "put_item", put_item)
 
 
 def ev(i: int, finess: str | None, **overrides: Any) -> AuditEvent:
@@ -296,7 +281,7 @@ def test_links_expire_after_the_configured_retention(
 # --- one chain under contention ----------------------------------------------------------------
 
 
-def test_concurrent_appends_keep_one_unbroken_chain(pharmacies: tuple[str, str], atomic_moto: None) -> None:
+def test_concurrent_appends_keep_one_unbroken_chain(pharmacies: tuple[str, str]) -> None:
     """Four writers (four processes' worth: each its own head cache) append to one chain at once."""
     a, _ = pharmacies
     clock = StepClock()

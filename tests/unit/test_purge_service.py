@@ -59,7 +59,7 @@ class FakeStore:
                 raise ChangedMeanwhile()
             pending.append(lambda: self.erase_expired(facts, now=now, policy=policy))
 
-        return Change(write=write, conflict=ChangedMeanwhile)
+        return Change(write=write, conflict=lambda _failed: ChangedMeanwhile())
 
     def erase_unsent_change(self, record: TestRecord, *, now: datetime, policy: RetentionPolicy) -> Change:
         raise AssertionError("not used by the purge")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,8 +20,12 @@ from chalicelib.services.ports import Change, Clock, Membership, PscLogin
 
 
 class DynamoDbPharmacies:
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, *, settings_max_age_seconds: float = 0) -> None:
         self._clock = clock
+        # finess → (psc_required, when read on time.monotonic): the setting is read on every request
+        # of a Cognito pharmacist; kept a while, a create stays two AWS round trips.
+        self._settings: dict[str, tuple[bool, float]] = {}
+        self._settings_max_age = settings_max_age_seconds
 
     def _new_item(self, finess: str, name: str, time_zone: str | None, created_by: str) -> PharmacyModel:
         return PharmacyModel(
@@ -53,12 +58,17 @@ class DynamoDbPharmacies:
             return PharmacyModel.count(finess, limit=1) > 0
 
     def psc_required(self, finess: str) -> bool:
+        kept = self._settings.get(finess)
+        if kept is not None and time.monotonic() - kept[1] < self._settings_max_age:
+            return kept[0]
         with dynamodb_errors():
             try:
                 item = PharmacyModel.get(finess, consistent_read=True, attributes_to_get=["psc_required"])
+                required = bool(item.psc_required)
             except PharmacyModel.DoesNotExist:
-                return False
-        return bool(item.psc_required)
+                required = False
+        self._settings[finess] = (required, time.monotonic())
+        return required
 
     def set_psc_required_change(self, finess: str, required: bool, *, changed_by: str) -> Change:
         item = PharmacyModel(finess)
@@ -67,10 +77,12 @@ class DynamoDbPharmacies:
             PharmacyModel.settings_changed_at.set(iso_utc(self._clock.now())),
             PharmacyModel.settings_changed_by.set(changed_by),
         ]
-        return Change(
-            write=lambda t: t.update(item, actions=actions, condition=PharmacyModel.finess.exists()),
-            conflict=lambda _failed: NotFound("No such pharmacy."),
-        )
+
+        def write(t: Any) -> None:
+            t.update(item, actions=actions, condition=PharmacyModel.finess.exists())
+            self._settings.pop(finess, None)  # this process reads the new value once it is written
+
+        return Change(write=write, conflict=lambda _failed: NotFound("No such pharmacy."))
 
 
 class DynamoDbPharmacyZones:

@@ -41,7 +41,7 @@ class DynamoDbIdempotencyStore:
         item = self._item(finess, key, body_mac, record_id, "completed")
         return Change(
             write=lambda t: t.save(item, condition=IdempotencyModel.key.does_not_exist()),
-            conflict=KeyTaken,
+            conflict=lambda _failed: KeyTaken(),
         )
 
     def entry(self, finess: str, key: str) -> IdempotencyEntry | None:

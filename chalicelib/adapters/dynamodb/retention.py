@@ -223,5 +223,6 @@ class DynamoDbRetentionStore:
 def _change(finess: str, record_id: str, actions: list[Any], condition: Any) -> Change:
     item = RecordModel(finess, record_id)
     return Change(
-        write=lambda t: t.update(item, actions=actions, condition=condition), conflict=ChangedMeanwhile
+        write=lambda t: t.update(item, actions=actions, condition=condition),
+        conflict=lambda _failed: ChangedMeanwhile(),
     )

@@ -1,0 +1,73 @@
+"""moto's DynamoDB, made isolated like DynamoDB itself: one lock around every table operation.
+
+    python -m devtools.moto_atomic -H 127.0.0.1 -p 5000     # moto server, as `python -m moto.server`
+
+DynamoDB runs a TransactWriteItems in isolation from every other write. moto runs it by deep-copying
+each table it names, applying the items, and, if one fails, putting the copies back: a write that
+another request (a thread of moto server, or of a test) committed meanwhile is then lost, which
+shows as a hole in an audit chain (and the restored copy has a stream of its own: see
+devtools/streams.py). moto's single-item writes are not atomic either (a condition is
+checked, then the item written). Serialising moto's DynamoDB backend models the service that the
+code is written against; it changes nothing else. The local stack (`make run`) starts moto through
+this module, and the tests install it in process (tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import threading
+from typing import Any
+
+# Every operation that reads or writes table contents (a read during a failed transaction would
+# see items that are then rolled back).
+_OPERATIONS = (
+    "put_item",
+    "update_item",
+    "delete_item",
+    "get_item",
+    "query",
+    "scan",
+    "batch_get_item",
+    "transact_write_items",
+    "transact_get_items",
+    "batch_write_item",
+)
+# A stream read during a transaction that then fails would see records of writes undone.
+_STREAM_OPERATIONS = ("describe_stream", "get_shard_iterator", "get_records")
+_LOCK = threading.RLock()
+
+
+def _serialise(cls: type, names: tuple[str, ...]) -> None:
+    for name in names:
+        original = getattr(cls, name, None)
+        if original is None or getattr(original, "_serialised", False):
+            continue
+
+        def serialised(*args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with _LOCK:
+                return __original(*args, **kwargs)
+
+        functools.update_wrapper(serialised, original)
+        serialised._serialised = True  # type: ignore[attr-defined]
+        setattr(cls, name, serialised)
+
+
+def install() -> None:
+    """Serialise moto's DynamoDB and DynamoDB Streams operations in this process (idempotent)."""
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+
+    _serialise(DynamoDBBackend, _OPERATIONS)
+    _serialise(DynamoDBStreamsBackend, _STREAM_OPERATIONS)
+
+
+def main() -> None:
+    install()
+    from moto.server import main as moto_server
+
+    moto_server(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()
