@@ -75,6 +75,21 @@ def test_psc_required_refuses_cognito_pharmacists_but_not_admins_nor_psc_logins(
     assert world.call("GET", "/v1/tests?date=2026-11-29", "pharmacist-a").status_code == 200
 
 
+def test_another_instance_applies_the_psc_setting_within_its_max_age(psc: PscWorld) -> None:
+    from chalicelib.adapters.clock import SystemClock
+    from chalicelib.adapters.dynamodb.directory import DynamoDbPharmacies
+
+    now = [1000.0]
+    other = DynamoDbPharmacies(SystemClock(), settings_max_age_seconds=60, monotonic=lambda: now[0])
+    assert other.psc_required(PHARMACY_A) is False
+    assert psc.world.call("PUT", SETTINGS_A, "admin-a", {"psc_required": True}).status_code == 200
+    now[0] += 59
+    assert other.psc_required(PHARMACY_A) is False  # the README's "within a minute"
+    now[0] += 1
+    assert other.psc_required(PHARMACY_A) is True
+    psc.world.call("PUT", SETTINGS_A, "admin-a", {"psc_required": False})
+
+
 @pytest.mark.parametrize(("caller", "status"), [("pharmacist-a", 403), ("admin-b", 404), (None, 401)])
 def test_only_the_pharmacy_admin_or_the_platform_admin_changes_the_psc_setting(
     psc: PscWorld, caller: str | None, status: int

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,8 +20,15 @@ from chalicelib.services.ports import Change, Clock, Membership, PscLogin
 
 
 class DynamoDbPharmacies:
-    def __init__(self, clock: Clock, *, settings_max_age_seconds: float = 0) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        settings_max_age_seconds: float = 0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._clock = clock
+        self._monotonic = monotonic
         # finess → (psc_required, when read on time.monotonic): the setting is read on every request
         # of a Cognito pharmacist; kept a while, a create stays two AWS round trips.
         self._settings: dict[str, tuple[bool, float]] = {}
@@ -59,7 +66,7 @@ class DynamoDbPharmacies:
 
     def psc_required(self, finess: str) -> bool:
         kept = self._settings.get(finess)
-        if kept is not None and time.monotonic() - kept[1] < self._settings_max_age:
+        if kept is not None and self._monotonic() - kept[1] < self._settings_max_age:
             return kept[0]
         with dynamodb_errors():
             try:
@@ -67,7 +74,7 @@ class DynamoDbPharmacies:
                 required = bool(item.psc_required)
             except PharmacyModel.DoesNotExist:
                 required = False
-        self._settings[finess] = (required, time.monotonic())
+        self._settings[finess] = (required, self._monotonic())
         return required
 
     def set_psc_required_change(self, finess: str, required: bool, *, changed_by: str) -> Change:
