@@ -5,8 +5,8 @@
 DynamoDB runs a TransactWriteItems in isolation from every other write. moto runs it by deep-copying
 each table it names, applying the items, and, if one fails, putting the copies back: a write that
 another request (a thread of moto server, or of a test) committed meanwhile is then lost, which
-shows as a hole in an audit chain (and the restored copy has a stream of its own: see
-devtools/streams.py). moto's single-item writes are not atomic either (a condition is
+shows as a hole in an audit chain; and a stream reader still on the old table's stream reads
+the records of the writes undone. moto's single-item writes are not atomic either (a condition is
 checked, then the item written). Serialising moto's DynamoDB backend models the service that the
 code is written against; it changes nothing else. The local stack (`make run`) starts moto through
 this module, and the tests install it in process (tests/conftest.py).
@@ -53,11 +53,38 @@ def _serialise(cls: type, names: tuple[str, ...]) -> None:
         setattr(cls, name, serialised)
 
 
+def _keeping_streams(original: Any) -> Any:
+    """moto's transaction, after which each table keeps its stream: moto undoes a failed one by
+    putting back a copy of each table it named, stream included, while a reader's iterator still
+    points at the old stream, where the undone writes' records are (a phantom event)."""
+
+    def transact_write_items(backend: Any, *args: Any, **kwargs: Any) -> Any:
+        with _LOCK:
+            streams = {
+                name: (table, table.stream_shard, len(table.stream_shard.items))
+                for name, table in backend.tables.items()
+                if table.stream_shard is not None
+            }
+            try:
+                return original(backend, *args, **kwargs)
+            finally:
+                for name, (table, shard, length) in streams.items():
+                    restored = backend.tables.get(name)
+                    if restored is not None and restored is not table:
+                        del shard.items[length:]  # the records of the writes undone
+                        shard.table = restored
+                        restored.stream_shard = shard
+
+    return functools.update_wrapper(transact_write_items, original)
+
+
 def install() -> None:
     """Serialise moto's DynamoDB and DynamoDB Streams operations in this process (idempotent)."""
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 
+    if not getattr(DynamoDBBackend.transact_write_items, "_serialised", False):
+        DynamoDBBackend.transact_write_items = _keeping_streams(DynamoDBBackend.transact_write_items)
     _serialise(DynamoDBBackend, _OPERATIONS)
     _serialise(DynamoDBStreamsBackend, _STREAM_OPERATIONS)
 

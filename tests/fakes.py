@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -133,12 +133,19 @@ class FakeIdempotency:
 class FakeJournal:
     events: list[AuditEvent] = field(default_factory=list)
     down: bool = False
+    # With real (DynamoDB) repositories: their changes committed in a real transaction, the event
+    # kept here (`dynamodb_changes`).
+    commit: Callable[[Sequence[Change]], None] | None = None
 
     def append(self, event: AuditEvent, changes: Sequence[Change] = ()) -> None:
         """Like the transaction: every change's condition is checked before any is applied, and a
         journal down writes neither the event nor its changes."""
         if self.down:
             raise ServiceUnavailable("The audit journal is unavailable.")
+        if self.commit is not None:
+            self.commit(changes)
+            self.events.append(event)
+            return
         pending: list[Any] = []
         for change in changes:
             change.write(pending)
@@ -208,3 +215,17 @@ class FakeMemberships:
         member = self.members.get(username.lower())
         if member is not None:
             self.members[username.lower()] = replace(member, tokens_not_before=not_before)
+
+
+def dynamodb_changes(changes: Sequence[Change]) -> None:
+    """FakeJournal's `commit` for tests on moto's tables: the changes in one real transaction."""
+    from pynamodb.connection import Connection
+
+    from chalicelib.adapters.dynamodb.transactions import write_together
+    from chalicelib.config import get_settings
+
+    settings = get_settings()
+    if changes and not write_together(
+        Connection(region=settings.region, host=settings.aws_endpoint_url), changes
+    ):
+        raise ServiceUnavailable("The transaction conflicted with another.")

@@ -44,12 +44,12 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.connection import Connection
-from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import PutError, PynamoDBException
 
 from chalicelib.adapters.aws import pynamodb_meta
 from chalicelib.adapters.dynamodb.errors import is_conditional_failure
 from chalicelib.adapters.dynamodb.models import AuditCheckpointModel, AuditEventModel, PharmacyModel
+from chalicelib.adapters.dynamodb.transactions import write_together
 from chalicelib.config import Settings
 from chalicelib.domain.errors import FieldError, ServiceUnavailable, ValidationFailed
 from chalicelib.observability import logger
@@ -295,47 +295,6 @@ def known_chains() -> set[str]:
     return chains
 
 
-# PynamoDB's TransactWrite sends its items in this order, whatever the order they were added in.
-_TRANSACTION_ORDER = ("condition_check", "delete", "save", "update")
-
-
-class _Tracked:
-    """A TransactWrite that remembers which change added each item, to name the one that failed."""
-
-    def __init__(self) -> None:
-        self.raw: Any = None
-        self.owner: int | None = None
-        self._added: list[tuple[str, int | None, int]] = []  # kind, change (None: the link), position
-
-    def _add(self, kind: str) -> None:
-        position = sum(1 for _, owner, _ in self._added if owner == self.owner)
-        self._added.append((kind, self.owner, position))
-
-    def save(self, model: Any, condition: Any = None) -> None:
-        self._add("save")
-        self.raw.save(model, condition=condition)
-
-    def update(self, model: Any, actions: Any, condition: Any = None) -> None:
-        self._add("update")
-        self.raw.update(model, actions=actions, condition=condition)
-
-    def delete(self, model: Any, condition: Any = None) -> None:
-        self._add("delete")
-        self.raw.delete(model, condition=condition)
-
-    def condition_check(
-        self, model_cls: Any, hash_key: Any, range_key: Any = None, condition: Any = None
-    ) -> None:
-        self._add("condition_check")
-        self.raw.condition_check(model_cls, hash_key, range_key=range_key, condition=condition)
-
-    def owners(self) -> list[tuple[int | None, int]]:
-        """The change and position within it of each item, in the order DynamoDB got them."""
-        return [
-            (owner, at) for kind in _TRANSACTION_ORDER for added, owner, at in self._added if added == kind
-        ]
-
-
 class DynamoDbAuditJournal:
     """The AuditJournal port over AuditEventModel (tables bound by bind_models). It appends and
     reads; it holds no key and writes no checkpoint."""
@@ -405,29 +364,13 @@ class DynamoDbAuditJournal:
 
     def _transact(self, link: Link, changes: Sequence[Change]) -> bool:
         """Write the changes and `link` in one transaction; False if another writer has the seq."""
-        transaction = _Tracked()
+        item = _item_of(link)
         with _unavailable("append"):
-            try:
-                with TransactWrite(connection=self._connection) as raw:
-                    transaction.raw = raw
-                    for index, change in enumerate(changes):
-                        transaction.owner = index
-                        change.write(transaction)
-                    transaction.owner = None
-                    transaction.save(_item_of(link), condition=AuditEventModel.seq.does_not_exist())
-            except TransactWriteError as exc:
-                codes = [reason.code if reason else None for reason in list(exc.cancellation_reasons or [])]
-                failed: dict[int, list[int]] = {}
-                for (owner, at), code in zip(transaction.owners(), codes, strict=False):
-                    if code == "ConditionalCheckFailed" and owner is not None:
-                        failed.setdefault(owner, []).append(at)
-                for owner, positions in failed.items():
-                    raise changes[owner].conflict(positions) from exc
-                # The link's condition (a lost race), or another transaction on the same items.
-                if any(code in ("ConditionalCheckFailed", "TransactionConflict") for code in codes):
-                    return False
-                raise
-        return True
+            return write_together(
+                self._connection,
+                changes,
+                then=lambda t: t.save(item, condition=AuditEventModel.seq.does_not_exist()),
+            )
 
     def head(self, chain: str) -> Head:
         """The chain's newest link (consistent read); if every link expired, the newest checkpoint."""

@@ -15,7 +15,7 @@ from chalicelib.domain.model import TestResult as Result
 from chalicelib.domain.retention import RetentionPolicy
 from chalicelib.services.retention import PurgeDeps, purge
 from devtools.fake_sidep import FakeSidep
-from tests.fakes import FakeJournal, FixedClock
+from tests.fakes import FakeJournal, FixedClock, dynamodb_changes
 from tests.integration.test_export_support import Exporter, change, load, raw, seed
 
 pytestmark = pytest.mark.integration
@@ -36,7 +36,9 @@ def test_the_purge_never_erases_a_record_whose_withdrawal_is_a_dead_letter(
     assert dead.delivery.state is DeliveryState.FAILED
     assert dead.delivery.pending_message is MessageKind.WITHDRAWAL
     clock.advance(seconds=2 * 86400)  # day 31: after_ack erase day passed
-    report = purge(PurgeDeps(DynamoDbRetentionStore(), FakeJournal(), policy), clock.now())
+    report = purge(
+        PurgeDeps(DynamoDbRetentionStore(), FakeJournal(commit=dynamodb_changes), policy), clock.now()
+    )
     # the withdrawal never reached SI-DEP, yet the record's data is erased, and redrive skips it:
     sidep.set_faults(down=False)
     exporter.queue().redrive(clock.now())
@@ -61,7 +63,9 @@ def test_the_purge_never_erases_a_record_whose_correction_was_rejected(
     assert rejected.delivery.state is DeliveryState.REJECTED
     assert rejected.delivery.pending_message is MessageKind.CORRECTION
     clock.advance(seconds=2 * 86400)
-    report = purge(PurgeDeps(DynamoDbRetentionStore(), FakeJournal(), policy), clock.now())
+    report = purge(
+        PurgeDeps(DynamoDbRetentionStore(), FakeJournal(commit=dynamodb_changes), policy), clock.now()
+    )
     # the pharmacy can no longer fix and resend the correction: its data is gone
     assert raw(record).personal is not None, report.to_json()
 
@@ -74,7 +78,7 @@ def test_a_held_record_raises_the_alarm_a_week_before_its_cap_and_goes_at_the_ca
     exporter = Exporter(sidep, clock, max_attempts=1)
     assert exporter.run().acknowledged == 1
     policy = RetentionPolicy()
-    deps = PurgeDeps(DynamoDbRetentionStore(), FakeJournal(), policy)
+    deps = PurgeDeps(DynamoDbRetentionStore(), FakeJournal(commit=dynamodb_changes), policy)
     clock.advance(seconds=(policy.after_ack_days - 1) * 86400)
     change(record, clock, delivery.schedule_withdrawal)
     sidep.set_faults(down=True)
@@ -101,7 +105,7 @@ def test_an_acknowledged_withdrawal_brings_the_erasure_back_to_its_after_ack_day
     exporter = Exporter(sidep, clock, max_attempts=1)
     assert exporter.run().acknowledged == 1
     policy = RetentionPolicy()
-    deps = PurgeDeps(DynamoDbRetentionStore(), FakeJournal(), policy)
+    deps = PurgeDeps(DynamoDbRetentionStore(), FakeJournal(commit=dynamodb_changes), policy)
     clock.advance(seconds=(policy.after_ack_days - 1) * 86400)
     change(record, clock, delivery.schedule_withdrawal)
     sidep.set_faults(down=True)

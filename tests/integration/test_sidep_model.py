@@ -50,7 +50,7 @@ from chalicelib.services.export import ExportSettings, run_export
 from chalicelib.services.ports import RequestMeta
 from chalicelib.services.retention import PurgeDeps, purge, retention_policy
 from devtools.fake_sidep import Faults, InProcessTransport, Receiver
-from tests.fakes import FakeCipher, FakeIdempotency, FakeIndex, FakeJournal, FixedClock
+from tests.fakes import FakeCipher, FakeIdempotency, FakeIndex, FakeJournal, FixedClock, dynamodb_changes
 from tests.patients import PATIENTS, test_body
 
 pytestmark = pytest.mark.integration
@@ -85,7 +85,7 @@ class SidepAgreement(RuleBasedStateMachine):
         # whatever the delivery state) is the law, not a delivery guarantee
         self.settings = replace(base, retention_hard_cap_days=3650, skeleton_retention_days=4000)
         self.policy = retention_policy(self.settings)
-        self.journal = FakeJournal()
+        self.journal = FakeJournal(commit=dynamodb_changes)
         self.cipher = FakeCipher()
         self.index = FakeIndex()
         repository = DynamoDbRecordRepository(self.policy)

@@ -144,3 +144,28 @@ def test_the_copy_keeps_stream_order_per_chain(
     monkeypatch.setattr(S3WormCopy, "put", record)
     audit_stream_poller().poll_once()
     assert order == [1, 2, 3, 4]
+
+
+def test_a_failed_transaction_leaves_no_event_in_the_copy(account: DynamoDbAuditJournal) -> None:
+    # moto undoes a failed transaction by restoring a copy of each table it named (with the copy's
+    # stream): the event the transaction put on the stream before failing must not reach the copy.
+    from chalicelib.adapters.dynamodb.directory import DynamoDbPharmacies
+    from chalicelib.domain.errors import Conflict
+
+    pharmacies = DynamoDbPharmacies(Clock())
+    pharmacies.add(CHAIN, "Pharmacie", created_by="t")
+    poller = audit_stream_poller()
+    append(account, 3)
+    poller.poll_once()
+    onboarding = AuditEvent(
+        action="onboard_pharmacy", outcome="success", actor="op", role="platform_admin", finess=CHAIN
+    )
+    with pytest.raises(Conflict):  # onboarded already: neither the pharmacy nor its event is written
+        account.append(onboarding, [pharmacies.add_change(CHAIN, "Pharmacie", created_by="t")])
+    poller.poll_once()
+    append(account, 1)
+    poller.poll_once()
+    images, versions = copy_state()
+    assert sorted(images) == sorted(table_images()) == [1, 2, 3, 4]
+    assert versions == [1, 1, 1, 1]
+    assert images == table_images()

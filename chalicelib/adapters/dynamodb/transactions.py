@@ -1,0 +1,83 @@
+"""Several conditional writes as one DynamoDB transaction (TransactWriteItems), each failed
+condition named as its own change's error: how a change and its audit event become one write."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.services.ports import Change
+
+# PynamoDB's TransactWrite sends its items in this order, whatever the order they were added in.
+_TRANSACTION_ORDER = ("condition_check", "delete", "save", "update")
+
+
+class _Tracked:
+    """A TransactWrite that remembers which change added each item, to name the one that failed."""
+
+    def __init__(self) -> None:
+        self.raw: Any = None
+        self.owner: int | None = None
+        self._added: list[tuple[str, int | None, int]] = []  # kind, change (None: the link), position
+
+    def _add(self, kind: str) -> None:
+        position = sum(1 for _, owner, _ in self._added if owner == self.owner)
+        self._added.append((kind, self.owner, position))
+
+    def save(self, model: Any, condition: Any = None) -> None:
+        self._add("save")
+        self.raw.save(model, condition=condition)
+
+    def update(self, model: Any, actions: Any, condition: Any = None) -> None:
+        self._add("update")
+        self.raw.update(model, actions=actions, condition=condition)
+
+    def delete(self, model: Any, condition: Any = None) -> None:
+        self._add("delete")
+        self.raw.delete(model, condition=condition)
+
+    def condition_check(
+        self, model_cls: Any, hash_key: Any, range_key: Any = None, condition: Any = None
+    ) -> None:
+        self._add("condition_check")
+        self.raw.condition_check(model_cls, hash_key, range_key=range_key, condition=condition)
+
+    def owners(self) -> list[tuple[int | None, int]]:
+        """The change and position within it of each item, in the order DynamoDB got them."""
+        return [
+            (owner, at) for kind in _TRANSACTION_ORDER for added, owner, at in self._added if added == kind
+        ]
+
+
+def write_together(
+    connection: Connection, changes: Sequence[Change], *, then: Callable[[Any], None] | None = None
+) -> bool:
+    """Commit `changes`, and what `then` adds (the journal's link), in one transaction. True if it
+    committed; a change's own error if one of its conditions failed (nothing was written); False if
+    only an item of `then` failed its condition, or another transaction on the same items won."""
+    transaction = _Tracked()
+    try:
+        with TransactWrite(connection=connection) as raw:
+            transaction.raw = raw
+            for index, change in enumerate(changes):
+                transaction.owner = index
+                change.write(transaction)
+            transaction.owner = None
+            if then is not None:
+                then(transaction)
+    except TransactWriteError as exc:
+        codes = [reason.code if reason else None for reason in list(exc.cancellation_reasons or [])]
+        failed: dict[int, list[int]] = {}
+        for (owner, at), code in zip(transaction.owners(), codes, strict=False):
+            if code == "ConditionalCheckFailed" and owner is not None:
+                failed.setdefault(owner, []).append(at)
+        for owner, positions in failed.items():
+            raise changes[owner].conflict(positions) from exc
+        if any(code in ("ConditionalCheckFailed", "TransactionConflict") for code in codes):
+            return False
+        raise
+    return True
