@@ -84,7 +84,7 @@ def install() -> None:
     from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 
     if not getattr(DynamoDBBackend.transact_write_items, "_serialised", False):
-        setattr(DynamoDBBackend, "transact_write_items", _keeping_streams(DynamoDBBackend.transact_write_items))
+        DynamoDBBackend.transact_write_items = _keeping_streams(DynamoDBBackend.transact_write_items)
     _serialise(DynamoDBBackend, _OPERATIONS)
     _serialise(DynamoDBStreamsBackend, _STREAM_OPERATIONS)
 
