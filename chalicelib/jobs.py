@@ -38,10 +38,8 @@ def scheduled_export(remaining_time_ms: int) -> dict[str, Any]:
         for start in range(0, len(shards), 10):  # SendMessageBatch takes 10 at most
             sqs.send_message_batch(
                 QueueUrl=settings.export_fanout_queue_url,
-                Entries=[
-                    {"Id": str(i), "MessageBody": json.dumps({"shard": shard})}
-                    for i, shard in enumerate(shards[start : start + 10], start)
-                ],
+                Entries=[{"Id": str(i), "MessageBody": json.dumps({"shard": shard})} for i, shard in
+                         enumerate(shards[start : start + 10], start)],
             )
         logger.info("export fan-out", extra={"shards": len(shards)})
         return {"fanned_out": len(shards)}

@@ -84,7 +84,8 @@ def install() -> None:
     from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 
     if not getattr(DynamoDBBackend.transact_write_items, "_serialised", False):
-        DynamoDBBackend.transact_write_items = _keeping_streams(DynamoDBBackend.transact_write_items)
+        wrapped = _keeping_streams(DynamoDBBackend.transact_write_items)
+        setattr(DynamoDBBackend, "transact_write_items", wrapped)  # noqa: B010 (mypy: a method)
     _serialise(DynamoDBBackend, _OPERATIONS)
     _serialise(DynamoDBStreamsBackend, _STREAM_OPERATIONS)
 

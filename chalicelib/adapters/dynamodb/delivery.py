@@ -141,7 +141,9 @@ class DynamoDbExportQueue:
     def oldest_due(self, now: datetime) -> datetime | None:
         bound = iso_utc(now)
         heads = [
-            item["next_attempt_at"]["S"] for shard in self._shards for item in self._shard(shard, bound, 1)
+            item["next_attempt_at"]["S"]
+            for shard in self._shards
+            for item in self._shard(shard, bound, 1)
         ]
         return parse_iso(min(heads)) if heads else None
 
@@ -398,7 +400,6 @@ def _cancellation_reasons(exc: ClientError, count: int) -> list[str] | None:
     if len(reasons) != count:
         return None
     return [str(reason.get("Code") or "None") for reason in reasons]
-
 
 _NAMES = {"#status": "status", "#version": "version"}
 
