@@ -63,13 +63,19 @@ def write_last_run(path: Path | None, summary: dict[str, Any]) -> None:
     and the last one that had records to send (the loop runs every few seconds, mostly idle)."""
     if path is None:
         return
+    import fcntl
+
     run = {"finished_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "summary": summary}
-    previous = read_last_run(path) or {}
-    busy = run if summary.get("leased") else previous.get("last_busy")
-    record = {**run, "last_busy": busy}
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(record) + "\n")
-    os.replace(tmp, path)
+    # The loop and an operator's `export run` may finish at once: one writer at a time, or an idle
+    # run that read the file before a busy one wrote it would drop that busy run.
+    with path.with_name(f".{path.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        previous = read_last_run(path) or {}
+        busy = run if summary.get("leased") else previous.get("last_busy")
+        record = {**run, "last_busy": busy}
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(record) + "\n")
+        os.replace(tmp, path)
 
 
 def read_last_run(path: Path | None) -> dict[str, Any] | None:
