@@ -149,7 +149,9 @@ def loop(args: argparse.Namespace, target: Target, out: cli.Output) -> int:
     from chalicelib.observability import logger
 
     if args.trigger:
-        threading.Thread(target=run_trigger, args=(stop,), name="export-trigger", daemon=True).start()
+        threading.Thread(
+            target=run_trigger, args=(stop, last_run), name="export-trigger", daemon=True
+        ).start()
     # one exporter for the loop's life: one SI-DEP certificate directory, not one per run
     export: Callable[..., Any] | None = None
     while not stop.is_set():
@@ -178,8 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_trigger(stop: threading.Event) -> None:
-    """The records table's stream to the trigger's Chalice handler, until `stop`."""
+def run_trigger(stop: threading.Event, last_run: Path | None = None) -> None:
+    """The records table's stream to the trigger's Chalice handler, until `stop`. A trigger run
+    that sent something is the last export run that had records to send (`status`)."""
     import boto3
 
     from chalicelib.api.streams import TRIGGER_BATCH_SIZE, TRIGGER_WINDOW_SECONDS, export_on_change
@@ -193,7 +196,7 @@ def run_trigger(stop: threading.Event) -> None:
         get_container().aws("dynamodb"),
         streams_client(boto3.Session(region_name=settings.region), settings.aws_endpoint_url),
         settings.records_table,
-        export_on_change,
+        lambda event, context: _noting_busy_runs(export_on_change(event, context), last_run),
         batch_size=TRIGGER_BATCH_SIZE,
     )
     poller.run(
@@ -201,6 +204,12 @@ def run_trigger(stop: threading.Event) -> None:
         every=TRIGGER_WINDOW_SECONDS,
         on_error=lambda exc: logger.error("export trigger failed", extra={"error": type(exc).__name__}),
     )
+
+
+def _noting_busy_runs(summary: Any, last_run: Path | None) -> Any:
+    if isinstance(summary, dict) and summary.get("leased"):
+        write_last_run(last_run, summary)
+    return summary
 
 
 COMMANDS = {"run": run_now, "redrive": redrive_now, "loop": loop}
