@@ -23,6 +23,7 @@ from pynamodb.models import Model
 
 from chalicelib.adapters.cognito_pool import app_client_settings, user_pool_settings
 from chalicelib.adapters.dynamodb.models import ALL_MODELS, TABLE_SETTINGS, RecordModel
+from chalicelib.adapters.dynamodb.retention import ERASED_ATTRIBUTES
 from chalicelib.config import DEFAULT_REGION, HDS_REGIONS, Settings
 from chalicelib.domain.retention import ALARM_METRIC
 from chalicelib.observability import AUTH_FAILURES, UNAUTHENTICATED_REFUSALS
@@ -135,16 +136,7 @@ PURGE_WRITABLE_ATTRIBUTES: tuple[str, ...] = (
     "sampled_at",
     "status",
     "delivery_state",
-    "personal",
-    "nir_index",
-    "erase_day",
-    "export_queue",
-    "next_attempt_at",
-    "lease_owner",
-    "lease_expires_at",
-    "pending_message",
-    "delivery_history",
-    "last_error",
+    *ERASED_ATTRIBUTES,
 )
 
 # DynamoDB access levels (TransactWriteItems is authorised per item through these actions).

@@ -106,15 +106,6 @@ class FakeRepository:
 class FakeIdempotency:
     entries: dict[tuple[str, str], IdempotencyEntry] = field(default_factory=dict)
 
-    def claim(self, finess: str, key: str, body_mac: str, record_id: str) -> IdempotencyEntry | None:
-        existing = self.entries.get((finess, key))
-        if existing is None:
-            self.entries[(finess, key)] = IdempotencyEntry(body_mac, record_id, completed=False)
-        return existing
-
-    def complete(self, finess: str, key: str) -> None:
-        self.entries[(finess, key)] = replace(self.entries[(finess, key)], completed=True)
-
     def claim_change(self, finess: str, key: str, body_mac: str, record_id: str) -> Change:
         def write(pending: list[Any]) -> None:
             if (finess, key) in self.entries:

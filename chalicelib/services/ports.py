@@ -174,12 +174,6 @@ class IdempotencyEntry:
 
 
 class IdempotencyStore(Protocol):
-    def claim(self, finess: str, key: str, body_mac: str, record_id: str) -> IdempotencyEntry | None:
-        """Claim the key for this body; None if new, else the existing entry."""
-        ...
-
-    def complete(self, finess: str, key: str) -> None: ...
-
     def claim_change(self, finess: str, key: str, body_mac: str, record_id: str) -> Change:
         """Claim the key, completed, in the transaction that stores the record (KeyTaken if taken)."""
         ...

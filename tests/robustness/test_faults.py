@@ -187,7 +187,10 @@ def test_a_claim_left_without_its_record_is_finished_by_the_retry(world: World, 
         finess="750000010",
     )
     claimed_id = str(uuid.uuid4())
-    DynamoDbIdempotencyStore(container.clock, 3600).claim("750000010", key, body_mac, claimed_id)
+    # The old code's first step: the key claimed `in_progress`, the record not stored yet.
+    DynamoDbIdempotencyStore(container.clock, 3600)._item(
+        "750000010", key, body_mac, claimed_id, "in_progress"
+    ).save()
     retried = create(world, key)
     assert retried.status_code == 201
     assert body_of(retried)["id"] == claimed_id

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pynamodb.exceptions import PutError
-
-from chalicelib.adapters.dynamodb.errors import dynamodb_errors, is_conditional_failure
+from chalicelib.adapters.dynamodb.errors import dynamodb_errors
 from chalicelib.adapters.dynamodb.models import IdempotencyModel
 from chalicelib.domain.serialization import iso_utc
 from chalicelib.services.ports import Change, Clock, IdempotencyEntry, KeyTaken
@@ -53,21 +51,3 @@ class DynamoDbIdempotencyStore:
         return IdempotencyEntry(
             body_mac=existing.body_mac, record_id=existing.record_id, completed=existing.state == "completed"
         )
-
-    def claim(self, finess: str, key: str, body_mac: str, record_id: str) -> IdempotencyEntry | None:
-        item = self._item(finess, key, body_mac, record_id, "in_progress")
-        with dynamodb_errors():
-            try:
-                item.save(condition=IdempotencyModel.key.does_not_exist())
-                return None
-            except PutError as exc:
-                if not is_conditional_failure(exc):
-                    raise
-            existing = IdempotencyModel.get(self._key(finess, key), consistent_read=True)
-        return IdempotencyEntry(
-            body_mac=existing.body_mac, record_id=existing.record_id, completed=existing.state == "completed"
-        )
-
-    def complete(self, finess: str, key: str) -> None:
-        with dynamodb_errors():
-            IdempotencyModel(self._key(finess, key)).update(actions=[IdempotencyModel.state.set("completed")])

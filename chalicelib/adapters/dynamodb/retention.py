@@ -60,7 +60,7 @@ _FACT_ATTRIBUTES = [
 ]
 _SKELETON_ATTRIBUTES = ["status", "result", "delivery_state"]
 # Removed by every erasure: the personal part and whatever could still send or describe it.
-_ERASED = (
+ERASED_ATTRIBUTES = (
     "personal",
     "nir_index",
     "erase_day",
@@ -101,7 +101,7 @@ def _erasure_actions(
         RecordModel.expires_at.set(skeleton_expiry(created_at, policy)),
         RecordModel.created_at.set(iso_utc(day_start(utc_day(created_at)))),
         RecordModel.sampled_at.set(coarse_day(sampled_at).isoformat()),
-        *(getattr(RecordModel, name).remove() for name in _ERASED),
+        *(getattr(RecordModel, name).remove() for name in ERASED_ATTRIBUTES),
     ]
 
 
