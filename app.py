@@ -4,8 +4,8 @@ from chalice import Chalice
 
 from chalicelib.api import (
     admin,
-    audit,
     health,
+    journal,
     middleware,
     openapi,
     patients,
@@ -23,7 +23,7 @@ middleware.install(app, get_container)
 app.register_blueprint(health.blueprint)
 app.register_blueprint(openapi.blueprint)
 app.register_blueprint(records.blueprint)
-app.register_blueprint(audit.blueprint)
+app.register_blueprint(journal.blueprint)
 app.register_blueprint(admin.blueprint)
 app.register_blueprint(session.blueprint)
 app.register_blueprint(patients.blueprint)

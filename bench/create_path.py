@@ -33,7 +33,7 @@ _PARTS = {
     ("chalicelib/adapters/crypto.py", "encrypt"): "envelope encryption (cached data key)",
     ("chalicelib/adapters/crypto.py", "nir_index"): "NIR blind index (HMAC)",
     ("chalicelib/adapters/crypto.py", "fingerprint"): "body fingerprint (idempotency)",
-    ("chalicelib/adapters/audit.py", "append"): "one transaction: record, claim, audit event",
+    ("chalicelib/adapters/dynamodb/journal.py", "append"): "one transaction: record, claim, audit event",
 }
 
 

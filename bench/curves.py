@@ -35,15 +35,14 @@ def measure(
     import boto3
 
     from bench.export_throughput import _stop_after
-    from chalicelib.adapters.audit import DynamoDbAuditJournal, KmsSigner, verify_stored
     from chalicelib.adapters.clock import SystemClock
-    from chalicelib.adapters.dynamodb.delivery import DynamoDbExportQueue
+    from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
+    from chalicelib.adapters.dynamodb.journal import DynamoDbAuditJournal, KmsSigner, verify_stored
     from chalicelib.adapters.dynamodb.records import DynamoDbRecordRepository
     from chalicelib.config import get_settings
+    from chalicelib.domain.audit_chain import AuditEvent, public_key_verifier
     from chalicelib.domain.delivery import BackoffPolicy
-    from chalicelib.services.audit import public_key_verifier
     from chalicelib.services.export import ExportSettings, run_export
-    from chalicelib.services.ports import AuditEvent
     from devtools.fake_sidep import FakeSidep
     from tests.fakes import FakeCipher, FakeJournal, FixedClock
     from tests.integration.test_export_support import FINESSES, seed, sender_for

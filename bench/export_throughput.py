@@ -193,9 +193,9 @@ def measure(
         tempfile.TemporaryDirectory() as tmp,
         moto_transactions_with_an_undo_log() if undo_log else nullcontext(),
     ):
-        from chalicelib.adapters.audit import DynamoDbAuditJournal
         from chalicelib.adapters.clock import SystemClock
-        from chalicelib.adapters.dynamodb.delivery import DynamoDbExportQueue
+        from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
+        from chalicelib.adapters.dynamodb.journal import DynamoDbAuditJournal
         from chalicelib.adapters.dynamodb.models import bind_models
         from chalicelib.config import load_settings
         from chalicelib.domain.delivery import BackoffPolicy

@@ -10,7 +10,6 @@ from typing import Any
 
 import boto3
 
-from chalicelib.adapters.audit import DynamoDbAuditJournal, DynamoDbCheckpointer
 from chalicelib.adapters.aws import client_config, configured_botocore_session
 from chalicelib.adapters.clock import SystemClock
 from chalicelib.adapters.cognito import (
@@ -27,6 +26,7 @@ from chalicelib.adapters.dynamodb.directory import (
     DynamoDbPscLogins,
 )
 from chalicelib.adapters.dynamodb.idempotency import DynamoDbIdempotencyStore
+from chalicelib.adapters.dynamodb.journal import DynamoDbAuditJournal, DynamoDbCheckpointer
 from chalicelib.adapters.dynamodb.models import bind_models
 from chalicelib.adapters.dynamodb.records import DynamoDbRecordRepository
 from chalicelib.adapters.dynamodb.retention import DynamoDbRetentionStore
@@ -204,7 +204,7 @@ def build_exporter(settings: Settings) -> Callable[..., Any]:
     `changed` runs it over a stream batch's new images (the trigger) instead of the due range."""
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-    from chalicelib.adapters.dynamodb.delivery import DynamoDbExportQueue
+    from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
     from chalicelib.adapters.sidep import Hl7BatchSender
     from chalicelib.adapters.sidep.credentials import SecretTlsFiles
     from chalicelib.adapters.sidep.hl7 import SenderIdentity
@@ -263,7 +263,7 @@ def build_exporter(settings: Settings) -> Callable[..., Any]:
 
 def build_checkpointer(settings: Settings) -> DynamoDbCheckpointer:
     """The checkpoint function's collaborator: the only one built with the audit signing key."""
-    from chalicelib.adapters.audit import KmsSigner
+    from chalicelib.adapters.dynamodb.journal import KmsSigner
 
     if not settings.audit_key_id:
         raise ValueError("AUDIT_KEY_ID is not set: checkpoints cannot be signed")

@@ -38,8 +38,10 @@ def scheduled_export(remaining_time_ms: int) -> dict[str, Any]:
         for start in range(0, len(shards), 10):  # SendMessageBatch takes 10 at most
             sqs.send_message_batch(
                 QueueUrl=settings.export_fanout_queue_url,
-                Entries=[{"Id": str(i), "MessageBody": json.dumps({"shard": shard})} for i, shard in
-                         enumerate(shards[start : start + 10], start)],
+                Entries=[
+                    {"Id": str(i), "MessageBody": json.dumps({"shard": shard})}
+                    for i, shard in enumerate(shards[start : start + 10], start)
+                ],
             )
         logger.info("export fan-out", extra={"shards": len(shards)})
         return {"fanned_out": len(shards)}
@@ -101,7 +103,7 @@ def _merge(summaries: Sequence[Any]) -> dict[str, Any]:
 
 def redrive() -> int:
     """Dead letters back in the export queue."""
-    from chalicelib.adapters.dynamodb.delivery import DynamoDbExportQueue
+    from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
     from chalicelib.bootstrap import get_container
 
     container = get_container()

@@ -16,7 +16,7 @@ import boto3
 from chalicelib.adapters.cognito_pool import app_client_settings, user_pool_settings
 from chalicelib.adapters.dynamodb.models import ALL_MODELS, bind_models
 from chalicelib.config import Settings, load_settings
-from chalicelib.services.audit import AUDIT_KEY_SPEC
+from chalicelib.domain.audit_chain import AUDIT_KEY_SPEC
 
 # The WORM bucket, as infra/template.py declares it: kept as long as the journal.
 WORM_RETENTION_DAYS = Settings.audit_retention_days

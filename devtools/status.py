@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.services.audit import CHECKPOINT_PERIOD, STALE_AFTER_PERIODS
+from chalicelib.domain.audit_chain import CHECKPOINT_PERIOD, STALE_AFTER_PERIODS
 from devtools import cli
 from devtools.target import Target
 
@@ -47,7 +47,7 @@ RETRYING = "ready (retry)"  # ready again after a failed attempt, waiting for it
 
 def export_queue(client: Any, table: str, now: datetime) -> dict[str, Any]:
     """Every record with a message waiting, counted by delivery state and shard (the sparse index)."""
-    from chalicelib.adapters.dynamodb.delivery import INDEX
+    from chalicelib.adapters.dynamodb.export_queue import INDEX
     from chalicelib.adapters.dynamodb.models import export_queue_keys
     from chalicelib.domain.serialization import iso_utc, parse_iso
 
@@ -140,7 +140,7 @@ def last_export_run(target: Target, session: Any, now: datetime) -> dict[str, An
 
 def audit_chains(chain_names: Any, now: datetime) -> list[dict[str, Any]]:
     """Each chain's head and last checkpoint (one newest-first query of each table per chain)."""
-    from chalicelib.adapters.audit import latest_checkpoint
+    from chalicelib.adapters.dynamodb.journal import latest_checkpoint
     from chalicelib.adapters.dynamodb.models import AuditEventModel
     from chalicelib.domain.serialization import parse_iso
 
@@ -191,8 +191,8 @@ def near_cap(settings: Any, now: datetime) -> list[str]:
 def collect(target: Target, now: datetime | None = None) -> dict[str, Any]:
     import boto3
 
-    from chalicelib.adapters.audit import stored_chains
     from chalicelib.adapters.clock import SystemClock
+    from chalicelib.adapters.dynamodb.journal import stored_chains
     from chalicelib.adapters.dynamodb.models import bind_models
 
     settings = target.settings()

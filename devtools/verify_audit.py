@@ -22,7 +22,7 @@ no service to find. The file is one JSON document: {"format": "depistage-audit-e
 Exit status: 0 every chain intact, 1 a chain is broken (its findings are named), 2 the check could
 not run (no service found, AWS unreachable, unreadable file).
 
-What is verified is chalicelib/services/audit.py (`verify_chain`, `compare_with_worm`); this module
+What is verified is chalicelib/domain/audit_chain.py (`verify_chain`, `compare_with_worm`); this module
 gathers the inputs and presents the verdict.
 """
 
@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from chalicelib.services.audit import (
+from chalicelib.domain.audit_chain import (
     CHECKPOINT_PERIOD,
     SignatureVerifier,
     VerificationReport,
@@ -93,7 +93,7 @@ def verify_document(
     document: dict[str, Any], verifier: SignatureVerifier, *, now: datetime, period: timedelta
 ) -> VerificationReport:
     """Verify one chain as exported (or as just read from AWS): links, checkpoints, WORM copy."""
-    from chalicelib.adapters.audit import checkpoint_from_item, link_from_item
+    from chalicelib.adapters.dynamodb.journal import checkpoint_from_item, link_from_item
 
     if document.get("format") != EXPORT_FORMAT:
         raise ValueError(f"not a {EXPORT_FORMAT} document")
@@ -141,12 +141,12 @@ class AwsSource:
         return self._session.client(service, endpoint_url=self.settings.aws_endpoint_url)  # type: ignore[call-overload]
 
     def public_key(self) -> bytes:
-        from chalicelib.adapters.audit import KmsSigner
+        from chalicelib.adapters.dynamodb.journal import KmsSigner
 
         return KmsSigner(self._client("kms"), self.settings.audit_key_id).public_key()[0]
 
     def chains(self) -> list[str]:
-        from chalicelib.adapters.audit import known_chains, stored_chains
+        from chalicelib.adapters.dynamodb.journal import known_chains, stored_chains
 
         found = stored_chains() | known_chains()
         if self._worm is not None:
@@ -154,7 +154,7 @@ class AwsSource:
         return sorted(found)
 
     def document(self, chain: str, now: datetime) -> dict[str, Any]:
-        from chalicelib.adapters.audit import checkpoint_items, link_items
+        from chalicelib.adapters.dynamodb.journal import checkpoint_items, link_items
 
         document: dict[str, Any] = {
             "format": EXPORT_FORMAT,
@@ -189,7 +189,7 @@ def _present(
 
 
 def online(args: argparse.Namespace, target: Target, out: cli.Output, clock: Clock) -> int:
-    from chalicelib.services.audit import public_key_fingerprint, public_key_pem
+    from chalicelib.domain.audit_chain import public_key_fingerprint, public_key_pem
 
     target.require(NEEDS)
     aws = AwsSource(worm=not args.no_worm)

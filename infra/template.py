@@ -25,9 +25,9 @@ from chalicelib.adapters.cognito_pool import app_client_settings, user_pool_sett
 from chalicelib.adapters.dynamodb.models import ALL_MODELS, TABLE_SETTINGS, RecordModel
 from chalicelib.adapters.dynamodb.retention import ERASED_ATTRIBUTES
 from chalicelib.config import DEFAULT_REGION, HDS_REGIONS, Settings
+from chalicelib.domain.audit_chain import AUDIT_KEY_SPEC
 from chalicelib.domain.retention import ALARM_METRIC
 from chalicelib.observability import AUTH_FAILURES, UNAUTHENTICATED_REFUSALS
-from chalicelib.services.audit import AUDIT_KEY_SPEC
 
 APP_NAME = "depistage"
 DEFAULT_STAGE = "prod"
@@ -247,7 +247,7 @@ UNAUTHENTICATED_REFUSALS_METRIC = UNAUTHENTICATED_REFUSALS
 UNAUTHENTICATED_REFUSALS_BURST = 200  # in 5 minutes: beyond a few clients with stale tokens
 
 
-# The audit journal's log lines when an append fails (chalicelib/adapters/audit.py): a log metric
+# The audit journal's log lines when an append fails (chalicelib/adapters/dynamodb/journal.py): a log metric
 # filter on every function's log group counts them, without a metric call in the request path.
 JOURNAL_APPEND_FAILURE_METRIC = "JournalAppendFailures"
 JOURNAL_APPEND_FAILURE_PATTERN = (

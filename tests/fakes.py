@@ -10,10 +10,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from chalicelib.domain.audit_chain import AuditEvent
 from chalicelib.domain.errors import Conflict, NotFound, ServiceUnavailable
-from chalicelib.domain.model import Patient, Role, TestRecord
+from chalicelib.domain.model import Patient, Role, ScreeningRecord
 from chalicelib.domain.serialization import patient_from_json, patient_to_json
-from chalicelib.services.ports import AuditEvent, Change, IdempotencyEntry, KeyTaken, Membership, Page
+from chalicelib.services.ports import Change, IdempotencyEntry, KeyTaken, Membership, Page
 
 
 @dataclass
@@ -47,10 +48,10 @@ class FakeIndex:
 
 @dataclass
 class FakeRepository:
-    items: dict[tuple[str, str], tuple[TestRecord, bytes | None, str]] = field(default_factory=dict)
+    items: dict[tuple[str, str], tuple[ScreeningRecord, bytes | None, str]] = field(default_factory=dict)
     fail_add: bool = False
 
-    def add(self, record: TestRecord, blob: bytes, nir_index: str, *, expires_at: datetime) -> None:
+    def add(self, record: ScreeningRecord, blob: bytes, nir_index: str, *, expires_at: datetime) -> None:
         if self.fail_add:
             raise ServiceUnavailable()
         key = (record.finess, record.id)
@@ -58,7 +59,9 @@ class FakeRepository:
             raise Conflict()
         self.items[key] = (copy.deepcopy(replace(record, patient=None)), blob, nir_index)
 
-    def add_change(self, record: TestRecord, blob: bytes, nir_index: str, *, expires_at: datetime) -> Change:
+    def add_change(
+        self, record: ScreeningRecord, blob: bytes, nir_index: str, *, expires_at: datetime
+    ) -> Change:
         def write(pending: list[Any]) -> None:
             if self.fail_add:
                 raise ServiceUnavailable()
@@ -68,7 +71,7 @@ class FakeRepository:
 
         return Change(write=write, conflict=lambda _failed: Conflict())
 
-    def save_change(self, record: TestRecord, *, expected_version: int) -> Change:
+    def save_change(self, record: ScreeningRecord, *, expected_version: int) -> Change:
         def write(pending: list[Any]) -> None:
             if self.items[(record.finess, record.id)][0].version != expected_version:
                 raise Conflict()
@@ -76,7 +79,7 @@ class FakeRepository:
 
         return Change(write=write, conflict=lambda _failed: Conflict())
 
-    def get(self, finess: str, record_id: str) -> tuple[TestRecord, bytes | None]:
+    def get(self, finess: str, record_id: str) -> tuple[ScreeningRecord, bytes | None]:
         if (finess, record_id) not in self.items:
             raise NotFound()
         record, blob, _ = self.items[(finess, record_id)]
@@ -92,7 +95,7 @@ class FakeRepository:
         page = found[start : start + limit]
         return Page(items=page, next_cursor=str(start + limit) if start + limit < len(found) else None)
 
-    def save(self, record: TestRecord, *, expected_version: int) -> None:
+    def save(self, record: ScreeningRecord, *, expected_version: int) -> None:
         stored, blob, index = self.items[(record.finess, record.id)]
         if stored.version != expected_version:
             raise Conflict()

@@ -27,9 +27,9 @@ from chalicelib.domain.model import (
     MessageKind,
     RecordStatus,
     Role,
+    ScreeningKind,
+    ScreeningResult,
     Sex,
-    TestKind,
-    TestResult,
 )
 from chalicelib.domain.pharmacy_day import FRENCH_ZONES
 
@@ -123,7 +123,7 @@ def _schemas() -> dict[str, Schema]:
     )
     test_in = _object(
         {
-            "kind": {"type": "string", "enum": _values(TestKind)},
+            "kind": {"type": "string", "enum": _values(ScreeningKind)},
             "device_id": {
                 "type": "string",
                 "enum": sorted(device_list().devices, key=int),
@@ -137,7 +137,7 @@ def _schemas() -> dict[str, Schema]:
                 "description": "RFC 3339 with an offset; not in the future, within the retention period.",
             },
             "result": {
-                **_nullable({"type": "string", "enum": _values(TestResult)}),
+                **_nullable({"type": "string", "enum": _values(ScreeningResult)}),
                 "description": "Null: pending.",
             },
         },
@@ -171,14 +171,14 @@ def _schemas() -> dict[str, Schema]:
     )
     test = _object(
         {
-            "kind": {"type": "string", "enum": _values(TestKind)},
+            "kind": {"type": "string", "enum": _values(ScreeningKind)},
             "device_id": _STRING,
             "device_name": {
                 **_nullable(_STRING),
                 "description": "The device's manufacturer and name on the EU common list.",
             },
             "sampled_at": {"type": "string", "format": "date-time"},
-            "result": _nullable({"type": "string", "enum": _values(TestResult)}),
+            "result": _nullable({"type": "string", "enum": _values(ScreeningResult)}),
         },
         ["kind", "device_id", "device_name", "sampled_at", "result"],
     )
@@ -270,7 +270,7 @@ def _schemas() -> dict[str, Schema]:
             {"patient": _ref("PatientInput"), "test": _ref("TestInput")}, ["patient", "test"]
         ),
         "ResultUpdate": _object(
-            {"result": _nullable({"type": "string", "enum": _values(TestResult)})},
+            {"result": _nullable({"type": "string", "enum": _values(ScreeningResult)})},
             ["result"],
             "Null sets the record back to pending.",
         ),

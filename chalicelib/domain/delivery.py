@@ -47,7 +47,7 @@ from chalicelib.domain.model import (
     DeliveryState,
     MessageKind,
     RecordStatus,
-    TestRecord,
+    ScreeningRecord,
 )
 from chalicelib.domain.serialization import iso_utc
 
@@ -93,7 +93,7 @@ def after_transport_failure(
     return RetryDecision(DeliveryState.READY, now + backoff_delay(attempts, policy, rand))
 
 
-def already_sent(record: TestRecord) -> bool:
+def already_sent(record: ScreeningRecord) -> bool:
     """Whether a message for this record may have reached SI-DEP: the one rule, everywhere."""
     return record.delivery.first_sent_at is not None
 
@@ -154,7 +154,7 @@ def rejection_reason(ack_code: str, error_code: str) -> str:
     return f"{ack} {code or '-'} {category}"
 
 
-def _event(record: TestRecord, now: datetime, event: str, detail: str = "") -> None:
+def _event(record: ScreeningRecord, now: datetime, event: str, detail: str = "") -> None:
     record.delivery.history.append(DeliveryEvent(at=now, event=event, detail=detail))
     del record.delivery.history[:-HISTORY_LIMIT]
 
@@ -163,7 +163,7 @@ def _event(record: TestRecord, now: datetime, event: str, detail: str = "") -> N
 # Transitions the records service applies (the lead calls these)
 
 
-def schedule_send(record: TestRecord, now: datetime) -> None:
+def schedule_send(record: ScreeningRecord, now: datetime) -> None:
     """The record's result was set or changed: queue a final message, or a correction if SI-DEP
     already acknowledged a version. A result set back to null goes back to pending if nothing was
     ever sent, else what SI-DEP may hold is withdrawn."""
@@ -190,7 +190,7 @@ def schedule_send(record: TestRecord, now: datetime) -> None:
     _event(record, now, "scheduled", kind.value)
 
 
-def schedule_withdrawal(record: TestRecord, now: datetime) -> None:
+def schedule_withdrawal(record: ScreeningRecord, now: datetime) -> None:
     """The record is withdrawn or cancelled. Once a message may have reached SI-DEP, SI-DEP must be
     told (OBX-11 W); before, there is nothing to withdraw. (The records service refuses to cancel
     an already sent record: it is withdrawn instead.)"""
@@ -210,7 +210,7 @@ def schedule_withdrawal(record: TestRecord, now: datetime) -> None:
         _event(record, now, "cancelled")
 
 
-def cancel(record: TestRecord, now: datetime) -> None:
+def cancel(record: ScreeningRecord, now: datetime) -> None:
     """Cancel a record nothing of which was ever sent (the records service checks `already_sent`)."""
     if already_sent(record):
         raise ValueError("an already sent record is withdrawn, not cancelled")
@@ -223,7 +223,7 @@ def cancel(record: TestRecord, now: datetime) -> None:
 
 
 def acknowledged_meanwhile(
-    record: TestRecord, version: int, kind: MessageKind, now: datetime
+    record: ScreeningRecord, version: int, kind: MessageKind, now: datetime
 ) -> tuple[bool, bool]:
     """SI-DEP acknowledged the `kind` message of version `version` of a record that changed while
     the message was in flight (`record` is the stored one, newer). Returns (whether the record
@@ -253,7 +253,7 @@ def acknowledged_meanwhile(
     return changed, withdraw
 
 
-def has_message_to_send(record: TestRecord) -> bool:
+def has_message_to_send(record: ScreeningRecord) -> bool:
     """True iff the record belongs in the export queue (the sparse index)."""
     d = record.delivery
     return d.state in (DeliveryState.READY, DeliveryState.LEASED) and d.pending_message is not None
@@ -263,7 +263,7 @@ def has_message_to_send(record: TestRecord) -> bool:
 # Transitions the exporter applies (the DynamoDB adapter writes the same values)
 
 
-def lease(record: TestRecord, now: datetime, until: datetime) -> None:
+def lease(record: ScreeningRecord, now: datetime, until: datetime) -> None:
     """Also re-leases a record whose earlier lease expired (its run died): that only one live
     lease exists is the store's conditional write's job, not knowable here."""
     d = record.delivery
@@ -277,7 +277,7 @@ def lease(record: TestRecord, now: datetime, until: datetime) -> None:
     record.status = status_while_sending(d.pending_message)
 
 
-def acknowledge(record: TestRecord, now: datetime, detail: str = "") -> None:
+def acknowledge(record: ScreeningRecord, now: datetime, detail: str = "") -> None:
     d = record.delivery
     kind = d.pending_message
     d.state = DeliveryState.ACKNOWLEDGED
@@ -290,7 +290,7 @@ def acknowledge(record: TestRecord, now: datetime, detail: str = "") -> None:
     _event(record, now, "acknowledged", detail)
 
 
-def reject(record: TestRecord, reason: str, now: datetime) -> None:
+def reject(record: ScreeningRecord, reason: str, now: datetime) -> None:
     """`reason` is ours (`rejection_reason`), never SI-DEP's free text: that may quote patient values."""
     d = record.delivery
     d.state = DeliveryState.REJECTED
@@ -301,7 +301,7 @@ def reject(record: TestRecord, reason: str, now: datetime) -> None:
 
 
 def transport_failed(
-    record: TestRecord,
+    record: ScreeningRecord,
     error: str,
     now: datetime,
     policy: BackoffPolicy,
@@ -319,7 +319,7 @@ def transport_failed(
     _event(record, now, "failed" if decision.state is DeliveryState.FAILED else "retry", d.last_error)
 
 
-def redrive(record: TestRecord, now: datetime) -> None:
+def redrive(record: ScreeningRecord, now: datetime) -> None:
     d = record.delivery
     if d.state is not DeliveryState.FAILED:
         raise ValueError("only a dead letter can be re-driven")
@@ -341,7 +341,7 @@ def history_to_json(history: list[DeliveryEvent]) -> list[dict[str, str]]:
     return [{"at": iso_utc(e.at), "event": e.event, "detail": e.detail} for e in history]
 
 
-def delivery_view(record: TestRecord) -> dict[str, Any]:
+def delivery_view(record: ScreeningRecord) -> dict[str, Any]:
     """The body of GET /v1/tests/{id}/delivery."""
     d = record.delivery
     return {

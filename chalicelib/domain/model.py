@@ -35,15 +35,11 @@ class Sex(StrEnum):
     M = "M"
 
 
-class TestKind(StrEnum):
-    __test__ = False  # not a pytest test class
-
+class ScreeningKind(StrEnum):
     ANTIGEN = "antigen"
 
 
-class TestResult(StrEnum):
-    __test__ = False  # not a pytest test class
-
+class ScreeningResult(StrEnum):
     POSITIVE = "positive"
     NEGATIVE = "negative"
     INVALID = "invalid"
@@ -107,13 +103,11 @@ class Patient:
 
 
 @dataclass(frozen=True)
-class TestInfo:
-    __test__ = False  # not a pytest test class
-
-    kind: TestKind
+class ScreeningTest:
+    kind: ScreeningKind
     device_id: str
     sampled_at: datetime  # timezone-aware
-    result: TestResult | None = None
+    result: ScreeningResult | None = None
 
 
 @dataclass(frozen=True)
@@ -121,7 +115,7 @@ class Submission:
     """A validated POST /v1/tests body."""
 
     patient: Patient
-    test: TestInfo
+    test: ScreeningTest
 
 
 @dataclass(frozen=True)
@@ -148,13 +142,11 @@ class Delivery:
 
 
 @dataclass
-class TestRecord:
-    __test__ = False  # not a pytest test class
-
+class ScreeningRecord:
     id: str
     finess: str
     patient: Patient | None  # None once erased by retention
-    test: TestInfo
+    test: ScreeningTest
     status: RecordStatus
     created_at: datetime
     updated_at: datetime

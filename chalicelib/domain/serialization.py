@@ -8,7 +8,7 @@ from typing import Any
 
 from chalicelib.domain.devices import device_name
 from chalicelib.domain.identity import IdentityDocument, IdentityStatus
-from chalicelib.domain.model import Address, Patient, Sex, TestInfo, TestRecord
+from chalicelib.domain.model import Address, Patient, ScreeningRecord, ScreeningTest, Sex
 
 
 def iso_utc(moment: datetime) -> str:
@@ -65,7 +65,7 @@ def patient_from_json(body: dict[str, Any]) -> Patient:
     )
 
 
-def test_to_json(test: TestInfo) -> dict[str, Any]:
+def test_to_json(test: ScreeningTest) -> dict[str, Any]:
     return {
         "kind": test.kind.value,
         "device_id": test.device_id,
@@ -75,7 +75,7 @@ def test_to_json(test: TestInfo) -> dict[str, Any]:
     }
 
 
-def record_summary(record: TestRecord) -> dict[str, Any]:
+def record_summary(record: ScreeningRecord) -> dict[str, Any]:
     """A list item: no NIR, e-mail, phone or address (contract §3)."""
     return {
         "id": record.id,
@@ -89,7 +89,7 @@ def record_summary(record: TestRecord) -> dict[str, Any]:
     }
 
 
-def record_to_json(record: TestRecord) -> dict[str, Any]:
+def record_to_json(record: ScreeningRecord) -> dict[str, Any]:
     body = record_summary(record)
     body["patient"] = patient_to_json(record.patient) if record.patient else None
     return body

@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from chalicelib.domain.errors import FieldError, ValidationFailed
-from chalicelib.domain.model import DeliveryState, RecordStatus, TestResult
+from chalicelib.domain.model import DeliveryState, RecordStatus, ScreeningResult
 
 MAX_RANGE_DAYS = 92  # a quarter: bounded work per request (one index query per day)
 _QUERY_FIELDS = frozenset({"from", "to"})
@@ -27,7 +27,7 @@ class Skeleton:
     """What a record keeps for ever (until its skeleton expires): nothing personal."""
 
     status: RecordStatus
-    result: TestResult | None
+    result: ScreeningResult | None
     delivery_state: DeliveryState
 
 
@@ -75,14 +75,14 @@ def parse_stats_query(params: Mapping[str, str] | None) -> StatsQuery:
 def day_stats(day: date, skeletons: Iterable[Skeleton]) -> dict[str, Any]:
     counted = [s for s in skeletons if s.status is not RecordStatus.CANCELLED]
     results = Counter(s.result for s in counted)
-    positive, negative = results[TestResult.POSITIVE], results[TestResult.NEGATIVE]
+    positive, negative = results[ScreeningResult.POSITIVE], results[ScreeningResult.NEGATIVE]
     conclusive = positive + negative
     return {
         "date": day.isoformat(),
         "tests": len(counted),
         "positive": positive,
         "negative": negative,
-        "invalid": results[TestResult.INVALID],
+        "invalid": results[ScreeningResult.INVALID],
         "pending": results[None],
         "positivity": round(positive / conclusive, 4) if conclusive else None,
     }

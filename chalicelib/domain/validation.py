@@ -49,11 +49,11 @@ from chalicelib.domain.model import (
     Patient,
     RecordStatus,
     Role,
+    ScreeningKind,
+    ScreeningResult,
+    ScreeningTest,
     Sex,
     Submission,
-    TestInfo,
-    TestKind,
-    TestResult,
 )
 from chalicelib.domain.pharmacy_day import FRENCH_ZONES, zone_of_finess
 
@@ -280,8 +280,8 @@ def _choice(kind: type[E], allowed: tuple[E, ...] | None = None) -> Callable[[ob
 
 
 _sex = _choice(Sex)
-_test_kind = _choice(TestKind)
-_test_result = _choice(TestResult)
+_test_kind = _choice(ScreeningKind)
+_test_result = _choice(ScreeningResult)
 _record_status = _choice(RecordStatus)
 _invitable_role = _choice(Role, _INVITABLE_ROLES)
 
@@ -501,7 +501,7 @@ def _patient(raw: object, path: str, errors: _Errors, *, now: datetime) -> Patie
 
 def _test(
     raw: object, path: str, errors: _Errors, *, now: datetime, max_age: timedelta, skew: timedelta
-) -> TestInfo | None:
+) -> ScreeningTest | None:
     reader = _Reader(raw, path, errors)
     kind = reader.required("kind", _test_kind)
     device_id = reader.required("device_id", _device_id)
@@ -514,7 +514,7 @@ def _test(
     if device is not None and not device.usable_on(sampled_at.date()):
         errors.add(reader.path("device_id"), "was no longer on the EU common list on the sampling day")
         return None
-    return TestInfo(kind=kind, device_id=device_id, sampled_at=sampled_at, result=result)
+    return ScreeningTest(kind=kind, device_id=device_id, sampled_at=sampled_at, result=result)
 
 
 def _require_aware(now: datetime) -> None:
@@ -548,7 +548,7 @@ def parse_submission(
     return Submission(patient=patient, test=test)
 
 
-def parse_result_update(body: object) -> TestResult | None:
+def parse_result_update(body: object) -> ScreeningResult | None:
     """A PUT /v1/tests/{id}/result body: `result` is required; null sets the record back to pending."""
     errors = _Errors()
     reader = _Reader(body, "", errors)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from chalicelib.domain.audit_chain import AuditEvent
 from chalicelib.domain.errors import Forbidden
 from chalicelib.domain.model import RECORD_ROLES, Principal, Role
-from chalicelib.services.ports import AuditEvent, AuditJournal, Change, RequestMeta
+from chalicelib.services.ports import AuditJournal, Change, RequestMeta
 
 
 def audit(

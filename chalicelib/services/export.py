@@ -30,10 +30,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from chalicelib.config import Settings
 from chalicelib.domain import delivery
+from chalicelib.domain.audit_chain import AuditEvent
 from chalicelib.domain.errors import DomainError
-from chalicelib.domain.model import DeliveryState, MessageKind, Patient, TestRecord
+from chalicelib.domain.model import DeliveryState, MessageKind, Patient, ScreeningRecord
 from chalicelib.observability import logger, metrics
-from chalicelib.services.ports import AuditEvent, AuditJournal, Clock, PersonalDataCipher
+from chalicelib.services.ports import AuditJournal, Clock, PersonalDataCipher
 
 EXPORT_ACTOR = "sidep-exporter"
 EXPORT_ROLE = "system"
@@ -47,7 +48,7 @@ EXPORT_ROLE = "system"
 class Outbound:
     """One record version's message to send."""
 
-    record: TestRecord
+    record: ScreeningRecord
     patient: Patient
     kind: MessageKind
 
@@ -83,7 +84,7 @@ class BatchSender(Protocol):
 class Queued:
     """A record with a message waiting, and its encrypted patient blob."""
 
-    record: TestRecord
+    record: ScreeningRecord
     blob: bytes | None
 
 

@@ -24,7 +24,7 @@ from chalicelib.domain import delivery as delivery_rules
 from chalicelib.domain import nir as nir_rules
 from chalicelib.domain.delivery import delivery_view
 from chalicelib.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
-from chalicelib.domain.model import Principal, TestRecord
+from chalicelib.domain.model import Principal, ScreeningRecord
 from chalicelib.domain.retention import EraseReason, RetentionPolicy, erase_day
 from chalicelib.domain.serialization import iso_utc, record_to_json
 from chalicelib.services.access import audit, pharmacy_of
@@ -86,14 +86,14 @@ def _record_ids(deps: PatientsDeps, finess: str, body: object) -> list[str]:
     return sorted(deps.repository.find_by_nir_index(finess, deps.index.nir_index(nir, finess=finess)))
 
 
-def _erased_here_on(record: TestRecord, policy: RetentionPolicy) -> str:
+def _erased_here_on(record: ScreeningRecord, policy: RetentionPolicy) -> str:
     return erase_day(record.created_at, record.delivery.acknowledged_at, policy, record.time_zone).isoformat()
 
 
 def export_patient(deps: PatientsDeps, caller: Principal, meta: RequestMeta, body: object) -> dict[str, Any]:
     """Everything held about one patient at the caller's pharmacy, decrypted."""
     finess = pharmacy_of(deps.journal, caller, meta, "patient_export")
-    records: list[TestRecord] = []
+    records: list[ScreeningRecord] = []
     for record_id in _record_ids(deps, finess, body):
         try:
             record, blob = deps.repository.get(finess, record_id)

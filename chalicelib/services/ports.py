@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from chalicelib.domain.model import Patient, Role, TestRecord
+from chalicelib.domain.audit_chain import AuditEvent
+from chalicelib.domain.model import Patient, Role, ScreeningRecord
 from chalicelib.domain.retention import RetentionFacts, RetentionPolicy
 from chalicelib.domain.stats import Skeleton
 
@@ -77,7 +78,7 @@ class BlindIndex(Protocol):
 
 @dataclass(frozen=True)
 class Page:
-    items: list[TestRecord]
+    items: list[ScreeningRecord]
     next_cursor: str | None
 
 
@@ -101,11 +102,11 @@ class ChangedMeanwhile(Exception):
 
 
 class RecordRepository(Protocol):
-    def add(self, record: TestRecord, blob: bytes, nir_index: str, *, expires_at: datetime) -> None:
+    def add(self, record: ScreeningRecord, blob: bytes, nir_index: str, *, expires_at: datetime) -> None:
         """Store a new record; raises Conflict if its id exists."""
         ...
 
-    def get(self, finess: str, record_id: str) -> tuple[TestRecord, bytes | None]:
+    def get(self, finess: str, record_id: str) -> tuple[ScreeningRecord, bytes | None]:
         """The record (patient None) and its encrypted blob; NotFound if absent at that pharmacy."""
         ...
 
@@ -113,15 +114,17 @@ class RecordRepository(Protocol):
         self, finess: str, day: date, *, status: str | None, limit: int, cursor: str | None
     ) -> Page: ...
 
-    def save(self, record: TestRecord, *, expected_version: int) -> None:
+    def save(self, record: ScreeningRecord, *, expected_version: int) -> None:
         """Write the record's non-personal fields if its version is still expected_version."""
         ...
 
-    def add_change(self, record: TestRecord, blob: bytes, nir_index: str, *, expires_at: datetime) -> Change:
+    def add_change(
+        self, record: ScreeningRecord, blob: bytes, nir_index: str, *, expires_at: datetime
+    ) -> Change:
         """`add` as a Change for the journal's transaction (Conflict if the id exists)."""
         ...
 
-    def save_change(self, record: TestRecord, *, expected_version: int) -> Change:
+    def save_change(self, record: ScreeningRecord, *, expected_version: int) -> Change:
         """`save` as a Change for the journal's transaction."""
         ...
 
@@ -146,7 +149,7 @@ class RetentionStore(Protocol):
         says and still owed; False otherwise."""
         ...
 
-    def erase_unsent(self, record: TestRecord, *, now: datetime, policy: RetentionPolicy) -> bool:
+    def erase_unsent(self, record: ScreeningRecord, *, now: datetime, policy: RetentionPolicy) -> bool:
         """Cancel and erase a record nothing of which was sent, if its version is still
         `record.version` and still nothing was sent; False otherwise."""
         ...
@@ -157,7 +160,9 @@ class RetentionStore(Protocol):
         """`erase_expired` as a Change for the journal's transaction (ChangedMeanwhile if it changed)."""
         ...
 
-    def erase_unsent_change(self, record: TestRecord, *, now: datetime, policy: RetentionPolicy) -> Change:
+    def erase_unsent_change(
+        self, record: ScreeningRecord, *, now: datetime, policy: RetentionPolicy
+    ) -> Change:
         """`erase_unsent` as a Change for the journal's transaction (ChangedMeanwhile if it changed)."""
         ...
 
@@ -263,20 +268,6 @@ class RequestMeta:
     request_id: str = ""
     source_ip: str = ""
     user_agent: str = ""
-
-
-@dataclass(frozen=True)
-class AuditEvent:
-    action: str
-    outcome: str  # success | denied | failed | error
-    actor: str
-    role: str
-    finess: str | None
-    record_ids: Sequence[str] = ()
-    request_id: str = ""
-    source_ip: str = ""
-    user_agent: str = ""
-    reason: str = ""
 
 
 class AuditJournal(Protocol):

@@ -20,7 +20,7 @@ from chalicelib.config import Settings
 from chalicelib.domain import delivery as delivery_rules
 from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.domain.identity import document_validates, reliability
-from chalicelib.domain.model import Patient, Principal, RecordStatus, TestRecord
+from chalicelib.domain.model import Patient, Principal, RecordStatus, ScreeningRecord
 from chalicelib.domain.pharmacy_day import PARIS, ZonesFromFiness, local_day
 from chalicelib.domain.retention import backstop_expiry
 from chalicelib.domain.validation import parse_result_update, parse_submission, parse_uuid
@@ -113,7 +113,7 @@ def _canonical(body: Any) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _load(deps: RecordsDeps, finess: str, record_id: str) -> TestRecord:
+def _load(deps: RecordsDeps, finess: str, record_id: str) -> ScreeningRecord:
     """The record with its patient decrypted; NotFound for another pharmacy's record."""
     record, blob = deps.repository.get(finess, record_id)
     if blob is not None:
@@ -123,7 +123,7 @@ def _load(deps: RecordsDeps, finess: str, record_id: str) -> TestRecord:
 
 def create_record(
     deps: RecordsDeps, caller: Principal, meta: RequestMeta, body: Any, idempotency_key: str | None
-) -> tuple[TestRecord, bool]:
+) -> tuple[ScreeningRecord, bool]:
     """Create a record; returns it and whether it was created now (False: an idempotent replay).
 
     AWS round trips: the caller's membership read, then one transaction (the idempotency claim,
@@ -140,9 +140,9 @@ def create_record(
     body_mac = deps.index.fingerprint(_canonical(body), finess=finess) if key is not None else ""
     expires_at = backstop_expiry(now, retention_policy(deps.settings))  # TTL: the purge's backstop
 
-    def store(record_id: str, claim: bool) -> TestRecord:
+    def store(record_id: str, claim: bool) -> ScreeningRecord:
         blob = deps.cipher.encrypt(submission.patient, finess=finess, record_id=record_id)
-        record = TestRecord(
+        record = ScreeningRecord(
             id=record_id,
             finess=finess,
             patient=submission.patient,
@@ -189,7 +189,7 @@ def _target(
     path_id: str,
     *,
     decrypt: bool = True,
-) -> TestRecord:
+) -> ScreeningRecord:
     """The caller's record named in the path. An id of no record of theirs (another pharmacy's, or
     none) is a 404 that leaves evidence: a denied event on the caller's chain and AuthFailures."""
     record_id: str | None = None
@@ -203,7 +203,7 @@ def _target(
         raise
 
 
-def read_record(deps: RecordsDeps, caller: Principal, meta: RequestMeta, record_id: str) -> TestRecord:
+def read_record(deps: RecordsDeps, caller: Principal, meta: RequestMeta, record_id: str) -> ScreeningRecord:
     finess = pharmacy_of(deps.journal, caller, meta, "read")
     record = _target(deps, caller, meta, "read", finess, record_id)
     audit(deps.journal, caller, meta, "read", record_ids=[record.id])
@@ -234,8 +234,8 @@ def _change(
     meta: RequestMeta,
     action: str,
     record_id: str,
-    mutate: Callable[[TestRecord], bool],
-) -> TestRecord:
+    mutate: Callable[[ScreeningRecord], bool],
+) -> ScreeningRecord:
     """Load, apply `mutate` (False: nothing to do), then store it with an optimistic version check
     and its event in one transaction."""
     finess = pharmacy_of(deps.journal, caller, meta, action)
@@ -252,10 +252,10 @@ def _change(
 
 def set_result(
     deps: RecordsDeps, caller: Principal, meta: RequestMeta, record_id: str, body: Any
-) -> TestRecord:
+) -> ScreeningRecord:
     result = parse_result_update(body)
 
-    def mutate(record: TestRecord) -> bool:
+    def mutate(record: ScreeningRecord) -> bool:
         if record.status == RecordStatus.CANCELLED:
             raise Conflict("This test was cancelled.")
         if record.test.result == result:
@@ -271,7 +271,7 @@ def cancel_record(deps: RecordsDeps, caller: Principal, meta: RequestMeta, recor
     """Cancel a test SI-DEP never saw; once a message may have left it is a 409 (withdraw instead)."""
     now = deps.clock.now()
 
-    def mutate(record: TestRecord) -> bool:
+    def mutate(record: ScreeningRecord) -> bool:
         if delivery_rules.already_sent(record):
             raise Conflict(
                 "A message for this test may have reached SI-DEP: it cannot be cancelled; withdraw it "
@@ -286,10 +286,12 @@ def cancel_record(deps: RecordsDeps, caller: Principal, meta: RequestMeta, recor
     _change(deps, caller, meta, "cancel", record_id, mutate)
 
 
-def withdraw_record(deps: RecordsDeps, caller: Principal, meta: RequestMeta, record_id: str) -> TestRecord:
+def withdraw_record(
+    deps: RecordsDeps, caller: Principal, meta: RequestMeta, record_id: str
+) -> ScreeningRecord:
     """Ask SI-DEP to withdraw what it may hold of a test (OBX-11 W)."""
 
-    def mutate(record: TestRecord) -> bool:
+    def mutate(record: ScreeningRecord) -> bool:
         if not delivery_rules.already_sent(record):
             raise Conflict("Nothing of this test was ever sent to SI-DEP; cancel it instead.")
         if record.status == RecordStatus.CANCELLED:

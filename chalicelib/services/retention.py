@@ -31,6 +31,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from chalicelib.config import Settings
+from chalicelib.domain.audit_chain import AuditEvent
 from chalicelib.domain.retention import (
     ALARM_METRIC,
     PURGE_ACTOR,
@@ -49,7 +50,7 @@ from chalicelib.domain.retention import (
 )
 from chalicelib.domain.serialization import iso_utc
 from chalicelib.observability import logger, metrics
-from chalicelib.services.ports import AuditEvent, AuditJournal, ChangedMeanwhile, RetentionStore
+from chalicelib.services.ports import AuditJournal, ChangedMeanwhile, RetentionStore
 
 
 def retention_policy(settings: Settings) -> RetentionPolicy:

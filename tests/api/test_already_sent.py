@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib.adapters.dynamodb.delivery import DynamoDbExportQueue
+from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
 from chalicelib.adapters.sidep import Hl7BatchSender
 from chalicelib.domain import delivery
 from chalicelib.services.export import ExportSettings, ExportSummary, run_export

@@ -7,11 +7,16 @@ import json
 import boto3
 import pytest
 
-from chalicelib.adapters.audit import DynamoDbCheckpointer, KmsSigner, checkpoint_from_item, checkpoint_items
 from chalicelib.adapters.clock import SystemClock
+from chalicelib.adapters.dynamodb.journal import (
+    DynamoDbCheckpointer,
+    KmsSigner,
+    checkpoint_from_item,
+    checkpoint_items,
+)
 from chalicelib.adapters.dynamodb.models import AuditEventModel
 from chalicelib.config import get_settings
-from chalicelib.services.audit import checkpoint_message, public_key_verifier
+from chalicelib.domain.audit_chain import checkpoint_message, public_key_verifier
 from tests.conftest import PHARMACY_A, World
 
 pytestmark = pytest.mark.api

@@ -41,7 +41,7 @@ def nir(patient: int) -> dict[str, str]:
 
 def send_everything() -> None:
     """One export run against a SI-DEP that acknowledges everything."""
-    from chalicelib.adapters.dynamodb.delivery import DynamoDbExportQueue
+    from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
     from chalicelib.bootstrap import get_container
     from chalicelib.services.export import ExportSettings, Outbound, Receipt, SendReport, run_export
 

@@ -16,11 +16,10 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from pynamodb.exceptions import PutError
 
-from chalicelib.adapters.audit import DynamoDbAuditJournal, DynamoDbCheckpointer, KmsSigner
+from chalicelib.adapters.dynamodb.journal import DynamoDbAuditJournal, DynamoDbCheckpointer, KmsSigner
 from chalicelib.adapters.dynamodb.models import AuditEventModel, PharmacyModel, bind_models
 from chalicelib.config import get_settings
-from chalicelib.domain.errors import ServiceUnavailable, ValidationFailed
-from chalicelib.services.audit import (
+from chalicelib.domain.audit_chain import (
     CHECKPOINT_FORGED,
     CHECKPOINT_MISMATCH,
     CHECKPOINT_SKIPPED,
@@ -33,12 +32,13 @@ from chalicelib.services.audit import (
     TRUNCATED,
     WORM_DIFFERS,
     WORM_MISSING,
+    AuditEvent,
     VerificationReport,
     format_time,
     parse_time,
     public_key_verifier,
 )
-from chalicelib.services.ports import AuditEvent
+from chalicelib.domain.errors import ServiceUnavailable, ValidationFailed
 from devtools import verify_audit
 from devtools.audit_jobs import audit_stream_poller
 from devtools.provision import provision
@@ -491,7 +491,7 @@ def test_an_event_rewritten_with_the_chain_recomputed_is_named_by_the_signed_che
     """What the API role could do with PutItem alone: rewrite the `read` of seq 6 into a `list` and
     recompute every hash after it. The chain is consistent again; the signed checkpoints are not,
     and no writer can sign new ones (it has no right on the key: tests/infra)."""
-    from chalicelib.services.audit import Head, next_link
+    from chalicelib.domain.audit_chain import Head, next_link
 
     _journal, a = chain_of_12
     previous = raw_item(a, 5)
@@ -612,8 +612,8 @@ def test_a_forged_checkpoint_is_named(
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from chalicelib.adapters.audit import checkpoint_from_item
-    from chalicelib.services.audit import Head, checkpoint_message, next_checkpoint
+    from chalicelib.adapters.dynamodb.journal import checkpoint_from_item
+    from chalicelib.domain.audit_chain import Head, checkpoint_message, next_checkpoint
 
     _journal, a = chain_of_12
     cps = verify_audit.AwsSource().document(a, clock.now())["checkpoints"]

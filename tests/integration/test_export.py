@@ -7,7 +7,7 @@ import pytest
 
 from chalicelib.domain import delivery
 from chalicelib.domain.model import DeliveryState, MessageKind, RecordStatus
-from chalicelib.domain.model import TestResult as Result
+from chalicelib.domain.model import ScreeningResult as Result
 from devtools.fake_sidep import FakeSidep
 from tests.fakes import FixedClock
 from tests.integration.test_export_support import (

@@ -111,7 +111,7 @@ def test_the_trigger_sends_a_result_from_the_records_stream(sidep_env: FakeSidep
     from chalicelib.bootstrap import get_container
     from chalicelib.config import get_settings
     from chalicelib.domain import delivery
-    from chalicelib.domain.model import TestResult
+    from chalicelib.domain.model import ScreeningResult
     from devtools.streams import StreamPoller, streams_client
     from tests.integration.test_export_support import new_record, patient
 
@@ -134,7 +134,7 @@ def test_the_trigger_sends_a_result_from_the_records_stream(sidep_env: FakeSidep
     assert sidep_env.ledger() == {}
 
     stored, _ = repository.get(pending.finess, pending.id)
-    stored.test = replace(stored.test, result=TestResult.POSITIVE)
+    stored.test = replace(stored.test, result=ScreeningResult.POSITIVE)
     delivery.schedule_send(stored, get_container().clock.now())
     stored.version += 1
     repository.save(stored, expected_version=1)

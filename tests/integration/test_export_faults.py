@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.model import DeliveryState, RecordStatus
-from chalicelib.domain.model import TestResult as Result
+from chalicelib.domain.model import ScreeningResult as Result
 from chalicelib.services.export import Queued
 from devtools.fake_sidep import FakeSidep
 from tests.fakes import FixedClock

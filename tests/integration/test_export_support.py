@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 
-from chalicelib.adapters.dynamodb.delivery import DynamoDbExportQueue
+from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
 from chalicelib.adapters.dynamodb.models import RecordModel
 from chalicelib.adapters.dynamodb.records import apply_record, record_from_model
 from chalicelib.adapters.sidep import Hl7BatchSender
@@ -25,11 +25,11 @@ from chalicelib.domain.model import (
     MessageKind,
     Patient,
     RecordStatus,
+    ScreeningKind,
+    ScreeningRecord,
+    ScreeningResult,
+    ScreeningTest,
     Sex,
-    TestInfo,
-    TestKind,
-    TestRecord,
-    TestResult,
 )
 from chalicelib.services.export import ExportSettings, ExportSummary, run_export
 from devtools.fake_sidep import FakeSidep
@@ -64,12 +64,14 @@ def _e164(phone: str | None) -> str | None:
     return phonenumbers.format_number(phonenumbers.parse(phone, "FR"), phonenumbers.PhoneNumberFormat.E164)
 
 
-def new_record(index: int, now: datetime, result: TestResult | None = TestResult.NEGATIVE) -> TestRecord:
-    record = TestRecord(
+def new_record(
+    index: int, now: datetime, result: ScreeningResult | None = ScreeningResult.NEGATIVE
+) -> ScreeningRecord:
+    record = ScreeningRecord(
         id=str(uuid.UUID(int=index + 1)),
         finess=FINESSES[index % len(FINESSES)],
         patient=None,
-        test=TestInfo(TestKind.ANTIGEN, "1232", now - timedelta(minutes=20), result),
+        test=ScreeningTest(ScreeningKind.ANTIGEN, "1232", now - timedelta(minutes=20), result),
         status=RecordStatus.PENDING,
         created_at=now - timedelta(minutes=10),
         updated_at=now - timedelta(minutes=10),
@@ -80,7 +82,9 @@ def new_record(index: int, now: datetime, result: TestResult | None = TestResult
     return record
 
 
-def seed(count: int, clock: FixedClock, cipher: FakeCipher | None = None, start: int = 0) -> list[TestRecord]:
+def seed(
+    count: int, clock: FixedClock, cipher: FakeCipher | None = None, start: int = 0
+) -> list[ScreeningRecord]:
     """`count` ready records, written in one batch (what the records service would have stored)."""
     cipher = cipher or FakeCipher()
     records = []
@@ -96,17 +100,17 @@ def seed(count: int, clock: FixedClock, cipher: FakeCipher | None = None, start:
     return records
 
 
-def load(record: TestRecord) -> TestRecord:
+def load(record: ScreeningRecord) -> ScreeningRecord:
     return record_from_model(RecordModel.get(record.finess, record.id, consistent_read=True))[0]
 
 
-def raw(record: TestRecord) -> RecordModel:
+def raw(record: ScreeningRecord) -> RecordModel:
     return RecordModel.get(record.finess, record.id, consistent_read=True)
 
 
 def change(
-    record: TestRecord, clock: FixedClock, mutate: Callable[[TestRecord, datetime], None]
-) -> TestRecord:
+    record: ScreeningRecord, clock: FixedClock, mutate: Callable[[ScreeningRecord, datetime], None]
+) -> ScreeningRecord:
     """What the records service does on a change: read, mutate through the domain, bump the version,
     save with the expected version."""
     from chalicelib.adapters.dynamodb.records import DynamoDbRecordRepository
@@ -121,8 +125,10 @@ def change(
     return current
 
 
-def correct(record: TestRecord, clock: FixedClock, result: TestResult = TestResult.POSITIVE) -> TestRecord:
-    def mutate(r: TestRecord, now: datetime) -> None:
+def correct(
+    record: ScreeningRecord, clock: FixedClock, result: ScreeningResult = ScreeningResult.POSITIVE
+) -> ScreeningRecord:
+    def mutate(r: ScreeningRecord, now: datetime) -> None:
         r.test = replace(r.test, result=result)
         delivery.schedule_send(r, now)
 
@@ -198,7 +204,7 @@ class Exporter:
             self.clock.advance(seconds=step_seconds)
 
 
-def assert_exactly_once(sidep: FakeSidep, records: list[TestRecord]) -> None:
+def assert_exactly_once(sidep: FakeSidep, records: list[ScreeningRecord]) -> None:
     """Every record acknowledged, its acknowledged message in the ledger, and per record at most one
     accepted message of each (version, kind): a duplicate arrival only raised a count."""
     ledger = sidep.ledger()
@@ -220,7 +226,7 @@ def assert_exactly_once(sidep: FakeSidep, records: list[TestRecord]) -> None:
     assert set(per_record) <= {r.id for r in records}
 
 
-def _acked_kind(record: TestRecord) -> MessageKind:
+def _acked_kind(record: ScreeningRecord) -> MessageKind:
     for event in reversed(record.delivery.history):
         if event.event == "acknowledged":
             for kind in MessageKind:

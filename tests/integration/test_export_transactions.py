@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.dynamodb.delivery import DynamoDbExportQueue
+from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
 from chalicelib.adapters.sidep import Hl7BatchSender
 from chalicelib.domain.model import DeliveryState, MessageKind
-from chalicelib.domain.model import TestResult as Result
+from chalicelib.domain.model import ScreeningResult as Result
 from devtools.fake_sidep import FakeSidep, InProcessTransport
 from tests.fakes import FixedClock
 from tests.integration.test_export_faults import AtomicRequests

@@ -11,7 +11,7 @@ import pytest
 from chalicelib.adapters.dynamodb.retention import DynamoDbRetentionStore
 from chalicelib.domain import delivery
 from chalicelib.domain.model import DeliveryState, MessageKind
-from chalicelib.domain.model import TestResult as Result
+from chalicelib.domain.model import ScreeningResult as Result
 from chalicelib.domain.retention import RetentionPolicy
 from chalicelib.services.retention import PurgeDeps, purge
 from devtools.fake_sidep import FakeSidep

@@ -14,10 +14,10 @@ import boto3
 import pytest
 
 from chalicelib import bootstrap
-from chalicelib.adapters.dynamodb.delivery import DynamoDbExportQueue
+from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
 from chalicelib.adapters.dynamodb.models import AuditEventModel, RecordModel
 from chalicelib.config import get_settings
-from chalicelib.domain.model import Principal, Role, TestRecord
+from chalicelib.domain.model import Principal, Role, ScreeningRecord
 from chalicelib.services import patients, records
 from chalicelib.services.export import ExportSettings, Outbound, Receipt, SendReport, run_export
 from chalicelib.services.ports import RequestMeta
@@ -55,13 +55,13 @@ class Pharmacy:
         ).replace(hour=hour)
         return self.clock.moment
 
-    def create(self, patient: int, result: str | None = "negative") -> TestRecord:
+    def create(self, patient: int, result: str | None = "negative") -> ScreeningRecord:
         record, _ = records.create_record(
             self.container.records, PHARMACIST, META, test_body(patient, result), None
         )
         return record
 
-    def set_result(self, record: TestRecord, result: str) -> None:
+    def set_result(self, record: ScreeningRecord, result: str) -> None:
         records.set_result(self.container.records, PHARMACIST, META, record.id, {"result": result})
 
     def export(self) -> None:

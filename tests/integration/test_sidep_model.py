@@ -35,7 +35,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
-from chalicelib.adapters.dynamodb.delivery import DynamoDbExportQueue
+from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
 from chalicelib.adapters.dynamodb.models import RecordModel
 from chalicelib.adapters.dynamodb.records import DynamoDbRecordRepository
 from chalicelib.adapters.dynamodb.retention import DynamoDbRetentionStore
@@ -44,7 +44,7 @@ from chalicelib.adapters.sidep.hl7 import RESULT_CODES, message_control_id
 from chalicelib.config import get_settings
 from chalicelib.domain import delivery
 from chalicelib.domain.errors import Conflict
-from chalicelib.domain.model import MessageKind, Principal, RecordStatus, Role, TestRecord
+from chalicelib.domain.model import MessageKind, Principal, RecordStatus, Role, ScreeningRecord
 from chalicelib.services import patients, records
 from chalicelib.services.export import ExportSettings, run_export
 from chalicelib.services.ports import RequestMeta
@@ -229,7 +229,7 @@ class SidepAgreement(RuleBasedStateMachine):
         finally:
             _empty_table(self.client)
 
-    def _load(self, record_id: str) -> TestRecord:
+    def _load(self, record_id: str) -> ScreeningRecord:
         record, _ = self.records.repository.get(PHARMACIST.finess or "", record_id)
         return record
 
@@ -246,7 +246,7 @@ class SidepAgreement(RuleBasedStateMachine):
         raise AssertionError("the export never settled")
 
     @staticmethod
-    def _settled(record: TestRecord) -> bool:
+    def _settled(record: ScreeningRecord) -> bool:
         return record.status in (RecordStatus.PENDING, RecordStatus.ACKNOWLEDGED) or (
             record.status is RecordStatus.CANCELLED and not delivery.has_message_to_send(record)
         )

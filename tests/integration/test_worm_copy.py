@@ -11,11 +11,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib.adapters.audit import DynamoDbAuditJournal, link_items
+from chalicelib.adapters.dynamodb.journal import DynamoDbAuditJournal, link_items
 from chalicelib.adapters.dynamodb.models import bind_models
 from chalicelib.adapters.worm import S3WormCopy, object_key
 from chalicelib.config import get_settings
-from chalicelib.services.ports import AuditEvent
+from chalicelib.domain.audit_chain import AuditEvent
 from devtools.audit_jobs import audit_stream_poller
 from devtools.provision import provision
 

@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from chalicelib.services.audit import (
+from chalicelib.domain.audit_chain import (
     CHECKPOINT_FORGED,
     CHECKPOINT_MISMATCH,
     CHECKPOINT_SKIPPED,
@@ -25,6 +25,7 @@ from chalicelib.services.audit import (
     TRUNCATED,
     WORM_DIFFERS,
     WORM_MISSING,
+    AuditEvent,
     Checkpoint,
     Head,
     Link,
@@ -42,7 +43,6 @@ from chalicelib.services.audit import (
     recompute,
     verify_chain,
 )
-from chalicelib.services.ports import AuditEvent
 
 pytestmark = pytest.mark.unit
 

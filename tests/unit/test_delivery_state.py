@@ -8,7 +8,7 @@ import pytest
 
 from chalicelib.domain import delivery, model
 from chalicelib.domain.model import DeliveryState, MessageKind, RecordStatus
-from chalicelib.domain.model import TestResult as Result
+from chalicelib.domain.model import ScreeningResult as Result
 
 pytestmark = pytest.mark.unit
 
@@ -16,12 +16,12 @@ NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 POLICY = delivery.BackoffPolicy(max_attempts=3)
 
 
-def record(result: Result | None = None) -> model.TestRecord:
-    return model.TestRecord(
+def record(result: Result | None = None) -> model.ScreeningRecord:
+    return model.ScreeningRecord(
         id="r1",
         finess="750000010",
         patient=None,
-        test=model.TestInfo(model.TestKind.ANTIGEN, "1232", NOW - timedelta(minutes=30), result),
+        test=model.ScreeningTest(model.ScreeningKind.ANTIGEN, "1232", NOW - timedelta(minutes=30), result),
         status=RecordStatus.PENDING,
         created_at=NOW,
         updated_at=NOW,
@@ -29,7 +29,7 @@ def record(result: Result | None = None) -> model.TestRecord:
     )
 
 
-def ready(result: Result = Result.NEGATIVE) -> model.TestRecord:
+def ready(result: Result = Result.NEGATIVE) -> model.ScreeningRecord:
     r = record(result)
     delivery.schedule_send(r, NOW)
     return r
@@ -132,12 +132,12 @@ def test_a_result_removed_after_acknowledgement_is_withdrawn_before_it_goes_back
     acked = ready()
     delivery.lease(acked, NOW, NOW)
     delivery.acknowledge(acked, NOW)
-    acked.test = model.TestInfo(model.TestKind.ANTIGEN, "1232", NOW, None)
+    acked.test = model.ScreeningTest(model.ScreeningKind.ANTIGEN, "1232", NOW, None)
     delivery.schedule_send(acked, NOW)
     assert acked.delivery.pending_message is MessageKind.WITHDRAWAL
 
     fresh = ready()
-    fresh.test = model.TestInfo(model.TestKind.ANTIGEN, "1232", NOW, None)
+    fresh.test = model.ScreeningTest(model.ScreeningKind.ANTIGEN, "1232", NOW, None)
     delivery.schedule_send(fresh, NOW)
     assert fresh.delivery.state is DeliveryState.PENDING and fresh.status is RecordStatus.PENDING
 

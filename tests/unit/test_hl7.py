@@ -21,7 +21,7 @@ from chalicelib.adapters.sidep.hl7 import (
 from chalicelib.domain import model
 from chalicelib.domain.identity import IdentityStatus
 from chalicelib.domain.model import Address, MessageKind, Patient, RecordStatus, Sex
-from chalicelib.domain.model import TestResult as Result
+from chalicelib.domain.model import ScreeningResult as Result
 from tests.patients import PATIENTS
 
 pytestmark = pytest.mark.unit
@@ -57,12 +57,12 @@ def patients() -> list[Patient]:
 
 def a_record(
     result: Result | None = Result.NEGATIVE, version: int = 1, record_id: str = "rec-0001"
-) -> model.TestRecord:
-    return model.TestRecord(
+) -> model.ScreeningRecord:
+    return model.ScreeningRecord(
         id=record_id,
         finess="750000010",
         patient=None,
-        test=model.TestInfo(model.TestKind.ANTIGEN, "1232", SAMPLED, result),
+        test=model.ScreeningTest(model.ScreeningKind.ANTIGEN, "1232", SAMPLED, result),
         status=RecordStatus.READY,
         created_at=NOW,
         updated_at=NOW,

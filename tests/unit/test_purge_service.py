@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.errors import ServiceUnavailable, ValidationFailed
-from chalicelib.domain.model import DeliveryState, RecordStatus, TestRecord, TestResult
+from chalicelib.domain.model import DeliveryState, RecordStatus, ScreeningRecord, ScreeningResult
 from chalicelib.domain.retention import RetentionFacts, RetentionPolicy
 from chalicelib.domain.stats import Skeleton, StatsQuery, parse_stats_query, range_stats
 from chalicelib.services.patients import parse_patient_query
@@ -48,7 +48,7 @@ class FakeStore:
         self.records[facts.record_id] = replace(facts, erase_day=day)
         return True
 
-    def erase_unsent(self, record: TestRecord, *, now: datetime, policy: RetentionPolicy) -> bool:
+    def erase_unsent(self, record: ScreeningRecord, *, now: datetime, policy: RetentionPolicy) -> bool:
         raise AssertionError("not used by the purge")
 
     def erase_expired_change(
@@ -61,7 +61,9 @@ class FakeStore:
 
         return Change(write=write, conflict=lambda _failed: ChangedMeanwhile())
 
-    def erase_unsent_change(self, record: TestRecord, *, now: datetime, policy: RetentionPolicy) -> Change:
+    def erase_unsent_change(
+        self, record: ScreeningRecord, *, now: datetime, policy: RetentionPolicy
+    ) -> Change:
         raise AssertionError("not used by the purge")
 
     def day_skeletons(self, finess: str, day: date) -> list[Skeleton]:
@@ -171,12 +173,12 @@ def test_stats_count_tests_results_positivity_and_states() -> None:
     day = date(2026, 11, 29)
     s = Skeleton
     skeletons = [
-        s(RecordStatus.ACKNOWLEDGED, TestResult.POSITIVE, DeliveryState.ACKNOWLEDGED),
-        s(RecordStatus.READY, TestResult.NEGATIVE, DeliveryState.READY),
-        s(RecordStatus.READY, TestResult.NEGATIVE, DeliveryState.READY),
-        s(RecordStatus.READY, TestResult.INVALID, DeliveryState.READY),
+        s(RecordStatus.ACKNOWLEDGED, ScreeningResult.POSITIVE, DeliveryState.ACKNOWLEDGED),
+        s(RecordStatus.READY, ScreeningResult.NEGATIVE, DeliveryState.READY),
+        s(RecordStatus.READY, ScreeningResult.NEGATIVE, DeliveryState.READY),
+        s(RecordStatus.READY, ScreeningResult.INVALID, DeliveryState.READY),
         s(RecordStatus.PENDING, None, DeliveryState.PENDING),
-        s(RecordStatus.CANCELLED, TestResult.POSITIVE, DeliveryState.CANCELLED),
+        s(RecordStatus.CANCELLED, ScreeningResult.POSITIVE, DeliveryState.CANCELLED),
     ]
     stats = range_stats("750000010", StatsQuery(day, day + timedelta(days=1)), {day: skeletons})
     first, second = stats["days"]

@@ -79,8 +79,8 @@ def test_the_test_patients_are_valid(index: int) -> None:
     assert submission.patient.last_name == patient["last_name"]
     assert submission.patient.birth_date == date.fromisoformat(patient["birth_date"])
     assert submission.patient.sex == Sex(patient["sex"])
-    assert submission.test.kind is model.TestKind.ANTIGEN
-    assert submission.test.result is model.TestResult.NEGATIVE
+    assert submission.test.kind is model.ScreeningKind.ANTIGEN
+    assert submission.test.result is model.ScreeningResult.NEGATIVE
 
 
 def test_normalised_values() -> None:
@@ -555,8 +555,8 @@ def test_kind_and_result_are_closed_lists() -> None:
         "test.kind": "must be one of: antigen",
         "test.result": "must be one of: positive, negative, invalid",
     }
-    assert parse(with_test(result="positive")).test.result is model.TestResult.POSITIVE
-    assert parse(with_test(result="invalid")).test.result is model.TestResult.INVALID
+    assert parse(with_test(result="positive")).test.result is model.ScreeningResult.POSITIVE
+    assert parse(with_test(result="invalid")).test.result is model.ScreeningResult.INVALID
 
 
 # --- PUT result -------------------------------------------------------------------------------------------
@@ -565,13 +565,13 @@ def test_kind_and_result_are_closed_lists() -> None:
 @pytest.mark.parametrize(
     ("body", "result"),
     [
-        ({"result": "positive"}, model.TestResult.POSITIVE),
-        ({"result": "negative"}, model.TestResult.NEGATIVE),
-        ({"result": "invalid"}, model.TestResult.INVALID),
+        ({"result": "positive"}, model.ScreeningResult.POSITIVE),
+        ({"result": "negative"}, model.ScreeningResult.NEGATIVE),
+        ({"result": "invalid"}, model.ScreeningResult.INVALID),
         ({"result": None}, None),
     ],
 )
-def test_result_update(body: object, result: model.TestResult | None) -> None:
+def test_result_update(body: object, result: model.ScreeningResult | None) -> None:
     assert parse_result_update(body) == result
 
 

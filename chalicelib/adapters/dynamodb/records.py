@@ -21,10 +21,10 @@ from chalicelib.domain.model import (
     DeliveryState,
     MessageKind,
     RecordStatus,
-    TestInfo,
-    TestKind,
-    TestRecord,
-    TestResult,
+    ScreeningKind,
+    ScreeningRecord,
+    ScreeningResult,
+    ScreeningTest,
 )
 from chalicelib.domain.pharmacy_day import PARIS
 from chalicelib.domain.retention import RetentionPolicy, erase_day
@@ -36,7 +36,7 @@ def _opt_time(text: str | None) -> Any:
     return parse_iso(text) if text else None
 
 
-def record_from_model(item: RecordModel) -> tuple[TestRecord, bytes | None]:
+def record_from_model(item: RecordModel) -> tuple[ScreeningRecord, bytes | None]:
     """The domain record (patient left None: it is inside the blob) and its encrypted blob."""
     history = [
         DeliveryEvent(at=parse_iso(h["at"]), event=h["event"], detail=h.get("detail", ""))
@@ -53,15 +53,15 @@ def record_from_model(item: RecordModel) -> tuple[TestRecord, bytes | None]:
         history=history,
         first_sent_at=_opt_time(item.first_sent_at),
     )
-    record = TestRecord(
+    record = ScreeningRecord(
         id=item.record_id,
         finess=item.finess,
         patient=None,
-        test=TestInfo(
-            kind=TestKind(item.kind),
+        test=ScreeningTest(
+            kind=ScreeningKind(item.kind),
             device_id=item.device_id,
             sampled_at=parse_iso(item.sampled_at),
-            result=TestResult(item.result) if item.result else None,
+            result=ScreeningResult(item.result) if item.result else None,
         ),
         status=RecordStatus(item.status),
         created_at=parse_iso(item.created_at),
@@ -74,7 +74,7 @@ def record_from_model(item: RecordModel) -> tuple[TestRecord, bytes | None]:
     return record, item.personal
 
 
-def apply_record(item: RecordModel, record: TestRecord) -> None:
+def apply_record(item: RecordModel, record: ScreeningRecord) -> None:
     """Copy the record's non-personal fields onto the item (the blob and index are set apart)."""
     item.finess_day = f"{record.finess}#{record.day.isoformat()}"
     item.time_zone = record.time_zone
@@ -161,7 +161,7 @@ class DynamoDbRecordRepository:
     def __init__(self, retention: RetentionPolicy | None = None) -> None:
         self._retention = retention or RetentionPolicy()
 
-    def add(self, record: TestRecord, blob: bytes, nir_index: str, *, expires_at: datetime) -> None:
+    def add(self, record: ScreeningRecord, blob: bytes, nir_index: str, *, expires_at: datetime) -> None:
         item = self._new_item(record, blob, nir_index, expires_at=expires_at)
         with dynamodb_errors():
             try:
@@ -171,7 +171,9 @@ class DynamoDbRecordRepository:
                     raise Conflict("A record with this id exists.") from exc
                 raise
 
-    def add_change(self, record: TestRecord, blob: bytes, nir_index: str, *, expires_at: datetime) -> Change:
+    def add_change(
+        self, record: ScreeningRecord, blob: bytes, nir_index: str, *, expires_at: datetime
+    ) -> Change:
         item = self._new_item(record, blob, nir_index, expires_at=expires_at)
         return Change(
             write=lambda t: t.save(item, condition=RecordModel.record_id.does_not_exist()),
@@ -179,7 +181,7 @@ class DynamoDbRecordRepository:
         )
 
     def _new_item(
-        self, record: TestRecord, blob: bytes, nir_index: str, *, expires_at: datetime
+        self, record: ScreeningRecord, blob: bytes, nir_index: str, *, expires_at: datetime
     ) -> RecordModel:
         item = RecordModel(record.finess, record.id)
         apply_record(item, record)
@@ -199,7 +201,7 @@ class DynamoDbRecordRepository:
             except RecordModel.DoesNotExist as exc:
                 raise NotFound("No such test record.") from exc
 
-    def get(self, finess: str, record_id: str) -> tuple[TestRecord, bytes | None]:
+    def get(self, finess: str, record_id: str) -> tuple[ScreeningRecord, bytes | None]:
         return record_from_model(self._item(finess, record_id))
 
     def list_day(self, finess: str, day: date, *, status: str | None, limit: int, cursor: str | None) -> Page:
@@ -221,7 +223,7 @@ class DynamoDbRecordRepository:
         return Page(items=items, next_cursor=encode_cursor(finess, next_key))
 
     @staticmethod
-    def _update(record: TestRecord, expected_version: int) -> tuple[RecordModel, list[Any], Any]:
+    def _update(record: ScreeningRecord, expected_version: int) -> tuple[RecordModel, list[Any], Any]:
         item = RecordModel(record.finess, record.id)
         apply_record(item, record)
         actions = [
@@ -242,7 +244,7 @@ class DynamoDbRecordRepository:
             condition &= RecordModel.first_sent_at.does_not_exist()
         return item, actions, condition
 
-    def _save_conflict(self, record: TestRecord) -> Conflict:
+    def _save_conflict(self, record: ScreeningRecord) -> Conflict:
         with dynamodb_errors():
             erased = self._erased(record.finess, record.id)
         if erased:
@@ -252,7 +254,7 @@ class DynamoDbRecordRepository:
             )
         return Conflict("The record changed meanwhile; reload it and retry.")
 
-    def save(self, record: TestRecord, *, expected_version: int) -> None:
+    def save(self, record: ScreeningRecord, *, expected_version: int) -> None:
         item, actions, condition = self._update(record, expected_version)
         with dynamodb_errors():
             try:
@@ -262,7 +264,7 @@ class DynamoDbRecordRepository:
                     raise self._save_conflict(record) from exc
                 raise
 
-    def save_change(self, record: TestRecord, *, expected_version: int) -> Change:
+    def save_change(self, record: ScreeningRecord, *, expected_version: int) -> Change:
         item, actions, condition = self._update(record, expected_version)
         return Change(
             write=lambda t: t.update(item, actions=actions, condition=condition),

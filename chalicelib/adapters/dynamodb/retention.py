@@ -29,7 +29,7 @@ from pynamodb.exceptions import UpdateError
 from chalicelib.adapters.dynamodb.errors import dynamodb_errors, is_conditional_failure
 from chalicelib.adapters.dynamodb.models import RecordModel
 from chalicelib.domain.delivery import owes_sidep
-from chalicelib.domain.model import DeliveryState, MessageKind, RecordStatus, TestRecord, TestResult
+from chalicelib.domain.model import DeliveryState, MessageKind, RecordStatus, ScreeningRecord, ScreeningResult
 from chalicelib.domain.pharmacy_day import PARIS
 from chalicelib.domain.retention import (
     RetentionFacts,
@@ -139,7 +139,7 @@ class DynamoDbRetentionStore:
             return [
                 Skeleton(
                     status=RecordStatus(item.status),
-                    result=TestResult(item.result) if item.result else None,
+                    result=ScreeningResult(item.result) if item.result else None,
                     delivery_state=DeliveryState(item.delivery_state),
                 )
                 for item in RecordModel.by_day.query(
@@ -160,7 +160,9 @@ class DynamoDbRetentionStore:
             raise ValueError("nothing to erase: no erase day")
         return _change(facts.finess, facts.record_id, *self._expired(facts, now, policy))
 
-    def erase_unsent_change(self, record: TestRecord, *, now: datetime, policy: RetentionPolicy) -> Change:
+    def erase_unsent_change(
+        self, record: ScreeningRecord, *, now: datetime, policy: RetentionPolicy
+    ) -> Change:
         return _change(record.finess, record.id, *self._unsent(record, now, policy))
 
     @staticmethod
@@ -190,13 +192,13 @@ class DynamoDbRetentionStore:
         actions = [RecordModel.erase_day.set(day.isoformat())]
         return self._update(facts.finess, facts.record_id, actions, condition)
 
-    def erase_unsent(self, record: TestRecord, *, now: datetime, policy: RetentionPolicy) -> bool:
+    def erase_unsent(self, record: ScreeningRecord, *, now: datetime, policy: RetentionPolicy) -> bool:
         """Erase a record nothing of which was sent (the caller checked `already_sent`): the condition
         holds that fact at the write, so a lease since makes it fail."""
         return self._update(record.finess, record.id, *self._unsent(record, now, policy))
 
     @staticmethod
-    def _unsent(record: TestRecord, now: datetime, policy: RetentionPolicy) -> tuple[list[Any], Any]:
+    def _unsent(record: ScreeningRecord, now: datetime, policy: RetentionPolicy) -> tuple[list[Any], Any]:
         condition = (
             (RecordModel.version == record.version)
             & RecordModel.personal.exists()

@@ -26,7 +26,7 @@ from functools import lru_cache
 from typing import Any
 
 from chalicelib.domain.identity import IdentityStatus
-from chalicelib.domain.model import MessageKind, Patient, TestRecord, TestResult
+from chalicelib.domain.model import MessageKind, Patient, ScreeningRecord, ScreeningResult
 
 HL7_VERSION = "2.5.1"
 SEGMENT_SEPARATOR = "\r"
@@ -36,10 +36,10 @@ FINESS_OID = "1.2.250.1.71.4.2.2"
 LOINC_SARS_COV_2_AG = "94558-4"
 LOINC_SARS_COV_2_AG_NAME = "SARS-CoV-2 (COVID-19) Ag [Presence] in Respiratory specimen by Rapid immunoassay"
 # Result codes of the EU Digital COVID Certificate value set "test result" (SNOMED CT).
-RESULT_CODES: dict[TestResult, tuple[str, str]] = {
-    TestResult.POSITIVE: ("260373001", "Detected"),
-    TestResult.NEGATIVE: ("260415000", "Not detected"),
-    TestResult.INVALID: ("455371000124106", "Invalid result"),
+RESULT_CODES: dict[ScreeningResult, tuple[str, str]] = {
+    ScreeningResult.POSITIVE: ("260373001", "Detected"),
+    ScreeningResult.NEGATIVE: ("260415000", "Not detected"),
+    ScreeningResult.INVALID: ("455371000124106", "Invalid result"),
 }
 # PID-32 Identity Reliability Code (HL7 table 0445, French extension of IHE PAM): what the
 # pharmacist's checks and INSi established (chalicelib/domain/identity.py).
@@ -239,7 +239,7 @@ def _template(with_address: bool, with_phone: bool) -> str:
 
 
 def _values(
-    record: TestRecord, patient: Patient, kind: MessageKind, identity: SenderIdentity
+    record: ScreeningRecord, patient: Patient, kind: MessageKind, identity: SenderIdentity
 ) -> dict[str, str]:
     result_code, result_text = RESULT_CODES[record.test.result] if record.test.result else ("", "")
     address = patient.address
@@ -275,7 +275,7 @@ def _values(
 
 
 def build_message(
-    record: TestRecord, patient: Patient, kind: MessageKind, identity: SenderIdentity | None = None
+    record: ScreeningRecord, patient: Patient, kind: MessageKind, identity: SenderIdentity | None = None
 ) -> BuiltMessage:
     """The ORU^R01 of one record version (OBX-11 = kind: F final, C correction, W withdrawn)."""
     identity = identity or SenderIdentity()

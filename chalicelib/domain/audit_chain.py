@@ -26,8 +26,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.services.ports import AuditEvent
-
 GENESIS_HASH = "0" * 64
 PLATFORM_CHAIN = "platform"
 FORMAT_VERSION = 1
@@ -59,6 +57,22 @@ EVENT_FIELDS = (
     "user_agent",
     "reason",
 )
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """What the journal records of one access or decision: identifiers only, never a personal value."""
+
+    action: str
+    outcome: str  # success | denied | failed | error
+    actor: str
+    role: str
+    finess: str | None
+    record_ids: Sequence[str] = ()
+    request_id: str = ""
+    source_ip: str = ""
+    user_agent: str = ""
+    reason: str = ""
 
 
 def chain_of(finess: str | None) -> str:

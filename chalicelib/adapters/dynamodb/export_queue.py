@@ -47,7 +47,7 @@ from chalicelib.adapters.dynamodb.errors import is_conditional_failure
 from chalicelib.adapters.dynamodb.models import RecordModel, export_queue_key, export_queue_keys
 from chalicelib.adapters.dynamodb.records import record_from_model
 from chalicelib.domain import delivery
-from chalicelib.domain.model import DeliveryState, MessageKind, TestRecord
+from chalicelib.domain.model import DeliveryState, MessageKind, ScreeningRecord
 from chalicelib.domain.retention import RetentionPolicy, erase_day
 from chalicelib.domain.serialization import iso_utc, parse_iso
 from chalicelib.observability import logger
@@ -141,13 +141,11 @@ class DynamoDbExportQueue:
     def oldest_due(self, now: datetime) -> datetime | None:
         bound = iso_utc(now)
         heads = [
-            item["next_attempt_at"]["S"]
-            for shard in self._shards
-            for item in self._shard(shard, bound, 1)
+            item["next_attempt_at"]["S"] for shard in self._shards for item in self._shard(shard, bound, 1)
         ]
         return parse_iso(min(heads)) if heads else None
 
-    def get(self, finess: str, record_id: str) -> tuple[TestRecord, bytes | None] | None:
+    def get(self, finess: str, record_id: str) -> tuple[ScreeningRecord, bytes | None] | None:
         answer = self._client.get_item(
             TableName=self._table,
             Key={"finess": {"S": finess}, "record_id": {"S": record_id}},
@@ -276,7 +274,7 @@ class DynamoDbExportQueue:
         }
 
     def _superseded(
-        self, sent: TestRecord, version: int, kind: MessageKind, outcome: str, now: datetime
+        self, sent: ScreeningRecord, version: int, kind: MessageKind, outcome: str, now: datetime
     ) -> None:
         """The record changed (or our lease was lost) while its message was in flight."""
         current = self.get(sent.finess, sent.id)
@@ -315,7 +313,7 @@ class DynamoDbExportQueue:
             self._try_update(record, sets, removes, values, "#version = :cv")
         self._release(record)
 
-    def _release(self, record: TestRecord) -> None:
+    def _release(self, record: ScreeningRecord) -> None:
         self._try_update(
             record,
             [],
@@ -325,7 +323,12 @@ class DynamoDbExportQueue:
         )
 
     def _try_update(
-        self, record: TestRecord, sets: list[str], removes: list[str], values: dict[str, Any], condition: str
+        self,
+        record: ScreeningRecord,
+        sets: list[str],
+        removes: list[str],
+        values: dict[str, Any],
+        condition: str,
     ) -> None:
         kwargs: dict[str, Any] = {
             "TableName": self._table,
@@ -401,15 +404,16 @@ def _cancellation_reasons(exc: ClientError, count: int) -> list[str] | None:
         return None
     return [str(reason.get("Code") or "None") for reason in reasons]
 
+
 _NAMES = {"#status": "status", "#version": "version"}
 
 
-def _key(record: TestRecord) -> dict[str, Any]:
+def _key(record: ScreeningRecord) -> dict[str, Any]:
     return {"finess": {"S": record.finess}, "record_id": {"S": record.id}}
 
 
 def _delivery_fields(
-    record: TestRecord, only: Sequence[str] | None = None, retention: RetentionPolicy | None = None
+    record: ScreeningRecord, only: Sequence[str] | None = None, retention: RetentionPolicy | None = None
 ) -> tuple[list[str], list[str], dict[str, Any]]:
     """SET / REMOVE clauses and values writing the record's delivery fields and status (and, given
     the retention policy, the erase_day an acknowledgement brings forward)."""

@@ -51,12 +51,11 @@ from chalicelib.adapters.dynamodb.errors import is_conditional_failure
 from chalicelib.adapters.dynamodb.models import AuditCheckpointModel, AuditEventModel, PharmacyModel
 from chalicelib.adapters.dynamodb.transactions import write_together
 from chalicelib.config import Settings
-from chalicelib.domain.errors import FieldError, ServiceUnavailable, ValidationFailed
-from chalicelib.observability import logger
-from chalicelib.services.audit import (
+from chalicelib.domain.audit_chain import (
     GENESIS,
     PLATFORM_CHAIN,
     SIGNING_ALGORITHM,
+    AuditEvent,
     Checkpoint,
     Head,
     Link,
@@ -72,7 +71,9 @@ from chalicelib.services.audit import (
     public_view,
     verify_chain,
 )
-from chalicelib.services.ports import AuditEvent, Change, Clock
+from chalicelib.domain.errors import FieldError, ServiceUnavailable, ValidationFailed
+from chalicelib.observability import logger
+from chalicelib.services.ports import Change, Clock
 
 # The checkpoints table's item that publishes the audit key's public key (not a chain: no FINESS
 # starts with "#"), written by the checkpoint function, read by GET /v1/audit/public-key.
@@ -504,7 +505,7 @@ class DynamoDbCheckpointer:
 
     def publish_public_key(self) -> None:
         """Put the public key where the API (which has no right on the key) can serve it."""
-        from chalicelib.services.audit import public_key_fingerprint, public_key_pem
+        from chalicelib.domain.audit_chain import public_key_fingerprint, public_key_pem
 
         with _unavailable("public key"):
             der, key_id = self._signer.public_key()
