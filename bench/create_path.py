@@ -58,9 +58,9 @@ def _world(env: dict[str, str]) -> tuple[Any, dict[str, str]]:
 
 
 def _bodies(count: int) -> list[str]:
-    from tests.patients import test_body
+    from tests.patients import screening_body
 
-    return [json.dumps(test_body(i % 4, sampled_at=_sampled())) for i in range(count)]
+    return [json.dumps(screening_body(i % 4, sampled_at=_sampled())) for i in range(count)]
 
 
 def _sampled() -> str:

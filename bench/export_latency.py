@@ -48,7 +48,7 @@ def _call(api: str, token: str, method: str, path: str, body: Any = None) -> Any
 
 def measure(records: int = 200, wait_seconds: float = 300.0) -> dict[str, Any]:
     from devtools.login import login_stack_user
-    from tests.patients import test_body
+    from tests.patients import screening_body
     from tests.stack import harness
 
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
@@ -59,7 +59,7 @@ def measure(records: int = 200, wait_seconds: float = 300.0) -> dict[str, Any]:
             token = login_stack_user(info, "pharmacist-a")["AccessToken"]
             today = datetime.now(UTC).replace(microsecond=0).isoformat()
             ids = [
-                _call(api, token, "POST", "/v1/tests", test_body(i % 4, None, sampled_at=today))["id"]
+                _call(api, token, "POST", "/v1/tests", screening_body(i % 4, None, sampled_at=today))["id"]
                 for i in range(records)
             ]
             put_at: dict[str, datetime] = {}

@@ -13,6 +13,7 @@ from moto import mock_aws
 from chalicelib.adapters.dynamodb.models import bind_models
 from chalicelib.config import get_settings
 from devtools import moto_atomic
+from tests.layout import folder_of
 
 # moto's DynamoDB isolated as DynamoDB's own (a failed transaction undoes no other writer's work).
 moto_atomic.install()
@@ -139,6 +140,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-3")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A test's marker is its folder's, given here and nowhere else, so the two cannot disagree.
+    for item in items:
+        item.add_marker(folder_of(Path(item.path)))
 
 
 PHARMACY_A = "750000010"  # the local stack's seeds (devtools/seed.py)

@@ -5,16 +5,29 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.audit_chain import AuditEvent
-from chalicelib.domain.errors import Conflict, NotFound, ServiceUnavailable
+from chalicelib.domain.errors import Conflict, NotFound, ServiceUnavailable, Unauthenticated
 from chalicelib.domain.model import Patient, Role, ScreeningRecord
+from chalicelib.domain.psc import AuthorizationPending, UnknownIdentifier
+from chalicelib.domain.retention import RetentionFacts, RetentionPolicy
 from chalicelib.domain.serialization import patient_from_json, patient_to_json
-from chalicelib.services.ports import Change, IdempotencyEntry, KeyTaken, Membership, Page
+from chalicelib.domain.stats import Skeleton
+from chalicelib.services.ports import (
+    Change,
+    ChangedMeanwhile,
+    CibaRequest,
+    IdempotencyEntry,
+    KeyTaken,
+    Membership,
+    Page,
+    PscLogin,
+    VerifiedToken,
+)
 
 
 @dataclass
@@ -209,6 +222,197 @@ class FakeMemberships:
         member = self.members.get(username.lower())
         if member is not None:
             self.members[username.lower()] = replace(member, tokens_not_before=not_before)
+
+
+@dataclass
+class FakePharmacy:
+    name: str
+    time_zone: str
+    psc_required: bool = False
+
+
+@dataclass
+class FakePharmacies:
+    """PharmacyRepository and PharmacyZones."""
+
+    pharmacies: dict[str, FakePharmacy] = field(default_factory=dict)
+
+    def add(self, finess: str, name: str, *, time_zone: str | None = None, created_by: str) -> None:
+        if finess in self.pharmacies:
+            raise Conflict()
+        self.pharmacies[finess] = FakePharmacy(name, time_zone or "Europe/Paris")
+
+    def add_change(self, finess: str, name: str, *, time_zone: str | None = None, created_by: str) -> Change:
+        def write(pending: list[Any]) -> None:
+            if finess in self.pharmacies:
+                raise Conflict()
+            pending.append(lambda: self.add(finess, name, time_zone=time_zone, created_by=created_by))
+
+        return Change(write=write, conflict=lambda _failed: Conflict())
+
+    def exists(self, finess: str) -> bool:
+        return finess in self.pharmacies
+
+    def psc_required(self, finess: str) -> bool:
+        pharmacy = self.pharmacies.get(finess)
+        return pharmacy is not None and pharmacy.psc_required
+
+    def set_psc_required_change(self, finess: str, required: bool, *, changed_by: str) -> Change:
+        def write(pending: list[Any]) -> None:
+            if finess not in self.pharmacies:
+                raise NotFound()
+            pending.append(lambda: setattr(self.pharmacies[finess], "psc_required", required))
+
+        return Change(write=write, conflict=lambda _failed: NotFound())
+
+    def time_zone(self, finess: str) -> str:
+        return self.pharmacies[finess].time_zone
+
+
+@dataclass
+class FakeUsers:
+    """UserDirectory: invitations sent and users signed out everywhere."""
+
+    invited: dict[str, str] = field(default_factory=dict)  # username -> e-mail
+    signed_out: list[str] = field(default_factory=list)
+
+    def invite(self, email: str) -> str:
+        username = f"user-{len(self.invited) + 1}"
+        self.invited[username] = email
+        return username
+
+    def sign_out_everywhere(self, username: str) -> None:
+        self.signed_out.append(username)
+
+
+@dataclass
+class FakeTokens:
+    """TokenVerifier: the tokens it knows, anything else refused."""
+
+    tokens: dict[str, VerifiedToken] = field(default_factory=dict)
+
+    def verify(self, token: str) -> VerifiedToken:
+        if token not in self.tokens:
+            raise Unauthenticated("The access token is invalid.")
+        return self.tokens[token]
+
+
+@dataclass
+class FakeRetentionStore:
+    records: dict[str, RetentionFacts] = field(default_factory=dict)
+    refuse: set[str] = field(default_factory=set)  # changed meanwhile
+    erased: list[str] = field(default_factory=list)
+    skeletons: dict[tuple[str, date], list[Skeleton]] = field(default_factory=dict)
+
+    def on_erase_day(self, day: date) -> Iterator[RetentionFacts]:
+        yield from [f for f in self.records.values() if f.erase_day == day]
+
+    def erase_expired(self, facts: RetentionFacts, *, now: datetime, policy: RetentionPolicy) -> bool:
+        if facts.record_id in self.refuse:
+            return False
+        self.records[facts.record_id] = replace(facts, erase_day=None)
+        self.erased.append(facts.record_id)
+        return True
+
+    def hold_until(self, facts: RetentionFacts, day: date) -> bool:
+        if facts.record_id in self.refuse:
+            return False
+        self.records[facts.record_id] = replace(facts, erase_day=day)
+        return True
+
+    def erase_unsent(self, record: ScreeningRecord, *, now: datetime, policy: RetentionPolicy) -> bool:
+        if record.id in self.refuse:
+            return False
+        self.erased.append(record.id)
+        return True
+
+    def erase_expired_change(
+        self, facts: RetentionFacts, *, now: datetime, policy: RetentionPolicy
+    ) -> Change:
+        def write(pending: list[Any]) -> None:
+            if facts.record_id in self.refuse:
+                raise ChangedMeanwhile()
+            pending.append(lambda: self.erase_expired(facts, now=now, policy=policy))
+
+        return Change(write=write, conflict=lambda _failed: ChangedMeanwhile())
+
+    def erase_unsent_change(
+        self, record: ScreeningRecord, *, now: datetime, policy: RetentionPolicy
+    ) -> Change:
+        def write(pending: list[Any]) -> None:
+            if record.id in self.refuse:
+                raise ChangedMeanwhile()
+            pending.append(lambda: self.erase_unsent(record, now=now, policy=policy))
+
+        return Change(write=write, conflict=lambda _failed: ChangedMeanwhile())
+
+    def day_skeletons(self, finess: str, day: date) -> list[Skeleton]:
+        return list(self.skeletons.get((finess, day), []))
+
+
+@dataclass
+class FakePscLogins:
+    logins: dict[str, PscLogin] = field(default_factory=dict)
+
+    def add(self, login: PscLogin) -> None:
+        self.logins[login.handle_digest] = login
+
+    def get(self, handle_digest: str) -> PscLogin | None:
+        return self.logins.get(handle_digest)
+
+    def claim_poll(self, login: PscLogin, *, next_poll_at: float, interval: int) -> bool:
+        stored = self.logins.get(login.handle_digest)
+        if stored is None or stored.next_poll_at != login.next_poll_at:
+            return False
+        self.logins[login.handle_digest] = replace(stored, next_poll_at=next_poll_at, interval=interval)
+        return True
+
+    def remove(self, handle_digest: str) -> None:
+        self.logins.pop(handle_digest, None)
+
+
+@dataclass
+class FakePscProvider:
+    """PscProvider: knows some national ids; a request is approved once `approve` names it."""
+
+    known: set[str] = field(default_factory=set)
+    approved: set[str] = field(default_factory=set)
+    # national id -> the pharmacies the directory lists them at as a pharmacist (profession 21)
+    directory: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    requests: dict[str, str] = field(default_factory=dict)  # auth_req_id -> national id
+
+    def authorize(self, national_id: str, binding_message: str) -> CibaRequest:
+        if national_id not in self.known:
+            raise UnknownIdentifier("Pro Santé Connect knows no such identifier.")
+        auth_req_id = f"req-{len(self.requests) + 1}"
+        self.requests[auth_req_id] = national_id
+        return CibaRequest(auth_req_id=auth_req_id, expires_in=120, interval=5)
+
+    def approve(self, national_id: str) -> None:
+        self.approved.add(national_id)
+
+    def poll(self, auth_req_id: str) -> dict[str, Any]:
+        national_id = self.requests[auth_req_id]
+        if national_id not in self.approved:
+            raise AuthorizationPending("The professional has not approved yet.")
+        return {"id_token": f"id-{national_id}", "access_token": f"at-{national_id}"}
+
+    def verified_userinfo(self, tokens: dict[str, Any]) -> dict[str, Any]:
+        national_id = str(tokens["id_token"]).removeprefix("id-")
+        activities = [{"numeroFinessSite": f} for f in self.directory.get(national_id, ())]
+        return {
+            "SubjectNameID": national_id,
+            "SubjectRefPro": {"exercices": [{"codeProfession": "21", "activities": activities}]},
+        }
+
+
+@dataclass
+class FakeSessionIssuer:
+    issued: list[str] = field(default_factory=list)
+
+    def issue(self, username: str) -> tuple[str, int]:
+        self.issued.append(username)
+        return f"session-{len(self.issued)}", 900
 
 
 def dynamodb_changes(changes: Sequence[Change]) -> None:

@@ -56,14 +56,14 @@ INS_TRAITS: list[dict[str, str]] = [
 
 def ins_body(index: int = 0, document: str | None = "identity_card", **test: Any) -> dict[str, Any]:
     """A test body for patient `index` with its INS traits and the identity document seen."""
-    body = test_body(index, **test)
+    body = screening_body(index, **test)
     body["patient"].update(INS_TRAITS[index])
     if document is not None:
         body["patient"]["identity_document"] = document
     return body
 
 
-def test_body(
+def screening_body(
     index: int = 0, result: str | None = "negative", sampled_at: str = "2026-11-29T10:15:00+01:00"
 ) -> dict[str, Any]:
     """A valid POST /v1/tests body for test patient `index`."""
@@ -92,7 +92,3 @@ def personal_needles() -> list[str]:
     for traits in INS_TRAITS:
         needles |= {traits["birth_last_name"], traits["birth_first_names"]}
     return sorted(needles)
-
-
-ins_body.__test__ = False  # type: ignore[attr-defined]
-test_body.__test__ = False  # type: ignore[attr-defined]  # a builder, not a test, wherever it is imported

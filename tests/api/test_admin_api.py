@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 
 import boto3
-import pytest
 
 from tests.conftest import PHARMACY_A, World
-
-pytestmark = pytest.mark.api
 
 NEW_FINESS = "690000013"  # 69000001 + Luhn digit
 

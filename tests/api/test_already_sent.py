@@ -19,9 +19,7 @@ from chalicelib.domain import delivery
 from chalicelib.services.export import ExportSettings, ExportSummary, run_export
 from devtools.fake_sidep import Faults, InProcessTransport, Receiver
 from tests.conftest import World
-from tests.patients import PATIENTS, test_body
-
-pytestmark = pytest.mark.api
+from tests.patients import PATIENTS, screening_body
 
 
 class Sidep:
@@ -71,7 +69,7 @@ def body_of(response: Any) -> Any:
 
 
 def create(world: World, result: str | None = "positive") -> str:
-    response = world.call("POST", "/v1/tests", "pharmacist-a", test_body(0, result))
+    response = world.call("POST", "/v1/tests", "pharmacist-a", screening_body(0, result))
     assert response.status_code == 201, response.body
     return str(body_of(response)["id"])
 

@@ -12,9 +12,7 @@ import pytest
 from chalicelib.adapters.dynamodb.models import AuditEventModel
 from chalicelib.domain.errors import ServiceUnavailable
 from tests.conftest import PHARMACY_A, World
-from tests.patients import personal_needles, test_body
-
-pytestmark = pytest.mark.api
+from tests.patients import personal_needles, screening_body
 
 
 class Journal:
@@ -39,7 +37,7 @@ def journal(world: World) -> Iterator[Journal]:
 
 
 def test_each_record_route_leaves_its_events(world: World, journal: Journal) -> None:
-    created = json.loads(world.call("POST", "/v1/tests", "pharmacist-a", test_body(0, result=None)).body)
+    created = json.loads(world.call("POST", "/v1/tests", "pharmacist-a", screening_body(0, result=None)).body)
     rid = created["id"]
     events = journal.new(PHARMACY_A)
     assert [(e["action"], e["outcome"], e["record_ids"]) for e in events] == [("create", "success", [rid])]
@@ -91,7 +89,7 @@ def test_admin_routes_leave_events(world: World, journal: Journal) -> None:
 
 def test_no_event_holds_a_personal_value(world: World) -> None:
     for i in range(4):
-        rid = json.loads(world.call("POST", "/v1/tests", "pharmacist-a", test_body(i)).body)["id"]
+        rid = json.loads(world.call("POST", "/v1/tests", "pharmacist-a", screening_body(i)).body)["id"]
         world.call("GET", f"/v1/tests/{rid}", "pharmacist-a")
     dump = json.dumps([e.event for e in AuditEventModel.scan()])
     for needle in personal_needles():
@@ -99,7 +97,7 @@ def test_no_event_holds_a_personal_value(world: World) -> None:
 
 
 def test_a_read_is_refused_when_the_journal_cannot_take_its_event(world: World) -> None:
-    rid = json.loads(world.call("POST", "/v1/tests", "pharmacist-a", test_body(0)).body)["id"]
+    rid = json.loads(world.call("POST", "/v1/tests", "pharmacist-a", screening_body(0)).body)["id"]
     from chalicelib.bootstrap import get_container
 
     journal = get_container().journal

@@ -19,8 +19,6 @@ from chalicelib.config import get_settings
 from chalicelib.domain.audit_chain import checkpoint_message, public_key_verifier
 from tests.conftest import PHARMACY_A, World
 
-pytestmark = pytest.mark.api
-
 
 def test_before_the_first_checkpoint_run_the_key_is_not_published(world: World) -> None:
     response = world.call("GET", "/v1/audit/public-key", "admin-a")

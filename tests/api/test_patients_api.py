@@ -14,9 +14,7 @@ import pytest
 
 from chalicelib.adapters.dynamodb.models import AuditEventModel, RecordModel
 from tests.conftest import PHARMACY_A, World
-from tests.patients import PATIENTS, personal_needles, test_body
-
-pytestmark = pytest.mark.api
+from tests.patients import PATIENTS, personal_needles, screening_body
 
 
 @pytest.fixture
@@ -30,7 +28,7 @@ def body_of(response: Any) -> Any:
 
 
 def create(world: World, patient: int, result: str | None = "negative", user: str = "pharmacist-a") -> str:
-    response = world.call("POST", "/v1/tests", user, test_body(patient, result))
+    response = world.call("POST", "/v1/tests", user, screening_body(patient, result))
     assert response.status_code == 201, response.body
     return str(body_of(response)["id"])
 

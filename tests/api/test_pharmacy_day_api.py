@@ -12,9 +12,7 @@ import pytest
 from chalicelib.domain.validation import finess_with_check_digit
 from tests.conftest import World
 from tests.fakes import FixedClock
-from tests.patients import test_body
-
-pytestmark = pytest.mark.api
+from tests.patients import screening_body
 
 REUNION = finess_with_check_digit("97400002")
 GUADELOUPE = finess_with_check_digit("97100002")
@@ -59,7 +57,9 @@ def listed_today(world: World, finess: str) -> list[str]:
 
 
 def create(world: World, finess: str, sampled_at: str) -> dict[str, Any]:
-    response = world.call("POST", "/v1/tests", f"pharmacist-{finess}", test_body(0, sampled_at=sampled_at))
+    response = world.call(
+        "POST", "/v1/tests", f"pharmacist-{finess}", screening_body(0, sampled_at=sampled_at)
+    )
     assert response.status_code == 201, response.body
     return dict(body_of(response))
 
@@ -94,7 +94,7 @@ def test_reunion_lists_today_by_its_own_midnight_not_paris(world: World, clock: 
     assert listed_today(world, REUNION) == [night["id"]]
     # the mainland pharmacy's today is still the 29th
     paris = world.call(
-        "POST", "/v1/tests", "pharmacist-a", test_body(1, sampled_at="2026-11-29T21:00:00+01:00")
+        "POST", "/v1/tests", "pharmacist-a", screening_body(1, sampled_at="2026-11-29T21:00:00+01:00")
     )
     assert body_of(paris)["day"] == "2026-11-29"
     paris_today = [i["id"] for i in body_of(world.call("GET", "/v1/tests", "pharmacist-a"))["items"]]
@@ -121,7 +121,7 @@ def test_a_test_sampled_at_00_30_paris_time_sent_in_utc_lands_on_the_paris_day(
 ) -> None:
     clock.moment = datetime(2026, 11, 29, 23, 45, tzinfo=UTC)
     record = body_of(
-        world.call("POST", "/v1/tests", "pharmacist-a", test_body(0, sampled_at="2026-11-29T23:30:00Z"))
+        world.call("POST", "/v1/tests", "pharmacist-a", screening_body(0, sampled_at="2026-11-29T23:30:00Z"))
     )
     assert record["day"] == "2026-11-30"
     listed = world.call("GET", "/v1/tests?date=2026-11-30", "pharmacist-a")

@@ -23,8 +23,6 @@ from tests.psc import (
     PscWorld,
 )
 
-pytestmark = pytest.mark.api
-
 
 def problem(response: Any) -> dict[str, Any]:
     assert header(response, "content-type") == "application/problem+json"

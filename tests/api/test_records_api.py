@@ -9,9 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import PHARMACY_A, World
-from tests.patients import personal_needles, test_body
-
-pytestmark = pytest.mark.api
+from tests.patients import personal_needles, screening_body
 
 
 def body_of(response: Any) -> Any:
@@ -25,7 +23,7 @@ def assert_no_personal_value(response: Any) -> None:
 
 
 def test_create_read_list_set_result_cancel(world: World) -> None:
-    created = world.call("POST", "/v1/tests", "pharmacist-a", test_body(0, result=None))
+    created = world.call("POST", "/v1/tests", "pharmacist-a", screening_body(0, result=None))
     assert created.status_code == 201, created.body
     record = body_of(created)
     assert created.headers["Location"] == f"/v1/tests/{record['id']}"
@@ -55,7 +53,10 @@ def test_create_read_list_set_result_cancel(world: World) -> None:
 
 
 def test_list_is_paginated_with_a_cursor(world: World) -> None:
-    ids = {body_of(world.call("POST", "/v1/tests", "pharmacist-a", test_body(i % 4)))["id"] for i in range(5)}
+    ids = {
+        body_of(world.call("POST", "/v1/tests", "pharmacist-a", screening_body(i % 4)))["id"]
+        for i in range(5)
+    }
     seen: list[str] = []
     cursor = None
     for _ in range(5):
@@ -70,8 +71,8 @@ def test_list_is_paginated_with_a_cursor(world: World) -> None:
 
 def test_idempotent_replay_returns_the_first_record_and_creates_nothing(world: World) -> None:
     key = str(uuid.uuid4())
-    first = world.call("POST", "/v1/tests", "pharmacist-a", test_body(1), **{"Idempotency-Key": key})
-    again = world.call("POST", "/v1/tests", "pharmacist-a", test_body(1), **{"Idempotency-Key": key})
+    first = world.call("POST", "/v1/tests", "pharmacist-a", screening_body(1), **{"Idempotency-Key": key})
+    again = world.call("POST", "/v1/tests", "pharmacist-a", screening_body(1), **{"Idempotency-Key": key})
     assert first.status_code == again.status_code == 201
     assert body_of(first) == body_of(again)
     listed = body_of(world.call("GET", "/v1/tests?date=2026-11-29", "pharmacist-a"))["items"]
@@ -81,10 +82,12 @@ def test_idempotent_replay_returns_the_first_record_and_creates_nothing(world: W
 def test_reused_idempotency_key_with_another_body_is_409(world: World) -> None:
     key = str(uuid.uuid4())
     assert (
-        world.call("POST", "/v1/tests", "pharmacist-a", test_body(1), **{"Idempotency-Key": key}).status_code
+        world.call(
+            "POST", "/v1/tests", "pharmacist-a", screening_body(1), **{"Idempotency-Key": key}
+        ).status_code
         == 201
     )
-    other = world.call("POST", "/v1/tests", "pharmacist-a", test_body(2), **{"Idempotency-Key": key})
+    other = world.call("POST", "/v1/tests", "pharmacist-a", screening_body(2), **{"Idempotency-Key": key})
     assert other.status_code == 409
     assert other.headers["Content-Type"] == "application/problem+json"
     assert_no_personal_value(other)
@@ -94,14 +97,14 @@ def test_wrong_content_type_is_415(world: World) -> None:
     response = world.client.http.post(
         "/v1/tests",
         headers={"Authorization": f"Bearer {world.token('pharmacist-a')}", "Content-Type": "text/plain"},
-        body=json.dumps(test_body(0)),
+        body=json.dumps(screening_body(0)),
     )
     assert response.status_code == 415
     assert body_of(response)["status"] == 415
 
 
 def test_invalid_body_lists_every_field_and_echoes_nothing(world: World) -> None:
-    body = test_body(0)
+    body = screening_body(0)
     body["patient"]["nir"] = "2 95 10 99 126 111 94"  # wrong key
     body["patient"]["email"] = "jeanne.dupont@@example.org"
     body["patient"]["birth_date"] = "2999-01-01"
@@ -130,7 +133,7 @@ def test_malformed_json_is_400(world: World) -> None:
 
 
 def test_set_result_on_a_cancelled_test_is_409(world: World) -> None:
-    record = body_of(world.call("POST", "/v1/tests", "pharmacist-a", test_body(0, result=None)))
+    record = body_of(world.call("POST", "/v1/tests", "pharmacist-a", screening_body(0, result=None)))
     assert world.call("DELETE", f"/v1/tests/{record['id']}", "pharmacist-a").status_code == 204
     assert (
         world.call(
@@ -157,7 +160,7 @@ def test_every_response_carries_the_security_headers(world: World) -> None:
 
 
 def test_the_record_shows_the_device_s_name_from_the_eu_common_list(world: World) -> None:
-    created = body_of(world.call("POST", "/v1/tests", "pharmacist-a", test_body(0)))
+    created = body_of(world.call("POST", "/v1/tests", "pharmacist-a", screening_body(0)))
     assert created["test"]["device_id"] == "1232"
     assert created["test"]["device_name"] == "Abbott Rapid Diagnostics, Panbio COVID-19 Ag Rapid Test"
     listed = body_of(world.call("GET", f"/v1/tests?date={created['day']}", "pharmacist-a"))["items"]
@@ -174,7 +177,7 @@ def test_the_record_shows_the_device_s_name_from_the_eu_common_list(world: World
 def test_a_device_off_the_eu_common_list_is_400_naming_the_field(
     world: World, device_id: str, message: str
 ) -> None:
-    body = test_body(0)
+    body = screening_body(0)
     body["test"]["device_id"] = device_id
     response = world.call("POST", "/v1/tests", "pharmacist-a", body)
     assert response.status_code == 400
@@ -191,9 +194,9 @@ def test_the_identity_status_is_derived_by_the_server_through_the_local_insi_fak
     assert qualified["patient"]["birth_place"] == "78006"
     recovered = body_of(world.call("POST", "/v1/tests", "pharmacist-a", ins_body(0, "none")))
     assert recovered["patient"]["identity_status"] == "recovered"
-    plain = body_of(world.call("POST", "/v1/tests", "pharmacist-a", test_body(0)))
+    plain = body_of(world.call("POST", "/v1/tests", "pharmacist-a", screening_body(0)))
     assert plain["patient"]["identity_status"] == "provisional"
-    claimed = test_body(0)
+    claimed = screening_body(0)
     claimed["patient"]["identity_status"] = "qualified"
     refused = world.call("POST", "/v1/tests", "pharmacist-a", claimed)
     assert refused.status_code == 400

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from openapi_spec_validator import validate
 
 from chalicelib.api import openapi, rights_openapi
-
-pytestmark = pytest.mark.api
 
 
 def merged() -> dict[str, Any]:
@@ -47,7 +44,7 @@ def test_answers_match_the_schemas(world: Any) -> None:
 
     from jsonschema import Draft202012Validator
 
-    from tests.patients import PATIENTS, test_body
+    from tests.patients import PATIENTS, screening_body
 
     doc = merged()
 
@@ -55,7 +52,7 @@ def test_answers_match_the_schemas(world: Any) -> None:
         schema = {"$ref": f"#/components/schemas/{name}", "components": doc["components"]}
         Draft202012Validator(schema).validate(body)
 
-    world.call("POST", "/v1/tests", "pharmacist-a", test_body(0))
+    world.call("POST", "/v1/tests", "pharmacist-a", screening_body(0))
     http = world.client.http
     headers = world.headers("pharmacist-a")
     query = json.dumps({"nir": PATIENTS[0]["nir"]})

@@ -8,13 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from chalicelib.adapters.dynamodb.models import AuditCheckpointModel, AuditEventModel
 from infra.template import STREAM_READ, WORM_FORBIDDEN, table_logical_id
 from tests.infra.conftest import load_template
-
-pytestmark = pytest.mark.integration
 
 WRITERS = ("APIHandler", "ExportToSidep", "PurgeExpired")
 FUNCTIONS = (*WRITERS, "CheckpointAudit", "AuditToWorm")

@@ -7,8 +7,6 @@ import json
 import re
 from typing import Any
 
-import pytest
-
 from chalicelib.adapters.dynamodb.models import TABLE_SETTINGS
 from infra.template import (
     FUNCTION_ROLES,
@@ -19,8 +17,6 @@ from infra.template import (
     Function,
     merge_template,
 )
-
-pytestmark = pytest.mark.unit
 
 FUNCTIONS = [
     Function("api_handler", "APIHandler"),

@@ -24,8 +24,6 @@ from infra.template import (
 )
 from tests.infra.conftest import ROOT, load_template, run_cfn_lint, run_checkov
 
-pytestmark = pytest.mark.integration
-
 MANAGE_KMS = (
     "kms:Create",
     "kms:Put",

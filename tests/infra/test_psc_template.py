@@ -5,12 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from chalicelib.config import load_settings
 from infra.template import PSC_ENVIRONMENTS, Function, merge_template
-
-pytestmark = pytest.mark.unit
 
 API = Function("api_handler", "APIHandler")
 EXPORT = Function("export_to_sidep", "ExportToSidep")

@@ -6,13 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from chalicelib.adapters.dynamodb.models import export_queue_keys
 from infra.rehearse import api_functions, functions_of, rehearse
 from tests.infra.conftest import load_template
-
-pytestmark = pytest.mark.integration
 
 
 def test_the_packaged_artifact_runs_every_handler_the_template_names(

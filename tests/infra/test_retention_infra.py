@@ -5,12 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from chalicelib.domain.retention import ALARM_METRIC
 from infra.template import EXPORT_WRITABLE_ATTRIBUTES, Function, merge_template
-
-pytestmark = pytest.mark.unit
 
 PURGE = Function("purge_expired", "PurgeExpired")
 API = Function("api_handler", "APIHandler")

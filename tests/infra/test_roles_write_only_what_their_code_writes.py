@@ -10,7 +10,6 @@ import pytest
 
 from infra.template import Function, merge_template
 
-pytestmark = pytest.mark.unit
 FUNCTIONS = [
     Function("api_handler", "APIHandler"),
     Function("export_to_sidep", "ExportToSidep"),

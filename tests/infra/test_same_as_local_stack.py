@@ -10,8 +10,6 @@ import pytest
 from chalicelib.adapters.dynamodb.models import ALL_MODELS
 from infra.template import Function, merge_template, table_logical_id
 
-pytestmark = pytest.mark.integration
-
 
 def _template() -> dict[str, Any]:
     return merge_template(

@@ -23,8 +23,6 @@ from infra.template import (
     table_logical_id,
 )
 
-pytestmark = pytest.mark.unit
-
 API = Function("api_handler", "APIHandler")
 EXPORT = Function("export_to_sidep", "ExportToSidep")
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]

@@ -3,11 +3,7 @@ the lock's output only."""
 
 from pathlib import Path
 
-import pytest
-
 from infra.build import stage_project
-
-pytestmark = pytest.mark.unit
 
 
 def test_a_stray_vendor_dir_of_the_checkout_never_reaches_the_package(tmp_path: Path) -> None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-import pytest
-
 from chalicelib.adapters.dynamodb.retention import DynamoDbRetentionStore
 from chalicelib.adapters.sidep import Hl7BatchSender
 from chalicelib.domain import delivery
@@ -16,8 +14,6 @@ from chalicelib.domain.retention import RetentionPolicy, due_reason, utc_day
 from devtools.fake_sidep import FakeSidep, InProcessTransport
 from tests.fakes import FixedClock
 from tests.integration.test_export_support import Exporter, change, load, seed
-
-pytestmark = pytest.mark.integration
 
 
 def test_an_acknowledgement_arriving_after_the_withdrawal_was_acknowledged_queues_another(

@@ -43,8 +43,6 @@ from devtools import verify_audit
 from devtools.audit_jobs import audit_stream_poller
 from devtools.provision import provision
 
-pytestmark = pytest.mark.integration
-
 
 class StepClock:
     """Each call is one second later: deterministic times, and a window can be cut between events."""

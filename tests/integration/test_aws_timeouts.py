@@ -23,8 +23,6 @@ from chalicelib.adapters.dynamodb.models import RecordModel, bind_models
 from chalicelib.config import Settings, load_settings
 from chalicelib.domain.errors import ServiceUnavailable
 
-pytestmark = pytest.mark.integration
-
 API_GATEWAY_TIMEOUT_SECONDS = 29
 # botocore standard mode: the n-th retry waits at most min(20, 2 ** (n - 1)) seconds.
 STANDARD_MAX_BACKOFF_SECONDS = 20
@@ -144,13 +142,13 @@ def test_a_stalled_pynamodb_error_is_unavailable_not_a_500() -> None:
 def test_the_api_answers_503_when_dynamodb_stalls(
     world: Any, stalled: StalledEndpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.patients import test_body
+    from tests.patients import screening_body
 
     settings = replace(bootstrap.get_container().settings, aws_endpoint_url=stalled.url, **FAST)
     bind_models(settings)  # the tables now sit behind an endpoint that never answers
     try:
         started = time.monotonic()
-        response = world.call("POST", "/v1/tests", "pharmacist-a", test_body(0))
+        response = world.call("POST", "/v1/tests", "pharmacist-a", screening_body(0))
         elapsed = time.monotonic() - started
     finally:
         bind_models(bootstrap.get_container().settings)

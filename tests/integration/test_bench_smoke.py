@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def restored_environ() -> Iterator[None]:

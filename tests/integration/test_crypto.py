@@ -15,8 +15,6 @@ from chalicelib.config import get_settings
 from chalicelib.domain.errors import IntegrityError, ServiceUnavailable
 from chalicelib.domain.model import Address, Patient, Sex
 
-pytestmark = pytest.mark.integration
-
 PATIENT = Patient(
     nir="295109912611193",
     last_name="Dupont",

@@ -3,8 +3,6 @@ audit, corrections and withdrawals after acknowledgement, the time budget, re-dr
 
 from __future__ import annotations
 
-import pytest
-
 from chalicelib.domain import delivery
 from chalicelib.domain.model import DeliveryState, MessageKind, RecordStatus
 from chalicelib.domain.model import ScreeningResult as Result
@@ -19,8 +17,6 @@ from tests.integration.test_export_support import (
     raw,
     seed,
 )
-
-pytestmark = pytest.mark.integration
 
 
 def test_an_export_run_delivers_every_ready_record_once(

@@ -21,8 +21,6 @@ from devtools.provision import put_sidep_certificate
 from tests.fakes import FixedClock
 from tests.integration.test_export_support import load, seed
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def sidep_env(aws: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSidep]:

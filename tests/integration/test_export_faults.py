@@ -25,8 +25,6 @@ from tests.integration.test_export_support import (
     sender_for,
 )
 
-pytestmark = pytest.mark.integration
-
 
 def test_receiver_down_then_up(aws: dict[str, str], sidep: FakeSidep, clock: FixedClock) -> None:
     records = seed(30, clock)

@@ -8,8 +8,6 @@ import threading
 from collections import Counter
 from typing import Any
 
-import pytest
-
 from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
 from chalicelib.adapters.sidep import Hl7BatchSender
 from chalicelib.domain.model import DeliveryState, MessageKind
@@ -18,8 +16,6 @@ from devtools.fake_sidep import FakeSidep, InProcessTransport
 from tests.fakes import FixedClock
 from tests.integration.test_export_faults import AtomicRequests
 from tests.integration.test_export_support import Exporter, assert_exactly_once, correct, load, seed
-
-pytestmark = pytest.mark.integration
 
 
 class Counting:

@@ -21,8 +21,6 @@ from chalicelib.domain.model import MessageKind
 from devtools.fake_sidep import FakeSidep, ae_score, generate_certs
 from tests.integration.test_export_support import new_record, patient
 
-pytestmark = pytest.mark.integration
-
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 

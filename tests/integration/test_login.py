@@ -11,8 +11,6 @@ from chalicelib.adapters.dynamodb.models import MemberModel, PharmacyModel
 from devtools.login import LoginError, login, totp_code
 from devtools.seed import PHARMACIES, USERS, enrol_user, generate_password, seed
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def enrolled(aws: dict[str, str]) -> dict[str, str]:

@@ -13,8 +13,6 @@ from moto import mock_aws
 
 from devtools.streams import streams_client
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def dynamodb() -> Iterator[Any]:

@@ -1,9 +1,6 @@
 import boto3
-import pytest
 
 from chalicelib.adapters.dynamodb.models import ALL_MODELS
-
-pytestmark = pytest.mark.integration
 
 
 def test_provision_creates_every_table_with_ttl_and_the_pool(aws: dict[str, str]) -> None:

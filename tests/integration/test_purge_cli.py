@@ -12,9 +12,7 @@ from chalicelib.domain.model import Principal, Role
 from chalicelib.services import records
 from chalicelib.services.ports import RequestMeta
 from devtools import purge as cli
-from tests.patients import test_body
-
-pytestmark = pytest.mark.integration
+from tests.patients import screening_body
 
 
 def test_dry_run_as_of_the_cap_reports_and_a_real_run_now_erases_nothing(
@@ -24,7 +22,7 @@ def test_dry_run_as_of_the_cap_reports_and_a_real_run_now_erases_nothing(
 
     caller = Principal("pharmacist-a", Role.PHARMACIST, "750000010")
     record, _ = records.create_record(
-        get_container().records, caller, RequestMeta(), test_body(0, None), None
+        get_container().records, caller, RequestMeta(), screening_body(0, None), None
     )
     created = record.created_at.date()
 

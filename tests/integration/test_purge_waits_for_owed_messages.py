@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from chalicelib.adapters.dynamodb.retention import DynamoDbRetentionStore
 from chalicelib.domain import delivery
 from chalicelib.domain.model import DeliveryState, MessageKind
@@ -17,8 +15,6 @@ from chalicelib.services.retention import PurgeDeps, purge
 from devtools.fake_sidep import FakeSidep
 from tests.fakes import FakeJournal, FixedClock, dynamodb_changes
 from tests.integration.test_export_support import Exporter, change, load, raw, seed
-
-pytestmark = pytest.mark.integration
 
 
 def test_the_purge_never_erases_a_record_whose_withdrawal_is_a_dead_letter(

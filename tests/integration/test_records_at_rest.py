@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 
 import boto3
-import pytest
 
 from tests.conftest import World
-from tests.patients import PATIENTS, personal_needles, test_body
-
-pytestmark = pytest.mark.integration
+from tests.patients import PATIENTS, personal_needles, screening_body
 
 
 def raw_items() -> list[dict[str, object]]:
@@ -25,7 +22,9 @@ def test_a_scan_of_every_table_finds_no_personal_value(world: World) -> None:
     for i in range(len(PATIENTS)):
         for key in (None, f"00000000-0000-4000-8000-00000000000{i}"):
             extra = {"Idempotency-Key": key} if key else {}
-            assert world.call("POST", "/v1/tests", "pharmacist-a", test_body(i), **extra).status_code == 201
+            assert (
+                world.call("POST", "/v1/tests", "pharmacist-a", screening_body(i), **extra).status_code == 201
+            )
     dump = json.dumps(raw_items(), default=str)
     normalised = {"+33698765432", "+33495123456"}  # E.164 forms the service stores for the patients' phones
     for needle in [*personal_needles(), *normalised]:
@@ -36,9 +35,9 @@ def test_a_scan_of_every_table_finds_no_personal_value(world: World) -> None:
 def test_a_blob_swapped_between_records_or_pharmacies_fails_to_decrypt(world: World) -> None:
     from chalicelib.adapters.dynamodb.models import RecordModel
 
-    a1 = json.loads(world.call("POST", "/v1/tests", "pharmacist-a", test_body(0)).body)["id"]
-    a2 = json.loads(world.call("POST", "/v1/tests", "pharmacist-a", test_body(1)).body)["id"]
-    b1 = json.loads(world.call("POST", "/v1/tests", "pharmacist-b", test_body(2)).body)["id"]
+    a1 = json.loads(world.call("POST", "/v1/tests", "pharmacist-a", screening_body(0)).body)["id"]
+    a2 = json.loads(world.call("POST", "/v1/tests", "pharmacist-a", screening_body(1)).body)["id"]
+    b1 = json.loads(world.call("POST", "/v1/tests", "pharmacist-b", screening_body(2)).body)["id"]
     item_a1 = next(i for i in RecordModel.scan() if i.record_id == a1)
     item_a2 = next(i for i in RecordModel.scan() if i.record_id == a2)
     item_b1 = next(i for i in RecordModel.scan() if i.record_id == b1)

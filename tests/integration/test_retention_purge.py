@@ -23,9 +23,7 @@ from chalicelib.services.export import ExportSettings, Outbound, Receipt, SendRe
 from chalicelib.services.ports import RequestMeta
 from chalicelib.services.retention import purge
 from tests.fakes import FixedClock
-from tests.patients import PATIENTS, personal_needles, test_body
-
-pytestmark = pytest.mark.integration
+from tests.patients import PATIENTS, personal_needles, screening_body
 
 FINESS = "750000010"
 D0 = date(2026, 11, 29)
@@ -57,7 +55,7 @@ class Pharmacy:
 
     def create(self, patient: int, result: str | None = "negative") -> ScreeningRecord:
         record, _ = records.create_record(
-            self.container.records, PHARMACIST, META, test_body(patient, result), None
+            self.container.records, PHARMACIST, META, screening_body(patient, result), None
         )
         return record
 

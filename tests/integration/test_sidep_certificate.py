@@ -22,8 +22,6 @@ from devtools.provision import SIDEP_TLS_SECRET_NAME, put_sidep_certificate
 from tests.fakes import FixedClock
 from tests.integration.test_export_support import load, seed
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def lambda_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

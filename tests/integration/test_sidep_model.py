@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
@@ -51,9 +50,7 @@ from chalicelib.services.ports import RequestMeta
 from chalicelib.services.retention import PurgeDeps, purge, retention_policy
 from devtools.fake_sidep import Faults, InProcessTransport, Receiver
 from tests.fakes import FakeCipher, FakeIdempotency, FakeIndex, FakeJournal, FixedClock, dynamodb_changes
-from tests.patients import PATIENTS, test_body
-
-pytestmark = pytest.mark.integration
+from tests.patients import PATIENTS, screening_body
 
 MAX_EXAMPLES = int(os.environ.get("MODEL_MAX_EXAMPLES", "20"))
 PHARMACIST = Principal(username="pharmacist-a", role=Role.PHARMACIST, finess="750000010")
@@ -126,7 +123,7 @@ class SidepAgreement(RuleBasedStateMachine):
     def create(self, patient: int, result: str | None) -> str:
         sampled = (self.clock.now() - timedelta(minutes=10)).isoformat()
         record, _ = records.create_record(
-            self.records, PHARMACIST, META, test_body(patient, result, sampled_at=sampled), None
+            self.records, PHARMACIST, META, screening_body(patient, result, sampled_at=sampled), None
         )
         self.ids.append(record.id)
         return record.id

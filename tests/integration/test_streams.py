@@ -12,8 +12,6 @@ from moto import mock_aws
 
 from devtools.streams import StreamPoller, streams_client
 
-pytestmark = pytest.mark.integration
-
 TABLE = "stream-test"
 
 

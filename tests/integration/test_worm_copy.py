@@ -19,8 +19,6 @@ from chalicelib.domain.audit_chain import AuditEvent
 from devtools.audit_jobs import audit_stream_poller
 from devtools.provision import provision
 
-pytestmark = pytest.mark.integration
-
 CHAIN = "750000010"
 
 

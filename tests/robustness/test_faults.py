@@ -17,10 +17,8 @@ from chalicelib import bootstrap
 from chalicelib.adapters.dynamodb.models import AuditEventModel, IdempotencyModel, RecordModel
 from chalicelib.config import get_settings
 from tests.conftest import World
-from tests.patients import personal_needles, test_body
+from tests.patients import personal_needles, screening_body
 from tests.robustness.faults import Faults
-
-pytestmark = pytest.mark.integration
 
 # Bounds of the retry policies: botocore standard mode (3 attempts, bootstrap.AWS_RETRIES),
 # PynamoDB (1 + 3), the encryption SDK's KMS client (botocore legacy mode, 5).
@@ -45,7 +43,7 @@ def audited(action: str) -> list[dict[str, Any]]:
 
 def create(world: World, key: str | None = None, index: int = 0) -> Any:
     headers = {"Idempotency-Key": key} if key else {}
-    return world.call("POST", "/v1/tests", "pharmacist-a", test_body(index), **headers)
+    return world.call("POST", "/v1/tests", "pharmacist-a", screening_body(index), **headers)
 
 
 def assert_unavailable(response: Any) -> None:
@@ -161,7 +159,9 @@ def test_a_failed_transaction_leaves_neither_the_change_nor_its_event(world: Wor
     assert [r.record_id for r in records()] == [body_of(retried)["id"]]
     assert [c.state for c in claims()] == ["completed"]
     assert [e["record_ids"] for e in audited("create")] == [[body_of(retried)["id"]]]
-    other_body = world.call("POST", "/v1/tests", "pharmacist-a", test_body(1), **{"Idempotency-Key": key})
+    other_body = world.call(
+        "POST", "/v1/tests", "pharmacist-a", screening_body(1), **{"Idempotency-Key": key}
+    )
     assert other_body.status_code == 409
 
     record_id = body_of(retried)["id"]
@@ -183,7 +183,7 @@ def test_a_claim_left_without_its_record_is_finished_by_the_retry(world: World, 
     key = str(uuid.uuid4())
     container = bootstrap.get_container()
     body_mac = container.records.index.fingerprint(
-        json.dumps(test_body(0), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(),
+        json.dumps(screening_body(0), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(),
         finess="750000010",
     )
     claimed_id = str(uuid.uuid4())
@@ -219,14 +219,14 @@ def test_a_concurrent_retry_that_stores_first_is_returned_not_doubled(world: Wor
         if not paused[0]:  # the first attempt pauses here; its retry runs to completion
             paused[0] = True
             retried.append(
-                service.create_record(container.records, caller, RequestMeta("r2"), test_body(0), key)
+                service.create_record(container.records, caller, RequestMeta("r2"), screening_body(0), key)
             )
         return real_add(self, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(DynamoDbRecordRepository, "add_change", add_after_the_retry)
         first, created = service.create_record(
-            container.records, caller, RequestMeta("r1"), test_body(0), key
+            container.records, caller, RequestMeta("r1"), screening_body(0), key
         )
     second, second_created = retried[0]
     assert first.id == second.id and second_created and not created

@@ -5,14 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
 from openapi_spec_validator import validate
 from openapi_spec_validator.versions.shortcuts import get_spec_version
 
 from chalicelib.api.openapi import SUBMISSION_EXAMPLE, document
 from tests.conftest import World
-
-pytestmark = pytest.mark.api
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
@@ -84,7 +81,7 @@ def _follow(world: World, link: dict[str, Any], response_body: dict[str, Any], b
 
 def test_every_link_of_a_record_leads_to_that_record(world: World) -> None:
     # The fuzzer's stateful phase walks these links at random; this walks each of them, every time.
-    from tests.patients import test_body
+    from tests.patients import screening_body
 
     operations = document()["paths"]
     created_links = operations["/v1/tests"]["post"]["responses"]["201"]["links"]
@@ -97,7 +94,7 @@ def test_every_link_of_a_record_leads_to_that_record(world: World) -> None:
         "withdrawTest",
     }
     for name, link in [*created_links.items(), *(("result→" + n, link) for n, link in result_links.items())]:
-        created = world.call("POST", "/v1/tests", "pharmacist-a", test_body(0, result=None))
+        created = world.call("POST", "/v1/tests", "pharmacist-a", screening_body(0, result=None))
         assert created.status_code == 201, created.body
         source = json.loads(created.body)
         if name.startswith("result→"):

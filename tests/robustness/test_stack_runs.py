@@ -12,7 +12,7 @@ import requests
 from devtools import fuzz, load
 from devtools.login import login_stack_user
 
-pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("stack")]
+pytestmark = pytest.mark.xdist_group("stack")
 
 FUZZ_EXAMPLES = 10  # per operation and phase: the bounded run of `make test`
 FUZZ_SCENARIOS = 30  # stateful sequences: enough that walks along the links happen on any day

@@ -15,8 +15,6 @@ import pytest
 from tests.conftest import PHARMACY_A, World
 from tests.tokens import claims, foreign_key, moto_public_jwk, sign
 
-pytestmark = pytest.mark.security
-
 RECORD = str(uuid.uuid4())
 PROTECTED = [
     ("POST", "/v1/tests"),

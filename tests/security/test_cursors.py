@@ -5,12 +5,8 @@ from __future__ import annotations
 import base64
 import json
 
-import pytest
-
 from tests.conftest import PHARMACY_A, PHARMACY_B, World
-from tests.patients import test_body
-
-pytestmark = pytest.mark.security
+from tests.patients import screening_body
 
 
 def _cursor(data: object) -> str:
@@ -19,7 +15,7 @@ def _cursor(data: object) -> str:
 
 def test_a_cursor_from_another_pharmacy_or_forged_is_refused(world: World) -> None:
     for _ in range(3):
-        world.call("POST", "/v1/tests", "pharmacist-a", test_body(0))
+        world.call("POST", "/v1/tests", "pharmacist-a", screening_body(0))
     page = json.loads(world.call("GET", "/v1/tests?date=2026-11-29&limit=1", "pharmacist-a").body)
     assert page["next_cursor"]
     foreign = world.call("GET", f"/v1/tests?date=2026-11-29&cursor={page['next_cursor']}", "pharmacist-b")
@@ -50,7 +46,7 @@ def test_a_forged_audit_cursor_is_refused(world: World) -> None:
         response = world.call("GET", f"/v1/audit?cursor={cursor}", "admin-a")
         assert response.status_code == 400, (cursor, response.status_code, response.body)
     for _ in range(2):
-        world.call("POST", "/v1/tests", "pharmacist-b", test_body(1))
+        world.call("POST", "/v1/tests", "pharmacist-b", screening_body(1))
     other = json.loads(world.call("GET", "/v1/audit?limit=1", "admin-b").body)
     assert other["next_cursor"]
     assert world.call("GET", f"/v1/audit?cursor={other['next_cursor']}", "admin-a").status_code == 400
@@ -95,7 +91,7 @@ def test_a_record_cursor_whose_key_values_dynamodb_would_refuse_is_a_400_on_curs
 
 def test_an_audit_cursor_whose_values_dynamodb_would_refuse_is_a_400_on_cursor(world: World) -> None:
     for _ in range(2):
-        world.call("POST", "/v1/tests", "pharmacist-a", test_body(0))
+        world.call("POST", "/v1/tests", "pharmacist-a", screening_body(0))
     issued = json.loads(world.call("GET", "/v1/audit?limit=1", "admin-a").body)["next_cursor"]
     assert world.call("GET", f"/v1/audit?cursor={issued}", "admin-a").status_code == 200
     moment = "2026-11-29T10:00:00.000000Z"

@@ -7,14 +7,12 @@ import json
 import pytest
 
 from tests.conftest import PHARMACY_A, PHARMACY_B, World
-from tests.patients import test_body
-
-pytestmark = pytest.mark.security
+from tests.patients import screening_body
 
 
 @pytest.fixture
 def record_of_a(world: World) -> str:
-    response = world.call("POST", "/v1/tests", "pharmacist-a", test_body(0))
+    response = world.call("POST", "/v1/tests", "pharmacist-a", screening_body(0))
     assert response.status_code == 201
     return str(json.loads(response.body)["id"])
 
@@ -42,14 +40,18 @@ def test_another_pharmacy_gets_404_on_every_record_route(
 
 
 def test_listing_never_shows_another_pharmacys_records(world: World, record_of_a: str) -> None:
-    world.call("POST", "/v1/tests", "pharmacist-b", test_body(1))
+    world.call("POST", "/v1/tests", "pharmacist-b", screening_body(1))
     items_b = json.loads(world.call("GET", "/v1/tests?date=2026-11-29", "pharmacist-b").body)["items"]
     assert items_b and all(i["finess"] == PHARMACY_B for i in items_b)
     assert record_of_a not in {i["id"] for i in items_b}
 
 
 def test_platform_admin_gets_403_on_every_record_route(world: World, record_of_a: str) -> None:
-    routes = [*record_routes(record_of_a), ("POST", "/v1/tests", test_body(0)), ("GET", "/v1/tests", None)]
+    routes = [
+        *record_routes(record_of_a),
+        ("POST", "/v1/tests", screening_body(0)),
+        ("GET", "/v1/tests", None),
+    ]
     for method, path, body in routes:
         assert world.call(method, path, "operator", body).status_code == 403, (method, path)
 

@@ -12,17 +12,15 @@ import pytest
 from chalicelib import bootstrap
 from chalicelib.domain.psc import psc_username
 from tests.conftest import PHARMACY_A, PHARMACY_B
-from tests.patients import test_body
+from tests.patients import screening_body
 from tests.psc import PHARMACIST_A, PHARMACIST_B, PscWorld
 from tests.tokens import foreign_key
-
-pytestmark = pytest.mark.security
 
 SETTINGS_A = f"/v1/admin/pharmacies/{PHARMACY_A}/settings"
 
 
 def created(psc: PscWorld, token: str) -> dict[str, Any]:
-    response = psc.call("POST", "/v1/tests", token, test_body(0))
+    response = psc.call("POST", "/v1/tests", token, screening_body(0))
     assert response.status_code == 201, response.body
     body: dict[str, Any] = json.loads(response.body)
     return body

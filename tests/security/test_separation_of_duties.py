@@ -16,8 +16,6 @@ from chalicelib.services import admin
 from chalicelib.services.ports import Membership, MembershipRepository, RequestMeta
 from tests.conftest import PHARMACY_A, World
 
-pytestmark = pytest.mark.security
-
 NEW_FINESS = "690000013"
 
 

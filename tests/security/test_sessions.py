@@ -17,8 +17,6 @@ from devtools.login import login
 from devtools.seed import enrol_user, generate_password
 from tests.conftest import PHARMACY_A, World
 
-pytestmark = pytest.mark.security
-
 
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}

@@ -15,7 +15,7 @@ import pytest
 from devtools.stack import PROJECT_DIR, free_ports
 from tests.stack import harness
 
-pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("stack")]
+pytestmark = pytest.mark.xdist_group("stack")
 
 
 def test_ctrl_c_stops_everything_a_second_run_works_and_a_dead_child_stops_the_stack(tmp_path: Path) -> None:

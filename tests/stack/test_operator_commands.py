@@ -20,9 +20,9 @@ import pytest
 from devtools.login import login_stack_user
 from devtools.stack import PROJECT_DIR
 from tests.conftest import PHARMACY_A
-from tests.patients import test_body
+from tests.patients import screening_body
 
-pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("stack")]
+pytestmark = pytest.mark.xdist_group("stack")
 
 README = PROJECT_DIR / "README.md"
 SECTION = "## Operating the service"
@@ -81,7 +81,7 @@ def busy_stack(local_stack: dict[str, Any]) -> dict[str, Any]:
     token = login_stack_user(local_stack, "pharmacist-a")["AccessToken"]
     request = urllib.request.Request(
         f"{local_stack['api_url']}/v1/tests",
-        data=json.dumps(test_body(0, "negative")).encode(),
+        data=json.dumps(screening_body(0, "negative")).encode(),
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         method="POST",
     )

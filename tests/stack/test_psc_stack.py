@@ -13,7 +13,7 @@ import pytest
 
 from devtools.stack import PROJECT_DIR
 
-pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("stack")]
+pytestmark = pytest.mark.xdist_group("stack")
 
 
 def _make_login(local_stack: dict[str, Any], *assignment: str) -> subprocess.CompletedProcess[str]:

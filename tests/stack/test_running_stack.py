@@ -23,7 +23,7 @@ from devtools.login import local_cognito_client, login_stack_user, totp_code
 from devtools.stack import PROJECT_DIR, port_is_free
 from tests.stack import harness
 
-pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("stack")]
+pytestmark = pytest.mark.xdist_group("stack")
 
 
 def test_stack_json_follows_the_contract(local_stack: dict[str, Any]) -> None:

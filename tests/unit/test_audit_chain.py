@@ -44,8 +44,6 @@ from chalicelib.domain.audit_chain import (
     verify_chain,
 )
 
-pytestmark = pytest.mark.unit
-
 NOW = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
 CHAIN = "750000001"
 # The checkpoint function's key (KMS in production) and an attacker's key of the same kind.

@@ -9,8 +9,6 @@ import pytest
 from chalicelib.domain.delivery import BackoffPolicy, after_transport_failure, backoff_delay
 from chalicelib.domain.model import DeliveryState
 
-pytestmark = pytest.mark.unit
-
 POLICY = BackoffPolicy(base_seconds=30, factor=2, cap_seconds=3600, max_attempts=8)
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 

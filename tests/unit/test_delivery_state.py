@@ -10,8 +10,6 @@ from chalicelib.domain import delivery, model
 from chalicelib.domain.model import DeliveryState, MessageKind, RecordStatus
 from chalicelib.domain.model import ScreeningResult as Result
 
-pytestmark = pytest.mark.unit
-
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 POLICY = delivery.BackoffPolicy(max_attempts=3)
 

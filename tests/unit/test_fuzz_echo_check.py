@@ -3,12 +3,8 @@ not fooled by a drawn value that is a word of the service's own error text."""
 
 from __future__ import annotations
 
-import pytest
-
 from chalicelib.api.openapi import SUBMISSION_EXAMPLE
 from devtools.fuzz import echoed_values
-
-pytestmark = pytest.mark.unit
 
 FIXED_TEXT = '{"title": "Bad Request", "detail": "The request has invalid fields.", "status": 400}'
 

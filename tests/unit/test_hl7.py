@@ -24,8 +24,6 @@ from chalicelib.domain.model import Address, MessageKind, Patient, RecordStatus,
 from chalicelib.domain.model import ScreeningResult as Result
 from tests.patients import PATIENTS
 
-pytestmark = pytest.mark.unit
-
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 SAMPLED = datetime(2026, 11, 29, 10, 15, tzinfo=timezone(timedelta(hours=1)))
 

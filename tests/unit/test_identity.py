@@ -20,9 +20,7 @@ from chalicelib.domain.validation import parse_submission
 from chalicelib.services import records
 from chalicelib.services.ports import InsiTeleservice, RequestMeta
 from tests.fakes import FakeCipher, FakeIdempotency, FakeIndex, FakeJournal, FakeRepository, FixedClock
-from tests.patients import ins_body, test_body
-
-pytestmark = pytest.mark.unit
+from tests.patients import ins_body, screening_body
 
 PHARMACIST = Principal("pharmacist-a", Role.PHARMACIST, "750000010")
 META = RequestMeta(request_id="req-1")
@@ -58,7 +56,7 @@ def pid(message: hl7.Message, path: str) -> str:
 
 def test_nothing_checked_is_provisional_and_sends_the_nir_as_the_health_plan_id() -> None:
     insi = FakeInsi()
-    status, message = created(deps_with(insi), test_body(0))
+    status, message = created(deps_with(insi), screening_body(0))
     assert status is IdentityStatus.PROVISIONAL and insi.calls == 0  # no traits: INSi not asked
     assert (pid(message, "F3.R1.C5"), pid(message, "F32")) == ("NH", "PROV")
     assert INS_OID not in str(message)
@@ -105,7 +103,7 @@ def test_insi_down_loses_nothing_the_record_is_kept_at_the_counter_s_status() ->
 
 
 def test_a_client_claiming_a_status_is_refused() -> None:
-    body = test_body(0)
+    body = screening_body(0)
     body["patient"]["identity_status"] = "qualified"
     with pytest.raises(ValidationFailed) as caught:
         records.create_record(deps_with(FakeInsi()), PHARMACIST, META, body, None)

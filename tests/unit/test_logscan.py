@@ -19,8 +19,6 @@ import pytest
 from tests.logscan import find_leaks, scanner
 from tests.patients import PATIENTS, personal_needles
 
-pytestmark = pytest.mark.unit
-
 ROOT = Path(__file__).resolve().parents[2]
 
 

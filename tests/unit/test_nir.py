@@ -9,8 +9,6 @@ import pytest
 from chalicelib.domain import nir
 from chalicelib.domain.model import Sex
 
-pytestmark = pytest.mark.unit
-
 
 def with_key(first13: str) -> str:
     """The key computed independently of stdnum: 97 - (13 digits mod 97), 2A read as 19, 2B as 18."""

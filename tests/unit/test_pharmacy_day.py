@@ -22,9 +22,7 @@ from chalicelib.domain.validation import finess_with_check_digit
 from chalicelib.services import records
 from chalicelib.services.ports import RequestMeta
 from tests.fakes import FakeCipher, FakeIdempotency, FakeIndex, FakeJournal, FakeRepository, FixedClock
-from tests.patients import test_body
-
-pytestmark = pytest.mark.unit
+from tests.patients import screening_body
 
 REUNION = finess_with_check_digit("97400001")
 GUADELOUPE = finess_with_check_digit("97100001")
@@ -102,10 +100,10 @@ def test_a_test_near_midnight_lists_on_the_pharmacy_s_day_whatever_offset_the_cl
     deps = deps_at(datetime(2026, 11, 29, 20, 30, tzinfo=UTC))
     caller = pharmacist(REUNION)
     for sampled in ("2026-11-29T19:30:00Z", "2026-11-29T20:30:00+01:00"):
-        records.create_record(deps, caller, META, test_body(0, sampled_at=sampled), None)
+        records.create_record(deps, caller, META, screening_body(0, sampled_at=sampled), None)
     # a test at 00:10 Réunion time, sent in Paris time (the eve, 21:10+01:00)
     late = records.create_record(
-        deps, caller, META, test_body(1, sampled_at="2026-11-29T21:10:00+01:00"), None
+        deps, caller, META, screening_body(1, sampled_at="2026-11-29T21:10:00+01:00"), None
     )
     assert late[0].day.isoformat() == "2026-11-30" and late[0].time_zone == "Indian/Reunion"
     today = records.pharmacy_today(deps, caller)  # 00:30 in Réunion: already the 30th
@@ -122,7 +120,7 @@ def test_a_test_sampled_at_00_30_in_paris_sent_in_utc_lands_on_the_paris_day() -
     deps = deps_at(datetime(2026, 11, 30, 0, 0, tzinfo=UTC))
     caller = pharmacist(PARIS_FINESS)
     record, _ = records.create_record(
-        deps, caller, META, test_body(0, sampled_at="2026-11-29T23:30:00Z"), None
+        deps, caller, META, screening_body(0, sampled_at="2026-11-29T23:30:00Z"), None
     )
     assert record.day.isoformat() == "2026-11-30"
     listed = records.list_records(deps, caller, META, day=record.day, status=None, limit=10, cursor=None)
@@ -134,7 +132,7 @@ def test_a_guadeloupe_evening_test_is_not_on_the_next_paris_day() -> None:
     deps = deps_at(datetime(2026, 11, 30, 1, 30, tzinfo=UTC))
     caller = pharmacist(GUADELOUPE)
     record, _ = records.create_record(
-        deps, caller, META, test_body(0, sampled_at="2026-11-30T02:00:00+01:00"), None
+        deps, caller, META, screening_body(0, sampled_at="2026-11-30T02:00:00+01:00"), None
     )
     assert record.day.isoformat() == "2026-11-29"
     assert records.pharmacy_today(deps, caller).isoformat() == "2026-11-29"

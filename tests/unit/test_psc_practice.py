@@ -8,8 +8,6 @@ import pytest
 
 from chalicelib.domain.psc import PscRefused, check_practice, read_practice
 
-pytestmark = pytest.mark.unit
-
 ME = "810000000017"
 HERE = "750000010"
 

@@ -3,74 +3,27 @@ statistics and the patient query parser."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import pytest
 
 from chalicelib.domain.errors import ServiceUnavailable, ValidationFailed
-from chalicelib.domain.model import DeliveryState, RecordStatus, ScreeningRecord, ScreeningResult
+from chalicelib.domain.model import DeliveryState, RecordStatus, ScreeningResult
 from chalicelib.domain.retention import RetentionFacts, RetentionPolicy
 from chalicelib.domain.stats import Skeleton, StatsQuery, parse_stats_query, range_stats
 from chalicelib.services.patients import parse_patient_query
-from chalicelib.services.ports import Change, ChangedMeanwhile
 from chalicelib.services.retention import PurgeDeps, purge
-from tests.fakes import FakeJournal
+from tests.fakes import FakeJournal, FakeRetentionStore
 from tests.patients import PATIENTS, personal_needles
-
-pytestmark = pytest.mark.unit
 
 CREATED = datetime(2026, 11, 29, 10, tzinfo=UTC)
 POLICY = RetentionPolicy()
 
 
-@dataclass
-class FakeStore:
-    records: dict[str, RetentionFacts] = field(default_factory=dict)
-    refuse: set[str] = field(default_factory=set)  # changed meanwhile
-    erased: list[str] = field(default_factory=list)
-
-    def on_erase_day(self, day: date) -> Iterator[RetentionFacts]:
-        yield from [f for f in self.records.values() if f.erase_day == day]
-
-    def erase_expired(self, facts: RetentionFacts, *, now: datetime, policy: RetentionPolicy) -> bool:
-        if facts.record_id in self.refuse:
-            return False
-        self.records[facts.record_id] = replace(facts, erase_day=None)
-        self.erased.append(facts.record_id)
-        return True
-
-    def hold_until(self, facts: RetentionFacts, day: date) -> bool:
-        if facts.record_id in self.refuse:
-            return False
-        self.records[facts.record_id] = replace(facts, erase_day=day)
-        return True
-
-    def erase_unsent(self, record: ScreeningRecord, *, now: datetime, policy: RetentionPolicy) -> bool:
-        raise AssertionError("not used by the purge")
-
-    def erase_expired_change(
-        self, facts: RetentionFacts, *, now: datetime, policy: RetentionPolicy
-    ) -> Change:
-        def write(pending: list[Any]) -> None:
-            if facts.record_id in self.refuse:
-                raise ChangedMeanwhile()
-            pending.append(lambda: self.erase_expired(facts, now=now, policy=policy))
-
-        return Change(write=write, conflict=lambda _failed: ChangedMeanwhile())
-
-    def erase_unsent_change(
-        self, record: ScreeningRecord, *, now: datetime, policy: RetentionPolicy
-    ) -> Change:
-        raise AssertionError("not used by the purge")
-
-    def day_skeletons(self, finess: str, day: date) -> list[Skeleton]:
-        return []
-
-
-def add(store: FakeStore, record_id: str, ack_after_days: int | None = None, **extra: object) -> None:
+def add(
+    store: FakeRetentionStore, record_id: str, ack_after_days: int | None = None, **extra: object
+) -> None:
     ack = CREATED + timedelta(days=ack_after_days) if ack_after_days is not None else None
     from chalicelib.domain.retention import erase_day
 
@@ -92,7 +45,7 @@ def at(days: int) -> datetime:
 
 
 def test_erases_what_is_due_and_journals_each_before_erasing() -> None:
-    store, journal = FakeStore(), FakeJournal()
+    store, journal = FakeRetentionStore(), FakeJournal()
     add(store, "acked", ack_after_days=0)
     add(store, "never")
     deps = PurgeDeps(store=store, journal=journal, policy=POLICY)
@@ -114,7 +67,7 @@ def test_erases_what_is_due_and_journals_each_before_erasing() -> None:
 
 
 def test_dry_run_reports_the_same_and_writes_nothing() -> None:
-    store, journal = FakeStore(), FakeJournal()
+    store, journal = FakeRetentionStore(), FakeJournal()
     for i in range(3):
         add(store, f"r{i}")
     deps = PurgeDeps(store=store, journal=journal, policy=POLICY)
@@ -129,7 +82,7 @@ def test_dry_run_reports_the_same_and_writes_nothing() -> None:
 
 
 def test_leased_and_changed_records_wait_for_the_next_run() -> None:
-    store, journal = FakeStore(refuse={"changed"}), FakeJournal()
+    store, journal = FakeRetentionStore(refuse={"changed"}), FakeJournal()
     add(store, "leased", lease_expires_at=at(90) + timedelta(minutes=1))
     add(store, "changed")
     report = purge(PurgeDeps(store=store, journal=journal, policy=POLICY), at(90))
@@ -140,7 +93,7 @@ def test_leased_and_changed_records_wait_for_the_next_run() -> None:
 
 
 def test_a_journal_outage_stops_the_run_before_any_untraced_erasure() -> None:
-    store, journal = FakeStore(), FakeJournal(down=True)
+    store, journal = FakeRetentionStore(), FakeJournal(down=True)
     add(store, "r1")
     with pytest.raises(ServiceUnavailable):
         purge(PurgeDeps(store=store, journal=journal, policy=POLICY), at(90))
@@ -148,7 +101,7 @@ def test_a_journal_outage_stops_the_run_before_any_untraced_erasure() -> None:
 
 
 def test_near_cap_alarm_lists_unacknowledged_records() -> None:
-    store = FakeStore()
+    store = FakeRetentionStore()
     add(store, "never")
     add(store, "acked", ack_after_days=70)  # erased at the cap too, but SI-DEP has it
     add(store, "cancelled", delivery_state=DeliveryState.CANCELLED)
@@ -158,7 +111,7 @@ def test_near_cap_alarm_lists_unacknowledged_records() -> None:
 
 
 def test_the_time_budget_stops_between_days() -> None:
-    store = FakeStore()
+    store = FakeRetentionStore()
     add(store, "r1")
     report = purge(
         PurgeDeps(store=store, journal=FakeJournal(), policy=POLICY), at(90), time_left=lambda: 1.0
@@ -246,7 +199,7 @@ def test_patient_query_errors_never_echo(body: object) -> None:
 
 
 def test_a_record_still_owed_to_sidep_is_held_at_its_cap_and_never_erased_before() -> None:
-    store, journal = FakeStore(), FakeJournal()
+    store, journal = FakeRetentionStore(), FakeJournal()
     add(store, "owed", ack_after_days=0, message_pending=True, delivery_state=DeliveryState.FAILED)
     deps = PurgeDeps(store=store, journal=journal, policy=POLICY)
 

@@ -10,8 +10,6 @@ import pytest
 from chalicelib.domain.devices import SNAPSHOT
 from devtools import reference_data
 
-pytestmark = pytest.mark.unit
-
 
 def test_refreshing_from_the_snapshot_s_own_value_set_rewrites_it_unchanged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

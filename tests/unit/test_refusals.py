@@ -5,13 +5,9 @@ from __future__ import annotations
 import re
 import threading
 
-import pytest
-
 from chalicelib.services.ports import RequestMeta
 from chalicelib.services.refusals import OTHER_SOURCES, UnauthenticatedRefusals
 from tests.fakes import FakeJournal, FixedClock
-
-pytestmark = pytest.mark.unit
 
 ATTACKER = RequestMeta(request_id="r1", source_ip="203.0.113.7", user_agent="flood/1.0")
 

@@ -28,8 +28,6 @@ from chalicelib.domain.retention import (
 )
 from chalicelib.services.retention import retention_policy
 
-pytestmark = pytest.mark.unit
-
 POLICY = RetentionPolicy()  # 30 days after acknowledgement, 90 days hard cap
 CREATED = datetime(2026, 11, 29, 23, 30, tzinfo=UTC)  # late in the UTC day: days are UTC days
 D0 = date(2026, 11, 29)

@@ -11,8 +11,6 @@ from chalicelib.adapters.cognito import CognitoAccessTokenVerifier, JwksKeys
 from chalicelib.domain.errors import ServiceUnavailable, Unauthenticated
 from tests.tokens import access_token, claims, moto_public_jwk, sign
 
-pytestmark = pytest.mark.unit
-
 POOL = "eu-west-3_pool"
 ISSUER = f"https://cognito-idp.eu-west-3.amazonaws.com/{POOL}"
 

@@ -28,9 +28,7 @@ from chalicelib.domain.validation import (
     validate_finess,
 )
 from tests.patients import PATIENTS, personal_needles
-from tests.patients import test_body as make_body
-
-pytestmark = pytest.mark.unit
+from tests.patients import screening_body as make_body
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 MAX_AGE_DAYS = 7

@@ -10,9 +10,7 @@ import pytest
 from chalicelib.api.context import MAX_JSON_DEPTH
 from chalicelib.api.problems import SECURITY_HEADERS
 from tests.conftest import World
-from tests.patients import test_body
-
-pytestmark = pytest.mark.security
+from tests.patients import screening_body
 
 
 def problem(response: Any, status: int) -> dict[str, Any]:
@@ -30,7 +28,7 @@ def raw(world: World, method: str, path: str, body: bytes | str | None, **header
 
 
 def test_a_body_over_the_limit_is_413(world: World) -> None:
-    body = test_body(0)
+    body = screening_body(0)
     body["patient"]["last_name"] = "x" * (70 * 1024)
     response = raw(world, "POST", "/v1/tests", json.dumps(body), **{"Content-Type": "application/json"})
     problem(response, 413)
@@ -50,7 +48,7 @@ def test_a_body_nested_too_deep_is_400_without_a_crash(world: World) -> None:
 )
 def test_a_body_that_is_not_json_is_415(world: World, content_type: str) -> None:
     headers = {"Content-Type": content_type} if content_type else {}
-    problem(raw(world, "POST", "/v1/tests", json.dumps(test_body(0)), **headers), 415)
+    problem(raw(world, "POST", "/v1/tests", json.dumps(screening_body(0)), **headers), 415)
 
 
 def test_json_with_a_charset_parameter_is_accepted(world: World) -> None:
@@ -58,7 +56,7 @@ def test_json_with_a_charset_parameter_is_accepted(world: World) -> None:
         world,
         "POST",
         "/v1/tests",
-        json.dumps(test_body(0)),
+        json.dumps(screening_body(0)),
         **{"Content-Type": "application/json; charset=utf-8"},
     )
     assert response.status_code == 201, response.body
@@ -74,8 +72,8 @@ def test_json_with_a_charset_parameter_is_accepted(world: World) -> None:
         b'"a string"',
         b"1e999999",
         b'{"patient": NaN}',
-        json.dumps({**test_body(0), "extra": 1}).encode(),
-        json.dumps({**test_body(0), "test": {**test_body(0)["test"], "unknown": True}}).encode(),
+        json.dumps({**screening_body(0), "extra": 1}).encode(),
+        json.dumps({**screening_body(0), "test": {**screening_body(0)["test"], "unknown": True}}).encode(),
     ],
 )
 def test_malformed_or_unexpected_bodies_are_400(world: World, body: bytes) -> None:
@@ -85,7 +83,7 @@ def test_malformed_or_unexpected_bodies_are_400(world: World, body: bytes) -> No
 
 
 def test_unknown_fields_are_named_but_hostile_keys_are_not_echoed(world: World) -> None:
-    body = test_body(0)
+    body = screening_body(0)
     body["patient"]["Dupont 295109912611193"] = "x"
     body["colour"] = "blue"
     response = raw(world, "POST", "/v1/tests", json.dumps(body), **{"Content-Type": "application/json"})
@@ -134,7 +132,7 @@ def test_cors_is_closed_by_default(world: World) -> None:
             method,
             path,
             "pharmacist-a",
-            test_body(0) if method == "POST" else None,
+            screening_body(0) if method == "POST" else None,
             Origin="https://evil.example",
         )
         assert not any(name.lower().startswith("access-control-") for name in response.headers)

@@ -8,8 +8,6 @@ import pytest
 
 from devtools.stack import StackError, check_ports, free_ports, port_is_free, resolve_ports
 
-pytestmark = pytest.mark.unit
-
 
 def test_defaults_are_the_contract_ports() -> None:
     assert resolve_ports({"api": None, "aws": None, "sidep": None}, {}) == {

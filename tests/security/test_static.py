@@ -15,8 +15,6 @@ from packaging.requirements import Requirement
 from devtools.stack import PROJECT_DIR
 from infra.lock import LOCK_FILE, read_lock
 
-pytestmark = pytest.mark.security
-
 
 def test_bandit_reports_no_high_severity_finding(tmp_path: Path) -> None:
     """Accepted findings carry `# nosec BXXX: reason` where they are; a high one fails the suite."""
