@@ -1,0 +1,106 @@
+"""Authentication and logout on in-memory ports: the membership, not the token, decides; every
+refusal is journaled with its reason and never the token."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.domain.errors import Forbidden, Unauthenticated
+from chalicelib.domain.model import Principal, Role
+from chalicelib.services import auth
+from chalicelib.services.ports import Membership, RequestMeta, VerifiedToken
+from chalicelib.services.refusals import UnauthenticatedRefusals
+from tests.fakes import FakeJournal, FakeMemberships, FakePharmacies, FakeTokens, FakeUsers, FixedClock
+
+PHARMACY = "750000010"
+META = RequestMeta(request_id="r-1", source_ip="192.0.2.1")
+
+
+class World:
+    def __init__(self) -> None:
+        self.clock = FixedClock()
+        self.journal = FakeJournal()
+        self.memberships = FakeMemberships()
+        self.pharmacies = FakePharmacies()
+        self.pharmacies.add(PHARMACY, "Pharmacie", created_by="test")
+        self.tokens = FakeTokens()
+        self.refusals = UnauthenticatedRefusals(self.journal, self.clock)
+
+    def token(self, name: str, username: str, client_id: str = "mobile") -> None:
+        issued = int(self.clock.now().timestamp())
+        self.tokens.tokens[name] = VerifiedToken(username=username, client_id=client_id, issued_at=issued)
+
+    def authenticate(self, header: str | None) -> Principal:
+        return auth.authenticate(
+            self.tokens,
+            self.memberships,
+            self.journal,
+            self.refusals,
+            META,
+            header,
+            "GET /v1/tests",
+            self.pharmacies,
+        )
+
+
+def test_the_role_and_pharmacy_come_from_the_membership_not_the_token() -> None:
+    world = World()
+    world.memberships.add(Membership("camille", Role.PHARMACIST, PHARMACY), created_by="test")
+    world.token("t", "camille")
+    assert world.authenticate("Bearer t") == Principal(
+        "camille", Role.PHARMACIST, PHARMACY, client_id="mobile"
+    )
+
+
+@pytest.mark.parametrize("header", [None, "", "Basic dDp0", "Bearer ", "Bearer unknown"])
+def test_no_valid_bearer_token_is_unauthenticated_and_journaled_without_the_token(header: str | None) -> None:
+    world = World()
+    with pytest.raises(Unauthenticated):
+        world.authenticate(header)
+    assert world.journal.actions() == [("authenticate", "denied")]
+    assert "unknown" not in world.journal.events[0].reason and "dDp0" not in world.journal.events[0].reason
+
+
+def test_a_valid_token_without_a_membership_is_forbidden() -> None:
+    world = World()
+    world.token("t", "stranger")
+    with pytest.raises(Forbidden):
+        world.authenticate("Bearer t")
+    assert world.journal.actions() == [("authorize", "denied")]
+
+
+def test_a_cognito_token_cannot_stand_in_for_a_pro_sante_connect_member() -> None:
+    world = World()
+    world.memberships.add(Membership("psc-810", Role.PHARMACIST, PHARMACY, national_id="810"), created_by="t")
+    world.token("cognito", "psc-810")
+    with pytest.raises(Unauthenticated):
+        world.authenticate("Bearer cognito")
+    world.token("ours", "psc-810", client_id=auth.PSC_SESSION_CLIENT_ID)
+    assert world.authenticate("Bearer ours").username == "psc-810"
+
+
+def test_a_cognito_pharmacist_of_a_pharmacy_that_requires_psc_is_refused_but_its_admin_is_not() -> None:
+    world = World()
+    world.pharmacies.pharmacies[PHARMACY].psc_required = True
+    world.memberships.add(Membership("camille", Role.PHARMACIST, PHARMACY), created_by="test")
+    world.memberships.add(Membership("owner", Role.PHARMACY_ADMIN, PHARMACY), created_by="test")
+    world.token("p", "camille")
+    world.token("a", "owner")
+    with pytest.raises(Forbidden):
+        world.authenticate("Bearer p")
+    assert world.authenticate("Bearer a").role == Role.PHARMACY_ADMIN
+
+
+def test_logout_refuses_every_token_issued_until_then_and_signs_the_user_out_everywhere() -> None:
+    world = World()
+    world.memberships.add(Membership("camille", Role.PHARMACIST, PHARMACY), created_by="test")
+    world.token("before", "camille")
+    caller = world.authenticate("Bearer before")
+    users = FakeUsers()
+    auth.logout(auth.SessionDeps(world.memberships, users, world.journal, world.clock), caller, META)
+    assert users.signed_out == ["camille"] and world.journal.actions()[-1] == ("logout", "success")
+    with pytest.raises(Unauthenticated):
+        world.authenticate("Bearer before")
+    world.clock.advance(seconds=1)
+    world.token("after", "camille")
+    assert world.authenticate("Bearer after").username == "camille"
