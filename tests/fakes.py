@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from chalicelib.domain import delivery
 from chalicelib.domain.audit_chain import AuditEvent
 from chalicelib.domain.errors import Conflict, NotFound, ServiceUnavailable, Unauthenticated
 from chalicelib.domain.model import Patient, Role, ScreeningRecord
@@ -17,6 +18,7 @@ from chalicelib.domain.psc import AuthorizationPending, UnknownIdentifier
 from chalicelib.domain.retention import RetentionFacts, RetentionPolicy
 from chalicelib.domain.serialization import patient_from_json, patient_to_json
 from chalicelib.domain.stats import Skeleton
+from chalicelib.services.export import Outbound, Queued, Receipt, SendFailed, SendReport
 from chalicelib.services.ports import (
     Change,
     ChangedMeanwhile,
@@ -413,6 +415,77 @@ class FakeSessionIssuer:
     def issue(self, username: str) -> tuple[str, int]:
         self.issued.append(username)
         return f"session-{len(self.issued)}", 900
+
+
+@dataclass
+class FakeExportQueue:
+    """ExportQueue over in-memory records, with the DynamoDB queue's conditions: a lease only on an
+    unchanged, due record; an outcome only on a record still leased by us and unchanged."""
+
+    records: dict[str, tuple[ScreeningRecord, bytes]] = field(default_factory=dict)
+    leased_by_us: set[str] = field(default_factory=set)
+    before_lease: Callable[[], None] = lambda: None  # a pharmacist's change between read and lease
+
+    def put(self, record: ScreeningRecord, blob: bytes) -> None:
+        self.records[record.id] = (copy.deepcopy(record), blob)
+
+    def record(self, record_id: str) -> ScreeningRecord:
+        return self.records[record_id][0]
+
+    def _due(self, record: ScreeningRecord, now: datetime) -> bool:
+        at = record.delivery.next_attempt_at
+        return delivery.has_message_to_send(record) and (at is None or at <= now)
+
+    def due(self, now: datetime) -> Iterator[Queued]:
+        found = [(r, b) for r, b in self.records.values() if self._due(r, now)]
+        for record, blob in sorted(found, key=lambda rb: rb[0].created_at):
+            yield Queued(copy.deepcopy(record), blob)
+
+    def lease(self, items: Sequence[Queued], now: datetime, until: datetime) -> list[Queued]:
+        self.before_lease()
+        won = []
+        for item in items:
+            stored = self.records[item.record.id][0]
+            if stored.version == item.record.version and self._due(stored, now):
+                delivery.lease(item.record, now, until)
+                self.records[item.record.id] = (copy.deepcopy(item.record), self.records[item.record.id][1])
+                self.leased_by_us.add(item.record.id)
+                won.append(item)
+        return won
+
+    def settle(self, items: Sequence[Queued], now: datetime, outcomes: dict[str, str]) -> int:
+        changed = 0
+        for item in items:
+            stored = self.records[item.record.id][0]
+            if item.record.id in self.leased_by_us and stored.version == item.record.version:
+                self.records[item.record.id] = (copy.deepcopy(item.record), self.records[item.record.id][1])
+            else:
+                changed += 1
+            self.leased_by_us.discard(item.record.id)
+        return changed
+
+    def oldest_due(self, now: datetime) -> datetime | None:
+        due = [
+            r.delivery.next_attempt_at or r.created_at for r, _ in self.records.values() if self._due(r, now)
+        ]
+        return min(due, default=None)
+
+
+@dataclass
+class FakeSender:
+    """BatchSender: accepts every message, or fails every batch while `down`."""
+
+    down: bool = False
+    sent: list[list[str]] = field(default_factory=list)  # record ids per batch that reached it
+
+    def send(self, items: Sequence[Outbound], now: datetime) -> SendReport:
+        if self.down:
+            raise SendFailed("down")
+        self.sent.append([item.record.id for item in items])
+        receipts = {
+            item.record.id: Receipt(accepted=True, message_id=f"m-{item.record.id}") for item in items
+        }
+        return SendReport(batch_id=f"b-{len(self.sent)}", receipts=receipts)
 
 
 def dynamodb_changes(changes: Sequence[Change]) -> None:

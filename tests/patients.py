@@ -4,7 +4,10 @@ body or a DynamoDB attribute in clear; the log scanner and the storage tests loo
 from __future__ import annotations
 
 import copy
+from datetime import date
 from typing import Any
+
+from chalicelib.domain.model import Address, Patient, Sex
 
 # NIRs valid per python-stdnum (key = 97 - first 13 digits mod 97), agreeing with sex and birth date.
 PATIENTS: list[dict[str, Any]] = [
@@ -92,3 +95,27 @@ def personal_needles() -> list[str]:
     for traits in INS_TRAITS:
         needles |= {traits["birth_last_name"], traits["birth_first_names"]}
     return sorted(needles)
+
+
+def patient(index: int) -> Patient:
+    """Test patient `index` as the domain holds them (normalised NIR, E.164 phone)."""
+    p = PATIENTS[index % len(PATIENTS)]
+    address = p.get("address")
+    return Patient(
+        nir=p["nir"].replace(" ", ""),
+        last_name=p["last_name"],
+        first_name=p["first_name"],
+        birth_date=date.fromisoformat(p["birth_date"]),
+        sex=Sex(p["sex"]),
+        email=p.get("email"),
+        phone=_e164(p.get("phone")),
+        address=Address(**address) if address else None,
+    )
+
+
+def _e164(phone: str | None) -> str | None:
+    if not phone:
+        return None
+    import phonenumbers
+
+    return phonenumbers.format_number(phonenumbers.parse(phone, "FR"), phonenumbers.PhoneNumberFormat.E164)

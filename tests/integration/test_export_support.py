@@ -7,7 +7,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -20,48 +20,22 @@ from chalicelib.adapters.sidep.hl7 import message_control_id
 from chalicelib.adapters.sidep.transport import HttpsTransport, TransportSettings
 from chalicelib.domain import delivery
 from chalicelib.domain.model import (
-    Address,
     DeliveryState,
     MessageKind,
-    Patient,
     RecordStatus,
     ScreeningKind,
     ScreeningRecord,
     ScreeningResult,
     ScreeningTest,
-    Sex,
 )
 from chalicelib.services.export import ExportSettings, ExportSummary, run_export
 from devtools.fake_sidep import FakeSidep
 from tests.fakes import FakeCipher, FakeJournal, FixedClock
-from tests.patients import PATIENTS
+from tests.patients import patient
 
 __test__ = False  # helpers only: nothing to collect here
 
 FINESSES = ("750000010", "130000029")
-
-
-def patient(index: int) -> Patient:
-    p = PATIENTS[index % len(PATIENTS)]
-    address = p.get("address")
-    return Patient(
-        nir=p["nir"].replace(" ", ""),
-        last_name=p["last_name"],
-        first_name=p["first_name"],
-        birth_date=date.fromisoformat(p["birth_date"]),
-        sex=Sex(p["sex"]),
-        email=p.get("email"),
-        phone=_e164(p.get("phone")),
-        address=Address(**address) if address else None,
-    )
-
-
-def _e164(phone: str | None) -> str | None:
-    if not phone:
-        return None
-    import phonenumbers
-
-    return phonenumbers.format_number(phonenumbers.parse(phone, "FR"), phonenumbers.PhoneNumberFormat.E164)
 
 
 def new_record(

@@ -1,0 +1,101 @@
+"""The export run on in-memory ports: each due record is leased, sent and settled once, journaled per
+pharmacy; a receiver down loses nothing; a record changed before its lease is not sent."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from chalicelib.domain import delivery
+from chalicelib.domain.model import (
+    DeliveryState,
+    RecordStatus,
+    ScreeningKind,
+    ScreeningRecord,
+    ScreeningResult,
+    ScreeningTest,
+)
+from chalicelib.services.export import ExportSettings, ExportSummary, run_export
+from tests.fakes import FakeCipher, FakeExportQueue, FakeJournal, FakeSender, FixedClock
+from tests.patients import PATIENTS, patient
+
+FINESSES = ("750000010", "130000029")
+NEGATIVE = ScreeningResult.NEGATIVE
+
+
+class World:
+    def __init__(self, count: int) -> None:
+        self.clock, self.cipher, self.journal = FixedClock(), FakeCipher(), FakeJournal()
+        self.queue, self.sender = FakeExportQueue(), FakeSender()
+        for index in range(count):
+            now = self.clock.now()
+            record = ScreeningRecord(
+                id=str(uuid.UUID(int=index + 1)),
+                finess=FINESSES[index % 2],
+                patient=None,
+                test=ScreeningTest(
+                    ScreeningKind.ANTIGEN, "1232", now - timedelta(minutes=20), ScreeningResult.NEGATIVE
+                ),
+                status=RecordStatus.PENDING,
+                created_at=now - timedelta(minutes=10, seconds=-index),
+                updated_at=now - timedelta(minutes=10),
+                created_by="pharmacist-a",
+            )
+            delivery.schedule_send(record, now - timedelta(minutes=10))
+            blob = self.cipher.encrypt(patient(index), finess=record.finess, record_id=record.id)
+            self.queue.put(record, blob)
+
+    def run(self) -> ExportSummary:
+        return run_export(
+            queue=self.queue,
+            cipher=self.cipher,
+            sender=self.sender,
+            journal=self.journal,
+            clock=self.clock,
+            settings=ExportSettings(batch_size=2),
+            rand=lambda: 0.5,
+        )
+
+    def states(self) -> list[DeliveryState]:
+        return [self.queue.record(rid).delivery.state for rid in sorted(self.queue.records)]
+
+
+def test_every_due_record_is_sent_once_acknowledged_and_journaled_for_its_pharmacy() -> None:
+    world = World(5)
+    summary = world.run()
+    assert summary.sent == summary.acknowledged == 5 and summary.batches == 3
+    assert sorted(rid for batch in world.sender.sent for rid in batch) == sorted(world.queue.records)
+    assert world.states() == [DeliveryState.ACKNOWLEDGED] * 5
+    exported = [e for e in world.journal.events if e.action == "export"]
+    assert {e.finess for e in exported} == set(FINESSES)
+    assert sorted(rid for e in exported for rid in e.record_ids) == sorted(world.queue.records)
+    assert world.run().sent == 0  # nothing left: a second run sends nothing again
+
+
+def test_a_receiver_down_loses_nothing_and_the_records_wait_with_backoff() -> None:
+    world = World(3)
+    world.sender.down = True
+    summary = world.run()
+    assert summary.retried == 3 and summary.acknowledged == 0
+    assert world.states() == [DeliveryState.READY] * 3
+    waits = [world.queue.record(r).delivery.next_attempt_at for r in world.queue.records]
+    assert all(at is not None and at > world.clock.now() for at in waits)
+    world.sender.down = False
+    assert world.run().sent == 0  # not yet due
+    world.clock.advance(hours=2)
+    assert world.run().acknowledged == 3
+
+
+def test_a_record_changed_between_its_read_and_its_lease_is_not_sent() -> None:
+    world = World(2)
+    first = sorted(world.queue.records)[0]
+
+    def pharmacist_corrects() -> None:
+        world.queue.record(first).version += 1
+        world.queue.before_lease = lambda: None
+
+    world.queue.before_lease = pharmacist_corrects
+    summary = world.run()
+    assert first not in [rid for batch in world.sender.sent[:1] for rid in batch]
+    assert summary.skipped >= 1
+    assert PATIENTS  # the patients the blobs hold are the test patients
