@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import hl7
 import pytest
@@ -20,37 +20,16 @@ from chalicelib.adapters.sidep.hl7 import (
 )
 from chalicelib.domain import model
 from chalicelib.domain.identity import IdentityStatus
-from chalicelib.domain.model import Address, MessageKind, Patient, RecordStatus, Sex
+from chalicelib.domain.model import Address, MessageKind, Patient, RecordStatus
 from chalicelib.domain.model import ScreeningResult as Result
-from tests.patients import PATIENTS
+from tests.patients import PATIENTS, patient
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 SAMPLED = datetime(2026, 11, 29, 10, 15, tzinfo=timezone(timedelta(hours=1)))
 
 
 def patients() -> list[Patient]:
-    import phonenumbers
-
-    out = []
-    for p in PATIENTS:
-        phone = p.get("phone")
-        out.append(
-            Patient(
-                nir=p["nir"].replace(" ", ""),
-                last_name=p["last_name"],
-                first_name=p["first_name"],
-                birth_date=date.fromisoformat(p["birth_date"]),
-                sex=Sex(p["sex"]),
-                email=p.get("email"),
-                phone=phonenumbers.format_number(
-                    phonenumbers.parse(phone, "FR"), phonenumbers.PhoneNumberFormat.E164
-                )
-                if phone
-                else None,
-                address=Address(**p["address"]) if p.get("address") else None,
-            )
-        )
-    return out
+    return [patient(i) for i in range(len(PATIENTS))]
 
 
 def a_record(
