@@ -136,8 +136,8 @@ def measure(
 
     from tests.patients import PATIENTS
 
-    # A create is one TransactWriteItems (issue 14); moto as shipped deep-copies each table it
-    # names once per item, a cost that grows with the table and that DynamoDB does not have.
+    # A create is one TransactWriteItems (README "The audit journal"); moto as shipped deep-copies
+    # each table it names once per item, a cost that grows with the table and that DynamoDB does not have.
     with moto_account() as env, moto_transactions_with_an_undo_log():
         client, headers = _world(env)
         dynamodb = boto3.client("dynamodb", region_name="eu-west-3")
@@ -225,7 +225,7 @@ def measure(
             "naive_per_record": naive_counter.total("kms"),
         },
         # Every AWS call of a warm create (DynamoDB and KMS alike): the goal is the membership read
-        # and one transaction (issue 14); the plaintext floor is its one put_item.
+        # and one transaction; the plaintext floor is its one put_item.
         "round_trips_per_create": {
             "create": round(sum(counter.calls.values()) / creates, 2),
             "create_with_idempotency_key": round(sum(idem_counter.calls.values()) / len(idem_sample), 2),

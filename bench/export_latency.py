@@ -1,4 +1,4 @@
-"""Issue 17: latency from `PUT /v1/tests/{id}/result` to `acknowledged`, on the local stack.
+"""Latency from `PUT /v1/tests/{id}/result` to `acknowledged`, on the local stack.
 
     .venv/bin/python -m bench.export_latency [--records 200] [--json-out F]
 

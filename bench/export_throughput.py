@@ -12,8 +12,8 @@ on 127.0.0.1), and reports records/s (overall, and per batch: median and spread)
 made, and memory. `bench.run` runs it in a fresh process per size so that the peak RSS is the
 run's own. Not a test: numbers depend on the machine.
 
-Issue 17's figures come from the same run: DynamoDB round trips per exported record (every call
-counted: one call is one round trip), our own CPU per record (process CPU of the run under
+The figures of the export at national scale come from the same run: DynamoDB round trips per
+exported record (every call counted: one call is one round trip), our own CPU per record (process CPU of the run under
 cProfile, less the time inside botocore, boto3, moto and their HTTP plumbing: `own_cpu_seconds`),
 and the model of the 386,970-record backlog on real DynamoDB (`backlog_model`). moto's
 `transact_write_items` deep-copies the whole table once per item, so records/s on moto falls
@@ -65,7 +65,8 @@ NOT_OURS = (
 # Shared by both sides (the standard library, builtins, urllib3 under requests and botocore alike):
 # their time goes to whoever called them, in proportion to the time each caller spent in them.
 SHARED = ("/urllib3/",)
-BACKLOG_RECORDS = 386_970  # Francetest's backlog (issue 17)
+# the 386,970 people Francetest exposed: the backlog the README's export section sizes for
+BACKLOG_RECORDS = 386_970
 DYNAMODB_ROUND_TRIP_SECONDS = 0.010  # a stated latency for one DynamoDB call from Lambda
 SIDEP_ROUND_TRIP_SECONDS = 0.300  # a stated SI-DEP answer time for one batch of 100 over mutual TLS
 

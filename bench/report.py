@@ -20,7 +20,7 @@ TARGETS = {
     "backlog_model_minutes": 4,
     "latency_p95_seconds": 10,
 }
-# Before issue 17 (bench of 2026-11-29, two conditional UpdateItem per record, one exporter).
+# Before batched transactions (bench of 2026-11-29, two conditional UpdateItem per record, one exporter).
 BEFORE_TRANSACTIONS = {"round_trips_per_record": 2.015, "records_per_second": 65.0}
 
 
@@ -290,13 +290,13 @@ def _national_scale(r: dict[str, Any]) -> list[str]:
     e, lat = r.get("export"), r.get("export_latency")
     if not e and not lat:
         return []
-    lines = ["", "## 6. The export at national scale (issue 17)", ""]
+    lines = ["", "## 6. The export at national scale", ""]
     if e and e.get("own_cpu"):
         cpu, as_is, model = e["own_cpu"], e["moto_as_is"], e["backlog_model"]
         before = BEFORE_TRANSACTIONS
         per_shard = -(-model["records"] // model["shards"])
         lines += [
-            "| figure | value | before issue 17 |",
+            "| figure | value | before batching |",
             "| --- | --- | --- |",
             f"| **DynamoDB round trips per exported record** (every call counted, "
             f"{e['records']:,} records) | **{e['dynamodb_round_trips_per_record']}** "

@@ -1,4 +1,4 @@
-"""`make bench`: every figure of issue 7 in one run, each next to its baseline.
+"""`make bench`: every figure of bench/results.md in one run, each next to its baseline.
 
     .venv/bin/python -m bench.run [--scale full] [--quick] [--out bench]
         [--only create,export,cold,curves,latency]

@@ -86,7 +86,7 @@ class Settings:
     # How long one process keeps a pharmacy's "PSC required" setting (read for each request of a
     # Cognito pharmacist) before reading it again: a change made elsewhere takes effect within it.
     pharmacy_settings_max_age_seconds: int = 60
-    # Retention (the retention issue sets the policy; days)
+    # Retention (README "Retention and the patients' rights"; days)
     retention_after_ack_days: int = 30
     retention_hard_cap_days: int = 90
     # DynamoDB TTL deletes a whole record this long after the hard cap if the purge never erased it

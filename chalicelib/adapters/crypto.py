@@ -8,7 +8,7 @@ Key commitment stays on: a ciphertext decrypts under exactly one data key.
 
 The SDK (and cryptography, attrs, wrapt with it) is imported when the cipher first encrypts or
 decrypts, not with the app: a function that never does (the journal, the stream handler) never
-loads it, and `import app` stays near a bare `import boto3` (issue 15, measured by `make bench`).
+loads it, and `import app` stays near a bare `import boto3` (measured by `make bench`, bench/cold_start.py).
 
 Binding: the encryption context {purpose, finess} is authenticated and checked on decrypt
 (a blob moved to another pharmacy fails); the record id is sealed inside the plaintext

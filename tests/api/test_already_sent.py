@@ -1,5 +1,5 @@
-""" "Already sent" is a fact that never resets (issue 13, part 1): each reproduction of the first
-release, through the routes, with the fake SI-DEP receiver in process (its ledger is the truth of
+""" "Already sent" is a fact that never resets (chalicelib/domain/delivery.py `already_sent`):
+each reproduction of the first release, through the routes, with the fake SI-DEP receiver in process (its ledger is the truth of
 what SI-DEP holds)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 14 in the packaged template: the journal's writers can neither sign, nor rewrite, nor unlock.
+"""The audit journal in the packaged template: its writers can neither sign, nor rewrite, nor unlock.
 
 Writers are the API, export and purge functions (a bug in any is the likeliest compromise).
 """

@@ -79,7 +79,7 @@ def test_the_outputs_give_every_setting_the_operator_commands_read() -> None:
 
 
 def test_the_operator_verifies_checkpoints_but_can_never_forge_one() -> None:
-    # issue 14: checkpoints are signatures checked with the public key alone
+    # checkpoints are signatures checked with the public key alone
     assert _allowed("kms:GetPublicKey", "AuditKey")
     assert not _allowed("kms:Sign", "AuditKey")
     assert _denied("kms:Sign", "AuditKey")

@@ -142,7 +142,7 @@ def test_api_uses_but_never_manages_keys(fake_package: Path) -> None:
         "BlindIndexKey": {"kms:GenerateMac", "kms:VerifyMac"},
     }
     policy = _policy(t, "APIHandler")
-    # No right at all on the audit signing key (issue 14): denied everything by the key policy.
+    # No right at all on the audit signing key: denied everything by the key policy.
     (deny,) = _for_role(_key_statements(t, "AuditKey"), "APIHandlerRole", "Deny")
     assert deny["Action"] == "kms:*"
     assert not _for_role(_key_statements(t, "AuditKey"), "APIHandlerRole", "Allow")
@@ -488,7 +488,7 @@ def test_packaged_app_imports_alone_without_tracer(real_package: Path, tmp_path:
 
 
 # Loaded on first use (a token to verify, a record to seal, a phone number to check), never by the
-# import itself: `make bench` measures that import against a bare `import boto3` (issue 15).
+# import itself: `make bench` measures that import against a bare `import boto3` (bench/cold_start.py).
 DEFERRED_AT_IMPORT = (
     "aws_encryption_sdk",
     "cryptography",

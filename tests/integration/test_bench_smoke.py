@@ -56,7 +56,7 @@ def test_a_quick_run_writes_every_figure(tmp_path: Path, restored_environ: None)
     assert "kms:GenerateDataKey" not in kms["by_operation"]
     assert kms["at_pace"]["by_operation"].get("kms:GenerateDataKey", 0) <= 1
     assert create["kms_calls"]["naive_per_record"] >= 1
-    # issue 14: a create is the membership read and one transaction (claim, record, audit event)
+    # a create is the membership read and one transaction (claim, record, audit event)
     trips = create["round_trips_per_create"]
     assert trips["create"] <= trips["goal"] == 2 and trips["create_with_idempotency_key"] <= 2
     assert trips["plaintext_floor"] == 1
@@ -96,7 +96,7 @@ def test_a_quick_run_writes_every_figure(tmp_path: Path, restored_environ: None)
     assert 0 < latency["p50_seconds"] <= latency["p95_seconds"]
 
     names = [t["target"] for t in results["targets"]]
-    # the six of issue 7, the zip and unzipped sizes of issue 15, the three of issue 17
+    # every figure of bench/results.md: API and export, zip and unzipped sizes, the export at scale
     assert len(names) == 11
     assert names[6:8] == ["deployment zip ≤ 30 MiB", "unzipped ≤ 80 MiB"]
     assert all(t["measured"] is not None for t in results["targets"][8:])

@@ -1,5 +1,5 @@
-"""Batched conditional writes (issue 17): a batch's leases and outcomes in TransactWriteItems,
-each item with its record's own condition; a transaction cancelled by a concurrent change drops
+"""Batched conditional writes (chalicelib/adapters/dynamodb/export_queue.py): a batch's leases
+and outcomes in TransactWriteItems, each item with its record's own condition; a transaction cancelled by a concurrent change drops
 that item and writes the rest; the trigger and the sweeper racing still send each record once."""
 
 from __future__ import annotations

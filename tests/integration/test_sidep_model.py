@@ -1,5 +1,5 @@
 """Model-based test (hypothesis): whatever the interleaving, once things settle, SI-DEP's view
-equals ours (issue 13, part 1).
+equals ours (chalicelib/domain/delivery.py `already_sent`).
 
 Random sequences of: create, set a result, cancel, withdraw, a patient's erasure, export runs
 whose answers are lost (SI-DEP processed the batch; we never saw the ACK), refused (down) or AE,

@@ -88,7 +88,7 @@ def test_leased_and_changed_records_wait_for_the_next_run() -> None:
     report = purge(PurgeDeps(store=store, journal=journal, policy=POLICY), at(90))
     assert report.skipped_leased == ["leased"] and report.skipped_changed == ["changed"]
     assert report.erased_count == 0
-    # the erasure and its event are one write: a record changed meanwhile gets neither (issue 14)
+    # the erasure and its event are one write: a record changed meanwhile gets neither
     assert journal.events == [] and store.erased == []
 
 
