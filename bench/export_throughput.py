@@ -13,9 +13,10 @@ made, and memory. `bench.run` runs it in a fresh process per size so that the pe
 run's own. Not a test: numbers depend on the machine.
 
 The figures of the export at national scale come from the same run: DynamoDB round trips per
-exported record (every call counted: one call is one round trip), our own CPU per record (process CPU of the run under
-cProfile, less the time inside botocore, boto3, moto and their HTTP plumbing: `own_cpu_seconds`),
-and the model of the 386,970-record backlog on real DynamoDB (`backlog_model`). moto's
+exported record (every call counted: one call is one round trip), our own CPU per record (process
+CPU of the run under cProfile, less the time inside botocore, boto3, moto and their HTTP
+plumbing: `own_cpu_seconds`), and the model of the 386,970-record backlog on real DynamoDB
+(`backlog_model`). moto's
 `transact_write_items` deep-copies the whole table once per item, so records/s on moto falls
 with the table's size; by default the bench replaces that copy with an undo log of the touched
 items (`--moto-transactions undo-log`; `as-is` keeps moto's), and says which in its output.

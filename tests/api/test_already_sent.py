@@ -1,6 +1,6 @@
-""" "Already sent" is a fact that never resets (chalicelib/domain/delivery.py `already_sent`):
-each reproduction of the first release, through the routes, with the fake SI-DEP receiver in process (its ledger is the truth of
-what SI-DEP holds)."""
+""" "Already sent" is a fact that never resets (chalicelib/domain/delivery.py `already_sent`): each
+reproduction of the first release, through the routes, with the fake SI-DEP receiver in process (its
+ledger is the truth of what SI-DEP holds)."""
 
 from __future__ import annotations
 

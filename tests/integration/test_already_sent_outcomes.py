@@ -1,6 +1,6 @@
 """The outcome writer and the purge under "already sent" (chalicelib/domain/delivery.py
-`already_sent`): an acknowledgement landing on a record withdrawn meanwhile queues a withdrawal; the purge leaves a record whose
-correction or withdrawal has yet to reach SI-DEP."""
+`already_sent`): an acknowledgement landing on a record withdrawn meanwhile queues a withdrawal; the
+purge leaves a record whose correction or withdrawal has yet to reach SI-DEP."""
 
 from __future__ import annotations
 

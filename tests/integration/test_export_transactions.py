@@ -1,6 +1,7 @@
-"""Batched conditional writes (chalicelib/adapters/dynamodb/export_queue.py): a batch's leases
-and outcomes in TransactWriteItems, each item with its record's own condition; a transaction cancelled by a concurrent change drops
-that item and writes the rest; the trigger and the sweeper racing still send each record once."""
+"""Batched conditional writes (chalicelib/adapters/dynamodb/export_queue.py): a batch's leases and
+outcomes in TransactWriteItems, each item with its record's own condition; a transaction cancelled
+by a concurrent change drops that item and writes the rest; the trigger and the sweeper racing still
+send each record once."""
 
 from __future__ import annotations
 
