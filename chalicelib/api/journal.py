@@ -10,7 +10,7 @@ from chalice import Blueprint
 from chalicelib.api.context import caller, meta
 from chalicelib.api.problems import api_view
 from chalicelib.bootstrap import get_container
-from chalicelib.domain.validation import parse_audit_query
+from chalicelib.payloads import parse_audit_query
 from chalicelib.services.journal import read_audit, read_public_key
 
 blueprint = Blueprint(__name__)

@@ -10,7 +10,7 @@ from chalicelib.api.context import caller, json_body, meta
 from chalicelib.api.problems import api_view
 from chalicelib.bootstrap import get_container
 from chalicelib.domain.serialization import record_summary, record_to_json
-from chalicelib.domain.validation import parse_list_query
+from chalicelib.payloads import parse_list_query
 from chalicelib.services import records
 
 blueprint = Blueprint(__name__)

@@ -15,11 +15,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from chalicelib.domain.errors import FieldError, ValidationFailed
 from chalicelib.domain.model import DeliveryState, RecordStatus, ScreeningResult
 
 MAX_RANGE_DAYS = 92  # a quarter: bounded work per request (one index query per day)
-_QUERY_FIELDS = frozenset({"from", "to"})
 
 
 @dataclass(frozen=True)
@@ -38,38 +36,6 @@ class StatsQuery:
 
     def days(self) -> list[date]:
         return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
-
-
-def _date(params: Mapping[str, str], name: str, errors: list[FieldError]) -> date | None:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        errors.append(FieldError(name, "is required (YYYY-MM-DD)"))
-        return None
-    if len(raw) != 10:
-        errors.append(FieldError(name, "must be a date in the form YYYY-MM-DD"))
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        errors.append(FieldError(name, "must be a valid date in the form YYYY-MM-DD"))
-        return None
-
-
-def parse_stats_query(params: Mapping[str, str] | None) -> StatsQuery:
-    params = params or {}
-    unknown = sorted(set(params) - _QUERY_FIELDS)
-    errors = [FieldError(name, "is not a known query parameter") for name in unknown]
-    start = _date(params, "from", errors)
-    end = _date(params, "to", errors)
-    if start is not None and end is not None:
-        if start > end:
-            errors.append(FieldError("from", "must not be later than to"))
-        elif (end - start).days + 1 > MAX_RANGE_DAYS:
-            errors.append(FieldError("to", f"the range may span at most {MAX_RANGE_DAYS} days"))
-    if errors:
-        raise ValidationFailed(errors)
-    assert start is not None and end is not None
-    return StatsQuery(start, end)
 
 
 def day_stats(day: date, skeletons: Iterable[Skeleton]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 from chalicelib.domain.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from chalicelib.domain.model import Principal, Role
 from chalicelib.domain.psc import psc_username
-from chalicelib.domain.validation import (
+from chalicelib.payloads import (
     parse_invitation,
     parse_pharmacy,
     parse_pharmacy_settings,

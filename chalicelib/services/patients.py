@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.domain import delivery as delivery_rules
-from chalicelib.domain import nir as nir_rules
 from chalicelib.domain.delivery import delivery_view
-from chalicelib.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
+from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.model import Principal, ScreeningRecord
 from chalicelib.domain.retention import EraseReason, RetentionPolicy, erase_day
 from chalicelib.domain.serialization import iso_utc, record_to_json
+from chalicelib.payloads import parse_patient_query
 from chalicelib.services.access import audit, pharmacy_of
 from chalicelib.services.ports import (
     AuditJournal,
@@ -56,29 +56,6 @@ class PatientsDeps:
     journal: AuditJournal
     clock: Clock
     policy: RetentionPolicy
-
-
-def parse_patient_query(body: object) -> str:
-    """`{"nir": "..."}` -> the normalised NIR. Errors name `nir` (or `body`), never echo a value."""
-    if not isinstance(body, dict):
-        raise ValidationFailed([FieldError("body", "must be a JSON object with a nir")])
-    errors: list[FieldError] = []
-    if set(body) - {"nir"}:
-        errors.append(FieldError("body", "has unknown fields (only nir is accepted)"))
-    raw = body.get("nir")
-    nir = None
-    if raw is None:
-        errors.append(FieldError("nir", "is required"))
-    elif not isinstance(raw, str):
-        errors.append(FieldError("nir", "must be a string"))
-    else:
-        try:
-            nir = nir_rules.normalise(raw)
-        except nir_rules.InvalidNir as invalid:
-            errors.append(FieldError("nir", invalid.message))
-    if errors or nir is None:
-        raise ValidationFailed(errors)
-    return nir
 
 
 def _record_ids(deps: PatientsDeps, finess: str, body: object) -> list[str]:

@@ -17,7 +17,6 @@ import secrets
 from dataclasses import dataclass, replace
 from typing import Any
 
-from chalicelib.domain.errors import FieldError, ValidationFailed
 from chalicelib.domain.model import Principal, Role
 from chalicelib.domain.psc import (
     AccessDenied,
@@ -28,12 +27,10 @@ from chalicelib.domain.psc import (
     UnknownIdentifier,
     UnknownLogin,
     check_practice,
-    is_national_id,
-    is_rpps,
-    national_id_of_rpps,
     psc_username,
     read_practice,
 )
+from chalicelib.payloads import parse_login_request
 from chalicelib.services.access import audit
 from chalicelib.services.ports import (
     AuditJournal,
@@ -66,30 +63,6 @@ class PscLoginDeps:
 
 def _digest(handle: str) -> str:
     return hashlib.sha256(handle.encode("utf-8")).hexdigest()
-
-
-def parse_login_request(body: object) -> str:
-    """`{"national_id": "…"}` or `{"rpps": "<11 digits>"}`: the national identifier, upper-cased."""
-    if not isinstance(body, dict):
-        raise ValidationFailed([FieldError("body", "must be a JSON object")])
-    unknown = sorted(
-        k if isinstance(k, str) and k.isidentifier() else "?"
-        for k in body
-        if k not in ("national_id", "rpps")
-    )
-    errors = [FieldError(name, "is not an allowed field") for name in unknown[:5]]
-    national_id, rpps = body.get("national_id"), body.get("rpps")
-    if (national_id is None) == (rpps is None):
-        errors.append(FieldError("national_id", "send exactly one of national_id and rpps"))
-    elif rpps is not None and not is_rpps(rpps):
-        errors.append(FieldError("rpps", "must be 11 digits"))
-    elif national_id is not None and not (
-        isinstance(national_id, str) and is_national_id(national_id.upper())
-    ):
-        errors.append(FieldError("national_id", "must be 10 to 20 letters or digits"))
-    if errors:
-        raise ValidationFailed(errors)
-    return national_id_of_rpps(str(rpps)) if rpps is not None else str(national_id).upper()
 
 
 def _actor(username: str, finess: str | None) -> Principal:

@@ -23,8 +23,8 @@ from chalicelib.domain.identity import document_validates, reliability
 from chalicelib.domain.model import Patient, Principal, RecordStatus, ScreeningRecord
 from chalicelib.domain.pharmacy_day import PARIS, ZonesFromFiness, local_day
 from chalicelib.domain.retention import backstop_expiry
-from chalicelib.domain.validation import parse_result_update, parse_submission, parse_uuid
 from chalicelib.observability import AUTH_FAILURES, count
+from chalicelib.payloads import parse_result_update, parse_submission, parse_uuid
 from chalicelib.services.access import audit, pharmacy_of
 from chalicelib.services.ports import (
     AuditJournal,

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.domain.model import Principal, Role
-from chalicelib.domain.stats import parse_stats_query, range_stats
+from chalicelib.domain.stats import range_stats
+from chalicelib.payloads import parse_stats_query
 from chalicelib.services.access import audit, require_role
 from chalicelib.services.ports import AuditJournal, RequestMeta, RetentionStore
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain.validation import finess_with_check_digit
+from chalicelib.payloads import finess_with_check_digit
 from tests.conftest import World
 from tests.fakes import FixedClock
 from tests.patients import screening_body

@@ -46,7 +46,7 @@ def test_every_protected_operation_declares_401_403_and_503() -> None:
 def test_the_submission_example_is_accepted_by_the_server_rules() -> None:
     from datetime import datetime, timedelta
 
-    from chalicelib.domain.validation import parse_submission
+    from chalicelib.payloads import parse_submission
 
     sampled = datetime.fromisoformat(SUBMISSION_EXAMPLE["test"]["sampled_at"])
     parse_submission(SUBMISSION_EXAMPLE, now=sampled + timedelta(hours=1), max_age_days=90)

@@ -16,7 +16,7 @@ from chalicelib.config import Settings
 from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.identity import IdentityDocument, IdentityStatus, document_validates, reliability
 from chalicelib.domain.model import MessageKind, Principal, Role
-from chalicelib.domain.validation import parse_submission
+from chalicelib.payloads import parse_submission
 from chalicelib.services import records
 from chalicelib.services.ports import InsiTeleservice, RequestMeta
 from tests.fakes import FakeCipher, FakeIdempotency, FakeIndex, FakeJournal, FakeRepository, FixedClock

@@ -18,7 +18,7 @@ from chalicelib.domain.pharmacy_day import (
     ZonesFromFiness,
     zone_of_finess,
 )
-from chalicelib.domain.validation import finess_with_check_digit
+from chalicelib.payloads import finess_with_check_digit
 from chalicelib.services import records
 from chalicelib.services.ports import RequestMeta
 from tests.fakes import FakeCipher, FakeIdempotency, FakeIndex, FakeJournal, FakeRepository, FixedClock

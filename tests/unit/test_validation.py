@@ -13,7 +13,7 @@ from chalicelib.domain import model
 from chalicelib.domain.devices import device_list
 from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.model import RecordStatus, Role, Sex
-from chalicelib.domain.validation import (
+from chalicelib.payloads import (
     AuditQuery,
     Invitation,
     ListQuery,

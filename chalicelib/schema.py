@@ -1,0 +1,364 @@
+"""One declaration per payload: the field kinds and objects that parse a request (or describe a
+response) and emit its JSON Schema (OpenAPI 3.1) fragment from the same declaration.
+
+Parsing collects every error of its input before raising one `ValidationFailed`, each error naming a
+dotted field path (`patient.address.postal_code`). Messages are built from constants only: they never
+quote a submitted value, and third-party exception messages (which may) are never passed on.
+
+- A `Kind` is a scalar field kind: its parser (value, context) -> parsed value, raising `Invalid`,
+  and the schema fragment it declares. Custom rules (a NIR's key, a FINESS's Luhn key, a device on
+  the EU list…) are the parser's; what JSON Schema can say is in the fragment, built from the same
+  constants (a `Pattern` is full-matched by the parser and anchored in the schema).
+- An `Obj` is an object: its `Field`s (required or not, nullable or not), unknown fields refused
+  (`additionalProperties: false`), and a `build` that checks what concerns several fields and makes
+  the domain object. Named objects are components: a field of that kind is a `$ref`.
+- An optional field may be absent or null on input (both read as None); `nullable` declares null in
+  the schema (and, for a required field, accepts it).
+
+Standard library only: `import app` pays for nothing here but `re` and `dataclasses`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Generic, NoReturn, TypeVar
+
+from chalicelib.domain.errors import FieldError, ValidationFailed
+
+Schema = dict[str, Any]
+T = TypeVar("T")
+E = TypeVar("E", bound=StrEnum)
+
+_SAFE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_MAX_UNKNOWN_REPORTED = 10
+NULL: Schema = {"type": "null"}
+
+
+class Invalid(Exception):
+    """Raised by a field parser; carries a message that never quotes the value."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def fail(message: str) -> NoReturn:
+    raise Invalid(message)
+
+
+class Errors:
+    """Collects FieldErrors; parsers keep going after an error so that all are reported at once."""
+
+    def __init__(self) -> None:
+        self.items: list[FieldError] = []
+
+    def add(self, field: str, message: str) -> None:
+        self.items.append(FieldError(field, message))
+
+    def check(self, field: str, parse: Callable[[object], T], value: object) -> T | None:
+        """`parse(value)`, or None with an error recorded for `field`."""
+        try:
+            return parse(value)
+        except Invalid as invalid:
+            self.add(field, invalid.message)
+            return None
+
+    def failure(self) -> ValidationFailed:
+        return ValidationFailed(list(self.items))
+
+
+class Pattern:
+    """A regular expression declared once: parsers full-match it, schemas carry it anchored. Write
+    it without a top-level alternation (group it), so that anchoring keeps its meaning."""
+
+    def __init__(self, regex: str) -> None:
+        self.regex = regex
+        self._compiled = re.compile(regex)
+
+    def matches(self, text: str) -> bool:
+        return self._compiled.fullmatch(text) is not None
+
+    def fullmatch(self, text: str) -> re.Match[str] | None:
+        return self._compiled.fullmatch(text)
+
+    @property
+    def anchored(self) -> str:
+        return f"^{self.regex}$"
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: Schema) -> Schema:
+    return {"oneOf": [schema, NULL]}
+
+
+def described(schema: Schema, description: str) -> Schema:
+    return {**schema, "description": description} if description else schema
+
+
+@dataclass(frozen=True)
+class Kind(Generic[T]):
+    """A scalar field kind: its parser and the schema fragment it declares (or a function making it,
+    called when the document is built: for fragments drawn from data that import need not load)."""
+
+    parse: Callable[[object, Any], T]
+    schema: Schema | Callable[[], Schema]
+
+    def json_schema(self) -> Schema:
+        return dict(self.schema() if callable(self.schema) else self.schema)
+
+
+def _output_only(value: object, context: Any) -> NoReturn:
+    raise TypeError("a response kind parses nothing")  # a declaration mistake, not bad input
+
+
+def kind(parse: Callable[[object], T], schema: Schema | Callable[[], Schema]) -> Kind[T]:
+    """A kind whose parser needs no context."""
+    return Kind(lambda value, _context: parse(value), schema)
+
+
+def out(schema: Schema) -> Kind[Any]:
+    """A kind of response bodies only (described, never parsed)."""
+    return Kind(_output_only, schema)
+
+
+def string(value: object) -> str:
+    if not isinstance(value, str):
+        fail("must be a string")
+    return value
+
+
+def choice(enum: type[E], allowed: Sequence[E] | None = None) -> Kind[E]:
+    """The string values of `enum` (or of `allowed`, a subset of it): parsed to members, declared as
+    an `enum` of the same values."""
+    members = tuple(allowed) if allowed is not None else tuple(enum)
+    values = [member.value for member in members]
+    message = "must be one of: " + ", ".join(values)
+
+    def parse(value: object) -> E:
+        text = string(value)
+        for member in members:
+            if text == member.value:
+                return member
+        fail(message)
+
+    return kind(parse, {"type": "string", "enum": values})
+
+
+def one_of_strings(values: Sequence[str]) -> Kind[str]:
+    """One of a fixed list of strings (declared as that `enum`)."""
+    allowed = list(values)
+    message = "must be one of: " + ", ".join(allowed)
+
+    def parse(value: object) -> str:
+        text = string(value)
+        if text not in allowed:
+            fail(message)
+        return text
+
+    return kind(parse, {"type": "string", "enum": allowed})
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: Kind[Any] | Shape[Any]
+    required: bool = True
+    nullable: bool = False
+    description: str | Callable[[], str] = ""
+
+    def json_schema(self) -> Schema:
+        base = self.kind.reference() if isinstance(self.kind, Shape) else self.kind.json_schema()
+        return described(nullable(base) if self.nullable else base, self.text())
+
+    def text(self) -> str:
+        return self.description() if callable(self.description) else self.description
+
+
+@dataclass
+class Read:
+    """What an object's fields parsed to (None: absent, null or invalid), for its `build`."""
+
+    values: dict[str, Any]
+    raw: Mapping[object, object]
+    path: str
+    errors: Errors
+    context: Any
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    def error(self, name: str, message: str) -> None:
+        self.errors.add(_join(self.path, name), message)
+
+    def has(self, *names: str) -> bool:
+        """Every one of `names` parsed to a value."""
+        return all(self.values[name] is not None for name in names)
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _shown_key(key: object) -> str:
+    # A key is submitted data too: only identifier-like names are echoed.
+    return key if isinstance(key, str) and _SAFE_KEY.fullmatch(key) else "?"
+
+
+class Shape(Generic[T]):
+    """A declared body: it reads (collecting errors) and describes itself; a named one is a component."""
+
+    name: str
+    description: str
+
+    def read(self, raw: object, path: str, errors: Errors, context: Any = None) -> T | None:
+        raise NotImplementedError
+
+    def json_schema(self) -> Schema:
+        raise NotImplementedError
+
+    def parse(self, raw: object, context: Any = None) -> T:
+        """The declared value, or ValidationFailed naming every field in error."""
+        errors = Errors()
+        parsed = self.read(raw, "", errors, context)
+        if errors.items or parsed is None:
+            raise errors.failure()
+        return parsed
+
+    def reference(self) -> Schema:
+        return ref(self.name) if self.name else self.json_schema()
+
+
+class Obj(Shape[T]):
+    """A JSON object (or a query string: `noun="query parameter"`) of declared fields."""
+
+    def __init__(
+        self,
+        fields: Sequence[Field],
+        build: Callable[[Read], T | None] | None = None,
+        *,
+        name: str = "",
+        description: str = "",
+        closed: bool = True,
+        noun: str = "field",
+    ) -> None:
+        self.fields = tuple(fields)
+        self.build = build
+        self.name = name
+        self.description = description
+        self.closed = closed
+        self.noun = noun
+
+    def extended(
+        self,
+        fields: Sequence[Field],
+        *,
+        name: str,
+        description: str = "",
+        build: Callable[[Read], Any] | None = None,
+    ) -> Obj[Any]:
+        """This object with more fields, as another declaration."""
+        return Obj(
+            [*self.fields, *fields],
+            build,
+            name=name,
+            description=description or self.description,
+            closed=self.closed,
+            noun=self.noun,
+        )
+
+    # --- parsing ---
+
+    def read(self, raw: object, path: str, errors: Errors, context: Any = None) -> T | None:
+        if not isinstance(raw, Mapping):
+            errors.add(path or "body", "must be a JSON object")
+            return None
+        values = {field.name: self._field(field, raw, path, errors, context) for field in self.fields}
+        known = {field.name for field in self.fields}
+        shown = sorted(_shown_key(key) for key in raw if key not in known)
+        for key in shown[:_MAX_UNKNOWN_REPORTED]:
+            errors.add(_join(path, key), f"is not an allowed {self.noun}")
+        if len(shown) > _MAX_UNKNOWN_REPORTED:
+            errors.add(path or "body", f"has more {self.noun}s that are not allowed")
+        read = Read(values, raw, path, errors, context)
+        return self.build(read) if self.build is not None else None
+
+    @staticmethod
+    def _field(field: Field, raw: Mapping[object, object], path: str, errors: Errors, context: Any) -> Any:
+        where = _join(path, field.name)
+        if field.name not in raw:
+            if field.required:
+                errors.add(where, "is required")
+            return None
+        value = raw[field.name]
+        if value is None and (field.nullable or not field.required):
+            return None
+        if isinstance(field.kind, Shape):
+            return field.kind.read(value, where, errors, context)
+        parse = field.kind.parse
+        return errors.check(where, lambda v: parse(v, context), value)
+
+    # --- description ---
+
+    def json_schema(self) -> Schema:
+        schema: Schema = {
+            "type": "object",
+            "properties": {field.name: field.json_schema() for field in self.fields},
+            "required": [field.name for field in self.fields if field.required],
+        }
+        if self.closed:
+            schema["additionalProperties"] = False
+        return described(schema, self.description)
+
+    def parameters(self, location: str = "query") -> list[Schema]:
+        """The object's fields as OpenAPI parameters (a query string's)."""
+        parameters: list[Schema] = []
+        for field in self.fields:
+            parameter: Schema = {"name": field.name, "in": location}
+            if field.required:
+                parameter["required"] = True
+            assert isinstance(field.kind, Kind), "a parameter is a scalar"
+            parameter["schema"] = field.kind.json_schema()
+            parameters.append(described(parameter, field.text()))
+        return parameters
+
+
+class OneOf(Shape[T]):
+    """Exactly one of several object shapes (`oneOf`), read by `parse` (which decides which)."""
+
+    def __init__(
+        self,
+        variants: Sequence[Obj[Any]],
+        parse: Callable[[object, str, Errors, Any], T | None] | None = None,
+        *,
+        name: str = "",
+        description: str = "",
+    ) -> None:
+        self.variants = tuple(variants)
+        self._parse = parse
+        self.name = name
+        self.description = description
+
+    def read(self, raw: object, path: str, errors: Errors, context: Any = None) -> T | None:
+        assert self._parse is not None, "a response shape parses nothing"
+        return self._parse(raw, path, errors, context)
+
+    def json_schema(self) -> Schema:
+        return described({"oneOf": [variant.reference() for variant in self.variants]}, self.description)
+
+
+def array(item: Kind[Any] | Shape[Any] | Schema) -> Kind[Any]:
+    """A response array of `item`s."""
+    items = (
+        item.reference()
+        if isinstance(item, Shape)
+        else item.json_schema()
+        if isinstance(item, Kind)
+        else item
+    )
+    return out({"type": "array", "items": items})
