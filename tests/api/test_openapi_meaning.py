@@ -9,11 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from chalicelib.api.openapi import document
-
-pytestmark = pytest.mark.unit
 
 REFERENCE = Path(__file__).with_name("openapi_reference.json")
 _PROSE = frozenset({"description", "summary", "example", "examples"})
