@@ -57,14 +57,14 @@ def moto_account() -> Iterator[dict[str, str]]:
     from moto import mock_aws
 
     with mock_aws():
-        from chalicelib.adapters.dynamodb.models import bind_models
+        from chalicelib.bootstrap import bind_tables
         from chalicelib.config import get_settings
         from devtools.provision import provision
 
         env = provision(boto3.Session(region_name="eu-west-3"))
         os.environ.update(env)
         _reset_app()
-        bind_models(get_settings())
+        bind_tables(get_settings())
         try:
             yield env
         finally:

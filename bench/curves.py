@@ -37,8 +37,9 @@ def measure(
     from bench.export_throughput import _stop_after
     from chalicelib.adapters.clock import SystemClock
     from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
-    from chalicelib.adapters.dynamodb.journal import DynamoDbAuditJournal, KmsSigner, verify_stored
+    from chalicelib.adapters.dynamodb.journal import KmsSigner, verify_stored
     from chalicelib.adapters.dynamodb.records import DynamoDbRecordRepository
+    from chalicelib.bootstrap import audit_journal
     from chalicelib.config import get_settings
     from chalicelib.domain.audit_chain import AuditEvent, public_key_verifier
     from chalicelib.domain.delivery import BackoffPolicy
@@ -60,7 +61,7 @@ def measure(
         repository = DynamoDbRecordRepository()
         client = boto3.client("dynamodb", region_name="eu-west-3")
         kms = boto3.client("kms", region_name="eu-west-3")
-        journal = DynamoDbAuditJournal(settings=settings, clock=SystemClock())
+        journal = audit_journal(settings, SystemClock())
         verifier = public_key_verifier(KmsSigner(kms, settings.audit_key_id).public_key()[0])
         day: date = clock.now().date()
         seeded = events = 0

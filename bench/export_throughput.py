@@ -197,8 +197,7 @@ def measure(
     ):
         from chalicelib.adapters.clock import SystemClock
         from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
-        from chalicelib.adapters.dynamodb.journal import DynamoDbAuditJournal
-        from chalicelib.adapters.dynamodb.models import bind_models
+        from chalicelib.bootstrap import audit_journal, bind_tables, envelope_cipher
         from chalicelib.config import load_settings
         from chalicelib.domain.delivery import BackoffPolicy
         from chalicelib.services.export import ExportSettings, run_export
@@ -210,13 +209,11 @@ def measure(
         env = provision(boto3.Session(region_name="eu-west-3"))
         os.environ.update(env)
         settings = load_settings()
-        bind_models(settings)
+        bind_tables(settings)
 
         def new_cipher() -> Any:
             if cipher_kind == "real":
-                from chalicelib.adapters.crypto import EnvelopeCipher
-
-                return EnvelopeCipher(settings, botocore_session=botocore.session.Session())
+                return envelope_cipher(settings, botocore_session=botocore.session.Session())
             return FakeCipher()
 
         clock = FixedClock()
@@ -261,7 +258,7 @@ def measure(
             queue = TimedQueue(client, owner="bench", workers=workers)
             cipher = new_cipher()  # the exporter's own: its data-key cache starts cold
             # The real journal: one audit link per pharmacy per batch, as in production.
-            journal = DynamoDbAuditJournal(settings=settings, clock=SystemClock())
+            journal = audit_journal(settings, SystemClock())
             # Our own CPU per record needs the profiler, which slows moto's deeply recursive code
             # several-fold: a profiled run gives CPU, an unprofiled one records/s. The timer is
             # this thread's CPU: not wall time (it waits on SI-DEP), nor the fake receiver's thread.

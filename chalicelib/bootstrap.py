@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+import botocore.session
 
-from chalicelib.adapters.aws import client_config, configured_botocore_session
+from chalicelib.adapters.aws import AwsCalls, client_config, configured_botocore_session
 from chalicelib.adapters.clock import SystemClock
 from chalicelib.adapters.cognito import (
     CognitoAccessTokenVerifier,
@@ -18,7 +19,7 @@ from chalicelib.adapters.cognito import (
     JwksKeys,
     TrustedIssuer,
 )
-from chalicelib.adapters.crypto import EnvelopeCipher, KmsBlindIndex
+from chalicelib.adapters.crypto import DataKeyCache, EnvelopeCipher, KmsBlindIndex
 from chalicelib.adapters.dynamodb.directory import (
     DynamoDbMemberships,
     DynamoDbPharmacies,
@@ -27,13 +28,13 @@ from chalicelib.adapters.dynamodb.directory import (
 )
 from chalicelib.adapters.dynamodb.idempotency import DynamoDbIdempotencyStore
 from chalicelib.adapters.dynamodb.journal import DynamoDbAuditJournal, DynamoDbCheckpointer
-from chalicelib.adapters.dynamodb.models import bind_models
+from chalicelib.adapters.dynamodb.models import TABLE_SETTINGS, bind_models
 from chalicelib.adapters.dynamodb.records import DynamoDbRecordRepository
 from chalicelib.adapters.dynamodb.retention import DynamoDbRetentionStore
 from chalicelib.adapters.insi import FakeInsi, NoInsi
 from chalicelib.adapters.psc import PscClient, PscSettings, SecretsManagerSecret
 from chalicelib.adapters.session_tokens import KmsPublicKeys, KmsSessionTokenIssuer
-from chalicelib.config import Settings, get_settings
+from chalicelib.config import LOCAL_STAGE, SIDEP, Settings, env_name, get_settings
 from chalicelib.domain.model import Principal
 from chalicelib.services import auth
 from chalicelib.services.admin import AdminDeps
@@ -86,12 +87,53 @@ class Container:
         )
 
 
+# --- what each adapter takes of the settings (the adapters never see Settings) ------------------
+
+
+def aws_calls(settings: Settings) -> AwsCalls:
+    return AwsCalls(
+        region=settings.region,
+        endpoint_url=settings.aws_endpoint_url,
+        connect_timeout_seconds=settings.aws_connect_timeout_seconds,
+        read_timeout_seconds=settings.aws_read_timeout_seconds,
+        max_attempts=settings.aws_max_attempts,
+    )
+
+
+def bind_tables(settings: Settings) -> None:
+    """Point the PynamoDB models at the configured tables, region, endpoint and timeouts."""
+    bind_models(
+        {model: getattr(settings, name) for model, name in TABLE_SETTINGS.items()}, aws_calls(settings)
+    )
+
+
+def envelope_cipher(
+    settings: Settings, botocore_session: botocore.session.Session | None = None
+) -> EnvelopeCipher:
+    cache = DataKeyCache(
+        max_age_seconds=settings.data_key_cache_max_age_seconds,
+        max_messages=settings.data_key_cache_max_messages,
+        capacity=settings.data_key_cache_capacity,
+    )
+    return EnvelopeCipher(
+        settings.data_key_id,
+        cache,
+        botocore_session=botocore_session or configured_botocore_session(aws_calls(settings)),
+    )
+
+
+def audit_journal(settings: Settings, clock: Clock, **options: Any) -> DynamoDbAuditJournal:
+    return DynamoDbAuditJournal(
+        retention_days=settings.audit_retention_days, calls=aws_calls(settings), clock=clock, **options
+    )
+
+
 def build(settings: Settings, session: boto3.Session | None = None, clock: Clock | None = None) -> Container:
     session = session or boto3.Session(region_name=settings.region)
     clients: dict[str, Any] = {}
     # Bounded retries with backoff and timeouts (chalicelib/adapters/aws.py): a throttle is retried
     # a few times, a stalled endpoint gives up in time, then it is a 503.
-    aws_config = client_config(settings)
+    aws_config = client_config(aws_calls(settings))
 
     def aws(service: str) -> Any:
         if service not in clients:
@@ -100,9 +142,9 @@ def build(settings: Settings, session: boto3.Session | None = None, clock: Clock
             )
         return clients[service]
 
-    bind_models(settings)
+    bind_tables(settings)
     clock = clock or SystemClock()
-    journal = DynamoDbAuditJournal(settings=settings, clock=clock)
+    journal = audit_journal(settings, clock)
     memberships = DynamoDbMemberships(clock)
     index = KmsBlindIndex(aws("kms"), settings.blind_index_key_id)
     pharmacies = DynamoDbPharmacies(
@@ -125,7 +167,7 @@ def build(settings: Settings, session: boto3.Session | None = None, clock: Clock
     retention_store = DynamoDbRetentionStore()
     records = RecordsDeps(
         repository=DynamoDbRecordRepository(policy),
-        cipher=EnvelopeCipher(settings, botocore_session=configured_botocore_session(settings)),
+        cipher=envelope_cipher(settings),
         index=index,
         idempotency=DynamoDbIdempotencyStore(clock, settings.idempotency_ttl_seconds),
         journal=journal,
@@ -211,6 +253,8 @@ def build_exporter(settings: Settings) -> Callable[..., Any]:
     from chalicelib.adapters.sidep.transport import HttpsTransport, TransportSettings
     from chalicelib.services.export import ExportSettings, ExportSummary, run_export
 
+    if settings.stage != LOCAL_STAGE:
+        settings.require(SIDEP)  # no SI-DEP endpoint or certificate, no exporter
     container = get_container()
     tls_files = SecretTlsFiles(
         SecretsProvider(boto3_client=container.aws("secretsmanager")),
@@ -266,7 +310,7 @@ def build_checkpointer(settings: Settings) -> DynamoDbCheckpointer:
     from chalicelib.adapters.dynamodb.journal import KmsSigner
 
     if not settings.audit_key_id:
-        raise ValueError("AUDIT_KEY_ID is not set: checkpoints cannot be signed")
+        raise ValueError(f"{env_name('audit_key_id')} is not set: checkpoints cannot be signed")
     container = get_container()
     signer = KmsSigner(container.aws("kms"), settings.audit_key_id)
     return DynamoDbCheckpointer(signer=signer, clock=container.clock)

@@ -1,127 +1,151 @@
 """Settings, read from the environment when asked (never at import time).
 
-Every deployment knob lives here with its default and the reason for it, so that the
-Lambda, the local stack and the tests agree on names.
+Every deployment knob lives here once, as a `Settings` field declared with `setting(default, ENV)`:
+its default, the environment variable `load_settings` reads it from, and whether a deployed stage
+(any stage but "local") cannot run without it. The loader, the infra template, the local stack and
+the tests all read the names from these declarations, so they agree.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import types
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
+from typing import Any
+
+from chalicelib.domain.retention import RetentionPolicy
 
 # HDS-certified EEA AWS regions. Health data may only be hosted in these.
 HDS_REGIONS: tuple[str, ...] = ("eu-west-3", "eu-west-1", "eu-central-1", "eu-north-1", "eu-south-1")
 DEFAULT_REGION = "eu-west-3"
+LOCAL_STAGE = "local"
+# Who cannot run without a setting outside the local stage (`Setting.required`):
+DEPLOYED = "deployed"  # every deployed function (the template gives them all): checked by load_settings
+SIDEP = "sidep"  # the functions that send to SI-DEP: checked when the exporter is built
+# The retention defaults are the policy's own (chalicelib/domain/retention.py): written once, there.
+_POLICY = RetentionPolicy
 
 
 class ConfigurationError(RuntimeError):
-    """A setting is missing or outside what the service accepts."""
+    """A setting is missing or outside what the service accepts (the message names its environment
+    variable, never its value)."""
 
 
-def _int(env: dict[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ConfigurationError(f"{name} must be an integer") from exc
+@dataclass(frozen=True)
+class Setting:
+    """How a Settings field is read: its environment variables (the first one set wins) and who needs it."""
+
+    env: tuple[str, ...]
+    required: str | None = None  # DEPLOYED, SIDEP, or None (the default serves everywhere)
+
+    @property
+    def name(self) -> str:
+        return self.env[0]
 
 
-def _list(env: dict[str, str], name: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
+def setting(default: Any, *env: str, required: str | None = None) -> Any:
+    """A Settings field: its default and the environment variable(s) it is read from, declared once."""
+    return field(default=default, metadata={"setting": Setting(env, required)})
 
 
 @dataclass(frozen=True)
 class Settings:
-    region: str = DEFAULT_REGION
-    stage: str = "local"
-    aws_endpoint_url: str | None = None
+    region: str = setting(DEFAULT_REGION, "AWS_REGION", "AWS_DEFAULT_REGION")
+    stage: str = setting("local", "STAGE")
+    aws_endpoint_url: str | None = setting(None, "AWS_ENDPOINT_URL")
     # Every AWS call (boto3 clients, PynamoDB, the encryption SDK's KMS client; chalicelib/adapters/aws.py):
     # botocore standard retry mode, this many attempts in all, each bounded by these timeouts. A
     # stalled endpoint then costs at most 3 x (2 + 4) s + backoff (<= 1 + 2 s) = 21 s: the API
     # answers 503 before API Gateway's 29 s cut-off answers for it.
-    aws_connect_timeout_seconds: int = 2
-    aws_read_timeout_seconds: int = 4
-    aws_max_attempts: int = 3
+    aws_connect_timeout_seconds: int = setting(2, "AWS_CONNECT_TIMEOUT_SECONDS")
+    aws_read_timeout_seconds: int = setting(4, "AWS_READ_TIMEOUT_SECONDS")
+    aws_max_attempts: int = setting(3, "AWS_MAX_ATTEMPTS")
     # DynamoDB tables
-    records_table: str = "depistage-records"
-    pharmacies_table: str = "depistage-pharmacies"
-    members_table: str = "depistage-members"
-    idempotency_table: str = "depistage-idempotency"
-    audit_table: str = "depistage-audit"
-    audit_checkpoints_table: str = "depistage-audit-checkpoints"
-    psc_logins_table: str = "depistage-psc-logins"
+    records_table: str = setting("depistage-records", "RECORDS_TABLE", required=DEPLOYED)
+    pharmacies_table: str = setting("depistage-pharmacies", "PHARMACIES_TABLE", required=DEPLOYED)
+    members_table: str = setting("depistage-members", "MEMBERS_TABLE", required=DEPLOYED)
+    idempotency_table: str = setting("depistage-idempotency", "IDEMPOTENCY_TABLE", required=DEPLOYED)
+    audit_table: str = setting("depistage-audit", "AUDIT_TABLE", required=DEPLOYED)
+    audit_checkpoints_table: str = setting(
+        "depistage-audit-checkpoints", "AUDIT_CHECKPOINTS_TABLE", required=DEPLOYED
+    )
+    psc_logins_table: str = setting("depistage-psc-logins", "PSC_LOGINS_TABLE", required=DEPLOYED)
     # KMS: envelope key for personal data, HMAC key for the blind index, and the asymmetric
     # (ECC_NIST_P256) key that signs audit checkpoints: only the checkpoint function may use it.
-    data_key_id: str = ""
-    blind_index_key_id: str = ""
-    audit_key_id: str = ""
+    data_key_id: str = setting("", "DATA_KEY_ID", required=DEPLOYED)
+    blind_index_key_id: str = setting("", "BLIND_INDEX_KEY_ID", required=DEPLOYED)
+    audit_key_id: str = setting("", "AUDIT_KEY_ID", required=DEPLOYED)
     # The S3 bucket (Object Lock, compliance mode) that keeps the WORM copy of the audit journal.
-    audit_worm_bucket: str = ""
+    audit_worm_bucket: str = setting("", "AUDIT_WORM_BUCKET", required=DEPLOYED)
     # Data-key cache: a data key encrypts at most this many records of one pharmacy and lives at
     # most this long in one process's memory, so one leaked data key exposes a bounded slice of one
     # pharmacy's records. 12 h (a working day; Lambda processes rarely live longer) keeps KMS to about
     # one GenerateDataKey per pharmacy per process per day at a pharmacy's pace.
-    data_key_cache_max_age_seconds: int = 12 * 3600
-    data_key_cache_max_messages: int = 10_000
-    data_key_cache_capacity: int = 1_000
+    data_key_cache_max_age_seconds: int = setting(12 * 3600, "DATA_KEY_CACHE_MAX_AGE_SECONDS")
+    data_key_cache_max_messages: int = setting(10_000, "DATA_KEY_CACHE_MAX_MESSAGES")
+    data_key_cache_capacity: int = setting(1_000, "DATA_KEY_CACHE_CAPACITY")
     # Cognito
-    user_pool_id: str = ""
-    app_client_ids: tuple[str, ...] = ()
-    jwks_url: str = ""
-    token_leeway_seconds: int = 30
+    user_pool_id: str = setting("", "USER_POOL_ID", required=DEPLOYED)
+    app_client_ids: tuple[str, ...] = setting((), "APP_CLIENT_IDS", required=DEPLOYED)
+    jwks_url: str = setting("", "JWKS_URL")
+    token_leeway_seconds: int = setting(30, "TOKEN_LEEWAY_SECONDS")
     # Pro Santé Connect (CIBA through this server): the environment's discovery document (the
     # sandbox "BAS" or production), our client id, and the client secret's Secrets Manager id.
-    psc_discovery_url: str = ""
-    psc_client_id: str = ""
-    psc_client_secret_id: str = ""
-    psc_scope: str = "openid scope_all"
+    psc_discovery_url: str = setting("", "PSC_DISCOVERY_URL")
+    psc_client_id: str = setting("", "PSC_CLIENT_ID")
+    psc_client_secret_id: str = setting("", "PSC_CLIENT_SECRET_ID")
+    psc_scope: str = setting("openid scope_all", "PSC_SCOPE")
     # Our own access tokens for PSC logins: the KMS signing key, the issuer they name, their life
     # (as short as Cognito's: a directory change, a revocation, takes effect by the next login).
-    session_key_id: str = ""
-    session_issuer: str = ""
-    session_token_seconds: int = 900
+    session_key_id: str = setting("", "SESSION_KEY_ID")
+    session_issuer: str = setting("", "SESSION_ISSUER")
+    session_token_seconds: int = setting(900, "SESSION_TOKEN_SECONDS")
     # How long one process keeps a pharmacy's "PSC required" setting (read for each request of a
     # Cognito pharmacist) before reading it again: a change made elsewhere takes effect within it.
-    pharmacy_settings_max_age_seconds: int = 60
-    # Retention (README "Retention and the patients' rights"; days)
-    retention_after_ack_days: int = 30
-    retention_hard_cap_days: int = 90
+    pharmacy_settings_max_age_seconds: int = setting(60, "PHARMACY_SETTINGS_MAX_AGE_SECONDS")
+    # Retention (README "Retention and the patients' rights"; days; the defaults are the policy's)
+    retention_after_ack_days: int = setting(_POLICY.after_ack_days, "RETENTION_AFTER_ACK_DAYS")
+    retention_hard_cap_days: int = setting(_POLICY.hard_cap_days, "RETENTION_HARD_CAP_DAYS")
     # DynamoDB TTL deletes a whole record this long after the hard cap if the purge never erased it
     # (a backstop that must not race the purge on the cap day).
-    retention_ttl_grace_days: int = 7
+    retention_ttl_grace_days: int = setting(_POLICY.ttl_grace_days, "RETENTION_TTL_GRACE_DAYS")
     # The skeleton left after erasure (no personal value) serves statistics this long after creation.
-    skeleton_retention_days: int = 365
+    skeleton_retention_days: int = setting(_POLICY.skeleton_days, "SKELETON_RETENTION_DAYS")
     # Unacknowledged records this close to the hard cap raise the RetentionUnacknowledgedNearCap alarm.
-    retention_alarm_days: int = 7
+    retention_alarm_days: int = setting(_POLICY.alarm_days, "RETENTION_ALARM_DAYS")
     # The purge reads erase days this far back, so that missed daily runs are caught up.
-    retention_purge_lookback_days: int = 30
-    audit_retention_days: int = 365
-    idempotency_ttl_seconds: int = 24 * 3600
+    retention_purge_lookback_days: int = setting(_POLICY.lookback_days, "RETENTION_PURGE_LOOKBACK_DAYS")
+    audit_retention_days: int = setting(365, "AUDIT_RETENTION_DAYS")
+    idempotency_ttl_seconds: int = setting(24 * 3600, "IDEMPOTENCY_TTL_SECONDS")
     # Request hardening
-    max_body_bytes: int = 64 * 1024
+    max_body_bytes: int = setting(64 * 1024, "MAX_BODY_BYTES")
     # SI-DEP export
-    sidep_url: str = ""
+    sidep_url: str = setting("", "SIDEP_URL", required=SIDEP)
     # The Secrets Manager secret (id or ARN) with the client certificate, its key and the CA bundle
     # (chalicelib/adapters/sidep/credentials.py). Re-read at most this often: a rotation reaches a
     # warm Lambda within 5 minutes (one export run), without a GetSecretValue per batch.
-    sidep_tls_secret_id: str = ""
-    sidep_tls_max_age_seconds: int = 300
-    sidep_batch_size: int = 100
-    sidep_timeout_seconds: int = 10
-    export_time_budget_seconds: int = 240
-    export_max_attempts: int = 8
+    sidep_tls_secret_id: str = setting("", "SIDEP_TLS_SECRET_ID", required=SIDEP)
+    sidep_tls_max_age_seconds: int = setting(300, "SIDEP_TLS_MAX_AGE_SECONDS")
+    sidep_batch_size: int = setting(100, "SIDEP_BATCH_SIZE")
+    sidep_timeout_seconds: int = setting(10, "SIDEP_TIMEOUT_SECONDS")
+    export_time_budget_seconds: int = setting(240, "EXPORT_TIME_BUDGET_SECONDS")
+    export_max_attempts: int = setting(8, "EXPORT_MAX_ATTEMPTS")
     # The sweeper's fan-out: one SQS message per export-queue shard, each consumed by an exporter
     # of its own ("" in the local stack and the tests: the shards run on threads in process).
-    export_fanout_queue_url: str = ""
+    export_fanout_queue_url: str = setting("", "EXPORT_FANOUT_QUEUE_URL")
     # Shard exporters at once (the trigger's one run comes on top): what SI-DEP is asked to take
     # in parallel (the per-receiver concurrency; in AWS the template's SidepMaxConcurrency, the SQS
     # consumer's maximum concurrency). One per export-queue shard: a backlog drains on all 8 at
     # once (bench: 3.4 min for 386,970 records on DynamoDB by the model; twice that at 4).
-    sidep_max_concurrency: int = 8
+    sidep_max_concurrency: int = setting(8, "SIDEP_MAX_CONCURRENCY")
     extra: dict[str, str] = field(default_factory=dict)
+
+    def require(self, who: str) -> None:
+        """ConfigurationError naming each environment variable `who` (SIDEP...) needs that is empty here."""
+        _check_given(self.stage, who, {name for name, _ in declared() if getattr(self, name)})
 
     @property
     def issuer(self) -> str:
@@ -136,68 +160,96 @@ class Settings:
         return self.jwks_url or f"{self.issuer}/.well-known/jwks.json"
 
 
-def load_settings(env: dict[str, str] | None = None) -> Settings:
-    """Build Settings from an environment mapping (os.environ by default)."""
-    e = dict(os.environ if env is None else env)
-    region = e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
-    if region not in HDS_REGIONS:
+def declared() -> Iterator[tuple[str, Setting]]:
+    """Every Settings field read from the environment, with its declaration."""
+    for f in fields(Settings):
+        declaration = f.metadata.get("setting")
+        if isinstance(declaration, Setting):
+            yield f.name, declaration
+
+
+def env_name(name: str) -> str:
+    """The environment variable `load_settings()` reads for a Settings field."""
+    declaration = fields_by_name()[name].metadata.get("setting")
+    if not isinstance(declaration, Setting):
+        raise KeyError(f"Settings.{name} is not read from the environment")
+    return declaration.name
+
+
+def field_of_env(variable: str) -> str | None:
+    """The Settings field read from an environment variable, if any."""
+    return next((name for name, s in declared() if variable in s.env), None)
+
+
+@lru_cache(maxsize=1)
+def fields_by_name() -> dict[str, Any]:
+    return {f.name: f for f in fields(Settings)}
+
+
+def _as_int(name: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be an integer") from None
+
+
+def _as_bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in _BOOLS:
+        raise ConfigurationError(f"{name} must be true or false")
+    return _BOOLS[value]
+
+
+_BOOLS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def _as_list(_name: str, raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _as_str(_name: str, raw: str) -> str:
+    return raw
+
+
+def _parser(annotation: Any) -> Callable[[str, str], Any]:
+    """The parser of a field's type: int, bool, str, tuple[str, ...], or one of them | None."""
+    if isinstance(annotation, types.UnionType):
+        (annotation,) = (arg for arg in typing.get_args(annotation) if arg is not type(None))
+    if typing.get_origin(annotation) is tuple:
+        return _as_list
+    parsers: dict[Any, Callable[[str, str], Any]] = {int: _as_int, bool: _as_bool, str: _as_str}
+    return parsers[annotation]
+
+
+@lru_cache(maxsize=1)
+def _parsers() -> dict[str, Callable[[str, str], Any]]:
+    hints = typing.get_type_hints(Settings)
+    return {name: _parser(hints[name]) for name, _declaration in declared()}
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from an environment mapping (os.environ by default). An unset or empty
+    variable takes the field's default; outside the local stage the DEPLOYED settings must be set."""
+    e = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for name, declaration in declared():
+        variable, raw = next(((v, e[v]) for v in declaration.env if e.get(v)), (declaration.name, ""))
+        if raw:
+            values[name] = _parsers()[name](variable, raw)
+    settings = Settings(**values)
+    if settings.region not in HDS_REGIONS:
         raise ConfigurationError(
-            f"region {region} is not an HDS-certified EEA region (allowed: {', '.join(HDS_REGIONS)})"
+            f"region {settings.region} is not an HDS-certified EEA region (allowed: {', '.join(HDS_REGIONS)})"
         )
-    return Settings(
-        region=region,
-        stage=e.get("STAGE", "local"),
-        aws_endpoint_url=e.get("AWS_ENDPOINT_URL") or None,
-        aws_connect_timeout_seconds=_int(e, "AWS_CONNECT_TIMEOUT_SECONDS", 2),
-        aws_read_timeout_seconds=_int(e, "AWS_READ_TIMEOUT_SECONDS", 4),
-        aws_max_attempts=_int(e, "AWS_MAX_ATTEMPTS", 3),
-        records_table=e.get("RECORDS_TABLE", Settings.records_table),
-        pharmacies_table=e.get("PHARMACIES_TABLE", Settings.pharmacies_table),
-        members_table=e.get("MEMBERS_TABLE", Settings.members_table),
-        idempotency_table=e.get("IDEMPOTENCY_TABLE", Settings.idempotency_table),
-        audit_table=e.get("AUDIT_TABLE", Settings.audit_table),
-        audit_checkpoints_table=e.get("AUDIT_CHECKPOINTS_TABLE", Settings.audit_checkpoints_table),
-        psc_logins_table=e.get("PSC_LOGINS_TABLE", Settings.psc_logins_table),
-        data_key_id=e.get("DATA_KEY_ID", ""),
-        blind_index_key_id=e.get("BLIND_INDEX_KEY_ID", ""),
-        audit_key_id=e.get("AUDIT_KEY_ID", ""),
-        audit_worm_bucket=e.get("AUDIT_WORM_BUCKET", ""),
-        data_key_cache_max_age_seconds=_int(e, "DATA_KEY_CACHE_MAX_AGE_SECONDS", 12 * 3600),
-        data_key_cache_max_messages=_int(e, "DATA_KEY_CACHE_MAX_MESSAGES", 10_000),
-        data_key_cache_capacity=_int(e, "DATA_KEY_CACHE_CAPACITY", 1_000),
-        user_pool_id=e.get("USER_POOL_ID", ""),
-        app_client_ids=_list(e, "APP_CLIENT_IDS"),
-        jwks_url=e.get("JWKS_URL", ""),
-        token_leeway_seconds=_int(e, "TOKEN_LEEWAY_SECONDS", 30),
-        psc_discovery_url=e.get("PSC_DISCOVERY_URL", ""),
-        psc_client_id=e.get("PSC_CLIENT_ID", ""),
-        psc_client_secret_id=e.get("PSC_CLIENT_SECRET_ID", ""),
-        psc_scope=e.get("PSC_SCOPE") or Settings.psc_scope,
-        session_key_id=e.get("SESSION_KEY_ID", ""),
-        session_issuer=e.get("SESSION_ISSUER", ""),
-        session_token_seconds=_int(e, "SESSION_TOKEN_SECONDS", 900),
-        pharmacy_settings_max_age_seconds=_int(
-            e, "PHARMACY_SETTINGS_MAX_AGE_SECONDS", Settings.pharmacy_settings_max_age_seconds
-        ),
-        retention_after_ack_days=_int(e, "RETENTION_AFTER_ACK_DAYS", 30),
-        retention_hard_cap_days=_int(e, "RETENTION_HARD_CAP_DAYS", 90),
-        retention_ttl_grace_days=_int(e, "RETENTION_TTL_GRACE_DAYS", 7),
-        skeleton_retention_days=_int(e, "SKELETON_RETENTION_DAYS", 365),
-        retention_alarm_days=_int(e, "RETENTION_ALARM_DAYS", 7),
-        retention_purge_lookback_days=_int(e, "RETENTION_PURGE_LOOKBACK_DAYS", 30),
-        audit_retention_days=_int(e, "AUDIT_RETENTION_DAYS", 365),
-        idempotency_ttl_seconds=_int(e, "IDEMPOTENCY_TTL_SECONDS", 24 * 3600),
-        max_body_bytes=_int(e, "MAX_BODY_BYTES", 64 * 1024),
-        sidep_url=e.get("SIDEP_URL", ""),
-        sidep_tls_secret_id=e.get("SIDEP_TLS_SECRET_ID", ""),
-        sidep_tls_max_age_seconds=_int(e, "SIDEP_TLS_MAX_AGE_SECONDS", 300),
-        sidep_batch_size=_int(e, "SIDEP_BATCH_SIZE", 100),
-        sidep_timeout_seconds=_int(e, "SIDEP_TIMEOUT_SECONDS", 10),
-        export_time_budget_seconds=_int(e, "EXPORT_TIME_BUDGET_SECONDS", 240),
-        export_max_attempts=_int(e, "EXPORT_MAX_ATTEMPTS", 8),
-        export_fanout_queue_url=e.get("EXPORT_FANOUT_QUEUE_URL", Settings.export_fanout_queue_url),
-        sidep_max_concurrency=_int(e, "SIDEP_MAX_CONCURRENCY", Settings.sidep_max_concurrency),
-    )
+    if settings.stage != LOCAL_STAGE:
+        _check_given(settings.stage, DEPLOYED, set(values))  # a default is no deployed stage's value
+    return settings
+
+
+def _check_given(stage: str, who: str, given: set[str]) -> None:
+    missing = [s.name for name, s in declared() if s.required == who and name not in given]
+    if missing:
+        raise ConfigurationError(f"stage {stage} needs {', '.join(missing)}: not set")
 
 
 @lru_cache(maxsize=1)

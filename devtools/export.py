@@ -35,13 +35,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from chalicelib.config import env_name
 from chalicelib.jobs import redrive, scheduled_export
 from devtools import cli
 from devtools.target import CONTAINER_SETTINGS, Target, invoke_deployed
 
 __all__ = ["main", "scheduled_export"]
 
-RUN_NEEDS = (*CONTAINER_SETTINGS, "SIDEP_URL")
+RUN_NEEDS = (*CONTAINER_SETTINGS, env_name("sidep_url"))
 OUTCOMES = (
     ("acknowledged", "acknowledged"),
     ("rejected", "rejected by SI-DEP"),

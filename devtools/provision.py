@@ -14,7 +14,8 @@ from typing import Any
 import boto3
 
 from chalicelib.adapters.cognito_pool import app_client_settings, user_pool_settings
-from chalicelib.adapters.dynamodb.models import ALL_MODELS, bind_models
+from chalicelib.adapters.dynamodb.models import ALL_MODELS
+from chalicelib.bootstrap import bind_tables
 from chalicelib.config import Settings, load_settings
 from chalicelib.domain.audit_chain import AUDIT_KEY_SPEC
 
@@ -108,7 +109,7 @@ def create_export_fanout_queue(sqs: Any, name: str = EXPORT_FANOUT_QUEUE_NAME) -
 
 
 def create_tables(settings: Settings) -> None:
-    bind_models(settings)
+    bind_tables(settings)
     for model in ALL_MODELS:
         if not model.exists():
             model.create_table(wait=True)  # also enables TTL on the model's TTLAttribute

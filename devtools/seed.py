@@ -18,7 +18,8 @@ from typing import Any
 import boto3
 from stdnum import luhn
 
-from chalicelib.adapters.dynamodb.models import MemberModel, PharmacyModel, bind_models
+from chalicelib.adapters.dynamodb.models import MemberModel, PharmacyModel
+from chalicelib.bootstrap import bind_tables
 from chalicelib.config import load_settings
 from chalicelib.domain.psc import PHARMACIST_PROFESSION, national_id_of_rpps, psc_username
 from devtools.login import fresh_totp_code
@@ -114,7 +115,7 @@ def write_psc_directory(path: Path) -> None:
 
 def seed_psc_members(env: dict[str, str]) -> list[dict[str, Any]]:
     """Memberships by national identifier; returns `psc_users` for stack.json."""
-    bind_models(load_settings(env))
+    bind_tables(load_settings(env))
     now = datetime.now(UTC).isoformat()
     for user in PSC_USERS:
         MemberModel(
@@ -221,7 +222,7 @@ def seed(env: dict[str, str], session: boto3.Session | None = None) -> list[dict
     cognito: Any = session.client("cognito-idp", endpoint_url=endpoint_url)  # type: ignore[call-overload]
     user_pool_id = env["USER_POOL_ID"]
     client_id = env["APP_CLIENT_IDS"].split(",")[0]
-    bind_models(load_settings(env))
+    bind_tables(load_settings(env))
     now = datetime.now(UTC).isoformat()
     for pharmacy in PHARMACIES:
         PharmacyModel(pharmacy.finess, name=pharmacy.name, created_at=now, created_by=SEEDED_BY).save()

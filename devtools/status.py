@@ -193,10 +193,10 @@ def collect(target: Target, now: datetime | None = None) -> dict[str, Any]:
 
     from chalicelib.adapters.clock import SystemClock
     from chalicelib.adapters.dynamodb.journal import stored_chains
-    from chalicelib.adapters.dynamodb.models import bind_models
+    from chalicelib.bootstrap import bind_tables
 
     settings = target.settings()
-    bind_models(settings)
+    bind_tables(settings)
     now = now or SystemClock().now()
     session = boto3.Session(region_name=settings.region)
     dynamodb = session.client("dynamodb", endpoint_url=settings.aws_endpoint_url)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chalicelib.config import DEFAULT_REGION, ConfigurationError, Settings, load_settings
+from chalicelib.config import DEFAULT_REGION, ConfigurationError, Settings, env_name, load_settings
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_STACK_FILE = PROJECT_DIR / ".local" / "stack.json"
@@ -36,7 +36,7 @@ FAKE_CREDENTIALS = {
     "AWS_SESSION_TOKEN": "testing",
 }
 # Settings that tell a deployment apart: their presence in the environment means "this is it".
-IDENTIFYING_SETTINGS = ("DATA_KEY_ID", "BLIND_INDEX_KEY_ID", "AUDIT_KEY_ID")
+IDENTIFYING_SETTINGS = tuple(env_name(name) for name in ("data_key_id", "blind_index_key_id", "audit_key_id"))
 # What chalicelib.bootstrap's container needs to be built (the envelope cipher, the blind index,
 # the audit journal's checkpoints).
 CONTAINER_SETTINGS = IDENTIFYING_SETTINGS
@@ -108,7 +108,7 @@ def from_stack_file(path: Path) -> Target:
     env.setdefault("AWS_ENDPOINT_URL", str(info.get("aws_endpoint_url", "")))
     region = str(info.get("region") or env.get("AWS_DEFAULT_REGION") or DEFAULT_REGION)
     env.update({"AWS_REGION": region, "AWS_DEFAULT_REGION": region})
-    for name in ("SIDEP_URL",):
+    for name in (env_name("sidep_url"),):
         if info.get(name.lower()) and not env.get(name):
             env[name] = str(info[name.lower()])
     state_dir = Path(str(info.get("state_dir") or path.parent))

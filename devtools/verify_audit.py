@@ -124,12 +124,12 @@ class AwsSource:
     def __init__(self, *, worm: bool = True) -> None:
         import boto3
 
-        from chalicelib.adapters.dynamodb.models import bind_models
         from chalicelib.adapters.worm import S3WormCopy
+        from chalicelib.bootstrap import bind_tables
         from chalicelib.config import load_settings
 
         self.settings = load_settings()
-        bind_models(self.settings)
+        bind_tables(self.settings)
         self._session = boto3.Session(region_name=self.settings.region)
         self._worm = (
             S3WormCopy(self._client("s3"), self.settings.audit_worm_bucket)

@@ -138,18 +138,20 @@ def resolve_environment(
     globals_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
     variables.update(globals_env)
     variables.update(function["Properties"].get("Environment", {}).get("Variables", {}))
-    from chalicelib.config import load_settings
+    from chalicelib.config import field_of_env, load_settings
 
     settings = load_settings({**local, "AWS_DEFAULT_REGION": REGION})  # the local stack's own view
     resolved: dict[str, str] = {}
     missing = []
     for name, value in variables.items():
+        setting = field_of_env(name)
+        known = getattr(settings, setting) if setting else None
         if isinstance(value, str):
             resolved[name] = value
         elif name in local:
             resolved[name] = local[name]
-        elif isinstance(getattr(settings, name.lower(), None), str) and getattr(settings, name.lower()):
-            resolved[name] = getattr(settings, name.lower())  # e.g. a table: the local stack's name for it
+        elif isinstance(known, str) and known:
+            resolved[name] = known  # e.g. a table: the local stack's name for it
         else:
             missing.append(f"{name}={json.dumps(value)}")
     if missing:

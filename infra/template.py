@@ -24,7 +24,7 @@ from pynamodb.models import Model
 from chalicelib.adapters.cognito_pool import app_client_settings, user_pool_settings
 from chalicelib.adapters.dynamodb.models import ALL_MODELS, TABLE_SETTINGS, RecordModel
 from chalicelib.adapters.dynamodb.retention import ERASED_ATTRIBUTES
-from chalicelib.config import DEFAULT_REGION, HDS_REGIONS, Settings
+from chalicelib.config import DEFAULT_REGION, HDS_REGIONS, Settings, env_name
 from chalicelib.domain.audit_chain import AUDIT_KEY_SPEC
 from chalicelib.domain.retention import ALARM_METRIC
 from chalicelib.observability import AUTH_FAILURES, UNAUTHENTICATED_REFUSALS
@@ -265,16 +265,16 @@ DASHBOARD_EXPORT_METRICS = (
 # CloudFormation output -> the environment variable it gives the operator commands
 # (devtools/target.py: `--stage NAME` reads the stack's outputs through this map).
 OPERATOR_OUTPUTS: dict[str, str] = {
-    "UserPoolId": "USER_POOL_ID",
-    "AppClientId": "APP_CLIENT_IDS",
-    "DataKeyArn": "DATA_KEY_ID",
-    "BlindIndexKeyArn": "BLIND_INDEX_KEY_ID",
+    "UserPoolId": env_name("user_pool_id"),
+    "AppClientId": env_name("app_client_ids"),
+    "DataKeyArn": env_name("data_key_id"),
+    "BlindIndexKeyArn": env_name("blind_index_key_id"),
     # The auditor's trust anchor too: `aws kms get-public-key --key-id <AuditKeyArn>` gives the key
     # that verifies every checkpoint (README "Audit journal"); GET /v1/audit/public-key serves it.
-    "AuditKeyArn": "AUDIT_KEY_ID",
-    "AuditWormBucket": "AUDIT_WORM_BUCKET",
+    "AuditKeyArn": env_name("audit_key_id"),
+    "AuditWormBucket": env_name("audit_worm_bucket"),
     **{
-        "".join(part.capitalize() for part in setting.split("_")): setting.upper()
+        "".join(part.capitalize() for part in setting.split("_")): env_name(setting)
         for setting in TABLE_SETTINGS.values()
     },
 }
@@ -377,11 +377,6 @@ def table_logical_id(model: type[Model]) -> str:
 def table_name(model: type[Model], stage: str) -> str:
     base: str = getattr(Settings, TABLE_SETTINGS[model])
     return f"{base}-{stage}"
-
-
-def env_name(setting: str) -> str:
-    """The environment variable `load_settings()` reads for a Settings field."""
-    return setting.upper()
 
 
 def ttl_attribute(model: type[Model]) -> str | None:
@@ -1028,36 +1023,36 @@ def _roles(functions: list[Function], stage: str) -> dict[str, Any]:
 
 def function_environment(fn: Function, stage: str) -> dict[str, Any]:
     env: dict[str, Any] = {
-        "STAGE": stage,
+        env_name("stage"): stage,
         "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray SDK in the package
-        "DATA_KEY_ID": _arn("DataKey"),
-        "BLIND_INDEX_KEY_ID": _arn("BlindIndexKey"),
-        "AUDIT_KEY_ID": _arn("AuditKey"),
-        "AUDIT_WORM_BUCKET": {"Ref": "AuditWormBucket"},
-        "USER_POOL_ID": {"Ref": "UserPool"},
-        "APP_CLIENT_IDS": {"Ref": "UserPoolClient"},
+        env_name("data_key_id"): _arn("DataKey"),
+        env_name("blind_index_key_id"): _arn("BlindIndexKey"),
+        env_name("audit_key_id"): _arn("AuditKey"),
+        env_name("audit_worm_bucket"): {"Ref": "AuditWormBucket"},
+        env_name("user_pool_id"): {"Ref": "UserPool"},
+        env_name("app_client_ids"): {"Ref": "UserPoolClient"},
     }
     for model, setting in TABLE_SETTINGS.items():
         env[env_name(setting)] = {"Ref": table_logical_id(model)}
     if fn.role == "api":
         env.update(
             {
-                "PSC_DISCOVERY_URL": {
+                env_name("psc_discovery_url"): {
                     "Fn::FindInMap": ["PscEnvironments", {"Ref": "PscEnvironment"}, "DiscoveryUrl"]
                 },
-                "PSC_CLIENT_ID": {"Ref": "PscClientId"},
-                "PSC_CLIENT_SECRET_ID": {"Ref": "PscClientSecret"},
-                "SESSION_KEY_ID": _arn("SessionKey"),
+                env_name("psc_client_id"): {"Ref": "PscClientId"},
+                env_name("psc_client_secret_id"): {"Ref": "PscClientSecret"},
+                env_name("session_key_id"): _arn("SessionKey"),
             }
         )
     if fn.name in SIDEP_FUNCTIONS:
         # (SIDEP_MAX_CONCURRENCY is the local stack's: in AWS the mappings' limits bound it)
         if fn.name == "export_to_sidep":
-            env["EXPORT_FANOUT_QUEUE_URL"] = {"Ref": "ExportFanoutQueue"}
+            env[env_name("export_fanout_queue_url")] = {"Ref": "ExportFanoutQueue"}
         env.update(
             {
-                "SIDEP_URL": {"Ref": "SidepUrl"},
-                "SIDEP_TLS_SECRET_ID": {"Ref": SIDEP_TLS_SECRET},  # Ref of a secret: its ARN
+                env_name("sidep_url"): {"Ref": "SidepUrl"},
+                env_name("sidep_tls_secret_id"): {"Ref": SIDEP_TLS_SECRET},  # Ref of a secret: its ARN
             }
         )
     return env

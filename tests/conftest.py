@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib.adapters.dynamodb.models import bind_models
+from chalicelib.bootstrap import bind_tables
 from chalicelib.config import get_settings
 from devtools import moto_atomic
 from tests.layout import folder_of
@@ -133,7 +133,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         _reset_process_state()
-        bind_models(get_settings())
+        bind_tables(get_settings())
         yield env
         _reset_process_state()
 

@@ -1,4 +1,4 @@
-"""One timeout and retry policy for every AWS call, from Settings (aws_* fields).
+"""One timeout and retry policy for every AWS call (`AwsCalls`, from Settings' aws_* fields).
 
 boto3 clients take `client_config`; PynamoDB its per-model Meta values (`pynamodb_meta`), which its
 default "LEGACY" retry configuration turns into the same botocore standard mode with
@@ -8,33 +8,44 @@ session, which gets the same config as its default (`configured_botocore_session
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import botocore.config
 import botocore.session
 
-from chalicelib.config import Settings
-
 RETRY_MODE: Literal["standard"] = "standard"
 
 
-def client_config(settings: Settings) -> botocore.config.Config:
+@dataclass(frozen=True)
+class AwsCalls:
+    """Where AWS calls go and what each may cost (bootstrap builds it from Settings' region,
+    aws_endpoint_url and aws_* fields)."""
+
+    region: str
+    endpoint_url: str | None
+    connect_timeout_seconds: int
+    read_timeout_seconds: int
+    max_attempts: int
+
+
+def client_config(calls: AwsCalls) -> botocore.config.Config:
     return botocore.config.Config(
-        retries={"total_max_attempts": settings.aws_max_attempts, "mode": RETRY_MODE},
-        connect_timeout=settings.aws_connect_timeout_seconds,
-        read_timeout=settings.aws_read_timeout_seconds,
+        retries={"total_max_attempts": calls.max_attempts, "mode": RETRY_MODE},
+        connect_timeout=calls.connect_timeout_seconds,
+        read_timeout=calls.read_timeout_seconds,
     )
 
 
-def pynamodb_meta(settings: Settings) -> dict[str, Any]:
+def pynamodb_meta(calls: AwsCalls) -> dict[str, Any]:
     return {
-        "connect_timeout_seconds": settings.aws_connect_timeout_seconds,
-        "read_timeout_seconds": settings.aws_read_timeout_seconds,
-        "max_retry_attempts": settings.aws_max_attempts - 1,  # retries after the first attempt
+        "connect_timeout_seconds": calls.connect_timeout_seconds,
+        "read_timeout_seconds": calls.read_timeout_seconds,
+        "max_retry_attempts": calls.max_attempts - 1,  # retries after the first attempt
     }
 
 
-def configured_botocore_session(settings: Settings) -> botocore.session.Session:
+def configured_botocore_session(calls: AwsCalls) -> botocore.session.Session:
     session = botocore.session.Session()
-    session.set_default_client_config(client_config(settings))
+    session.set_default_client_config(client_config(calls))
     return session

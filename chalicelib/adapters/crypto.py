@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 import botocore.exceptions
 import botocore.session
 
-from chalicelib.config import Settings
 from chalicelib.domain.errors import IntegrityError, ServiceUnavailable
 from chalicelib.domain.model import Patient
 from chalicelib.domain.serialization import patient_from_json, patient_to_json
@@ -43,6 +42,16 @@ PURPOSE = "depistage/patient/v1"
 
 
 @dataclass(frozen=True)
+class DataKeyCache:
+    """How far one data key goes: at most `max_messages` records for at most `max_age_seconds` in one
+    process, and at most `capacity` keys kept (Settings' data_key_cache_* fields)."""
+
+    max_age_seconds: int
+    max_messages: int
+    capacity: int
+
+
+@dataclass(frozen=True)
 class _Sdk:
     client: EncryptionSDKClient
     materials: CachingCryptoMaterialsManager
@@ -50,13 +59,13 @@ class _Sdk:
     kms_failures: tuple[type[Exception], ...]  # "KMS (or the network to it) failed", not "this blob is bad"
 
     @classmethod
-    def build(cls, settings: Settings, session: botocore.session.Session) -> _Sdk:
+    def build(cls, key_id: str, cache: DataKeyCache, session: botocore.session.Session) -> _Sdk:
         import aws_encryption_sdk
         from aws_encryption_sdk import CommitmentPolicy
         from aws_encryption_sdk.identifiers import Algorithm
 
         provider = aws_encryption_sdk.StrictAwsKmsMasterKeyProvider(
-            key_ids=[settings.data_key_id], botocore_session=session
+            key_ids=[key_id], botocore_session=session
         )
         return cls(
             client=aws_encryption_sdk.EncryptionSDKClient(
@@ -65,9 +74,9 @@ class _Sdk:
             ),
             materials=aws_encryption_sdk.CachingCryptoMaterialsManager(
                 master_key_provider=provider,
-                cache=aws_encryption_sdk.LocalCryptoMaterialsCache(capacity=settings.data_key_cache_capacity),
-                max_age=float(settings.data_key_cache_max_age_seconds),
-                max_messages_encrypted=settings.data_key_cache_max_messages,
+                cache=aws_encryption_sdk.LocalCryptoMaterialsCache(capacity=cache.capacity),
+                max_age=float(cache.max_age_seconds),
+                max_messages_encrypted=cache.max_messages,
             ),
             algorithm=Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY,
             kms_failures=(
@@ -88,10 +97,13 @@ _KMS_REFUSALS = frozenset(
 class EnvelopeCipher:
     """PersonalDataCipher over aws-encryption-sdk with a bounded data-key cache."""
 
-    def __init__(self, settings: Settings, botocore_session: botocore.session.Session | None = None) -> None:
-        if not settings.data_key_id:
+    def __init__(
+        self, key_id: str, cache: DataKeyCache, botocore_session: botocore.session.Session | None = None
+    ) -> None:
+        if not key_id:
             raise ValueError("DATA_KEY_ID is not set")
-        self._settings = settings
+        self._key_id = key_id
+        self._cache = cache
         self._session = botocore_session or botocore.session.Session()
         # The SDK turns a failed KMS Decrypt into "Unable to decrypt any data key" and drops the
         # cause: remember this thread's last KMS answer to tell a throttle (503) from a bad blob.
@@ -105,7 +117,7 @@ class EnvelopeCipher:
         if self._sdk is None:
             with self._sdk_lock:
                 if self._sdk is None:
-                    self._sdk = _Sdk.build(self._settings, self._session)
+                    self._sdk = _Sdk.build(self._key_id, self._cache, self._session)
         return self._sdk
 
     def _note_kms_answer(self, **kwargs: Any) -> None:

@@ -17,7 +17,8 @@ from moto import mock_aws
 from pynamodb.exceptions import PutError
 
 from chalicelib.adapters.dynamodb.journal import DynamoDbAuditJournal, DynamoDbCheckpointer, KmsSigner
-from chalicelib.adapters.dynamodb.models import AuditEventModel, PharmacyModel, bind_models
+from chalicelib.adapters.dynamodb.models import AuditEventModel, PharmacyModel
+from chalicelib.bootstrap import audit_journal, bind_tables
 from chalicelib.config import get_settings
 from chalicelib.domain.audit_chain import (
     CHECKPOINT_FORGED,
@@ -77,7 +78,7 @@ def account(shared_account: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> 
     for key, value in shared_account.items():
         monkeypatch.setenv(key, value)
     get_settings.cache_clear()
-    bind_models(get_settings())
+    bind_tables(get_settings())
     return shared_account
 
 
@@ -98,7 +99,7 @@ def journal(account: dict[str, str], clock: StepClock) -> DynamoDbAuditJournal:
 
 def make_journal(clock: Any, **kwargs: Any) -> DynamoDbAuditJournal:
     kwargs.setdefault("sleep", lambda _s: None)
-    return DynamoDbAuditJournal(settings=get_settings(), clock=clock, **kwargs)
+    return audit_journal(get_settings(), clock, **kwargs)
 
 
 def make_checkpointer(clock: Any) -> DynamoDbCheckpointer:
@@ -352,7 +353,7 @@ def test_a_failing_table_is_a_503_never_a_silent_success(
     journal.append(ev(1, a))
     monkeypatch.setenv("AUDIT_TABLE", "depistage-audit-gone")  # every call now fails (ResourceNotFound)
     get_settings.cache_clear()
-    bind_models(get_settings())
+    bind_tables(get_settings())
     with pytest.raises(ServiceUnavailable):
         journal.append(ev(2, a))  # cached head: the put itself fails
     with pytest.raises(ServiceUnavailable):

@@ -19,7 +19,8 @@ from pynamodb.exceptions import PynamoDBException
 from chalicelib import bootstrap
 from chalicelib.adapters.aws import client_config, configured_botocore_session
 from chalicelib.adapters.dynamodb.errors import dynamodb_errors
-from chalicelib.adapters.dynamodb.models import RecordModel, bind_models
+from chalicelib.adapters.dynamodb.models import RecordModel
+from chalicelib.bootstrap import aws_calls, bind_tables
 from chalicelib.config import Settings, load_settings
 from chalicelib.domain.errors import ServiceUnavailable
 
@@ -89,16 +90,20 @@ def test_pynamodb_uses_the_same_timeouts_and_retry_mode_as_boto3(monkeypatch: py
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     settings = _settings(None)
-    bind_models(settings)
+    bind_tables(settings)
     try:
         pynamodb_config = RecordModel._get_connection().connection.client.meta.config
     finally:
-        bind_models(load_settings())
+        bind_tables(load_settings())
     boto3_config = (
-        boto3.Session(region_name="eu-west-3").client("dynamodb", config=client_config(settings)).meta.config
+        boto3.Session(region_name="eu-west-3")
+        .client("dynamodb", config=client_config(aws_calls(settings)))
+        .meta.config
     )
     kms_config = (
-        configured_botocore_session(settings).create_client("kms", region_name="eu-west-3").meta.config
+        configured_botocore_session(aws_calls(settings))
+        .create_client("kms", region_name="eu-west-3")
+        .meta.config
     )
     for config in (pynamodb_config, boto3_config, kms_config):
         assert (config.connect_timeout, config.read_timeout) == (2, 4)
@@ -112,20 +117,20 @@ def test_a_stalled_dynamodb_costs_the_same_bounded_attempts_through_pynamodb_and
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     settings = _settings(stalled.url, **FAST)
-    bind_models(settings)
+    bind_tables(settings)
     try:
         started = time.monotonic()
         with pytest.raises(ServiceUnavailable), dynamodb_errors():
             RecordModel.get("750000010", "r-1")
         elapsed = time.monotonic() - started
     finally:
-        bind_models(load_settings())
+        bind_tables(load_settings())
     through_pynamodb = stalled.accepted
     assert through_pynamodb == settings.aws_max_attempts
     assert elapsed < settings.aws_max_attempts * 1 + 1 + 2 + 2  # timeouts + backoff + slack
 
     client = boto3.Session(region_name="eu-west-3").client(
-        "dynamodb", endpoint_url=stalled.url, config=client_config(settings)
+        "dynamodb", endpoint_url=stalled.url, config=client_config(aws_calls(settings))
     )
     with pytest.raises(botocore.exceptions.ReadTimeoutError):
         client.get_item(TableName="t", Key={"k": {"S": "v"}})
@@ -145,13 +150,13 @@ def test_the_api_answers_503_when_dynamodb_stalls(
     from tests.patients import screening_body
 
     settings = replace(bootstrap.get_container().settings, aws_endpoint_url=stalled.url, **FAST)
-    bind_models(settings)  # the tables now sit behind an endpoint that never answers
+    bind_tables(settings)  # the tables now sit behind an endpoint that never answers
     try:
         started = time.monotonic()
         response = world.call("POST", "/v1/tests", "pharmacist-a", screening_body(0))
         elapsed = time.monotonic() - started
     finally:
-        bind_models(bootstrap.get_container().settings)
+        bind_tables(bootstrap.get_container().settings)
     assert response.status_code == 503, response.body
     assert response.headers["Content-Type"] == "application/problem+json"
     assert elapsed < API_GATEWAY_TIMEOUT_SECONDS

@@ -10,7 +10,8 @@ import botocore.exceptions
 import botocore.session
 import pytest
 
-from chalicelib.adapters.crypto import EnvelopeCipher, KmsBlindIndex
+from chalicelib.adapters.crypto import KmsBlindIndex
+from chalicelib.bootstrap import envelope_cipher
 from chalicelib.config import get_settings
 from chalicelib.domain.errors import IntegrityError, ServiceUnavailable
 from chalicelib.domain.model import Address, Patient, Sex
@@ -40,7 +41,7 @@ class CountingKms:
 
 
 def test_round_trip_and_binding(aws: dict[str, str]) -> None:
-    cipher = EnvelopeCipher(get_settings())
+    cipher = envelope_cipher(get_settings())
     blob = cipher.encrypt(PATIENT, finess="750000010", record_id="r1")
     assert b"Dupont" not in blob and b"295109912611193" not in blob
     assert cipher.decrypt(blob, finess="750000010", record_id="r1") == PATIENT
@@ -55,7 +56,7 @@ def test_round_trip_and_binding(aws: dict[str, str]) -> None:
 def test_uses_the_committing_unsigned_suite(aws: dict[str, str]) -> None:
     import aws_encryption_sdk
 
-    blob = EnvelopeCipher(get_settings()).encrypt(PATIENT, finess="750000010", record_id="r1")
+    blob = envelope_cipher(get_settings()).encrypt(PATIENT, finess="750000010", record_id="r1")
     client = aws_encryption_sdk.EncryptionSDKClient()
     provider = aws_encryption_sdk.StrictAwsKmsMasterKeyProvider(key_ids=[aws["DATA_KEY_ID"]])
     _, header = client.decrypt(source=blob, key_provider=provider)
@@ -67,7 +68,7 @@ def test_uses_the_committing_unsigned_suite(aws: dict[str, str]) -> None:
 
 def test_data_key_cache_bounds_kms_calls(aws: dict[str, str]) -> None:
     counter = CountingKms()
-    cipher = EnvelopeCipher(get_settings(), botocore_session=counter.session)
+    cipher = envelope_cipher(get_settings(), botocore_session=counter.session)
     blobs = [cipher.encrypt(PATIENT, finess="750000010", record_id=f"r{i}") for i in range(200)]
     assert counter.calls.count("GenerateDataKey") == 1
     for i, blob in enumerate(blobs):
@@ -79,7 +80,7 @@ def test_data_key_cache_bounds_kms_calls(aws: dict[str, str]) -> None:
 
 
 def test_kms_unavailable_is_a_service_error(aws: dict[str, str]) -> None:
-    cipher = EnvelopeCipher(get_settings())
+    cipher = envelope_cipher(get_settings())
     failure = botocore.exceptions.EndpointConnectionError(endpoint_url="https://kms")
     with (
         mock.patch("botocore.client.BaseClient._make_api_call", side_effect=failure),

@@ -12,8 +12,8 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.adapters.dynamodb.journal import DynamoDbAuditJournal, link_items
-from chalicelib.adapters.dynamodb.models import bind_models
 from chalicelib.adapters.worm import S3WormCopy, object_key
+from chalicelib.bootstrap import audit_journal, bind_tables
 from chalicelib.config import get_settings
 from chalicelib.domain.audit_chain import AuditEvent
 from devtools.audit_jobs import audit_stream_poller
@@ -38,8 +38,8 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[DynamoDbAuditJournal]:
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         get_settings.cache_clear()
-        bind_models(get_settings())
-        yield DynamoDbAuditJournal(settings=get_settings(), clock=Clock(), sleep=lambda _s: None)
+        bind_tables(get_settings())
+        yield audit_journal(get_settings(), Clock(), sleep=lambda _s: None)
 
 
 def append(journal: DynamoDbAuditJournal, count: int) -> None:

@@ -46,11 +46,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, PynamoDBException
 
-from chalicelib.adapters.aws import pynamodb_meta
+from chalicelib.adapters.aws import AwsCalls, pynamodb_meta
 from chalicelib.adapters.dynamodb.errors import is_conditional_failure
 from chalicelib.adapters.dynamodb.models import AuditCheckpointModel, AuditEventModel, PharmacyModel
 from chalicelib.adapters.dynamodb.transactions import write_together
-from chalicelib.config import Settings
 from chalicelib.domain.audit_chain import (
     GENESIS,
     PLATFORM_CHAIN,
@@ -303,20 +302,19 @@ class DynamoDbAuditJournal:
     def __init__(
         self,
         *,
-        settings: Settings,
+        retention_days: int,
+        calls: AwsCalls,
         clock: Clock,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         sleep: Callable[[float], None] = _time.sleep,
     ) -> None:
         self._clock = clock
-        self._retention_days = settings.audit_retention_days
+        self._retention_days = retention_days
         self._max_attempts = max_attempts
         self._sleep = sleep
         self._heads: dict[str, Head] = {}
         self._lock = threading.Lock()
-        self._connection = Connection(
-            region=settings.region, host=settings.aws_endpoint_url, **pynamodb_meta(settings)
-        )
+        self._connection = Connection(region=calls.region, host=calls.endpoint_url, **pynamodb_meta(calls))
 
     # --- append ---------------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """PynamoDB models: the one source of truth for every table's schema.
 
 The local stack creates its tables from these classes and the infra template is checked
-against them. Table names come from Settings via `bind_models`, never at import time.
+against them. Table names come from Settings through `bootstrap.bind_tables` (`bind_models`),
+never at import time.
 
 No attribute holds a personal value in clear: the patient's identity is the encrypted
 `personal` blob and the NIR is only present as a keyed, per-pharmacy blind index.
@@ -10,6 +11,7 @@ No attribute holds a personal value in clear: the patient's identity is the encr
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 from pynamodb.attributes import (
@@ -24,8 +26,7 @@ from pynamodb.constants import STREAM_NEW_IMAGE
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection, LocalSecondaryIndex
 from pynamodb.models import Model
 
-from chalicelib.adapters.aws import pynamodb_meta
-from chalicelib.config import Settings
+from chalicelib.adapters.aws import AwsCalls, pynamodb_meta
 
 # Number of partitions of the export queue index, so that a large backlog spreads its writes.
 EXPORT_QUEUE_SHARDS = 8
@@ -284,14 +285,14 @@ TABLE_SETTINGS: dict[type[Model], str] = {
 ALL_MODELS: tuple[type[Model], ...] = tuple(TABLE_SETTINGS)
 
 
-def bind_models(settings: Settings) -> None:
-    """Point every model at the configured tables, region and endpoint."""
-    for model, setting in TABLE_SETTINGS.items():
+def bind_models(tables: Mapping[type[Model], str], calls: AwsCalls) -> None:
+    """Point every model at its table (`tables`: model -> name), region and endpoint."""
+    for model, table in tables.items():
         meta: Any = model.Meta
-        meta.table_name = getattr(settings, setting)
-        meta.region = settings.region
-        meta.host = settings.aws_endpoint_url
-        for name, value in pynamodb_meta(settings).items():  # the timeouts and retries of boto3's clients
+        meta.table_name = table
+        meta.region = calls.region
+        meta.host = calls.endpoint_url
+        for name, value in pynamodb_meta(calls).items():  # the timeouts and retries of boto3's clients
             setattr(meta, name, value)
         # PynamoDB caches its connection per model: drop it so new settings take effect.
         model._connection = None
