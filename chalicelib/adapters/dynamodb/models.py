@@ -27,6 +27,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjec
 from pynamodb.models import Model
 
 from chalicelib.adapters.aws import AwsCalls, pynamodb_meta
+from chalicelib.config import Settings
 
 # Number of partitions of the export queue index, so that a large backlog spreads its writes.
 EXPORT_QUEUE_SHARDS = 8
@@ -94,7 +95,7 @@ class RecordsByEraseDay(GlobalSecondaryIndex["RecordModel"]):
 
 class RecordModel(Model):
     class Meta(_OnDemand):
-        table_name = "depistage-records"
+        table_name = Settings.records_table  # until bind_models names the configured one
         # The export's trigger reads the item after each change (chalicelib/api/schedules.py).
         stream_view_type = STREAM_NEW_IMAGE
 
@@ -141,7 +142,7 @@ class RecordModel(Model):
 
 class PharmacyModel(Model):
     class Meta(_OnDemand):
-        table_name = "depistage-pharmacies"
+        table_name = Settings.pharmacies_table  # until bind_models names the configured one
 
     finess = UnicodeAttribute(hash_key=True)
     name = UnicodeAttribute()
@@ -171,7 +172,7 @@ class MemberModel(Model):
     """A user's membership: the only source of their role and pharmacy (not the token)."""
 
     class Meta(_OnDemand):
-        table_name = "depistage-members"
+        table_name = Settings.members_table  # until bind_models names the configured one
 
     username = UnicodeAttribute(hash_key=True)
     role = UnicodeAttribute()
@@ -190,7 +191,7 @@ class IdempotencyModel(Model):
     """Idempotency-Key bookkeeping: a MAC of the body and the record id, never the body."""
 
     class Meta(_OnDemand):
-        table_name = "depistage-idempotency"
+        table_name = Settings.idempotency_table  # until bind_models names the configured one
 
     key = UnicodeAttribute(hash_key=True)  # "FINESS#<Idempotency-Key>"
     body_mac = UnicodeAttribute()
@@ -215,7 +216,7 @@ class AuditEventModel(Model):
     """One link of a pharmacy's append-only, hash-chained audit journal."""
 
     class Meta(_OnDemand):
-        table_name = "depistage-audit"
+        table_name = Settings.audit_table  # until bind_models names the configured one
         # Every new link flows through the stream to the WORM copy (chalicelib/api/streams.py).
         stream_view_type = "NEW_IMAGE"
 
@@ -240,7 +241,7 @@ class AuditCheckpointModel(Model):
     (`prev`); they carry no event and do not expire."""
 
     class Meta(_OnDemand):
-        table_name = "depistage-audit-checkpoints"
+        table_name = Settings.audit_checkpoints_table  # until bind_models names the configured one
 
     chain = UnicodeAttribute(hash_key=True)
     n = NumberAttribute(range_key=True)
@@ -259,7 +260,7 @@ class PscLoginModel(Model):
     """A Pro Santé Connect login in progress (CIBA): keyed by a digest of the app's handle."""
 
     class Meta(_OnDemand):
-        table_name = "depistage-psc-logins"
+        table_name = Settings.psc_logins_table  # until bind_models names the configured one
 
     handle_digest = UnicodeAttribute(hash_key=True)
     auth_req_id = UnicodeAttribute()
