@@ -223,11 +223,11 @@ def moto_transactions_with_an_undo_log() -> Iterator[None]:
                     self.put_item(table_name, attributes)
             raise
 
-    saved_copy = backend_module.copy
-    backend_module.copy = TablesNotCopied  # type: ignore[assignment]
+    saved_copy = backend_module.copy  # type: ignore[attr-defined]  # the module's own `import copy`
+    backend_module.copy = TablesNotCopied  # type: ignore[attr-defined,assignment]
     backend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     try:
         yield
     finally:
         backend.transact_write_items = original  # type: ignore[method-assign]
-        backend_module.copy = saved_copy
+        backend_module.copy = saved_copy  # type: ignore[attr-defined]

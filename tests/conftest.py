@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -14,6 +15,9 @@ from chalicelib.bootstrap import bind_tables
 from chalicelib.config import get_settings
 from devtools import moto_atomic
 from tests.layout import folder_of
+
+if TYPE_CHECKING:
+    from chalice.test import Client, HTTPResponse
 
 # moto's DynamoDB isolated as DynamoDB's own (a failed transaction undoes no other writer's work).
 moto_atomic.install()
@@ -78,19 +82,19 @@ def cheap_moto_symmetric_keys() -> Iterator[None]:
     tokens are signed with keys made outside KMS); other asymmetric specs still get their own."""
     import moto.kms.models
 
-    original = moto.kms.models.generate_private_key
+    original: Any = moto.kms.models.generate_private_key  # type: ignore[attr-defined]
     shared: dict[str, object] = {}
 
-    def generate(key_spec: str) -> object:
+    def generate(key_spec: str) -> Any:
         if key_spec in ("SYMMETRIC_DEFAULT", "RSA_2048") or key_spec.startswith("HMAC_"):
             if key_spec not in shared:
                 shared[key_spec] = original(key_spec)
             return shared[key_spec]
         return original(key_spec)
 
-    moto.kms.models.generate_private_key = generate
+    moto.kms.models.generate_private_key = generate  # type: ignore[attr-defined]
     yield
-    moto.kms.models.generate_private_key = original
+    moto.kms.models.generate_private_key = original  # type: ignore[attr-defined]
 
 
 def _reset_process_state() -> None:
@@ -162,7 +166,7 @@ USERS = {
 class World:
     """The app behind the Chalice test client, two pharmacies and their members, tokens on demand."""
 
-    def __init__(self, client: object, env: dict[str, str]) -> None:
+    def __init__(self, client: Client, env: dict[str, str]) -> None:
         self.client = client
         self.env = env
         self.pool_id = env["USER_POOL_ID"]
@@ -182,12 +186,12 @@ class World:
 
     def call(
         self, method: str, path: str, username: str | None, body: object = None, **headers: str
-    ) -> object:
+    ) -> HTTPResponse:
         import json
 
-        raw = json.dumps(body) if body is not None else None
-        return getattr(self.client.http, method.lower())(
-            path, headers=self.headers(username, **headers), body=raw
+        raw: Any = json.dumps(body) if body is not None else None  # what the event's body is: str or None
+        return self.client.http.request(
+            method.upper(), path, headers=self.headers(username, **headers), body=raw
         )
 
 
@@ -206,8 +210,8 @@ def world(aws: dict[str, str]) -> Iterator[World]:
     for finess in (PHARMACY_A, PHARMACY_B):
         pharmacies.add(finess, f"Pharmacie {finess}", created_by="tests")
     members = DynamoDbMemberships(clock)
-    for username, (role, finess) in USERS.items():
-        members.add(Membership(username=username, role=Role(role), finess=finess), created_by="tests")
+    for username, (role, pharmacy) in USERS.items():
+        members.add(Membership(username=username, role=Role(role), finess=pharmacy), created_by="tests")
     with Client(app) as client:
         yield World(client, aws)
 

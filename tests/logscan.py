@@ -275,11 +275,11 @@ class _Scanner:
             original(logger, record)
 
         self.original = original
-        logging.Logger.callHandlers = call_handlers  # type: ignore[method-assign]
+        logging.Logger.callHandlers = call_handlers  # type: ignore[method-assign,assignment]
 
     def uninstall(self) -> None:
         if self.original is not None:
-            logging.Logger.callHandlers = self.original  # type: ignore[method-assign]
+            logging.Logger.callHandlers = self.original  # type: ignore[method-assign,assignment]
             self.original = None
 
     def take_pending(self, where: str) -> list[Leak]:

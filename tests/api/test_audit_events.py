@@ -24,7 +24,7 @@ class Journal:
     def new(self, chain: str) -> list[dict[str, object]]:
         events = [e.event for e in AuditEventModel.query(chain) if e.seq > self.seen.get(chain, 0)]
         if events:
-            self.seen[chain] = max(e.seq for e in AuditEventModel.query(chain))
+            self.seen[chain] = int(max(e.seq for e in AuditEventModel.query(chain)))
         return events
 
     def actions(self, chain: str) -> list[tuple[object, object]]:

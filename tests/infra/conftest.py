@@ -103,7 +103,8 @@ def fake_package(fake_project: Path) -> Path:
 
 
 def load_template(package: Path) -> dict[str, Any]:
-    return json.loads((package / "sam.json").read_text())
+    template: dict[str, Any] = json.loads((package / "sam.json").read_text())
+    return template
 
 
 def run_cfn_lint(template: Path) -> subprocess.CompletedProcess[str]:

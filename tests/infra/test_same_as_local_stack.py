@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import boto3
@@ -17,7 +18,7 @@ def _template() -> dict[str, Any]:
     )
 
 
-def _indexes(entries: list[dict[str, Any]] | None) -> list[tuple[str, Any, Any]]:
+def _indexes(entries: Sequence[Mapping[str, Any]] | None) -> list[tuple[str, Any, Any]]:
     return sorted(
         (
             i["IndexName"],

@@ -51,8 +51,9 @@ def _expected_table(model: Any) -> dict[str, Any]:
                 definitions[a.attr_name] = a.attr_type
         return hash_name, range_name
 
-    table = {"KeySchema": keys(*key_names(attrs))}
-    gsis, lsis = [], []
+    table: dict[str, Any] = {"KeySchema": keys(*key_names(attrs))}
+    gsis: list[dict[str, Any]] = []
+    lsis: list[dict[str, Any]] = []
     for value in vars(model).values():
         if isinstance(value, (GlobalSecondaryIndex, LocalSecondaryIndex)):
             index_attrs = {n: a for n, a in vars(type(value)).items() if hasattr(a, "is_hash_key")}

@@ -72,7 +72,7 @@ def stalled() -> Iterator[StalledEndpoint]:
         yield endpoint
 
 
-FAST = {"aws_connect_timeout_seconds": 1, "aws_read_timeout_seconds": 1}
+FAST: dict[str, Any] = {"aws_connect_timeout_seconds": 1, "aws_read_timeout_seconds": 1}
 
 
 def _settings(endpoint: str | None, **overrides: Any) -> Settings:
@@ -105,7 +105,12 @@ def test_pynamodb_uses_the_same_timeouts_and_retry_mode_as_boto3(monkeypatch: py
         .create_client("kms", region_name="eu-west-3")
         .meta.config
     )
-    for config in (pynamodb_config, boto3_config, kms_config):
+    configs: tuple[Any, ...] = (
+        pynamodb_config,
+        boto3_config,
+        kms_config,
+    )  # botocore's Config: untyped attributes
+    for config in configs:
         assert (config.connect_timeout, config.read_timeout) == (2, 4)
         assert config.retries["mode"] == "standard"
         assert config.retries["total_max_attempts"] == settings.aws_max_attempts == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 from unittest import mock
 
 import boto3
@@ -36,8 +37,8 @@ class CountingKms:
         self.session = botocore.session.Session()
         self.session.register("before-call.kms.*", self._count)
 
-    def _count(self, model: object, **_: object) -> None:
-        self.calls.append(model.name)  # type: ignore[attr-defined]
+    def _count(self, **kwargs: Any) -> None:
+        self.calls.append(kwargs["model"].name)
 
 
 def test_round_trip_and_binding(aws: dict[str, str]) -> None:

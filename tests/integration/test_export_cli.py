@@ -15,6 +15,7 @@ import boto3
 import pytest
 
 from chalicelib.domain.model import DeliveryState
+from chalicelib.services.ports import PersonalDataCipher
 from devtools import export as export_command
 from devtools.fake_sidep import FakeSidep
 from devtools.provision import put_sidep_certificate
@@ -38,7 +39,7 @@ def sidep_env(aws: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPat
         yield sidep
 
 
-def real_cipher():  # type: ignore[no-untyped-def]
+def real_cipher() -> PersonalDataCipher:
     from chalicelib import bootstrap
 
     return bootstrap.get_container().records.cipher

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +12,7 @@ import pytest
 
 from chalicelib.domain.model import DeliveryState, RecordStatus
 from chalicelib.domain.model import ScreeningResult as Result
-from chalicelib.services.export import Queued
+from chalicelib.services.export import ExportQueue, Queued
 from devtools.fake_sidep import FakeSidep
 from tests.fakes import FixedClock
 from tests.integration.test_export_support import (
@@ -151,11 +151,17 @@ def test_a_share_of_rejections_then_corrections(
 class CrashAfterSend:
     """The queue of a run that dies after the batch was sent, before recording the outcomes."""
 
-    def __init__(self, queue: Any) -> None:
+    def __init__(self, queue: ExportQueue) -> None:
         self._queue = queue
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._queue, name)
+    def due(self, now: datetime) -> Iterator[Queued]:
+        return self._queue.due(now)
+
+    def lease(self, items: Sequence[Queued], now: datetime, until: datetime) -> list[Queued]:
+        return self._queue.lease(items, now, until)
+
+    def oldest_due(self, now: datetime) -> datetime | None:
+        return self._queue.oldest_due(now)
 
     def settle(self, items: Sequence[Queued], now: datetime, outcomes: dict[str, str]) -> int:
         raise RuntimeError("simulated crash between send and mark")

@@ -28,7 +28,8 @@ from chalicelib.domain.model import (
     ScreeningResult,
     ScreeningTest,
 )
-from chalicelib.services.export import ExportSettings, ExportSummary, run_export
+from chalicelib.services.export import ExportQueue, ExportSettings, ExportSummary, run_export
+from chalicelib.services.ports import PersonalDataCipher
 from devtools.fake_sidep import FakeSidep
 from tests.fakes import FakeCipher, FakeJournal, FixedClock
 from tests.patients import patient
@@ -57,7 +58,7 @@ def new_record(
 
 
 def seed(
-    count: int, clock: FixedClock, cipher: FakeCipher | None = None, start: int = 0
+    count: int, clock: FixedClock, cipher: PersonalDataCipher | None = None, start: int = 0
 ) -> list[ScreeningRecord]:
     """`count` ready records, written in one batch (what the records service would have stored)."""
     cipher = cipher or FakeCipher()
@@ -149,14 +150,15 @@ class Exporter:
             batch_reserve_seconds=0,
             backoff=delivery.BackoffPolicy(max_attempts=max_attempts),
         )
-        self.client = boto3.client("dynamodb", region_name="eu-west-3")
+        # a DynamoDB client, or a test's wrapper of it (AtomicRequests, Counting): duck-typed
+        self.client: Any = boto3.client("dynamodb", region_name="eu-west-3")
 
     def queue(self, owner: str | None = None, workers: int = 1) -> DynamoDbExportQueue:
         return DynamoDbExportQueue(
             self.client, owner=owner or f"test-{uuid.uuid4().hex[:8]}", workers=workers
         )
 
-    def run(self, queue: DynamoDbExportQueue | None = None, **overrides: Any) -> ExportSummary:
+    def run(self, queue: ExportQueue | None = None, **overrides: Any) -> ExportSummary:
         kwargs: dict[str, Any] = {
             "queue": queue or self.queue(),
             "cipher": self.cipher,

@@ -65,9 +65,13 @@ def test_a_change_cancelling_the_outcome_transaction_drops_that_record_only(
     transport = InProcessTransport(sidep.receiver)
     exporter.sender = Hl7BatchSender(transport)
     changed = records[7]
+
     # the pharmacist corrects one record while the batch is at SI-DEP: the outcome transaction is
     # cancelled for that item (version changed), the other 19 are written on the retry
-    transport.while_in_flight = lambda: correct(changed, clock, Result.POSITIVE)
+    def meanwhile() -> None:
+        correct(changed, clock, Result.POSITIVE)
+
+    transport.while_in_flight = meanwhile
     counting = Counting(exporter.client)
     summary = exporter.run(queue=DynamoDbExportQueue(counting, owner="racing"))
     assert (summary.acknowledged, summary.superseded) == (20, 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import boto3
 
@@ -10,9 +11,9 @@ from tests.conftest import World
 from tests.patients import PATIENTS, personal_needles, screening_body
 
 
-def raw_items() -> list[dict[str, object]]:
+def raw_items() -> list[dict[str, Any]]:
     ddb = boto3.client("dynamodb")
-    items: list[dict[str, object]] = []
+    items: list[dict[str, Any]] = []
     for table in ddb.list_tables()["TableNames"]:
         items += ddb.scan(TableName=table)["Items"]
     return items

@@ -8,7 +8,7 @@ import json
 import logging
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import boto3
@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
 from chalicelib.adapters.sidep.credentials import CredentialsError, SecretTlsFiles
 from chalicelib.domain.model import DeliveryState
+from chalicelib.services.export import ExportSummary
 from devtools.fake_sidep import FakeSidep
 from devtools.provision import SIDEP_TLS_SECRET_NAME, put_sidep_certificate
 from tests.fakes import FixedClock
@@ -54,7 +55,7 @@ def _pem_files(root: Path) -> list[Path]:
     return sorted(root.glob("sidep-tls-*/*/*.pem"))
 
 
-def _exporter():  # type: ignore[no-untyped-def]
+def _exporter() -> Callable[..., ExportSummary]:
     from chalicelib import bootstrap
     from chalicelib.config import get_settings
 

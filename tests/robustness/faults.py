@@ -86,7 +86,8 @@ class Faults:
                 if fault.code is None:
                     return None, EndpointConnectionError(endpoint_url=request.url)
                 body = json.dumps({"__type": fault.code, "message": "injected fault"}).encode()
-                http = AWSResponse(request.url, fault.status, {"x-amzn-requestid": "fault"}, _Body(body))
+                headers: Any = {"x-amzn-requestid": "fault"}  # botocore reads it as a mapping
+                http = AWSResponse(request.url, fault.status, headers, _Body(body))
                 parsed = {
                     "Error": {"Code": fault.code, "Message": "injected fault"},
                     "ResponseMetadata": {"HTTPStatusCode": fault.status, "HTTPHeaders": {}},
@@ -102,7 +103,7 @@ INJECTED: Counter[str] = Counter()
 @pytest.fixture
 def faults(monkeypatch: pytest.MonkeyPatch) -> Iterator[Faults]:
     state = Faults()
-    original = botocore.endpoint.Endpoint._do_get_response
+    original = botocore.endpoint.Endpoint._do_get_response  # type: ignore[attr-defined]  # private
 
     def do_get_response(self: Any, request: Any, operation_model: Any, context: Any) -> Any:
         answer = state.answer(request, operation_model)

@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 from unittest import mock
 
 import jwt
@@ -39,7 +40,8 @@ def _alg_none(w: World) -> str:
 
 
 def _hs256_with_public_key(w: World) -> str:
-    public_pem = jwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(moto_public_jwk())).public_bytes(
+    public_key: Any = jwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(moto_public_jwk()))  # a public JWK
+    public_pem = public_key.public_bytes(
         encoding=__import__(
             "cryptography.hazmat.primitives.serialization", fromlist=["Encoding"]
         ).Encoding.PEM,

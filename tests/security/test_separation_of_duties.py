@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 
 import boto3
 import pytest
+from chalice.test import HTTPResponse
 
 from chalicelib.adapters.dynamodb.models import AuditEventModel, MemberModel
 from chalicelib.domain.errors import Conflict
@@ -31,7 +32,9 @@ def _events(chain: str) -> list[dict[str, object]]:
     return [e.event for e in AuditEventModel.query(chain)]
 
 
-def _invite(world: World, finess: str, caller: str, role: str, email: str = "operator@example.org") -> object:
+def _invite(
+    world: World, finess: str, caller: str, role: str, email: str = "operator@example.org"
+) -> HTTPResponse:
     return world.call(
         "POST", f"/v1/admin/pharmacies/{finess}/members", caller, {"email": email, "role": role}
     )

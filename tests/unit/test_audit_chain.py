@@ -6,6 +6,7 @@ import base64
 import itertools
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -26,6 +27,7 @@ from chalicelib.domain.audit_chain import (
     WORM_DIFFERS,
     WORM_MISSING,
     AuditEvent,
+    BrokenLink,
     Checkpoint,
     Head,
     Link,
@@ -77,7 +79,7 @@ def event(i: int = 0, **overrides: object) -> AuditEvent:
 
 def build(
     count: int, *, start: datetime = NOW, retention_days: int = 365, step: timedelta = timedelta(seconds=1)
-):
+) -> list[Link]:
     links: list[Link] = []
     head: Head = GENESIS
     for i in range(count):
@@ -108,11 +110,19 @@ def pin(link: Link) -> Checkpoint:
     return signed(link)[0]
 
 
-def verify(links: list[Link], checkpoints: list[Checkpoint] | None = None, now: datetime = NOW):
+def verify(
+    links: list[Link], checkpoints: list[Checkpoint] | None = None, now: datetime = NOW
+) -> VerificationReport:
     return verify_chain(iter(links), checkpoints or [], VERIFY, chain=CHAIN, now=now)
 
 
-def first(report) -> tuple[int, str]:
+def broken(report: VerificationReport) -> BrokenLink:
+    found = report.first_broken
+    assert found is not None, report.summary()
+    return found
+
+
+def first(report: VerificationReport) -> tuple[int, str]:
     broken = report.first_broken
     assert broken is not None, report.summary()
     return broken.seq, broken.kind
@@ -138,7 +148,7 @@ def test_an_untouched_chain_verifies() -> None:
         ("prev_expires_at", 1),
     ],
 )
-def test_an_edited_link_is_named(field: str, value: object) -> None:
+def test_an_edited_link_is_named(field: str, value: Any) -> None:
     links = build(8)
     links[4] = replace(links[4], **{field: value})
     report = verify(links)
@@ -158,14 +168,14 @@ def test_a_deleted_link_is_named() -> None:
     del links[3]
     report = verify(links)
     assert first(report) == (4, DELETED)
-    assert "seq 4 missing" in report.first_broken.detail
+    assert "seq 4 missing" in broken(report).detail
 
 
 def test_deleted_first_links_are_named() -> None:
     links = build(6)
     report = verify(links[2:])
     assert first(report) == (1, DELETED)
-    assert "seq 1..2" in report.first_broken.detail
+    assert "seq 1..2" in broken(report).detail
 
 
 def test_links_removed_by_ttl_are_not_a_break() -> None:
@@ -196,7 +206,7 @@ def test_a_rewritten_link_with_a_recomputed_hash_breaks_the_next_link() -> None:
     links[4] = replace(forged, hash=recompute(forged))
     report = verify(links)
     assert first(report) == (6, REORDERED)
-    assert "seq 5 rewritten" in report.first_broken.detail
+    assert "seq 5 rewritten" in broken(report).detail
 
 
 def test_a_rewritten_tail_is_caught_by_the_checkpoint() -> None:
@@ -212,7 +222,7 @@ def test_a_rewritten_tail_is_caught_by_the_checkpoint() -> None:
         head = Head(link.seq, link.hash, link.time, link.expires_at)
     report = verify(rewritten, [checkpoint])
     assert first(report) == (8, CHECKPOINT_MISMATCH)
-    assert "seq 1..8" in report.first_broken.detail
+    assert "seq 1..8" in broken(report).detail
 
 
 def test_a_forged_checkpoint_is_named() -> None:
@@ -325,7 +335,7 @@ def test_a_deleted_middle_checkpoint_is_named() -> None:
     one, _two, three = signed(links[1], links[3], links[5])
     report = verify(links, [one, three])
     assert first(report) == (6, CHECKPOINT_SKIPPED)
-    assert "checkpoint(s) 2 missing" in report.first_broken.detail
+    assert "checkpoint(s) 2 missing" in broken(report).detail
 
 
 def test_a_first_checkpoint_deleted_is_named() -> None:

@@ -12,6 +12,7 @@ import pytest
 from chalicelib.domain import model
 from chalicelib.domain.devices import device_list
 from chalicelib.domain.errors import ValidationFailed
+from chalicelib.domain.identity import IdentityDocument, IdentityStatus
 from chalicelib.domain.model import RecordStatus, Role, Sex
 from chalicelib.payloads import (
     AuditQuery,
@@ -1004,8 +1005,8 @@ def test_ins_traits_are_optional_and_checked_when_present() -> None:
     )
     body["patient"]["identity_document"] = "passport"
     patient = parse_submission(body, now=NOW, max_age_days=90).patient
-    assert (patient.birth_place, patient.identity_document) == ("2A004", model.IdentityDocument.PASSPORT)
-    assert patient.identity_status is model.IdentityStatus.PROVISIONAL  # the service derives it
+    assert (patient.birth_place, patient.identity_document) == ("2A004", IdentityDocument.PASSPORT)
+    assert patient.identity_status is IdentityStatus.PROVISIONAL  # the service derives it
     assert parse_submission(make_body(0), now=NOW, max_age_days=90).patient.birth_place is None
 
 
