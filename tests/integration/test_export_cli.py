@@ -112,7 +112,8 @@ def test_the_trigger_sends_a_result_from_the_records_stream(sidep_env: FakeSidep
     from chalicelib.domain import delivery
     from chalicelib.domain.model import ScreeningResult
     from devtools.streams import StreamPoller, streams_client
-    from tests.integration.test_export_support import new_record, patient
+    from tests.integration.test_export_support import new_record
+    from tests.patients import patient
 
     settings = get_settings()
     poller = StreamPoller(
