@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import botocore.session
 
-from chalicelib.adapters.aws import AwsCalls, client_config, configured_botocore_session
+from chalicelib.adapters.aws import AwsCalls, AwsClients, configured_botocore_session
 from chalicelib.adapters.clock import SystemClock
 from chalicelib.adapters.cognito import (
     CognitoAccessTokenVerifier,
@@ -72,7 +72,7 @@ class Container:
     session_keys: KmsPublicKeys
     session: auth.SessionDeps
     refusals: UnauthenticatedRefusals
-    aws: Callable[[str], Any]  # service name -> a client, for adapters built later (export, purge)
+    aws: AwsClients  # one client per service, for adapters built later (export, purge)
 
     def authenticate(self, meta: RequestMeta, authorization: str | None, route: str) -> Principal:
         return auth.authenticate(
@@ -129,29 +129,19 @@ def audit_journal(settings: Settings, clock: Clock, **options: Any) -> DynamoDbA
 
 
 def build(settings: Settings, session: boto3.Session | None = None, clock: Clock | None = None) -> Container:
-    session = session or boto3.Session(region_name=settings.region)
-    clients: dict[str, Any] = {}
     # Bounded retries with backoff and timeouts (chalicelib/adapters/aws.py): a throttle is retried
     # a few times, a stalled endpoint gives up in time, then it is a 503.
-    aws_config = client_config(aws_calls(settings))
-
-    def aws(service: str) -> Any:
-        if service not in clients:
-            clients[service] = session.client(  # type: ignore[call-overload]
-                service, endpoint_url=settings.aws_endpoint_url, config=aws_config
-            )
-        return clients[service]
-
+    aws = AwsClients(session or boto3.Session(region_name=settings.region), aws_calls(settings))
     bind_tables(settings)
     clock = clock or SystemClock()
     journal = audit_journal(settings, clock)
     memberships = DynamoDbMemberships(clock)
-    index = KmsBlindIndex(aws("kms"), settings.blind_index_key_id)
+    index = KmsBlindIndex(aws.kms(), settings.blind_index_key_id)
     pharmacies = DynamoDbPharmacies(
         clock, settings_max_age_seconds=settings.pharmacy_settings_max_age_seconds
     )
     # Our second issuer (PSC logins): its keys are a KMS key's, read from KMS, never fetched over HTTP.
-    session_keys = KmsPublicKeys(aws("kms"), settings.session_key_id)
+    session_keys = KmsPublicKeys(aws.kms(), settings.session_key_id)
     verifier = CognitoAccessTokenVerifier(
         JwksKeys(settings.effective_jwks_url),
         settings.issuer,
@@ -180,7 +170,7 @@ def build(settings: Settings, session: boto3.Session | None = None, clock: Clock
     admin = AdminDeps(
         pharmacies=pharmacies,
         memberships=memberships,
-        users=CognitoUserDirectory(aws("cognito-idp"), settings.user_pool_id),
+        users=CognitoUserDirectory(aws.cognito_idp(), settings.user_pool_id),
         journal=journal,
     )
     patients = PatientsDeps(
@@ -200,12 +190,12 @@ def build(settings: Settings, session: boto3.Session | None = None, clock: Clock
                 scope=settings.psc_scope,
                 leeway_seconds=settings.token_leeway_seconds,
             ),
-            SecretsManagerSecret(aws("secretsmanager"), settings.psc_client_secret_id),
+            SecretsManagerSecret(aws.secretsmanager(), settings.psc_client_secret_id),
         ),
         logins=DynamoDbPscLogins(),
         memberships=memberships,
         issuer=KmsSessionTokenIssuer(
-            aws("kms"),
+            aws.kms(),
             session_keys,
             settings.session_key_id,
             settings.effective_session_issuer,
@@ -257,7 +247,7 @@ def build_exporter(settings: Settings) -> Callable[..., Any]:
         settings.require(SIDEP)  # no SI-DEP endpoint or certificate, no exporter
     container = get_container()
     tls_files = SecretTlsFiles(
-        SecretsProvider(boto3_client=container.aws("secretsmanager")),
+        SecretsProvider(boto3_client=container.aws.secretsmanager()),
         settings.sidep_tls_secret_id,
         max_age_seconds=settings.sidep_tls_max_age_seconds,
     )
@@ -279,7 +269,7 @@ def build_exporter(settings: Settings) -> Callable[..., Any]:
     ) -> ExportSummary:
         run_id = f"export-{uuid.uuid4().hex[:12]}"
         queue = DynamoDbExportQueue(
-            container.aws("dynamodb"),
+            container.aws.dynamodb(),
             owner=run_id,
             workers=EXPORT_WRITE_WORKERS,
             retention=container.purge.policy,
@@ -312,7 +302,7 @@ def build_checkpointer(settings: Settings) -> DynamoDbCheckpointer:
     if not settings.audit_key_id:
         raise ValueError(f"{env_name('audit_key_id')} is not set: checkpoints cannot be signed")
     container = get_container()
-    signer = KmsSigner(container.aws("kms"), settings.audit_key_id)
+    signer = KmsSigner(container.aws.kms(), settings.audit_key_id)
     return DynamoDbCheckpointer(signer=signer, clock=container.clock)
 
 

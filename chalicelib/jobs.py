@@ -33,7 +33,7 @@ def scheduled_export(remaining_time_ms: int) -> dict[str, Any]:
     if settings.export_fanout_queue_url:
         from chalicelib.bootstrap import get_container
 
-        sqs = get_container().aws("sqs")
+        sqs = get_container().aws.sqs()
         shards = export_queue_keys()
         for start in range(0, len(shards), 10):  # SendMessageBatch takes 10 at most
             sqs.send_message_batch(
@@ -108,7 +108,7 @@ def redrive() -> int:
 
     container = get_container()
     count = DynamoDbExportQueue(
-        container.aws("dynamodb"), owner="system:redrive", retention=container.purge.policy
+        container.aws.dynamodb(), owner="system:redrive", retention=container.purge.policy
     ).redrive(container.clock.now())
     logger.info("dead letters re-driven", extra={"count": count})
     return count
@@ -146,4 +146,4 @@ def copy_audit_to_worm(records: list[dict[str, Any]]) -> dict[str, int]:
     from chalicelib.bootstrap import get_container
 
     container = get_container()
-    return copy_records(records, S3WormCopy(container.aws("s3"), container.settings.audit_worm_bucket))
+    return copy_records(records, S3WormCopy(container.aws.s3(), container.settings.audit_worm_bucket))

@@ -194,7 +194,7 @@ def run_trigger(stop: threading.Event, last_run: Path | None = None) -> None:
 
     settings = get_settings()
     poller = StreamPoller(
-        get_container().aws("dynamodb"),
+        get_container().aws.dynamodb(),
         streams_client(boto3.Session(region_name=settings.region), settings.aws_endpoint_url),
         settings.records_table,
         lambda event, context: _noting_busy_runs(export_on_change(event, context), last_run),

@@ -8,11 +8,21 @@ session, which gets the same config as its default (`configured_botocore_session
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import botocore.config
 import botocore.session
+
+if TYPE_CHECKING:
+    import boto3
+    from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_kms import KMSClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sqs import SQSClient
 
 RETRY_MODE: Literal["standard"] = "standard"
 
@@ -49,3 +59,50 @@ def configured_botocore_session(calls: AwsCalls) -> botocore.session.Session:
     session = botocore.session.Session()
     session.set_default_client_config(client_config(calls))
     return session
+
+
+class AwsClients:
+    """The process's boto3 clients, one per service, made on first use with `AwsCalls`' endpoint,
+    timeouts and retries. Typed by boto3-stubs (imported for mypy only: no import cost at run time)."""
+
+    def __init__(self, session: boto3.Session, calls: AwsCalls) -> None:
+        self._session = session
+        self._endpoint_url = calls.endpoint_url
+        self._config = client_config(calls)
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def _client(self, service: str) -> Any:
+        if service not in self._clients:
+            with self._lock:
+                if service not in self._clients:
+                    self._clients[service] = self._session.client(
+                        service,  # type: ignore[call-overload]  # one of the literals below
+                        endpoint_url=self._endpoint_url,
+                        config=self._config,
+                    )
+        return self._clients[service]
+
+    def dynamodb(self) -> DynamoDBClient:
+        client: DynamoDBClient = self._client("dynamodb")
+        return client
+
+    def kms(self) -> KMSClient:
+        client: KMSClient = self._client("kms")
+        return client
+
+    def cognito_idp(self) -> CognitoIdentityProviderClient:
+        client: CognitoIdentityProviderClient = self._client("cognito-idp")
+        return client
+
+    def secretsmanager(self) -> SecretsManagerClient:
+        client: SecretsManagerClient = self._client("secretsmanager")
+        return client
+
+    def s3(self) -> S3Client:
+        client: S3Client = self._client("s3")
+        return client
+
+    def sqs(self) -> SQSClient:
+        client: SQSClient = self._client("sqs")
+        return client

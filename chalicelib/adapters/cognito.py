@@ -11,12 +11,15 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import botocore.exceptions
 
 from chalicelib.domain.errors import ServiceUnavailable, Unauthenticated
 from chalicelib.services.ports import VerifiedToken
+
+if TYPE_CHECKING:
+    from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
 
 FetchJwks = Callable[[str], dict[str, Any]]
 
@@ -222,7 +225,7 @@ class CognitoAccessTokenVerifier:
 class CognitoUserDirectory:
     """UserDirectory: invitations (Cognito e-mails an expiring temporary password) and sign-out."""
 
-    def __init__(self, cognito_client: Any, user_pool_id: str) -> None:
+    def __init__(self, cognito_client: CognitoIdentityProviderClient, user_pool_id: str) -> None:
         self._cognito = cognito_client
         self._pool = user_pool_id
 

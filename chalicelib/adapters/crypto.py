@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from aws_encryption_sdk import EncryptionSDKClient
     from aws_encryption_sdk.identifiers import Algorithm
     from aws_encryption_sdk.materials_managers.caching import CachingCryptoMaterialsManager
+    from mypy_boto3_kms import KMSClient
 
 PURPOSE = "depistage/patient/v1"
 
@@ -176,7 +177,7 @@ class KmsBlindIndex:
     pharmacies gives unrelated values; a plain hash would be enumerable (10^13 NIRs).
     """
 
-    def __init__(self, kms_client: Any, key_id: str) -> None:
+    def __init__(self, kms_client: KMSClient, key_id: str) -> None:
         if not key_id:
             raise ValueError("BLIND_INDEX_KEY_ID is not set")
         self._kms = kms_client

@@ -36,6 +36,7 @@ from chalicelib.services.ports import CibaRequest
 
 if TYPE_CHECKING:
     import requests
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 CIBA_GRANT_TYPE = "urn:openid:params:grant-type:ciba"
 DEFAULT_INTERVAL_SECONDS = 5  # CIBA Core §7.3: the client's default when PSC names none
@@ -55,7 +56,7 @@ class SecretsManagerSecret:
 
     def __init__(
         self,
-        client: Any,
+        client: SecretsManagerClient,
         secret_id: str,
         max_age_seconds: float = 300.0,
         monotonic: Callable[[], float] = time.monotonic,

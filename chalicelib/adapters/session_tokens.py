@@ -15,7 +15,7 @@ import hashlib
 import json
 import threading
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import botocore.exceptions
 
@@ -24,7 +24,10 @@ from chalicelib.domain.psc import REQUIRED_ACR
 from chalicelib.services.auth import PSC_SESSION_CLIENT_ID
 from chalicelib.services.ports import Clock
 
-SIGNING_ALGORITHM = "RSASSA_PKCS1_V1_5_SHA_256"  # JWS RS256
+if TYPE_CHECKING:
+    from mypy_boto3_kms import KMSClient
+
+SIGNING_ALGORITHM: Literal["RSASSA_PKCS1_V1_5_SHA_256"] = "RSASSA_PKCS1_V1_5_SHA_256"  # JWS RS256
 
 
 def _b64url(data: bytes) -> str:
@@ -37,7 +40,7 @@ class KmsPublicKeys:
     The kid is a digest of the public key itself, so a rotated key (a new KMS key) gets a new kid.
     """
 
-    def __init__(self, kms_client: Any, key_id: str) -> None:
+    def __init__(self, kms_client: KMSClient, key_id: str) -> None:
         self._kms = kms_client
         self._key_id = key_id
         self._loaded: tuple[str, Any, dict[str, Any]] | None = None
@@ -82,7 +85,7 @@ class KmsSessionTokenIssuer:
 
     def __init__(
         self,
-        kms_client: Any,
+        kms_client: KMSClient,
         keys: KmsPublicKeys,
         key_id: str,
         issuer: str,

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from chalicelib.observability import logger
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 PREFIX = "audit/"
 WRITTEN, REPLAYED, DIFFERS = "written", "replayed", "differs"
@@ -30,7 +33,7 @@ def canonical_image(image: dict[str, Any]) -> bytes:
 
 
 class S3WormCopy:
-    def __init__(self, s3_client: Any, bucket: str) -> None:
+    def __init__(self, s3_client: S3Client, bucket: str) -> None:
         if not bucket:
             raise ValueError("AUDIT_WORM_BUCKET is not set")
         self._s3 = s3_client

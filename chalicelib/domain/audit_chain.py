@@ -24,7 +24,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 GENESIS_HASH = "0" * 64
 PLATFORM_CHAIN = "platform"
@@ -42,7 +42,7 @@ CHECKPOINT_FORMAT = 2
 CHECKPOINT_PERIOD = timedelta(hours=1)
 STALE_AFTER_PERIODS = 2
 AUDIT_KEY_SPEC = "ECC_NIST_P256"  # the audit key's KMS KeySpec (infra/template.py, devtools/provision.py)
-SIGNING_ALGORITHM = "ECDSA_SHA_256"  # its KMS SigningAlgorithm
+SIGNING_ALGORITHM: Literal["ECDSA_SHA_256"] = "ECDSA_SHA_256"  # its KMS SigningAlgorithm
 
 # Fields of a stored event, in the order the API shows them.
 EVENT_FIELDS = (

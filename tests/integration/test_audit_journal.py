@@ -8,7 +8,7 @@ import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 import pytest
@@ -43,6 +43,9 @@ from chalicelib.domain.errors import ServiceUnavailable, ValidationFailed
 from devtools import verify_audit
 from devtools.audit_jobs import audit_stream_poller
 from devtools.provision import provision
+
+if TYPE_CHECKING:
+    from mypy_boto3_kms import KMSClient
 
 
 class StepClock:
@@ -439,7 +442,9 @@ def test_a_failed_signature_fails_the_run_but_not_the_other_chains(
         def get_public_key(self, **kwargs: Any) -> Any:
             return self.real.get_public_key(**kwargs)
 
-    signer = DynamoDbCheckpointer(signer=KmsSigner(FlakyKms(), get_settings().audit_key_id), clock=clock)
+    signer = DynamoDbCheckpointer(
+        signer=KmsSigner(cast("KMSClient", FlakyKms()), get_settings().audit_key_id), clock=clock
+    )
     with pytest.raises(ServiceUnavailable):
         signer.checkpoint_all([a, b])
     docs = verify_audit.AwsSource().document

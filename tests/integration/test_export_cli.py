@@ -117,7 +117,7 @@ def test_the_trigger_sends_a_result_from_the_records_stream(sidep_env: FakeSidep
 
     settings = get_settings()
     poller = StreamPoller(
-        get_container().aws("dynamodb"),
+        get_container().aws.dynamodb(),
         streams_client(boto3.Session(region_name="eu-west-3")),
         settings.records_table,
         export_on_change,

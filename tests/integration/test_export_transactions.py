@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
 from chalicelib.adapters.sidep import Hl7BatchSender
@@ -17,6 +17,9 @@ from devtools.fake_sidep import FakeSidep, InProcessTransport
 from tests.fakes import FixedClock
 from tests.integration.test_export_faults import AtomicRequests
 from tests.integration.test_export_support import Exporter, assert_exactly_once, correct, load, seed
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 
 class Counting:
@@ -48,7 +51,7 @@ def test_a_batch_of_100_costs_one_transaction_to_lease_and_one_to_settle(
     exporter = Exporter(sidep, clock, batch_size=100)
     exporter.sender = Hl7BatchSender(InProcessTransport(sidep.receiver))
     counting = Counting(exporter.client)
-    summary = exporter.run(queue=DynamoDbExportQueue(counting, owner="counted"))
+    summary = exporter.run(queue=DynamoDbExportQueue(cast("DynamoDBClient", counting), owner="counted"))
     assert summary.acknowledged == 100
     assert counting.calls["transact_write_items"] == 2
     assert counting.calls["update_item"] == 0 and counting.calls["get_item"] == 0
@@ -73,7 +76,7 @@ def test_a_change_cancelling_the_outcome_transaction_drops_that_record_only(
 
     transport.while_in_flight = meanwhile
     counting = Counting(exporter.client)
-    summary = exporter.run(queue=DynamoDbExportQueue(counting, owner="racing"))
+    summary = exporter.run(queue=DynamoDbExportQueue(cast("DynamoDBClient", counting), owner="racing"))
     assert (summary.acknowledged, summary.superseded) == (20, 1)
     assert counting.calls["transact_write_items"] == 3  # lease, settle cancelled, settle retried
     for record in records:
@@ -99,7 +102,7 @@ def test_a_change_cancelling_the_lease_transaction_leaves_that_record_for_later(
     counting = Counting(exporter.client)
     changed = records[3]
     counting.before["transact_write_items"] = lambda _: correct(changed, clock, Result.POSITIVE)
-    summary = exporter.run(queue=DynamoDbExportQueue(counting, owner="leasing"))
+    summary = exporter.run(queue=DynamoDbExportQueue(cast("DynamoDBClient", counting), owner="leasing"))
     # read at version 1, changed to 2 before the lease: skipped by this batch, leased by the next
     assert summary.skipped >= 1 or summary.leased == 10
     exporter.drain()
@@ -172,7 +175,7 @@ def test_the_trigger_reads_nothing_a_batch_of_new_images_costs_its_two_transacti
         for r in records
     ]
     counting = Counting(exporter.client)
-    queue = DynamoDbExportQueue(counting, owner="trigger")
+    queue = DynamoDbExportQueue(cast("DynamoDBClient", counting), owner="trigger")
     summary = exporter.run(queue=queue, changed=queue.ready_in(images, clock.now()))
     assert summary.acknowledged == 30
     # no query, no read: the images are the items; one transaction to lease, one to settle

@@ -39,7 +39,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from botocore.exceptions import ClientError
 
@@ -52,6 +52,10 @@ from chalicelib.domain.retention import RetentionPolicy, erase_day
 from chalicelib.domain.serialization import iso_utc, parse_iso
 from chalicelib.observability import logger
 from chalicelib.services.export import Queued
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import UpdateTypeDef
 
 INDEX = "export_queue"
 _T = TypeVar("_T")
@@ -68,7 +72,7 @@ class DynamoDbExportQueue:
 
     def __init__(
         self,
-        client: Any,
+        client: DynamoDBClient,
         owner: str,
         *,
         table_name: str | None = None,
@@ -175,7 +179,9 @@ class DynamoDbExportQueue:
             if not pending:
                 break
             try:
-                self._client.transact_write_items(TransactItems=[{"Update": update} for _, update in pending])
+                self._client.transact_write_items(
+                    TransactItems=[{"Update": cast("UpdateTypeDef", update)} for _, update in pending]
+                )
             except ClientError as exc:
                 reasons = _cancellation_reasons(exc, len(pending))
                 if reasons is None:

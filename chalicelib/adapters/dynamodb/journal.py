@@ -40,7 +40,7 @@ import time as _time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.connection import Connection
@@ -74,6 +74,10 @@ from chalicelib.domain.errors import FieldError, ServiceUnavailable, ValidationF
 from chalicelib.observability import logger
 from chalicelib.services.ports import Change, Clock
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_kms import KMSClient
+
 # The checkpoints table's item that publishes the audit key's public key (not a chain: no FINESS
 # starts with "#"), written by the checkpoint function, read by GET /v1/audit/public-key.
 PUBLIC_KEY_CHAIN = "#public-key"
@@ -86,7 +90,7 @@ class KmsSigner:
     """ECDSA_SHA_256 signatures by the audit key in KMS: the private key never leaves KMS, and only
     the checkpoint function's role may use it."""
 
-    def __init__(self, kms_client: Any, key_id: str) -> None:
+    def __init__(self, kms_client: KMSClient, key_id: str) -> None:
         self._kms = kms_client
         self.key_id = key_id
 
@@ -435,7 +439,7 @@ class DynamoDbAuditJournal:
         """The audit key's public key as the checkpoint function published it, or None yet."""
         with _unavailable("public key"):
             table = AuditCheckpointModel._get_connection()
-            client: Any = table.connection.client
+            client = cast("DynamoDBClient", table.connection.client)  # PynamoDB's own botocore client
             answer = client.get_item(
                 TableName=table.table_name,
                 Key={"chain": {"S": PUBLIC_KEY_CHAIN}, "n": {"N": "0"}},
@@ -508,7 +512,7 @@ class DynamoDbCheckpointer:
         with _unavailable("public key"):
             der, key_id = self._signer.public_key()
             table = AuditCheckpointModel._get_connection()
-            client: Any = table.connection.client
+            client = cast("DynamoDBClient", table.connection.client)  # PynamoDB's own botocore client
             client.put_item(
                 TableName=table.table_name,
                 Item={
