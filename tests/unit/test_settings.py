@@ -11,10 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.bootstrap import build_exporter
 from chalicelib.config import (
     DEPLOYED,
-    SIDEP,
     ConfigurationError,
     Settings,
     declared,
@@ -24,8 +22,6 @@ from chalicelib.config import (
 )
 from chalicelib.domain.retention import RetentionPolicy
 from chalicelib.services.retention import retention_policy
-
-pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOYED_ENV = {s.name: f"<{s.name}>" for _name, s in declared() if s.required == DEPLOYED}
@@ -101,15 +97,6 @@ def test_a_deployed_stage_does_not_take_a_default_table_name() -> None:
     with pytest.raises(ConfigurationError, match="RECORDS_TABLE"):
         load_settings({**env, "STAGE": "staging"})
     assert load_settings(env).records_table == Settings.records_table  # locally the default serves
-
-
-def test_the_exporter_of_a_deployed_stage_needs_si_dep() -> None:
-    settings = load_settings({**DEPLOYED_ENV, "STAGE": "prod", "SIDEP_URL": "https://sidep.example"})
-    assert [s.name for _n, s in declared() if s.required == SIDEP] == ["SIDEP_URL", "SIDEP_TLS_SECRET_ID"]
-    with pytest.raises(ConfigurationError) as caught:
-        build_exporter(settings)  # refused before any collaborator is built
-    assert str(caught.value) == "stage prod needs SIDEP_TLS_SECRET_ID: not set"
-    assert "sidep.example" not in str(caught.value)
 
 
 def test_the_retention_defaults_are_the_policy_s() -> None:
