@@ -43,7 +43,7 @@ def measure(
     from chalicelib.config import get_settings
     from chalicelib.domain.audit_chain import AuditEvent, public_key_verifier
     from chalicelib.domain.delivery import BackoffPolicy
-    from chalicelib.services.export import ExportSettings, run_export
+    from chalicelib.services.export import ExportRun, ExportSettings
     from devtools.fake_sidep import FakeSidep
     from tests.fakes import FakeCipher, FakeJournal, FixedClock
     from tests.integration.test_export_support import FINESSES, seed, sender_for
@@ -99,7 +99,7 @@ def measure(
             def batches(count: int, owner: str) -> tuple[float, int]:
                 ticks = _stop_after(count)
                 t0 = time.perf_counter()
-                result = run_export(
+                result = ExportRun(
                     queue=DynamoDbExportQueue(client, owner=owner),
                     cipher=cipher,
                     sender=sender_for(sidep, 30.0),
@@ -113,7 +113,7 @@ def measure(
                         backoff=BackoffPolicy(),
                     ),
                     monotonic=lambda: next(ticks),
-                )
+                ).run()
                 return time.perf_counter() - t0, result.batches
 
             export_seconds, export_batches = batches(EXPORT_BATCHES, f"curve-{factor}")

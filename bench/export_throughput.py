@@ -6,7 +6,7 @@
         [--transport https|inprocess] [--moto-transactions undo-log|as-is]
 
 Seeds N ready records (patients encrypted with the real envelope cipher on moto KMS by a cipher
-other than the exporter's, as the API would have, or a fake one), then times one `run_export`
+other than the exporter's, as the API would have, or a fake one), then times one `ExportRun`
 from ready to acknowledged through the real queue adapter, HL7 and the fake receiver (mutual TLS
 on 127.0.0.1), and reports records/s (overall, and per batch: median and spread), the calls
 made, and memory. `bench.run` runs it in a fresh process per size so that the peak RSS is the
@@ -163,7 +163,7 @@ def _rss_mib() -> float:
 
 
 def _stop_after(batches: int) -> Iterator[float]:
-    """A monotonic clock under which run_export takes exactly `batches` batches (it reads the clock
+    """A monotonic clock under which ExportRun takes exactly `batches` batches (it reads the clock
     once at start and once before each batch)."""
     for _ in range(batches + 1):
         yield 0.0
@@ -200,7 +200,7 @@ def measure(
         from chalicelib.bootstrap import audit_journal, bind_tables, envelope_cipher
         from chalicelib.config import load_settings
         from chalicelib.domain.delivery import BackoffPolicy
-        from chalicelib.services.export import ExportSettings, run_export
+        from chalicelib.services.export import ExportRun, ExportSettings
         from devtools.fake_sidep import FakeSidep
         from devtools.provision import provision
         from tests.fakes import FakeCipher, FixedClock
@@ -273,7 +273,7 @@ def measure(
                 cpu_started = time.process_time()
                 if profiler is not None:
                     profiler.enable()
-                result = run_export(
+                result = ExportRun(
                     queue=queue,
                     cipher=cipher,
                     sender=sender,
@@ -281,7 +281,7 @@ def measure(
                     clock=clock,
                     settings=export_settings,
                     **kwargs,
-                )
+                ).run()
                 if profiler is not None:
                     profiler.disable()
                 elapsed = time.perf_counter() - started

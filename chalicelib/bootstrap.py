@@ -241,7 +241,7 @@ def build_exporter(settings: Settings) -> Callable[..., Any]:
     from chalicelib.adapters.sidep.credentials import SecretTlsFiles
     from chalicelib.adapters.sidep.hl7 import SenderIdentity
     from chalicelib.adapters.sidep.transport import HttpsTransport, TransportSettings
-    from chalicelib.services.export import ExportSettings, ExportSummary, run_export
+    from chalicelib.services.export import ExportRun, ExportSettings, ExportSummary
 
     if settings.stage != LOCAL_STAGE:
         settings.require(SIDEP)  # no SI-DEP endpoint or certificate, no exporter
@@ -281,16 +281,15 @@ def build_exporter(settings: Settings) -> Callable[..., Any]:
         # No certificate, no run: a missing or broken secret fails the invocation (an alarm)
         # before any record is leased, so it costs no record an attempt.
         tls_files()
-        return run_export(
+        return ExportRun(
             queue=queue,
-            changed=ready,
             cipher=container.records.cipher,
             sender=sender,
             journal=container.journal,
             clock=container.clock,
             settings=ExportSettings.from_settings(settings, time_budget_seconds=time_budget_seconds),
             run_id=run_id,
-        )
+        ).run(ready)
 
     return export
 

@@ -113,8 +113,8 @@ class ExportQueue(Protocol):
 
 @dataclass(frozen=True)
 class ExportSettings:
-    time_budget_seconds: float = 240.0
-    batch_size: int = 100
+    time_budget_seconds: float = float(Settings.export_time_budget_seconds)
+    batch_size: int = Settings.sidep_batch_size
     # A lease outlives one batch's send + marks, with margin; then a crashed run's records are due again.
     lease_seconds: float = 120.0
     # The longest one batch may take (transport timeouts + writes): no batch starts with less left.
@@ -156,202 +156,219 @@ class ExportSummary:
 # The use case
 
 
-def _batches(items: Iterable[Queued], size: int) -> Iterator[list[Queued]]:
-    iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
+@dataclass
+class Batch:
+    """One batch's records on their way: the leased items, what each ended as (acknowledged,
+    rejected, retry, failed), and the batch id SI-DEP answered under (or the error it did not)."""
+
+    leased: list[Queued]
+    now: datetime
+    outcomes: dict[str, str] = field(default_factory=dict)
+    batch_id: str = ""
+    error: str = ""
+    by_id: dict[str, Queued] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.by_id = {item.record.id: item for item in self.leased}
+
+    def item(self, record_id: str) -> Queued:
+        return self.by_id[record_id]
+
+    def count(self, outcome: str) -> int:
+        return sum(value == outcome for value in self.outcomes.values())
+
+    def sent_ok(self, ids: Sequence[str]) -> bool:
+        return bool(self.batch_id) and any(self.outcomes.get(i) in ("acknowledged", "rejected") for i in ids)
 
 
-def run_export(
-    *,
-    queue: ExportQueue,
-    cipher: PersonalDataCipher,
-    sender: BatchSender,
-    journal: AuditJournal,
-    clock: Clock,
-    settings: ExportSettings,
-    rand: Callable[[], float] = random.random,
-    monotonic: Callable[[], float] = time.monotonic,
-    run_id: str | None = None,
-    changed: Iterable[Queued] | None = None,
-) -> ExportSummary:
-    """One export run. Returns what it did; emits the export metrics.
+@dataclass
+class ExportRun:
+    """One export run: its collaborators, its settings and what it did so far (`summary`).
 
-    `changed`: the trigger's run, over the records a stream batch named (their new images) rather
-    than the queue's due range; the lease's condition still decides which of them go."""
-    run_id = run_id or f"export-{uuid.uuid4().hex[:12]}"
-    started = monotonic()
-    summary = ExportSummary()
-    deadline = started + settings.time_budget_seconds - settings.batch_reserve_seconds
-    start_now = clock.now()
-    candidates = iter(changed) if changed is not None else queue.due(start_now)
-    # Leasing takes a batch's worth of due records; the ones another run holds are skipped.
-    pending: list[Queued] = []
-    exhausted = False
-    while True:
-        if monotonic() >= deadline:
-            summary.stopped_by_budget = True
-            break
-        if summary.stopped_by_receiver:
-            break
-        now = clock.now()
-        leased: list[Queued] = []
-        while len(leased) < settings.batch_size and not exhausted:
-            want = settings.batch_size - len(leased)
-            pending = list(islice(candidates, want))
-            if not pending:
-                exhausted = True
+    `run()` streams the due records (or `changed`: the trigger's run, over the records a stream
+    batch named, their new images, rather than the queue's due range; the lease's condition still
+    decides which of them go), a batch at a time, until the budget or the receiver stops it."""
+
+    queue: ExportQueue
+    cipher: PersonalDataCipher
+    sender: BatchSender
+    journal: AuditJournal
+    clock: Clock
+    settings: ExportSettings
+    rand: Callable[[], float] = random.random
+    monotonic: Callable[[], float] = time.monotonic
+    run_id: str = field(default_factory=lambda: f"export-{uuid.uuid4().hex[:12]}")
+    summary: ExportSummary = field(default_factory=ExportSummary, init=False)
+
+    def run(self, changed: Iterable[Queued] | None = None) -> ExportSummary:
+        """The run. Returns what it did; emits the export metrics."""
+        started = self.monotonic()
+        deadline = started + self.settings.time_budget_seconds - self.settings.batch_reserve_seconds
+        start_now = self.clock.now()
+        candidates = iter(changed) if changed is not None else self.queue.due(start_now)
+        while not self._stopped(deadline):
+            leased = self._lease_batch(candidates)
+            if not leased:
                 break
-            got = queue.lease(pending, now, now + timedelta(seconds=settings.lease_seconds))
-            summary.skipped += len(pending) - len(got)
+            self.summary.leased += len(leased)
+            self._export(Batch(leased, self.clock.now()))
+        self.summary.elapsed_seconds = self.monotonic() - started
+        if (
+            changed is None
+        ):  # the sweeper's gauge (8 queries): a trigger run, over a few records, does not pay
+            self._measure_oldest()
+        _emit_metrics(self.summary)
+        self._log_run()
+        return self.summary
+
+    # --- the run's loop ---------------------------------------------------------------------
+
+    def _stopped(self, deadline: float) -> bool:
+        if self.monotonic() >= deadline:
+            self.summary.stopped_by_budget = True
+            return True
+        return self.summary.stopped_by_receiver
+
+    def _lease_batch(self, candidates: Iterator[Queued]) -> list[Queued]:
+        """A batch's worth of leased records: the ones another run holds are skipped, and more are
+        read until the batch is full or nothing is left."""
+        now = self.clock.now()
+        until = now + timedelta(seconds=self.settings.lease_seconds)
+        leased: list[Queued] = []
+        while len(leased) < self.settings.batch_size:
+            pending = list(islice(candidates, self.settings.batch_size - len(leased)))
+            if not pending:
+                break
+            got = self.queue.lease(pending, now, until)
+            self.summary.skipped += len(pending) - len(got)
             leased.extend(got)
-        if not leased:
-            break
-        summary.leased += len(leased)
-        _export_batch(leased, queue, cipher, sender, journal, clock, settings, rand, summary, run_id)
-    summary.elapsed_seconds = monotonic() - started
-    # the sweeper's gauge (8 queries): a trigger run, over a few records, does not pay for it
-    oldest = queue.oldest_due(clock.now()) if changed is None else None
-    if oldest is not None:
-        summary.oldest_ready_age_seconds = max(0.0, (clock.now() - oldest).total_seconds())
-    _emit_metrics(summary)
-    logger.info(
-        "export run finished",
-        extra={
-            "run_id": run_id,
-            "batches": summary.batches,
-            "leased": summary.leased,
-            "acknowledged": summary.acknowledged,
-            "rejected": summary.rejected,
-            "retried": summary.retried,
-            "failed": summary.failed,
-            "skipped": summary.skipped,
-            "superseded": summary.superseded,
-            "stopped_by_budget": summary.stopped_by_budget,
-            "elapsed_seconds": round(summary.elapsed_seconds, 3),
-        },
-    )
-    return summary
+        return leased
 
+    def _measure_oldest(self) -> None:
+        oldest = self.queue.oldest_due(self.clock.now())
+        if oldest is not None:
+            self.summary.oldest_ready_age_seconds = max(0.0, (self.clock.now() - oldest).total_seconds())
 
-def _export_batch(
-    leased: list[Queued],
-    queue: ExportQueue,
-    cipher: PersonalDataCipher,
-    sender: BatchSender,
-    journal: AuditJournal,
-    clock: Clock,
-    settings: ExportSettings,
-    rand: Callable[[], float],
-    summary: ExportSummary,
-    run_id: str,
-) -> None:
-    now = clock.now()
-    outcomes: dict[str, str] = {}
-    outbound: list[Outbound] = []
-    for item in leased:
-        record = item.record
-        kind = record.delivery.pending_message
-        if item.blob is None or kind is None:
-            # Erased by retention (or nothing to send): no message can be built; a dead letter.
-            _transport_failed(item, "no personal data to send", now, settings, rand, outcomes)
-            continue
+    # --- one batch --------------------------------------------------------------------------
+
+    def _export(self, batch: Batch) -> None:
+        outbound = self._outbound(batch)
+        if outbound:
+            self._send(batch, outbound)
+        self._settle(batch)
+        # Journal after recording: the pharmacy sees what left, per batch. If the journal is down
+        # the run stops here (ServiceUnavailable propagates): no more decryption without an entry.
+        self._journal(batch)
+
+    def _outbound(self, batch: Batch) -> list[Outbound]:
+        """The batch's messages, decrypted; a record that cannot be sent fails its attempt."""
+        outbound: list[Outbound] = []
+        for item in batch.leased:
+            record = item.record
+            kind = record.delivery.pending_message
+            if item.blob is None or kind is None:
+                # Erased by retention (or nothing to send): no message can be built; a dead letter.
+                self._failed(batch, item, "no personal data to send")
+                continue
+            try:
+                patient = self.cipher.decrypt(item.blob, finess=record.finess, record_id=record.id)
+            except DomainError as exc:  # KMS down (retry) or an integrity failure (retries end in failed)
+                self._failed(batch, item, f"decrypt: {exc.title}")
+                continue
+            outbound.append(Outbound(record=record, patient=patient, kind=kind))
+        return outbound
+
+    def _send(self, batch: Batch, outbound: list[Outbound]) -> None:
+        self.summary.batches += 1
+        self.summary.sent += len(outbound)
         try:
-            patient = cipher.decrypt(item.blob, finess=record.finess, record_id=record.id)
-        except DomainError as exc:  # KMS down (retry) or an integrity failure (retries end in failed)
-            _transport_failed(item, f"decrypt: {exc.title}", now, settings, rand, outcomes)
-            continue
-        outbound.append(Outbound(record=record, patient=patient, kind=kind))
-
-    by_id = {item.record.id: item for item in leased}
-    batch_id = ""
-    error = ""
-    if outbound:
-        summary.batches += 1
-        summary.sent += len(outbound)
-        try:
-            report = sender.send(outbound, now)
+            report = self.sender.send(outbound, batch.now)
         except SendFailed as exc:
-            error = str(exc) or "transport failure"
+            batch.error = str(exc) or "transport failure"
             not_before = None
             if exc.retry_after is not None:
-                summary.stopped_by_receiver = True
-                not_before = now + timedelta(seconds=exc.retry_after)
+                self.summary.stopped_by_receiver = True
+                not_before = batch.now + timedelta(seconds=exc.retry_after)
             for out in outbound:
-                _transport_failed(by_id[out.record.id], error, now, settings, rand, outcomes, not_before)
-        else:
-            batch_id = report.batch_id
-            for out in outbound:
-                item = by_id[out.record.id]
-                receipt = report.receipts.get(out.record.id)
-                if receipt is None:
-                    _transport_failed(
-                        item, "no acknowledgement for the message", now, settings, rand, outcomes
-                    )
-                elif receipt.accepted:
-                    delivery.acknowledge(
-                        item.record,
-                        now,
-                        f"batch {batch_id} message {receipt.message_id} kind {out.kind.value}",
-                    )
-                    outcomes[item.record.id] = "acknowledged"
-                else:
-                    delivery.reject(item.record, receipt.reason or delivery.rejection_reason("AE", ""), now)
-                    outcomes[item.record.id] = "rejected"
+                self._failed(batch, batch.item(out.record.id), batch.error, not_before)
+            return
+        batch.batch_id = report.batch_id
+        for out in outbound:
+            self._receipt(batch, out, report.receipts.get(out.record.id))
 
-    summary.superseded += queue.settle(leased, now, outcomes)
-    for outcome in outcomes.values():
-        if outcome == "acknowledged":
-            summary.acknowledged += 1
-        elif outcome == "rejected":
-            summary.rejected += 1
-        elif outcome == "retry":
-            summary.retried += 1
-        elif outcome == "failed":
-            summary.failed += 1
-    logger.info(
-        "export batch",
-        extra={
-            "run_id": run_id,
-            "batch_id": batch_id,
-            "records": len(leased),
-            "error": error,
-            "outcomes": {k: sum(v == k for v in outcomes.values()) for k in set(outcomes.values())},
-        },
-    )
-    # Journal after recording: the pharmacy sees what left, per batch. If the journal is down the
-    # run stops here (ServiceUnavailable propagates): no more decryption without a journal entry.
-    by_pharmacy: dict[str, list[str]] = {}
-    for item in leased:
-        by_pharmacy.setdefault(item.record.finess, []).append(item.record.id)
-    for finess, ids in sorted(by_pharmacy.items()):
-        sent_ok = bool(batch_id) and any(outcomes.get(i) in ("acknowledged", "rejected") for i in ids)
-        journal.append(
-            AuditEvent(
-                action="export",
-                outcome="success" if sent_ok else "failed",
-                actor=EXPORT_ACTOR,
-                role=EXPORT_ROLE,
-                finess=finess,
-                record_ids=tuple(ids),
-                request_id=batch_id or run_id,
-                reason="" if sent_ok else (error or "not sent"),
-            )
+    def _receipt(self, batch: Batch, out: Outbound, receipt: Receipt | None) -> None:
+        item = batch.item(out.record.id)
+        if receipt is None:
+            self._failed(batch, item, "no acknowledgement for the message")
+        elif receipt.accepted:
+            detail = f"batch {batch.batch_id} message {receipt.message_id} kind {out.kind.value}"
+            delivery.acknowledge(item.record, batch.now, detail)
+            batch.outcomes[item.record.id] = "acknowledged"
+        else:
+            delivery.reject(item.record, receipt.reason or delivery.rejection_reason("AE", ""), batch.now)
+            batch.outcomes[item.record.id] = "rejected"
+
+    def _failed(self, batch: Batch, item: Queued, error: str, not_before: datetime | None = None) -> None:
+        """The attempt failed: retried after the backoff, or a dead letter once they are spent."""
+        delivery.transport_failed(item.record, error, batch.now, self.settings.backoff, self.rand, not_before)
+        failed = item.record.delivery.state is DeliveryState.FAILED
+        batch.outcomes[item.record.id] = "failed" if failed else "retry"
+
+    def _settle(self, batch: Batch) -> None:
+        self.summary.superseded += self.queue.settle(batch.leased, batch.now, batch.outcomes)
+        self.summary.acknowledged += batch.count("acknowledged")
+        self.summary.rejected += batch.count("rejected")
+        self.summary.retried += batch.count("retry")
+        self.summary.failed += batch.count("failed")
+        logger.info(
+            "export batch",
+            extra={
+                "run_id": self.run_id,
+                "batch_id": batch.batch_id,
+                "records": len(batch.leased),
+                "error": batch.error,
+                "outcomes": {k: batch.count(k) for k in set(batch.outcomes.values())},
+            },
         )
 
+    def _journal(self, batch: Batch) -> None:
+        """One `export` event per pharmacy of the batch."""
+        by_pharmacy: dict[str, list[str]] = {}
+        for item in batch.leased:
+            by_pharmacy.setdefault(item.record.finess, []).append(item.record.id)
+        for finess, ids in sorted(by_pharmacy.items()):
+            sent_ok = batch.sent_ok(ids)
+            self.journal.append(
+                AuditEvent(
+                    action="export",
+                    outcome="success" if sent_ok else "failed",
+                    actor=EXPORT_ACTOR,
+                    role=EXPORT_ROLE,
+                    finess=finess,
+                    record_ids=tuple(ids),
+                    request_id=batch.batch_id or self.run_id,
+                    reason="" if sent_ok else (batch.error or "not sent"),
+                )
+            )
 
-def _transport_failed(
-    item: Queued,
-    error: str,
-    now: datetime,
-    settings: ExportSettings,
-    rand: Callable[[], float],
-    outcomes: dict[str, str],
-    not_before: datetime | None = None,
-) -> None:
-    delivery.transport_failed(item.record, error, now, settings.backoff, rand, not_before)
-    failed = item.record.delivery.state is DeliveryState.FAILED
-    outcomes[item.record.id] = "failed" if failed else "retry"
+    def _log_run(self) -> None:
+        s = self.summary
+        logger.info(
+            "export run finished",
+            extra={
+                "run_id": self.run_id,
+                "batches": s.batches,
+                "leased": s.leased,
+                "acknowledged": s.acknowledged,
+                "rejected": s.rejected,
+                "retried": s.retried,
+                "failed": s.failed,
+                "skipped": s.skipped,
+                "superseded": s.superseded,
+                "stopped_by_budget": s.stopped_by_budget,
+                "elapsed_seconds": round(s.elapsed_seconds, 3),
+            },
+        )
 
 
 def _emit_metrics(summary: ExportSummary) -> None:

@@ -16,7 +16,7 @@ import pytest
 from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
 from chalicelib.adapters.sidep import Hl7BatchSender
 from chalicelib.domain import delivery
-from chalicelib.services.export import ExportSettings, ExportSummary, run_export
+from chalicelib.services.export import ExportRun, ExportSettings, ExportSummary
 from devtools.fake_sidep import Faults, InProcessTransport, Receiver
 from tests.conftest import World
 from tests.patients import PATIENTS, screening_body
@@ -34,7 +34,7 @@ class Sidep:
         from chalicelib.bootstrap import get_container
 
         container = get_container()
-        return run_export(
+        return ExportRun(
             queue=DynamoDbExportQueue(boto3.client("dynamodb", region_name="eu-west-3"), owner="test"),
             cipher=container.records.cipher,
             sender=Hl7BatchSender(self.transport),
@@ -46,7 +46,7 @@ class Sidep:
                 backoff=delivery.BackoffPolicy(base_seconds=0, cap_seconds=0, max_attempts=self.max_attempts),
             ),
             rand=lambda: 0.0,
-        )
+        ).run()
 
     def lose_the_next_answer(self) -> None:
         """SI-DEP processes the next batch; its answer never comes back (a client timeout)."""

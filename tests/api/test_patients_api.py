@@ -41,21 +41,21 @@ def send_everything() -> None:
     """One export run against a SI-DEP that acknowledges everything."""
     from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
     from chalicelib.bootstrap import get_container
-    from chalicelib.services.export import ExportSettings, Outbound, Receipt, SendReport, run_export
+    from chalicelib.services.export import ExportRun, ExportSettings, Outbound, Receipt, SendReport
 
     class AcceptAll:
         def send(self, items: Sequence[Outbound], now: datetime) -> SendReport:
             return SendReport("b", {i.record.id: Receipt(True, uuid.uuid4().hex) for i in items})
 
     container = get_container()
-    run_export(
+    ExportRun(
         queue=DynamoDbExportQueue(boto3.client("dynamodb", region_name="eu-west-3"), owner="test"),
         cipher=container.records.cipher,
         sender=AcceptAll(),
         journal=container.journal,
         clock=container.clock,
         settings=ExportSettings(time_budget_seconds=600, batch_reserve_seconds=0),
-    )
+    ).run()
 
 
 def events(action: str) -> list[dict[str, Any]]:

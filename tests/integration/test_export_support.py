@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,7 +28,7 @@ from chalicelib.domain.model import (
     ScreeningResult,
     ScreeningTest,
 )
-from chalicelib.services.export import ExportQueue, ExportSettings, ExportSummary, run_export
+from chalicelib.services.export import ExportQueue, ExportRun, ExportSettings, ExportSummary, Queued
 from chalicelib.services.ports import PersonalDataCipher
 from devtools.fake_sidep import FakeSidep
 from tests.fakes import FakeCipher, FakeJournal, FixedClock
@@ -126,7 +126,7 @@ def sender_for(sidep: FakeSidep, read_timeout: float = 5.0) -> Hl7BatchSender:
 
 
 class Exporter:
-    """run_export wired to moto, a fake cipher, a fake journal and the fake receiver."""
+    """ExportRun wired to moto, a fake cipher, a fake journal and the fake receiver."""
 
     def __init__(
         self,
@@ -158,7 +158,9 @@ class Exporter:
             self.client, owner=owner or f"test-{uuid.uuid4().hex[:8]}", workers=workers
         )
 
-    def run(self, queue: ExportQueue | None = None, **overrides: Any) -> ExportSummary:
+    def run(
+        self, queue: ExportQueue | None = None, changed: Iterable[Queued] | None = None, **overrides: Any
+    ) -> ExportSummary:
         kwargs: dict[str, Any] = {
             "queue": queue or self.queue(),
             "cipher": self.cipher,
@@ -169,7 +171,7 @@ class Exporter:
             "rand": lambda: 0.5,
         }
         kwargs.update(overrides)
-        return run_export(**kwargs)
+        return ExportRun(**kwargs).run(changed)
 
     def drain(self, rounds: int = 12, step_seconds: float = 3600) -> None:
         """Run until nothing is due, moving the clock past any backoff between runs."""

@@ -19,7 +19,7 @@ from chalicelib.adapters.dynamodb.models import AuditEventModel, RecordModel
 from chalicelib.config import get_settings
 from chalicelib.domain.model import Principal, Role, ScreeningRecord
 from chalicelib.services import patients, records
-from chalicelib.services.export import ExportSettings, Outbound, Receipt, SendReport, run_export
+from chalicelib.services.export import ExportRun, ExportSettings, Outbound, Receipt, SendReport
 from chalicelib.services.ports import RequestMeta
 from chalicelib.services.retention import purge
 from tests.fakes import FixedClock
@@ -63,14 +63,14 @@ class Pharmacy:
         records.set_result(self.container.records, PHARMACIST, META, record.id, {"result": result})
 
     def export(self) -> None:
-        run_export(
+        ExportRun(
             queue=DynamoDbExportQueue(self.client, owner=f"test-{uuid.uuid4().hex[:6]}"),
             cipher=self.container.records.cipher,
             sender=AcceptAll(),
             journal=self.container.journal,
             clock=self.clock,
             settings=ExportSettings(time_budget_seconds=600, batch_reserve_seconds=0),
-        )
+        ).run()
 
     def purge(self, dry_run: bool = False) -> Any:
         return purge(self.container.purge, self.clock.now(), dry_run=dry_run)

@@ -45,7 +45,7 @@ from chalicelib.domain import delivery
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.model import MessageKind, Principal, RecordStatus, Role, ScreeningRecord
 from chalicelib.services import patients, records
-from chalicelib.services.export import ExportSettings, run_export
+from chalicelib.services.export import ExportRun, ExportSettings
 from chalicelib.services.ports import RequestMeta
 from chalicelib.services.retention import PurgeDeps, purge, retention_policy
 from devtools.fake_sidep import Faults, InProcessTransport, Receiver
@@ -156,7 +156,7 @@ class SidepAgreement(RuleBasedStateMachine):
     # what the exporter and SI-DEP do ------------------------------------------------------------
     def _export(self, faults: Faults) -> None:
         self.transport.faults = faults
-        run_export(
+        ExportRun(
             queue=DynamoDbExportQueue(
                 self.client, owner=f"run-{uuid.uuid4().hex[:6]}", retention=self.policy
             ),
@@ -172,7 +172,7 @@ class SidepAgreement(RuleBasedStateMachine):
                 backoff=delivery.BackoffPolicy(base_seconds=10, cap_seconds=60, max_attempts=MAX_ATTEMPTS),
             ),
             rand=lambda: 0.5,
-        )
+        ).run()
 
     @rule(fault=FAULTS)
     def export(self, fault: str) -> None:

@@ -15,7 +15,7 @@ from chalicelib.domain.model import (
     ScreeningResult,
     ScreeningTest,
 )
-from chalicelib.services.export import ExportSettings, ExportSummary, run_export
+from chalicelib.services.export import ExportRun, ExportSettings, ExportSummary
 from tests.fakes import FakeCipher, FakeExportQueue, FakeJournal, FakeSender, FixedClock
 from tests.patients import patient
 
@@ -46,7 +46,7 @@ class World:
             self.queue.put(record, blob)
 
     def run(self) -> ExportSummary:
-        return run_export(
+        return ExportRun(
             queue=self.queue,
             cipher=self.cipher,
             sender=self.sender,
@@ -54,7 +54,7 @@ class World:
             clock=self.clock,
             settings=ExportSettings(batch_size=2),
             rand=lambda: 0.5,
-        )
+        ).run()
 
     def states(self) -> list[DeliveryState]:
         return [self.queue.record(rid).delivery.state for rid in sorted(self.queue.records)]
