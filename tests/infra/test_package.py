@@ -432,7 +432,7 @@ def test_the_zip_holds_the_app_and_the_locked_packages_and_nothing_else(real_pac
 
 
 # What names an AWS service in the code: a client or resource call with a literal service name.
-_SERVICE_CALL = re.compile(r"""(?:\baws|\.client|\._client|\.resource|create_client)\(\s*["']([a-z0-9-]+)["']""")
+_SERVICE_CALL = re.compile(r"""(?:\baws|\._?client|\.resource|create_client)\(\s*["']([a-z0-9-]+)["']""")
 # Clients the libraries make themselves: PynamoDB, the encryption SDK, Powertools' SecretsProvider.
 _LIBRARY_SERVICES = {"dynamodb", "kms", "secretsmanager"}
 
