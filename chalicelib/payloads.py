@@ -135,13 +135,17 @@ _NAME_PUNCTUATION = frozenset(" -'’.")
 _INVITABLE_ROLES = (Role.PHARMACIST, Role.PHARMACY_ADMIN)
 
 
-@dataclass(frozen=True)
 class Context:
     """What the context-dependent rules compare with: the time of the request and the limits."""
 
-    now: datetime | None = None
-    max_age: timedelta = timedelta(days=0)
-    skew: timedelta = timedelta(minutes=5)
+    __slots__ = ("max_age", "now", "skew")
+
+    def __init__(
+        self, now: datetime, max_age: timedelta = timedelta(0), skew: timedelta = timedelta(minutes=5)
+    ) -> None:
+        self.now = now
+        self.max_age = max_age
+        self.skew = skew
 
 
 # --- the field rules ---------------------------------------------------------------------------
@@ -203,7 +207,6 @@ def _iso_date(value: object) -> date:
 
 def _birth_date(value: object, context: Context) -> date:
     born = _iso_date(value)
-    assert context.now is not None
     if born > (context.now.astimezone(UTC) + _EARLIEST_ZONE_AHEAD).date():
         fail("must not be in the future")
     if born < EARLIEST_BIRTH_DATE:
@@ -241,7 +244,6 @@ _TIME_OF_OFFSET = Pattern("[0-9]{2}:[0-9]{2}")
 
 def _sampled_at(value: object, context: Context) -> datetime:
     sampled = _rfc3339(value)
-    assert context.now is not None
     if sampled > context.now + context.skew:
         fail("must not be in the future")
     if sampled < context.now - context.max_age:
@@ -565,14 +567,10 @@ SUBMISSION: Obj[Submission] = Obj(
 )
 
 
-@dataclass(frozen=True)
-class _ResultUpdate:
-    result: ScreeningResult | None
-
-
-RESULT_UPDATE: Obj[_ResultUpdate] = Obj(
+# a tuple: the parsed value, null included (None alone would mean "nothing parsed")
+RESULT_UPDATE: Obj[tuple[ScreeningResult | None]] = Obj(
     [Field("result", RESULT, nullable=True)],
-    lambda read: _ResultUpdate(read["result"]),
+    lambda read: (read["result"],),
     name="ResultUpdate",
     description="Null sets the record back to pending.",
 )
@@ -779,7 +777,7 @@ def parse_submission(
 
 def parse_result_update(body: object) -> ScreeningResult | None:
     """A PUT /v1/tests/{id}/result body: `result` is required; null sets the record back to pending."""
-    return RESULT_UPDATE.parse(body).result
+    return RESULT_UPDATE.parse(body)[0]
 
 
 def parse_pharmacy(body: object) -> tuple[str, str, str]:

@@ -15,14 +15,14 @@ quote a submitted value, and third-party exception messages (which may) are neve
 - An optional field may be absent or null on input (both read as None); `nullable` declares null in
   the schema (and, for a required field, accepts it).
 
-Standard library only: `import app` pays for nothing here but `re` and `dataclasses`.
+Standard library only, and no dataclass (each costs about a millisecond of `import app`); patterns
+compile when first used.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Generic, NoReturn, TypeVar
 
@@ -74,14 +74,18 @@ class Pattern:
     """A regular expression declared once: parsers full-match it, schemas carry it anchored. Write
     it without a top-level alternation (group it), so that anchoring keeps its meaning."""
 
+    __slots__ = ("_compiled", "regex")
+
     def __init__(self, regex: str) -> None:
         self.regex = regex
-        self._compiled = re.compile(regex)
+        self._compiled: re.Pattern[str] | None = None  # compiled when first used, not at import
 
     def matches(self, text: str) -> bool:
-        return self._compiled.fullmatch(text) is not None
+        return self.fullmatch(text) is not None
 
     def fullmatch(self, text: str) -> re.Match[str] | None:
+        if self._compiled is None:
+            self._compiled = re.compile(self.regex)
         return self._compiled.fullmatch(text)
 
     @property
@@ -101,13 +105,15 @@ def described(schema: Schema, description: str) -> Schema:
     return {**schema, "description": description} if description else schema
 
 
-@dataclass(frozen=True)
 class Kind(Generic[T]):
     """A scalar field kind: its parser and the schema fragment it declares (or a function making it,
     called when the document is built: for fragments drawn from data that import need not load)."""
 
-    parse: Callable[[object, Any], T]
-    schema: Schema | Callable[[], Schema]
+    __slots__ = ("parse", "schema")
+
+    def __init__(self, parse: Callable[[object, Any], T], schema: Schema | Callable[[], Schema]) -> None:
+        self.parse = parse
+        self.schema = schema
 
     def json_schema(self) -> Schema:
         return dict(self.schema() if callable(self.schema) else self.schema)
@@ -164,13 +170,24 @@ def one_of_strings(values: Sequence[str]) -> Kind[str]:
     return kind(parse, {"type": "string", "enum": allowed})
 
 
-@dataclass(frozen=True)
 class Field:
-    name: str
-    kind: Kind[Any] | Shape[Any]
-    required: bool = True
-    nullable: bool = False
-    description: str | Callable[[], str] = ""
+    """A named field of an object: its kind, whether it is required, whether null is declared."""
+
+    __slots__ = ("description", "kind", "name", "nullable", "required")
+
+    def __init__(
+        self,
+        name: str,
+        kind: Kind[Any] | Shape[Any],
+        required: bool = True,
+        nullable: bool = False,
+        description: str | Callable[[], str] = "",
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.required = required
+        self.nullable = nullable
+        self.description = description
 
     def json_schema(self) -> Schema:
         base = self.kind.reference() if isinstance(self.kind, Shape) else self.kind.json_schema()
@@ -180,15 +197,19 @@ class Field:
         return self.description() if callable(self.description) else self.description
 
 
-@dataclass
 class Read:
     """What an object's fields parsed to (None: absent, null or invalid), for its `build`."""
 
-    values: dict[str, Any]
-    raw: Mapping[object, object]
-    path: str
-    errors: Errors
-    context: Any
+    __slots__ = ("context", "errors", "path", "raw", "values")
+
+    def __init__(
+        self, values: dict[str, Any], raw: Mapping[object, object], path: str, errors: Errors, context: Any
+    ) -> None:
+        self.values = values
+        self.raw = raw
+        self.path = path
+        self.errors = errors
+        self.context = context
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]

@@ -212,8 +212,10 @@ def world(aws: dict[str, str]) -> Iterator[World]:
     members = DynamoDbMemberships(clock)
     for username, (role, pharmacy) in USERS.items():
         members.add(Membership(username=username, role=Role(role), finess=pharmacy), created_by="tests")
-    with Client(app) as client:
-        yield World(client, aws)
+    from tests.openapi_conformance import checked
+
+    with Client(app) as client:  # every answer is checked against the OpenAPI document
+        yield World(checked(client), aws)
 
 
 @pytest.fixture(scope="session")
