@@ -254,7 +254,7 @@ def build_exporter(settings: Settings) -> Callable[..., Any]:
     transport = HttpsTransport(
         TransportSettings(
             url=settings.sidep_url,
-            connect_timeout_seconds=5.0,
+            connect_timeout_seconds=float(settings.sidep_connect_timeout_seconds),
             read_timeout_seconds=float(settings.sidep_timeout_seconds),
         ),
         tls_files=tls_files,

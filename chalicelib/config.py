@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from typing import Any
 
+from chalicelib.domain.delivery import BackoffPolicy
 from chalicelib.domain.retention import RetentionPolicy
 
 # HDS-certified EEA AWS regions. Health data may only be hosted in these.
@@ -130,9 +131,10 @@ class Settings:
     sidep_tls_secret_id: str = setting("", "SIDEP_TLS_SECRET_ID", required=SIDEP)
     sidep_tls_max_age_seconds: int = setting(300, "SIDEP_TLS_MAX_AGE_SECONDS")
     sidep_batch_size: int = setting(100, "SIDEP_BATCH_SIZE")
-    sidep_timeout_seconds: int = setting(10, "SIDEP_TIMEOUT_SECONDS")
+    sidep_connect_timeout_seconds: int = setting(5, "SIDEP_CONNECT_TIMEOUT_SECONDS")
+    sidep_timeout_seconds: int = setting(10, "SIDEP_TIMEOUT_SECONDS")  # the read timeout
     export_time_budget_seconds: int = setting(240, "EXPORT_TIME_BUDGET_SECONDS")
-    export_max_attempts: int = setting(8, "EXPORT_MAX_ATTEMPTS")
+    export_max_attempts: int = setting(BackoffPolicy.max_attempts, "EXPORT_MAX_ATTEMPTS")  # the backoff's
     # The sweeper's fan-out: one SQS message per export-queue shard, each consumed by an exporter
     # of its own ("" in the local stack and the tests: the shards run on threads in process).
     export_fanout_queue_url: str = setting("", "EXPORT_FANOUT_QUEUE_URL")

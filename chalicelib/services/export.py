@@ -123,7 +123,7 @@ class ExportSettings:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, time_budget_seconds: float | None = None) -> ExportSettings:
-        transport = 5.0 + float(settings.sidep_timeout_seconds)  # connect + read
+        transport = float(settings.sidep_connect_timeout_seconds + settings.sidep_timeout_seconds)
         return cls(
             time_budget_seconds=float(
                 settings.export_time_budget_seconds if time_budget_seconds is None else time_budget_seconds
