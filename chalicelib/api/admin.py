@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Blueprint, Response
+from chalice import Response
 
 from chalicelib.api.context import caller, json_body, meta
-from chalicelib.api.problems import api_view
+from chalicelib.api.routing import ApiBlueprint
 from chalicelib.bootstrap import get_container
 from chalicelib.services import admin
 
-blueprint = Blueprint(__name__)
+blueprint = ApiBlueprint(__name__)
 
 
 @blueprint.route("/v1/admin/pharmacies", methods=["POST"])
-@api_view
 def onboard_pharmacy() -> Response:
     request: Any = blueprint.current_request
     body = admin.onboard_pharmacy(get_container().admin, caller(request), meta(request), json_body(request))
@@ -25,7 +24,6 @@ def onboard_pharmacy() -> Response:
 
 
 @blueprint.route("/v1/admin/pharmacies/{finess}/members", methods=["POST"])
-@api_view
 def invite_member(finess: str) -> Response:
     request: Any = blueprint.current_request
     body = admin.invite_member(
@@ -35,7 +33,6 @@ def invite_member(finess: str) -> Response:
 
 
 @blueprint.route("/v1/admin/pharmacies/{finess}/members/{username}", methods=["DELETE"])
-@api_view
 def revoke_member(finess: str, username: str) -> Response:
     request: Any = blueprint.current_request
     admin.revoke_member(get_container().admin, caller(request), meta(request), finess, username)
@@ -43,7 +40,6 @@ def revoke_member(finess: str, username: str) -> Response:
 
 
 @blueprint.route("/v1/admin/pharmacies/{finess}/settings", methods=["PUT"])
-@api_view
 def set_pharmacy_settings(finess: str) -> Response:
     request: Any = blueprint.current_request
     body = admin.set_pharmacy_settings(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from chalice import Blueprint
+from chalicelib.api.routing import ApiBlueprint
 
-blueprint = Blueprint(__name__)
+blueprint = ApiBlueprint(__name__)
 
 
 @blueprint.route("/v1/health", methods=["GET"])

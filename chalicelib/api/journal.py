@@ -5,19 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Blueprint
-
 from chalicelib.api.context import caller, meta
-from chalicelib.api.problems import api_view
+from chalicelib.api.routing import ApiBlueprint
 from chalicelib.bootstrap import get_container
 from chalicelib.payloads import parse_audit_query
 from chalicelib.services.journal import read_audit, read_public_key
 
-blueprint = Blueprint(__name__)
+blueprint = ApiBlueprint(__name__)
 
 
 @blueprint.route("/v1/audit", methods=["GET"])
-@api_view
 def audit_journal() -> dict[str, Any]:
     request: Any = blueprint.current_request
     container = get_container()
@@ -35,7 +32,6 @@ def audit_journal() -> dict[str, Any]:
 
 
 @blueprint.route("/v1/audit/public-key", methods=["GET"])
-@api_view
 def audit_public_key() -> dict[str, Any]:
     request: Any = blueprint.current_request
     return read_public_key(get_container().journal, caller(request), meta(request))

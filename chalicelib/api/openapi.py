@@ -13,15 +13,16 @@ import copy
 import functools
 from typing import Any
 
-from chalice import Blueprint, Response
+from chalice import Response
 
 from chalicelib import payloads
 from chalicelib.api.context import MAX_JSON_DEPTH
 from chalicelib.api.problems import SECURITY_HEADERS
 from chalicelib.api.psc import JWKS, LOGIN_TOKEN, LOGINS
+from chalicelib.api.routing import ApiBlueprint
 from chalicelib.schema import Schema, Shape, ref
 
-blueprint = Blueprint(__name__)
+blueprint = ApiBlueprint(__name__)
 
 API_VERSION = "1.0.0"
 _STRING: Schema = {"type": "string"}

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Blueprint
-
 from chalicelib.api.context import caller, json_body, meta
-from chalicelib.api.problems import api_view
+from chalicelib.api.routing import ApiBlueprint
 from chalicelib.bootstrap import get_container
 from chalicelib.services import patients
 
-blueprint = Blueprint(__name__)
+blueprint = ApiBlueprint(__name__)
 
 
 def _request() -> Any:
@@ -22,7 +20,6 @@ def _request() -> Any:
 
 
 @blueprint.route("/v1/patients/search", methods=["POST"])
-@api_view
 def search_patient() -> dict[str, Any]:
     request = _request()
     return patients.export_patient(
@@ -31,7 +28,6 @@ def search_patient() -> dict[str, Any]:
 
 
 @blueprint.route("/v1/patients/erasure", methods=["POST"])
-@api_view
 def erase_patient() -> dict[str, Any]:
     request = _request()
     return patients.erase_patient(

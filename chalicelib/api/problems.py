@@ -1,4 +1,5 @@
-"""problem+json responses (RFC 9457) and the view decorator that maps domain errors to them."""
+"""problem+json responses (RFC 9457) and the mapping of domain errors to them (routes get it from
+chalicelib/api/routing.py)."""
 
 from __future__ import annotations
 
@@ -77,24 +78,26 @@ def internal_error() -> Response:
     return problem(500, "Internal error", "An unexpected error occurred; it has been logged.")
 
 
-def api_view(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn DomainErrors into problem+json and anything else into a 500 that leaks nothing.
-
-    Only the exception's type is logged: messages of third-party errors may quote input.
+def mapped(call: Callable[[], Any]) -> Any:
+    """`call()`, with DomainErrors turned into problem+json and anything else into a 500 that leaks
+    nothing. Only the exception's type is logged: messages of third-party errors may quote input.
     """
+    try:
+        return call()
+    except DomainError as error:
+        if error.status >= 500:
+            logger.warning("request failed", extra={"error": type(error).__name__, "status": error.status})
+        return problem_for(error)
+    except Exception as error:  # the one place that turns a bug into a clean 500
+        logger.error("unhandled error", extra={"error": type(error).__name__})
+        return internal_error()
+
+
+def api_view(view: Callable[..., Any]) -> Callable[..., Any]:
+    """`view` behind the problem mapping (the middleware's gate; routes get it from ApiBlueprint)."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return view(*args, **kwargs)
-        except DomainError as error:
-            if error.status >= 500:
-                logger.warning(
-                    "request failed", extra={"error": type(error).__name__, "status": error.status}
-                )
-            return problem_for(error)
-        except Exception as error:  # the one place that turns a bug into a clean 500
-            logger.error("unhandled error", extra={"error": type(error).__name__})
-            return internal_error()
+        return mapped(lambda: view(*args, **kwargs))
 
     return wrapper

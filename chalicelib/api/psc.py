@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Blueprint, Response
+from chalice import Response
 
 from chalicelib.api.context import json_body, meta
-from chalicelib.api.problems import api_view
+from chalicelib.api.routing import ApiBlueprint
 from chalicelib.bootstrap import get_container
 from chalicelib.services import psc_login
 
-blueprint = Blueprint(__name__)
+blueprint = ApiBlueprint(__name__)
 
 LOGINS = "/v1/psc/logins"
 LOGIN_TOKEN = "/v1/psc/logins/{login_id}/token"
@@ -21,7 +21,6 @@ ANONYMOUS_ROUTES = frozenset({LOGINS, LOGIN_TOKEN, JWKS})
 
 
 @blueprint.route(LOGINS, methods=["POST"])
-@api_view
 def start_login() -> Response:
     request: Any = blueprint.current_request
     body = psc_login.start_login(get_container().psc, meta(request), json_body(request))
@@ -29,7 +28,6 @@ def start_login() -> Response:
 
 
 @blueprint.route(LOGIN_TOKEN, methods=["POST"])
-@api_view
 def poll_login(login_id: str) -> Response:
     request: Any = blueprint.current_request
     body = psc_login.poll_login(get_container().psc, meta(request), login_id)
@@ -37,7 +35,6 @@ def poll_login(login_id: str) -> Response:
 
 
 @blueprint.route(JWKS, methods=["GET"])
-@api_view
 def jwks() -> Response:
     return Response(
         body=get_container().session_keys.jwks(),

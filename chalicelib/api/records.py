@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Blueprint, Response
+from chalice import Response
 
 from chalicelib.api.context import caller, json_body, meta
-from chalicelib.api.problems import api_view
+from chalicelib.api.routing import ApiBlueprint
 from chalicelib.bootstrap import get_container
 from chalicelib.domain.serialization import record_summary, record_to_json
 from chalicelib.payloads import parse_list_query
 from chalicelib.services import records
 
-blueprint = Blueprint(__name__)
+blueprint = ApiBlueprint(__name__)
 
 
 def _request() -> Any:
@@ -21,7 +21,6 @@ def _request() -> Any:
 
 
 @blueprint.route("/v1/tests", methods=["POST"])
-@api_view
 def create_test() -> Response:
     request = _request()
     record, _created = records.create_record(
@@ -37,7 +36,6 @@ def create_test() -> Response:
 
 
 @blueprint.route("/v1/tests", methods=["GET"])
-@api_view
 def list_tests() -> dict[str, Any]:
     request = _request()
     deps = get_container().records
@@ -56,7 +54,6 @@ def list_tests() -> dict[str, Any]:
 
 
 @blueprint.route("/v1/tests/{record_id}", methods=["GET"])
-@api_view
 def read_test(record_id: str) -> dict[str, Any]:
     request = _request()
     return record_to_json(
@@ -65,7 +62,6 @@ def read_test(record_id: str) -> dict[str, Any]:
 
 
 @blueprint.route("/v1/tests/{record_id}/result", methods=["PUT"])
-@api_view
 def set_test_result(record_id: str) -> dict[str, Any]:
     request = _request()
     record = records.set_result(
@@ -75,7 +71,6 @@ def set_test_result(record_id: str) -> dict[str, Any]:
 
 
 @blueprint.route("/v1/tests/{record_id}", methods=["DELETE"])
-@api_view
 def cancel_test(record_id: str) -> Response:
     request = _request()
     records.cancel_record(get_container().records, caller(request), meta(request), record_id)
@@ -83,7 +78,6 @@ def cancel_test(record_id: str) -> Response:
 
 
 @blueprint.route("/v1/tests/{record_id}/withdrawal", methods=["POST"])
-@api_view
 def withdraw_test(record_id: str) -> dict[str, Any]:
     request = _request()
     return record_to_json(
@@ -92,7 +86,6 @@ def withdraw_test(record_id: str) -> dict[str, Any]:
 
 
 @blueprint.route("/v1/tests/{record_id}/delivery", methods=["GET"])
-@api_view
 def read_test_delivery(record_id: str) -> dict[str, Any]:
     request = _request()
     return records.read_delivery(get_container().records, caller(request), meta(request), record_id)
