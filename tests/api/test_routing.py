@@ -18,8 +18,6 @@ from chalicelib.api.problems import PROBLEM_JSON, SECURITY_HEADERS
 from chalicelib.api.routing import ApiBlueprint, is_edge
 from chalicelib.domain.errors import NotFound
 
-pytestmark = pytest.mark.api
-
 ROUTES: list[RouteEntry] = [entry for methods in app.routes.values() for entry in methods.values()]
 ROUTE_IDS = [f"{entry.method} {entry.uri_pattern}" for entry in ROUTES]
 # Text an unexpected exception carries (a third-party message quoting input): never in a response.
