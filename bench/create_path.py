@@ -44,7 +44,7 @@ def _world(env: dict[str, str]) -> tuple[Any, dict[str, str]]:
     from chalicelib.adapters.clock import SystemClock
     from chalicelib.adapters.dynamodb.directory import DynamoDbMemberships, DynamoDbPharmacies
     from chalicelib.domain.model import Role
-    from chalicelib.services.ports import Membership
+    from chalicelib.ports import Membership
     from tests.tokens import access_token
 
     clock = SystemClock()

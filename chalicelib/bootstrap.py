@@ -36,11 +36,8 @@ from chalicelib.adapters.psc import PscClient, PscSettings, SecretsManagerSecret
 from chalicelib.adapters.session_tokens import KmsPublicKeys, KmsSessionTokenIssuer
 from chalicelib.config import LOCAL_STAGE, SIDEP, Settings, env_name, get_settings
 from chalicelib.domain.model import Principal
-from chalicelib.services import auth
-from chalicelib.services.admin import AdminDeps
-from chalicelib.services.auth import PSC_SESSION_CLIENT_ID
-from chalicelib.services.patients import PatientsDeps
-from chalicelib.services.ports import (
+from chalicelib.domain.psc import PSC_SESSION_CLIENT_ID
+from chalicelib.ports import (
     AuditJournal,
     Clock,
     MembershipRepository,
@@ -48,6 +45,9 @@ from chalicelib.services.ports import (
     RequestMeta,
     TokenVerifier,
 )
+from chalicelib.services import auth
+from chalicelib.services.admin import AdminDeps
+from chalicelib.services.patients import PatientsDeps
 from chalicelib.services.psc_login import PscLoginDeps
 from chalicelib.services.records import RecordsDeps
 from chalicelib.services.refusals import UnauthenticatedRefusals

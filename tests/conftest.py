@@ -203,7 +203,7 @@ def world(aws: dict[str, str]) -> Iterator[World]:
     from chalicelib.adapters.clock import SystemClock
     from chalicelib.adapters.dynamodb.directory import DynamoDbMemberships, DynamoDbPharmacies
     from chalicelib.domain.model import Role
-    from chalicelib.services.ports import Membership
+    from chalicelib.ports import Membership
 
     clock = SystemClock()
     pharmacies = DynamoDbPharmacies(clock)

@@ -18,16 +18,20 @@ from chalicelib.domain.psc import AuthorizationPending, UnknownIdentifier
 from chalicelib.domain.retention import RetentionFacts, RetentionPolicy
 from chalicelib.domain.serialization import patient_from_json, patient_to_json
 from chalicelib.domain.stats import Skeleton
-from chalicelib.services.export import Outbound, Queued, Receipt, SendFailed, SendReport
-from chalicelib.services.ports import (
+from chalicelib.ports import (
     Change,
     ChangedMeanwhile,
     CibaRequest,
     IdempotencyEntry,
     KeyTaken,
     Membership,
+    Outbound,
     Page,
     PscLogin,
+    Queued,
+    Receipt,
+    SendFailed,
+    SendReport,
     VerifiedToken,
 )
 

@@ -15,7 +15,7 @@ import pytest
 
 from chalicelib.domain.model import Role
 from chalicelib.domain.psc import psc_username
-from chalicelib.services.ports import Membership
+from chalicelib.ports import Membership
 from devtools.fake_psc import FakePsc
 from tests.conftest import PHARMACY_A, PHARMACY_B, World
 from tests.fakes import FixedClock

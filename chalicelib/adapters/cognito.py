@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import botocore.exceptions
 
 from chalicelib.domain.errors import ServiceUnavailable, Unauthenticated
-from chalicelib.services.ports import VerifiedToken
+from chalicelib.ports import VerifiedToken
 
 if TYPE_CHECKING:
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient

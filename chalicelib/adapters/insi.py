@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from chalicelib.domain.identity import birth_place_of_nir
-from chalicelib.services.ports import InsiUnavailable, InsTraits, NoInsi
+from chalicelib.ports import InsiUnavailable, InsTraits, NoInsi
 
 __all__ = ["FakeInsi", "NoInsi"]
 

@@ -32,7 +32,7 @@ from chalicelib.domain.psc import (
     UnknownIdentifier,
 )
 from chalicelib.observability import logger
-from chalicelib.services.ports import CibaRequest
+from chalicelib.ports import CibaRequest
 
 if TYPE_CHECKING:
     import requests

@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import botocore.exceptions
 
 from chalicelib.domain.errors import ServiceUnavailable, Unauthenticated
-from chalicelib.domain.psc import REQUIRED_ACR
-from chalicelib.services.auth import PSC_SESSION_CLIENT_ID
-from chalicelib.services.ports import Clock
+from chalicelib.domain.psc import PSC_SESSION_CLIENT_ID, REQUIRED_ACR
+from chalicelib.ports import Clock
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient

@@ -10,7 +10,7 @@ from chalice.app import Request
 
 from chalicelib.domain.errors import FieldError, Unauthenticated, ValidationFailed
 from chalicelib.domain.model import Principal
-from chalicelib.services.ports import RequestMeta
+from chalicelib.ports import RequestMeta
 
 _PRINCIPAL = "depistage.principal"
 _REQUEST_ID = "depistage.request_id"

@@ -13,9 +13,14 @@ from chalice import Chalice, Response
 from chalice.app import Request
 
 from chalicelib.api.context import meta, request_id, set_caller
-from chalicelib.api.problems import SECURITY_HEADERS, api_view, as_problem
+from chalicelib.api.problems import (
+    SECURITY_HEADERS,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    api_view,
+    as_problem,
+)
 from chalicelib.api.psc import ANONYMOUS_ROUTES
-from chalicelib.domain.errors import PayloadTooLarge, UnsupportedMediaType
 from chalicelib.observability import logger
 
 PUBLIC_ROUTES = frozenset({"/v1/health", "/v1/openapi.json"})

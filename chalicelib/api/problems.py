@@ -1,5 +1,9 @@
-"""problem+json responses (RFC 9457) and the mapping of domain errors to them (routes get it from
-chalicelib/api/routing.py)."""
+"""problem+json responses (RFC 9457): the one table from an exception's type to its HTTP status and
+title, and the mapping every route goes through (chalicelib/api/routing.py).
+
+The domain raises errors that say what went wrong; which status and title that is on the wire is
+decided here, and nowhere else. The edge's own refusals (a body too large, not JSON) are EdgeErrors.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,26 @@ from typing import Any
 
 from chalice import Response
 
-from chalicelib.domain.errors import Conflict, DomainError, ServiceUnavailable, ValidationFailed
-from chalicelib.domain.psc import CibaProblem
+from chalicelib.domain.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    IntegrityError,
+    NotFound,
+    ServiceUnavailable,
+    Unauthenticated,
+    ValidationFailed,
+)
+from chalicelib.domain.psc import (
+    AccessDenied,
+    AuthorizationPending,
+    CibaProblem,
+    LoginExpired,
+    PscRefused,
+    SlowDown,
+    UnknownIdentifier,
+    UnknownLogin,
+)
 from chalicelib.observability import logger
 
 PROBLEM_JSON = "application/problem+json"
@@ -27,13 +49,65 @@ SECURITY_HEADERS: dict[str, str] = {
 }
 
 
+class EdgeError(Exception):
+    """A request the HTTP edge refuses before any view runs (its shape, not its meaning)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class PayloadTooLarge(EdgeError):
+    pass
+
+
+class UnsupportedMediaType(EdgeError):
+    pass
+
+
+# Exception type → (status, title). Looked up along the error's MRO, so the most specific entry wins;
+# a test checks that every DomainError subclass has its own entry.
+PROBLEMS: dict[type[Exception], tuple[int, str]] = {
+    # the edge's own
+    PayloadTooLarge: (413, "Payload too large"),
+    UnsupportedMediaType: (415, "Unsupported media type"),
+    # the CIBA states of a Pro Santé Connect login (their OAuth error code rides along as `error`)
+    AuthorizationPending: (400, "Authorization pending"),
+    SlowDown: (429, "Polling too fast"),
+    LoginExpired: (410, "Login expired"),
+    AccessDenied: (403, "Login declined"),
+    UnknownIdentifier: (404, "Unknown identifier"),
+    UnknownLogin: (404, "Unknown login"),
+    CibaProblem: (500, "Internal error"),
+    PscRefused: (403, "Pro Santé Connect login refused"),
+    # the domain's
+    ValidationFailed: (400, "Invalid request"),
+    Unauthenticated: (401, "Unauthenticated"),
+    Forbidden: (403, "Forbidden"),
+    NotFound: (404, "Not found"),
+    Conflict: (409, "Conflict"),
+    ServiceUnavailable: (503, "Service unavailable"),
+    IntegrityError: (500, "Integrity check failed"),
+    DomainError: (500, "Internal error"),
+}
+
+
+def status_and_title(error: Exception) -> tuple[int, str] | None:
+    """The table's entry for `error` (its most specific class that has one), or None: a bug."""
+    for cls in type(error).__mro__:
+        if cls in PROBLEMS:
+            return PROBLEMS[cls]
+    return None
+
+
 def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
     body.update(extra)
     return Response(body=body, status_code=status, headers={"Content-Type": PROBLEM_JSON})
 
 
-def problem_for(error: DomainError) -> Response:
+def problem_for(error: DomainError | EdgeError) -> Response:
+    status, title = status_and_title(error) or PROBLEMS[DomainError]
     extra: dict[str, Any] = {}
     if isinstance(error, ValidationFailed):
         extra["errors"] = [{"field": e.field, "message": e.message} for e in error.errors]
@@ -41,7 +115,7 @@ def problem_for(error: DomainError) -> Response:
         extra["withdrawal"] = error.withdrawal
     if isinstance(error, CibaProblem):
         extra["error"] = error.error_code  # the OAuth/CIBA code a client library expects
-    response = problem(error.status, error.title, error.detail, **extra)
+    response = problem(status, title, error.detail or title, **extra)
     retry_after = getattr(error, "retry_after_seconds", None)
     if isinstance(error, ServiceUnavailable | CibaProblem) and retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
@@ -84,10 +158,13 @@ def mapped(call: Callable[[], Any]) -> Any:
     """
     try:
         return call()
-    except DomainError as error:
-        if error.status >= 500:
-            logger.warning("request failed", extra={"error": type(error).__name__, "status": error.status})
-        return problem_for(error)
+    except (DomainError, EdgeError) as error:
+        response = problem_for(error)
+        if response.status_code >= 500:
+            logger.warning(
+                "request failed", extra={"error": type(error).__name__, "status": response.status_code}
+            )
+        return response
     except Exception as error:  # the one place that turns a bug into a clean 500
         logger.error("unhandled error", extra={"error": type(error).__name__})
         return internal_error()

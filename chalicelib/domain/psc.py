@@ -28,12 +28,12 @@ _NATIONAL_ID = re.compile(r"[0-9A-Z]{10,20}")
 FINESS_FIELDS: tuple[str, ...] = ("numeroFinessSite", "numeroFinessetablissementJuridique")
 # The membership of a PSC professional is keyed by this, so a login finds it in one read.
 PSC_USERNAME_PREFIX = "psc-"
+# The client id our session issuer names in the tokens of a PSC login (adapters/session_tokens.py).
+PSC_SESSION_CLIENT_ID = "depistage-psc"
 
 
 class PscRefused(Forbidden):
     """PSC vouched for someone we must not let in; `reason` is a fixed code for the journal."""
-
-    title = "Pro Santé Connect login refused"
 
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)
@@ -41,7 +41,8 @@ class PscRefused(Forbidden):
 
 
 class CibaProblem(DomainError):
-    """A CIBA state the app must act on, with the OAuth error code it has at PSC (`error`)."""
+    """A CIBA state the app must act on, with the OAuth error code it has at PSC (`error`): a fact
+    of the protocol, which a client library acts on; its HTTP status is the edge's."""
 
     error_code = "invalid_request"
 
@@ -51,38 +52,26 @@ class CibaProblem(DomainError):
 
 
 class AuthorizationPending(CibaProblem):
-    status = 400
-    title = "Authorization pending"
     error_code = "authorization_pending"
 
 
 class SlowDown(CibaProblem):
-    status = 429
-    title = "Polling too fast"
     error_code = "slow_down"
 
 
 class LoginExpired(CibaProblem):
-    status = 410
-    title = "Login expired"
     error_code = "expired_token"
 
 
 class AccessDenied(CibaProblem):
-    status = 403
-    title = "Login declined"
     error_code = "access_denied"
 
 
 class UnknownIdentifier(CibaProblem):
-    status = 404
-    title = "Unknown identifier"
     error_code = "unknown_user_id"
 
 
 class UnknownLogin(CibaProblem):
-    status = 404
-    title = "Unknown login"
     error_code = "invalid_grant"
 
 

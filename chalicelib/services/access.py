@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from chalicelib.domain.audit_chain import AuditEvent
 from chalicelib.domain.errors import Forbidden
 from chalicelib.domain.model import RECORD_ROLES, Principal, Role
-from chalicelib.services.ports import AuditJournal, Change, RequestMeta
+from chalicelib.ports import AuditJournal, Change, RequestMeta
 
 
 def audit(
@@ -49,8 +49,16 @@ def require_role(
         raise Forbidden("Your role does not allow this.")
 
 
+def own_pharmacy(journal: AuditJournal, caller: Principal, meta: RequestMeta, action: str) -> str:
+    """The pharmacy a pharmacy role acts for. Its membership always names one; a caller whose does
+    not is refused (and the refusal journaled): never read as "no pharmacy filter"."""
+    if not caller.finess:
+        audit(journal, caller, meta, action, outcome="denied", reason="no pharmacy")
+        raise Forbidden("Your membership names no pharmacy.")
+    return caller.finess
+
+
 def pharmacy_of(journal: AuditJournal, caller: Principal, meta: RequestMeta, action: str) -> str:
     """The caller's own pharmacy, for record routes; platform admins read no health data."""
     require_role(journal, caller, meta, action, RECORD_ROLES)
-    assert caller.finess is not None  # memberships of record roles always name a pharmacy
-    return caller.finess
+    return own_pharmacy(journal, caller, meta, action)

@@ -15,8 +15,7 @@ from chalicelib.payloads import (
     parse_pharmacy_settings,
     validate_finess,
 )
-from chalicelib.services.access import audit, require_role
-from chalicelib.services.ports import (
+from chalicelib.ports import (
     AuditJournal,
     Change,
     Membership,
@@ -25,6 +24,7 @@ from chalicelib.services.ports import (
     RequestMeta,
     UserDirectory,
 )
+from chalicelib.services.access import audit, require_role
 
 PLATFORM_ONLY = frozenset({Role.PLATFORM_ADMIN})
 MEMBER_MANAGERS = frozenset({Role.PLATFORM_ADMIN, Role.PHARMACY_ADMIN})

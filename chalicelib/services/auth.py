@@ -13,8 +13,8 @@ from datetime import datetime
 
 from chalicelib.domain.errors import Forbidden, Unauthenticated
 from chalicelib.domain.model import Principal, Role
-from chalicelib.services.access import audit
-from chalicelib.services.ports import (
+from chalicelib.domain.psc import PSC_SESSION_CLIENT_ID
+from chalicelib.ports import (
     AuditJournal,
     Clock,
     MembershipRepository,
@@ -23,10 +23,8 @@ from chalicelib.services.ports import (
     TokenVerifier,
     UserDirectory,
 )
+from chalicelib.services.access import audit
 from chalicelib.services.refusals import UnauthenticatedRefusals
-
-# The client id our session issuer names in its tokens (chalicelib/adapters/session_tokens.py).
-PSC_SESSION_CLIENT_ID = "depistage-psc"
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -7,8 +7,8 @@ record each record's outcome (acknowledged / rejected / retry with backoff / dea
 conditional write, and journal one `export` audit event per pharmacy of the batch. The run stops
 taking batches when the time left is less than one batch may need.
 
-The format and the transport are behind `BatchSender`; the queue behind `ExportQueue`. Both
-are ports (Protocols) here, not in ports.py, because only this use case needs them.
+The format and the transport are behind `BatchSender`; the queue behind `ExportQueue` (both
+ports, in chalicelib/ports.py with the others).
 
 Crash safety: a lease expires. A run that dies between sending and recording leaves records
 leased; once the lease expires they are due again and are resent with the same message control
@@ -24,87 +24,29 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
-from typing import Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from chalicelib.config import Settings
 from chalicelib.domain import delivery
 from chalicelib.domain.audit_chain import AuditEvent
-from chalicelib.domain.errors import DomainError
-from chalicelib.domain.model import DeliveryState, MessageKind, Patient, ScreeningRecord
+from chalicelib.domain.errors import DomainError, IntegrityError
+from chalicelib.domain.model import DeliveryState
 from chalicelib.observability import logger, metrics
-from chalicelib.services.ports import AuditJournal, Clock, PersonalDataCipher
+from chalicelib.ports import (
+    AuditJournal,
+    BatchSender,
+    Clock,
+    ExportQueue,
+    Outbound,
+    PersonalDataCipher,
+    Queued,
+    Receipt,
+    SendFailed,
+)
 
 EXPORT_ACTOR = "sidep-exporter"
 EXPORT_ROLE = "system"
-
-
-# ---------------------------------------------------------------------------------------------
-# Ports
-
-
-@dataclass(frozen=True)
-class Outbound:
-    """One record version's message to send."""
-
-    record: ScreeningRecord
-    patient: Patient
-    kind: MessageKind
-
-
-@dataclass(frozen=True)
-class Receipt:
-    accepted: bool
-    message_id: str
-    reason: str = ""  # a rejection's code and category (delivery.rejection_reason): never SI-DEP's text
-
-
-@dataclass(frozen=True)
-class SendReport:
-    batch_id: str
-    receipts: dict[str, Receipt]  # by record id; a record without a receipt is retried
-
-
-class SendFailed(Exception):
-    """The batch got no readable answer (down, timeout, 5xx, cut). Safe to resend. The message
-    names the failure kind only. `retry_after` (seconds): SI-DEP asked us to slow down (429/503):
-    the batch's records wait at least that long and the run stops sending."""
-
-    def __init__(self, message: str = "", retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class BatchSender(Protocol):
-    def send(self, items: Sequence[Outbound], now: datetime) -> SendReport: ...
-
-
-@dataclass
-class Queued:
-    """A record with a message waiting, and its encrypted patient blob."""
-
-    record: ScreeningRecord
-    blob: bytes | None
-
-
-class ExportQueue(Protocol):
-    def due(self, now: datetime) -> Iterator[Queued]:
-        """Records whose next attempt is due, oldest first, streamed."""
-        ...
-
-    def lease(self, items: Sequence[Queued], now: datetime, until: datetime) -> list[Queued]:
-        """Lease what no live lease holds, if unchanged since read; returns the leased items
-        (their records transitioned to `leased`)."""
-        ...
-
-    def settle(self, items: Sequence[Queued], now: datetime, outcomes: dict[str, str]) -> int:
-        """Write each leased record's delivery fields as transitioned in memory, if this queue
-        still holds its lease and its version is unchanged. `outcomes` maps record id to
-        acknowledged | rejected | retry. Returns how many had changed meanwhile."""
-        ...
-
-    def oldest_due(self, now: datetime) -> datetime | None: ...
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,7 +215,10 @@ class ExportRun:
             try:
                 patient = self.cipher.decrypt(item.blob, finess=record.finess, record_id=record.id)
             except DomainError as exc:  # KMS down (retry) or an integrity failure (retries end in failed)
-                self._failed(batch, item, f"decrypt: {exc.title}")
+                failure = (
+                    "Integrity check failed" if isinstance(exc, IntegrityError) else "Service unavailable"
+                )
+                self._failed(batch, item, f"decrypt: {failure}")
                 continue
             outbound.append(Outbound(record=record, patient=patient, kind=kind))
         return outbound

@@ -7,8 +7,8 @@ from typing import Any
 
 from chalicelib.domain.errors import ServiceUnavailable
 from chalicelib.domain.model import Principal, Role
-from chalicelib.services.access import audit, require_role
-from chalicelib.services.ports import AuditJournal, RequestMeta
+from chalicelib.ports import AuditJournal, RequestMeta
+from chalicelib.services.access import audit, own_pharmacy, require_role
 
 AUDIT_READERS = frozenset({Role.PHARMACY_ADMIN})
 
@@ -24,9 +24,9 @@ def read_audit(
     cursor: str | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     require_role(journal, caller, meta, "read_audit", AUDIT_READERS)
-    assert caller.finess is not None
+    finess = own_pharmacy(journal, caller, meta, "read_audit")
     audit(journal, caller, meta, "read_audit")
-    return journal.read(caller.finess, start=start, end=end, limit=limit, cursor=cursor)
+    return journal.read(finess, start=start, end=end, limit=limit, cursor=cursor)
 
 
 def read_public_key(journal: AuditJournal, caller: Principal, meta: RequestMeta) -> dict[str, str]:

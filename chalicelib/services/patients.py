@@ -27,8 +27,7 @@ from chalicelib.domain.model import Principal, ScreeningRecord
 from chalicelib.domain.retention import EraseReason, RetentionPolicy, erase_day
 from chalicelib.domain.serialization import iso_utc, record_to_json
 from chalicelib.payloads import parse_patient_query
-from chalicelib.services.access import audit, pharmacy_of
-from chalicelib.services.ports import (
+from chalicelib.ports import (
     AuditJournal,
     BlindIndex,
     ChangedMeanwhile,
@@ -38,6 +37,7 @@ from chalicelib.services.ports import (
     RequestMeta,
     RetentionStore,
 )
+from chalicelib.services.access import audit, pharmacy_of
 
 ERASE_ATTEMPTS = 3
 SIDEP_HOLDS = (

@@ -31,8 +31,7 @@ from chalicelib.domain.psc import (
     read_practice,
 )
 from chalicelib.payloads import parse_login_request
-from chalicelib.services.access import audit
-from chalicelib.services.ports import (
+from chalicelib.ports import (
     AuditJournal,
     Clock,
     MembershipRepository,
@@ -42,6 +41,7 @@ from chalicelib.services.ports import (
     RequestMeta,
     SessionTokenIssuer,
 )
+from chalicelib.services.access import audit
 
 # CIBA Core §7.3 / RFC 8628 §3.5: each slow_down adds 5 s to the interval.
 SLOW_DOWN_STEP_SECONDS = 5

@@ -25,8 +25,7 @@ from chalicelib.domain.pharmacy_day import PARIS, ZonesFromFiness, local_day
 from chalicelib.domain.retention import backstop_expiry
 from chalicelib.observability import AUTH_FAILURES, count
 from chalicelib.payloads import parse_result_update, parse_submission, parse_uuid
-from chalicelib.services.access import audit, pharmacy_of
-from chalicelib.services.ports import (
+from chalicelib.ports import (
     AuditJournal,
     BlindIndex,
     Change,
@@ -43,6 +42,7 @@ from chalicelib.services.ports import (
     RecordRepository,
     RequestMeta,
 )
+from chalicelib.services.access import audit, pharmacy_of
 from chalicelib.services.retention import retention_policy
 
 

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from chalicelib.domain.audit_chain import AuditEvent
 from chalicelib.domain.errors import ServiceUnavailable
 from chalicelib.observability import UNAUTHENTICATED_REFUSALS, count, logger
-from chalicelib.services.ports import AuditJournal, Clock, RequestMeta
+from chalicelib.ports import AuditJournal, Clock, RequestMeta
 
 WINDOW_SECONDS = 300  # the AuthFailures alarm's period
 MAX_SOURCES = 100  # per window and process: bounds what rotating IPv6 sources can add

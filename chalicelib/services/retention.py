@@ -50,7 +50,7 @@ from chalicelib.domain.retention import (
 )
 from chalicelib.domain.serialization import iso_utc
 from chalicelib.observability import logger, metrics
-from chalicelib.services.ports import AuditJournal, ChangedMeanwhile, RetentionStore
+from chalicelib.ports import AuditJournal, ChangedMeanwhile, RetentionStore
 
 
 def retention_policy(settings: Settings) -> RetentionPolicy:

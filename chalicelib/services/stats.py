@@ -9,8 +9,8 @@ from typing import Any
 from chalicelib.domain.model import Principal, Role
 from chalicelib.domain.stats import range_stats
 from chalicelib.payloads import parse_stats_query
-from chalicelib.services.access import audit, require_role
-from chalicelib.services.ports import AuditJournal, RequestMeta, RetentionStore
+from chalicelib.ports import AuditJournal, RequestMeta, RetentionStore
+from chalicelib.services.access import audit, own_pharmacy, require_role
 
 STATS_ROLES = frozenset({Role.PHARMACY_ADMIN})
 
@@ -25,10 +25,10 @@ def read_stats(
     deps: StatsDeps, caller: Principal, meta: RequestMeta, params: Mapping[str, str] | None
 ) -> dict[str, Any]:
     require_role(deps.journal, caller, meta, "read_stats", STATS_ROLES)
-    assert caller.finess is not None  # a pharmacy_admin's membership names its pharmacy
+    finess = own_pharmacy(deps.journal, caller, meta, "read_stats")
     query = parse_stats_query(params)
-    per_day = {day: deps.store.day_skeletons(caller.finess, day) for day in query.days()}
+    per_day = {day: deps.store.day_skeletons(finess, day) for day in query.days()}
     audit(
         deps.journal, caller, meta, "read_stats", reason=f"{query.start.isoformat()}..{query.end.isoformat()}"
     )
-    return range_stats(caller.finess, query, per_day)
+    return range_stats(finess, query, per_day)

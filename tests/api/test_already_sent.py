@@ -192,7 +192,7 @@ def _records_table() -> str:
 def _lease_right_after_the_read() -> Callable[[], None]:
     """Make the repository's next read be followed at once by an export run's lease."""
     from chalicelib.bootstrap import get_container
-    from chalicelib.services.export import Queued
+    from chalicelib.ports import Queued
 
     repository: Any = get_container().records.repository
     original = repository.get

@@ -41,7 +41,8 @@ def send_everything() -> None:
     """One export run against a SI-DEP that acknowledges everything."""
     from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
     from chalicelib.bootstrap import get_container
-    from chalicelib.services.export import ExportRun, ExportSettings, Outbound, Receipt, SendReport
+    from chalicelib.ports import Outbound, Receipt, SendReport
+    from chalicelib.services.export import ExportRun, ExportSettings
 
     class AcceptAll:
         def send(self, items: Sequence[Outbound], now: datetime) -> SendReport:

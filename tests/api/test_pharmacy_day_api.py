@@ -38,7 +38,7 @@ def onboard(world: World, finess: str, **extra: str) -> dict[str, Any]:
     from chalicelib.adapters.clock import SystemClock
     from chalicelib.adapters.dynamodb.directory import DynamoDbMemberships
     from chalicelib.domain.model import Role
-    from chalicelib.services.ports import Membership
+    from chalicelib.ports import Membership
 
     created = world.call(
         "POST", "/v1/admin/pharmacies", "operator", {"finess": finess, "name": "Pharmacie", **extra}

@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from chalicelib.domain.model import DeliveryState
-from chalicelib.services.ports import PersonalDataCipher
+from chalicelib.ports import PersonalDataCipher
 from devtools import export as export_command
 from devtools.fake_sidep import FakeSidep
 from devtools.provision import put_sidep_certificate

@@ -12,7 +12,7 @@ import pytest
 
 from chalicelib.domain.model import DeliveryState, RecordStatus
 from chalicelib.domain.model import ScreeningResult as Result
-from chalicelib.services.export import ExportQueue, Queued
+from chalicelib.ports import ExportQueue, Queued
 from devtools.fake_sidep import FakeSidep
 from tests.fakes import FixedClock
 from tests.integration.test_export_support import (

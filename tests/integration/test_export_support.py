@@ -28,8 +28,8 @@ from chalicelib.domain.model import (
     ScreeningResult,
     ScreeningTest,
 )
-from chalicelib.services.export import ExportQueue, ExportRun, ExportSettings, ExportSummary, Queued
-from chalicelib.services.ports import PersonalDataCipher
+from chalicelib.ports import ExportQueue, PersonalDataCipher, Queued
+from chalicelib.services.export import ExportRun, ExportSettings, ExportSummary
 from devtools.fake_sidep import FakeSidep
 from tests.fakes import FakeCipher, FakeJournal, FixedClock
 from tests.patients import patient

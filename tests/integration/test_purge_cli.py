@@ -9,8 +9,8 @@ import pytest
 
 from chalicelib.adapters.dynamodb.models import RecordModel
 from chalicelib.domain.model import Principal, Role
+from chalicelib.ports import RequestMeta
 from chalicelib.services import records
-from chalicelib.services.ports import RequestMeta
 from devtools import purge as cli
 from tests.patients import screening_body
 

@@ -18,9 +18,9 @@ from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
 from chalicelib.adapters.dynamodb.models import AuditEventModel, RecordModel
 from chalicelib.config import get_settings
 from chalicelib.domain.model import Principal, Role, ScreeningRecord
+from chalicelib.ports import Outbound, Receipt, RequestMeta, SendReport
 from chalicelib.services import patients, records
-from chalicelib.services.export import ExportRun, ExportSettings, Outbound, Receipt, SendReport
-from chalicelib.services.ports import RequestMeta
+from chalicelib.services.export import ExportRun, ExportSettings
 from chalicelib.services.retention import purge
 from tests.fakes import FixedClock
 from tests.patients import PATIENTS, personal_needles, screening_body

@@ -44,9 +44,9 @@ from chalicelib.config import get_settings
 from chalicelib.domain import delivery
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.model import MessageKind, Principal, RecordStatus, Role, ScreeningRecord
+from chalicelib.ports import RequestMeta
 from chalicelib.services import patients, records
 from chalicelib.services.export import ExportRun, ExportSettings
-from chalicelib.services.ports import RequestMeta
 from chalicelib.services.retention import PurgeDeps, purge, retention_policy
 from devtools.fake_sidep import Faults, InProcessTransport, Receiver
 from tests.fakes import FakeCipher, FakeIdempotency, FakeIndex, FakeJournal, FixedClock, dynamodb_changes

@@ -205,8 +205,8 @@ def test_a_concurrent_retry_that_stores_first_is_returned_not_doubled(world: Wor
     """The first attempt's transaction finds the claim its retry (same key) stored meanwhile."""
     from chalicelib.adapters.dynamodb.records import DynamoDbRecordRepository
     from chalicelib.domain.model import Principal, Role
+    from chalicelib.ports import RequestMeta
     from chalicelib.services import records as service
-    from chalicelib.services.ports import RequestMeta
 
     key = str(uuid.uuid4())
     container = bootstrap.get_container()

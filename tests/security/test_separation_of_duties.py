@@ -13,8 +13,8 @@ from chalice.test import HTTPResponse
 from chalicelib.adapters.dynamodb.models import AuditEventModel, MemberModel
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.model import Principal, Role
+from chalicelib.ports import Membership, MembershipRepository, RequestMeta
 from chalicelib.services import admin
-from chalicelib.services.ports import Membership, MembershipRepository, RequestMeta
 from tests.conftest import PHARMACY_A, World
 
 NEW_FINESS = "690000013"

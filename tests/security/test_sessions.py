@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.adapters.dynamodb.models import AuditEventModel, MemberModel
 from chalicelib.domain.model import Role
-from chalicelib.services.ports import Membership
+from chalicelib.ports import Membership
 from devtools.login import login
 from devtools.seed import enrol_user, generate_password
 from tests.conftest import PHARMACY_A, World

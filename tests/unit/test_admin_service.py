@@ -7,8 +7,8 @@ import pytest
 
 from chalicelib.domain.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
 from chalicelib.domain.model import Principal, Role
+from chalicelib.ports import Membership, RequestMeta
 from chalicelib.services import admin
-from chalicelib.services.ports import Membership, RequestMeta
 from tests.fakes import FakeJournal, FakeMemberships, FakePharmacies, FakeUsers
 
 PHARMACY = "750000010"

@@ -17,8 +17,8 @@ from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.identity import IdentityDocument, IdentityStatus, document_validates, reliability
 from chalicelib.domain.model import MessageKind, Principal, Role
 from chalicelib.payloads import parse_submission
+from chalicelib.ports import InsiTeleservice, RequestMeta
 from chalicelib.services import records
-from chalicelib.services.ports import InsiTeleservice, RequestMeta
 from tests.fakes import FakeCipher, FakeIdempotency, FakeIndex, FakeJournal, FakeRepository, FixedClock
 from tests.patients import ins_body, screening_body
 

@@ -10,8 +10,8 @@ import pytest
 from chalicelib.domain.errors import Forbidden, ServiceUnavailable
 from chalicelib.domain.model import DeliveryState, Principal, RecordStatus, Role, ScreeningResult
 from chalicelib.domain.stats import Skeleton
+from chalicelib.ports import RequestMeta
 from chalicelib.services import journal, stats
-from chalicelib.services.ports import RequestMeta
 from tests.fakes import FakeJournal, FakeRetentionStore
 
 PHARMACY = "750000010"

@@ -14,8 +14,8 @@ from chalicelib.config import Settings
 from chalicelib.domain.errors import Conflict, Forbidden, ServiceUnavailable
 from chalicelib.domain.model import Principal, Role
 from chalicelib.domain.retention import RetentionPolicy
+from chalicelib.ports import RequestMeta
 from chalicelib.services import patients, records
-from chalicelib.services.ports import RequestMeta
 from tests.fakes import (
     FakeCipher,
     FakeIdempotency,

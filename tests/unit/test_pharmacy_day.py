@@ -19,8 +19,8 @@ from chalicelib.domain.pharmacy_day import (
     zone_of_finess,
 )
 from chalicelib.payloads import finess_with_check_digit
+from chalicelib.ports import RequestMeta
 from chalicelib.services import records
-from chalicelib.services.ports import RequestMeta
 from tests.fakes import FakeCipher, FakeIdempotency, FakeIndex, FakeJournal, FakeRepository, FixedClock
 from tests.patients import screening_body
 

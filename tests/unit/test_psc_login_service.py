@@ -8,8 +8,8 @@ import pytest
 
 from chalicelib.domain.model import Role
 from chalicelib.domain.psc import AuthorizationPending, PscRefused, SlowDown, UnknownIdentifier, UnknownLogin
+from chalicelib.ports import Membership, RequestMeta
 from chalicelib.services import psc_login
-from chalicelib.services.ports import Membership, RequestMeta
 from tests.fakes import (
     FakeJournal,
     FakeMemberships,

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.api.problems import status_and_title
 from chalicelib.domain.psc import PscRefused, check_practice, read_practice
 
 ME = "810000000017"
@@ -49,4 +50,5 @@ def test_anything_else_is_refused_with_a_fixed_reason(info: dict[str, Any], reas
     with pytest.raises(PscRefused) as refused:
         check_practice(read_practice(info), national_id=ME, finess=HERE)
     assert refused.value.reason == reason
-    assert refused.value.status == 403 and "130000029" not in refused.value.detail
+    assert status_and_title(refused.value) == (403, "Pro Santé Connect login refused")  # the edge's table
+    assert "130000029" not in refused.value.detail

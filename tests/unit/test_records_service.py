@@ -10,8 +10,8 @@ import pytest
 from chalicelib.config import Settings
 from chalicelib.domain.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
 from chalicelib.domain.model import Principal, Role
+from chalicelib.ports import RequestMeta
 from chalicelib.services import records
-from chalicelib.services.ports import RequestMeta
 from tests.fakes import FakeCipher, FakeIdempotency, FakeIndex, FakeJournal, FakeRepository, FixedClock
 from tests.patients import screening_body
 

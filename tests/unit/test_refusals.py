@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 
-from chalicelib.services.ports import RequestMeta
+from chalicelib.ports import RequestMeta
 from chalicelib.services.refusals import OTHER_SOURCES, UnauthenticatedRefusals
 from tests.fakes import FakeJournal, FixedClock
 

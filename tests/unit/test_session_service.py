@@ -7,8 +7,9 @@ import pytest
 
 from chalicelib.domain.errors import Forbidden, Unauthenticated
 from chalicelib.domain.model import Principal, Role
+from chalicelib.domain.psc import PSC_SESSION_CLIENT_ID
+from chalicelib.ports import Membership, RequestMeta, VerifiedToken
 from chalicelib.services import auth
-from chalicelib.services.ports import Membership, RequestMeta, VerifiedToken
 from chalicelib.services.refusals import UnauthenticatedRefusals
 from tests.fakes import FakeJournal, FakeMemberships, FakePharmacies, FakeTokens, FakeUsers, FixedClock
 
@@ -75,7 +76,7 @@ def test_a_cognito_token_cannot_stand_in_for_a_pro_sante_connect_member() -> Non
     world.token("cognito", "psc-810")
     with pytest.raises(Unauthenticated):
         world.authenticate("Bearer cognito")
-    world.token("ours", "psc-810", client_id=auth.PSC_SESSION_CLIENT_ID)
+    world.token("ours", "psc-810", client_id=PSC_SESSION_CLIENT_ID)
     assert world.authenticate("Bearer ours").username == "psc-810"
 
 

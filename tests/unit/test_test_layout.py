@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 
 import chalicelib.adapters.insi as insi
-import chalicelib.services.ports as ports
+import chalicelib.ports as ports
 import tests.fakes as fakes
 from tests.layout import TESTS_DIR, folder_of
 

@@ -12,11 +12,11 @@ from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from chalicelib.adapters.dynamodb.errors import dynamodb_errors, is_conditional_failure
 from chalicelib.adapters.dynamodb.models import MemberModel, PharmacyModel, PscLoginModel
-from chalicelib.domain.errors import Conflict, NotFound
+from chalicelib.domain.errors import Conflict, Forbidden, NotFound
 from chalicelib.domain.model import Role
 from chalicelib.domain.pharmacy_day import zone_of_finess
 from chalicelib.domain.serialization import iso_utc
-from chalicelib.services.ports import Change, Clock, Membership, PscLogin
+from chalicelib.ports import Change, Clock, Membership, PscLogin
 
 
 class DynamoDbPharmacies:
@@ -163,7 +163,8 @@ class DynamoDbMemberships:
         )
 
     def add_first_admin_change(self, membership: Membership, *, created_by: str) -> Change:
-        assert membership.role == Role.PHARMACY_ADMIN and membership.finess is not None
+        if membership.role != Role.PHARMACY_ADMIN or not membership.finess:
+            raise Forbidden("A pharmacy's first member is its pharmacy_admin.")
         pharmacy = PharmacyModel(membership.finess)
         member = self._item(membership, created_by)
 

@@ -51,7 +51,7 @@ from chalicelib.domain.model import DeliveryState, MessageKind, ScreeningRecord
 from chalicelib.domain.retention import RetentionPolicy, erase_day
 from chalicelib.domain.serialization import iso_utc, parse_iso
 from chalicelib.observability import logger
-from chalicelib.services.export import Queued
+from chalicelib.ports import Queued
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from chalicelib.adapters.dynamodb.errors import dynamodb_errors
 from chalicelib.adapters.dynamodb.models import IdempotencyModel
 from chalicelib.domain.serialization import iso_utc
-from chalicelib.services.ports import Change, Clock, IdempotencyEntry, KeyTaken
+from chalicelib.ports import Change, Clock, IdempotencyEntry, KeyTaken
 
 
 class DynamoDbIdempotencyStore:

@@ -72,7 +72,7 @@ from chalicelib.domain.audit_chain import (
 )
 from chalicelib.domain.errors import FieldError, ServiceUnavailable, ValidationFailed
 from chalicelib.observability import logger
-from chalicelib.services.ports import Change, Clock
+from chalicelib.ports import Change, Clock
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

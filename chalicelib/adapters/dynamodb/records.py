@@ -29,7 +29,7 @@ from chalicelib.domain.model import (
 from chalicelib.domain.pharmacy_day import PARIS
 from chalicelib.domain.retention import RetentionPolicy, erase_day
 from chalicelib.domain.serialization import iso_utc, parse_iso
-from chalicelib.services.ports import Change, Page
+from chalicelib.ports import Change, Page
 
 
 def _opt_time(text: str | None) -> Any:

@@ -41,7 +41,7 @@ from chalicelib.domain.retention import (
 )
 from chalicelib.domain.serialization import iso_utc, parse_iso
 from chalicelib.domain.stats import Skeleton
-from chalicelib.services.ports import Change, ChangedMeanwhile
+from chalicelib.ports import Change, ChangedMeanwhile
 
 BATCH_GET_SIZE = 100  # BatchGetItem's limit
 _FACT_ATTRIBUTES = [

@@ -10,7 +10,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.services.ports import Change
+from chalicelib.ports import Change
 
 # PynamoDB's TransactWrite sends its items in this order, whatever the order they were added in.
 _TRANSACTION_ORDER = ("condition_check", "delete", "save", "update")

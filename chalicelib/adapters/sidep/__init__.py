@@ -12,7 +12,7 @@ from typing import Protocol
 
 from chalicelib.adapters.sidep.hl7 import Hl7Error, SenderIdentity, build_batch, build_message, parse_acks
 from chalicelib.domain.delivery import rejection_reason
-from chalicelib.services.export import Outbound, Receipt, SendFailed, SendReport
+from chalicelib.ports import Outbound, Receipt, SendFailed, SendReport
 
 
 class Transport(Protocol):
