@@ -272,6 +272,16 @@ class RequestMeta:
     user_agent: str = ""
 
 
+@dataclass(frozen=True)
+class PublishedKey:
+    """The audit key's public key, as the checkpoint function published it."""
+
+    key_id: str
+    algorithm: str
+    public_key_pem: str
+    fingerprint: str
+
+
 class AuditJournal(Protocol):
     def append(self, event: AuditEvent, changes: Sequence[Change] = ()) -> None:
         """Durably append, with `changes` in the same transaction; raises ServiceUnavailable if it
@@ -282,7 +292,7 @@ class AuditJournal(Protocol):
         self, finess: str, *, start: datetime | None, end: datetime | None, limit: int, cursor: str | None
     ) -> tuple[list[dict[str, Any]], str | None]: ...
 
-    def public_key(self) -> dict[str, str] | None:
+    def public_key(self) -> PublishedKey | None:
         """The checkpoint signing key's public part, as published by the checkpoint function."""
         ...
 

@@ -28,6 +28,7 @@ from chalicelib.ports import (
     Outbound,
     Page,
     PscLogin,
+    PublishedKey,
     Queued,
     Receipt,
     SendFailed,
@@ -174,7 +175,7 @@ class FakeJournal:
     def actions(self) -> list[tuple[str, str]]:
         return [(e.action, e.outcome) for e in self.events]
 
-    def public_key(self) -> dict[str, str] | None:
+    def public_key(self) -> PublishedKey | None:
         return None
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from chalice import Response
 
+from chalicelib.api import render
 from chalicelib.api.context import caller, json_body, meta
 from chalicelib.api.routing import ApiBlueprint
 from chalicelib.bootstrap import get_container
@@ -17,19 +18,23 @@ blueprint = ApiBlueprint(__name__)
 @blueprint.route("/v1/admin/pharmacies", methods=["POST"])
 def onboard_pharmacy() -> Response:
     request: Any = blueprint.current_request
-    body = admin.onboard_pharmacy(get_container().admin, caller(request), meta(request), json_body(request))
+    onboarded = admin.onboard_pharmacy(
+        get_container().admin, caller(request), meta(request), json_body(request)
+    )
     return Response(
-        body=body, status_code=201, headers={"Location": f"/v1/admin/pharmacies/{body['finess']}"}
+        body=render.pharmacy(onboarded),
+        status_code=201,
+        headers={"Location": f"/v1/admin/pharmacies/{onboarded.finess}"},
     )
 
 
 @blueprint.route("/v1/admin/pharmacies/{finess}/members", methods=["POST"])
 def invite_member(finess: str) -> Response:
     request: Any = blueprint.current_request
-    body = admin.invite_member(
+    invited = admin.invite_member(
         get_container().admin, caller(request), meta(request), finess, json_body(request)
     )
-    return Response(body=body, status_code=201)
+    return Response(body=render.member(invited), status_code=201)
 
 
 @blueprint.route("/v1/admin/pharmacies/{finess}/members/{username}", methods=["DELETE"])
@@ -42,7 +47,7 @@ def revoke_member(finess: str, username: str) -> Response:
 @blueprint.route("/v1/admin/pharmacies/{finess}/settings", methods=["PUT"])
 def set_pharmacy_settings(finess: str) -> Response:
     request: Any = blueprint.current_request
-    body = admin.set_pharmacy_settings(
+    settings = admin.set_pharmacy_settings(
         get_container().admin, caller(request), meta(request), finess, json_body(request)
     )
-    return Response(body=body, status_code=200)
+    return Response(body=render.pharmacy_settings(settings), status_code=200)

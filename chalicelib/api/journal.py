@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.api import render
 from chalicelib.api.context import caller, meta
 from chalicelib.api.routing import ApiBlueprint
 from chalicelib.bootstrap import get_container
@@ -34,4 +35,4 @@ def audit_journal() -> dict[str, Any]:
 @blueprint.route("/v1/audit/public-key", methods=["GET"])
 def audit_public_key() -> dict[str, Any]:
     request: Any = blueprint.current_request
-    return read_public_key(get_container().journal, caller(request), meta(request))
+    return render.public_key(read_public_key(get_container().journal, caller(request), meta(request)))

@@ -6,6 +6,7 @@ from typing import Any
 
 from chalice import Response
 
+from chalicelib.api import render
 from chalicelib.api.context import json_body, meta
 from chalicelib.api.routing import ApiBlueprint
 from chalicelib.bootstrap import get_container
@@ -23,15 +24,19 @@ ANONYMOUS_ROUTES = frozenset({LOGINS, LOGIN_TOKEN, JWKS})
 @blueprint.route(LOGINS, methods=["POST"])
 def start_login() -> Response:
     request: Any = blueprint.current_request
-    body = psc_login.start_login(get_container().psc, meta(request), json_body(request))
-    return Response(body=body, status_code=201, headers={"Location": f"{LOGINS}/{body['login_id']}"})
+    started = psc_login.start_login(get_container().psc, meta(request), json_body(request))
+    return Response(
+        body=render.login_started(started),
+        status_code=201,
+        headers={"Location": f"{LOGINS}/{started.login_id}"},
+    )
 
 
 @blueprint.route(LOGIN_TOKEN, methods=["POST"])
 def poll_login(login_id: str) -> Response:
     request: Any = blueprint.current_request
-    body = psc_login.poll_login(get_container().psc, meta(request), login_id)
-    return Response(body=body, status_code=200)
+    granted = psc_login.poll_login(get_container().psc, meta(request), login_id)
+    return Response(body=render.session(granted), status_code=200)
 
 
 @blueprint.route(JWKS, methods=["GET"])

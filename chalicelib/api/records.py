@@ -6,6 +6,7 @@ from typing import Any
 
 from chalice import Response
 
+from chalicelib.api import render
 from chalicelib.api.context import caller, json_body, meta
 from chalicelib.api.routing import ApiBlueprint
 from chalicelib.bootstrap import get_container
@@ -88,4 +89,6 @@ def withdraw_test(record_id: str) -> dict[str, Any]:
 @blueprint.route("/v1/tests/{record_id}/delivery", methods=["GET"])
 def read_test_delivery(record_id: str) -> dict[str, Any]:
     request = _request()
-    return records.read_delivery(get_container().records, caller(request), meta(request), record_id)
+    return render.delivery(
+        records.read_delivery(get_container().records, caller(request), meta(request), record_id)
+    )

@@ -8,6 +8,7 @@ from typing import Any
 
 from chalicelib.domain.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from chalicelib.domain.model import Principal, Role
+from chalicelib.domain.outcomes import InvitedMember, OnboardedPharmacy, PharmacySettings
 from chalicelib.domain.psc import psc_username
 from chalicelib.payloads import (
     parse_invitation,
@@ -38,12 +39,12 @@ class AdminDeps:
     journal: AuditJournal
 
 
-def onboard_pharmacy(deps: AdminDeps, caller: Principal, meta: RequestMeta, body: Any) -> dict[str, str]:
+def onboard_pharmacy(deps: AdminDeps, caller: Principal, meta: RequestMeta, body: Any) -> OnboardedPharmacy:
     require_role(deps.journal, caller, meta, "onboard_pharmacy", PLATFORM_ONLY)
     finess, name, time_zone = parse_pharmacy(body)
     change = deps.pharmacies.add_change(finess, name, time_zone=time_zone, created_by=caller.username)
     audit(deps.journal, caller, meta, "onboard_pharmacy", finess=finess, changes=[change])
-    return {"finess": finess, "name": name, "time_zone": time_zone}
+    return OnboardedPharmacy(finess=finess, name=name, time_zone=time_zone)
 
 
 def _journal_change(
@@ -89,7 +90,7 @@ def _managed_pharmacy(deps: AdminDeps, caller: Principal, meta: RequestMeta, act
 
 def invite_member(
     deps: AdminDeps, caller: Principal, meta: RequestMeta, finess: str, body: Any
-) -> dict[str, str | None]:
+) -> InvitedMember:
     """By e-mail (a Cognito invitation) or by national identifier / RPPS (a Pro Santé Connect member:
     no Cognito user; PSC and the national directory vouch for them at each login). A pharmacy's
     admins invite its members; the platform only its first pharmacy_admin, while it has none (the
@@ -118,7 +119,7 @@ def invite_member(
             finess,
             Conflict("This pharmacy has a pharmacy_admin: its admins manage its members."),
         )
-    result: dict[str, str | None]
+    result: InvitedMember
     if invitation.national_id is not None:
         username = psc_username(invitation.national_id)
         if deps.memberships.get(username) is not None:
@@ -127,13 +128,13 @@ def invite_member(
             username=username, role=role, finess=finess, national_id=invitation.national_id
         )
         reason = f"{username} as {role.value} (Pro Santé Connect)"
-        result = {"username": username, "national_id": invitation.national_id, "role": role.value}
+        result = InvitedMember(username, role, finess, national_id=invitation.national_id)
     else:
         assert invitation.email is not None  # parse_invitation gives exactly one of them
         username = deps.users.invite(invitation.email)
         membership = Membership(username=username, role=role, finess=finess)
         reason = f"{username} as {role.value}"
-        result = {"username": username, "email": invitation.email, "role": role.value}
+        result = InvitedMember(username, role, finess, email=invitation.email)
     if by_platform:  # race-free: two concurrent platform invitations cannot both be the first
         change = deps.memberships.add_first_admin_change(membership, created_by=caller.username)
     else:
@@ -142,19 +143,19 @@ def invite_member(
         _journal_change(deps, caller, meta, "invite_member", finess, [change], reason=reason)
     except Conflict as exc:
         raise _refuse(deps, caller, meta, "invite_member", finess, exc) from exc
-    return {**result, "finess": finess}
+    return result
 
 
 def set_pharmacy_settings(
     deps: AdminDeps, caller: Principal, meta: RequestMeta, finess: str, body: Any
-) -> dict[str, Any]:
+) -> PharmacySettings:
     """`{"psc_required": true|false}`: whether its pharmacists must log in with Pro Santé Connect."""
     finess = _managed_pharmacy(deps, caller, meta, "set_pharmacy_settings", finess)
     required = parse_pharmacy_settings(body)
     change = deps.pharmacies.set_psc_required_change(finess, required, changed_by=caller.username)
     reason = f"psc_required={required}"
     audit(deps.journal, caller, meta, "set_pharmacy_settings", finess=finess, reason=reason, changes=[change])
-    return {"finess": finess, "psc_required": required}
+    return PharmacySettings(finess=finess, psc_required=required)
 
 
 def revoke_member(deps: AdminDeps, caller: Principal, meta: RequestMeta, finess: str, username: str) -> None:

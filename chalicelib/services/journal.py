@@ -7,7 +7,7 @@ from typing import Any
 
 from chalicelib.domain.errors import ServiceUnavailable
 from chalicelib.domain.model import Principal, Role
-from chalicelib.ports import AuditJournal, RequestMeta
+from chalicelib.ports import AuditJournal, PublishedKey, RequestMeta
 from chalicelib.services.access import audit, own_pharmacy, require_role
 
 AUDIT_READERS = frozenset({Role.PHARMACY_ADMIN})
@@ -29,7 +29,7 @@ def read_audit(
     return journal.read(finess, start=start, end=end, limit=limit, cursor=cursor)
 
 
-def read_public_key(journal: AuditJournal, caller: Principal, meta: RequestMeta) -> dict[str, str]:
+def read_public_key(journal: AuditJournal, caller: Principal, meta: RequestMeta) -> PublishedKey:
     """The audit key's public key as the checkpoint function published it (503 before its first run)."""
     require_role(journal, caller, meta, "read_audit_public_key", AUDIT_READERS)
     published = journal.public_key()

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from chalicelib.domain.model import Principal, Role
+from chalicelib.domain.outcomes import LoginStarted, SessionGranted
 from chalicelib.domain.psc import (
     AccessDenied,
     AuthorizationPending,
@@ -69,7 +70,7 @@ def _actor(username: str, finess: str | None) -> Principal:
     return Principal(username=username, role=Role.PHARMACIST, finess=finess)
 
 
-def start_login(deps: PscLoginDeps, meta: RequestMeta, body: Any) -> dict[str, Any]:
+def start_login(deps: PscLoginDeps, meta: RequestMeta, body: Any) -> LoginStarted:
     national_id = parse_login_request(body)
     username = psc_username(national_id)
     membership = deps.memberships.get(username)
@@ -108,12 +109,12 @@ def start_login(deps: PscLoginDeps, meta: RequestMeta, body: Any) -> dict[str, A
         )
     )
     audit(deps.journal, _actor(username, membership.finess), meta, "psc_login_start")
-    return {
-        "login_id": handle,
-        "binding_message": binding_message,
-        "expires_in": request.expires_in,
-        "interval": request.interval,
-    }
+    return LoginStarted(
+        login_id=handle,
+        binding_message=binding_message,
+        expires_in=request.expires_in,
+        interval=request.interval,
+    )
 
 
 def _refuse(deps: PscLoginDeps, login: PscLogin, meta: RequestMeta, reason: str) -> None:
@@ -123,7 +124,7 @@ def _refuse(deps: PscLoginDeps, login: PscLogin, meta: RequestMeta, reason: str)
     )
 
 
-def poll_login(deps: PscLoginDeps, meta: RequestMeta, handle: str) -> dict[str, Any]:
+def poll_login(deps: PscLoginDeps, meta: RequestMeta, handle: str) -> SessionGranted:
     login = deps.logins.get(_digest(handle)) if 0 < len(handle) <= 128 else None
     if login is None:
         raise UnknownLogin("No such login: start a new one.")
@@ -173,7 +174,7 @@ def poll_login(deps: PscLoginDeps, meta: RequestMeta, handle: str) -> dict[str, 
 
 def _complete(
     deps: PscLoginDeps, login: PscLogin, meta: RequestMeta, tokens: dict[str, Any]
-) -> dict[str, Any]:
+) -> SessionGranted:
     try:
         practice = read_practice(deps.provider.verified_userinfo(tokens))
         # Read again now: a membership revoked (or moved) since the login started counts.
@@ -194,4 +195,4 @@ def _complete(
         meta,
         "psc_login",
     )
-    return {"access_token": token, "token_type": "Bearer", "expires_in": lifetime}
+    return SessionGranted(access_token=token, expires_in=lifetime)

@@ -302,9 +302,9 @@ def withdraw_record(
     return _change(deps, caller, meta, "withdraw", record_id, mutate)
 
 
-def read_delivery(deps: RecordsDeps, caller: Principal, meta: RequestMeta, record_id: str) -> dict[str, Any]:
+def read_delivery(deps: RecordsDeps, caller: Principal, meta: RequestMeta, record_id: str) -> ScreeningRecord:
     finess = pharmacy_of(deps.journal, caller, meta, "read_delivery")
     # no decryption: the delivery state is not personal
     record = _target(deps, caller, meta, "read_delivery", finess, record_id, decrypt=False)
     audit(deps.journal, caller, meta, "read_delivery", record_ids=[record.id])
-    return delivery_rules.delivery_view(record)
+    return record  # its delivery, rendered at the edge (no personal data: it was not decrypted)

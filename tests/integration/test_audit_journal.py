@@ -415,10 +415,10 @@ def test_checkpoint_all_finds_the_chains_itself(
 def test_the_public_key_is_published_for_the_api(journal: DynamoDbAuditJournal, clock: StepClock) -> None:
     make_checkpointer(clock).checkpoint_all([])
     published = journal.public_key()
-    assert published is not None and published["algorithm"] == "ECDSA_SHA_256"
+    assert published is not None and published.algorithm == "ECDSA_SHA_256"
     der = boto3.client("kms").get_public_key(KeyId=get_settings().audit_key_id)["PublicKey"]
-    assert callable(public_key_verifier(published["public_key_pem"].encode()))  # a P-256 key
-    assert published["fingerprint"] == __import__("hashlib").sha256(der).hexdigest()
+    assert callable(public_key_verifier(published.public_key_pem.encode()))  # a P-256 key
+    assert published.fingerprint == __import__("hashlib").sha256(der).hexdigest()
 
 
 def test_a_failed_signature_fails_the_run_but_not_the_other_chains(

@@ -135,4 +135,4 @@ def test_two_racing_platform_invitations_give_one_first_admin(world: World) -> N
     first = admin.invite_member(deps, operator, RequestMeta(), NEW_FINESS, body)
     with pytest.raises(Conflict):
         admin.invite_member(deps, operator, RequestMeta(), NEW_FINESS, {**body, "email": "me@example.org"})
-    assert _members_of(NEW_FINESS) == {first["username"]}
+    assert _members_of(NEW_FINESS) == {first.username}

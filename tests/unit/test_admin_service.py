@@ -46,9 +46,7 @@ def test_only_the_platform_onboards_a_pharmacy_and_the_refusal_is_journaled() ->
         admin.onboard_pharmacy(d, OWNER, META, {"finess": OTHER, "name": "Pharmacie"})
     assert not d.pharmacies.exists(OTHER)
     assert events(d) == [("onboard_pharmacy", "denied", PHARMACY)]
-    assert (
-        admin.onboard_pharmacy(d, OPERATOR, META, {"finess": OTHER, "name": "Pharmacie"})["finess"] == OTHER
-    )
+    assert admin.onboard_pharmacy(d, OPERATOR, META, {"finess": OTHER, "name": "Pharmacie"}).finess == OTHER
     assert d.pharmacies.exists(OTHER) and events(d)[-1] == ("onboard_pharmacy", "success", OTHER)
 
 
@@ -68,7 +66,7 @@ def test_the_platform_invites_a_first_pharmacy_admin_once_and_answers_for_it_on_
     first = admin.invite_member(
         d, OPERATOR, META, PHARMACY, {"email": "o@example.fr", "role": "pharmacy_admin"}
     )
-    assert first["role"] == "pharmacy_admin" and d.memberships.has_admin(PHARMACY)
+    assert first.role is Role.PHARMACY_ADMIN and d.memberships.has_admin(PHARMACY)
     assert ("invite_member", "success", PHARMACY) in events(d) and (
         "invite_member",
         "success",
@@ -76,7 +74,7 @@ def test_the_platform_invites_a_first_pharmacy_admin_once_and_answers_for_it_on_
     ) in events(d)
     with pytest.raises(Conflict):
         admin.invite_member(d, OPERATOR, META, PHARMACY, {"email": "x@example.fr", "role": "pharmacy_admin"})
-    assert [m.username for m in members(d).members.values()] == [first["username"]]
+    assert [m.username for m in members(d).members.values()] == [first.username]
 
 
 def test_a_pharmacy_admin_reaches_no_other_pharmacy() -> None:
@@ -114,9 +112,7 @@ def test_an_admin_whose_own_membership_went_meanwhile_revokes_nobody() -> None:
 
 def test_requiring_pro_sante_connect_is_a_setting_of_the_pharmacy_s_own_admins_or_the_platform() -> None:
     d = onboarded()
-    assert (
-        admin.set_pharmacy_settings(d, OWNER, META, PHARMACY, {"psc_required": True})["psc_required"] is True
-    )
+    assert admin.set_pharmacy_settings(d, OWNER, META, PHARMACY, {"psc_required": True}).psc_required is True
     assert d.pharmacies.psc_required(PHARMACY)
     pharmacist = Principal(username="camille", role=Role.PHARMACIST, finess=PHARMACY)
     with pytest.raises(Forbidden):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from chalicelib.api import render
 from chalicelib.domain.model import Role
 from chalicelib.domain.psc import AuthorizationPending, PscRefused, SlowDown, UnknownIdentifier, UnknownLogin
 from chalicelib.ports import Membership, RequestMeta
@@ -59,20 +60,20 @@ def test_an_invited_pharmacist_approves_and_gets_a_session_after_pending_and_slo
     d = deps()
     provider, clock, journal, logins = parts(d)
     started = psc_login.start_login(d, META, {"national_id": NATIONAL_ID})
-    assert set(started) == {"login_id", "binding_message", "expires_in", "interval"}
-    assert started["login_id"] not in str(logins.logins)  # only its digest is kept
+    assert set(render.login_started(started)) == {"login_id", "binding_message", "expires_in", "interval"}
+    assert started.login_id not in str(logins.logins)  # only its digest is kept
     with pytest.raises(SlowDown):  # before the interval
-        psc_login.poll_login(d, META, started["login_id"])
-    clock.advance(seconds=started["interval"] + 10)
+        psc_login.poll_login(d, META, started.login_id)
+    clock.advance(seconds=started.interval + 10)
     with pytest.raises(AuthorizationPending):
-        psc_login.poll_login(d, META, started["login_id"])
+        psc_login.poll_login(d, META, started.login_id)
     provider.approve(NATIONAL_ID)
-    clock.advance(seconds=started["interval"] + 10)
-    answer = psc_login.poll_login(d, META, started["login_id"])
-    assert answer["token_type"] == "Bearer" and answer["access_token"].startswith("session-")
+    clock.advance(seconds=started.interval + 10)
+    answer = psc_login.poll_login(d, META, started.login_id)
+    assert answer.access_token.startswith("session-") and render.session(answer)["token_type"] == "Bearer"
     assert logins.logins == {} and journal.actions()[-1] == ("psc_login", "success")
     with pytest.raises(UnknownLogin):  # one handle, one session
-        psc_login.poll_login(d, META, started["login_id"])
+        psc_login.poll_login(d, META, started.login_id)
 
 
 def test_the_directory_must_list_them_as_a_pharmacist_at_this_pharmacy() -> None:
@@ -82,7 +83,7 @@ def test_the_directory_must_list_them_as_a_pharmacist_at_this_pharmacy() -> None
     provider.approve(NATIONAL_ID)
     clock.advance(seconds=60)
     with pytest.raises(PscRefused):
-        psc_login.poll_login(d, META, started["login_id"])
+        psc_login.poll_login(d, META, started.login_id)
     assert logins.logins == {} and journal.actions()[-1] == ("psc_login", "denied")
 
 
@@ -95,6 +96,6 @@ def test_a_membership_revoked_while_the_login_waits_gets_no_session() -> None:
     provider.approve(NATIONAL_ID)
     clock.advance(seconds=60)
     with pytest.raises(PscRefused):
-        psc_login.poll_login(d, META, started["login_id"])
+        psc_login.poll_login(d, META, started.login_id)
     assert isinstance(d.issuer, FakeSessionIssuer) and d.issuer.issued == []
     assert journal.events[-1].reason == "membership revoked"

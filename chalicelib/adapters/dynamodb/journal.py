@@ -72,7 +72,7 @@ from chalicelib.domain.audit_chain import (
 )
 from chalicelib.domain.errors import FieldError, ServiceUnavailable, ValidationFailed
 from chalicelib.observability import logger
-from chalicelib.ports import Change, Clock
+from chalicelib.ports import Change, Clock, PublishedKey
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -435,7 +435,7 @@ class DynamoDbAuditJournal:
         next_cursor = _encode_cursor(chain, page[-1]) if len(found) > limit else None
         return [public_view(link) for link in page], next_cursor
 
-    def public_key(self) -> dict[str, str] | None:
+    def public_key(self) -> PublishedKey | None:
         """The audit key's public key as the checkpoint function published it, or None yet."""
         with _unavailable("public key"):
             table = AuditCheckpointModel._get_connection()
@@ -448,7 +448,9 @@ class DynamoDbAuditJournal:
         item = answer.get("Item")
         if not item:
             return None
-        return {name: _raw_s(item, name) for name in ("key_id", "algorithm", "public_key_pem", "fingerprint")}
+        return PublishedKey(
+            **{name: _raw_s(item, name) for name in ("key_id", "algorithm", "public_key_pem", "fingerprint")}
+        )
 
 
 class DynamoDbCheckpointer:

@@ -1,0 +1,48 @@
+"""What the use cases answer the API: domain values, rendered as JSON at the edge only
+(chalicelib/api/render.py), never dicts shaped for the wire."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chalicelib.domain.model import Role
+
+
+@dataclass(frozen=True)
+class OnboardedPharmacy:
+    finess: str
+    name: str
+    time_zone: str
+
+
+@dataclass(frozen=True)
+class InvitedMember:
+    """A new member: by e-mail (a Cognito invitation) or by national identifier (Pro Santé Connect)."""
+
+    username: str
+    role: Role
+    finess: str
+    email: str | None = None
+    national_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PharmacySettings:
+    finess: str
+    psc_required: bool
+
+
+@dataclass(frozen=True)
+class LoginStarted:
+    """A Pro Santé Connect login waiting for the professional's approval on their e-CPS."""
+
+    login_id: str  # the handle the client polls with (only its digest is stored)
+    binding_message: str
+    expires_in: int
+    interval: int
+
+
+@dataclass(frozen=True)
+class SessionGranted:
+    access_token: str
+    expires_in: int
