@@ -226,9 +226,11 @@ def _rfc3339(value: object) -> datetime:
     fraction = f".{fraction[:6]}" if fraction else ""  # datetime keeps microseconds
     offset = "+00:00" if offset in ("Z", "z") else offset
     try:
-        return datetime.fromisoformat(f"{match['date']}T{seconds}{fraction}{offset}")
-    except ValueError:
+        parsed = datetime.fromisoformat(f"{match['date']}T{seconds}{fraction}{offset}")
+        parsed.astimezone(UTC)  # it must name an instant: 0001-01-01T00:00:00+01:00 has none
+    except (ValueError, OverflowError):
         fail("is not a valid date-time")
+    return parsed
 
 
 def _query_datetime(value: object) -> datetime:
