@@ -620,6 +620,10 @@ def _invitation(read: Read) -> Invitation | None:
         read.error("email", "is required" if "email" not in raw else "must be a string")
     if by_psc and ("email" in raw or ("national_id" in raw and "rpps" in raw)):
         read.error("national_id", "send one of email, national_id and rpps")
+    elif by_psc:  # the one identifier sent: null is no identifier (and would name no field)
+        name = "national_id" if "national_id" in raw else "rpps"
+        if raw[name] is None:
+            read.error(name, "must be a string")
     email, national_id = read["email"], read["national_id"] or read["rpps"]
     if read["role"] is None or (email is None and national_id is None):
         return None
