@@ -147,7 +147,7 @@ class Settings:
 
     def require(self, who: str) -> None:
         """ConfigurationError naming each environment variable `who` (SIDEP...) needs that is empty here."""
-        _check_given(self.stage, who, {name for name, _ in declared() if getattr(self, name)})
+        _check_given(self.stage, who, {name for name, _ in declared() if _is_set(getattr(self, name))})
 
     @property
     def issuer(self) -> str:
@@ -244,8 +244,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             f"region {settings.region} is not an HDS-certified EEA region (allowed: {', '.join(HDS_REGIONS)})"
         )
     if settings.stage != LOCAL_STAGE:
-        _check_given(settings.stage, DEPLOYED, set(values))  # a default is no deployed stage's value
+        # a default is no deployed stage's value, nor are blanks ("   ", " , ")
+        _check_given(settings.stage, DEPLOYED, {name for name, value in values.items() if _is_set(value)})
     return settings
+
+
+def _is_set(value: Any) -> bool:
+    """A required setting's value says something: not empty, not only blanks, not an empty list."""
+    return bool(value.strip()) if isinstance(value, str) else bool(value)
 
 
 def _check_given(stage: str, who: str, given: set[str]) -> None:
