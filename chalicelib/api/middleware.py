@@ -17,10 +17,10 @@ from chalicelib.api.problems import (
     SECURITY_HEADERS,
     PayloadTooLarge,
     UnsupportedMediaType,
-    api_view,
     as_problem,
 )
 from chalicelib.api.psc import ANONYMOUS_ROUTES
+from chalicelib.api.routing import edge
 from chalicelib.observability import logger
 
 PUBLIC_ROUTES = frozenset({"/v1/health", "/v1/openapi.json"})
@@ -42,7 +42,7 @@ def _check_shape(request: Request, max_body_bytes: int) -> None:
 def install(app: Chalice, container: Callable[[], Any]) -> None:
     """Register the gate on `app`; `container` gives the process's wired services when first needed."""
 
-    @api_view
+    @edge  # the gate's refusals (401, 413, 415) go through the routes' one problem mapping
     def guarded(event: Request, get_response: Callable[[Request], Response]) -> Response:
         if event.path in PUBLIC_ROUTES:
             return get_response(event)

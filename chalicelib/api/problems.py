@@ -7,7 +7,6 @@ decided here, and nowhere else. The edge's own refusals (a body too large, not J
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -168,13 +167,3 @@ def mapped(call: Callable[[], Any]) -> Any:
     except Exception as error:  # the one place that turns a bug into a clean 500
         logger.error("unhandled error", extra={"error": type(error).__name__})
         return internal_error()
-
-
-def api_view(view: Callable[..., Any]) -> Callable[..., Any]:
-    """`view` behind the problem mapping (the middleware's gate; routes get it from ApiBlueprint)."""
-
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return mapped(lambda: view(*args, **kwargs))
-
-    return wrapper

@@ -41,7 +41,7 @@ def _record_updates(policy: str) -> set[str]:
     [
         # the re-drive writes none of these; REMOVE first_sent_at names it as a SET does
         ("OperatorPolicy", {"expires_at", "first_sent_at", "erase_day", "version", "updated_at"}),
-        # nothing in adapters/dynamodb/delivery.py writes expires_at or updated_at
+        # nothing in adapters/dynamodb/export_queue.py writes expires_at or updated_at
         ("ExportToSidepPolicy", {"expires_at", "updated_at"}),
     ],
 )
