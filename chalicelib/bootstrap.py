@@ -29,6 +29,7 @@ from chalicelib.adapters.dynamodb.directory import (
 from chalicelib.adapters.dynamodb.idempotency import DynamoDbIdempotencyStore
 from chalicelib.adapters.dynamodb.journal import DynamoDbAuditJournal, DynamoDbCheckpointer
 from chalicelib.adapters.dynamodb.models import TABLE_SETTINGS, bind_models
+from chalicelib.adapters.dynamodb.psc_limits import DynamoDbPscStartLimits
 from chalicelib.adapters.dynamodb.records import DynamoDbRecordRepository
 from chalicelib.adapters.dynamodb.retention import DynamoDbRetentionStore
 from chalicelib.adapters.insi import FakeInsi, NoInsi
@@ -182,6 +183,7 @@ def build(settings: Settings, session: boto3.Session | None = None, clock: Clock
         clock=clock,
         policy=policy,
     )
+    refusals = UnauthenticatedRefusals(journal, clock)
     psc = PscLoginDeps(
         provider=PscClient(
             PscSettings(
@@ -204,6 +206,8 @@ def build(settings: Settings, session: boto3.Session | None = None, clock: Clock
         ),
         journal=journal,
         clock=clock,
+        limits=DynamoDbPscStartLimits(),
+        refusals=refusals,
     )
     return Container(
         settings=settings,
@@ -220,7 +224,7 @@ def build(settings: Settings, session: boto3.Session | None = None, clock: Clock
         psc=psc,
         session_keys=session_keys,
         session=auth.SessionDeps(memberships=memberships, users=admin.users, journal=journal, clock=clock),
-        refusals=UnauthenticatedRefusals(journal, clock),
+        refusals=refusals,
         aws=aws,
     )
 

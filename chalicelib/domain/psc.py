@@ -30,6 +30,20 @@ FINESS_FIELDS: tuple[str, ...] = ("numeroFinessSite", "numeroFinessetablissement
 PSC_USERNAME_PREFIX = "psc-"
 # The client id our session issuer names in the tokens of a PSC login (adapters/session_tokens.py).
 PSC_SESSION_CLIENT_ID = "depistage-psc"
+# The claim of our session token that names the pharmacy (FINESS) PSC vouched for: the token is
+# valid there only, whatever memberships the professional holds or gets later.
+SESSION_FINESS_CLAIM = "finess"
+# The binding message (CIBA Core §7.1): a short code the app shows and the e-CPS push shows; the
+# professional approves only a push whose code is the one on their screen. Characters that read
+# the same on both screens (no 0/O, 1/I).
+BINDING_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+BINDING_LENGTH = 6
+# One answer for a login that was not approved, whether the professional declined it or it led
+# nowhere (an identifier nobody invited, or one PSC does not know): the poll tells nothing more.
+NOT_APPROVED = (
+    "The login was not approved on the e-CPS. If no request with this code reached your e-CPS, "
+    "check the identifier, and ask your pharmacy's admin whether you are invited."
+)
 
 
 class PscRefused(Forbidden):
@@ -73,6 +87,13 @@ class UnknownIdentifier(CibaProblem):
 
 class UnknownLogin(CibaProblem):
     error_code = "invalid_grant"
+
+
+class TooManyStarts(CibaProblem):
+    """Too many logins started for this identifier, or from this source, in the current window.
+    `slow_down` (RFC 8628 §3.5): the client's cue to wait, here Retry-After seconds."""
+
+    error_code = "slow_down"
 
 
 def is_national_id(value: object) -> bool:
