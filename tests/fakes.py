@@ -14,7 +14,7 @@ from chalicelib.domain import delivery
 from chalicelib.domain.audit_chain import AuditEvent
 from chalicelib.domain.errors import Conflict, NotFound, ServiceUnavailable, Unauthenticated
 from chalicelib.domain.model import Patient, Role, ScreeningRecord
-from chalicelib.domain.psc import AuthorizationPending, UnknownIdentifier
+from chalicelib.domain.psc import AccessDenied, AuthorizationPending, UnknownIdentifier
 from chalicelib.domain.retention import RetentionFacts, RetentionPolicy
 from chalicelib.domain.serialization import patient_from_json, patient_to_json
 from chalicelib.domain.stats import Skeleton
@@ -385,6 +385,7 @@ class FakePscProvider:
 
     known: set[str] = field(default_factory=set)
     approved: set[str] = field(default_factory=set)  # auth_req_ids
+    declined: set[str] = field(default_factory=set)
     # national id -> the pharmacies the directory lists them at as a pharmacist (profession 21)
     directory: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # auth_req_id -> (national id, binding message)
@@ -406,8 +407,15 @@ class FakePscProvider:
         self.approved.update(found)
         return bool(found)
 
+    def decline(self, national_id: str, binding_message: str) -> bool:
+        found = [r for r, push in self.requests.items() if push == (national_id, binding_message)]
+        self.declined.update(found)
+        return bool(found)
+
     def poll(self, auth_req_id: str) -> dict[str, Any]:
         national_id, _ = self.requests[auth_req_id]
+        if auth_req_id in self.declined:
+            raise AccessDenied("The login was declined in the e-CPS app.")
         if auth_req_id not in self.approved:
             raise AuthorizationPending("The professional has not approved yet.")
         return {"id_token": f"id-{national_id}", "access_token": f"at-{national_id}"}
