@@ -42,6 +42,7 @@ import argparse
 import base64
 import binascii
 import contextlib
+import functools
 import json
 import secrets
 import signal
@@ -149,7 +150,7 @@ class FakePsc:
         route = routes.get((method, path))
         if route is None and method == "GET" and path.startswith(f"{ECPS}/pushes/"):
             national_id = urllib.parse.unquote(path.removeprefix(f"{ECPS}/pushes/"))
-            route = lambda: (200, {"pushes": [{"binding_message": m} for m in self.pushes(national_id)]})  # noqa: E731
+            route = functools.partial(self._pushes, national_id)
         if route is None:
             return 404, {"error": "not_found"}
         with self._lock:
@@ -254,6 +255,9 @@ class FakePsc:
         for request in matching:
             request.answer = "declined" if declines else "approved"
         return "declined" if declines else "approved"
+
+    def _pushes(self, national_id: str) -> tuple[int, dict[str, Any]]:
+        return 200, {"pushes": [{"binding_message": r.binding_message} for r in self._waiting(national_id)]}
 
     def _approve(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         answer = self._answer(form.get("national_id", ""), form.get("binding_message", ""))
