@@ -13,6 +13,7 @@ import pytest
 
 from chalicelib.api import render
 from chalicelib.domain.model import Role
+from chalicelib.domain.outcomes import LoginStarted
 from chalicelib.domain.psc import (
     BINDING_ALPHABET,
     BINDING_LENGTH,
@@ -135,7 +136,7 @@ def test_a_login_started_by_someone_else_is_not_approved_by_the_professionals_ow
 def test_every_start_answers_the_same_shape_invited_or_not(national_id: str) -> None:
     d = deps()
     started = start(d, national_id)
-    assert isinstance(started, psc_login.LoginStarted)
+    assert isinstance(started, LoginStarted)
     answer = render.login_started(started)
     assert set(answer) == {"login_id", "binding_message", "expires_in", "interval"}
     assert (answer["expires_in"], answer["interval"]) == (POLICY.expires_in_seconds, POLICY.interval_seconds)

@@ -278,4 +278,3 @@ class DynamoDbPscLogins:
             except DeleteError as exc:
                 if not is_conditional_failure(exc):
                     raise
-
