@@ -21,7 +21,9 @@ early polls) are aggregated per source and window like every unauthenticated ref
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -90,6 +92,21 @@ class PscLoginPolicy:
 _RANDOM = secrets.SystemRandom()
 
 
+@dataclass
+class PscLatency:
+    """How long PSC's backchannel request takes from this process (a moving average): a start that
+    sends no push waits about as long, so that its answer time does not tell invited identifiers
+    from others. None until a first request was timed (then nothing is waited)."""
+
+    seconds: float | None = None
+    weight: float = 0.2
+
+    def record(self, seconds: float) -> None:
+        self.seconds = (
+            seconds if self.seconds is None else self.seconds + self.weight * (seconds - self.seconds)
+        )
+
+
 @dataclass(frozen=True)
 class PscLoginDeps:
     provider: PscProvider
@@ -102,6 +119,9 @@ class PscLoginDeps:
     refusals: UnauthenticatedRefusals
     policy: PscLoginPolicy = PscLoginPolicy()
     random: Callable[[], float] = field(default=_RANDOM.random)
+    latency: PscLatency = field(default_factory=PscLatency)
+    monotonic: Callable[[], float] = field(default=time.monotonic)
+    sleep: Callable[[float], None] = field(default=time.sleep)
 
 
 def _digest(text: str) -> str:
@@ -116,13 +136,25 @@ def binding_message() -> str:
     return "".join(secrets.choice(BINDING_ALPHABET) for _ in range(BINDING_LENGTH))
 
 
+def source_of(address: str) -> str:
+    """The source a start is counted against: an IPv4 address, or an IPv6 address's /64 (one
+    subscriber's whole prefix: rotating addresses inside it gains nothing)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 def _check_limits(deps: PscLoginDeps, meta: RequestMeta, national_id: str, now: float) -> None:
     """Count this start per source, then per identifier (a digest: the table holds no identifier for
     it); TooManyStarts past either limit. The same for every identifier, invited or not."""
     policy = deps.policy
     window_end = int(now) - int(now) % policy.window_seconds + policy.window_seconds
     for key, limit in (
-        (f"source:{meta.source_ip}", policy.starts_per_source),
+        (f"source:{source_of(meta.source_ip)}", policy.starts_per_source),
         (f"id:{_digest(national_id)}", policy.starts_per_identifier),
     ):
         if deps.limits.count(key, window_end=window_end) > limit:
@@ -143,10 +175,14 @@ def start_login(deps: PscLoginDeps, meta: RequestMeta, body: Any) -> LoginStarte
     code = binding_message()
     request = None
     if membership is not None and membership.national_id is not None and membership.finess is not None:
+        began = deps.monotonic()
         try:
             request = deps.provider.authorize(national_id, code)
         except UnknownIdentifier:
             request = None
+        deps.latency.record(deps.monotonic() - began)
+    elif deps.latency.seconds is not None:
+        deps.sleep(deps.latency.seconds * (0.8 + 0.4 * deps.random()))
     handle = secrets.token_urlsafe(HANDLE_BYTES)
     expires_in, interval = policy.expires_in_seconds, policy.interval_seconds
     if request is None or membership is None or membership.finess is None:

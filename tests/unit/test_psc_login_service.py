@@ -78,6 +78,8 @@ def deps(
         refusals=UnauthenticatedRefusals(journal, clock),
         policy=psc_login.PscLoginPolicy(declined_share=declined_share),
         random=lambda: 0.5,
+        monotonic=lambda: clock.now().timestamp(),
+        sleep=lambda seconds: clock.advance(seconds=seconds),
     )
 
 
@@ -213,6 +215,35 @@ def test_starts_per_source_are_limited_whatever_the_identifiers() -> None:
     with pytest.raises(TooManyStarts):
         start(d, "810000099999")
     start(d, "810000099999", RequestMeta(source_ip="198.51.100.8"))  # another source
+
+
+def test_an_ipv6_source_is_counted_by_its_64_prefix() -> None:
+    d = deps()
+    for i in range(POLICY.starts_per_source):
+        start(d, f"8100000{i:05d}", RequestMeta(source_ip=f"2001:db8:1:2::{i:x}"))
+    with pytest.raises(TooManyStarts):
+        start(d, "810000099999", RequestMeta(source_ip="2001:db8:1:2:ffff::1"))
+    start(d, "810000099999", RequestMeta(source_ip="2001:db8:1:3::1"))  # another subscriber
+    assert psc_login.source_of("203.0.113.7") == "203.0.113.7"
+    assert psc_login.source_of("2001:db8:1:2::9") == "2001:db8:1:2::/64"
+
+
+def test_a_start_that_sends_no_push_takes_about_as_long_as_one_that_does() -> None:
+    d = deps()
+    provider, clock, _, _ = parts(d)
+    authorize = provider.authorize
+
+    def slow_psc(national_id: str, binding_message: str) -> object:
+        clock.advance(seconds=0.4)  # PSC's answer time
+        return authorize(national_id, binding_message)
+
+    provider.authorize = slow_psc  # type: ignore[method-assign,assignment]
+    took = []
+    for national_id in (NATIONAL_ID, NOBODY_INVITED, INVITED_UNKNOWN_TO_PSC, "810000000098"):
+        began = clock.now()
+        start(d, national_id)
+        took.append((clock.now() - began).total_seconds())
+    assert all(0.8 * 0.4 <= t <= 1.2 * 0.4 for t in took), took
 
 
 def test_a_hundred_starts_for_unknown_identifiers_add_at_most_one_event_per_window() -> None:
