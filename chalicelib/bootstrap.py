@@ -37,7 +37,7 @@ from chalicelib.adapters.psc import PscClient, PscSettings, SecretsManagerSecret
 from chalicelib.adapters.session_tokens import KmsPublicKeys, KmsSessionTokenIssuer
 from chalicelib.config import LOCAL_STAGE, SIDEP, Settings, env_name, get_settings
 from chalicelib.domain.model import Principal
-from chalicelib.domain.psc import PSC_SESSION_CLIENT_ID
+from chalicelib.domain.psc import PSC_SESSION_CLIENT_ID, PscLoginPolicy
 from chalicelib.ports import (
     AuditJournal,
     Clock,
@@ -208,6 +208,11 @@ def build(settings: Settings, session: boto3.Session | None = None, clock: Clock
         clock=clock,
         limits=DynamoDbPscStartLimits(),
         refusals=refusals,
+        policy=PscLoginPolicy(
+            window_seconds=settings.psc_start_window_seconds,
+            starts_per_identifier=settings.psc_starts_per_identifier,
+            starts_per_source=settings.psc_starts_per_source,
+        ),
     )
     return Container(
         settings=settings,

@@ -46,6 +46,26 @@ NOT_APPROVED = (
 )
 
 
+@dataclass(frozen=True)
+class PscLoginPolicy:
+    """What every start answers, and how often one may start.
+
+    The app is told `interval` and `expires_in` from here, not PSC's own values, so that a login
+    that leads nowhere answers exactly as a live one (PSC's interval, if longer, still wins; its
+    expiry, if shorter, too: keep these at or inside PSC's).
+    """
+
+    window_seconds: int = 300
+    starts_per_identifier: int = 3  # pushes one professional can receive per window
+    starts_per_source: int = 20  # a pharmacy's staff behind one address at the start of a shift
+    interval_seconds: int = 5  # CIBA Core §7.3's default
+    expires_in_seconds: int = 120
+    # A login that leads nowhere: "not approved" after a delay a human takes to decline a push
+    # (uniform in this range), or, in the other half of cases, left to expire as an unanswered push.
+    declined_after_seconds: tuple[int, int] = (10, 40)
+    declined_share: float = 0.5
+
+
 class PscRefused(Forbidden):
     """PSC vouched for someone we must not let in; `reason` is a fixed code for the journal."""
 

@@ -21,6 +21,7 @@ from chalicelib.domain.psc import (
     AccessDenied,
     AuthorizationPending,
     LoginExpired,
+    PscLoginPolicy,
     PscRefused,
     SlowDown,
     TooManyStarts,
@@ -45,7 +46,7 @@ NOBODY_INVITED = "810000000099"
 INVITED_UNKNOWN_TO_PSC = "810000000009"
 USERNAME = "psc-810000000001"
 META = RequestMeta(request_id="r-1", source_ip="198.51.100.7")
-POLICY = psc_login.PscLoginPolicy()
+POLICY = PscLoginPolicy()
 
 
 def deps(
@@ -76,7 +77,7 @@ def deps(
         clock=clock,
         limits=FakePscStartLimits(),
         refusals=UnauthenticatedRefusals(journal, clock),
-        policy=psc_login.PscLoginPolicy(declined_share=declined_share),
+        policy=PscLoginPolicy(declined_share=declined_share),
         random=lambda: 0.5,
         monotonic=lambda: clock.now().timestamp(),
         sleep=lambda seconds: clock.advance(seconds=seconds),
