@@ -29,6 +29,7 @@ from chalicelib.adapters.dynamodb.directory import (
 from chalicelib.adapters.dynamodb.idempotency import DynamoDbIdempotencyStore
 from chalicelib.adapters.dynamodb.journal import DynamoDbAuditJournal, DynamoDbCheckpointer
 from chalicelib.adapters.dynamodb.models import TABLE_SETTINGS, bind_models
+from chalicelib.adapters.dynamodb.psc_limits import DynamoDbPscStartLimits
 from chalicelib.adapters.dynamodb.records import DynamoDbRecordRepository
 from chalicelib.adapters.dynamodb.retention import DynamoDbRetentionStore
 from chalicelib.adapters.insi import FakeInsi, NoInsi
@@ -36,7 +37,7 @@ from chalicelib.adapters.psc import PscClient, PscSettings, SecretsManagerSecret
 from chalicelib.adapters.session_tokens import KmsPublicKeys, KmsSessionTokenIssuer
 from chalicelib.config import LOCAL_STAGE, SIDEP, Settings, env_name, get_settings
 from chalicelib.domain.model import Principal
-from chalicelib.domain.psc import PSC_SESSION_CLIENT_ID
+from chalicelib.domain.psc import PSC_SESSION_CLIENT_ID, PscLoginPolicy
 from chalicelib.ports import (
     AuditJournal,
     Clock,
@@ -182,6 +183,7 @@ def build(settings: Settings, session: boto3.Session | None = None, clock: Clock
         clock=clock,
         policy=policy,
     )
+    refusals = UnauthenticatedRefusals(journal, clock)
     psc = PscLoginDeps(
         provider=PscClient(
             PscSettings(
@@ -204,6 +206,13 @@ def build(settings: Settings, session: boto3.Session | None = None, clock: Clock
         ),
         journal=journal,
         clock=clock,
+        limits=DynamoDbPscStartLimits(),
+        refusals=refusals,
+        policy=PscLoginPolicy(
+            window_seconds=settings.psc_start_window_seconds,
+            starts_per_identifier=settings.psc_starts_per_identifier,
+            starts_per_source=settings.psc_starts_per_source,
+        ),
     )
     return Container(
         settings=settings,
@@ -220,7 +229,7 @@ def build(settings: Settings, session: boto3.Session | None = None, clock: Clock
         psc=psc,
         session_keys=session_keys,
         session=auth.SessionDeps(memberships=memberships, users=admin.users, journal=journal, clock=clock),
-        refusals=UnauthenticatedRefusals(journal, clock),
+        refusals=refusals,
         aws=aws,
     )
 

@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from chalicelib.domain.delivery import BackoffPolicy
+from chalicelib.domain.psc import PscLoginPolicy
 from chalicelib.domain.retention import RetentionPolicy
 
 # HDS-certified EEA AWS regions. Health data may only be hosted in these.
@@ -28,6 +29,7 @@ DEPLOYED = "deployed"  # every deployed function (the template gives them all): 
 SIDEP = "sidep"  # the functions that send to SI-DEP: checked when the exporter is built
 # The retention defaults are the policy's own (chalicelib/domain/retention.py): written once, there.
 _POLICY = RetentionPolicy
+_PSC = PscLoginPolicy
 
 
 class ConfigurationError(RuntimeError):
@@ -104,6 +106,11 @@ class Settings:
     session_key_id: str = setting("", "SESSION_KEY_ID")
     session_issuer: str = setting("", "SESSION_ISSUER")
     session_token_seconds: int = setting(900, "SESSION_TOKEN_SECONDS")
+    # PSC login starts, counted per fixed window across processes: per identifier (the pushes one
+    # professional can receive) and per source address (an IPv6 source by its /64).
+    psc_start_window_seconds: int = setting(_PSC.window_seconds, "PSC_START_WINDOW_SECONDS")
+    psc_starts_per_identifier: int = setting(_PSC.starts_per_identifier, "PSC_STARTS_PER_IDENTIFIER")
+    psc_starts_per_source: int = setting(_PSC.starts_per_source, "PSC_STARTS_PER_SOURCE")
     # How long one process keeps a pharmacy's "PSC required" setting (read for each request of a
     # Cognito pharmacist) before reading it again: a change made elsewhere takes effect within it.
     pharmacy_settings_max_age_seconds: int = setting(60, "PHARMACY_SETTINGS_MAX_AGE_SECONDS")

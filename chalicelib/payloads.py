@@ -1007,7 +1007,7 @@ PROBLEM: Obj[Any] = Obj(
             _TEXT,
             required=False,
             description="On the Pro Santé Connect login routes: the CIBA / OAuth error code "
-            "(authorization_pending, slow_down, expired_token, access_denied, unknown_user_id, "
+            "(authorization_pending, slow_down, expired_token, access_denied, "
             "invalid_grant).",
         ),
     ],

@@ -302,6 +302,8 @@ class VerifiedToken:
     username: str
     client_id: str
     issued_at: int  # epoch seconds: the earlier of the token's `iat` and its session's `auth_time`
+    # The pharmacy a PSC session token was vouched for (its `finess` claim); None for Cognito's.
+    finess: str | None = None
 
 
 class TokenVerifier(Protocol):
@@ -331,6 +333,23 @@ class PscLogin:
     expires_at: float  # epoch seconds
     interval: int
     next_poll_at: float  # epoch seconds: polling earlier is slow_down
+    # A login that leads nowhere (no pharmacy invited the identifier, or PSC does not know it) has
+    # no `auth_req_id`: no push was sent. Its polls answer as a live login's would, then "not
+    # approved" from `refuse_at` (epoch seconds), or "expired" if None.
+    refuse_at: float | None = None
+
+    @property
+    def leads_nowhere(self) -> bool:
+        return not self.auth_req_id
+
+
+class PscStartLimits(Protocol):
+    """Counters of login starts per fixed window, shared by every process."""
+
+    def count(self, key: str, *, window_end: int) -> int:
+        """Add one start to `key`'s counter for the window ending at `window_end` (epoch seconds);
+        the count, this one included."""
+        ...
 
 
 class PscLoginStore(Protocol):
@@ -365,8 +384,8 @@ class PscProvider(Protocol):
 class SessionTokenIssuer(Protocol):
     """Our own short-lived access tokens for PSC logins (signed by a KMS key)."""
 
-    def issue(self, username: str) -> tuple[str, int]:
-        """(access token, lifetime in seconds)."""
+    def issue(self, username: str, finess: str) -> tuple[str, int]:
+        """(access token valid at pharmacy `finess` only, lifetime in seconds)."""
         ...
 
 

@@ -11,11 +11,19 @@ Serves, over plain HTTP on loopback (the real PSC is HTTPS only):
   identifier), `binding_message`, `acr_values`; answers `auth_req_id`, `expires_in`, `interval`,
   or `unknown_user_id` for an identifier the directory does not know;
 - `POST …/token` with `grant_type=urn:openid:params:grant-type:ciba`: `authorization_pending`
-  until the e-CPS "approves" (automatically, `approve_after_seconds` after the request),
-  `slow_down` for a poll sooner than the interval, `access_denied` for an identity marked
-  `"declines": true`, `expired_token` after `expires_in`; then an ID token (RS256, `acr=eidas1`)
-  and an access token, once;
+  until the professional answers the push on their e-CPS, `slow_down` for a poll sooner than the
+  interval, `access_denied` once they declined, `expired_token` after `expires_in`; then an ID
+  token (RS256, `acr=eidas1`) and an access token, once;
 - `GET …/userinfo` (Bearer): `SubjectNameID` and `SubjectRefPro` from the directory.
+
+The e-CPS app, for a developer or a test playing the professional (no client credentials: it is
+their phone):
+- `GET {ECPS}/pushes/<national_id>`: the pushes waiting on their e-CPS, each with the binding
+  message it shows (also printed on stderr when it arrives);
+- `POST {ECPS}/approve` with form `national_id` and `binding_message`: the professional approves
+  the push that shows the code their app shows, and only that one (404 `no_matching_push`, nothing
+  approved, when no push shows it). An identity marked `"declines": true` declines it instead.
+A push nobody approves stays pending until it expires: the fake never approves on its own.
 
 The directory is `<state-dir>/directory.json` (`{"identities": [...]}`), re-read on every request,
 so that a test or a developer can change it while the stack runs (a pharmacist who left); each
@@ -24,7 +32,8 @@ identity is `{"national_id", "rpps", "given_name", "family_name", "professions":
 our server must refuse: `"acr": "eidas2"`, `"aud": "someone-else"`, `"expired": true`, `"forge":
 true` (the ID token signed with another key under the same kid), `"userinfo_sub": "…"`.
 
-The Python API for tests is `FakePsc` (`serve()` starts it on a thread, on a free port).
+The Python API for tests is `FakePsc` (`serve()` starts it on a thread, on a free port; `approve()`
+is the e-CPS's approval).
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ import argparse
 import base64
 import binascii
 import contextlib
+import functools
 import json
 import secrets
 import signal
@@ -54,6 +64,8 @@ REALM = "/auth/realms/esante-wallet"
 DISCOVERY_PATH = f"{REALM}/.well-known/wallet-openid-configuration"
 CIBA_GRANT_TYPE = "urn:openid:params:grant-type:ciba"
 KID = "fake-psc-1"
+ECPS = f"{REALM}/fake-ecps"  # the professional's e-CPS app (not part of PSC's API)
+NO_MATCHING_PUSH = "no push shows this code"
 
 
 def _new_key() -> rsa.RSAPrivateKey:
@@ -66,6 +78,7 @@ class _Request:
     binding_message: str
     created: float
     last_poll: float | None = None
+    answer: str | None = None  # "approved" or "declined", on the e-CPS
 
 
 @dataclass
@@ -76,7 +89,6 @@ class FakePsc:
     client_secret: str
     directory_file: Path | None = None
     identities: list[dict[str, Any]] = field(default_factory=list)  # used when there is no file
-    approve_after_seconds: float = 1.0
     interval_seconds: int = 1
     expires_in_seconds: int = 120
     clock: Callable[[], float] = time.time
@@ -132,8 +144,13 @@ class FakePsc:
             ),
             ("POST", f"{REALM}/protocol/openid-connect/token"): lambda: self._token(headers, form),
             ("GET", f"{REALM}/protocol/openid-connect/userinfo"): lambda: self._userinfo(headers),
+            ("POST", f"{ECPS}/approve"): lambda: self._approve(form),
         }
-        route = routes.get((method, path.split("?", 1)[0]))
+        path = path.split("?", 1)[0]
+        route = routes.get((method, path))
+        if route is None and method == "GET" and path.startswith(f"{ECPS}/pushes/"):
+            national_id = urllib.parse.unquote(path.removeprefix(f"{ECPS}/pushes/"))
+            route = functools.partial(self._pushes, national_id)
         if route is None:
             return 404, {"error": "not_found"}
         with self._lock:
@@ -162,6 +179,10 @@ class FakePsc:
             return 400, {"error": "unknown_user_id"}
         auth_req_id = secrets.token_urlsafe(24)
         self.requests[auth_req_id] = _Request(national_id, form["binding_message"], self.clock())
+        sys.stderr.write(
+            f"fake-psc e-CPS push to {national_id}: approve only if your app shows "
+            f"{form['binding_message']}\n"
+        )
         return 200, {
             "auth_req_id": auth_req_id,
             "expires_in": self.expires_in_seconds,
@@ -184,11 +205,11 @@ class FakePsc:
             request.last_poll = now
             return 400, {"error": "slow_down"}
         request.last_poll = now
-        if now - request.created < self.approve_after_seconds:
+        if request.answer is None:
             return 400, {"error": "authorization_pending"}
         self.requests.pop(form["auth_req_id"], None)
         identity = self.directory().get(request.national_id, {})
-        if identity.get("declines"):
+        if request.answer == "declined":
             return 400, {"error": "access_denied"}
         access_token = secrets.token_urlsafe(24)
         self.access_tokens[access_token] = request.national_id
@@ -198,6 +219,51 @@ class FakePsc:
             "expires_in": 120,
             "id_token": self.id_token(request.national_id, identity.get("faults") or {}),
         }
+
+    # the e-CPS ----------------------------------------------------------------------------------
+    def _waiting(self, national_id: str) -> list[_Request]:
+        now = self.clock()
+        return [
+            r
+            for r in self.requests.values()
+            if r.national_id == national_id.upper()
+            and r.answer is None
+            and now <= r.created + self.expires_in_seconds
+        ]
+
+    def pushes(self, national_id: str) -> list[str]:
+        """The binding messages the professional's e-CPS shows (pushes waiting for an answer)."""
+        with self._lock:
+            return [r.binding_message for r in self._waiting(national_id)]
+
+    def approve(self, national_id: str, binding_message: str) -> str:
+        """The professional answers the push showing `binding_message`, the code their app shows:
+        "approved" ("declined" for an identity that declines), or NO_MATCHING_PUSH (nothing
+        approved: a push showing another code is never approved)."""
+        with self._lock:
+            return self._answer(national_id, binding_message)
+
+    def _answer(self, national_id: str, binding_message: str) -> str:
+        matching = [
+            r
+            for r in self._waiting(national_id)
+            if secrets.compare_digest(r.binding_message.encode(), binding_message.encode())
+        ]
+        if not matching:
+            return NO_MATCHING_PUSH
+        declines = bool(self.directory().get(national_id.upper(), {}).get("declines"))
+        for request in matching:
+            request.answer = "declined" if declines else "approved"
+        return "declined" if declines else "approved"
+
+    def _pushes(self, national_id: str) -> tuple[int, dict[str, Any]]:
+        return 200, {"pushes": [{"binding_message": r.binding_message} for r in self._waiting(national_id)]}
+
+    def _approve(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        answer = self._answer(form.get("national_id", ""), form.get("binding_message", ""))
+        if answer == NO_MATCHING_PUSH:
+            return 404, {"error": "no_matching_push"}
+        return 200, {"answer": answer}
 
     def subject(self, national_id: str) -> str:
         return f"f:fake-psc:{national_id}"
@@ -318,7 +384,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--state-dir", required=True)
     parser.add_argument("--client-id", default="depistage-local")
-    parser.add_argument("--approve-after", type=float, default=2.0, help="seconds before the e-CPS approves")
     args = parser.parse_args(argv)
     state_dir = Path(args.state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -327,7 +392,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         client_id=args.client_id,
         client_secret=secret_file.read_text().strip() if secret_file.exists() else secrets.token_urlsafe(24),
         directory_file=state_dir / "directory.json",
-        approve_after_seconds=args.approve_after,
     )
     secret_file.write_text(fake.client_secret)
     secret_file.chmod(0o600)

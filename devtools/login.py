@@ -5,9 +5,11 @@
 
 The Cognito user's password and TOTP secret come from `.local/stack.json`. A PSC login goes
 through the API as the mobile app's does (CIBA through our server): start it, show the binding
-message (on stderr), poll at the interval until the fake e-CPS approves. `make -s login
-USER=<username>` and `make -s login PSC=<national_id>` run this. `login()`, `psc_login()` and
-`totp_code()` are the same flows for tests.
+code (on stderr, so that stdout stays the token), then play the professional: approve, on the
+fake e-CPS (devtools/fake_psc.py), the push that shows the same code, and poll at the interval
+until the session is granted. `make -s login USER=<username>` and `make -s login
+PSC=<national_id>` run this. `login()`, `psc_login()` and `totp_code()` are the same flows for
+tests.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import base64
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,7 @@ from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
 
+from devtools.fake_psc import ECPS
 from devtools.target import DEFAULT_STACK_FILE  # where every operator command looks too
 
 # Cognito's authenticator apps: RFC 6238 with SHA-1, 6 digits, 30-second steps.
@@ -119,10 +123,30 @@ def login_stack_user(stack: dict[str, Any], username: str) -> dict[str, Any]:
     )
 
 
+def approve_on_fake_ecps(psc_url: str, national_id: str, binding_message: str) -> str:
+    """The professional approves, on the fake e-CPS, the push that shows `binding_message`; its
+    answer ("approved", or "declined" for an identity that declines). LoginError if no push shows it."""
+    answered = requests.post(
+        f"{psc_url}{ECPS}/approve",
+        data={"national_id": national_id, "binding_message": binding_message},
+        timeout=10,
+    )
+    if answered.status_code != 200:
+        raise LoginError(f"no push on the e-CPS shows the code {binding_message}")
+    return str(answered.json().get("answer", ""))
+
+
 def psc_login(
-    api_url: str, national_id: str, *, say: Any = None, sleep: Any = time.sleep, timeout: float = 120.0
+    api_url: str,
+    national_id: str,
+    *,
+    say: Any = None,
+    approve: Callable[[str], object] | None = None,
+    sleep: Any = time.sleep,
+    timeout: float = 120.0,
 ) -> dict[str, Any]:
-    """Start a Pro Santé Connect login at the API and poll it; return the token response.
+    """Start a Pro Santé Connect login at the API, show its binding code (`say`), let the e-CPS
+    answer the push that shows it (`approve(code)`), and poll; return the token response.
 
     LoginError names PSC's answer (access_denied, expired_token, a refusal by the directory check).
     """
@@ -130,8 +154,13 @@ def psc_login(
     body = started.json()
     if started.status_code != 201:
         raise LoginError(f"{started.status_code} {body.get('error', '')}: {body.get('detail', '')}".strip())
+    code = str(body["binding_message"])
     if say is not None:
-        say(f"approve on your e-CPS: {body['binding_message']}")
+        say(f"binding code: {code} (approve on your e-CPS only the push that shows it)")
+    if approve is not None:
+        answer = approve(code)
+        if say is not None:
+            say(f"e-CPS: the push showing {code} was {answer}")
     interval = float(body["interval"])
     deadline = time.monotonic() + min(timeout, float(body["expires_in"]))
     while time.monotonic() < deadline:
@@ -179,7 +208,12 @@ def main(argv: list[str] | None = None) -> int:
                     file=sys.stderr,
                 )
                 return 1
-            tokens = psc_login(stack["api_url"], args.psc, say=lambda m: print(m, file=sys.stderr))
+            tokens = psc_login(
+                stack["api_url"],
+                args.psc,
+                say=lambda m: print(m, file=sys.stderr),
+                approve=lambda code: approve_on_fake_ecps(stack["psc_url"], args.psc, code),
+            )
             print(tokens["access_token"])
             return 0
         tokens = login_stack_user(stack, args.username)

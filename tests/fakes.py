@@ -14,7 +14,7 @@ from chalicelib.domain import delivery
 from chalicelib.domain.audit_chain import AuditEvent
 from chalicelib.domain.errors import Conflict, NotFound, ServiceUnavailable, Unauthenticated
 from chalicelib.domain.model import Patient, Role, ScreeningRecord
-from chalicelib.domain.psc import AuthorizationPending, UnknownIdentifier
+from chalicelib.domain.psc import AccessDenied, AuthorizationPending, UnknownIdentifier
 from chalicelib.domain.retention import RetentionFacts, RetentionPolicy
 from chalicelib.domain.serialization import patient_from_json, patient_to_json
 from chalicelib.domain.stats import Skeleton
@@ -380,27 +380,43 @@ class FakePscLogins:
 
 @dataclass
 class FakePscProvider:
-    """PscProvider: knows some national ids; a request is approved once `approve` names it."""
+    """PscProvider: knows some national ids; the professional approves only the push showing the
+    code `approve` names (the one their app shows)."""
 
     known: set[str] = field(default_factory=set)
-    approved: set[str] = field(default_factory=set)
+    approved: set[str] = field(default_factory=set)  # auth_req_ids
+    declined: set[str] = field(default_factory=set)
     # national id -> the pharmacies the directory lists them at as a pharmacist (profession 21)
     directory: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    requests: dict[str, str] = field(default_factory=dict)  # auth_req_id -> national id
+    # auth_req_id -> (national id, binding message)
+    requests: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def authorize(self, national_id: str, binding_message: str) -> CibaRequest:
         if national_id not in self.known:
             raise UnknownIdentifier("Pro Santé Connect knows no such identifier.")
         auth_req_id = f"req-{len(self.requests) + 1}"
-        self.requests[auth_req_id] = national_id
+        self.requests[auth_req_id] = (national_id, binding_message)
         return CibaRequest(auth_req_id=auth_req_id, expires_in=120, interval=5)
 
-    def approve(self, national_id: str) -> None:
-        self.approved.add(national_id)
+    def pushes(self, national_id: str) -> list[str]:
+        return [code for who, code in self.requests.values() if who == national_id]
+
+    def approve(self, national_id: str, binding_message: str) -> bool:
+        """Approve the push to `national_id` that shows `binding_message`; False if none shows it."""
+        found = [r for r, push in self.requests.items() if push == (national_id, binding_message)]
+        self.approved.update(found)
+        return bool(found)
+
+    def decline(self, national_id: str, binding_message: str) -> bool:
+        found = [r for r, push in self.requests.items() if push == (national_id, binding_message)]
+        self.declined.update(found)
+        return bool(found)
 
     def poll(self, auth_req_id: str) -> dict[str, Any]:
-        national_id = self.requests[auth_req_id]
-        if national_id not in self.approved:
+        national_id, _ = self.requests[auth_req_id]
+        if auth_req_id in self.declined:
+            raise AccessDenied("The login was declined in the e-CPS app.")
+        if auth_req_id not in self.approved:
             raise AuthorizationPending("The professional has not approved yet.")
         return {"id_token": f"id-{national_id}", "access_token": f"at-{national_id}"}
 
@@ -416,10 +432,23 @@ class FakePscProvider:
 @dataclass
 class FakeSessionIssuer:
     issued: list[str] = field(default_factory=list)
+    pharmacies: list[str] = field(default_factory=list)  # the FINESS each token names
 
-    def issue(self, username: str) -> tuple[str, int]:
+    def issue(self, username: str, finess: str) -> tuple[str, int]:
         self.issued.append(username)
+        self.pharmacies.append(finess)
         return f"session-{len(self.issued)}", 900
+
+
+@dataclass
+class FakePscStartLimits:
+    """PscStartLimits in memory: counts per (key, window end)."""
+
+    counts: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def count(self, key: str, *, window_end: int) -> int:
+        self.counts[(key, window_end)] = self.counts.get((key, window_end), 0) + 1
+        return self.counts[(key, window_end)]
 
 
 @dataclass

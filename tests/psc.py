@@ -20,8 +20,7 @@ from devtools.fake_psc import FakePsc
 from tests.conftest import PHARMACY_A, PHARMACY_B, World
 from tests.fakes import FixedClock
 
-APPROVE_AFTER = 3.0
-INTERVAL = 1
+INTERVAL = 5  # what every start answers (services/psc_login.PscLoginPolicy); PSC's own is 1 here
 
 
 def identity(
@@ -80,12 +79,13 @@ class PscWorld:
         self.clock.advance(seconds=seconds)
 
     def login(self, national_id: str) -> Any:
-        """Start, wait for the e-CPS, poll: the last poll's response."""
+        """Start, approve on the e-CPS the push showing the app's code, poll: the poll's response."""
         started = self.start(national_id)
         assert started.status_code == 201, started.body
-        login_id = json.loads(started.body)["login_id"]
-        self.advance(APPROVE_AFTER + INTERVAL)
-        return self.poll(login_id)
+        body = json.loads(started.body)
+        self.fake.approve(national_id, body["binding_message"])
+        self.advance(INTERVAL)
+        return self.poll(body["login_id"])
 
     def token(self, national_id: str) -> str:
         response = self.login(national_id)
@@ -115,9 +115,8 @@ def psc(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[PscWorld]:
         client_id=world.env["PSC_CLIENT_ID"],
         client_secret=secret["SecretString"],
         identities=copy.deepcopy(IDENTITIES),
-        approve_after_seconds=APPROVE_AFTER,
-        interval_seconds=INTERVAL,
-        expires_in_seconds=60,
+        interval_seconds=1,
+        expires_in_seconds=120,
         clock=lambda: clock.moment.timestamp(),
     )
     fake.serve()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import botocore.exceptions
 
 from chalicelib.domain.errors import ServiceUnavailable, Unauthenticated
+from chalicelib.domain.psc import SESSION_FINESS_CLAIM
 from chalicelib.ports import VerifiedToken
 
 if TYPE_CHECKING:
@@ -219,7 +220,13 @@ class CognitoAccessTokenVerifier:
         if isinstance(auth_time, int) and not isinstance(auth_time, bool):
             # A token refreshed after a logout still belongs to the session the logout ended.
             issued_at = min(issued_at, auth_time)
-        return VerifiedToken(username=username, client_id=str(claims["client_id"]), issued_at=int(issued_at))
+        finess = claims.get(SESSION_FINESS_CLAIM)  # our PSC session tokens' pharmacy
+        return VerifiedToken(
+            username=username,
+            client_id=str(claims["client_id"]),
+            issued_at=int(issued_at),
+            finess=finess if isinstance(finess, str) else None,
+        )
 
 
 class CognitoUserDirectory:

@@ -2,7 +2,8 @@
 
 PSC's own tokens are for PSC's resources; the API accepts only tokens issued for it. After a
 PSC login has been verified (chalicelib/services/psc_login.py) we issue an access token shaped
-like Cognito's (`token_use=access`, `client_id`, `username`, RS256), signed by an asymmetric
+like Cognito's (`token_use=access`, `client_id`, `username`, RS256) plus the FINESS of the pharmacy
+PSC vouched for (`finess`: the token is valid at that pharmacy only), signed by an asymmetric
 KMS key (RSA_2048, RSASSA_PKCS1_V1_5_SHA_256): the private key never leaves KMS, and the
 middleware verifies these tokens on the same path as Cognito's, with this module's public key
 (also published as a JWKS at GET /v1/psc/jwks.json).
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import botocore.exceptions
 
 from chalicelib.domain.errors import ServiceUnavailable, Unauthenticated
-from chalicelib.domain.psc import PSC_SESSION_CLIENT_ID, REQUIRED_ACR
+from chalicelib.domain.psc import PSC_SESSION_CLIENT_ID, REQUIRED_ACR, SESSION_FINESS_CLAIM
 from chalicelib.ports import Clock
 
 if TYPE_CHECKING:
@@ -98,13 +99,15 @@ class KmsSessionTokenIssuer:
         self._lifetime = lifetime_seconds
         self._clock = clock
 
-    def issue(self, username: str) -> tuple[str, int]:
+    def issue(self, username: str, finess: str) -> tuple[str, int]:
         now = int(self._clock.now().timestamp())
         header = {"alg": "RS256", "typ": "JWT", "kid": self._keys.kid}
         claims = {
             "iss": self._issuer,
             "sub": username,
             "username": username,
+            # the pharmacy PSC vouched for: the token is valid there only (services/auth.py)
+            SESSION_FINESS_CLAIM: finess,
             "client_id": PSC_SESSION_CLIENT_ID,
             "token_use": "access",
             "acr": REQUIRED_ACR,

@@ -34,7 +34,7 @@ _ERRORS = {
     "404": ("NotFound", "Unknown id, or a record of another pharmacy."),
     "409": ("Conflict", "The state or the Idempotency-Key forbids it."),
     "410": ("Gone", "The login expired: start a new one."),
-    "429": ("TooManyRequests", "Polling too fast (slow_down): wait Retry-After seconds."),
+    "429": ("TooManyRequests", "Too fast or too many (slow_down): wait Retry-After seconds."),
     "413": ("PayloadTooLarge", "The body is too large."),
     "415": ("UnsupportedMediaType", "The body is not application/json."),
     "503": ("ServiceUnavailable", "A dependency failed; nothing was half-written. Retry after Retry-After."),
@@ -373,10 +373,14 @@ def _paths() -> dict[str, Schema]:
                         headers=False,
                         location=True,
                     ),
-                    **_errors(*anonymous, "404"),
+                    **_errors(*anonymous, "429"),
                 },
                 description="No bearer token. The server posts the backchannel authentication request to "
-                "PSC with its own client credentials; the app never talks to PSC.",
+                "PSC with its own client credentials and the binding message; the app never talks to PSC. "
+                "The professional approves only the e-CPS push that shows the same binding message. "
+                "Every identifier gets the same 201, invited or not (no push is sent for one that leads "
+                "nowhere: its poll ends as a push not approved). At most a few starts per identifier and "
+                "per source address per window: 429 slow_down, retry after Retry-After seconds.",
                 security=[],
                 requestBody=_body(p.PSC_LOGIN_REQUEST, {"national_id": "810000000001"}),
             )
@@ -391,8 +395,9 @@ def _paths() -> dict[str, Schema]:
                     **_errors("400", "403", "404", "410", "413", "415", "429", "503"),
                 },
                 description="400 authorization_pending (poll again after Retry-After), 429 slow_down, 410 "
-                "expired_token, 403 access_denied or a refusal by the directory check (pharmacist, "
-                "practising at the member's pharmacy), 404 an unknown or spent login.",
+                "expired_token, 403 access_denied (not approved on the e-CPS, or no push was sent) or a "
+                "refusal by the directory check (pharmacist, practising at the member's pharmacy), 404 an "
+                "unknown or spent login. The access token is valid at the member's pharmacy only.",
                 security=[],
             ),
         },

@@ -29,6 +29,7 @@ from chalicelib.domain.psc import (
     LoginExpired,
     PscRefused,
     SlowDown,
+    TooManyStarts,
     UnknownIdentifier,
     UnknownLogin,
 )
@@ -73,6 +74,7 @@ PROBLEMS: dict[type[Exception], tuple[int, str]] = {
     # the CIBA states of a Pro Santé Connect login (their OAuth error code rides along as `error`)
     AuthorizationPending: (400, "Authorization pending"),
     SlowDown: (429, "Polling too fast"),
+    TooManyStarts: (429, "Too many logins"),
     LoginExpired: (410, "Login expired"),
     AccessDenied: (403, "Login declined"),
     UnknownIdentifier: (404, "Unknown identifier"),

@@ -30,6 +30,40 @@ FINESS_FIELDS: tuple[str, ...] = ("numeroFinessSite", "numeroFinessetablissement
 PSC_USERNAME_PREFIX = "psc-"
 # The client id our session issuer names in the tokens of a PSC login (adapters/session_tokens.py).
 PSC_SESSION_CLIENT_ID = "depistage-psc"
+# The claim of our session token that names the pharmacy (FINESS) PSC vouched for: the token is
+# valid there only, whatever memberships the professional holds or gets later.
+SESSION_FINESS_CLAIM = "finess"
+# The binding message (CIBA Core §7.1): a short code the app shows and the e-CPS push shows; the
+# professional approves only a push whose code is the one on their screen. Characters that read
+# the same on both screens (no 0/O, 1/I).
+BINDING_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+BINDING_LENGTH = 6
+# One answer for a login that was not approved, whether the professional declined it or it led
+# nowhere (an identifier nobody invited, or one PSC does not know): the poll tells nothing more.
+NOT_APPROVED = (
+    "The login was not approved on the e-CPS. If no request with this code reached your e-CPS, "
+    "check the identifier, and ask your pharmacy's admin whether you are invited."
+)
+
+
+@dataclass(frozen=True)
+class PscLoginPolicy:
+    """What every start answers, and how often one may start.
+
+    The app is told `interval` and `expires_in` from here, not PSC's own values, so that a login
+    that leads nowhere answers exactly as a live one (PSC's interval, if longer, still wins; its
+    expiry, if shorter, too: keep these at or inside PSC's).
+    """
+
+    window_seconds: int = 300
+    starts_per_identifier: int = 3  # pushes one professional can receive per window
+    starts_per_source: int = 20  # a pharmacy's staff behind one address at the start of a shift
+    interval_seconds: int = 5  # CIBA Core §7.3's default
+    expires_in_seconds: int = 120
+    # A login that leads nowhere: "not approved" after a delay a human takes to decline a push
+    # (uniform in this range), or, in the other half of cases, left to expire as an unanswered push.
+    declined_after_seconds: tuple[int, int] = (10, 40)
+    declined_share: float = 0.5
 
 
 class PscRefused(Forbidden):
@@ -73,6 +107,13 @@ class UnknownIdentifier(CibaProblem):
 
 class UnknownLogin(CibaProblem):
     error_code = "invalid_grant"
+
+
+class TooManyStarts(CibaProblem):
+    """Too many logins started for this identifier, or from this source, in the current window.
+    `slow_down` (RFC 8628 §3.5): the client's cue to wait, here Retry-After seconds."""
+
+    error_code = "slow_down"
 
 
 def is_national_id(value: object) -> bool:

@@ -51,7 +51,8 @@ def authenticate(
 
     A Pro Santé Connect member's token is ours (PSC_SESSION_CLIENT_ID), a Cognito user's is
     Cognito's: a token of the other kind for a membership is refused, so that neither login can
-    stand in for the other. A Cognito pharmacist of a pharmacy that requires PSC is refused.
+    stand in for the other. A PSC session token is valid at the pharmacy it names only. A Cognito
+    pharmacist of a pharmacy that requires PSC is refused.
     """
     try:
         token = verifier.verify(bearer_token(authorization))
@@ -72,6 +73,18 @@ def authenticate(
     principal = Principal(
         username=username, role=membership.role, finess=membership.finess, client_id=client_id
     )
+    if via_psc and (token.finess is None or token.finess != membership.finess):
+        # PSC vouched for the professional at one pharmacy: a membership at another (revoked at
+        # A, invited by B) does not make that session valid there.
+        audit(
+            journal,
+            principal,
+            meta,
+            "authenticate",
+            outcome="denied",
+            reason=f"session of another pharmacy ({route})",
+        )
+        raise Unauthenticated("This session was opened for another pharmacy; log in again.")
     if membership.tokens_not_before is not None and token.issued_at < membership.tokens_not_before:
         audit(journal, principal, meta, "authenticate", outcome="denied", reason=f"session ended ({route})")
         raise Unauthenticated("This session has ended; log in again.")

@@ -1,30 +1,46 @@
 """Pro Santé Connect login for the mobile app, through this server (CIBA in poll mode).
 
-1. `start_login`: the app names a national identifier; we check that a pharmacy invited it,
-   post the backchannel authentication request to PSC with a binding message (shown on the app
-   and on the e-CPS), store the login and give the app an opaque handle.
+1. `start_login`: the app names a national identifier. At most a few starts per identifier and
+   per source address per window (else 429 with Retry-After). If a pharmacy invited it, we post
+   the backchannel authentication request to PSC with a binding message (a short code shown on
+   the app and in the e-CPS push: the professional approves only the push showing their app's
+   code), store the login and give the app an opaque handle. Every start answers the same shape,
+   invited or not: an identifier that leads nowhere gets a handle too, and no push is sent.
 2. `poll_login`: the app polls with its handle; we poll PSC's token endpoint at most once per
-   interval (earlier is `slow_down`), relay pending / expired / declined, and on approval verify
-   the ID token and userinfo (pharmacist, practising at the member's pharmacy), then issue our
-   own short-lived access token. Every refusal is journaled with a fixed reason; nothing PSC or
-   the caller sent is echoed.
+   interval (earlier is `slow_down`), relay pending / expired / not approved, and on approval
+   verify the ID token and userinfo (pharmacist, practising at the member's pharmacy), then issue
+   our own short-lived access token, valid at that pharmacy only. A login that leads nowhere
+   answers as a push the professional declined or left unanswered would.
+
+Refusals of a member's login are journaled on their pharmacy's chain with a fixed reason (bounded
+by the per-identifier limit); refusals that concern no member (ids that lead nowhere, limits,
+early polls) are aggregated per source and window like every unauthenticated refusal
+(services/refusals.py), without the identifier. Nothing PSC or the caller sent is echoed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import secrets
-from dataclasses import dataclass, replace
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chalicelib.domain.model import Principal, Role
 from chalicelib.domain.outcomes import LoginStarted, SessionGranted
 from chalicelib.domain.psc import (
+    BINDING_ALPHABET,
+    BINDING_LENGTH,
+    NOT_APPROVED,
     AccessDenied,
     AuthorizationPending,
     LoginExpired,
+    PscLoginPolicy,
     PscRefused,
     SlowDown,
+    TooManyStarts,
     UnknownIdentifier,
     UnknownLogin,
     check_practice,
@@ -39,17 +55,37 @@ from chalicelib.ports import (
     PscLogin,
     PscLoginStore,
     PscProvider,
+    PscStartLimits,
     RequestMeta,
     SessionTokenIssuer,
 )
 from chalicelib.services.access import audit
+from chalicelib.services.refusals import UnauthenticatedRefusals
 
 # CIBA Core §7.3 / RFC 8628 §3.5: each slow_down adds 5 s to the interval.
 SLOW_DOWN_STEP_SECONDS = 5
-# Binding messages: short, unambiguous characters that read the same on both screens.
-BINDING_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-BINDING_LENGTH = 4
 HANDLE_BYTES = 32
+# The aggregated refusal (services/refusals.py) of a start that sent no push, whatever the cause
+# (an identifier nobody invited, one PSC does not know, a limit): one tally per source and window.
+NO_PUSH = "no push sent"
+
+
+_RANDOM = secrets.SystemRandom()
+
+
+@dataclass
+class PscLatency:
+    """How long PSC's backchannel request takes from this process (a moving average): a start that
+    sends no push waits about as long, so that its answer time does not tell invited identifiers
+    from others. None until a first request was timed (then nothing is waited)."""
+
+    seconds: float | None = None
+    weight: float = 0.2
+
+    def record(self, seconds: float) -> None:
+        self.seconds = (
+            seconds if self.seconds is None else self.seconds + self.weight * (seconds - self.seconds)
+        )
 
 
 @dataclass(frozen=True)
@@ -60,68 +96,123 @@ class PscLoginDeps:
     issuer: SessionTokenIssuer
     journal: AuditJournal
     clock: Clock
+    limits: PscStartLimits
+    refusals: UnauthenticatedRefusals
+    policy: PscLoginPolicy = field(default_factory=PscLoginPolicy)
+    random: Callable[[], float] = field(default=_RANDOM.random)
+    latency: PscLatency = field(default_factory=PscLatency)
+    monotonic: Callable[[], float] = field(default=time.monotonic)
+    sleep: Callable[[float], None] = field(default=time.sleep)
 
 
-def _digest(handle: str) -> str:
-    return hashlib.sha256(handle.encode("utf-8")).hexdigest()
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _actor(username: str, finess: str | None) -> Principal:
     return Principal(username=username, role=Role.PHARMACIST, finess=finess)
 
 
+def binding_message() -> str:
+    return "".join(secrets.choice(BINDING_ALPHABET) for _ in range(BINDING_LENGTH))
+
+
+def source_of(address: str) -> str:
+    """The source a start is counted against: an IPv4 address, or an IPv6 address's /64 (one
+    subscriber's whole prefix: rotating addresses inside it gains nothing)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def _check_limits(deps: PscLoginDeps, meta: RequestMeta, national_id: str, now: float) -> None:
+    """Count this start per source, then per identifier (a digest: the table holds no identifier for
+    it); TooManyStarts past either limit. The same for every identifier, invited or not."""
+    policy = deps.policy
+    window_end = int(now) - int(now) % policy.window_seconds + policy.window_seconds
+    for key, limit in (
+        (f"source:{source_of(meta.source_ip)}", policy.starts_per_source),
+        (f"id:{_digest(national_id)}", policy.starts_per_identifier),
+    ):
+        if deps.limits.count(key, window_end=window_end) > limit:
+            deps.refusals.refuse(meta, "psc_login_start", NO_PUSH)
+            raise TooManyStarts(
+                "Too many logins started; retry after Retry-After seconds.",
+                retry_after_seconds=max(1, window_end - int(now)),
+            )
+
+
 def start_login(deps: PscLoginDeps, meta: RequestMeta, body: Any) -> LoginStarted:
     national_id = parse_login_request(body)
+    policy = deps.policy
+    now = deps.clock.now().timestamp()
+    _check_limits(deps, meta, national_id, now)
     username = psc_username(national_id)
     membership = deps.memberships.get(username)
-    if membership is None or membership.national_id is None or membership.finess is None:
-        audit(
-            deps.journal, None, meta, "psc_login_start", outcome="denied", reason=f"not invited: {username}"
-        )
-        raise UnknownIdentifier(
-            "No pharmacy has invited this national identifier; ask your pharmacy's admin."
-        )
-    binding_message = "".join(secrets.choice(BINDING_ALPHABET) for _ in range(BINDING_LENGTH))
-    try:
-        request = deps.provider.authorize(national_id, binding_message)
-    except UnknownIdentifier:
-        audit(
-            deps.journal,
-            _actor(username, membership.finess),
-            meta,
-            "psc_login_start",
-            outcome="denied",
-            reason="unknown to Pro Santé Connect",
-        )
-        raise
+    code = binding_message()
+    request = None
+    if membership is not None and membership.national_id is not None and membership.finess is not None:
+        began = deps.monotonic()
+        try:
+            request = deps.provider.authorize(national_id, code)
+        except UnknownIdentifier:
+            request = None
+        deps.latency.record(deps.monotonic() - began)
+    elif deps.latency.seconds is not None:
+        deps.sleep(deps.latency.seconds * (0.8 + 0.4 * deps.random()))
     handle = secrets.token_urlsafe(HANDLE_BYTES)
-    now = deps.clock.now().timestamp()
-    deps.logins.add(
-        PscLogin(
+    expires_in, interval = policy.expires_in_seconds, policy.interval_seconds
+    if request is None or membership is None or membership.finess is None:
+        deps.refusals.refuse(meta, "psc_login_start", NO_PUSH)
+        declined = deps.random() < policy.declined_share
+        low, high = policy.declined_after_seconds
+        refuse_at = now + low + (high - low) * deps.random() if declined else None
+        login = PscLogin(
+            handle_digest=_digest(handle),
+            auth_req_id="",
+            username=username,
+            national_id=national_id,
+            finess=membership.finess if membership is not None and membership.finess else "",
+            expires_at=now + expires_in,
+            interval=interval,
+            next_poll_at=now + interval,
+            refuse_at=refuse_at,
+        )
+    else:
+        interval = max(interval, request.interval)
+        login = PscLogin(
             handle_digest=_digest(handle),
             auth_req_id=request.auth_req_id,
             username=username,
             national_id=national_id,
             finess=membership.finess,
-            expires_at=now + request.expires_in,
-            interval=request.interval,
-            next_poll_at=now + request.interval,
+            expires_at=now + min(expires_in, request.expires_in),
+            interval=interval,
+            next_poll_at=now + interval,
         )
-    )
-    audit(deps.journal, _actor(username, membership.finess), meta, "psc_login_start")
-    return LoginStarted(
-        login_id=handle,
-        binding_message=binding_message,
-        expires_in=request.expires_in,
-        interval=request.interval,
-    )
+    deps.logins.add(login)
+    if not login.leads_nowhere:
+        audit(deps.journal, _actor(username, login.finess), meta, "psc_login_start")
+    return LoginStarted(login_id=handle, binding_message=code, expires_in=expires_in, interval=interval)
 
 
 def _refuse(deps: PscLoginDeps, login: PscLogin, meta: RequestMeta, reason: str) -> None:
     deps.logins.remove(login.handle_digest)
+    if login.leads_nowhere:
+        deps.refusals.refuse(meta, "psc_login", NO_PUSH)
+        return
     audit(
         deps.journal, _actor(login.username, login.finess), meta, "psc_login", outcome="denied", reason=reason
     )
+
+
+def _slow_down(deps: PscLoginDeps, meta: RequestMeta, interval: int) -> SlowDown:
+    deps.refusals.refuse(meta, "psc_login_poll", "slow_down")
+    return SlowDown(f"Poll at most every {interval} seconds.", retry_after_seconds=interval)
 
 
 def poll_login(deps: PscLoginDeps, meta: RequestMeta, handle: str) -> SessionGranted:
@@ -135,17 +226,16 @@ def poll_login(deps: PscLoginDeps, meta: RequestMeta, handle: str) -> SessionGra
     if now < login.next_poll_at:
         interval = login.interval + SLOW_DOWN_STEP_SECONDS
         deps.logins.claim_poll(login, next_poll_at=now + interval, interval=interval)
-        audit(
-            deps.journal,
-            _actor(login.username, login.finess),
-            meta,
-            "psc_login_poll",
-            outcome="denied",
-            reason="slow_down",
-        )
-        raise SlowDown(f"Poll at most every {interval} seconds.", retry_after_seconds=interval)
+        raise _slow_down(deps, meta, interval)
     if not deps.logins.claim_poll(login, next_poll_at=now + login.interval, interval=login.interval):
         raise SlowDown(f"Poll at most every {login.interval} seconds.", retry_after_seconds=login.interval)
+    if login.leads_nowhere:
+        if login.refuse_at is not None and now >= login.refuse_at:
+            _refuse(deps, login, meta, "access_denied")
+            raise AccessDenied(NOT_APPROVED)
+        raise AuthorizationPending(
+            "Approve the request in your e-CPS app, then poll again.", retry_after_seconds=login.interval
+        )
     try:
         tokens = deps.provider.poll(login.auth_req_id)
     except AuthorizationPending as pending:
@@ -157,18 +247,13 @@ def poll_login(deps: PscLoginDeps, meta: RequestMeta, handle: str) -> SessionGra
             next_poll_at=now + interval,
             interval=interval,
         )
-        audit(
-            deps.journal,
-            _actor(login.username, login.finess),
-            meta,
-            "psc_login_poll",
-            outcome="denied",
-            reason="slow_down",
-        )
-        raise SlowDown(f"Poll at most every {interval} seconds.", retry_after_seconds=interval) from None
-    except (LoginExpired, AccessDenied) as ended:
-        _refuse(deps, login, meta, ended.error_code)
+        raise _slow_down(deps, meta, interval) from None
+    except LoginExpired as expired:
+        _refuse(deps, login, meta, expired.error_code)
         raise
+    except AccessDenied as declined:
+        _refuse(deps, login, meta, declined.error_code)
+        raise AccessDenied(NOT_APPROVED) from None
     return _complete(deps, login, meta, tokens)
 
 
@@ -179,7 +264,12 @@ def _complete(
         practice = read_practice(deps.provider.verified_userinfo(tokens))
         # Read again now: a membership revoked (or moved) since the login started counts.
         membership = deps.memberships.get(login.username)
-        if membership is None or membership.national_id != login.national_id or membership.finess is None:
+        if (
+            membership is None
+            or membership.national_id != login.national_id
+            or membership.finess is None
+            or membership.finess != login.finess
+        ):
             raise PscRefused(
                 "membership revoked", "No pharmacy has invited this national identifier any more."
             )
@@ -188,7 +278,8 @@ def _complete(
         _refuse(deps, login, meta, refused.reason)
         raise
     deps.logins.remove(login.handle_digest)
-    token, lifetime = deps.issuer.issue(login.username)
+    # The token names the pharmacy PSC vouched for: it is valid there only (services/auth.py).
+    token, lifetime = deps.issuer.issue(login.username, membership.finess)
     audit(
         deps.journal,
         Principal(username=login.username, role=membership.role, finess=membership.finess),

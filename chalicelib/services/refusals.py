@@ -4,13 +4,15 @@ per source and reason per time window, not per request.
 One chained, year-long journal link per refused request let anyone with a stream of garbage
 tokens grow the `platform` chain at will and contend with the platform's own events for its head
 (the first release answered some of them 503). Here, per window of `window_seconds`, and per
-(source IP, reason), a process appends:
+(source IP, action, reason), a process appends one event:
 
-- an opening event for the first such refusal, right away (evidence even if no other follows);
-- a closing event with how many followed it in that window, when this process next refuses a
-  request after the window ended.
+- an opening event for the first such refusal, right away (evidence even if no other follows),
+  which also carries how many followed the first in the key's previous window;
+- only for a key that did not come back in the window after: a closing event with that count,
+  when this process next refuses a request after that window.
 
-So a flood of N requests grows the journal by about two events per window and source, not N.
+So a flood of N requests grows the journal by one event per window and source, not N (and one
+more when it stops).
 Every refusal is still counted at once in the `UnauthenticatedRefusals` metric (and the gate logs
 each request with its status). A
 refusal never answers 503: if the journal cannot take an event, the count is kept for the next
@@ -61,6 +63,9 @@ class UnauthenticatedRefusals:
         self._window = window_seconds
         self._max_sources = max_sources
         self._tallies: dict[_Key, _Tally] = {}  # of the current window only
+        # tallies of the window before, with followers, until their key opens again (folded into
+        # its opening event) or the window after ends (then closed on their own)
+        self._carried: dict[_Key, _Tally] = {}
         self._sources: set[str] = set()
         self._current = -1
         self._lock = threading.Lock()
@@ -70,12 +75,13 @@ class UnauthenticatedRefusals:
         count(UNAUTHENTICATED_REFUSALS)
         now = int(self._clock.now().timestamp())
         window = now - now % self._window
-        due: list[tuple[AuditEvent, _Key | None]] = []  # (event, the key of an opening event)
+        # (event, the key of an opening event, the tally it folds in)
+        due: list[tuple[AuditEvent, _Key | None, _Tally | None]] = []
         with self._lock:
-            if window != self._current:  # the windows before it are over: close them
-                for ended in self._tallies.values():
-                    if ended.followers:
-                        due.append((self._event(ended, ended.followers, closing=True), None))
+            if window != self._current:  # the windows before it are over
+                for ended in self._carried.values():  # their key did not come back: close them
+                    due.append((self._closing(ended), None, None))
+                self._carried = {key: t for key, t in self._tallies.items() if t.followers}
                 self._tallies.clear()
                 self._sources.clear()
                 self._current = window
@@ -87,15 +93,22 @@ class UnauthenticatedRefusals:
             found = self._tallies.get(key)
             if found is None:
                 opened = self._tallies[key] = _Tally(window, action, reason, meta)
-                due.append((self._event(opened, 1, closing=False), key))
+                before = self._carried.pop(key, None)
+                due.append((self._event(opened, self._span(opened, "first", before)), key, before))
             else:
                 found.followers += 1
-        for event, opener in due:
-            self._append(event, opener)
+        for event, opener, folded in due:
+            self._append(event, opener, folded)
 
-    def _event(self, tally: _Tally, n: int, *, closing: bool) -> AuditEvent:
+    def _span(self, tally: _Tally, what: str, before: _Tally | None = None) -> str:
         start = datetime.fromtimestamp(tally.window, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        what = f"{n} more" if closing else "first"
+        span = f"{what} in window {start} +{self._window}s"
+        return span if before is None else f"{span}; {self._span(before, f'{before.followers} more')}"
+
+    def _closing(self, tally: _Tally) -> AuditEvent:
+        return self._event(tally, self._span(tally, f"{tally.followers} more"))
+
+    def _event(self, tally: _Tally, span: str) -> AuditEvent:
         return AuditEvent(
             action=tally.action,
             outcome="denied",
@@ -105,10 +118,10 @@ class UnauthenticatedRefusals:
             request_id=tally.first.request_id,
             source_ip=tally.first.source_ip,
             user_agent=tally.first.user_agent,
-            reason=f"{tally.reason} [{what} in window {start} +{self._window}s]",
+            reason=f"{tally.reason} [{span}]",
         )
 
-    def _append(self, event: AuditEvent, opener: _Key | None) -> None:
+    def _append(self, event: AuditEvent, opener: _Key | None, folded: _Tally | None) -> None:
         try:
             self._journal.append(event)
         except ServiceUnavailable:
@@ -120,3 +133,5 @@ class UnauthenticatedRefusals:
                     tally = self._tallies.get(opener)
                     if tally is not None and tally.window == self._current:
                         tally.followers += 1
+                        if folded is not None:  # and the previous window's count, on its own
+                            self._carried[opener] = folded

@@ -69,6 +69,7 @@ BEFORE = {
     psc.CibaProblem: (500, "Internal error"),
     psc.AuthorizationPending: (400, "Authorization pending"),
     psc.SlowDown: (429, "Polling too fast"),
+    psc.TooManyStarts: (429, "Too many logins"),
     psc.LoginExpired: (410, "Login expired"),
     psc.AccessDenied: (403, "Login declined"),
     psc.UnknownIdentifier: (404, "Unknown identifier"),

@@ -9,10 +9,9 @@ from typing import Any
 import jwt
 import pytest
 
-from chalicelib.domain.psc import psc_username
+from chalicelib.domain.psc import NOT_APPROVED, psc_username
 from tests.conftest import PHARMACY_A
 from tests.psc import (
-    APPROVE_AFTER,
     DECLINES,
     DOCTOR,
     ELSEWHERE,
@@ -28,6 +27,22 @@ def problem(response: Any) -> dict[str, Any]:
     assert header(response, "content-type") == "application/problem+json"
     body: dict[str, Any] = json.loads(response.body)
     return body
+
+
+def _links() -> dict[str, int]:
+    """Links per audit chain."""
+    from chalicelib.adapters.dynamodb.models import AuditEventModel
+
+    chains: dict[str, int] = {}
+    for event in AuditEventModel.scan():
+        chains[event.chain] = chains.get(event.chain, 0) + 1
+    return chains
+
+
+def _reasons() -> list[str]:
+    from chalicelib.adapters.dynamodb.models import AuditEventModel
+
+    return [str((event.event or {}).get("reason", "")) for event in AuditEventModel.scan()]
 
 
 def header(response: Any, name: str) -> str:
@@ -62,7 +77,10 @@ def test_the_full_ciba_poll_flow_ends_with_an_access_token_the_api_accepts(psc: 
     assert pending.status_code == 400 and problem(pending)["error"] == "authorization_pending"
     assert header(pending, "retry-after") == str(INTERVAL)
 
-    psc.advance(APPROVE_AFTER)
+    # the e-CPS shows the push with the app's code; the pharmacist approves that push
+    assert psc.fake.pushes(PHARMACIST_A) == [body["binding_message"]]
+    assert psc.fake.approve(PHARMACIST_A, body["binding_message"]) == "approved"
+    psc.advance(INTERVAL)
     done = psc.poll(body["login_id"])
     assert done.status_code == 200, done.body
     tokens = json.loads(done.body)
@@ -89,6 +107,30 @@ def test_the_session_token_verifies_against_the_published_jwks(psc: PscWorld) ->
     claims = jwt.decode(token, jwt.PyJWK(key).key, algorithms=["RS256"])
     assert claims["username"] == psc_username(PHARMACIST_A) and claims["token_use"] == "access"
     assert claims["exp"] - claims["iat"] == 900 and claims["acr"] == "eidas1"
+    assert claims["finess"] == PHARMACY_A  # the pharmacy PSC vouched for
+
+
+def test_starting_a_login_for_a_known_rpps_gets_no_token_without_the_binding_code(psc: PscWorld) -> None:
+    """The attack: RPPS numbers are public; start a login for one and hold the handle. The
+    pharmacist, logging in at the same moment, approves the push that shows the code their own
+    app shows: the attacker's push shows another code and is never approved."""
+    attacker = json.loads(psc.world.call("POST", "/v1/psc/logins", None, {"rpps": PHARMACIST_A[1:]}).body)
+    own = json.loads(psc.start(PHARMACIST_A).body)
+    assert attacker["binding_message"] != own["binding_message"]
+    assert sorted(psc.fake.pushes(PHARMACIST_A)) == sorted(
+        [attacker["binding_message"], own["binding_message"]]
+    )
+    assert psc.fake.approve(PHARMACIST_A, own["binding_message"]) == "approved"
+    for _ in range(120 // INTERVAL):
+        psc.advance(INTERVAL)
+        stolen = psc.poll(attacker["login_id"])
+        assert stolen.status_code != 200 and "access_token" not in text(stolen)
+    assert problem(stolen)["error"] == "expired_token"
+    # a code no push shows approves nothing
+    another = json.loads(psc.start(PHARMACIST_A).body)
+    assert psc.fake.approve(PHARMACIST_A, "ZZZZZZ") == "no push shows this code"
+    psc.advance(INTERVAL)
+    assert problem(psc.poll(another["login_id"]))["error"] == "authorization_pending"
 
 
 def test_polling_before_the_interval_is_slow_down_and_the_interval_grows(psc: PscWorld) -> None:
@@ -99,7 +141,17 @@ def test_polling_before_the_interval_is_slow_down_and_the_interval_grows(psc: Ps
     psc.advance(INTERVAL + 1)
     still_early = psc.poll(login_id)  # the interval is now INTERVAL + 5
     assert still_early.status_code == 429
-    assert [e["reason"] for e in audit_of_a(psc) if e["action"] == "psc_login_poll"] == ["slow_down"] * 2
+    # early polls are the caller's, not a member's act: nothing on the pharmacy's chain
+    assert [e for e in audit_of_a(psc) if e["action"] == "psc_login_poll"] == []
+
+
+def test_one_start_and_twenty_early_polls_add_one_link_to_the_pharmacy_chain(psc: PscWorld) -> None:
+    """The reproduction: 1 start + 20 polls appended 21 links to the pharmacy's chain."""
+    login_id = json.loads(psc.start(PHARMACIST_A).body)["login_id"]
+    for _ in range(20):
+        assert psc.poll(login_id).status_code == 429
+    of_the_login = [e["action"] for e in audit_of_a(psc) if str(e["action"]).startswith("psc_")]
+    assert of_the_login == ["psc_login_start"]  # the start, which sent a push to their e-CPS
 
 
 def test_a_pharmacist_practising_elsewhere_is_refused_with_a_clear_reason(psc: PscWorld) -> None:
@@ -145,31 +197,78 @@ def test_an_id_token_or_userinfo_that_fails_a_check_is_refused(
 def test_a_declined_login_is_access_denied_and_journaled(psc: PscWorld) -> None:
     refused = psc.login(DECLINES)
     assert refused.status_code == 403 and problem(refused)["error"] == "access_denied"
+    assert problem(refused)["detail"] == NOT_APPROVED  # the answer of an identifier that leads nowhere
     assert [e["reason"] for e in audit_of_a(psc) if e["action"] == "psc_login"] == ["access_denied"]
 
 
 def test_a_login_not_approved_in_time_expires(psc: PscWorld) -> None:
-    psc.set_identity(PHARMACIST_A, declines=False)
     login_id = json.loads(psc.start(PHARMACIST_A).body)["login_id"]
-    psc.fake.approve_after_seconds = 3600  # the pharmacist never answers
-    psc.advance(61)
+    psc.advance(121)  # the pharmacist never answers
     expired = psc.poll(login_id)
     assert expired.status_code == 410 and problem(expired)["error"] == "expired_token"
 
 
-def test_an_identifier_no_pharmacy_invited_is_refused_without_contacting_psc(psc: PscWorld) -> None:
-    refused = psc.start("810000000099")
-    assert refused.status_code == 404 and problem(refused)["error"] == "unknown_user_id"
-    assert "810000000099" not in text(refused)
-    assert psc.fake.seen == []  # nobody's e-CPS was woken up
+def _shape(response: Any) -> tuple[int, list[str], list[str], dict[str, object]]:
+    body = json.loads(response.body)
+    headers = sorted(k.lower() for k in response.headers if k.lower() not in {"x-request-id"})
+    fixed = {k: v for k, v in body.items() if k not in {"login_id", "binding_message"}}
+    return response.status_code, headers, sorted(body), fixed
 
 
-def test_an_identifier_psc_does_not_know_is_refused_and_journaled(psc: PscWorld) -> None:
-    refused = psc.start(UNKNOWN_TO_PSC)
-    assert refused.status_code == 404 and problem(refused)["error"] == "unknown_user_id"
-    assert [e["reason"] for e in audit_of_a(psc) if e["action"] == "psc_login_start"] == [
-        "unknown to Pro Santé Connect"
-    ]
+def test_a_start_answers_the_same_for_an_unknown_a_not_invited_and_an_invited_identifier(
+    psc: PscWorld,
+) -> None:
+    """The reproduction: 201 for an invited id, 404 otherwise, and a 404 detail telling "not
+    invited" from "unknown to PSC"."""
+    invited, not_invited, unknown = (psc.start(i) for i in (PHARMACIST_A, "810000000099", UNKNOWN_TO_PSC))
+    assert _shape(invited) == _shape(not_invited) == _shape(unknown)
+    assert invited.status_code == 201
+    assert [s["login_hint"] for s in psc.fake.seen] == [PHARMACIST_A, UNKNOWN_TO_PSC]  # no push otherwise
+
+
+def test_an_identifier_that_leads_nowhere_answers_at_the_poll_after_a_human_delay(psc: PscWorld) -> None:
+    login_id = json.loads(psc.start("810000000099").body)["login_id"]
+    psc.advance(INTERVAL)
+    assert problem(psc.poll(login_id))["error"] == "authorization_pending"  # as a live push
+    for _ in range(130 // INTERVAL):
+        psc.advance(INTERVAL)
+        answer = psc.poll(login_id)
+        if answer.status_code != 400:
+            break
+    # declined as a pharmacist would decline, or left to expire: what a live push may answer too
+    assert (answer.status_code, problem(answer)["error"]) in {(403, "access_denied"), (410, "expired_token")}
+    assert "810000000099" not in text(answer)
+    if answer.status_code == 403:
+        assert problem(answer)["detail"] == NOT_APPROVED
+
+
+def test_starts_of_identifiers_that_lead_nowhere_are_aggregated_without_the_identifier(
+    psc: PscWorld,
+) -> None:
+    """The reproduction: each start with an id nobody invited appended a year-long platform-chain
+    event with the id in `reason`. 100 starts (20 within the limit per source) add at most one
+    event per window to any chain."""
+    before = _links()
+    windows = set()
+    for i in range(100):
+        windows.add(int(psc.clock.now().timestamp()) // 300)
+        response = psc.start(f"8300000{i:05d}")
+        assert response.status_code in {201, 429}
+        psc.advance(7)
+    added = {chain: n - before.get(chain, 0) for chain, n in _links().items() if n != before.get(chain, 0)}
+    assert added and max(added.values()) <= len(windows), (added, len(windows))
+    assert all("8300000" not in reason for reason in _reasons())
+
+
+def test_too_many_starts_for_one_identifier_is_429_with_retry_after(psc: PscWorld) -> None:
+    for _ in range(3):
+        assert psc.start(PHARMACIST_A).status_code == 201
+    refused = psc.start(PHARMACIST_A)
+    assert refused.status_code == 429 and problem(refused)["error"] == "slow_down"
+    assert 0 < int(header(refused, "retry-after")) <= 300
+    assert len(psc.fake.seen) == 3  # three pushes at most per window
+    psc.advance(int(header(refused, "retry-after")))
+    assert psc.start(PHARMACIST_A).status_code == 201
 
 
 @pytest.mark.parametrize(
@@ -223,7 +322,8 @@ def test_a_membership_revoked_during_the_login_is_refused(psc: PscWorld) -> None
     psc.world.call(
         "DELETE", f"/v1/admin/pharmacies/{PHARMACY_A}/members/{psc_username(PHARMACIST_A)}", "admin-a"
     )
-    psc.advance(APPROVE_AFTER + INTERVAL)
+    psc.fake.approve(PHARMACIST_A, psc.fake.pushes(PHARMACIST_A)[0])
+    psc.advance(INTERVAL)
     refused = psc.poll(login_id)
     assert refused.status_code == 403
     assert [e["reason"] for e in audit_of_a(psc) if e["action"] == "psc_login"] == ["membership revoked"]

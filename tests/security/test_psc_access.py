@@ -106,7 +106,7 @@ def test_the_psc_setting_takes_a_boolean_only(psc: PscWorld) -> None:
 
 def test_a_session_token_for_a_cognito_user_is_refused(psc: PscWorld) -> None:
     """Our issuer's key cannot log anyone in as a Cognito member: the membership says which login."""
-    token, _ = bootstrap.get_container().psc.issuer.issue("pharmacist-a")
+    token, _ = bootstrap.get_container().psc.issuer.issue("pharmacist-a", PHARMACY_A)
     assert psc.call("GET", "/v1/tests?date=2026-11-29", token).status_code == 401
 
 
@@ -158,4 +158,46 @@ def test_an_admin_invites_a_pharmacist_by_rpps_and_revokes_them(psc: PscWorld) -
     assert other.status_code == 409
     revoked = world.call("DELETE", f"{members}/psc-810000000042", "admin-b")
     assert revoked.status_code == 204
-    assert psc.start("810000000042").status_code == 404
+    assert psc.start("810000000042").status_code == 201  # the same answer as for anyone
+    assert "810000000042" not in [sent["login_hint"] for sent in psc.fake.seen]  # but no push
+
+
+def test_a_psc_session_vouched_for_one_pharmacy_is_refused_at_another_that_invites_them_later(
+    psc: PscWorld,
+) -> None:
+    """The reproduction: revoked at A, invited by B, the token vouched for A read B's records for
+    the rest of its 15 minutes. The token names A: at B it is refused."""
+    world = psc.world
+    token_a = psc.token(PHARMACIST_A)
+    of_b = world.call("POST", "/v1/tests", "pharmacist-b", screening_body(1))
+    assert of_b.status_code == 201, of_b.body
+    record_b = json.loads(of_b.body)["id"]
+    username = psc_username(PHARMACIST_A)
+    assert (
+        world.call("DELETE", f"/v1/admin/pharmacies/{PHARMACY_A}/members/{username}", "admin-a").status_code
+        == 204
+    )
+    invited = world.call(
+        "POST",
+        f"/v1/admin/pharmacies/{PHARMACY_B}/members",
+        "admin-b",
+        {"national_id": PHARMACIST_A, "role": "pharmacist"},
+    )
+    assert invited.status_code == 201, invited.body
+    for method, path in (("GET", f"/v1/tests/{record_b}"), ("GET", "/v1/tests?date=2026-11-29")):
+        refused = psc.call(method, path, token_a)
+        assert refused.status_code == 401, (path, refused.body)
+        assert "PHARMACY" not in refused.body.decode() and PHARMACY_A not in refused.body.decode()
+    events = json.loads(world.call("GET", "/v1/audit?limit=200", "admin-b").body)["items"]
+    assert any(
+        e["action"] == "authenticate" and e["outcome"] == "denied" and e["actor"] == username for e in events
+    )
+
+
+def test_a_session_token_without_its_pharmacy_is_refused(psc: PscWorld) -> None:
+    """A token of our issuer that names no FINESS (or another one) is no session anywhere."""
+    genuine = psc.token(PHARMACIST_A)
+    assert psc.call("GET", "/v1/tests?date=2026-11-29", genuine).status_code == 200
+    issuer = bootstrap.get_container().psc.issuer
+    elsewhere, _ = issuer.issue(psc_username(PHARMACIST_A), PHARMACY_B)
+    assert psc.call("GET", "/v1/tests?date=2026-11-29", elsewhere).status_code == 401

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
+import requests
 
+from devtools.fake_psc import ECPS
 from devtools.stack import PROJECT_DIR
 
 pytestmark = pytest.mark.xdist_group("stack")
@@ -49,10 +53,32 @@ def test_make_login_psc_prints_a_token_the_api_accepts(local_stack: dict[str, An
     user = next(u for u in local_stack["psc_users"] if u["behaviour"] == "approves")
     done = _make_login(local_stack, f"PSC={user['national_id']}")
     assert done.returncode == 0, done.stderr
-    (token,) = done.stdout.splitlines()
+    (token,) = done.stdout.splitlines()  # the token alone: the binding code goes to stderr
+    shown = re.search(r"binding code: ([A-Z2-9]{6})", done.stderr)
+    assert shown, done.stderr
+    assert f"the push showing {shown.group(1)} was approved" in done.stderr
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["username"] == user["username"] and claims["token_use"] == "access"
+    assert claims["finess"] == user["finess"]
     assert _get(f"{local_stack['api_url']}/v1/tests?date=2026-11-29", token) == 200
+
+
+def test_the_fake_e_cps_approves_only_the_push_showing_the_code(local_stack: dict[str, Any]) -> None:
+    user = next(u for u in local_stack["psc_users"] if u["behaviour"] == "approves")
+    api, ecps = local_stack["api_url"], f"{local_stack['psc_url']}{ECPS}"
+    started = requests.post(f"{api}/v1/psc/logins", json={"national_id": user["national_id"]}, timeout=10)
+    assert started.status_code == 201, started.text
+    code = started.json()["binding_message"]
+    shown = requests.get(f"{ecps}/pushes/{user['national_id']}", timeout=10).json()["pushes"]
+    assert {"binding_message": code} in shown
+    wrong = "".join(reversed(code)) if code != code[::-1] else "ZZZZZ2"
+    refused = requests.post(
+        f"{ecps}/approve", data={"national_id": user["national_id"], "binding_message": wrong}, timeout=10
+    )
+    assert refused.status_code == 404 and refused.json() == {"error": "no_matching_push"}
+    time.sleep(started.json()["interval"])
+    polled = requests.post(f"{api}/v1/psc/logins/{started.json()['login_id']}/token", timeout=10)
+    assert polled.status_code == 400 and polled.json()["error"] == "authorization_pending"
 
 
 def test_make_login_user_prints_a_cognito_token(local_stack: dict[str, Any]) -> None:

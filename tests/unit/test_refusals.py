@@ -1,4 +1,5 @@
-"""Unauthenticated refusals are journaled per source and reason per window, never per request."""
+"""Unauthenticated refusals are journaled per source and reason per window (one event each), never
+per request."""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ def _counted(journal: FakeJournal) -> int:
     """How many refusals the journal's events account for."""
     total = 0
     for event in journal.events:
-        found = re.search(r"\[(first|(\d+) more) in window", event.reason)
+        found = re.findall(r"(first|(\d+) more) in window", event.reason)
         assert found, event.reason
-        total += 1 if found.group(1) == "first" else int(found.group(2))
+        total += sum(1 if what == "first" else int(n) for what, n in found)
     return total
 
 
@@ -31,8 +32,10 @@ def test_a_flood_grows_the_journal_by_the_windows_not_the_requests() -> None:
     clock.advance(seconds=300)
     for _ in range(1000):
         refusals.refuse(ATTACKER, "authenticate", "The token is malformed.")
-    assert len(journal.events) == 3  # the closing count of window 1, the first of window 2
+    assert len(journal.events) == 2  # the first of window 2 carries the count of window 1
+    assert "first in window" in journal.events[1].reason
     assert "999 more in window" in journal.events[1].reason
+    assert _counted(journal) == 1001
     event = journal.events[0]
     assert (event.action, event.outcome, event.actor, event.finess) == (
         "authenticate",
@@ -91,5 +94,21 @@ def test_concurrent_refusals_are_each_counted_once() -> None:
         t.join()
     clock.advance(seconds=300)
     refusals.refuse(ATTACKER, "authenticate", "The token is malformed.")
-    assert len(journal.events) == 3
+    assert len(journal.events) == 2
     assert _counted(journal) == 1601
+
+
+def test_a_flood_over_many_windows_adds_one_event_per_window_and_its_end_is_closed_later() -> None:
+    journal, clock = FakeJournal(), FixedClock()
+    refusals = UnauthenticatedRefusals(journal, clock, window_seconds=300)
+    for _ in range(5):
+        for _ in range(100):
+            refusals.refuse(ATTACKER, "authenticate", "The token is malformed.")
+        clock.advance(seconds=300)
+    assert len(journal.events) == 5 and _counted(journal) == 500 - 99  # the last window's 99 wait
+    other = RequestMeta(source_ip="198.51.100.9")
+    refusals.refuse(other, "authenticate", "The token has expired.")  # the window after: not closed yet
+    clock.advance(seconds=300)
+    refusals.refuse(other, "authenticate", "The token has expired.")  # the flood's key did not come back
+    assert "99 more in window" in journal.events[-2].reason  # closed before the window's first
+    assert _counted(journal) == 502

@@ -27,9 +27,11 @@ class World:
         self.tokens = FakeTokens()
         self.refusals = UnauthenticatedRefusals(self.journal, self.clock)
 
-    def token(self, name: str, username: str, client_id: str = "mobile") -> None:
+    def token(self, name: str, username: str, client_id: str = "mobile", finess: str | None = None) -> None:
         issued = int(self.clock.now().timestamp())
-        self.tokens.tokens[name] = VerifiedToken(username=username, client_id=client_id, issued_at=issued)
+        self.tokens.tokens[name] = VerifiedToken(
+            username=username, client_id=client_id, issued_at=issued, finess=finess
+        )
 
     def authenticate(self, header: str | None) -> Principal:
         return auth.authenticate(
@@ -76,8 +78,18 @@ def test_a_cognito_token_cannot_stand_in_for_a_pro_sante_connect_member() -> Non
     world.token("cognito", "psc-810")
     with pytest.raises(Unauthenticated):
         world.authenticate("Bearer cognito")
-    world.token("ours", "psc-810", client_id=PSC_SESSION_CLIENT_ID)
+    world.token("ours", "psc-810", client_id=PSC_SESSION_CLIENT_ID, finess=PHARMACY)
     assert world.authenticate("Bearer ours").username == "psc-810"
+
+
+def test_a_pro_sante_connect_session_is_valid_at_the_pharmacy_it_names_only() -> None:
+    world = World()
+    world.memberships.add(Membership("psc-810", Role.PHARMACIST, PHARMACY, national_id="810"), created_by="t")
+    for name, finess in (("elsewhere", "130000029"), ("nowhere", None)):
+        world.token(name, "psc-810", client_id=PSC_SESSION_CLIENT_ID, finess=finess)
+        with pytest.raises(Unauthenticated):
+            world.authenticate(f"Bearer {name}")
+    assert world.journal.actions() == [("authenticate", "denied")] * 2
 
 
 def test_a_cognito_pharmacist_of_a_pharmacy_that_requires_psc_is_refused_but_its_admin_is_not() -> None:

@@ -231,6 +231,7 @@ class DynamoDbPscLogins:
             interval=login.interval,
             next_poll_at=login.next_poll_at,
             login_expires_at=login.expires_at,
+            refuse_at=login.refuse_at,
             expires_at=datetime.fromtimestamp(login.expires_at, UTC) + timedelta(hours=1),
         )
         with dynamodb_errors():
@@ -251,6 +252,7 @@ class DynamoDbPscLogins:
             expires_at=float(item.login_expires_at),
             interval=int(item.interval),
             next_poll_at=float(item.next_poll_at),
+            refuse_at=None if item.refuse_at is None else float(item.refuse_at),
         )
 
     def claim_poll(self, login: PscLogin, *, next_poll_at: float, interval: int) -> bool:

@@ -257,7 +257,11 @@ class AuditCheckpointModel(Model):
 
 
 class PscLoginModel(Model):
-    """A Pro Santé Connect login in progress (CIBA): keyed by a digest of the app's handle."""
+    """A Pro Santé Connect login in progress (CIBA): keyed by a digest of the app's handle.
+
+    The per-window counters of login starts (DynamoDbPscStartLimits) share the table: their key
+    starts with `start-limit#` (a handle's digest is hex), and they carry `starts` and
+    `expires_at` only."""
 
     class Meta(_OnDemand):
         table_name = Settings.psc_logins_table  # until bind_models names the configured one
@@ -270,7 +274,9 @@ class PscLoginModel(Model):
     interval = NumberAttribute()
     next_poll_at = NumberAttribute()
     login_expires_at = NumberAttribute()
-    expires_at = TTLAttribute()  # DynamoDB removes logins nobody finished
+    refuse_at = NumberAttribute(null=True)  # a login that leads nowhere (ports.PscLogin)
+    starts = NumberAttribute(null=True)  # a start counter's count
+    expires_at = TTLAttribute()  # DynamoDB removes logins nobody finished, and spent counters
 
 
 # Model class -> the Settings field that names its table.
