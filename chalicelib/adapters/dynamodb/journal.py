@@ -64,6 +64,7 @@ from chalicelib.domain.audit_chain import (
     checkpoint_message,
     event_fields,
     format_time,
+    is_chain,
     next_checkpoint,
     next_link,
     parse_time,
@@ -71,7 +72,7 @@ from chalicelib.domain.audit_chain import (
     verify_chain,
 )
 from chalicelib.domain.errors import FieldError, ServiceUnavailable, ValidationFailed
-from chalicelib.observability import logger
+from chalicelib.observability import AUDIT_QUARANTINED, count, logger
 from chalicelib.ports import Change, Clock, PublishedKey
 
 if TYPE_CHECKING:
@@ -289,14 +290,35 @@ def latest_checkpoint(chain: str) -> Checkpoint | None:
     return None
 
 
-def known_chains() -> set[str]:
-    """Every pharmacy, the platform, and any chain already checkpointed (a FINESS named by a
-    refused request) - without scanning the events table, which holds a year of events."""
+def candidate_chains() -> set[str]:
+    """Every pharmacy's FINESS as stored, the platform, and any chain already checkpointed -
+    without scanning the events table, which holds a year of events. Unchecked: a pharmacy item
+    may name anything (see `known_chains`)."""
     chains = {PLATFORM_CHAIN}
     with _unavailable("chains"):
-        chains |= {p.finess for p in PharmacyModel.scan(attributes_to_get=["finess"])}
+        chains |= {str(p.finess) for p in PharmacyModel.scan(attributes_to_get=["finess"])}
         chains |= _scan_chains(AuditCheckpointModel)
     return chains
+
+
+def known_chains() -> set[str]:
+    """The candidate chains whose name is a chain ("platform" or a valid FINESS)."""
+    return {chain for chain in candidate_chains() if is_chain(chain)}
+
+
+def is_known_chain(chain: str) -> bool:
+    """A chain the journal knows: a pharmacy's, the platform's, or one with a link or checkpoint."""
+    if chain == PLATFORM_CHAIN:
+        return True
+    if not is_chain(chain):
+        return False
+    with _unavailable("chains"):
+        if PharmacyModel.count(chain, limit=1) > 0:
+            return True
+        for model in (AuditEventModel, AuditCheckpointModel):
+            for _item in model.query(chain, limit=1, consistent_read=True):
+                return True
+    return False
 
 
 class DynamoDbAuditJournal:
@@ -456,9 +478,12 @@ class DynamoDbAuditJournal:
 class DynamoDbCheckpointer:
     """The checkpoint function's side: sign every chain's head, hourly, even when it did not move."""
 
-    def __init__(self, *, signer: KmsSigner, clock: Clock) -> None:
+    def __init__(
+        self, *, signer: KmsSigner, clock: Clock, set_aside: Callable[[str, Any, str], object] | None = None
+    ) -> None:
         self._signer = signer
         self._clock = clock
+        self._set_aside = set_aside
 
     def checkpoint(self, chain: str) -> Checkpoint:
         """Sign the chain's current head as the checkpoint after the newest one."""
@@ -493,7 +518,10 @@ class DynamoDbCheckpointer:
         fails is logged and the others still signed (the verifier reports a missed heartbeat)."""
         signed: dict[str, int] = {}
         failed = 0
-        for chain in chains if chains is not None else sorted(known_chains()):
+        for chain in sorted(chains if chains is not None else candidate_chains()):
+            if not is_chain(chain):  # a pharmacy item naming no FINESS: set aside, sign the others
+                self._quarantine({"chain": chain}, "its name is not an audit chain")
+                continue
             try:
                 signed[chain] = self.checkpoint(chain).head_seq
             except ServiceUnavailable:
@@ -501,11 +529,20 @@ class DynamoDbCheckpointer:
             except PutError as exc:  # another run signed this number meanwhile: it has the heartbeat
                 if not is_conditional_failure(exc):
                     raise
+            except (TypeError, ValueError, KeyError):  # a malformed stored item of this chain
+                self._quarantine({"chain": chain}, "its newest link or checkpoint is malformed")
         self.publish_public_key()
         logger.info("audit checkpoints written", extra={"chains": len(signed), "failed": failed})
         if failed:
             raise ServiceUnavailable(f"{failed} chain(s) could not be checkpointed; retry later.")
         return signed
+
+    def _quarantine(self, item: dict[str, Any], reason: str) -> None:
+        if self._set_aside is not None:
+            self._set_aside("checkpoint", item, reason)
+        else:  # no quarantine store (a test's checkpointer): the metric and the log line remain
+            logger.error("audit item set aside", extra={"watcher": "checkpoint", "reason": reason})
+            count(AUDIT_QUARANTINED)
 
     def publish_public_key(self) -> None:
         """Put the public key where the API (which has no right on the key) can serve it."""
