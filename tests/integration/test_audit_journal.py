@@ -40,6 +40,7 @@ from chalicelib.domain.audit_chain import (
     public_key_verifier,
 )
 from chalicelib.domain.errors import ServiceUnavailable, ValidationFailed
+from chalicelib.domain.finess import check_digit
 from devtools import verify_audit
 from devtools.audit_jobs import audit_stream_poller
 from devtools.provision import provision
@@ -92,7 +93,11 @@ _serial = itertools.count(1)
 def pharmacies(account: dict[str, str]) -> tuple[str, str]:
     """Two FINESS no other test of the module writes to."""
     n = next(_serial)
-    return f"75{n:07d}", f"69{n:07d}"
+    return valid_finess(f"75{n:06d}"), valid_finess(f"69{n:06d}")
+
+
+def valid_finess(prefix8: str) -> str:
+    return prefix8 + check_digit(prefix8)
 
 
 @pytest.fixture

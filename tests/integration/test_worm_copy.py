@@ -60,7 +60,7 @@ def copy_state() -> tuple[dict[int, Any], list[int]]:
     """The copy (oldest versions) and the number of versions per key."""
     s3 = boto3.client("s3")
     bucket = get_settings().audit_worm_bucket
-    images = dict(S3WormCopy(s3, bucket).chain_images(CHAIN))
+    images = {seq: image for (_chain, seq), image in S3WormCopy(s3, bucket).chain_images(CHAIN)}
     versions = s3.list_object_versions(Bucket=bucket, Prefix=f"audit/{CHAIN}/").get("Versions", [])
     per_key: dict[str, int] = {}
     for version in versions:
