@@ -780,7 +780,7 @@ def test_an_event_deleted_by_an_insider_with_put_item_alone_is_named(
     journal.append(ev(12, a))  # seq 13: a pharmacist reads a record
     copy_to_worm()
     counted: list[str] = []
-    monkeypatch.setattr(worm, "count", lambda name, value=1: counted.append(name))
+    monkeypatch.setattr(worm, "count", lambda name, value=1: counted.append(name), raising=False)
 
     past = int((clock.moment - timedelta(days=1)).timestamp())
     item = raw_item(a, 13)
@@ -791,7 +791,6 @@ def test_an_event_deleted_by_an_insider_with_put_item_alone_is_named(
     )  # fmt: skip
     put_raw({**item, "expires_at": {"N": str(past)}, "hash": {"S": forged_hash}})  # PutItem
     copy_to_worm()  # the consumer sees the rewrite: it never replaces the copy, and it is counted
-    assert counted == ["AuditWormDiffers"]
     delete_raw(a, 13)  # DynamoDB's TTL service removes the item: its expiry is in the past
 
     time = format_time(clock.now())
@@ -820,11 +819,12 @@ def test_an_event_deleted_by_an_insider_with_put_item_alone_is_named(
     put_raw(nxt)  # PutItem: the next link vouches that seq 13 was due
     put_raw({**item, "chain": {"S": f"{a}/x"}, "expires_at": {"N": str(past)}})  # PutItem: the decoy
     copy_to_worm()
-    assert "AuditQuarantined" in counted  # the decoy's chain is no chain: set aside
     make_checkpointer(clock).checkpoint(a)  # the next hour's checkpoint signs head 14
 
     found = findings(a, clock)
     assert (13, DELETED) in found and (13, TABLE_MISSING) in found, found
+    # The rewrite was counted (an alarm, not only a log line); the decoy's chain is no chain.
+    assert counted == ["AuditWormDiffers", "AuditQuarantined"]
     bucket = get_settings().audit_worm_bucket
     listed = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix=f"audit/{a}/x/")
     assert listed.get("KeyCount", 0) == 0  # no object of a look-alike chain
@@ -906,7 +906,7 @@ def test_offline_freshness_is_judged_now_not_at_the_files_own_date(
     cut = {
         "events": [e for e in document["events"] if int(e["seq"]["N"]) <= 4],
         "checkpoints": [c for c in document["checkpoints"] if int(c["n"]["N"]) == 1],
-        "worm": [w for w in document["worm"] if int(w["image"]["seq"]["N"]) <= 4],
+        "worm": [w for w in document["worm"] if int(w.get("image", w)["seq"]["N"]) <= 4],
         "exported_at": document["checkpoints"][0]["signed_at"]["S"],
     }
     exported.write_text(json.dumps({**document, **cut}))
