@@ -227,6 +227,17 @@ class AwsSource:
         return document
 
 
+def quarantined_items(settings: Any, session: Any) -> int | None:
+    """How many audit items the journal's watchers set aside (the operator's status shows it);
+    None without a WORM bucket."""
+    from chalicelib.adapters.worm import S3WormCopy
+
+    if not settings.audit_worm_bucket:
+        return None
+    s3 = session.client("s3", endpoint_url=settings.aws_endpoint_url)
+    return S3WormCopy(s3, settings.audit_worm_bucket).quarantined()
+
+
 # --- the commands ----------------------------------------------------------------------------------
 
 

@@ -882,6 +882,24 @@ def test_a_pharmacy_item_naming_no_finess_is_set_aside_and_every_chain_signed(
             ddb().delete_item(TableName=pharmacies_table, Key={"finess": {"S": finess}})
 
 
+def test_the_journal_refuses_a_chain_that_is_not_a_finess_at_write(
+    journal: DynamoDbAuditJournal, pharmacies: tuple[str, str]
+) -> None:
+    a, _ = pharmacies
+    for name in (f"{a}/x", a[:-1] + str((int(a[-1]) + 1) % 10), "#public-key", "7" * 1100):
+        with pytest.raises(ValueError):
+            journal.append(ev(1, name))
+        assert (
+            ddb().query(
+                TableName=get_settings().audit_table,
+                KeyConditionExpression="chain = :c",
+                ExpressionAttributeValues={":c": {"S": name}},
+            )["Items"]
+            == []
+        )
+    journal.append(ev(1, a))  # a FINESS with its key is a chain
+
+
 def test_a_mistyped_chain_is_no_verdict(
     pharmacies: tuple[str, str], clock: StepClock, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -18,6 +18,7 @@ from chalicelib.config import get_settings
 from chalicelib.domain.audit_chain import AuditEvent
 from devtools.audit_jobs import audit_stream_poller
 from devtools.provision import provision
+from devtools.verify_audit import quarantined_items
 
 CHAIN = "750000010"
 
@@ -197,6 +198,8 @@ def test_a_poison_item_is_set_aside_and_the_next_event_copied_within_one_cycle(
     assert images == table_images() and list(images) == [1] and versions == [1]
     copy = S3WormCopy(boto3.client("s3"), get_settings().audit_worm_bucket)
     assert copy.quarantined() == 1 and counted == ["AuditQuarantined"]
+    # what the operator's status shows (devtools/status.py)
+    assert quarantined_items(get_settings(), boto3.Session(region_name="eu-west-3")) == 1
     assert audit_stream_poller().poll_once() == 2  # a new consumer replays the stream
     assert copy.quarantined() == 1  # and finds the item already set aside
 
