@@ -56,6 +56,7 @@ from chalicelib.domain.audit_chain import (
     SIGNING_ALGORITHM,
     AuditEvent,
     Checkpoint,
+    ExpiryEvidence,
     Head,
     Link,
     SignatureVerifier,
@@ -586,10 +587,17 @@ def stored_chains() -> set[str]:
 
 
 def verify_stored(
-    chain: str, verifier: SignatureVerifier, *, now: datetime, period: Any = None
+    chain: str,
+    verifier: SignatureVerifier,
+    *,
+    now: datetime,
+    period: Any = None,
+    expiry: ExpiryEvidence | None = None,
 ) -> VerificationReport:
-    """Verify a chain as the tables hold it."""
-    kwargs = {} if period is None else {"period": period}
+    """Verify a chain as the tables hold it (a gap is excused only by `expiry`'s evidence)."""
+    kwargs: dict[str, Any] = {} if period is None else {"period": period}
+    if expiry is not None:
+        kwargs["expiry"] = expiry
     return verify_chain(
         (link_from_item(item) for item in link_items(chain)),
         [checkpoint_from_item(item) for item in checkpoint_items(chain)],
