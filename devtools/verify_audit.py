@@ -54,6 +54,7 @@ from chalicelib.domain.audit_chain import (
     is_chain,
     public_key_verifier,
     verify_chain,
+    well_formed_items,
 )
 from devtools import cli
 from devtools.target import Target
@@ -142,9 +143,9 @@ def verify_document(
         document.get("events") or document.get("checkpoints") or document.get("worm")
     ):
         raise UnknownChain(chain)
-    events = sorted(document.get("events", []), key=lambda item: link_from_item(item).seq)
-    worm = document.get("worm")
     report = VerificationReport(chain=chain)
+    events = well_formed_items(report, document.get("events", []))
+    worm = document.get("worm")
     genuine = genuine_copy(report, _worm_entries(chain, worm)) if worm is not None else None
     evidence = ExpiryEvidence(copy=None if genuine is None else copy_expiries(genuine), retention=retention)
     checked = verify_chain(

@@ -360,6 +360,7 @@ WORM_MISSING = "worm_missing"  # an event in the table is absent from the WORM c
 WORM_DIFFERS = "worm_differs"  # an event in the table differs from its WORM copy (its expiry included)
 TABLE_MISSING = "table_missing"  # an event of the WORM copy is gone from the table before its expiry
 WORM_FORGED = "worm_forged"  # a WORM object whose content does not name the chain and seq of its key
+MALFORMED = "malformed"  # a table item of the chain that names no valid (chain, seq): set aside
 
 
 @dataclass(frozen=True)
@@ -401,6 +402,7 @@ class VerificationReport:
             WORM_MISSING: 7,
             TABLE_MISSING: 8,
             WORM_FORGED: 9,
+            MALFORMED: 10,
         }
         return min(self.findings, key=lambda f: (f.seq, order.get(f.kind, 0)), default=None)
 
@@ -687,6 +689,21 @@ def genuine_copy(
             continue
         genuine[seq] = image
     return genuine
+
+
+def well_formed_items(report: VerificationReport, items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The table items that are links of `report.chain` (their (chain, seq) valid), in seq order; each
+    other one is named `malformed` and kept out of the walk, so it blames no genuine link."""
+    kept: list[tuple[int, dict[str, Any]]] = []
+    for item in items:
+        names = image_names(item)
+        if names is None or names[0] != report.chain:
+            report.findings.append(
+                BrokenLink(0, MALFORMED, "a table item of this chain names no valid seq (set it aside)")
+            )
+            continue
+        kept.append((names[1], item))
+    return [item for _seq, item in sorted(kept, key=lambda pair: pair[0])]
 
 
 def copy_expiries(genuine: dict[int, dict[str, Any]]) -> dict[int, int | None]:

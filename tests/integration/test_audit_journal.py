@@ -27,6 +27,7 @@ from chalicelib.domain.audit_chain import (
     CHECKPOINT_SKIPPED,
     DELETED,
     EDITED,
+    MALFORMED,
     PLATFORM_CHAIN,
     REORDERED,
     STALE,
@@ -880,6 +881,32 @@ def test_a_pharmacy_item_naming_no_finess_is_set_aside_and_every_chain_signed(
     finally:
         for finess in ("#public-key", a):
             ddb().delete_item(TableName=pharmacies_table, Key={"finess": {"S": finess}})
+
+
+def test_a_malformed_item_at_a_chains_head_neither_stops_nor_extends_the_chain(
+    journal: DynamoDbAuditJournal, pharmacies: tuple[str, str], clock: StepClock
+) -> None:
+    """An item of seq 2.5 (PutItem, no other attribute) sorts last: it was read as the head, so the
+    next append failed (no hash) or chained onto it, and the signer raised for that chain."""
+    a, b = pharmacies
+    journal.append(ev(1, a))
+    journal.append(ev(2, a))
+    journal.append(ev(1, b))
+    put_raw({"chain": {"S": a}, "seq": {"N": "2.5"}, "event": {"S": "{}"}})
+    quarantine = S3WormCopy(boto3.client("s3"), get_settings().audit_worm_bucket)
+    before = quarantine.quarantined()
+    signer = DynamoDbCheckpointer(
+        signer=KmsSigner(boto3.client("kms"), get_settings().audit_key_id),
+        clock=clock,
+        set_aside=quarantine.quarantine,
+    )
+    assert signer.checkpoint_all([a, b]) == {a: 2, b: 1}  # the newest well-formed link is signed
+    assert quarantine.quarantined() == before + 1
+    make_journal(clock).append(ev(3, a))  # a writer without a cached head
+    assert raw_item(a, 3)["prev_hash"] == raw_item(a, 2)["hash"]
+    assert signer.checkpoint_all([a, b]) == {a: 3, b: 1}
+    found = findings(a, clock)
+    assert found == [(0, MALFORMED)], found  # only the item is named: the chain is whole
 
 
 def test_the_journal_refuses_a_chain_that_is_not_a_finess_at_write(

@@ -65,6 +65,7 @@ from chalicelib.domain.audit_chain import (
     checkpoint_message,
     event_fields,
     format_time,
+    image_names,
     is_chain,
     next_checkpoint,
     next_link,
@@ -285,6 +286,46 @@ def _scan_chains(model: type[AuditEventModel] | type[AuditCheckpointModel]) -> s
             return {chain for chain in found if chain and not chain.startswith("#")}
 
 
+# A chain's head is found past at most this many malformed items (each one query): more is an attack
+# on availability, answered 503 rather than an unbounded walk.
+MALFORMED_AT_HEAD_MAX = 100
+_HASH_DIGITS = frozenset("0123456789abcdef")
+
+
+def _well_formed_head(chain: str, item: dict[str, Any]) -> Head | None:
+    """The head an item of `chain` makes, if it is a well-formed link of it; else None."""
+    names = image_names(item)
+    link = link_from_item(item)
+    if names != (chain, link.seq) or len(link.hash) != 64 or not set(link.hash) <= _HASH_DIGITS:
+        return None
+    try:
+        parse_time(link.time)
+    except ValueError:
+        return None
+    return Head(link.seq, link.hash, link.time, link.expires_at)
+
+
+def newest_link(chain: str) -> tuple[Head | None, list[dict[str, Any]]]:
+    """The chain's newest well-formed link (consistent read), and the malformed items passed over
+    to find it (a seq of 1.5 sorts among the links: it must neither stop nor extend the chain)."""
+    connection = AuditEventModel._get_connection()
+    skipped: list[dict[str, Any]] = []
+    start_key: Any = None
+    while len(skipped) <= MALFORMED_AT_HEAD_MAX:
+        page = connection.query(
+            chain, consistent_read=True, scan_index_forward=False, limit=1, exclusive_start_key=start_key
+        )
+        for item in page.get("Items", []):
+            head = _well_formed_head(chain, item)
+            if head is not None:
+                return head, skipped
+            skipped.append(item)
+        start_key = page.get("LastEvaluatedKey")
+        if not start_key:
+            return None, skipped
+    raise ServiceUnavailable("The audit journal's head is unreadable; retry later.")
+
+
 def latest_checkpoint(chain: str) -> Checkpoint | None:
     for item in AuditCheckpointModel.query(chain, scan_index_forward=False, limit=1, consistent_read=True):
         return _checkpoint_of(item)
@@ -401,8 +442,9 @@ class DynamoDbAuditJournal:
     def head(self, chain: str) -> Head:
         """The chain's newest link (consistent read); if every link expired, the newest checkpoint."""
         with _unavailable("head"):
-            for item in AuditEventModel.query(chain, scan_index_forward=False, limit=1, consistent_read=True):
-                return Head(int(item.seq), item.hash, item.time, _epoch(item.expires_at))
+            head, _malformed = newest_link(chain)  # the WORM consumer sets those aside
+            if head is not None:
+                return head
             checkpoint = latest_checkpoint(chain)
         if checkpoint is None:
             return GENESIS
@@ -489,9 +531,10 @@ class DynamoDbCheckpointer:
     def checkpoint(self, chain: str) -> Checkpoint:
         """Sign the chain's current head as the checkpoint after the newest one."""
         with _unavailable("checkpoint"):
-            head = GENESIS
-            for item in AuditEventModel.query(chain, scan_index_forward=False, limit=1, consistent_read=True):
-                head = Head(int(item.seq), item.hash, item.time, _epoch(item.expires_at))
+            newest, malformed = newest_link(chain)
+            for item in malformed:  # passed over, and set aside: the newest well-formed link is signed
+                self._quarantine({"chain": chain, "item": item}, "a malformed item at the chain's head")
+            head = GENESIS if newest is None else newest
             previous = latest_checkpoint(chain)
             if head is GENESIS and previous is not None:  # every link expired: the head lives on
                 head = Head(
