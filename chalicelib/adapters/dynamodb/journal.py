@@ -624,9 +624,11 @@ def checkpoint_items(chain: str) -> list[dict[str, Any]]:
 
 
 def stored_chains() -> set[str]:
-    """Every chain with a link or a checkpoint (a chain deleted whole still has its checkpoints)."""
+    """Every chain with a link or a checkpoint (a chain deleted whole still has its checkpoints);
+    an item under a name that is no chain is no chain's (the WORM consumer sets it aside)."""
     with _unavailable("chains"):
-        return _scan_chains(AuditEventModel) | _scan_chains(AuditCheckpointModel)
+        found = _scan_chains(AuditEventModel) | _scan_chains(AuditCheckpointModel)
+    return {chain for chain in found if is_chain(chain)}
 
 
 def verify_stored(
