@@ -25,6 +25,7 @@ width), so that (chain, seq) and the WORM object key name each other one to one.
 from __future__ import annotations
 
 import base64
+import bisect
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
@@ -438,8 +439,8 @@ class ExpiryEvidence:
     def _signed_long_ago(self, seq: int, covering: Sequence[Checkpoint], now: datetime) -> bool:
         if self.retention is None:
             return False
-        first = next((cp for cp in covering if cp.head_seq >= seq), None)
-        signed = _signed_at(first) if first is not None else None
+        at = bisect.bisect_left(covering, seq, key=lambda cp: cp.head_seq)  # sorted by head_seq
+        signed = _signed_at(covering[at]) if at < len(covering) else None
         # The link existed when the checkpoint was signed: it was due at the latest then + retention.
         return signed is not None and signed + self.retention <= now
 
@@ -447,7 +448,9 @@ class ExpiryEvidence:
         """Every link from `low` to `high` expired. Checkpoints cover seqs in order, so among the
         links without a copy the highest needs the latest checkpoint: checking it checks them all."""
         copy = self.copy or {}
-        if not all(self.expired(seq, covering, now) for seq in copy if low <= seq <= high):
+        span = range(low, high + 1)
+        copied = (s for s in span if s in copy) if len(span) <= len(copy) else (s for s in copy if s in span)
+        if not all(self.expired(seq, covering, now) for seq in copied):
             return False
         uncopied = high
         while uncopied >= low and uncopied in copy:

@@ -500,3 +500,18 @@ def test_a_table_expiry_that_differs_from_the_copy_is_named() -> None:
     report = compare_with_worm(VerificationReport(CHAIN), table, copy, now=NOW)
     assert [(f.seq, f.kind) for f in report.findings] == [(2, WORM_DIFFERS)]
     assert "expiry" in report.findings[0].detail
+
+
+def test_a_gap_is_excused_link_by_link_by_its_copy_else_by_the_checkpoints() -> None:
+    links = build(6, start=NOW - timedelta(days=400), step=timedelta(days=10))
+    checkpoints = hourly(links)
+    future, past = int((NOW + timedelta(days=1)).timestamp()), int((NOW - timedelta(days=1)).timestamp())
+    # The checkpoints say links 1..3 are due; the first WORM version of link 2 says it is not: it wins.
+    not_due = verify(
+        links[3:], checkpoints, expiry=ExpiryEvidence(copy={2: future}, retention=timedelta(days=365))
+    )
+    assert first(not_due) == (1, DELETED)
+    due = verify(links[3:], checkpoints, expiry=ExpiryEvidence(copy={2: past}, retention=timedelta(days=365)))
+    assert due.ok and due.expired_gaps == [(1, 3)]
+    # Without a retention policy or a copy nothing is excused.
+    assert first(verify(links[3:], checkpoints, expiry=ExpiryEvidence())) == (1, DELETED)
