@@ -311,7 +311,12 @@ def build_checkpointer(settings: Settings) -> DynamoDbCheckpointer:
         raise ValueError(f"{env_name('audit_key_id')} is not set: checkpoints cannot be signed")
     container = get_container()
     signer = KmsSigner(container.aws.kms(), settings.audit_key_id)
-    return DynamoDbCheckpointer(signer=signer, clock=container.clock)
+    set_aside = None
+    if settings.audit_worm_bucket:  # malformed items go to the WORM bucket's quarantine
+        from chalicelib.adapters.worm import S3WormCopy
+
+        set_aside = S3WormCopy(container.aws.s3(), settings.audit_worm_bucket).quarantine
+    return DynamoDbCheckpointer(signer=signer, clock=container.clock, set_aside=set_aside)
 
 
 _container: Container | None = None

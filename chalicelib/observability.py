@@ -16,6 +16,10 @@ NAMESPACE = "Depistage"
 # another pharmacy (or of none), which are probes.
 AUTH_FAILURES = "AuthFailures"
 UNAUTHENTICATED_REFUSALS = "UnauthenticatedRefusals"
+# The journal's watchers (infra/template.py alarms on both): a table item that differs from its
+# WORM copy (rewritten after it was copied), and an item a watcher set aside as malformed.
+AUDIT_WORM_DIFFERS = "AuditWormDiffers"
+AUDIT_QUARANTINED = "AuditQuarantined"
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)

@@ -36,8 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from stdnum import luhn
-
+from chalicelib.domain import finess as finess_rules
 from chalicelib.domain import nir as nir_rules
 from chalicelib.domain import psc
 from chalicelib.domain.devices import device_list
@@ -116,7 +115,7 @@ _EARLIEST_ZONE_AHEAD = timedelta(hours=14)
 UUID = Pattern("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 CURSOR = Pattern("[A-Za-z0-9_-]+={0,2}")
 # 01–95 but not 20 (Corsica is 2A/2B), or 97/98 overseas; then 7 digits.
-FINESS = Pattern("(0[1-9]|1[0-9]|2[1-9ABab]|[3-8][0-9]|9[0-5]|97|98)[0-9]{7}")
+FINESS = Pattern(finess_rules.FINESS_REGEX)
 INSEE_CODE = Pattern("[0-9][0-9ABab][0-9]{3}")
 NORMALISED_NIR = Pattern("[0-9]{5}[0-9AB][0-9]{9}")
 NATIONAL_ID = Pattern("[0-9A-Za-z]{10,20}")
@@ -324,14 +323,9 @@ def _finess(value: object) -> str:
         fail("must have 9 characters")
     if not FINESS.matches(number):
         fail("must be a département code (01–95, 2A, 2B, 97 or 98) followed by 7 digits")
-    if not luhn.is_valid(_finess_digits(number)):
+    if not finess_rules.has_valid_key(number):
         fail("has a wrong check digit")
     return number
-
-
-def _finess_digits(number: str) -> str:
-    # FINESS computes Corsica's key with A and B read as 0.
-    return number.replace("A", "0").replace("B", "0")
 
 
 def _limit(maximum: int) -> Kind[int]:
@@ -847,7 +841,7 @@ def finess_with_check_digit(prefix8: str) -> str:
     prefix = prefix8.upper()
     if len(prefix) != 8:
         raise ValueError("a FINESS prefix has 8 characters")
-    return prefix + luhn.calc_check_digit(_finess_digits(prefix))
+    return prefix + finess_rules.check_digit(prefix)
 
 
 def parse_uuid(value: object, field: str) -> str:

@@ -194,6 +194,7 @@ def collect(target: Target, now: datetime | None = None) -> dict[str, Any]:
     from chalicelib.adapters.clock import SystemClock
     from chalicelib.adapters.dynamodb.journal import stored_chains
     from chalicelib.bootstrap import bind_tables
+    from devtools.verify_audit import quarantined_items
 
     settings = target.settings()
     bind_tables(settings)
@@ -220,6 +221,7 @@ def collect(target: Target, now: datetime | None = None) -> dict[str, Any]:
         "dead_letters": letters,
         "last_export_run": last_run,
         "audit_chains": chains,
+        "audit_quarantined": quarantined_items(settings, session),  # devtools/verify_audit.py
         "retention": {"alarm_days": settings.retention_alarm_days, "unacknowledged_near_cap": capped},
     }
     status["attention"] = attention(status)
@@ -289,6 +291,7 @@ def show(status: dict[str, Any], out: cli.Output) -> None:
             for c in chains
         ],
     )
+    out.line(f"audit items set aside by the journal's watchers: {status.get('audit_quarantined', '-')}")
     out.line()
     retention = status["retention"]
     out.line(

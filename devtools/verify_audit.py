@@ -15,12 +15,16 @@ stderr when it is a terminal), then the totals; `--json` prints one document.
 
 Offline (`--file`): an exported file and the public key, nothing else: no AWS call, no credential,
 no service to find. The file is one JSON document: {"format": "depistage-audit-export/1", "chain",
-"exported_at", "events": [...], "checkpoints": [...], "worm": [...]}, each item exactly as DynamoDB
-(or the WORM copy) holds it, in DynamoDB JSON. Freshness (the heartbeat) is judged at
-`exported_at`, or `--now`.
+"exported_at", "events": [...], "checkpoints": [...],
+"worm": [{"key", "image"}...]}, each item exactly as DynamoDB (or the WORM copy, under its object
+key) holds it, in DynamoDB JSON. Freshness (the heartbeat) is judged against now, or `--as-of`:
+never the file's own `exported_at`, which whoever wrote the file chose. A missing link is excused
+as expired only by its WORM copy's expiry or by the signing time of the first checkpoint covering
+it plus `--retention-days` (the policy, by default the service's).
 
 Exit status: 0 every chain intact, 1 a chain is broken (its findings are named), 2 the check could
-not run (no service found, AWS unreachable, unreadable file).
+not run (no service found, AWS unreachable, unreadable file, an unknown chain: one with no event,
+no checkpoint, no WORM copy and no pharmacy, such as a mistyped FINESS).
 
 What is verified is chalicelib/domain/audit_chain.py (`verify_chain`, `compare_with_worm`); this module
 gathers the inputs and presents the verdict.
@@ -36,14 +40,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from chalicelib.config import Settings
 from chalicelib.domain.audit_chain import (
     CHECKPOINT_PERIOD,
+    ExpiryEvidence,
     SignatureVerifier,
     VerificationReport,
     compare_with_worm,
+    copy_expiries,
     format_time,
+    genuine_copy,
+    image_names,
+    is_chain,
     public_key_verifier,
     verify_chain,
+    well_formed_items,
 )
 from devtools import cli
 from devtools.target import Target
@@ -89,8 +100,38 @@ def _moment(text: str) -> datetime:
 # --- the one verification, whatever the source ----------------------------------------------------
 
 
+class UnknownChain(ValueError):
+    """The chain named is no chain the journal knows: a typo is no verdict."""
+
+    def __init__(self, chain: str) -> None:
+        super().__init__(f"unknown chain {chain[:40]!r}: no event, no checkpoint, no WORM copy, no pharmacy")
+
+
+def _worm_entries(chain: str, worm: list[Any]) -> dict[tuple[str, int], dict[str, Any]]:
+    """The copy's images by the (chain, seq) of the key each was found under. A file of the older
+    form lists bare images: each is placed at the (chain, seq) its content claims, checked anyway."""
+    from chalicelib.adapters.worm import key_names
+
+    entries: dict[tuple[str, int], dict[str, Any]] = {}
+    for entry in worm:
+        if isinstance(entry, dict) and "key" in entry and "image" in entry:
+            names = key_names(str(entry["key"]))
+            image = entry["image"]
+        else:
+            names, image = (image_names(entry) if isinstance(entry, dict) else None), entry
+        if names is None or not isinstance(image, dict):
+            continue  # a key no chain's copy can have: not listed for this chain
+        entries[names] = image
+    return entries
+
+
 def verify_document(
-    document: dict[str, Any], verifier: SignatureVerifier, *, now: datetime, period: timedelta
+    document: dict[str, Any],
+    verifier: SignatureVerifier,
+    *,
+    now: datetime,
+    period: timedelta,
+    retention: timedelta | None = None,
 ) -> VerificationReport:
     """Verify one chain as exported (or as just read from AWS): links, checkpoints, WORM copy."""
     from chalicelib.adapters.dynamodb.journal import checkpoint_from_item, link_from_item
@@ -98,21 +139,29 @@ def verify_document(
     if document.get("format") != EXPORT_FORMAT:
         raise ValueError(f"not a {EXPORT_FORMAT} document")
     chain = str(document["chain"])
-    events = sorted(document.get("events", []), key=lambda item: link_from_item(item).seq)
-    report = verify_chain(
+    if not is_chain(chain) or not (
+        document.get("events") or document.get("checkpoints") or document.get("worm")
+    ):
+        raise UnknownChain(chain)
+    report = VerificationReport(chain=chain)
+    events = well_formed_items(report, document.get("events", []))
+    worm = document.get("worm")
+    genuine = genuine_copy(report, _worm_entries(chain, worm)) if worm is not None else None
+    evidence = ExpiryEvidence(copy=None if genuine is None else copy_expiries(genuine), retention=retention)
+    checked = verify_chain(
         (link_from_item(item) for item in events),
         [checkpoint_from_item(item) for item in document.get("checkpoints", [])],
         verifier,
         chain=chain,
         now=now,
         period=period,
+        expiry=evidence,
     )
-    worm = document.get("worm")
-    if worm is not None:
+    checked.findings[:0] = report.findings
+    if genuine is not None:
         table = {link_from_item(item).seq: item for item in events}
-        copy = {link_from_item(item).seq: item for item in worm}
-        compare_with_worm(report, table, copy, now=now)
-    return report
+        compare_with_worm(checked, table, genuine, now=now)
+    return checked
 
 
 # --- AWS side (online verification and export) ----------------------------------------------------
@@ -151,11 +200,20 @@ class AwsSource:
         found = stored_chains() | known_chains()
         if self._worm is not None:
             found |= self._worm.chains()
-        return sorted(found)
+        return sorted(chain for chain in found if is_chain(chain))
+
+    def quarantined(self) -> int | None:
+        """How many items the journal's watchers set aside (None without the WORM bucket)."""
+        return None if self._worm is None else self._worm.quarantined()
 
     def document(self, chain: str, now: datetime) -> dict[str, Any]:
-        from chalicelib.adapters.dynamodb.journal import checkpoint_items, link_items
+        from chalicelib.adapters.dynamodb.journal import checkpoint_items, is_known_chain, link_items
 
+        if not is_chain(chain):
+            raise UnknownChain(chain)
+        worm = list(self._worm.chain_images(chain)) if self._worm is not None else None
+        if not worm and not is_known_chain(chain):
+            raise UnknownChain(chain)
         document: dict[str, Any] = {
             "format": EXPORT_FORMAT,
             "chain": chain,
@@ -163,9 +221,22 @@ class AwsSource:
             "events": list(link_items(chain)),
             "checkpoints": checkpoint_items(chain),
         }
-        if self._worm is not None:
-            document["worm"] = [image for _seq, image in self._worm.chain_images(chain)]
+        if worm is not None:
+            from chalicelib.adapters.worm import object_key
+
+            document["worm"] = [{"key": object_key(*names), "image": image} for names, image in worm]
         return document
+
+
+def quarantined_items(settings: Any, session: Any) -> int | None:
+    """How many audit items the journal's watchers set aside (the operator's status shows it);
+    None without a WORM bucket."""
+    from chalicelib.adapters.worm import S3WormCopy
+
+    if not settings.audit_worm_bucket:
+        return None
+    s3 = session.client("s3", endpoint_url=settings.aws_endpoint_url)
+    return S3WormCopy(s3, settings.audit_worm_bucket).quarantined()
 
 
 # --- the commands ----------------------------------------------------------------------------------
@@ -215,11 +286,16 @@ def online(args: argparse.Namespace, target: Target, out: cli.Output, clock: Clo
     verifier = public_key_verifier(key)
     chains = aws.chains() if args.all else list(args.chain)
     period = timedelta(minutes=args.period_minutes)
+    retention = timedelta(days=args.retention_days or aws.settings.audit_retention_days)
     out.line(f"verifying {len(chains)} audit chain(s) of {target.source}")
     reports: list[VerificationReport] = []
     with cli.progress("verifying audit chains", total=len(chains)) as bar:
         for chain in chains:
-            report = verify_document(aws.document(chain, now), verifier, now=now, period=period)
+            try:
+                document = aws.document(chain, now)
+            except UnknownChain as exc:  # a mistyped chain is no verdict
+                return cli.say_cannot_run("verify_audit", str(exc))
+            report = verify_document(document, verifier, now=now, period=period, retention=retention)
             reports.append(report)
             for line in report_lines(report, args.max_findings):
                 out.line(line)
@@ -227,16 +303,19 @@ def online(args: argparse.Namespace, target: Target, out: cli.Output, clock: Clo
     return _present(reports, target.source, args, out)
 
 
-def offline(args: argparse.Namespace, out: TextIO | None) -> int:
+def offline(args: argparse.Namespace, out: TextIO | None, clock: Clock) -> int:
     """An exported file and the public key: no service, no AWS."""
     output = cli.Output(args.json, out)
     try:
         if args.public_key is None:
             raise ValueError("--file needs --public-key (the audit key's public part)")
         document = json.loads(args.file.read_text())
-        now = _moment(args.now or document.get("exported_at", ""))
+        now = _moment(args.now) if args.now else clock()  # never the file's own `exported_at`
         verifier = public_key_verifier(args.public_key.read_bytes())
-        report = verify_document(document, verifier, now=now, period=timedelta(minutes=args.period_minutes))
+        retention = timedelta(days=args.retention_days or Settings.audit_retention_days)
+        report = verify_document(
+            document, verifier, now=now, period=timedelta(minutes=args.period_minutes), retention=retention
+        )
     except Exception as exc:  # an unreadable file or key: no verdict rather than a false one
         return cli.say_cannot_run("verify_audit", f"could not verify: {type(exc).__name__}: {exc}")
     for line in report_lines(report, args.max_findings):
@@ -257,7 +336,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, help="with --export: the file to write")
     parser.add_argument("--public-key", type=Path, help="the audit public key (PEM or DER)")
     parser.add_argument("--no-worm", action="store_true", help="do not compare with the WORM copy")
-    parser.add_argument("--now", help="judge freshness at this time (RFC 3339), e.g. the export's")
+    parser.add_argument(
+        "--as-of", "--now", dest="now", help="judge freshness at this time (RFC 3339) instead of now"
+    )
+    parser.add_argument(
+        "--retention-days",
+        type=int,
+        default=None,
+        help="the audit retention policy that excuses expired links (default: the service's)",
+    )
     parser.add_argument(
         "--period-minutes",
         type=float,
@@ -276,7 +363,7 @@ def run(
 ) -> int:
     args = build_parser().parse_args(argv)
     if args.file is not None:
-        return offline(args, out)
+        return offline(args, out, clock)
     return cli.run("verify_audit", args, lambda a, t, o: online(a, t, o, clock), out=out)
 
 

@@ -27,7 +27,12 @@ from chalicelib.adapters.dynamodb.retention import ERASED_ATTRIBUTES
 from chalicelib.config import DEFAULT_REGION, HDS_REGIONS, Settings, env_name
 from chalicelib.domain.audit_chain import AUDIT_KEY_SPEC
 from chalicelib.domain.retention import ALARM_METRIC
-from chalicelib.observability import AUTH_FAILURES, UNAUTHENTICATED_REFUSALS
+from chalicelib.observability import (
+    AUDIT_QUARANTINED,
+    AUDIT_WORM_DIFFERS,
+    AUTH_FAILURES,
+    UNAUTHENTICATED_REFUSALS,
+)
 
 APP_NAME = "depistage"
 DEFAULT_STAGE = "prod"
@@ -940,6 +945,16 @@ def role_policy_document(fn: Function) -> dict[str, Any]:
                 "Resource": _sub("${AuditWormBucket.Arn}/audit/*"),
             }
         )
+    if fn.role == "audit":
+        statements.append(
+            {
+                # The signer sets a malformed item aside there (chalicelib/adapters/worm.py), add-only.
+                "Sid": "SetMalformedItemsAside",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject"],
+                "Resource": _sub("${AuditWormBucket.Arn}/audit/quarantine/checkpoint/*"),
+            }
+        )
     for key_id, actions in KEY_USE[fn.role].items():
         statements.append(
             {"Sid": f"Use{key_id}", "Effect": "Allow", "Action": list(actions), "Resource": _arn(key_id)}
@@ -1546,6 +1561,22 @@ def _monitoring(functions: list[Function], stage_name: str) -> dict[str, Any]:
         "The audit journal could not be appended to (each one a 503: nothing disclosed untraced)",
         "Depistage",
         JOURNAL_APPEND_FAILURE_METRIC,
+        [],
+        1,
+    )
+    # The journal's watchers (chalicelib/adapters/worm.py, adapters/dynamodb/journal.py): a table
+    # item rewritten after its WORM copy, and an item set aside as malformed; each one is an alarm.
+    resources["AuditWormDiffersAlarm"] = _alarm(
+        "An audit item differs from its WORM copy: the table was rewritten (run verify_audit)",
+        "Depistage",
+        AUDIT_WORM_DIFFERS,
+        [],
+        1,
+    )
+    resources["AuditQuarantinedAlarm"] = _alarm(
+        "A journal watcher set a malformed audit item aside (the WORM bucket's audit/quarantine/)",
+        "Depistage",
+        AUDIT_QUARANTINED,
         [],
         1,
     )

@@ -12,13 +12,20 @@ checkpoint is older than two periods is reported, so a cut tail shows within two
 holding the public key checks them; no writer of the journal can make one.
 
 Links also leave by TTL after the retention period. The verifier tells such a removal from a
-deletion by the `prev_expires_at` that every link carries (and that its hash covers): a missing
-run of links is accepted only if the link just before the run was due to expire.
+deletion only by what no writer can rewrite: the expiry in the link's first WORM version (the copy
+keeps every version), or, without one, the time of the first signed checkpoint that covers the
+link plus the retention policy (the link existed when it was signed). A link's own `expires_at`
+and the next link's `prev_expires_at` are the writer's word: stored and hashed, never trusted.
+
+Names are checked at every boundary: a chain is "platform" or a FINESS number (its key valid,
+chalicelib/domain/finess.py), a seq a positive integer of at most 12 digits (the WORM key's
+width), so that (chain, seq) and the WORM object key name each other one to one.
 """
 
 from __future__ import annotations
 
 import base64
+import bisect
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
@@ -26,8 +33,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from chalicelib.domain.finess import is_finess
+
 GENESIS_HASH = "0" * 64
 PLATFORM_CHAIN = "platform"
+SEQ_MAX = 10**12 - 1  # the WORM key writes a seq on 12 digits (adapters/worm.py)
 FORMAT_VERSION = 1
 OUTCOMES = frozenset({"success", "denied", "failed", "error", "attempt"})
 # Free-text fields come from headers or callers: bounded so a hostile User-Agent cannot bloat the journal.
@@ -75,8 +85,22 @@ class AuditEvent:
     reason: str = ""
 
 
+def is_chain(name: object) -> bool:
+    """A chain's name: "platform" or a FINESS number in canonical form. Never raises."""
+    return name == PLATFORM_CHAIN or is_finess(name)
+
+
+def is_seq(value: object) -> bool:
+    """A link's number: an int (not a bool) from 1 to SEQ_MAX."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= SEQ_MAX
+
+
 def chain_of(finess: str | None) -> str:
-    return finess or PLATFORM_CHAIN
+    """The chain an event belongs to; ValueError if it names something that is not a FINESS."""
+    chain = finess or PLATFORM_CHAIN
+    if not is_chain(chain):
+        raise ValueError("an audit chain is 'platform' or a FINESS number with a valid key")
+    return chain
 
 
 def format_time(moment: datetime) -> str:
@@ -188,6 +212,8 @@ def recompute(link: Link) -> str:
 def next_link(head: Head, chain: str, fields: dict[str, Any], *, now: datetime, retention_days: int) -> Link:
     """The link that follows `head`. Its time never goes back along the chain (clock skew between
     writers), so the by-time index lists a chain in sequence order."""
+    if not is_chain(chain) or not is_seq(head.seq + 1):
+        raise ValueError("an audit link needs a valid chain name and seq")
     moment = now.astimezone(UTC)
     if head.time:
         moment = max(moment, parse_time(head.time) + timedelta(microseconds=1))
@@ -332,8 +358,10 @@ CHECKPOINT_MISMATCH = "checkpoint_mismatch"  # signature valid but the chain dif
 CHECKPOINT_SKIPPED = "checkpoint_skipped"  # a checkpoint is missing, or does not follow the one before
 STALE = "stale"  # the newest checkpoint is older than two periods (heartbeat stopped, or tail cut)
 WORM_MISSING = "worm_missing"  # an event in the table is absent from the WORM copy
-WORM_DIFFERS = "worm_differs"  # an event in the table differs from its WORM copy
+WORM_DIFFERS = "worm_differs"  # an event in the table differs from its WORM copy (its expiry included)
 TABLE_MISSING = "table_missing"  # an event of the WORM copy is gone from the table before its expiry
+WORM_FORGED = "worm_forged"  # a WORM object whose content does not name the chain and seq of its key
+MALFORMED = "malformed"  # a table item of the chain that names no valid (chain, seq): set aside
 
 
 @dataclass(frozen=True)
@@ -374,6 +402,8 @@ class VerificationReport:
             WORM_DIFFERS: 6,
             WORM_MISSING: 7,
             TABLE_MISSING: 8,
+            WORM_FORGED: 9,
+            MALFORMED: 10,
         }
         return min(self.findings, key=lambda f: (f.seq, order.get(f.kind, 0)), default=None)
 
@@ -391,15 +421,44 @@ class VerificationReport:
         return f"{head}: BROKEN, first broken link {first} ({len(self.findings)} finding(s))"
 
 
-def _gap_is_expiry(link: Link, now: datetime) -> bool:
-    """Links before `link` are missing: fine only if the one just before it was due to expire."""
-    return link.prev_expires_at is not None and link.prev_expires_at <= now.timestamp()
+@dataclass(frozen=True)
+class ExpiryEvidence:
+    """What may excuse a missing link, none of it a field a writer can rewrite: the expiry in each
+    link's first WORM version (`copy`; None when the copy was not compared), and the retention
+    policy applied to the signing time of the first signed checkpoint that covers the link."""
+
+    copy: dict[int, int | None] | None = None
+    retention: timedelta | None = None
+
+    def expired(self, seq: int, covering: Sequence[Checkpoint], now: datetime) -> bool:
+        if self.copy is not None and seq in self.copy:
+            due = self.copy[seq]
+            return due is not None and due <= now.timestamp()
+        return self._signed_long_ago(seq, covering, now)
+
+    def _signed_long_ago(self, seq: int, covering: Sequence[Checkpoint], now: datetime) -> bool:
+        if self.retention is None:
+            return False
+        at = bisect.bisect_left(covering, seq, key=lambda cp: cp.head_seq)  # sorted by head_seq
+        signed = _signed_at(covering[at]) if at < len(covering) else None
+        # The link existed when the checkpoint was signed: it was due at the latest then + retention.
+        return signed is not None and signed + self.retention <= now
+
+    def run_expired(self, low: int, high: int, covering: Sequence[Checkpoint], now: datetime) -> bool:
+        """Every link from `low` to `high` expired. Checkpoints cover seqs in order, so among the
+        links without a copy the highest needs the latest checkpoint: checking it checks them all."""
+        copy = self.copy or {}
+        span = range(low, high + 1)
+        copied = (s for s in span if s in copy) if len(span) <= len(copy) else (s for s in copy if s in span)
+        if not all(self.expired(seq, covering, now) for seq in copied):
+            return False
+        uncopied = high
+        while uncopied >= low and uncopied in copy:
+            uncopied -= 1
+        return uncopied < low or self._signed_long_ago(uncopied, covering, now)
 
 
-def _due(link: Link) -> str:
-    if link.prev_expires_at is None:
-        return "no expiry recorded for it"
-    return f"it was due to expire at {datetime.fromtimestamp(link.prev_expires_at, UTC):%Y-%m-%dT%H:%M:%SZ}"
+NO_EVIDENCE = ExpiryEvidence()
 
 
 def _signed_at(cp: Checkpoint) -> datetime | None:
@@ -470,14 +529,17 @@ def verify_chain(
     chain: str,
     now: datetime,
     period: timedelta = CHECKPOINT_PERIOD,
+    expiry: ExpiryEvidence = NO_EVIDENCE,
 ) -> VerificationReport:
     """Walk a chain in seq order; report every broken link, the lowest first (`first_broken`).
 
     Each link is compared with the stored hash of the link before it, so one edited link is one
     finding, not a cascade. Checkpoints are checked as a chain of their own, and for freshness.
+    A missing run of links is excused only by `expiry` (never by the links' own expiry fields).
     """
     report = VerificationReport(chain=chain)
     valid = _verify_checkpoints(checkpoints, verifier, report, chain)
+    covering = sorted(valid, key=lambda c: (c.head_seq, c.n))
     pinned: dict[int, Checkpoint] = {}
     for cp in valid:
         pinned.setdefault(cp.head_seq, cp)
@@ -502,11 +564,13 @@ def verify_chain(
                 BrokenLink(n, REORDERED, f"prev_hash does not match the checkpoint at seq {n - 1}")
             )
         elif n > expected:
-            if _gap_is_expiry(link, now):
+            if expiry.run_expired(expected, n - 1, covering, now):
                 report.expired_gaps.append((expected, n - 1))
             else:
                 missing = f"seq {expected}" if expected == n - 1 else f"seq {expected}..{n - 1}"
-                detail = f"{missing} missing, yet seq {n - 1} was not expired ({_due(link)})"
+                detail = (
+                    f"{missing} missing, yet neither its WORM copy nor a signed checkpoint shows it expired"
+                )
                 report.findings.append(BrokenLink(expected, DELETED, detail))
         elif previous is None and link.prev_hash != GENESIS_HASH:
             report.findings.append(BrokenLink(n, REORDERED, "seq 1 does not start the chain (prev_hash)"))
@@ -548,9 +612,7 @@ def verify_chain(
     newest = valid[-1] if valid else None
     beyond = max((cp for cp in valid if cp.head_seq > last), key=lambda c: c.head_seq, default=None)
     # A chain whose every link expired keeps its checkpoints: that is not a truncation.
-    if beyond is not None and not (
-        beyond.head_expires_at is not None and beyond.head_expires_at <= now.timestamp()
-    ):
+    if beyond is not None and not expiry.run_expired(last + 1, beyond.head_seq, covering, now):
         report.findings.append(
             BrokenLink(
                 last + 1,
@@ -591,15 +653,65 @@ WORM_LAG = timedelta(minutes=15)
 
 def _image_number(image: dict[str, Any], name: str) -> int | None:
     value = image.get(name)
-    try:
-        return int(value["N"]) if isinstance(value, dict) and "N" in value else None
-    except ValueError:
+    text = value.get("N") if isinstance(value, dict) else None
+    # Exactly an integer's canonical digits: "1.5", "01" or "1e3" name no seq.
+    if not isinstance(text, str) or not text.lstrip("-").isdigit() or str(int(text)) != text:
         return None
+    return int(text)
 
 
 def _image_time(image: dict[str, Any]) -> str:
     value = image.get("time")
     return str(value.get("S", "")) if isinstance(value, dict) else ""
+
+
+def image_names(image: dict[str, Any]) -> tuple[str, int] | None:
+    """The (chain, seq) a link's DynamoDB image names, if both are well-formed; else None."""
+    chain = image.get("chain")
+    name = chain.get("S") if isinstance(chain, dict) else None
+    seq = _image_number(image, "seq")
+    if not is_chain(name) or seq is None or not is_seq(seq):
+        return None
+    return str(name), seq
+
+
+def genuine_copy(
+    report: VerificationReport, worm: dict[tuple[str, int], dict[str, Any]]
+) -> dict[int, dict[str, Any]]:
+    """The WORM images of `report.chain` by seq, each checked against the (chain, seq) of the key it
+    was found under: an image that names another (a decoy planted under a look-alike key) is
+    named `worm_forged` and never stands for the genuine copy."""
+    genuine: dict[int, dict[str, Any]] = {}
+    for (chain, seq), image in sorted(worm.items()):
+        if chain != report.chain or image_names(image) != (chain, seq):
+            report.findings.append(
+                BrokenLink(
+                    seq, WORM_FORGED, "a WORM object's content does not name the chain and seq of its key"
+                )
+            )
+            continue
+        genuine[seq] = image
+    return genuine
+
+
+def well_formed_items(report: VerificationReport, items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The table items that are links of `report.chain` (their (chain, seq) valid), in seq order; each
+    other one is named `malformed` and kept out of the walk, so it blames no genuine link."""
+    kept: list[tuple[int, dict[str, Any]]] = []
+    for item in items:
+        names = image_names(item)
+        if names is None or names[0] != report.chain:
+            report.findings.append(
+                BrokenLink(0, MALFORMED, "a table item of this chain names no valid seq (set it aside)")
+            )
+            continue
+        kept.append((names[1], item))
+    return [item for _seq, item in sorted(kept, key=lambda pair: pair[0])]
+
+
+def copy_expiries(genuine: dict[int, dict[str, Any]]) -> dict[int, int | None]:
+    """Each copied link's expiry as its first WORM version says: evidence a writer cannot rewrite."""
+    return {seq: _image_number(image, "expires_at") for seq, image in genuine.items()}
 
 
 def compare_with_worm(
@@ -610,14 +722,21 @@ def compare_with_worm(
     now: datetime,
     lag: timedelta = WORM_LAG,
 ) -> VerificationReport:
-    """Name every link that differs between the table and its WORM copy, or is missing from one."""
+    """Name every link that differs between the table and its (genuine) WORM copy, or is missing
+    from one. `worm` is what `genuine_copy` kept."""
     report.worm_checked = 0
     recent = format_time(now - lag)
     for seq in sorted(set(table) | set(worm)):
         mine, copy = table.get(seq), worm.get(seq)
         if mine is not None and copy is not None:
             report.worm_checked += 1
-            if mine != copy:
+            if _image_number(mine, "expires_at") != _image_number(copy, "expires_at"):
+                report.findings.append(
+                    BrokenLink(
+                        seq, WORM_DIFFERS, "the table's expiry differs from its WORM copy's (rewritten)"
+                    )
+                )
+            elif mine != copy:
                 report.findings.append(
                     BrokenLink(seq, WORM_DIFFERS, "the table's event differs from its WORM copy (rewritten)")
                 )

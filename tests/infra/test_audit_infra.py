@@ -127,3 +127,26 @@ def test_the_operator_reads_the_public_key_and_the_copy_and_never_signs(fake_pac
     assert on_key == {"kms:GetPublicKey"}
     on_copy = {a for s in allows if "AuditWormBucket" in str(s["Resource"]) for a in _actions(s)}
     assert on_copy == {"s3:ListBucket", "s3:ListBucketVersions", "s3:GetObject", "s3:GetObjectVersion"}
+
+
+def test_every_rewrite_and_every_item_set_aside_raises_an_alarm(fake_package: Path) -> None:
+    from chalicelib.observability import AUDIT_QUARANTINED, AUDIT_WORM_DIFFERS, NAMESPACE
+
+    t = load_template(fake_package)
+    alarmed = {
+        r["Properties"]["MetricName"]: r["Properties"]
+        for r in t["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    for metric in (AUDIT_WORM_DIFFERS, AUDIT_QUARANTINED):
+        props = alarmed[metric]
+        assert (props["Namespace"], props["Threshold"], props["Dimensions"]) == (NAMESPACE, 1, []), metric
+        assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_the_signer_may_only_add_to_its_quarantine_in_the_worm_bucket(fake_package: Path) -> None:
+    t = load_template(fake_package)
+    on_bucket = [s for s in _statements(t, "CheckpointAudit") if "AuditWormBucket" in str(s["Resource"])]
+    assert [(_actions(s), s["Resource"]) for s in on_bucket] == [
+        ({"s3:PutObject"}, {"Fn::Sub": "${AuditWormBucket.Arn}/audit/quarantine/checkpoint/*"})
+    ]

@@ -18,6 +18,7 @@ from pynamodb.exceptions import PutError
 
 from chalicelib.adapters.dynamodb.journal import DynamoDbAuditJournal, DynamoDbCheckpointer, KmsSigner
 from chalicelib.adapters.dynamodb.models import AuditEventModel, PharmacyModel
+from chalicelib.adapters.worm import S3WormCopy
 from chalicelib.bootstrap import audit_journal, bind_tables
 from chalicelib.config import get_settings
 from chalicelib.domain.audit_chain import (
@@ -26,12 +27,14 @@ from chalicelib.domain.audit_chain import (
     CHECKPOINT_SKIPPED,
     DELETED,
     EDITED,
+    MALFORMED,
     PLATFORM_CHAIN,
     REORDERED,
     STALE,
     TABLE_MISSING,
     TRUNCATED,
     WORM_DIFFERS,
+    WORM_FORGED,
     WORM_MISSING,
     AuditEvent,
     VerificationReport,
@@ -40,6 +43,7 @@ from chalicelib.domain.audit_chain import (
     public_key_verifier,
 )
 from chalicelib.domain.errors import ServiceUnavailable, ValidationFailed
+from chalicelib.domain.finess import check_digit
 from devtools import verify_audit
 from devtools.audit_jobs import audit_stream_poller
 from devtools.provision import provision
@@ -92,7 +96,11 @@ _serial = itertools.count(1)
 def pharmacies(account: dict[str, str]) -> tuple[str, str]:
     """Two FINESS no other test of the module writes to."""
     n = next(_serial)
-    return f"75{n:07d}", f"69{n:07d}"
+    return valid_finess(f"75{n:06d}"), valid_finess(f"69{n:06d}")
+
+
+def valid_finess(prefix8: str) -> str:
+    return prefix8 + check_digit(prefix8)
 
 
 @pytest.fixture
@@ -753,3 +761,205 @@ def test_the_command_says_when_it_cannot_verify(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.delenv("AUDIT_KEY_ID", raising=False)
     assert cli(clock, "--all")[0] == 2
     assert cli(clock, "--file", "/nonexistent.json", "--public-key", "/nonexistent.pem")[0] == 2
+
+
+# --- an insider with the API role's PutItem, and items crafted to stop a watcher ----------------
+
+
+def test_an_event_deleted_by_an_insider_with_put_item_alone_is_named(
+    chain_of_12: tuple[DynamoDbAuditJournal, str], clock: StepClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API role may PutItem on the audit table with no condition. It rewrites an event with an
+    expiry in the past (its hash recomputed) so that TTL removes it, writes the next link with a
+    prev_expires_at in the past, and plants a decoy link of chain `<finess>/x`: the deletion is
+    still named, from the first WORM version, and the decoy never reaches the chain's copy."""
+    from chalicelib.adapters import worm
+    from chalicelib.adapters.dynamodb.journal import link_from_item
+    from chalicelib.domain.audit_chain import link_hash
+
+    journal, a = chain_of_12
+    journal.append(ev(12, a))  # seq 13: a pharmacist reads a record
+    copy_to_worm()
+    counted: list[str] = []
+    monkeypatch.setattr(worm, "count", lambda name, value=1: counted.append(name), raising=False)
+
+    past = int((clock.moment - timedelta(days=1)).timestamp())
+    item = raw_item(a, 13)
+    link = link_from_item(item)
+    forged_hash = link_hash(
+        chain=a, seq=13, time=link.time, event=link.event, prev_hash=link.prev_hash,
+        expires_at=past, prev_expires_at=link.prev_expires_at,
+    )  # fmt: skip
+    put_raw({**item, "expires_at": {"N": str(past)}, "hash": {"S": forged_hash}})  # PutItem
+    copy_to_worm()  # the consumer sees the rewrite: it never replaces the copy, and it is counted
+    delete_raw(a, 13)  # DynamoDB's TTL service removes the item: its expiry is in the past
+
+    time = format_time(clock.now())
+    event = json.loads(item["event"]["S"])
+    expires = int((clock.moment + timedelta(days=365)).timestamp())
+    nxt = {
+        "chain": {"S": a},
+        "seq": {"N": "14"},
+        "time": {"S": time},
+        "event": {"S": json.dumps(event)},
+        "prev_hash": {"S": forged_hash},
+        "expires_at": {"N": str(expires)},
+        "prev_expires_at": {"N": str(past)},
+        "hash": {
+            "S": link_hash(
+                chain=a,
+                seq=14,
+                time=time,
+                event=event,
+                prev_hash=forged_hash,
+                expires_at=expires,
+                prev_expires_at=past,
+            )
+        },
+    }
+    put_raw(nxt)  # PutItem: the next link vouches that seq 13 was due
+    put_raw({**item, "chain": {"S": f"{a}/x"}, "expires_at": {"N": str(past)}})  # PutItem: the decoy
+    copy_to_worm()
+    make_checkpointer(clock).checkpoint(a)  # the next hour's checkpoint signs head 14
+
+    found = findings(a, clock)
+    assert (13, DELETED) in found and (13, TABLE_MISSING) in found, found
+    # The rewrite was counted (an alarm, not only a log line); the decoy's chain is no chain.
+    assert counted == ["AuditWormDiffers", "AuditQuarantined"]
+    bucket = get_settings().audit_worm_bucket
+    listed = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix=f"audit/{a}/x/")
+    assert listed.get("KeyCount", 0) == 0  # no object of a look-alike chain
+    assert S3WormCopy(boto3.client("s3"), bucket).quarantined() >= 1
+    code, out = cli(clock, "--chain", a)
+    assert code == 1 and "table_missing" in out and "deleted" in out
+
+
+def test_a_decoy_planted_under_a_look_alike_key_is_not_the_copy(
+    chain_of_12: tuple[DynamoDbAuditJournal, str], clock: StepClock
+) -> None:
+    """Objects the old consumer could write under `audit/<finess>/x/` are not listed with the chain,
+    and an object under the chain's own prefix whose content names another link is worm_forged."""
+    _journal, a = chain_of_12
+    s3, bucket = boto3.client("s3"), get_settings().audit_worm_bucket
+    image = raw_item(a, 3)
+    s3.put_object(Bucket=bucket, Key=f"audit/{a}/x/000000000003.json", Body=json.dumps(image).encode())
+    forged = {**image, "seq": {"N": "3"}, "chain": {"S": f"{a}/x"}}
+    s3.put_object(Bucket=bucket, Key=f"audit/{a}/000000000020.json", Body=json.dumps(forged).encode())
+    found = findings(a, clock)
+    assert found == [(20, WORM_FORGED)], found
+
+
+def test_a_pharmacy_item_naming_no_finess_is_set_aside_and_every_chain_signed(
+    journal: DynamoDbAuditJournal, pharmacies: tuple[str, str], clock: StepClock
+) -> None:
+    """A pharmacy item whose FINESS is `#public-key` sorted first among the chains, was read as a
+    checkpoint (the published key's item) and raised: no chain was signed that hour."""
+    a, _ = pharmacies
+    journal.append(ev(1, a))
+    pharmacies_table = get_settings().pharmacies_table
+    poison = {
+        "finess": {"S": "#public-key"},
+        "name": {"S": "x"},
+        "created_at": {"S": "x"},
+        "created_by": {"S": "x"},
+    }
+    put_raw(poison, pharmacies_table)
+    put_raw({**poison, "finess": {"S": a}}, pharmacies_table)
+    quarantine = S3WormCopy(boto3.client("s3"), get_settings().audit_worm_bucket)
+    signer = DynamoDbCheckpointer(
+        signer=KmsSigner(boto3.client("kms"), get_settings().audit_key_id),
+        clock=clock,
+        set_aside=quarantine.quarantine,
+    )
+    try:
+        before = quarantine.quarantined()
+        signer.checkpoint_all()  # publishes the public key under "#public-key" too
+        signed = signer.checkpoint_all()  # the next hour: the published key is there to misread
+        assert a in signed and PLATFORM_CHAIN in signed and "#public-key" not in signed
+        assert len(verify_audit.AwsSource().document(a, clock.now())["checkpoints"]) == 2
+        assert quarantine.quarantined() == before + 1  # set aside once, however many runs
+    finally:
+        for finess in ("#public-key", a):
+            ddb().delete_item(TableName=pharmacies_table, Key={"finess": {"S": finess}})
+
+
+def test_a_malformed_item_at_a_chains_head_neither_stops_nor_extends_the_chain(
+    journal: DynamoDbAuditJournal, pharmacies: tuple[str, str], clock: StepClock
+) -> None:
+    """An item of seq 2.5 (PutItem, no other attribute) sorts last: it was read as the head, so the
+    next append failed (no hash) or chained onto it, and the signer raised for that chain."""
+    a, b = pharmacies
+    journal.append(ev(1, a))
+    journal.append(ev(2, a))
+    journal.append(ev(1, b))
+    put_raw({"chain": {"S": a}, "seq": {"N": "2.5"}, "event": {"S": "{}"}})
+    quarantine = S3WormCopy(boto3.client("s3"), get_settings().audit_worm_bucket)
+    before = quarantine.quarantined()
+    signer = DynamoDbCheckpointer(
+        signer=KmsSigner(boto3.client("kms"), get_settings().audit_key_id),
+        clock=clock,
+        set_aside=quarantine.quarantine,
+    )
+    assert signer.checkpoint_all([a, b]) == {a: 2, b: 1}  # the newest well-formed link is signed
+    assert quarantine.quarantined() == before + 1
+    make_journal(clock).append(ev(3, a))  # a writer without a cached head
+    assert raw_item(a, 3)["prev_hash"] == raw_item(a, 2)["hash"]
+    assert signer.checkpoint_all([a, b]) == {a: 3, b: 1}
+    found = findings(a, clock)
+    assert found == [(0, MALFORMED)], found  # only the item is named: the chain is whole
+
+
+def test_the_journal_refuses_a_chain_that_is_not_a_finess_at_write(
+    journal: DynamoDbAuditJournal, pharmacies: tuple[str, str]
+) -> None:
+    a, _ = pharmacies
+    for name in (f"{a}/x", a[:-1] + str((int(a[-1]) + 1) % 10), "#public-key", "7" * 1100):
+        with pytest.raises(ValueError):
+            journal.append(ev(1, name))
+        assert (
+            ddb().query(
+                TableName=get_settings().audit_table,
+                KeyConditionExpression="chain = :c",
+                ExpressionAttributeValues={":c": {"S": name}},
+            )["Items"]
+            == []
+        )
+    journal.append(ev(1, a))  # a FINESS with its key is a chain
+
+
+def test_a_mistyped_chain_is_no_verdict(
+    pharmacies: tuple[str, str], clock: StepClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, b = pharmacies
+    make_journal(clock).append(ev(1, a))
+    for chain in ("999", b, f"{a}/x"):  # not a FINESS; a FINESS with no event, checkpoint or pharmacy
+        code, _out = cli(clock, "--chain", chain)
+        assert code == 2 and "unknown chain" in capsys.readouterr().err
+    assert cli(clock, "--chain", a)[0] == 0
+
+
+def test_offline_freshness_is_judged_now_not_at_the_files_own_date(
+    chain_of_12: tuple[DynamoDbAuditJournal, str], clock: StepClock, tmp_path: Any
+) -> None:
+    """A truncated export (the last 8 events and 2 checkpoints cut) whose exported_at is backdated
+    to when the first checkpoint was fresh: judged at its own date it was intact (exit 0)."""
+    _journal, a = chain_of_12
+    key, exported = tmp_path / "key.pem", tmp_path / "chain.json"
+    cli(clock, "--save-public-key", str(key))
+    cli(clock, "--export", a, "--out", str(exported))
+    document = json.loads(exported.read_text())
+    cut = {
+        "events": [e for e in document["events"] if int(e["seq"]["N"]) <= 4],
+        "checkpoints": [c for c in document["checkpoints"] if int(c["n"]["N"]) == 1],
+        "worm": [w for w in document["worm"] if int(w.get("image", w)["seq"]["N"]) <= 4],
+        "exported_at": document["checkpoints"][0]["signed_at"]["S"],
+    }
+    exported.write_text(json.dumps({**document, **cut}))
+    clock.moment += HOUR  # verified an hour after the export
+    code, out = cli(clock, "--file", str(exported), "--public-key", str(key))
+    assert code == 1 and "stale" in out, out
+    asof = cut["exported_at"]
+    assert cli(clock, "--file", str(exported), "--public-key", str(key), "--as-of", asof)[0] == 0
+    unknown = tmp_path / "unknown.json"
+    unknown.write_text(json.dumps({**document, "chain": "999", "events": [], "checkpoints": [], "worm": []}))
+    assert cli(clock, "--file", str(unknown), "--public-key", str(key))[0] == 2

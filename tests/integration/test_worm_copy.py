@@ -18,6 +18,7 @@ from chalicelib.config import get_settings
 from chalicelib.domain.audit_chain import AuditEvent
 from devtools.audit_jobs import audit_stream_poller
 from devtools.provision import provision
+from devtools.verify_audit import quarantined_items
 
 CHAIN = "750000010"
 
@@ -60,7 +61,7 @@ def copy_state() -> tuple[dict[int, Any], list[int]]:
     """The copy (oldest versions) and the number of versions per key."""
     s3 = boto3.client("s3")
     bucket = get_settings().audit_worm_bucket
-    images = dict(S3WormCopy(s3, bucket).chain_images(CHAIN))
+    images = {seq: image for (_chain, seq), image in S3WormCopy(s3, bucket).chain_images(CHAIN)}
     versions = s3.list_object_versions(Bucket=bucket, Prefix=f"audit/{CHAIN}/").get("Versions", [])
     per_key: dict[str, int] = {}
     for version in versions:
@@ -167,3 +168,53 @@ def test_a_failed_transaction_leaves_no_event_in_the_copy(account: DynamoDbAudit
     assert sorted(images) == sorted(table_images()) == [1, 2, 3, 4]
     assert versions == [1, 1, 1, 1]
     assert images == table_images()
+
+
+def put_raw(item: dict[str, Any]) -> None:
+    boto3.client("dynamodb").put_item(TableName=get_settings().audit_table, Item=item)
+
+
+@pytest.mark.parametrize(
+    "poison",
+    [
+        {"chain": {"S": "platform"}, "seq": {"N": "1.5"}},  # a seq that is no integer
+        {"chain": {"S": "7" * 1100}, "seq": {"N": "1"}},  # a chain name over 1 KiB
+        {"chain": {"S": f"{CHAIN}/x"}, "seq": {"N": "1"}},  # a look-alike chain
+    ],
+    ids=["seq-1.5", "chain-over-1KiB", "look-alike-chain"],
+)
+def test_a_poison_item_is_set_aside_and_the_next_event_copied_within_one_cycle(
+    account: DynamoDbAuditJournal, monkeypatch: pytest.MonkeyPatch, poison: dict[str, Any]
+) -> None:
+    from chalicelib.adapters import worm
+
+    counted: list[str] = []
+    monkeypatch.setattr(worm, "count", lambda name, value=1: counted.append(name), raising=False)
+    put_raw({**poison, "time": {"S": "2026-11-29T09:00:00.000000Z"}, "event": {"S": "{}"}})
+    append(account, 1)  # a well-formed event after it
+    poller = audit_stream_poller()
+    assert poller.poll_once() == 2  # one cycle, no exception: the copy of every chain goes on
+    images, versions = copy_state()
+    assert images == table_images() and list(images) == [1] and versions == [1]
+    copy = S3WormCopy(boto3.client("s3"), get_settings().audit_worm_bucket)
+    assert copy.quarantined() == 1 and counted == ["AuditQuarantined"]
+    # what the operator's status shows (devtools/status.py)
+    assert quarantined_items(get_settings(), boto3.Session(region_name="eu-west-3")) == 1
+    assert audit_stream_poller().poll_once() == 2  # a new consumer replays the stream
+    assert copy.quarantined() == 1  # and finds the item already set aside
+
+
+def test_the_worm_key_names_one_link_and_refuses_any_other_name() -> None:
+    from chalicelib.adapters.worm import key_names
+
+    assert key_names(object_key(CHAIN, 3)) == (CHAIN, 3)
+    assert key_names("audit/platform/000000000001.json") == ("platform", 1)
+    for name, seq in ((f"{CHAIN}/x", 1), ("999", 1), (CHAIN, 0), (CHAIN, 10**12)):
+        with pytest.raises(ValueError):
+            object_key(name, seq)
+    for key in (
+        f"audit/{CHAIN}/x/000000000001.json",
+        f"audit/{CHAIN}/1.json",
+        "audit/quarantine/worm/ab.json",
+    ):
+        assert key_names(key) is None

@@ -168,6 +168,13 @@ def test_verify_all_reports_each_chain_and_the_totals(busy_stack: dict[str, Any]
     assert f"chain {PHARMACY_A}:" in result.stdout and re.search(r"\d+ intact, 0 broken", result.stdout)
 
 
+def test_a_mistyped_chain_is_an_unknown_chain_not_an_intact_one(busy_stack: dict[str, Any]) -> None:
+    stack_file = str(Path(busy_stack["state_dir"]) / "stack.json")
+    result = run(["make", "verify-audit", "CHAIN=999", f"STACK_FILE={stack_file}"])
+    assert result.returncode != 0 and "intact" not in result.stdout
+    assert "unknown chain" in result.stderr, result.stderr
+
+
 def test_progress_goes_to_a_terminal_on_stderr_and_never_to_stdout(busy_stack: dict[str, Any]) -> None:
     stack_file = str(Path(busy_stack["state_dir"]) / "stack.json")
     leader, follower = pty.openpty()

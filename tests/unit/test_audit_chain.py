@@ -25,17 +25,23 @@ from chalicelib.domain.audit_chain import (
     TABLE_MISSING,
     TRUNCATED,
     WORM_DIFFERS,
+    WORM_FORGED,
     WORM_MISSING,
     AuditEvent,
     BrokenLink,
     Checkpoint,
+    ExpiryEvidence,
     Head,
     Link,
     VerificationReport,
+    chain_of,
     checkpoint_message,
     compare_with_worm,
+    copy_expiries,
     event_fields,
     format_time,
+    genuine_copy,
+    is_chain,
     link_hash,
     next_checkpoint,
     next_link,
@@ -47,7 +53,7 @@ from chalicelib.domain.audit_chain import (
 )
 
 NOW = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
-CHAIN = "750000001"
+CHAIN = "750000028"
 # The checkpoint function's key (KMS in production) and an attacker's key of the same kind.
 KEY = ec.generate_private_key(ec.SECP256R1())
 OTHER_KEY = ec.generate_private_key(ec.SECP256R1())
@@ -110,10 +116,27 @@ def pin(link: Link) -> Checkpoint:
     return signed(link)[0]
 
 
+def hourly(links: list[Link], *, then: datetime = NOW - timedelta(minutes=10)) -> list[Checkpoint]:
+    """The checkpoint function's hourly work: each link signed within the hour after it was written,
+    then its head signed again at `then` (the heartbeat)."""
+    out: list[Checkpoint] = []
+    for link in [*links, links[-1]]:
+        moment = parse_time(link.time) + timedelta(minutes=30) if len(out) < len(links) else then
+        unsigned = next_checkpoint(out[-1] if out else None, CHAIN, head_of(link), now=moment)
+        out.append(replace(unsigned, signature=sign(checkpoint_message(unsigned)), key_id="key"))
+    return out
+
+
+RETENTION = ExpiryEvidence(retention=timedelta(days=365))
+
+
 def verify(
-    links: list[Link], checkpoints: list[Checkpoint] | None = None, now: datetime = NOW
+    links: list[Link],
+    checkpoints: list[Checkpoint] | None = None,
+    now: datetime = NOW,
+    expiry: ExpiryEvidence = RETENTION,
 ) -> VerificationReport:
-    return verify_chain(iter(links), checkpoints or [], VERIFY, chain=CHAIN, now=now)
+    return verify_chain(iter(links), checkpoints or [], VERIFY, chain=CHAIN, now=now, expiry=expiry)
 
 
 def broken(report: VerificationReport) -> BrokenLink:
@@ -182,13 +205,33 @@ def test_links_removed_by_ttl_are_not_a_break() -> None:
     links = build(6, start=NOW - timedelta(days=400), step=timedelta(days=10))
     # Links 1..3 expired (TTL removed them); 4 and later are still within a 365-day retention? 4 is
     # 370 days old: DynamoDB may not have removed it yet, and it may also already be gone.
-    heartbeat = signed(links[5], start=NOW - timedelta(minutes=10))
-    report = verify(links[3:], heartbeat)
+    checkpoints = hourly(links)
+    report = verify(links[3:], checkpoints)
     assert report.ok, report.summary()
     assert report.expired_gaps == [(1, 3)]
-    assert verify(links[4:], heartbeat).ok
-    young = verify(links[5:], heartbeat)  # link 5 (360 days old) was not due: its absence is a deletion
+    assert verify(links[4:], checkpoints).ok
+    young = verify(links[5:], checkpoints)  # link 5 (360 days old) was not due: its absence is a deletion
     assert first(young) == (1, DELETED)
+
+
+def test_an_expiry_the_writer_backdated_excuses_nothing() -> None:
+    # The insider's deletion: link 4 rewritten with an expiry in the past (its hash recomputed) so
+    # that TTL removes it, then link 5 written with prev_expires_at in the past. Only what no writer
+    # can rewrite (the first WORM version, the checkpoints' signing time) may excuse a gap.
+    links = build(6, start=NOW - timedelta(hours=3), step=timedelta(minutes=10))
+    checkpoints = hourly(links[:3])
+    past = int((NOW - timedelta(days=1)).timestamp())
+    forged = replace(links[4], prev_expires_at=past)
+    forged = replace(forged, hash=recompute(forged))
+    report = verify([*links[:3], forged], checkpoints)
+    assert (4, DELETED) in [(f.seq, f.kind) for f in report.findings]
+    assert report.expired_gaps == []
+    # The first WORM version says link 4 expires in a year: no excuse either.
+    copy = {link.seq: link.expires_at for link in links}
+    with_copy = verify([*links[:3], forged], checkpoints, expiry=ExpiryEvidence(copy=copy))
+    assert (4, DELETED) in [(f.seq, f.kind) for f in with_copy.findings]
+    # A first WORM version that says expired does excuse it (TTL did its job).
+    assert verify([*links[:3], forged], checkpoints, expiry=ExpiryEvidence(copy={**copy, 4: past})).ok
 
 
 def test_two_swapped_links_are_named_as_reordered() -> None:
@@ -254,22 +297,27 @@ def test_a_truncated_chain_is_named_by_its_checkpoint() -> None:
 
 def test_a_chain_whose_every_link_expired_keeps_its_checkpoints_without_alarm() -> None:
     links = build(3, start=NOW - timedelta(days=400))
-    assert verify([], [pin(links[2])]).ok
+    assert verify([], hourly(links)).ok
     assert first(verify([], [pin(build(3)[2])])) == (1, TRUNCATED)
+    # A checkpoint's head_expires_at is the writer's word at signing time: a recent checkpoint of
+    # links claiming an old expiry does not make their removal a retention.
+    claimed = build(3, start=NOW - timedelta(days=400))
+    assert first(verify([], [pin(claimed[2])])) == (1, TRUNCATED)
 
 
 def test_a_chain_continues_from_its_checkpoint_after_expiry() -> None:
     old = build(3, start=NOW - timedelta(days=400))
-    checkpoint = pin(old[2])
+    checkpoints = hourly(old)
+    checkpoint = checkpoints[-1]
     head = Head(
         checkpoint.head_seq, checkpoint.head_hash, checkpoint.head_time or "", checkpoint.head_expires_at
     )
     link = next_link(head, CHAIN, event_fields(event(9)), now=NOW, retention_days=365)
     assert link.seq == 4 and link.prev_hash == old[2].hash
-    assert verify([link], [checkpoint]).ok
+    assert verify([link], checkpoints).ok
     wrong = replace(link, prev_hash="f" * 64)
     wrong = replace(wrong, hash=recompute(wrong))
-    assert first(verify([wrong], [checkpoint])) == (4, REORDERED)
+    assert first(verify([wrong], checkpoints)) == (4, REORDERED)
 
 
 def test_time_never_goes_back_along_a_chain() -> None:
@@ -415,3 +463,55 @@ def test_a_link_younger_than_the_stream_lag_may_be_missing_from_the_copy() -> No
 def test_format_time_refuses_naive_datetimes() -> None:
     with pytest.raises(ValueError):
         format_time(datetime(2026, 1, 1))
+
+
+def test_a_chain_is_platform_or_a_finess_with_a_valid_key() -> None:
+    assert is_chain("platform") and is_chain(CHAIN) and is_chain("2A0000016")
+    for name in ("750000011", "999", "750000010/x", "#public-key", "7" * 1025, "", None, 750000010):
+        assert not is_chain(name)
+    with pytest.raises(ValueError):
+        chain_of("750000010/x")
+    with pytest.raises(ValueError):
+        next_link(GENESIS, "750000010/x", event_fields(event()), now=NOW, retention_days=365)
+
+
+def test_a_worm_image_that_names_another_key_is_forged_and_hides_nothing() -> None:
+    # A decoy (a link of chain "750000010/x", already expired) listed with the genuine copy used to
+    # replace the genuine image of its seq, so the gap it left in the table was not named.
+    links = build(3, start=NOW - timedelta(hours=1))
+    past = int((NOW - timedelta(days=1)).timestamp())
+    copied = {link.seq: {**image(link), "expires_at": {"N": str(link.expires_at)}} for link in links}
+    decoy = {**copied[2], "chain": {"S": "750000010/x"}, "expires_at": {"N": str(past)}}
+    worm = {(CHAIN, 1): copied[1], (CHAIN, 2): decoy, (CHAIN, 3): copied[3]}
+    report = VerificationReport(CHAIN)
+    genuine = genuine_copy(report, worm)
+    assert [(f.seq, f.kind) for f in report.findings] == [(2, WORM_FORGED)]
+    assert set(genuine) == {1, 3} and copy_expiries(genuine)[1] == links[0].expires_at
+    wrong_seq = {(CHAIN, 1): image(links[1])}
+    report = VerificationReport(CHAIN)
+    assert genuine_copy(report, wrong_seq) == {} and report.findings[0].kind == WORM_FORGED
+
+
+def test_a_table_expiry_that_differs_from_the_copy_is_named() -> None:
+    links = build(2, start=NOW - timedelta(hours=1))
+    table = {link.seq: {**image(link), "expires_at": {"N": str(link.expires_at)}} for link in links}
+    copy = {seq: dict(item) for seq, item in table.items()}
+    table[2] = {**table[2], "expires_at": {"N": "1"}}
+    report = compare_with_worm(VerificationReport(CHAIN), table, copy, now=NOW)
+    assert [(f.seq, f.kind) for f in report.findings] == [(2, WORM_DIFFERS)]
+    assert "expiry" in report.findings[0].detail
+
+
+def test_a_gap_is_excused_link_by_link_by_its_copy_else_by_the_checkpoints() -> None:
+    links = build(6, start=NOW - timedelta(days=400), step=timedelta(days=10))
+    checkpoints = hourly(links)
+    future, past = int((NOW + timedelta(days=1)).timestamp()), int((NOW - timedelta(days=1)).timestamp())
+    # The checkpoints say links 1..3 are due; the first WORM version of link 2 says it is not: it wins.
+    not_due = verify(
+        links[3:], checkpoints, expiry=ExpiryEvidence(copy={2: future}, retention=timedelta(days=365))
+    )
+    assert first(not_due) == (1, DELETED)
+    due = verify(links[3:], checkpoints, expiry=ExpiryEvidence(copy={2: past}, retention=timedelta(days=365)))
+    assert due.ok and due.expired_gaps == [(1, 3)]
+    # Without a retention policy or a copy nothing is excused.
+    assert first(verify(links[3:], checkpoints, expiry=ExpiryEvidence())) == (1, DELETED)

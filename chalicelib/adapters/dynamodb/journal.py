@@ -56,6 +56,7 @@ from chalicelib.domain.audit_chain import (
     SIGNING_ALGORITHM,
     AuditEvent,
     Checkpoint,
+    ExpiryEvidence,
     Head,
     Link,
     SignatureVerifier,
@@ -64,6 +65,8 @@ from chalicelib.domain.audit_chain import (
     checkpoint_message,
     event_fields,
     format_time,
+    image_names,
+    is_chain,
     next_checkpoint,
     next_link,
     parse_time,
@@ -71,7 +74,7 @@ from chalicelib.domain.audit_chain import (
     verify_chain,
 )
 from chalicelib.domain.errors import FieldError, ServiceUnavailable, ValidationFailed
-from chalicelib.observability import logger
+from chalicelib.observability import AUDIT_QUARANTINED, count, logger
 from chalicelib.ports import Change, Clock, PublishedKey
 
 if TYPE_CHECKING:
@@ -283,20 +286,81 @@ def _scan_chains(model: type[AuditEventModel] | type[AuditCheckpointModel]) -> s
             return {chain for chain in found if chain and not chain.startswith("#")}
 
 
+# A chain's head is found past at most this many malformed items (each one query): more is an attack
+# on availability, answered 503 rather than an unbounded walk.
+MALFORMED_AT_HEAD_MAX = 100
+_HASH_DIGITS = frozenset("0123456789abcdef")
+
+
+def _well_formed_head(chain: str, item: dict[str, Any]) -> Head | None:
+    """The head an item of `chain` makes, if it is a well-formed link of it; else None."""
+    names = image_names(item)
+    link = link_from_item(item)
+    if names != (chain, link.seq) or len(link.hash) != 64 or not set(link.hash) <= _HASH_DIGITS:
+        return None
+    try:
+        parse_time(link.time)
+    except ValueError:
+        return None
+    return Head(link.seq, link.hash, link.time, link.expires_at)
+
+
+def newest_link(chain: str) -> tuple[Head | None, list[dict[str, Any]]]:
+    """The chain's newest well-formed link (consistent read), and the malformed items passed over
+    to find it (a seq of 1.5 sorts among the links: it must neither stop nor extend the chain)."""
+    connection = AuditEventModel._get_connection()
+    skipped: list[dict[str, Any]] = []
+    start_key: Any = None
+    while len(skipped) <= MALFORMED_AT_HEAD_MAX:
+        page = connection.query(
+            chain, consistent_read=True, scan_index_forward=False, limit=1, exclusive_start_key=start_key
+        )
+        for item in page.get("Items", []):
+            head = _well_formed_head(chain, item)
+            if head is not None:
+                return head, skipped
+            skipped.append(item)
+        start_key = page.get("LastEvaluatedKey")
+        if not start_key:
+            return None, skipped
+    raise ServiceUnavailable("The audit journal's head is unreadable; retry later.")
+
+
 def latest_checkpoint(chain: str) -> Checkpoint | None:
     for item in AuditCheckpointModel.query(chain, scan_index_forward=False, limit=1, consistent_read=True):
         return _checkpoint_of(item)
     return None
 
 
-def known_chains() -> set[str]:
-    """Every pharmacy, the platform, and any chain already checkpointed (a FINESS named by a
-    refused request) - without scanning the events table, which holds a year of events."""
+def candidate_chains() -> set[str]:
+    """Every pharmacy's FINESS as stored, the platform, and any chain already checkpointed -
+    without scanning the events table, which holds a year of events. Unchecked: a pharmacy item
+    may name anything (see `known_chains`)."""
     chains = {PLATFORM_CHAIN}
     with _unavailable("chains"):
-        chains |= {p.finess for p in PharmacyModel.scan(attributes_to_get=["finess"])}
+        chains |= {str(p.finess) for p in PharmacyModel.scan(attributes_to_get=["finess"])}
         chains |= _scan_chains(AuditCheckpointModel)
     return chains
+
+
+def known_chains() -> set[str]:
+    """The candidate chains whose name is a chain ("platform" or a valid FINESS)."""
+    return {chain for chain in candidate_chains() if is_chain(chain)}
+
+
+def is_known_chain(chain: str) -> bool:
+    """A chain the journal knows: a pharmacy's, the platform's, or one with a link or checkpoint."""
+    if chain == PLATFORM_CHAIN:
+        return True
+    if not is_chain(chain):
+        return False
+    with _unavailable("chains"):
+        if PharmacyModel.count(chain, limit=1) > 0:
+            return True
+        for model in (AuditEventModel, AuditCheckpointModel):
+            for _item in model.query(chain, limit=1, consistent_read=True):
+                return True
+    return False
 
 
 class DynamoDbAuditJournal:
@@ -378,8 +442,9 @@ class DynamoDbAuditJournal:
     def head(self, chain: str) -> Head:
         """The chain's newest link (consistent read); if every link expired, the newest checkpoint."""
         with _unavailable("head"):
-            for item in AuditEventModel.query(chain, scan_index_forward=False, limit=1, consistent_read=True):
-                return Head(int(item.seq), item.hash, item.time, _epoch(item.expires_at))
+            head, _malformed = newest_link(chain)  # the WORM consumer sets those aside
+            if head is not None:
+                return head
             checkpoint = latest_checkpoint(chain)
         if checkpoint is None:
             return GENESIS
@@ -456,16 +521,20 @@ class DynamoDbAuditJournal:
 class DynamoDbCheckpointer:
     """The checkpoint function's side: sign every chain's head, hourly, even when it did not move."""
 
-    def __init__(self, *, signer: KmsSigner, clock: Clock) -> None:
+    def __init__(
+        self, *, signer: KmsSigner, clock: Clock, set_aside: Callable[[str, Any, str], object] | None = None
+    ) -> None:
         self._signer = signer
         self._clock = clock
+        self._set_aside = set_aside
 
     def checkpoint(self, chain: str) -> Checkpoint:
         """Sign the chain's current head as the checkpoint after the newest one."""
         with _unavailable("checkpoint"):
-            head = GENESIS
-            for item in AuditEventModel.query(chain, scan_index_forward=False, limit=1, consistent_read=True):
-                head = Head(int(item.seq), item.hash, item.time, _epoch(item.expires_at))
+            newest, malformed = newest_link(chain)
+            for item in malformed:  # passed over, and set aside: the newest well-formed link is signed
+                self._quarantine({"chain": chain, "item": item}, "a malformed item at the chain's head")
+            head = GENESIS if newest is None else newest
             previous = latest_checkpoint(chain)
             if head is GENESIS and previous is not None:  # every link expired: the head lives on
                 head = Head(
@@ -493,7 +562,10 @@ class DynamoDbCheckpointer:
         fails is logged and the others still signed (the verifier reports a missed heartbeat)."""
         signed: dict[str, int] = {}
         failed = 0
-        for chain in chains if chains is not None else sorted(known_chains()):
+        for chain in chains if chains is not None else sorted(candidate_chains()):
+            if not is_chain(chain):  # a pharmacy item naming no FINESS: set aside, sign the others
+                self._quarantine({"chain": chain}, "its name is not an audit chain")
+                continue
             try:
                 signed[chain] = self.checkpoint(chain).head_seq
             except ServiceUnavailable:
@@ -501,11 +573,20 @@ class DynamoDbCheckpointer:
             except PutError as exc:  # another run signed this number meanwhile: it has the heartbeat
                 if not is_conditional_failure(exc):
                     raise
+            except (TypeError, ValueError, KeyError):  # a malformed stored item of this chain
+                self._quarantine({"chain": chain}, "its newest link or checkpoint is malformed")
         self.publish_public_key()
         logger.info("audit checkpoints written", extra={"chains": len(signed), "failed": failed})
         if failed:
             raise ServiceUnavailable(f"{failed} chain(s) could not be checkpointed; retry later.")
         return signed
+
+    def _quarantine(self, item: dict[str, Any], reason: str) -> None:
+        if self._set_aside is not None:
+            self._set_aside("checkpoint", item, reason)
+        else:  # no quarantine store (a test's checkpointer): the metric and the log line remain
+            logger.error("audit item set aside", extra={"watcher": "checkpoint", "reason": reason})
+            count(AUDIT_QUARANTINED)
 
     def publish_public_key(self) -> None:
         """Put the public key where the API (which has no right on the key) can serve it."""
@@ -543,16 +624,25 @@ def checkpoint_items(chain: str) -> list[dict[str, Any]]:
 
 
 def stored_chains() -> set[str]:
-    """Every chain with a link or a checkpoint (a chain deleted whole still has its checkpoints)."""
+    """Every chain with a link or a checkpoint (a chain deleted whole still has its checkpoints);
+    an item under a name that is no chain is no chain's (the WORM consumer sets it aside)."""
     with _unavailable("chains"):
-        return _scan_chains(AuditEventModel) | _scan_chains(AuditCheckpointModel)
+        found = _scan_chains(AuditEventModel) | _scan_chains(AuditCheckpointModel)
+    return {chain for chain in found if is_chain(chain)}
 
 
 def verify_stored(
-    chain: str, verifier: SignatureVerifier, *, now: datetime, period: Any = None
+    chain: str,
+    verifier: SignatureVerifier,
+    *,
+    now: datetime,
+    period: Any = None,
+    expiry: ExpiryEvidence | None = None,
 ) -> VerificationReport:
-    """Verify a chain as the tables hold it."""
-    kwargs = {} if period is None else {"period": period}
+    """Verify a chain as the tables hold it (a gap is excused only by `expiry`'s evidence)."""
+    kwargs: dict[str, Any] = {} if period is None else {"period": period}
+    if expiry is not None:
+        kwargs["expiry"] = expiry
     return verify_chain(
         (link_from_item(item) for item in link_items(chain)),
         [checkpoint_from_item(item) for item in checkpoint_items(chain)],

@@ -227,8 +227,8 @@ class AuditEventModel(Model):
     prev_hash = UnicodeAttribute()
     hash = UnicodeAttribute()
     expires_at = TTLAttribute(null=True)
-    # The previous link's expires_at, hashed with this link: lets the verifier tell a link that TTL
-    # removed (due) from one that was deleted (not due yet).
+    # The previous link's expires_at, hashed with this link (the link format keeps it). A writer
+    # can rewrite it: the verifier never takes it as proof of expiry (domain/audit_chain.py).
     prev_expires_at = NumberAttribute(null=True)
 
     by_time = AuditEventsByTime()
