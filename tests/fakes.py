@@ -227,7 +227,7 @@ class FakeMemberships:
 
     def end_sessions(self, username: str, *, not_before: int) -> None:
         member = self.members.get(username.lower())
-        if member is not None:
+        if member is not None and (member.tokens_not_before or 0) < not_before:  # only ever later
             self.members[username.lower()] = replace(member, tokens_not_before=not_before)
 
 
