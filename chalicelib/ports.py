@@ -263,6 +263,12 @@ class UserDirectory(Protocol):
     def sign_out_everywhere(self, username: str) -> None: ...
 
 
+class UserLookup(Protocol):
+    def username_of(self, sub: str) -> str | None:
+        """The username of the identity provider's user whose `sub` this is, or None."""
+        ...
+
+
 @dataclass(frozen=True)
 class RequestMeta:
     """Where a request came from, for the audit journal."""

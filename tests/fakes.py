@@ -293,6 +293,16 @@ class FakeUsers:
 
 
 @dataclass
+class FakeUserLookup:
+    """UserLookup: usernames by the identity provider's `sub`."""
+
+    subs: dict[str, str] = field(default_factory=dict)
+
+    def username_of(self, sub: str) -> str | None:
+        return self.subs.get(sub)
+
+
+@dataclass
 class FakeTokens:
     """TokenVerifier: the tokens it knows, anything else refused."""
 

@@ -270,3 +270,14 @@ class CognitoUserDirectory:
             return
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise ServiceUnavailable("The identity provider is unavailable.") from exc
+
+    def username_of(self, sub: str) -> str | None:
+        """UserLookup: the username whose `sub` this is (one ListUsers call), None if no such user."""
+        if '"' in sub or "\\" in sub:  # it goes into a filter expression
+            return None
+        try:
+            users = self._cognito.list_users(UserPoolId=self._pool, Filter=f'sub = "{sub}"', Limit=1)["Users"]
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise ServiceUnavailable("The identity provider is unavailable.") from exc
+        username = users[0].get("Username") if users else None
+        return username if isinstance(username, str) else None

@@ -145,3 +145,77 @@ def test_a_revoked_psc_member_invited_elsewhere_does_not_bring_back_their_token(
     stale = psc.call("GET", "/v1/tests?date=2026-11-29", token)
     assert stale.status_code == 401
     assert psc.call("GET", "/v1/tests?date=2026-11-29", psc.token(PHARMACIST_A)).status_code == 200
+
+
+def _cognito_member(world: World, username: str) -> tuple[str, str]:
+    """A real Cognito user of the pool (password + TOTP), member of pharmacy A: (access token, sub)."""
+    from chalicelib.adapters.clock import SystemClock
+    from chalicelib.adapters.dynamodb.directory import DynamoDbMemberships
+
+    cognito = boto3.client("cognito-idp")
+    password = generate_password()
+    secret = enrol_user(
+        cognito, world.pool_id, world.client_id, username, f"{username}@example.org", password
+    )
+    DynamoDbMemberships(SystemClock()).add(
+        Membership(username, Role.PHARMACIST, PHARMACY_A), created_by="tests"
+    )
+    tokens = login(cognito, world.client_id, username, password, secret)
+    user = cognito.admin_get_user(UserPoolId=world.pool_id, Username=username)
+    sub = next(a["Value"] for a in user["UserAttributes"] if a["Name"] == "sub")
+    return tokens["AccessToken"], sub
+
+
+@pytest.mark.parametrize("command", ["disable", "sign-out", "delete"])
+def test_disabling_signing_out_or_deleting_a_user_in_cognito_ends_their_token_on_the_next_request(
+    world: World, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The first release: a user disabled, signed out or deleted at Cognito (its console, the
+    admin tool) kept reading records with their access token until it expired (15 minutes)."""
+    from devtools.users import main
+
+    token, _ = _cognito_member(world, "pharmacist-x")
+    assert world.client.http.get("/v1/tests", headers=_bearer(token)).status_code == 200
+    assert main([command, "pharmacist-x", "--json"]) == 0
+    done = json.loads(capsys.readouterr().out)
+    assert done["ended"] == 1 and done["delay_ms"] >= 0
+    refused = world.client.http.get("/v1/tests", headers=_bearer(token))
+    assert refused.status_code == 401
+    events = [e.event for e in AuditEventModel.query(PHARMACY_A)]
+    ended = [e for e in events if e["action"] == "end_sessions"]
+    assert [e["actor"] for e in ended] == ["system:identity-provider"]
+    assert token not in json.dumps(events)
+
+
+def test_cloudtrails_record_of_a_users_own_global_sign_out_ends_their_token(world: World) -> None:
+    """The AWS path: EventBridge hands CloudTrail's record to the app's handler; the user's own
+    GlobalSignOut names them only by `sub` (their access token is hidden)."""
+    from chalice.test import Client
+
+    from app import app
+
+    token, sub = _cognito_member(world, "pharmacist-y")
+    boto3.client("cognito-idp").global_sign_out(AccessToken=token)
+    assert world.client.http.get("/v1/tests", headers=_bearer(token)).status_code == 200  # not yet
+    detail = {
+        "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "eventSource": "cognito-idp.amazonaws.com",
+        "eventName": "GlobalSignOut",
+        "awsRegion": "eu-west-3",
+        "userIdentity": {"type": "Unknown", "principalId": "Anonymous"},
+        "requestParameters": {"accessToken": "HIDDEN_DUE_TO_SECURITY_REASONS"},
+        "additionalEventData": {"sub": sub},
+        "eventID": "e-own-sign-out",
+        "managementEvent": True,
+    }
+    with Client(app) as client:
+        event = client.events.generate_cw_event(
+            source="aws.cognito-idp",
+            detail_type="AWS API Call via CloudTrail",
+            detail=detail,
+            resources=[],
+            region="eu-west-3",
+        )
+        answer = client.lambda_.invoke("end_cognito_sessions", event)
+    assert answer.payload == {"ended": 1}
+    assert world.client.http.get("/v1/tests", headers=_bearer(token)).status_code == 401
