@@ -81,7 +81,7 @@ def test_the_users_own_sign_out_is_resolved_by_its_sub() -> None:
 
 
 def test_a_hidden_username_is_resolved_by_sub_or_the_invocation_fails_loudly() -> None:
-    deps, memberships, _ = _deps(FakeUserLookup({SUB: "camille"}))
+    deps, _, _ = _deps(FakeUserLookup({SUB: "camille"}))
     hidden = {"userPoolId": POOL, "username": "HIDDEN_DUE_TO_SECURITY_REASONS"}
     ended = end_sessions(deps, record(requestParameters=hidden, additionalEventData={"sub": SUB}))
     assert ended is not None and ended.username == "camille"
