@@ -25,6 +25,9 @@ FetchJwks = Callable[[str], dict[str, Any]]
 
 
 FETCH_TIMEOUT_SECONDS = 3
+# Cognito's own limit on a username (ours are shorter): a longer one is no user of ours, and would
+# be refused by DynamoDB as a key (2048 bytes) rather than found missing.
+USERNAME_MAX_LENGTH = 128
 
 
 def fetch_jwks(url: str) -> dict[str, Any]:
@@ -226,7 +229,7 @@ def _access_token(claims: dict[str, Any], client_ids: frozenset[str]) -> Verifie
     if not isinstance(client_id, str) or client_id not in client_ids:
         raise Unauthenticated("The token was issued to another application.")
     username = claims.get("username")
-    if not isinstance(username, str) or not username:
+    if not isinstance(username, str) or not username or len(username) > USERNAME_MAX_LENGTH:
         raise Unauthenticated("The token names no user.")
     issued_at = _epoch_seconds(claims.get("iat"))
     if issued_at is None:

@@ -282,6 +282,7 @@ SHARED_VERIFIER = verifier(Jwks())
         ("auth_time", "yesterday"),
         ("username", 42),
         ("username", ["alice"]),
+        ("username", "a" * 129),
         ("token_use", ["access"]),
         ("exp", None),
         ("exp", float("inf")),
