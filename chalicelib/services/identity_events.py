@@ -31,9 +31,9 @@ SESSION_ENDING_CALLS = (
     "GlobalSignOut",
     "DeleteUser",
 )
-# What EventBridge matches (the Lambda's rule, chalicelib/api/identity_events.py).
+# What EventBridge matches (the Lambda's rule, chalicelib/api/identity_events.py): the CloudTrail
+# record's own eventSource names the user pools API, so the envelope's `source` is not relied on.
 EVENT_PATTERN: dict[str, Any] = {
-    "source": ["aws.cognito-idp"],
     "detail-type": ["AWS API Call via CloudTrail"],
     "detail": {"eventSource": [COGNITO_EVENT_SOURCE], "eventName": list(SESSION_ENDING_CALLS)},
 }

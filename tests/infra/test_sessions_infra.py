@@ -35,7 +35,6 @@ def test_the_rule_is_cloudtrails_record_of_cognitos_session_ending_calls() -> No
     (source,) = [s for s in app.event_sources if s.name == "end_cognito_sessions"]
     assert isinstance(source, CloudWatchEventConfig)
     assert source.event_pattern == {
-        "source": ["aws.cognito-idp"],
         "detail-type": ["AWS API Call via CloudTrail"],
         "detail": {
             "eventSource": ["cognito-idp.amazonaws.com"],
