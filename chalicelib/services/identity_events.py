@@ -72,11 +72,12 @@ def _text(value: Any) -> str | None:
 def _username(deps: IdentityEventDeps, detail: Mapping[str, Any]) -> str | None:
     parameters = detail.get("requestParameters")
     username = _text(parameters.get("username")) if isinstance(parameters, Mapping) else None
-    if username is not None:
+    if username is not None and not _SUB.match(username):
         return username
-    # The user's own calls (a token, not a username) name them by `sub`, if at all.
+    # The admin calls take a user's `sub` as well as their username (ours never look like one);
+    # the user's own calls (a token, not a username) name them by `sub`, if at all.
     extra = detail.get("additionalEventData")
-    sub = _text(extra.get("sub")) if isinstance(extra, Mapping) else None
+    sub = username or (_text(extra.get("sub")) if isinstance(extra, Mapping) else None)
     if sub is not None and _SUB.match(sub):
         return deps.users.username_of(sub)
     raise UnresolvedIdentityEvent(f"{detail.get('eventName')} names no user this function can resolve")

@@ -80,6 +80,14 @@ def test_the_users_own_sign_out_is_resolved_by_its_sub() -> None:
     assert member is not None and member.tokens_not_before == int(CALLED_AT.timestamp()) + 1
 
 
+def test_an_admin_call_naming_the_user_by_sub_is_resolved() -> None:
+    deps, memberships, _ = _deps(FakeUserLookup({SUB: "camille"}))
+    ended = end_sessions(deps, record(requestParameters={"userPoolId": POOL, "username": SUB}))
+    assert ended is not None and ended.username == "camille"
+    member = memberships.get("camille")
+    assert member is not None and member.tokens_not_before is not None
+
+
 def test_a_hidden_username_is_resolved_by_sub_or_the_invocation_fails_loudly() -> None:
     deps, _, _ = _deps(FakeUserLookup({SUB: "camille"}))
     hidden = {"userPoolId": POOL, "username": "HIDDEN_DUE_TO_SECURITY_REASONS"}
