@@ -12,7 +12,7 @@ STAGE ?= prod
 STACK ?= depistage-$(STAGE)
 
 .PHONY: run test install tools lint typecheck bench package rehearse deploy fuzz load purge login clean lock \
-	status verify-audit export redrive
+	status verify-audit export redrive cognito
 
 # requirements.txt is the runtime lock (hashes, every transitive package): installed exactly, then
 # the dev tools under it as constraints, so the tests run the versions the Lambda ships.
@@ -110,6 +110,11 @@ redrive: $(STAMP)
 
 purge: $(STAMP)  # DRY_RUN=1 for the report only; NOW=<RFC 3339> (dry run only) to see a later day
 	@$(PY) -m devtools.purge $(if $(DRY_RUN),--dry-run) $(if $(NOW),--now $(NOW)) $(OPS)
+
+# As the Cognito console does: the user's access tokens end too (the stage's CloudTrail event, or locally
+# the same job run by the command).
+cognito: $(STAMP)  # make cognito DO=disable|sign-out|delete|enable USER=<username>
+	@$(PY) -m devtools.users $(DO) $(USER) $(OPS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) build .local .mypy_cache .ruff_cache .pytest_cache

@@ -5,6 +5,7 @@ from chalice import Chalice
 from chalicelib.api import (
     admin,
     health,
+    identity_events,
     journal,
     middleware,
     openapi,
@@ -31,3 +32,4 @@ app.register_blueprint(stats.blueprint)
 app.register_blueprint(psc.blueprint)
 app.register_blueprint(schedules.blueprint)
 app.register_blueprint(streams.blueprint)
+app.register_blueprint(identity_events.blueprint)

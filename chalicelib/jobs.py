@@ -147,3 +147,29 @@ def copy_audit_to_worm(records: list[dict[str, Any]]) -> dict[str, int]:
 
     container = get_container()
     return copy_records(records, S3WormCopy(container.aws.s3(), container.settings.audit_worm_bucket))
+
+
+def end_sessions_on_identity_event(detail: dict[str, Any]) -> dict[str, Any]:
+    """A Cognito call that ends a user's sessions (CloudTrail via EventBridge, or the local admin
+    tool): their access tokens are refused from their next request (services/identity_events.py)."""
+    from chalicelib.adapters.cognito import CognitoUserDirectory
+    from chalicelib.bootstrap import get_container
+    from chalicelib.services.identity_events import IdentityEventDeps, end_sessions
+
+    container = get_container()
+    deps = IdentityEventDeps(
+        memberships=container.memberships,
+        users=CognitoUserDirectory(container.aws.cognito_idp(), container.settings.user_pool_id),
+        journal=container.journal,
+        clock=container.clock,
+        user_pool_id=container.settings.user_pool_id,
+    )
+    ended = end_sessions(deps, detail)
+    if ended is None:
+        logger.info("identity event ignored", extra={"call": str(detail.get("eventName"))})
+        return {"ended": 0}
+    logger.info(
+        "sessions ended by the identity provider",
+        extra={"call": ended.call, "actor": ended.username, "not_before": ended.not_before},
+    )
+    return {"ended": 0 if ended.username is None else 1}

@@ -195,7 +195,8 @@ class Membership:
     finess: str | None
     # Set for a professional who logs in with Pro Santé Connect (never with Cognito).
     national_id: str | None = None
-    # Epoch seconds: access tokens issued before it are refused (set by logout).
+    # Epoch seconds: access tokens issued before it are refused (set at creation, by a logout, by
+    # the identity provider's sign-out or disable).
     tokens_not_before: int | None = None
 
 
@@ -261,6 +262,12 @@ class UserDirectory(Protocol):
         ...
 
     def sign_out_everywhere(self, username: str) -> None: ...
+
+
+class UserLookup(Protocol):
+    def username_of(self, sub: str) -> str | None:
+        """The username of the identity provider's user whose `sub` this is, or None."""
+        ...
 
 
 @dataclass(frozen=True)

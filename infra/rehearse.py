@@ -13,7 +13,8 @@
    Manager; import the handler the template names and invoke it with an event of each of its
    sources: an API Gateway proxy event per route family for the API, the schedule's event for a
    schedule, the messages on its queue for a queue consumer (the sweeper's fan-out: the
-   schedules run first, their consumers after), an empty batch for a stream or an empty queue.
+   schedules run first, their consumers after), an empty batch for a stream or an empty queue,
+   and for an EventBridge rule the first call it matches, of a user who is no member.
    Nothing is listed by hand: a handler added to the app is in the template, so it is rehearsed.
    The fan-out queue is the one resource `make run` has no use for (its sweeper runs the shards in
    process): the rehearsal creates it (devtools.provision.create_export_fanout_queue).
@@ -227,6 +228,27 @@ def source_event(kind: str, properties: dict[str, Any], logical_id: str) -> dict
             "region": REGION,
             "resources": [f"arn:aws:events:{REGION}:123456789012:rule/{logical_id}"],
             "detail": {},
+        }
+    if kind == "CloudWatchEvent":
+        # the first call its rule matches, as CloudTrail records it, of a user who is no member
+        pattern = properties.get("Pattern") or {}
+        detail = pattern.get("detail") or {}
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": (pattern.get("detail-type") or ["AWS API Call via CloudTrail"])[0],
+            "source": (pattern.get("source") or ["aws.events"])[0],
+            "account": "123456789012",
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": REGION,
+            "resources": [],
+            "detail": {
+                "eventTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "eventSource": (detail.get("eventSource") or [""])[0],
+                "eventName": (detail.get("eventName") or [""])[0],
+                "requestParameters": {"username": "rehearsal-nobody"},
+                "eventID": str(uuid.uuid4()),
+            },
         }
     if kind in {"SQS", "DynamoDB", "Kinesis", "S3", "SNS"}:
         return {"Records": []}  # an empty batch: the handler, its imports and its environment load

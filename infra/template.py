@@ -22,7 +22,7 @@ from pynamodb.attributes import TTLAttribute
 from pynamodb.models import Model
 
 from chalicelib.adapters.cognito_pool import app_client_settings, user_pool_settings
-from chalicelib.adapters.dynamodb.models import ALL_MODELS, TABLE_SETTINGS, RecordModel
+from chalicelib.adapters.dynamodb.models import ALL_MODELS, TABLE_SETTINGS, MemberModel, RecordModel
 from chalicelib.adapters.dynamodb.retention import ERASED_ATTRIBUTES
 from chalicelib.config import DEFAULT_REGION, HDS_REGIONS, Settings, env_name
 from chalicelib.domain.audit_chain import AUDIT_KEY_SPEC
@@ -50,6 +50,8 @@ FUNCTION_ROLES: dict[str, str] = {
     # the operator's `export redrive` on a deployed stage: the export's delivery bookkeeping
     "redrive_dead_letters": "export",
     "audit_to_worm": "worm",
+    # Cognito's session-ending calls, from CloudTrail via EventBridge (chalicelib/api/identity_events.py)
+    "end_cognito_sessions": "sessions",
 }
 # The WORM copy is kept as long as the journal.
 WORM_RETENTION_DAYS = Settings.audit_retention_days
@@ -59,8 +61,9 @@ STREAM_FUNCTIONS: dict[str, str] = {"audit_to_worm": "audit_table", "export_on_c
 SIDEP_FUNCTIONS = frozenset({"export_to_sidep", "export_shard", "export_on_change"})
 # Invoked by an event source mapping (stream, SQS), which retries and dead-letters: no async DLQ.
 MAPPED_FUNCTIONS = frozenset({"export_shard", "export_on_change"})
-# Scheduled functions invoked asynchronously: failed events go to the dead-letter queue.
-ASYNC_ROLES = frozenset({"export", "purge", "audit"})
+# Functions invoked asynchronously (schedules, EventBridge rules): failed events go to the
+# dead-letter queue.
+ASYNC_ROLES = frozenset({"export", "purge", "audit", "sessions"})
 # What a stream consumer needs on its table's stream (Lambda's event source mapping reads with it).
 STREAM_READ = (
     "dynamodb:DescribeStream",
@@ -188,9 +191,12 @@ ROLE_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
     },
     # The WORM copy reads the audit table's stream only (STREAM_READ), no table.
     "worm": {},
+    # Reads a membership; its one write is the membership's "tokens not before" (see
+    # _session_statements); journals what it ended.
+    "sessions": {"members_table": READ, "audit_table": APPEND, "audit_checkpoints_table": READ},
 }
 # Writers of the journal: none may sign, update or delete audit items, or touch the WORM lock.
-WRITER_ROLES = frozenset({"api", "export", "purge"})
+WRITER_ROLES = frozenset({"api", "export", "purge", "sessions"})
 
 # Role -> KMS key logical id -> the only actions it may perform with that key.
 KEY_USE: dict[str, dict[str, tuple[str, ...]]] = {
@@ -206,6 +212,7 @@ KEY_USE: dict[str, dict[str, tuple[str, ...]]] = {
     # The checkpoint function alone signs with the audit key (and publishes its public key).
     "audit": {"AuditKey": ("kms:Sign", "kms:GetPublicKey")},
     "worm": {},
+    "sessions": {},
 }
 # What DynamoDB (tables) and SQS (dead letters) need of the storage key on the functions' behalf.
 STORAGE_KEY_VIA_DYNAMODB = (
@@ -899,6 +906,36 @@ def _export_event_statements(fn: Function) -> list[dict[str, Any]]:
     return []
 
 
+def member_session_attributes() -> list[str]:
+    """What ending a user's sessions writes of a membership (MembershipRepository.end_sessions): its
+    key and its "tokens not before", never its role or pharmacy."""
+    keys = [
+        attr.attr_name
+        for attr in MemberModel.get_attributes().values()
+        if attr.is_hash_key or attr.is_range_key
+    ]
+    return [*keys, MemberModel.tokens_not_before.attr_name]
+
+
+def _session_statements() -> list[dict[str, Any]]:
+    return [
+        {
+            "Sid": "MembershipTokensNotBeforeOnly",
+            "Effect": "Allow",
+            "Action": ["dynamodb:UpdateItem"],
+            "Resource": _table_arns("members_table"),
+            "Condition": {"ForAllValues:StringEquals": {"dynamodb:Attributes": member_session_attributes()}},
+        },
+        {
+            # a user's own sign-out names them by `sub` only (chalicelib/services/identity_events.py)
+            "Sid": "FindAUserBySub",
+            "Effect": "Allow",
+            "Action": ["cognito-idp:ListUsers"],
+            "Resource": _arn("UserPool"),
+        },
+    ]
+
+
 def role_policy_document(fn: Function) -> dict[str, Any]:
     statements: list[dict[str, Any]] = [
         {
@@ -925,6 +962,8 @@ def role_policy_document(fn: Function) -> dict[str, Any]:
         statements.extend(_export_event_statements(fn))
     if fn.role == "purge":
         statements.extend(_purge_record_statements())
+    if fn.role == "sessions":
+        statements.extend(_session_statements())
     if fn.name in SIDEP_FUNCTIONS:
         statements.extend(_sidep_tls_statements())
     if fn.name in STREAM_FUNCTIONS:

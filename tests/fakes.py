@@ -227,7 +227,7 @@ class FakeMemberships:
 
     def end_sessions(self, username: str, *, not_before: int) -> None:
         member = self.members.get(username.lower())
-        if member is not None:
+        if member is not None and (member.tokens_not_before or 0) < not_before:  # only ever later
             self.members[username.lower()] = replace(member, tokens_not_before=not_before)
 
 
@@ -290,6 +290,16 @@ class FakeUsers:
 
     def sign_out_everywhere(self, username: str) -> None:
         self.signed_out.append(username)
+
+
+@dataclass
+class FakeUserLookup:
+    """UserLookup: usernames by the identity provider's `sub`."""
+
+    subs: dict[str, str] = field(default_factory=dict)
+
+    def username_of(self, sub: str) -> str | None:
+        return self.subs.get(sub)
 
 
 @dataclass

@@ -52,8 +52,13 @@ def claims(
 
 
 def sign(body: dict[str, Any], key: Any = None, *, kid: str = "dummy", algorithm: str = "RS256") -> str:
-    return jwt.encode(
-        body, key if key is not None else moto_signing_key(), algorithm=algorithm, headers={"kid": kid}
+    """Signs the claims as given, through PyJWS: jwt.encode refuses some malformed claims (a
+    non-string `iss`) that the verifier must still refuse without failing."""
+    return jwt.api_jws.encode(
+        json.dumps(body, separators=(",", ":")).encode(),
+        key if key is not None else moto_signing_key(),
+        algorithm=algorithm,
+        headers={"kid": kid, "typ": "JWT"},
     )
 
 

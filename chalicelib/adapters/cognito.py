@@ -26,6 +26,9 @@ FetchJwks = Callable[[str], dict[str, Any]]
 
 
 FETCH_TIMEOUT_SECONDS = 3
+# Cognito's own limit on a username (ours are shorter): a longer one is no user of ours, and would
+# be refused by DynamoDB as a key (2048 bytes) rather than found missing.
+USERNAME_MAX_LENGTH = 128
 
 
 def fetch_jwks(url: str) -> dict[str, Any]:
@@ -184,7 +187,7 @@ class CognitoAccessTokenVerifier:
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
-        except jwt.PyJWTError as exc:
+        except (jwt.PyJWTError, TypeError, ValueError, OverflowError) as exc:
             raise Unauthenticated("The token is malformed.") from exc
         if header.get("alg") != "RS256":
             raise Unauthenticated("The token's algorithm is not accepted.")
@@ -195,10 +198,11 @@ class CognitoAccessTokenVerifier:
         trusted = self._issuers.get(iss) if isinstance(iss, str) else None
         if trusted is None:
             raise Unauthenticated("The token is not valid.")
+        key = trusted.keys.get(kid)  # Unauthenticated for an unknown kid; 503 with no key at all
         try:
             claims = jwt.decode(
                 token,
-                trusted.keys.get(kid),
+                key,
                 algorithms=["RS256"],
                 issuer=trusted.issuer,
                 leeway=self._leeway,
@@ -206,27 +210,41 @@ class CognitoAccessTokenVerifier:
             )
         except jwt.ExpiredSignatureError as exc:
             raise Unauthenticated("The token has expired.") from exc
-        except jwt.PyJWTError as exc:
+        except (jwt.PyJWTError, TypeError, ValueError, OverflowError) as exc:
+            # a claim of a type the library did not expect is the token's fault, not ours
             raise Unauthenticated("The token is not valid.") from exc
-        if claims.get("token_use") != "access":
-            raise Unauthenticated("An access token is required.")
-        if claims.get("client_id") not in trusted.client_ids:
-            raise Unauthenticated("The token was issued to another application.")
-        username = claims.get("username")
-        if not isinstance(username, str) or not username:
-            raise Unauthenticated("The token names no user.")
-        issued_at = claims["iat"]
-        auth_time = claims.get("auth_time")
-        if isinstance(auth_time, int) and not isinstance(auth_time, bool):
-            # A token refreshed after a logout still belongs to the session the logout ended.
-            issued_at = min(issued_at, auth_time)
-        finess = claims.get(SESSION_FINESS_CLAIM)  # our PSC session tokens' pharmacy
-        return VerifiedToken(
-            username=username,
-            client_id=str(claims["client_id"]),
-            issued_at=int(issued_at),
-            finess=finess if isinstance(finess, str) else None,
-        )
+        return _access_token(claims, trusted.client_ids)
+
+
+def _epoch_seconds(value: Any) -> int | None:
+    """A NumericDate as Cognito writes it (a whole number of seconds), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _access_token(claims: dict[str, Any], client_ids: frozenset[str]) -> VerifiedToken:
+    """What the API reads of a verified token, each claim checked for its type: a signed token
+    with a malformed claim (a list for `client_id`, a string for `iat`) is refused, never a 500."""
+    if claims.get("token_use") != "access":
+        raise Unauthenticated("An access token is required.")
+    client_id = claims.get("client_id")
+    if not isinstance(client_id, str) or client_id not in client_ids:
+        raise Unauthenticated("The token was issued to another application.")
+    username = claims.get("username")
+    if not isinstance(username, str) or not username or len(username) > USERNAME_MAX_LENGTH:
+        raise Unauthenticated("The token names no user.")
+    issued_at = _epoch_seconds(claims.get("iat"))
+    if issued_at is None:
+        raise Unauthenticated("The token is not valid.")
+    if "auth_time" in claims:
+        auth_time = _epoch_seconds(claims["auth_time"])
+        if auth_time is None:
+            raise Unauthenticated("The token is not valid.")
+        # A token refreshed after a logout still belongs to the session the logout ended.
+        issued_at = min(issued_at, auth_time)
+    finess = claims.get(SESSION_FINESS_CLAIM)  # our PSC session tokens' pharmacy
+    if finess is not None and not isinstance(finess, str):
+        raise Unauthenticated("The token is not valid.")
+    return VerifiedToken(username=username, client_id=client_id, issued_at=issued_at, finess=finess)
 
 
 class CognitoUserDirectory:
@@ -259,3 +277,14 @@ class CognitoUserDirectory:
             return
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise ServiceUnavailable("The identity provider is unavailable.") from exc
+
+    def username_of(self, sub: str) -> str | None:
+        """UserLookup: the username whose `sub` this is (one ListUsers call), None if no such user."""
+        if '"' in sub or "\\" in sub:  # it goes into a filter expression
+            return None
+        try:
+            users = self._cognito.list_users(UserPoolId=self._pool, Filter=f'sub = "{sub}"', Limit=1)["Users"]
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise ServiceUnavailable("The identity provider is unavailable.") from exc
+        username = users[0].get("Username") if users else None
+        return username if isinstance(username, str) else None

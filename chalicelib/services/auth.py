@@ -2,8 +2,10 @@
 
 The role and pharmacy come from the membership, never from the token or the request, so
 revoking a member takes effect on their next request even while their token is still valid.
-The membership also holds the time before which the user's tokens are refused (a logout sets
-it): read anyway, so ending a session costs no extra round trip per request.
+The membership also holds the time before which the user's tokens are refused: its creation
+(a token is bound to the membership it was issued under, never to one created after it), a
+logout, or a Cognito-side disable, deletion or sign-out (services/identity_events.py). It is read
+anyway, so ending a session costs no extra round trip per request.
 """
 
 from __future__ import annotations

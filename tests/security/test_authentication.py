@@ -87,6 +87,12 @@ ATTACKS: dict[str, Callable[[World], str | None]] = {
     "another app client": lambda w: _forged(w, client_id="another-client"),
     "no username": lambda w: _forged(w, username=None),
     "no expiry": lambda w: f"Bearer {w.token('pharmacist-a', exp=None)}",
+    # Validly signed, a claim of the wrong type: the first release answered 500 to the first.
+    "client_id a list": lambda w: _forged(w, client_id=[w.client_id]),
+    "iat a string": lambda w: _forged(w, iat=str(int(time.time()))),
+    "username a number": lambda w: _forged(w, username=42),
+    "auth_time a dict": lambda w: _forged(w, auth_time={"at": int(time.time())}),
+    "expiry null": lambda w: f"Bearer {sign({**claims(w.pool_id, w.client_id, 'alice'), 'exp': None})}",
 }
 
 

@@ -12,10 +12,12 @@ from botocore.exceptions import ClientError
 
 from chalicelib.adapters.dynamodb.models import AuditEventModel, MemberModel
 from chalicelib.domain.model import Role
+from chalicelib.domain.psc import psc_username
 from chalicelib.ports import Membership
 from devtools.login import login
 from devtools.seed import enrol_user, generate_password
-from tests.conftest import PHARMACY_A, World
+from tests.conftest import PHARMACY_A, PHARMACY_B, World
+from tests.psc import PHARMACIST_A, PscWorld
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -23,9 +25,9 @@ def _bearer(token: str) -> dict[str, str]:
 
 
 def test_after_logout_the_same_access_token_is_refused(world: World) -> None:
-    earlier = int(time.time()) - 5
+    earlier = int(time.time())  # not before the membership's own second: it accepts nothing older
     token = world.token("pharmacist-a", iat=earlier, auth_time=earlier)
-    other_device = world.token("pharmacist-a", iat=earlier + 1, auth_time=earlier + 1)
+    other_device = world.token("pharmacist-a", iat=earlier, auth_time=earlier, jti="other-device")
     assert world.client.http.get("/v1/tests", headers=_bearer(token)).status_code == 200
     assert world.client.http.post("/v1/session/logout", headers=_bearer(token)).status_code == 204
     for stale in (token, other_device):
@@ -54,7 +56,7 @@ def test_logging_out_ends_no_one_elses_session(world: World) -> None:
 
 
 def test_the_platform_admin_logs_out_too(world: World) -> None:
-    token = world.token("operator", iat=int(time.time()) - 5)
+    token = world.token("operator", iat=int(time.time()))
     assert world.client.http.post("/v1/session/logout", headers=_bearer(token)).status_code == 204
     body = json.dumps({"finess": "690000013", "name": "P"})
     assert (
@@ -90,9 +92,130 @@ def test_the_not_before_time_rides_on_the_membership_read(world: World) -> None:
     from chalicelib.bootstrap import get_container
 
     memberships = get_container().memberships
-    memberships.end_sessions("pharmacist-b", not_before=1234)
+    later = int(time.time()) + 100
+    memberships.end_sessions("pharmacist-b", not_before=later)
     assert memberships.get("pharmacist-b") == Membership(
-        "pharmacist-b", Role.PHARMACIST, "130000029", tokens_not_before=1234
+        "pharmacist-b", Role.PHARMACIST, "130000029", tokens_not_before=later
     )
-    memberships.end_sessions("nobody", not_before=1234)  # no membership: nothing to end, no error
+    # only ever later: an event that arrives late does not re-admit what a logout ended
+    memberships.end_sessions("pharmacist-b", not_before=later - 50)
+    member = memberships.get("pharmacist-b")
+    assert member is not None and member.tokens_not_before == later
+    memberships.end_sessions("nobody", not_before=later)  # no membership: nothing to end, no error
     assert memberships.get("nobody") is None
+
+
+def test_a_new_membership_refuses_tokens_issued_before_it_existed(world: World) -> None:
+    """The first release: a new membership had no "tokens not before", so a token issued to the
+    same username before it existed (a revoked member invited again) was accepted by it."""
+    from chalicelib.adapters.clock import SystemClock
+    from chalicelib.adapters.dynamodb.directory import DynamoDbMemberships
+
+    before = int(time.time()) - 60
+    older = world.token("newcomer", iat=before, auth_time=before)
+    DynamoDbMemberships(SystemClock()).add(
+        Membership("newcomer", Role.PHARMACIST, PHARMACY_A), created_by="tests"
+    )
+    refused = world.client.http.get("/v1/tests", headers=_bearer(older))
+    assert refused.status_code == 401
+    assert world.client.http.get("/v1/tests", headers=_bearer(world.token("newcomer"))).status_code == 200
+    # a refreshed token of a session that began before the membership is refused as well
+    refreshed = world.token("newcomer", iat=int(time.time()), auth_time=before)
+    assert world.client.http.get("/v1/tests", headers=_bearer(refreshed)).status_code == 401
+
+
+def test_a_revoked_psc_member_invited_elsewhere_does_not_bring_back_their_token(psc: PscWorld) -> None:
+    """The first release: revoked at A, invited by B, the token PSC vouched for at A read B's
+    records for the rest of its 15 minutes."""
+    world, username = psc.world, psc_username(PHARMACIST_A)
+    # the directory lists them at both pharmacies: B may invite them
+    psc.set_identity(PHARMACIST_A, professions=[{"code": "21", "finess": [PHARMACY_A, PHARMACY_B]}])
+    token = psc.token(PHARMACIST_A)
+    assert psc.call("GET", "/v1/tests?date=2026-11-29", token).status_code == 200
+    revoked = world.call("DELETE", f"/v1/admin/pharmacies/{PHARMACY_A}/members/{username}", "admin-a")
+    assert revoked.status_code == 204
+    psc.advance(20)  # B invites them a little later
+    invited = world.call(
+        "POST",
+        f"/v1/admin/pharmacies/{PHARMACY_B}/members",
+        "admin-b",
+        {"national_id": PHARMACIST_A, "role": "pharmacist"},
+    )
+    assert invited.status_code == 201, invited.body
+    stale = psc.call("GET", "/v1/tests?date=2026-11-29", token)
+    assert stale.status_code == 401
+    assert psc.call("GET", "/v1/tests?date=2026-11-29", psc.token(PHARMACIST_A)).status_code == 200
+
+
+def _cognito_member(world: World, username: str) -> tuple[str, str]:
+    """A real Cognito user of the pool (password + TOTP), member of pharmacy A: (access token, sub)."""
+    from chalicelib.adapters.clock import SystemClock
+    from chalicelib.adapters.dynamodb.directory import DynamoDbMemberships
+
+    cognito = boto3.client("cognito-idp")
+    password = generate_password()
+    secret = enrol_user(
+        cognito, world.pool_id, world.client_id, username, f"{username}@example.org", password
+    )
+    DynamoDbMemberships(SystemClock()).add(
+        Membership(username, Role.PHARMACIST, PHARMACY_A), created_by="tests"
+    )
+    tokens = login(cognito, world.client_id, username, password, secret)
+    user = cognito.admin_get_user(UserPoolId=world.pool_id, Username=username)
+    sub = next(a["Value"] for a in user["UserAttributes"] if a["Name"] == "sub")
+    return tokens["AccessToken"], sub
+
+
+@pytest.mark.parametrize("command", ["disable", "sign-out", "delete"])
+def test_disabling_signing_out_or_deleting_a_user_in_cognito_ends_their_token_on_the_next_request(
+    world: World, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The first release: a user disabled, signed out or deleted at Cognito (its console, the
+    admin tool) kept reading records with their access token until it expired (15 minutes)."""
+    from devtools.users import main
+
+    token, _ = _cognito_member(world, "pharmacist-x")
+    assert world.client.http.get("/v1/tests", headers=_bearer(token)).status_code == 200
+    assert main([command, "pharmacist-x", "--json"]) == 0
+    done = json.loads(capsys.readouterr().out)
+    assert done["ended"] == 1 and done["delay_ms"] >= 0
+    refused = world.client.http.get("/v1/tests", headers=_bearer(token))
+    assert refused.status_code == 401
+    events = [e.event for e in AuditEventModel.query(PHARMACY_A)]
+    ended = [e for e in events if e["action"] == "end_sessions"]
+    assert [e["actor"] for e in ended] == ["system:identity-provider"]
+    assert token not in json.dumps(events)
+
+
+def test_cloudtrails_record_of_a_users_own_global_sign_out_ends_their_token(world: World) -> None:
+    """The AWS path: EventBridge hands CloudTrail's record to the app's handler; the user's own
+    GlobalSignOut names them only by `sub` (their access token is hidden)."""
+    from chalice.test import Client
+
+    from app import app
+
+    token, sub = _cognito_member(world, "pharmacist-y")
+    boto3.client("cognito-idp").global_sign_out(AccessToken=token)
+    assert world.client.http.get("/v1/tests", headers=_bearer(token)).status_code == 200  # not yet
+    detail = {
+        "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "eventSource": "cognito-idp.amazonaws.com",
+        "eventName": "GlobalSignOut",
+        "awsRegion": "eu-west-3",
+        "userIdentity": {"type": "Unknown", "principalId": "Anonymous"},
+        "requestParameters": {"accessToken": "HIDDEN_DUE_TO_SECURITY_REASONS"},
+        "additionalEventData": {"sub": sub},
+        "eventID": "e-own-sign-out",
+        "managementEvent": True,
+    }
+    with Client(app) as client:
+        event = client.events.generate_cw_event(
+            source="aws.cognito-idp",
+            detail_type="AWS API Call via CloudTrail",
+            detail=detail,
+            resources=[],
+            region="eu-west-3",
+        )
+        answer = client.lambda_.invoke("end_cognito_sessions", event)
+    assert answer.payload == {"ended": 1}
+    assert world.client.http.get("/v1/tests", headers=_bearer(token)).status_code == 401

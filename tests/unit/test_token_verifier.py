@@ -6,6 +6,8 @@ import threading
 from collections.abc import Callable
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from chalicelib.adapters.cognito import CognitoAccessTokenVerifier, JwksKeys
 from chalicelib.domain.errors import ServiceUnavailable, Unauthenticated
@@ -216,3 +218,84 @@ def test_old_keys_are_refreshed_in_the_background_not_on_a_valid_tokens_path() -
     spawned[0]()  # it fails: the old keys keep serving
     assert jwks.calls == 2
     assert v.verify(access_token(POOL, "client-1", "alice")).username == "alice"
+
+
+# Any JSON value: what a signed token's claim may hold, whatever its type.
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=6,
+)
+CLAIM_NAMES = (
+    "iss",
+    "sub",
+    "client_id",
+    "token_use",
+    "scope",
+    "auth_time",
+    "iat",
+    "exp",
+    "nbf",
+    "jti",
+    "username",
+    "cognito:groups",
+    "aud",
+    "origin_jti",
+    "event_id",
+    "version",
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(malformed=st.dictionaries(st.sampled_from(CLAIM_NAMES), JSON_VALUES, min_size=1, max_size=4))
+def test_a_signed_token_with_claims_of_any_type_is_accepted_or_refused_never_an_error(
+    malformed: dict[str, object],
+) -> None:
+    """The first release answered 500 to a validly signed token whose `client_id` was a list."""
+    body = {**claims(POOL, "client-1", "alice"), **malformed}
+    token = sign(body)
+    try:
+        verified = SHARED_VERIFIER.verify(token)
+    except Unauthenticated:
+        return
+    # accepted: then every claim the API reads had the type it expects
+    assert verified.client_id == body["client_id"] == "client-1"
+    assert isinstance(verified.username, str) and verified.username == body["username"]
+    assert type(verified.issued_at) is int and type(body["iat"]) is int
+
+
+SHARED_VERIFIER = verifier(Jwks())
+
+
+@pytest.mark.parametrize(
+    "claim, value",
+    [
+        ("client_id", ["client-1"]),
+        ("client_id", {"id": "client-1"}),
+        ("iat", "1700000000"),
+        ("iat", True),
+        ("iat", 1.7e9),
+        ("auth_time", "yesterday"),
+        ("username", 42),
+        ("username", ["alice"]),
+        ("username", "a" * 129),
+        ("token_use", ["access"]),
+        ("exp", None),
+        ("exp", float("inf")),
+    ],
+)
+def test_a_malformed_claim_is_refused(claim: str, value: object) -> None:
+    body = claims(POOL, "client-1", "alice")
+    body[claim] = value
+    with pytest.raises(Unauthenticated):
+        verifier(Jwks()).verify(sign(body))
+
+
+def test_cognito_groups_are_never_read_so_a_malformed_one_changes_nothing() -> None:
+    """The membership decides the role, never the token's groups."""
+    body = {**claims(POOL, "client-1", "alice"), "cognito:groups": {"platform_admin": True}}
+    assert verifier(Jwks()).verify(sign(body)).username == "alice"

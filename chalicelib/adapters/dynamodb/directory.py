@@ -135,13 +135,18 @@ class DynamoDbMemberships:
         )
 
     def _item(self, membership: Membership, created_by: str) -> MemberModel:
+        now = self._clock.now()
         return MemberModel(
             membership.username.lower(),
             role=membership.role.value,
             finess=membership.finess,
             national_id=membership.national_id,
-            created_at=iso_utc(self._clock.now()),
+            created_at=iso_utc(now),
             created_by=created_by,
+            # A membership accepts only tokens issued since it exists (services/auth.py): a token of
+            # the same username from before (a revoked member invited again, elsewhere) is refused.
+            # Whole seconds, as tokens carry: one issued in the creation's own second is accepted.
+            tokens_not_before=int(now.timestamp()),
         )
 
     def add(self, membership: Membership, *, created_by: str) -> None:
@@ -211,11 +216,17 @@ class DynamoDbMemberships:
             try:
                 MemberModel(username.lower()).update(
                     actions=[MemberModel.tokens_not_before.set(not_before)],
-                    condition=MemberModel.username.exists(),
+                    # only ever later: an identity provider's event that arrives late never
+                    # re-admits tokens a later logout ended
+                    condition=MemberModel.username.exists()
+                    & (
+                        MemberModel.tokens_not_before.does_not_exist()
+                        | (MemberModel.tokens_not_before < not_before)
+                    ),
                 )
             except UpdateError as exc:
                 if not is_conditional_failure(exc):
-                    raise  # no membership: nothing to end, the user is refused anyway
+                    raise  # no membership (nothing to end), or ended later already
 
 
 class DynamoDbPscLogins:
