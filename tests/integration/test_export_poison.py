@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 import pytest
@@ -23,6 +23,9 @@ from chalicelib.observability import metrics
 from devtools.fake_sidep import FakeSidep
 from tests.fakes import FixedClock
 from tests.integration.test_export_support import Exporter, load, seed
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 # What makes an item unreadable: a value no domain type takes, a missing attribute, a wrong type.
 POISONS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -145,3 +148,53 @@ def test_a_quarantine_changed_meanwhile_is_not_written(
     )
     Exporter(sidep, clock).queue().ready_in([image], clock.now())
     assert "export_quarantined_at" not in _raw(bad) and "export_queue" in _raw(bad)
+
+
+class RefusesOneRecord:
+    """A DynamoDB client on which every transaction write of one record is invalid (what DynamoDB
+    answers for a mistyped attribute or an item grown past 400 KB): a ValidationError reason."""
+
+    def __init__(self, client: Any, record_id: str, writes: str) -> None:
+        self._client = client
+        self._record_id = record_id
+        self._writes = writes  # a fragment of the refused writes' ConditionExpression
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def transact_write_items(self, TransactItems: list[dict[str, Any]]) -> Any:
+        from botocore.exceptions import ClientError
+
+        def refused(entry: dict[str, Any]) -> bool:
+            op = next(iter(entry.values()))
+            key = op.get("Key") or op.get("Item") or {}
+            return key.get("record_id", {}).get("S") == self._record_id and self._writes in op.get(
+                "ConditionExpression", ""
+            )
+
+        if any(refused(entry) for entry in TransactItems):
+            reasons = [{"Code": "ValidationError" if refused(e) else "None"} for e in TransactItems]
+            raise ClientError(
+                {"Error": {"Code": "TransactionCanceledException"}, "CancellationReasons": reasons},
+                "TransactWriteItems",
+            )
+        return self._client.transact_write_items(TransactItems=TransactItems)
+
+
+@pytest.mark.parametrize(
+    "writes", ["attribute_exists(export_queue)", "lease_owner = :me"], ids=["lease", "outcome"]
+)
+def test_a_record_whose_write_dynamodb_refuses_is_set_aside_and_the_batch_goes_on(
+    aws: dict[str, str], sidep: FakeSidep, clock: FixedClock, writes: str
+) -> None:
+    bad_index, good_index = _same_shard_pair()
+    (bad,) = seed(1, clock, start=bad_index)
+    (good,) = seed(1, clock, start=good_index)
+    exporter = Exporter(sidep, clock)
+    client = RefusesOneRecord(exporter.client, bad.id, writes)
+    summary = exporter.run(queue=DynamoDbExportQueue(cast("DynamoDBClient", client), owner="refused"))
+    # refused at its lease: never sent; at its outcome: SI-DEP answered, the answer could not be kept
+    assert summary.leased == (1 if writes.startswith("attribute") else 2)
+    assert load(good).delivery.acknowledged_at is not None
+    _assert_set_aside(bad)
+    assert (exporter.run().leased, exporter.run().acknowledged) == (0, 0)

@@ -125,6 +125,8 @@ class DynamoDbExportQueue:
         self._page_size = page_size
         # Leased version and message kind per record id, for the outcome's condition.
         self._leased: dict[str, tuple[int, MessageKind]] = {}
+        # Records whose last write DynamoDB refused as invalid (ValidationError): to set aside.
+        self._invalid: set[str] = set()
         self._retention = retention or RetentionPolicy()  # bootstrap passes the configured one
 
     @property
@@ -180,18 +182,44 @@ class DynamoDbExportQueue:
         metrics.add_metric(name=QUARANTINE_METRIC, unit=MetricUnit.Count, value=1)
         if len(key) != 2 or queued is None or due is None:
             return
+        self._set_aside(key, "export_queue = :q AND next_attempt_at = :due", {":q": queued, ":due": due}, now)
+
+    def _set_aside(self, key: dict[str, Any], condition: str, values: dict[str, Any], now: datetime) -> None:
+        """Out of the queue, marked quarantined, if `condition` still holds."""
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key=key,
                 UpdateExpression="SET export_quarantined_at = :now REMOVE export_queue",
-                ConditionExpression="export_queue = :q AND next_attempt_at = :due",
-                ExpressionAttributeValues={":now": {"S": iso_utc(now)}, ":q": queued, ":due": due},
+                ConditionExpression=condition,
+                ExpressionAttributeValues={":now": {"S": iso_utc(now)}, **values},
             )
         except ClientError as exc:
             if not is_conditional_failure(exc):
                 raise
             # changed since the read: the next run reads it again
+
+    def _set_aside_refused(self, items: Sequence[Queued], now: datetime, *, leased: bool) -> None:
+        """The records whose write DynamoDB refused as invalid (a ValidationError in the
+        transaction: a mistyped attribute, an item grown past its size limit): set aside like an
+        unreadable item, under the lease just lost (`leased`: ours) or the entry as read."""
+        for item in items:
+            record = item.record
+            if record.id not in self._invalid:
+                continue
+            self._invalid.discard(record.id)
+            logger.error(
+                "export queue item refused by DynamoDB: quarantined",
+                extra={"record_id": record.id, "finess": record.finess, "error": "ValidationError"},
+            )
+            metrics.add_metric(name=QUARANTINE_METRIC, unit=MetricUnit.Count, value=1)
+            if leased:
+                self._set_aside(_key(record), "lease_owner = :me", {":me": {"S": self._owner}}, now)
+            elif record.delivery.next_attempt_at is not None:
+                due = {"S": iso_utc(record.delivery.next_attempt_at)}
+                queued = {"S": export_queue_key(record.id)}
+                condition = "export_queue = :q AND next_attempt_at = :due"
+                self._set_aside(_key(record), condition, {":q": queued, ":due": due}, now)
 
     def ready_in(self, images: Iterable[dict[str, Any]], now: datetime) -> list[Queued]:
         """Of a stream batch's new images (DynamoDB JSON, like a query's items), the records with a
@@ -277,10 +305,12 @@ class DynamoDbExportQueue:
                 if reasons is None:
                     raise
                 refused = [w for w, code in zip(pending, reasons, strict=True) if code == _CONDITION]
-                if not refused and _CONFLICT not in reasons:
-                    raise  # cancelled for another reason (throughput, validation): not ours to retry
+                invalid = {w.record_id for w, code in zip(pending, reasons, strict=True) if code == _INVALID}
+                if not refused and not invalid and _CONFLICT not in reasons:
+                    raise  # cancelled for another reason (throughput): not ours to retry
                 marked = {id(w) for w in refused if w.is_marker}
-                dropped = {w.record_id for w in refused if not w.is_marker}
+                dropped = {w.record_id for w in refused if not w.is_marker} | invalid
+                self._invalid |= invalid
                 failed |= dropped
                 # the others were cancelled only with them, or for a conflict: retry them
                 pending = [w for w in pending if w.record_id not in dropped and id(w) not in marked]
@@ -304,7 +334,9 @@ class DynamoDbExportQueue:
             try:
                 self._client.update_item(**own[0].body)
             except ClientError as exc:
-                if not is_conditional_failure(exc):
+                if exc.response.get("Error", {}).get("Code") == "ValidationException":
+                    self._invalid.add(rid)
+                elif not is_conditional_failure(exc):
                     raise
                 failed.add(rid)
         return failed
@@ -319,6 +351,7 @@ class DynamoDbExportQueue:
                 marker = marker_put(self._markers, record.finess, record.id, now)
                 writes.append(_Write(record.id, "Put", marker))
         lost = self._write_all(writes)
+        self._set_aside_refused(items, now, leased=False)
         won = [item for item in items if item.record.id not in lost]
         for item in won:
             record = item.record
@@ -364,6 +397,8 @@ class DynamoDbExportQueue:
             for item in items
         ]
         superseded = self._write_all(writes)
+        superseded -= self._invalid  # not changed meanwhile: refused, set aside under our lease
+        self._set_aside_refused(items, now, leased=True)
         for item in items:
             if item.record.id in superseded:
                 version, kind = leased[item.record.id]
@@ -522,6 +557,7 @@ def quarantined_count(client: DynamoDBClient, table: str) -> int:
 # Expression helpers
 
 _CONDITION = "ConditionalCheckFailed"
+_INVALID = "ValidationError"  # this item's write is refused whatever the others: a poison item
 _CONFLICT = "TransactionConflict"
 
 
