@@ -50,17 +50,18 @@ def _same_shard_pair() -> tuple[int, int]:
 def _poison(record: ScreeningRecord, how: str, first_due: str) -> None:
     expression, values = POISONS[how]
     names = {"#version": "version"} if "#version" in expression else {}
-    # due before the good one: the queue reads it first
-    values = {**values, ":due": {"S": first_due}}
-    boto3.client("dynamodb", region_name="eu-west-3").update_item(
-        TableName=str(RecordModel.Meta.table_name),
-        Key={"finess": {"S": record.finess}, "record_id": {"S": record.id}},
-        UpdateExpression=expression.replace("SET ", "SET next_attempt_at = :due, ")
+    # due before the good one (`first_due`): the queue reads it first
+    update: dict[str, Any] = {
+        "TableName": str(RecordModel.Meta.table_name),
+        "Key": {"finess": {"S": record.finess}, "record_id": {"S": record.id}},
+        "UpdateExpression": expression.replace("SET ", "SET next_attempt_at = :due, ")
         if expression.startswith("SET")
         else f"SET next_attempt_at = :due {expression}",
-        ExpressionAttributeValues=values,
-        **({"ExpressionAttributeNames": names} if names else {}),
-    )
+        "ExpressionAttributeValues": {**values, ":due": {"S": first_due}},
+    }
+    if names:
+        update["ExpressionAttributeNames"] = names
+    boto3.client("dynamodb", region_name="eu-west-3").update_item(**update)
 
 
 def _raw(record: ScreeningRecord) -> dict[str, Any]:
@@ -116,7 +117,7 @@ def test_the_trigger_sets_a_malformed_image_aside_and_exports_the_others_of_its_
 
 
 def test_a_quarantine_is_counted_in_the_export_metrics(
-    aws: dict[str, str], sidep: FakeSidep, clock: FixedClock
+    aws: dict[str, str], sidep: FakeSidep, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _poisoned_pair(clock, "no sampling time")
     captured: list[str] = []
@@ -126,11 +127,8 @@ def test_a_quarantine_is_counted_in_the_export_metrics(
         captured.append(name)
         original(name=name, **kwargs)
 
-    metrics.add_metric = spy  # type: ignore[method-assign]
-    try:
-        Exporter(sidep, clock).run()
-    finally:
-        metrics.add_metric = original  # type: ignore[method-assign]
+    monkeypatch.setattr(metrics, "add_metric", spy)
+    Exporter(sidep, clock).run()
     assert captured.count(QUARANTINE_METRIC) == 1
 
 
@@ -174,10 +172,8 @@ class RefusesOneRecord:
 
         if any(refused(entry) for entry in TransactItems):
             reasons = [{"Code": "ValidationError" if refused(e) else "None"} for e in TransactItems]
-            raise ClientError(
-                {"Error": {"Code": "TransactionCanceledException"}, "CancellationReasons": reasons},
-                "TransactWriteItems",
-            )
+            answer: Any = {"Error": {"Code": "TransactionCanceledException"}, "CancellationReasons": reasons}
+            raise ClientError(answer, "TransactWriteItems")
         return self._client.transact_write_items(TransactItems=TransactItems)
 
 
