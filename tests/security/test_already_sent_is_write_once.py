@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from chalicelib.adapters.dynamodb.models import RecordModel, SentMarkerModel
-from chalicelib.adapters.dynamodb.records import DynamoDbRecordRepository
+from chalicelib.adapters.dynamodb.records import DynamoDbRecordRepository, record_from_model
 from chalicelib.adapters.dynamodb.retention import DynamoDbRetentionStore
 from chalicelib.domain.errors import Conflict
 from infra.template import EXPORT_WRITABLE_ATTRIBUTES, ROLE_TABLES
@@ -111,3 +111,15 @@ def test_the_purge_reads_already_sent_from_the_marker(world: World, sidep: Sidep
     )
     facts = {f.record_id: f for f in DynamoDbRetentionStore().on_erase_day(erase_day)}
     assert facts[record_id].already_sent
+
+
+def test_erasing_as_unsent_a_record_whose_marker_exists_erases_nothing(world: World, sidep: Sidep) -> None:
+    from chalicelib.domain.retention import RetentionPolicy
+
+    record_id = sent_and_unmarked(world, sidep, answered=True)
+    item = RecordModel.get(PHARMACY_A, record_id, consistent_read=True)
+    record = record_from_model(item)[0]  # as the item says: no first_sent_at
+    assert record.delivery.first_sent_at is None
+    store = DynamoDbRetentionStore()
+    assert not store.erase_unsent(record, now=record.updated_at, policy=RetentionPolicy())
+    assert RecordModel.get(PHARMACY_A, record_id, consistent_read=True).personal is not None

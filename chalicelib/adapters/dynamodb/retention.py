@@ -29,6 +29,7 @@ from pynamodb.exceptions import UpdateError
 from chalicelib.adapters.dynamodb.errors import dynamodb_errors, is_conditional_failure
 from chalicelib.adapters.dynamodb.models import RecordModel
 from chalicelib.adapters.dynamodb.sent_markers import no_marker, sent_among
+from chalicelib.adapters.dynamodb.transactions import write_together
 from chalicelib.domain.delivery import owes_sidep
 from chalicelib.domain.model import DeliveryState, MessageKind, RecordStatus, ScreeningRecord, ScreeningResult
 from chalicelib.domain.pharmacy_day import PARIS
@@ -204,8 +205,13 @@ class DynamoDbRetentionStore:
 
     def erase_unsent(self, record: ScreeningRecord, *, now: datetime, policy: RetentionPolicy) -> bool:
         """Erase a record nothing of which was sent (the caller checked `already_sent`): the condition
-        holds that fact at the write, so a lease since makes it fail."""
-        return self._update(record.finess, record.id, *self._unsent(record, now, policy))
+        holds that fact at the write, record and marker, so a lease since makes it fail."""
+        change = self.erase_unsent_change(record, now=now, policy=policy)
+        with dynamodb_errors():
+            try:
+                return write_together(RecordModel._get_connection().connection, [change])
+            except ChangedMeanwhile:
+                return False
 
     @staticmethod
     def _unsent(record: ScreeningRecord, now: datetime, policy: RetentionPolicy) -> tuple[list[Any], Any]:
