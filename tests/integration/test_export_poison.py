@@ -194,3 +194,16 @@ def test_a_record_whose_write_dynamodb_refuses_is_set_aside_and_the_batch_goes_o
     assert load(good).delivery.acknowledged_at is not None
     _assert_set_aside(bad)
     assert (exporter.run().leased, exporter.run().acknowledged) == (0, 0)
+
+
+def test_a_pass_over_every_shard_exports_every_other_record(
+    aws: dict[str, str], sidep: FakeSidep, clock: FixedClock
+) -> None:
+    # the merged read of all shards (the local sweeper's pass) stopped at the first unreadable item
+    records = seed(12, clock)
+    bad = records[0]
+    _poison(bad, "unknown delivery state", iso_utc(clock.now() - timedelta(hours=1)))
+    summary = Exporter(sidep, clock).run()
+    assert summary.acknowledged == 11
+    assert all(load(r).delivery.acknowledged_at is not None for r in records[1:])
+    _assert_set_aside(bad)
