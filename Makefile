@@ -79,7 +79,7 @@ deploy: package
 bench: $(STAMP) package
 	$(PY) -m bench.run
 
-# MODEL_EXAMPLES: interleavings of the SI-DEP model-based test (make test runs 20)
+# MODEL_EXAMPLES: interleavings of the SI-DEP model-based test (make test runs 50)
 MODEL_EXAMPLES ?= 1000
 fuzz: $(STAMP)
 	$(PY) -m devtools.fuzz --max-examples 500

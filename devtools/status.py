@@ -192,6 +192,7 @@ def collect(target: Target, now: datetime | None = None) -> dict[str, Any]:
     import boto3
 
     from chalicelib.adapters.clock import SystemClock
+    from chalicelib.adapters.dynamodb.export_queue import quarantined_count
     from chalicelib.adapters.dynamodb.journal import stored_chains
     from chalicelib.bootstrap import bind_tables
     from devtools.verify_audit import quarantined_items
@@ -218,6 +219,7 @@ def collect(target: Target, now: datetime | None = None) -> dict[str, Any]:
         "target": target.source,
         "now": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "export_queue": queue,
+        "export_quarantined": quarantined_count(dynamodb, settings.records_table),
         "dead_letters": letters,
         "last_export_run": last_run,
         "audit_chains": chains,

@@ -127,7 +127,10 @@ EXPORT_WRITABLE_ATTRIBUTES: tuple[str, ...] = (
     "next_attempt_at",
     "lease_owner",
     "lease_expires_at",
-    "first_sent_at",  # set by the lease: a message may have reached SI-DEP (never removed)
+    # set by the lease: a message may have reached SI-DEP. IAM cannot keep this role from REMOVing
+    # it: "already sent" also lives in the write-once sent marker, which it may only create
+    "first_sent_at",
+    "export_quarantined_at",  # an unreadable queued item set aside (adapters/dynamodb/export_queue.py)
     "delivery_history",
     "erase_day",  # an acknowledgement brings the retention erase day forward
 )
@@ -172,9 +175,17 @@ ROLE_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
         "audit_table": APPEND,
         "audit_checkpoints_table": READ,
         "psc_logins_table": WRITE,  # PSC logins in progress
+        "sent_markers_table": READ,  # cancel, withdrawal and erasure check "already sent"
     },
     # UpdateItem on records only, and only on EXPORT_WRITABLE_ATTRIBUTES (see _export_record_statements).
-    "export": {"records_table": READ, "audit_table": APPEND, "audit_checkpoints_table": READ},
+    # Sent markers: create only (PutItem; no Update, Delete or BatchWrite for anyone): "already
+    # sent" no role can take back (adapters/dynamodb/sent_markers.py).
+    "export": {
+        "records_table": READ,
+        "audit_table": APPEND,
+        "audit_checkpoints_table": READ,
+        "sent_markers_table": APPEND,
+    },
     # Reads the erase-day index and erases with a conditional UpdateItem on PURGE_WRITABLE_ATTRIBUTES
     # (see _purge_record_statements): no Put/Delete, and no idempotency table (its entries hold no
     # personal value and expire by TTL within a day).
@@ -182,6 +193,7 @@ ROLE_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
         "records_table": READ,
         "audit_table": APPEND,
         "audit_checkpoints_table": READ,
+        "sent_markers_table": READ,
     },
     # The hourly signed checkpoint of every chain head (it lists the pharmacies and the chains).
     "audit": {
@@ -272,6 +284,7 @@ DASHBOARD_EXPORT_METRICS = (
     "ExportRejected",
     "ExportRetried",
     "ExportFailed",
+    "ExportQuarantined",
 )
 
 # CloudFormation output -> the environment variable it gives the operator commands
@@ -306,6 +319,7 @@ OPERATOR_READABLE_ATTRIBUTES: tuple[str, ...] = (
     "next_attempt_at",
     "delivery_state",
     "attempts",
+    "export_quarantined_at",
 )
 
 
@@ -1653,6 +1667,15 @@ def _monitoring(functions: list[Function], stage_name: str) -> dict[str, Any]:
             1,
             statistic="Sum",
         )
+        resources["ExportQuarantineAlarm"] = _alarm(
+            "The export set aside a queued record it cannot read (quarantined, out of the queue): "
+            "see the export's ERROR log for its id, repair it, then re-queue it",
+            "Depistage",
+            "ExportQuarantined",
+            [{"Name": "service", "Value": APP_NAME}],
+            1,
+            statistic="Sum",
+        )
     if any(fn.name == "purge_expired" for fn in functions):
         resources["RetentionUnacknowledgedNearCapAlarm"] = _alarm(
             "Records SI-DEP never acknowledged reach their retention hard cap soon: their personal "
@@ -1904,7 +1927,11 @@ def dashboard_body(functions: list[Function], stage_name: str) -> dict[str, Any]
             ),
         ]
     alarms = [alarm for alarm in ("RetentionUnacknowledgedNearCapAlarm",) if "purge_expired" in names]
-    alarms += [alarm for alarm in ("ExportLagAlarm", "ExportDeadLettersAlarm") if "export_to_sidep" in names]
+    alarms += [
+        alarm
+        for alarm in ("ExportLagAlarm", "ExportDeadLettersAlarm", "ExportQuarantineAlarm")
+        if "export_to_sidep" in names
+    ]
     alarms += ["DeadLettersAlarm", "JournalAppendFailuresAlarm", "AuthFailuresAlarm"]
     widgets.append(
         {

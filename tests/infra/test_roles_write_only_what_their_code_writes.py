@@ -83,3 +83,39 @@ def test_the_purge_may_not_touch_the_already_sent_fact() -> None:
     ]
     restricted = all("Condition" in s and "first_sent_at" not in json.dumps(s["Condition"]) for s in updates)
     assert denied or restricted, updates
+
+
+def _all_statements() -> list[tuple[str, dict[str, Any]]]:
+    resources = merge_template(FUNCTIONS, "eu-west-3", "prod")["Resources"]
+    return [
+        (name, s)
+        for name, resource in resources.items()
+        if resource.get("Type") in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+        for s in resource["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def _actions(statement: dict[str, Any]) -> set[str]:
+    actions = statement["Action"]
+    return {actions} if isinstance(actions, str) else set(actions)
+
+
+def test_no_role_may_update_or_delete_a_sent_marker_and_only_the_export_may_create_one() -> None:
+    # "already sent" write-once (adapters/dynamodb/sent_markers.py): the export, which must set it,
+    # may only create markers; an UpdateItem could REMOVE their fact, a DeleteItem or a BatchWriteItem
+    # (a DeleteRequest) drop them, and nobody else writes them at all
+    takes_back = {"dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:*"}
+    creators = set()
+    for policy, s in _all_statements():
+        if s["Effect"] != "Allow" or "SentMarkersTable" not in json.dumps(s.get("Resource")):
+            continue
+        assert not _actions(s) & takes_back, (policy, s["Sid"])
+        if "dynamodb:PutItem" in _actions(s):
+            creators.add(policy)
+    # the export's one role (export_to_sidep, its shard consumer, its trigger, the redrive)
+    assert creators == {"ExportToSidepPolicy", "RedriveDeadLettersPolicy"}
+
+
+def test_a_sent_marker_never_expires_since_its_creator_could_backdate_it() -> None:
+    resources = merge_template(FUNCTIONS, "eu-west-3", "prod")["Resources"]
+    assert "TimeToLiveSpecification" not in resources["SentMarkersTable"]["Properties"]

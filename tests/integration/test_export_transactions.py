@@ -44,16 +44,18 @@ class Counting:
         return call
 
 
-def test_a_batch_of_100_costs_one_transaction_to_lease_and_one_to_settle(
+def test_a_first_send_of_100_costs_two_transactions_to_lease_with_their_markers_and_one_to_settle(
     aws: dict[str, str], sidep: FakeSidep, clock: FixedClock
 ) -> None:
+    # a first send's lease is two items (the record's update, its write-once sent marker): 200
+    # items, two transactions; a resend (first_sent_at read) has no marker to write
     records = seed(100, clock)
     exporter = Exporter(sidep, clock, batch_size=100)
     exporter.sender = Hl7BatchSender(InProcessTransport(sidep.receiver))
     counting = Counting(exporter.client)
     summary = exporter.run(queue=DynamoDbExportQueue(cast("DynamoDBClient", counting), owner="counted"))
     assert summary.acknowledged == 100
-    assert counting.calls["transact_write_items"] == 2
+    assert counting.calls["transact_write_items"] == 3
     assert counting.calls["update_item"] == 0 and counting.calls["get_item"] == 0
     # reads: one page per shard, and the oldest-due gauge (one item per shard)
     assert counting.calls["query"] <= 2 * 8 + 8

@@ -10,13 +10,24 @@ Leasing writes, per record, the conditional update
 which sets lease_owner / lease_expires_at, moves next_attempt_at to the lease expiry (a
 leased record drops out of the due range, and is due again by itself if the run dies), and sets
 `first_sent_at` if absent: "already sent" is written in the same write that lets a message
-leave, and nothing ever removes it.
+leave. A record read without `first_sent_at` also gets its write-once marker in the same
+transaction (a PutItem on the sent-markers table, `attribute_not_exists`; sent_markers.py): the
+export role must be able to set the record's copy, and IAM cannot tell its SET from a REMOVE,
+but it can only create markers, which no role may update or delete. A marker found existing
+(the record's copy was removed) is dropped from the transaction and the lease goes on.
+
+A queued item the export cannot read (a malformed attribute) is set aside, not raised: its
+`export_queue` entry is removed and `export_quarantined_at` set (conditional on the entry as
+read), an ERROR log and the `ExportQuarantined` metric name it, and the run goes on with every
+other record (`quarantined_count` gives the operator's status the number set aside).
+
 Every outcome is written with the condition "version unchanged and this run holds the lease",
 so a record the pharmacy changed meanwhile is never overwritten: its acknowledgement is still
 recorded (acknowledged_version, so a later change goes out as a correction) and the lease freed.
 
 Batched: the per-record updates of a batch go in TransactWriteItems calls of at most 100 items
-(one round trip for a whole batch, instead of one per record), each item with its own record's
+(one round trip for a whole batch, instead of one per record; a first send's lease is two items,
+its update and its marker, never split between transactions), each item with its own record's
 condition. A transaction is all-or-nothing, so when one is cancelled the CancellationReasons say
 which items' conditions failed (the pharmacy changed the record, another run leased it): those
 are dropped (not leased / superseded, exactly as a failed single-item condition) and the rest is
@@ -38,24 +49,32 @@ import heapq
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.dynamodb.errors import is_conditional_failure
-from chalicelib.adapters.dynamodb.models import RecordModel, export_queue_key, export_queue_keys
+from chalicelib.adapters.dynamodb.models import (
+    RecordModel,
+    SentMarkerModel,
+    export_queue_key,
+    export_queue_keys,
+)
 from chalicelib.adapters.dynamodb.records import record_from_model
+from chalicelib.adapters.dynamodb.sent_markers import marker_put
 from chalicelib.domain import delivery
 from chalicelib.domain.model import DeliveryState, MessageKind, ScreeningRecord
 from chalicelib.domain.retention import RetentionPolicy, erase_day
 from chalicelib.domain.serialization import iso_utc, parse_iso
-from chalicelib.observability import logger
+from chalicelib.observability import logger, metrics
 from chalicelib.ports import Queued
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import UpdateTypeDef
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 INDEX = "export_queue"
 _T = TypeVar("_T")
@@ -63,6 +82,20 @@ PAGE_SIZE = 500
 TRANSACTION_LIMIT = 100  # TransactWriteItems' item limit
 # Rounds of a batch's transaction: each round drops the items whose condition failed.
 TRANSACTION_ROUNDS = 4
+QUARANTINE_METRIC = "ExportQuarantined"
+
+
+@dataclass(frozen=True)
+class _Write:
+    """One item of a batch's transactions: a record's Update, or the Put of its sent marker."""
+
+    record_id: str
+    action: str  # "Update" | "Put"
+    body: dict[str, Any]
+
+    @property
+    def is_marker(self) -> bool:
+        return self.action == "Put"
 
 
 class DynamoDbExportQueue:
@@ -76,6 +109,7 @@ class DynamoDbExportQueue:
         owner: str,
         *,
         table_name: str | None = None,
+        markers_table: str | None = None,
         page_size: int = PAGE_SIZE,
         workers: int = 1,
         retention: RetentionPolicy | None = None,
@@ -87,9 +121,12 @@ class DynamoDbExportQueue:
         self._workers = max(1, workers)
         self._shards = list(shards) if shards else export_queue_keys()
         self._table = table_name or str(RecordModel.Meta.table_name)
+        self._markers = markers_table or str(SentMarkerModel.Meta.table_name)
         self._page_size = page_size
         # Leased version and message kind per record id, for the outcome's condition.
         self._leased: dict[str, tuple[int, MessageKind]] = {}
+        # Records whose last write DynamoDB refused as invalid (ValidationError): to set aside.
+        self._invalid: set[str] = set()
         self._retention = retention or RetentionPolicy()  # bootstrap passes the configured one
 
     @property
@@ -117,9 +154,72 @@ class DynamoDbExportQueue:
         bound = iso_utc(now)
         shards = [self._shard(shard, bound) for shard in self._shards]
         for raw in heapq.merge(*shards, key=lambda item: item["next_attempt_at"]["S"]):
-            model = RecordModel.from_raw_data(raw)
-            record, blob = record_from_model(model)
-            yield Queued(record=record, blob=blob)
+            queued = self._readable(raw, now)
+            if queued is not None:
+                yield queued
+
+    def _readable(self, raw: dict[str, Any], now: datetime) -> Queued | None:
+        """The queued item as a record, or None once it is set aside (malformed: quarantined)."""
+        try:
+            record, blob = record_from_model(RecordModel.from_raw_data(raw))
+        except Exception as exc:  # whatever makes it unreadable must not stop the queue
+            self._quarantine(raw, exc, now)
+            return None
+        return Queued(record=record, blob=blob)
+
+    def _quarantine(self, raw: dict[str, Any], error: Exception, now: datetime) -> None:
+        """Take an unreadable item out of the queue, if its entry is still the one read."""
+        key: dict[str, Any] = {name: raw[name] for name in ("finess", "record_id") if name in raw}
+        queued, due = raw.get("export_queue"), raw.get("next_attempt_at")
+        logger.error(
+            "export queue item unreadable: quarantined",
+            extra={
+                "record_id": str(key.get("record_id", {}).get("S", "?")),
+                "finess": str(key.get("finess", {}).get("S", "?")),
+                "error": type(error).__name__,  # never its text: it may quote the value
+            },
+        )
+        metrics.add_metric(name=QUARANTINE_METRIC, unit=MetricUnit.Count, value=1)
+        if len(key) != 2 or queued is None or due is None:
+            return
+        self._set_aside(key, "export_queue = :q AND next_attempt_at = :due", {":q": queued, ":due": due}, now)
+
+    def _set_aside(self, key: dict[str, Any], condition: str, values: dict[str, Any], now: datetime) -> None:
+        """Out of the queue, marked quarantined, if `condition` still holds."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=key,
+                UpdateExpression="SET export_quarantined_at = :now REMOVE export_queue",
+                ConditionExpression=condition,
+                ExpressionAttributeValues={":now": {"S": iso_utc(now)}, **values},
+            )
+        except ClientError as exc:
+            if not is_conditional_failure(exc):
+                raise
+            # changed since the read: the next run reads it again
+
+    def _set_aside_refused(self, items: Sequence[Queued], now: datetime, *, leased: bool) -> None:
+        """The records whose write DynamoDB refused as invalid (a ValidationError in the
+        transaction: a mistyped attribute, an item grown past its size limit): set aside like an
+        unreadable item, under the lease just lost (`leased`: ours) or the entry as read."""
+        for item in items:
+            record = item.record
+            if record.id not in self._invalid:
+                continue
+            self._invalid.discard(record.id)
+            logger.error(
+                "export queue item refused by DynamoDB: quarantined",
+                extra={"record_id": record.id, "finess": record.finess, "error": "ValidationError"},
+            )
+            metrics.add_metric(name=QUARANTINE_METRIC, unit=MetricUnit.Count, value=1)
+            if leased:
+                self._set_aside(_key(record), "lease_owner = :me", {":me": {"S": self._owner}}, now)
+            elif record.delivery.next_attempt_at is not None:
+                due = {"S": iso_utc(record.delivery.next_attempt_at)}
+                queued = {"S": export_queue_key(record.id)}
+                condition = "export_queue = :q AND next_attempt_at = :due"
+                self._set_aside(_key(record), condition, {":q": queued, ":due": due}, now)
 
     def ready_in(self, images: Iterable[dict[str, Any]], now: datetime) -> list[Queued]:
         """Of a stream batch's new images (DynamoDB JSON, like a query's items), the records with a
@@ -137,8 +237,9 @@ class DynamoDbExportQueue:
             lease = image.get("lease_expires_at", {}).get("S")
             if queued not in self._shards or due is None or due > bound or (lease and lease >= bound):
                 continue
-            record, blob = record_from_model(RecordModel.from_raw_data(image))
-            ready.append(Queued(record=record, blob=blob))
+            readable = self._readable(image, now)
+            if readable is not None:
+                ready.append(readable)
         ready.sort(key=lambda item: item.record.delivery.next_attempt_at or now)
         return ready
 
@@ -160,8 +261,21 @@ class DynamoDbExportQueue:
         return record_from_model(RecordModel.from_raw_data(answer["Item"]))
 
     # batched conditional writes -----------------------------------------------------------
-    def _chunks(self, items: Sequence[_T]) -> list[Sequence[_T]]:
-        return [items[i : i + TRANSACTION_LIMIT] for i in range(0, len(items), TRANSACTION_LIMIT)]
+    @staticmethod
+    def _chunks(writes: Sequence[_Write]) -> list[Sequence[_Write]]:
+        """Transactions of at most TRANSACTION_LIMIT items; a record's items are never split."""
+        groups: list[list[_Write]] = []
+        for write in writes:
+            if groups and groups[-1][0].record_id == write.record_id:
+                groups[-1].append(write)
+            else:
+                groups.append([write])
+        chunks: list[list[_Write]] = []
+        for group in groups:
+            if not chunks or len(chunks[-1]) + len(group) > TRANSACTION_LIMIT:
+                chunks.append([])
+            chunks[-1].extend(group)
+        return list(chunks)
 
     def _map(self, function: Callable[[Sequence[Any]], _T], chunks: list[Sequence[Any]]) -> list[_T]:
         if self._workers == 1 or len(chunks) < 2:
@@ -169,10 +283,12 @@ class DynamoDbExportQueue:
         with ThreadPoolExecutor(max_workers=min(self._workers, len(chunks))) as pool:
             return list(pool.map(function, chunks))
 
-    def _transact(self, writes: Sequence[tuple[str, dict[str, Any]]]) -> tuple[set[str], set[str]]:
-        """Apply ≤100 (record id, Update) in one TransactWriteItems; on cancellation drop the items
-        whose condition failed and retry the rest. Returns (ids whose condition failed, ids still
-        in conflict with other transactions after TRANSACTION_ROUNDS: neither written nor refused)."""
+    def _transact(self, writes: Sequence[_Write]) -> tuple[set[str], set[str]]:
+        """Apply ≤100 writes in one TransactWriteItems; on cancellation drop the items whose
+        condition failed and retry the rest: a record whose Update failed is dropped whole, a marker
+        that exists already is dropped alone (the fact holds). Returns (ids whose condition failed,
+        ids still in conflict with other transactions after TRANSACTION_ROUNDS: neither written nor
+        refused)."""
         pending = list(writes)
         failed: set[str] = set()
         for _ in range(TRANSACTION_ROUNDS):
@@ -180,42 +296,62 @@ class DynamoDbExportQueue:
                 break
             try:
                 self._client.transact_write_items(
-                    TransactItems=[{"Update": cast("UpdateTypeDef", update)} for _, update in pending]
+                    TransactItems=[
+                        cast("TransactWriteItemTypeDef", {write.action: write.body}) for write in pending
+                    ]
                 )
             except ClientError as exc:
                 reasons = _cancellation_reasons(exc, len(pending))
                 if reasons is None:
                     raise
-                refused = {rid for (rid, _), code in zip(pending, reasons, strict=True) if code == _CONDITION}
-                if not refused and _CONFLICT not in reasons:
-                    raise  # cancelled for another reason (throughput, validation): not ours to retry
-                failed |= refused
+                refused = [w for w, code in zip(pending, reasons, strict=True) if code == _CONDITION]
+                invalid = {w.record_id for w, code in zip(pending, reasons, strict=True) if code == _INVALID}
+                if not refused and not invalid and _CONFLICT not in reasons:
+                    raise  # cancelled for another reason (throughput): not ours to retry
+                marked = {id(w) for w in refused if w.is_marker}
+                dropped = {w.record_id for w in refused if not w.is_marker} | invalid
+                self._invalid |= invalid
+                failed |= dropped
                 # the others were cancelled only with them, or for a conflict: retry them
-                pending = [(rid, update) for rid, update in pending if rid not in refused]
+                pending = [w for w in pending if w.record_id not in dropped and id(w) not in marked]
                 continue
             pending = []
-        return failed, {rid for rid, _ in pending}
+        return failed, {write.record_id for write in pending}
 
-    def _write_all(self, writes: Sequence[tuple[str, dict[str, Any]]]) -> set[str]:
+    def _write_all(self, writes: Sequence[_Write]) -> set[str]:
         """Every write in transactions of ≤100; what a transaction could not settle (conflicts)
-        falls back to one conditional UpdateItem. Returns the ids whose condition failed."""
+        falls back to one conditional UpdateItem, or, for a lease with its marker, to a
+        transaction of its own (else it is not leased). Returns the ids whose condition failed."""
         results = self._map(self._transact, self._chunks(writes))
         failed = set().union(*(f for f, _ in results))
         leftover = set().union(*(c for _, c in results))
-        for rid, update in writes:
-            if rid in leftover:
-                try:
-                    self._client.update_item(**update)
-                except ClientError as exc:
-                    if not is_conditional_failure(exc):
-                        raise
-                    failed.add(rid)
+        for rid in sorted(leftover):
+            own = [write for write in writes if write.record_id == rid]
+            if any(write.is_marker for write in own):
+                refused, conflicted = self._transact(own)
+                failed |= refused | conflicted
+                continue
+            try:
+                self._client.update_item(**own[0].body)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") == "ValidationException":
+                    self._invalid.add(rid)
+                elif not is_conditional_failure(exc):
+                    raise
+                failed.add(rid)
         return failed
 
     # leasing --------------------------------------------------------------------------------
     def lease(self, items: Sequence[Queued], now: datetime, until: datetime) -> list[Queued]:
-        writes = [(item.record.id, self._lease_update(item, now, until)) for item in items]
+        writes: list[_Write] = []
+        for item in items:
+            record = item.record
+            writes.append(_Write(record.id, "Update", self._lease_update(item, now, until)))
+            if record.delivery.first_sent_at is None:  # a first send: its write-once marker too
+                marker = marker_put(self._markers, record.finess, record.id, now)
+                writes.append(_Write(record.id, "Put", marker))
         lost = self._write_all(writes)
+        self._set_aside_refused(items, now, leased=False)
         won = [item for item in items if item.record.id not in lost]
         for item in won:
             record = item.record
@@ -256,8 +392,13 @@ class DynamoDbExportQueue:
             item.record.id: self._leased.pop(item.record.id, (item.record.version, MessageKind.FINAL))
             for item in items
         }
-        writes = [(item.record.id, self._settle_update(item, leased[item.record.id][0])) for item in items]
+        writes = [
+            _Write(item.record.id, "Update", self._settle_update(item, leased[item.record.id][0]))
+            for item in items
+        ]
         superseded = self._write_all(writes)
+        superseded -= self._invalid  # not changed meanwhile: refused, set aside under our lease
+        self._set_aside_refused(items, now, leased=True)
         for item in items:
             if item.record.id in superseded:
                 version, kind = leased[item.record.id]
@@ -394,10 +535,29 @@ class DynamoDbExportQueue:
             kwargs["ExclusiveStartKey"] = start
 
 
+def quarantined_count(client: DynamoDBClient, table: str) -> int:
+    """How many records the export set aside as unreadable (a scan counting them: an operator's
+    read, like the dead letters'; the `ExportQuarantined` metric and its alarm say when one is)."""
+    count = 0
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "Select": "COUNT",
+        "FilterExpression": "attribute_exists(export_quarantined_at)",
+    }
+    while True:
+        page = client.scan(**kwargs)
+        count += int(page.get("Count", 0))
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return count
+        kwargs["ExclusiveStartKey"] = start
+
+
 # ---------------------------------------------------------------------------------------------
 # Expression helpers
 
 _CONDITION = "ConditionalCheckFailed"
+_INVALID = "ValidationError"  # this item's write is refused whatever the others: a poison item
 _CONFLICT = "TransactionConflict"
 
 

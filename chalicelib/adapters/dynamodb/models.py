@@ -128,6 +128,8 @@ class RecordModel(Model):
     first_sent_at = UnicodeAttribute(null=True)
     lease_owner = UnicodeAttribute(null=True)
     lease_expires_at = UnicodeAttribute(null=True)
+    # set (and the record taken out of the export queue) when the export cannot read the item
+    export_quarantined_at = UnicodeAttribute(null=True)
     delivery_history = JSONAttribute(null=True)
     # retention: set while the blob exists (see chalicelib/domain/retention.py), removed on erasure
     erase_day = UnicodeAttribute(null=True)
@@ -279,6 +281,22 @@ class PscLoginModel(Model):
     expires_at = TTLAttribute()  # DynamoDB removes logins nobody finished, and spent counters
 
 
+class SentMarkerModel(Model):
+    """ "Already sent", write-once: the lease that first lets a record's message leave creates its
+    marker in the same transaction as the record's `first_sent_at`. No role may update or delete
+    a marker (infra/template.py: the exporter may only PutItem these attributes; nobody else
+    writes), so removing `first_sent_at` from the record does not unsay it (domain/delivery.py
+    `already_sent`). A marker holds no personal value and does not expire: TTL would let a writer
+    who can PutItem backdate it."""
+
+    class Meta(_OnDemand):
+        table_name = Settings.sent_markers_table  # until bind_models names the configured one
+
+    finess = UnicodeAttribute(hash_key=True)
+    record_id = UnicodeAttribute(range_key=True)
+    first_sent_at = UnicodeAttribute()
+
+
 # Model class -> the Settings field that names its table.
 TABLE_SETTINGS: dict[type[Model], str] = {
     RecordModel: "records_table",
@@ -288,6 +306,7 @@ TABLE_SETTINGS: dict[type[Model], str] = {
     AuditEventModel: "audit_table",
     AuditCheckpointModel: "audit_checkpoints_table",
     PscLoginModel: "psc_logins_table",
+    SentMarkerModel: "sent_markers_table",
 }
 ALL_MODELS: tuple[type[Model], ...] = tuple(TABLE_SETTINGS)
 

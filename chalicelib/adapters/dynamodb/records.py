@@ -13,6 +13,7 @@ from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib.adapters.dynamodb.errors import dynamodb_errors, is_conditional_failure
 from chalicelib.adapters.dynamodb.models import RecordModel, export_queue_key
+from chalicelib.adapters.dynamodb.sent_markers import no_marker, with_marker
 from chalicelib.domain.delivery import has_message_to_send
 from chalicelib.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
 from chalicelib.domain.model import (
@@ -197,9 +198,11 @@ class DynamoDbRecordRepository:
     def _item(self, finess: str, record_id: str) -> RecordModel:
         with dynamodb_errors():
             try:
-                return RecordModel.get(finess, record_id, consistent_read=True)
+                item = RecordModel.get(finess, record_id, consistent_read=True)
             except RecordModel.DoesNotExist as exc:
                 raise NotFound("No such test record.") from exc
+            # "already sent" as the write-once marker says, whatever the item says (sent_markers.py)
+            return with_marker(item)
 
     def get(self, finess: str, record_id: str) -> tuple[ScreeningRecord, bytes | None]:
         return record_from_model(self._item(finess, record_id))
@@ -266,10 +269,14 @@ class DynamoDbRecordRepository:
 
     def save_change(self, record: ScreeningRecord, *, expected_version: int) -> Change:
         item, actions, condition = self._update(record, expected_version)
-        return Change(
-            write=lambda t: t.update(item, actions=actions, condition=condition),
-            conflict=lambda _failed: self._save_conflict(record),
-        )
+        unsent = record.delivery.first_sent_at is None
+
+        def write(t: Any) -> None:
+            t.update(item, actions=actions, condition=condition)
+            if unsent:  # decided on "nothing sent": a marker since (or a removed first_sent_at) refuses it
+                no_marker(t, record.finess, record.id)
+
+        return Change(write=write, conflict=lambda _failed: self._save_conflict(record))
 
     def _erased(self, finess: str, record_id: str) -> bool:
         try:

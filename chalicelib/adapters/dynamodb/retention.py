@@ -28,6 +28,8 @@ from pynamodb.exceptions import UpdateError
 
 from chalicelib.adapters.dynamodb.errors import dynamodb_errors, is_conditional_failure
 from chalicelib.adapters.dynamodb.models import RecordModel
+from chalicelib.adapters.dynamodb.sent_markers import no_marker, sent_among
+from chalicelib.adapters.dynamodb.transactions import write_together
 from chalicelib.domain.delivery import owes_sidep
 from chalicelib.domain.model import DeliveryState, MessageKind, RecordStatus, ScreeningRecord, ScreeningResult
 from chalicelib.domain.pharmacy_day import PARIS
@@ -74,7 +76,7 @@ ERASED_ATTRIBUTES = (
 )
 
 
-def _facts(item: RecordModel) -> RetentionFacts:
+def _facts(item: RecordModel, marked: bool = False) -> RetentionFacts:
     return RetentionFacts(
         finess=item.finess,
         record_id=item.record_id,
@@ -85,7 +87,7 @@ def _facts(item: RecordModel) -> RetentionFacts:
         delivery_state=DeliveryState(item.delivery_state),
         erase_day=date.fromisoformat(item.erase_day) if item.erase_day else None,
         lease_expires_at=parse_iso(item.lease_expires_at) if item.lease_expires_at else None,
-        already_sent=item.first_sent_at is not None,
+        already_sent=item.first_sent_at is not None or marked,
         message_pending=owes_sidep(MessageKind(item.pending_message) if item.pending_message else None),
         time_zone=item.time_zone or PARIS,
     )
@@ -129,8 +131,10 @@ class DynamoDbRetentionStore:
                 yield from self._read(keys)
 
     def _read(self, keys: Sequence[tuple[str, str]]) -> Iterator[RetentionFacts]:
-        items = RecordModel.batch_get(keys, consistent_read=True, attributes_to_get=_FACT_ATTRIBUTES)
-        facts = [_facts(item) for item in items]
+        items = list(RecordModel.batch_get(keys, consistent_read=True, attributes_to_get=_FACT_ATTRIBUTES))
+        # "already sent" as the write-once marker says where the item lacks it (sent_markers.py)
+        marked = sent_among((i.finess, i.record_id) for i in items if i.first_sent_at is None)
+        facts = [_facts(item, (item.finess, item.record_id) in marked) for item in items]
         order = {key: i for i, key in enumerate(keys)}
         yield from sorted(facts, key=lambda f: order[(f.finess, f.record_id)])
 
@@ -163,7 +167,14 @@ class DynamoDbRetentionStore:
     def erase_unsent_change(
         self, record: ScreeningRecord, *, now: datetime, policy: RetentionPolicy
     ) -> Change:
-        return _change(record.finess, record.id, *self._unsent(record, now, policy))
+        item = RecordModel(record.finess, record.id)
+        actions, condition = self._unsent(record, now, policy)
+
+        def write(t: Any) -> None:
+            t.update(item, actions=actions, condition=condition)
+            no_marker(t, record.finess, record.id)  # nothing sent, as the write-once marker says
+
+        return Change(write=write, conflict=lambda _failed: ChangedMeanwhile())
 
     @staticmethod
     def _expired(facts: RetentionFacts, now: datetime, policy: RetentionPolicy) -> tuple[list[Any], Any]:
@@ -194,8 +205,13 @@ class DynamoDbRetentionStore:
 
     def erase_unsent(self, record: ScreeningRecord, *, now: datetime, policy: RetentionPolicy) -> bool:
         """Erase a record nothing of which was sent (the caller checked `already_sent`): the condition
-        holds that fact at the write, so a lease since makes it fail."""
-        return self._update(record.finess, record.id, *self._unsent(record, now, policy))
+        holds that fact at the write, record and marker, so a lease since makes it fail."""
+        change = self.erase_unsent_change(record, now=now, policy=policy)
+        with dynamodb_errors():
+            try:
+                return write_together(RecordModel._get_connection().connection, [change])
+            except ChangedMeanwhile:
+                return False
 
     @staticmethod
     def _unsent(record: ScreeningRecord, now: datetime, policy: RetentionPolicy) -> tuple[list[Any], Any]:

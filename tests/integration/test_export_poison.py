@@ -1,0 +1,209 @@
+"""One malformed queued record cannot stop the export (chalicelib/adapters/dynamodb/export_queue.py):
+the sweeper and the trigger set it aside (quarantined: out of the queue, `export_quarantined_at`,
+the `ExportQuarantined` metric) and export every other record in the same run."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, cast
+
+import boto3
+import pytest
+
+from chalicelib.adapters.dynamodb.export_queue import (
+    QUARANTINE_METRIC,
+    DynamoDbExportQueue,
+    quarantined_count,
+)
+from chalicelib.adapters.dynamodb.models import RecordModel, export_queue_key
+from chalicelib.domain.model import ScreeningRecord
+from chalicelib.domain.serialization import iso_utc
+from chalicelib.observability import metrics
+from devtools.fake_sidep import FakeSidep
+from tests.fakes import FixedClock
+from tests.integration.test_export_support import Exporter, load, seed
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+# What makes an item unreadable: a value no domain type takes, a missing attribute, a wrong type.
+POISONS: dict[str, tuple[str, dict[str, Any]]] = {
+    "unknown delivery state": ("SET delivery_state = :v", {":v": {"S": "bogus"}}),
+    "no sampling time": ("REMOVE sampled_at", {}),
+    "a version that is text": ("SET #version = :v", {":v": {"S": "one"}}),
+    "a history that is not JSON": ("SET delivery_history = :v", {":v": {"S": "{not json"}}),
+}
+
+
+def _same_shard_pair() -> tuple[int, int]:
+    """Two seed indices whose records share an export-queue shard."""
+    seen: dict[str, int] = {}
+    for index in range(64):
+        shard = export_queue_key(str(uuid.UUID(int=index + 1)))
+        if shard in seen:
+            return seen[shard], index
+        seen[shard] = index
+    raise AssertionError("no two records in one shard")
+
+
+def _poison(record: ScreeningRecord, how: str, first_due: str) -> None:
+    expression, values = POISONS[how]
+    names = {"#version": "version"} if "#version" in expression else {}
+    # due before the good one (`first_due`): the queue reads it first
+    update: dict[str, Any] = {
+        "TableName": str(RecordModel.Meta.table_name),
+        "Key": {"finess": {"S": record.finess}, "record_id": {"S": record.id}},
+        "UpdateExpression": expression.replace("SET ", "SET next_attempt_at = :due, ")
+        if expression.startswith("SET")
+        else f"SET next_attempt_at = :due {expression}",
+        "ExpressionAttributeValues": {**values, ":due": {"S": first_due}},
+    }
+    if names:
+        update["ExpressionAttributeNames"] = names
+    boto3.client("dynamodb", region_name="eu-west-3").update_item(**update)
+
+
+def _raw(record: ScreeningRecord) -> dict[str, Any]:
+    return boto3.client("dynamodb", region_name="eu-west-3").get_item(
+        TableName=str(RecordModel.Meta.table_name),
+        Key={"finess": {"S": record.finess}, "record_id": {"S": record.id}},
+        ConsistentRead=True,
+    )["Item"]
+
+
+def _poisoned_pair(clock: FixedClock, how: str) -> tuple[ScreeningRecord, ScreeningRecord]:
+    bad_index, good_index = _same_shard_pair()
+    (bad,) = seed(1, clock, start=bad_index)
+    (good,) = seed(1, clock, start=good_index)
+    _poison(bad, how, iso_utc(clock.now() - timedelta(hours=1)))
+    return bad, good
+
+
+def _assert_set_aside(bad: ScreeningRecord) -> None:
+    item = _raw(bad)
+    assert "export_queue" not in item and "export_quarantined_at" in item
+    assert (
+        quarantined_count(boto3.client("dynamodb", region_name="eu-west-3"), str(RecordModel.Meta.table_name))
+        == 1
+    )
+
+
+@pytest.mark.parametrize("how", list(POISONS))
+def test_the_sweeper_sets_a_malformed_record_aside_and_exports_the_next_one_in_its_shard(
+    aws: dict[str, str], sidep: FakeSidep, clock: FixedClock, how: str
+) -> None:
+    bad, good = _poisoned_pair(clock, how)
+    exporter = Exporter(sidep, clock)
+    shard = export_queue_key(good.id)
+    # one shard's exporter (the fan-out's), then the whole pass: neither raises
+    summary = exporter.run(queue=DynamoDbExportQueue(exporter.client, owner="shard", shards=[shard]))
+    assert summary.acknowledged == 1 and load(good).delivery.acknowledged_at is not None
+    _assert_set_aside(bad)
+    again = exporter.run()
+    assert (again.leased, again.acknowledged) == (0, 0)  # it stays aside: no run reads it again
+
+
+def test_the_trigger_sets_a_malformed_image_aside_and_exports_the_others_of_its_batch(
+    aws: dict[str, str], sidep: FakeSidep, clock: FixedClock
+) -> None:
+    bad, good = _poisoned_pair(clock, "unknown delivery state")
+    exporter = Exporter(sidep, clock)
+    queue = exporter.queue()
+    images = [_raw(bad), _raw(good)]
+    summary = exporter.run(queue=queue, changed=queue.ready_in(images, clock.now()))
+    assert summary.acknowledged == 1 and load(good).delivery.acknowledged_at is not None
+    _assert_set_aside(bad)
+
+
+def test_a_quarantine_is_counted_in_the_export_metrics(
+    aws: dict[str, str], sidep: FakeSidep, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _poisoned_pair(clock, "no sampling time")
+    captured: list[str] = []
+    original = metrics.add_metric
+
+    def spy(name: str, **kwargs: Any) -> None:
+        captured.append(name)
+        original(name=name, **kwargs)
+
+    monkeypatch.setattr(metrics, "add_metric", spy)
+    Exporter(sidep, clock).run()
+    assert captured.count(QUARANTINE_METRIC) == 1
+
+
+def test_a_quarantine_changed_meanwhile_is_not_written(
+    aws: dict[str, str], sidep: FakeSidep, clock: FixedClock
+) -> None:
+    # the entry read is no longer the entry stored: nothing set aside (the next run reads it again)
+    bad, _ = _poisoned_pair(clock, "unknown delivery state")
+    image = _raw(bad)
+    boto3.client("dynamodb", region_name="eu-west-3").update_item(
+        TableName=str(RecordModel.Meta.table_name),
+        Key={"finess": {"S": bad.finess}, "record_id": {"S": bad.id}},
+        UpdateExpression="SET next_attempt_at = :later",
+        ExpressionAttributeValues={":later": {"S": iso_utc(clock.now() - timedelta(minutes=1))}},
+    )
+    Exporter(sidep, clock).queue().ready_in([image], clock.now())
+    assert "export_quarantined_at" not in _raw(bad) and "export_queue" in _raw(bad)
+
+
+class RefusesOneRecord:
+    """A DynamoDB client on which every transaction write of one record is invalid (what DynamoDB
+    answers for a mistyped attribute or an item grown past 400 KB): a ValidationError reason."""
+
+    def __init__(self, client: Any, record_id: str, writes: str) -> None:
+        self._client = client
+        self._record_id = record_id
+        self._writes = writes  # a fragment of the refused writes' ConditionExpression
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def transact_write_items(self, TransactItems: list[dict[str, Any]]) -> Any:
+        from botocore.exceptions import ClientError
+
+        def refused(entry: dict[str, Any]) -> bool:
+            op = next(iter(entry.values()))
+            key = op.get("Key") or op.get("Item") or {}
+            return key.get("record_id", {}).get("S") == self._record_id and self._writes in op.get(
+                "ConditionExpression", ""
+            )
+
+        if any(refused(entry) for entry in TransactItems):
+            reasons = [{"Code": "ValidationError" if refused(e) else "None"} for e in TransactItems]
+            answer: Any = {"Error": {"Code": "TransactionCanceledException"}, "CancellationReasons": reasons}
+            raise ClientError(answer, "TransactWriteItems")
+        return self._client.transact_write_items(TransactItems=TransactItems)
+
+
+@pytest.mark.parametrize(
+    "writes", ["attribute_exists(export_queue)", "lease_owner = :me"], ids=["lease", "outcome"]
+)
+def test_a_record_whose_write_dynamodb_refuses_is_set_aside_and_the_batch_goes_on(
+    aws: dict[str, str], sidep: FakeSidep, clock: FixedClock, writes: str
+) -> None:
+    bad_index, good_index = _same_shard_pair()
+    (bad,) = seed(1, clock, start=bad_index)
+    (good,) = seed(1, clock, start=good_index)
+    exporter = Exporter(sidep, clock)
+    client = RefusesOneRecord(exporter.client, bad.id, writes)
+    summary = exporter.run(queue=DynamoDbExportQueue(cast("DynamoDBClient", client), owner="refused"))
+    # refused at its lease: never sent; at its outcome: SI-DEP answered, the answer could not be kept
+    assert summary.leased == (1 if writes.startswith("attribute") else 2)
+    assert load(good).delivery.acknowledged_at is not None
+    _assert_set_aside(bad)
+    assert (exporter.run().leased, exporter.run().acknowledged) == (0, 0)
+
+
+def test_a_pass_over_every_shard_exports_every_other_record(
+    aws: dict[str, str], sidep: FakeSidep, clock: FixedClock
+) -> None:
+    # the merged read of all shards (the local sweeper's pass) stopped at the first unreadable item
+    records = seed(12, clock)
+    bad = records[0]
+    _poison(bad, "unknown delivery state", iso_utc(clock.now() - timedelta(hours=1)))
+    summary = Exporter(sidep, clock).run()
+    assert summary.acknowledged == 11
+    assert all(load(r).delivery.acknowledged_at is not None for r in records[1:])
+    _assert_set_aside(bad)
