@@ -33,6 +33,7 @@ from chalicelib.adapters.dynamodb.records import DynamoDbRecordRepository
 from chalicelib.adapters.dynamodb.retention import DynamoDbRetentionStore
 from chalicelib.adapters.insi import FakeInsi, NoInsi
 from chalicelib.adapters.psc import PscClient, PscSettings, SecretsManagerSecret
+from chalicelib.adapters.psc_directory import HttpProfessionalDirectory
 from chalicelib.adapters.session_tokens import KmsPublicKeys, KmsSessionTokenIssuer
 from chalicelib.config import LOCAL_STAGE, SIDEP, Settings, env_name, get_settings
 from chalicelib.domain.model import Principal
@@ -167,11 +168,15 @@ def build(settings: Settings, session: boto3.Session | None = None, clock: Clock
         # the INSi client is not built yet: the fake answers in the local stack only
         insi=FakeInsi() if settings.stage == "local" else NoInsi(),
     )
+    psc_client_secret = SecretsManagerSecret(aws.secretsmanager(), settings.psc_client_secret_id)
     admin = AdminDeps(
         pharmacies=pharmacies,
         memberships=memberships,
         users=CognitoUserDirectory(aws.cognito_idp(), settings.user_pool_id),
         journal=journal,
+        directory=HttpProfessionalDirectory(
+            settings.psc_directory_url, settings.psc_client_id, psc_client_secret
+        ),
     )
     patients = PatientsDeps(
         repository=records.repository,

@@ -15,7 +15,10 @@ Serves, over plain HTTP on loopback (the real PSC is HTTPS only):
   `slow_down` for a poll sooner than the interval, `access_denied` for an identity marked
   `"declines": true`, `expired_token` after `expires_in`; then an ID token (RS256, `acr=eidas1`)
   and an access token, once;
-- `GET …/userinfo` (Bearer): `SubjectNameID` and `SubjectRefPro` from the directory.
+- `GET …/userinfo` (Bearer): `SubjectNameID` and `SubjectRefPro` from the directory;
+- `GET /directory/v1/practitioners/<national id>` (HTTP Basic client credentials): the same entry
+  without `sub`, 404 if unknown: the national directory our server reads when a pharmacy invites
+  a professional (chalicelib/adapters/psc_directory.py).
 
 The directory is `<state-dir>/directory.json` (`{"identities": [...]}`), re-read on every request,
 so that a test or a developer can change it while the stack runs (a pharmacist who left); each
@@ -54,6 +57,7 @@ REALM = "/auth/realms/esante-wallet"
 DISCOVERY_PATH = f"{REALM}/.well-known/wallet-openid-configuration"
 CIBA_GRANT_TYPE = "urn:openid:params:grant-type:ciba"
 KID = "fake-psc-1"
+DIRECTORY_PATH = "/directory/v1/practitioners"
 
 
 def _new_key() -> rsa.RSAPrivateKey:
@@ -133,6 +137,9 @@ class FakePsc:
             ("POST", f"{REALM}/protocol/openid-connect/token"): lambda: self._token(headers, form),
             ("GET", f"{REALM}/protocol/openid-connect/userinfo"): lambda: self._userinfo(headers),
         }
+        if method == "GET" and path.startswith(f"{DIRECTORY_PATH}/"):
+            with self._lock:
+                return self.directory_entry(headers, path)
         route = routes.get((method, path.split("?", 1)[0]))
         if route is None:
             return 404, {"error": "not_found"}
@@ -254,6 +261,19 @@ class FakePsc:
         if national_id is None:
             return 401, {"error": "invalid_token"}
         return 200, self.userinfo(national_id)
+
+    # the national directory, read at invitation (chalicelib/adapters/psc_directory.py) ---------
+    def directory_entry(self, headers: dict[str, str], path: str) -> tuple[int, dict[str, Any]]:
+        """`GET /directory/v1/practitioners/<national id>` (client credentials): the entry, in
+        userinfo's shape without `sub`, or 404 for an identifier the directory does not know."""
+        if not self._client_ok(headers):
+            return 401, {"error": "invalid_client"}
+        national_id = urllib.parse.unquote(path.split("?", 1)[0].rsplit("/", 1)[-1]).upper()
+        if national_id not in self.directory():
+            return 404, {"error": "not_found"}
+        entry = self.userinfo(national_id)
+        entry.pop("sub", None)
+        return 200, entry
 
     # serving ---------------------------------------------------------------------------------
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> str:
