@@ -1041,6 +1041,7 @@ def function_environment(fn: Function, stage: str) -> dict[str, Any]:
                     "Fn::FindInMap": ["PscEnvironments", {"Ref": "PscEnvironment"}, "DiscoveryUrl"]
                 },
                 env_name("psc_client_id"): {"Ref": "PscClientId"},
+                env_name("psc_directory_url"): {"Ref": "PscDirectoryUrl"},
                 env_name("psc_client_secret_id"): {"Ref": "PscClientSecret"},
                 env_name("session_key_id"): _arn("SessionKey"),
             }
@@ -1879,6 +1880,12 @@ def _parameters() -> dict[str, Any]:
             "Type": "String",
             "Default": "",
             "Description": "our client id at Pro Santé Connect (its secret: the PscClientSecret secret)",
+        },
+        "PscDirectoryUrl": {
+            "Type": "String",
+            "Default": "",
+            "Description": "the national directory of health professionals read at invitation "
+            "(chalicelib/adapters/psc_directory.py); empty: invitations by national identifier are 503",
         },
         "SidepMaxConcurrency": {
             "Type": "Number",

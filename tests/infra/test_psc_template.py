@@ -53,6 +53,7 @@ def test_only_the_api_gets_the_psc_settings_and_they_are_names_the_app_reads() -
     }
     assert api_env["PSC_CLIENT_SECRET_ID"] == {"Ref": "PscClientSecret"}
     assert api_env["PSC_CLIENT_ID"] == {"Ref": "PscClientId"}
+    assert api_env["PSC_DIRECTORY_URL"] == {"Ref": "PscDirectoryUrl"}  # read at invitation
     assert api_env["SESSION_KEY_ID"] == {"Fn::GetAtt": ["SessionKey", "Arn"]}
     settings = load_settings(
         {
