@@ -196,7 +196,9 @@ def _invite_professional(
         return result
     if current.finess == finess:
         raise refuse(Conflict("This professional is already a member of this pharmacy."))
-    if by_platform or _lists_here(deps, national_id, current.finess):
+    if by_platform:  # its one invitation adds a pharmacy's first admin; it moves no one
+        raise refuse(Conflict("This professional is a member of another pharmacy."))
+    if _lists_here(deps, national_id, current.finess):
         raise refuse(
             Conflict(
                 "This professional is a member of another pharmacy where the national directory also "
