@@ -234,3 +234,12 @@ def test_a_pharmacy_that_requires_psc_invites_no_cognito_user_not_even_an_admin(
     assert events(d)[-1] == ("invite_member", "denied", PHARMACY)
     by_id = admin.invite_member(d, OWNER, META, PHARMACY, {"national_id": AT_BOTH, "role": "pharmacy_admin"})
     assert by_id.role is Role.PHARMACY_ADMIN
+
+
+def test_the_platform_moves_no_one_even_a_squat() -> None:
+    d = onboarded()
+    squatted = Membership(f"psc-{TITULAIRE}", Role.PHARMACIST, OTHER, national_id=TITULAIRE)
+    d.memberships.add(squatted, created_by="squatter")
+    with pytest.raises(Conflict):
+        admin.invite_member(d, OPERATOR, META, PHARMACY, {"national_id": TITULAIRE, "role": "pharmacy_admin"})
+    assert d.memberships.get(f"psc-{TITULAIRE}") == squatted  # the pharmacy's own admins move it
