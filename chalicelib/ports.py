@@ -231,9 +231,12 @@ class MembershipRepository(Protocol):
         """Whether the pharmacy has a pharmacy_admin who logs in with Pro Santé Connect."""
         ...
 
-    def move_change(self, current: Membership, membership: Membership, *, created_by: str) -> Change:
+    def move_change(
+        self, current: Membership, membership: Membership, *, created_by: str, first_admin: bool = False
+    ) -> Change:
         """Replace `current` (a PSC professional's membership elsewhere) by `membership`, if `current`
-        is still what is stored; Conflict otherwise."""
+        is still what is stored; Conflict otherwise. `first_admin`: as add_first_admin_change, the
+        pharmacy is marked in the same transaction (Conflict if the platform already invited one)."""
         ...
 
 

@@ -236,11 +236,19 @@ class FakeMemberships:
             for m in self.members.values()
         )
 
-    def move_change(self, current: Membership, membership: Membership, *, created_by: str) -> Change:
+    def move_change(
+        self, current: Membership, membership: Membership, *, created_by: str, first_admin: bool = False
+    ) -> Change:
+        finess = membership.finess or ""
+
         def write(pending: list[Any]) -> None:
             stored = self.members.get(current.username.lower())
             if stored is None or (stored.finess, stored.role) != (current.finess, current.role):
                 raise Conflict()
+            if first_admin:
+                if finess in self.first_admins:
+                    raise Conflict()
+                pending.append(lambda: self.first_admins.update({finess: membership.username}))
             pending.append(lambda: self.add(membership, created_by=created_by))
 
         return Change(write=write, conflict=lambda _failed: Conflict())

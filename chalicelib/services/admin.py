@@ -196,8 +196,6 @@ def _invite_professional(
         return result
     if current.finess == finess:
         raise refuse(Conflict("This professional is already a member of this pharmacy."))
-    if by_platform:  # its one invitation adds a pharmacy's first admin; it moves no one
-        raise refuse(Conflict("This professional is a member of another pharmacy."))
     if _lists_here(deps, national_id, current.finess):
         raise refuse(
             Conflict(
@@ -205,7 +203,9 @@ def _invite_professional(
                 "lists them; its admins can revoke that membership."
             )
         )
-    change = deps.memberships.move_change(current, membership, created_by=caller.username)
+    change = deps.memberships.move_change(
+        current, membership, created_by=caller.username, first_admin=by_platform
+    )
     moved = f"{reason}, moved from {current.finess}: the national directory does not list them there"
     _commit(deps, caller, meta, finess, [change], reason=moved)
     # the pharmacy they leave sees it on its own chain

@@ -55,3 +55,20 @@ def test_a_membership_changed_since_it_was_read_does_not_move(world: World, mean
             deps, owner, RequestMeta(), PHARMACY_A, {"national_id": AT_A, "role": "pharmacist"}
         )
     assert {m.username: (m.finess, m.role) for m in MemberModel.scan()} == before
+
+
+def test_the_platform_s_first_admin_moves_from_a_squat_and_marks_the_pharmacy(world: World) -> None:
+    from chalicelib.adapters.dynamodb.models import PharmacyModel
+    from chalicelib.bootstrap import get_container
+
+    deps = get_container().admin
+    operator = Principal("operator", Role.PLATFORM_ADMIN, None)
+    new_finess = "690000013"
+    admin.onboard_pharmacy(deps, operator, RequestMeta(), {"finess": new_finess, "name": "C"})
+    deps.memberships.add(STALE, created_by="squatter")  # at B, where the directory does not list them
+    deps = replace(deps, directory=FakeDirectory({AT_A: {new_finess}}))
+    body = {"national_id": AT_A, "role": "pharmacy_admin"}
+    first = admin.invite_member(deps, operator, RequestMeta(), new_finess, body)
+    stored = MemberModel.get(first.username)
+    assert (stored.finess, stored.role) == (new_finess, "pharmacy_admin")
+    assert PharmacyModel.get(new_finess).first_admin == first.username

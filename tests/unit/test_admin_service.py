@@ -236,10 +236,17 @@ def test_a_pharmacy_that_requires_psc_invites_no_cognito_user_not_even_an_admin(
     assert by_id.role is Role.PHARMACY_ADMIN
 
 
-def test_the_platform_moves_no_one_even_a_squat() -> None:
+def test_a_squat_does_not_block_the_platform_s_first_admin_where_the_directory_lists_them() -> None:
     d = onboarded()
     squatted = Membership(f"psc-{TITULAIRE}", Role.PHARMACIST, OTHER, national_id=TITULAIRE)
     d.memberships.add(squatted, created_by="squatter")
-    with pytest.raises(Conflict):
-        admin.invite_member(d, OPERATOR, META, PHARMACY, {"national_id": TITULAIRE, "role": "pharmacy_admin"})
-    assert d.memberships.get(f"psc-{TITULAIRE}") == squatted  # the pharmacy's own admins move it
+    first = admin.invite_member(
+        d, OPERATOR, META, PHARMACY, {"national_id": TITULAIRE, "role": "pharmacy_admin"}
+    )
+    assert d.memberships.get(first.username) == Membership(
+        first.username, Role.PHARMACY_ADMIN, PHARMACY, national_id=TITULAIRE
+    )
+    assert members(d).first_admins == {PHARMACY: first.username}
+    assert events(d)[-1] == ("member_moved", "success", OTHER)
+    with pytest.raises(Conflict):  # still once only
+        admin.invite_member(d, OPERATOR, META, PHARMACY, {"national_id": AT_BOTH, "role": "pharmacy_admin"})

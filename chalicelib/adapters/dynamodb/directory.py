@@ -171,39 +171,33 @@ class DynamoDbMemberships:
                 )
             )
 
-    def move_change(self, current: Membership, membership: Membership, *, created_by: str) -> Change:
+    def move_change(
+        self, current: Membership, membership: Membership, *, created_by: str, first_admin: bool = False
+    ) -> Change:
         """One put over the same key, on condition that the stored membership is still `current`'s
         (same pharmacy, same role): a revocation or another move in between makes it a Conflict."""
         if current.username.lower() != membership.username.lower() or current.finess is None:
             raise Forbidden("Only a member's own membership moves.")
+        if first_admin and (membership.role != Role.PHARMACY_ADMIN or not membership.finess):
+            raise Forbidden("A pharmacy's first member is its pharmacy_admin.")
         item = self._item(membership, created_by)
         # tokens vouched for the pharmacy they leave are refused at the one they join
         item.tokens_not_before = int(self._clock.now().timestamp()) + 1
         condition = (MemberModel.finess == current.finess) & (MemberModel.role == current.role.value)
-        return Change(
-            write=lambda t: t.save(item, condition=condition),
-            conflict=lambda _failed: Conflict("This professional's membership changed meanwhile; retry."),
-        )
-
-    def add_first_admin_change(self, membership: Membership, *, created_by: str) -> Change:
-        if membership.role != Role.PHARMACY_ADMIN or not membership.finess:
-            raise Forbidden("A pharmacy's first member is its pharmacy_admin.")
         pharmacy = PharmacyModel(membership.finess)
-        member = self._item(membership, created_by)
 
         def write(t: Any) -> None:
-            t.update(
-                pharmacy,
-                actions=[PharmacyModel.first_admin.set(membership.username.lower())],
-                condition=PharmacyModel.finess.exists() & PharmacyModel.first_admin.does_not_exist(),
-            )
-            t.save(member, condition=MemberModel.username.does_not_exist())
+            if first_admin:
+                t.update(
+                    pharmacy,
+                    actions=[PharmacyModel.first_admin.set(membership.username.lower())],
+                    condition=PharmacyModel.finess.exists() & PharmacyModel.first_admin.does_not_exist(),
+                )
+            t.save(item, condition=condition)
 
         return Change(
             write=write,
-            conflict=lambda _failed: Conflict(
-                "The platform already invited this pharmacy's first pharmacy_admin."
-            ),
+            conflict=lambda _failed: Conflict("This professional's membership changed meanwhile; retry."),
         )
 
     def revoke_change(self, membership: Membership, *, by: str) -> Change:
