@@ -200,6 +200,27 @@ class DynamoDbMemberships:
             conflict=lambda _failed: Conflict("This professional's membership changed meanwhile; retry."),
         )
 
+    def add_first_admin_change(self, membership: Membership, *, created_by: str) -> Change:
+        if membership.role != Role.PHARMACY_ADMIN or not membership.finess:
+            raise Forbidden("A pharmacy's first member is its pharmacy_admin.")
+        pharmacy = PharmacyModel(membership.finess)
+        member = self._item(membership, created_by)
+
+        def write(t: Any) -> None:
+            t.update(
+                pharmacy,
+                actions=[PharmacyModel.first_admin.set(membership.username.lower())],
+                condition=PharmacyModel.finess.exists() & PharmacyModel.first_admin.does_not_exist(),
+            )
+            t.save(member, condition=MemberModel.username.does_not_exist())
+
+        return Change(
+            write=write,
+            conflict=lambda _failed: Conflict(
+                "The platform already invited this pharmacy's first pharmacy_admin."
+            ),
+        )
+
     def revoke_change(self, membership: Membership, *, by: str) -> Change:
         def write(t: Any) -> None:
             # The revoker is still an admin of this pharmacy when the deletion commits: two admins
