@@ -195,10 +195,12 @@ class DynamoDbMemberships:
                 )
             t.save(item, condition=condition)
 
-        return Change(
-            write=write,
-            conflict=lambda _failed: Conflict("This professional's membership changed meanwhile; retry."),
-        )
+        def conflict(failed: Sequence[int]) -> Exception:
+            if first_admin and 0 in failed:
+                return Conflict("The platform already invited this pharmacy's first pharmacy_admin.")
+            return Conflict("This professional's membership changed meanwhile; retry.")
+
+        return Change(write=write, conflict=conflict)
 
     def add_first_admin_change(self, membership: Membership, *, created_by: str) -> Change:
         if membership.role != Role.PHARMACY_ADMIN or not membership.finess:
