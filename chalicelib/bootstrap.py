@@ -168,14 +168,16 @@ def build(settings: Settings, session: boto3.Session | None = None, clock: Clock
         # the INSi client is not built yet: the fake answers in the local stack only
         insi=FakeInsi() if settings.stage == "local" else NoInsi(),
     )
-    psc_client_secret = SecretsManagerSecret(aws.secretsmanager(), settings.psc_client_secret_id)
     admin = AdminDeps(
         pharmacies=pharmacies,
         memberships=memberships,
         users=CognitoUserDirectory(aws.cognito_idp(), settings.user_pool_id),
         journal=journal,
+        # the URL and the API key's secret go together: either missing, invitations by national
+        # identifier are 503s (never unchecked)
         directory=HttpProfessionalDirectory(
-            settings.psc_directory_url, settings.psc_client_id, psc_client_secret
+            settings.psc_directory_url if settings.psc_directory_api_key_secret_id else "",
+            SecretsManagerSecret(aws.secretsmanager(), settings.psc_directory_api_key_secret_id),
         ),
     )
     patients = PatientsDeps(

@@ -1,5 +1,6 @@
-"""The national directory adapter against the fake PSC's directory route: what it lists, what it does
-not know, and every failure a 503 that quotes nothing (an invitation is never left unchecked)."""
+"""The national directory adapter against the fake PSC's Annuaire Santé route (the FHIR API's shape,
+paths and API key header): what it lists, what it does not know, paging, and every failure a 503
+that quotes nothing (an invitation is never left unchecked)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from chalicelib.adapters import psc_directory
 from chalicelib.adapters.psc_directory import HttpProfessionalDirectory
 from chalicelib.domain.errors import ServiceUnavailable
-from devtools.fake_psc import DIRECTORY_PATH, FakePsc, running
+from devtools.fake_psc import DIRECTORY_API_KEY, DIRECTORY_PATH, FakePsc, running
 
 LISTED = "810000000701"
 IDENTITIES = [
@@ -20,7 +22,7 @@ IDENTITIES = [
         "family_name": "Martin",
         "professions": [
             {"code": "21", "finess": ["750000010", "130000029"]},
-            {"code": "10", "finess": ["1"]},
+            {"code": "10", "finess": ["010000016"]},
         ],
     }
 ]
@@ -32,29 +34,45 @@ def fake() -> Iterator[FakePsc]:
         yield psc
 
 
-def directory(fake: FakePsc, secret: str = "s3cret") -> HttpProfessionalDirectory:
-    return HttpProfessionalDirectory(f"{fake.base_url}{DIRECTORY_PATH}", "depistage", lambda: secret)
+def directory(fake: FakePsc, api_key: str = DIRECTORY_API_KEY) -> HttpProfessionalDirectory:
+    return HttpProfessionalDirectory(f"{fake.base_url}{DIRECTORY_PATH}", lambda: api_key)
 
 
-def test_a_listed_pharmacist_s_practice_is_read_as_the_login_reads_it(fake: FakePsc) -> None:
+def test_a_listed_pharmacist_s_practice_is_read_from_the_fhir_roles_and_their_structures(fake: FakePsc) -> None:
     practice = directory(fake).practice(LISTED.lower())
     assert practice is not None and practice.national_id == LISTED
     assert practice.professions == {"21", "10"}
     assert practice.pharmacist_finess == {"750000010", "130000029"}  # not the doctor's structure
 
 
+def test_roles_over_several_pages_are_all_read(fake: FakePsc, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(psc_directory, "PAGE_SIZE", 1)
+    practice = directory(fake).practice(LISTED)
+    assert practice is not None and practice.pharmacist_finess == {"750000010", "130000029"}
+
+
+def test_more_pages_than_the_limit_is_unavailable_not_a_partial_answer(
+    fake: FakePsc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(psc_directory, "PAGE_SIZE", 1)
+    monkeypatch.setattr(psc_directory, "MAX_PAGES", 2)
+    with pytest.raises(ServiceUnavailable):
+        directory(fake).practice(LISTED)
+
+
 def test_an_identifier_the_directory_does_not_know_is_none(fake: FakePsc) -> None:
     assert directory(fake).practice("810000000799") is None
 
 
-@pytest.mark.parametrize("failure", ["wrong credentials", "not configured", "nobody listening"])
+@pytest.mark.parametrize("failure", ["wrong api key", "not configured", "nobody listening", "wrong base"])
 def test_a_directory_that_cannot_answer_is_a_503_that_quotes_nothing(fake: FakePsc, failure: str) -> None:
     adapter = {
-        "wrong credentials": directory(fake, secret="rotated"),
-        "not configured": HttpProfessionalDirectory("", "depistage", lambda: "s3cret"),
+        "wrong api key": directory(fake, api_key="rotated"),
+        "not configured": HttpProfessionalDirectory("", lambda: DIRECTORY_API_KEY),
         "nobody listening": HttpProfessionalDirectory(
-            "http://127.0.0.1:9/directory", "depistage", lambda: "s3cret", timeout_seconds=1
+            "http://127.0.0.1:9/fhir/v2", lambda: DIRECTORY_API_KEY, timeout_seconds=1
         ),
+        "wrong base": HttpProfessionalDirectory(f"{fake.base_url}/directory/v1", lambda: DIRECTORY_API_KEY),
     }[failure]
     with pytest.raises(ServiceUnavailable) as refused:
         adapter.practice(LISTED)
