@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 
 _UNAVAILABLE = "The national directory of health professionals is unavailable; retry later."
 API_KEY_HEADER = "ESANTE-API-KEY"
-# The nomenclatures and identifier systems of the ANS's FHIR profiles (README "Sources").
+# The profession nomenclature (TRE_G15) and identifier systems of the ANS's FHIR profiles (FHIR IG
+# "Annuaire Santé"; README "Sources").
 PROFESSION_SYSTEM = "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante"
 FINESS_SYSTEM = "https://finess.esante.gouv.fr"
 # The national structure identifier (IDNST) of a FINESS structure is "1" + its FINESS number.
