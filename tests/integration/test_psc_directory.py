@@ -38,7 +38,9 @@ def directory(fake: FakePsc, api_key: str = DIRECTORY_API_KEY) -> HttpProfession
     return HttpProfessionalDirectory(f"{fake.base_url}{DIRECTORY_PATH}", lambda: api_key)
 
 
-def test_a_listed_pharmacist_s_practice_is_read_from_the_fhir_roles_and_their_structures(fake: FakePsc) -> None:
+def test_a_listed_pharmacist_s_practice_is_read_from_the_fhir_roles_and_their_structures(
+    fake: FakePsc,
+) -> None:
     practice = directory(fake).practice(LISTED.lower())
     assert practice is not None and practice.national_id == LISTED
     assert practice.professions == {"21", "10"}
