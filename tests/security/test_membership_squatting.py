@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from chalicelib.adapters.dynamodb.models import AuditEventModel, MemberModel
 from chalicelib.domain.model import Role
 from chalicelib.domain.psc import psc_username
 from chalicelib.ports import Membership
+from devtools import fake_psc
 from tests.conftest import PHARMACY_A, PHARMACY_B
 from tests.psc import PscWorld, identity
 
@@ -87,9 +90,12 @@ def test_a_membership_the_directory_also_vouches_for_stays_and_the_answer_says_w
     assert _stored_finess(AT_BOTH) == PHARMACY_B
 
 
-def test_an_invitation_when_the_directory_cannot_answer_is_a_503_and_stores_nothing(psc: PscWorld) -> None:
+def test_an_invitation_when_the_directory_cannot_answer_is_a_503_and_stores_nothing(
+    psc: PscWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
     psc.fake.identities.append(identity(AT_A))
-    psc.fake.client_secret = "rotated-without-telling-us"  # the directory refuses our credentials
+    # the directory refuses our API key (rotated in the ANS's portal without telling us)
+    monkeypatch.setattr(fake_psc, "DIRECTORY_API_KEY", "rotated-without-telling-us")
     response = _invite(psc, "admin-a", PHARMACY_A, AT_A)
     assert response.status_code == 503, response.body
     assert _stored_finess(AT_A) is None
