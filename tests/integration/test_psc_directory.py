@@ -79,3 +79,20 @@ def test_a_directory_that_cannot_answer_is_a_503_that_quotes_nothing(fake: FakeP
     with pytest.raises(ServiceUnavailable) as refused:
         adapter.practice(LISTED)
     assert LISTED not in str(refused.value.detail)
+
+
+@pytest.mark.parametrize("missing", ["PSC_DIRECTORY_URL", "PSC_DIRECTORY_API_KEY_SECRET_ID"])
+def test_the_app_without_the_directory_s_url_or_key_refuses_invitations_by_national_id(
+    aws: dict[str, str], fake: FakePsc, monkeypatch: pytest.MonkeyPatch, missing: str
+) -> None:
+    from chalicelib import bootstrap
+    from chalicelib.config import get_settings
+
+    monkeypatch.setenv("PSC_DIRECTORY_URL", f"{fake.base_url}{DIRECTORY_PATH}")
+    get_settings.cache_clear()
+    assert bootstrap.build(get_settings()).admin.directory.practice(LISTED) is not None  # both: it reads
+    monkeypatch.setenv(missing, "")
+    get_settings.cache_clear()
+    with pytest.raises(ServiceUnavailable) as refused:
+        bootstrap.build(get_settings()).admin.directory.practice(LISTED)
+    assert "not configured" in str(refused.value.detail)
