@@ -34,6 +34,7 @@ from chalicelib.adapters.dynamodb.records import DynamoDbRecordRepository
 from chalicelib.adapters.dynamodb.retention import DynamoDbRetentionStore
 from chalicelib.adapters.insi import FakeInsi, NoInsi
 from chalicelib.adapters.psc import PscClient, PscSettings, SecretsManagerSecret
+from chalicelib.adapters.psc_directory import HttpProfessionalDirectory
 from chalicelib.adapters.session_tokens import KmsPublicKeys, KmsSessionTokenIssuer
 from chalicelib.config import LOCAL_STAGE, SIDEP, Settings, env_name, get_settings
 from chalicelib.domain.model import Principal
@@ -173,6 +174,12 @@ def build(settings: Settings, session: boto3.Session | None = None, clock: Clock
         memberships=memberships,
         users=CognitoUserDirectory(aws.cognito_idp(), settings.user_pool_id),
         journal=journal,
+        # the URL and the API key's secret go together: either missing, invitations by national
+        # identifier are 503s (never unchecked)
+        directory=HttpProfessionalDirectory(
+            settings.psc_directory_url if settings.psc_directory_api_key_secret_id else "",
+            SecretsManagerSecret(aws.secretsmanager(), settings.psc_directory_api_key_secret_id),
+        ),
     )
     patients = PatientsDeps(
         repository=records.repository,

@@ -103,6 +103,12 @@ class Settings:
     psc_client_id: str = setting("", "PSC_CLIENT_ID")
     psc_client_secret_id: str = setting("", "PSC_CLIENT_SECRET_ID")
     psc_scope: str = setting("openid scope_all", "PSC_SCOPE")
+    # The national directory of health professionals (ANS Annuaire Santé FHIR API, base URL ending in
+    # /fhir/v2; adapters/psc_directory.py), read when a pharmacy invites a PSC professional, and the
+    # Secrets Manager secret holding our API key for it; either unset: such invitations are refused
+    # (503), never unchecked.
+    psc_directory_url: str = setting("", "PSC_DIRECTORY_URL")
+    psc_directory_api_key_secret_id: str = setting("", "PSC_DIRECTORY_API_KEY_SECRET_ID")
     # Our own access tokens for PSC logins: the KMS signing key, the issuer they name, their life
     # (as short as Cognito's: a directory change, a revocation, takes effect by the next login).
     session_key_id: str = setting("", "SESSION_KEY_ID")
@@ -114,7 +120,7 @@ class Settings:
     psc_starts_per_identifier: int = setting(_PSC.starts_per_identifier, "PSC_STARTS_PER_IDENTIFIER")
     psc_starts_per_source: int = setting(_PSC.starts_per_source, "PSC_STARTS_PER_SOURCE")
     # How long one process keeps a pharmacy's "PSC required" setting (read for each request of a
-    # Cognito pharmacist) before reading it again: a change made elsewhere takes effect within it.
+    # Cognito member) before reading it again: a change made elsewhere takes effect within it.
     pharmacy_settings_max_age_seconds: int = setting(60, "PHARMACY_SETTINGS_MAX_AGE_SECONDS")
     # Retention (README "Retention and the patients' rights"; days; the defaults are the policy's)
     retention_after_ack_days: int = setting(_POLICY.after_ack_days, "RETENTION_AFTER_ACK_DAYS")

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from chalicelib.domain.audit_chain import AuditEvent
 from chalicelib.domain.model import MessageKind, Patient, Role, ScreeningRecord
+from chalicelib.domain.psc import Practice
 from chalicelib.domain.retention import RetentionFacts, RetentionPolicy
 from chalicelib.domain.stats import Skeleton
 
@@ -225,6 +226,28 @@ class MembershipRepository(Protocol):
 
     def add_change(self, membership: Membership, *, created_by: str) -> Change:
         """Add a member who belongs to no pharmacy yet (Conflict otherwise)."""
+        ...
+
+    def has_psc_admin(self, finess: str) -> bool:
+        """Whether the pharmacy has a pharmacy_admin who logs in with Pro Santé Connect."""
+        ...
+
+    def move_change(
+        self, current: Membership, membership: Membership, *, created_by: str, first_admin: bool = False
+    ) -> Change:
+        """Replace `current` (a PSC professional's membership elsewhere) by `membership`, if `current`
+        is still what is stored; Conflict otherwise. `first_admin`: as add_first_admin_change, the
+        pharmacy is marked in the same transaction (Conflict if the platform already invited one)."""
+        ...
+
+
+class ProfessionalDirectory(Protocol):
+    """The national directory of health professionals (RPPS), as Pro Santé Connect vouches for it:
+    what it lists for one national identifier, read when a pharmacy invites a professional."""
+
+    def practice(self, national_id: str) -> Practice | None:
+        """What the directory lists (None: it knows no such professional); ServiceUnavailable if
+        it cannot answer."""
         ...
 
 

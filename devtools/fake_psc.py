@@ -14,7 +14,10 @@ Serves, over plain HTTP on loopback (the real PSC is HTTPS only):
   until the professional answers the push on their e-CPS, `slow_down` for a poll sooner than the
   interval, `access_denied` once they declined, `expired_token` after `expires_in`; then an ID
   token (RS256, `acr=eidas1`) and an access token, once;
-- `GET …/userinfo` (Bearer): `SubjectNameID` and `SubjectRefPro` from the directory.
+- `GET …/userinfo` (Bearer): `SubjectNameID` and `SubjectRefPro` from the directory;
+- `GET /fhir/v2/Practitioner?identifier=…` and `GET /fhir/v2/PractitionerRole?practitioner=…`
+  (`ESANTE-API-KEY` header): the national directory (ANS Annuaire Santé FHIR API) in its shape,
+  which our server reads when a pharmacy invites a professional (chalicelib/adapters/psc_directory.py).
 
 The e-CPS app, for a developer or a test playing the professional (no client credentials: it is
 their phone):
@@ -43,6 +46,7 @@ import base64
 import binascii
 import contextlib
 import functools
+import hashlib
 import json
 import secrets
 import signal
@@ -66,6 +70,10 @@ CIBA_GRANT_TYPE = "urn:openid:params:grant-type:ciba"
 KID = "fake-psc-1"
 ECPS = f"{REALM}/fake-ecps"  # the professional's e-CPS app (not part of PSC's API)
 NO_MATCHING_PUSH = "no push shows this code"
+# The Annuaire Santé FHIR API's path (its base is https://gateway.api.esante.gouv.fr/fhir/v2) and the
+# API key this fake accepts in `ESANTE-API-KEY` (devtools/provision.py stores it as the real one is).
+DIRECTORY_PATH = "/fhir/v2"
+DIRECTORY_API_KEY = "fake-annuaire-sante-api-key"
 
 
 def _new_key() -> rsa.RSAPrivateKey:
@@ -146,6 +154,9 @@ class FakePsc:
             ("GET", f"{REALM}/protocol/openid-connect/userinfo"): lambda: self._userinfo(headers),
             ("POST", f"{ECPS}/approve"): lambda: self._approve(form),
         }
+        if method == "GET" and path.startswith(f"{DIRECTORY_PATH}/"):
+            with self._lock:
+                return self.directory_search(headers, path)
         path = path.split("?", 1)[0]
         route = routes.get((method, path))
         if route is None and method == "GET" and path.startswith(f"{ECPS}/pushes/"):
@@ -320,6 +331,115 @@ class FakePsc:
         if national_id is None:
             return 401, {"error": "invalid_token"}
         return 200, self.userinfo(national_id)
+
+    # the national directory, read at invitation (chalicelib/adapters/psc_directory.py) ---------
+    def directory_search(self, headers: dict[str, str], path: str) -> tuple[int, dict[str, Any]]:
+        """The ANS Annuaire Santé FHIR API's two searches our server makes, in its shape (README
+        "Sources"), with the `ESANTE-API-KEY` header (401 otherwise):
+        `GET /fhir/v2/Practitioner?identifier=<national id or RPPS>` (a searchset Bundle, empty if
+        unknown) and `GET /fhir/v2/PractitionerRole?practitioner=<ids>[&_include=PractitionerRole:
+        organization][&_count=n]` (one active role per profession and FINESS, profession coded in
+        TRE_G15 on the role and the Practitioner's qualification, each structure an Organization
+        with its FINESS and IDNST identifiers; pages of `_count`, linked by `next`)."""
+        if not secrets.compare_digest(headers.get("esante-api-key", ""), DIRECTORY_API_KEY):
+            return 401, {
+                "resourceType": "OperationOutcome",
+                "issue": [{"severity": "error", "code": "login"}],
+            }
+        route, _, query_string = path[len(DIRECTORY_PATH) :].partition("?")
+        query = {k: v[-1] for k, v in urllib.parse.parse_qs(query_string).items()}
+        g15 = "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante"
+        identities = list(self.directory().values())
+
+        def technical_id(prefix: str, value: str) -> str:
+            # opaque, as the API's are: our server must follow references, not guess them
+            return f"{prefix}-{hashlib.sha256(value.encode()).hexdigest()[:12]}"
+
+        def bundle(
+            resources: list[tuple[dict[str, Any], str]], links: list[dict[str, str]]
+        ) -> dict[str, Any]:
+            return {
+                "resourceType": "Bundle",
+                "type": "searchset",
+                "link": [{"relation": "self", "url": f"{self.base_url}{path}"}, *links],
+                "entry": [
+                    {
+                        "fullUrl": f"{self.base_url}{DIRECTORY_PATH}/{r['resourceType']}/{r['id']}",
+                        "resource": r,
+                        "search": {"mode": mode},
+                    }
+                    for r, mode in resources
+                ],
+            }
+
+        if route == "/Practitioner":
+            wanted = query.get("identifier", "").rpartition("|")[2].upper()
+            found = [
+                i for i in identities if wanted in (str(i["national_id"]).upper(), str(i.get("rpps", "")))
+            ]
+            practitioners = [
+                {
+                    "resourceType": "Practitioner",
+                    "id": technical_id("pp", str(i["national_id"]).upper()),
+                    "active": True,
+                    "identifier": [
+                        {"system": "urn:oid:1.2.250.1.71.4.2.1", "value": str(i["national_id"]).upper()},
+                        {"system": "https://rpps.esante.gouv.fr", "value": str(i.get("rpps", ""))},
+                    ],
+                    "qualification": [
+                        {"code": {"coding": [{"system": g15, "code": str(p.get("code", ""))}]}}
+                        for p in i.get("professions", [])
+                    ],
+                }
+                for i in found
+            ]
+            return 200, bundle([(p, "match") for p in practitioners], [])
+        if route != "/PractitionerRole":
+            return 404, {
+                "resourceType": "OperationOutcome",
+                "issue": [{"severity": "error", "code": "not-found"}],
+            }
+        wanted_ids = {v.rpartition("/")[2] for v in query.get("practitioner", "").split(",")}
+        roles: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        for i in identities:
+            national_id = str(i["national_id"]).upper()
+            practitioner = technical_id("pp", national_id)
+            if practitioner not in wanted_ids:
+                continue
+            for profession in i.get("professions", []):
+                for finess in profession.get("finess", []):
+                    role = {
+                        "resourceType": "PractitionerRole",
+                        "id": technical_id("pr", f"{national_id}/{profession.get('code')}/{finess}"),
+                        "active": True,
+                        "practitioner": {"reference": f"Practitioner/{practitioner}"},
+                        "organization": {"reference": f"Organization/{technical_id('org', finess)}"},
+                        "code": [{"coding": [{"system": g15, "code": str(profession.get("code", ""))}]}],
+                    }
+                    organization = {
+                        "resourceType": "Organization",
+                        "id": technical_id("org", finess),
+                        "identifier": [
+                            {"system": "https://finess.esante.gouv.fr", "value": finess},
+                            {"system": "urn:oid:1.2.250.1.71.4.2.2", "value": f"1{finess}"},
+                        ],
+                        "name": f"PHARMACIE {finess}",
+                    }
+                    roles.append((role, organization))
+        count = max(1, int(query.get("_count", "20") or 20))
+        offset = int(query.get("_getpagesoffset", "0") or 0)
+        page = roles[offset : offset + count]
+        resources: list[tuple[dict[str, Any], str]] = [(role, "match") for role, _ in page]
+        if query.get("_include") == "PractitionerRole:organization":
+            included = {org["id"]: org for _, org in page}
+            resources += [(org, "include") for org in included.values()]
+        links = []
+        if offset + count < len(roles):
+            following = urllib.parse.urlencode({**query, "_getpagesoffset": str(offset + count)})
+            links.append(
+                {"relation": "next", "url": f"{self.base_url}{DIRECTORY_PATH}/PractitionerRole?{following}"}
+            )
+        return 200, bundle(resources, links)
 
     # serving ---------------------------------------------------------------------------------
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> str:

@@ -18,6 +18,7 @@ from chalicelib.adapters.dynamodb.models import ALL_MODELS
 from chalicelib.bootstrap import bind_tables
 from chalicelib.config import Settings, load_settings
 from chalicelib.domain.audit_chain import AUDIT_KEY_SPEC
+from devtools.fake_psc import DIRECTORY_API_KEY
 
 # The WORM bucket, as infra/template.py declares it: kept as long as the journal.
 WORM_RETENTION_DAYS = Settings.audit_retention_days
@@ -148,6 +149,12 @@ def provision(
     env["PSC_CLIENT_ID"] = PSC_CLIENT_ID
     env["PSC_CLIENT_SECRET_ID"] = create_psc_secret(
         _client(session, "secretsmanager", endpoint_url), psc_client_secret or secrets.token_urlsafe(24)
+    )
+    # the directory's API key, as the deployed service reads it (the fake PSC's directory accepts it)
+    env["PSC_DIRECTORY_API_KEY_SECRET_ID"] = create_psc_secret(
+        _client(session, "secretsmanager", endpoint_url),
+        DIRECTORY_API_KEY,
+        name="depistage/annuaire-sante-api-key",
     )
     env.update(create_worm_bucket(_client(session, "s3", endpoint_url), region))
     if endpoint_url:

@@ -1,4 +1,5 @@
-"""Seed a freshly provisioned stack: two pharmacies, their pharmacists and admins, one platform admin.
+"""Seed a freshly provisioned stack: two pharmacies, their pharmacists and admins, one platform admin,
+the professionals who log in with Pro Santé Connect and the fake PSC's national directory.
 
 Users are enrolled as an invited user would be (temporary password, new password, TOTP
 set-up), so that afterwards they log in only with password + TOTP. Passwords are random per
@@ -89,11 +90,35 @@ PSC_USERS: tuple[SeedPscUser, ...] = (
     SeedPscUser(
         rpps("1000000004"), PHARMACY_A.finess, "pharmacist", "practises elsewhere", PHARMACY_B.finess
     ),
+    # A's admin who logs in with PSC: the one who can turn "PSC required" on (it binds admins too)
+    SeedPscUser(rpps("1000000006"), PHARMACY_A.finess, "pharmacy_admin", "approves", PHARMACY_A.finess),
+)
+# A pharmacy not seeded, for the README's onboarding: the platform onboards it and invites its first
+# pharmacy_admin, a pharmacist the national directory lists there.
+NEW_PHARMACY = SeedPharmacy(finess("69000001"), "Pharmacie C (à intégrer)")
+
+
+@dataclass(frozen=True)
+class DirectoryOnly:
+    """A pharmacist the fake PSC's directory lists, whom no pharmacy has invited yet."""
+
+    rpps: str
+    directory_finess: str
+
+    @property
+    def national_id(self) -> str:
+        return national_id_of_rpps(self.rpps)
+
+
+DIRECTORY_ONLY: tuple[DirectoryOnly, ...] = (
+    DirectoryOnly(rpps("1000000005"), PHARMACY_A.finess),  # A's admin invites them (README)
+    DirectoryOnly(rpps("1000000007"), NEW_PHARMACY.finess),  # the new pharmacy's first admin (README)
 )
 
 
 def psc_directory() -> dict[str, Any]:
     """The fake PSC's directory (devtools/fake_psc.py) for the seeded professionals."""
+    listed: list[SeedPscUser | DirectoryOnly] = [*PSC_USERS, *DIRECTORY_ONLY]
     return {
         "identities": [
             {
@@ -102,9 +127,9 @@ def psc_directory() -> dict[str, Any]:
                 "given_name": "Camille",
                 "family_name": f"Pharmacien{index}",
                 "professions": [{"code": PHARMACIST_PROFESSION, "finess": [user.directory_finess]}],
-                "declines": user.declines,
+                "declines": isinstance(user, SeedPscUser) and user.declines,
             }
-            for index, user in enumerate(PSC_USERS, start=1)
+            for index, user in enumerate(listed, start=1)
         ]
     }
 

@@ -42,6 +42,7 @@ import boto3
 
 from chalicelib.adapters.dynamodb.models import TABLE_SETTINGS
 from chalicelib.config import load_settings
+from devtools.fake_psc import DIRECTORY_PATH as PSC_DIRECTORY_PATH
 from devtools.fake_psc import DISCOVERY_PATH as PSC_DISCOVERY_PATH
 from devtools.provision import PSC_CLIENT_ID
 from devtools.target import CONTAINER_SETTINGS, FAKE_CREDENTIALS, last_export_run_file
@@ -360,6 +361,7 @@ class Stack:
         app_env, users, psc_users = self.provision_and_seed(psc_secret)
         app_env.update(sidep_env)
         app_env["PSC_DISCOVERY_URL"] = f"{self.psc_url}{PSC_DISCOVERY_PATH}"
+        app_env["PSC_DIRECTORY_URL"] = f"{self.psc_url}{PSC_DIRECTORY_PATH}"
         self.wait_for(psc, "ready file", (self.psc_dir / "ready").exists)
         if sidep is not None:
             self.wait_for(sidep, "ready file", (self.sidep_dir / "ready").exists)

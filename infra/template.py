@@ -247,6 +247,10 @@ PSC_ENVIRONMENTS: dict[str, dict[str, str]] = {
     },
 }
 
+# The national directory of health professionals (ANS Annuaire Santé FHIR API v2, production: the
+# ANS runs no sandbox of it; README "Sources"), the PscDirectoryUrl parameter's default.
+DIRECTORY_URL = "https://gateway.api.esante.gouv.fr/fhir/v2"
+
 # Roles that read the PSC client secret (encrypted with the storage key, through Secrets Manager).
 SECRET_READERS = frozenset({"api"})
 
@@ -1041,6 +1045,14 @@ def role_policy_document(fn: Function) -> dict[str, Any]:
                 "Resource": {"Ref": "PscClientSecret"},
             }
         )
+        statements.append(
+            {
+                "Sid": "ReadTheDirectoryApiKey",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue"],
+                "Resource": {"Ref": "PscDirectoryApiKey"},
+            }
+        )
     if fn.role in ASYNC_ROLES or fn.name in MAPPED_FUNCTIONS:
         statements.append(
             {
@@ -1109,6 +1121,8 @@ def function_environment(fn: Function, stage: str) -> dict[str, Any]:
                     "Fn::FindInMap": ["PscEnvironments", {"Ref": "PscEnvironment"}, "DiscoveryUrl"]
                 },
                 env_name("psc_client_id"): {"Ref": "PscClientId"},
+                env_name("psc_directory_url"): {"Ref": "PscDirectoryUrl"},
+                env_name("psc_directory_api_key_secret_id"): {"Ref": "PscDirectoryApiKey"},
                 env_name("psc_client_secret_id"): {"Ref": "PscClientSecret"},
                 env_name("session_key_id"): _arn("SessionKey"),
             }
@@ -1467,7 +1481,29 @@ def _psc_secret(stage: str) -> dict[str, Any]:
                     "here by the operator; a rotation Lambda could not obtain a new one.",
                 )
             ),
-        }
+        },
+        # The national directory's API key (ANS Annuaire Santé, `ESANTE-API-KEY`), read at
+        # invitation: created with a placeholder, set by the operator from the ANS's API portal
+        # (`aws secretsmanager put-secret-value --secret-id <PscDirectoryApiKeyArn> --secret-string …`).
+        "PscDirectoryApiKey": {
+            "Type": "AWS::SecretsManager::Secret",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "Name": f"{APP_NAME}-{stage}/annuaire-sante-api-key",
+                "Description": "ANS Annuaire Santé FHIR API key (ESANTE-API-KEY header), read at invitation",
+                "KmsKeyId": _arn("StorageKey"),
+                "GenerateSecretString": {"PasswordLength": 32, "ExcludePunctuation": True},
+                "Tags": _tags(stage),
+            },
+            "Metadata": _skip(
+                (
+                    "CKV2_AWS_57",
+                    "The ANS issues the API key in its portal: rotation is done there, then put "
+                    "here by the operator; a rotation Lambda could not obtain a new one.",
+                )
+            ),
+        },
     }
 
 
@@ -1977,6 +2013,14 @@ def _parameters() -> dict[str, Any]:
             "Default": "",
             "Description": "our client id at Pro Santé Connect (its secret: the PscClientSecret secret)",
         },
+        "PscDirectoryUrl": {
+            "Type": "String",
+            "Default": DIRECTORY_URL,
+            "AllowedPattern": "^(https://.+)?$",
+            "Description": "the national directory of health professionals (ANS Annuaire Santé FHIR API "
+            "base URL) read at invitation with the PscDirectoryApiKey secret "
+            "(chalicelib/adapters/psc_directory.py); empty: invitations by national identifier are 503",
+        },
         "SidepMaxConcurrency": {
             "Type": "Number",
             "Default": Settings.sidep_max_concurrency,
@@ -2053,6 +2097,7 @@ def merge_template(
         "OperatorRoleArn": {"Value": _arn("OperatorRole")},
         "DashboardName": {"Value": {"Ref": "Dashboard"}},
         "PscClientSecretArn": {"Value": {"Ref": "PscClientSecret"}},
+        "PscDirectoryApiKeyArn": {"Value": {"Ref": "PscDirectoryApiKey"}},
     }
     for output, name in OPERATOR_INVOKES.items():
         for fn in functions:

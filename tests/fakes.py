@@ -14,7 +14,13 @@ from chalicelib.domain import delivery
 from chalicelib.domain.audit_chain import AuditEvent
 from chalicelib.domain.errors import Conflict, NotFound, ServiceUnavailable, Unauthenticated
 from chalicelib.domain.model import Patient, Role, ScreeningRecord
-from chalicelib.domain.psc import AccessDenied, AuthorizationPending, UnknownIdentifier
+from chalicelib.domain.psc import (
+    PHARMACIST_PROFESSION,
+    AccessDenied,
+    AuthorizationPending,
+    Practice,
+    UnknownIdentifier,
+)
 from chalicelib.domain.retention import RetentionFacts, RetentionPolicy
 from chalicelib.domain.serialization import patient_from_json, patient_to_json
 from chalicelib.domain.stats import Skeleton
@@ -229,6 +235,48 @@ class FakeMemberships:
         member = self.members.get(username.lower())
         if member is not None and (member.tokens_not_before or 0) < not_before:  # only ever later
             self.members[username.lower()] = replace(member, tokens_not_before=not_before)
+
+    def has_psc_admin(self, finess: str) -> bool:
+        return any(
+            m.finess == finess and m.role == Role.PHARMACY_ADMIN and m.national_id is not None
+            for m in self.members.values()
+        )
+
+    def move_change(
+        self, current: Membership, membership: Membership, *, created_by: str, first_admin: bool = False
+    ) -> Change:
+        finess = membership.finess or ""
+
+        def write(pending: list[Any]) -> None:
+            stored = self.members.get(current.username.lower())
+            if stored is None or (stored.finess, stored.role) != (current.finess, current.role):
+                raise Conflict()
+            if first_admin:
+                if finess in self.first_admins:
+                    raise Conflict()
+                pending.append(lambda: self.first_admins.update({finess: membership.username}))
+            pending.append(lambda: self.add(membership, created_by=created_by))
+
+        return Change(write=write, conflict=lambda _failed: Conflict())
+
+
+@dataclass
+class FakeDirectory:
+    """The national directory: national id -> the pharmacies (FINESS) it lists them at as a
+    pharmacist; `down` makes it unavailable."""
+
+    pharmacists: dict[str, set[str]] = field(default_factory=dict)
+    down: bool = False
+    reads: int = 0
+
+    def practice(self, national_id: str) -> Practice | None:
+        self.reads += 1
+        if self.down:
+            raise ServiceUnavailable("the directory is down")
+        where = self.pharmacists.get(national_id.upper())
+        if where is None:
+            return None
+        return Practice(national_id.upper(), frozenset({PHARMACIST_PROFESSION}), frozenset(where))
 
 
 @dataclass

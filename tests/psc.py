@@ -16,7 +16,7 @@ import pytest
 from chalicelib.domain.model import Role
 from chalicelib.domain.psc import psc_username
 from chalicelib.ports import Membership
-from devtools.fake_psc import FakePsc
+from devtools.fake_psc import DIRECTORY_PATH, FakePsc
 from tests.conftest import PHARMACY_A, PHARMACY_B, World
 from tests.fakes import FixedClock
 
@@ -121,6 +121,7 @@ def psc(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[PscWorld]:
     )
     fake.serve()
     monkeypatch.setenv("PSC_DISCOVERY_URL", fake.discovery_url)
+    monkeypatch.setenv("PSC_DIRECTORY_URL", f"{fake.base_url}{DIRECTORY_PATH}")
     get_settings.cache_clear()
     bootstrap.reset()
     bootstrap._container = bootstrap.build(get_settings(), clock=clock)

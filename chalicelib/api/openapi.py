@@ -293,8 +293,13 @@ def _paths() -> dict[str, Schema]:
                     ),
                     **_errors(*_COMMON, *_BODY, "404", "409"),
                 },
-                description="The platform_admin invites a pharmacy's first pharmacy_admin, while it has none "
-                "(else `409`), and no one else (`403`); the pharmacy's admins invite the rest.",
+                description="The platform_admin invites a pharmacy's first pharmacy_admin, while it has "
+                "none (else `409`), by national identifier only: a pharmacist the national directory lists "
+                "at that pharmacy, who logs in with Pro Santé Connect; no one else, no e-mail (`403`). The "
+                "pharmacy's admins invite the rest; a pharmacy that requires Pro Santé Connect by national "
+                "identifier only (`409`). A professional is invited only where the national directory lists "
+                "them as a pharmacist (`403`; `503` if it cannot answer); a membership elsewhere, where it "
+                "does not list them, moves here; one it also vouches for stays (`409`).",
                 requestBody=_body(p.INVITATION),
             ),
         },
@@ -311,12 +316,14 @@ def _paths() -> dict[str, Schema]:
             "parameters": [_FINESS],
             "put": _operation(
                 "setPharmacySettings",
-                "Set whether the pharmacy's pharmacists must log in with Pro Santé Connect "
+                "Set whether the pharmacy's members, admins included, must log in with Pro Santé Connect "
                 "(platform_admin, or that pharmacy's pharmacy_admin).",
                 {
                     "200": _json(p.PHARMACY_SETTINGS_STATE, "The pharmacy's settings."),
-                    **_errors(*_COMMON, *_BODY, "404"),
+                    **_errors(*_COMMON, *_BODY, "404", "409"),
                 },
+                description="Turned on only once the pharmacy has a pharmacy_admin who logs in with Pro "
+                "Santé Connect (else `409`): from then on a Cognito member, admin or pharmacist, is refused.",
                 requestBody=_body(p.PHARMACY_SETTINGS, {"psc_required": True}),
             ),
         },

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.domain.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from chalicelib.domain.model import Principal, Role
 from chalicelib.domain.outcomes import InvitedMember, OnboardedPharmacy, PharmacySettings
-from chalicelib.domain.psc import psc_username
+from chalicelib.domain.psc import PscRefused, check_practice, psc_username
 from chalicelib.payloads import (
     parse_invitation,
     parse_pharmacy,
@@ -22,6 +22,7 @@ from chalicelib.ports import (
     Membership,
     MembershipRepository,
     PharmacyRepository,
+    ProfessionalDirectory,
     RequestMeta,
     UserDirectory,
 )
@@ -37,6 +38,7 @@ class AdminDeps:
     memberships: MembershipRepository
     users: UserDirectory
     journal: AuditJournal
+    directory: ProfessionalDirectory
 
 
 def onboard_pharmacy(deps: AdminDeps, caller: Principal, meta: RequestMeta, body: Any) -> OnboardedPharmacy:
@@ -92,66 +94,167 @@ def invite_member(
     deps: AdminDeps, caller: Principal, meta: RequestMeta, finess: str, body: Any
 ) -> InvitedMember:
     """By e-mail (a Cognito invitation) or by national identifier / RPPS (a Pro Santé Connect member:
-    no Cognito user; PSC and the national directory vouch for them at each login). A pharmacy's
-    admins invite its members; the platform only its first pharmacy_admin, while it has none (the
-    platform reads no health data and cannot give itself the means to)."""
+    no Cognito user; PSC and the national directory vouch for them at each login).
+
+    Who invites whom (README "Who may invite whom"): a pharmacy's admins invite its members; the
+    platform only its first pharmacy_admin, while it has none, and only a pharmacist the national
+    directory lists at that pharmacy, who logs in with PSC: the platform reads no health data and
+    cannot give itself the means to (a mailbox of its own would be a reader it controls). A pharmacy
+    that requires PSC invites by national identifier only, admins included. A PSC professional is
+    invited only where the directory lists them as a pharmacist, so no pharmacy takes the place of
+    the one they practise at."""
     finess = _managed_pharmacy(deps, caller, meta, "invite_member", finess)
     invitation = parse_invitation(body)
     role = invitation.role
     by_platform = caller.role == Role.PLATFORM_ADMIN
+
+    def refuse(error: DomainError) -> DomainError:
+        return _refuse(deps, caller, meta, "invite_member", finess, error)
+
     if by_platform and role != Role.PHARMACY_ADMIN:
-        raise _refuse(
-            deps,
-            caller,
-            meta,
-            "invite_member",
-            finess,
+        raise refuse(
             Forbidden(
                 "The platform invites only a pharmacy's first pharmacy_admin; its admins invite the rest."
-            ),
+            )
         )
     if by_platform and deps.memberships.has_admin(finess):
-        raise _refuse(
-            deps,
-            caller,
-            meta,
-            "invite_member",
-            finess,
-            Conflict("This pharmacy has a pharmacy_admin: its admins manage its members."),
-        )
-    result: InvitedMember
-    if invitation.national_id is not None:
-        username = psc_username(invitation.national_id)
-        if deps.memberships.get(username) is not None:
-            raise Conflict("This professional is already a member of a pharmacy.")
-        membership = Membership(
-            username=username, role=role, finess=finess, national_id=invitation.national_id
-        )
-        reason = f"{username} as {role.value} (Pro Santé Connect)"
-        result = InvitedMember(username, role, finess, national_id=invitation.national_id)
-    else:
+        raise refuse(Conflict("This pharmacy has a pharmacy_admin: its admins manage its members."))
+    if invitation.national_id is None:
+        if by_platform:
+            raise refuse(
+                Forbidden(
+                    "The platform invites a pharmacy's first pharmacy_admin by national identifier: a "
+                    "pharmacist the national directory lists at this pharmacy, who logs in with "
+                    "Pro Santé Connect."
+                )
+            )
+        if deps.pharmacies.psc_required(finess):
+            raise refuse(
+                Conflict(
+                    "This pharmacy requires Pro Santé Connect: invite its members, admins included, "
+                    "by national identifier."
+                )
+            )
         assert invitation.email is not None  # parse_invitation gives exactly one of them
         username = deps.users.invite(invitation.email)
         membership = Membership(username=username, role=role, finess=finess)
-        reason = f"{username} as {role.value}"
         result = InvitedMember(username, role, finess, email=invitation.email)
-    if by_platform:  # race-free: two concurrent platform invitations cannot both be the first
-        change = deps.memberships.add_first_admin_change(membership, created_by=caller.username)
-    else:
-        change = deps.memberships.add_change(membership, created_by=caller.username)
+        change = (
+            deps.memberships.add_first_admin_change(membership, created_by=caller.username)
+            if by_platform
+            else deps.memberships.add_change(membership, created_by=caller.username)
+        )
+        _commit(deps, caller, meta, finess, [change], reason=f"{username} as {role.value}")
+        return result
+    return _invite_professional(deps, caller, meta, finess, invitation.national_id, role, refuse)
+
+
+def _lists_here(deps: AdminDeps, national_id: str, finess: str) -> bool:
+    practice = deps.directory.practice(national_id)
+    if practice is None:
+        return False
     try:
-        _journal_change(deps, caller, meta, "invite_member", finess, [change], reason=reason)
+        check_practice(practice, national_id=national_id, finess=finess)
+    except PscRefused:
+        return False
+    return True
+
+
+def _invite_professional(
+    deps: AdminDeps,
+    caller: Principal,
+    meta: RequestMeta,
+    finess: str,
+    national_id: str,
+    role: Role,
+    refuse: Callable[[DomainError], DomainError],
+) -> InvitedMember:
+    """A membership is (professional, pharmacy), vouched for by the directory: invited only where
+    it lists them as a pharmacist. A membership stored elsewhere, at a pharmacy the directory does not
+    list them at (a squat, or a pharmacy they left), never blocks this one: it moves here, and both
+    pharmacies' chains say so. One the directory also vouches for stays (a professional is a member
+    of one pharmacy at a time; README "Who may invite whom")."""
+    username = psc_username(national_id)
+    if not _lists_here(deps, national_id, finess):
+        raise refuse(
+            Forbidden(
+                "The national directory does not list this professional as a pharmacist at this pharmacy."
+            )
+        )
+    membership = Membership(username=username, role=role, finess=finess, national_id=national_id)
+    result = InvitedMember(username, role, finess, national_id=national_id)
+    reason = f"{username} as {role.value} (Pro Santé Connect)"
+    current = deps.memberships.get(username)
+    by_platform = caller.role == Role.PLATFORM_ADMIN
+    if current is None or current.finess is None:
+        change = (
+            deps.memberships.add_first_admin_change(membership, created_by=caller.username)
+            if by_platform
+            else deps.memberships.add_change(membership, created_by=caller.username)
+        )
+        _commit(deps, caller, meta, finess, [change], reason=reason)
+        return result
+    if current.finess == finess:
+        raise refuse(Conflict("This professional is already a member of this pharmacy."))
+    if _lists_here(deps, national_id, current.finess):
+        raise refuse(
+            Conflict(
+                "This professional is a member of another pharmacy where the national directory also "
+                "lists them; its admins can revoke that membership."
+            )
+        )
+    change = deps.memberships.move_change(
+        current, membership, created_by=caller.username, first_admin=by_platform
+    )
+    moved = f"{reason}, moved from {current.finess}: the national directory does not list them there"
+    _commit(deps, caller, meta, finess, [change], reason=moved)
+    # the pharmacy they leave sees it on its own chain
+    audit(
+        deps.journal,
+        caller,
+        meta,
+        "member_moved",
+        finess=current.finess,
+        reason=f"{username} moved to {finess}: the national directory does not list them here",
+    )
+    return result
+
+
+def _commit(
+    deps: AdminDeps,
+    caller: Principal,
+    meta: RequestMeta,
+    finess: str,
+    changes: Sequence[Change],
+    *,
+    reason: str,
+) -> None:
+    try:
+        _journal_change(deps, caller, meta, "invite_member", finess, changes, reason=reason)
     except Conflict as exc:
         raise _refuse(deps, caller, meta, "invite_member", finess, exc) from exc
-    return result
 
 
 def set_pharmacy_settings(
     deps: AdminDeps, caller: Principal, meta: RequestMeta, finess: str, body: Any
 ) -> PharmacySettings:
-    """`{"psc_required": true|false}`: whether its pharmacists must log in with Pro Santé Connect."""
+    """`{"psc_required": true|false}`: whether its members, admins included, must log in with Pro
+    Santé Connect; turned on only once the pharmacy has a pharmacy_admin who does."""
     finess = _managed_pharmacy(deps, caller, meta, "set_pharmacy_settings", finess)
     required = parse_pharmacy_settings(body)
+    if required and not deps.memberships.has_psc_admin(finess):
+        # it binds every member, admins included: without a PSC admin nobody could manage the pharmacy
+        raise _refuse(
+            deps,
+            caller,
+            meta,
+            "set_pharmacy_settings",
+            finess,
+            Conflict(
+                "Requiring Pro Santé Connect binds admins too: first invite a pharmacy_admin by national "
+                "identifier, who then logs in with Pro Santé Connect."
+            ),
+        )
     change = deps.pharmacies.set_psc_required_change(finess, required, changed_by=caller.username)
     reason = f"psc_required={required}"
     audit(deps.journal, caller, meta, "set_pharmacy_settings", finess=finess, reason=reason, changes=[change])

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from chalicelib.domain.errors import Forbidden, Unauthenticated
-from chalicelib.domain.model import Principal, Role
+from chalicelib.domain.model import Principal
 from chalicelib.domain.psc import PSC_SESSION_CLIENT_ID
 from chalicelib.ports import (
     AuditJournal,
@@ -54,7 +54,7 @@ def authenticate(
     A Pro Santé Connect member's token is ours (PSC_SESSION_CLIENT_ID), a Cognito user's is
     Cognito's: a token of the other kind for a membership is refused, so that neither login can
     stand in for the other. A PSC session token is valid at the pharmacy it names only. A Cognito
-    pharmacist of a pharmacy that requires PSC is refused.
+    member of a pharmacy that requires PSC, admin or pharmacist, is refused.
     """
     try:
         token = verifier.verify(bearer_token(authorization))
@@ -92,7 +92,6 @@ def authenticate(
         raise Unauthenticated("This session has ended; log in again.")
     if (
         not via_psc
-        and membership.role == Role.PHARMACIST
         and membership.finess is not None
         and pharmacies is not None
         and pharmacies.psc_required(membership.finess)

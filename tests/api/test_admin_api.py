@@ -7,11 +7,15 @@ import json
 import boto3
 
 from tests.conftest import PHARMACY_A, World
+from tests.psc import PscWorld, identity
 
 NEW_FINESS = "690000013"  # 69000001 + Luhn digit
+TITULAIRE = "810000000401"  # the national directory lists them as a pharmacist at NEW_FINESS
 
 
-def test_platform_admin_onboards_a_pharmacy_and_invites_its_admin(world: World) -> None:
+def test_platform_admin_onboards_a_pharmacy_and_invites_its_admin(psc: PscWorld) -> None:
+    world = psc.world
+    psc.fake.identities.append(identity(TITULAIRE, finess=(NEW_FINESS,)))
     created = world.call(
         "POST", "/v1/admin/pharmacies", "operator", {"finess": NEW_FINESS, "name": "Pharmacie du Rhône"}
     )
@@ -20,18 +24,28 @@ def test_platform_admin_onboards_a_pharmacy_and_invites_its_admin(world: World) 
         "POST", "/v1/admin/pharmacies", "operator", {"finess": NEW_FINESS, "name": "Pharmacie du Rhône"}
     )
     assert again.status_code == 409
-    invited = world.call(
+    users = len(boto3.client("cognito-idp").list_users(UserPoolId=world.pool_id)["Users"])
+    by_mail = world.call(
         "POST",
         f"/v1/admin/pharmacies/{NEW_FINESS}/members",
         "operator",
         {"email": "titulaire@example.org", "role": "pharmacy_admin"},
     )
+    assert by_mail.status_code == 403  # the platform's first admin is a professional, not a mailbox
+    assert len(boto3.client("cognito-idp").list_users(UserPoolId=world.pool_id)["Users"]) == users
+    invited = world.call(
+        "POST",
+        f"/v1/admin/pharmacies/{NEW_FINESS}/members",
+        "operator",
+        {"rpps": TITULAIRE[1:], "role": "pharmacy_admin"},
+    )
     assert invited.status_code == 201, invited.body
-    member = json.loads(invited.body)
-    assert member["email"] == "titulaire@example.org" and member["role"] == "pharmacy_admin"
-    assert member["finess"] == NEW_FINESS and "password" not in json.dumps(member).lower()
-    user = boto3.client("cognito-idp").admin_get_user(UserPoolId=world.pool_id, Username=member["username"])
-    assert user["UserStatus"] == "FORCE_CHANGE_PASSWORD"  # invited: a temporary password only
+    assert json.loads(invited.body) == {
+        "username": f"psc-{TITULAIRE}",
+        "national_id": TITULAIRE,
+        "role": "pharmacy_admin",
+        "finess": NEW_FINESS,
+    }
 
 
 def test_invalid_finess_is_400_naming_the_field(world: World) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from chalicelib.config import load_settings
-from infra.template import PSC_ENVIRONMENTS, Function, merge_template
+from infra.template import DIRECTORY_URL, PSC_ENVIRONMENTS, Function, merge_template
 
 API = Function("api_handler", "APIHandler")
 EXPORT = Function("export_to_sidep", "ExportToSidep")
@@ -24,15 +26,25 @@ def _statements(template: dict[str, Any], role: str) -> list[dict[str, Any]]:
     return statements
 
 
-def test_the_psc_client_secret_is_a_secret_encrypted_with_our_key_and_never_a_parameter() -> None:
+@pytest.mark.parametrize("name", ["PscClientSecret", "PscDirectoryApiKey"])
+def test_the_psc_client_secret_and_directory_key_are_secrets_encrypted_with_our_key_and_never_parameters(
+    name: str,
+) -> None:
     t = _template()
-    secret = t["Resources"]["PscClientSecret"]
+    secret = t["Resources"][name]
     assert secret["Type"] == "AWS::SecretsManager::Secret"
     assert secret["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["StorageKey", "Arn"]}
     assert (
         "SecretString" not in secret["Properties"]
-    )  # the operator puts PSC's secret; the template never holds it
-    assert not any("secret" in name.lower() for name in t["Parameters"])
+    )  # the operator puts PSC's secret and the ANS's key; the template never holds them
+    assert not any(word in p.lower() for p in t["Parameters"] for word in ("secret", "key"))
+    assert t["Outputs"][f"{name}Arn"] == {"Value": {"Ref": name}}  # where the operator puts it
+
+
+def test_the_directory_defaults_to_the_ans_fhir_api_over_https() -> None:
+    parameter = _template()["Parameters"]["PscDirectoryUrl"]
+    assert parameter["Default"] == DIRECTORY_URL == "https://gateway.api.esante.gouv.fr/fhir/v2"
+    assert parameter["AllowedPattern"] == "^(https://.+)?$"
 
 
 def test_psc_settings_are_declared_per_environment() -> None:
@@ -53,11 +65,20 @@ def test_only_the_api_gets_the_psc_settings_and_they_are_names_the_app_reads() -
     }
     assert api_env["PSC_CLIENT_SECRET_ID"] == {"Ref": "PscClientSecret"}
     assert api_env["PSC_CLIENT_ID"] == {"Ref": "PscClientId"}
+    assert api_env["PSC_DIRECTORY_URL"] == {"Ref": "PscDirectoryUrl"}  # read at invitation
+    assert api_env["PSC_DIRECTORY_API_KEY_SECRET_ID"] == {"Ref": "PscDirectoryApiKey"}
     assert api_env["SESSION_KEY_ID"] == {"Fn::GetAtt": ["SessionKey", "Arn"]}
     settings = load_settings(
         {
             name: "x"
-            for name in ("PSC_DISCOVERY_URL", "PSC_CLIENT_ID", "PSC_CLIENT_SECRET_ID", "SESSION_KEY_ID")
+            for name in (
+                "PSC_DISCOVERY_URL",
+                "PSC_CLIENT_ID",
+                "PSC_CLIENT_SECRET_ID",
+                "SESSION_KEY_ID",
+                "PSC_DIRECTORY_URL",
+                "PSC_DIRECTORY_API_KEY_SECRET_ID",
+            )
         }
     )
     assert (
@@ -65,7 +86,9 @@ def test_only_the_api_gets_the_psc_settings_and_they_are_names_the_app_reads() -
         settings.psc_client_id,
         settings.psc_client_secret_id,
         settings.session_key_id,
-    ) == ("x",) * 4
+        settings.psc_directory_url,
+        settings.psc_directory_api_key_secret_id,
+    ) == ("x",) * 6
     for other in ("ExportToSidep", "PurgeExpired"):
         env = t["Resources"][other]["Properties"]["Environment"]["Variables"]
         assert not {k for k in env if k.startswith(("PSC_", "SESSION_")) and not k.endswith("_TABLE")}, other
@@ -73,11 +96,13 @@ def test_only_the_api_gets_the_psc_settings_and_they_are_names_the_app_reads() -
     assert "dynamodb:DeleteItem" in logins["Action"]  # a login is single use
 
 
-def test_only_the_api_reads_the_secret_and_signs_session_tokens() -> None:
+def test_only_the_api_reads_the_secrets_and_signs_session_tokens() -> None:
     t = _template()
-    (read,) = [s for s in _statements(t, "APIHandler") if "secretsmanager:GetSecretValue" in s["Action"]]
-    assert read["Resource"] == {"Ref": "PscClientSecret"} and read["Action"] == [
-        "secretsmanager:GetSecretValue"
+    reads = [s for s in _statements(t, "APIHandler") if any("secretsmanager" in a for a in s["Action"])]
+    # one statement per secret, each read only, each naming that secret alone
+    assert sorted((s["Resource"]["Ref"], tuple(s["Action"])) for s in reads) == [
+        ("PscClientSecret", ("secretsmanager:GetSecretValue",)),
+        ("PscDirectoryApiKey", ("secretsmanager:GetSecretValue",)),
     ]
     for other in ("ExportToSidep", "PurgeExpired"):
         # the export reads its own secret (the SI-DEP certificate), never PSC's

@@ -13,7 +13,7 @@ from chalicelib import bootstrap
 from chalicelib.domain.psc import psc_username
 from tests.conftest import PHARMACY_A, PHARMACY_B
 from tests.patients import screening_body
-from tests.psc import PHARMACIST_A, PHARMACIST_B, PscWorld
+from tests.psc import PHARMACIST_A, PHARMACIST_B, PscWorld, identity
 from tests.tokens import foreign_key
 
 SETTINGS_A = f"/v1/admin/pharmacies/{PHARMACY_A}/settings"
@@ -51,9 +51,29 @@ def test_a_psc_pharmacist_records_tests_of_their_own_pharmacy_only(psc: PscWorld
     ), [e["action"] for e in events]
 
 
-def test_psc_required_refuses_cognito_pharmacists_but_not_admins_nor_psc_logins(psc: PscWorld) -> None:
+ADMIN_A = "810000000301"  # a pharmacist the directory lists at A, invited there as pharmacy_admin
+
+
+def a_psc_admin_at_a(psc: PscWorld) -> str:
+    """The documented path to PSC required: a Cognito admin invites a PSC pharmacy_admin first."""
+    psc.fake.identities.append(identity(ADMIN_A))
+    invited = psc.world.call(
+        "POST",
+        f"/v1/admin/pharmacies/{PHARMACY_A}/members",
+        "admin-a",
+        {"national_id": ADMIN_A, "role": "pharmacy_admin"},
+    )
+    assert invited.status_code == 201, invited.body
+    return psc.token(ADMIN_A)
+
+
+def test_psc_required_binds_every_member_of_the_pharmacy_admins_included(psc: PscWorld) -> None:
     world = psc.world
     assert world.call("GET", "/v1/tests?date=2026-11-29", "pharmacist-a").status_code == 200
+    # not before the pharmacy has an admin who logs in with PSC: nobody could manage it otherwise
+    too_soon = world.call("PUT", SETTINGS_A, "admin-a", {"psc_required": True})
+    assert too_soon.status_code == 409, too_soon.body
+    psc_admin = a_psc_admin_at_a(psc)
     turned_on = world.call("PUT", SETTINGS_A, "admin-a", {"psc_required": True})
     assert turned_on.status_code == 200 and json.loads(turned_on.body) == {
         "finess": PHARMACY_A,
@@ -61,15 +81,23 @@ def test_psc_required_refuses_cognito_pharmacists_but_not_admins_nor_psc_logins(
     }
     refused = world.call("GET", "/v1/tests?date=2026-11-29", "pharmacist-a")
     assert refused.status_code == 403 and "Pro Santé Connect" in json.loads(refused.body)["detail"]
-    assert world.call("GET", "/v1/audit", "admin-a").status_code == 200  # admins keep Cognito
+    # It answered 200: Cognito admins kept reading the pharmacy's journal and inviting Cognito users.
+    assert world.call("GET", "/v1/audit", "admin-a").status_code == 403
+    invite = {"email": "adjoint@example.org", "role": "pharmacy_admin"}
+    assert (
+        world.call("POST", f"/v1/admin/pharmacies/{PHARMACY_A}/members", "admin-a", invite).status_code == 403
+    )
+    by_mail = psc.call("POST", f"/v1/admin/pharmacies/{PHARMACY_A}/members", psc_admin, invite)
+    assert by_mail.status_code == 409, by_mail.body
     assert (
         world.call("GET", "/v1/tests?date=2026-11-29", "pharmacist-b").status_code == 200
     )  # B is not concerned
     assert psc.call("GET", "/v1/tests?date=2026-11-29", psc.token(PHARMACIST_A)).status_code == 200
-    events = json.loads(world.call("GET", "/v1/audit?limit=200", "admin-a").body)["items"]
+    events = json.loads(psc.call("GET", "/v1/audit?limit=200", psc_admin).body)["items"]
     assert {(e["action"], e["actor"]) for e in events} >= {("set_pharmacy_settings", "admin-a")}
-    assert any(e["reason"].startswith("psc required") and e["actor"] == "pharmacist-a" for e in events)
-    world.call("PUT", SETTINGS_A, "operator", {"psc_required": False})
+    refusals = {e["actor"] for e in events if e["reason"].startswith("psc required")}
+    assert refusals >= {"pharmacist-a", "admin-a"}
+    assert psc.call("PUT", SETTINGS_A, psc_admin, {"psc_required": False}).status_code == 200
     assert world.call("GET", "/v1/tests?date=2026-11-29", "pharmacist-a").status_code == 200
 
 
@@ -80,12 +108,13 @@ def test_another_instance_applies_the_psc_setting_within_its_max_age(psc: PscWor
     now = [1000.0]
     other = DynamoDbPharmacies(SystemClock(), settings_max_age_seconds=60, monotonic=lambda: now[0])
     assert other.psc_required(PHARMACY_A) is False
+    psc_admin = a_psc_admin_at_a(psc)
     assert psc.world.call("PUT", SETTINGS_A, "admin-a", {"psc_required": True}).status_code == 200
     now[0] += 59
     assert other.psc_required(PHARMACY_A) is False  # the README's "within a minute"
     now[0] += 1
     assert other.psc_required(PHARMACY_A) is True
-    psc.world.call("PUT", SETTINGS_A, "admin-a", {"psc_required": False})
+    psc.call("PUT", SETTINGS_A, psc_admin, {"psc_required": False})
 
 
 @pytest.mark.parametrize(("caller", "status"), [("pharmacist-a", 403), ("admin-b", 404), (None, 401)])
@@ -136,6 +165,7 @@ def test_forged_session_tokens_are_401(psc: PscWorld, forgery: str) -> None:
 
 def test_an_admin_invites_a_pharmacist_by_rpps_and_revokes_them(psc: PscWorld) -> None:
     world = psc.world
+    psc.fake.identities.append(identity("810000000042", finess=(PHARMACY_B,)))
     members = f"/v1/admin/pharmacies/{PHARMACY_B}/members"
     invited = world.call("POST", members, "admin-b", {"rpps": "10000000042", "role": "pharmacist"})
     assert invited.status_code == 201, invited.body
@@ -148,14 +178,14 @@ def test_an_admin_invites_a_pharmacist_by_rpps_and_revokes_them(psc: PscWorld) -
     }
     again = world.call("POST", members, "admin-b", {"national_id": "810000000042", "role": "pharmacist"})
     assert again.status_code == 409
-    # another pharmacy cannot take over a PSC member either
+    # another pharmacy, where the directory does not list them, cannot take over a PSC member
     other = world.call(
         "POST",
         f"/v1/admin/pharmacies/{PHARMACY_A}/members",
         "admin-a",
         {"rpps": "10000000042", "role": "pharmacist"},
     )
-    assert other.status_code == 409
+    assert other.status_code == 403
     revoked = world.call("DELETE", f"{members}/psc-810000000042", "admin-b")
     assert revoked.status_code == 204
     assert psc.start("810000000042").status_code == 201  # the same answer as for anyone

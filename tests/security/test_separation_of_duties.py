@@ -1,9 +1,9 @@
 """Separation of duties: the platform onboards pharmacies and invites each one's first
-pharmacy_admin, nothing more; a pharmacy's admins manage its members and always keep one."""
+pharmacy_admin, a pharmacist the national directory lists there who logs in with Pro Santé Connect,
+nothing more; a pharmacy's admins manage its members and always keep one."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 
 import boto3
@@ -13,11 +13,15 @@ from chalice.test import HTTPResponse
 from chalicelib.adapters.dynamodb.models import AuditEventModel, MemberModel
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.model import Principal, Role
+from chalicelib.domain.psc import psc_username
 from chalicelib.ports import Membership, MembershipRepository, RequestMeta
 from chalicelib.services import admin
 from tests.conftest import PHARMACY_A, World
+from tests.psc import PHARMACIST_B, PscWorld, identity
 
 NEW_FINESS = "690000013"
+TITULAIRE = "810000000201"  # the directory lists them at NEW_FINESS (added by the tests that need it)
+COLLEAGUE = "810000000202"
 
 
 def _members_of(finess: str) -> set[str]:
@@ -55,19 +59,64 @@ def test_the_platform_cannot_make_itself_a_pharmacist_of_any_pharmacy(world: Wor
     assert sum(1 for e in _events("platform") if e["action"] == "invite_member") == 2
 
 
-def test_the_platform_invites_a_new_pharmacys_first_admin_and_no_one_else(world: World) -> None:
+def _listed_at_new_pharmacy(psc: PscWorld, *national_ids: str) -> None:
+    """The national directory lists them as pharmacists at NEW_FINESS."""
+    psc.fake.identities.extend(identity(national_id, finess=(NEW_FINESS,)) for national_id in national_ids)
+
+
+def test_the_platform_invites_a_new_pharmacys_first_admin_and_no_one_else(psc: PscWorld) -> None:
+    world = psc.world
+    _listed_at_new_pharmacy(psc, TITULAIRE, COLLEAGUE)
     onboarded = world.call("POST", "/v1/admin/pharmacies", "operator", {"finess": NEW_FINESS, "name": "P"})
     assert onboarded.status_code == 201
     assert _invite(world, NEW_FINESS, "operator", "pharmacist", "ph@example.org").status_code == 403
-    first = _invite(world, NEW_FINESS, "operator", "pharmacy_admin", "owner@example.org")
+    # It answered 201: the operator's own mailbox became the first pharmacy_admin, who invited
+    # pharmacists and read every record. No single platform admin can end up reading health data.
+    mailbox = _invite(world, NEW_FINESS, "operator", "pharmacy_admin", "operator@example.org")
+    assert mailbox.status_code == 403, mailbox.body
+    first = world.call(
+        "POST",
+        f"/v1/admin/pharmacies/{NEW_FINESS}/members",
+        "operator",
+        {"national_id": TITULAIRE, "role": "pharmacy_admin"},
+    )
     assert first.status_code == 201, first.body
-    assert _invite(world, NEW_FINESS, "operator", "pharmacy_admin", "operator@example.org").status_code == 409
-    assert _members_of(NEW_FINESS) == {json.loads(first.body)["username"]}
+    second = world.call(
+        "POST",
+        f"/v1/admin/pharmacies/{NEW_FINESS}/members",
+        "operator",
+        {"national_id": COLLEAGUE, "role": "pharmacy_admin"},
+    )
+    assert second.status_code == 409
+    assert _members_of(NEW_FINESS) == {psc_username(TITULAIRE)}
     invites = [(e["actor"], e["outcome"]) for e in _events(NEW_FINESS) if e["action"] == "invite_member"]
-    assert invites == [("operator", "denied"), ("operator", "success"), ("operator", "denied")]
+    assert invites == [("operator", "denied")] * 2 + [("operator", "success"), ("operator", "denied")]
     platform = [e for e in _events("platform") if e["action"] == "invite_member"]
-    assert [e["outcome"] for e in platform] == ["denied", "success", "denied"]
+    assert [e["outcome"] for e in platform] == ["denied", "denied", "success", "denied"]
     assert all(str(e["reason"]).startswith(NEW_FINESS) for e in platform)
+    # the first admin is who the directory lists there, with their e-CPS: they manage the pharmacy
+    token = psc.token(TITULAIRE)
+    assert psc.call("GET", "/v1/audit", token).status_code == 200
+
+
+def test_the_platform_s_first_admin_is_listed_at_that_pharmacy_by_the_directory(psc: PscWorld) -> None:
+    world = psc.world
+    assert (
+        world.call(
+            "POST", "/v1/admin/pharmacies", "operator", {"finess": NEW_FINESS, "name": "P"}
+        ).status_code
+        == 201
+    )
+    for national_id in (PHARMACIST_B, "810000000199"):  # listed at B only; unknown to the directory
+        refused = world.call(
+            "POST",
+            f"/v1/admin/pharmacies/{NEW_FINESS}/members",
+            "operator",
+            {"national_id": national_id, "role": "pharmacy_admin"},
+        )
+        assert refused.status_code == 403, refused.body
+        assert national_id not in refused.body.decode()
+    assert _members_of(NEW_FINESS) == set()
 
 
 def test_a_pharmacy_admin_invites_admins_and_pharmacists_of_its_own_pharmacy(world: World) -> None:
@@ -122,7 +171,9 @@ class StaleAdminView:
         return False
 
 
-def test_two_racing_platform_invitations_give_one_first_admin(world: World) -> None:
+def test_two_racing_platform_invitations_give_one_first_admin(psc: PscWorld) -> None:
+    world = psc.world
+    _listed_at_new_pharmacy(psc, TITULAIRE, COLLEAGUE)
     assert (
         world.call(
             "POST", "/v1/admin/pharmacies", "operator", {"finess": NEW_FINESS, "name": "P"}
@@ -131,8 +182,8 @@ def test_two_racing_platform_invitations_give_one_first_admin(world: World) -> N
     )
     operator = Principal("operator", Role.PLATFORM_ADMIN, None)
     deps = _deps(StaleAdminView(_deps().memberships))  # type: ignore[arg-type]
-    body = {"email": "owner@example.org", "role": "pharmacy_admin"}
+    body = {"national_id": TITULAIRE, "role": "pharmacy_admin"}
     first = admin.invite_member(deps, operator, RequestMeta(), NEW_FINESS, body)
     with pytest.raises(Conflict):
-        admin.invite_member(deps, operator, RequestMeta(), NEW_FINESS, {**body, "email": "me@example.org"})
+        admin.invite_member(deps, operator, RequestMeta(), NEW_FINESS, {**body, "national_id": COLLEAGUE})
     assert _members_of(NEW_FINESS) == {first.username}

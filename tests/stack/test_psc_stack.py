@@ -46,7 +46,8 @@ def test_stack_json_lists_the_psc_identities(local_stack: dict[str, Any]) -> Non
         assert user["national_id"] == "8" + user["rpps"] and len(user["rpps"]) == 11
     assert {u["behaviour"] for u in users} >= {"approves", "declines", "practises elsewhere"}
     directory = json.loads(Path(local_stack["psc_directory"]).read_text())
-    assert {i["national_id"] for i in directory["identities"]} == {u["national_id"] for u in users}
+    # every PSC member, and pharmacists no pharmacy has invited yet (the README invites them)
+    assert {i["national_id"] for i in directory["identities"]} > {u["national_id"] for u in users}
 
 
 def test_make_login_psc_prints_a_token_the_api_accepts(local_stack: dict[str, Any]) -> None:
@@ -98,3 +99,22 @@ def test_make_login_psc_fails_clearly_when_refused(
     done = _make_login(local_stack, f"PSC={user['national_id']}")
     assert done.returncode != 0 and done.stdout == ""
     assert error in done.stderr
+
+
+def test_the_readme_s_invitation_by_rpps_reads_the_directory_with_the_stack_s_api_key(
+    local_stack: dict[str, Any],
+) -> None:
+    """The invitation under "Members by national identifier": the API asks the fake PSC's
+    Annuaire Santé searches with the key the stack put in Secrets Manager (else it would be 503)."""
+    done = _make_login(local_stack, "USER=admin-a")
+    assert done.returncode == 0, done.stderr
+    (token,) = done.stdout.splitlines()
+    request = urllib.request.Request(
+        f"{local_stack['api_url']}/v1/admin/pharmacies/750000010/members",
+        data=json.dumps({"rpps": "10000000058", "role": "pharmacist"}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 201
+        assert json.loads(response.read())["username"] == "psc-810000000058"

@@ -125,7 +125,9 @@ def test_delimiters_in_values_are_escaped_and_come_back_intact() -> None:
     assert field(message, "PID.F11.R1.C3") == "Paris^1"
 
 
-def _build_with_hl7apy(values: dict[str, str], *, with_address: bool, with_phone: bool) -> str:
+def _build_with_hl7apy(
+    values: dict[str, str], patient: Patient, *, with_address: bool, with_phone: bool
+) -> str:
     """The ORU^R01 built field by field with hl7apy (the reference). `values` are ER7-ready."""
     from hl7apy.consts import VALIDATION_LEVEL
     from hl7apy.core import Message
@@ -151,7 +153,17 @@ def _build_with_hl7apy(values: dict[str, str], *, with_address: bool, with_phone
     pid = result.add_group("ORU_R01_PATIENT").add_segment("PID")
     pid.pid_1 = "1"
     pid.pid_3 = v["PATIENTID"]  # its content per status: test_the_ins_oid_is_sent_only_for_a_qualified_...
-    pid.pid_5 = f"{v['LAST']}^{v['FIRST']}^^^^^L"
+    esc = sidep_hl7.escape
+    if patient.birth_last_name and patient.birth_first_names:  # IHE PAM France: L birth, D used
+        legal = pid.add_field("pid_5")
+        legal.xpn_1 = esc(patient.birth_last_name)
+        legal.xpn_2 = esc(patient.birth_first_names.split()[0])
+        legal.xpn_3 = esc(patient.birth_first_names)
+        legal.xpn_7 = "L"
+        used = pid.add_field("pid_5")
+        used.xpn_1, used.xpn_2, used.xpn_7 = v["LAST"], v["FIRST"], "D"
+    else:
+        pid.pid_5 = f"{v['LAST']}^{v['FIRST']}^^^^^L"
     pid.pid_7 = v["BIRTH"]
     pid.pid_8 = v["SEX"]
     if with_address:
@@ -184,9 +196,12 @@ def _build_with_hl7apy(values: dict[str, str], *, with_address: bool, with_phone
 @pytest.mark.parametrize(
     ("with_address", "with_phone"), [(True, True), (True, False), (False, True), (False, False)]
 )
-@pytest.mark.parametrize("status", [IdentityStatus.PROVISIONAL, IdentityStatus.QUALIFIED])
+@pytest.mark.parametrize(
+    ("status", "with_traits"),
+    [(IdentityStatus.PROVISIONAL, False), (IdentityStatus.VALIDATED, True), (IdentityStatus.QUALIFIED, True)],
+)
 def test_the_frozen_template_is_what_hl7apy_builds_field_by_field(
-    kind: MessageKind, with_address: bool, with_phone: bool, status: IdentityStatus
+    kind: MessageKind, with_address: bool, with_phone: bool, status: IdentityStatus, with_traits: bool
 ) -> None:
     base = patients()[0]
     assert base.address is not None and base.phone
@@ -196,10 +211,52 @@ def test_the_frozen_template_is_what_hl7apy_builds_field_by_field(
         phone=base.phone if with_phone else None,
         identity_status=status,
     )
+    if with_traits:
+        patient = with_birth_traits(patient)
     record = a_record()
     built = build_message(record, patient, kind)
     values = sidep_hl7._values(record, patient, kind, sidep_hl7.SenderIdentity())
-    assert built.text == _build_with_hl7apy(values, with_address=with_address, with_phone=with_phone)
+    assert built.text == _build_with_hl7apy(values, patient, with_address=with_address, with_phone=with_phone)
+
+
+def with_birth_traits(patient: Patient, last: str = "DUPONT", firsts: str = "JEANNE MARIE LOUISE") -> Patient:
+    """`patient` with the birth traits INSi checks (a qualified identity always has them)."""
+    return replace(patient, birth_last_name=last, birth_first_names=firsts, birth_place="78646")
+
+
+def test_a_qualified_identity_sends_its_birth_names_as_the_legal_name_and_its_used_names_as_such() -> None:
+    # It sent the used names as the legal name (XPN-7 L) beside the INS: names INSi never checked,
+    # while the birth traits it did check were not sent.
+    used = replace(patients()[0], last_name="Martin", first_name="Jeanne")
+    patient = replace(with_birth_traits(used), identity_status=IdentityStatus.QUALIFIED)
+    message = hl7.parse(build_message(a_record(), patient, MessageKind.FINAL).text)
+    assert field(message, "PID.F3.R1.C5") == "INS" and field(message, "PID.F32") == "QUAL"
+    legal = [field(message, f"PID.F5.R1.C{i}") for i in (1, 2, 3, 7)]
+    assert legal == ["DUPONT", "JEANNE", "JEANNE MARIE LOUISE", "L"]
+    used_name = [field(message, f"PID.F5.R2.C{i}") for i in (1, 2, 3, 7)]
+    assert used_name == ["Martin", "Jeanne", "", "D"]
+    assert len(message.segment("PID")[5]) == 2  # two repetitions, no more
+
+
+def test_birth_names_with_delimiters_come_back_intact_from_python_hl7() -> None:
+    patient = replace(
+        with_birth_traits(patients()[1], last="D'ARC|LAFAYETTE^X", firsts="ANNE&MARIE ~ZOE"),
+        identity_status=IdentityStatus.QUALIFIED,
+    )
+    message = hl7.parse(build_message(a_record(), patient, MessageKind.FINAL).text)
+    assert field(message, "PID.F5.R1.C1") == "D'ARC|LAFAYETTE^X"
+    assert field(message, "PID.F5.R1.C2") == "ANNE&MARIE"
+    assert field(message, "PID.F5.R1.C3") == "ANNE&MARIE ~ZOE"
+    assert field(message, "PID.F5.R1.C7") == "L" and field(message, "PID.F5.R2.C7") == "D"
+
+
+def test_an_identity_without_birth_traits_sends_its_used_names_as_its_one_name() -> None:
+    patient = patients()[2]
+    assert patient.birth_last_name is None and patient.identity_status is IdentityStatus.PROVISIONAL
+    message = hl7.parse(build_message(a_record(), patient, MessageKind.FINAL).text)
+    assert field(message, "PID.F5.R1.C1") == patient.last_name
+    assert field(message, "PID.F5.R1.C7") == "L"
+    assert len(message.segment("PID")[5]) == 1
 
 
 def test_the_frozen_batch_header_and_trailer_are_what_hl7apy_builds() -> None:

@@ -30,7 +30,7 @@ class DynamoDbPharmacies:
         self._clock = clock
         self._monotonic = monotonic
         # finess → (psc_required, when read on time.monotonic): the setting is read on every request
-        # of a Cognito pharmacist; kept a while, a create stays two AWS round trips.
+        # of a Cognito member; kept a while, a create stays two AWS round trips.
         self._settings: dict[str, tuple[bool, float]] = {}
         self._settings_max_age = settings_max_age_seconds
 
@@ -166,6 +166,46 @@ class DynamoDbMemberships:
             write=lambda t: t.save(item, condition=MemberModel.username.does_not_exist()),
             conflict=lambda _failed: Conflict("This user is already a member of a pharmacy."),
         )
+
+    def has_psc_admin(self, finess: str) -> bool:
+        with dynamodb_errors():
+            return any(
+                member.role == Role.PHARMACY_ADMIN.value and member.national_id is not None
+                for member in MemberModel.by_pharmacy.query(
+                    finess, attributes_to_get=["username", "role", "national_id"]
+                )
+            )
+
+    def move_change(
+        self, current: Membership, membership: Membership, *, created_by: str, first_admin: bool = False
+    ) -> Change:
+        """One put over the same key, on condition that the stored membership is still `current`'s
+        (same pharmacy, same role): a revocation or another move in between makes it a Conflict."""
+        if current.username.lower() != membership.username.lower() or current.finess is None:
+            raise Forbidden("Only a member's own membership moves.")
+        if first_admin and (membership.role != Role.PHARMACY_ADMIN or not membership.finess):
+            raise Forbidden("A pharmacy's first member is its pharmacy_admin.")
+        item = self._item(membership, created_by)
+        # tokens vouched for the pharmacy they leave are refused at the one they join
+        item.tokens_not_before = int(self._clock.now().timestamp()) + 1
+        condition = (MemberModel.finess == current.finess) & (MemberModel.role == current.role.value)
+        pharmacy = PharmacyModel(membership.finess)
+
+        def write(t: Any) -> None:
+            if first_admin:
+                t.update(
+                    pharmacy,
+                    actions=[PharmacyModel.first_admin.set(membership.username.lower())],
+                    condition=PharmacyModel.finess.exists() & PharmacyModel.first_admin.does_not_exist(),
+                )
+            t.save(item, condition=condition)
+
+        def conflict(failed: Sequence[int]) -> Exception:
+            if first_admin and 0 in failed:
+                return Conflict("The platform already invited this pharmacy's first pharmacy_admin.")
+            return Conflict("This professional's membership changed meanwhile; retry.")
+
+        return Change(write=write, conflict=conflict)
 
     def add_first_admin_change(self, membership: Membership, *, created_by: str) -> Change:
         if membership.role != Role.PHARMACY_ADMIN or not membership.finess:

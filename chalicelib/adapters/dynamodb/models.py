@@ -152,7 +152,7 @@ class PharmacyModel(Model):
     time_zone = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     created_by = UnicodeAttribute()
-    # Its pharmacists must log in with Pro Santé Connect (Cognito stays for its admins).
+    # Its members, admins included, must log in with Pro Santé Connect (services/admin.py).
     psc_required = BooleanAttribute(default=False)
     settings_changed_at = UnicodeAttribute(null=True)
     settings_changed_by = UnicodeAttribute(null=True)

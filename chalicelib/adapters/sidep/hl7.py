@@ -61,6 +61,27 @@ def patient_identifier(nir: str, status: IdentityStatus) -> str:
     return f"{nir}^^^^{NATIONAL_HEALTH_PLAN_ID}"
 
 
+# PID-5 name type codes (HL7 table 0200): the legal name, and the name the patient uses.
+LEGAL_NAME = "L"
+USED_NAME = "D"
+
+
+def patient_names(patient: Patient) -> str:
+    """PID-5, escaped: the birth traits INSi checks as the legal name (L: birth last name, first
+    birth first name, the list of birth first names), then the used names as such (D: used last
+    name, used first name), as IHE PAM France and the INS référentiel encode them (README "The
+    patient's identity"). An identity recorded without its birth traits has only its used names,
+    sent as its one name (L); it is never qualified (services/records.py: INSi is asked with the
+    traits only)."""
+    used = f"{escape(patient.last_name)}^{escape(patient.first_name)}^^^^^"
+    birth_last, birth_firsts = patient.birth_last_name, patient.birth_first_names
+    if not (birth_last and birth_firsts and birth_firsts.split()):
+        return used + LEGAL_NAME
+    first_birth_first = birth_firsts.split()[0]
+    legal = f"{escape(birth_last)}^{escape(first_birth_first)}^{escape(birth_firsts)}^^^^{LEGAL_NAME}"
+    return f"{legal}~{used}{USED_NAME}"
+
+
 # OBR-25 (result status of the order) mirrors OBX-11; a withdrawal cancels the order (X).
 _OBR_STATUS = {MessageKind.FINAL: "F", MessageKind.CORRECTION: "C", MessageKind.WITHDRAWAL: "X"}
 CONTROL_ID_LENGTH = 20  # MSH-10 is at most 20 characters in v2.5.1
@@ -179,7 +200,7 @@ MSH_FIELDS: dict[int, str] = {
 PID_FIELDS: dict[int, str] = {
     1: "1",
     3: _t("PATIENTID"),  # patient_identifier(): the INS only for a qualified identity
-    5: f"{_t('LAST')}^{_t('FIRST')}^^^^^L",
+    5: _t("NAMES"),  # patient_names(): the birth names as the legal name, the used names as such
     7: _t("BIRTH"),
     8: _t("SEX"),
     32: _t("RELIABILITY"),  # Identity Reliability Code
@@ -267,6 +288,7 @@ def _values(
     }
     values = {name: escape(value) for name, value in raw.items()}
     values["PATIENTID"] = patient_identifier(escape(patient.nir), patient.identity_status)
+    values["NAMES"] = patient_names(patient)
     # The message time is the record version's time, so a resend is byte for byte the same.
     values["MSGTIME"] = hl7_datetime(record.updated_at)
     values["SAMPLED"] = hl7_datetime(record.test.sampled_at)
