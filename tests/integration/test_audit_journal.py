@@ -7,6 +7,7 @@ import itertools
 import json
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -963,3 +964,76 @@ def test_offline_freshness_is_judged_now_not_at_the_files_own_date(
     unknown = tmp_path / "unknown.json"
     unknown.write_text(json.dumps({**document, "chain": "999", "events": [], "checkpoints": [], "worm": []}))
     assert cli(clock, "--file", str(unknown), "--public-key", str(key))[0] == 2
+
+
+def expired_image(item: dict[str, Any], expires_at: int) -> dict[str, Any]:
+    """`item` rewritten with another expiry and its own hash recomputed: what a writer can make."""
+    from chalicelib.adapters.dynamodb.journal import link_from_item
+    from chalicelib.domain.audit_chain import recompute
+
+    link = link_from_item(item)
+    forged = {**item, "expires_at": {"N": str(expires_at)}}
+    return {**forged, "hash": {"S": recompute(replace(link, expires_at=expires_at))}}
+
+
+def test_a_worm_entry_forged_in_an_export_file_excuses_no_deleted_event(
+    chain_of_12: tuple[DynamoDbAuditJournal, str], clock: StepClock, tmp_path: Any
+) -> None:
+    """Whoever writes the export file writes its "worm" entries: event 6 dropped from the events and
+    its WORM image replaced by one that says it expired yesterday (its hash recomputed) was filed
+    as expired by retention, exit 0."""
+    _journal, a = chain_of_12
+    key, exported = tmp_path / "key.pem", tmp_path / "chain.json"
+    cli(clock, "--save-public-key", str(key))
+    cli(clock, "--export", a, "--out", str(exported))
+    document = json.loads(exported.read_text())
+    past = int((clock.moment - timedelta(days=1)).timestamp())
+    document["events"] = [e for e in document["events"] if e["seq"]["N"] != "6"]
+    for entry in document["worm"]:
+        if entry["image"]["seq"]["N"] == "6":
+            entry["image"] = expired_image(entry["image"], past)
+    exported.write_text(json.dumps(document))
+    code, out = cli(clock, "--file", str(exported), "--public-key", str(key))
+    assert code == 1 and "seq 6: deleted" in out, out
+
+
+def test_a_link_planted_before_the_genuine_one_cannot_vouch_for_its_expiry(
+    chain_of_12: tuple[DynamoDbAuditJournal, str], clock: StepClock
+) -> None:
+    """With PutItem alone (and TTL): the insider writes seq 13 itself, already expired, so that the
+    first WORM version of seq 13 is theirs; TTL removes it, the next genuine event takes seq 13 (its
+    copy is refused and counted), is rewritten to expire and removed by TTL too. The first WORM
+    version said 'expired': the genuine event vanished with the verifier's verdict intact."""
+    from chalicelib.adapters.dynamodb.journal import link_from_item
+    from chalicelib.domain.audit_chain import link_hash
+
+    _journal, a = chain_of_12
+    past = int((clock.moment - timedelta(days=1)).timestamp())
+    head = link_from_item(raw_item(a, 12))
+    time, event = format_time(clock.now()), {"action": "noise"}
+    fields = dict(
+        chain=a, seq=13, time=time, event=event, prev_hash=head.hash, expires_at=past,
+        prev_expires_at=head.expires_at,
+    )  # fmt: skip
+    planted = {
+        "chain": {"S": a},
+        "seq": {"N": "13"},
+        "time": {"S": time},
+        "event": {"S": json.dumps(event)},
+        "prev_hash": {"S": head.hash},
+        "expires_at": {"N": str(past)},
+        "prev_expires_at": {"N": str(head.expires_at)},
+        "hash": {"S": link_hash(**fields)},  # type: ignore[arg-type]
+    }
+    put_raw(planted)  # PutItem: seq 13 is the insider's, expired from its first version
+    copy_to_worm()
+    delete_raw(a, 13)  # TTL
+    fresh = make_journal(clock)
+    fresh.append(ev(13, a))  # the genuine event takes seq 13; its copy is refused (counted)
+    fresh.append(ev(14, a))
+    copy_to_worm()
+    make_checkpointer(clock).checkpoint(a)
+    put_raw(expired_image(raw_item(a, 13), past))  # PutItem: the genuine link made to expire
+    delete_raw(a, 13)  # TTL
+    copy_to_worm()
+    assert (13, DELETED) in findings(a, clock)

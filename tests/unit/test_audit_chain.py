@@ -30,6 +30,7 @@ from chalicelib.domain.audit_chain import (
     AuditEvent,
     BrokenLink,
     Checkpoint,
+    CopiedLink,
     ExpiryEvidence,
     Head,
     Link,
@@ -37,7 +38,6 @@ from chalicelib.domain.audit_chain import (
     chain_of,
     checkpoint_message,
     compare_with_worm,
-    copy_expiries,
     event_fields,
     format_time,
     genuine_copy,
@@ -227,11 +227,12 @@ def test_an_expiry_the_writer_backdated_excuses_nothing() -> None:
     assert (4, DELETED) in [(f.seq, f.kind) for f in report.findings]
     assert report.expired_gaps == []
     # The first WORM version says link 4 expires in a year: no excuse either.
-    copy = {link.seq: link.expires_at for link in links}
+    copy = {link.seq: CopiedLink.of(link) for link in links}
     with_copy = verify([*links[:3], forged], checkpoints, expiry=ExpiryEvidence(copy=copy))
     assert (4, DELETED) in [(f.seq, f.kind) for f in with_copy.findings]
     # A first WORM version that says expired does excuse it (TTL did its job).
-    assert verify([*links[:3], forged], checkpoints, expiry=ExpiryEvidence(copy={**copy, 4: past})).ok
+    expired = CopiedLink(past, links[3].hash, links[3].prev_hash)  # pinned by link 5's prev_hash
+    assert verify([*links[:3], forged], checkpoints, expiry=ExpiryEvidence(copy={**copy, 4: expired})).ok
 
 
 def test_two_swapped_links_are_named_as_reordered() -> None:
@@ -486,7 +487,7 @@ def test_a_worm_image_that_names_another_key_is_forged_and_hides_nothing() -> No
     report = VerificationReport(CHAIN)
     genuine = genuine_copy(report, worm)
     assert [(f.seq, f.kind) for f in report.findings] == [(2, WORM_FORGED)]
-    assert set(genuine) == {1, 3} and copy_expiries(genuine)[1] == links[0].expires_at
+    assert set(genuine) == {1, 3} and genuine[1] == copied[1]
     wrong_seq = {(CHAIN, 1): image(links[1])}
     report = VerificationReport(CHAIN)
     assert genuine_copy(report, wrong_seq) == {} and report.findings[0].kind == WORM_FORGED
@@ -508,10 +509,34 @@ def test_a_gap_is_excused_link_by_link_by_its_copy_else_by_the_checkpoints() -> 
     future, past = int((NOW + timedelta(days=1)).timestamp()), int((NOW - timedelta(days=1)).timestamp())
     # The checkpoints say links 1..3 are due; the first WORM version of link 2 says it is not: it wins.
     not_due = verify(
-        links[3:], checkpoints, expiry=ExpiryEvidence(copy={2: future}, retention=timedelta(days=365))
+        links[3:],
+        checkpoints,
+        expiry=ExpiryEvidence(copy={2: CopiedLink(future, None, "")}, retention=timedelta(days=365)),
     )
     assert first(not_due) == (1, DELETED)
-    due = verify(links[3:], checkpoints, expiry=ExpiryEvidence(copy={2: past}, retention=timedelta(days=365)))
+    copy = {2: CopiedLink(past, links[1].hash, links[1].prev_hash)}
+    due = verify(links[3:], checkpoints, expiry=ExpiryEvidence(copy=copy, retention=timedelta(days=365)))
     assert due.ok and due.expired_gaps == [(1, 3)]
     # Without a retention policy or a copy nothing is excused.
     assert first(verify(links[3:], checkpoints, expiry=ExpiryEvidence())) == (1, DELETED)
+
+
+def test_a_copy_that_says_expired_excuses_a_gap_only_where_the_chain_pins_its_hash() -> None:
+    # Whoever writes an export file writes its "worm" entries, and a writer that plants link 3
+    # before the genuine one makes the first WORM version: an image with an expiry in the past
+    # (its own hash recomputed) must not excuse the deletion of the genuine link 3.
+    links = build(6, start=NOW - timedelta(hours=3), step=timedelta(minutes=10))
+    checkpoints = hourly(links[:2])
+    past = int((NOW - timedelta(days=1)).timestamp())
+    planted = replace(links[2], expires_at=past)
+    planted = replace(planted, hash=recompute(planted))
+    copy = {link.seq: CopiedLink.of(link) for link in links} | {3: CopiedLink.of(planted)}
+    report = verify([*links[:2], *links[3:]], checkpoints, expiry=ExpiryEvidence(copy=copy))
+    assert (3, DELETED) in [(f.seq, f.kind) for f in report.findings] and report.expired_gaps == []
+    # Links that really expired: their copies chain into the next link's prev_hash, and excuse.
+    old = build(4, start=NOW - timedelta(days=400), step=timedelta(minutes=10))
+    kept = {link.seq: CopiedLink.of(link) for link in old}
+    assert verify(old[2:], expiry=ExpiryEvidence(copy=kept)).expired_gaps == [(1, 2)]
+    # The same, for a tail pinned by a checkpoint's head only.
+    report = verify(old[:1], hourly(old), expiry=ExpiryEvidence(copy=kept))
+    assert TRUNCATED not in [f.kind for f in report.findings], report.findings
