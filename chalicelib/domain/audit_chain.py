@@ -437,7 +437,7 @@ class CopiedLink:
     def of(cls, link: Link) -> CopiedLink:
         try:
             intact = recompute(link) == link.hash
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             intact = False
         return cls(link.expires_at, link.hash if intact else None, link.prev_hash)
 
@@ -616,7 +616,7 @@ def verify_chain(
             )
         try:
             intact = recompute(link) == link.hash
-        except (TypeError, ValueError):  # content no longer JSON-serialisable
+        except (TypeError, ValueError, RecursionError):  # content no longer JSON-serialisable
             intact = False
         if not intact:
             report.findings.append(BrokenLink(n, EDITED, "content does not match its hash"))

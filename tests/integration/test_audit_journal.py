@@ -1037,3 +1037,27 @@ def test_a_link_planted_before_the_genuine_one_cannot_vouch_for_its_expiry(
     delete_raw(a, 13)  # TTL
     copy_to_worm()
     assert (13, DELETED) in findings(a, clock)
+
+
+def test_an_event_nested_too_deep_to_parse_blinds_neither_the_signer_nor_the_verifier(
+    journal: DynamoDbAuditJournal, pharmacies: tuple[str, str], clock: StepClock
+) -> None:
+    """PutItem of a link whose event is 100,000 nested brackets (100 kB, well within an item's 400):
+    json.loads raised RecursionError, which no watcher caught. The signer's run stopped at that
+    chain (every chain after it unsigned, hour after hour: stale, as if cut), `verify_audit --all`
+    gave no verdict for any chain, and every append to that chain failed."""
+    from chalicelib.adapters.dynamodb.journal import link_from_item
+
+    a, b = pharmacies
+    journal.append(ev(1, a))
+    journal.append(ev(1, b))
+    head = raw_item(a, 1)
+    put_raw({**head, "seq": {"N": "2"}, "event": {"S": "[" * 100_000}, "prev_hash": head["hash"]})
+    assert link_from_item(raw_item(a, 2)).event == {"unparseable": "[" * 100_000}
+    signer = make_checkpointer(clock)
+    assert signer.checkpoint_all([a, b]) == {a: 2, b: 1}
+    make_journal(clock).append(ev(3, a))  # a writer without a cached head goes on
+    copy_to_worm()
+    code, out = cli(clock, "--chain", a, "--chain", b)
+    assert code == 1 and "1 intact, 1 broken" in out and "seq 2: edited" in out, out
+    assert seqs(journal, a) == [1, 2, 3]  # the pharmacy admin still reads the journal, this link too
