@@ -687,8 +687,10 @@ WORM_LAG = timedelta(minutes=15)
 def _image_number(image: dict[str, Any], name: str) -> int | None:
     value = image.get(name)
     text = value.get("N") if isinstance(value, dict) else None
-    # Exactly an integer's canonical digits: "1.5", "01" or "1e3" name no seq.
-    if not isinstance(text, str) or not text.lstrip("-").isdigit() or str(int(text)) != text:
+    # Exactly an integer's canonical ASCII digits, as many as DynamoDB keeps (38): "1.5", "01", "1e3",
+    # "²" or 5,000 digits name no number (int() would raise on the last two).
+    digits = text.removeprefix("-") if isinstance(text, str) else ""
+    if not (0 < len(digits) <= 38 and digits.isascii() and digits.isdigit()) or str(int(text)) != text:
         return None
     return int(text)
 

@@ -20,6 +20,7 @@ from chalicelib.domain.audit_chain import (
     EDITED,
     GENESIS,
     GENESIS_HASH,
+    MALFORMED,
     REORDERED,
     STALE,
     TABLE_MISSING,
@@ -41,6 +42,7 @@ from chalicelib.domain.audit_chain import (
     event_fields,
     format_time,
     genuine_copy,
+    image_names,
     is_chain,
     link_hash,
     next_checkpoint,
@@ -50,6 +52,7 @@ from chalicelib.domain.audit_chain import (
     public_view,
     recompute,
     verify_chain,
+    well_formed_items,
 )
 
 NOW = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
@@ -540,3 +543,16 @@ def test_a_copy_that_says_expired_excuses_a_gap_only_where_the_chain_pins_its_ha
     # The same, for a tail pinned by a checkpoint's head only.
     report = verify(old[:1], hourly(old), expiry=ExpiryEvidence(copy=kept))
     assert TRUNCATED not in [f.kind for f in report.findings], report.findings
+
+
+@pytest.mark.parametrize("number", ["²", "1" * 5000, "٣", "1.5", "01", "-0", ""])
+def test_a_crafted_number_in_an_image_is_no_seq_and_never_raises(number: str) -> None:
+    # An export file is anyone's text: "²" passes str.isdigit() and 5,000 digits pass it too, and
+    # int() raised on both, so the offline verifier gave no verdict instead of naming the item.
+    crafted = {"chain": {"S": CHAIN}, "seq": {"N": number}, "expires_at": {"N": number}}
+    assert image_names(crafted) is None
+    report = VerificationReport(CHAIN)
+    assert well_formed_items(report, [crafted]) == [] and report.findings[0].kind == MALFORMED
+    assert genuine_copy(VerificationReport(CHAIN), {(CHAIN, 1): crafted}) == {}
+    table = {1: {**crafted, "seq": {"N": "1"}}}
+    assert compare_with_worm(VerificationReport(CHAIN), table, table, now=NOW).findings == []

@@ -168,7 +168,7 @@ def _raw_n(item: dict[str, Any], name: str) -> int | None:
     value = item.get(name, {})
     try:
         return int(value["N"]) if isinstance(value, dict) and "N" in value else None
-    except ValueError:
+    except (TypeError, ValueError):  # a file's {"N": [..]}, or 5,000 digits
         return None
 
 
