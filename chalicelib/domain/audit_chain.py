@@ -362,6 +362,10 @@ WORM_DIFFERS = "worm_differs"  # an event in the table differs from its WORM cop
 TABLE_MISSING = "table_missing"  # an event of the WORM copy is gone from the table before its expiry
 WORM_FORGED = "worm_forged"  # a WORM object whose content does not name the chain and seq of its key
 MALFORMED = "malformed"  # a table item of the chain that names no valid (chain, seq): set aside
+FUTURE_TIME = "future_time"  # a link's time is later than the signing of the first checkpoint covering it
+
+# How far a writer's clock may run ahead of the signer's (both NTP-synchronised Lambda clocks).
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -404,6 +408,7 @@ class VerificationReport:
             TABLE_MISSING: 8,
             WORM_FORGED: 9,
             MALFORMED: 10,
+            FUTURE_TIME: 11,
         }
         return min(self.findings, key=lambda f: (f.seq, order.get(f.kind, 0)), default=None)
 
@@ -613,6 +618,14 @@ def verify_chain(
                     f"prev_hash does not match the hash of seq {previous.seq}: links moved or inserted, "
                     f"or seq {previous.seq} rewritten",
                 )
+            )
+        # A link cannot be younger than a checkpoint that signed it: a writer's `time` far in the
+        # future would drag every later link's time with it (time never goes back along a chain).
+        at = bisect.bisect_left(covering, n, key=lambda cp: cp.head_seq)
+        signed = _signed_at(covering[at]) if at < len(covering) else None
+        if signed is not None and link.time > format_time(signed + CLOCK_SKEW):
+            report.findings.append(
+                BrokenLink(n, FUTURE_TIME, f"its time is after checkpoint {covering[at].n} signed it")
             )
         try:
             intact = recompute(link) == link.hash

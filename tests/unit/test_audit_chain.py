@@ -18,6 +18,7 @@ from chalicelib.domain.audit_chain import (
     CHECKPOINT_SKIPPED,
     DELETED,
     EDITED,
+    FUTURE_TIME,
     GENESIS,
     GENESIS_HASH,
     MALFORMED,
@@ -104,7 +105,7 @@ def head_of(link: Link | None) -> Head:
     return GENESIS if link is None else Head(link.seq, link.hash, link.time, link.expires_at)
 
 
-def signed(*heads: Link | None, start: datetime = NOW - timedelta(minutes=30)) -> list[Checkpoint]:
+def signed(*heads: Link | None, start: datetime = NOW + timedelta(minutes=1)) -> list[Checkpoint]:
     """The checkpoint function's work: one checkpoint per head given, a minute apart, chained."""
     out: list[Checkpoint] = []
     for i, link in enumerate(heads):
@@ -403,7 +404,7 @@ def test_a_checkpoint_renumbered_to_hide_a_deletion_is_forged() -> None:
 
 
 def test_a_chain_whose_heartbeat_stopped_is_stale() -> None:
-    links = build(4)
+    links = build(4, start=NOW - timedelta(hours=2, minutes=2))
     cps = signed(links[3], start=NOW - timedelta(hours=2, minutes=1))
     report = verify(links, cps)
     assert first(report) == (5, STALE)
@@ -413,7 +414,7 @@ def test_a_chain_whose_heartbeat_stopped_is_stale() -> None:
 def test_a_deleted_tail_with_its_newest_checkpoints_shows_as_stale() -> None:
     """The attack the signature alone cannot see: cut the newest events and every checkpoint that
     covers them. What is left verifies, except that its newest checkpoint is old."""
-    links = build(10, start=NOW - timedelta(hours=3))
+    links = build(10, start=NOW - timedelta(hours=4))
     hourly: list[Checkpoint] = []
     for i, link in enumerate((links[3], links[6], links[9])):
         unsigned = next_checkpoint(
@@ -556,3 +557,17 @@ def test_a_crafted_number_in_an_image_is_no_seq_and_never_raises(number: str) ->
     assert genuine_copy(VerificationReport(CHAIN), {(CHAIN, 1): crafted}) == {}
     table = {1: {**crafted, "seq": {"N": "1"}}}
     assert compare_with_worm(VerificationReport(CHAIN), table, table, now=NOW).findings == []
+
+
+def test_a_link_younger_than_the_checkpoint_that_signed_it_is_named() -> None:
+    # A writer's own link with a time in the year 9000 (a valid hash): every later event of the
+    # chain took a time after it (time never goes back along a chain), so GET /v1/audit?to=now
+    # stopped showing them, and nothing was named.
+    links = build(3, start=NOW - timedelta(minutes=20))
+    future = replace(links[2], time="9000-01-01T00:00:00.000000Z")
+    future = replace(future, hash=recompute(future))
+    report = verify([*links[:2], future], signed(future))
+    assert [(f.seq, f.kind) for f in report.findings] == [(3, FUTURE_TIME)]
+    # A writer's clock a little ahead of the signer's is no finding.
+    ahead = build(3, start=NOW + timedelta(minutes=4))
+    assert verify(ahead, signed(ahead[2], start=NOW + timedelta(minutes=1))).ok
