@@ -1061,3 +1061,24 @@ def test_an_event_nested_too_deep_to_parse_blinds_neither_the_signer_nor_the_ver
     code, out = cli(clock, "--chain", a, "--chain", b)
     assert code == 1 and "1 intact, 1 broken" in out and "seq 2: edited" in out, out
     assert seqs(journal, a) == [1, 2, 3]  # the pharmacy admin still reads the journal, this link too
+
+
+def test_a_rewrite_before_the_consumer_runs_never_becomes_the_first_version(
+    chain_of_12: tuple[DynamoDbAuditJournal, str], clock: StepClock
+) -> None:
+    """PutItem rewrites seq 13 to expire before the stream's consumer has run: the copy takes the
+    INSERT's own image (NEW_IMAGE), not the table's item as it stands when the copy is made."""
+    journal, a = chain_of_12
+    journal.append(ev(12, a))
+    genuine = raw_item(a, 13)
+    past = int((clock.moment - timedelta(days=1)).timestamp())
+    put_raw(expired_image(genuine, past))  # the INSERT and this MODIFY reach the consumer together
+    journal.append(ev(13, a))
+    copy_to_worm()
+    images = dict(S3WormCopy(boto3.client("s3"), get_settings().audit_worm_bucket).chain_images(a))
+    assert images[(a, 13)] == genuine
+    assert (13, WORM_DIFFERS) in findings(a, clock)
+    delete_raw(a, 13)  # TTL
+    assert (13, DELETED) in findings(a, clock)
+    without_copy = report_of(a, clock, worm=False)  # --no-worm: the checkpoints' time alone
+    assert (13, DELETED) in [(f.seq, f.kind) for f in without_copy.findings]
