@@ -656,9 +656,9 @@ def verify_chain(
     newest = valid[-1] if valid else None
     beyond = max((cp for cp in valid if cp.head_seq > last), key=lambda c: c.head_seq, default=None)
     # A chain whose every link expired keeps its checkpoints: that is not a truncation.
-    if beyond is not None and not expiry.run_expired(
-        last + 1, beyond.head_seq, covering, now, beyond.head_hash
-    ):
+    if beyond is not None and expiry.run_expired(last + 1, beyond.head_seq, covering, now, beyond.head_hash):
+        report.expired_gaps.append((last + 1, beyond.head_seq))
+    elif beyond is not None:
         report.findings.append(
             BrokenLink(
                 last + 1,
@@ -766,7 +766,7 @@ def compare_with_worm(
     lag: timedelta = WORM_LAG,
 ) -> VerificationReport:
     """Name every link that differs between the table and its (genuine) WORM copy, or is missing
-    from one. `worm` is what `genuine_copy` kept."""
+    from one. `worm` is what `genuine_copy` kept; `report` is verify_chain's (its expired gaps)."""
     report.worm_checked = 0
     recent = format_time(now - lag)
     for seq in sorted(set(table) | set(worm)):
@@ -788,12 +788,10 @@ def compare_with_worm(
                 report.findings.append(
                     BrokenLink(seq, WORM_MISSING, "in the table but absent from the WORM copy")
                 )
-        elif copy is not None:
-            expires = _image_number(copy, "expires_at")
-            if expires is None or expires > now.timestamp():
-                report.findings.append(
-                    BrokenLink(
-                        seq, TABLE_MISSING, "in the WORM copy but gone from the table before its expiry"
-                    )
-                )
+        elif copy is not None and not any(low <= seq <= high for low, high in report.expired_gaps):
+            # Only what verify_chain excused on evidence the chain pins (expired_gaps) left by TTL:
+            # the copy's own expiry may be a version planted before the genuine link took its seq.
+            report.findings.append(
+                BrokenLink(seq, TABLE_MISSING, "in the WORM copy but gone from the table before its expiry")
+            )
     return report

@@ -997,6 +997,30 @@ def test_a_worm_entry_forged_in_an_export_file_excuses_no_deleted_event(
     assert code == 1 and "seq 6: deleted" in out, out
 
 
+def planted_link(chain: str, seq: int, clock: StepClock, expires_at: int) -> dict[str, Any]:
+    """What an insider writes at the next seq before a genuine event takes it: a well-formed link
+    that follows the head, with the expiry it likes and a valid hash."""
+    from chalicelib.adapters.dynamodb.journal import link_from_item
+    from chalicelib.domain.audit_chain import link_hash
+
+    head = link_from_item(raw_item(chain, seq - 1))
+    time, event = format_time(clock.now()), {"action": "noise"}
+    fields = dict(
+        chain=chain, seq=seq, time=time, event=event, prev_hash=head.hash, expires_at=expires_at,
+        prev_expires_at=head.expires_at,
+    )  # fmt: skip
+    return {
+        "chain": {"S": chain},
+        "seq": {"N": str(seq)},
+        "time": {"S": time},
+        "event": {"S": json.dumps(event)},
+        "prev_hash": {"S": head.hash},
+        "expires_at": {"N": str(expires_at)},
+        "prev_expires_at": {"N": str(head.expires_at)},
+        "hash": {"S": link_hash(**fields)},  # type: ignore[arg-type]
+    }
+
+
 def test_a_link_planted_before_the_genuine_one_cannot_vouch_for_its_expiry(
     chain_of_12: tuple[DynamoDbAuditJournal, str], clock: StepClock
 ) -> None:
@@ -1004,27 +1028,9 @@ def test_a_link_planted_before_the_genuine_one_cannot_vouch_for_its_expiry(
     first WORM version of seq 13 is theirs; TTL removes it, the next genuine event takes seq 13 (its
     copy is refused and counted), is rewritten to expire and removed by TTL too. The first WORM
     version said 'expired': the genuine event vanished with the verifier's verdict intact."""
-    from chalicelib.adapters.dynamodb.journal import link_from_item
-    from chalicelib.domain.audit_chain import link_hash
-
     _journal, a = chain_of_12
     past = int((clock.moment - timedelta(days=1)).timestamp())
-    head = link_from_item(raw_item(a, 12))
-    time, event = format_time(clock.now()), {"action": "noise"}
-    fields = dict(
-        chain=a, seq=13, time=time, event=event, prev_hash=head.hash, expires_at=past,
-        prev_expires_at=head.expires_at,
-    )  # fmt: skip
-    planted = {
-        "chain": {"S": a},
-        "seq": {"N": "13"},
-        "time": {"S": time},
-        "event": {"S": json.dumps(event)},
-        "prev_hash": {"S": head.hash},
-        "expires_at": {"N": str(past)},
-        "prev_expires_at": {"N": str(head.expires_at)},
-        "hash": {"S": link_hash(**fields)},  # type: ignore[arg-type]
-    }
+    planted = planted_link(a, 13, clock, past)
     put_raw(planted)  # PutItem: seq 13 is the insider's, expired from its first version
     copy_to_worm()
     delete_raw(a, 13)  # TTL
@@ -1082,3 +1088,21 @@ def test_a_rewrite_before_the_consumer_runs_never_becomes_the_first_version(
     assert (13, DELETED) in findings(a, clock)
     without_copy = report_of(a, clock, worm=False)  # --no-worm: the checkpoints' time alone
     assert (13, DELETED) in [(f.seq, f.kind) for f in without_copy.findings]
+
+
+def test_an_administrator_who_plants_the_first_version_then_deletes_the_new_tail_is_named(
+    chain_of_12: tuple[DynamoDbAuditJournal, str], clock: StepClock
+) -> None:
+    """With DeleteItem, within the hour: plant seq 13 already expired, let the consumer copy it,
+    delete it; the genuine event takes seq 13 (its copy refused), and is deleted before the next
+    checkpoint. No link follows it and no checkpoint pins it: the planted copy's own expiry was
+    trusted, and nothing but the AuditWormDiffers alarm named it."""
+    _journal, a = chain_of_12
+    past = int((clock.moment - timedelta(days=1)).timestamp())
+    put_raw(planted_link(a, 13, clock, past))
+    copy_to_worm()
+    delete_raw(a, 13)
+    make_journal(clock).append(ev(12, a))  # the genuine event, seq 13
+    copy_to_worm()
+    delete_raw(a, 13)
+    assert (13, TABLE_MISSING) in findings(a, clock)
