@@ -702,7 +702,9 @@ def _image_number(image: dict[str, Any], name: str) -> int | None:
     text = value.get("N") if isinstance(value, dict) else None
     # Exactly an integer's canonical ASCII digits, as many as DynamoDB keeps (38): "1.5", "01", "1e3",
     # "²" or 5,000 digits name no number (int() would raise on the last two).
-    digits = text.removeprefix("-") if isinstance(text, str) else ""
+    if not isinstance(text, str):
+        return None
+    digits = text.removeprefix("-")
     if not (0 < len(digits) <= 38 and digits.isascii() and digits.isdigit()) or str(int(text)) != text:
         return None
     return int(text)
