@@ -19,8 +19,9 @@ no service to find. The file is one JSON document: {"format": "depistage-audit-e
 "worm": [{"key", "image"}...]}, each item exactly as DynamoDB (or the WORM copy, under its object
 key) holds it, in DynamoDB JSON. Freshness (the heartbeat) is judged against now, or `--as-of`:
 never the file's own `exported_at`, which whoever wrote the file chose. A missing link is excused
-as expired only by its WORM copy's expiry or by the signing time of the first checkpoint covering
-it plus `--retention-days` (the policy, by default the service's).
+as expired only by its WORM copy's expiry, once the chain pins that copy's hash (a file's "worm"
+entries are the file author's word until then), or by the signing time of the first checkpoint
+covering it plus `--retention-days` (the policy, by default the service's).
 
 Exit status: 0 every chain intact, 1 a chain is broken (its findings are named), 2 the check could
 not run (no service found, AWS unreachable, unreadable file, an unknown chain: one with no event,
@@ -43,11 +44,11 @@ from typing import Any, TextIO
 from chalicelib.config import Settings
 from chalicelib.domain.audit_chain import (
     CHECKPOINT_PERIOD,
+    CopiedLink,
     ExpiryEvidence,
     SignatureVerifier,
     VerificationReport,
     compare_with_worm,
-    copy_expiries,
     format_time,
     genuine_copy,
     image_names,
@@ -147,7 +148,10 @@ def verify_document(
     events = well_formed_items(report, document.get("events", []))
     worm = document.get("worm")
     genuine = genuine_copy(report, _worm_entries(chain, worm)) if worm is not None else None
-    evidence = ExpiryEvidence(copy=None if genuine is None else copy_expiries(genuine), retention=retention)
+    copied = (
+        None if genuine is None else {seq: CopiedLink.of(link_from_item(i)) for seq, i in genuine.items()}
+    )
+    evidence = ExpiryEvidence(copy=copied, retention=retention)
     checked = verify_chain(
         (link_from_item(item) for item in events),
         [checkpoint_from_item(item) for item in document.get("checkpoints", [])],

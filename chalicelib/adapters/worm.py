@@ -119,7 +119,9 @@ class S3WormCopy:
             for version in page.get("Versions", []):
                 key = version["Key"]
                 seen = oldest.get(key)
-                if seen is None or version["LastModified"] < seen[0]:
+                # Versions are listed newest first, and LastModified has whole seconds: on a tie
+                # the one listed later is the older.
+                if seen is None or version["LastModified"] <= seen[0]:
                     oldest[key] = (version["LastModified"], version["VersionId"])
         for key in sorted(oldest):
             names = key_names(key)

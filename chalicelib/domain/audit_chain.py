@@ -362,6 +362,10 @@ WORM_DIFFERS = "worm_differs"  # an event in the table differs from its WORM cop
 TABLE_MISSING = "table_missing"  # an event of the WORM copy is gone from the table before its expiry
 WORM_FORGED = "worm_forged"  # a WORM object whose content does not name the chain and seq of its key
 MALFORMED = "malformed"  # a table item of the chain that names no valid (chain, seq): set aside
+FUTURE_TIME = "future_time"  # a link's time is later than the signing of the first checkpoint covering it
+
+# How far a writer's clock may run ahead of the signer's (both NTP-synchronised Lambda clocks).
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -404,6 +408,7 @@ class VerificationReport:
             TABLE_MISSING: 8,
             WORM_FORGED: 9,
             MALFORMED: 10,
+            FUTURE_TIME: 11,
         }
         return min(self.findings, key=lambda f: (f.seq, order.get(f.kind, 0)), default=None)
 
@@ -422,19 +427,38 @@ class VerificationReport:
 
 
 @dataclass(frozen=True)
+class CopiedLink:
+    """What a link's first WORM version says: its expiry, and the hash and prev_hash that tie it into
+    the chain (`hash` is None when the content does not match it). An image excuses a missing link
+    as expired only once the chain pins it: its hash is the next link's prev_hash (or a signed
+    checkpoint's head), so neither a forged file entry nor a version planted before the genuine
+    link can vouch for an expiry the genuine link never had."""
+
+    expires_at: int | None
+    hash: str | None
+    prev_hash: str
+
+    @classmethod
+    def of(cls, link: Link) -> CopiedLink:
+        try:
+            intact = recompute(link) == link.hash
+        except (TypeError, ValueError, RecursionError):
+            intact = False
+        return cls(link.expires_at, link.hash if intact else None, link.prev_hash)
+
+    def due(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now.timestamp()
+
+
+@dataclass(frozen=True)
 class ExpiryEvidence:
-    """What may excuse a missing link, none of it a field a writer can rewrite: the expiry in each
-    link's first WORM version (`copy`; None when the copy was not compared), and the retention
-    policy applied to the signing time of the first signed checkpoint that covers the link."""
+    """What may excuse a missing link, none of it a field a writer can rewrite: each link's first
+    WORM version (`copy`; None when the copy was not compared), trusted to say "expired" only where
+    the chain pins its hash, and the retention policy applied to the signing time of the first
+    signed checkpoint that covers the link."""
 
-    copy: dict[int, int | None] | None = None
+    copy: dict[int, CopiedLink] | None = None
     retention: timedelta | None = None
-
-    def expired(self, seq: int, covering: Sequence[Checkpoint], now: datetime) -> bool:
-        if self.copy is not None and seq in self.copy:
-            due = self.copy[seq]
-            return due is not None and due <= now.timestamp()
-        return self._signed_long_ago(seq, covering, now)
 
     def _signed_long_ago(self, seq: int, covering: Sequence[Checkpoint], now: datetime) -> bool:
         if self.retention is None:
@@ -444,18 +468,30 @@ class ExpiryEvidence:
         # The link existed when the checkpoint was signed: it was due at the latest then + retention.
         return signed is not None and signed + self.retention <= now
 
-    def run_expired(self, low: int, high: int, covering: Sequence[Checkpoint], now: datetime) -> bool:
-        """Every link from `low` to `high` expired. Checkpoints cover seqs in order, so among the
-        links without a copy the highest needs the latest checkpoint: checking it checks them all."""
+    def run_expired(
+        self, low: int, high: int, covering: Sequence[Checkpoint], now: datetime, pin: str | None
+    ) -> bool:
+        """Every link from `low` to `high` expired. `pin` is the hash the chain holds for link `high`
+        (the next link's prev_hash, or a checkpoint's head_hash). From `high` down, a copy whose hash
+        is the pin speaks for its link, and its prev_hash pins the one below; the first link without
+        such a copy, and all below it, need the checkpoints (the highest needs the latest, so checking
+        it checks them all). A copy that says "not yet due" is believed pinned or not: a deletion."""
         copy = self.copy or {}
-        span = range(low, high + 1)
-        copied = (s for s in span if s in copy) if len(span) <= len(copy) else (s for s in copy if s in span)
-        if not all(self.expired(seq, covering, now) for seq in copied):
+        seq = high
+        while seq >= low:
+            copied = copy.get(seq)
+            if copied is None or copied.hash is None or copied.hash != pin:
+                break
+            if not copied.due(now):
+                return False
+            pin, seq = copied.prev_hash, seq - 1
+        if seq < low:
+            return True
+        span = range(low, seq + 1)
+        listed = (s for s in span if s in copy) if len(span) <= len(copy) else (s for s in copy if s in span)
+        if any(not copy[s].due(now) for s in listed):
             return False
-        uncopied = high
-        while uncopied >= low and uncopied in copy:
-            uncopied -= 1
-        return uncopied < low or self._signed_long_ago(uncopied, covering, now)
+        return self._signed_long_ago(seq, covering, now)
 
 
 NO_EVIDENCE = ExpiryEvidence()
@@ -564,7 +600,7 @@ def verify_chain(
                 BrokenLink(n, REORDERED, f"prev_hash does not match the checkpoint at seq {n - 1}")
             )
         elif n > expected:
-            if expiry.run_expired(expected, n - 1, covering, now):
+            if expiry.run_expired(expected, n - 1, covering, now, link.prev_hash):
                 report.expired_gaps.append((expected, n - 1))
             else:
                 missing = f"seq {expected}" if expected == n - 1 else f"seq {expected}..{n - 1}"
@@ -583,9 +619,17 @@ def verify_chain(
                     f"or seq {previous.seq} rewritten",
                 )
             )
+        # A link cannot be younger than a checkpoint that signed it: a writer's `time` far in the
+        # future would drag every later link's time with it (time never goes back along a chain).
+        at = bisect.bisect_left(covering, n, key=lambda cp: cp.head_seq)
+        signed = _signed_at(covering[at]) if at < len(covering) else None
+        if signed is not None and link.time > format_time(signed + CLOCK_SKEW):
+            report.findings.append(
+                BrokenLink(n, FUTURE_TIME, f"its time is after checkpoint {covering[at].n} signed it")
+            )
         try:
             intact = recompute(link) == link.hash
-        except (TypeError, ValueError):  # content no longer JSON-serialisable
+        except (TypeError, ValueError, RecursionError):  # content no longer JSON-serialisable
             intact = False
         if not intact:
             report.findings.append(BrokenLink(n, EDITED, "content does not match its hash"))
@@ -612,7 +656,9 @@ def verify_chain(
     newest = valid[-1] if valid else None
     beyond = max((cp for cp in valid if cp.head_seq > last), key=lambda c: c.head_seq, default=None)
     # A chain whose every link expired keeps its checkpoints: that is not a truncation.
-    if beyond is not None and not expiry.run_expired(last + 1, beyond.head_seq, covering, now):
+    if beyond is not None and expiry.run_expired(last + 1, beyond.head_seq, covering, now, beyond.head_hash):
+        report.expired_gaps.append((last + 1, beyond.head_seq))
+    elif beyond is not None:
         report.findings.append(
             BrokenLink(
                 last + 1,
@@ -654,8 +700,12 @@ WORM_LAG = timedelta(minutes=15)
 def _image_number(image: dict[str, Any], name: str) -> int | None:
     value = image.get(name)
     text = value.get("N") if isinstance(value, dict) else None
-    # Exactly an integer's canonical digits: "1.5", "01" or "1e3" name no seq.
-    if not isinstance(text, str) or not text.lstrip("-").isdigit() or str(int(text)) != text:
+    # Exactly an integer's canonical ASCII digits, as many as DynamoDB keeps (38): "1.5", "01", "1e3",
+    # "²" or 5,000 digits name no number (int() would raise on the last two).
+    if not isinstance(text, str):
+        return None
+    digits = text.removeprefix("-")
+    if not (0 < len(digits) <= 38 and digits.isascii() and digits.isdigit()) or str(int(text)) != text:
         return None
     return int(text)
 
@@ -709,11 +759,6 @@ def well_formed_items(report: VerificationReport, items: Iterable[dict[str, Any]
     return [item for _seq, item in sorted(kept, key=lambda pair: pair[0])]
 
 
-def copy_expiries(genuine: dict[int, dict[str, Any]]) -> dict[int, int | None]:
-    """Each copied link's expiry as its first WORM version says: evidence a writer cannot rewrite."""
-    return {seq: _image_number(image, "expires_at") for seq, image in genuine.items()}
-
-
 def compare_with_worm(
     report: VerificationReport,
     table: dict[int, dict[str, Any]],
@@ -723,7 +768,7 @@ def compare_with_worm(
     lag: timedelta = WORM_LAG,
 ) -> VerificationReport:
     """Name every link that differs between the table and its (genuine) WORM copy, or is missing
-    from one. `worm` is what `genuine_copy` kept."""
+    from one. `worm` is what `genuine_copy` kept; `report` is verify_chain's (its expired gaps)."""
     report.worm_checked = 0
     recent = format_time(now - lag)
     for seq in sorted(set(table) | set(worm)):
@@ -745,12 +790,10 @@ def compare_with_worm(
                 report.findings.append(
                     BrokenLink(seq, WORM_MISSING, "in the table but absent from the WORM copy")
                 )
-        elif copy is not None:
-            expires = _image_number(copy, "expires_at")
-            if expires is None or expires > now.timestamp():
-                report.findings.append(
-                    BrokenLink(
-                        seq, TABLE_MISSING, "in the WORM copy but gone from the table before its expiry"
-                    )
-                )
+        elif copy is not None and not any(low <= seq <= high for low, high in report.expired_gaps):
+            # Only what verify_chain excused on evidence the chain pins (expired_gaps) left by TTL:
+            # the copy's own expiry may be a version planted before the genuine link took its seq.
+            report.findings.append(
+                BrokenLink(seq, TABLE_MISSING, "in the WORM copy but gone from the table before its expiry")
+            )
     return report

@@ -7,6 +7,7 @@ import itertools
 import json
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -963,3 +964,145 @@ def test_offline_freshness_is_judged_now_not_at_the_files_own_date(
     unknown = tmp_path / "unknown.json"
     unknown.write_text(json.dumps({**document, "chain": "999", "events": [], "checkpoints": [], "worm": []}))
     assert cli(clock, "--file", str(unknown), "--public-key", str(key))[0] == 2
+
+
+def expired_image(item: dict[str, Any], expires_at: int) -> dict[str, Any]:
+    """`item` rewritten with another expiry and its own hash recomputed: what a writer can make."""
+    from chalicelib.adapters.dynamodb.journal import link_from_item
+    from chalicelib.domain.audit_chain import recompute
+
+    link = link_from_item(item)
+    forged = {**item, "expires_at": {"N": str(expires_at)}}
+    return {**forged, "hash": {"S": recompute(replace(link, expires_at=expires_at))}}
+
+
+def test_a_worm_entry_forged_in_an_export_file_excuses_no_deleted_event(
+    chain_of_12: tuple[DynamoDbAuditJournal, str], clock: StepClock, tmp_path: Any
+) -> None:
+    """Whoever writes the export file writes its "worm" entries: event 6 dropped from the events and
+    its WORM image replaced by one that says it expired yesterday (its hash recomputed) was filed
+    as expired by retention, exit 0."""
+    _journal, a = chain_of_12
+    key, exported = tmp_path / "key.pem", tmp_path / "chain.json"
+    cli(clock, "--save-public-key", str(key))
+    cli(clock, "--export", a, "--out", str(exported))
+    document = json.loads(exported.read_text())
+    past = int((clock.moment - timedelta(days=1)).timestamp())
+    document["events"] = [e for e in document["events"] if e["seq"]["N"] != "6"]
+    for entry in document["worm"]:
+        if entry["image"]["seq"]["N"] == "6":
+            entry["image"] = expired_image(entry["image"], past)
+    exported.write_text(json.dumps(document))
+    code, out = cli(clock, "--file", str(exported), "--public-key", str(key))
+    assert code == 1 and "seq 6: deleted" in out, out
+
+
+def planted_link(chain: str, seq: int, clock: StepClock, expires_at: int) -> dict[str, Any]:
+    """What an insider writes at the next seq before a genuine event takes it: a well-formed link
+    that follows the head, with the expiry it likes and a valid hash."""
+    from chalicelib.adapters.dynamodb.journal import link_from_item
+    from chalicelib.domain.audit_chain import link_hash
+
+    head = link_from_item(raw_item(chain, seq - 1))
+    time, event = format_time(clock.now()), {"action": "noise"}
+    fields = dict(
+        chain=chain, seq=seq, time=time, event=event, prev_hash=head.hash, expires_at=expires_at,
+        prev_expires_at=head.expires_at,
+    )  # fmt: skip
+    return {
+        "chain": {"S": chain},
+        "seq": {"N": str(seq)},
+        "time": {"S": time},
+        "event": {"S": json.dumps(event)},
+        "prev_hash": {"S": head.hash},
+        "expires_at": {"N": str(expires_at)},
+        "prev_expires_at": {"N": str(head.expires_at)},
+        "hash": {"S": link_hash(**fields)},  # type: ignore[arg-type]
+    }
+
+
+def test_a_link_planted_before_the_genuine_one_cannot_vouch_for_its_expiry(
+    chain_of_12: tuple[DynamoDbAuditJournal, str], clock: StepClock
+) -> None:
+    """With PutItem alone (and TTL): the insider writes seq 13 itself, already expired, so that the
+    first WORM version of seq 13 is theirs; TTL removes it, the next genuine event takes seq 13 (its
+    copy is refused and counted), is rewritten to expire and removed by TTL too. The first WORM
+    version said 'expired': the genuine event vanished with the verifier's verdict intact."""
+    _journal, a = chain_of_12
+    past = int((clock.moment - timedelta(days=1)).timestamp())
+    planted = planted_link(a, 13, clock, past)
+    put_raw(planted)  # PutItem: seq 13 is the insider's, expired from its first version
+    copy_to_worm()
+    delete_raw(a, 13)  # TTL
+    fresh = make_journal(clock)
+    fresh.append(ev(13, a))  # the genuine event takes seq 13; its copy is refused (counted)
+    fresh.append(ev(14, a))
+    copy_to_worm()
+    make_checkpointer(clock).checkpoint(a)
+    put_raw(expired_image(raw_item(a, 13), past))  # PutItem: the genuine link made to expire
+    delete_raw(a, 13)  # TTL
+    copy_to_worm()
+    assert (13, DELETED) in findings(a, clock)
+
+
+def test_an_event_nested_too_deep_to_parse_blinds_neither_the_signer_nor_the_verifier(
+    journal: DynamoDbAuditJournal, pharmacies: tuple[str, str], clock: StepClock
+) -> None:
+    """PutItem of a link whose event is 100,000 nested brackets (100 kB, well within an item's 400):
+    json.loads raised RecursionError, which no watcher caught. The signer's run stopped at that
+    chain (every chain after it unsigned, hour after hour: stale, as if cut), `verify_audit --all`
+    gave no verdict for any chain, and every append to that chain failed."""
+    from chalicelib.adapters.dynamodb.journal import link_from_item
+
+    a, b = pharmacies
+    journal.append(ev(1, a))
+    journal.append(ev(1, b))
+    head = raw_item(a, 1)
+    put_raw({**head, "seq": {"N": "2"}, "event": {"S": "[" * 100_000}, "prev_hash": head["hash"]})
+    assert link_from_item(raw_item(a, 2)).event == {"unparseable": "[" * 100_000}
+    signer = make_checkpointer(clock)
+    assert signer.checkpoint_all([a, b]) == {a: 2, b: 1}
+    make_journal(clock).append(ev(3, a))  # a writer without a cached head goes on
+    copy_to_worm()
+    code, out = cli(clock, "--chain", a, "--chain", b)
+    assert code == 1 and "1 intact, 1 broken" in out and "seq 2: edited" in out, out
+    assert seqs(journal, a) == [1, 2, 3]  # the pharmacy admin still reads the journal, this link too
+
+
+def test_a_rewrite_before_the_consumer_runs_never_becomes_the_first_version(
+    chain_of_12: tuple[DynamoDbAuditJournal, str], clock: StepClock
+) -> None:
+    """PutItem rewrites seq 13 to expire before the stream's consumer has run: the copy takes the
+    INSERT's own image (NEW_IMAGE), not the table's item as it stands when the copy is made."""
+    journal, a = chain_of_12
+    journal.append(ev(12, a))
+    genuine = raw_item(a, 13)
+    past = int((clock.moment - timedelta(days=1)).timestamp())
+    put_raw(expired_image(genuine, past))  # the INSERT and this MODIFY reach the consumer together
+    journal.append(ev(13, a))
+    copy_to_worm()
+    images = dict(S3WormCopy(boto3.client("s3"), get_settings().audit_worm_bucket).chain_images(a))
+    assert images[(a, 13)] == genuine
+    assert (13, WORM_DIFFERS) in findings(a, clock)
+    delete_raw(a, 13)  # TTL
+    assert (13, DELETED) in findings(a, clock)
+    without_copy = report_of(a, clock, worm=False)  # --no-worm: the checkpoints' time alone
+    assert (13, DELETED) in [(f.seq, f.kind) for f in without_copy.findings]
+
+
+def test_an_administrator_who_plants_the_first_version_then_deletes_the_new_tail_is_named(
+    chain_of_12: tuple[DynamoDbAuditJournal, str], clock: StepClock
+) -> None:
+    """With DeleteItem, within the hour: plant seq 13 already expired, let the consumer copy it,
+    delete it; the genuine event takes seq 13 (its copy refused), and is deleted before the next
+    checkpoint. No link follows it and no checkpoint pins it: the planted copy's own expiry was
+    trusted, and nothing but the AuditWormDiffers alarm named it."""
+    _journal, a = chain_of_12
+    past = int((clock.moment - timedelta(days=1)).timestamp())
+    put_raw(planted_link(a, 13, clock, past))
+    copy_to_worm()
+    delete_raw(a, 13)
+    make_journal(clock).append(ev(12, a))  # the genuine event, seq 13
+    copy_to_worm()
+    delete_raw(a, 13)
+    assert (13, TABLE_MISSING) in findings(a, clock)

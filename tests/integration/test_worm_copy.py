@@ -218,3 +218,36 @@ def test_the_worm_key_names_one_link_and_refuses_any_other_name() -> None:
         "audit/quarantine/worm/ab.json",
     ):
         assert key_names(key) is None
+
+
+def test_the_verifier_reads_the_first_version_even_when_a_second_came_in_the_same_second() -> None:
+    """S3 lists a key's versions newest first, and LastModified has whole seconds: a second version
+    written in the same second as the copy (the consumer's PutObject right, without If-None-Match)
+    was read as the 'oldest', since the first one listed won a tie."""
+    import io
+    import json
+
+    same_second = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
+    key = object_key(CHAIN, 1)
+    bodies = {
+        "v-first": {"seq": {"N": "1"}, "said": "first"},
+        "v-second": {"seq": {"N": "1"}, "said": "later"},
+    }
+    versions = [
+        {"Key": key, "VersionId": "v-second", "LastModified": same_second, "IsLatest": True},
+        {"Key": key, "VersionId": "v-first", "LastModified": same_second, "IsLatest": False},
+    ]
+
+    class Listing:
+        def paginate(self, **_kwargs: Any) -> list[dict[str, Any]]:
+            return [{"Versions": versions}]
+
+    class FakeS3:
+        def get_paginator(self, _name: str) -> Listing:
+            return Listing()
+
+        def get_object(self, *, Bucket: str, Key: str, VersionId: str) -> dict[str, Any]:
+            return {"Body": io.BytesIO(json.dumps(bodies[VersionId]).encode())}
+
+    images = dict(S3WormCopy(FakeS3(), "bucket").chain_images(CHAIN))  # type: ignore[arg-type]
+    assert images == {(CHAIN, 1): bodies["v-first"]}

@@ -18,8 +18,10 @@ from chalicelib.domain.audit_chain import (
     CHECKPOINT_SKIPPED,
     DELETED,
     EDITED,
+    FUTURE_TIME,
     GENESIS,
     GENESIS_HASH,
+    MALFORMED,
     REORDERED,
     STALE,
     TABLE_MISSING,
@@ -30,6 +32,7 @@ from chalicelib.domain.audit_chain import (
     AuditEvent,
     BrokenLink,
     Checkpoint,
+    CopiedLink,
     ExpiryEvidence,
     Head,
     Link,
@@ -37,10 +40,10 @@ from chalicelib.domain.audit_chain import (
     chain_of,
     checkpoint_message,
     compare_with_worm,
-    copy_expiries,
     event_fields,
     format_time,
     genuine_copy,
+    image_names,
     is_chain,
     link_hash,
     next_checkpoint,
@@ -50,6 +53,7 @@ from chalicelib.domain.audit_chain import (
     public_view,
     recompute,
     verify_chain,
+    well_formed_items,
 )
 
 NOW = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
@@ -101,7 +105,7 @@ def head_of(link: Link | None) -> Head:
     return GENESIS if link is None else Head(link.seq, link.hash, link.time, link.expires_at)
 
 
-def signed(*heads: Link | None, start: datetime = NOW - timedelta(minutes=30)) -> list[Checkpoint]:
+def signed(*heads: Link | None, start: datetime = NOW + timedelta(minutes=1)) -> list[Checkpoint]:
     """The checkpoint function's work: one checkpoint per head given, a minute apart, chained."""
     out: list[Checkpoint] = []
     for i, link in enumerate(heads):
@@ -227,11 +231,12 @@ def test_an_expiry_the_writer_backdated_excuses_nothing() -> None:
     assert (4, DELETED) in [(f.seq, f.kind) for f in report.findings]
     assert report.expired_gaps == []
     # The first WORM version says link 4 expires in a year: no excuse either.
-    copy = {link.seq: link.expires_at for link in links}
+    copy = {link.seq: CopiedLink.of(link) for link in links}
     with_copy = verify([*links[:3], forged], checkpoints, expiry=ExpiryEvidence(copy=copy))
     assert (4, DELETED) in [(f.seq, f.kind) for f in with_copy.findings]
     # A first WORM version that says expired does excuse it (TTL did its job).
-    assert verify([*links[:3], forged], checkpoints, expiry=ExpiryEvidence(copy={**copy, 4: past})).ok
+    expired = CopiedLink(past, links[3].hash, links[3].prev_hash)  # pinned by link 5's prev_hash
+    assert verify([*links[:3], forged], checkpoints, expiry=ExpiryEvidence(copy={**copy, 4: expired})).ok
 
 
 def test_two_swapped_links_are_named_as_reordered() -> None:
@@ -399,7 +404,7 @@ def test_a_checkpoint_renumbered_to_hide_a_deletion_is_forged() -> None:
 
 
 def test_a_chain_whose_heartbeat_stopped_is_stale() -> None:
-    links = build(4)
+    links = build(4, start=NOW - timedelta(hours=2, minutes=2))
     cps = signed(links[3], start=NOW - timedelta(hours=2, minutes=1))
     report = verify(links, cps)
     assert first(report) == (5, STALE)
@@ -409,7 +414,7 @@ def test_a_chain_whose_heartbeat_stopped_is_stale() -> None:
 def test_a_deleted_tail_with_its_newest_checkpoints_shows_as_stale() -> None:
     """The attack the signature alone cannot see: cut the newest events and every checkpoint that
     covers them. What is left verifies, except that its newest checkpoint is old."""
-    links = build(10, start=NOW - timedelta(hours=3))
+    links = build(10, start=NOW - timedelta(hours=4))
     hourly: list[Checkpoint] = []
     for i, link in enumerate((links[3], links[6], links[9])):
         unsigned = next_checkpoint(
@@ -486,7 +491,7 @@ def test_a_worm_image_that_names_another_key_is_forged_and_hides_nothing() -> No
     report = VerificationReport(CHAIN)
     genuine = genuine_copy(report, worm)
     assert [(f.seq, f.kind) for f in report.findings] == [(2, WORM_FORGED)]
-    assert set(genuine) == {1, 3} and copy_expiries(genuine)[1] == links[0].expires_at
+    assert set(genuine) == {1, 3} and genuine[1] == copied[1]
     wrong_seq = {(CHAIN, 1): image(links[1])}
     report = VerificationReport(CHAIN)
     assert genuine_copy(report, wrong_seq) == {} and report.findings[0].kind == WORM_FORGED
@@ -508,10 +513,61 @@ def test_a_gap_is_excused_link_by_link_by_its_copy_else_by_the_checkpoints() -> 
     future, past = int((NOW + timedelta(days=1)).timestamp()), int((NOW - timedelta(days=1)).timestamp())
     # The checkpoints say links 1..3 are due; the first WORM version of link 2 says it is not: it wins.
     not_due = verify(
-        links[3:], checkpoints, expiry=ExpiryEvidence(copy={2: future}, retention=timedelta(days=365))
+        links[3:],
+        checkpoints,
+        expiry=ExpiryEvidence(copy={2: CopiedLink(future, None, "")}, retention=timedelta(days=365)),
     )
     assert first(not_due) == (1, DELETED)
-    due = verify(links[3:], checkpoints, expiry=ExpiryEvidence(copy={2: past}, retention=timedelta(days=365)))
+    copy = {2: CopiedLink(past, links[1].hash, links[1].prev_hash)}
+    due = verify(links[3:], checkpoints, expiry=ExpiryEvidence(copy=copy, retention=timedelta(days=365)))
     assert due.ok and due.expired_gaps == [(1, 3)]
     # Without a retention policy or a copy nothing is excused.
     assert first(verify(links[3:], checkpoints, expiry=ExpiryEvidence())) == (1, DELETED)
+
+
+def test_a_copy_that_says_expired_excuses_a_gap_only_where_the_chain_pins_its_hash() -> None:
+    # Whoever writes an export file writes its "worm" entries, and a writer that plants link 3
+    # before the genuine one makes the first WORM version: an image with an expiry in the past
+    # (its own hash recomputed) must not excuse the deletion of the genuine link 3.
+    links = build(6, start=NOW - timedelta(hours=3), step=timedelta(minutes=10))
+    checkpoints = hourly(links[:2])
+    past = int((NOW - timedelta(days=1)).timestamp())
+    planted = replace(links[2], expires_at=past)
+    planted = replace(planted, hash=recompute(planted))
+    copy = {link.seq: CopiedLink.of(link) for link in links} | {3: CopiedLink.of(planted)}
+    report = verify([*links[:2], *links[3:]], checkpoints, expiry=ExpiryEvidence(copy=copy))
+    assert (3, DELETED) in [(f.seq, f.kind) for f in report.findings] and report.expired_gaps == []
+    # Links that really expired: their copies chain into the next link's prev_hash, and excuse.
+    old = build(4, start=NOW - timedelta(days=400), step=timedelta(minutes=10))
+    kept = {link.seq: CopiedLink.of(link) for link in old}
+    assert verify(old[2:], expiry=ExpiryEvidence(copy=kept)).expired_gaps == [(1, 2)]
+    # The same, for a tail pinned by a checkpoint's head only.
+    report = verify(old[:1], hourly(old), expiry=ExpiryEvidence(copy=kept))
+    assert TRUNCATED not in [f.kind for f in report.findings], report.findings
+
+
+@pytest.mark.parametrize("number", ["²", "1" * 5000, "٣", "1.5", "01", "-0", ""])
+def test_a_crafted_number_in_an_image_is_no_seq_and_never_raises(number: str) -> None:
+    # An export file is anyone's text: "²" passes str.isdigit() and 5,000 digits pass it too, and
+    # int() raised on both, so the offline verifier gave no verdict instead of naming the item.
+    crafted = {"chain": {"S": CHAIN}, "seq": {"N": number}, "expires_at": {"N": number}}
+    assert image_names(crafted) is None
+    report = VerificationReport(CHAIN)
+    assert well_formed_items(report, [crafted]) == [] and report.findings[0].kind == MALFORMED
+    assert genuine_copy(VerificationReport(CHAIN), {(CHAIN, 1): crafted}) == {}
+    table = {1: {**crafted, "seq": {"N": "1"}}}
+    assert compare_with_worm(VerificationReport(CHAIN), table, table, now=NOW).findings == []
+
+
+def test_a_link_younger_than_the_checkpoint_that_signed_it_is_named() -> None:
+    # A writer's own link with a time in the year 9000 (a valid hash): every later event of the
+    # chain took a time after it (time never goes back along a chain), so GET /v1/audit?to=now
+    # stopped showing them, and nothing was named.
+    links = build(3, start=NOW - timedelta(minutes=20))
+    future = replace(links[2], time="9000-01-01T00:00:00.000000Z")
+    future = replace(future, hash=recompute(future))
+    report = verify([*links[:2], future], signed(future))
+    assert [(f.seq, f.kind) for f in report.findings] == [(3, FUTURE_TIME)]
+    # A writer's clock a little ahead of the signer's is no finding.
+    ahead = build(3, start=NOW + timedelta(minutes=4))
+    assert verify(ahead, signed(ahead[2], start=NOW + timedelta(minutes=1))).ok

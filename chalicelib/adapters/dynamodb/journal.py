@@ -142,19 +142,6 @@ def _item_of(link: Link) -> AuditEventModel:
     )
 
 
-def _link_of(item: AuditEventModel) -> Link:
-    return Link(
-        chain=item.chain,
-        seq=int(item.seq),
-        time=item.time,
-        event=item.event,
-        prev_hash=item.prev_hash,
-        hash=item.hash,
-        expires_at=_epoch(item.expires_at),
-        prev_expires_at=None if item.prev_expires_at is None else int(item.prev_expires_at),
-    )
-
-
 def _checkpoint_of(item: AuditCheckpointModel) -> Checkpoint:
     return Checkpoint(
         chain=item.chain,
@@ -181,7 +168,7 @@ def _raw_n(item: dict[str, Any], name: str) -> int | None:
     value = item.get(name, {})
     try:
         return int(value["N"]) if isinstance(value, dict) and "N" in value else None
-    except ValueError:
+    except (TypeError, ValueError):  # a file's {"N": [..]}, or 5,000 digits
         return None
 
 
@@ -190,7 +177,7 @@ def link_from_item(item: dict[str, Any]) -> Link:
     text = _raw_s(item, "event")
     try:
         event: Any = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a PutItem of 100,000 nested brackets
         event = {"unparseable": text}
     return Link(
         chain=_raw_s(item, "chain"),
@@ -272,6 +259,26 @@ def _query_all(connection: Any, chain: str) -> Iterator[dict[str, Any]]:
         start_key = page.get("LastEvaluatedKey")
         if not start_key:
             return
+
+
+def _query_by_time(chain: str, condition: Any, start_key: Any, wanted: int) -> list[dict[str, Any]]:
+    """Up to `wanted` raw items of a chain by time. Raw, read as the verifier reads them
+    (`link_from_item`): an item a writer made unparseable is shown, never a 500 for the whole page."""
+    connection = AuditEventModel._get_connection()
+    items: list[dict[str, Any]] = []
+    while True:
+        page = connection.query(
+            chain,
+            range_key_condition=condition,
+            index_name=AuditEventModel.by_time.Meta.index_name,
+            scan_index_forward=True,
+            limit=wanted - len(items),
+            exclusive_start_key=start_key,
+        )
+        items += page.get("Items", [])
+        start_key = page.get("LastEvaluatedKey")
+        if len(items) >= wanted or not start_key:
+            return items[:wanted]
 
 
 def _scan_chains(model: type[AuditEventModel] | type[AuditCheckpointModel]) -> set[str]:
@@ -486,16 +493,7 @@ class DynamoDbAuditJournal:
             start_key = {"chain": {"S": chain}, "seq": {"N": str(seq)}, "time": {"S": moment}}
         with _unavailable("read"):
             # One more than asked tells whether a next page exists, so no cursor leads to an empty page.
-            found = [
-                _link_of(item)
-                for item in AuditEventModel.by_time.query(
-                    chain,
-                    range_key_condition=condition,
-                    scan_index_forward=True,
-                    limit=limit + 1,
-                    last_evaluated_key=start_key,
-                )
-            ]
+            found = [link_from_item(item) for item in _query_by_time(chain, condition, start_key, limit + 1)]
         page = found[:limit]
         next_cursor = _encode_cursor(chain, page[-1]) if len(found) > limit else None
         return [public_view(link) for link in page], next_cursor
