@@ -207,6 +207,8 @@ def test_a_psc_session_vouched_for_one_pharmacy_is_refused_at_another_that_invit
         world.call("DELETE", f"/v1/admin/pharmacies/{PHARMACY_A}/members/{username}", "admin-a").status_code
         == 204
     )
+    # they now practise at B, as the national directory says, and B invites them
+    psc.set_identity(PHARMACIST_A, professions=[{"code": "21", "finess": [PHARMACY_B]}])
     invited = world.call(
         "POST",
         f"/v1/admin/pharmacies/{PHARMACY_B}/members",
