@@ -75,9 +75,10 @@ _RANDOM = secrets.SystemRandom()
 
 @dataclass
 class PscLatency:
-    """How long PSC's backchannel request takes from this process (a moving average): a start that
-    sends no push waits about as long, so that its answer time does not tell invited identifiers
-    from others. None until a first request was timed (then nothing is waited)."""
+    """How long a start that sends a push takes in this process (a moving average of PSC's
+    backchannel request, storing the login and journaling the start): a start that sends no push
+    waits until it has taken about as long, so that its answer time does not tell invited
+    identifiers from others. None until a first such start was timed (then nothing is waited)."""
 
     seconds: float | None = None
     weight: float = 0.2
@@ -151,19 +152,19 @@ def start_login(deps: PscLoginDeps, meta: RequestMeta, body: Any) -> LoginStarte
     policy = deps.policy
     now = deps.clock.now().timestamp()
     _check_limits(deps, meta, national_id, now)
+    # Timed from here to the answer, journal included: a start that sends a push also appends the
+    # member's event to their pharmacy's chain, one that leads nowhere at most an aggregated
+    # refusal; the second waits for the rest of the first's time (PscLatency).
+    began = deps.monotonic()
     username = psc_username(national_id)
     membership = deps.memberships.get(username)
     code = binding_message()
     request = None
     if membership is not None and membership.national_id is not None and membership.finess is not None:
-        began = deps.monotonic()
         try:
             request = deps.provider.authorize(national_id, code)
         except UnknownIdentifier:
             request = None
-        deps.latency.record(deps.monotonic() - began)
-    elif deps.latency.seconds is not None:
-        deps.sleep(deps.latency.seconds * (0.8 + 0.4 * deps.random()))
     handle = secrets.token_urlsafe(HANDLE_BYTES)
     expires_in, interval = policy.expires_in_seconds, policy.interval_seconds
     if request is None or membership is None or membership.finess is None:
@@ -171,17 +172,22 @@ def start_login(deps: PscLoginDeps, meta: RequestMeta, body: Any) -> LoginStarte
         declined = deps.random() < policy.declined_share
         low, high = policy.declined_after_seconds
         refuse_at = now + low + (high - low) * deps.random() if declined else None
-        login = PscLogin(
-            handle_digest=_digest(handle),
-            auth_req_id="",
-            username=username,
-            national_id=national_id,
-            finess=membership.finess if membership is not None and membership.finess else "",
-            expires_at=now + expires_in,
-            interval=interval,
-            next_poll_at=now + interval,
-            refuse_at=refuse_at,
+        deps.logins.add(
+            PscLogin(
+                handle_digest=_digest(handle),
+                auth_req_id="",
+                username=username,
+                national_id=national_id,
+                finess=membership.finess if membership is not None and membership.finess else "",
+                expires_at=now + expires_in,
+                interval=interval,
+                next_poll_at=now + interval,
+                refuse_at=refuse_at,
+            )
         )
+        if deps.latency.seconds is not None:
+            target = deps.latency.seconds * (0.8 + 0.4 * deps.random())
+            deps.sleep(max(0.0, target - (deps.monotonic() - began)))
     else:
         interval = max(interval, request.interval)
         login = PscLogin(
@@ -194,9 +200,9 @@ def start_login(deps: PscLoginDeps, meta: RequestMeta, body: Any) -> LoginStarte
             interval=interval,
             next_poll_at=now + interval,
         )
-    deps.logins.add(login)
-    if not login.leads_nowhere:
+        deps.logins.add(login)
         audit(deps.journal, _actor(username, login.finess), meta, "psc_login_start")
+        deps.latency.record(deps.monotonic() - began)
     return LoginStarted(login_id=handle, binding_message=code, expires_in=expires_in, interval=interval)
 
 

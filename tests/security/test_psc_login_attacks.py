@@ -1,0 +1,94 @@
+"""An outsider against the Pro Santé Connect login start and poll (services/psc_login.py), on
+in-memory ports whose clock the test moves: what they learn from how long an answer takes, and
+what a start for an identifier they typed leaves behind."""
+
+from __future__ import annotations
+
+from chalicelib.domain.audit_chain import AuditEvent
+from chalicelib.domain.model import Role
+from chalicelib.domain.psc import PscLoginPolicy
+from chalicelib.ports import CibaRequest, Membership, RequestMeta
+from chalicelib.services import psc_login
+from chalicelib.services.refusals import UnauthenticatedRefusals
+from tests.fakes import (
+    FakeJournal,
+    FakeMemberships,
+    FakePscLogins,
+    FakePscProvider,
+    FakePscStartLimits,
+    FakeSessionIssuer,
+    FixedClock,
+)
+
+PHARMACY = "750000010"
+INVITED = "810000000001"
+INVITED_UNKNOWN_TO_PSC = "810000000009"
+PSC_ANSWERS_IN = 0.4  # seconds
+JOURNAL_APPENDS_IN = 0.1  # seconds: a chained, signed event is a few round trips
+
+
+class SlowJournal(FakeJournal):
+    def __init__(self, clock: FixedClock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def append(self, event: AuditEvent, changes: object = ()) -> None:
+        self.clock.advance(seconds=JOURNAL_APPENDS_IN)
+        super().append(event)
+
+
+class SlowPsc(FakePscProvider):
+    def __init__(self, clock: FixedClock) -> None:
+        super().__init__(known={INVITED}, directory={INVITED: (PHARMACY,)})
+        self.clock = clock
+
+    def authorize(self, national_id: str, binding_message: str) -> CibaRequest:
+        self.clock.advance(seconds=PSC_ANSWERS_IN)
+        return super().authorize(national_id, binding_message)
+
+
+def deps() -> psc_login.PscLoginDeps:
+    clock = FixedClock()
+    memberships = FakeMemberships()
+    for national_id in (INVITED, INVITED_UNKNOWN_TO_PSC):
+        memberships.add(
+            Membership(f"psc-{national_id}", Role.PHARMACIST, PHARMACY, national_id=national_id),
+            created_by="t",
+        )
+    journal = SlowJournal(clock)
+    return psc_login.PscLoginDeps(
+        provider=SlowPsc(clock),
+        logins=FakePscLogins(),
+        memberships=memberships,
+        issuer=FakeSessionIssuer(),
+        journal=journal,
+        clock=clock,
+        limits=FakePscStartLimits(),
+        refusals=UnauthenticatedRefusals(journal, clock),
+        policy=PscLoginPolicy(),
+        random=lambda: 0.5,  # no jitter: the times compare exactly
+        monotonic=lambda: clock.now().timestamp(),
+        sleep=lambda seconds: clock.advance(seconds=seconds),
+    )
+
+
+def _took(d: psc_login.PscLoginDeps, national_id: str, source: str) -> float:
+    assert isinstance(d.clock, FixedClock)
+    began = d.clock.now()
+    psc_login.start_login(d, RequestMeta(request_id="r", source_ip=source), {"national_id": national_id})
+    return (d.clock.now() - began).total_seconds()
+
+
+def test_a_start_takes_as_long_whether_it_journals_a_member_s_start_or_a_refusal_or_nothing() -> None:
+    """The invited start sends a push and appends its event to the pharmacy's chain; a start that
+    leads nowhere journals one refusal per source and window, then nothing: without padding the
+    journal's time too, every start after the first in a window answers faster for an identifier
+    nobody invited, and a few starts tell a member from a stranger."""
+    d = deps()
+    invited = [_took(d, INVITED, "198.51.100.7") for _ in range(2)]
+    others = [
+        _took(d, national_id, "203.0.113.9")
+        for national_id in ("810000000099", "810000000098", "810000000097", INVITED_UNKNOWN_TO_PSC)
+    ]
+    assert invited == [PSC_ANSWERS_IN + JOURNAL_APPENDS_IN] * 2
+    assert all(abs(t - invited[0]) < 1e-6 for t in others), (invited, others)
