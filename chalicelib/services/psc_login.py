@@ -73,20 +73,27 @@ NO_PUSH = "no push sent"
 _RANDOM = secrets.SystemRandom()
 
 
+# What a start that sends a push is assumed to take until this process has timed one (PSC's
+# backchannel answer, a DynamoDB write and a journal append): without it, a process that never sent
+# a push would answer a start that leads nowhere at once.
+ASSUMED_PUSH_START_SECONDS = 0.5
+
+
 @dataclass
 class PscLatency:
     """How long a start that sends a push takes in this process (a moving average of PSC's
     backchannel request, storing the login and journaling the start): a start that sends no push
     waits until it has taken about as long, so that its answer time does not tell invited
-    identifiers from others. None until a first such start was timed (then nothing is waited)."""
+    identifiers from others. ASSUMED_PUSH_START_SECONDS until a first such start was timed (that
+    first measure then replaces it)."""
 
-    seconds: float | None = None
+    seconds: float = ASSUMED_PUSH_START_SECONDS
     weight: float = 0.2
+    measured: bool = False
 
     def record(self, seconds: float) -> None:
-        self.seconds = (
-            seconds if self.seconds is None else self.seconds + self.weight * (seconds - self.seconds)
-        )
+        self.seconds = self.seconds + self.weight * (seconds - self.seconds) if self.measured else seconds
+        self.measured = True
 
 
 @dataclass(frozen=True)
@@ -185,9 +192,8 @@ def start_login(deps: PscLoginDeps, meta: RequestMeta, body: Any) -> LoginStarte
                 refuse_at=refuse_at,
             )
         )
-        if deps.latency.seconds is not None:
-            target = deps.latency.seconds * (0.8 + 0.4 * deps.random())
-            deps.sleep(max(0.0, target - (deps.monotonic() - began)))
+        target = deps.latency.seconds * (0.8 + 0.4 * deps.random())
+        deps.sleep(max(0.0, target - (deps.monotonic() - began)))
     else:
         interval = max(interval, request.interval)
         login = PscLogin(

@@ -4,6 +4,8 @@ what a start for an identifier they typed leaves behind."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from chalicelib.domain.audit_chain import AuditEvent
 from chalicelib.domain.model import Role
 from chalicelib.domain.psc import PscLoginPolicy
@@ -24,6 +26,7 @@ PHARMACY = "750000010"
 INVITED = "810000000001"
 INVITED_UNKNOWN_TO_PSC = "810000000009"
 PSC_ANSWERS_IN = 0.4  # seconds
+PSC_TOKEN_ENDPOINT_ANSWERS_IN = 0.2  # seconds
 JOURNAL_APPENDS_IN = 0.1  # seconds: a chained, signed event is a few round trips
 
 
@@ -45,6 +48,10 @@ class SlowPsc(FakePscProvider):
     def authorize(self, national_id: str, binding_message: str) -> CibaRequest:
         self.clock.advance(seconds=PSC_ANSWERS_IN)
         return super().authorize(national_id, binding_message)
+
+    def poll(self, auth_req_id: str) -> dict[str, Any]:
+        self.clock.advance(seconds=PSC_TOKEN_ENDPOINT_ANSWERS_IN)
+        return super().poll(auth_req_id)
 
 
 def deps() -> psc_login.PscLoginDeps:
@@ -92,3 +99,13 @@ def test_a_start_takes_as_long_whether_it_journals_a_member_s_start_or_a_refusal
     ]
     assert invited == [PSC_ANSWERS_IN + JOURNAL_APPENDS_IN] * 2
     assert all(abs(t - invited[0]) < 1e-6 for t in others), (invited, others)
+
+
+def test_a_fresh_process_does_not_answer_a_stranger_s_identifier_at_once() -> None:
+    """A process that has sent no push yet (after a deploy, a scale-out, or a quiet night's recycled
+    functions) has measured nothing: answering a start that leads nowhere at once, while an
+    invited one waits for PSC, is a clean membership oracle on the first start it serves."""
+    stranger = _took(deps(), "810000000099", "203.0.113.9")
+    member = _took(deps(), INVITED, "198.51.100.7")
+    assert stranger >= psc_login.ASSUMED_PUSH_START_SECONDS * 0.8
+    assert member == PSC_ANSWERS_IN + JOURNAL_APPENDS_IN
