@@ -77,6 +77,8 @@ _RANDOM = secrets.SystemRandom()
 # backchannel answer, a DynamoDB write and a journal append): without it, a process that never sent
 # a push would answer a start that leads nowhere at once.
 ASSUMED_PUSH_START_SECONDS = 0.5
+# The same for a poll of a login that sent a push (PSC's token endpoint), until one was timed.
+ASSUMED_TOKEN_POLL_SECONDS = 0.2
 
 
 @dataclass
@@ -109,6 +111,9 @@ class PscLoginDeps:
     policy: PscLoginPolicy = field(default_factory=PscLoginPolicy)
     random: Callable[[], float] = field(default=_RANDOM.random)
     latency: PscLatency = field(default_factory=PscLatency)
+    # A poll of a login that sent a push asks PSC's token endpoint; one that leads nowhere waits
+    # about as long (the same masking as the start's, per poll).
+    poll_latency: PscLatency = field(default_factory=lambda: PscLatency(ASSUMED_TOKEN_POLL_SECONDS))
     monotonic: Callable[[], float] = field(default=time.monotonic)
     sleep: Callable[[float], None] = field(default=time.sleep)
 
@@ -241,9 +246,14 @@ def poll_login(deps: PscLoginDeps, meta: RequestMeta, handle: str) -> SessionGra
         raise _slow_down(deps, meta, interval)
     if not deps.logins.claim_poll(login, next_poll_at=now + login.interval, interval=login.interval):
         raise SlowDown(f"Poll at most every {login.interval} seconds.", retry_after_seconds=login.interval)
+    began = deps.monotonic()
     if login.leads_nowhere:
-        if login.refuse_at is not None and now >= login.refuse_at:
+        declined = login.refuse_at is not None and now >= login.refuse_at
+        if declined:
             _refuse(deps, login, meta, "access_denied")
+        target = deps.poll_latency.seconds * (0.8 + 0.4 * deps.random())
+        deps.sleep(max(0.0, target - (deps.monotonic() - began)))
+        if declined:
             raise AccessDenied(NOT_APPROVED)
         raise AuthorizationPending(
             "Approve the request in your e-CPS app, then poll again.", retry_after_seconds=login.interval
@@ -251,6 +261,7 @@ def poll_login(deps: PscLoginDeps, meta: RequestMeta, handle: str) -> SessionGra
     try:
         tokens = deps.provider.poll(login.auth_req_id)
     except AuthorizationPending as pending:
+        deps.poll_latency.record(deps.monotonic() - began)
         raise AuthorizationPending(pending.detail, retry_after_seconds=login.interval) from None
     except SlowDown:
         interval = login.interval + SLOW_DOWN_STEP_SECONDS

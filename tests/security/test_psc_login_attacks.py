@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from chalicelib.domain.audit_chain import AuditEvent
 from chalicelib.domain.model import Role
-from chalicelib.domain.psc import PscLoginPolicy
+from chalicelib.domain.psc import AccessDenied, AuthorizationPending, CibaProblem, PscLoginPolicy
 from chalicelib.ports import CibaRequest, Membership, RequestMeta
 from chalicelib.services import psc_login
 from chalicelib.services.refusals import UnauthenticatedRefusals
@@ -109,3 +111,29 @@ def test_a_fresh_process_does_not_answer_a_stranger_s_identifier_at_once() -> No
     member = _took(deps(), INVITED, "198.51.100.7")
     assert stranger >= psc_login.ASSUMED_PUSH_START_SECONDS * 0.8
     assert member == PSC_ANSWERS_IN + JOURNAL_APPENDS_IN
+
+
+def _poll_took(d: psc_login.PscLoginDeps, login_id: str) -> tuple[str, float]:
+    assert isinstance(d.clock, FixedClock)
+    began = d.clock.now()
+    with pytest.raises(CibaProblem) as answer:
+        psc_login.poll_login(d, RequestMeta(request_id="r", source_ip="203.0.113.9"), login_id)
+    return answer.value.error_code, (d.clock.now() - began).total_seconds()
+
+
+def test_a_poll_takes_as_long_whether_our_server_asks_psc_or_the_login_leads_nowhere() -> None:
+    """Our server polls PSC's token endpoint for a login that sent a push, and asks nobody for one
+    that leads nowhere: answered at once, every poll of the stranger's login (24 per login) would
+    tell it from a member's, whatever the start's answer time hid."""
+    d = deps()
+    assert isinstance(d.clock, FixedClock)
+    meta = RequestMeta(request_id="r", source_ip="203.0.113.9")
+    member = psc_login.start_login(d, meta, {"national_id": INVITED})
+    stranger = psc_login.start_login(d, meta, {"national_id": "810000000099"})
+    d.clock.advance(seconds=member.interval)
+    assert _poll_took(d, member.login_id) == (AuthorizationPending.error_code, PSC_TOKEN_ENDPOINT_ANSWERS_IN)
+    for _ in range(3):
+        d.clock.advance(seconds=member.interval)
+        code, took = _poll_took(d, stranger.login_id)
+        assert code in {AuthorizationPending.error_code, AccessDenied.error_code}
+        assert abs(took - PSC_TOKEN_ENDPOINT_ANSWERS_IN) < 1e-6, took
