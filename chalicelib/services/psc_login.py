@@ -79,6 +79,8 @@ _RANDOM = secrets.SystemRandom()
 ASSUMED_PUSH_START_SECONDS = 0.5
 # The same for a poll of a login that sent a push (PSC's token endpoint), until one was timed.
 ASSUMED_TOKEN_POLL_SECONDS = 0.2
+# And for the end of a member's login that was not approved (its event on their pharmacy's chain).
+ASSUMED_REFUSAL_SECONDS = 0.1
 
 
 @dataclass
@@ -114,6 +116,9 @@ class PscLoginDeps:
     # A poll of a login that sent a push asks PSC's token endpoint; one that leads nowhere waits
     # about as long (the same masking as the start's, per poll).
     poll_latency: PscLatency = field(default_factory=lambda: PscLatency(ASSUMED_TOKEN_POLL_SECONDS))
+    # A member's login that ends unapproved journals on their pharmacy's chain; one that leads
+    # nowhere, at most an aggregated refusal: it waits about as long.
+    refusal_latency: PscLatency = field(default_factory=lambda: PscLatency(ASSUMED_REFUSAL_SECONDS))
     monotonic: Callable[[], float] = field(default=time.monotonic)
     sleep: Callable[[float], None] = field(default=time.sleep)
 
@@ -197,8 +202,7 @@ def start_login(deps: PscLoginDeps, meta: RequestMeta, body: Any) -> LoginStarte
                 refuse_at=refuse_at,
             )
         )
-        target = deps.latency.seconds * (0.8 + 0.4 * deps.random())
-        deps.sleep(max(0.0, target - (deps.monotonic() - began)))
+        _pad(deps, deps.latency, began)
     else:
         interval = max(interval, request.interval)
         login = PscLogin(
@@ -217,14 +221,23 @@ def start_login(deps: PscLoginDeps, meta: RequestMeta, body: Any) -> LoginStarte
     return LoginStarted(login_id=handle, binding_message=code, expires_in=expires_in, interval=interval)
 
 
+def _pad(deps: PscLoginDeps, latency: PscLatency, began: float) -> None:
+    """Wait until about `latency` (±20 %) has passed since `began` (deps.monotonic)."""
+    target = latency.seconds * (0.8 + 0.4 * deps.random())
+    deps.sleep(max(0.0, target - (deps.monotonic() - began)))
+
+
 def _refuse(deps: PscLoginDeps, login: PscLogin, meta: RequestMeta, reason: str) -> None:
+    began = deps.monotonic()
     deps.logins.remove(login.handle_digest)
     if login.leads_nowhere:
         deps.refusals.refuse(meta, "psc_login", NO_PUSH)
+        _pad(deps, deps.refusal_latency, began)
         return
     audit(
         deps.journal, _actor(login.username, login.finess), meta, "psc_login", outcome="denied", reason=reason
     )
+    deps.refusal_latency.record(deps.monotonic() - began)
 
 
 def _slow_down(deps: PscLoginDeps, meta: RequestMeta, interval: int) -> SlowDown:
@@ -248,12 +261,9 @@ def poll_login(deps: PscLoginDeps, meta: RequestMeta, handle: str) -> SessionGra
         raise SlowDown(f"Poll at most every {login.interval} seconds.", retry_after_seconds=login.interval)
     began = deps.monotonic()
     if login.leads_nowhere:
-        declined = login.refuse_at is not None and now >= login.refuse_at
-        if declined:
+        _pad(deps, deps.poll_latency, began)  # what asking PSC's token endpoint would take
+        if login.refuse_at is not None and now >= login.refuse_at:
             _refuse(deps, login, meta, "access_denied")
-        target = deps.poll_latency.seconds * (0.8 + 0.4 * deps.random())
-        deps.sleep(max(0.0, target - (deps.monotonic() - began)))
-        if declined:
             raise AccessDenied(NOT_APPROVED)
         raise AuthorizationPending(
             "Approve the request in your e-CPS app, then poll again.", retry_after_seconds=login.interval

@@ -137,3 +137,21 @@ def test_a_poll_takes_as_long_whether_our_server_asks_psc_or_the_login_leads_now
         code, took = _poll_took(d, stranger.login_id)
         assert code in {AuthorizationPending.error_code, AccessDenied.error_code}
         assert abs(took - PSC_TOKEN_ENDPOINT_ANSWERS_IN) < 1e-6, took
+
+
+def test_an_expired_login_answers_as_fast_for_a_stranger_as_for_a_member() -> None:
+    """A member's login that ends (expired, declined) appends its refusal to their pharmacy's chain;
+    a stranger's adds to an aggregated tally, journaled once per source and window. Without
+    padding, the last poll of every login after the first of a window tells them apart."""
+    d = deps()
+    assert isinstance(d.clock, FixedClock)
+    meta = RequestMeta(request_id="r", source_ip="203.0.113.9")
+    logins = [
+        psc_login.start_login(d, meta, {"national_id": national_id}).login_id
+        for national_id in (INVITED, "810000000099", "810000000098", "810000000097")
+    ]
+    d.clock.advance(seconds=PscLoginPolicy().expires_in_seconds)
+    took = [_poll_took(d, login_id) for login_id in logins]
+    assert {code for code, _ in took} == {"expired_token"}
+    assert took[0][1] == JOURNAL_APPENDS_IN
+    assert all(abs(t - took[0][1]) < 1e-6 for _, t in took[1:]), took
