@@ -100,6 +100,23 @@ class PscLatency:
         self.measured = True
 
 
+@dataclass
+class PscTerms:
+    """The interval and expiry PSC gave this process's last push, when they are stricter than the
+    policy's: every start, one that leads nowhere included, answers and keeps them, so that they do
+    not tell a member's login from a stranger's."""
+
+    interval: int = 0
+    expires_in: int | None = None
+
+    def apply(self, policy: PscLoginPolicy) -> tuple[int, int]:
+        """(expires_in, interval) for a start."""
+        expires_in = policy.expires_in_seconds
+        if self.expires_in is not None:
+            expires_in = min(expires_in, self.expires_in)
+        return expires_in, max(policy.interval_seconds, self.interval)
+
+
 @dataclass(frozen=True)
 class PscLoginDeps:
     provider: PscProvider
@@ -113,6 +130,7 @@ class PscLoginDeps:
     policy: PscLoginPolicy = field(default_factory=PscLoginPolicy)
     random: Callable[[], float] = field(default=_RANDOM.random)
     latency: PscLatency = field(default_factory=PscLatency)
+    terms: PscTerms = field(default_factory=PscTerms)
     # A poll of a login that sent a push asks PSC's token endpoint; one that leads nowhere waits
     # about as long (the same masking as the start's, per poll).
     poll_latency: PscLatency = field(default_factory=lambda: PscLatency(ASSUMED_TOKEN_POLL_SECONDS))
@@ -183,7 +201,9 @@ def start_login(deps: PscLoginDeps, meta: RequestMeta, body: Any) -> LoginStarte
         except UnknownIdentifier:
             request = None
     handle = secrets.token_urlsafe(HANDLE_BYTES)
-    expires_in, interval = policy.expires_in_seconds, policy.interval_seconds
+    if request is not None:
+        deps.terms.interval, deps.terms.expires_in = request.interval, request.expires_in
+    expires_in, interval = deps.terms.apply(policy)
     if request is None or membership is None or membership.finess is None:
         deps.refusals.refuse(meta, "psc_login_start", NO_PUSH)
         declined = deps.random() < policy.declined_share
@@ -204,14 +224,13 @@ def start_login(deps: PscLoginDeps, meta: RequestMeta, body: Any) -> LoginStarte
         )
         _pad(deps, deps.latency, began)
     else:
-        interval = max(interval, request.interval)
         login = PscLogin(
             handle_digest=_digest(handle),
             auth_req_id=request.auth_req_id,
             username=username,
             national_id=national_id,
             finess=membership.finess,
-            expires_at=now + min(expires_in, request.expires_in),
+            expires_at=now + expires_in,
             interval=interval,
             next_poll_at=now + interval,
         )

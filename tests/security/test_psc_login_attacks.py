@@ -46,10 +46,13 @@ class SlowPsc(FakePscProvider):
     def __init__(self, clock: FixedClock) -> None:
         super().__init__(known={INVITED}, directory={INVITED: (PHARMACY,)})
         self.clock = clock
+        self.terms = (120, 5)  # expires_in, interval
 
     def authorize(self, national_id: str, binding_message: str) -> CibaRequest:
         self.clock.advance(seconds=PSC_ANSWERS_IN)
-        return super().authorize(national_id, binding_message)
+        request = super().authorize(national_id, binding_message)
+        expires_in, interval = self.terms
+        return CibaRequest(request.auth_req_id, expires_in, interval)
 
     def poll(self, auth_req_id: str) -> dict[str, Any]:
         self.clock.advance(seconds=PSC_TOKEN_ENDPOINT_ANSWERS_IN)
@@ -155,3 +158,18 @@ def test_an_expired_login_answers_as_fast_for_a_stranger_as_for_a_member() -> No
     assert {code for code, _ in took} == {"expired_token"}
     assert took[0][1] == JOURNAL_APPENDS_IN
     assert all(abs(t - took[0][1]) < 1e-6 for _, t in took[1:]), took
+
+
+def test_a_stranger_s_login_keeps_the_interval_and_expiry_psc_gives_a_member_s() -> None:
+    """PSC may ask for a longer interval, or expire its requests sooner, than our policy: a member's
+    login then answers that interval and expires that soon, a stranger's did not."""
+    d = deps()
+    assert isinstance(d.clock, FixedClock) and isinstance(d.provider, SlowPsc)
+    d.provider.terms = (60, 10)  # PSC's expires_in and interval
+    meta = RequestMeta(request_id="r", source_ip="203.0.113.9")
+    member = psc_login.start_login(d, meta, {"national_id": INVITED})
+    stranger = psc_login.start_login(d, meta, {"national_id": "810000000099"})
+    assert (member.interval, member.expires_in) == (stranger.interval, stranger.expires_in)
+    d.clock.advance(seconds=60)
+    assert _poll_took(d, member.login_id)[0] == "expired_token"
+    assert _poll_took(d, stranger.login_id)[0] == "expired_token"
