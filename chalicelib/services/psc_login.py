@@ -306,12 +306,13 @@ def poll_login(deps: PscLoginDeps, meta: RequestMeta, handle: str) -> SessionGra
     except AccessDenied as declined:
         _refuse(deps, login, meta, declined.error_code)
         raise AccessDenied(NOT_APPROVED) from None
-    return _complete(deps, login, meta, tokens)
+    return _complete(deps, replace(login, next_poll_at=now + login.interval), meta, tokens)
 
 
 def _complete(
     deps: PscLoginDeps, login: PscLogin, meta: RequestMeta, tokens: dict[str, Any]
 ) -> SessionGranted:
+    """`login` as this poll claimed it (its next_poll_at)."""
     try:
         practice = read_practice(deps.provider.verified_userinfo(tokens))
         # Read again now: a membership revoked (or moved) since the login started counts.
@@ -329,6 +330,10 @@ def _complete(
     except PscRefused as refused:
         _refuse(deps, login, meta, refused.reason)
         raise
+    # One handle, one session: claim the completion, so that a poll that got PSC's answer again
+    # meanwhile (while this one verified userinfo) cannot complete it a second time.
+    if not deps.logins.claim_poll(login, next_poll_at=login.expires_at, interval=login.interval):
+        raise UnknownLogin("No such login: start a new one.")
     deps.logins.remove(login.handle_digest)
     # The token names the pharmacy PSC vouched for: it is valid there only (services/auth.py).
     token, lifetime = deps.issuer.issue(login.username, membership.finess)

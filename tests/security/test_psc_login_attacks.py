@@ -173,3 +173,36 @@ def test_a_stranger_s_login_keeps_the_interval_and_expiry_psc_gives_a_member_s()
     d.clock.advance(seconds=60)
     assert _poll_took(d, member.login_id)[0] == "expired_token"
     assert _poll_took(d, stranger.login_id)[0] == "expired_token"
+
+
+def test_two_polls_racing_on_an_approved_login_mint_one_session() -> None:
+    """One handle, one session, even if PSC answered its token endpoint twice for the same request:
+    a second poll that arrives while the first verifies PSC's answer (userinfo over the network)
+    must not complete the login a second time."""
+    d = deps()
+    assert isinstance(d.clock, FixedClock) and isinstance(d.provider, SlowPsc)
+    assert isinstance(d.issuer, FakeSessionIssuer)
+    meta = RequestMeta(request_id="r", source_ip="203.0.113.9")
+    started = psc_login.start_login(d, meta, {"national_id": INVITED})
+    d.provider.approve(INVITED, started.binding_message)
+    provider, clock = d.provider, d.clock
+    verify = provider.verified_userinfo
+    second: list[object] = []
+
+    def slow_userinfo(tokens: dict[str, Any]) -> dict[str, Any]:
+        if not second:  # the first poll's userinfo takes longer than the interval
+            second.append(None)
+            clock.advance(seconds=started.interval)
+            try:
+                second[0] = psc_login.poll_login(d, meta, started.login_id)
+            except CibaProblem as problem:
+                second[0] = problem
+        return verify(tokens)
+
+    provider.verified_userinfo = slow_userinfo  # type: ignore[method-assign]
+    d.clock.advance(seconds=started.interval)
+    try:
+        first: object = psc_login.poll_login(d, meta, started.login_id)
+    except CibaProblem as problem:
+        first = problem
+    assert len(d.issuer.issued) == 1, (first, second)
