@@ -165,6 +165,12 @@ def source_of(address: str) -> str:
     return str(ip)
 
 
+def _refusal(deps: PscLoginDeps, meta: RequestMeta, action: str, reason: str) -> None:
+    """An aggregated refusal (services/refusals.py), tallied per source as the start limit counts
+    it: rotating IPv6 addresses inside one /64 open no new tally, hence no new event, each."""
+    deps.refusals.refuse(replace(meta, source_ip=source_of(meta.source_ip)), action, reason)
+
+
 def _check_limits(deps: PscLoginDeps, meta: RequestMeta, national_id: str, now: float) -> None:
     """Count this start per source, then per identifier (a digest: the table holds no identifier for
     it); TooManyStarts past either limit. The same for every identifier, invited or not."""
@@ -175,7 +181,7 @@ def _check_limits(deps: PscLoginDeps, meta: RequestMeta, national_id: str, now: 
         (f"id:{_digest(national_id)}", policy.starts_per_identifier),
     ):
         if deps.limits.count(key, window_end=window_end) > limit:
-            deps.refusals.refuse(meta, "psc_login_start", NO_PUSH)
+            _refusal(deps, meta, "psc_login_start", NO_PUSH)
             raise TooManyStarts(
                 "Too many logins started; retry after Retry-After seconds.",
                 retry_after_seconds=max(1, window_end - int(now)),
@@ -205,7 +211,7 @@ def start_login(deps: PscLoginDeps, meta: RequestMeta, body: Any) -> LoginStarte
         deps.terms.interval, deps.terms.expires_in = request.interval, request.expires_in
     expires_in, interval = deps.terms.apply(policy)
     if request is None or membership is None or membership.finess is None:
-        deps.refusals.refuse(meta, "psc_login_start", NO_PUSH)
+        _refusal(deps, meta, "psc_login_start", NO_PUSH)
         declined = deps.random() < policy.declined_share
         low, high = policy.declined_after_seconds
         refuse_at = now + low + (high - low) * deps.random() if declined else None
@@ -250,7 +256,7 @@ def _refuse(deps: PscLoginDeps, login: PscLogin, meta: RequestMeta, reason: str)
     began = deps.monotonic()
     deps.logins.remove(login.handle_digest)
     if login.leads_nowhere:
-        deps.refusals.refuse(meta, "psc_login", NO_PUSH)
+        _refusal(deps, meta, "psc_login", NO_PUSH)
         _pad(deps, deps.refusal_latency, began)
         return
     audit(
@@ -260,7 +266,7 @@ def _refuse(deps: PscLoginDeps, login: PscLogin, meta: RequestMeta, reason: str)
 
 
 def _slow_down(deps: PscLoginDeps, meta: RequestMeta, interval: int) -> SlowDown:
-    deps.refusals.refuse(meta, "psc_login_poll", "slow_down")
+    _refusal(deps, meta, "psc_login_poll", "slow_down")
     return SlowDown(f"Poll at most every {interval} seconds.", retry_after_seconds=interval)
 
 

@@ -4,13 +4,20 @@ what a start for an identifier they typed leaves behind."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
 
 from chalicelib.domain.audit_chain import AuditEvent
 from chalicelib.domain.model import Role
-from chalicelib.domain.psc import AccessDenied, AuthorizationPending, CibaProblem, PscLoginPolicy
+from chalicelib.domain.psc import (
+    AccessDenied,
+    AuthorizationPending,
+    CibaProblem,
+    PscLoginPolicy,
+    TooManyStarts,
+)
 from chalicelib.ports import CibaRequest, Membership, RequestMeta
 from chalicelib.services import psc_login
 from chalicelib.services.refusals import UnauthenticatedRefusals
@@ -206,3 +213,18 @@ def test_two_polls_racing_on_an_approved_login_mint_one_session() -> None:
     except CibaProblem as problem:
         first = problem
     assert len(d.issuer.issued) == 1, (first, second)
+
+
+def test_rotating_ipv6_addresses_inside_one_prefix_add_one_refusal_event_per_window() -> None:
+    """The start limit counts an IPv6 source by its /64 (one subscriber's prefix); the aggregated
+    refusals must too: a new address per start would otherwise open a new tally, one year-long
+    event on the platform chain each, up to the refusals' source cap per process and window."""
+    d = deps()
+    assert isinstance(d.journal, FakeJournal)
+    for i in range(60):
+        source = f"2001:db8:1:2::{i + 1:x}"
+        with contextlib.suppress(TooManyStarts):
+            psc_login.start_login(
+                d, RequestMeta(request_id="r", source_ip=source), {"national_id": f"8200000{i:05d}"}
+            )
+    assert len(d.journal.events) <= 2, [e.action for e in d.journal.events]
