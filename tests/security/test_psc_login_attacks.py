@@ -5,10 +5,12 @@ what a start for an identifier they typed leaves behind."""
 from __future__ import annotations
 
 import contextlib
+import json
 from typing import Any
 
 import pytest
 
+from chalicelib.config import get_settings
 from chalicelib.domain.audit_chain import AuditEvent
 from chalicelib.domain.model import Role
 from chalicelib.domain.psc import (
@@ -30,6 +32,7 @@ from tests.fakes import (
     FakeSessionIssuer,
     FixedClock,
 )
+from tests.psc import PscWorld
 
 PHARMACY = "750000010"
 INVITED = "810000000001"
@@ -228,3 +231,18 @@ def test_rotating_ipv6_addresses_inside_one_prefix_add_one_refusal_event_per_win
                 d, RequestMeta(request_id="r", source_ip=source), {"national_id": f"8200000{i:05d}"}
             )
     assert len(d.journal.events) <= 2, [e.action for e in d.journal.events]
+
+
+def test_x_forwarded_for_does_not_change_the_source_a_start_is_counted_against(psc: PscWorld) -> None:
+    """The source is API Gateway's `sourceIp` (the connection's peer), never a header the caller
+    writes: a new X-Forwarded-For per start does not buy new starts."""
+    http = psc.world.client.http
+    answers = [
+        http.post(
+            "/v1/psc/logins",
+            headers={"Content-Type": "application/json", "X-Forwarded-For": f"198.51.100.{i}"},
+            body=json.dumps({"national_id": f"8300000{i:05d}"}),
+        ).status_code
+        for i in range(get_settings().psc_starts_per_source + 1)
+    ]
+    assert answers[:-1] == [201] * (len(answers) - 1) and answers[-1] == 429
