@@ -246,3 +246,14 @@ def test_x_forwarded_for_does_not_change_the_source_a_start_is_counted_against(p
         for i in range(get_settings().psc_starts_per_source + 1)
     ]
     assert answers[:-1] == [201] * (len(answers) - 1) and answers[-1] == 429
+
+
+def test_the_waf_logs_keep_no_login_handle_from_a_poll_s_path() -> None:
+    """The poll's path carries the login's handle, the one secret that collects the session once
+    the pharmacist approves their own push: whoever reads the WAF's logs (every request's URI)
+    could poll a pending login before the app does. API Gateway's access log and ours name the
+    route template only; the WAF log must not keep the path either."""
+    from infra.template import _waf
+
+    logging = _waf("v1", "dev")["WafLogging"]["Properties"]
+    assert {"UriPath": {}} in logging["RedactedFields"]
