@@ -12,6 +12,10 @@
    our own short-lived access token, valid at that pharmacy only. A login that leads nowhere
    answers as a push the professional declined or left unanswered would.
 
+What tells a member from a stranger is masked at each step: the same answer, interval and expiry
+(PscTerms), and about the same time (PscLatency: a start, a poll, a login's end, each padded to
+what a member's takes in this process), with refusals tallied per source as the limit counts it.
+
 Refusals of a member's login are journaled on their pharmacy's chain with a fixed reason (bounded
 by the per-identifier limit); refusals that concern no member (ids that lead nowhere, limits,
 early polls) are aggregated per source and window like every unauthenticated refusal
