@@ -1414,10 +1414,12 @@ def _waf(stage_name: str, stage: str) -> dict[str, Any]:
             "Properties": {
                 "ResourceArn": _arn("WebAcl"),
                 "LogDestinationConfigs": [_arn("WafLogGroup")],
-                # Bearer tokens and cookies never reach the logs.
+                # Bearer tokens and cookies never reach the logs, nor paths: a PSC login's poll
+                # path carries its handle (services/psc_login.py), which collects the session.
                 "RedactedFields": [
                     {"SingleHeader": {"Name": "authorization"}},
                     {"SingleHeader": {"Name": "cookie"}},
+                    {"UriPath": {}},
                 ],
             },
         },

@@ -52,7 +52,8 @@ class PscLoginPolicy:
 
     The app is told `interval` and `expires_in` from here, not PSC's own values, so that a login
     that leads nowhere answers exactly as a live one (PSC's interval, if longer, still wins; its
-    expiry, if shorter, too: keep these at or inside PSC's).
+    expiry, if shorter, too, for every start after the process's first push: keep these at or
+    inside PSC's).
     """
 
     window_seconds: int = 300

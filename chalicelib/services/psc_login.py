@@ -12,6 +12,10 @@
    our own short-lived access token, valid at that pharmacy only. A login that leads nowhere
    answers as a push the professional declined or left unanswered would.
 
+What tells a member from a stranger is masked at each step: the same answer, interval and expiry
+(PscTerms), and about the same time (PscLatency: a start, a poll, a login's end, each padded to
+what a member's takes in this process), with refusals tallied per source as the limit counts it.
+
 Refusals of a member's login are journaled on their pharmacy's chain with a fixed reason (bounded
 by the per-identifier limit); refusals that concern no member (ids that lead nowhere, limits,
 early polls) are aggregated per source and window like every unauthenticated refusal
@@ -73,19 +77,48 @@ NO_PUSH = "no push sent"
 _RANDOM = secrets.SystemRandom()
 
 
+# What a start that sends a push is assumed to take until this process has timed one (PSC's
+# backchannel answer, a DynamoDB write and a journal append): without it, a process that never sent
+# a push would answer a start that leads nowhere at once.
+ASSUMED_PUSH_START_SECONDS = 0.5
+# The same for a poll of a login that sent a push (PSC's token endpoint), until one was timed.
+ASSUMED_TOKEN_POLL_SECONDS = 0.2
+# And for the end of a member's login that was not approved (its event on their pharmacy's chain).
+ASSUMED_REFUSAL_SECONDS = 0.1
+
+
 @dataclass
 class PscLatency:
-    """How long PSC's backchannel request takes from this process (a moving average): a start that
-    sends no push waits about as long, so that its answer time does not tell invited identifiers
-    from others. None until a first request was timed (then nothing is waited)."""
+    """How long a start that sends a push takes in this process (a moving average of PSC's
+    backchannel request, storing the login and journaling the start): a start that sends no push
+    waits until it has taken about as long, so that its answer time does not tell invited
+    identifiers from others. ASSUMED_PUSH_START_SECONDS until a first such start was timed (that
+    first measure then replaces it)."""
 
-    seconds: float | None = None
+    seconds: float = ASSUMED_PUSH_START_SECONDS
     weight: float = 0.2
+    measured: bool = False
 
     def record(self, seconds: float) -> None:
-        self.seconds = (
-            seconds if self.seconds is None else self.seconds + self.weight * (seconds - self.seconds)
-        )
+        self.seconds = self.seconds + self.weight * (seconds - self.seconds) if self.measured else seconds
+        self.measured = True
+
+
+@dataclass
+class PscTerms:
+    """The interval and expiry PSC gave this process's last push, when they are stricter than the
+    policy's: every start, one that leads nowhere included, answers and keeps them, so that they do
+    not tell a member's login from a stranger's."""
+
+    interval: int = 0
+    expires_in: int | None = None
+
+    def apply(self, policy: PscLoginPolicy) -> tuple[int, int]:
+        """(expires_in, interval) for a start."""
+        expires_in = policy.expires_in_seconds
+        if self.expires_in is not None:
+            expires_in = min(expires_in, self.expires_in)
+        return expires_in, max(policy.interval_seconds, self.interval)
 
 
 @dataclass(frozen=True)
@@ -101,6 +134,13 @@ class PscLoginDeps:
     policy: PscLoginPolicy = field(default_factory=PscLoginPolicy)
     random: Callable[[], float] = field(default=_RANDOM.random)
     latency: PscLatency = field(default_factory=PscLatency)
+    terms: PscTerms = field(default_factory=PscTerms)
+    # A poll of a login that sent a push asks PSC's token endpoint; one that leads nowhere waits
+    # about as long (the same masking as the start's, per poll).
+    poll_latency: PscLatency = field(default_factory=lambda: PscLatency(ASSUMED_TOKEN_POLL_SECONDS))
+    # A member's login that ends unapproved journals on their pharmacy's chain; one that leads
+    # nowhere, at most an aggregated refusal: it waits about as long.
+    refusal_latency: PscLatency = field(default_factory=lambda: PscLatency(ASSUMED_REFUSAL_SECONDS))
     monotonic: Callable[[], float] = field(default=time.monotonic)
     sleep: Callable[[float], None] = field(default=time.sleep)
 
@@ -129,6 +169,12 @@ def source_of(address: str) -> str:
     return str(ip)
 
 
+def _refusal(deps: PscLoginDeps, meta: RequestMeta, action: str, reason: str) -> None:
+    """An aggregated refusal (services/refusals.py), tallied per source as the start limit counts
+    it: rotating IPv6 addresses inside one /64 open no new tally, hence no new event, each."""
+    deps.refusals.refuse(replace(meta, source_ip=source_of(meta.source_ip)), action, reason)
+
+
 def _check_limits(deps: PscLoginDeps, meta: RequestMeta, national_id: str, now: float) -> None:
     """Count this start per source, then per identifier (a digest: the table holds no identifier for
     it); TooManyStarts past either limit. The same for every identifier, invited or not."""
@@ -139,7 +185,7 @@ def _check_limits(deps: PscLoginDeps, meta: RequestMeta, national_id: str, now: 
         (f"id:{_digest(national_id)}", policy.starts_per_identifier),
     ):
         if deps.limits.count(key, window_end=window_end) > limit:
-            deps.refusals.refuse(meta, "psc_login_start", NO_PUSH)
+            _refusal(deps, meta, "psc_login_start", NO_PUSH)
             raise TooManyStarts(
                 "Too many logins started; retry after Retry-After seconds.",
                 retry_after_seconds=max(1, window_end - int(now)),
@@ -151,67 +197,80 @@ def start_login(deps: PscLoginDeps, meta: RequestMeta, body: Any) -> LoginStarte
     policy = deps.policy
     now = deps.clock.now().timestamp()
     _check_limits(deps, meta, national_id, now)
+    # Timed from here to the answer, journal included: a start that sends a push also appends the
+    # member's event to their pharmacy's chain, one that leads nowhere at most an aggregated
+    # refusal; the second waits for the rest of the first's time (PscLatency).
+    began = deps.monotonic()
     username = psc_username(national_id)
     membership = deps.memberships.get(username)
     code = binding_message()
     request = None
     if membership is not None and membership.national_id is not None and membership.finess is not None:
-        began = deps.monotonic()
         try:
             request = deps.provider.authorize(national_id, code)
         except UnknownIdentifier:
             request = None
-        deps.latency.record(deps.monotonic() - began)
-    elif deps.latency.seconds is not None:
-        deps.sleep(deps.latency.seconds * (0.8 + 0.4 * deps.random()))
     handle = secrets.token_urlsafe(HANDLE_BYTES)
-    expires_in, interval = policy.expires_in_seconds, policy.interval_seconds
+    if request is not None:
+        deps.terms.interval, deps.terms.expires_in = request.interval, request.expires_in
+    expires_in, interval = deps.terms.apply(policy)
     if request is None or membership is None or membership.finess is None:
-        deps.refusals.refuse(meta, "psc_login_start", NO_PUSH)
+        _refusal(deps, meta, "psc_login_start", NO_PUSH)
         declined = deps.random() < policy.declined_share
         low, high = policy.declined_after_seconds
         refuse_at = now + low + (high - low) * deps.random() if declined else None
-        login = PscLogin(
-            handle_digest=_digest(handle),
-            auth_req_id="",
-            username=username,
-            national_id=national_id,
-            finess=membership.finess if membership is not None and membership.finess else "",
-            expires_at=now + expires_in,
-            interval=interval,
-            next_poll_at=now + interval,
-            refuse_at=refuse_at,
+        deps.logins.add(
+            PscLogin(
+                handle_digest=_digest(handle),
+                auth_req_id="",
+                username=username,
+                national_id=national_id,
+                finess=membership.finess if membership is not None and membership.finess else "",
+                expires_at=now + expires_in,
+                interval=interval,
+                next_poll_at=now + interval,
+                refuse_at=refuse_at,
+            )
         )
+        _pad(deps, deps.latency, began)
     else:
-        interval = max(interval, request.interval)
         login = PscLogin(
             handle_digest=_digest(handle),
             auth_req_id=request.auth_req_id,
             username=username,
             national_id=national_id,
             finess=membership.finess,
-            expires_at=now + min(expires_in, request.expires_in),
+            expires_at=now + expires_in,
             interval=interval,
             next_poll_at=now + interval,
         )
-    deps.logins.add(login)
-    if not login.leads_nowhere:
+        deps.logins.add(login)
         audit(deps.journal, _actor(username, login.finess), meta, "psc_login_start")
+        deps.latency.record(deps.monotonic() - began)
     return LoginStarted(login_id=handle, binding_message=code, expires_in=expires_in, interval=interval)
 
 
+def _pad(deps: PscLoginDeps, latency: PscLatency, began: float) -> None:
+    """Wait until about `latency` (±20 %) has passed since `began` (deps.monotonic)."""
+    target = latency.seconds * (0.8 + 0.4 * deps.random())
+    deps.sleep(max(0.0, target - (deps.monotonic() - began)))
+
+
 def _refuse(deps: PscLoginDeps, login: PscLogin, meta: RequestMeta, reason: str) -> None:
+    began = deps.monotonic()
     deps.logins.remove(login.handle_digest)
     if login.leads_nowhere:
-        deps.refusals.refuse(meta, "psc_login", NO_PUSH)
+        _refusal(deps, meta, "psc_login", NO_PUSH)
+        _pad(deps, deps.refusal_latency, began)
         return
     audit(
         deps.journal, _actor(login.username, login.finess), meta, "psc_login", outcome="denied", reason=reason
     )
+    deps.refusal_latency.record(deps.monotonic() - began)
 
 
 def _slow_down(deps: PscLoginDeps, meta: RequestMeta, interval: int) -> SlowDown:
-    deps.refusals.refuse(meta, "psc_login_poll", "slow_down")
+    _refusal(deps, meta, "psc_login_poll", "slow_down")
     return SlowDown(f"Poll at most every {interval} seconds.", retry_after_seconds=interval)
 
 
@@ -229,7 +288,9 @@ def poll_login(deps: PscLoginDeps, meta: RequestMeta, handle: str) -> SessionGra
         raise _slow_down(deps, meta, interval)
     if not deps.logins.claim_poll(login, next_poll_at=now + login.interval, interval=login.interval):
         raise SlowDown(f"Poll at most every {login.interval} seconds.", retry_after_seconds=login.interval)
+    began = deps.monotonic()
     if login.leads_nowhere:
+        _pad(deps, deps.poll_latency, began)  # what asking PSC's token endpoint would take
         if login.refuse_at is not None and now >= login.refuse_at:
             _refuse(deps, login, meta, "access_denied")
             raise AccessDenied(NOT_APPROVED)
@@ -239,6 +300,7 @@ def poll_login(deps: PscLoginDeps, meta: RequestMeta, handle: str) -> SessionGra
     try:
         tokens = deps.provider.poll(login.auth_req_id)
     except AuthorizationPending as pending:
+        deps.poll_latency.record(deps.monotonic() - began)
         raise AuthorizationPending(pending.detail, retry_after_seconds=login.interval) from None
     except SlowDown:
         interval = login.interval + SLOW_DOWN_STEP_SECONDS
@@ -254,12 +316,13 @@ def poll_login(deps: PscLoginDeps, meta: RequestMeta, handle: str) -> SessionGra
     except AccessDenied as declined:
         _refuse(deps, login, meta, declined.error_code)
         raise AccessDenied(NOT_APPROVED) from None
-    return _complete(deps, login, meta, tokens)
+    return _complete(deps, replace(login, next_poll_at=now + login.interval), meta, tokens)
 
 
 def _complete(
     deps: PscLoginDeps, login: PscLogin, meta: RequestMeta, tokens: dict[str, Any]
 ) -> SessionGranted:
+    """`login` as this poll claimed it (its next_poll_at)."""
     try:
         practice = read_practice(deps.provider.verified_userinfo(tokens))
         # Read again now: a membership revoked (or moved) since the login started counts.
@@ -277,6 +340,10 @@ def _complete(
     except PscRefused as refused:
         _refuse(deps, login, meta, refused.reason)
         raise
+    # One handle, one session: claim the completion, so that a poll that got PSC's answer again
+    # meanwhile (while this one verified userinfo) cannot complete it a second time.
+    if not deps.logins.claim_poll(login, next_poll_at=login.expires_at, interval=login.interval):
+        raise UnknownLogin("No such login: start a new one.")
     deps.logins.remove(login.handle_digest)
     # The token names the pharmacy PSC vouched for: it is valid there only (services/auth.py).
     token, lifetime = deps.issuer.issue(login.username, membership.finess)
