@@ -12,7 +12,13 @@ STAGE ?= prod
 STACK ?= depistage-$(STAGE)
 
 .PHONY: run test install tools lint typecheck bench package rehearse deploy fuzz load purge login clean lock \
-	status verify-audit export redrive
+	status verify-audit export redrive retry help
+
+# `make help`: every target with a `## what it does` comment, in this file's order.
+help:  ## this list
+	@awk -F':.*## ' '/^[a-z][a-z-]*:.*## / { printf "  make %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@echo "  operator commands take STACK_FILE=<stack.json> | STAGE=<name> [REGION=...], JSON=1, V=1;"
+	@echo "  exit 0 healthy/done, 1 needs attention (named first), 2 could not check (one line on stderr)"
 
 # requirements.txt is the runtime lock (hashes, every transitive package): installed exactly, then
 # the dev tools under it as constraints, so the tests run the versions the Lambda ships.
@@ -36,7 +42,7 @@ install: $(STAMP)
 
 tools: $(TOOLS_STAMP)
 
-run: $(STAMP)
+run: $(STAMP)  ## the local stack (API, moto, fake SI-DEP, export) until Ctrl-C
 	$(PY) -m devtools.stack
 
 # Prints an API access token of the running local stack (stack.json): a Cognito user (password + TOTP)
@@ -50,7 +56,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-test: $(STAMP) $(TOOLS_STAMP)
+test: $(STAMP) $(TOOLS_STAMP)  ## lint, type check and every test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	AWS_DEFAULT_REGION=eu-west-3 $(VENV)/bin/pytest -n 2 --dist loadgroup -p no:cacheprovider
@@ -94,21 +100,24 @@ load: $(STAMP)
 # one JSON document on stdout; V=1 for log lines on stderr. Exit codes: devtools/cli.py.
 OPS = $(if $(STACK_FILE),--stack $(STACK_FILE)) \
 	$(if $(filter command line,$(origin STAGE)),--stage $(STAGE) --region $(REGION)) \
-	$(if $(JSON),--json) $(if $(V),-v)
+	$(if $(JSON),--json) $(if $(V),$(if $(filter 2,$(V)),-vv,-v))
 
-status: $(STAMP)
+status: $(STAMP)  ## is SI-DEP getting our results? then the queue, the journal, retention
 	@$(PY) -m devtools.status $(OPS)
 
-verify-audit: $(STAMP)  # CHAIN=<FINESS or platform> for one chain, else every chain
+verify-audit: $(STAMP)  ## verify the audit chains (CHAIN=<FINESS or platform> for one)
 	@$(PY) -m devtools.verify_audit $(if $(CHAIN),--chain $(CHAIN),--all) $(OPS)
 
-export: $(STAMP)
+export: $(STAMP)  ## one SI-DEP export run now (EXPORT_MAX_ATTEMPTS=<n> for this run)
 	@$(PY) -m devtools.export run $(OPS)
 
-redrive: $(STAMP)
+retry: $(STAMP)  ## end the backoff of records waiting to retry (after an outage), journaled
+	@$(PY) -m devtools.export retry $(OPS)
+
+redrive: $(STAMP)  ## put dead letters back in the export queue
 	@$(PY) -m devtools.export redrive $(OPS)
 
-purge: $(STAMP)  # DRY_RUN=1 for the report only; NOW=<RFC 3339> (dry run only) to see a later day
+purge: $(STAMP)  ## erase what retention says is due (DRY_RUN=1: report only; NOW=<RFC 3339>)
 	@$(PY) -m devtools.purge $(if $(DRY_RUN),--dry-run) $(if $(NOW),--now $(NOW)) $(OPS)
 
 clean:

@@ -94,6 +94,10 @@ def _merge(summaries: Sequence[Any]) -> dict[str, Any]:
         for key, value in asdict(summary).items():
             if isinstance(value, bool):
                 total[key] = total.get(key, False) or value
+            elif isinstance(value, str):  # the last run's word (a batch id, an error) wins
+                total[key] = value or total.get(key, "")
+            elif key == "retry_after_seconds":
+                total[key] = max(total.get(key, 0.0), value)
             elif key in ("oldest_ready_age_seconds", "elapsed_seconds"):
                 total[key] = max(total.get(key, 0.0), value)
             else:
@@ -112,6 +116,40 @@ def redrive() -> int:
     ).redrive(container.clock.now())
     logger.info("dead letters re-driven", extra={"count": count})
     return count
+
+
+# Who ends a backoff, in the journal: an operator's command, run with the export's rights.
+RETRY_ACTOR = "operator:retry"
+
+
+def retry() -> int:
+    """End the backoff of every record waiting to retry (SI-DEP is back): they are due now, and the
+    trigger or the next sweep sends them. Journaled: one `export_retry` event per pharmacy."""
+    from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
+    from chalicelib.bootstrap import get_container
+    from chalicelib.domain.audit_chain import AuditEvent
+
+    container = get_container()
+    done = DynamoDbExportQueue(container.aws.dynamodb(), owner="system:retry").end_backoff(
+        container.clock.now()
+    )
+    by_pharmacy: dict[str, list[str]] = {}
+    for finess, record_id in done:
+        by_pharmacy.setdefault(finess, []).append(record_id)
+    for finess, ids in sorted(by_pharmacy.items()):
+        container.journal.append(
+            AuditEvent(
+                action="export_retry",
+                outcome="success",
+                actor=RETRY_ACTOR,
+                role="system",
+                finess=finess,
+                record_ids=tuple(ids),
+                reason="backoff ended by an operator",
+            )
+        )
+    logger.info("export backoff ended", extra={"count": len(done)})
+    return len(done)
 
 
 def scheduled_purge(remaining_time_ms: int) -> dict[str, Any]:
