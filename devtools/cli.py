@@ -242,11 +242,10 @@ def run(
     """Find the service, run the command, and turn any failure into one line and exit 2."""
     global _verbose
     _verbose = args.verbose
+    target: Target | None = None
     try:
         with quiet_runtime(args.verbose, default_level=log_level):
             target = find(args.stack, args.stage, args.region)
-            if target.kind == "local":
-                check_local_stack_running(target)
             target.apply()
             return command(args, target, Output(args.json, out))
     except TargetError as exc:
@@ -257,29 +256,35 @@ def run(
         _silence(sys.stdout)
         return EXIT_CANNOT_RUN
     except Exception as exc:  # AWS down, a refusal...: no verdict rather than a false one, no traceback
+        if target is not None and target.kind == "local" and not local_stack_answers(target):
+            return say_cannot_run(prog, stale_stack_message(target))
         if args.verbose:
             traceback.print_exc(file=sys.stderr)
         first_line = (str(exc).splitlines() or [""])[0]
         return say_cannot_run(prog, f"could not run: {type(exc).__name__}: {first_line}".rstrip(": "))
 
 
-def check_local_stack_running(target: Target) -> None:
-    """A stack.json outlives a stack that was killed: before any AWS call times out on it, say so."""
+def local_stack_answers(target: Target) -> bool:
+    """Whether the local stack's AWS endpoint answers (a stack.json outlives a killed stack)."""
     import socket
     from urllib.parse import urlsplit
 
     url = urlsplit(target.env.get("AWS_ENDPOINT_URL", ""))
     if not url.hostname or not url.port:
-        return
+        return True
     try:
         with socket.create_connection((url.hostname, url.port), timeout=2.0):
-            return
+            return True
     except OSError:
-        stack_file = target.source.removeprefix("local stack ")
-        raise TargetError(
-            f"the local stack is not running: {stack_file} is left from a stack that was stopped or "
-            f"killed (nothing answers at {url.hostname}:{url.port}); start it with make run"
-        ) from None
+        return False
+
+
+def stale_stack_message(target: Target) -> str:
+    stack_file = target.source.removeprefix("local stack ")
+    return (
+        f"the local stack is not running: {stack_file} is left from a stack that was stopped or "
+        "killed (its AWS endpoint does not answer); start it with make run"
+    )
 
 
 def age(seconds: float | None) -> str:

@@ -201,6 +201,8 @@ def sidep_health(
     the export's metrics of the last hour (ExportAcknowledged, ExportBatchesFailed)."""
     from chalicelib.domain.serialization import parse_iso
 
+    last_ack: dict[str, Any] | None
+    failing: dict[str, Any] | None
     if target.kind == "deployed":
         acknowledged_at, failing_since, failed_at = _sidep_from_metrics(session, now)
         last_ack = {"at": acknowledged_at, "batch_id": None} if acknowledged_at else None
@@ -214,12 +216,14 @@ def sidep_health(
         failing = (last_run or {}).get("failing")
     health: dict[str, Any] = {
         "last_acknowledged": last_ack,
-        "last_acknowledged_age_seconds": (now - parse_iso(last_ack["at"])).total_seconds()
-        if last_ack
-        else None,
+        "last_acknowledged_age_seconds": (
+            (now - parse_iso(str(last_ack["at"]))).total_seconds() if last_ack else None
+        ),
         "failing": failing,
         "failing_for_seconds": (
-            (now - parse_iso(failing["since"])).total_seconds() if failing and failing.get("since") else None
+            (now - parse_iso(str(failing["since"]))).total_seconds()
+            if failing and failing.get("since")
+            else None
         ),
         "alarm_after_seconds": thresholds.SIDEP_FAILING_SECONDS,
     }
