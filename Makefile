@@ -15,10 +15,11 @@ STACK ?= depistage-$(STAGE)
 	status verify-audit export redrive retry help
 
 # `make help`: every target with a `## what it does` comment, in this file's order.
-help:  ## this list
-	@awk -F':.*## ' '/^[a-z][a-z-]*:.*## / { printf "  make %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
-	@echo "  operator commands take STACK_FILE=<stack.json> | STAGE=<name> [REGION=...], JSON=1, V=1;"
-	@echo "  exit 0 healthy/done, 1 needs attention (named first), 2 could not check (one line on stderr)"
+help:  ## this list (a closed pipe, as in `make help | head`, ends it quietly)
+	@{ awk -F':.*## ' '/^[a-z][a-z-]*:.*## / { printf "  make %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST); \
+	  echo "  operator commands take STACK_FILE=<stack.json> | STAGE=<name> [REGION=...], JSON=1, V=1;"; \
+	  echo "  exit 0 healthy/done, 1 needs attention (named first), 2 could not check (one line on stderr)"; \
+	} 2>/dev/null || true
 
 # requirements.txt is the runtime lock (hashes, every transitive package): installed exactly, then
 # the dev tools under it as constraints, so the tests run the versions the Lambda ships.
@@ -102,23 +103,47 @@ OPS = $(if $(STACK_FILE),--stack $(STACK_FILE)) \
 	$(if $(filter command line,$(origin STAGE)),--stage $(STAGE) --region $(REGION)) \
 	$(if $(JSON),--json) $(if $(V),$(if $(filter 2,$(V)),-vv,-v))
 
+OPERATOR_status = devtools.status $(OPS)
+OPERATOR_verify-audit = devtools.verify_audit $(if $(CHAIN),--chain $(CHAIN),--all) $(OPS)
+OPERATOR_export = devtools.export run $(OPS) $(if $(EXPORT_MAX_ATTEMPTS),--max-attempts $(EXPORT_MAX_ATTEMPTS))
+OPERATOR_retry = devtools.export retry $(OPS)
+OPERATOR_redrive = devtools.export redrive $(OPS)
+OPERATOR_purge = devtools.purge $(if $(DRY_RUN),--dry-run) $(if $(NOW),--now $(NOW)) $(OPS)
+OPERATOR_TARGETS = status verify-audit export retry redrive purge
+
+# Each operator command exits with its own code (0 healthy/done, 1 needs attention, 2 could not
+# run), which make alone would turn into 2 whenever it is not 0. So when one operator command is
+# the only goal and the venv is installed, it runs while make reads this file, its stdout straight
+# on make's (/proc/<make>/fd/1), and make ends with its code: 1 through --question (which runs
+# no recipe), 0 and 2 through the target's recipe.
+OPERATOR_GOAL := $(if $(filter 1,$(words $(MAKECMDGOALS))),$(filter $(OPERATOR_TARGETS),$(MAKECMDGOALS)))
+ifneq ($(OPERATOR_GOAL),)
+ifneq ($(wildcard $(STAMP)),)
+OPERATOR_EXIT := $(shell $(PY) -m $(OPERATOR_$(OPERATOR_GOAL)) >/proc/$$PPID/fd/1; echo $$?)
+ifeq ($(OPERATOR_EXIT),1)
+MAKEFLAGS += --question
+endif
+endif
+endif
+operator = $(if $(OPERATOR_EXIT),@exit $(OPERATOR_EXIT),@$(PY) -m $(OPERATOR_$@))
+
 status: $(STAMP)  ## is SI-DEP getting our results? then the queue, the journal, retention
-	@$(PY) -m devtools.status $(OPS)
+	$(operator)
 
 verify-audit: $(STAMP)  ## verify the audit chains (CHAIN=<FINESS or platform> for one)
-	@$(PY) -m devtools.verify_audit $(if $(CHAIN),--chain $(CHAIN),--all) $(OPS)
+	$(operator)
 
 export: $(STAMP)  ## one SI-DEP export run now (EXPORT_MAX_ATTEMPTS=<n> for this run)
-	@$(PY) -m devtools.export run $(OPS)
+	$(operator)
 
 retry: $(STAMP)  ## end the backoff of records waiting to retry (after an outage), journaled
-	@$(PY) -m devtools.export retry $(OPS)
+	$(operator)
 
 redrive: $(STAMP)  ## put dead letters back in the export queue
-	@$(PY) -m devtools.export redrive $(OPS)
+	$(operator)
 
 purge: $(STAMP)  ## erase what retention says is due (DRY_RUN=1: report only; NOW=<RFC 3339>)
-	@$(PY) -m devtools.purge $(if $(DRY_RUN),--dry-run) $(if $(NOW),--now $(NOW)) $(OPS)
+	$(operator)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) build .local .mypy_cache .ruff_cache .pytest_cache
