@@ -189,7 +189,7 @@ def test_a_dead_letter_with_one_attempt_goes_back_with_make_redrive(tmp_path: Pa
         stack = harness.wait_ready(running)
         api = Api(stack, "pharmacist-a")
         faults(stack, down=True)
-        record_id = api.create(4)
+        record_id = api.create(0)
         until("a dead letter", lambda: api.delivery(record_id)["state"] == "dead_letter")
         view = api.delivery(record_id)
         assert view["status"] == "sent" and view["attempts"] == 1 and view["error_category"], view
