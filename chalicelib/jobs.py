@@ -88,7 +88,8 @@ def _run_shards(shards: Sequence[str], budget: float, concurrency: int) -> list[
 
 
 def _merge(summaries: Sequence[Any]) -> dict[str, Any]:
-    """One summary of several runs: counts add up, flags and ages take the worst."""
+    """One summary of several runs: counts add up, flags, ages and waits take the worst, words
+    (the last batch answered, the last error) the last one said."""
     total: dict[str, Any] = {}
     for summary in summaries:
         for key, value in asdict(summary).items():
@@ -96,9 +97,7 @@ def _merge(summaries: Sequence[Any]) -> dict[str, Any]:
                 total[key] = total.get(key, False) or value
             elif isinstance(value, str):  # the last run's word (a batch id, an error) wins
                 total[key] = value or total.get(key, "")
-            elif key == "retry_after_seconds":
-                total[key] = max(total.get(key, 0.0), value)
-            elif key in ("oldest_ready_age_seconds", "elapsed_seconds"):
+            elif key in ("oldest_ready_age_seconds", "elapsed_seconds", "retry_after_seconds"):
                 total[key] = max(total.get(key, 0.0), value)
             else:
                 total[key] = total.get(key, 0) + value

@@ -1090,6 +1090,7 @@ _DAY_FIELDS = [
     ),
 ]
 DAY_STATS: Obj[Any] = Obj([Field("date", _DATE_OUT), *_DAY_FIELDS], name="DayStats")
+REJECTION_COUNT: Obj[Any] = Obj([*_fields("code category"), Field("records", COUNT)], name="RejectionCount")
 STATS: Obj[Any] = Obj(
     [
         Field("finess", _TEXT),
@@ -1100,7 +1101,7 @@ STATS: Obj[Any] = Obj(
         Field("delivery_states", Obj(_fields(" ".join(state.value for state in DeliveryState), COUNT))),
         Field(
             "rejections",
-            array(Obj([*_fields("code category"), Field("records", COUNT)], name="RejectionCount")),
+            array(REJECTION_COUNT),
             description="Records SI-DEP rejected, by error code: list them with status=rejected, "
             "correct them, and they go out again.",
         ),
@@ -1147,6 +1148,7 @@ COMPONENTS: tuple[Shape[Any], ...] = (
     SUMMARY,
     RECORD_PAGE,
     DELIVERY_EVENT,
+    REJECTION,
     DELIVERY,
     AUDIT_EVENT,
     AUDIT_PUBLIC_KEY,
@@ -1163,6 +1165,7 @@ COMPONENTS: tuple[Shape[Any], ...] = (
     PATIENT_EXPORT,
     PATIENT_ERASURE,
     DAY_STATS,
+    REJECTION_COUNT,
     STATS,
     PHARMACY_SETTINGS,
     PHARMACY_SETTINGS_STATE,

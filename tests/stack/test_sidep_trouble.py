@@ -171,8 +171,9 @@ def test_rejections_reach_the_operator_and_the_pharmacy_and_the_correction_goes_
     assert status == 200 and set(ids) <= {item["id"] for item in page["items"]}, page
     status, stats = Api(stack, "admin-a").call("GET", f"/v1/stats?from={DAY}&to={DAY}")
     assert status == 200, stats
-    assert {"code": "207", "category": "application internal error"}.items() <= stats["rejections"][0].items()
-    assert stats["rejections"][0]["records"] >= len(ids)
+    counted = [r for r in stats["rejections"] if r["code"] == "207"]
+    assert counted and counted[0]["category"] == "application internal error", stats["rejections"]
+    assert counted[0]["records"] >= len(ids)
 
     faults(stack)
     for record_id in ids:  # the pharmacist corrects each one: it goes out as usual

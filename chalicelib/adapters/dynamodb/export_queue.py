@@ -393,7 +393,6 @@ class DynamoDbExportQueue:
                 return count
             kwargs["ExclusiveStartKey"] = start
 
-
     # ending a backoff (the operator's `retry`) --------------------------------------------
     def end_backoff(self, now: datetime) -> list[tuple[str, str]]:
         """Every record waiting out a backoff after a failed attempt becomes due now (the outage is
