@@ -214,3 +214,18 @@ def test_export_max_attempts_of_the_operator_is_honoured_for_its_run(
     sidep_env.set_faults(http500=True)
     assert export_command.main(["run", "--max-attempts", "1"]) == 1
     assert all(load(r).delivery.state is DeliveryState.FAILED for r in records)
+
+
+def test_the_deployed_retry_runs_in_the_redrive_function_told_so_by_its_event(
+    sidep_env: FakeSidep, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.api.schedules import redrive_dead_letters
+    from devtools.target import scheduled_event
+
+    monkeypatch.setenv("EXPORT_MAX_ATTEMPTS", "5")
+    records = seed(2, FixedClock(), real_cipher())
+    sidep_env.set_faults(http500=True)
+    assert export_command.main(["run"]) == 1
+    assert redrive_dead_letters(scheduled_event("eu-west-3", {"action": "retry"}), None) == {"retried": 2}
+    assert redrive_dead_letters(scheduled_event("eu-west-3"), None) == {"redriven": 0}
+    assert all(load(r).delivery.state is DeliveryState.READY for r in records)

@@ -151,6 +151,7 @@ def test_status_shows_the_queue_the_last_run_and_the_chains(busy_stack: dict[str
         ["devtools.verify_audit", "--all"],
         ["devtools.export", "run"],
         ["devtools.export", "redrive"],
+        ["devtools.export", "retry"],
         ["devtools.purge", "--dry-run"],
     ],
     ids=lambda argv: " ".join(argv),
