@@ -13,6 +13,9 @@ from chalicelib.observability import logger, metrics
 
 # Time kept back from the Lambda's remaining time: the last writes, the metrics flush, shutdown.
 LAMBDA_SAFETY_SECONDS = 20.0
+# The sweeper's gauge: how long the oldest result still waiting for SI-DEP has waited (queued, in
+# flight or in backoff), whatever its next attempt; the template alarms on it.
+UNACKNOWLEDGED_METRIC = "ExportOldestUnacknowledgedAgeSeconds"
 
 
 def _seconds_left(remaining_time_ms: int) -> float:
@@ -30,6 +33,7 @@ def scheduled_export(remaining_time_ms: int) -> dict[str, Any]:
     from chalicelib.adapters.dynamodb.models import export_queue_keys
 
     settings = get_settings()
+    _measure_unacknowledged()
     if settings.export_fanout_queue_url:
         from chalicelib.bootstrap import get_container
 
@@ -44,9 +48,23 @@ def scheduled_export(remaining_time_ms: int) -> dict[str, Any]:
                 ],
             )
         logger.info("export fan-out", extra={"shards": len(shards)})
+        metrics.flush_metrics(raise_on_empty_metrics=False)
         return {"fanned_out": len(shards)}
     budget = _budget(remaining_time_ms)
     return _merge(_run_shards(export_queue_keys(), budget, settings.sidep_max_concurrency))
+
+
+def _measure_unacknowledged() -> float:
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
+    from chalicelib.bootstrap import get_container
+
+    container = get_container()
+    since = DynamoDbExportQueue(container.aws.dynamodb(), owner="system:gauge").oldest_waiting_since()
+    age = max(0.0, (container.clock.now() - since).total_seconds()) if since else 0.0
+    metrics.add_metric(name=UNACKNOWLEDGED_METRIC, unit=MetricUnit.Seconds, value=age)
+    return age
 
 
 def export_shard(body: str, remaining_time_ms: int) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from chalicelib.adapters.dynamodb.retention import ERASED_ATTRIBUTES
 from chalicelib.config import DEFAULT_REGION, HDS_REGIONS, Settings, env_name
 from chalicelib.domain.audit_chain import AUDIT_KEY_SPEC
 from chalicelib.domain.retention import ALARM_METRIC
+from chalicelib.jobs import UNACKNOWLEDGED_METRIC as JOBS_UNACKNOWLEDGED_METRIC
 from chalicelib.observability import AUTH_FAILURES, UNAUTHENTICATED_REFUSALS
 from infra import thresholds
 
@@ -238,9 +239,9 @@ COGNITO_ADMIN_ACTIONS = (
 
 # Metric the export publishes on every run (Powertools Metrics, 0 when the queue is empty).
 EXPORT_LAG_METRIC = "ExportOldestReadyAgeSeconds"  # emitted by chalicelib/services/export.py
-# The oldest record due for SI-DEP and not yet sent: the operator's "oldest unacknowledged result"
-# (records in backoff are the SI-DEP failing alarm's; dead letters the dead letters alarm's).
-EXPORT_LAG_THRESHOLD_SECONDS = thresholds.OLDEST_UNACKNOWLEDGED_SECONDS
+EXPORT_LAG_THRESHOLD_SECONDS = 1800
+# The sweeper's gauge of the oldest result SI-DEP has not acknowledged (chalicelib/jobs.py).
+UNACKNOWLEDGED_METRIC = JOBS_UNACKNOWLEDGED_METRIC
 # Batches SI-DEP did not answer (unreachable, TLS, 5xx, 429), per export run.
 SIDEP_FAILING_METRIC = "ExportBatchesFailed"  # emitted by chalicelib/services/export.py
 AUTH_FAILURE_METRIC = AUTH_FAILURES
@@ -1604,6 +1605,16 @@ def _monitoring(functions: list[Function], stage_name: str) -> dict[str, Any]:
             period=thresholds.SIDEP_FAILING_SECONDS,
             periods=2,
         )
+        resources["ExportUnacknowledgedAlarm"] = _alarm(
+            "A result waits over "
+            f"{thresholds.OLDEST_UNACKNOWLEDGED_SECONDS // 60} minutes for SI-DEP's acknowledgement "
+            "(queued, in flight or in backoff): README 'Operating the service'",
+            "Depistage",
+            UNACKNOWLEDGED_METRIC,
+            [{"Name": "service", "Value": APP_NAME}],
+            thresholds.OLDEST_UNACKNOWLEDGED_SECONDS,
+            statistic="Maximum",
+        )
         resources["SidepRejectionsAlarm"] = _alarm(
             "SI-DEP rejected records (AE/AR): their pharmacy must correct them (make status names the codes)",
             "Depistage",
@@ -1847,10 +1858,18 @@ def dashboard_body(functions: list[Function], stage_name: str) -> dict[str, Any]
             [_metric("Depistage", name, service) for name in DASHBOARD_EXPORT_METRICS[:2]],
         ),
         widget(
-            "Export queue: oldest waiting record (s)",
+            "Export queue: oldest due record (s)",
             [_metric("Depistage", EXPORT_LAG_METRIC, service)],
             stat="Maximum",
             annotations={"horizontal": [{"label": "alarm", "value": EXPORT_LAG_THRESHOLD_SECONDS}]},
+        ),
+        widget(
+            "Oldest result SI-DEP has not acknowledged (s)",
+            [_metric("Depistage", UNACKNOWLEDGED_METRIC, service)],
+            stat="Maximum",
+            annotations={
+                "horizontal": [{"label": "alarm", "value": thresholds.OLDEST_UNACKNOWLEDGED_SECONDS}]
+            },
         ),
         widget(
             "Dead letters: records and scheduled runs",
@@ -1891,7 +1910,13 @@ def dashboard_body(functions: list[Function], stage_name: str) -> dict[str, Any]
     alarms = [alarm for alarm in ("RetentionUnacknowledgedNearCapAlarm",) if "purge_expired" in names]
     alarms += [
         alarm
-        for alarm in ("SidepFailingAlarm", "ExportLagAlarm", "SidepRejectionsAlarm", "ExportDeadLettersAlarm")
+        for alarm in (
+            "SidepFailingAlarm",
+            "ExportUnacknowledgedAlarm",
+            "ExportLagAlarm",
+            "SidepRejectionsAlarm",
+            "ExportDeadLettersAlarm",
+        )
         if "export_to_sidep" in names
     ]
     alarms += [alarm for alarm in ("AuditWormLagAlarm",) if "audit_to_worm" in names]

@@ -149,6 +149,31 @@ class DynamoDbExportQueue:
         ]
         return parse_iso(min(heads)) if heads else None
 
+    def oldest_waiting_since(self) -> datetime | None:
+        """When the oldest message still in the queue (queued, in flight or waiting out a backoff)
+        was set: its record's `updated_at`. Reads the whole queue, updated_at only: the sweeper's
+        gauge, every 5 minutes (dead letters are out of the queue: their own alarm)."""
+        oldest: str | None = None
+        for shard in self._shards:
+            kwargs: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": INDEX,
+                "KeyConditionExpression": "export_queue = :q",
+                "ExpressionAttributeValues": {":q": {"S": shard}},
+                "ProjectionExpression": "updated_at",
+            }
+            while True:
+                page = self._client.query(**kwargs)
+                for item in page.get("Items", []):
+                    at = item.get("updated_at", {}).get("S")
+                    if at and (oldest is None or at < oldest):
+                        oldest = at
+                start = page.get("LastEvaluatedKey")
+                if not start:
+                    break
+                kwargs["ExclusiveStartKey"] = start
+        return parse_iso(oldest) if oldest else None
+
     def get(self, finess: str, record_id: str) -> tuple[ScreeningRecord, bytes | None] | None:
         answer = self._client.get_item(
             TableName=self._table,
