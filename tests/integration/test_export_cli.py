@@ -229,3 +229,26 @@ def test_the_deployed_retry_runs_in_the_redrive_function_told_so_by_its_event(
     assert redrive_dead_letters(scheduled_event("eu-west-3", {"action": "retry"}), None) == {"retried": 2}
     assert redrive_dead_letters(scheduled_event("eu-west-3"), None) == {"redriven": 0}
     assert all(load(r).delivery.state is DeliveryState.READY for r in records)
+
+
+def test_the_sweepers_gauge_counts_a_result_waiting_out_its_backoff(
+    sidep_env: FakeSidep, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The oldest *due* record says nothing of one in backoff: the gauge reads the whole queue."""
+    from chalicelib import jobs
+    from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
+    from chalicelib.bootstrap import get_container
+
+    monkeypatch.setenv("EXPORT_MAX_ATTEMPTS", "5")
+    clock = FixedClock()
+    first = seed(1, clock, real_cipher())
+    clock.advance(minutes=5)
+    seed(1, clock, real_cipher(), start=1)
+    sidep_env.set_faults(http500=True)
+    assert export_command.main(["run"]) == 1  # both now wait out a backoff: none is due
+    queue = DynamoDbExportQueue(get_container().aws.dynamodb(), owner="test")
+    assert queue.oldest_due(get_container().clock.now()) is None
+    set_at = load(first[0]).updated_at
+    assert queue.oldest_waiting_since() == set_at
+    waited_at_least = (get_container().clock.now() - set_at).total_seconds()
+    assert jobs._measure_unacknowledged() >= waited_at_least
