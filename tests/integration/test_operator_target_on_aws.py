@@ -3,13 +3,14 @@ CloudFormation outputs, and `status` reading the export metrics and the dead-let
 
 from __future__ import annotations
 
+import io
 import json
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from devtools import status, target
+from devtools import cli, status, target
 from infra.template import OPERATOR_INVOKES, OPERATOR_OUTPUTS
 
 
@@ -114,3 +115,7 @@ def test_status_of_a_deployed_stage_says_sidep_fails_since_the_first_failed_batc
     )
     assert sidep["failing"]["since"].startswith((now - timedelta(minutes=12)).strftime("%Y-%m-%dT%H:%M"))
     assert found["attention"][0].startswith("SI-DEP is failing (unknown) for 12m (alarm)")
+    found["verdict"] = status.verdict(found)
+    shown = io.StringIO()
+    status.show(found, cli.Output(as_json=False, stream=shown))
+    assert shown.getvalue().startswith("needs attention: SI-DEP is failing")
