@@ -90,13 +90,16 @@ def write_last_run(path: Path | None, summary: dict[str, Any]) -> None:
 
 
 def sidep_answers(previous: dict[str, Any], summary: dict[str, Any], now: str) -> dict[str, Any]:
-    """What `status` says of SI-DEP, carried from run to run: the last batch it acknowledged, and
-    since when (and why) batches get no answer. A batch answered ends the failing spell; an idle
-    run changes nothing."""
+    """What `status` says of SI-DEP, carried from run to run: the last batch it acknowledged, the
+    last rejection, and since when (and why) batches get no answer. A batch answered ends the
+    failing spell; an idle run changes nothing."""
     from chalicelib.domain.delivery import error_category
 
     last_acknowledged = previous.get("last_acknowledged")
     failing = previous.get("failing")
+    last_rejected = previous.get("last_rejected")
+    if summary.get("rejected"):
+        last_rejected = {"at": now, "records": summary["rejected"]}
     if summary.get("last_answered_batch"):
         failing = None
         if summary.get("acknowledged"):
@@ -110,7 +113,7 @@ def sidep_answers(previous: dict[str, Any], summary: dict[str, Any], now: str) -
             "category": error_category(error).value,
             "retry_after_seconds": summary.get("retry_after_seconds") or None,
         }
-    return {"last_acknowledged": last_acknowledged, "failing": failing}
+    return {"last_acknowledged": last_acknowledged, "failing": failing, "last_rejected": last_rejected}
 
 
 def read_last_run(path: Path | None) -> dict[str, Any] | None:

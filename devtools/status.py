@@ -203,9 +203,11 @@ def sidep_health(
 
     last_ack: dict[str, Any] | None
     failing: dict[str, Any] | None
+    last_rejected: dict[str, Any] | None
     if target.kind == "deployed":
-        acknowledged_at, failing_since, failed_at = _sidep_from_metrics(session, now)
+        acknowledged_at, failing_since, failed_at, rejected_at = _sidep_from_metrics(session, now)
         last_ack = {"at": acknowledged_at, "batch_id": None} if acknowledged_at else None
+        last_rejected = {"at": rejected_at} if rejected_at else None
         failing = (
             {"since": failing_since, "category": None, "error": None, "retry_after_seconds": None}
             if failed_at and (not acknowledged_at or failed_at > acknowledged_at)
@@ -214,6 +216,7 @@ def sidep_health(
     else:
         last_ack = (last_run or {}).get("last_acknowledged")
         failing = (last_run or {}).get("failing")
+        last_rejected = (last_run or {}).get("last_rejected")
     health: dict[str, Any] = {
         "last_acknowledged": last_ack,
         "last_acknowledged_age_seconds": (
@@ -226,12 +229,16 @@ def sidep_health(
             else None
         ),
         "alarm_after_seconds": thresholds.SIDEP_FAILING_SECONDS,
+        "last_rejected_age_seconds": (
+            (now - parse_iso(str(last_rejected["at"]))).total_seconds() if last_rejected else None
+        ),
     }
     return health
 
 
-def _sidep_from_metrics(session: Any, now: datetime) -> tuple[str | None, str | None, str | None]:
-    """(last minute with an acknowledgement, first minute of failures since, last minute with one)."""
+def _sidep_from_metrics(session: Any, now: datetime) -> tuple[str | None, str | None, str | None, str | None]:
+    """(last minute with an acknowledgement, first minute of failures since, last minute with one,
+    last minute with a rejection)."""
     cloudwatch = session.client("cloudwatch")
 
     def minutes(metric: str) -> list[str]:
@@ -247,9 +254,15 @@ def _sidep_from_metrics(session: Any, now: datetime) -> tuple[str | None, str | 
         return sorted(p["Timestamp"].strftime("%Y-%m-%dT%H:%M:%SZ") for p in points if p["Sum"] > 0)
 
     acked, failed = minutes("ExportAcknowledged"), minutes("ExportBatchesFailed")
+    rejected = minutes("ExportRejected")
     last_ack = acked[-1] if acked else None
     since = [m for m in failed if last_ack is None or m > last_ack]
-    return last_ack, (since[0] if since else None), (failed[-1] if failed else None)
+    return (
+        last_ack,
+        (since[0] if since else None),
+        (failed[-1] if failed else None),
+        (rejected[-1] if rejected else None),
+    )
 
 
 def audit_chains(chain_names: Any, now: datetime, worm: Any = None) -> list[dict[str, Any]]:
@@ -454,7 +467,8 @@ def attention(status: dict[str, Any]) -> list[str]:
     if (last.get("summary") or {}).get("failed") and not letters["records"]:
         found.append("the last export run made dead letters: see the export log")
     rejected = status.get("rejected") or []
-    if rejected:
+    recent = (sidep or {}).get("last_rejected_age_seconds")
+    if rejected and recent is not None and recent < thresholds.REJECTIONS_WINDOW_SECONDS:
         total = sum(r["records"] for r in rejected)
         codes = ", ".join(
             f"{r['code']} {r['category']} x{r['records']} ({r['finess']})" for r in rejected[:5]
@@ -533,6 +547,11 @@ def show(status: dict[str, Any], out: cli.Output) -> None:
     )
     for r in status["rejected"][:20]:
         out.line(f"  rejected: {r['finess']}: {r['code']} {r['category']}: {r['records']} record(s)")
+    if sidep.get("last_rejected_age_seconds") is not None:
+        out.line(
+            f"  last rejection: {cli.age(sidep['last_rejected_age_seconds'])} ago "
+            f"(needs attention for {cli.age(thresholds.REJECTIONS_WINDOW_SECONDS)})"
+        )
     out.line()
     queue = status["export_queue"]
     out.line(

@@ -1621,6 +1621,7 @@ def _monitoring(functions: list[Function], stage_name: str) -> dict[str, Any]:
             "ExportRejected",
             [{"Name": "service", "Value": APP_NAME}],
             thresholds.REJECTIONS,
+            period=thresholds.REJECTIONS_WINDOW_SECONDS,
         )
     by_name = {fn.name: fn for fn in functions}
     if "audit_to_worm" in by_name:

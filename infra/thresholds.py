@@ -15,6 +15,9 @@ SIDEP_FAILING_SECONDS = 300
 OLDEST_UNACKNOWLEDGED_SECONDS = 900
 # Rejections by SI-DEP, dead letters, quarantined items: one is enough.
 REJECTIONS = 1
+# A rejection needs attention this long (the alarm's period; `status`: a rejection this recent).
+# Older ones are still listed until their pharmacy corrects them, without holding `status` at 1.
+REJECTIONS_WINDOW_SECONDS = 3600
 DEAD_LETTERS = 1
 QUARANTINED = 1
 # The WORM copy of the journal is behind the journal by an event this old.

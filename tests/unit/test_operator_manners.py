@@ -50,8 +50,12 @@ def test_a_failing_spell_starts_at_the_first_failed_batch_and_ends_with_the_firs
     )
     assert again["failing"]["since"] == "T1" and again["failing"]["category"] == "throttled"
     assert again["failing"]["retry_after_seconds"] == 30
-    answered = sidep_answers(again, {"acknowledged": 3, "last_answered_batch": "B9"}, "T4")
-    assert answered == {"last_acknowledged": {"at": "T4", "batch_id": "B9"}, "failing": None}
+    answered = sidep_answers(again, {"acknowledged": 3, "rejected": 1, "last_answered_batch": "B9"}, "T4")
+    assert answered == {
+        "last_acknowledged": {"at": "T4", "batch_id": "B9"},
+        "failing": None,
+        "last_rejected": {"at": "T4", "records": 1},
+    }
 
 
 def base(**sidep: Any) -> dict[str, Any]:
@@ -66,6 +70,7 @@ def base(**sidep: Any) -> dict[str, Any]:
             "waiting": {**waiting, **sidep.pop("waiting", {})},
             "retrying_errors": {},
             "oldest_unacknowledged_age_seconds": None,
+            "last_rejected_age_seconds": None,
             **sidep,
         },
         "dead_letters": {"records": 0, "scheduled_runs": None},
@@ -98,7 +103,7 @@ def test_records_left_in_backoff_after_the_outage_name_make_retry() -> None:
 
 
 def test_rejections_are_named_by_code_and_pharmacy() -> None:
-    found = base()
+    found = base(last_rejected_age_seconds=10.0)
     found["rejected"] = [
         {"finess": "750000010", "code": "207", "category": "application internal error", "records": 2}
     ]
@@ -107,6 +112,22 @@ def test_rejections_are_named_by_code_and_pharmacy() -> None:
         "2 record(s) rejected by SI-DEP, for their pharmacy to correct: "
         "207 application internal error x2 (750000010)"
     ]
+
+
+def test_a_rejection_older_than_the_alarms_window_is_listed_but_holds_status_at_0_no_longer() -> None:
+    found = base(last_rejected_age_seconds=float(thresholds.REJECTIONS_WINDOW_SECONDS))
+    found["rejected"] = [
+        {"finess": "750000010", "code": "101", "category": "required field missing", "records": 1}
+    ]
+    assert status.attention(found) == []
+    found["attention"], found["verdict"] = [], "healthy"
+    found.update(
+        target="t", now="n", export_queue={"total": 0, "oldest_due_age_seconds": None, "by_state": {}}
+    )
+    found["retention"]["alarm_days"] = 3
+    shown = io.StringIO()
+    status.show(found, cli.Output(as_json=False, stream=shown))
+    assert "rejected: 750000010: 101 required field missing: 1 record(s)" in shown.getvalue()
 
 
 def test_healthy_names_the_last_acknowledged_batch_and_how_long_ago() -> None:
