@@ -12,7 +12,14 @@ STAGE ?= prod
 STACK ?= depistage-$(STAGE)
 
 .PHONY: run test install tools lint typecheck bench package rehearse deploy fuzz load purge login clean lock \
-	status verify-audit export redrive cognito
+	status verify-audit export redrive retry help cognito
+
+# `make help`: every target with a `## what it does` comment, in this file's order.
+help:  ## this list (a closed pipe, as in `make help | head`, ends it quietly)
+	@{ awk -F':.*## ' '/^[a-z][a-z-]*:.*## / { printf "  make %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST); \
+	  echo "  operator commands take STACK_FILE=<stack.json> | STAGE=<name> [REGION=...], JSON=1, V=1;"; \
+	  echo "  exit 0 healthy/done, 1 needs attention (named first), 2 could not check (one line on stderr)"; \
+	} 2>/dev/null || true
 
 # requirements.txt is the runtime lock (hashes, every transitive package): installed exactly, then
 # the dev tools under it as constraints, so the tests run the versions the Lambda ships.
@@ -36,7 +43,7 @@ install: $(STAMP)
 
 tools: $(TOOLS_STAMP)
 
-run: $(STAMP)
+run: $(STAMP)  ## the local stack (API, moto, fake SI-DEP, export) until Ctrl-C
 	$(PY) -m devtools.stack
 
 # Prints an API access token of the running local stack (stack.json): a Cognito user (password + TOTP)
@@ -50,7 +57,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-test: $(STAMP) $(TOOLS_STAMP)
+test: $(STAMP) $(TOOLS_STAMP)  ## lint, type check and every test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	AWS_DEFAULT_REGION=eu-west-3 $(VENV)/bin/pytest -n 2 --dist loadgroup -p no:cacheprovider
@@ -94,26 +101,53 @@ load: $(STAMP)
 # one JSON document on stdout; V=1 for log lines on stderr. Exit codes: devtools/cli.py.
 OPS = $(if $(STACK_FILE),--stack $(STACK_FILE)) \
 	$(if $(filter command line,$(origin STAGE)),--stage $(STAGE) --region $(REGION)) \
-	$(if $(JSON),--json) $(if $(V),-v)
+	$(if $(JSON),--json) $(if $(V),$(if $(filter 2,$(V)),-vv,-v))
 
-status: $(STAMP)
-	@$(PY) -m devtools.status $(OPS)
+OPERATOR_status = devtools.status $(OPS)
+OPERATOR_verify-audit = devtools.verify_audit $(if $(CHAIN),--chain $(CHAIN),--all) $(OPS)
+OPERATOR_export = devtools.export run $(OPS) $(if $(EXPORT_MAX_ATTEMPTS),--max-attempts $(EXPORT_MAX_ATTEMPTS))
+OPERATOR_retry = devtools.export retry $(OPS)
+OPERATOR_redrive = devtools.export redrive $(OPS)
+OPERATOR_purge = devtools.purge $(if $(DRY_RUN),--dry-run) $(if $(NOW),--now $(NOW)) $(OPS)
+OPERATOR_TARGETS = status verify-audit export retry redrive purge
 
-verify-audit: $(STAMP)  # CHAIN=<FINESS or platform> for one chain, else every chain
-	@$(PY) -m devtools.verify_audit $(if $(CHAIN),--chain $(CHAIN),--all) $(OPS)
+# Each operator command exits with its own code (0 healthy/done, 1 needs attention, 2 could not
+# run), which make alone would turn into 2 whenever it is not 0. So when one operator command is
+# the only goal and the venv is installed, it runs while make reads this file, its stdout straight
+# on make's (/proc/<make>/fd/1), and make ends with its code: 1 through --question (which runs
+# no recipe), 0 and 2 through the target's recipe.
+OPERATOR_GOAL := $(if $(filter 1,$(words $(MAKECMDGOALS))),$(filter $(OPERATOR_TARGETS),$(MAKECMDGOALS)))
+ifneq ($(OPERATOR_GOAL),)
+ifneq ($(wildcard $(STAMP)),)
+OPERATOR_EXIT := $(shell $(PY) -m $(OPERATOR_$(OPERATOR_GOAL)) >/proc/$$PPID/fd/1; echo $$?)
+ifeq ($(OPERATOR_EXIT),1)
+MAKEFLAGS += --question
+endif
+endif
+endif
+operator = $(if $(OPERATOR_EXIT),@exit $(OPERATOR_EXIT),@$(PY) -m $(OPERATOR_$@))
 
-export: $(STAMP)
-	@$(PY) -m devtools.export run $(OPS)
+status: $(STAMP)  ## is SI-DEP getting our results? then the queue, the journal, retention
+	$(operator)
 
-redrive: $(STAMP)
-	@$(PY) -m devtools.export redrive $(OPS)
+verify-audit: $(STAMP)  ## verify the audit chains (CHAIN=<FINESS or platform> for one)
+	$(operator)
 
-purge: $(STAMP)  # DRY_RUN=1 for the report only; NOW=<RFC 3339> (dry run only) to see a later day
-	@$(PY) -m devtools.purge $(if $(DRY_RUN),--dry-run) $(if $(NOW),--now $(NOW)) $(OPS)
+export: $(STAMP)  ## one SI-DEP export run now (EXPORT_MAX_ATTEMPTS=<n> for this run)
+	$(operator)
+
+retry: $(STAMP)  ## end the backoff of records waiting to retry (after an outage), journaled
+	$(operator)
+
+redrive: $(STAMP)  ## put dead letters back in the export queue
+	$(operator)
+
+purge: $(STAMP)  ## erase what retention says is due (DRY_RUN=1: report only; NOW=<RFC 3339>)
+	$(operator)
 
 # As the Cognito console does: the user's access tokens end too (the stage's CloudTrail event, or locally
 # the same job run by the command).
-cognito: $(STAMP)  # make cognito DO=disable|sign-out|delete|enable USER=<username>
+cognito: $(STAMP)  ## as the Cognito console does, ending tokens: DO=disable|sign-out|delete|enable USER=<username>
 	@$(PY) -m devtools.users $(DO) $(USER) $(OPS)
 
 clean:

@@ -13,6 +13,9 @@ from chalicelib.observability import logger, metrics
 
 # Time kept back from the Lambda's remaining time: the last writes, the metrics flush, shutdown.
 LAMBDA_SAFETY_SECONDS = 20.0
+# The sweeper's gauge: how long the oldest result still waiting for SI-DEP has waited (queued, in
+# flight or in backoff), whatever its next attempt; the template alarms on it.
+UNACKNOWLEDGED_METRIC = "ExportOldestUnacknowledgedAgeSeconds"
 
 
 def _seconds_left(remaining_time_ms: int) -> float:
@@ -30,6 +33,7 @@ def scheduled_export(remaining_time_ms: int) -> dict[str, Any]:
     from chalicelib.adapters.dynamodb.models import export_queue_keys
 
     settings = get_settings()
+    _measure_unacknowledged()
     if settings.export_fanout_queue_url:
         from chalicelib.bootstrap import get_container
 
@@ -44,9 +48,23 @@ def scheduled_export(remaining_time_ms: int) -> dict[str, Any]:
                 ],
             )
         logger.info("export fan-out", extra={"shards": len(shards)})
+        metrics.flush_metrics(raise_on_empty_metrics=False)
         return {"fanned_out": len(shards)}
     budget = _budget(remaining_time_ms)
     return _merge(_run_shards(export_queue_keys(), budget, settings.sidep_max_concurrency))
+
+
+def _measure_unacknowledged() -> float:
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
+    from chalicelib.bootstrap import get_container
+
+    container = get_container()
+    since = DynamoDbExportQueue(container.aws.dynamodb(), owner="system:gauge").oldest_waiting_since()
+    age = max(0.0, (container.clock.now() - since).total_seconds()) if since else 0.0
+    metrics.add_metric(name=UNACKNOWLEDGED_METRIC, unit=MetricUnit.Seconds, value=age)
+    return age
 
 
 def export_shard(body: str, remaining_time_ms: int) -> dict[str, Any]:
@@ -88,13 +106,16 @@ def _run_shards(shards: Sequence[str], budget: float, concurrency: int) -> list[
 
 
 def _merge(summaries: Sequence[Any]) -> dict[str, Any]:
-    """One summary of several runs: counts add up, flags and ages take the worst."""
+    """One summary of several runs: counts add up, flags, ages and waits take the worst, words
+    (the last batch answered, the last error) the last one said."""
     total: dict[str, Any] = {}
     for summary in summaries:
         for key, value in asdict(summary).items():
             if isinstance(value, bool):
                 total[key] = total.get(key, False) or value
-            elif key in ("oldest_ready_age_seconds", "elapsed_seconds"):
+            elif isinstance(value, str):  # the last run's word (a batch id, an error) wins
+                total[key] = value or total.get(key, "")
+            elif key in ("oldest_ready_age_seconds", "elapsed_seconds", "retry_after_seconds"):
                 total[key] = max(total.get(key, 0.0), value)
             else:
                 total[key] = total.get(key, 0) + value
@@ -112,6 +133,40 @@ def redrive() -> int:
     ).redrive(container.clock.now())
     logger.info("dead letters re-driven", extra={"count": count})
     return count
+
+
+# Who ends a backoff, in the journal: an operator's command, run with the export's rights.
+RETRY_ACTOR = "operator:retry"
+
+
+def retry() -> int:
+    """End the backoff of every record waiting to retry (SI-DEP is back): they are due now, and the
+    trigger or the next sweep sends them. Journaled: one `export_retry` event per pharmacy."""
+    from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
+    from chalicelib.bootstrap import get_container
+    from chalicelib.domain.audit_chain import AuditEvent
+
+    container = get_container()
+    done = DynamoDbExportQueue(container.aws.dynamodb(), owner="system:retry").end_backoff(
+        container.clock.now()
+    )
+    by_pharmacy: dict[str, list[str]] = {}
+    for finess, record_id in done:
+        by_pharmacy.setdefault(finess, []).append(record_id)
+    for finess, ids in sorted(by_pharmacy.items()):
+        container.journal.append(
+            AuditEvent(
+                action="export_retry",
+                outcome="success",
+                actor=RETRY_ACTOR,
+                role="system",
+                finess=finess,
+                record_ids=tuple(ids),
+                reason="backoff ended by an operator",
+            )
+        )
+    logger.info("export backoff ended", extra={"count": len(done)})
+    return len(done)
 
 
 def scheduled_purge(remaining_time_ms: int) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from typing import Any
 from chalicelib.domain import finess as finess_rules
 from chalicelib.domain import nir as nir_rules
 from chalicelib.domain import psc
+from chalicelib.domain.delivery import ErrorCategory, Journey
 from chalicelib.domain.devices import device_list
 from chalicelib.domain.errors import FieldError, ValidationFailed
 from chalicelib.domain.identity import IdentityDocument, IdentityStatus
@@ -921,15 +922,43 @@ RECORD: Obj[Any] = Obj([*_SUMMARY_FIELDS, Field("patient", PATIENT, nullable=Tru
 RECORD_PAGE: Obj[Any] = Obj(
     [Field("items", array(SUMMARY)), Field("next_cursor", _TEXT, nullable=True)], name="RecordPage"
 )
+REJECTION: Obj[Any] = Obj(
+    [
+        Field("ack_code", out({"type": "string", "enum": ["AE", "AR"]})),
+        Field("code", _TEXT, description="HL7 table 0357 error code (empty when SI-DEP gave none)."),
+        Field("category", _TEXT, description="That code's category, from our own table."),
+    ],
+    name="Rejection",
+)
 DELIVERY_EVENT: Obj[Any] = Obj([Field("at", TIMESTAMP), *_fields("event detail")], name="DeliveryEvent")
 DELIVERY: Obj[Any] = Obj(
     [
         Field("id", ID),
         Field("status", STATUS),
-        Field("state", choice(DeliveryState)),
+        Field(
+            "state",
+            choice(Journey),
+            description="The step of the record's way to SI-DEP; each refines one `status`: pending "
+            "(pending); queued (ready); sending, retrying, dead_letter (sent); acknowledged; rejected; "
+            "withdrawn, cancelled (cancelled). A withdrawal on its way is queued, sending, retrying or "
+            "dead_letter under `cancelled`.",
+        ),
         Field("pending_message", choice(MessageKind), nullable=True),
         Field("attempts", COUNT),
         Field("last_error", _TEXT, nullable=True),
+        Field(
+            "error_category",
+            choice(ErrorCategory),
+            nullable=True,
+            description="Why the last attempt got no acknowledgement, while retrying or a dead letter.",
+        ),
+        Field(
+            "rejection",
+            REJECTION,
+            nullable=True,
+            description="Why SI-DEP rejected it (codes only, never SI-DEP's text): correct the record "
+            "and it goes out again.",
+        ),
         Field("acknowledged_at", TIMESTAMP, nullable=True),
         Field("acknowledged_version", COUNT),
         Field("next_attempt_at", TIMESTAMP, nullable=True),
@@ -1055,6 +1084,7 @@ _DAY_FIELDS = [
     ),
 ]
 DAY_STATS: Obj[Any] = Obj([Field("date", _DATE_OUT), *_DAY_FIELDS], name="DayStats")
+REJECTION_COUNT: Obj[Any] = Obj([*_fields("code category"), Field("records", COUNT)], name="RejectionCount")
 STATS: Obj[Any] = Obj(
     [
         Field("finess", _TEXT),
@@ -1063,6 +1093,12 @@ STATS: Obj[Any] = Obj(
         Field("days", array(DAY_STATS)),
         Field("totals", Obj(_DAY_FIELDS)),
         Field("delivery_states", Obj(_fields(" ".join(state.value for state in DeliveryState), COUNT))),
+        Field(
+            "rejections",
+            array(REJECTION_COUNT),
+            description="Records SI-DEP rejected, by error code: list them with status=rejected, "
+            "correct them, and they go out again.",
+        ),
     ],
     name="Stats",
 )
@@ -1106,6 +1142,7 @@ COMPONENTS: tuple[Shape[Any], ...] = (
     SUMMARY,
     RECORD_PAGE,
     DELIVERY_EVENT,
+    REJECTION,
     DELIVERY,
     AUDIT_EVENT,
     AUDIT_PUBLIC_KEY,
@@ -1122,6 +1159,7 @@ COMPONENTS: tuple[Shape[Any], ...] = (
     PATIENT_EXPORT,
     PATIENT_ERASURE,
     DAY_STATS,
+    REJECTION_COUNT,
     STATS,
     PHARMACY_SETTINGS,
     PHARMACY_SETTINGS_STATE,

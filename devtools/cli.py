@@ -3,7 +3,11 @@ logs on stderr, no metrics, progress on a terminal, and the exit codes.
 
 - stdout carries the result only: a short summary for people, or with `--json` one JSON document;
 - stderr carries the rest: one line when the command cannot run, progress when stderr is a
-  terminal, the service's log lines with `-v` (INFO) or `-vv` (DEBUG); errors only otherwise;
+  terminal (with `-v` elsewhere too: one line a step), the service's log lines with `-v` (INFO)
+  or `-vv` (DEBUG); errors only otherwise;
+- a closed stdout (`make status | head`) ends the output quietly: the command still finishes and
+  exits with its own code;
+- a local stack's stack.json left behind by a stack that was stopped or killed is named as such.
 - command-line runs never emit metrics (Powertools would print its EMF blob on stdout; the
   Lambda's metrics are the ones the dashboard and alarms read).
 
@@ -121,15 +125,26 @@ def on_log(message: str, callback: Callable[[dict[str, Any]], None]) -> Iterator
 
 
 class Output:
-    """The command's result on stdout: lines and tables for people, or one JSON document."""
+    """The command's result on stdout: lines and tables for people, or one JSON document. Once the
+    reader is gone (a closed pipe), the rest is dropped quietly."""
 
     def __init__(self, as_json: bool, stream: TextIO | None = None) -> None:
         self.as_json = as_json
         self.stream = stream or sys.stdout
+        self.closed = False
+
+    def _write(self, text: str) -> None:
+        if self.closed:
+            return
+        try:
+            print(text, file=self.stream, flush=True)
+        except BrokenPipeError:
+            self.closed = True
+            _silence(self.stream)
 
     def line(self, text: str = "") -> None:
         if not self.as_json:
-            print(text, file=self.stream, flush=True)
+            self._write(text)
 
     def table(self, headers: Sequence[str], rows: Sequence[Sequence[Any]], indent: int = 2) -> None:
         """Plain aligned columns (grep- and copy-friendly; numbers right-aligned)."""
@@ -142,29 +157,55 @@ class Output:
         numeric = [
             i > 0 and bool(body) and all(_is_number(row[i]) for row in body) for i in range(len(headers))
         ]
+        lines = []
         for row in cells:
             text = "  ".join(
                 cell.rjust(width) if right else cell.ljust(width)
                 for cell, width, right in zip(row, widths, numeric, strict=True)
             )
-            print(" " * indent + text.rstrip(), file=self.stream)
-        self.stream.flush()
+            lines.append(" " * indent + text.rstrip())
+        self._write("\n".join(lines))
 
     def document(self, doc: Any) -> None:
         if self.as_json:
-            print(json.dumps(doc, indent=2, sort_keys=False, default=str), file=self.stream, flush=True)
+            self._write(json.dumps(doc, indent=2, sort_keys=False, default=str))
+
+
+def _silence(stream: TextIO) -> None:
+    """The reader closed the pipe: point the stream's descriptor at /dev/null, so that neither a
+    later write nor the interpreter's flush at exit says BrokenPipeError."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # not a real descriptor (a test's StringIO)
+        pass
 
 
 def _is_number(text: str) -> bool:
     return text == "-" or text.replace(".", "", 1).removeprefix("-").isdigit()
 
 
+# -v: progress as plain lines on stderr when it is not a terminal (set by `run`).
+_verbose = 0
+
+
 @contextlib.contextmanager
 def progress(description: str, total: int | None = None, stream: TextIO | None = None) -> Iterator[Progress]:
-    """A progress bar on stderr when it is a terminal; nothing otherwise."""
+    """A progress bar on stderr when it is a terminal; with -v, one line a step otherwise."""
     stream = stream or sys.stderr
     if not stream.isatty():
-        yield Progress()
+        if not _verbose:
+            yield Progress()
+            return
+        out = stream
+
+        def say(n: int, what: str) -> None:
+            with contextlib.suppress(OSError, ValueError):
+                print(f"{description}: {what}" if what else description, file=out, flush=True)
+
+        say(0, "")
+        yield Progress(say)
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -199,6 +240,9 @@ def run(
     log_level: int = logging.ERROR,
 ) -> int:
     """Find the service, run the command, and turn any failure into one line and exit 2."""
+    global _verbose
+    _verbose = args.verbose
+    target: Target | None = None
     try:
         with quiet_runtime(args.verbose, default_level=log_level):
             target = find(args.stack, args.stage, args.region)
@@ -208,11 +252,39 @@ def run(
         return say_cannot_run(prog, str(exc))
     except KeyboardInterrupt:
         return say_cannot_run(prog, "interrupted")
+    except BrokenPipeError:  # stderr's reader is gone too: nothing left to tell
+        _silence(sys.stdout)
+        return EXIT_CANNOT_RUN
     except Exception as exc:  # AWS down, a refusal...: no verdict rather than a false one, no traceback
+        if target is not None and target.kind == "local" and not local_stack_answers(target):
+            return say_cannot_run(prog, stale_stack_message(target))
         if args.verbose:
             traceback.print_exc(file=sys.stderr)
         first_line = (str(exc).splitlines() or [""])[0]
         return say_cannot_run(prog, f"could not run: {type(exc).__name__}: {first_line}".rstrip(": "))
+
+
+def local_stack_answers(target: Target) -> bool:
+    """Whether the local stack's AWS endpoint answers (a stack.json outlives a killed stack)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(target.env.get("AWS_ENDPOINT_URL", ""))
+    if not url.hostname or not url.port:
+        return True
+    try:
+        with socket.create_connection((url.hostname, url.port), timeout=2.0):
+            return True
+    except OSError:
+        return False
+
+
+def stale_stack_message(target: Target) -> str:
+    stack_file = target.source.removeprefix("local stack ")
+    return (
+        f"the local stack is not running: {stack_file} is left from a stack that was stopped or "
+        "killed (its AWS endpoint does not answer); start it with make run"
+    )
 
 
 def age(seconds: float | None) -> str:

@@ -2,6 +2,10 @@
 
     python -m devtools.export run               # one export run now (make export)
     python -m devtools.export redrive           # dead letters back to ready (make redrive)
+    python -m devtools.export retry             # end the backoff of records waiting to retry (make retry)
+    python -m devtools.export run --max-attempts 1
+                                                # this run gives up after 1 attempt (EXPORT_MAX_ATTEMPTS=1
+                                                # make export): a dead letter at the first failure
     python -m devtools.export loop --every 10 [--trigger]
                                                 # `make run`: the sweeper every 10 s and, with
                                                 # --trigger, the stream trigger, until SIGTERM/SIGINT
@@ -10,8 +14,8 @@ Finds the service as every operator command does (devtools/target.py). `run` pri
 batch as it finishes, then the outcome counts; on a deployed stage it invokes the stage's export
 function (which alone may decrypt and holds the SI-DEP client certificate). Each local run writes
 its summary to the stack's state dir, for `status`. `--json`: one document.
-Exit status: 0 done; 1 done, and records became dead letters (`redrive` them once SI-DEP is
-back); 2 could not run.
+Exit status: 0 done; 1 done, and a batch got no answer from SI-DEP or records became dead letters
+(`retry` / `redrive` them once SI-DEP is back); 2 could not run.
 
 The wiring lives in chalicelib/bootstrap.py (`build_exporter`) and the scheduled body in
 chalicelib/jobs.py (`scheduled_export`), which the Chalice schedule calls too. `--trigger` runs the
@@ -30,15 +34,15 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from chalicelib.config import env_name
-from chalicelib.jobs import redrive, scheduled_export
+from chalicelib.jobs import redrive, retry, scheduled_export
 from devtools import cli
-from devtools.target import CONTAINER_SETTINGS, Target, invoke_deployed
+from devtools.target import CONTAINER_SETTINGS, Target, TargetError, invoke_deployed
 
 __all__ = ["main", "scheduled_export"]
 
@@ -53,10 +57,15 @@ OUTCOMES = (
 )
 
 
-def _one_run(target: Target, export: Callable[..., Any] | None = None) -> dict[str, Any]:
+def _one_run(
+    target: Target, export: Callable[..., Any] | None = None, max_attempts: int | None = None
+) -> dict[str, Any]:
     from chalicelib.bootstrap import build_exporter
 
-    return dict(asdict((export or build_exporter(target.settings()))(None)))
+    settings = target.settings()
+    if max_attempts is not None:  # the operator's EXPORT_MAX_ATTEMPTS, for this run only
+        settings = replace(settings, export_max_attempts=max_attempts)
+    return dict(asdict((export or build_exporter(settings))(None)))
 
 
 def write_last_run(path: Path | None, summary: dict[str, Any]) -> None:
@@ -66,17 +75,45 @@ def write_last_run(path: Path | None, summary: dict[str, Any]) -> None:
         return
     import fcntl
 
-    run = {"finished_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "summary": summary}
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    run = {"finished_at": now, "summary": summary}
     # The loop and an operator's `export run` may finish at once: one writer at a time, or an idle
     # run that read the file before a busy one wrote it would drop that busy run.
     with path.with_name(f".{path.name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         previous = read_last_run(path) or {}
         busy = run if summary.get("leased") else previous.get("last_busy")
-        record = {**run, "last_busy": busy}
+        record = {**run, "last_busy": busy, **sidep_answers(previous, summary, now)}
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(record) + "\n")
         os.replace(tmp, path)
+
+
+def sidep_answers(previous: dict[str, Any], summary: dict[str, Any], now: str) -> dict[str, Any]:
+    """What `status` says of SI-DEP, carried from run to run: the last batch it acknowledged, the
+    last rejection, and since when (and why) batches get no answer. A batch answered ends the
+    failing spell; an idle run changes nothing."""
+    from chalicelib.domain.delivery import error_category
+
+    last_acknowledged = previous.get("last_acknowledged")
+    failing = previous.get("failing")
+    last_rejected = previous.get("last_rejected")
+    if summary.get("rejected"):
+        last_rejected = {"at": now, "records": summary["rejected"]}
+    if summary.get("last_answered_batch"):
+        failing = None
+        if summary.get("acknowledged"):
+            last_acknowledged = {"at": now, "batch_id": summary["last_answered_batch"]}
+    elif summary.get("batches_failed"):
+        error = str(summary.get("last_error") or "")
+        failing = {
+            "since": (failing or {}).get("since") or now,
+            "at": now,
+            "error": error,
+            "category": error_category(error).value,
+            "retry_after_seconds": summary.get("retry_after_seconds") or None,
+        }
+    return {"last_acknowledged": last_acknowledged, "failing": failing, "last_rejected": last_rejected}
 
 
 def read_last_run(path: Path | None) -> dict[str, Any] | None:
@@ -90,15 +127,24 @@ def read_last_run(path: Path | None) -> dict[str, Any] | None:
 
 
 def _batch_line(fields: dict[str, Any]) -> str:
+    from chalicelib.domain.delivery import error_category
+
     outcomes = fields.get("outcomes") or {}
     counts = ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())) or "nothing sent"
-    error = f" ({fields['error']})" if fields.get("error") else ""
-    return f"  batch {fields.get('batch_id') or '-'}: {fields.get('records', 0)} record(s): {counts}{error}"
+    if fields.get("error"):
+        category = error_category(fields["error"]).value
+        return (
+            f"  batch NOT SENT: SI-DEP gave no answer ({category}: {fields['error']}): "
+            f"{fields.get('records', 0)} record(s): {counts}"
+        )
+    return f"  batch {fields.get('batch_id') or '-'}: {fields.get('records', 0)} record(s): {counts}"
 
 
 def run_now(args: argparse.Namespace, target: Target, out: cli.Output) -> int:
     out.line(f"export run on {target.source}")
     if target.kind == "deployed":
+        if args.max_attempts is not None:
+            raise TargetError("EXPORT_MAX_ATTEMPTS (--max-attempts) applies to a local run only")
         summary = invoke_deployed(target, "ExportFunctionName")
         if "fanned_out" in summary:  # the sweeper sends the shards' exporters off and returns
             out.line(f"{summary['fanned_out']} shard exporter(s) started: `status` shows their outcome")
@@ -113,7 +159,7 @@ def run_now(args: argparse.Namespace, target: Target, out: cli.Output) -> int:
                 bar.advance(int(fields.get("records", 0)), f"exporting: batch {fields.get('batch_id', '')}")
 
             with cli.on_log("export batch", batch_done):
-                summary = _one_run(target)
+                summary = _one_run(target, max_attempts=args.max_attempts)
         write_last_run(target.last_export_run, summary)
     out.line(
         f"{summary.get('batches', 0)} batch(es), {summary.get('leased', 0)} record(s) leased"
@@ -122,10 +168,30 @@ def run_now(args: argparse.Namespace, target: Target, out: cli.Output) -> int:
     )
     out.table(["outcome", "records"], [(label, summary.get(key, 0)) for key, label in OUTCOMES])
     out.line(f"oldest record still waiting: {cli.age(summary.get('oldest_ready_age_seconds') or None)}")
+    if summary.get("batches_failed"):
+        out.line(
+            f"{summary['batches_failed']} batch(es) got no answer from SI-DEP ({summary.get('last_error')}): "
+            "`make status` tells when it answers again, then `make retry`"
+        )
     if summary.get("failed"):
         out.line("dead letters: run `make redrive` (python -m devtools.export redrive) once SI-DEP is back")
     out.document({"target": target.source, "command": "run", **summary})
-    return cli.EXIT_ATTENTION if summary.get("failed") else cli.EXIT_OK
+    return cli.EXIT_ATTENTION if summary.get("failed") or summary.get("batches_failed") else cli.EXIT_OK
+
+
+def retry_now(args: argparse.Namespace, target: Target, out: cli.Output) -> int:
+    """End the backoff of every record waiting to retry: the trigger or the next sweep sends them."""
+    if target.kind == "deployed":  # the redrive function, with the export's role, told to retry
+        count = int(invoke_deployed(target, "RedriveFunctionName", action="retry").get("retried", 0))
+    else:
+        target.require(CONTAINER_SETTINGS)
+        with cli.progress("ending the backoff of records waiting to retry"):
+            count = retry()
+    out.line(f"{count} record(s) waiting to retry are due now on {target.source} (journaled)")
+    if count:
+        out.line("the export sends them within seconds: `make status` shows when SI-DEP acknowledged them")
+    out.document({"target": target.source, "command": "retry", "retried": count})
+    return cli.EXIT_OK
 
 
 def redrive_now(args: argparse.Namespace, target: Target, out: cli.Output) -> int:
@@ -172,13 +238,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser = cli.parser("export", "SI-DEP export operator command", subcommands=True)
     commands = parser.add_subparsers(dest="command", required=True)
     common = [cli.common_options()]
-    commands.add_parser("run", parents=common, help="run one export now")
+    run = commands.add_parser("run", parents=common, help="run one export now")
+    run.add_argument(
+        "--max-attempts",
+        type=int,
+        default=_max_attempts_from_environment(),
+        help="attempts before a record becomes a dead letter, for this run (default: $EXPORT_MAX_ATTEMPTS, "
+        "else the service's)",
+    )
     commands.add_parser("redrive", parents=common, help="put dead letters back in the queue")
+    commands.add_parser("retry", parents=common, help="end the backoff of records waiting to retry")
     every = commands.add_parser("loop", parents=common, help="an export every N seconds until SIGTERM/SIGINT")
     every.add_argument("--every", type=float, default=10.0)
     every.add_argument("--last-run-file", help="where each run's summary goes (default: the stack's)")
     every.add_argument("--trigger", action="store_true", help="also run the stream trigger")
     return parser
+
+
+def _max_attempts_from_environment() -> int | None:
+    raw = os.environ.get(env_name("export_max_attempts"), "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else None
 
 
 def run_trigger(stop: threading.Event, last_run: Path | None = None) -> None:
@@ -213,7 +292,7 @@ def _noting_busy_runs(summary: Any, last_run: Path | None) -> Any:
     return summary
 
 
-COMMANDS = {"run": run_now, "redrive": redrive_now, "loop": loop}
+COMMANDS = {"run": run_now, "redrive": redrive_now, "retry": retry_now, "loop": loop}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

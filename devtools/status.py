@@ -28,11 +28,14 @@ from typing import Any
 from chalicelib.domain.audit_chain import CHECKPOINT_PERIOD, STALE_AFTER_PERIODS
 from devtools import cli
 from devtools.target import Target
+from infra import thresholds
 
 # A chain whose last checkpoint is older than this missed its heartbeat (what verify_audit calls stale).
 CHECKPOINT_STALE_AFTER = STALE_AFTER_PERIODS * CHECKPOINT_PERIOD
 # Deployed: the export's metrics read back this far for its last run.
 LAST_RUN_LOOKBACK = timedelta(hours=1)
+# The WORM lag reads at most this many links back from each chain's head.
+WORM_LOOKBACK_LINKS = 1000
 EXPORT_OUTCOME_METRICS = {
     "ExportSent": "sent",
     "ExportAcknowledged": "acknowledged",
@@ -42,18 +45,25 @@ EXPORT_OUTCOME_METRICS = {
 }
 
 
-RETRYING = "ready (retry)"  # ready again after a failed attempt, waiting for its backoff
+# The export queue's steps (chalicelib/domain/delivery.py's Journey).
+QUEUED, RETRYING, SENDING = "queued", "retrying", "sending"
 
 
 def export_queue(client: Any, table: str, now: datetime) -> dict[str, Any]:
-    """Every record with a message waiting, counted by delivery state and shard (the sparse index)."""
+    """Every record with a message waiting (the sparse index), by step of its journey and shard:
+    queued (first attempt due), retrying (waiting out a backoff, with its last error's category),
+    sending (leased); and how long the oldest due record has waited (`ExportOldestReadyAgeSeconds`)."""
     from chalicelib.adapters.dynamodb.export_queue import INDEX
     from chalicelib.adapters.dynamodb.models import export_queue_keys
+    from chalicelib.domain.delivery import error_category
     from chalicelib.domain.serialization import iso_utc, parse_iso
 
     bound = iso_utc(now)
     by_state: dict[str, Counter[str]] = {}
+    errors: Counter[str] = Counter()
     oldest_due: str | None = None
+    oldest_set: str | None = None
+    latest_retry: str | None = None
     for shard in export_queue_keys():
         kwargs: dict[str, Any] = {
             "TableName": table,
@@ -61,18 +71,21 @@ def export_queue(client: Any, table: str, now: datetime) -> dict[str, Any]:
             "KeyConditionExpression": "export_queue = :q",
             "ExpressionAttributeValues": {":q": {"S": shard}},
             "Select": "SPECIFIC_ATTRIBUTES",  # the operator role reads these attributes only
-            "ProjectionExpression": "delivery_state, next_attempt_at, attempts",
+            "ProjectionExpression": "delivery_state, next_attempt_at, attempts, last_error, updated_at",
         }
         while True:
             page = client.query(**kwargs)
             for item in page.get("Items", []):
-                state = item.get("delivery_state", {}).get("S", "?")
-                if state == "ready" and int(item.get("attempts", {}).get("N", "0")):
-                    state = RETRYING
+                state = _queue_step(item)
                 by_state.setdefault(state, Counter())[shard] += 1
                 due = item.get("next_attempt_at", {}).get("S")
+                if state == RETRYING:
+                    errors[error_category(item.get("last_error", {}).get("S")).value] += 1
+                    if due and (latest_retry is None or due > latest_retry):
+                        latest_retry = due
                 if due and due <= bound and (oldest_due is None or due < oldest_due):
                     oldest_due = due
+                oldest_set = _older(oldest_set, item.get("updated_at", {}).get("S"))
             if not page.get("LastEvaluatedKey"):
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -81,27 +94,69 @@ def export_queue(client: Any, table: str, now: datetime) -> dict[str, Any]:
         "shards": export_queue_keys(),
         "by_state": {state: dict(sorted(counts.items())) for state, counts in sorted(by_state.items())},
         "total": sum(sum(c.values()) for c in by_state.values()),
+        "queued": sum(by_state.get(QUEUED, {}).values()),
+        "retrying": sum(by_state.get(RETRYING, {}).values()),
+        "sending": sum(by_state.get(SENDING, {}).values()),
+        "retrying_errors": dict(errors.most_common()),
+        "retrying_until": latest_retry,
         "oldest_due_age_seconds": age,
+        "oldest_set_at": oldest_set,
     }
 
 
-def dead_letters(client: Any, table: str) -> int:
-    """Records whose retries ran out (a scan: dead letters are not in the queue index)."""
+def _queue_step(item: dict[str, Any]) -> str:
+    state = item.get("delivery_state", {}).get("S", "?")
+    if state == "ready":
+        return RETRYING if int(item.get("attempts", {}).get("N", "0")) else QUEUED
+    return SENDING if state == "leased" else state
+
+
+def _older(a: str | None, b: str | None) -> str | None:
+    return b if a is None or (b is not None and b < a) else a
+
+
+def held_back(client: Any, table: str) -> dict[str, Any]:
+    """Records out of the queue that still owe SI-DEP something: dead letters (retries ran out:
+    `redrive` them) and rejections (the pharmacy corrects them), by pharmacy and code. A scan:
+    neither is in the queue index."""
+    from chalicelib.domain.delivery import rejection_of
     from chalicelib.domain.model import DeliveryState
 
-    count = 0
+    dead: Counter[str] = Counter()
+    rejected: Counter[tuple[str, str, str]] = Counter()
+    oldest_dead: str | None = None
     kwargs: dict[str, Any] = {
         "TableName": table,
-        "Select": "COUNT",
-        "FilterExpression": "delivery_state = :failed",
-        "ExpressionAttributeValues": {":failed": {"S": DeliveryState.FAILED.value}},
+        "FilterExpression": "delivery_state IN (:failed, :rejected)",
+        "ExpressionAttributeValues": {
+            ":failed": {"S": DeliveryState.FAILED.value},
+            ":rejected": {"S": DeliveryState.REJECTED.value},
+        },
+        "ProjectionExpression": "finess, delivery_state, last_error, updated_at",
     }
     while True:
         page = client.scan(**kwargs)
-        count += int(page.get("Count", 0))
+        for item in page.get("Items", []):
+            finess = item.get("finess", {}).get("S", "?")
+            if item.get("delivery_state", {}).get("S") == DeliveryState.FAILED.value:
+                dead[finess] += 1
+                oldest_dead = _older(oldest_dead, item.get("updated_at", {}).get("S"))
+            else:
+                view = rejection_of(item.get("last_error", {}).get("S"))
+                rejected[(finess, view["code"] or "-", view["category"])] += 1
         if not page.get("LastEvaluatedKey"):
-            return count
+            break
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return {
+        "dead_letters": sum(dead.values()),
+        "dead_letters_by_pharmacy": dict(sorted(dead.items())),
+        "oldest_dead_letter_set_at": oldest_dead,
+        "rejected": sum(rejected.values()),
+        "rejected_by_code": [
+            {"finess": f, "code": code, "category": category, "records": n}
+            for (f, code, category), n in sorted(rejected.items())
+        ],
+    }
 
 
 def failed_scheduled_runs(target: Target, session: Any) -> int | None:
@@ -138,8 +193,81 @@ def last_export_run(target: Target, session: Any, now: datetime) -> dict[str, An
     return latest or None
 
 
-def audit_chains(chain_names: Any, now: datetime) -> list[dict[str, Any]]:
-    """Each chain's head and last checkpoint (one newest-first query of each table per chain)."""
+def sidep_health(
+    target: Target, session: Any, now: datetime, last_run: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Is SI-DEP getting our results: the last batch it acknowledged, and whether (and since when,
+    why) batches get no answer. Local: what the export runs noted (devtools/export.py); deployed:
+    the export's metrics of the last hour (ExportAcknowledged, ExportBatchesFailed)."""
+    from chalicelib.domain.serialization import parse_iso
+
+    last_ack: dict[str, Any] | None
+    failing: dict[str, Any] | None
+    last_rejected: dict[str, Any] | None
+    if target.kind == "deployed":
+        acknowledged_at, failing_since, failed_at, rejected_at = _sidep_from_metrics(session, now)
+        last_ack = {"at": acknowledged_at, "batch_id": None} if acknowledged_at else None
+        last_rejected = {"at": rejected_at} if rejected_at else None
+        failing = (
+            {"since": failing_since, "category": None, "error": None, "retry_after_seconds": None}
+            if failed_at and (not acknowledged_at or failed_at > acknowledged_at)
+            else None
+        )
+    else:
+        last_ack = (last_run or {}).get("last_acknowledged")
+        failing = (last_run or {}).get("failing")
+        last_rejected = (last_run or {}).get("last_rejected")
+    health: dict[str, Any] = {
+        "last_acknowledged": last_ack,
+        "last_acknowledged_age_seconds": (
+            (now - parse_iso(str(last_ack["at"]))).total_seconds() if last_ack else None
+        ),
+        "failing": failing,
+        "failing_for_seconds": (
+            (now - parse_iso(str(failing["since"]))).total_seconds()
+            if failing and failing.get("since")
+            else None
+        ),
+        "alarm_after_seconds": thresholds.SIDEP_FAILING_SECONDS,
+        "last_rejected_age_seconds": (
+            (now - parse_iso(str(last_rejected["at"]))).total_seconds() if last_rejected else None
+        ),
+    }
+    return health
+
+
+def _sidep_from_metrics(session: Any, now: datetime) -> tuple[str | None, str | None, str | None, str | None]:
+    """(last minute with an acknowledgement, first minute of failures since, last minute with one,
+    last minute with a rejection)."""
+    cloudwatch = session.client("cloudwatch")
+
+    def minutes(metric: str) -> list[str]:
+        points = cloudwatch.get_metric_statistics(
+            Namespace="Depistage",
+            MetricName=metric,
+            Dimensions=[{"Name": "service", "Value": "depistage"}],
+            StartTime=now - LAST_RUN_LOOKBACK,
+            EndTime=now,
+            Period=60,
+            Statistics=["Sum"],
+        ).get("Datapoints", [])
+        return sorted(p["Timestamp"].strftime("%Y-%m-%dT%H:%M:%SZ") for p in points if p["Sum"] > 0)
+
+    acked, failed = minutes("ExportAcknowledged"), minutes("ExportBatchesFailed")
+    rejected = minutes("ExportRejected")
+    last_ack = acked[-1] if acked else None
+    since = [m for m in failed if last_ack is None or m > last_ack]
+    return (
+        last_ack,
+        (since[0] if since else None),
+        (failed[-1] if failed else None),
+        (rejected[-1] if rejected else None),
+    )
+
+
+def audit_chains(chain_names: Any, now: datetime, worm: Any = None) -> list[dict[str, Any]]:
+    """Each chain's head and last checkpoint (one newest-first query of each table per chain), and
+    with `worm` (an S3 client and bucket) how far its WORM copy lags behind."""
     from chalicelib.adapters.dynamodb.journal import latest_checkpoint
     from chalicelib.adapters.dynamodb.models import AuditEventModel
     from chalicelib.domain.serialization import parse_iso
@@ -158,17 +286,47 @@ def audit_chains(chain_names: Any, now: datetime) -> list[dict[str, Any]]:
             and (head_seq is not None or checked_at)
             and now - since > CHECKPOINT_STALE_AFTER
         )
-        chains.append(
-            {
-                "chain": chain,
-                "head_seq": head_seq,
-                "checkpoint_seq": checkpoint_seq,
-                "checkpoint_age_seconds": (now - checked_at).total_seconds() if checked_at else None,
-                "events_since_checkpoint": (head_seq or 0) - (checkpoint_seq or 0),
-                "stale": stale,
-            }
-        )
+        entry: dict[str, Any] = {
+            "chain": chain,
+            "head_seq": head_seq,
+            "checkpoint_seq": checkpoint_seq,
+            "checkpoint_age_seconds": (now - checked_at).total_seconds() if checked_at else None,
+            "events_since_checkpoint": (head_seq or 0) - (checkpoint_seq or 0),
+            "stale": stale,
+        }
+        if worm is not None:
+            entry.update(worm_lag(worm, chain, head_seq, now))
+        chains.append(entry)
     return chains
+
+
+def worm_lag(worm: tuple[Any, str], chain: str, head_seq: int | None, now: datetime) -> dict[str, Any]:
+    """The newest link copied to the WORM bucket, and the age of the oldest link not yet copied."""
+    from chalicelib.adapters.dynamodb.models import AuditEventModel
+    from chalicelib.adapters.worm import object_key
+    from chalicelib.domain.serialization import parse_iso
+
+    s3, bucket = worm
+    copied: int | None = None
+    prefix = object_key(chain, 0).rsplit("/", 1)[0] + "/"
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+    if head_seq is not None and head_seq > WORM_LOOKBACK_LINKS:
+        kwargs["StartAfter"] = object_key(chain, head_seq - WORM_LOOKBACK_LINKS)
+    while True:
+        page = s3.list_objects_v2(**kwargs)
+        for item in page.get("Contents", []):
+            copied = max(copied or 0, int(item["Key"].rsplit("/", 1)[1].split(".")[0]))
+        if not page.get("IsTruncated"):
+            break
+        kwargs["ContinuationToken"] = page["NextContinuationToken"]
+    lag = None
+    behind = (head_seq or 0) - (copied or 0)
+    if behind > 0:
+        first_uncopied = next(
+            iter(AuditEventModel.query(chain, AuditEventModel.seq == (copied or 0) + 1)), None
+        )
+        lag = (now - parse_iso(first_uncopied.time)).total_seconds() if first_uncopied else None
+    return {"worm_seq": copied, "worm_behind": max(0, behind), "worm_lag_seconds": lag}
 
 
 def near_cap(settings: Any, now: datetime) -> list[str]:
@@ -188,71 +346,221 @@ def near_cap(settings: Any, now: datetime) -> list[str]:
     )
 
 
-def collect(target: Target, now: datetime | None = None) -> dict[str, Any]:
+def quarantined(target: Target, session: Any, settings: Any) -> dict[str, int]:
+    """Items a watcher set aside (name -> count): each watcher adds its own count here, one line."""
+    from chalicelib.adapters.dynamodb.export_queue import quarantined_count
+    from devtools.verify_audit import quarantined_items
+
+    dynamodb = session.client("dynamodb", endpoint_url=settings.aws_endpoint_url)
+    counts: dict[str, int] = {"export": quarantined_count(dynamodb, settings.records_table)}
+    audit = quarantined_items(settings, session)  # the journal's watchers (WORM consumer, signer)
+    if audit is not None:
+        counts["audit"] = audit
+    return counts
+
+
+def collect(target: Target, now: datetime | None = None, *, verbose: int = 0) -> dict[str, Any]:
     import boto3
 
     from chalicelib.adapters.clock import SystemClock
-    from chalicelib.adapters.dynamodb.export_queue import quarantined_count
     from chalicelib.adapters.dynamodb.journal import stored_chains
     from chalicelib.bootstrap import bind_tables
-    from devtools.verify_audit import quarantined_items
+    from chalicelib.domain.serialization import parse_iso
 
     settings = target.settings()
     bind_tables(settings)
     now = now or SystemClock().now()
     session = boto3.Session(region_name=settings.region)
     dynamodb = session.client("dynamodb", endpoint_url=settings.aws_endpoint_url)
-    steps = 5
+    worm = None
+    if settings.audit_worm_bucket:
+        worm = (session.client("s3", endpoint_url=settings.aws_endpoint_url), settings.audit_worm_bucket)
+    steps = 6
     with cli.progress("reading the service's state", total=steps) as bar:
+        bar.advance(0, "the export queue")
         queue = export_queue(dynamodb, settings.records_table, now)
-        bar.advance(1, "dead letters")
-        letters: dict[str, int | None] = {"records": dead_letters(dynamodb, settings.records_table)}
+        bar.advance(1, f"the export queue: {queue['total']} record(s); dead letters and rejections")
+        held = held_back(dynamodb, settings.records_table)
+        letters: dict[str, int | None] = {"records": held["dead_letters"]}
         letters["scheduled_runs"] = failed_scheduled_runs(target, session)
-        bar.advance(1, "last export run")
+        bar.advance(
+            1, f"{held['dead_letters']} dead letter(s), {held['rejected']} rejected; the last export run"
+        )
         last_run = last_export_run(target, session, now)
-        bar.advance(1, "audit chains")
-        chains = audit_chains(stored_chains(), now)
-        bar.advance(1, "retention")
+        sidep = sidep_health(target, session, now, last_run)
+        bar.advance(1, "audit chains and their WORM copy")
+        chains = audit_chains(stored_chains(), now, worm)
+        bar.advance(1, f"{len(chains)} chain(s); retention")
         capped = near_cap(settings, now)
-        bar.advance(1)
+        bar.advance(1, "quarantines")
+        set_aside = quarantined(target, session, settings)
+        bar.advance(1, "done")
+    oldest = _older(queue["oldest_set_at"], held["oldest_dead_letter_set_at"])
+    sidep["waiting"] = {
+        "queued": queue["queued"],
+        "sending": queue["sending"],
+        "retrying": queue["retrying"],
+        "rejected": held["rejected"],
+        "dead_letters": held["dead_letters"],
+    }
+    sidep["retrying_errors"] = queue["retrying_errors"]
+    sidep["oldest_unacknowledged_age_seconds"] = (now - parse_iso(oldest)).total_seconds() if oldest else None
     status: dict[str, Any] = {
         "target": target.source,
         "now": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "sidep": sidep,
         "export_queue": queue,
-        "export_quarantined": quarantined_count(dynamodb, settings.records_table),
         "dead_letters": letters,
+        "rejected": held["rejected_by_code"],
         "last_export_run": last_run,
         "audit_chains": chains,
-        "audit_quarantined": quarantined_items(settings, session),  # devtools/verify_audit.py
         "retention": {"alarm_days": settings.retention_alarm_days, "unacknowledged_near_cap": capped},
+        "quarantined": set_aside,
+        "thresholds": {
+            "sidep_failing_seconds": thresholds.SIDEP_FAILING_SECONDS,
+            "oldest_unacknowledged_seconds": thresholds.OLDEST_UNACKNOWLEDGED_SECONDS,
+            "worm_lag_seconds": thresholds.WORM_LAG_SECONDS,
+            "checkpoint_stale_seconds": thresholds.CHECKPOINT_STALE_SECONDS,
+        },
     }
     status["attention"] = attention(status)
     return status
 
 
+def _failing_reason(sidep: dict[str, Any]) -> str | None:
+    """SI-DEP's trouble in one line, or None when it answers (or nobody waits)."""
+    waiting = sidep["waiting"]
+    failing = sidep["failing"]
+    errors = sidep["retrying_errors"]
+    if not failing and not waiting["retrying"]:
+        return None
+    category = (failing or {}).get("category") or (next(iter(errors)) if errors else "unknown")
+    retry_after = (failing or {}).get("retry_after_seconds")
+    why = f"{category}" + (f", Retry-After {int(retry_after)}s" if retry_after else "")
+    if failing:
+        since = failing.get("since")
+        for_seconds = sidep["failing_for_seconds"]
+        alarm = " (alarm)" if for_seconds is not None and for_seconds >= sidep["alarm_after_seconds"] else ""
+        head = f"SI-DEP is failing ({why}) for {cli.age(for_seconds)}{alarm}" + (
+            f" since {since}" if since else ""
+        )
+        return f"{head}: {waiting['retrying']} record(s) waiting to retry, {waiting['queued']} queued"
+    return (
+        f"SI-DEP answers again, but {waiting['retrying']} record(s) wait out a backoff after {why}: "
+        "make retry sends them now"
+    )
+
+
 def attention(status: dict[str, Any]) -> list[str]:
+    """What needs an operator, most urgent first (the first is the summary's first line)."""
     found = []
+    sidep = status.get("sidep")
+    if sidep:
+        reason = _failing_reason(sidep)
+        if reason:
+            found.append(reason)
+        oldest = sidep["oldest_unacknowledged_age_seconds"]
+        if oldest is not None and oldest >= thresholds.OLDEST_UNACKNOWLEDGED_SECONDS:
+            found.append(
+                f"the oldest result SI-DEP has not acknowledged was set {cli.age(oldest)} ago "
+                f"(alarm after {cli.age(thresholds.OLDEST_UNACKNOWLEDGED_SECONDS)})"
+            )
     letters = status["dead_letters"]
     if letters["records"]:
         found.append(f"{letters['records']} dead letter(s): make redrive once SI-DEP answers")
     if letters.get("scheduled_runs"):
         found.append(f"{letters['scheduled_runs']} failed scheduled run(s) in the dead-letter queue")
     last = status["last_export_run"] or {}
-    if (last.get("summary") or {}).get("failed"):
+    if (last.get("summary") or {}).get("failed") and not letters["records"]:
         found.append("the last export run made dead letters: see the export log")
+    rejected = status.get("rejected") or []
+    recent = (sidep or {}).get("last_rejected_age_seconds")
+    if rejected and recent is not None and recent < thresholds.REJECTIONS_WINDOW_SECONDS:
+        total = sum(r["records"] for r in rejected)
+        codes = ", ".join(
+            f"{r['code']} {r['category']} x{r['records']} ({r['finess']})" for r in rejected[:5]
+        )
+        found.append(f"{total} record(s) rejected by SI-DEP, for their pharmacy to correct: {codes}")
     stale = [c["chain"] for c in status["audit_chains"] if c["stale"]]
     if stale:
-        found.append(f"audit chain(s) without a signed checkpoint for over 2 h: {', '.join(stale)}")
+        found.append(
+            f"audit chain(s) without a signed checkpoint for over "
+            f"{cli.age(thresholds.CHECKPOINT_STALE_SECONDS)}: {', '.join(stale)}"
+        )
+    lagging = [
+        c["chain"]
+        for c in status["audit_chains"]
+        if (c.get("worm_lag_seconds") or 0) >= thresholds.WORM_LAG_SECONDS
+    ]
+    if lagging:
+        found.append(
+            f"the WORM copy lags over {cli.age(thresholds.WORM_LAG_SECONDS)} behind: {', '.join(lagging)}"
+        )
     capped = status["retention"]["unacknowledged_near_cap"]
     if capped:
         found.append(f"{len(capped)} record(s) never acknowledged by SI-DEP near the retention cap")
+    for name, count in sorted((status.get("quarantined") or {}).items()):
+        if count >= thresholds.QUARANTINED:
+            found.append(f"{count} {name} item(s) quarantined")
     return found
 
 
+def verdict(status: dict[str, Any]) -> str:
+    """The first line: the answer to "is SI-DEP getting our results?" and whether to act."""
+    found = status["attention"]
+    if found:
+        more = f" (+{len(found) - 1} more below)" if len(found) > 1 else ""
+        return f"needs attention: {found[0]}{more}"
+    last = status["sidep"]["last_acknowledged"]
+    if last:
+        return (
+            f"healthy: SI-DEP acknowledged batch {last.get('batch_id') or '-'} "
+            f"{cli.age(status['sidep']['last_acknowledged_age_seconds'])} ago; nothing needs attention"
+        )
+    return "healthy: nothing waits for SI-DEP; nothing needs attention"
+
+
 def show(status: dict[str, Any], out: cli.Output) -> None:
-    queue = status["export_queue"]
+    sidep = status["sidep"]
+    out.line(status["verdict"])
     out.line(f"depistage status, {status['target']}, at {status['now']}")
     out.line()
+    last = sidep["last_acknowledged"]
+    ago = cli.age(sidep["last_acknowledged_age_seconds"])
+    batch = f"{last.get('batch_id') or '-'} at {last['at']} ({ago} ago)" if last else "none recorded"
+    out.line(f"SI-DEP: last acknowledged batch {batch}")
+    failing = sidep["failing"]
+    if failing:
+        retry_after = failing.get("retry_after_seconds")
+        out.line(
+            f"  failing: {failing.get('category') or '?'} ({failing.get('error') or '-'})"
+            + (f", Retry-After {int(retry_after)}s" if retry_after else "")
+            + f" since {failing.get('since') or '?'} ({cli.age(sidep['failing_for_seconds'])}; "
+            f"alarm after {cli.age(sidep['alarm_after_seconds'])})"
+        )
+    else:
+        out.line("  failing: no (the last batch sent got an answer)")
+    waiting = sidep["waiting"]
+    errors = ", ".join(f"{k} {v}" for k, v in sidep["retrying_errors"].items())
+    out.line(
+        f"  waiting: {waiting['queued']} queued, {waiting['sending']} sending, {waiting['retrying']} retrying"
+        + (f" ({errors})" if errors else "")
+        + f", {waiting['rejected']} rejected (the pharmacy corrects them)"
+        + f", {waiting['dead_letters']} dead letter(s)"
+    )
+    out.line(
+        f"  oldest unacknowledged result: {cli.age(sidep['oldest_unacknowledged_age_seconds'])} "
+        f"(alarm after {cli.age(thresholds.OLDEST_UNACKNOWLEDGED_SECONDS)})"
+    )
+    for r in status["rejected"][:20]:
+        out.line(f"  rejected: {r['finess']}: {r['code']} {r['category']}: {r['records']} record(s)")
+    if sidep.get("last_rejected_age_seconds") is not None:
+        out.line(
+            f"  last rejection: {cli.age(sidep['last_rejected_age_seconds'])} ago "
+            f"(needs attention for {cli.age(thresholds.REJECTIONS_WINDOW_SECONDS)})"
+        )
+    out.line()
+    queue = status["export_queue"]
     out.line(
         f"export queue: {queue['total']} record(s) waiting; "
         f"oldest due for {cli.age(queue['oldest_due_age_seconds'])}"
@@ -270,18 +578,19 @@ def show(status: dict[str, Any], out: cli.Output) -> None:
         f"dead letters: {letters['records']} record(s)"
         + (f", {runs} failed scheduled run(s)" if runs is not None else "")
     )
-    last = status["last_export_run"]
-    if last:
-        out.line(f"last export run: {_run_line(last)}")
-        if last.get("last_busy") and last["last_busy"] != {k: last[k] for k in ("finished_at", "summary")}:
-            out.line(f"last run that had records to send: {_run_line(last['last_busy'])}")
+    last_run = status["last_export_run"]
+    if last_run:
+        out.line(f"last export run: {_run_line(last_run)}")
+        busy = last_run.get("last_busy")
+        if busy and busy != {k: last_run.get(k) for k in ("finished_at", "summary")}:
+            out.line(f"last run that had records to send: {_run_line(busy)}")
     else:
         out.line("last export run: none recorded")
     out.line()
     chains = status["audit_chains"]
     out.line(f"audit chains: {len(chains)}")
     out.table(
-        ["chain", "head seq", "checkpoint seq", "checkpoint age", "since"],
+        ["chain", "head seq", "checkpoint seq", "checkpoint age", "since", "worm seq", "worm lag"],
         [
             (
                 c["chain"],
@@ -289,11 +598,12 @@ def show(status: dict[str, Any], out: cli.Output) -> None:
                 c["checkpoint_seq"] if c["checkpoint_seq"] is not None else "-",
                 cli.age(c["checkpoint_age_seconds"]) + (" (stale)" if c["stale"] else ""),
                 f"+{c['events_since_checkpoint']} event(s)",
+                c.get("worm_seq") if c.get("worm_seq") is not None else "-",
+                cli.age(c.get("worm_lag_seconds")) if c.get("worm_behind") else "0s",
             )
             for c in chains
         ],
     )
-    out.line(f"audit items set aside by the journal's watchers: {status.get('audit_quarantined', '-')}")
     out.line()
     retention = status["retention"]
     out.line(
@@ -302,6 +612,11 @@ def show(status: dict[str, Any], out: cli.Output) -> None:
     )
     for record_id in retention["unacknowledged_near_cap"][:20]:
         out.line(f"  {record_id}")
+    set_aside = status["quarantined"]
+    out.line(
+        "quarantined: "
+        + (", ".join(f"{name} {count}" for name, count in sorted(set_aside.items())) or "none")
+    )
     out.line()
     if status["attention"]:
         out.line("needs attention:")
@@ -322,6 +637,7 @@ _RUN_FIELDS = ("leased", "sent", "acknowledged", "rejected", "retried", "failed"
 
 def status_now(args: argparse.Namespace, target: Target, out: cli.Output) -> int:
     status = collect(target)
+    status["verdict"] = verdict(status)
     show(status, out)
     out.document(status)
     return cli.EXIT_ATTENTION if status["attention"] else cli.EXIT_OK

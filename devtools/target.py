@@ -163,7 +163,7 @@ def find(
     raise TargetError(f"no service found (no {default_stack_file}, no AUDIT_KEY_ID...): {HOW_TO_GIVE}")
 
 
-def scheduled_event(region: str) -> dict[str, Any]:
+def scheduled_event(region: str, detail: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The event a schedule sends, for invoking a scheduled function by hand (Chalice reads these)."""
     import uuid
     from datetime import UTC, datetime
@@ -177,11 +177,11 @@ def scheduled_event(region: str) -> dict[str, Any]:
         "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": region,
         "resources": [],
-        "detail": {},
+        "detail": dict(detail or {}),
     }
 
 
-def invoke_deployed(target: Target, output: str, lambda_client: Any = None) -> dict[str, Any]:
+def invoke_deployed(target: Target, output: str, lambda_client: Any = None, **detail: str) -> dict[str, Any]:
     """Run a deployed scheduled function now, with its own role (the operator's role may invoke it
     but holds none of its rights: no decryption, no erasure), and return what it returned."""
     import boto3
@@ -191,7 +191,7 @@ def invoke_deployed(target: Target, output: str, lambda_client: Any = None) -> d
         raise TargetError(f"{target.source}: no {output} output: redeploy with this version's template")
     region = target.env["AWS_REGION"]
     client = lambda_client or boto3.Session(region_name=region).client("lambda")
-    answer = client.invoke(FunctionName=name, Payload=json.dumps(scheduled_event(region)).encode())
+    answer = client.invoke(FunctionName=name, Payload=json.dumps(scheduled_event(region, detail)).encode())
     body = json.loads(answer["Payload"].read() or b"null")
     if answer.get("FunctionError"):
         kind = body.get("errorType", "error") if isinstance(body, dict) else "error"

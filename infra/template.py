@@ -27,12 +27,14 @@ from chalicelib.adapters.dynamodb.retention import ERASED_ATTRIBUTES
 from chalicelib.config import DEFAULT_REGION, HDS_REGIONS, Settings, env_name
 from chalicelib.domain.audit_chain import AUDIT_KEY_SPEC
 from chalicelib.domain.retention import ALARM_METRIC
+from chalicelib.jobs import UNACKNOWLEDGED_METRIC as JOBS_UNACKNOWLEDGED_METRIC
 from chalicelib.observability import (
     AUDIT_QUARANTINED,
     AUDIT_WORM_DIFFERS,
     AUTH_FAILURES,
     UNAUTHENTICATED_REFUSALS,
 )
+from infra import thresholds
 
 APP_NAME = "depistage"
 DEFAULT_STAGE = "prod"
@@ -266,6 +268,10 @@ COGNITO_ADMIN_ACTIONS = (
 # Metric the export publishes on every run (Powertools Metrics, 0 when the queue is empty).
 EXPORT_LAG_METRIC = "ExportOldestReadyAgeSeconds"  # emitted by chalicelib/services/export.py
 EXPORT_LAG_THRESHOLD_SECONDS = 1800
+# The sweeper's gauge of the oldest result SI-DEP has not acknowledged (chalicelib/jobs.py).
+UNACKNOWLEDGED_METRIC = JOBS_UNACKNOWLEDGED_METRIC
+# Batches SI-DEP did not answer (unreachable, TLS, 5xx, 429), per export run.
+SIDEP_FAILING_METRIC = "ExportBatchesFailed"  # emitted by chalicelib/services/export.py
 AUTH_FAILURE_METRIC = AUTH_FAILURES
 # Published by every purge run (chalicelib/services/retention.py): records never acknowledged by
 # SI-DEP whose personal data is erased within RETENTION_ALARM_DAYS.
@@ -324,6 +330,10 @@ OPERATOR_READABLE_ATTRIBUTES: tuple[str, ...] = (
     "delivery_state",
     "attempts",
     "export_quarantined_at",
+    # why a delivery fails (the transport's words or a rejection's codes, never SI-DEP's text) and
+    # when the result waiting for SI-DEP was set: `status`'s error categories and oldest age
+    "last_error",
+    "updated_at",
 )
 
 
@@ -1523,6 +1533,7 @@ def _alarm(
     period: int = 300,
     periods: int = 1,
     missing: str = "notBreaching",
+    comparison: str = "GreaterThanOrEqualToThreshold",
 ) -> dict[str, Any]:
     return {
         "Type": "AWS::CloudWatch::Alarm",
@@ -1535,7 +1546,7 @@ def _alarm(
             "Period": period,
             "EvaluationPeriods": periods,
             "Threshold": threshold,
-            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "ComparisonOperator": comparison,
             "TreatMissingData": missing,
             "AlarmActions": [{"Ref": "AlarmTopic"}],
             "OKActions": [{"Ref": "AlarmTopic"}],
@@ -1702,7 +1713,7 @@ def _monitoring(functions: list[Function], stage_name: str) -> dict[str, Any]:
             "Depistage",
             "ExportFailed",
             [{"Name": "service", "Value": APP_NAME}],
-            1,
+            thresholds.DEAD_LETTERS,
             statistic="Sum",
         )
         resources["ExportQuarantineAlarm"] = _alarm(
@@ -1713,6 +1724,58 @@ def _monitoring(functions: list[Function], stage_name: str) -> dict[str, Any]:
             [{"Name": "service", "Value": APP_NAME}],
             1,
             statistic="Sum",
+        )
+        # The sweeper runs every 5 minutes: failures in two windows in a row = failing over 5 minutes.
+        resources["SidepFailingAlarm"] = _alarm(
+            "SI-DEP answers no batch (unreachable, TLS, 5xx, 429) for over "
+            f"{thresholds.SIDEP_FAILING_SECONDS // 60} minutes: README 'Operating the service'",
+            "Depistage",
+            SIDEP_FAILING_METRIC,
+            [{"Name": "service", "Value": APP_NAME}],
+            1,
+            period=thresholds.SIDEP_FAILING_SECONDS,
+            periods=2,
+        )
+        resources["ExportUnacknowledgedAlarm"] = _alarm(
+            "A result waits over "
+            f"{thresholds.OLDEST_UNACKNOWLEDGED_SECONDS // 60} minutes for SI-DEP's acknowledgement "
+            "(queued, in flight or in backoff): README 'Operating the service'",
+            "Depistage",
+            UNACKNOWLEDGED_METRIC,
+            [{"Name": "service", "Value": APP_NAME}],
+            thresholds.OLDEST_UNACKNOWLEDGED_SECONDS,
+            statistic="Maximum",
+        )
+        resources["SidepRejectionsAlarm"] = _alarm(
+            "SI-DEP rejected records (AE/AR): their pharmacy must correct them (make status names the codes)",
+            "Depistage",
+            "ExportRejected",
+            [{"Name": "service", "Value": APP_NAME}],
+            thresholds.REJECTIONS,
+            period=thresholds.REJECTIONS_WINDOW_SECONDS,
+        )
+    by_name = {fn.name: fn for fn in functions}
+    if "audit_to_worm" in by_name:
+        resources["AuditWormLagAlarm"] = _alarm(
+            f"The WORM copy of the audit journal lags over {thresholds.WORM_LAG_SECONDS // 60} minutes "
+            "behind the journal (the stream's iterator age)",
+            "AWS/Lambda",
+            "IteratorAge",
+            [{"Name": "FunctionName", "Value": {"Ref": by_name["audit_to_worm"].logical_id}}],
+            thresholds.WORM_LAG_SECONDS * 1000,  # milliseconds
+            statistic="Maximum",
+        )
+    if "checkpoint_audit" in by_name:
+        resources["AuditCheckpointStaleAlarm"] = _alarm(
+            "No audit checkpoint was signed for over "
+            f"{thresholds.CHECKPOINT_STALE_SECONDS // 3600} hours (the hourly heartbeat did not run)",
+            "AWS/Lambda",
+            "Invocations",
+            [{"Name": "FunctionName", "Value": {"Ref": by_name["checkpoint_audit"].logical_id}}],
+            1,
+            period=thresholds.CHECKPOINT_STALE_SECONDS,
+            missing="breaching",
+            comparison="LessThanThreshold",
         )
     if any(fn.name == "purge_expired" for fn in functions):
         resources["RetentionUnacknowledgedNearCapAlarm"] = _alarm(
@@ -1927,10 +1990,18 @@ def dashboard_body(functions: list[Function], stage_name: str) -> dict[str, Any]
             [_metric("Depistage", name, service) for name in DASHBOARD_EXPORT_METRICS[:2]],
         ),
         widget(
-            "Export queue: oldest waiting record (s)",
+            "Export queue: oldest due record (s)",
             [_metric("Depistage", EXPORT_LAG_METRIC, service)],
             stat="Maximum",
             annotations={"horizontal": [{"label": "alarm", "value": EXPORT_LAG_THRESHOLD_SECONDS}]},
+        ),
+        widget(
+            "Oldest result SI-DEP has not acknowledged (s)",
+            [_metric("Depistage", UNACKNOWLEDGED_METRIC, service)],
+            stat="Maximum",
+            annotations={
+                "horizontal": [{"label": "alarm", "value": thresholds.OLDEST_UNACKNOWLEDGED_SECONDS}]
+            },
         ),
         widget(
             "Dead letters: records and scheduled runs",
@@ -1948,6 +2019,10 @@ def dashboard_body(functions: list[Function], stage_name: str) -> dict[str, Any]
         widget(
             "SI-DEP rejections and retries",
             [_metric("Depistage", name, service) for name in ("ExportRejected", "ExportRetried")],
+        ),
+        widget(
+            "SI-DEP: batches without an answer (unreachable, TLS, 5xx, 429)",
+            [_metric("Depistage", SIDEP_FAILING_METRIC, service)],
         ),
         widget("Authentication failures (401/403)", [_metric("Depistage", AUTH_FAILURE_METRIC, {})]),
         widget("Audit journal append failures", [_metric("Depistage", JOURNAL_APPEND_FAILURE_METRIC, {})]),
@@ -1967,17 +2042,27 @@ def dashboard_body(functions: list[Function], stage_name: str) -> dict[str, Any]
     alarms = [alarm for alarm in ("RetentionUnacknowledgedNearCapAlarm",) if "purge_expired" in names]
     alarms += [
         alarm
-        for alarm in ("ExportLagAlarm", "ExportDeadLettersAlarm", "ExportQuarantineAlarm")
+        for alarm in (
+            "SidepFailingAlarm",
+            "ExportUnacknowledgedAlarm",
+            "ExportLagAlarm",
+            "SidepRejectionsAlarm",
+            "ExportDeadLettersAlarm",
+            "ExportQuarantineAlarm",
+        )
         if "export_to_sidep" in names
     ]
-    alarms += ["DeadLettersAlarm", "JournalAppendFailuresAlarm", "AuthFailuresAlarm"]
+    alarms += [alarm for alarm in ("AuditWormLagAlarm",) if "audit_to_worm" in names]
+    alarms += [alarm for alarm in ("AuditCheckpointStaleAlarm",) if "checkpoint_audit" in names]
+    alarms += ["DeadLettersAlarm", "JournalAppendFailuresAlarm", "AuditWormDiffersAlarm"]
+    alarms += ["AuditQuarantinedAlarm", "AuthFailuresAlarm"]
     widgets.append(
         {
             "type": "alarm",
             "width": 8,
             "height": 6,
             "properties": {
-                "title": "Alarms: retention, export, dead letters, journal",
+                "title": "Alarms: SI-DEP, retention, dead letters, journal and its copy",
                 "alarms": [f"${{{alarm}.Arn}}" for alarm in alarms],
             },
         }

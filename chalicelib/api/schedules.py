@@ -49,5 +49,9 @@ def purge_expired(event: Any) -> dict[str, Any]:
 @blueprint.lambda_function(name="redrive_dead_letters")
 def redrive_dead_letters(event: Any, context: Any) -> dict[str, int]:
     """The operator's `export redrive` on a stage: dead letters back in the queue, with the export's
-    role (the operator role writes no record). The payload is ignored, as the schedules' are."""
+    role (the operator role writes no record); with `detail.action` "retry", the operator's `export
+    retry`: the backoff of records waiting to retry ends. Nothing else of the payload is read."""
+    detail = event.get("detail") if isinstance(event, dict) else None
+    if isinstance(detail, dict) and detail.get("action") == "retry":
+        return {"retried": jobs.retry()}
     return {"redriven": jobs.redrive()}

@@ -20,6 +20,29 @@ States (DeliveryState) and the contract status (RecordStatus) each one shows:
 
 A record whose pending message is a withdrawal (W) shows `cancelled` throughout.
 
+The journey (`Journey`, the delivery view's `state`): one vocabulary for the record and its
+delivery. Each step refines exactly one contract status, so the two never disagree (a record
+`sent` is never "ready" in its delivery: it is `sending`, `retrying` or a `dead_letter`):
+
+    step           status       meaning
+    pending        pending      no result yet
+    queued         ready        a message waits for its first attempt (cancelled: a withdrawal)
+    sending        sent         an attempt is in flight (leased by one export run)
+    retrying       sent         the last attempt failed (`error_category`); waits for its backoff
+    dead_letter    sent         every attempt failed; an operator re-drives it
+    acknowledged   acknowledged SI-DEP holds this version
+    rejected       rejected     SI-DEP refused it (`rejection`: code and category); correct it
+    withdrawn      cancelled    SI-DEP acknowledged the withdrawal
+    cancelled      cancelled    cancelled before anything was sent: nothing to send
+
+A withdrawal on its way shows `queued`, `sending`, `retrying` or `dead_letter` under `cancelled`.
+
+    pending ─result─▶ queued ─lease─▶ sending ─AA─▶ acknowledged ─new result─▶ queued (correction)
+                        ▲               │ ├─AE/AR─▶ rejected ─corrected─▶ queued
+                        │               │ └─no answer─▶ retrying ─backoff ends / retry─▶ sending
+                        │               └─no answer, attempts spent─▶ dead_letter ─redrive─▶ queued
+                        └───────────── withdrawal (W) ◀── cancel once sent; W acknowledged ─▶ withdrawn
+
 "Already sent" (`already_sent`) is one fact: `first_sent_at`, set by the lease that first lets a
 message leave (the same conditional write) and never cleared, whatever follows (a new result, a
 withdrawal, a redrive, a rejection). It decides every rule that depends on what SI-DEP may hold:
@@ -40,6 +63,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from chalicelib.domain.model import (
@@ -330,6 +354,109 @@ def redrive(record: ScreeningRecord, now: datetime) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# The journey: one vocabulary for a record's way to SI-DEP (the module's table)
+
+
+class Journey(StrEnum):
+    PENDING = "pending"
+    QUEUED = "queued"
+    SENDING = "sending"
+    RETRYING = "retrying"
+    DEAD_LETTER = "dead_letter"
+    ACKNOWLEDGED = "acknowledged"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+    CANCELLED = "cancelled"
+
+
+# The contract status each step refines (a withdrawal on its way shows `cancelled` instead).
+JOURNEY_STATUS: dict[Journey, RecordStatus] = {
+    Journey.PENDING: RecordStatus.PENDING,
+    Journey.QUEUED: RecordStatus.READY,
+    Journey.SENDING: RecordStatus.SENT,
+    Journey.RETRYING: RecordStatus.SENT,
+    Journey.DEAD_LETTER: RecordStatus.SENT,
+    Journey.ACKNOWLEDGED: RecordStatus.ACKNOWLEDGED,
+    Journey.REJECTED: RecordStatus.REJECTED,
+    Journey.WITHDRAWN: RecordStatus.CANCELLED,
+    Journey.CANCELLED: RecordStatus.CANCELLED,
+}
+_FAILING = frozenset({Journey.RETRYING, Journey.DEAD_LETTER})
+
+
+def journey(record: ScreeningRecord) -> Journey:
+    d = record.delivery
+    if d.state is DeliveryState.READY:
+        return Journey.RETRYING if d.attempts else Journey.QUEUED
+    if d.state is DeliveryState.ACKNOWLEDGED and record.status is RecordStatus.CANCELLED:
+        return Journey.WITHDRAWN
+    return _STEP_OF_STATE[d.state]
+
+
+_STEP_OF_STATE = {
+    DeliveryState.PENDING: Journey.PENDING,
+    DeliveryState.LEASED: Journey.SENDING,
+    DeliveryState.ACKNOWLEDGED: Journey.ACKNOWLEDGED,
+    DeliveryState.REJECTED: Journey.REJECTED,
+    DeliveryState.FAILED: Journey.DEAD_LETTER,
+    DeliveryState.CANCELLED: Journey.CANCELLED,
+}
+
+
+def status_agrees(record: ScreeningRecord) -> bool:
+    """The record's status is the one its step refines (a withdrawal on its way: `cancelled`)."""
+    step = journey(record)
+    if record.delivery.pending_message is MessageKind.WITHDRAWAL and step in (
+        Journey.QUEUED,
+        *_FAILING,
+        Journey.SENDING,
+    ):
+        return record.status is RecordStatus.CANCELLED
+    return record.status is JOURNEY_STATUS[step]
+
+
+class ErrorCategory(StrEnum):
+    """Why the last attempt got no acknowledgement: what an operator acts on (`make status`)."""
+
+    UNREACHABLE = "unreachable"  # connection refused or cut, or no answer in time
+    TLS = "tls"  # the TLS handshake failed (certificates)
+    SERVER_ERROR = "server_error"  # SI-DEP answered 5xx (other than 503)
+    THROTTLED = "throttled"  # 429/503: SI-DEP asked us to wait (Retry-After)
+    NO_ACKNOWLEDGEMENT = "no_acknowledgement"  # an answer without this message's acknowledgement
+    UNSENDABLE = "unsendable"  # ours: no personal data left, decryption failed, credentials
+    OTHER = "other"
+
+
+def error_category(error: str | None) -> ErrorCategory:
+    """The category of a failed attempt's `last_error` (the transport's own words, never a body)."""
+    text = (error or "").lower()
+    if text.startswith(("connection error", "timeout")):
+        return ErrorCategory.UNREACHABLE
+    if text.startswith("tls error"):
+        return ErrorCategory.TLS
+    if text in ("http 429", "http 503"):
+        return ErrorCategory.THROTTLED
+    if text.startswith("http 5"):
+        return ErrorCategory.SERVER_ERROR
+    if "acknowledgement" in text:  # none for the message, or an unreadable one
+        return ErrorCategory.NO_ACKNOWLEDGEMENT
+    if text.startswith(("no personal data", "decrypt", "credentials")):
+        return ErrorCategory.UNSENDABLE
+    return ErrorCategory.OTHER
+
+
+def rejection_of(reason: str | None) -> dict[str, str]:
+    """A stored rejection reason (`rejection_reason`'s "AE 207 application internal error") as the
+    pharmacy sees it: the acknowledgement code, the error code and its category."""
+    ack, code = [*(reason or "").split(" ", 2), "", ""][:2]
+    return {
+        "ack_code": ack if ack in _ACK_CODES else "AE",
+        "code": code if code in ERROR_CATEGORIES else "",
+        "category": ERROR_CATEGORIES.get(code, "unspecified"),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
 # Views
 
 
@@ -342,15 +469,17 @@ def history_to_json(history: list[DeliveryEvent]) -> list[dict[str, str]]:
 
 
 def delivery_view(record: ScreeningRecord) -> dict[str, Any]:
-    """The body of GET /v1/tests/{id}/delivery."""
+    """The body of GET /v1/tests/{id}/delivery: `status` is the record's, `state` its step."""
     d = record.delivery
     return {
         "id": record.id,
         "status": record.status.value,
-        "state": d.state.value,
+        "state": journey(record).value,
         "pending_message": d.pending_message.value if d.pending_message else None,
         "attempts": d.attempts,
         "last_error": d.last_error,
+        "error_category": error_category(d.last_error).value if journey(record) in _FAILING else None,
+        "rejection": rejection_of(d.last_error) if d.state is DeliveryState.REJECTED else None,
         "acknowledged_at": _iso(d.acknowledged_at),
         "acknowledged_version": d.acknowledged_version,
         "next_attempt_at": _iso(d.next_attempt_at),

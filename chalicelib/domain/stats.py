@@ -4,7 +4,9 @@ Per day (the day the sample was taken, as the records listing uses):
     tests       records of the day that were not cancelled
     positive / negative / invalid / pending   their results (pending: no result yet)
     positivity  positive / (positive + negative), null when there is neither
-and, over the range, the count of every delivery state (cancelled included).
+and, over the range, the count of every delivery state (cancelled included), and the records
+SI-DEP rejected by error code (code and category only), so that the pharmacy corrects them
+(`GET /v1/tests?date=…&status=rejected` lists them).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from chalicelib.domain.delivery import rejection_of
 from chalicelib.domain.model import DeliveryState, RecordStatus, ScreeningResult
 
 MAX_RANGE_DAYS = 92  # a quarter: bounded work per request (one index query per day)
@@ -27,6 +30,8 @@ class Skeleton:
     status: RecordStatus
     result: ScreeningResult | None
     delivery_state: DeliveryState
+    # A rejected record's stored reason (delivery.rejection_reason: codes, never SI-DEP's text).
+    rejection: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,4 +72,18 @@ def range_stats(finess: str, query: StatsQuery, per_day: Mapping[date, list[Skel
         "days": days,
         "totals": {**totals, "positivity": round(totals["positive"] / conclusive, 4) if conclusive else None},
         "delivery_states": {state.value: states[state] for state in DeliveryState},
+        "rejections": rejections(s for skeletons in per_day.values() for s in skeletons),
     }
+
+
+def rejections(skeletons: Iterable[Skeleton]) -> list[dict[str, Any]]:
+    """Records SI-DEP rejected (and not corrected since), by error code."""
+    counts = Counter(
+        (view["code"], view["category"])
+        for s in skeletons
+        if s.delivery_state is DeliveryState.REJECTED
+        for view in (rejection_of(s.rejection),)
+    )
+    return [
+        {"code": code, "category": category, "records": n} for (code, category), n in sorted(counts.items())
+    ]

@@ -90,6 +90,11 @@ class ExportSummary:
     superseded: int = 0  # changed by the pharmacy while in flight
     stopped_by_budget: bool = False
     stopped_by_receiver: bool = False  # SI-DEP asked us to slow down (429/503)
+    # What an operator reads first (`make status`): did SI-DEP answer, and if not, why.
+    batches_failed: int = 0  # batches that got no readable answer
+    last_error: str = ""  # the last such batch's failure (the transport's words, never a body)
+    retry_after_seconds: float = 0.0  # the longest wait SI-DEP asked for (429/503)
+    last_answered_batch: str = ""  # the last batch SI-DEP answered (acknowledged or rejected)
     oldest_ready_age_seconds: float = 0.0
     elapsed_seconds: float = 0.0
 
@@ -230,14 +235,18 @@ class ExportRun:
             report = self.sender.send(outbound, batch.now)
         except SendFailed as exc:
             batch.error = str(exc) or "transport failure"
+            self.summary.batches_failed += 1
+            self.summary.last_error = batch.error
             not_before = None
             if exc.retry_after is not None:
                 self.summary.stopped_by_receiver = True
+                self.summary.retry_after_seconds = max(self.summary.retry_after_seconds, exc.retry_after)
                 not_before = batch.now + timedelta(seconds=exc.retry_after)
             for out in outbound:
                 self._failed(batch, batch.item(out.record.id), batch.error, not_before)
             return
         batch.batch_id = report.batch_id
+        self.summary.last_answered_batch = report.batch_id
         for out in outbound:
             self._receipt(batch, out, report.receipts.get(out.record.id))
 
@@ -323,6 +332,7 @@ def _emit_metrics(summary: ExportSummary) -> None:
         ("ExportRejected", summary.rejected),
         ("ExportRetried", summary.retried),
         ("ExportFailed", summary.failed),  # dead letters: the alarm watches this
+        ("ExportBatchesFailed", summary.batches_failed),  # SI-DEP not answering: an alarm past 5 min
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     metrics.add_metric(

@@ -104,7 +104,7 @@ def test_a_timed_out_send_then_a_new_result_still_refuses_the_cancel(world: Worl
     sidep.export()
     assert (sidep.holds(record_id) or {})["kind"] == "W"
     view = body_of(world.call("GET", f"/v1/tests/{record_id}/delivery", "pharmacist-a"))
-    assert view["status"] == "cancelled" and view["state"] == "acknowledged" and view["first_sent_at"]
+    assert view["status"] == "cancelled" and view["state"] == "withdrawn" and view["first_sent_at"]
 
 
 def test_an_erasure_after_a_timed_out_send_names_the_record_as_already_sent(
@@ -146,7 +146,7 @@ def test_an_acknowledgement_while_the_pharmacist_changes_then_cancels_ends_withd
     # the first release left it cancelled with the acknowledgement recorded and no withdrawal
     assert (sidep.holds(record_id) or {})["kind"] == "W"
     view = body_of(world.call("GET", f"/v1/tests/{record_id}/delivery", "pharmacist-a"))
-    assert (view["status"], view["state"], view["pending_message"]) == ("cancelled", "acknowledged", None)
+    assert (view["status"], view["state"], view["pending_message"]) == ("cancelled", "withdrawn", None)
 
 
 def test_a_dead_letter_stays_uncancellable_once_redriven(world: World, sidep: Sidep) -> None:

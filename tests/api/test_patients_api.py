@@ -74,7 +74,7 @@ def test_a_pharmacist_exports_everything_held_about_a_patient(world: World, righ
     record = next(r for r in body["records"] if r["id"] == first)
     assert record["patient"]["last_name"] == PATIENTS[0]["last_name"]
     assert record["patient"]["email"] == PATIENTS[0]["email"]
-    assert record["delivery"]["state"] == "ready" and record["delivery"]["history"]
+    assert record["delivery"]["state"] == "queued" and record["delivery"]["history"]
     assert record["retention"] == {
         "sent_to_sidep": False,
         "personal_data_erased_on": record["retention"]["personal_data_erased_on"],

@@ -45,7 +45,7 @@ def test_create_read_list_set_result_cancel(world: World) -> None:
     assert body_of(updated)["test"]["result"] == "positive" and body_of(updated)["status"] == "ready"
 
     delivery = world.call("GET", f"/v1/tests/{record['id']}/delivery", "pharmacist-a")
-    assert delivery.status_code == 200 and body_of(delivery)["state"] == "ready"
+    assert delivery.status_code == 200 and body_of(delivery)["state"] == "queued"
 
     cancelled = world.call("DELETE", f"/v1/tests/{record['id']}", "pharmacist-a")
     assert cancelled.status_code == 204

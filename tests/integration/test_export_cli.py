@@ -173,3 +173,82 @@ def test_the_sweeper_fans_out_one_message_per_shard_and_each_consumer_sends_its_
     assert sum(s.get("acknowledged", 0) for s in summaries) == 12
     assert all(load(r).delivery.state is DeliveryState.ACKNOWLEDGED for r in records)
     assert len(sidep_env.ledger()) == 12 and set(sidep_env.ledger().values()) == {1}
+
+
+def test_a_batch_without_an_answer_exits_1_and_retry_ends_the_backoff_journaled(
+    sidep_env: FakeSidep, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib import bootstrap
+
+    monkeypatch.setenv("EXPORT_MAX_ATTEMPTS", "5")
+    records = seed(3, FixedClock(), real_cipher())
+    sidep_env.set_faults(http500=True)
+    assert export_command.main(["run"]) == 1  # it exited 0 when every batch failed
+    out = capsys.readouterr().out
+    assert "batch NOT SENT: SI-DEP gave no answer (server_error: http 500)" in out
+    assert all(
+        load(r).delivery.state is DeliveryState.READY and load(r).delivery.attempts == 1 for r in records
+    )
+    sidep_env.clear_faults()
+    assert export_command.main(["run", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["leased"] == 0  # all in backoff
+    assert export_command.main(["retry", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["retried"] == 3
+    assert export_command.main(["retry", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["retried"] == 0  # nothing waits any more
+    journal = bootstrap.get_container().journal
+    retried = []
+    for finess in {r.finess for r in records}:
+        items, _ = journal.read(finess, start=None, end=None, limit=100, cursor=None)
+        retried += [e for e in items if e.get("action") == "export_retry"]
+    assert sorted(i for e in retried for i in e["record_ids"]) == sorted(r.id for r in records)
+    assert export_command.main(["run"]) == 0
+    assert all(load(r).delivery.state is DeliveryState.ACKNOWLEDGED for r in records)
+
+
+def test_export_max_attempts_of_the_operator_is_honoured_for_its_run(
+    sidep_env: FakeSidep, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EXPORT_MAX_ATTEMPTS", "8")
+    records = seed(2, FixedClock(), real_cipher())
+    sidep_env.set_faults(http500=True)
+    assert export_command.main(["run", "--max-attempts", "1"]) == 1
+    assert all(load(r).delivery.state is DeliveryState.FAILED for r in records)
+
+
+def test_the_deployed_retry_runs_in_the_redrive_function_told_so_by_its_event(
+    sidep_env: FakeSidep, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.api.schedules import redrive_dead_letters
+    from devtools.target import scheduled_event
+
+    monkeypatch.setenv("EXPORT_MAX_ATTEMPTS", "5")
+    records = seed(2, FixedClock(), real_cipher())
+    sidep_env.set_faults(http500=True)
+    assert export_command.main(["run"]) == 1
+    assert redrive_dead_letters(scheduled_event("eu-west-3", {"action": "retry"}), None) == {"retried": 2}
+    assert redrive_dead_letters(scheduled_event("eu-west-3"), None) == {"redriven": 0}
+    assert all(load(r).delivery.state is DeliveryState.READY for r in records)
+
+
+def test_the_sweepers_gauge_counts_a_result_waiting_out_its_backoff(
+    sidep_env: FakeSidep, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The oldest *due* record says nothing of one in backoff: the gauge reads the whole queue."""
+    from chalicelib import jobs
+    from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
+    from chalicelib.bootstrap import get_container
+
+    monkeypatch.setenv("EXPORT_MAX_ATTEMPTS", "5")
+    clock = FixedClock()
+    first = seed(1, clock, real_cipher())
+    clock.advance(minutes=5)
+    seed(1, clock, real_cipher(), start=1)
+    sidep_env.set_faults(http500=True)
+    assert export_command.main(["run"]) == 1  # both now wait out a backoff: none is due
+    queue = DynamoDbExportQueue(get_container().aws.dynamodb(), owner="test")
+    assert queue.oldest_due(get_container().clock.now()) is None
+    set_at = load(first[0]).updated_at
+    assert queue.oldest_waiting_since() == set_at
+    waited_at_least = (get_container().clock.now() - set_at).total_seconds()
+    assert jobs._measure_unacknowledged() >= waited_at_least

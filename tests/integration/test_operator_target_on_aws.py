@@ -3,13 +3,14 @@ CloudFormation outputs, and `status` reading the export metrics and the dead-let
 
 from __future__ import annotations
 
+import io
 import json
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from devtools import status, target
+from devtools import cli, status, target
 from infra.template import OPERATOR_INVOKES, OPERATOR_OUTPUTS
 
 
@@ -76,3 +77,45 @@ def test_status_of_a_deployed_stage_reads_the_export_metrics_and_the_dead_letter
     assert found["last_export_run"]["summary"] == {"sent": 5, "acknowledged": 4, "failed": 1}
     assert any("failed scheduled run" in item for item in found["attention"])
     assert any("dead letters" in item for item in found["attention"])
+
+
+def test_status_of_a_deployed_stage_says_sidep_fails_since_the_first_failed_batch_after_the_last_ack() -> (
+    None
+):
+    from datetime import UTC, datetime, timedelta
+
+    with mock_aws():
+        from devtools.provision import provision
+
+        env = provision(boto3.Session(region_name="eu-west-3"))
+        now = datetime.now(UTC).replace(second=30, microsecond=0)
+        points = [
+            ("ExportAcknowledged", 9, 20),
+            ("ExportBatchesFailed", 1, 12),
+            ("ExportBatchesFailed", 2, 3),
+        ]
+        boto3.client("cloudwatch", region_name="eu-west-3").put_metric_data(
+            Namespace="Depistage",
+            MetricData=[
+                {
+                    "MetricName": name,
+                    "Dimensions": [{"Name": "service", "Value": "depistage"}],
+                    "Value": value,
+                    "Timestamp": now - timedelta(minutes=ago),
+                }
+                for name, value, ago in points
+            ],
+        )
+        deployed = target.Target("stage prod", {**env, "AWS_REGION": "eu-west-3"}, "deployed")
+        found = status.collect(deployed, now=now)
+    sidep = found["sidep"]
+    # the metrics' minutes (their periods start where the hour read back starts)
+    assert sidep["last_acknowledged"]["at"].startswith(
+        (now - timedelta(minutes=20)).strftime("%Y-%m-%dT%H:%M")
+    )
+    assert sidep["failing"]["since"].startswith((now - timedelta(minutes=12)).strftime("%Y-%m-%dT%H:%M"))
+    assert found["attention"][0].startswith("SI-DEP is failing (unknown) for 12m (alarm)")
+    found["verdict"] = status.verdict(found)
+    shown = io.StringIO()
+    status.show(found, cli.Output(as_json=False, stream=shown))
+    assert shown.getvalue().startswith("needs attention: SI-DEP is failing")

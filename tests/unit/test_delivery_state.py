@@ -157,10 +157,12 @@ def test_the_delivery_view() -> None:
     assert view == {
         "id": "r1",
         "status": "sent",
-        "state": "ready",
+        "state": "retrying",
         "pending_message": "F",
         "attempts": 1,
         "last_error": "http 500",
+        "error_category": "server_error",
+        "rejection": None,
         "acknowledged_at": None,
         "acknowledged_version": 0,
         "next_attempt_at": "2026-11-29T12:00:15Z",

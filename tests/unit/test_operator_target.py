@@ -101,11 +101,14 @@ def test_a_missing_setting_is_named_with_how_to_give_it(
     assert len(err) == 1 and "AUDIT_KEY_ID not set" in err[0] and "--stack" in err[0]
 
 
-def test_aws_unreachable_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # port 1 refuses connections: no verdict, no traceback
+def test_a_stack_file_left_by_a_killed_stack_is_named_as_such_in_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # port 1 refuses connections: no verdict, no traceback, no EndpointConnectionError
     assert status.main(["--stack", str(stack_file(tmp_path))]) == cli.EXIT_CANNOT_RUN
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("status: could not run:"), err
+    assert len(err) == 1 and err[0].startswith("status: the local stack is not running:"), err
+    assert "make run" in err[0] and "EndpointConnectionError" not in err[0]
 
 
 def test_a_stage_outside_the_hds_regions_is_refused_before_any_read() -> None:

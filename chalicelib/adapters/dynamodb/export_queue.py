@@ -250,6 +250,31 @@ class DynamoDbExportQueue:
         ]
         return parse_iso(min(heads)) if heads else None
 
+    def oldest_waiting_since(self) -> datetime | None:
+        """When the oldest message still in the queue (queued, in flight or waiting out a backoff)
+        was set: its record's `updated_at`. Reads the whole queue, updated_at only: the sweeper's
+        gauge, every 5 minutes (dead letters are out of the queue: their own alarm)."""
+        oldest: str | None = None
+        for shard in self._shards:
+            kwargs: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": INDEX,
+                "KeyConditionExpression": "export_queue = :q",
+                "ExpressionAttributeValues": {":q": {"S": shard}},
+                "ProjectionExpression": "updated_at",
+            }
+            while True:
+                page = self._client.query(**kwargs)
+                for item in page.get("Items", []):
+                    at = item.get("updated_at", {}).get("S")
+                    if at and (oldest is None or at < oldest):
+                        oldest = at
+                start = page.get("LastEvaluatedKey")
+                if not start:
+                    break
+                kwargs["ExclusiveStartKey"] = start
+        return parse_iso(oldest) if oldest else None
+
     def get(self, finess: str, record_id: str) -> tuple[ScreeningRecord, bytes | None] | None:
         answer = self._client.get_item(
             TableName=self._table,
@@ -533,6 +558,63 @@ class DynamoDbExportQueue:
             if not start:
                 return count
             kwargs["ExclusiveStartKey"] = start
+
+    # ending a backoff (the operator's `retry`) --------------------------------------------
+    def end_backoff(self, now: datetime) -> list[tuple[str, str]]:
+        """Every record waiting out a backoff after a failed attempt becomes due now (the outage is
+        over). Conditional on the record being as read (same version, still ready, still waiting,
+        no live lease): a record the pharmacy or a run changed meanwhile is left alone. Returns the
+        (finess, record id) of the records it made due; the caller journals them."""
+        bound = iso_utc(now)
+        done: list[tuple[str, str]] = []
+        for shard in self._shards:
+            kwargs: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": INDEX,
+                "KeyConditionExpression": "export_queue = :q AND next_attempt_at > :now",
+                "FilterExpression": "delivery_state = :ready AND attempts > :zero",
+                "ExpressionAttributeValues": {
+                    ":q": {"S": shard},
+                    ":now": {"S": bound},
+                    ":ready": {"S": DeliveryState.READY.value},
+                    ":zero": {"N": "0"},
+                },
+            }
+            while True:
+                page = self._client.query(**kwargs)
+                for raw in page.get("Items", []):
+                    if self._end_one_backoff(raw, bound):
+                        done.append((raw["finess"]["S"], raw["record_id"]["S"]))
+                start = page.get("LastEvaluatedKey")
+                if not start:
+                    break
+                kwargs["ExclusiveStartKey"] = start
+        return done
+
+    def _end_one_backoff(self, raw: dict[str, Any], bound: str) -> bool:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"finess": raw["finess"], "record_id": raw["record_id"]},
+                UpdateExpression="SET next_attempt_at = :now",
+                ConditionExpression=(
+                    "#version = :v AND delivery_state = :ready AND next_attempt_at = :due"
+                    " AND attribute_exists(export_queue)"
+                    " AND (attribute_not_exists(lease_expires_at) OR lease_expires_at < :now)"
+                ),
+                ExpressionAttributeNames={"#version": "version"},
+                ExpressionAttributeValues={
+                    ":now": {"S": bound},
+                    ":v": raw["version"],
+                    ":ready": {"S": DeliveryState.READY.value},
+                    ":due": raw["next_attempt_at"],
+                },
+            )
+        except ClientError as exc:
+            if not is_conditional_failure(exc):
+                raise
+            return False
+        return True
 
 
 def quarantined_count(client: DynamoDBClient, table: str) -> int:

@@ -60,7 +60,7 @@ _FACT_ATTRIBUTES = [
     "pending_message",
     "time_zone",
 ]
-_SKELETON_ATTRIBUTES = ["status", "result", "delivery_state"]
+_SKELETON_ATTRIBUTES = ["status", "result", "delivery_state", "last_error"]
 # Removed by every erasure: the personal part and whatever could still send or describe it.
 ERASED_ATTRIBUTES = (
     "personal",
@@ -145,6 +145,7 @@ class DynamoDbRetentionStore:
                     status=RecordStatus(item.status),
                     result=ScreeningResult(item.result) if item.result else None,
                     delivery_state=DeliveryState(item.delivery_state),
+                    rejection=item.last_error if item.delivery_state == DeliveryState.REJECTED else None,
                 )
                 for item in RecordModel.by_day.query(
                     f"{finess}#{day.isoformat()}", attributes_to_get=_SKELETON_ATTRIBUTES
