@@ -239,25 +239,29 @@ def set_pharmacy_settings(
     deps: AdminDeps, caller: Principal, meta: RequestMeta, finess: str, body: Any
 ) -> PharmacySettings:
     """`{"psc_required": true|false}`: whether its members, admins included, must log in with Pro
-    Santé Connect; turned on only once the pharmacy has a pharmacy_admin who does."""
+    Santé Connect; turned on only once the pharmacy has a pharmacy_admin who does. The platform may
+    turn it on, never off: lifting it re-admits the pharmacy's Cognito members, whose passwords and
+    MFA an operator of the user pool can reset, so only the pharmacy's own admins lift it. The
+    platform's decisions are on its chain too."""
     finess = _managed_pharmacy(deps, caller, meta, "set_pharmacy_settings", finess)
     required = parse_pharmacy_settings(body)
+
+    def refuse(error: DomainError) -> DomainError:
+        return _refuse(deps, caller, meta, "set_pharmacy_settings", finess, error)
+
+    if not required and caller.role == Role.PLATFORM_ADMIN:
+        raise refuse(Forbidden("Only the pharmacy's own admins stop requiring Pro Santé Connect."))
     if required and not deps.memberships.has_psc_admin(finess):
         # it binds every member, admins included: without a PSC admin nobody could manage the pharmacy
-        raise _refuse(
-            deps,
-            caller,
-            meta,
-            "set_pharmacy_settings",
-            finess,
+        raise refuse(
             Conflict(
                 "Requiring Pro Santé Connect binds admins too: first invite a pharmacy_admin by national "
                 "identifier, who then logs in with Pro Santé Connect."
-            ),
+            )
         )
     change = deps.pharmacies.set_psc_required_change(finess, required, changed_by=caller.username)
     reason = f"psc_required={required}"
-    audit(deps.journal, caller, meta, "set_pharmacy_settings", finess=finess, reason=reason, changes=[change])
+    _journal_change(deps, caller, meta, "set_pharmacy_settings", finess, [change], reason=reason)
     return PharmacySettings(finess=finess, psc_required=required)
 
 

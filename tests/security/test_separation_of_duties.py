@@ -187,3 +187,33 @@ def test_two_racing_platform_invitations_give_one_first_admin(psc: PscWorld) -> 
     with pytest.raises(Conflict):
         admin.invite_member(deps, operator, RequestMeta(), NEW_FINESS, {**body, "national_id": COLLEAGUE})
     assert _members_of(NEW_FINESS) == {first.username}
+
+
+def test_the_platform_cannot_lift_a_pharmacys_psc_requirement(psc: PscWorld) -> None:
+    """It could (200): the platform turned "PSC required" off, and the pharmacy's Cognito members, whose
+    passwords and MFA an operator of the pool can reset, read records again. Only the pharmacy's own
+    admins lift it; the platform may only turn it on, and each decision is on both chains."""
+    world, settings = psc.world, f"/v1/admin/pharmacies/{PHARMACY_A}/settings"
+    psc.fake.identities.append(identity(TITULAIRE))  # the directory lists them at A
+    invited = world.call(
+        "POST",
+        f"/v1/admin/pharmacies/{PHARMACY_A}/members",
+        "admin-a",
+        {"national_id": TITULAIRE, "role": "pharmacy_admin"},
+    )
+    assert invited.status_code == 201, invited.body
+    assert world.call("PUT", settings, "operator", {"psc_required": True}).status_code == 200
+    assert world.call("GET", "/v1/tests?date=2026-11-29", "pharmacist-a").status_code == 403
+    lifted = world.call("PUT", settings, "operator", {"psc_required": False})
+    assert lifted.status_code == 403, lifted.body
+    assert world.call("GET", "/v1/tests?date=2026-11-29", "pharmacist-a").status_code == 403
+    decisions = [
+        (e["actor"], e["outcome"]) for e in _events(PHARMACY_A) if e["action"] == "set_pharmacy_settings"
+    ]
+    assert decisions == [("operator", "success"), ("operator", "denied")]
+    platform = [e for e in _events("platform") if e["action"] == "set_pharmacy_settings"]
+    assert [e["outcome"] for e in platform] == ["success", "denied"]
+    assert all(str(e["reason"]).startswith(PHARMACY_A) for e in platform)
+    # the pharmacy's PSC admin lifts it
+    assert psc.call("PUT", settings, psc.token(TITULAIRE), {"psc_required": False}).status_code == 200
+    assert world.call("GET", "/v1/tests?date=2026-11-29", "pharmacist-a").status_code == 200
