@@ -13,7 +13,7 @@ from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from chalicelib.adapters.dynamodb.errors import dynamodb_errors, is_conditional_failure
 from chalicelib.adapters.dynamodb.models import MemberModel, PharmacyModel, PscLoginModel
 from chalicelib.domain.errors import Conflict, Forbidden, NotFound
-from chalicelib.domain.model import Role
+from chalicelib.domain.model import USERNAME_MAX_LENGTH, Role
 from chalicelib.domain.pharmacy_day import zone_of_finess
 from chalicelib.domain.serialization import iso_utc
 from chalicelib.ports import Change, Clock, Membership, PscLogin
@@ -120,6 +120,8 @@ class DynamoDbMemberships:
         self._clock = clock
 
     def get(self, username: str) -> Membership | None:
+        if len(username) > USERNAME_MAX_LENGTH:  # a path's username of any length: no key of ours
+            return None
         with dynamodb_errors():
             try:
                 item = MemberModel.get(username.lower(), consistent_read=True)
