@@ -203,20 +203,26 @@ def _invite_professional(
                 "lists them; its admins can revoke that membership."
             )
         )
+    # A move is a revocation the pharmacy left did not make: if it takes its last pharmacy_admin, the
+    # platform's onboarding rule applies there again (a professional the directory lists there, by
+    # national identifier), else nobody could ever manage that pharmacy again.
+    leaves_no_admin = current.role == Role.PHARMACY_ADMIN and not deps.memberships.has_admin(
+        current.finess, other_than=username
+    )
     change = deps.memberships.move_change(
-        current, membership, created_by=caller.username, first_admin=by_platform
+        current,
+        membership,
+        created_by=caller.username,
+        first_admin=by_platform,
+        leaves_no_admin=leaves_no_admin,
     )
     moved = f"{reason}, moved from {current.finess}: the national directory does not list them there"
     _commit(deps, caller, meta, finess, [change], reason=moved)
+    left = f"{username} moved to {finess}: the national directory does not list them here"
+    if leaves_no_admin:
+        left += "; they were its last pharmacy_admin: the platform may invite the next, one the directory lists here"
     # the pharmacy they leave sees it on its own chain
-    audit(
-        deps.journal,
-        caller,
-        meta,
-        "member_moved",
-        finess=current.finess,
-        reason=f"{username} moved to {finess}: the national directory does not list them here",
-    )
+    audit(deps.journal, caller, meta, "member_moved", finess=current.finess, reason=left)
     return result
 
 

@@ -217,3 +217,76 @@ def test_the_platform_cannot_lift_a_pharmacys_psc_requirement(psc: PscWorld) -> 
     # the pharmacy's PSC admin lifts it
     assert psc.call("PUT", settings, psc.token(TITULAIRE), {"psc_required": False}).status_code == 200
     assert world.call("GET", "/v1/tests?date=2026-11-29", "pharmacist-a").status_code == 200
+
+
+def test_a_pharmacy_whose_last_admin_moves_away_gets_its_next_first_admin_from_the_platform(
+    psc: PscWorld,
+) -> None:
+    """A move is a revocation the pharmacy did not make: its only admin, no longer listed there, was
+    taken by the pharmacy the directory now lists them at (201), leaving it no pharmacy_admin and no
+    way to get one (the platform's invitation was 409, its first admin "already invited"). The move
+    that leaves a pharmacy no admin re-opens the platform's onboarding rule there, on its chain."""
+    world = psc.world
+    _listed_at_new_pharmacy(psc, TITULAIRE, COLLEAGUE)
+    onboarded = world.call("POST", "/v1/admin/pharmacies", "operator", {"finess": NEW_FINESS, "name": "P"})
+    assert onboarded.status_code == 201
+    first = {"national_id": TITULAIRE, "role": "pharmacy_admin"}
+    members = f"/v1/admin/pharmacies/{NEW_FINESS}/members"
+    assert world.call("POST", members, "operator", first).status_code == 201
+    psc.set_identity(TITULAIRE, professions=[{"code": "21", "finess": [PHARMACY_A]}])  # they left for A
+    moved = world.call(
+        "POST",
+        f"/v1/admin/pharmacies/{PHARMACY_A}/members",
+        "admin-a",
+        {"national_id": TITULAIRE, "role": "pharmacist"},
+    )
+    assert moved.status_code == 201, moved.body
+    assert _members_of(NEW_FINESS) == set()
+    reasons = [str(e["reason"]) for e in _events(NEW_FINESS) if e["action"] == "member_moved"]
+    assert len(reasons) == 1 and "last pharmacy_admin" in reasons[0]
+    # the platform invites its next first admin, on the onboarding rule: listed there, by national id
+    mailbox = world.call("POST", members, "operator", {"email": "ops@example.org", "role": "pharmacy_admin"})
+    assert mailbox.status_code == 403
+    nxt = world.call("POST", members, "operator", {"national_id": COLLEAGUE, "role": "pharmacy_admin"})
+    assert nxt.status_code == 201, nxt.body
+    assert _members_of(NEW_FINESS) == {psc_username(COLLEAGUE)}
+    again = world.call("POST", members, "operator", {"national_id": TITULAIRE, "role": "pharmacy_admin"})
+    assert again.status_code in (403, 409)
+    assert psc.call("GET", "/v1/audit", psc.token(COLLEAGUE)).status_code == 200
+
+
+def test_moving_a_pharmacist_leaves_the_platform_no_second_invitation(psc: PscWorld) -> None:
+    """Only the move of a pharmacy's last admin re-opens the platform's rule: a pharmacist's does not."""
+    world = psc.world
+    _listed_at_new_pharmacy(psc, TITULAIRE, COLLEAGUE)
+    assert (
+        world.call(
+            "POST", "/v1/admin/pharmacies", "operator", {"finess": NEW_FINESS, "name": "P"}
+        ).status_code
+        == 201
+    )
+    members = f"/v1/admin/pharmacies/{NEW_FINESS}/members"
+    assert (
+        world.call(
+            "POST", members, "operator", {"national_id": TITULAIRE, "role": "pharmacy_admin"}
+        ).status_code
+        == 201
+    )
+    admin_token = psc.token(TITULAIRE)
+    staff = psc.call("POST", members, admin_token, {"national_id": COLLEAGUE, "role": "pharmacist"})
+    assert staff.status_code == 201, staff.body
+    psc.set_identity(COLLEAGUE, professions=[{"code": "21", "finess": [PHARMACY_A]}])
+    moved = world.call(
+        "POST",
+        f"/v1/admin/pharmacies/{PHARMACY_A}/members",
+        "admin-a",
+        {"national_id": COLLEAGUE, "role": "pharmacist"},
+    )
+    assert moved.status_code == 201
+    reasons = [str(e["reason"]) for e in _events(NEW_FINESS) if e["action"] == "member_moved"]
+    assert len(reasons) == 1 and "last pharmacy_admin" not in reasons[0]
+    _listed_at_new_pharmacy(psc, "810000000203")
+    refused = world.call(
+        "POST", members, "operator", {"national_id": "810000000203", "role": "pharmacy_admin"}
+    )
+    assert refused.status_code == 409

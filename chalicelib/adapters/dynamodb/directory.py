@@ -155,10 +155,11 @@ class DynamoDbMemberships:
         with dynamodb_errors():
             self._item(membership, created_by).save()
 
-    def has_admin(self, finess: str) -> bool:
+    def has_admin(self, finess: str, *, other_than: str | None = None) -> bool:
+        skip = None if other_than is None else other_than.lower()
         with dynamodb_errors():
             return any(
-                member.role == Role.PHARMACY_ADMIN.value
+                member.role == Role.PHARMACY_ADMIN.value and member.username != skip
                 for member in MemberModel.by_pharmacy.query(finess, attributes_to_get=["username", "role"])
             )
 
@@ -179,7 +180,13 @@ class DynamoDbMemberships:
             )
 
     def move_change(
-        self, current: Membership, membership: Membership, *, created_by: str, first_admin: bool = False
+        self,
+        current: Membership,
+        membership: Membership,
+        *,
+        created_by: str,
+        first_admin: bool = False,
+        leaves_no_admin: bool = False,
     ) -> Change:
         """One put over the same key, on condition that the stored membership is still `current`'s
         (same pharmacy, same role): a revocation or another move in between makes it a Conflict."""
@@ -201,6 +208,12 @@ class DynamoDbMemberships:
                     condition=PharmacyModel.finess.exists() & PharmacyModel.first_admin.does_not_exist(),
                 )
             t.save(item, condition=condition)
+            if leaves_no_admin:  # the platform's onboarding rule applies there again
+                t.update(
+                    PharmacyModel(current.finess),
+                    actions=[PharmacyModel.first_admin.remove()],
+                    condition=PharmacyModel.finess.exists(),
+                )
 
         def conflict(failed: Sequence[int]) -> Exception:
             if first_admin and 0 in failed:
