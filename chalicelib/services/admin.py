@@ -220,7 +220,10 @@ def _invite_professional(
     _commit(deps, caller, meta, finess, [change], reason=moved)
     left = f"{username} moved to {finess}: the national directory does not list them here"
     if leaves_no_admin:
-        left += "; they were its last pharmacy_admin: the platform may invite the next, one the directory lists here"
+        left += (
+            "; they were its last pharmacy_admin: the platform may invite the next, one the "
+            "directory lists here"
+        )
     # the pharmacy they leave sees it on its own chain
     audit(deps.journal, caller, meta, "member_moved", finess=current.finess, reason=left)
     return result
