@@ -228,8 +228,9 @@ class MembershipRepository(Protocol):
         """Add a member who belongs to no pharmacy yet (Conflict otherwise)."""
         ...
 
-    def has_psc_admin(self, finess: str) -> bool:
-        """Whether the pharmacy has a pharmacy_admin who logs in with Pro Santé Connect."""
+    def has_psc_admin(self, finess: str, *, other_than: str | None = None) -> bool:
+        """Whether the pharmacy has a pharmacy_admin who logs in with Pro Santé Connect (besides
+        `other_than`)."""
         ...
 
     def move_change(

@@ -240,9 +240,13 @@ class FakeMemberships:
         if member is not None and (member.tokens_not_before or 0) < not_before:  # only ever later
             self.members[username.lower()] = replace(member, tokens_not_before=not_before)
 
-    def has_psc_admin(self, finess: str) -> bool:
+    def has_psc_admin(self, finess: str, *, other_than: str | None = None) -> bool:
+        skip = None if other_than is None else other_than.lower()
         return any(
-            m.finess == finess and m.role == Role.PHARMACY_ADMIN and m.national_id is not None
+            m.finess == finess
+            and m.role == Role.PHARMACY_ADMIN
+            and m.national_id is not None
+            and m.username.lower() != skip
             for m in self.members.values()
         )
 

@@ -117,7 +117,7 @@ def invite_member(
                 "The platform invites only a pharmacy's first pharmacy_admin; its admins invite the rest."
             )
         )
-    if by_platform and deps.memberships.has_admin(finess):
+    if by_platform and _has_acting_admin(deps, finess):
         raise refuse(Conflict("This pharmacy has a pharmacy_admin: its admins manage its members."))
     if invitation.national_id is None:
         if by_platform:
@@ -147,6 +147,13 @@ def invite_member(
         _commit(deps, caller, meta, finess, [change], reason=f"{username} as {role.value}")
         return result
     return _invite_professional(deps, caller, meta, finess, invitation.national_id, role, refuse)
+
+
+def _has_acting_admin(deps: AdminDeps, finess: str, *, other_than: str | None = None) -> bool:
+    """A pharmacy_admin who can log in there: at a pharmacy that requires PSC, a PSC one only."""
+    if deps.pharmacies.psc_required(finess):
+        return deps.memberships.has_psc_admin(finess, other_than=other_than)
+    return deps.memberships.has_admin(finess, other_than=other_than)
 
 
 def _lists_here(deps: AdminDeps, national_id: str, finess: str) -> bool:
@@ -206,8 +213,8 @@ def _invite_professional(
     # A move is a revocation the pharmacy left did not make: if it takes its last pharmacy_admin, the
     # platform's onboarding rule applies there again (a professional the directory lists there, by
     # national identifier), else nobody could ever manage that pharmacy again.
-    leaves_no_admin = current.role == Role.PHARMACY_ADMIN and not deps.memberships.has_admin(
-        current.finess, other_than=username
+    leaves_no_admin = current.role == Role.PHARMACY_ADMIN and not _has_acting_admin(
+        deps, current.finess, other_than=username
     )
     change = deps.memberships.move_change(
         current,

@@ -16,7 +16,7 @@ from chalicelib.domain.model import Principal, Role
 from chalicelib.domain.psc import psc_username
 from chalicelib.ports import Membership, MembershipRepository, RequestMeta
 from chalicelib.services import admin
-from tests.conftest import PHARMACY_A, World
+from tests.conftest import PHARMACY_A, PHARMACY_B, World
 from tests.psc import PHARMACIST_B, PscWorld, identity
 
 NEW_FINESS = "690000013"
@@ -167,7 +167,7 @@ class StaleAdminView:
     def __getattr__(self, name: str) -> object:
         return getattr(self.inner, name)
 
-    def has_admin(self, finess: str) -> bool:
+    def has_admin(self, finess: str, *, other_than: str | None = None) -> bool:
         return False
 
 
@@ -290,3 +290,29 @@ def test_moving_a_pharmacist_leaves_the_platform_no_second_invitation(psc: PscWo
         "POST", members, "operator", {"national_id": "810000000203", "role": "pharmacy_admin"}
     )
     assert refused.status_code == 409
+
+
+def test_a_psc_only_pharmacy_whose_last_psc_admin_moves_away_gets_its_next_from_the_platform(
+    psc: PscWorld,
+) -> None:
+    """A pharmacy that requires PSC refuses its Cognito admins: when its last PSC admin moves away,
+    they cannot act, nor lift the requirement (the platform may not either), so the platform's
+    onboarding rule applies again there (409 before: a Cognito admin counted as one)."""
+    world, settings = psc.world, f"/v1/admin/pharmacies/{PHARMACY_A}/settings"
+    psc.fake.identities.extend(identity(n) for n in (TITULAIRE, COLLEAGUE))  # listed at A
+    members = f"/v1/admin/pharmacies/{PHARMACY_A}/members"
+    invited = world.call("POST", members, "admin-a", {"national_id": TITULAIRE, "role": "pharmacy_admin"})
+    assert invited.status_code == 201, invited.body
+    assert psc.call("PUT", settings, psc.token(TITULAIRE), {"psc_required": True}).status_code == 200
+    psc.set_identity(TITULAIRE, professions=[{"code": "21", "finess": [PHARMACY_B]}])  # they left for B
+    moved = world.call(
+        "POST",
+        f"/v1/admin/pharmacies/{PHARMACY_B}/members",
+        "admin-b",
+        {"national_id": TITULAIRE, "role": "pharmacist"},
+    )
+    assert moved.status_code == 201, moved.body
+    assert world.call("GET", "/v1/audit", "admin-a").status_code == 403  # PSC required
+    nxt = world.call("POST", members, "operator", {"national_id": COLLEAGUE, "role": "pharmacy_admin"})
+    assert nxt.status_code == 201, nxt.body
+    assert psc.call("GET", "/v1/audit", psc.token(COLLEAGUE)).status_code == 200

@@ -170,10 +170,13 @@ class DynamoDbMemberships:
             conflict=lambda _failed: Conflict("This user is already a member of a pharmacy."),
         )
 
-    def has_psc_admin(self, finess: str) -> bool:
+    def has_psc_admin(self, finess: str, *, other_than: str | None = None) -> bool:
+        skip = None if other_than is None else other_than.lower()
         with dynamodb_errors():
             return any(
-                member.role == Role.PHARMACY_ADMIN.value and member.national_id is not None
+                member.role == Role.PHARMACY_ADMIN.value
+                and member.national_id is not None
+                and member.username != skip
                 for member in MemberModel.by_pharmacy.query(
                     finess, attributes_to_get=["username", "role", "national_id"]
                 )
