@@ -42,12 +42,19 @@ def test_revoking_any_username_is_never_a_500_nor_an_echo(world: World) -> None:
     revoke()
 
 
-def test_any_invitation_or_settings_body_is_never_a_500_nor_an_echo(world: World) -> None:
+def test_any_onboarding_invitation_or_settings_body_is_never_a_500_nor_an_echo(world: World) -> None:
     @SWEEP
-    @given(body=BODY, caller=st.sampled_from(CALLERS), route=st.sampled_from(["members", "settings"]))
+    @given(
+        body=BODY,
+        caller=st.sampled_from(CALLERS),
+        route=st.sampled_from(["members", "settings", "onboarding"]),
+    )
     def send(body: Any, caller: str, route: str) -> None:
-        method = "POST" if route == "members" else "PUT"
-        response = world.call(method, f"/v1/admin/pharmacies/{PHARMACY_A}/{route}", caller, body)
+        if route == "onboarding":
+            response = world.call("POST", "/v1/admin/pharmacies", caller, body)
+        else:
+            method = "POST" if route == "members" else "PUT"
+            response = world.call(method, f"/v1/admin/pharmacies/{PHARMACY_A}/{route}", caller, body)
         strings = [v for v in (body.values() if isinstance(body, dict) else [body]) if isinstance(v, str)]
         _no_echo(response, *strings)
 
