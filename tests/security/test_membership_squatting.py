@@ -124,3 +124,21 @@ def test_a_bare_rpps_sent_as_national_id_is_not_a_second_membership_of_the_profe
     )
     assert by_rpps.status_code == 409  # the same professional: one membership, as the rule says
     assert _stored_finess(AT_BOTH) == PHARMACY_A
+
+
+def test_a_token_vouched_before_a_move_there_and_back_stays_refused(psc: PscWorld) -> None:
+    """A→B→A: the membership names A again, as the old token does, but it was issued before the
+    moves; each move's "tokens not before" is later than any token of the membership it replaces."""
+    psc.fake.identities.append(identity(AT_A))
+    assert _invite(psc, "admin-a", PHARMACY_A, AT_A).status_code == 201
+    psc.advance(2)
+    at_a = psc.token(AT_A)
+    assert psc.call("GET", "/v1/tests?date=2026-11-29", at_a).status_code == 200
+    psc.set_identity(AT_A, professions=[{"code": "21", "finess": [PHARMACY_B]}])
+    assert _invite(psc, "admin-b", PHARMACY_B, AT_A).status_code == 201
+    psc.set_identity(AT_A, professions=[{"code": "21", "finess": [PHARMACY_A]}])
+    assert _invite(psc, "admin-a", PHARMACY_A, AT_A).status_code == 201  # same second as the first move
+    assert _stored_finess(AT_A) == PHARMACY_A
+    assert psc.call("GET", "/v1/tests?date=2026-11-29", at_a).status_code == 401
+    psc.advance(2)
+    assert psc.call("GET", "/v1/tests?date=2026-11-29", psc.token(AT_A)).status_code == 200
