@@ -85,7 +85,7 @@ def test_a_username_longer_than_any_key_is_a_404_not_dynamodbs_validation_error(
 
     def as_dynamodb(cls: Any, hash_key: str, *args: Any, **kwargs: Any) -> Any:
         if len(hash_key.encode()) > 2048:
-            error = {"Error": {"Code": "ValidationException", "Message": "Size of hashkey has exceeded"}}
+            error: Any = {"Error": {"Code": "ValidationException", "Message": "Size of hashkey has exceeded"}}
             raise GetError("Failed to get item", cause=botocore.exceptions.ClientError(error, "GetItem"))
         return original(cls, hash_key, *args, **kwargs)
 
