@@ -213,8 +213,10 @@ def _invite_professional(
     # A move is a revocation the pharmacy left did not make: if it takes its last pharmacy_admin, the
     # platform's onboarding rule applies there again (a professional the directory lists there, by
     # national identifier), else nobody could ever manage that pharmacy again.
-    leaves_no_admin = current.role == Role.PHARMACY_ADMIN and not _has_acting_admin(
-        deps, current.finess, other_than=username
+    leaves_no_admin = (
+        current.role == Role.PHARMACY_ADMIN
+        and not _has_acting_admin(deps, current.finess, other_than=username)
+        and deps.pharmacies.exists(current.finess)  # a stray membership's pharmacy gets no mark removed
     )
     change = deps.memberships.move_change(
         current,
