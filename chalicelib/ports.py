@@ -212,7 +212,8 @@ class MembershipRepository(Protocol):
 
     def add_first_admin_change(self, membership: Membership, *, created_by: str) -> Change:
         """Add the pharmacy's first pharmacy_admin, invited by the platform, and mark the pharmacy
-        so that the platform never invites another; Conflict if it already did."""
+        so that the platform invites no other (until a move takes its last admin, move_change);
+        Conflict if it already did."""
         ...
 
     def revoke_change(self, membership: Membership, *, by: str) -> Change:
