@@ -204,9 +204,10 @@ def copy_audit_to_worm(records: list[dict[str, Any]]) -> dict[str, int]:
     return copy_records(records, S3WormCopy(container.aws.s3(), container.settings.audit_worm_bucket))
 
 
-def end_sessions_on_identity_event(detail: dict[str, Any]) -> dict[str, Any]:
+def end_sessions_on_identity_event(detail: dict[str, Any], source: str | None = None) -> dict[str, Any]:
     """A Cognito call that ends a user's sessions (CloudTrail via EventBridge, or the local admin
-    tool): their access tokens are refused from their next request (services/identity_events.py)."""
+    tool): their access tokens are refused from their next request (services/identity_events.py).
+    `source` is the EventBridge envelope's; None from the local tool, which made the call itself."""
     from chalicelib.adapters.cognito import CognitoUserDirectory
     from chalicelib.bootstrap import get_container
     from chalicelib.services.identity_events import IdentityEventDeps, end_sessions
@@ -219,7 +220,7 @@ def end_sessions_on_identity_event(detail: dict[str, Any]) -> dict[str, Any]:
         clock=container.clock,
         user_pool_id=container.settings.user_pool_id,
     )
-    ended = end_sessions(deps, detail)
+    ended = end_sessions(deps, detail) if source is None else end_sessions(deps, detail, source=source)
     if ended is None:
         logger.info("identity event ignored", extra={"call": str(detail.get("eventName"))})
         return {"ended": 0}

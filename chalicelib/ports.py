@@ -206,13 +206,14 @@ class MembershipRepository(Protocol):
 
     def add(self, membership: Membership, *, created_by: str) -> None: ...
 
-    def has_admin(self, finess: str) -> bool:
-        """Whether the pharmacy has a pharmacy_admin."""
+    def has_admin(self, finess: str, *, other_than: str | None = None) -> bool:
+        """Whether the pharmacy has a pharmacy_admin (`other_than`: besides this username)."""
         ...
 
     def add_first_admin_change(self, membership: Membership, *, created_by: str) -> Change:
         """Add the pharmacy's first pharmacy_admin, invited by the platform, and mark the pharmacy
-        so that the platform never invites another; Conflict if it already did."""
+        so that the platform invites no other (until a move takes its last admin, move_change);
+        Conflict if it already did."""
         ...
 
     def revoke_change(self, membership: Membership, *, by: str) -> Change:
@@ -228,16 +229,25 @@ class MembershipRepository(Protocol):
         """Add a member who belongs to no pharmacy yet (Conflict otherwise)."""
         ...
 
-    def has_psc_admin(self, finess: str) -> bool:
-        """Whether the pharmacy has a pharmacy_admin who logs in with Pro Santé Connect."""
+    def has_psc_admin(self, finess: str, *, other_than: str | None = None) -> bool:
+        """Whether the pharmacy has a pharmacy_admin who logs in with Pro Santé Connect (besides
+        `other_than`)."""
         ...
 
     def move_change(
-        self, current: Membership, membership: Membership, *, created_by: str, first_admin: bool = False
+        self,
+        current: Membership,
+        membership: Membership,
+        *,
+        created_by: str,
+        first_admin: bool = False,
+        leaves_no_admin: bool = False,
     ) -> Change:
         """Replace `current` (a PSC professional's membership elsewhere) by `membership`, if `current`
         is still what is stored; Conflict otherwise. `first_admin`: as add_first_admin_change, the
-        pharmacy is marked in the same transaction (Conflict if the platform already invited one)."""
+        pharmacy is marked in the same transaction (Conflict if the platform already invited one).
+        `leaves_no_admin`: `current` was its pharmacy's last pharmacy_admin, whose mark is removed in
+        the same transaction, so that the platform may invite that pharmacy's next first admin."""
         ...
 
 

@@ -197,8 +197,12 @@ class FakeMemberships:
 
     first_admins: dict[str, str] = field(default_factory=dict)
 
-    def has_admin(self, finess: str) -> bool:
-        return any(m.finess == finess and m.role == Role.PHARMACY_ADMIN for m in self.members.values())
+    def has_admin(self, finess: str, *, other_than: str | None = None) -> bool:
+        skip = None if other_than is None else other_than.lower()
+        return any(
+            m.finess == finess and m.role == Role.PHARMACY_ADMIN and m.username.lower() != skip
+            for m in self.members.values()
+        )
 
     def add_change(self, membership: Membership, *, created_by: str) -> Change:
         def write(pending: list[Any]) -> None:
@@ -236,14 +240,24 @@ class FakeMemberships:
         if member is not None and (member.tokens_not_before or 0) < not_before:  # only ever later
             self.members[username.lower()] = replace(member, tokens_not_before=not_before)
 
-    def has_psc_admin(self, finess: str) -> bool:
+    def has_psc_admin(self, finess: str, *, other_than: str | None = None) -> bool:
+        skip = None if other_than is None else other_than.lower()
         return any(
-            m.finess == finess and m.role == Role.PHARMACY_ADMIN and m.national_id is not None
+            m.finess == finess
+            and m.role == Role.PHARMACY_ADMIN
+            and m.national_id is not None
+            and m.username.lower() != skip
             for m in self.members.values()
         )
 
     def move_change(
-        self, current: Membership, membership: Membership, *, created_by: str, first_admin: bool = False
+        self,
+        current: Membership,
+        membership: Membership,
+        *,
+        created_by: str,
+        first_admin: bool = False,
+        leaves_no_admin: bool = False,
     ) -> Change:
         finess = membership.finess or ""
 
@@ -256,6 +270,8 @@ class FakeMemberships:
                     raise Conflict()
                 pending.append(lambda: self.first_admins.update({finess: membership.username}))
             pending.append(lambda: self.add(membership, created_by=created_by))
+            if leaves_no_admin:
+                pending.append(lambda: self.first_admins.pop(current.finess or "", None))
 
         return Change(write=write, conflict=lambda _failed: Conflict())
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import botocore.exceptions
 
 from chalicelib.domain.errors import ServiceUnavailable, Unauthenticated
+from chalicelib.domain.model import USERNAME_MAX_LENGTH
 from chalicelib.domain.psc import SESSION_FINESS_CLAIM
 from chalicelib.ports import VerifiedToken
 
@@ -26,9 +27,6 @@ FetchJwks = Callable[[str], dict[str, Any]]
 
 
 FETCH_TIMEOUT_SECONDS = 3
-# Cognito's own limit on a username (ours are shorter): a longer one is no user of ours, and would
-# be refused by DynamoDB as a key (2048 bytes) rather than found missing.
-USERNAME_MAX_LENGTH = 128
 
 
 def fetch_jwks(url: str) -> dict[str, Any]:

@@ -41,6 +41,9 @@ API_KEY_HEADER = "ESANTE-API-KEY"
 # "Annuaire Santé"; README "Sources").
 PROFESSION_SYSTEM = "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante"
 FINESS_SYSTEM = "https://finess.esante.gouv.fr"
+# The national identifier of a health professional (IDNPS: "8" + RPPS, "0" + ADELI, …): PSC's
+# SubjectNameID, and what a membership is keyed by.
+IDNPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"
 # The national structure identifier (IDNST) of a FINESS structure is "1" + its FINESS number.
 IDNST_SYSTEM = "urn:oid:1.2.250.1.71.4.2.2"
 # A professional with more situations than this many pages of roles is not read (an unexpected answer).
@@ -119,12 +122,18 @@ def organization_finess(organization: Mapping[str, Any]) -> set[str]:
 
 
 def practitioner_ids(bundle: object, national_id: str) -> list[str]:
-    """The technical ids of the Practitioners found by identifier (empty: unknown). Each must carry
-    the identifier searched for, else the answer is not what we asked."""
+    """The technical ids of the Practitioners whose national identifier (IDNPS) this is (empty:
+    unknown). Each found must carry the identifier searched for, else the answer is not what we
+    asked; one that carries it as another identifier (the search also matches an RPPS: 11 digits,
+    a national identifier's shape) is not a professional with this national identifier, so a bare
+    RPPS never makes a second membership of someone PSC names by "8" + RPPS."""
     ids = []
     for practitioner in bundle_resources(bundle, "Practitioner"):
-        if national_id.upper() not in {value for _, value in _identifiers(practitioner)}:
+        identifiers = _identifiers(practitioner)
+        if national_id.upper() not in {value for _, value in identifiers}:
             raise DirectoryAnswerError("a Practitioner without the identifier searched for")
+        if (IDNPS_SYSTEM, national_id.upper()) not in identifiers:
+            continue
         technical_id = practitioner.get("id")
         if not isinstance(technical_id, str) or not technical_id or "," in technical_id:
             raise DirectoryAnswerError("a Practitioner without an id")
@@ -192,7 +201,7 @@ class HttpProfessionalDirectory:
             ids = practitioner_ids(found, national_id)
             if not ids:
                 return None
-            practitioners = bundle_resources(found, "Practitioner")
+            practitioners = [p for p in bundle_resources(found, "Practitioner") if p.get("id") in ids]
             pages = [
                 self._get(
                     f"{self._url}/PractitionerRole",

@@ -19,4 +19,4 @@ blueprint = Blueprint(__name__)
 
 @blueprint.on_cw_event(EVENT_PATTERN, name="end_cognito_sessions")
 def end_cognito_sessions(event: Any) -> dict[str, Any]:
-    return jobs.end_sessions_on_identity_event(event.detail)
+    return jobs.end_sessions_on_identity_event(event.detail, source=event.source)

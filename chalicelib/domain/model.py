@@ -18,6 +18,9 @@ class Role(StrEnum):
 
 # Roles that may touch their own pharmacy's health records.
 RECORD_ROLES = frozenset({Role.PHARMACIST, Role.PHARMACY_ADMIN})
+# Cognito's own limit on a username (ours, Cognito's and psc-<national id>, are shorter): a longer
+# one is no user of ours, and DynamoDB would refuse it as a key (2048 bytes) rather than find it missing.
+USERNAME_MAX_LENGTH = 128
 
 
 @dataclass(frozen=True)

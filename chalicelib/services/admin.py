@@ -117,7 +117,7 @@ def invite_member(
                 "The platform invites only a pharmacy's first pharmacy_admin; its admins invite the rest."
             )
         )
-    if by_platform and deps.memberships.has_admin(finess):
+    if by_platform and _has_acting_admin(deps, finess):
         raise refuse(Conflict("This pharmacy has a pharmacy_admin: its admins manage its members."))
     if invitation.national_id is None:
         if by_platform:
@@ -147,6 +147,13 @@ def invite_member(
         _commit(deps, caller, meta, finess, [change], reason=f"{username} as {role.value}")
         return result
     return _invite_professional(deps, caller, meta, finess, invitation.national_id, role, refuse)
+
+
+def _has_acting_admin(deps: AdminDeps, finess: str, *, other_than: str | None = None) -> bool:
+    """A pharmacy_admin who can log in there: at a pharmacy that requires PSC, a PSC one only."""
+    if deps.pharmacies.psc_required(finess):
+        return deps.memberships.has_psc_admin(finess, other_than=other_than)
+    return deps.memberships.has_admin(finess, other_than=other_than)
 
 
 def _lists_here(deps: AdminDeps, national_id: str, finess: str) -> bool:
@@ -203,20 +210,31 @@ def _invite_professional(
                 "lists them; its admins can revoke that membership."
             )
         )
+    # A move is a revocation the pharmacy left did not make: if it takes its last pharmacy_admin, the
+    # platform's onboarding rule applies there again (a professional the directory lists there, by
+    # national identifier), else nobody could ever manage that pharmacy again.
+    leaves_no_admin = (
+        current.role == Role.PHARMACY_ADMIN
+        and not _has_acting_admin(deps, current.finess, other_than=username)
+        and deps.pharmacies.exists(current.finess)  # a stray membership's pharmacy gets no mark removed
+    )
     change = deps.memberships.move_change(
-        current, membership, created_by=caller.username, first_admin=by_platform
+        current,
+        membership,
+        created_by=caller.username,
+        first_admin=by_platform,
+        leaves_no_admin=leaves_no_admin,
     )
     moved = f"{reason}, moved from {current.finess}: the national directory does not list them there"
     _commit(deps, caller, meta, finess, [change], reason=moved)
+    left = f"{username} moved to {finess}: the national directory does not list them here"
+    if leaves_no_admin:
+        left += (
+            "; they were its last pharmacy_admin: the platform may invite the next, one the "
+            "directory lists here"
+        )
     # the pharmacy they leave sees it on its own chain
-    audit(
-        deps.journal,
-        caller,
-        meta,
-        "member_moved",
-        finess=current.finess,
-        reason=f"{username} moved to {finess}: the national directory does not list them here",
-    )
+    audit(deps.journal, caller, meta, "member_moved", finess=current.finess, reason=left)
     return result
 
 
@@ -239,25 +257,29 @@ def set_pharmacy_settings(
     deps: AdminDeps, caller: Principal, meta: RequestMeta, finess: str, body: Any
 ) -> PharmacySettings:
     """`{"psc_required": true|false}`: whether its members, admins included, must log in with Pro
-    Santé Connect; turned on only once the pharmacy has a pharmacy_admin who does."""
+    Santé Connect; turned on only once the pharmacy has a pharmacy_admin who does. The platform may
+    turn it on, never off: lifting it re-admits the pharmacy's Cognito members, whose passwords and
+    MFA an operator of the user pool can reset, so only the pharmacy's own admins lift it. The
+    platform's decisions are on its chain too."""
     finess = _managed_pharmacy(deps, caller, meta, "set_pharmacy_settings", finess)
     required = parse_pharmacy_settings(body)
+
+    def refuse(error: DomainError) -> DomainError:
+        return _refuse(deps, caller, meta, "set_pharmacy_settings", finess, error)
+
+    if not required and caller.role == Role.PLATFORM_ADMIN:
+        raise refuse(Forbidden("Only the pharmacy's own admins stop requiring Pro Santé Connect."))
     if required and not deps.memberships.has_psc_admin(finess):
         # it binds every member, admins included: without a PSC admin nobody could manage the pharmacy
-        raise _refuse(
-            deps,
-            caller,
-            meta,
-            "set_pharmacy_settings",
-            finess,
+        raise refuse(
             Conflict(
                 "Requiring Pro Santé Connect binds admins too: first invite a pharmacy_admin by national "
                 "identifier, who then logs in with Pro Santé Connect."
-            ),
+            )
         )
     change = deps.pharmacies.set_psc_required_change(finess, required, changed_by=caller.username)
     reason = f"psc_required={required}"
-    audit(deps.journal, caller, meta, "set_pharmacy_settings", finess=finess, reason=reason, changes=[change])
+    _journal_change(deps, caller, meta, "set_pharmacy_settings", finess, [change], reason=reason)
     return PharmacySettings(finess=finess, psc_required=required)
 
 

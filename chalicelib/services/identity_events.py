@@ -22,6 +22,10 @@ from chalicelib.ports import AuditJournal, Clock, MembershipRepository, UserLook
 from chalicelib.services.auth import not_before_after
 
 COGNITO_EVENT_SOURCE = "cognito-idp.amazonaws.com"
+# The envelope's source of CloudTrail's records of the user pools API. EventBridge refuses any
+# PutEvents whose source starts with "aws.", so only AWS sends it; the detail, anyone allowed to
+# put events on the account's bus can shape as CloudTrail's.
+EVENTBRIDGE_SOURCE = "aws.cognito-idp"
 # CloudTrail's management events of the user pools API that end a user's sessions: the admin's
 # disable, delete and global sign-out, and the user's own global sign-out and deletion.
 SESSION_ENDING_CALLS = (
@@ -31,9 +35,10 @@ SESSION_ENDING_CALLS = (
     "GlobalSignOut",
     "DeleteUser",
 )
-# What EventBridge matches (the Lambda's rule, chalicelib/api/identity_events.py): the CloudTrail
-# record's own eventSource names the user pools API, so the envelope's `source` is not relied on.
+# What EventBridge matches (the Lambda's rule, chalicelib/api/identity_events.py): AWS's source, and
+# in its record the user pools API's calls.
 EVENT_PATTERN: dict[str, Any] = {
+    "source": [EVENTBRIDGE_SOURCE],
     "detail-type": ["AWS API Call via CloudTrail"],
     "detail": {"eventSource": [COGNITO_EVENT_SOURCE], "eventName": list(SESSION_ENDING_CALLS)},
 }
@@ -91,7 +96,9 @@ def _call_time(deps: IdentityEventDeps, detail: Mapping[str, Any]) -> datetime:
         except ValueError:
             moment = None
         if moment is not None and moment.tzinfo is not None:
-            return moment
+            # the call happened before now: a later time (a crafted record's year 9999) would
+            # refuse every future login of the member, the time only ever moving later
+            return min(moment, deps.clock.now())
     return deps.clock.now()  # the call happened before now: this refuses at least as much
 
 
@@ -104,10 +111,14 @@ def _caller(detail: Mapping[str, Any]) -> str:
     return "unknown"
 
 
-def end_sessions(deps: IdentityEventDeps, detail: Mapping[str, Any]) -> SessionsEnded | None:
-    """Apply one CloudTrail record (an EventBridge event's `detail`): None when it is not a
-    successful session-ending call on our pool. Safe to retry, and in any order: the time only
-    ever moves later (MembershipRepository.end_sessions)."""
+def end_sessions(
+    deps: IdentityEventDeps, detail: Mapping[str, Any], *, source: str = EVENTBRIDGE_SOURCE
+) -> SessionsEnded | None:
+    """Apply one CloudTrail record (an EventBridge event's `detail`, its envelope's `source`): None
+    when it is not a successful session-ending call on our pool sent by AWS. Safe to retry, and in
+    any order: the time only ever moves later (MembershipRepository.end_sessions)."""
+    if source != EVENTBRIDGE_SOURCE:
+        return None
     call = detail.get("eventName")
     if detail.get("eventSource") != COGNITO_EVENT_SOURCE or call not in SESSION_ENDING_CALLS:
         return None
@@ -119,7 +130,9 @@ def end_sessions(deps: IdentityEventDeps, detail: Mapping[str, Any]) -> Sessions
         return None
     username = _username(deps, detail)
     membership = deps.memberships.get(username) if username else None
-    if username is None or membership is None:
+    if username is None or membership is None or membership.national_id is not None:
+        # a Pro Santé Connect member has no Cognito user: a Cognito user given their username
+        # (psc-…) is not them
         return SessionsEnded(str(call), None, None)
     not_before = not_before_after(_call_time(deps, detail))
     deps.memberships.end_sessions(username, not_before=not_before)

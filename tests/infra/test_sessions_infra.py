@@ -35,6 +35,7 @@ def test_the_rule_is_cloudtrails_record_of_cognitos_session_ending_calls() -> No
     (source,) = [s for s in app.event_sources if s.name == "end_cognito_sessions"]
     assert isinstance(source, CloudWatchEventConfig)
     assert source.event_pattern == {
+        "source": ["aws.cognito-idp"],  # only AWS sends aws.*: a detail put on the bus by anyone is not it
         "detail-type": ["AWS API Call via CloudTrail"],
         "detail": {
             "eventSource": ["cognito-idp.amazonaws.com"],

@@ -99,3 +99,46 @@ def test_an_invitation_when_the_directory_cannot_answer_is_a_503_and_stores_noth
     response = _invite(psc, "admin-a", PHARMACY_A, AT_A)
     assert response.status_code == 503, response.body
     assert _stored_finess(AT_A) is None
+
+
+def test_a_bare_rpps_sent_as_national_id_is_not_a_second_membership_of_the_professional(
+    psc: PscWorld,
+) -> None:
+    """The directory finds a Practitioner by any of its identifiers, the RPPS too, and the check
+    accepted one carrying the value sent anywhere: B invited A's pharmacist as `10000000502` (their
+    RPPS without the 8) and got 201, a second membership `psc-10000000502` beside A's, sidestepping
+    the 409 of a professional listed at both (and a platform's first admin invited so could never
+    log in, PSC naming them 810000000502). The national identifier is the IDNPS, nothing else."""
+    psc.fake.identities.append(identity(AT_BOTH, finess=(PHARMACY_A, PHARMACY_B)))
+    assert _invite(psc, "admin-a", PHARMACY_A, AT_BOTH).status_code == 201
+    bare_rpps = AT_BOTH[1:]
+    sidestep = _invite(psc, "admin-b", PHARMACY_B, bare_rpps)
+    assert sidestep.status_code == 403, sidestep.body
+    assert bare_rpps not in sidestep.body.decode()
+    assert _stored_finess(bare_rpps) is None
+    by_rpps = psc.world.call(
+        "POST",
+        f"/v1/admin/pharmacies/{PHARMACY_B}/members",
+        "admin-b",
+        {"rpps": bare_rpps, "role": "pharmacist"},
+    )
+    assert by_rpps.status_code == 409  # the same professional: one membership, as the rule says
+    assert _stored_finess(AT_BOTH) == PHARMACY_A
+
+
+def test_a_token_vouched_before_a_move_there_and_back_stays_refused(psc: PscWorld) -> None:
+    """A→B→A: the membership names A again, as the old token does, but it was issued before the
+    moves; each move's "tokens not before" is later than any token of the membership it replaces."""
+    psc.fake.identities.append(identity(AT_A))
+    assert _invite(psc, "admin-a", PHARMACY_A, AT_A).status_code == 201
+    psc.advance(2)
+    at_a = psc.token(AT_A)
+    assert psc.call("GET", "/v1/tests?date=2026-11-29", at_a).status_code == 200
+    psc.set_identity(AT_A, professions=[{"code": "21", "finess": [PHARMACY_B]}])
+    assert _invite(psc, "admin-b", PHARMACY_B, AT_A).status_code == 201
+    psc.set_identity(AT_A, professions=[{"code": "21", "finess": [PHARMACY_A]}])
+    assert _invite(psc, "admin-a", PHARMACY_A, AT_A).status_code == 201  # same second as the first move
+    assert _stored_finess(AT_A) == PHARMACY_A
+    assert psc.call("GET", "/v1/tests?date=2026-11-29", at_a).status_code == 401
+    psc.advance(2)
+    assert psc.call("GET", "/v1/tests?date=2026-11-29", psc.token(AT_A)).status_code == 200

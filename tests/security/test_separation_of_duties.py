@@ -16,7 +16,7 @@ from chalicelib.domain.model import Principal, Role
 from chalicelib.domain.psc import psc_username
 from chalicelib.ports import Membership, MembershipRepository, RequestMeta
 from chalicelib.services import admin
-from tests.conftest import PHARMACY_A, World
+from tests.conftest import PHARMACY_A, PHARMACY_B, World
 from tests.psc import PHARMACIST_B, PscWorld, identity
 
 NEW_FINESS = "690000013"
@@ -167,7 +167,7 @@ class StaleAdminView:
     def __getattr__(self, name: str) -> object:
         return getattr(self.inner, name)
 
-    def has_admin(self, finess: str) -> bool:
+    def has_admin(self, finess: str, *, other_than: str | None = None) -> bool:
         return False
 
 
@@ -187,3 +187,132 @@ def test_two_racing_platform_invitations_give_one_first_admin(psc: PscWorld) -> 
     with pytest.raises(Conflict):
         admin.invite_member(deps, operator, RequestMeta(), NEW_FINESS, {**body, "national_id": COLLEAGUE})
     assert _members_of(NEW_FINESS) == {first.username}
+
+
+def test_the_platform_cannot_lift_a_pharmacys_psc_requirement(psc: PscWorld) -> None:
+    """It could (200): the platform turned "PSC required" off, and the pharmacy's Cognito members, whose
+    passwords and MFA an operator of the pool can reset, read records again. Only the pharmacy's own
+    admins lift it; the platform may only turn it on, and each decision is on both chains."""
+    world, settings = psc.world, f"/v1/admin/pharmacies/{PHARMACY_A}/settings"
+    psc.fake.identities.append(identity(TITULAIRE))  # the directory lists them at A
+    invited = world.call(
+        "POST",
+        f"/v1/admin/pharmacies/{PHARMACY_A}/members",
+        "admin-a",
+        {"national_id": TITULAIRE, "role": "pharmacy_admin"},
+    )
+    assert invited.status_code == 201, invited.body
+    assert world.call("PUT", settings, "operator", {"psc_required": True}).status_code == 200
+    assert world.call("GET", "/v1/tests?date=2026-11-29", "pharmacist-a").status_code == 403
+    lifted = world.call("PUT", settings, "operator", {"psc_required": False})
+    assert lifted.status_code == 403, lifted.body
+    assert world.call("GET", "/v1/tests?date=2026-11-29", "pharmacist-a").status_code == 403
+    decisions = [
+        (e["actor"], e["outcome"]) for e in _events(PHARMACY_A) if e["action"] == "set_pharmacy_settings"
+    ]
+    assert decisions == [("operator", "success"), ("operator", "denied")]
+    platform = [e for e in _events("platform") if e["action"] == "set_pharmacy_settings"]
+    assert [e["outcome"] for e in platform] == ["success", "denied"]
+    assert all(str(e["reason"]).startswith(PHARMACY_A) for e in platform)
+    # the pharmacy's PSC admin lifts it
+    assert psc.call("PUT", settings, psc.token(TITULAIRE), {"psc_required": False}).status_code == 200
+    assert world.call("GET", "/v1/tests?date=2026-11-29", "pharmacist-a").status_code == 200
+
+
+def test_a_pharmacy_whose_last_admin_moves_away_gets_its_next_first_admin_from_the_platform(
+    psc: PscWorld,
+) -> None:
+    """A move is a revocation the pharmacy did not make: its only admin, no longer listed there, was
+    taken by the pharmacy the directory now lists them at (201), leaving it no pharmacy_admin and no
+    way to get one (the platform's invitation was 409, its first admin "already invited"). The move
+    that leaves a pharmacy no admin re-opens the platform's onboarding rule there, on its chain."""
+    world = psc.world
+    _listed_at_new_pharmacy(psc, TITULAIRE, COLLEAGUE)
+    onboarded = world.call("POST", "/v1/admin/pharmacies", "operator", {"finess": NEW_FINESS, "name": "P"})
+    assert onboarded.status_code == 201
+    first = {"national_id": TITULAIRE, "role": "pharmacy_admin"}
+    members = f"/v1/admin/pharmacies/{NEW_FINESS}/members"
+    assert world.call("POST", members, "operator", first).status_code == 201
+    psc.set_identity(TITULAIRE, professions=[{"code": "21", "finess": [PHARMACY_A]}])  # they left for A
+    moved = world.call(
+        "POST",
+        f"/v1/admin/pharmacies/{PHARMACY_A}/members",
+        "admin-a",
+        {"national_id": TITULAIRE, "role": "pharmacist"},
+    )
+    assert moved.status_code == 201, moved.body
+    assert _members_of(NEW_FINESS) == set()
+    reasons = [str(e["reason"]) for e in _events(NEW_FINESS) if e["action"] == "member_moved"]
+    assert len(reasons) == 1 and "last pharmacy_admin" in reasons[0]
+    # the platform invites its next first admin, on the onboarding rule: listed there, by national id
+    mailbox = world.call("POST", members, "operator", {"email": "ops@example.org", "role": "pharmacy_admin"})
+    assert mailbox.status_code == 403
+    nxt = world.call("POST", members, "operator", {"national_id": COLLEAGUE, "role": "pharmacy_admin"})
+    assert nxt.status_code == 201, nxt.body
+    assert _members_of(NEW_FINESS) == {psc_username(COLLEAGUE)}
+    again = world.call("POST", members, "operator", {"national_id": TITULAIRE, "role": "pharmacy_admin"})
+    assert again.status_code in (403, 409)
+    assert psc.call("GET", "/v1/audit", psc.token(COLLEAGUE)).status_code == 200
+
+
+def test_moving_a_pharmacist_leaves_the_platform_no_second_invitation(psc: PscWorld) -> None:
+    """Only the move of a pharmacy's last admin re-opens the platform's rule: a pharmacist's does not."""
+    world = psc.world
+    _listed_at_new_pharmacy(psc, TITULAIRE, COLLEAGUE)
+    assert (
+        world.call(
+            "POST", "/v1/admin/pharmacies", "operator", {"finess": NEW_FINESS, "name": "P"}
+        ).status_code
+        == 201
+    )
+    members = f"/v1/admin/pharmacies/{NEW_FINESS}/members"
+    assert (
+        world.call(
+            "POST", members, "operator", {"national_id": TITULAIRE, "role": "pharmacy_admin"}
+        ).status_code
+        == 201
+    )
+    admin_token = psc.token(TITULAIRE)
+    staff = psc.call("POST", members, admin_token, {"national_id": COLLEAGUE, "role": "pharmacist"})
+    assert staff.status_code == 201, staff.body
+    psc.set_identity(COLLEAGUE, professions=[{"code": "21", "finess": [PHARMACY_A]}])
+    moved = world.call(
+        "POST",
+        f"/v1/admin/pharmacies/{PHARMACY_A}/members",
+        "admin-a",
+        {"national_id": COLLEAGUE, "role": "pharmacist"},
+    )
+    assert moved.status_code == 201
+    reasons = [str(e["reason"]) for e in _events(NEW_FINESS) if e["action"] == "member_moved"]
+    assert len(reasons) == 1 and "last pharmacy_admin" not in reasons[0]
+    _listed_at_new_pharmacy(psc, "810000000203")
+    refused = world.call(
+        "POST", members, "operator", {"national_id": "810000000203", "role": "pharmacy_admin"}
+    )
+    assert refused.status_code == 409
+
+
+def test_a_psc_only_pharmacy_whose_last_psc_admin_moves_away_gets_its_next_from_the_platform(
+    psc: PscWorld,
+) -> None:
+    """A pharmacy that requires PSC refuses its Cognito admins: when its last PSC admin moves away,
+    they cannot act, nor lift the requirement (the platform may not either), so the platform's
+    onboarding rule applies again there (409 before: a Cognito admin counted as one)."""
+    world, settings = psc.world, f"/v1/admin/pharmacies/{PHARMACY_A}/settings"
+    psc.fake.identities.extend(identity(n) for n in (TITULAIRE, COLLEAGUE))  # listed at A
+    members = f"/v1/admin/pharmacies/{PHARMACY_A}/members"
+    invited = world.call("POST", members, "admin-a", {"national_id": TITULAIRE, "role": "pharmacy_admin"})
+    assert invited.status_code == 201, invited.body
+    assert psc.call("PUT", settings, psc.token(TITULAIRE), {"psc_required": True}).status_code == 200
+    psc.set_identity(TITULAIRE, professions=[{"code": "21", "finess": [PHARMACY_B]}])  # they left for B
+    moved = world.call(
+        "POST",
+        f"/v1/admin/pharmacies/{PHARMACY_B}/members",
+        "admin-b",
+        {"national_id": TITULAIRE, "role": "pharmacist"},
+    )
+    assert moved.status_code == 201, moved.body
+    assert world.call("GET", "/v1/audit", "admin-a").status_code == 403  # PSC required
+    nxt = world.call("POST", members, "operator", {"national_id": COLLEAGUE, "role": "pharmacy_admin"})
+    assert nxt.status_code == 201, nxt.body
+    assert psc.call("GET", "/v1/audit", psc.token(COLLEAGUE)).status_code == 200

@@ -219,3 +219,80 @@ def test_cloudtrails_record_of_a_users_own_global_sign_out_ends_their_token(worl
         answer = client.lambda_.invoke("end_cognito_sessions", event)
     assert answer.payload == {"ended": 1}
     assert world.client.http.get("/v1/tests", headers=_bearer(token)).status_code == 401
+
+
+def _cloudtrail_event(source: str, detail: dict[str, object]) -> dict[str, object]:
+    """What EventBridge hands end_cognito_sessions: the envelope (its `source`) around the record."""
+    from chalice.test import Client
+
+    from app import app
+
+    with Client(app) as client:
+        event: dict[str, object] = client.events.generate_cw_event(
+            source=source,
+            detail_type="AWS API Call via CloudTrail",
+            detail=detail,
+            resources=[],
+            region="eu-west-3",
+        )
+        answer = client.lambda_.invoke("end_cognito_sessions", event)
+    payload: dict[str, object] = answer.payload
+    return payload
+
+
+def _admin_call(username: str, event_time: str | None = None) -> dict[str, object]:
+    return {
+        "eventTime": event_time or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "eventSource": "cognito-idp.amazonaws.com",
+        "eventName": "AdminUserGlobalSignOut",
+        "awsRegion": "eu-west-3",
+        "userIdentity": {"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/x/y"},
+        "requestParameters": {"userPoolId": "", "username": username},
+        "eventID": "e-crafted",
+    }
+
+
+def test_a_crafted_event_put_on_the_bus_ends_no_session(world: World) -> None:
+    """Anyone allowed events:PutEvents on the account's bus (another application's function, its own
+    IAM rights) could send a detail shaped as CloudTrail's: the rule matched on the detail only, so
+    it ended any member's sessions (ended 1). Only AWS sends events whose source is aws.*."""
+    from chalicelib.services.identity_events import EVENT_PATTERN
+
+    assert EVENT_PATTERN["source"] == ["aws.cognito-idp"]
+    token = world.token("pharmacist-a", iat=int(time.time()))
+    detail = {
+        **_admin_call("pharmacist-a"),
+        "requestParameters": {"userPoolId": world.pool_id, "username": "pharmacist-a"},
+    }
+    assert _cloudtrail_event("attacker.app", detail) == {"ended": 0}
+    assert world.client.http.get("/v1/tests", headers=_bearer(token)).status_code == 200
+    assert _cloudtrail_event("aws.cognito-idp", detail) == {"ended": 1}  # CloudTrail's own
+    assert world.client.http.get("/v1/tests", headers=_bearer(token)).status_code == 401
+
+
+def test_a_call_dated_in_the_future_does_not_lock_the_member_out(world: World) -> None:
+    """A record whose eventTime is in the year 9999 set "tokens not before" there, and since it only
+    ever moves later, no login of that member would ever be accepted again. The call happened
+    before it is handled: its time is taken no later than now."""
+    detail = {
+        **_admin_call("pharmacist-a", "9999-12-31T23:59:59Z"),
+        "requestParameters": {"userPoolId": world.pool_id, "username": "pharmacist-a"},
+    }
+    assert _cloudtrail_event("aws.cognito-idp", detail) == {"ended": 1}
+    member = MemberModel.get("pharmacist-a")
+    assert int(member.tokens_not_before) <= int(time.time()) + 1
+    later = int(time.time()) + 2
+    fresh = world.token("pharmacist-a", iat=later, auth_time=later)
+    assert world.client.http.get("/v1/tests", headers=_bearer(fresh)).status_code == 200
+
+
+def test_a_cognito_call_naming_a_psc_username_ends_no_psc_session(psc: PscWorld) -> None:
+    """A Pro Santé Connect member has no Cognito user: a Cognito user created with their username
+    (an operator of the pool can) and then signed out must not end the professional's session."""
+    token = psc.token(PHARMACIST_A)
+    detail = {
+        **_admin_call(psc_username(PHARMACIST_A)),
+        "requestParameters": {"userPoolId": psc.world.pool_id, "username": psc_username(PHARMACIST_A)},
+    }
+    assert _cloudtrail_event("aws.cognito-idp", detail) == {"ended": 0}
+    assert psc.call("GET", "/v1/tests?date=2026-11-29", token).status_code == 200

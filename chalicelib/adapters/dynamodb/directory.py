@@ -13,7 +13,7 @@ from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from chalicelib.adapters.dynamodb.errors import dynamodb_errors, is_conditional_failure
 from chalicelib.adapters.dynamodb.models import MemberModel, PharmacyModel, PscLoginModel
 from chalicelib.domain.errors import Conflict, Forbidden, NotFound
-from chalicelib.domain.model import Role
+from chalicelib.domain.model import USERNAME_MAX_LENGTH, Role
 from chalicelib.domain.pharmacy_day import zone_of_finess
 from chalicelib.domain.serialization import iso_utc
 from chalicelib.ports import Change, Clock, Membership, PscLogin
@@ -120,6 +120,8 @@ class DynamoDbMemberships:
         self._clock = clock
 
     def get(self, username: str) -> Membership | None:
+        if len(username) > USERNAME_MAX_LENGTH:  # a path's username of any length: no key of ours
+            return None
         with dynamodb_errors():
             try:
                 item = MemberModel.get(username.lower(), consistent_read=True)
@@ -153,10 +155,11 @@ class DynamoDbMemberships:
         with dynamodb_errors():
             self._item(membership, created_by).save()
 
-    def has_admin(self, finess: str) -> bool:
+    def has_admin(self, finess: str, *, other_than: str | None = None) -> bool:
+        skip = None if other_than is None else other_than.lower()
         with dynamodb_errors():
             return any(
-                member.role == Role.PHARMACY_ADMIN.value
+                member.role == Role.PHARMACY_ADMIN.value and member.username != skip
                 for member in MemberModel.by_pharmacy.query(finess, attributes_to_get=["username", "role"])
             )
 
@@ -167,17 +170,26 @@ class DynamoDbMemberships:
             conflict=lambda _failed: Conflict("This user is already a member of a pharmacy."),
         )
 
-    def has_psc_admin(self, finess: str) -> bool:
+    def has_psc_admin(self, finess: str, *, other_than: str | None = None) -> bool:
+        skip = None if other_than is None else other_than.lower()
         with dynamodb_errors():
             return any(
-                member.role == Role.PHARMACY_ADMIN.value and member.national_id is not None
+                member.role == Role.PHARMACY_ADMIN.value
+                and member.national_id is not None
+                and member.username != skip
                 for member in MemberModel.by_pharmacy.query(
                     finess, attributes_to_get=["username", "role", "national_id"]
                 )
             )
 
     def move_change(
-        self, current: Membership, membership: Membership, *, created_by: str, first_admin: bool = False
+        self,
+        current: Membership,
+        membership: Membership,
+        *,
+        created_by: str,
+        first_admin: bool = False,
+        leaves_no_admin: bool = False,
     ) -> Change:
         """One put over the same key, on condition that the stored membership is still `current`'s
         (same pharmacy, same role): a revocation or another move in between makes it a Conflict."""
@@ -199,6 +211,12 @@ class DynamoDbMemberships:
                     condition=PharmacyModel.finess.exists() & PharmacyModel.first_admin.does_not_exist(),
                 )
             t.save(item, condition=condition)
+            if leaves_no_admin:  # the platform's onboarding rule applies there again
+                t.update(
+                    PharmacyModel(current.finess),
+                    actions=[PharmacyModel.first_admin.remove()],
+                    condition=PharmacyModel.finess.exists(),
+                )
 
         def conflict(failed: Sequence[int]) -> Exception:
             if first_admin and 0 in failed:
