@@ -691,7 +691,7 @@ def test_a_whole_chain_deleted_is_named_through_its_checkpoints(
         delete_raw(a, seq)
     assert a in verify_audit.AwsSource().chains()  # found through its checkpoints and its copy
     code, out = cli(clock, "--all")
-    assert code == 1 and f"chain {a}" in out and "seq 1: truncated" in out
+    assert code == 1 and f"chain {a}" in out and "seq 1: truncated" in out, out
 
 
 # --- offline verification ---------------------------------------------------------------------
