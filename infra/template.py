@@ -1727,7 +1727,8 @@ def _monitoring(functions: list[Function], stage_name: str) -> dict[str, Any]:
         )
         resources["ExportSentMarkerMissingAlarm"] = _alarm(
             "A lease met a record saying it was sent without its write-once sent marker (its "
-            "first_sent_at was written by someone else): the lease made the marker; see the export's ERROR log",
+            "first_sent_at was written by someone else): the lease made the marker; "
+            "see the export's ERROR log",
             "Depistage",
             "ExportSentMarkerMissing",
             [{"Name": "service", "Value": APP_NAME}],
