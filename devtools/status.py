@@ -23,6 +23,7 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from chalicelib.domain.audit_chain import CHECKPOINT_PERIOD, STALE_AFTER_PERIODS
@@ -107,7 +108,8 @@ def export_queue(client: Any, table: str, now: datetime) -> dict[str, Any]:
 def _queue_step(item: dict[str, Any]) -> str:
     state = item.get("delivery_state", {}).get("S", "?")
     if state == "ready":
-        return RETRYING if int(item.get("attempts", {}).get("N", "0")) else QUEUED
+        # any number DynamoDB holds (a writer may store 1.5): one crafted item must not stop `status`
+        return RETRYING if Decimal(item.get("attempts", {}).get("N", "0")) else QUEUED
     return SENDING if state == "leased" else state
 
 

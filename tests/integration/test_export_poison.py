@@ -207,3 +207,57 @@ def test_a_pass_over_every_shard_exports_every_other_record(
     assert summary.acknowledged == 11
     assert all(load(r).delivery.acknowledged_at is not None for r in records[1:])
     _assert_set_aside(bad)
+
+
+def _update(record: ScreeningRecord, expression: str, values: dict[str, Any] | None = None) -> None:
+    update: dict[str, Any] = {
+        "TableName": str(RecordModel.Meta.table_name),
+        "Key": {"finess": {"S": record.finess}, "record_id": {"S": record.id}},
+        "UpdateExpression": expression,
+    }
+    if values:
+        update["ExpressionAttributeValues"] = values
+    boto3.client("dynamodb", region_name="eu-west-3").update_item(**update)
+
+
+def test_a_malformed_dead_letter_is_set_aside_and_the_redrive_puts_every_other_one_back(
+    aws: dict[str, str], sidep: FakeSidep, clock: FixedClock
+) -> None:
+    # one PutItem's worth (the API role may write any attribute of a record) stopped `make redrive`
+    # for every dead letter, at whichever the scan met first
+    records = seed(4, clock)
+    for record in records:
+        _update(record, "SET delivery_state = :f REMOVE export_queue", {":f": {"S": "failed"}})
+    bad = records[0]
+    _update(bad, "SET sampled_at = :v", {":v": {"N": "1"}})
+    queue = Exporter(sidep, clock).queue()
+    assert queue.redrive(clock.now()) == 3
+    assert all(load(r).delivery.state.value == "ready" for r in records[1:])
+    item = _raw(bad)
+    assert item["delivery_state"] == {"S": "failed"} and "export_quarantined_at" in item
+
+
+def test_a_record_in_backoff_without_a_version_does_not_stop_the_end_of_every_other_backoff(
+    aws: dict[str, str], sidep: FakeSidep, clock: FixedClock
+) -> None:
+    records = seed(3, clock)
+    later = {":later": {"S": iso_utc(clock.now() + timedelta(hours=1))}, ":one": {"N": "1"}}
+    for record in records:
+        _update(record, "SET next_attempt_at = :later, attempts = :one", later)
+    _update(records[0], "REMOVE version")
+    done = Exporter(sidep, clock).queue().end_backoff(clock.now())
+    assert sorted(rid for _, rid in done) == sorted(r.id for r in records[1:])
+
+
+def test_a_crafted_attempts_count_does_not_blind_the_operators_status(
+    aws: dict[str, str], sidep: FakeSidep, clock: FixedClock
+) -> None:
+    from devtools.status import export_queue
+
+    records = seed(2, clock)
+    _update(records[0], "SET attempts = :v", {":v": {"N": "1.5"}})
+    _update(records[1], "SET attempts = :v", {":v": {"N": "2"}})
+    queue = export_queue(
+        boto3.client("dynamodb", region_name="eu-west-3"), str(RecordModel.Meta.table_name), clock.now()
+    )
+    assert queue["total"] == 2 and queue["retrying"] == 2

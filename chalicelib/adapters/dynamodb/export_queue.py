@@ -548,7 +548,11 @@ class DynamoDbExportQueue:
         while True:
             page = self._client.scan(**kwargs)
             for raw in page.get("Items", []):
-                record, _ = record_from_model(RecordModel.from_raw_data(raw))
+                try:
+                    record, _ = record_from_model(RecordModel.from_raw_data(raw))
+                except Exception as exc:  # one unreadable dead letter must not stop the others'
+                    self._quarantine_dead_letter(raw, exc, now)
+                    continue
                 delivery.redrive(record, now)
                 sets, removes, values = _delivery_fields(record)
                 values[":v"] = {"N": str(record.version)}
@@ -573,6 +577,22 @@ class DynamoDbExportQueue:
             if not start:
                 return count
             kwargs["ExclusiveStartKey"] = start
+
+    def _quarantine_dead_letter(self, raw: dict[str, Any], error: Exception, now: datetime) -> None:
+        """Mark an unreadable dead letter quarantined (it stays a dead letter: `status` counts it
+        under both), with the ERROR log and the metric of every quarantine."""
+        key = {name: raw[name] for name in ("finess", "record_id")}
+        logger.error(
+            "dead letter unreadable: quarantined, not re-driven",
+            extra={
+                "record_id": str(key["record_id"].get("S", "?")),
+                "finess": str(key["finess"].get("S", "?")),
+                "error": type(error).__name__,  # never its text: it may quote the value
+            },
+        )
+        metrics.add_metric(name=QUARANTINE_METRIC, unit=MetricUnit.Count, value=1)
+        failed = {":failed": {"S": DeliveryState.FAILED.value}}
+        self._set_aside(key, "delivery_state = :failed", failed, now)
 
     # ending a backoff (the operator's `retry`) --------------------------------------------
     def end_backoff(self, now: datetime) -> list[tuple[str, str]]:
@@ -607,6 +627,8 @@ class DynamoDbExportQueue:
         return done
 
     def _end_one_backoff(self, raw: dict[str, Any], bound: str) -> bool:
+        if "version" not in raw:  # malformed: the export sets it aside once it is due
+            return False
         try:
             self._client.update_item(
                 TableName=self._table,
