@@ -513,12 +513,23 @@ def verdict(status: dict[str, Any]) -> str:
     if found:
         more = f" (+{len(found) - 1} more below)" if len(found) > 1 else ""
         return f"needs attention: {found[0]}{more}"
-    last = status["sidep"]["last_acknowledged"]
+    sidep = status["sidep"]
+    last = sidep["last_acknowledged"]
+    waiting = sum(sidep["waiting"].get(step, 0) for step in (QUEUED, SENDING, RETRYING))
+    on_the_way = (
+        f"{waiting} record(s) on their way to SI-DEP (the oldest set "
+        f"{cli.age(sidep['oldest_unacknowledged_age_seconds'])} ago; alarm after "
+        f"{cli.age(thresholds.OLDEST_UNACKNOWLEDGED_SECONDS)})"
+    )
     if last:
         return (
             f"healthy: SI-DEP acknowledged batch {last.get('batch_id') or '-'} "
-            f"{cli.age(status['sidep']['last_acknowledged_age_seconds'])} ago; nothing needs attention"
+            f"{cli.age(sidep['last_acknowledged_age_seconds'])} ago"
+            + (f", {on_the_way}" if waiting else "")
+            + "; nothing needs attention"
         )
+    if waiting:  # nothing acknowledged yet (a new stack, or an export that has not run)
+        return f"healthy: {on_the_way}, none acknowledged yet; nothing needs attention"
     return "healthy: nothing waits for SI-DEP; nothing needs attention"
 
 
