@@ -119,20 +119,29 @@ def _older(a: str | None, b: str | None) -> str | None:
 
 def held_back(client: Any, table: str) -> dict[str, Any]:
     """Records out of the queue that still owe SI-DEP something: dead letters (retries ran out:
-    `redrive` them) and rejections (the pharmacy corrects them), by pharmacy and code. A scan:
-    neither is in the queue index."""
+    `redrive` them), rejections (the pharmacy corrects them), by pharmacy and code, and records
+    stranded: queued or in flight by their state, yet in no export queue and not set aside by the
+    export (someone with the API's or the export's rights removed the entry). A scan: none is in
+    the queue index."""
     from chalicelib.domain.delivery import rejection_of
     from chalicelib.domain.model import DeliveryState
 
     dead: Counter[str] = Counter()
     rejected: Counter[tuple[str, str, str]] = Counter()
+    stranded: Counter[str] = Counter()
     oldest_dead: str | None = None
     kwargs: dict[str, Any] = {
         "TableName": table,
-        "FilterExpression": "delivery_state IN (:failed, :rejected)",
+        "FilterExpression": (
+            "delivery_state IN (:failed, :rejected) OR (delivery_state IN (:ready, :leased)"
+            " AND attribute_not_exists(export_queue) AND attribute_not_exists(export_quarantined_at)"
+            " AND attribute_not_exists(erased_at))"  # the hard cap erases an owed record: not stranded
+        ),
         "ExpressionAttributeValues": {
             ":failed": {"S": DeliveryState.FAILED.value},
             ":rejected": {"S": DeliveryState.REJECTED.value},
+            ":ready": {"S": DeliveryState.READY.value},
+            ":leased": {"S": DeliveryState.LEASED.value},
         },
         "ProjectionExpression": "finess, delivery_state, last_error, updated_at",
     }
@@ -140,7 +149,10 @@ def held_back(client: Any, table: str) -> dict[str, Any]:
         page = client.scan(**kwargs)
         for item in page.get("Items", []):
             finess = item.get("finess", {}).get("S", "?")
-            if item.get("delivery_state", {}).get("S") == DeliveryState.FAILED.value:
+            state = item.get("delivery_state", {}).get("S")
+            if state in (DeliveryState.READY.value, DeliveryState.LEASED.value):
+                stranded[finess] += 1
+            elif state == DeliveryState.FAILED.value:
                 dead[finess] += 1
                 oldest_dead = _older(oldest_dead, item.get("updated_at", {}).get("S"))
             else:
@@ -158,6 +170,8 @@ def held_back(client: Any, table: str) -> dict[str, Any]:
             {"finess": f, "code": code, "category": category, "records": n}
             for (f, code, category), n in sorted(rejected.items())
         ],
+        "stranded": sum(stranded.values()),
+        "stranded_by_pharmacy": dict(sorted(stranded.items())),
     }
 
 
@@ -414,6 +428,7 @@ def collect(target: Target, now: datetime | None = None, *, verbose: int = 0) ->
         "export_queue": queue,
         "dead_letters": letters,
         "rejected": held["rejected_by_code"],
+        "stranded": {k: held[k] for k in ("stranded", "stranded_by_pharmacy")},
         "last_export_run": last_run,
         "audit_chains": chains,
         "retention": {"alarm_days": settings.retention_alarm_days, "unacknowledged_near_cap": capped},
@@ -467,6 +482,13 @@ def attention(status: dict[str, Any]) -> list[str]:
                 f"the oldest result SI-DEP has not acknowledged was set {cli.age(oldest)} ago "
                 f"(alarm after {cli.age(thresholds.OLDEST_UNACKNOWLEDGED_SECONDS)})"
             )
+    stranded = status.get("stranded") or {}
+    if stranded.get("stranded"):
+        found.append(
+            f"{stranded['stranded']} record(s) owe SI-DEP a message but are in no export queue (their "
+            "entry was removed outside the export): "
+            + ", ".join(f"{f} x{n}" for f, n in stranded["stranded_by_pharmacy"].items())
+        )
     letters = status["dead_letters"]
     if letters["records"]:
         found.append(f"{letters['records']} dead letter(s): make redrive once SI-DEP answers")

@@ -334,6 +334,8 @@ OPERATOR_READABLE_ATTRIBUTES: tuple[str, ...] = (
     # when the result waiting for SI-DEP was set: `status`'s error categories and oldest age
     "last_error",
     "updated_at",
+    # erased by the retention policy (a time): a queued record out of the queue is stranded unless erased
+    "erased_at",
 )
 
 

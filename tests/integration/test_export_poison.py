@@ -261,3 +261,44 @@ def test_a_crafted_attempts_count_does_not_blind_the_operators_status(
         boto3.client("dynamodb", region_name="eu-west-3"), str(RecordModel.Meta.table_name), clock.now()
     )
     assert queue["total"] == 2 and queue["retrying"] == 2
+
+
+@pytest.mark.parametrize("how", ["removed from the queue", "quarantine mark removed"])
+def test_a_record_owing_sidep_a_message_in_no_queue_needs_the_operators_attention(
+    aws: dict[str, str], sidep: FakeSidep, clock: FixedClock, how: str
+) -> None:
+    # the API or the export role may REMOVE export_queue (or a quarantined record's mark): the
+    # record waits for nothing, SI-DEP never gets it, and status said "nothing needs attention"
+    from devtools.status import attention, held_back
+
+    bad, _ = seed(2, clock)
+    if how == "removed from the queue":
+        _update(bad, "REMOVE export_queue")
+    else:
+        _poison(bad, "unknown delivery state", iso_utc(clock.now() - timedelta(hours=1)))
+        Exporter(sidep, clock).run()
+        _update(bad, "SET delivery_state = :r REMOVE export_quarantined_at", {":r": {"S": "ready"}})
+    held = held_back(boto3.client("dynamodb", region_name="eu-west-3"), str(RecordModel.Meta.table_name))
+    assert held["stranded"] == 1 and held["stranded_by_pharmacy"] == {bad.finess: 1}
+    waiting = {"queued": 0, "sending": 0, "retrying": 0, "rejected": 0, "dead_letters": 0}
+    found = {
+        "sidep": None,
+        "stranded": held,
+        "dead_letters": {"records": 0},
+        "last_export_run": None,
+        "audit_chains": [],
+        "retention": {"unacknowledged_near_cap": []},
+        "waiting": waiting,
+    }
+    assert any("in no export queue" in reason for reason in attention(found))
+
+
+def test_a_record_erased_at_the_hard_cap_while_owed_is_not_stranded(
+    aws: dict[str, str], sidep: FakeSidep, clock: FixedClock
+) -> None:
+    from devtools.status import held_back
+
+    (record,) = seed(1, clock)
+    _update(record, "SET erased_at = :t REMOVE export_queue, personal", {":t": {"S": iso_utc(clock.now())}})
+    held = held_back(boto3.client("dynamodb", region_name="eu-west-3"), str(RecordModel.Meta.table_name))
+    assert held["stranded"] == 0
