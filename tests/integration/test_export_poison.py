@@ -302,3 +302,16 @@ def test_a_record_erased_at_the_hard_cap_while_owed_is_not_stranded(
     _update(record, "SET erased_at = :t REMOVE export_queue, personal", {":t": {"S": iso_utc(clock.now())}})
     held = held_back(boto3.client("dynamodb", region_name="eu-west-3"), str(RecordModel.Meta.table_name))
     assert held["stranded"] == 0
+
+
+def test_a_quarantine_mark_on_a_record_the_export_then_delivers_is_cleared_by_its_acknowledgement(
+    aws: dict[str, str], sidep: FakeSidep, clock: FixedClock
+) -> None:
+    # a mark set by hand on a queued record (or left on a repaired one) kept status at 1 for ever
+    # after SI-DEP acknowledged the record: an alarm nobody can clear teaches to ignore status
+    (record,) = seed(1, clock)
+    _update(record, "SET export_quarantined_at = :t", {":t": {"S": iso_utc(clock.now())}})
+    assert Exporter(sidep, clock).run().acknowledged == 1
+    assert "export_quarantined_at" not in _raw(record)
+    client = boto3.client("dynamodb", region_name="eu-west-3")
+    assert quarantined_count(client, str(RecordModel.Meta.table_name)) == 0

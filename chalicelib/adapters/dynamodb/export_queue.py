@@ -449,6 +449,9 @@ class DynamoDbExportQueue:
         record = item.record
         sets, removes, values = _delivery_fields(record, retention=self._retention)
         removes += ["lease_owner", "lease_expires_at"]
+        if record.delivery.state is DeliveryState.ACKNOWLEDGED:
+            # SI-DEP has it: a quarantine mark left on it (repaired, or set by hand) is settled too
+            removes.append("export_quarantined_at")
         values[":me"] = {"S": self._owner}
         values[":v"] = {"N": str(version)}
         return {
