@@ -281,7 +281,7 @@ def test_a_record_owing_sidep_a_message_in_no_queue_needs_the_operators_attentio
     held = held_back(boto3.client("dynamodb", region_name="eu-west-3"), str(RecordModel.Meta.table_name))
     assert held["stranded"] == 1 and held["stranded_by_pharmacy"] == {bad.finess: 1}
     waiting = {"queued": 0, "sending": 0, "retrying": 0, "rejected": 0, "dead_letters": 0}
-    found = {
+    found: dict[str, Any] = {
         "sidep": None,
         "stranded": held,
         "dead_letters": {"records": 0},
