@@ -56,7 +56,8 @@ def export_queue(client: Any, table: str, now: datetime) -> dict[str, Any]:
     sending (leased); and how long the oldest due record has waited (`ExportOldestReadyAgeSeconds`)."""
     from chalicelib.adapters.dynamodb.export_queue import INDEX
     from chalicelib.adapters.dynamodb.models import export_queue_keys
-    from chalicelib.domain.delivery import error_category
+    from chalicelib.adapters.sidep.transport import MAX_RETRY_AFTER_SECONDS
+    from chalicelib.domain.delivery import BackoffPolicy, error_category
     from chalicelib.domain.serialization import iso_utc, parse_iso
 
     bound = iso_utc(now)
@@ -65,6 +66,10 @@ def export_queue(client: Any, table: str, now: datetime) -> dict[str, Any]:
     oldest_due: str | None = None
     oldest_set: str | None = None
     latest_retry: str | None = None
+    # No backoff, Retry-After or lease waits longer than this: a later due time was written by hand.
+    far_seconds = 2 * max(BackoffPolicy.cap_seconds, MAX_RETRY_AFTER_SECONDS)
+    far = iso_utc(now + timedelta(seconds=far_seconds))
+    held_far = 0
     for shard in export_queue_keys():
         kwargs: dict[str, Any] = {
             "TableName": table,
@@ -86,6 +91,8 @@ def export_queue(client: Any, table: str, now: datetime) -> dict[str, Any]:
                         latest_retry = due
                 if due and due <= bound and (oldest_due is None or due < oldest_due):
                     oldest_due = due
+                if due and due > far:
+                    held_far += 1
                 oldest_set = _older(oldest_set, item.get("updated_at", {}).get("S"))
             if not page.get("LastEvaluatedKey"):
                 break
@@ -102,6 +109,8 @@ def export_queue(client: Any, table: str, now: datetime) -> dict[str, Any]:
         "retrying_until": latest_retry,
         "oldest_due_age_seconds": age,
         "oldest_set_at": oldest_set,
+        "held_far": held_far,
+        "held_far_seconds": far_seconds,
     }
 
 
@@ -482,6 +491,13 @@ def attention(status: dict[str, Any]) -> list[str]:
                 f"the oldest result SI-DEP has not acknowledged was set {cli.age(oldest)} ago "
                 f"(alarm after {cli.age(thresholds.OLDEST_UNACKNOWLEDGED_SECONDS)})"
             )
+    queue = status.get("export_queue") or {}
+    if queue.get("held_far"):
+        found.append(
+            f"{queue['held_far']} record(s) in the export queue not due for over "
+            f"{cli.age(queue['held_far_seconds'])}, longer than any backoff or Retry-After (a due time "
+            "written outside the export): no run sends them"
+        )
     stranded = status.get("stranded") or {}
     if stranded.get("stranded"):
         found.append(

@@ -315,3 +315,28 @@ def test_a_quarantine_mark_on_a_record_the_export_then_delivers_is_cleared_by_it
     assert "export_quarantined_at" not in _raw(record)
     client = boto3.client("dynamodb", region_name="eu-west-3")
     assert quarantined_count(client, str(RecordModel.Meta.table_name)) == 0
+
+
+def test_a_queued_record_not_due_for_longer_than_any_backoff_needs_the_operators_attention(
+    aws: dict[str, str], sidep: FakeSidep, clock: FixedClock
+) -> None:
+    # one UpdateItem (API or export role): next_attempt_at and updated_at in the year 9999; the
+    # record stays in the queue, no run leases it, the age gauges read it as fresh, status said 0
+    from devtools.status import attention, export_queue
+
+    bad, _ = seed(2, clock)
+    far = {"S": "9999-01-01T00:00:00Z"}
+    _update(bad, "SET next_attempt_at = :far, updated_at = :far", {":far": far})
+    queue = export_queue(
+        boto3.client("dynamodb", region_name="eu-west-3"), str(RecordModel.Meta.table_name), clock.now()
+    )
+    assert queue["held_far"] == 1
+    found: dict[str, Any] = {
+        "sidep": None,
+        "export_queue": queue,
+        "dead_letters": {"records": 0},
+        "last_export_run": None,
+        "audit_chains": [],
+        "retention": {"unacknowledged_near_cap": []},
+    }
+    assert any("not due for over" in reason for reason in attention(found))
