@@ -328,19 +328,21 @@ def audit_chains(chain_names: Any, now: datetime, worm: Any = None) -> list[dict
 def worm_lag(worm: tuple[Any, str], chain: str, head_seq: int | None, now: datetime) -> dict[str, Any]:
     """The newest link copied to the WORM bucket, and the age of the oldest link not yet copied."""
     from chalicelib.adapters.dynamodb.models import AuditEventModel
-    from chalicelib.adapters.worm import object_key
+    from chalicelib.adapters.worm import key_names, object_key
     from chalicelib.domain.serialization import parse_iso
 
     s3, bucket = worm
     copied: int | None = None
-    prefix = object_key(chain, 0).rsplit("/", 1)[0] + "/"
+    prefix = object_key(chain, 1).rsplit("/", 1)[0] + "/"  # seq 1: every chain's first key
     kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
     if head_seq is not None and head_seq > WORM_LOOKBACK_LINKS:
         kwargs["StartAfter"] = object_key(chain, head_seq - WORM_LOOKBACK_LINKS)
     while True:
         page = s3.list_objects_v2(**kwargs)
         for item in page.get("Contents", []):
-            copied = max(copied or 0, int(item["Key"].rsplit("/", 1)[1].split(".")[0]))
+            names = key_names(item["Key"])  # only a key object_key writes, of this chain
+            if names is not None and names[0] == chain:
+                copied = max(copied or 0, names[1])
         if not page.get("IsTruncated"):
             break
         kwargs["ContinuationToken"] = page["NextContinuationToken"]

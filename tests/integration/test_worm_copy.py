@@ -251,3 +251,20 @@ def test_the_verifier_reads_the_first_version_even_when_a_second_came_in_the_sam
 
     images = dict(S3WormCopy(FakeS3(), "bucket").chain_images(CHAIN))  # type: ignore[arg-type]
     assert images == {(CHAIN, 1): bodies["v-first"]}
+
+
+def test_the_operators_status_reads_each_chains_worm_lag(account: DynamoDbAuditJournal) -> None:
+    # `make status` exited 2 on every stack with a WORM copy: it built the chain's prefix with
+    # object_key(chain, 0), which the journal's names check refuses (no seq 0); and an object in the
+    # chain's prefix that is no link's key (a writer of the bucket's) must not stop it either
+    from devtools.status import worm_lag
+
+    append(account, 3)
+    assert audit_stream_poller().poll_once() == 3
+    s3 = boto3.client("s3")
+    bucket = get_settings().audit_worm_bucket
+    s3.put_object(Bucket=bucket, Key=f"audit/{CHAIN}/notes.json", Body=b"{}")
+    append(account, 1)  # not copied yet
+    now = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
+    lag = worm_lag((s3, bucket), CHAIN, 4, now)
+    assert (lag["worm_seq"], lag["worm_behind"]) == (3, 1) and lag["worm_lag_seconds"] > 0
