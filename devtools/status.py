@@ -293,36 +293,54 @@ def _sidep_from_metrics(session: Any, now: datetime) -> tuple[str | None, str | 
 def audit_chains(chain_names: Any, now: datetime, worm: Any = None) -> list[dict[str, Any]]:
     """Each chain's head and last checkpoint (one newest-first query of each table per chain), and
     with `worm` (an S3 client and bucket) how far its WORM copy lags behind."""
+    chains = []
+    for chain in sorted(chain_names):
+        try:
+            chains.append(_audit_chain(chain, now, worm))
+        except (ValueError, TypeError, AttributeError, OverflowError):
+            # a head or checkpoint a writer made unreadable: named (as stale), not the end of `status`
+            chains.append(_unreadable_chain(chain))
+    return chains
+
+
+def _unreadable_chain(chain: str) -> dict[str, Any]:
+    return {
+        "chain": chain,
+        "head_seq": None,
+        "checkpoint_seq": None,
+        "checkpoint_age_seconds": None,
+        "events_since_checkpoint": 0,
+        "stale": True,
+        "unreadable": True,
+    }
+
+
+def _audit_chain(chain: str, now: datetime, worm: Any) -> dict[str, Any]:
     from chalicelib.adapters.dynamodb.journal import latest_checkpoint
     from chalicelib.adapters.dynamodb.models import AuditEventModel
     from chalicelib.domain.serialization import parse_iso
 
-    chains = []
-    for chain in sorted(chain_names):
-        head = next(iter(AuditEventModel.query(chain, scan_index_forward=False, limit=1)), None)
-        checkpoint = latest_checkpoint(chain)
-        head_seq = int(head.seq) if head else None
-        checkpoint_seq = checkpoint.head_seq if checkpoint else None
-        checked_at = parse_iso(checkpoint.signed_at) if checkpoint else None
-        since = checked_at or (parse_iso(head.time) if head else None)
-        # The heartbeat signs every head hourly, moved or not: an old last checkpoint is the alarm.
-        stale = bool(
-            since is not None
-            and (head_seq is not None or checked_at)
-            and now - since > CHECKPOINT_STALE_AFTER
-        )
-        entry: dict[str, Any] = {
-            "chain": chain,
-            "head_seq": head_seq,
-            "checkpoint_seq": checkpoint_seq,
-            "checkpoint_age_seconds": (now - checked_at).total_seconds() if checked_at else None,
-            "events_since_checkpoint": (head_seq or 0) - (checkpoint_seq or 0),
-            "stale": stale,
-        }
-        if worm is not None:
-            entry.update(worm_lag(worm, chain, head_seq, now))
-        chains.append(entry)
-    return chains
+    head = next(iter(AuditEventModel.query(chain, scan_index_forward=False, limit=1)), None)
+    checkpoint = latest_checkpoint(chain)
+    head_seq = int(head.seq) if head else None
+    checkpoint_seq = checkpoint.head_seq if checkpoint else None
+    checked_at = parse_iso(checkpoint.signed_at) if checkpoint else None
+    since = checked_at or (parse_iso(head.time) if head else None)
+    # The heartbeat signs every head hourly, moved or not: an old last checkpoint is the alarm.
+    stale = bool(
+        since is not None and (head_seq is not None or checked_at) and now - since > CHECKPOINT_STALE_AFTER
+    )
+    entry: dict[str, Any] = {
+        "chain": chain,
+        "head_seq": head_seq,
+        "checkpoint_seq": checkpoint_seq,
+        "checkpoint_age_seconds": (now - checked_at).total_seconds() if checked_at else None,
+        "events_since_checkpoint": (head_seq or 0) - (checkpoint_seq or 0),
+        "stale": stale,
+    }
+    if worm is not None:
+        entry.update(worm_lag(worm, chain, head_seq, now))
+    return entry
 
 
 def worm_lag(worm: tuple[Any, str], chain: str, head_seq: int | None, now: datetime) -> dict[str, Any]:

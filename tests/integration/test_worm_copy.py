@@ -268,3 +268,25 @@ def test_the_operators_status_reads_each_chains_worm_lag(account: DynamoDbAuditJ
     now = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
     lag = worm_lag((s3, bucket), CHAIN, 4, now)
     assert (lag["worm_seq"], lag["worm_behind"]) == (3, 1) and lag["worm_lag_seconds"] > 0
+
+
+def test_one_unreadable_head_does_not_stop_the_operators_status(account: DynamoDbAuditJournal) -> None:
+    # an audit writer's PutItem (no condition): a head whose time is no time made status exit 2,
+    # hiding every other signal, SI-DEP's first
+    from devtools.status import attention, audit_chains
+
+    boto3.client("dynamodb").put_item(
+        TableName=get_settings().audit_table,
+        Item={"chain": {"S": CHAIN}, "seq": {"N": "1"}, "time": {"S": "not a time"}},
+    )
+    now = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
+    (entry,) = audit_chains([CHAIN], now)
+    assert entry["stale"] and entry["unreadable"]
+    found: dict[str, Any] = {
+        "sidep": None,
+        "dead_letters": {"records": 0},
+        "last_export_run": None,
+        "audit_chains": [entry],
+        "retention": {"unacknowledged_near_cap": []},
+    }
+    assert any(CHAIN in reason for reason in attention(found))
