@@ -241,8 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", parents=common, help="run one export now")
     run.add_argument(
         "--max-attempts",
-        type=int,
-        default=_max_attempts_from_environment(),
+        type=_attempts,
+        default=os.environ.get(env_name("export_max_attempts"), "").strip() or None,  # checked by `type`
         help="attempts before a record becomes a dead letter, for this run (default: $EXPORT_MAX_ATTEMPTS, "
         "else the service's)",
     )
@@ -255,9 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _max_attempts_from_environment() -> int | None:
-    raw = os.environ.get(env_name("export_max_attempts"), "").strip()
-    return int(raw) if raw.isdigit() and int(raw) > 0 else None
+def _attempts(text: str) -> int:
+    """A count of attempts, at least 1 (0, a negative or a word was read as 1 before: refused)."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError("a whole number of attempts, at least 1")
+    return int(text)
 
 
 def run_trigger(stop: threading.Event, last_run: Path | None = None) -> None:

@@ -23,6 +23,7 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from chalicelib.domain.audit_chain import CHECKPOINT_PERIOD, STALE_AFTER_PERIODS
@@ -55,7 +56,8 @@ def export_queue(client: Any, table: str, now: datetime) -> dict[str, Any]:
     sending (leased); and how long the oldest due record has waited (`ExportOldestReadyAgeSeconds`)."""
     from chalicelib.adapters.dynamodb.export_queue import INDEX
     from chalicelib.adapters.dynamodb.models import export_queue_keys
-    from chalicelib.domain.delivery import error_category
+    from chalicelib.adapters.sidep.transport import MAX_RETRY_AFTER_SECONDS
+    from chalicelib.domain.delivery import BackoffPolicy, error_category
     from chalicelib.domain.serialization import iso_utc, parse_iso
 
     bound = iso_utc(now)
@@ -64,6 +66,10 @@ def export_queue(client: Any, table: str, now: datetime) -> dict[str, Any]:
     oldest_due: str | None = None
     oldest_set: str | None = None
     latest_retry: str | None = None
+    # No backoff, Retry-After or lease waits longer than this: a later due time was written by hand.
+    far_seconds = 2 * max(BackoffPolicy.cap_seconds, MAX_RETRY_AFTER_SECONDS)
+    far = iso_utc(now + timedelta(seconds=far_seconds))
+    held_far = 0
     for shard in export_queue_keys():
         kwargs: dict[str, Any] = {
             "TableName": table,
@@ -85,6 +91,8 @@ def export_queue(client: Any, table: str, now: datetime) -> dict[str, Any]:
                         latest_retry = due
                 if due and due <= bound and (oldest_due is None or due < oldest_due):
                     oldest_due = due
+                if due and due > far:
+                    held_far += 1
                 oldest_set = _older(oldest_set, item.get("updated_at", {}).get("S"))
             if not page.get("LastEvaluatedKey"):
                 break
@@ -101,13 +109,16 @@ def export_queue(client: Any, table: str, now: datetime) -> dict[str, Any]:
         "retrying_until": latest_retry,
         "oldest_due_age_seconds": age,
         "oldest_set_at": oldest_set,
+        "held_far": held_far,
+        "held_far_seconds": far_seconds,
     }
 
 
 def _queue_step(item: dict[str, Any]) -> str:
     state = item.get("delivery_state", {}).get("S", "?")
     if state == "ready":
-        return RETRYING if int(item.get("attempts", {}).get("N", "0")) else QUEUED
+        # any number DynamoDB holds (a writer may store 1.5): one crafted item must not stop `status`
+        return RETRYING if Decimal(item.get("attempts", {}).get("N", "0")) else QUEUED
     return SENDING if state == "leased" else state
 
 
@@ -117,20 +128,29 @@ def _older(a: str | None, b: str | None) -> str | None:
 
 def held_back(client: Any, table: str) -> dict[str, Any]:
     """Records out of the queue that still owe SI-DEP something: dead letters (retries ran out:
-    `redrive` them) and rejections (the pharmacy corrects them), by pharmacy and code. A scan:
-    neither is in the queue index."""
+    `redrive` them), rejections (the pharmacy corrects them), by pharmacy and code, and records
+    stranded: queued or in flight by their state, yet in no export queue and not set aside by the
+    export (someone with the API's or the export's rights removed the entry). A scan: none is in
+    the queue index."""
     from chalicelib.domain.delivery import rejection_of
     from chalicelib.domain.model import DeliveryState
 
     dead: Counter[str] = Counter()
     rejected: Counter[tuple[str, str, str]] = Counter()
+    stranded: Counter[str] = Counter()
     oldest_dead: str | None = None
     kwargs: dict[str, Any] = {
         "TableName": table,
-        "FilterExpression": "delivery_state IN (:failed, :rejected)",
+        "FilterExpression": (
+            "delivery_state IN (:failed, :rejected) OR (delivery_state IN (:ready, :leased)"
+            " AND attribute_not_exists(export_queue) AND attribute_not_exists(export_quarantined_at)"
+            " AND attribute_not_exists(erased_at))"  # the hard cap erases an owed record: not stranded
+        ),
         "ExpressionAttributeValues": {
             ":failed": {"S": DeliveryState.FAILED.value},
             ":rejected": {"S": DeliveryState.REJECTED.value},
+            ":ready": {"S": DeliveryState.READY.value},
+            ":leased": {"S": DeliveryState.LEASED.value},
         },
         "ProjectionExpression": "finess, delivery_state, last_error, updated_at",
     }
@@ -138,7 +158,10 @@ def held_back(client: Any, table: str) -> dict[str, Any]:
         page = client.scan(**kwargs)
         for item in page.get("Items", []):
             finess = item.get("finess", {}).get("S", "?")
-            if item.get("delivery_state", {}).get("S") == DeliveryState.FAILED.value:
+            state = item.get("delivery_state", {}).get("S")
+            if state in (DeliveryState.READY.value, DeliveryState.LEASED.value):
+                stranded[finess] += 1
+            elif state == DeliveryState.FAILED.value:
                 dead[finess] += 1
                 oldest_dead = _older(oldest_dead, item.get("updated_at", {}).get("S"))
             else:
@@ -156,6 +179,8 @@ def held_back(client: Any, table: str) -> dict[str, Any]:
             {"finess": f, "code": code, "category": category, "records": n}
             for (f, code, category), n in sorted(rejected.items())
         ],
+        "stranded": sum(stranded.values()),
+        "stranded_by_pharmacy": dict(sorted(stranded.items())),
     }
 
 
@@ -268,54 +293,74 @@ def _sidep_from_metrics(session: Any, now: datetime) -> tuple[str | None, str | 
 def audit_chains(chain_names: Any, now: datetime, worm: Any = None) -> list[dict[str, Any]]:
     """Each chain's head and last checkpoint (one newest-first query of each table per chain), and
     with `worm` (an S3 client and bucket) how far its WORM copy lags behind."""
+    chains = []
+    for chain in sorted(chain_names):
+        try:
+            chains.append(_audit_chain(chain, now, worm))
+        except (ValueError, TypeError, AttributeError, OverflowError):
+            # a head or checkpoint a writer made unreadable: named (as stale), not the end of `status`
+            chains.append(_unreadable_chain(chain))
+    return chains
+
+
+def _unreadable_chain(chain: str) -> dict[str, Any]:
+    return {
+        "chain": chain,
+        "head_seq": None,
+        "checkpoint_seq": None,
+        "checkpoint_age_seconds": None,
+        "events_since_checkpoint": 0,
+        "stale": True,
+        "unreadable": True,
+    }
+
+
+def _audit_chain(chain: str, now: datetime, worm: Any) -> dict[str, Any]:
     from chalicelib.adapters.dynamodb.journal import latest_checkpoint
     from chalicelib.adapters.dynamodb.models import AuditEventModel
     from chalicelib.domain.serialization import parse_iso
 
-    chains = []
-    for chain in sorted(chain_names):
-        head = next(iter(AuditEventModel.query(chain, scan_index_forward=False, limit=1)), None)
-        checkpoint = latest_checkpoint(chain)
-        head_seq = int(head.seq) if head else None
-        checkpoint_seq = checkpoint.head_seq if checkpoint else None
-        checked_at = parse_iso(checkpoint.signed_at) if checkpoint else None
-        since = checked_at or (parse_iso(head.time) if head else None)
-        # The heartbeat signs every head hourly, moved or not: an old last checkpoint is the alarm.
-        stale = bool(
-            since is not None
-            and (head_seq is not None or checked_at)
-            and now - since > CHECKPOINT_STALE_AFTER
-        )
-        entry: dict[str, Any] = {
-            "chain": chain,
-            "head_seq": head_seq,
-            "checkpoint_seq": checkpoint_seq,
-            "checkpoint_age_seconds": (now - checked_at).total_seconds() if checked_at else None,
-            "events_since_checkpoint": (head_seq or 0) - (checkpoint_seq or 0),
-            "stale": stale,
-        }
-        if worm is not None:
-            entry.update(worm_lag(worm, chain, head_seq, now))
-        chains.append(entry)
-    return chains
+    head = next(iter(AuditEventModel.query(chain, scan_index_forward=False, limit=1)), None)
+    checkpoint = latest_checkpoint(chain)
+    head_seq = int(head.seq) if head else None
+    checkpoint_seq = checkpoint.head_seq if checkpoint else None
+    checked_at = parse_iso(checkpoint.signed_at) if checkpoint else None
+    since = checked_at or (parse_iso(head.time) if head else None)
+    # The heartbeat signs every head hourly, moved or not: an old last checkpoint is the alarm.
+    stale = bool(
+        since is not None and (head_seq is not None or checked_at) and now - since > CHECKPOINT_STALE_AFTER
+    )
+    entry: dict[str, Any] = {
+        "chain": chain,
+        "head_seq": head_seq,
+        "checkpoint_seq": checkpoint_seq,
+        "checkpoint_age_seconds": (now - checked_at).total_seconds() if checked_at else None,
+        "events_since_checkpoint": (head_seq or 0) - (checkpoint_seq or 0),
+        "stale": stale,
+    }
+    if worm is not None:
+        entry.update(worm_lag(worm, chain, head_seq, now))
+    return entry
 
 
 def worm_lag(worm: tuple[Any, str], chain: str, head_seq: int | None, now: datetime) -> dict[str, Any]:
     """The newest link copied to the WORM bucket, and the age of the oldest link not yet copied."""
     from chalicelib.adapters.dynamodb.models import AuditEventModel
-    from chalicelib.adapters.worm import object_key
+    from chalicelib.adapters.worm import key_names, object_key
     from chalicelib.domain.serialization import parse_iso
 
     s3, bucket = worm
     copied: int | None = None
-    prefix = object_key(chain, 0).rsplit("/", 1)[0] + "/"
+    prefix = object_key(chain, 1).rsplit("/", 1)[0] + "/"  # seq 1: every chain's first key
     kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
     if head_seq is not None and head_seq > WORM_LOOKBACK_LINKS:
         kwargs["StartAfter"] = object_key(chain, head_seq - WORM_LOOKBACK_LINKS)
     while True:
         page = s3.list_objects_v2(**kwargs)
         for item in page.get("Contents", []):
-            copied = max(copied or 0, int(item["Key"].rsplit("/", 1)[1].split(".")[0]))
+            names = key_names(item["Key"])  # only a key object_key writes, of this chain
+            if names is not None and names[0] == chain:
+                copied = max(copied or 0, names[1])
         if not page.get("IsTruncated"):
             break
         kwargs["ContinuationToken"] = page["NextContinuationToken"]
@@ -412,6 +457,7 @@ def collect(target: Target, now: datetime | None = None, *, verbose: int = 0) ->
         "export_queue": queue,
         "dead_letters": letters,
         "rejected": held["rejected_by_code"],
+        "stranded": {k: held[k] for k in ("stranded", "stranded_by_pharmacy")},
         "last_export_run": last_run,
         "audit_chains": chains,
         "retention": {"alarm_days": settings.retention_alarm_days, "unacknowledged_near_cap": capped},
@@ -465,6 +511,20 @@ def attention(status: dict[str, Any]) -> list[str]:
                 f"the oldest result SI-DEP has not acknowledged was set {cli.age(oldest)} ago "
                 f"(alarm after {cli.age(thresholds.OLDEST_UNACKNOWLEDGED_SECONDS)})"
             )
+    queue = status.get("export_queue") or {}
+    if queue.get("held_far"):
+        found.append(
+            f"{queue['held_far']} record(s) in the export queue not due for over "
+            f"{cli.age(queue['held_far_seconds'])}, longer than any backoff or Retry-After (a due time "
+            "written outside the export): no run sends them"
+        )
+    stranded = status.get("stranded") or {}
+    if stranded.get("stranded"):
+        found.append(
+            f"{stranded['stranded']} record(s) owe SI-DEP a message but are in no export queue (their "
+            "entry was removed outside the export): "
+            + ", ".join(f"{f} x{n}" for f, n in stranded["stranded_by_pharmacy"].items())
+        )
     letters = status["dead_letters"]
     if letters["records"]:
         found.append(f"{letters['records']} dead letter(s): make redrive once SI-DEP answers")
@@ -511,12 +571,23 @@ def verdict(status: dict[str, Any]) -> str:
     if found:
         more = f" (+{len(found) - 1} more below)" if len(found) > 1 else ""
         return f"needs attention: {found[0]}{more}"
-    last = status["sidep"]["last_acknowledged"]
+    sidep = status["sidep"]
+    last = sidep["last_acknowledged"]
+    waiting = sum(sidep["waiting"].get(step, 0) for step in (QUEUED, SENDING, RETRYING))
+    on_the_way = (
+        f"{waiting} record(s) on their way to SI-DEP (the oldest set "
+        f"{cli.age(sidep['oldest_unacknowledged_age_seconds'])} ago; alarm after "
+        f"{cli.age(thresholds.OLDEST_UNACKNOWLEDGED_SECONDS)})"
+    )
     if last:
         return (
             f"healthy: SI-DEP acknowledged batch {last.get('batch_id') or '-'} "
-            f"{cli.age(status['sidep']['last_acknowledged_age_seconds'])} ago; nothing needs attention"
+            f"{cli.age(sidep['last_acknowledged_age_seconds'])} ago"
+            + (f", {on_the_way}" if waiting else "")
+            + "; nothing needs attention"
         )
+    if waiting:  # nothing acknowledged yet (a new stack, or an export that has not run)
+        return f"healthy: {on_the_way}, none acknowledged yet; nothing needs attention"
     return "healthy: nothing waits for SI-DEP; nothing needs attention"
 
 

@@ -334,6 +334,8 @@ OPERATOR_READABLE_ATTRIBUTES: tuple[str, ...] = (
     # when the result waiting for SI-DEP was set: `status`'s error categories and oldest age
     "last_error",
     "updated_at",
+    # erased by the retention policy (a time): a queued record out of the queue is stranded unless erased
+    "erased_at",
 )
 
 
@@ -1725,6 +1727,16 @@ def _monitoring(functions: list[Function], stage_name: str) -> dict[str, Any]:
             1,
             statistic="Sum",
         )
+        resources["ExportSentMarkerMissingAlarm"] = _alarm(
+            "A lease met a record saying it was sent without its write-once sent marker (its "
+            "first_sent_at was written by someone else): the lease made the marker; "
+            "see the export's ERROR log",
+            "Depistage",
+            "ExportSentMarkerMissing",
+            [{"Name": "service", "Value": APP_NAME}],
+            1,
+            statistic="Sum",
+        )
         # The sweeper runs every 5 minutes: failures in two windows in a row = failing over 5 minutes.
         resources["SidepFailingAlarm"] = _alarm(
             "SI-DEP answers no batch (unreachable, TLS, 5xx, 429) for over "
@@ -2049,6 +2061,7 @@ def dashboard_body(functions: list[Function], stage_name: str) -> dict[str, Any]
             "SidepRejectionsAlarm",
             "ExportDeadLettersAlarm",
             "ExportQuarantineAlarm",
+            "ExportSentMarkerMissingAlarm",
         )
         if "export_to_sidep" in names
     ]

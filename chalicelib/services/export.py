@@ -46,6 +46,8 @@ from chalicelib.ports import (
 )
 
 EXPORT_ACTOR = "sidep-exporter"
+# A batch whose answer names none of its messages (delivery.error_category: no_acknowledgement).
+NO_ACKNOWLEDGEMENT = "no acknowledgement for the batch's messages"
 EXPORT_ROLE = "system"
 
 
@@ -246,7 +248,12 @@ class ExportRun:
                 self._failed(batch, batch.item(out.record.id), batch.error, not_before)
             return
         batch.batch_id = report.batch_id
-        self.summary.last_answered_batch = report.batch_id
+        if any(out.record.id in report.receipts for out in outbound):
+            self.summary.last_answered_batch = report.batch_id
+        else:  # an answer acknowledging none of its messages is no answer to this batch
+            batch.error = NO_ACKNOWLEDGEMENT
+            self.summary.batches_failed += 1
+            self.summary.last_error = batch.error
         for out in outbound:
             self._receipt(batch, out, report.receipts.get(out.record.id))
 

@@ -252,3 +252,15 @@ def test_the_sweepers_gauge_counts_a_result_waiting_out_its_backoff(
     assert queue.oldest_waiting_since() == set_at
     waited_at_least = (get_container().clock.now() - set_at).total_seconds()
     assert jobs._measure_unacknowledged() >= waited_at_least
+
+
+@pytest.mark.parametrize("given", ["0", "-3", "one"])
+def test_an_export_max_attempts_that_is_no_count_of_attempts_is_refused_not_read_as_one(
+    sidep_env: FakeSidep, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], given: str
+) -> None:
+    # `make export EXPORT_MAX_ATTEMPTS=0` ran with 1 (every failure a dead letter), silently
+    records = seed(1, FixedClock(), real_cipher())
+    with pytest.raises(SystemExit) as exit_:
+        export_command.main(["run", f"--max-attempts={given}"])
+    assert exit_.value.code == 2 and "--max-attempts" in capsys.readouterr().err
+    assert load(records[0]).delivery.state is DeliveryState.READY  # nothing ran

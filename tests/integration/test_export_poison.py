@@ -207,3 +207,136 @@ def test_a_pass_over_every_shard_exports_every_other_record(
     assert summary.acknowledged == 11
     assert all(load(r).delivery.acknowledged_at is not None for r in records[1:])
     _assert_set_aside(bad)
+
+
+def _update(record: ScreeningRecord, expression: str, values: dict[str, Any] | None = None) -> None:
+    update: dict[str, Any] = {
+        "TableName": str(RecordModel.Meta.table_name),
+        "Key": {"finess": {"S": record.finess}, "record_id": {"S": record.id}},
+        "UpdateExpression": expression,
+    }
+    if values:
+        update["ExpressionAttributeValues"] = values
+    boto3.client("dynamodb", region_name="eu-west-3").update_item(**update)
+
+
+def test_a_malformed_dead_letter_is_set_aside_and_the_redrive_puts_every_other_one_back(
+    aws: dict[str, str], sidep: FakeSidep, clock: FixedClock
+) -> None:
+    # one PutItem's worth (the API role may write any attribute of a record) stopped `make redrive`
+    # for every dead letter, at whichever the scan met first
+    records = seed(4, clock)
+    for record in records:
+        _update(record, "SET delivery_state = :f REMOVE export_queue", {":f": {"S": "failed"}})
+    bad = records[0]
+    _update(bad, "SET sampled_at = :v", {":v": {"N": "1"}})
+    queue = Exporter(sidep, clock).queue()
+    assert queue.redrive(clock.now()) == 3
+    assert all(load(r).delivery.state.value == "ready" for r in records[1:])
+    item = _raw(bad)
+    assert item["delivery_state"] == {"S": "failed"} and "export_quarantined_at" in item
+
+
+def test_a_record_in_backoff_without_a_version_does_not_stop_the_end_of_every_other_backoff(
+    aws: dict[str, str], sidep: FakeSidep, clock: FixedClock
+) -> None:
+    records = seed(3, clock)
+    later = {":later": {"S": iso_utc(clock.now() + timedelta(hours=1))}, ":one": {"N": "1"}}
+    for record in records:
+        _update(record, "SET next_attempt_at = :later, attempts = :one", later)
+    _update(records[0], "REMOVE version")
+    done = Exporter(sidep, clock).queue().end_backoff(clock.now())
+    assert sorted(rid for _, rid in done) == sorted(r.id for r in records[1:])
+
+
+def test_a_crafted_attempts_count_does_not_blind_the_operators_status(
+    aws: dict[str, str], sidep: FakeSidep, clock: FixedClock
+) -> None:
+    from devtools.status import export_queue
+
+    records = seed(2, clock)
+    _update(records[0], "SET attempts = :v", {":v": {"N": "1.5"}})
+    _update(records[1], "SET attempts = :v", {":v": {"N": "2"}})
+    queue = export_queue(
+        boto3.client("dynamodb", region_name="eu-west-3"), str(RecordModel.Meta.table_name), clock.now()
+    )
+    assert queue["total"] == 2 and queue["retrying"] == 2
+
+
+@pytest.mark.parametrize("how", ["removed from the queue", "quarantine mark removed"])
+def test_a_record_owing_sidep_a_message_in_no_queue_needs_the_operators_attention(
+    aws: dict[str, str], sidep: FakeSidep, clock: FixedClock, how: str
+) -> None:
+    # the API or the export role may REMOVE export_queue (or a quarantined record's mark): the
+    # record waits for nothing, SI-DEP never gets it, and status said "nothing needs attention"
+    from devtools.status import attention, held_back
+
+    bad, _ = seed(2, clock)
+    if how == "removed from the queue":
+        _update(bad, "REMOVE export_queue")
+    else:
+        _poison(bad, "unknown delivery state", iso_utc(clock.now() - timedelta(hours=1)))
+        Exporter(sidep, clock).run()
+        _update(bad, "SET delivery_state = :r REMOVE export_quarantined_at", {":r": {"S": "ready"}})
+    held = held_back(boto3.client("dynamodb", region_name="eu-west-3"), str(RecordModel.Meta.table_name))
+    assert held["stranded"] == 1 and held["stranded_by_pharmacy"] == {bad.finess: 1}
+    waiting = {"queued": 0, "sending": 0, "retrying": 0, "rejected": 0, "dead_letters": 0}
+    found: dict[str, Any] = {
+        "sidep": None,
+        "stranded": held,
+        "dead_letters": {"records": 0},
+        "last_export_run": None,
+        "audit_chains": [],
+        "retention": {"unacknowledged_near_cap": []},
+        "waiting": waiting,
+    }
+    assert any("in no export queue" in reason for reason in attention(found))
+
+
+def test_a_record_erased_at_the_hard_cap_while_owed_is_not_stranded(
+    aws: dict[str, str], sidep: FakeSidep, clock: FixedClock
+) -> None:
+    from devtools.status import held_back
+
+    (record,) = seed(1, clock)
+    _update(record, "SET erased_at = :t REMOVE export_queue, personal", {":t": {"S": iso_utc(clock.now())}})
+    held = held_back(boto3.client("dynamodb", region_name="eu-west-3"), str(RecordModel.Meta.table_name))
+    assert held["stranded"] == 0
+
+
+def test_a_quarantine_mark_on_a_record_the_export_then_delivers_is_cleared_by_its_acknowledgement(
+    aws: dict[str, str], sidep: FakeSidep, clock: FixedClock
+) -> None:
+    # a mark set by hand on a queued record (or left on a repaired one) kept status at 1 for ever
+    # after SI-DEP acknowledged the record: an alarm nobody can clear teaches to ignore status
+    (record,) = seed(1, clock)
+    _update(record, "SET export_quarantined_at = :t", {":t": {"S": iso_utc(clock.now())}})
+    assert Exporter(sidep, clock).run().acknowledged == 1
+    assert "export_quarantined_at" not in _raw(record)
+    client = boto3.client("dynamodb", region_name="eu-west-3")
+    assert quarantined_count(client, str(RecordModel.Meta.table_name)) == 0
+
+
+def test_a_queued_record_not_due_for_longer_than_any_backoff_needs_the_operators_attention(
+    aws: dict[str, str], sidep: FakeSidep, clock: FixedClock
+) -> None:
+    # one UpdateItem (API or export role): next_attempt_at and updated_at in the year 9999; the
+    # record stays in the queue, no run leases it, the age gauges read it as fresh, status said 0
+    from devtools.status import attention, export_queue
+
+    bad, _ = seed(2, clock)
+    far = {"S": "9999-01-01T00:00:00Z"}
+    _update(bad, "SET next_attempt_at = :far, updated_at = :far", {":far": far})
+    queue = export_queue(
+        boto3.client("dynamodb", region_name="eu-west-3"), str(RecordModel.Meta.table_name), clock.now()
+    )
+    assert queue["held_far"] == 1
+    found: dict[str, Any] = {
+        "sidep": None,
+        "export_queue": queue,
+        "dead_letters": {"records": 0},
+        "last_export_run": None,
+        "audit_chains": [],
+        "retention": {"unacknowledged_near_cap": []},
+    }
+    assert any("not due for over" in reason for reason in attention(found))

@@ -251,3 +251,42 @@ def test_the_verifier_reads_the_first_version_even_when_a_second_came_in_the_sam
 
     images = dict(S3WormCopy(FakeS3(), "bucket").chain_images(CHAIN))  # type: ignore[arg-type]
     assert images == {(CHAIN, 1): bodies["v-first"]}
+
+
+def test_the_operators_status_reads_each_chains_worm_lag(account: DynamoDbAuditJournal) -> None:
+    # `make status` exited 2 on every stack with a WORM copy: it built the chain's prefix with
+    # object_key(chain, 0), which the journal's names check refuses (no seq 0); and an object in the
+    # chain's prefix that is no link's key (a writer of the bucket's) must not stop it either
+    from devtools.status import worm_lag
+
+    append(account, 3)
+    assert audit_stream_poller().poll_once() == 3
+    s3 = boto3.client("s3")
+    bucket = get_settings().audit_worm_bucket
+    s3.put_object(Bucket=bucket, Key=f"audit/{CHAIN}/notes.json", Body=b"{}")
+    append(account, 1)  # not copied yet
+    now = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
+    lag = worm_lag((s3, bucket), CHAIN, 4, now)
+    assert (lag["worm_seq"], lag["worm_behind"]) == (3, 1) and lag["worm_lag_seconds"] > 0
+
+
+def test_one_unreadable_head_does_not_stop_the_operators_status(account: DynamoDbAuditJournal) -> None:
+    # an audit writer's PutItem (no condition): a head whose time is no time made status exit 2,
+    # hiding every other signal, SI-DEP's first
+    from devtools.status import attention, audit_chains
+
+    boto3.client("dynamodb").put_item(
+        TableName=get_settings().audit_table,
+        Item={"chain": {"S": CHAIN}, "seq": {"N": "1"}, "time": {"S": "not a time"}},
+    )
+    now = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
+    (entry,) = audit_chains([CHAIN], now)
+    assert entry["stale"] and entry["unreadable"]
+    found: dict[str, Any] = {
+        "sidep": None,
+        "dead_letters": {"records": 0},
+        "last_export_run": None,
+        "audit_chains": [entry],
+        "retention": {"unacknowledged_near_cap": []},
+    }
+    assert any(CHAIN in reason for reason in attention(found))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -123,3 +124,55 @@ def test_erasing_as_unsent_a_record_whose_marker_exists_erases_nothing(world: Wo
     store = DynamoDbRetentionStore()
     assert not store.erase_unsent(record, now=record.updated_at, policy=RetentionPolicy())
     assert RecordModel.get(PHARMACY_A, record_id, consistent_read=True).personal is not None
+
+
+def set_first_sent_at(record_id: str, value: str) -> None:
+    """An insider's UpdateItem naming only first_sent_at (the API role and the export role may)."""
+    boto3.client("dynamodb", region_name="eu-west-3").update_item(
+        TableName=str(RecordModel.Meta.table_name),
+        Key={"finess": {"S": PHARMACY_A}, "record_id": {"S": record_id}},
+        UpdateExpression="SET first_sent_at = :t",
+        ExpressionAttributeValues={":t": {"S": value}},
+    )
+
+
+def test_a_first_sent_at_forged_before_the_first_send_does_not_spare_the_record_its_marker(
+    world: World, sidep: Sidep
+) -> None:
+    # the insider sets first_sent_at on a queued record so that the lease, reading it set, skips the
+    # marker; once SI-DEP holds the result, the REMOVE leaves no trace of the send
+    record_id = create(world)
+    set_first_sent_at(record_id, "2026-01-01T00:00:00Z")
+    sidep.export()
+    assert sidep.holds(record_id) is not None
+    remove_first_sent_at(record_id)
+    # before: 204, a record SI-DEP holds cancelled as never sent
+    assert_refused_with_the_withdrawal(delete(world, record_id), record_id)
+    assert SentMarkerModel.count(PHARMACY_A, SentMarkerModel.record_id == record_id) == 1
+
+
+@pytest.mark.parametrize(
+    "overwrite",
+    [
+        {},  # no time at all: PynamoDB reads first_sent_at as None
+        {"first_sent_at": {"S": "not a time"}},
+        {"first_sent_at": {"N": "1"}},
+    ],
+    ids=["no-time", "unparseable", "mistyped"],
+)
+def test_a_marker_overwritten_by_the_export_role_still_says_already_sent(
+    world: World, sidep: Sidep, overwrite: dict[str, Any]
+) -> None:
+    # the export role may PutItem markers without a condition: it replaces the marker with one
+    # whose time is missing or garbage, then removes the record's first_sent_at
+    record_id = sent_and_unmarked(world, sidep, answered=True)
+    boto3.client("dynamodb", region_name="eu-west-3").put_item(
+        TableName=str(SentMarkerModel.Meta.table_name),
+        Item={"finess": {"S": PHARMACY_A}, "record_id": {"S": record_id}, **overwrite},
+    )
+    assert_refused_with_the_withdrawal(delete(world, record_id), record_id)
+    view = world.call("GET", f"/v1/tests/{record_id}/delivery", "pharmacist-a")
+    assert view.status_code == 200, view.body
+    assert body_of(view)["first_sent_at"]
+    withdrawn = world.call("POST", f"/v1/tests/{record_id}/withdrawal", "pharmacist-a")
+    assert withdrawn.status_code == 200, withdrawn.body

@@ -4,7 +4,8 @@ pharmacy; a receiver down loses nothing; a record changed before its lease is no
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from chalicelib.domain import delivery
 from chalicelib.domain.model import (
@@ -15,6 +16,7 @@ from chalicelib.domain.model import (
     ScreeningResult,
     ScreeningTest,
 )
+from chalicelib.ports import Outbound, SendReport
 from chalicelib.services.export import ExportRun, ExportSettings, ExportSummary
 from tests.fakes import FakeCipher, FakeExportQueue, FakeJournal, FakeSender, FixedClock
 from tests.patients import patient
@@ -100,3 +102,23 @@ def test_a_record_changed_between_its_read_and_its_lease_is_not_sent() -> None:
     assert summary.skipped == 1 and summary.acknowledged == 1
     assert world.run().acknowledged == 1  # the next run sends the record as it now is
     assert world.queue.record(first).delivery.acknowledged_version == 2
+
+
+class AnswersForOthers(FakeSender):
+    """A receiver that answers every batch with acknowledgements naming none of its messages."""
+
+    def send(self, items: Sequence[Outbound], now: datetime) -> SendReport:
+        self.sent.append([item.record.id for item in items])
+        return SendReport(batch_id=f"b-{len(self.sent)}", receipts={})
+
+
+def test_a_batch_answered_without_one_of_its_acknowledgements_counts_as_a_failed_batch() -> None:
+    # SI-DEP answered, but for none of our messages: nothing reached it as far as we know. The run
+    # said "answered" (the failing spell ended, no ExportBatchesFailed, no SidepFailingAlarm) and
+    # status advised `make retry`, which resends into the same silence
+    world = World(2)
+    world.sender = AnswersForOthers()
+    summary = world.run()
+    assert summary.retried == 2
+    assert summary.batches_failed == 1 and summary.last_answered_batch == ""
+    assert "acknowledgement" in summary.last_error

@@ -148,3 +148,18 @@ def test_thresholds_past_the_alarm_need_attention() -> None:
         ["the", "WORM", "copy"],
         ["1", "journal", "item(s)"],
     ]
+
+
+def test_healthy_never_says_nothing_waits_while_records_are_on_their_way() -> None:
+    # an export that never ran yet (or stopped) under the alarm's threshold: the verdict said
+    # "nothing waits for SI-DEP" with three results queued for two minutes
+    found = base(
+        last_acknowledged=None,
+        last_acknowledged_age_seconds=None,
+        waiting={"queued": 2, "sending": 1},
+        oldest_unacknowledged_age_seconds=120.0,
+    )
+    found["attention"] = status.attention(found)
+    first = status.verdict(found)
+    assert first.startswith("healthy: ") and "nothing waits" not in first
+    assert "3 record(s) on their way to SI-DEP" in first and "2m" in first

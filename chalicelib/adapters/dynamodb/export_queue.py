@@ -14,7 +14,10 @@ leave. A record read without `first_sent_at` also gets its write-once marker in 
 transaction (a PutItem on the sent-markers table, `attribute_not_exists`; sent_markers.py): the
 export role must be able to set the record's copy, and IAM cannot tell its SET from a REMOVE,
 but it can only create markers, which no role may update or delete. A marker found existing
-(the record's copy was removed) is dropped from the transaction and the lease goes on.
+(the record's copy was removed) is dropped from the transaction and the lease goes on. A record
+read *with* `first_sent_at` gets a ConditionCheck that its marker exists instead: a writer who set
+the record's copy before the first send (so that no marker was made) is met by a failed check,
+which the lease turns into the marker's PutItem (an ERROR log, the `ExportSentMarkerMissing` metric).
 
 A queued item the export cannot read (a malformed attribute) is set aside, not raised: its
 `export_queue` entry is removed and `export_quarantined_at` set (conditional on the entry as
@@ -64,7 +67,7 @@ from chalicelib.adapters.dynamodb.models import (
     export_queue_keys,
 )
 from chalicelib.adapters.dynamodb.records import record_from_model
-from chalicelib.adapters.dynamodb.sent_markers import marker_put
+from chalicelib.adapters.dynamodb.sent_markers import marker_check, marker_put
 from chalicelib.domain import delivery
 from chalicelib.domain.model import DeliveryState, MessageKind, ScreeningRecord
 from chalicelib.domain.retention import RetentionPolicy, erase_day
@@ -83,19 +86,23 @@ TRANSACTION_LIMIT = 100  # TransactWriteItems' item limit
 # Rounds of a batch's transaction: each round drops the items whose condition failed.
 TRANSACTION_ROUNDS = 4
 QUARANTINE_METRIC = "ExportQuarantined"
+# A lease met a record saying "sent" with no marker: its first_sent_at was written by someone else.
+MISSING_MARKER_METRIC = "ExportSentMarkerMissing"
 
 
 @dataclass(frozen=True)
 class _Write:
-    """One item of a batch's transactions: a record's Update, or the Put of its sent marker."""
+    """One item of a batch's transactions: a record's Update, or the Put of its sent marker, or the
+    ConditionCheck that its marker exists (`instead`: the marker's Put, where the check fails)."""
 
     record_id: str
-    action: str  # "Update" | "Put"
+    action: str  # "Update" | "Put" | "ConditionCheck"
     body: dict[str, Any]
+    instead: dict[str, Any] | None = None
 
     @property
     def is_marker(self) -> bool:
-        return self.action == "Put"
+        return self.action in ("Put", "ConditionCheck")
 
 
 class DynamoDbExportQueue:
@@ -337,8 +344,13 @@ class DynamoDbExportQueue:
                 dropped = {w.record_id for w in refused if not w.is_marker} | invalid
                 self._invalid |= invalid
                 failed |= dropped
-                # the others were cancelled only with them, or for a conflict: retry them
-                pending = [w for w in pending if w.record_id not in dropped and id(w) not in marked]
+                # the others were cancelled only with them, or for a conflict: retry them; a marker
+                # that should exist and does not is created (the record's first_sent_at was forged)
+                pending = [
+                    _missing_marker(w) if id(w) in marked and w.instead else w
+                    for w in pending
+                    if w.record_id not in dropped and (id(w) not in marked or w.instead)
+                ]
                 continue
             pending = []
         return failed, {write.record_id for write in pending}
@@ -372,9 +384,12 @@ class DynamoDbExportQueue:
         for item in items:
             record = item.record
             writes.append(_Write(record.id, "Update", self._lease_update(item, now, until)))
+            marker = marker_put(self._markers, record.finess, record.id, now)
             if record.delivery.first_sent_at is None:  # a first send: its write-once marker too
-                marker = marker_put(self._markers, record.finess, record.id, now)
                 writes.append(_Write(record.id, "Put", marker))
+            else:  # a writer may set first_sent_at before the first send: the marker must exist
+                check = marker_check(self._markers, record.finess, record.id)
+                writes.append(_Write(record.id, "ConditionCheck", check, instead=marker))
         lost = self._write_all(writes)
         self._set_aside_refused(items, now, leased=False)
         won = [item for item in items if item.record.id not in lost]
@@ -434,6 +449,9 @@ class DynamoDbExportQueue:
         record = item.record
         sets, removes, values = _delivery_fields(record, retention=self._retention)
         removes += ["lease_owner", "lease_expires_at"]
+        if record.delivery.state is DeliveryState.ACKNOWLEDGED:
+            # SI-DEP has it: a quarantine mark left on it (repaired, or set by hand) is settled too
+            removes.append("export_quarantined_at")
         values[":me"] = {"S": self._owner}
         values[":v"] = {"N": str(version)}
         return {
@@ -533,7 +551,11 @@ class DynamoDbExportQueue:
         while True:
             page = self._client.scan(**kwargs)
             for raw in page.get("Items", []):
-                record, _ = record_from_model(RecordModel.from_raw_data(raw))
+                try:
+                    record, _ = record_from_model(RecordModel.from_raw_data(raw))
+                except Exception as exc:  # one unreadable dead letter must not stop the others'
+                    self._quarantine_dead_letter(raw, exc, now)
+                    continue
                 delivery.redrive(record, now)
                 sets, removes, values = _delivery_fields(record)
                 values[":v"] = {"N": str(record.version)}
@@ -558,6 +580,22 @@ class DynamoDbExportQueue:
             if not start:
                 return count
             kwargs["ExclusiveStartKey"] = start
+
+    def _quarantine_dead_letter(self, raw: dict[str, Any], error: Exception, now: datetime) -> None:
+        """Mark an unreadable dead letter quarantined (it stays a dead letter: `status` counts it
+        under both), with the ERROR log and the metric of every quarantine."""
+        key = {name: raw[name] for name in ("finess", "record_id")}
+        logger.error(
+            "dead letter unreadable: quarantined, not re-driven",
+            extra={
+                "record_id": str(key["record_id"].get("S", "?")),
+                "finess": str(key["finess"].get("S", "?")),
+                "error": type(error).__name__,  # never its text: it may quote the value
+            },
+        )
+        metrics.add_metric(name=QUARANTINE_METRIC, unit=MetricUnit.Count, value=1)
+        failed = {":failed": {"S": DeliveryState.FAILED.value}}
+        self._set_aside(key, "delivery_state = :failed", failed, now)
 
     # ending a backoff (the operator's `retry`) --------------------------------------------
     def end_backoff(self, now: datetime) -> list[tuple[str, str]]:
@@ -592,6 +630,8 @@ class DynamoDbExportQueue:
         return done
 
     def _end_one_backoff(self, raw: dict[str, Any], bound: str) -> bool:
+        if "version" not in raw:  # malformed: the export sets it aside once it is due
+            return False
         try:
             self._client.update_item(
                 TableName=self._table,
@@ -615,6 +655,17 @@ class DynamoDbExportQueue:
                 raise
             return False
         return True
+
+
+def _missing_marker(check: _Write) -> _Write:
+    """The marker's Put in place of the check that found none."""
+    assert check.instead is not None
+    logger.error(
+        "sent marker missing for a record that says it was sent: created",
+        extra={"record_id": check.record_id},
+    )
+    metrics.add_metric(name=MISSING_MARKER_METRIC, unit=MetricUnit.Count, value=1)
+    return _Write(check.record_id, "Put", check.instead)
 
 
 def quarantined_count(client: DynamoDBClient, table: str) -> int:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from chalicelib.adapters.dynamodb.models import RecordModel, SentMarkerModel
-from chalicelib.domain.serialization import iso_utc
+from chalicelib.domain.serialization import iso_utc, parse_iso
 
 BATCH_GET_SIZE = 100  # BatchGetItem's limit
 
@@ -34,16 +34,43 @@ def marker_put(table: str, finess: str, record_id: str, at: Any) -> dict[str, An
     }
 
 
+def marker_check(table: str, finess: str, record_id: str) -> dict[str, Any]:
+    """A ConditionCheck for a TransactWriteItems: the record's marker exists. The lease of a record
+    read with `first_sent_at` checks it (a writer may have set the record's copy before the first
+    send, so that no marker was ever made); where it fails, the lease creates the marker instead."""
+    return {
+        "TableName": table,
+        "Key": {"finess": {"S": finess}, "record_id": {"S": record_id}},
+        "ConditionExpression": "attribute_exists(record_id)",
+    }
+
+
 def with_marker(item: RecordModel) -> RecordModel:
     """The item with `first_sent_at` from its marker if the item itself lacks it (one consistent
-    GetItem, only then)."""
+    GetItem, only then). A marker is the fact by its existence: the exporter may PutItem over one
+    without a condition, so a marker whose time is missing or unreadable still says "sent" (at the
+    record's creation, the earliest it could have been)."""
     if item.first_sent_at is None:
-        try:
-            marker = SentMarkerModel.get(item.finess, item.record_id, consistent_read=True)
-        except SentMarkerModel.DoesNotExist:
+        data = SentMarkerModel._get_connection().get_item(
+            item.finess, range_key=item.record_id, consistent_read=True
+        )
+        raw = (data or {}).get("Item")
+        if not raw:
             return item
-        item.first_sent_at = marker.first_sent_at
+        item.first_sent_at = _readable_time(raw.get("first_sent_at")) or item.created_at
     return item
+
+
+def _readable_time(value: Any) -> str | None:
+    """A marker's stored time if it is an ISO time with its offset, else None."""
+    text = value.get("S") if isinstance(value, dict) else None
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = parse_iso(text)
+        return iso_utc(moment) if moment.tzinfo is not None else None
+    except (ValueError, OverflowError):
+        return None
 
 
 def sent_among(keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
