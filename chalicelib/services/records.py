@@ -5,6 +5,13 @@ a delivery read is journaled before the data leaves; if the journal cannot take 
 caller gets 503 and no data. A change and its event are one transaction (`journal.append(event,
 changes)`): a create with its idempotency claim, a result, a cancellation, a withdrawal. If it
 fails, neither the change nor its event exists, and the client's retry starts afresh.
+
+An ambiguous write is not a conflict: when a create, a result or a cancel loses its answer after
+its transaction committed (a read timeout), botocore's retry carries the transaction's
+ClientRequestToken (DynamoDB applies nothing twice), and a retry that still finds the items it
+wrote, or no answer at all, ends with the journal checking whether its own link is stored
+(chalicelib/adapters/dynamodb/transactions.write_together): if it is, the use case answers as if
+the first attempt had returned, never "a record with this id exists" for its own record.
 """
 
 from __future__ import annotations
