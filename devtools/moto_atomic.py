@@ -330,9 +330,10 @@ def install() -> None:
 
     if getattr(DynamoDBBackend, "_made_atomic", False):
         return
-    DynamoDBBackend._made_atomic = True  # type: ignore[attr-defined]
+    setattr(DynamoDBBackend, "_made_atomic", True)  # noqa: B010
     setattr(DynamoDBBackend, "transact_write_items", transact_write_items)  # noqa: B010 (mypy: a method)
-    DynamoHandler.transact_write_items = _honouring_request_token(DynamoHandler.transact_write_items)
+    tokens = _honouring_request_token(DynamoHandler.transact_write_items)
+    setattr(DynamoHandler, "transact_write_items", tokens)  # noqa: B010 (mypy: a method)
     setattr(StreamShard, "add", _add)  # noqa: B010
     setattr(StreamShard, "get", _get)  # noqa: B010
     setattr(ShardIterator, "__init__", _iterator_init(ShardIterator.__init__))  # noqa: B010
