@@ -12,7 +12,7 @@ STAGE ?= prod
 STACK ?= depistage-$(STAGE)
 
 .PHONY: run test install tools lint typecheck bench package rehearse deploy fuzz load purge login clean lock \
-	status verify-audit export redrive
+	status verify-audit export redrive soak
 
 # requirements.txt is the runtime lock (hashes, every transitive package): installed exactly, then
 # the dev tools under it as constraints, so the tests run the versions the Lambda ships.
@@ -88,6 +88,15 @@ fuzz: $(STAMP)
 
 load: $(STAMP)
 	$(PY) -m devtools.load --clients 8 --creates 250
+
+# A busy day on the local stack (`make run`'s, else one started for it), judged from SI-DEP's view
+# (devtools/soak.py): RECORDS in all by CLIENTS at the two pharmacies, created within SOAK_SECONDS.
+RECORDS ?= 10000
+CLIENTS ?= 8
+SOAK_SECONDS ?= 2400
+soak: $(STAMP)
+	$(PY) -m devtools.soak --clients $(CLIENTS) --records $(RECORDS) --seconds $(SOAK_SECONDS) \
+	  $(if $(STACK_FILE),--stack $(STACK_FILE))
 
 # Operator commands (README "Operating the service"): the local stack of `make run` by default;
 # STACK_FILE=<stack.json> for another, STAGE=<name> [REGION=...] for a deployed stage; JSON=1 for

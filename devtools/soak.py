@@ -123,6 +123,7 @@ class Faults:
         self.path = path
         self.scale = scale
         self.phases: list[str] = []
+        self.cycled = threading.Event()  # every fault of the schedule happened once
 
     def write(self, faults: dict[str, Any]) -> None:
         tmp = self.path.with_name(f".{self.path.name}.soak")
@@ -137,6 +138,7 @@ class Faults:
                     self.phases.append(name)
                     if stop.wait(seconds * self.scale):
                         return
+                self.cycled.set()
         finally:
             self.write({})
 
@@ -304,6 +306,7 @@ def run(
         for thread in workers:
             thread.join()
         created_seconds = time.monotonic() - started
+        faults.cycled.wait(max(0.0, deadline - time.monotonic()))  # a short run still meets every fault
     finally:
         stop.set()  # the faults are cleared: the export catches up
         for thread in background:
