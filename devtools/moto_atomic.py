@@ -17,11 +17,13 @@ What it changes in moto, and why:
     within 10 minutes as the first call succeeded, without applying it twice (the same token with
     other items is an IdempotentParameterMismatchException). moto ignores the token, so a retry
     after a lost answer (botocore's own, on a read timeout) applied the transaction again.
-  * streams trimmed: DynamoDB keeps a stream record 24 hours, moto forever. Here a record goes after
-    24 hours, or as soon as every reader of the shard has passed it. A reader is whoever asked for
-    a shard iterator in the last READER_SILENCE_SECONDS (DynamoDB's iterator lifetime: a reader that
-    asked for none that long holds no valid iterator); its position is where that iterator starts.
-    A stream with no reader yet keeps its records (24 hours). Shard iterators expire as DynamoDB's.
+  * streams trimmed: DynamoDB keeps a stream record 24 hours, moto forever (with both images). Here a
+    record goes after 24 hours, or as soon as every reader of the shard has passed it. A reader is
+    whoever asked for a shard iterator in the last READER_SILENCE_SECONDS, and stands where that
+    iterator starts (the local stack's readers ask at every pass from the last record they
+    completed). A stream no reader asked for keeps its records 24 hours. A reader that asks for
+    records already trimmed reads from the oldest kept (DynamoDB: TrimmedDataAccessException).
+    Shard iterators expire after 15 minutes, as DynamoDB's (moto keeps every one it made).
 """
 
 from __future__ import annotations
@@ -57,7 +59,11 @@ _LOCK = threading.RLock()
 
 REQUEST_TOKEN_SECONDS = 600.0  # DynamoDB: a ClientRequestToken is valid 10 minutes
 STREAM_RETENTION = timedelta(hours=24)  # DynamoDB keeps a stream record 24 hours
-READER_SILENCE_SECONDS = 900.0  # DynamoDB: a shard iterator expires after 15 minutes
+ITERATOR_SECONDS = 900.0  # DynamoDB: a shard iterator expires after 15 minutes
+# A reader that asked for no shard iterator this long no longer holds records back. Every reader
+# of the local stack (devtools/streams.StreamPoller) asks for one from where it stands at each pass
+# (a second, plus its handler's time), so this is far longer than a pass.
+READER_SILENCE_SECONDS = 120.0
 
 
 def _serialise(cls: type, names: tuple[str, ...]) -> None:
@@ -298,7 +304,7 @@ def _expiring_iterators(original: Any) -> Any:
             stale = [
                 arn
                 for arn, it in self.shard_iterators.items()
-                if now - it.__dict__.get("created", now) > READER_SILENCE_SECONDS
+                if now - it.__dict__.get("created", now) > ITERATOR_SECONDS
             ]
             for arn in stale:
                 del self.shard_iterators[arn]

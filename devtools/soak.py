@@ -319,13 +319,17 @@ def run(
         outcome = judge(planned, _messages(messages_path))
     memory.samples.append((time.monotonic() - started, memory.rss_kib()))
     drained_seconds = time.monotonic() - started - created_seconds
-    verify = subprocess.run(
-        [sys.executable, "-m", "devtools.verify_audit", "--all", "--stack", str(stack_file)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    for _ in range(3):  # exit 2: could not run (moto busy), not a broken chain (exit 1)
+        verify = subprocess.run(
+            [sys.executable, "-m", "devtools.verify_audit", "--all", "--stack", str(stack_file)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if verify.returncode != 2:
+            break
+        time.sleep(10)
     creates = stats.latencies["create"]
     rows = by_bucket(creates, bucket)
     for row, rss in zip(rows, rss_at, strict=False):
