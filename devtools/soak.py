@@ -429,6 +429,66 @@ def summary(report: dict[str, Any], failed: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _commit() -> str:
+    try:
+        answer = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False, timeout=10
+        )
+    except OSError:
+        return "?"
+    return answer.stdout.strip() or "?"
+
+
+def markdown(report: dict[str, Any], failed: list[str], commit: str) -> str:
+    """The soak section of bench/results.md (bench/report.py appends bench/soak.md)."""
+    rows = report["create_latency_by_bucket"]
+    lines = [
+        "## Soak of the local stack (`make soak`)",
+        "",
+        f"Run {report['date']} at commit {commit}, on the local stack of `make run` (moto server, "
+        f"`chalice local`, the export every 10 s with its stream trigger, the audit checkpoints and "
+        f"WORM copy), on a machine shared with other work. {report['clients']} clients at the two "
+        f"pharmacies; the fake SI-DEP's faults on a schedule "
+        f"({', '.join(dict.fromkeys(report['faults_phases']))}; {len(report['faults_phases'])} phases).",
+        "",
+        "| figure | measured | target |",
+        "| --- | --- | --- |",
+        f"| records acknowledged | {report['records_acknowledged']} of {report['records_planned']} "
+        f"in {report['seconds_creating']} s | 10,000 |",
+        f"| moto's resident memory | peak {report['moto_rss_peak_mib']} MiB, "
+        f"end {report['moto_rss_end_mib']} MiB | < 1,536 MiB |",
+    ]
+    full = [r for r in rows if r["to"] - r["from"] + 1 == report["bucket"]]
+    if len(full) >= 2:
+        lines.append(
+            f"| p95 of the last {report['bucket']} creates / the first {report['bucket']}'s | "
+            f"{full[-1]['p95_ms']:.0f} / {full[0]['p95_ms']:.0f} ms = "
+            f"{full[-1]['p95_ms'] / full[0]['p95_ms']:.2f} | ≤ 1.5 |"
+        )
+    lines += [
+        f"| 5xx answers | {report['server_errors']} | 0 |",
+        f"| 409 answers (never a key reused with another body: all false) | {report['conflicts']} | 0 |",
+        f"| records SI-DEP holds with our result (last F/C) | {report['held']} of {report['expected_held']} "
+        f"| all |",
+        f"| cancelled records of which SI-DEP got a message | {report['cancelled_sent_count']} of "
+        f"{report['cancelled_records']} | 0 |",
+        f"| `verify_audit --all` | exit {report['verify_audit_exit']} | 0 (intact) |",
+        "",
+        f"Create latency (each answered `POST /v1/tests`, client side) by {report['bucket']}, and moto's "
+        "resident memory when that many records were acknowledged:",
+        "",
+        "| creates | p50 ms | p95 ms | moto RSS MiB |",
+        "| --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        rss = f"{row['moto_rss_mib']:.0f}" if "moto_rss_mib" in row else "–"
+        lines.append(f"| {row['from']}–{row['to']} | {row['p50_ms']:.0f} | {row['p95_ms']:.0f} | {rss} |")
+    statuses = ", ".join(f"{k}: {v}" for k, v in sorted(report["statuses"].items()))
+    verdict_text = "pass." if not failed else "; ".join(failed) + "."
+    lines += ["", f"Answers: {statuses}.", "", f"Verdict: {verdict_text}"]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devtools.soak", description=__doc__.split("\n")[0])
     parser.add_argument("--stack", default=".local/stack.json", help="the stack file (default: %(default)s)")
@@ -446,6 +506,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-p95-growth", type=float, default=1.5)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    parser.add_argument("--markdown", metavar="FILE", help="also write the bench/results.md section")
     args = parser.parse_args(argv)
     if not (1 <= args.clients <= 64 and 1 <= args.records <= 100_000 and 0 < args.seconds <= 4 * 3600):
         parser.error("--clients must be 1..64, --records 1..100000, --seconds at most 4 hours")
@@ -467,6 +528,8 @@ def main(argv: list[str] | None = None) -> int:
     print(summary(report, failed), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
+    if args.markdown:
+        Path(args.markdown).write_text(markdown(report, failed, _commit()))
     return 0 if not failed else 1
 
 

@@ -83,7 +83,7 @@ def test_a_failed_transaction_undoes_no_write_made_beside_it(dynamodb: Any) -> N
 
 
 def _table(name: str) -> Any:
-    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.dynamodb.models import dynamodb_backends
 
     return dynamodb_backends[DEFAULT_ACCOUNT_ID]["eu-west-3"].tables[name]
@@ -99,11 +99,13 @@ def test_a_transaction_copies_no_table_and_undoes_only_the_items_it_touched(
     import moto.dynamodb.models as backend_module
     from moto.dynamodb.models.table import Table
 
+    deepcopy = copy.deepcopy
+
     def no_table_copy(value: Any, memo: Any = None) -> Any:
         assert not isinstance(value, Table), "a transaction copied a whole table"
-        return copy.deepcopy(value, memo)
+        return deepcopy(value, memo)
 
-    monkeypatch.setattr(backend_module.copy, "deepcopy", no_table_copy)
+    monkeypatch.setattr(backend_module.copy, "deepcopy", no_table_copy)  # type: ignore[attr-defined]
     for i in range(50):
         dynamodb.put_item(TableName="events", Item={"k": {"S": f"e{i}"}})
     _failing_transaction(dynamodb, "e1")  # overwrites e1, then fails: e1 is put back as it was
