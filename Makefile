@@ -12,7 +12,7 @@ STAGE ?= prod
 STACK ?= depistage-$(STAGE)
 
 .PHONY: run test install tools lint typecheck bench package rehearse deploy fuzz load purge login clean lock \
-	status verify-audit export redrive retry help cognito
+	status verify-audit export redrive retry help cognito soak
 
 # `make help`: every target with a `## what it does` comment, in this file's order.
 help:  ## this list (a closed pipe, as in `make help | head`, ends it quietly)
@@ -93,8 +93,17 @@ fuzz: $(STAMP)
 	AWS_DEFAULT_REGION=eu-west-3 MODEL_MAX_EXAMPLES=$(MODEL_EXAMPLES) MODEL_SEED=random \
 	  $(VENV)/bin/pytest -q -s -p no:cacheprovider tests/integration/test_sidep_model.py
 
-load: $(STAMP)
+load: $(STAMP)  ## 8 clients creating records on the local stack
 	$(PY) -m devtools.load --clients 8 --creates 250
+
+# A busy day on the local stack (`make run`'s, else one started for it), judged from SI-DEP's view
+# (devtools/soak.py): RECORDS in all by CLIENTS at the two pharmacies, created within SOAK_SECONDS.
+RECORDS ?= 10000
+CLIENTS ?= 8
+SOAK_SECONDS ?= 2400
+soak: $(STAMP)  ## a busy day on the local stack, judged from SI-DEP's view (RECORDS, CLIENTS, SOAK_SECONDS)
+	$(PY) -m devtools.soak --clients $(CLIENTS) --records $(RECORDS) --seconds $(SOAK_SECONDS) \
+	  $(if $(STACK_FILE),--stack $(STACK_FILE))
 
 # Operator commands (README "Operating the service"): the local stack of `make run` by default;
 # STACK_FILE=<stack.json> for another, STAGE=<name> [REGION=...] for a deployed stage; JSON=1 for

@@ -180,54 +180,10 @@ def machine() -> dict[str, Any]:
     }
 
 
-@contextlib.contextmanager
-def moto_transactions_with_an_undo_log() -> Iterator[None]:
-    """moto's `transact_write_items` with its rollback copy limited to the items a transaction
-    touches (DynamoDB's own cost), instead of a deep copy of the whole table, stream included,
-    once per item. Same outcome: all or nothing, the same CancellationReasons. Bench only."""
-    import copy
+def moto_transactions_with_an_undo_log() -> contextlib.AbstractContextManager[None]:
+    """moto's `transact_write_items` with its rollback limited to the items a transaction touches
+    (DynamoDB's own cost) instead of a deep copy of every table it names, stream included, once per
+    item: the one implementation the local stack and the tests run (devtools/moto_atomic.py)."""
+    from devtools.moto_atomic import undo_log_transactions
 
-    import moto.dynamodb.models as backend_module
-    from moto.dynamodb.models.table import Table
-
-    class TablesNotCopied:
-        """`copy` as moto's backend module sees it: its whole-table snapshot becomes the table
-        itself (so its own rollback is a no-op), every other copy is a real one."""
-
-        @staticmethod
-        def deepcopy(value: Any, memo: Any = None) -> Any:
-            return value if isinstance(value, Table) else copy.deepcopy(value, memo)
-
-    backend = backend_module.DynamoDBBackend
-    original = backend.transact_write_items
-
-    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        touched: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
-        for entry in transact_items:
-            _, op = next(iter(entry.items()))
-            table = self.tables.get(op.get("TableName"))
-            if table is None:
-                continue
-            key = op.get("Key") or {
-                name: op["Item"][name] for name in (table.hash_key_attr, table.range_key_attr) if name
-            }
-            before = self.get_item(op["TableName"], key)
-            touched.append((op["TableName"], key, before.to_json()["Attributes"] if before else None))
-        try:
-            original(self, transact_items)
-        except Exception:
-            for table_name, key, attributes in reversed(touched):  # the undo log
-                if attributes is None:
-                    self.delete_item(table_name, key)
-                else:
-                    self.put_item(table_name, attributes)
-            raise
-
-    saved_copy = backend_module.copy  # type: ignore[attr-defined]  # the module's own `import copy`
-    backend_module.copy = TablesNotCopied  # type: ignore[attr-defined,assignment]
-    backend.transact_write_items = transact_write_items  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        backend.transact_write_items = original  # type: ignore[method-assign]
-        backend_module.copy = saved_copy  # type: ignore[attr-defined]
+    return undo_log_transactions()

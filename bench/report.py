@@ -121,7 +121,9 @@ def write(results: dict[str, Any], out: Path) -> list[Path]:
     results["targets"] = targets(results)
     written = [out / "results.json", out / "results.md"]
     written[0].write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    written[1].write_text(markdown(results), encoding="utf-8")
+    soak = out / "soak.md"  # the local stack's soak (devtools/soak.py --markdown), measured apart
+    text = markdown(results) + ("\n" + soak.read_text(encoding="utf-8") if soak.is_file() else "")
+    written[1].write_text(text, encoding="utf-8")
     written += plots(results, out)
     return written
 

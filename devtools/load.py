@@ -66,7 +66,7 @@ class Stats:
             self.requests += 1
             self.statuses[f"{label} {status if status is not None else 'cut'}"] += 1
             if seconds is not None and kind is not None:
-                self.latencies[kind].append(seconds)
+                self.latencies.setdefault(kind, []).append(seconds)
 
 
 @dataclass(frozen=True)
@@ -185,19 +185,29 @@ class Client:
         with self.stats.lock:
             self.stats.unexpected.append(f"{what}: {response.status_code}")
 
-    def create(self, body: dict[str, Any], cut_short: bool, resend: bool) -> None:
+    def create(
+        self,
+        body: dict[str, Any],
+        cut_short: bool,
+        resend: bool,
+        *,
+        with_key: bool = True,
+        read_back: float = 0.5,
+    ) -> dict[str, Any] | None:
+        """The acknowledged record, or None. Without a key (`with_key` False) nothing is cut short
+        or re-sent: only a 503 is retried (nothing was written)."""
         key = str(uuid.uuid4())
         payload = json.dumps(body)
+        headers = {"Idempotency-Key": key} if with_key else {}
+        cut_short, resend = cut_short and with_key, resend and with_key
         ids: set[str] = set()
         acknowledged: dict[str, Any] | None = None
         for attempt in range(MAX_ATTEMPTS):
             if time.monotonic() > self.deadline:
-                return
+                return None
             short = cut_short and attempt == 0
             timeout = self.rng.uniform(0.002, 0.05) if short else REQUEST_TIMEOUT_SECONDS
-            response = self._send(
-                "POST", "/v1/tests", "create", timeout, data=payload, headers={"Idempotency-Key": key}
-            )
+            response = self._send("POST", "/v1/tests", "create", timeout, data=payload, headers=headers)
             if response is None:
                 if short:
                     with self.stats.lock:
@@ -215,17 +225,18 @@ class Client:
                 time.sleep(min(RETRY_AFTER_CAP_SECONDS, float(response.headers["Retry-After"])))
                 continue
             self._unexpected("POST /v1/tests", response)
-            return
+            return None
         if acknowledged is None:
             with self.stats.lock:
                 self.stats.unexpected.append("POST /v1/tests: never acknowledged")
-            return
+            return None
         with self.stats.lock:
             self.stats.acknowledged[key] = (acknowledged["id"], self.user)
             if len(ids) > 1:
                 self.stats.key_conflicts += 1
-        if self.rng.random() < 0.5:
+        if self.rng.random() < read_back:
             self.read(acknowledged["id"], body["patient"]["last_name"])
+        return acknowledged
 
     def read(self, record_id: str, last_name: str) -> None:
         for _ in range(MAX_ATTEMPTS):

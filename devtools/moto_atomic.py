@@ -1,26 +1,46 @@
-"""moto's DynamoDB, made isolated like DynamoDB itself: one lock around every table operation.
+"""moto's DynamoDB made to behave as DynamoDB does, at DynamoDB's cost: one implementation for the
+local stack (`make run`), the tests (tests/conftest.py) and the bench (bench/common.py).
 
     python -m devtools.moto_atomic -H 127.0.0.1 -p 5000     # moto server, as `python -m moto.server`
 
-DynamoDB runs a TransactWriteItems in isolation from every other write. moto runs it by deep-copying
-each table it names, applying the items, and, if one fails, putting the copies back: a write that
-another request (a thread of moto server, or of a test) committed meanwhile is then lost, which
-shows as a hole in an audit chain; and a stream reader still on the old table's stream reads
-the records of the writes undone. moto's single-item writes are not atomic either (a condition is
-checked, then the item written). Serialising moto's DynamoDB backend models the service that the
-code is written against; it changes nothing else. The local stack (`make run`) starts moto through
-this module, and the tests install it in process (tests/conftest.py).
+What it changes in moto, and why:
+  * isolation: one lock around every table and stream operation. DynamoDB runs a
+    TransactWriteItems in isolation from every other write, and a single-item write's condition
+    and write are one step; moto checks, then writes, from several server threads.
+  * transactions all or nothing through an undo log: moto deep-copies every table a transaction
+    names, stream included, once per item, and puts the copies back if one item fails (a write
+    another thread made meanwhile is then lost, and the cost grows with the table: the export's
+    100-item transactions made moto grow by gigabytes). Here a transaction notes each item it
+    touches before writing it and, if one item fails, puts those items back and drops the stream
+    records it wrote: no reader ever sees a failed transaction, and the cost is the items'.
+  * `ClientRequestToken` honoured: DynamoDB answers a TransactWriteItems retried with the same token
+    within 10 minutes as the first call succeeded, without applying it twice (the same token with
+    other items is an IdempotentParameterMismatchException). moto ignores the token, so a retry
+    after a lost answer (botocore's own, on a read timeout) applied the transaction again.
+  * streams trimmed: DynamoDB keeps a stream record 24 hours, moto forever (with both images). Here a
+    record goes after 24 hours, or as soon as every reader of the shard has passed it. A reader is
+    whoever asked for a shard iterator in the last READER_SILENCE_SECONDS, and stands where that
+    iterator starts (the local stack's readers ask at every pass from the last record they
+    completed). A stream no reader asked for keeps its records 24 hours. A reader that asks for
+    records already trimmed reads from the oldest kept (DynamoDB: TrimmedDataAccessException).
+    Shard iterators expire after 15 minutes, as DynamoDB's (moto keeps every one it made).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import json
 import sys
 import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-# Every operation that reads or writes table contents (a read during a failed transaction would
-# see items that are then rolled back).
+# Every operation that reads or writes table contents (a read during a transaction that then
+# fails would see items that are then put back).
 _OPERATIONS = (
     "put_item",
     "update_item",
@@ -36,6 +56,14 @@ _OPERATIONS = (
 # A stream read during a transaction that then fails would see records of writes undone.
 _STREAM_OPERATIONS = ("describe_stream", "get_shard_iterator", "get_records")
 _LOCK = threading.RLock()
+
+REQUEST_TOKEN_SECONDS = 600.0  # DynamoDB: a ClientRequestToken is valid 10 minutes
+STREAM_RETENTION = timedelta(hours=24)  # DynamoDB keeps a stream record 24 hours
+ITERATOR_SECONDS = 900.0  # DynamoDB: a shard iterator expires after 15 minutes
+# A reader that asked for no shard iterator this long no longer holds records back. Every reader
+# of the local stack (devtools/streams.StreamPoller) asks for one from where it stands at each pass
+# (a second, plus its handler's time), so this is far longer than a pass.
+READER_SILENCE_SECONDS = 120.0
 
 
 def _serialise(cls: type, names: tuple[str, ...]) -> None:
@@ -53,39 +81,271 @@ def _serialise(cls: type, names: tuple[str, ...]) -> None:
         setattr(cls, name, serialised)
 
 
-def _keeping_streams(original: Any) -> Any:
-    """moto's transaction, after which each table keeps its stream: moto undoes a failed one by
-    putting back a copy of each table it named, stream included, while a reader's iterator still
-    points at the old stream, where the undone writes' records are (a phantom event)."""
+# --- transactions: an undo log of the items touched ------------------------------------------------
 
-    def transact_write_items(backend: Any, *args: Any, **kwargs: Any) -> Any:
-        with _LOCK:
-            streams = {
-                name: (table, table.stream_shard, len(table.stream_shard.items))
-                for name, table in backend.tables.items()
-                if table.stream_shard is not None
-            }
+
+def _key_of(backend: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
+    if op_type != "Put":
+        return dict(op["Key"])
+    table = backend.get_table(op["TableName"])
+    attrs = op["Item"]
+    key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+    if table.range_key_attr is not None:
+        key[table.range_key_attr] = attrs[table.range_key_attr]
+    return key
+
+
+def transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> None:
+    """DynamoDBBackend.transact_write_items with the same checks, outcomes and CancellationReasons
+    as moto's, but undone through the items it touched instead of copies of whole tables."""
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import (
+        ConditionalCheckFailed,
+        MockValidationException,
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+        TransactWriteSingleOpException,
+    )
+
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    with _LOCK:
+        # stream lengths before: the records of a transaction undone are dropped
+        streams = {
+            name: (table.stream_shard, len(table.stream_shard.items))
+            for name, table in backend.tables.items()
+            if table.stream_shard is not None
+        }
+        undo: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
+        targets: set[tuple[str, str]] = set()
+        errors: list[tuple[str | None, str | None, dict[str, Any] | None]] = []
+
+        def roll_back() -> None:
+            for table_name, key, attributes in reversed(undo):
+                if attributes is None:
+                    backend.delete_item(table_name, key)
+                else:
+                    backend.put_item(table_name, attributes)
+            for shard, length in streams.values():
+                del shard.items[length:]
+
+        for entry in transact_items:
+            original_item: dict[str, Any] | None = None
+            if len(entry) > 1:
+                roll_back()
+                raise TransactWriteSingleOpException
             try:
-                return original(backend, *args, **kwargs)
-            finally:
-                for name, (table, shard, length) in streams.items():
-                    restored = backend.tables.get(name)
-                    if restored is not None and restored is not table:
-                        del shard.items[length:]  # the records of the writes undone
-                        shard.table = restored
-                        restored.stream_shard = shard
+                op_type, op = next(iter(entry.items()))
+                if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                    raise ValueError("Unsupported transaction operation")
+                table_name = op["TableName"]
+                condition = op.get("ConditionExpression")
+                names = op.get("ExpressionAttributeNames")
+                values = op.get("ExpressionAttributeValues")
+                key = _key_of(backend, op_type, op)
+                target = (str(table_name), str(dict(sorted(key.items()))))
+                if target in targets:
+                    raise MultipleTransactionsException()
+                targets.add(target)
+                current = backend.get_item(table_name, key)
+                if condition is not None and not get_filter_expression(condition, names, values).expr(
+                    current
+                ):
+                    if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                        original_item = current.to_json()["Attributes"]
+                    raise ConditionalCheckFailed(item=original_item)
+                if op_type != "ConditionCheck":
+                    undo.append((table_name, key, current.to_json()["Attributes"] if current else None))
+                if op_type == "Put":
+                    backend.put_item(table_name, op["Item"])
+                elif op_type == "Delete":
+                    backend.delete_item(table_name, key)
+                elif op_type == "Update":
+                    backend.update_item(
+                        table_name,
+                        key,
+                        update_expression=op["UpdateExpression"],
+                        expression_attribute_names=names,
+                        expression_attribute_values=values,
+                    )
+                errors.append((None, None, None))
+            except (MultipleTransactionsException, MockValidationException):
+                roll_back()
+                raise
+            except ConditionalCheckFailed as exc:
+                errors.append(("ConditionalCheckFailed", str(exc.message), original_item))
+            except Exception as exc:  # moto's: any other failure is that item's cancellation reason
+                errors.append((type(exc).__name__, str(exc), original_item))
+        if any(code is not None for code, _, _ in errors):
+            roll_back()
+            raise TransactionCanceledException(errors)
 
-    return functools.update_wrapper(transact_write_items, original)
+
+# --- ClientRequestToken ---------------------------------------------------------------------------
+
+
+def _digest(items: Any) -> str:
+    return hashlib.sha256(json.dumps(items, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _honouring_request_token(original: Any) -> Any:
+    """DynamoHandler.transact_write_items (the API call, which sees the token) that answers a
+    retried transaction as its first success, within REQUEST_TOKEN_SECONDS."""
+
+    def handler(self: Any) -> Any:
+        token = self.body.get("ClientRequestToken")
+        if not token:
+            return original(self)
+        from moto.core.responses import ActionResult
+        from moto.dynamodb.exceptions import DynamodbException
+
+        backend = self.dynamodb_backend
+        digest = _digest(self.body.get("TransactItems"))
+        with _LOCK:
+            tokens: dict[str, tuple[float, str]] = backend.__dict__.setdefault("_request_tokens", {})
+            now = time.monotonic()
+            for old in [t for t, (at, _) in tokens.items() if now - at > REQUEST_TOKEN_SECONDS]:
+                del tokens[old]
+            if token in tokens:
+                if tokens[token][1] != digest:
+                    raise DynamodbException(
+                        "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException",
+                        "The ClientRequestToken names another transaction.",
+                    )
+                return ActionResult({"ConsumedCapacity": [], "ItemCollectionMetrics": {}})
+            answer = original(self)
+            tokens[token] = (now, digest)  # only a transaction that succeeded is remembered
+            return answer
+
+    return functools.update_wrapper(handler, original)
+
+
+# --- streams trimmed --------------------------------------------------------------------------------
+
+
+def _offset(shard: Any) -> int:
+    """How many of the shard's first records were trimmed (sequence numbers keep counting)."""
+    return int(shard.__dict__.get("_trimmed", 0))
+
+
+def _add(shard: Any, old: Any, new: Any) -> None:
+    """StreamShard.add whose sequence numbers count the records trimmed. (moto's hand-off to its
+    own Lambda event source mappings is left out: the local stack polls streams itself.)"""
+    from moto.dynamodb.models.table import StreamRecord
+
+    view = shard.table.stream_specification["StreamViewType"]
+    event = "INSERT" if old is None else "REMOVE" if new is None else "MODIFY"
+    seq = shard.starting_sequence_number + _offset(shard) + len(shard.items)
+    shard.items.append(StreamRecord(shard.table, view, event, old, new, seq))
+
+
+def _get(shard: Any, start: int, quantity: int) -> list[dict[str, Any]]:
+    """StreamShard.get from a sequence number; one before the trim horizon reads from it (a
+    reader that far behind on DynamoDB would get TrimmedDataAccessException)."""
+    index = max(0, start - shard.starting_sequence_number - _offset(shard))
+    return [record.to_json() for record in shard.items[index : index + quantity]]
+
+
+def _trim(shard: Any) -> None:
+    """Drop the records older than STREAM_RETENTION and those every live reader has passed."""
+    now = time.monotonic()
+    claims = [(at, seq) for at, seq in shard.__dict__.get("_claims", []) if now - at < READER_SILENCE_SECONDS]
+    shard.__dict__["_claims"] = claims
+    base = shard.starting_sequence_number + _offset(shard)
+    passed = max(0, min(seq for _, seq in claims) - base) if claims else 0
+    oldest = datetime.now(UTC).replace(tzinfo=None) - STREAM_RETENTION
+    expired = 0
+    for record in shard.items:
+        created = record.record["dynamodb"]["ApproximateCreationDateTime"]
+        if created.replace(tzinfo=None) >= oldest:
+            break
+        expired += 1
+    count = min(len(shard.items), max(passed, expired))
+    if count:
+        del shard.items[:count]
+        shard.__dict__["_trimmed"] = _offset(shard) + count
+
+
+def _iterator_init(original: Any) -> Any:
+    def init(
+        self: Any, streams_backend: Any, stream_shard: Any, kind: str, sequence_number: Any = None
+    ) -> None:
+        original(self, streams_backend, stream_shard, kind, sequence_number)
+        if kind in ("TRIM_HORIZON", "LATEST"):
+            self.sequence_number += _offset(stream_shard)
+        self.created = time.monotonic()
+
+    return functools.update_wrapper(init, original)
+
+
+def _claiming_iterator(original: Any) -> Any:
+    """get_shard_iterator: a reader's position is where the iterator it asks for starts."""
+
+    def get_shard_iterator(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _LOCK:
+            iterator = original(self, *args, **kwargs)
+            shard = iterator.stream_shard
+            shard.__dict__.setdefault("_claims", []).append((time.monotonic(), int(iterator.sequence_number)))
+            _trim(shard)
+            return iterator
+
+    return functools.update_wrapper(get_shard_iterator, original)
+
+
+def _expiring_iterators(original: Any) -> Any:
+    """get_records, after which iterators older than DynamoDB's 15 minutes are forgotten (moto keeps
+    every iterator it ever made, one per page read)."""
+
+    def get_records(self: Any, iterator_arn: str, limit: int) -> Any:
+        with _LOCK:
+            answer = original(self, iterator_arn, limit)
+            now = time.monotonic()
+            stale = [
+                arn
+                for arn, it in self.shard_iterators.items()
+                if now - it.__dict__.get("created", now) > ITERATOR_SECONDS
+            ]
+            for arn in stale:
+                del self.shard_iterators[arn]
+            return answer
+
+    return functools.update_wrapper(get_records, original)
+
+
+@contextlib.contextmanager
+def undo_log_transactions() -> Iterator[None]:
+    """Only the undo-log transactions, for a while, whether or not install() ran: the bench runs
+    them, and compares them once with moto's own whole-table copies (bench/export_throughput.py)."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    saved = DynamoDBBackend.transact_write_items
+    setattr(DynamoDBBackend, "transact_write_items", transact_write_items)  # noqa: B010 (mypy: a method)
+    try:
+        yield
+    finally:
+        setattr(DynamoDBBackend, "transact_write_items", saved)  # noqa: B010
 
 
 def install() -> None:
-    """Serialise moto's DynamoDB and DynamoDB Streams operations in this process (idempotent)."""
+    """Make this process's moto DynamoDB and DynamoDB Streams behave as above (idempotent)."""
     from moto.dynamodb.models import DynamoDBBackend
-    from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+    from moto.dynamodb.models.table import StreamShard
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
 
-    if not getattr(DynamoDBBackend.transact_write_items, "_serialised", False):
-        wrapped = _keeping_streams(DynamoDBBackend.transact_write_items)
-        setattr(DynamoDBBackend, "transact_write_items", wrapped)  # noqa: B010 (mypy: a method)
+    if getattr(DynamoDBBackend, "_made_atomic", False):
+        return
+    setattr(DynamoDBBackend, "_made_atomic", True)  # noqa: B010
+    setattr(DynamoDBBackend, "transact_write_items", transact_write_items)  # noqa: B010 (mypy: a method)
+    tokens = _honouring_request_token(DynamoHandler.transact_write_items)
+    setattr(DynamoHandler, "transact_write_items", tokens)  # noqa: B010 (mypy: a method)
+    setattr(StreamShard, "add", _add)  # noqa: B010
+    setattr(StreamShard, "get", _get)  # noqa: B010
+    setattr(ShardIterator, "__init__", _iterator_init(ShardIterator.__init__))  # noqa: B010
+    streams = DynamoDBStreamsBackend
+    setattr(streams, "get_shard_iterator", _claiming_iterator(streams.get_shard_iterator))  # noqa: B010
+    setattr(streams, "get_records", _expiring_iterators(streams.get_records))  # noqa: B010
     _serialise(DynamoDBBackend, _OPERATIONS)
     _serialise(DynamoDBStreamsBackend, _STREAM_OPERATIONS)
 

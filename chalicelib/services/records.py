@@ -5,6 +5,13 @@ a delivery read is journaled before the data leaves; if the journal cannot take 
 caller gets 503 and no data. A change and its event are one transaction (`journal.append(event,
 changes)`): a create with its idempotency claim, a result, a cancellation, a withdrawal. If it
 fails, neither the change nor its event exists, and the client's retry starts afresh.
+
+An ambiguous write is not a conflict: when a create, a result or a cancel loses its answer after
+its transaction committed (a read timeout), botocore's retry carries the transaction's
+ClientRequestToken (DynamoDB applies nothing twice), and a retry that still finds the items it
+wrote, or no answer at all, ends with the journal checking whether its own link is stored
+(chalicelib/adapters/dynamodb/transactions.write_together): if it is, the use case answers as if
+the first attempt had returned, never "a record with this id exists" for its own record.
 """
 
 from __future__ import annotations
@@ -44,6 +51,9 @@ from chalicelib.ports import (
 )
 from chalicelib.services.access import audit, pharmacy_of
 from chalicelib.services.retention import retention_policy
+
+# A change that lost a race for the record's version is read again and re-applied this many times.
+CHANGE_ATTEMPTS = 3
 
 
 def _new_id() -> str:
@@ -237,17 +247,30 @@ def _change(
     mutate: Callable[[ScreeningRecord], bool],
 ) -> ScreeningRecord:
     """Load, apply `mutate` (False: nothing to do), then store it with an optimistic version check
-    and its event in one transaction."""
+    and its event in one transaction.
+
+    What the pharmacist asks (this result, cancel) does not depend on the version they read: a
+    save that lost a race (the export leasing the record meanwhile, another request) is not their
+    conflict, so the record is read again and `mutate` decides again, up to CHANGE_ATTEMPTS times.
+    A refusal of `mutate` itself (cancelled, already sent) is never retried; nothing of a failed
+    attempt was written, its event included."""
     finess = pharmacy_of(deps.journal, caller, meta, action)
-    record = _target(deps, caller, meta, action, finess, record_id)
-    before = replace(record, delivery=replace(record.delivery))
-    changes: list[Change] = []
-    if mutate(record):
-        record.version = before.version + 1
-        record.updated_at = deps.clock.now()
-        changes.append(deps.repository.save_change(record, expected_version=before.version))
-    audit(deps.journal, caller, meta, action, record_ids=[record.id], changes=changes)
-    return record
+    for attempt in range(1, CHANGE_ATTEMPTS + 1):
+        record = _target(deps, caller, meta, action, finess, record_id)
+        before = replace(record, delivery=replace(record.delivery))
+        changes: list[Change] = []
+        if mutate(record):
+            record.version = before.version + 1
+            record.updated_at = deps.clock.now()
+            changes.append(deps.repository.save_change(record, expected_version=before.version))
+        try:
+            audit(deps.journal, caller, meta, action, record_ids=[record.id], changes=changes)
+        except Conflict:
+            if not changes or attempt == CHANGE_ATTEMPTS:
+                raise
+            continue
+        return record
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def set_result(

@@ -80,3 +80,137 @@ def test_a_failed_transaction_undoes_no_write_made_beside_it(dynamodb: Any) -> N
             thread.join()
     stored = {item["k"]["S"] for item in dynamodb.scan(TableName="events")["Items"]}
     assert stored == {f"w{i}" for i in range(150)}
+
+
+def _table(name: str) -> Any:
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    return dynamodb_backends[DEFAULT_ACCOUNT_ID]["eu-west-3"].tables[name]
+
+
+def test_a_transaction_copies_no_table_and_undoes_only_the_items_it_touched(
+    dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Plain moto deep-copies each table a transaction names, once per item (the local stack grew
+    by gigabytes): here a table copy is an error, and the failed transaction still leaves nothing."""
+    import copy
+
+    import moto.dynamodb.models as backend_module
+    from moto.dynamodb.models.table import Table
+
+    deepcopy = copy.deepcopy
+
+    def no_table_copy(value: Any, memo: Any = None) -> Any:
+        assert not isinstance(value, Table), "a transaction copied a whole table"
+        return deepcopy(value, memo)
+
+    monkeypatch.setattr(backend_module.copy, "deepcopy", no_table_copy)  # type: ignore[attr-defined]
+    for i in range(50):
+        dynamodb.put_item(TableName="events", Item={"k": {"S": f"e{i}"}})
+    _failing_transaction(dynamodb, "e1")  # overwrites e1, then fails: e1 is put back as it was
+    dynamodb.transact_write_items(
+        TransactItems=[{"Put": {"TableName": "events", "Item": {"k": {"S": "e1"}, "v": {"S": "new"}}}}]
+    )
+    assert dynamodb.get_item(TableName="events", Key={"k": {"S": "e1"}})["Item"]["v"]["S"] == "new"
+    assert len(_table("events").stream_shard.items) == 51  # 50 puts and the one that passed
+
+
+def _bump(dynamodb: Any, token: str, by: int = 1) -> Any:
+    return dynamodb.transact_write_items(
+        ClientRequestToken=token,
+        TransactItems=[
+            {
+                "Update": {
+                    "TableName": "events",
+                    "Key": {"k": {"S": "counter"}},
+                    "UpdateExpression": "ADD n :by",
+                    "ExpressionAttributeValues": {":by": {"N": str(by)}},
+                }
+            }
+        ],
+    )
+
+
+def test_a_transaction_retried_with_its_client_request_token_is_applied_once(dynamodb: Any) -> None:
+    """DynamoDB answers a retry with the same token (botocore's, after a read timeout) as the first
+    success without applying it again; plain moto applies it twice."""
+    _bump(dynamodb, "token-1")
+    _bump(dynamodb, "token-1")  # the retry: succeeds
+    counter = dynamodb.get_item(TableName="events", Key={"k": {"S": "counter"}})["Item"]["n"]["N"]
+    assert counter == "1"
+    _bump(dynamodb, "token-2")
+    assert dynamodb.get_item(TableName="events", Key={"k": {"S": "counter"}})["Item"]["n"]["N"] == "2"
+
+
+def test_a_client_request_token_names_one_transaction_only(dynamodb: Any) -> None:
+    _bump(dynamodb, "token-1")
+    with pytest.raises(dynamodb.exceptions.ClientError) as raised:
+        _bump(dynamodb, "token-1", by=5)
+    assert raised.value.response["Error"]["Code"] == "IdempotentParameterMismatchException"
+    assert dynamodb.get_item(TableName="events", Key={"k": {"S": "counter"}})["Item"]["n"]["N"] == "1"
+
+
+def test_a_cancelled_transaction_leaves_its_token_free_for_the_retry(dynamodb: Any) -> None:
+    item = {"k": {"S": "once"}}
+    put = {"Put": {"TableName": "events", "Item": item, "ConditionExpression": "attribute_not_exists(k)"}}
+    dynamodb.put_item(TableName="events", Item=item)
+    with pytest.raises(dynamodb.exceptions.TransactionCanceledException):
+        dynamodb.transact_write_items(ClientRequestToken="t", TransactItems=[put])
+    dynamodb.delete_item(TableName="events", Key=item)
+    dynamodb.transact_write_items(ClientRequestToken="t", TransactItems=[put])
+    assert dynamodb.get_item(TableName="events", Key=item)["Item"] == item
+
+
+def _reader(dynamodb: Any) -> tuple[Any, str, str]:
+    streams = streams_client(boto3.Session(region_name="eu-west-3"))
+    arn = dynamodb.describe_table(TableName="events")["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    return streams, arn, shard
+
+
+def test_stream_records_every_reader_has_passed_are_trimmed_and_numbering_goes_on(dynamodb: Any) -> None:
+    """Plain moto keeps every stream record forever (with both images): here a record goes once
+    every reader has asked for an iterator past it, and reading goes on as before."""
+    streams, arn, shard = _reader(dynamodb)
+    horizon = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    for i in range(20):
+        dynamodb.put_item(TableName="events", Item={"k": {"S": f"a{i}"}})
+    page = streams.get_records(ShardIterator=horizon["ShardIterator"], Limit=100)
+    last = page["Records"][-1]["dynamodb"]["SequenceNumber"]
+    assert len(page["Records"]) == 20 and len(_table("events").stream_shard.items) == 20
+    # a second reader, still at the start, holds the records until it too has passed them
+    second = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    streams.get_shard_iterator(
+        StreamArn=arn, ShardId=shard, ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=last
+    )
+    assert len(_table("events").stream_shard.items) == 20
+    assert len(streams.get_records(ShardIterator=second["ShardIterator"])["Records"]) == 20
+    _table("events").stream_shard.__dict__["_claims"] = []  # both readers' older claims expire
+    after = streams.get_shard_iterator(
+        StreamArn=arn, ShardId=shard, ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=last
+    )
+    assert _table("events").stream_shard.items == []
+    dynamodb.put_item(TableName="events", Item={"k": {"S": "b"}})
+    records = streams.get_records(ShardIterator=after["ShardIterator"])["Records"]
+    assert [r["dynamodb"]["Keys"]["k"]["S"] for r in records] == ["b"]
+    assert int(records[0]["dynamodb"]["SequenceNumber"]) == int(last) + 1
+    latest = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST")
+    dynamodb.put_item(TableName="events", Item={"k": {"S": "c"}})
+    records = streams.get_records(ShardIterator=latest["ShardIterator"])["Records"]
+    assert [r["dynamodb"]["Keys"]["k"]["S"] for r in records] == ["c"]
+
+
+def test_stream_records_older_than_24_hours_are_trimmed_even_with_no_reader(dynamodb: Any) -> None:
+    from datetime import timedelta
+
+    for i in range(5):
+        dynamodb.put_item(TableName="events", Item={"k": {"S": f"old{i}"}})
+    for record in _table("events").stream_shard.items:
+        record.record["dynamodb"]["ApproximateCreationDateTime"] -= timedelta(hours=24, minutes=1)
+    dynamodb.put_item(TableName="events", Item={"k": {"S": "new"}})
+    streams, arn, shard = _reader(dynamodb)
+    horizon = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    records = streams.get_records(ShardIterator=horizon["ShardIterator"])["Records"]
+    assert [r["dynamodb"]["Keys"]["k"]["S"] for r in records] == ["new"]
+    assert len(_table("events").stream_shard.items) == 1

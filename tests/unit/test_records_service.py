@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import uuid
+from typing import Any
 
 import pytest
 
 from chalicelib.config import Settings
 from chalicelib.domain.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
-from chalicelib.domain.model import Principal, Role
-from chalicelib.ports import RequestMeta
+from chalicelib.domain.model import Principal, Role, ScreeningRecord
+from chalicelib.ports import Change, RequestMeta
 from chalicelib.services import records
 from tests.fakes import FakeCipher, FakeIdempotency, FakeIndex, FakeJournal, FakeRepository, FixedClock
 from tests.patients import screening_body
@@ -134,3 +136,50 @@ def test_cancel_after_sending_is_a_conflict(deps: records.RecordsDeps) -> None:
     stored.delivery.first_sent_at = stored.created_at  # the lease's fact
     with pytest.raises(Conflict):
         records.cancel_record(deps, PHARMACIST, META, record.id)
+
+
+class RacedRepository(FakeRepository):
+    """A repository whose next `races` saves find the record changed since it was read (the
+    export's lease, another request), as a version condition that fails."""
+
+    races = 0
+
+    def save_change(self, record: ScreeningRecord, *, expected_version: int) -> Change:
+        if self.races:
+            self.races -= 1
+
+            def write(pending: list[Any]) -> None:
+                raise Conflict("The record changed meanwhile; reload it and retry.")
+
+            return Change(write=write, conflict=lambda _failed: Conflict())
+        return super().save_change(record, expected_version=expected_version)
+
+
+@pytest.fixture
+def raced(deps: records.RecordsDeps) -> tuple[records.RecordsDeps, RacedRepository]:
+    repository = RacedRepository()
+    return dataclasses.replace(deps, repository=repository), repository
+
+
+def test_a_result_that_lost_a_race_for_the_version_is_read_again_and_set_not_a_409(
+    raced: tuple[records.RecordsDeps, RacedRepository],
+) -> None:
+    deps, repository = raced
+    record, _ = records.create_record(deps, PHARMACIST, META, screening_body(0, result=None), None)
+    repository.races = records.CHANGE_ATTEMPTS - 1
+    updated = records.set_result(deps, PHARMACIST, META, record.id, {"result": "positive"})
+    assert updated.test.result is not None and updated.test.result.value == "positive"
+    assert repository.get(record.finess, record.id)[0].version == record.version + 1
+    assert journal(deps).actions() == [("create", "success"), ("set_result", "success")]
+
+
+def test_a_change_that_keeps_losing_the_race_is_a_409_after_a_bounded_number_of_reads(
+    raced: tuple[records.RecordsDeps, RacedRepository],
+) -> None:
+    deps, repository = raced
+    record, _ = records.create_record(deps, PHARMACIST, META, screening_body(0, result=None), None)
+    repository.races = records.CHANGE_ATTEMPTS
+    with pytest.raises(Conflict):
+        records.cancel_record(deps, PHARMACIST, META, record.id)
+    assert repository.get(record.finess, record.id)[0].status.value == "pending"
+    assert journal(deps).actions() == [("create", "success")]

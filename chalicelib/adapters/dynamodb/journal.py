@@ -33,10 +33,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import random
 import threading
 import time as _time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -127,6 +129,13 @@ def _epoch(value: datetime | None) -> int | None:
 
 def _from_epoch(value: int | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def request_token(link: Link) -> str:
+    """The ClientRequestToken of the transaction that writes `link` (36 characters at most): the
+    same for botocore's retries of that transaction, another for the next attempt at another seq."""
+    digest = hashlib.sha256(f"{link.chain}|{link.seq}|{link.hash}".encode()).hexdigest()
+    return str(uuid.UUID(hex=digest[:32]))
 
 
 def _item_of(link: Link) -> AuditEventModel:
@@ -444,7 +453,20 @@ class DynamoDbAuditJournal:
                 self._connection,
                 changes,
                 then=lambda t: t.save(item, condition=AuditEventModel.seq.does_not_exist()),
+                token=request_token(link),
+                committed=lambda: self._stored(link),
             )
+
+    def _stored(self, link: Link) -> bool:
+        """Whether this very link is in the chain: its transaction committed, whatever answer was
+        lost (the link's hash covers the event, its request id and its time)."""
+        try:
+            stored = AuditEventModel.get(
+                link.chain, link.seq, consistent_read=True, attributes_to_get=["hash"]
+            )
+        except AuditEventModel.DoesNotExist:
+            return False
+        return bool(stored.hash == link.hash)
 
     def head(self, chain: str) -> Head:
         """The chain's newest link (consistent read); if every link expired, the newest checkpoint."""

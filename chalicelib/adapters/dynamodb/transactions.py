@@ -54,14 +54,38 @@ class _Tracked:
 
 
 def write_together(
-    connection: Connection, changes: Sequence[Change], *, then: Callable[[Any], None] | None = None
+    connection: Connection,
+    changes: Sequence[Change],
+    *,
+    then: Callable[[Any], None] | None = None,
+    token: str | None = None,
+    committed: Callable[[], bool] | None = None,
 ) -> bool:
     """Commit `changes`, and what `then` adds (the journal's link), in one transaction. True if it
     committed; a change's own error if one of its conditions failed (nothing was written); False if
-    only an item of `then` failed its condition, or another transaction on the same items won."""
+    only an item of `then` failed its condition, or another transaction on the same items won.
+
+    An answer can be lost after the transaction committed (a read timeout): `token` goes as its
+    ClientRequestToken, which botocore's retries resend and DynamoDB honours for 10 minutes (the
+    retry succeeds, nothing is applied twice). Past that, a retry finds its own items and fails
+    their conditions; `committed` (asked only after a failure) tells whether this very transaction
+    is stored, and if it is, the write succeeded: never a conflict with itself."""
+    try:
+        if _write(connection, changes, then, token):
+            return True
+    except Exception:
+        if committed is not None and committed():
+            return True
+        raise
+    return committed is not None and committed()
+
+
+def _write(
+    connection: Connection, changes: Sequence[Change], then: Callable[[Any], None] | None, token: str | None
+) -> bool:
     transaction = _Tracked()
     try:
-        with TransactWrite(connection=connection) as raw:
+        with TransactWrite(connection=connection, client_request_token=token) as raw:
             transaction.raw = raw
             for index, change in enumerate(changes):
                 transaction.owner = index
