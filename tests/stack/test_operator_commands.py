@@ -53,8 +53,8 @@ def local_form(command: str, stack_file: str) -> list[str]:
 
 def run(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}
-    env.pop("MAKEFLAGS", None)
-    env.pop("MFLAGS", None)
+    for name in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL"):  # as a person's shell: not a make under `make test`
+        env.pop(name, None)
     return subprocess.run(
         argv,
         cwd=PROJECT_DIR,
