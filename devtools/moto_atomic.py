@@ -32,6 +32,7 @@ What it changes in moto, and why:
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import functools
 import hashlib
@@ -265,7 +266,10 @@ def _partition_query(original: Any) -> Any:
             elif self.range_key_attr is None:
                 candidates = [partition]
             else:
-                candidates = sorted(partition.values(), key=lambda item: item.range_key.cast_value)
+                keys = _range_keys(self, hash_key, partition)
+                if limit and exclusive_start_key is None and not filter_kwargs:
+                    keys = _first_keys(keys, limit, scan_index_forward, range_comparison, range_objs)
+                candidates = [partition[key] for key in keys]
         elif hash_key_conditions:
             wanted = list(hash_key_conditions)
             candidates = [
@@ -299,6 +303,75 @@ def _partition_query(original: Any) -> Any:
             self.__dict__.pop("_query_candidates", None)
 
     return functools.update_wrapper(query, original)
+
+
+def _range_keys(table: Any, hash_key: Any, partition: dict[Any, Any]) -> list[Any]:
+    """The partition's range keys in order, kept per partition as items come and go (below), so
+    that reading an audit chain's head costs no sort of the chain."""
+    kept: dict[Any, list[Any]] = table.__dict__.setdefault("_range_keys", {})
+    keys = kept.get(hash_key)
+    if keys is None or len(keys) != len(partition):
+        keys = kept[hash_key] = sorted(partition, key=_cast)
+    return keys
+
+
+def _cast(key: Any) -> Any:
+    return key.cast_value
+
+
+def _first_keys(keys: list[Any], limit: int, forward: bool, comparison: Any, bounds: Any) -> list[Any]:
+    """The keys moto's loop reads for a page of `limit` (in ascending order, as moto sorts them):
+    up to the limit-th that meets the range condition, and one more (which tells moto to answer a
+    LastEvaluatedKey)."""
+    picked: list[Any] = []
+    met = 0
+    for key in keys if forward else reversed(keys):
+        picked.append(key)
+        if met == limit:
+            break
+        if comparison is None or key.compare(comparison, bounds):
+            met += 1
+    return picked if forward else picked[::-1]
+
+
+def _keeping_range_keys_on_put(original: Any) -> Any:
+    def put_item(self: Any, item_attrs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        keys = _kept_keys(self, item_attrs.get(self.hash_key_attr))
+        if keys is None or self.range_key_attr not in item_attrs:
+            return original(self, item_attrs, *args, **kwargs)
+        from moto.dynamodb.models.dynamo_type import DynamoType
+
+        hash_value = DynamoType(item_attrs[self.hash_key_attr])
+        range_value = DynamoType(item_attrs[self.range_key_attr])
+        new = range_value not in self.items.get(hash_value, {})
+        answer = original(self, item_attrs, *args, **kwargs)
+        if new:
+            bisect.insort(keys, range_value, key=_cast)
+        return answer
+
+    return functools.update_wrapper(put_item, original)
+
+
+def _keeping_range_keys_on_delete(original: Any) -> Any:
+    def delete_item(self: Any, hash_key: Any, range_key: Any, *args: Any, **kwargs: Any) -> Any:
+        answer = original(self, hash_key, range_key, *args, **kwargs)
+        keys = self.__dict__.get("_range_keys", {}).get(hash_key) if self.range_key_attr else None
+        if answer is not None and keys is not None:
+            keys.remove(range_key)
+        return answer
+
+    return functools.update_wrapper(delete_item, original)
+
+
+def _kept_keys(table: Any, hash_attribute: Any) -> list[Any] | None:
+    if table.range_key_attr is None or hash_attribute is None or "_range_keys" not in table.__dict__:
+        return None
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    try:
+        return table.__dict__["_range_keys"].get(DynamoType(hash_attribute))  # type: ignore[no-any-return]
+    except Exception:  # moto's put_item refuses what is not a key
+        return None
 
 
 def _equal(found: Any, expected: Any) -> bool:
@@ -465,6 +538,8 @@ def install() -> None:
     setattr(DynamoHandler, "transact_write_items", tokens)  # noqa: B010 (mypy: a method)
     setattr(Table, "query", _partition_query(Table.query))  # noqa: B010
     setattr(Table, "all_items", _all_items(Table.all_items))  # noqa: B010
+    setattr(Table, "put_item", _keeping_range_keys_on_put(Table.put_item))  # noqa: B010
+    setattr(Table, "delete_item", _keeping_range_keys_on_delete(Table.delete_item))  # noqa: B010
     setattr(StreamShard, "add", _add)  # noqa: B010
     setattr(StreamShard, "get", _get)  # noqa: B010
     setattr(ShardIterator, "__init__", _iterator_init(ShardIterator.__init__))  # noqa: B010
