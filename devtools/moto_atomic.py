@@ -19,24 +19,18 @@ What it changes in moto, and why:
     after a lost answer (botocore's own, on a read timeout) applied the transaction again.
   * streams trimmed: DynamoDB keeps a stream record 24 hours, moto forever (with both images). Here a
     record goes after 24 hours, or as soon as every reader of the shard has passed it. A reader is
-    a shard iterator asked for and the iterators read from it, page after page; it stands where
-    the iterator it last read with starts (it completed what came before), and holds nothing back
-    once silent READER_SILENCE_SECONDS (the local stack's readers ask for an iterator at every
-    pass, from the last record they completed). A stream no reader asked for keeps its records 24
-    hours. A reader that asks for records already trimmed reads from the oldest kept (DynamoDB:
-    TrimmedDataAccessException). Shard iterators expire after 15 minutes, as DynamoDB's (moto keeps
-    every one it made).
-  * queries read their partition: moto sorts every item of the table for each query; here a
-    base-table query looks at its partition only, an index query at the items with its index key.
+    whoever asked for a shard iterator in the last READER_SILENCE_SECONDS, and stands where that
+    iterator starts (the local stack's readers ask at every pass from the last record they
+    completed). A stream no reader asked for keeps its records 24 hours. A reader that asks for
+    records already trimmed reads from the oldest kept (DynamoDB: TrimmedDataAccessException).
+    Shard iterators expire after 15 minutes, as DynamoDB's (moto keeps every one it made).
 """
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import functools
 import hashlib
-import itertools
 import json
 import sys
 import threading
@@ -62,16 +56,14 @@ _OPERATIONS = (
 # A stream read during a transaction that then fails would see records of writes undone.
 _STREAM_OPERATIONS = ("describe_stream", "get_shard_iterator", "get_records")
 _LOCK = threading.RLock()
-# Each shard iterator asked for starts a reader (devtools/streams.py asks for one a pass).
-_READERS = itertools.count(1)
 
 REQUEST_TOKEN_SECONDS = 600.0  # DynamoDB: a ClientRequestToken is valid 10 minutes
 STREAM_RETENTION = timedelta(hours=24)  # DynamoDB keeps a stream record 24 hours
 ITERATOR_SECONDS = 900.0  # DynamoDB: a shard iterator expires after 15 minutes
-# A reader that neither asked for a shard iterator nor read records this long no longer holds
-# records back: longer than the 300 s a local handler is given (devtools/streams.LocalContext), so a
-# batch whose slow handler then fails is still there when it is read again.
-READER_SILENCE_SECONDS = 360.0
+# A reader that asked for no shard iterator this long no longer holds records back. Every reader
+# of the local stack (devtools/streams.StreamPoller) asks for one from where it stands at each pass
+# (a second, plus its handler's time), so this is far longer than a pass.
+READER_SILENCE_SECONDS = 120.0
 
 
 def _serialise(cls: type, names: tuple[str, ...]) -> None:
@@ -229,173 +221,6 @@ def _honouring_request_token(original: Any) -> Any:
     return functools.update_wrapper(handler, original)
 
 
-# --- queries read their partition -------------------------------------------------------------------
-
-
-def _partition_query(original: Any) -> Any:
-    """Table.query that looks only at the queried partition. moto builds its candidates from
-    `all_items()`, every item of the table sorted, for each query (the head of an audit chain, the
-    export's queue index), under the one lock above: a query's cost grew with the table, DynamoDB's
-    does not. Here a base-table query's candidates are `items[hash]` (moto keeps
-    `items[hash][range]` when the table has a range key), already in range-key order, and an
-    index query's are the items whose index hash attributes match, unsorted (moto sorts them
-    itself). moto's own matching, order, paging and filters then run unchanged on them."""
-
-    def query(
-        self: Any,
-        hash_key: Any,
-        range_comparison: Any,
-        range_objs: Any,
-        limit: Any,
-        exclusive_start_key: Any,
-        scan_index_forward: Any,
-        projection_expressions: Any,
-        index_name: str | None = None,
-        consistent_read: bool = False,
-        filter_expression: Any = None,
-        hash_key_conditions: list[tuple[str, Any]] | None = None,
-        range_key_conditions: Any = None,
-        **filter_kwargs: Any,
-    ) -> Any:
-        from moto.dynamodb.models.dynamo_type import Item
-
-        if index_name is None:
-            partition = self.items.get(hash_key) if hash_key is not None else None  # no defaultdict entry
-            if partition is None:
-                candidates: list[Any] = []
-            elif self.range_key_attr is None:
-                candidates = [partition]
-            else:
-                keys = _range_keys(self, hash_key, partition)
-                if limit and exclusive_start_key is None and not filter_kwargs:
-                    keys = _first_keys(keys, limit, scan_index_forward, range_comparison, range_objs)
-                candidates = [partition[key] for key in keys]
-        elif hash_key_conditions:
-            wanted = list(hash_key_conditions)
-            candidates = [
-                item
-                for item in _unsorted_items(self)
-                if isinstance(item, Item)
-                and all(_equal(item.attrs.get(name), value) for name, value in wanted)
-            ]
-        else:
-            candidates = None  # type: ignore[assignment]
-        if candidates is not None:
-            self.__dict__["_query_candidates"] = candidates
-        try:
-            return original(
-                self,
-                hash_key,
-                range_comparison,
-                range_objs,
-                limit,
-                exclusive_start_key,
-                scan_index_forward,
-                projection_expressions,
-                index_name,
-                consistent_read,
-                filter_expression,
-                hash_key_conditions=hash_key_conditions,
-                range_key_conditions=range_key_conditions,
-                **filter_kwargs,
-            )
-        finally:
-            self.__dict__.pop("_query_candidates", None)
-
-    return functools.update_wrapper(query, original)
-
-
-def _range_keys(table: Any, hash_key: Any, partition: dict[Any, Any]) -> list[Any]:
-    """The partition's range keys in order, kept per partition as items come and go (below), so
-    that reading an audit chain's head costs no sort of the chain."""
-    kept: dict[Any, list[Any]] = table.__dict__.setdefault("_range_keys", {})
-    keys = kept.get(hash_key)
-    if keys is None or len(keys) != len(partition):
-        keys = kept[hash_key] = sorted(partition, key=_cast)
-    return keys
-
-
-def _cast(key: Any) -> Any:
-    return key.cast_value
-
-
-def _first_keys(keys: list[Any], limit: int, forward: bool, comparison: Any, bounds: Any) -> list[Any]:
-    """The keys moto's loop reads for a page of `limit` (in ascending order, as moto sorts them):
-    up to the limit-th that meets the range condition, and one more (which tells moto to answer a
-    LastEvaluatedKey)."""
-    picked: list[Any] = []
-    met = 0
-    for key in keys if forward else reversed(keys):
-        picked.append(key)
-        if met == limit:
-            break
-        if comparison is None or key.compare(comparison, bounds):
-            met += 1
-    return picked if forward else picked[::-1]
-
-
-def _keeping_range_keys_on_put(original: Any) -> Any:
-    def put_item(self: Any, item_attrs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        keys = _kept_keys(self, item_attrs.get(self.hash_key_attr))
-        if keys is None or self.range_key_attr not in item_attrs:
-            return original(self, item_attrs, *args, **kwargs)
-        from moto.dynamodb.models.dynamo_type import DynamoType
-
-        hash_value = DynamoType(item_attrs[self.hash_key_attr])
-        range_value = DynamoType(item_attrs[self.range_key_attr])
-        new = range_value not in self.items.get(hash_value, {})
-        answer = original(self, item_attrs, *args, **kwargs)
-        if new:
-            bisect.insort(keys, range_value, key=_cast)
-        return answer
-
-    return functools.update_wrapper(put_item, original)
-
-
-def _keeping_range_keys_on_delete(original: Any) -> Any:
-    def delete_item(self: Any, hash_key: Any, range_key: Any, *args: Any, **kwargs: Any) -> Any:
-        answer = original(self, hash_key, range_key, *args, **kwargs)
-        keys = self.__dict__.get("_range_keys", {}).get(hash_key) if self.range_key_attr else None
-        if answer is not None and keys is not None:
-            keys.remove(range_key)
-        return answer
-
-    return functools.update_wrapper(delete_item, original)
-
-
-def _kept_keys(table: Any, hash_attribute: Any) -> list[Any] | None:
-    if table.range_key_attr is None or hash_attribute is None or "_range_keys" not in table.__dict__:
-        return None
-    from moto.dynamodb.models.dynamo_type import DynamoType
-
-    try:
-        return table.__dict__["_range_keys"].get(DynamoType(hash_attribute))  # type: ignore[no-any-return]
-    except Exception:  # moto's put_item refuses what is not a key
-        return None
-
-
-def _equal(found: Any, expected: Any) -> bool:
-    return bool(found) and bool(found == expected)  # moto's own test (an absent attribute is None)
-
-
-def _unsorted_items(table: Any) -> Iterator[Any]:
-    for partition in table.items.values():
-        if table.range_key_attr is None:
-            yield partition
-        else:
-            yield from partition.values()
-
-
-def _all_items(original: Any) -> Any:
-    """Table.all_items, or the candidates a query chose above while it runs (under the lock)."""
-
-    def all_items(self: Any) -> Any:
-        candidates = self.__dict__.get("_query_candidates")
-        return list(candidates) if candidates is not None else original(self)
-
-    return functools.update_wrapper(all_items, original)
-
-
 # --- streams trimmed --------------------------------------------------------------------------------
 
 
@@ -425,14 +250,10 @@ def _get(shard: Any, start: int, quantity: int) -> list[dict[str, Any]]:
 def _trim(shard: Any) -> None:
     """Drop the records older than STREAM_RETENTION and those every live reader has passed."""
     now = time.monotonic()
-    readers: dict[int, tuple[float, int]] = {
-        reader: (at, seq)
-        for reader, (at, seq) in shard.__dict__.get("_readers", {}).items()
-        if now - at < READER_SILENCE_SECONDS
-    }
-    shard.__dict__["_readers"] = readers
+    claims = [(at, seq) for at, seq in shard.__dict__.get("_claims", []) if now - at < READER_SILENCE_SECONDS]
+    shard.__dict__["_claims"] = claims
     base = shard.starting_sequence_number + _offset(shard)
-    passed = max(0, min(seq for _, seq in readers.values()) - base) if readers else 0
+    passed = max(0, min(seq for _, seq in claims) - base) if claims else 0
     oldest = datetime.now(UTC).replace(tzinfo=None) - STREAM_RETENTION
     expired = 0
     for record in shard.items:
@@ -444,10 +265,6 @@ def _trim(shard: Any) -> None:
     if count:
         del shard.items[:count]
         shard.__dict__["_trimmed"] = _offset(shard) + count
-
-
-def _stands_at(shard: Any, reader: int, iterator: Any) -> None:
-    shard.__dict__.setdefault("_readers", {})[reader] = (time.monotonic(), int(iterator.sequence_number))
 
 
 def _iterator_init(original: Any) -> Any:
@@ -463,39 +280,26 @@ def _iterator_init(original: Any) -> Any:
 
 
 def _claiming_iterator(original: Any) -> Any:
-    """get_shard_iterator: a new reader, standing where the iterator it asks for starts."""
+    """get_shard_iterator: a reader's position is where the iterator it asks for starts."""
 
     def get_shard_iterator(self: Any, *args: Any, **kwargs: Any) -> Any:
         with _LOCK:
             iterator = original(self, *args, **kwargs)
-            reader = next(_READERS)
-            iterator.__dict__["_reader"] = reader
-            _stands_at(iterator.stream_shard, reader, iterator)
-            _trim(iterator.stream_shard)
+            shard = iterator.stream_shard
+            shard.__dict__.setdefault("_claims", []).append((time.monotonic(), int(iterator.sequence_number)))
+            _trim(shard)
             return iterator
 
     return functools.update_wrapper(get_shard_iterator, original)
 
 
-def _reading_iterators(original: Any) -> Any:
-    """get_records: the reader now stands where the iterator it reads with starts (it completed
-    what came before: a reader that failed a batch asks for a new iterator from before it), the
-    next iterator is that reader's; then the streams are trimmed, and iterators older than
-    DynamoDB's 15 minutes forgotten (moto keeps every iterator it ever made, one per page read).
-    A reader that reads page after page without asking for a new iterator (the local trigger
-    while records keep coming) so moves on and lets the stream be trimmed behind it."""
+def _expiring_iterators(original: Any) -> Any:
+    """get_records, after which iterators older than DynamoDB's 15 minutes are forgotten (moto keeps
+    every iterator it ever made, one per page read)."""
 
     def get_records(self: Any, iterator_arn: str, limit: int) -> Any:
         with _LOCK:
-            iterator = self.shard_iterators.get(iterator_arn)
             answer = original(self, iterator_arn, limit)
-            reader = iterator.__dict__.get("_reader") if iterator is not None else None
-            if reader is not None:
-                _stands_at(iterator.stream_shard, reader, iterator)
-                following = self.shard_iterators.get(answer.get("NextShardIterator"))
-                if following is not None:
-                    following.__dict__["_reader"] = reader
-                _trim(iterator.stream_shard)
             now = time.monotonic()
             stale = [
                 arn
@@ -526,7 +330,7 @@ def undo_log_transactions() -> Iterator[None]:
 def install() -> None:
     """Make this process's moto DynamoDB and DynamoDB Streams behave as above (idempotent)."""
     from moto.dynamodb.models import DynamoDBBackend
-    from moto.dynamodb.models.table import StreamShard, Table
+    from moto.dynamodb.models.table import StreamShard
     from moto.dynamodb.responses import DynamoHandler
     from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
 
@@ -536,16 +340,12 @@ def install() -> None:
     setattr(DynamoDBBackend, "transact_write_items", transact_write_items)  # noqa: B010 (mypy: a method)
     tokens = _honouring_request_token(DynamoHandler.transact_write_items)
     setattr(DynamoHandler, "transact_write_items", tokens)  # noqa: B010 (mypy: a method)
-    setattr(Table, "query", _partition_query(Table.query))  # noqa: B010
-    setattr(Table, "all_items", _all_items(Table.all_items))  # noqa: B010
-    setattr(Table, "put_item", _keeping_range_keys_on_put(Table.put_item))  # noqa: B010
-    setattr(Table, "delete_item", _keeping_range_keys_on_delete(Table.delete_item))  # noqa: B010
     setattr(StreamShard, "add", _add)  # noqa: B010
     setattr(StreamShard, "get", _get)  # noqa: B010
     setattr(ShardIterator, "__init__", _iterator_init(ShardIterator.__init__))  # noqa: B010
     streams = DynamoDBStreamsBackend
     setattr(streams, "get_shard_iterator", _claiming_iterator(streams.get_shard_iterator))  # noqa: B010
-    setattr(streams, "get_records", _reading_iterators(streams.get_records))  # noqa: B010
+    setattr(streams, "get_records", _expiring_iterators(streams.get_records))  # noqa: B010
     _serialise(DynamoDBBackend, _OPERATIONS)
     _serialise(DynamoDBStreamsBackend, _STREAM_OPERATIONS)
 
