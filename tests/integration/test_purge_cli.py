@@ -9,6 +9,7 @@ import pytest
 
 from chalicelib.adapters.dynamodb.models import RecordModel
 from chalicelib.domain.model import Principal, Role
+from chalicelib.domain.pharmacy_day import PARIS, local_day
 from chalicelib.ports import RequestMeta
 from chalicelib.services import records
 from devtools import purge as cli
@@ -24,7 +25,8 @@ def test_dry_run_as_of_the_cap_reports_and_a_real_run_now_erases_nothing(
     record, _ = records.create_record(
         get_container().records, caller, RequestMeta(), screening_body(0, None), None
     )
-    created = record.created_at.date()
+    # the pharmacy's day counts the retention (a record made at 23:30 UTC is made the next day in Paris)
+    created = local_day(record.created_at, PARIS)
 
     cap = created + timedelta(days=90)
     # exit 1: it needs attention, SI-DEP never acknowledged it
