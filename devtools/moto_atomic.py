@@ -18,16 +18,21 @@ What it changes in moto, and why:
     other items is an IdempotentParameterMismatchException). moto ignores the token, so a retry
     after a lost answer (botocore's own, on a read timeout) applied the transaction again.
   * streams trimmed: DynamoDB keeps a stream record 24 hours, moto forever (with both images). Here a
-    record goes after 24 hours, or as soon as every reader of the shard has passed it. A reader is
-    whoever asked for a shard iterator in the last READER_SILENCE_SECONDS, and stands where that
-    iterator starts (the local stack's readers ask at every pass from the last record they
-    completed). A stream no reader asked for keeps its records 24 hours. A reader that asks for
-    records already trimmed reads from the oldest kept (DynamoDB: TrimmedDataAccessException).
-    Shard iterators expire after 15 minutes, as DynamoDB's (moto keeps every one it made).
+    record goes after 24 hours, or as soon as every reader of the shard has passed it. A reader
+    stands where the shard iterator it asks for, or reads with, starts (it completed what came
+    before), and each such position holds the records after it for READER_SILENCE_SECONDS (the
+    local stack's readers ask for an iterator at every pass, from the last record they completed,
+    and read on page by page). A stream no reader asked for keeps its records 24 hours. A reader
+    that asks for records already trimmed reads from the oldest kept (DynamoDB:
+    TrimmedDataAccessException). Shard iterators expire after 15 minutes, as DynamoDB's (moto
+    keeps every one it made).
+  * queries read their partition: moto sorts every item of the table for each query; here a
+    base-table query looks at its partition only, an index query at the items with its index key.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import functools
 import hashlib
@@ -60,9 +65,10 @@ _LOCK = threading.RLock()
 REQUEST_TOKEN_SECONDS = 600.0  # DynamoDB: a ClientRequestToken is valid 10 minutes
 STREAM_RETENTION = timedelta(hours=24)  # DynamoDB keeps a stream record 24 hours
 ITERATOR_SECONDS = 900.0  # DynamoDB: a shard iterator expires after 15 minutes
-# A reader that asked for no shard iterator this long no longer holds records back. Every reader
-# of the local stack (devtools/streams.StreamPoller) asks for one from where it stands at each pass
-# (a second, plus its handler's time), so this is far longer than a pass.
+# A position a reader stood at (asked for a shard iterator there, or read with one) holds the
+# records after it back this long. Every reader of the local stack (devtools/streams.StreamPoller)
+# asks for one from where it stands at each pass and reads on page by page, so this is far longer
+# than a pass; a consumer started meanwhile from TRIM_HORIZON still replays what was just passed.
 READER_SILENCE_SECONDS = 120.0
 
 
@@ -221,6 +227,173 @@ def _honouring_request_token(original: Any) -> Any:
     return functools.update_wrapper(handler, original)
 
 
+# --- queries read their partition -------------------------------------------------------------------
+
+
+def _partition_query(original: Any) -> Any:
+    """Table.query that looks only at the queried partition. moto builds its candidates from
+    `all_items()`, every item of the table sorted, for each query (the head of an audit chain, the
+    export's queue index), under the one lock above: a query's cost grew with the table, DynamoDB's
+    does not. Here a base-table query's candidates are `items[hash]` (moto keeps
+    `items[hash][range]` when the table has a range key), already in range-key order, and an
+    index query's are the items whose index hash attributes match, unsorted (moto sorts them
+    itself). moto's own matching, order, paging and filters then run unchanged on them."""
+
+    def query(
+        self: Any,
+        hash_key: Any,
+        range_comparison: Any,
+        range_objs: Any,
+        limit: Any,
+        exclusive_start_key: Any,
+        scan_index_forward: Any,
+        projection_expressions: Any,
+        index_name: str | None = None,
+        consistent_read: bool = False,
+        filter_expression: Any = None,
+        hash_key_conditions: list[tuple[str, Any]] | None = None,
+        range_key_conditions: Any = None,
+        **filter_kwargs: Any,
+    ) -> Any:
+        from moto.dynamodb.models.dynamo_type import Item
+
+        if index_name is None:
+            partition = self.items.get(hash_key) if hash_key is not None else None  # no defaultdict entry
+            if partition is None:
+                candidates: list[Any] = []
+            elif self.range_key_attr is None:
+                candidates = [partition]
+            else:
+                keys = _range_keys(self, hash_key, partition)
+                if limit and exclusive_start_key is None and not filter_kwargs:
+                    keys = _first_keys(keys, limit, scan_index_forward, range_comparison, range_objs)
+                candidates = [partition[key] for key in keys]
+        elif hash_key_conditions:
+            wanted = list(hash_key_conditions)
+            candidates = [
+                item
+                for item in _unsorted_items(self)
+                if isinstance(item, Item)
+                and all(_equal(item.attrs.get(name), value) for name, value in wanted)
+            ]
+        else:
+            candidates = None  # type: ignore[assignment]
+        if candidates is not None:
+            self.__dict__["_query_candidates"] = candidates
+        try:
+            return original(
+                self,
+                hash_key,
+                range_comparison,
+                range_objs,
+                limit,
+                exclusive_start_key,
+                scan_index_forward,
+                projection_expressions,
+                index_name,
+                consistent_read,
+                filter_expression,
+                hash_key_conditions=hash_key_conditions,
+                range_key_conditions=range_key_conditions,
+                **filter_kwargs,
+            )
+        finally:
+            self.__dict__.pop("_query_candidates", None)
+
+    return functools.update_wrapper(query, original)
+
+
+def _range_keys(table: Any, hash_key: Any, partition: dict[Any, Any]) -> list[Any]:
+    """The partition's range keys in order, kept per partition as items come and go (below), so
+    that reading an audit chain's head costs no sort of the chain."""
+    kept: dict[Any, list[Any]] = table.__dict__.setdefault("_range_keys", {})
+    keys = kept.get(hash_key)
+    if keys is None or len(keys) != len(partition):
+        keys = kept[hash_key] = sorted(partition, key=_cast)
+    return keys
+
+
+def _cast(key: Any) -> Any:
+    return key.cast_value
+
+
+def _first_keys(keys: list[Any], limit: int, forward: bool, comparison: Any, bounds: Any) -> list[Any]:
+    """The keys moto's loop reads for a page of `limit` (in ascending order, as moto sorts them):
+    up to the limit-th that meets the range condition, and one more (which tells moto to answer a
+    LastEvaluatedKey)."""
+    picked: list[Any] = []
+    met = 0
+    for key in keys if forward else reversed(keys):
+        picked.append(key)
+        if met == limit:
+            break
+        if comparison is None or key.compare(comparison, bounds):
+            met += 1
+    return picked if forward else picked[::-1]
+
+
+def _keeping_range_keys_on_put(original: Any) -> Any:
+    def put_item(self: Any, item_attrs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        keys = _kept_keys(self, item_attrs.get(self.hash_key_attr))
+        if keys is None or self.range_key_attr not in item_attrs:
+            return original(self, item_attrs, *args, **kwargs)
+        from moto.dynamodb.models.dynamo_type import DynamoType
+
+        hash_value = DynamoType(item_attrs[self.hash_key_attr])
+        range_value = DynamoType(item_attrs[self.range_key_attr])
+        new = range_value not in self.items.get(hash_value, {})
+        answer = original(self, item_attrs, *args, **kwargs)
+        if new:
+            bisect.insort(keys, range_value, key=_cast)
+        return answer
+
+    return functools.update_wrapper(put_item, original)
+
+
+def _keeping_range_keys_on_delete(original: Any) -> Any:
+    def delete_item(self: Any, hash_key: Any, range_key: Any, *args: Any, **kwargs: Any) -> Any:
+        answer = original(self, hash_key, range_key, *args, **kwargs)
+        keys = self.__dict__.get("_range_keys", {}).get(hash_key) if self.range_key_attr else None
+        if answer is not None and keys is not None:
+            keys.remove(range_key)
+        return answer
+
+    return functools.update_wrapper(delete_item, original)
+
+
+def _kept_keys(table: Any, hash_attribute: Any) -> list[Any] | None:
+    if table.range_key_attr is None or hash_attribute is None or "_range_keys" not in table.__dict__:
+        return None
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    try:
+        return table.__dict__["_range_keys"].get(DynamoType(hash_attribute))  # type: ignore[no-any-return]
+    except Exception:  # moto's put_item refuses what is not a key
+        return None
+
+
+def _equal(found: Any, expected: Any) -> bool:
+    return bool(found) and bool(found == expected)  # moto's own test (an absent attribute is None)
+
+
+def _unsorted_items(table: Any) -> Iterator[Any]:
+    for partition in table.items.values():
+        if table.range_key_attr is None:
+            yield partition
+        else:
+            yield from partition.values()
+
+
+def _all_items(original: Any) -> Any:
+    """Table.all_items, or the candidates a query chose above while it runs (under the lock)."""
+
+    def all_items(self: Any) -> Any:
+        candidates = self.__dict__.get("_query_candidates")
+        return list(candidates) if candidates is not None else original(self)
+
+    return functools.update_wrapper(all_items, original)
+
+
 # --- streams trimmed --------------------------------------------------------------------------------
 
 
@@ -248,7 +421,7 @@ def _get(shard: Any, start: int, quantity: int) -> list[dict[str, Any]]:
 
 
 def _trim(shard: Any) -> None:
-    """Drop the records older than STREAM_RETENTION and those every live reader has passed."""
+    """Drop the records older than STREAM_RETENTION and those every live claim has passed."""
     now = time.monotonic()
     claims = [(at, seq) for at, seq in shard.__dict__.get("_claims", []) if now - at < READER_SILENCE_SECONDS]
     shard.__dict__["_claims"] = claims
@@ -265,6 +438,12 @@ def _trim(shard: Any) -> None:
     if count:
         del shard.items[:count]
         shard.__dict__["_trimmed"] = _offset(shard) + count
+
+
+def _claim(iterator: Any) -> None:
+    """A reader stands where the iterator it asks for, or reads with, starts."""
+    shard = iterator.stream_shard
+    shard.__dict__.setdefault("_claims", []).append((time.monotonic(), int(iterator.sequence_number)))
 
 
 def _iterator_init(original: Any) -> Any:
@@ -285,21 +464,28 @@ def _claiming_iterator(original: Any) -> Any:
     def get_shard_iterator(self: Any, *args: Any, **kwargs: Any) -> Any:
         with _LOCK:
             iterator = original(self, *args, **kwargs)
-            shard = iterator.stream_shard
-            shard.__dict__.setdefault("_claims", []).append((time.monotonic(), int(iterator.sequence_number)))
-            _trim(shard)
+            _claim(iterator)
+            _trim(iterator.stream_shard)
             return iterator
 
     return functools.update_wrapper(get_shard_iterator, original)
 
 
-def _expiring_iterators(original: Any) -> Any:
-    """get_records, after which iterators older than DynamoDB's 15 minutes are forgotten (moto keeps
-    every iterator it ever made, one per page read)."""
+def _reading_iterators(original: Any) -> Any:
+    """get_records: the reader stands where the iterator it reads with starts (it completed what
+    came before: a reader that failed a batch asks for a new iterator from before it). A reader
+    that reads page after page without asking for a new iterator (the local trigger's pass, which
+    goes on while records keep coming) so moves on and lets the stream be trimmed behind it.
+    Then iterators older than DynamoDB's 15 minutes are forgotten (moto keeps every iterator it
+    ever made, one per page read)."""
 
     def get_records(self: Any, iterator_arn: str, limit: int) -> Any:
         with _LOCK:
+            iterator = self.shard_iterators.get(iterator_arn)
             answer = original(self, iterator_arn, limit)
+            if iterator is not None:
+                _claim(iterator)
+                _trim(iterator.stream_shard)
             now = time.monotonic()
             stale = [
                 arn
@@ -330,7 +516,7 @@ def undo_log_transactions() -> Iterator[None]:
 def install() -> None:
     """Make this process's moto DynamoDB and DynamoDB Streams behave as above (idempotent)."""
     from moto.dynamodb.models import DynamoDBBackend
-    from moto.dynamodb.models.table import StreamShard
+    from moto.dynamodb.models.table import StreamShard, Table
     from moto.dynamodb.responses import DynamoHandler
     from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
 
@@ -340,12 +526,16 @@ def install() -> None:
     setattr(DynamoDBBackend, "transact_write_items", transact_write_items)  # noqa: B010 (mypy: a method)
     tokens = _honouring_request_token(DynamoHandler.transact_write_items)
     setattr(DynamoHandler, "transact_write_items", tokens)  # noqa: B010 (mypy: a method)
+    setattr(Table, "query", _partition_query(Table.query))  # noqa: B010
+    setattr(Table, "all_items", _all_items(Table.all_items))  # noqa: B010
+    setattr(Table, "put_item", _keeping_range_keys_on_put(Table.put_item))  # noqa: B010
+    setattr(Table, "delete_item", _keeping_range_keys_on_delete(Table.delete_item))  # noqa: B010
     setattr(StreamShard, "add", _add)  # noqa: B010
     setattr(StreamShard, "get", _get)  # noqa: B010
     setattr(ShardIterator, "__init__", _iterator_init(ShardIterator.__init__))  # noqa: B010
     streams = DynamoDBStreamsBackend
     setattr(streams, "get_shard_iterator", _claiming_iterator(streams.get_shard_iterator))  # noqa: B010
-    setattr(streams, "get_records", _expiring_iterators(streams.get_records))  # noqa: B010
+    setattr(streams, "get_records", _reading_iterators(streams.get_records))  # noqa: B010
     _serialise(DynamoDBBackend, _OPERATIONS)
     _serialise(DynamoDBStreamsBackend, _STREAM_OPERATIONS)
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import boto3
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from moto import mock_aws
 
 from devtools.streams import streams_client
@@ -214,3 +216,213 @@ def test_stream_records_older_than_24_hours_are_trimmed_even_with_no_reader(dyna
     records = streams.get_records(ShardIterator=horizon["ShardIterator"])["Records"]
     assert [r["dynamodb"]["Keys"]["k"]["S"] for r in records] == ["new"]
     assert len(_table("events").stream_shard.items) == 1
+
+
+class _Clock:
+    """moto_atomic's monotonic clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
+    from devtools import moto_atomic
+
+    fake = _Clock()
+    monkeypatch.setattr(moto_atomic, "time", fake)
+    return fake
+
+
+def test_a_reader_that_reads_on_without_a_new_iterator_lets_the_stream_be_trimmed_behind_it(
+    dynamodb: Any, clock: _Clock
+) -> None:
+    """The local export trigger, while records keep coming, reads page after page in one pass
+    and asks for no new iterator: each page it reads is where it stands, not only where its pass
+    began (which, once that claim lapsed, kept the whole records stream for a whole soak)."""
+    streams, arn, shard = _reader(dynamodb)
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
+        "ShardIterator"
+    ]
+    read: list[str] = []
+    for page in range(10):
+        clock.now += 30
+        for i in range(5):
+            dynamodb.put_item(TableName="events", Item={"k": {"S": f"p{page}-{i}"}})
+        answer = streams.get_records(ShardIterator=iterator, Limit=100)
+        read += [r["dynamodb"]["Keys"]["k"]["S"] for r in answer["Records"]]
+        iterator = answer["NextShardIterator"]
+    assert read == [f"p{page}-{i}" for page in range(10) for i in range(5)]
+    # the pages read in the last READER_SILENCE_SECONDS (120 s: 4 pages of 5) are still there
+    assert len(_table("events").stream_shard.items) == 20
+
+
+def test_the_local_poller_in_one_long_pass_keeps_only_the_last_minutes_of_the_stream(
+    dynamodb: Any, clock: _Clock
+) -> None:
+    """devtools/streams.StreamPoller's pass goes on as long as records come (the handler here
+    makes one per batch, as clients do, each batch 30 s after the last): the stream behind it is
+    trimmed as it goes, and the batch in hand is always there."""
+    from devtools.streams import StreamPoller
+
+    kept: list[int] = []
+    handled: list[str] = []
+
+    def handler(event: dict[str, Any], context: Any) -> None:
+        handled.extend(r["dynamodb"]["Keys"]["k"]["S"] for r in event["Records"])
+        kept.append(len(_table("events").stream_shard.items))
+        clock.now += 30
+        if len(handled) < 40:
+            dynamodb.put_item(TableName="events", Item={"k": {"S": f"n{len(handled)}"}})
+
+    dynamodb.put_item(TableName="events", Item={"k": {"S": "n0"}})
+    poller = StreamPoller(dynamodb, streams_client(boto3.Session(region_name="eu-west-3")), "events", handler)
+    assert poller.poll_once() == 40
+    assert handled == [f"n{i}" for i in range(40)]
+    assert min(kept) >= 1 and max(kept) <= 6
+
+
+# --- queries read their partition -----------------------------------------------------------------
+
+_ITEM = st.fixed_dictionaries(
+    {"p": st.sampled_from("ab"), "n": st.integers(0, 12)},
+    optional={"s": st.sampled_from("xy"), "due": st.integers(0, 5)},
+)
+_RANGE = st.one_of(
+    st.none(),
+    st.tuples(st.sampled_from(["=", "<", "<=", ">", ">="]), st.integers(0, 12)),
+    st.tuples(st.just("BETWEEN"), st.integers(0, 6), st.integers(6, 12)),
+)
+
+
+def _chain_table(client: Any) -> None:
+    client.create_table(
+        TableName="chain",
+        KeySchema=[{"AttributeName": "p", "KeyType": "HASH"}, {"AttributeName": "n", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": name, "AttributeType": kind}
+            for name, kind in (("p", "S"), ("n", "N"), ("s", "S"), ("due", "N"))
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "queue",
+                "KeySchema": [
+                    {"AttributeName": "s", "KeyType": "HASH"},
+                    {"AttributeName": "due", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def _pages(
+    client: Any, index: str | None, hash_value: str, bound: Any, forward: bool, limit: int | None
+) -> Any:
+    """Every page of one query, followed through LastEvaluatedKey."""
+    hash_name, range_name = ("s", "due") if index else ("p", "n")
+    condition = f"{hash_name} = :h"
+    values: dict[str, Any] = {":h": {"S": hash_value}}
+    if bound is not None and bound[0] == "BETWEEN":
+        condition += f" AND {range_name} BETWEEN :a AND :b"
+        values.update({":a": {"N": str(bound[1])}, ":b": {"N": str(bound[2])}})
+    elif bound is not None:
+        condition += f" AND {range_name} {bound[0]} :a"
+        values[":a"] = {"N": str(bound[1])}
+    kwargs: dict[str, Any] = {
+        "TableName": "chain",
+        "KeyConditionExpression": condition,
+        "ExpressionAttributeValues": values,
+        "ScanIndexForward": forward,
+    }
+    if index:
+        kwargs["IndexName"] = index
+    if limit:
+        kwargs["Limit"] = limit
+    pages = []
+    while True:
+        answer = client.query(**kwargs)
+        pages.append(
+            (answer["Items"], answer.get("LastEvaluatedKey"), answer["Count"], answer["ScannedCount"])
+        )
+        if "LastEvaluatedKey" not in answer or len(pages) > 40:
+            return pages
+        kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+
+_QUERY = st.tuples(
+    st.sampled_from([None, "queue"]),
+    st.sampled_from("abxy"),
+    _RANGE,
+    st.booleans(),
+    st.one_of(st.none(), st.integers(1, 3)),
+).filter(lambda query: (query[0] is None) == (query[1] in "ab"))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    steps=st.lists(
+        st.one_of(
+            st.tuples(st.just("put"), _ITEM),
+            st.tuples(st.just("put"), _ITEM),
+            st.tuples(st.just("delete"), _ITEM),
+            st.tuples(st.just("query"), _QUERY),
+        ),
+        min_size=8,
+        max_size=60,
+    )
+)
+def test_a_query_reads_only_its_partition_and_answers_as_plain_moto(steps: Any) -> None:
+    """moto's query looked at every item of the table, sorted, under the one lock: the head of an
+    audit chain and the export's queue index cost the table's size. Here it looks only at the
+    queried partition (an index's: the items with that index key; a page of a base-table query:
+    the keys it reads, in the order kept as items come and go), and answers exactly as plain
+    moto, whatever the puts and deletes before: the same items in the same order, the same pages,
+    counts and LastEvaluatedKey."""
+    from moto.dynamodb.models.table import Table
+
+    partitioned: Any = Table.all_items
+    plain_query = getattr(Table.query, "__wrapped__")  # noqa: B009 (mypy: set by functools.wraps)
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="eu-west-3")
+        _chain_table(client)
+        stored: dict[tuple[str, int], dict[str, Any]] = {}
+        visited: list[int] = []
+
+        def counted(self: Any) -> Any:
+            found = partitioned(self)
+            visited.append(len(found))
+            return found
+
+        for step, value in steps:
+            if step == "put":
+                stored[value["p"], value["n"]] = value
+                client.put_item(
+                    TableName="chain",
+                    Item={
+                        name: ({"S": field} if isinstance(field, str) else {"N": str(field)})
+                        for name, field in value.items()
+                    },
+                )
+                continue
+            if step == "delete":
+                stored.pop((value["p"], value["n"]), None)
+                client.delete_item(
+                    TableName="chain", Key={"p": {"S": value["p"]}, "n": {"N": str(value["n"])}}
+                )
+                continue
+            index, hash_value, bound, forward, limit = value
+            visited.clear()
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(Table, "all_items", counted)
+                answer = _pages(client, index, hash_value, bound, forward, limit)
+            with pytest.MonkeyPatch.context() as patch:  # plain moto
+                patch.setattr(Table, "query", plain_query)
+                patch.setattr(Table, "all_items", partitioned.__wrapped__)
+                assert answer == _pages(client, index, hash_value, bound, forward, limit)
+            field = "s" if index else "p"
+            assert max(visited) <= sum(1 for item in stored.values() if item.get(field) == hash_value)
