@@ -194,6 +194,23 @@ def failed_scheduled_runs(target: Target, session: Any) -> int | None:
     return int(answer["Attributes"]["ApproximateNumberOfMessages"])
 
 
+def metric_sums(cloudwatch: Any, metric: str, now: datetime, *, period: int) -> list[dict[str, Any]]:
+    """The service's metric, summed per `period` seconds over the last LAST_RUN_LOOKBACK (the
+    namespace and dimension the service emits with: chalicelib/observability.py)."""
+    from chalicelib.observability import NAMESPACE, SERVICE
+
+    points: list[dict[str, Any]] = cloudwatch.get_metric_statistics(
+        Namespace=NAMESPACE,
+        MetricName=metric,
+        Dimensions=[{"Name": "service", "Value": SERVICE}],
+        StartTime=now - LAST_RUN_LOOKBACK,
+        EndTime=now,
+        Period=period,
+        Statistics=["Sum"],
+    ).get("Datapoints", [])
+    return points
+
+
 def last_export_run(target: Target, session: Any, now: datetime) -> dict[str, Any] | None:
     if target.kind != "deployed":
         from devtools.export import read_last_run
@@ -202,15 +219,7 @@ def last_export_run(target: Target, session: Any, now: datetime) -> dict[str, An
     cloudwatch = session.client("cloudwatch")
     latest: dict[str, Any] = {}
     for metric, name in EXPORT_OUTCOME_METRICS.items():
-        points = cloudwatch.get_metric_statistics(
-            Namespace="Depistage",
-            MetricName=metric,
-            Dimensions=[{"Name": "service", "Value": "depistage"}],
-            StartTime=now - LAST_RUN_LOOKBACK,
-            EndTime=now,
-            Period=300,
-            Statistics=["Sum"],
-        ).get("Datapoints", [])
+        points = metric_sums(cloudwatch, metric, now, period=300)
         if points:
             point = max(points, key=lambda p: p["Timestamp"])
             latest.setdefault("finished_at", point["Timestamp"].strftime("%Y-%m-%dT%H:%M:%SZ"))
@@ -267,15 +276,7 @@ def _sidep_from_metrics(session: Any, now: datetime) -> tuple[str | None, str | 
     cloudwatch = session.client("cloudwatch")
 
     def minutes(metric: str) -> list[str]:
-        points = cloudwatch.get_metric_statistics(
-            Namespace="Depistage",
-            MetricName=metric,
-            Dimensions=[{"Name": "service", "Value": "depistage"}],
-            StartTime=now - LAST_RUN_LOOKBACK,
-            EndTime=now,
-            Period=60,
-            Statistics=["Sum"],
-        ).get("Datapoints", [])
+        points = metric_sums(cloudwatch, metric, now, period=60)
         return sorted(p["Timestamp"].strftime("%Y-%m-%dT%H:%M:%SZ") for p in points if p["Sum"] > 0)
 
     acked, failed = minutes("ExportAcknowledged"), minutes("ExportBatchesFailed")
