@@ -30,9 +30,9 @@ def stored_moment(text: object) -> datetime:
     alarms, instead of the exception that would stop the watcher for every other item."""
     try:
         moment = parse_iso(str(text))
-    except ValueError:
+        return moment.astimezone(_UTC) if moment.tzinfo is not None else UNREADABLE_MOMENT
+    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved to UTC
         return UNREADABLE_MOMENT
-    return moment.astimezone(_UTC) if moment.tzinfo is not None else UNREADABLE_MOMENT
 
 
 def patient_to_json(patient: Patient) -> dict[str, Any]:

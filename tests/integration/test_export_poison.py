@@ -342,7 +342,9 @@ def test_a_queued_record_not_due_for_longer_than_any_backoff_needs_the_operators
     assert any("not due for over" in reason for reason in attention(found))
 
 
-@pytest.mark.parametrize("crafted", ["0", "2026-01-01T00:00:00", "1999-99-99, no time"])
+@pytest.mark.parametrize(
+    "crafted", ["0", "2026-01-01T00:00:00", "1999-99-99, no time", "0001-01-01T00:00:00+05:00"]
+)
 def test_a_crafted_stored_time_does_not_stop_the_sweepers_gauge_or_the_status_and_reads_as_oldest(
     aws: dict[str, str], sidep: FakeSidep, clock: FixedClock, crafted: str
 ) -> None:
