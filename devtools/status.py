@@ -58,7 +58,7 @@ def export_queue(client: Any, table: str, now: datetime) -> dict[str, Any]:
     from chalicelib.adapters.dynamodb.models import export_queue_keys
     from chalicelib.adapters.sidep.transport import MAX_RETRY_AFTER_SECONDS
     from chalicelib.domain.delivery import BackoffPolicy, error_category
-    from chalicelib.domain.serialization import iso_utc, parse_iso
+    from chalicelib.domain.serialization import iso_utc, stored_moment
 
     bound = iso_utc(now)
     by_state: dict[str, Counter[str]] = {}
@@ -89,15 +89,15 @@ def export_queue(client: Any, table: str, now: datetime) -> dict[str, Any]:
                     errors[error_category(item.get("last_error", {}).get("S")).value] += 1
                     if due and (latest_retry is None or due > latest_retry):
                         latest_retry = due
-                if due and due <= bound and (oldest_due is None or due < oldest_due):
-                    oldest_due = due
+                if due and due <= bound:
+                    oldest_due = _older(oldest_due, due)
                 if due and due > far:
                     held_far += 1
                 oldest_set = _older(oldest_set, item.get("updated_at", {}).get("S"))
             if not page.get("LastEvaluatedKey"):
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    age = (now - parse_iso(oldest_due)).total_seconds() if oldest_due else None
+    age = (now - stored_moment(oldest_due)).total_seconds() if oldest_due else None
     return {
         "shards": export_queue_keys(),
         "by_state": {state: dict(sorted(counts.items())) for state, counts in sorted(by_state.items())},
@@ -123,7 +123,14 @@ def _queue_step(item: dict[str, Any]) -> str:
 
 
 def _older(a: str | None, b: str | None) -> str | None:
-    return b if a is None or (b is not None and b < a) else a
+    """The older of two stored times (writer-controlled: one that is no time counts as the oldest,
+    and alarms, rather than stopping `status`), in iso_utc form."""
+    from chalicelib.domain.serialization import iso_utc, stored_moment
+
+    if b is None:
+        return a
+    b = iso_utc(stored_moment(b))
+    return b if a is None or b < a else a
 
 
 def held_back(client: Any, table: str) -> dict[str, Any]:
@@ -411,7 +418,7 @@ def collect(target: Target, now: datetime | None = None, *, verbose: int = 0) ->
     from chalicelib.adapters.clock import SystemClock
     from chalicelib.adapters.dynamodb.journal import stored_chains
     from chalicelib.bootstrap import bind_tables
-    from chalicelib.domain.serialization import parse_iso
+    from chalicelib.domain.serialization import stored_moment
 
     settings = target.settings()
     bind_tables(settings)
@@ -450,7 +457,9 @@ def collect(target: Target, now: datetime | None = None, *, verbose: int = 0) ->
         "dead_letters": held["dead_letters"],
     }
     sidep["retrying_errors"] = queue["retrying_errors"]
-    sidep["oldest_unacknowledged_age_seconds"] = (now - parse_iso(oldest)).total_seconds() if oldest else None
+    sidep["oldest_unacknowledged_age_seconds"] = (
+        (now - stored_moment(oldest)).total_seconds() if oldest else None
+    )
     status: dict[str, Any] = {
         "target": target.source,
         "now": now.strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -20,6 +20,21 @@ def parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+# What a watcher takes an unreadable stored time for: the oldest moment, so its age alarms.
+UNREADABLE_MOMENT = datetime(1970, 1, 1, tzinfo=_UTC)
+
+
+def stored_moment(text: object) -> datetime:
+    """A stored time as a watcher measures an age from it (aware, UTC). A value that is no time
+    with its offset (one crafted or damaged item) is UNREADABLE_MOMENT: the oldest, so the age
+    alarms, instead of the exception that would stop the watcher for every other item."""
+    try:
+        moment = parse_iso(str(text))
+        return moment.astimezone(_UTC) if moment.tzinfo is not None else UNREADABLE_MOMENT
+    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved to UTC
+        return UNREADABLE_MOMENT
+
+
 def patient_to_json(patient: Patient) -> dict[str, Any]:
     body: dict[str, Any] = {
         "nir": patient.nir,

@@ -25,7 +25,6 @@ early polls) are aggregated per source and window like every unauthenticated ref
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import secrets
 import time
 from collections.abc import Callable
@@ -65,6 +64,7 @@ from chalicelib.ports import (
 )
 from chalicelib.services.access import audit
 from chalicelib.services.refusals import UnauthenticatedRefusals
+from chalicelib.services.refusals import source_of as source_of  # the start limit counts by it too
 
 # CIBA Core §7.3 / RFC 8628 §3.5: each slow_down adds 5 s to the interval.
 SLOW_DOWN_STEP_SECONDS = 5
@@ -157,22 +157,10 @@ def binding_message() -> str:
     return "".join(secrets.choice(BINDING_ALPHABET) for _ in range(BINDING_LENGTH))
 
 
-def source_of(address: str) -> str:
-    """The source a start is counted against: an IPv4 address, or an IPv6 address's /64 (one
-    subscriber's whole prefix: rotating addresses inside it gains nothing)."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address[:64]
-    if ip.version == 6:
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip)
-
-
 def _refusal(deps: PscLoginDeps, meta: RequestMeta, action: str, reason: str) -> None:
     """An aggregated refusal (services/refusals.py), tallied per source as the start limit counts
-    it: rotating IPv6 addresses inside one /64 open no new tally, hence no new event, each."""
-    deps.refusals.refuse(replace(meta, source_ip=source_of(meta.source_ip)), action, reason)
+    it (`source_of`, the aggregator's own)."""
+    deps.refusals.refuse(meta, action, reason)
 
 
 def _check_limits(deps: PscLoginDeps, meta: RequestMeta, national_id: str, now: float) -> None:

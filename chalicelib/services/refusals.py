@@ -18,13 +18,16 @@ each request with its status). A
 refusal never answers 503: if the journal cannot take an event, the count is kept for the next
 event and the failure is logged. Counts still pending when a process ends are lost to the
 journal (not to the metric). At most `max_sources` sources are told apart per window; the rest
-share the source "*".
+share the source "*". A source is an IPv4 address or an IPv6 address's /64 (`source_of`, which the
+PSC start limit counts by too): rotating addresses inside one subscriber's prefix open no new
+tally, whichever route refuses them.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from chalicelib.domain.audit_chain import AuditEvent
@@ -38,6 +41,18 @@ OTHER_SOURCES = "*"
 
 
 _Key = tuple[str, str, str]  # source, action, reason
+
+
+def source_of(address: str) -> str:
+    """The source a request is counted against: an IPv4 address, or an IPv6 address's /64 (one
+    subscriber's whole prefix: rotating addresses inside it gains nothing)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 @dataclass
@@ -73,6 +88,7 @@ class UnauthenticatedRefusals:
     def refuse(self, meta: RequestMeta, action: str, reason: str) -> None:
         """Count one refusal; journal what is due. Never raises."""
         count(UNAUTHENTICATED_REFUSALS)
+        meta = replace(meta, source_ip=source_of(meta.source_ip))  # the tally's and its event's source
         now = int(self._clock.now().timestamp())
         window = now - now % self._window
         # (event, the key of an opening event, the tally it folds in)

@@ -18,7 +18,7 @@ from chalicelib.adapters.dynamodb.export_queue import (
 )
 from chalicelib.adapters.dynamodb.models import RecordModel, export_queue_key
 from chalicelib.domain.model import ScreeningRecord
-from chalicelib.domain.serialization import iso_utc
+from chalicelib.domain.serialization import UNREADABLE_MOMENT, iso_utc
 from chalicelib.observability import metrics
 from devtools.fake_sidep import FakeSidep
 from tests.fakes import FixedClock
@@ -340,3 +340,27 @@ def test_a_queued_record_not_due_for_longer_than_any_backoff_needs_the_operators
         "retention": {"unacknowledged_near_cap": []},
     }
     assert any("not due for over" in reason for reason in attention(found))
+
+
+@pytest.mark.parametrize(
+    "crafted", ["0", "2026-01-01T00:00:00", "1999-99-99, no time", "0001-01-01T00:00:00+05:00"]
+)
+def test_a_crafted_stored_time_does_not_stop_the_sweepers_gauge_or_the_status_and_reads_as_oldest(
+    aws: dict[str, str], sidep: FakeSidep, clock: FixedClock, crafted: str
+) -> None:
+    # one UpdateItem (API or export role) on updated_at / next_attempt_at (due: it sorts before now):
+    # the gauge runs before every scheduled export and raised on it (no export ran), and `status`
+    # stopped; read as the oldest moment instead, it alarms
+    from devtools.status import _older, export_queue
+
+    bad, good = seed(2, clock)
+    _update(bad, "SET updated_at = :x, next_attempt_at = :x", {":x": {"S": crafted}})
+    queue = Exporter(sidep, clock).queue()
+    assert queue.oldest_waiting_since() == UNREADABLE_MOMENT
+    assert queue.oldest_due(clock.now()) == UNREADABLE_MOMENT
+    status = export_queue(
+        boto3.client("dynamodb", region_name="eu-west-3"), str(RecordModel.Meta.table_name), clock.now()
+    )
+    assert status["total"] == 2
+    assert status["oldest_due_age_seconds"] == (clock.now() - UNREADABLE_MOMENT).total_seconds()
+    assert _older(iso_utc(good.updated_at), status["oldest_set_at"]) == iso_utc(UNREADABLE_MOMENT)

@@ -59,10 +59,11 @@ def test_sources_and_reasons_are_told_apart() -> None:
 def test_sources_beyond_the_bound_share_one_tally() -> None:
     journal = FakeJournal()
     refusals = UnauthenticatedRefusals(journal, FixedClock(), max_sources=10)
-    for i in range(500):
-        refusals.refuse(RequestMeta(source_ip=f"2001:db8::{i:x}"), "authenticate", "The token is malformed.")
+    for i in range(500):  # a source is an IPv6 address's /64: one prefix each
+        source = RequestMeta(source_ip=f"2001:db8:{i:x}::1")
+        refusals.refuse(source, "authenticate", "The token is malformed.")
     assert len(journal.events) == 11
-    assert journal.events[-1].source_ip == "2001:db8::a"  # the first of those counted as OTHER_SOURCES
+    assert journal.events[-1].source_ip == "2001:db8:a::/64"  # the first of those counted as OTHER_SOURCES
     assert OTHER_SOURCES == "*"
 
 
@@ -112,3 +113,15 @@ def test_a_flood_over_many_windows_adds_one_event_per_window_and_its_end_is_clos
     refusals.refuse(other, "authenticate", "The token has expired.")  # the flood's key did not come back
     assert "99 more in window" in journal.events[-2].reason  # closed before the window's first
     assert _counted(journal) == 502
+
+
+def test_rotating_ipv6_addresses_inside_one_prefix_share_one_tally_on_every_route() -> None:
+    # the /64 was applied by the PSC start only: a token refusal (authenticate, authorize) from a
+    # new address of the same prefix opened a new tally, one year-long event each, up to the cap
+    journal, clock = FakeJournal(), FixedClock()
+    refusals = UnauthenticatedRefusals(journal, clock, window_seconds=300)
+    for i in range(50):
+        meta = RequestMeta(request_id=f"r{i}", source_ip=f"2001:db8:1:2::{i + 1:x}")
+        refusals.refuse(meta, "authenticate", "The token is malformed.")
+    assert len(journal.events) == 1
+    assert journal.events[0].source_ip == "2001:db8:1:2::/64"

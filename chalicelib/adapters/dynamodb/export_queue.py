@@ -71,7 +71,7 @@ from chalicelib.adapters.dynamodb.sent_markers import marker_check, marker_put
 from chalicelib.domain import delivery
 from chalicelib.domain.model import DeliveryState, MessageKind, ScreeningRecord
 from chalicelib.domain.retention import RetentionPolicy, erase_day
-from chalicelib.domain.serialization import iso_utc, parse_iso
+from chalicelib.domain.serialization import iso_utc, stored_moment
 from chalicelib.observability import logger, metrics
 from chalicelib.ports import Queued
 
@@ -255,13 +255,13 @@ class DynamoDbExportQueue:
         heads = [
             item["next_attempt_at"]["S"] for shard in self._shards for item in self._shard(shard, bound, 1)
         ]
-        return parse_iso(min(heads)) if heads else None
+        return min(map(stored_moment, heads)) if heads else None  # a crafted one: the oldest
 
     def oldest_waiting_since(self) -> datetime | None:
         """When the oldest message still in the queue (queued, in flight or waiting out a backoff)
         was set: its record's `updated_at`. Reads the whole queue, updated_at only: the sweeper's
         gauge, every 5 minutes (dead letters are out of the queue: their own alarm)."""
-        oldest: str | None = None
+        oldest: datetime | None = None
         for shard in self._shards:
             kwargs: dict[str, Any] = {
                 "TableName": self._table,
@@ -274,13 +274,14 @@ class DynamoDbExportQueue:
                 page = self._client.query(**kwargs)
                 for item in page.get("Items", []):
                     at = item.get("updated_at", {}).get("S")
-                    if at and (oldest is None or at < oldest):
-                        oldest = at
+                    if at is not None:  # a crafted one is the oldest: it alarms, it stops no gauge
+                        moment = stored_moment(at)
+                        oldest = moment if oldest is None else min(oldest, moment)
                 start = page.get("LastEvaluatedKey")
                 if not start:
                     break
                 kwargs["ExclusiveStartKey"] = start
-        return parse_iso(oldest) if oldest else None
+        return oldest
 
     def get(self, finess: str, record_id: str) -> tuple[ScreeningRecord, bytes | None] | None:
         answer = self._client.get_item(
