@@ -134,10 +134,6 @@ def psc_username(national_id: str) -> str:
     return f"{PSC_USERNAME_PREFIX}{national_id}".lower()
 
 
-def is_psc_username(username: str) -> bool:
-    return username.lower().startswith(PSC_USERNAME_PREFIX)
-
-
 @dataclass(frozen=True)
 class Practice:
     """What the directory says about one professional, reduced to what we decide on."""
