@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.errors import ServiceUnavailable
-from chalicelib.domain.psc import PHARMACIST_PROFESSION, Practice
+from chalicelib.domain.psc import PHARMACIST_PROFESSION, Practice, normalised_code
 
 if TYPE_CHECKING:
     import requests
@@ -63,10 +63,6 @@ def _list(value: object) -> list[Any]:
     return value
 
 
-def _text(value: object) -> str:
-    return value.strip().upper() if isinstance(value, str) else ""
-
-
 def bundle_resources(bundle: object, resource_type: str) -> list[Mapping[str, Any]]:
     """The resources of one type in a searchset Bundle; DirectoryAnswerError if it is not one."""
     if not isinstance(bundle, Mapping) or bundle.get("resourceType") != "Bundle":
@@ -97,14 +93,15 @@ def _codes(concepts: Iterable[object], system: str) -> set[str]:
         if not isinstance(concept, Mapping):
             raise DirectoryAnswerError("a CodeableConcept that is not an object")
         for coding in _list(concept.get("coding")):
-            if isinstance(coding, Mapping) and coding.get("system") == system and _text(coding.get("code")):
-                codes.add(_text(coding.get("code")))
+            code = normalised_code(coding.get("code")) if isinstance(coding, Mapping) else ""
+            if code and coding.get("system") == system:
+                codes.add(code)
     return codes
 
 
 def _identifiers(resource: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [
-        (str(i.get("system", "")), _text(i.get("value")))
+        (str(i.get("system", "")), normalised_code(i.get("value")))
         for i in _list(resource.get("identifier"))
         if isinstance(i, Mapping)
     ]

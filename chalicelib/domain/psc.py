@@ -134,10 +134,6 @@ def psc_username(national_id: str) -> str:
     return f"{PSC_USERNAME_PREFIX}{national_id}".lower()
 
 
-def is_psc_username(username: str) -> bool:
-    return username.lower().startswith(PSC_USERNAME_PREFIX)
-
-
 @dataclass(frozen=True)
 class Practice:
     """What the directory says about one professional, reduced to what we decide on."""
@@ -148,7 +144,9 @@ class Practice:
     pharmacist_finess: frozenset[str]
 
 
-def _text(value: object) -> str:
+def normalised_code(value: object) -> str:
+    """A code or identifier as we compare it (trimmed, upper-case); "" for anything not a string.
+    Userinfo (read_practice) and the national directory (adapters/psc_directory.py) both read so."""
     return value.strip().upper() if isinstance(value, str) else ""
 
 
@@ -161,7 +159,7 @@ def read_practice(userinfo: Mapping[str, Any]) -> Practice:
     for exercice in exercices if isinstance(exercices, list) else []:
         if not isinstance(exercice, Mapping):
             continue
-        code = _text(exercice.get("codeProfession"))
+        code = normalised_code(exercice.get("codeProfession"))
         if code:
             professions.add(code)
         if code != PHARMACIST_PROFESSION:
@@ -169,10 +167,10 @@ def read_practice(userinfo: Mapping[str, Any]) -> Practice:
         activities = exercice.get("activities")
         for activity in activities if isinstance(activities, list) else []:
             if isinstance(activity, Mapping):
-                finess.update(_text(activity.get(name)) for name in FINESS_FIELDS)
+                finess.update(normalised_code(activity.get(name)) for name in FINESS_FIELDS)
     finess.discard("")
     return Practice(
-        national_id=_text(userinfo.get("SubjectNameID")),
+        national_id=normalised_code(userinfo.get("SubjectNameID")),
         professions=frozenset(professions),
         pharmacist_finess=frozenset(finess),
     )

@@ -211,8 +211,9 @@ def start_login(deps: PscLoginDeps, meta: RequestMeta, body: Any) -> LoginStarte
             PscLogin(
                 handle_digest=_digest(handle),
                 auth_req_id="",
-                username=username,
-                national_id=national_id,
+                # nothing of the identifier: its polls never read it, and it may be a stranger's
+                username="",
+                national_id="",
                 finess=membership.finess if membership is not None and membership.finess else "",
                 expires_at=now + expires_in,
                 interval=interval,

@@ -386,7 +386,7 @@ class DynamoDbExportQueue:
             record = item.record
             writes.append(_Write(record.id, "Update", self._lease_update(item, now, until)))
             marker = marker_put(self._markers, record.finess, record.id, now)
-            if record.delivery.first_sent_at is None:  # a first send: its write-once marker too
+            if not delivery.already_sent(record):  # a first send: its write-once marker too
                 writes.append(_Write(record.id, "Put", marker))
             else:  # a writer may set first_sent_at before the first send: the marker must exist
                 check = marker_check(self._markers, record.finess, record.id)

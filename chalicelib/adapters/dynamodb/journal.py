@@ -123,10 +123,6 @@ def _unavailable(what: str) -> Iterator[None]:
         raise ServiceUnavailable("The audit journal is unavailable; retry later.") from exc
 
 
-def _epoch(value: datetime | None) -> int | None:
-    return None if value is None else int(value.timestamp())
-
-
 def _from_epoch(value: int | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
 

@@ -14,7 +14,7 @@ from pynamodb.exceptions import PutError, UpdateError
 from chalicelib.adapters.dynamodb.errors import dynamodb_errors, is_conditional_failure
 from chalicelib.adapters.dynamodb.models import RecordModel, export_queue_key
 from chalicelib.adapters.dynamodb.sent_markers import no_marker, with_marker
-from chalicelib.domain.delivery import has_message_to_send
+from chalicelib.domain.delivery import already_sent, has_message_to_send
 from chalicelib.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
 from chalicelib.domain.model import (
     Delivery,
@@ -241,7 +241,7 @@ class DynamoDbRecordRepository:
             & RecordModel.record_id.exists()
             & RecordModel.personal.exists()
         )
-        if record.delivery.first_sent_at is None:
+        if not already_sent(record):
             # decided on a record nothing of which had left: a lease since (which does not bump the
             # version) makes it a conflict. `first_sent_at` itself is the lease's to write, never a save's.
             condition &= RecordModel.first_sent_at.does_not_exist()
@@ -269,7 +269,7 @@ class DynamoDbRecordRepository:
 
     def save_change(self, record: ScreeningRecord, *, expected_version: int) -> Change:
         item, actions, condition = self._update(record, expected_version)
-        unsent = record.delivery.first_sent_at is None
+        unsent = not already_sent(record)
 
         def write(t: Any) -> None:
             t.update(item, actions=actions, condition=condition)
