@@ -16,7 +16,7 @@ STACK ?= depistage-$(STAGE)
 
 # `make help`: every target with a `## what it does` comment, in this file's order.
 help:  ## this list (a closed pipe, as in `make help | head`, ends it quietly)
-	@{ awk -F':.*## ' '/^[a-z][a-z-]*:.*## / { printf "  make %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST); \
+	@trap '' PIPE; { awk -F':.*## ' '/^[a-z][a-z-]*:.*## / { printf "  make %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST); \
 	  echo "  operator commands take STACK_FILE=<stack.json> | STAGE=<name> [REGION=...], JSON=1, V=1;"; \
 	  echo "  exit 0 healthy/done, 1 needs attention (named first), 2 could not check (one line on stderr)"; \
 	} 2>/dev/null || true

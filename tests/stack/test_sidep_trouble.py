@@ -150,6 +150,8 @@ def test_an_outage_is_named_at_once_and_make_retry_ends_it(clear_faults: dict[st
     verbose = make(stack, "status", "V=1")
     assert "reading the service's state: the export queue" in verbose.stderr, verbose.stderr
     assert "make retry" in make(stack, "help").stdout
+    piped_help = make(stack, "help", shell_tail="| head -1")  # help's own line says it ends quietly
+    assert piped_help.returncode == 0 and piped_help.stderr == "", piped_help
 
 
 def test_rejections_reach_the_operator_and_the_pharmacy_and_the_correction_goes_out(
