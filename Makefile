@@ -16,7 +16,7 @@ STACK ?= depistage-$(STAGE)
 
 # `make help`: every target with a `## what it does` comment, in this file's order.
 help:  ## this list (a closed pipe, as in `make help | head`, ends it quietly)
-	@{ awk -F':.*## ' '/^[a-z][a-z-]*:.*## / { printf "  make %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST); \
+	@trap '' PIPE; { awk -F':.*## ' '/^[a-z][a-z-]*:.*## / { printf "  make %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST); \
 	  echo "  operator commands take STACK_FILE=<stack.json> | STAGE=<name> [REGION=...], JSON=1, V=1;"; \
 	  echo "  exit 0 healthy/done, 1 needs attention (named first), 2 could not check (one line on stderr)"; \
 	} 2>/dev/null || true
@@ -122,13 +122,21 @@ OPERATOR_TARGETS = status verify-audit export retry redrive purge
 
 # Each operator command exits with its own code (0 healthy/done, 1 needs attention, 2 could not
 # run), which make alone would turn into 2 whenever it is not 0. So when one operator command is
-# the only goal and the venv is installed, it runs while make reads this file, its stdout straight
-# on make's (/proc/<make>/fd/1), and make ends with its code: 1 through --question (which runs
-# no recipe), 0 and 2 through the target's recipe.
+# the only goal and the venv is installed, it runs while make reads this file, and make ends with
+# its code: 1 through --question (which runs no recipe), 0 and 2 through the target's recipe. Its
+# stdout goes straight on make's (/proc/<make>/fd/1) where that is a pipe or a terminal, so that
+# `make status | head -1` ends quietly with the command's code. Where make's stdout is a file, the
+# command writes to a file of its own that make then prints ($(info), through make's descriptor):
+# reopening the file would truncate it (`make status >> status.log` would wipe the log).
 OPERATOR_GOAL := $(if $(filter 1,$(words $(MAKECMDGOALS))),$(filter $(OPERATOR_TARGETS),$(MAKECMDGOALS)))
 ifneq ($(OPERATOR_GOAL),)
 ifneq ($(wildcard $(STAMP)),)
-OPERATOR_EXIT := $(shell $(PY) -m $(OPERATOR_$(OPERATOR_GOAL)) >/proc/$$PPID/fd/1; echo $$?)
+OPERATOR_OUT := $(shell mktemp)
+OPERATOR_EXIT := $(shell out=/proc/$$PPID/fd/1; [ -f "$$out" ] && out=$(OPERATOR_OUT); \
+	$(PY) -m $(OPERATOR_$(OPERATOR_GOAL)) >"$$out"; echo $$?)
+OPERATOR_TEXT := $(file <$(OPERATOR_OUT))
+$(shell rm -f $(OPERATOR_OUT))
+$(if $(OPERATOR_TEXT),$(info $(OPERATOR_TEXT)))
 ifeq ($(OPERATOR_EXIT),1)
 MAKEFLAGS += --question
 endif

@@ -104,7 +104,9 @@ def clear_faults(local_stack: dict[str, Any]) -> Iterator[dict[str, Any]]:
         faults(local_stack)
 
 
-def test_an_outage_is_named_at_once_and_make_retry_ends_it(clear_faults: dict[str, Any]) -> None:
+def test_an_outage_is_named_at_once_and_make_retry_ends_it(
+    clear_faults: dict[str, Any], tmp_path: Path
+) -> None:
     stack = clear_faults
     api = Api(stack, "pharmacist-a")
     faults(stack, down=True)
@@ -150,6 +152,12 @@ def test_an_outage_is_named_at_once_and_make_retry_ends_it(clear_faults: dict[st
     verbose = make(stack, "status", "V=1")
     assert "reading the service's state: the export queue" in verbose.stderr, verbose.stderr
     assert "make retry" in make(stack, "help").stdout
+    log = tmp_path / "status.log"
+    log.write_text("an earlier line\n")
+    appended = make(stack, "status", shell_tail=f">> {log}")  # a log it appends to keeps what it had
+    assert appended.returncode == 0 and log.read_text().startswith("an earlier line\nhealthy:"), appended
+    piped_help = make(stack, "help", shell_tail="| head -1")  # help's own line says it ends quietly
+    assert piped_help.returncode == 0 and piped_help.stderr == "", piped_help
 
 
 def test_rejections_reach_the_operator_and_the_pharmacy_and_the_correction_goes_out(
