@@ -69,8 +69,8 @@ class Function:
             return FUNCTION_ROLES[self.name]
         except KeyError:
             raise ValueError(
-                f"function {self.name!r} has no IAM role: map it in infra.template.FUNCTION_ROLES "
-                "(with the least privilege it needs) before packaging"
+                f"function {self.name!r} has no IAM role: map it in FUNCTION_ROLES "
+                "(infra/template/functions.py, with the least privilege it needs) before packaging"
             ) from None
 
     @property
