@@ -84,7 +84,7 @@ ROLE_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
         "psc_logins_table": WRITE,  # PSC logins in progress
         "sent_markers_table": READ,  # cancel, withdrawal and erasure check "already sent"
     },
-    # UpdateItem on records only, and only on EXPORT_WRITABLE_ATTRIBUTES (see _export_record_statements).
+    # UpdateItem on records only, and only on EXPORT_WRITABLE_ATTRIBUTES (roles.py).
     # Sent markers: create only (PutItem; no Update, Delete or BatchWrite for anyone): "already
     # sent" no role can take back (adapters/dynamodb/sent_markers.py).
     "export": {
@@ -94,7 +94,7 @@ ROLE_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
         "sent_markers_table": APPEND,
     },
     # Reads the erase-day index and erases with a conditional UpdateItem on PURGE_WRITABLE_ATTRIBUTES
-    # (see _purge_record_statements): no Put/Delete, and no idempotency table (its entries hold no
+    # (roles.py): no Put/Delete, and no idempotency table (its entries hold no
     # personal value and expire by TTL within a day).
     "purge": {
         "records_table": READ,
@@ -110,8 +110,8 @@ ROLE_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
     },
     # The WORM copy reads the audit table's stream only (STREAM_READ), no table.
     "worm": {},
-    # Reads a membership; its one write is the membership's "tokens not before" (see
-    # _session_statements); journals what it ended.
+    # Reads a membership; its one write is the membership's "tokens not before" (roles.py);
+    # journals what it ended.
     "sessions": {"members_table": READ, "audit_table": APPEND, "audit_checkpoints_table": READ},
 }
 # Writers of the journal: none may sign, update or delete audit items, or touch the WORM lock.
