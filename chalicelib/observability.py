@@ -11,12 +11,12 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 SERVICE = "depistage"
 NAMESPACE = "Depistage"
-# Refused requests (infra/template.py alarms on both). API Gateway's access log already counts
+# Refused requests (infra/template/alarms.py alarms on both). API Gateway's access log already counts
 # 401/403 into AUTH_FAILURES; the service adds what the log cannot tell: 404s on record ids of
 # another pharmacy (or of none), which are probes.
 AUTH_FAILURES = "AuthFailures"
 UNAUTHENTICATED_REFUSALS = "UnauthenticatedRefusals"
-# The journal's watchers (infra/template.py alarms on both): a table item that differs from its
+# The journal's watchers (infra/template/alarms.py alarms on both): a table item that differs from its
 # WORM copy (rewritten after it was copied), and an item a watcher set aside as malformed.
 AUDIT_WORM_DIFFERS = "AuditWormDiffers"
 AUDIT_QUARANTINED = "AuditQuarantined"

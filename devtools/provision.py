@@ -20,7 +20,7 @@ from chalicelib.config import Settings, load_settings
 from chalicelib.domain.audit_chain import AUDIT_KEY_SPEC
 from devtools.fake_psc import DIRECTORY_API_KEY
 
-# The WORM bucket, as infra/template.py declares it: kept as long as the journal.
+# The WORM bucket, as infra/template/journal.py declares it: kept as long as the journal.
 WORM_RETENTION_DAYS = Settings.audit_retention_days
 LOCAL_WORM_BUCKET = "depistage-audit-worm-local"
 
@@ -103,7 +103,7 @@ EXPORT_FANOUT_QUEUE_NAME = "depistage-export-shards"
 
 
 def create_export_fanout_queue(sqs: Any, name: str = EXPORT_FANOUT_QUEUE_NAME) -> dict[str, str]:
-    """The sweeper's fan-out queue (infra/template.py's ExportFanoutQueue). `provision` leaves it
+    """The sweeper's fan-out queue (infra/template/export.py's ExportFanoutQueue). `provision` leaves it
     out: without it the sweeper runs the shards in process (`make run`, the tests); `make rehearse`
     adds it to run the Lambda path, sweeper -> queue -> shard consumer."""
     return {"EXPORT_FANOUT_QUEUE_URL": sqs.create_queue(QueueName=name)["QueueUrl"]}

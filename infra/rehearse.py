@@ -167,15 +167,19 @@ def resolve_environment(
 # --- events -------------------------------------------------------------------------------------
 
 
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 def proxy_event(
     method: str,
     resource: str,
     stage: str,
-    token: str | None = None,
     body: Any = None,
     path_parameters: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """API Gateway's proxy event for one request (`headers`: the caller's, e.g. `bearer(token)`)."""
     path = resource
     for key, value in (path_parameters or {}).items():
         path = path.replace("{" + key + "}", value)
@@ -186,8 +190,6 @@ def proxy_event(
         "X-Forwarded-For": "127.0.0.1",
         **(headers or {}),
     }
-    if token:
-        all_headers["Authorization"] = f"Bearer {token}"
     return {
         "resource": resource,
         "path": path,
@@ -308,9 +310,8 @@ def api_invocations(template: dict[str, Any], tokens: dict[str, str], marker: st
                 "POST",
                 "/v1/tests",
                 stage,
-                tokens["pharmacist-a"],
                 body,
-                headers={"Idempotency-Key": str(uuid.uuid4())},
+                headers={"Idempotency-Key": str(uuid.uuid4()), **bearer(tokens["pharmacist-a"])},
             ),
             "2xx",
         ),
@@ -322,9 +323,8 @@ def api_invocations(template: dict[str, Any], tokens: dict[str, str], marker: st
         covered.add(family(path))
         params = {name.strip("{}"): "rehearsal" for name in path.split("/") if name.startswith("{")}
         for user, token in tokens.items():
-            event = proxy_event(
-                method, path, stage, token, {} if method in {"POST", "PUT"} else None, params or None
-            )
+            payload: dict[str, Any] | None = {} if method in {"POST", "PUT"} else None
+            event = proxy_event(method, path, stage, payload, params or None, bearer(token))
             invocations.append(Invocation(f"{method} {path} ({user})", event, "not-5xx"))
     return invocations
 
@@ -349,15 +349,20 @@ def fresh_interpreter(directory: Path) -> Path:
     return directory / "bin" / "python"
 
 
+@dataclass(frozen=True)
+class Sandbox:
+    """Where a handler runs: a fresh interpreter, the unzipped package as its task root, and the
+    directory that receives each run's outcome and log."""
+
+    python: Path
+    task_root: Path
+    work: Path
+
+
 def invoke(
-    python: Path,
-    task_root: Path,
-    handler: str,
-    name: str,
-    env: dict[str, str],
-    events: list[dict[str, Any]],
-    work: Path,
+    sandbox: Sandbox, handler: str, name: str, env: dict[str, str], events: list[dict[str, Any]]
 ) -> dict[str, Any]:
+    python, task_root, work = sandbox.python, sandbox.task_root, sandbox.work
     out = work / f"{name}-{uuid.uuid4().hex[:6]}.json"
     spec = {
         "handler": handler,
@@ -442,7 +447,7 @@ def rehearse(package: Path, work: Path) -> dict[str, Any]:
     task = work / "task"
     task.mkdir(parents=True)
     extract(package / "deployment.zip", task)
-    python = fresh_interpreter(work / "venv")
+    sandbox = Sandbox(fresh_interpreter(work / "venv"), task, work)
     stack = harness.launch(work / "stack", "--export-every", "86400", "--no-export-trigger")
     summary: dict[str, Any] = {"package": str(package), "functions": {}, "handlers": 0, "invocations": 0}
     try:
@@ -492,7 +497,7 @@ def rehearse(package: Path, work: Path) -> dict[str, Any]:
                     )
                     or [source_event(source["Type"], source.get("Properties", {}), name)]
                 ] or [Invocation("direct", {}, "ok")]
-            outcome = invoke(python, task, handler, name, env, [i.event for i in invocations], work)
+            outcome = invoke(sandbox, handler, name, env, [i.event for i in invocations])
             if outcome["leaked"]:
                 raise RehearsalError(f"{name}: dev-only modules importable: {outcome['leaked']}")
             report = []

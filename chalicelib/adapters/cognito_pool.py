@@ -2,7 +2,7 @@
 
 Keys are CreateUserPool / CreateUserPoolClient API parameter names, which are also the
 CloudFormation property names of AWS::Cognito::UserPool and AWS::Cognito::UserPoolClient, but
-for `PoolName` (CloudFormation: `UserPoolName`, renamed by infra/template.py).
+for `PoolName` (CloudFormation: `UserPoolName`, renamed by infra/template/identity.py).
 """
 
 from __future__ import annotations

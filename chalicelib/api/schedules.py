@@ -4,7 +4,7 @@ devtools/export.py; the purge is `make purge` there). The export's trigger is a 
 (chalicelib/api/streams.py).
 
 The fan-out's queue is a resource of our template: the name given here is a placeholder that
-infra/template.py replaces with the queue's ARN."""
+infra/template/functions.py replaces with the queue's ARN."""
 
 from __future__ import annotations
 

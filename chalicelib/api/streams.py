@@ -3,7 +3,7 @@ and the export's trigger (the records a change made ready go to SI-DEP within se
 
 Lambda's event source mapping feeds each in stream order, one batch in flight per shard: the WORM
 copy's batches are retried whole until they succeed, the trigger's twice, bisected, then left to
-the sweeper (infra/template.py sets that up); `make run` does the same with devtools/streams.py."""
+the sweeper (infra/template/functions.py sets that up); `make run` does the same with devtools/streams.py."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from chalicelib import jobs
 
 blueprint = Blueprint(__name__)
 
-# Chalice needs a stream ARN when the app is imported; infra/template.py puts each handler's
+# Chalice needs a stream ARN when the app is imported; infra/template/functions.py puts each handler's
 # table's own stream in its place (and packaging fails if this placeholder reaches the template).
 PLACEHOLDER_STREAM_ARN = (
     "arn:aws:dynamodb:eu-west-3:000000000000:table/set-by-infra-build/stream/set-by-infra-build"

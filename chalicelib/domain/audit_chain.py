@@ -51,7 +51,7 @@ CHECKPOINT_FORMAT = 2
 # older than STALE_AFTER_PERIODS of them is broken (its heartbeat stopped, or its tail was cut).
 CHECKPOINT_PERIOD = timedelta(hours=1)
 STALE_AFTER_PERIODS = 2
-AUDIT_KEY_SPEC = "ECC_NIST_P256"  # the audit key's KMS KeySpec (infra/template.py, devtools/provision.py)
+AUDIT_KEY_SPEC = "ECC_NIST_P256"  # the audit key's KeySpec (infra/template/keys.py, devtools/provision.py)
 SIGNING_ALGORITHM: Literal["ECDSA_SHA_256"] = "ECDSA_SHA_256"  # its KMS SigningAlgorithm
 
 # Fields of a stored event, in the order the API shows them.

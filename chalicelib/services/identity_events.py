@@ -3,7 +3,7 @@
 
 Cognito stops issuing tokens to such a user but cannot recall the access tokens it already
 issued, and the API verifies tokens without asking Cognito (no round trip per request). So each
-of these calls, recorded by CloudTrail and delivered by EventBridge (infra/template.py), comes
+of these calls, recorded by CloudTrail and delivered by EventBridge (infra/template/functions.py), comes
 here: the user's membership gets a "tokens not before" just after the call, which the middleware
 already reads on every request (services/auth.py). The local stack has no CloudTrail: its admin
 tool (devtools/users.py) delivers the same event to the same handler.

@@ -146,9 +146,10 @@ def test_export_writable_attributes_are_record_attributes_and_not_personal() -> 
 
 
 def test_gateway_errors_are_problem_json_and_echo_nothing() -> None:
-    from infra.template import GATEWAY_RESPONSES, _api
+    from infra.template import GATEWAY_RESPONSES
+    from infra.template.api import rest_api
 
-    resources = _api("v1", "prod")
+    resources = rest_api("v1", "prod")
     responses = {
         r["Properties"]["ResponseType"]: r["Properties"]
         for r in resources.values()

@@ -253,7 +253,7 @@ def test_the_waf_logs_keep_no_login_handle_from_a_poll_s_path() -> None:
     the pharmacist approves their own push: whoever reads the WAF's logs (every request's URI)
     could poll a pending login before the app does. API Gateway's access log and ours name the
     route template only; the WAF log must not keep the path either."""
-    from infra.template import _waf
+    from infra.template.api import waf
 
-    logging = _waf("v1", "dev")["WafLogging"]["Properties"]
+    logging = waf("v1", "dev")["WafLogging"]["Properties"]
     assert {"UriPath": {}} in logging["RedactedFields"]

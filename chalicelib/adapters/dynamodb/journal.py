@@ -9,7 +9,7 @@ Storage
   chain in the process to save the read; a stale cache only costs one failed condition.
   Links expire by TTL after `audit_retention_days`; checkpoints carry no event and do not expire.
 
-Who may do what (infra/template.py, tests/infra)
+Who may do what (infra/template/access.py, tests/infra)
   * Writers (the API, export and purge functions): GetItem/Query/PutItem/ConditionCheckItem on
     the events table, read on the checkpoints table, no right at all on the audit signing key.
     They append links and never write a checkpoint.

@@ -284,7 +284,7 @@ class PscLoginModel(Model):
 class SentMarkerModel(Model):
     """ "Already sent", write-once: the lease that first lets a record's message leave creates its
     marker in the same transaction as the record's `first_sent_at`. No role may update or delete
-    a marker (infra/template.py: the exporter may only PutItem these attributes; nobody else
+    a marker (infra/template/access.py: the exporter may only PutItem these attributes; nobody else
     writes), so removing `first_sent_at` from the record does not unsay it (domain/delivery.py
     `already_sent`). A marker holds no personal value and does not expire: TTL would let a writer
     who can PutItem backdate it."""

@@ -4,7 +4,7 @@ The lease that first lets a record's message leave sets the record's `first_sent
 its marker in one transaction (adapters/dynamodb/export_queue.py `marker_put`). The record's copy
 is the one the API shows and the cheap one to test; the marker is the one no role can remove: the
 exporter, which must set the fact, may only PutItem markers, and no role may update or delete one
-(infra/template.py). So a reader takes the record's `first_sent_at`, and only where it is absent
+(infra/template/access.py). So a reader takes the record's `first_sent_at`, and only where it is absent
 asks the marker (`with_marker`, `sent_among`), and a write decided on "not sent" checks in its
 transaction that no marker exists (`no_marker`): a `REMOVE first_sent_at` unsays nothing.
 """
