@@ -41,7 +41,13 @@ def _env() -> dict[str, str]:
 
 def _check_make(words: list[str]) -> None:
     result = subprocess.run(
-        ["make", "-n", *words[1:]], cwd=docs.ROOT, env=_env(), capture_output=True, text=True, timeout=60, check=False
+        ["make", "-n", *words[1:]],
+        cwd=docs.ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, (words, result.stderr)
 
@@ -67,7 +73,8 @@ def _check_aws(words: list[str]) -> None:
     model = botocore.session.get_session().get_service_model(service)
     by_cli_name = {re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower(): name for name in model.operation_names}
     assert operation in by_cli_name, (words, operation)
-    members = {m.lower() for m in model.operation_model(by_cli_name[operation]).input_shape.members}
+    shape = model.operation_model(by_cli_name[operation]).input_shape
+    members = {m.lower() for m in (shape.members if shape is not None else {})}
     for option in (w[2:] for w in words[3:] if w.startswith("--")):
         assert option in CLI_OPTIONS or option.replace("-", "") in members, (words, option)
 

@@ -94,7 +94,9 @@ def run_page(page: Path, stack: dict[str, Any]) -> None:
         assert code == 0, f"{page.name}: `{command.text}` exited {code}\n{output}"
         assert "Traceback" not in output, f"{page.name}: `{command.text}`\n{output}"
         if command.status:
-            assert shows_status(output, command.status), f"{page.name}: `{command.text}`: not {command.status}\n{output}"
+            assert shows_status(output, command.status), (
+                f"{page.name}: `{command.text}`: not {command.status}\n{output}"
+            )
 
 
 def _pages() -> list[Path]:
