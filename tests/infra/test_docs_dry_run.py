@@ -2,10 +2,12 @@
 itself, checked without running them (tests/docs.py's rules). Each is valid bash; a `make` command
 is a target make accepts with those variables (`make -n`); a `python -m` command's module answers
 `--help`; an `aws` command names an operation of the service and only that operation's parameters
-(botocore's model); a `curl` to `$API` names a route and method of the API document."""
+(botocore's model); a `curl` to `$API` names a route and method of the API document. A command the
+prose shows inline (`make soak RECORDS=500`) names a target of the Makefile or a module that exists."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -20,6 +22,8 @@ from tests import docs
 CLI_OPTIONS = {"region", "query", "output", "profile", "endpoint-url"}  # the AWS CLI's own
 CLI_SERVICES = {"s3api": "s3"}
 OPENAPI = docs.ROOT / "tests" / "api" / "openapi_reference.json"
+# Targets docs/architecture.md names for contributors that the tooling change adds to the Makefile.
+TOOLING_TARGETS = {"check", "unit", "format"}
 
 
 def _dry_commands() -> list[docs.Command]:
@@ -111,3 +115,26 @@ def test_every_dry_run_command_names_what_exists(command: docs.Command) -> None:
 def test_the_readme_set_up_commands_are_make_run_and_make_test() -> None:
     assert [c.text for c in docs.commands(docs.README, docs.DRY_RUN)] == ["make run", "make test"]
     assert Path(docs.ROOT / "Makefile").is_file()
+
+
+def _inline(pattern: str) -> list[tuple[str, str]]:
+    return [
+        (page.name, match)
+        for page in docs.pages()
+        for match in re.findall(pattern, page.read_text(encoding="utf-8"))
+    ]
+
+
+def test_every_make_target_the_prose_names_is_one_of_the_makefile() -> None:
+    targets = set(re.findall(r"^([a-z][\w-]*):", (docs.ROOT / "Makefile").read_text(), flags=re.M))
+    named = _inline(r"`make (?:-s )?([a-z][\w-]*)")
+    assert len(named) > 50
+    for page, target in named:
+        assert target in targets or target in TOOLING_TARGETS, (page, target)
+
+
+def test_every_module_the_prose_runs_exists() -> None:
+    named = _inline(r"`[^`]*python -m ([\w.]+)")
+    assert named
+    for page, module in named:
+        assert importlib.util.find_spec(module) is not None, (page, module)
