@@ -1,6 +1,9 @@
 """Every `sh` block of README.md and docs/*.md, run as written against the stack `make run` starts.
 
-The rules are tests/docs.py's. Each page runs in one bash (its blocks share variables, as in a
+The pages are written against a fresh `make run`, and they change what they run on (pharmacies
+onboarded, members invited, a session ended, a test withdrawn): they run on a stack of their own,
+started fresh for them, which the other stack tests never see. The rules are tests/docs.py's.
+Each page runs in one bash (its blocks share variables, as in a
 reader's terminal), in the project directory, with `set -o pipefail`; every command must exit 0
 without a traceback, and show the HTTP status its `# NNN` comment names. What differs from a
 reader's `make run` is only where the stack is (the test's own ports and state dir): the
@@ -14,12 +17,14 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests import docs
+from tests.stack import harness
 
 pytestmark = pytest.mark.xdist_group("stack")
 
@@ -99,6 +104,18 @@ def run_page(page: Path, stack: dict[str, Any]) -> None:
             )
 
 
+@pytest.fixture(scope="module")
+def fresh_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The docs' own stack, as fresh as a reader's `make run`."""
+    running = harness.start(tmp_path_factory.mktemp("docs-stack") / "state")
+    try:
+        yield running.info
+    finally:
+        code = harness.stop(running)
+    assert code == 0, running.output_text()
+    harness.assert_nothing_left(running)
+
+
 def _pages() -> list[Path]:
     return [page for page in docs.pages() if page not in RUN_ELSEWHERE and docs.commands(page, docs.RUN)]
 
@@ -112,5 +129,5 @@ def test_the_quick_start_and_the_docs_show_commands_to_run() -> None:
 
 
 @pytest.mark.parametrize("page", _pages(), ids=lambda page: page.name)
-def test_every_command_of_the_page_runs_as_written(local_stack: dict[str, Any], page: Path) -> None:
-    run_page(page, local_stack)
+def test_every_command_of_the_page_runs_as_written(fresh_stack: dict[str, Any], page: Path) -> None:
+    run_page(page, fresh_stack)
