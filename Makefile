@@ -105,7 +105,7 @@ soak: $(STAMP)  ## a busy day on the local stack, judged from SI-DEP's view (REC
 	$(PY) -m devtools.soak --clients $(CLIENTS) --records $(RECORDS) --seconds $(SOAK_SECONDS) \
 	  $(if $(STACK_FILE),--stack $(STACK_FILE))
 
-# Operator commands (README "Operating the service"): the local stack of `make run` by default;
+# Operator commands (docs/operations.md): the local stack of `make run` by default;
 # STACK_FILE=<stack.json> for another, STAGE=<name> [REGION=...] for a deployed stage; JSON=1 for
 # one JSON document on stdout; V=1 for log lines on stderr. Exit codes: devtools/cli.py.
 OPS = $(if $(STACK_FILE),--stack $(STACK_FILE)) \

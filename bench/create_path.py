@@ -136,7 +136,7 @@ def measure(
 
     from tests.patients import PATIENTS
 
-    # A create is one TransactWriteItems (README "The audit journal"); moto as shipped deep-copies
+    # A create is one TransactWriteItems (docs/journal.md); moto as shipped deep-copies
     # each table it names once per item, a cost that grows with the table and that DynamoDB does not have.
     with moto_account() as env, moto_transactions_with_an_undo_log():
         client, headers = _world(env)

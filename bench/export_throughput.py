@@ -66,7 +66,7 @@ NOT_OURS = (
 # Shared by both sides (the standard library, builtins, urllib3 under requests and botocore alike):
 # their time goes to whoever called them, in proportion to the time each caller spent in them.
 SHARED = ("/urllib3/",)
-# the 386,970 people Francetest exposed: the backlog the README's export section sizes for
+# the 386,970 people Francetest exposed: the backlog docs/export.md sizes for
 BACKLOG_RECORDS = 386_970
 DYNAMODB_ROUND_TRIP_SECONDS = 0.010  # a stated latency for one DynamoDB call from Lambda
 SIDEP_ROUND_TRIP_SECONDS = 0.300  # a stated SI-DEP answer time for one batch of 100 over mutual TLS

@@ -122,7 +122,7 @@ class Settings:
     # How long one process keeps a pharmacy's "PSC required" setting (read for each request of a
     # Cognito member) before reading it again: a change made elsewhere takes effect within it.
     pharmacy_settings_max_age_seconds: int = setting(60, "PHARMACY_SETTINGS_MAX_AGE_SECONDS")
-    # Retention (README "Retention and the patients' rights"; days; the defaults are the policy's)
+    # Retention (docs/retention.md; days; the defaults are the policy's)
     retention_after_ack_days: int = setting(_POLICY.after_ack_days, "RETENTION_AFTER_ACK_DAYS")
     retention_hard_cap_days: int = setting(_POLICY.hard_cap_days, "RETENTION_HARD_CAP_DAYS")
     # DynamoDB TTL deletes a whole record this long after the hard cap if the purge never erased it

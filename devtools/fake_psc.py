@@ -334,8 +334,8 @@ class FakePsc:
 
     # the national directory, read at invitation (chalicelib/adapters/psc_directory.py) ---------
     def directory_search(self, headers: dict[str, str], path: str) -> tuple[int, dict[str, Any]]:
-        """The ANS Annuaire Santé FHIR API's two searches our server makes, in its shape (README
-        "Sources"), with the `ESANTE-API-KEY` header (401 otherwise):
+        """The ANS Annuaire Santé FHIR API's two searches our server makes, in its shape
+        (docs/sources.md), with the `ESANTE-API-KEY` header (401 otherwise):
         `GET /fhir/v2/Practitioner?identifier=<national id or RPPS>` (a searchset Bundle, empty if
         unknown) and `GET /fhir/v2/PractitionerRole?practitioner=<ids>[&_include=PractitionerRole:
         organization][&_count=n]` (one active role per profession and FINESS, profession coded in

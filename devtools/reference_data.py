@@ -2,8 +2,8 @@
 the files this writes).
 
     python -m devtools.reference_data devices <value set JSON> --fetched YYYY-MM-DD --origin TEXT
-        the EU DCC value set `covid-19-lab-test-manufacturer-and-name` (README "Refreshing the
-        device list" says where to get it), checked and written as
+        the EU DCC value set `covid-19-lab-test-manufacturer-and-name` (docs/france.md, "Refreshing
+        the device list", says where to get it), checked and written as
         chalicelib/data/eu-dcc-rat-devices.json
 
     python -m devtools.reference_data birthplaces <codes file>... --source TEXT

@@ -93,7 +93,7 @@ PSC_USERS: tuple[SeedPscUser, ...] = (
     # A's admin who logs in with PSC: the one who can turn "PSC required" on (it binds admins too)
     SeedPscUser(rpps("1000000006"), PHARMACY_A.finess, "pharmacy_admin", "approves", PHARMACY_A.finess),
 )
-# A pharmacy not seeded, for the README's onboarding: the platform onboards it and invites its first
+# A pharmacy not seeded, for docs/security.md's onboarding: the platform onboards it and invites its first
 # pharmacy_admin, a pharmacist the national directory lists there.
 NEW_PHARMACY = SeedPharmacy(finess("69000001"), "Pharmacie C (à intégrer)")
 
@@ -111,8 +111,8 @@ class DirectoryOnly:
 
 
 DIRECTORY_ONLY: tuple[DirectoryOnly, ...] = (
-    DirectoryOnly(rpps("1000000005"), PHARMACY_A.finess),  # A's admin invites them (README)
-    DirectoryOnly(rpps("1000000007"), NEW_PHARMACY.finess),  # the new pharmacy's first admin (README)
+    DirectoryOnly(rpps("1000000005"), PHARMACY_A.finess),  # A's admin invites them (docs/psc.md)
+    DirectoryOnly(rpps("1000000007"), NEW_PHARMACY.finess),  # its first admin (docs/security.md)
 )
 
 

@@ -7,7 +7,7 @@
 
 The call goes to the target's user pool. On a deployed stage that is all: CloudTrail records it
 and EventBridge hands it to the stage's `end_cognito_sessions` function, which ends the user's
-access tokens (chalicelib/services/identity_events.py; the README says how soon). The local
+access tokens (chalicelib/services/identity_events.py; docs/security.md says how soon). The local
 stack has no CloudTrail, so here the command delivers the record CloudTrail would write to that
 same job, and prints how long after Cognito's answer the user's tokens were ended.
 Exit status: 0 done; 2 could not run (no such user, AWS unreachable...).

@@ -1,6 +1,6 @@
 """Pro Santé Connect over HTTPS: discovery, CIBA (poll mode), ID token and userinfo checks.
 
-What we rely on (checked against PSC's public documentation; see the README's PSC section):
+What we rely on (checked against PSC's public documentation; see docs/psc.md):
 OIDC discovery per environment; the backchannel authentication endpoint and the token endpoint
 take the client's credentials as HTTP Basic and form-encoded parameters; tokens are RS256 with
 keys at the discovery's `jwks_uri`; `acr_values=eidas1`; userinfo carries `SubjectNameID` and

@@ -6,7 +6,7 @@ so that no pharmacy can take the place of the one the directory lists them at. T
 to the same `Practice` the login reads from PSC's userinfo (domain/psc.py), and `check_practice`
 decides on both.
 
-Two searches, as the API's documentation shows them (README "Sources": Annuaire Santé FHIR API v2),
+Two searches, as the API's documentation shows them (docs/sources.md: Annuaire Santé FHIR API v2),
 with our API key in the `ESANTE-API-KEY` header:
 
 1. `GET <base>/Practitioner?identifier=<national id>`: the professional (the national id, "8" + RPPS,
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 _UNAVAILABLE = "The national directory of health professionals is unavailable; retry later."
 API_KEY_HEADER = "ESANTE-API-KEY"
 # The profession nomenclature (TRE_G15) and identifier systems of the ANS's FHIR profiles (FHIR IG
-# "Annuaire Santé"; README "Sources").
+# "Annuaire Santé"; docs/sources.md).
 PROFESSION_SYSTEM = "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante"
 FINESS_SYSTEM = "https://finess.esante.gouv.fr"
 # The national identifier of a health professional (IDNPS: "8" + RPPS, "0" + ADELI, …): PSC's

@@ -42,7 +42,7 @@ def checkpoint_audit(event: Any) -> dict[str, int]:
 
 @blueprint.schedule(Cron(30, 2, "*", "*", "?", "*"), name="purge_expired")
 def purge_expired(event: Any) -> dict[str, Any]:
-    """Daily, 02:30 UTC: erase the personal data the retention policy says is due (README "Retention")."""
+    """Daily, 02:30 UTC: erase the personal data the retention policy says is due (docs/retention.md)."""
     return jobs.scheduled_purge(event.context.get_remaining_time_in_millis())
 
 

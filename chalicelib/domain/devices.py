@@ -2,8 +2,8 @@
 
 The list is a dated snapshot of the EU Digital COVID Certificate value set
 `covid-19-lab-test-manufacturer-and-name` (the JRC database's common list), shipped as
-chalicelib/data/eu-dcc-rat-devices.json with its source and the day it was taken; README
-"Refreshing the device list" says how to replace it. Each entry has a display name, an `active`
+chalicelib/data/eu-dcc-rat-devices.json with its source and the day it was taken; docs/france.md
+("Refreshing the device list") says how to replace it. Each entry has a display name, an `active`
 flag and a `version` day: for an active device the day its entry last changed, for a device
 taken off the list the day it left it.
 """

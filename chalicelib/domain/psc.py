@@ -1,6 +1,6 @@
 """Pro Santé Connect, the pure part: national identifiers and what userinfo must show.
 
-PSC's userinfo (public documentation; see the README's Pro Santé Connect section) carries the
+PSC's userinfo (public documentation; see docs/psc.md) carries the
 professional's national identifier (`SubjectNameID`) and their practice (`SubjectRefPro.exercices[]`: a
 profession code, and `activities[]` naming the structures where they practise with the
 structure's identifiers). A pharmacist is profession code 21 (the RPPS nomenclature).

@@ -96,7 +96,7 @@ def invite_member(
     """By e-mail (a Cognito invitation) or by national identifier / RPPS (a Pro Santé Connect member:
     no Cognito user; PSC and the national directory vouch for them at each login).
 
-    Who invites whom (README "Who may invite whom"): a pharmacy's admins invite its members; the
+    Who invites whom (docs/security.md, "Who may invite whom"): a pharmacy's admins invite its members; the
     platform only its first pharmacy_admin, while it has none, and only a pharmacist the national
     directory lists at that pharmacy, who logs in with PSC: the platform reads no health data and
     cannot give itself the means to (a mailbox of its own would be a reader it controls). A pharmacy
@@ -180,7 +180,7 @@ def _invite_professional(
     it lists them as a pharmacist. A membership stored elsewhere, at a pharmacy the directory does not
     list them at (a squat, or a pharmacy they left), never blocks this one: it moves here, and both
     pharmacies' chains say so. One the directory also vouches for stays (a professional is a member
-    of one pharmacy at a time; README "Who may invite whom")."""
+    of one pharmacy at a time; docs/security.md, "Who may invite whom")."""
     username = psc_username(national_id)
     if not _lists_here(deps, national_id, finess):
         raise refuse(

@@ -1,6 +1,6 @@
 """Use cases of test records: create, read, list, set the result, cancel, withdraw, delivery state.
 
-Audit rule (see README "Audit journal"): nothing is disclosed without a trace. A read, a list or
+Audit rule (see docs/journal.md): nothing is disclosed without a trace. A read, a list or
 a delivery read is journaled before the data leaves; if the journal cannot take the event, the
 caller gets 503 and no data. A change and its event are one transaction (`journal.append(event,
 changes)`): a create with its idempotency claim, a result, a cancellation, a withdrawal. If it

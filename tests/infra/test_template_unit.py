@@ -168,7 +168,7 @@ def test_the_sidep_certificate_secret_is_created_empty_and_only_the_export_reads
     resources = _template()["Resources"]
     secret = resources["SidepTlsSecret"]
     props = secret["Properties"]
-    # the value is the operator's (README, Deployment): never in the template, never generated
+    # the value is the operator's (docs/deployment.md): never in the template, never generated
     assert "SecretString" not in props and "GenerateSecretString" not in props
     assert props["KmsKeyId"] == {"Ref": "SidepTlsKey"}
     assert secret["DeletionPolicy"] == "Retain"

@@ -111,7 +111,7 @@ def test_another_instance_applies_the_psc_setting_within_its_max_age(psc: PscWor
     psc_admin = a_psc_admin_at_a(psc)
     assert psc.world.call("PUT", SETTINGS_A, "admin-a", {"psc_required": True}).status_code == 200
     now[0] += 59
-    assert other.psc_required(PHARMACY_A) is False  # the README's "within a minute"
+    assert other.psc_required(PHARMACY_A) is False  # docs/psc.md's "within a minute"
     now[0] += 1
     assert other.psc_required(PHARMACY_A) is True
     psc.call("PUT", SETTINGS_A, psc_admin, {"psc_required": False})

@@ -19,7 +19,7 @@ from typing import Any
 
 from devtools.stack import PORT_ENV, PROJECT_DIR, port_is_free
 
-READY_TIMEOUT_SECONDS = 90.0  # README "Run it locally": `make run` is ready within this on a 2-core machine
+READY_TIMEOUT_SECONDS = 90.0  # docs/local-stack.md: `make run` is ready within this on a 2-core machine
 STOP_TIMEOUT_SECONDS = 30.0
 
 

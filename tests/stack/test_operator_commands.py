@@ -1,4 +1,4 @@
-"""The README's "Operating the service" commands, run as it writes them against the local stack:
+"""The commands of docs/operations.md, run as it writes them against the local stack:
 exit 0, a summary for people on stdout and no log line there, `--json` parses, and a missing
 setting is one line on stderr and exit 2."""
 
@@ -19,32 +19,23 @@ import pytest
 
 from devtools.login import login_stack_user
 from devtools.stack import PROJECT_DIR
+from tests import docs
 from tests.conftest import PHARMACY_A
 from tests.patients import screening_body
 
 pytestmark = pytest.mark.xdist_group("stack")
 
-README = PROJECT_DIR / "README.md"
-SECTION = "## Operating the service"
+PAGE = docs.DOCS / "operations.md"
 COMMAND_TIMEOUT = 120
 
 
-def readme_commands() -> list[str]:
-    """The commands of the section's code blocks (comments dropped), in order."""
-    text = README.read_text()
-    section = text[text.index(SECTION) :]
-    section = section[: section.find("\n## ", len(SECTION))]
-    commands = []
-    for block in re.findall(r"```sh\n(.*?)```", section, flags=re.S):
-        for line in block.splitlines():
-            command = line.split("  #", 1)[0].strip()
-            if command and not command.startswith("#"):
-                commands.append(command)
-    return commands
+def page_commands() -> list[str]:
+    """The commands of the page's `sh` blocks (comments dropped), in order (tests/docs.py's rules)."""
+    return [command.text for command in docs.commands(PAGE, docs.RUN)]
 
 
 def local_form(command: str, stack_file: str) -> list[str]:
-    """The command aimed at the test's stack (the README's run against `make run`'s .local)."""
+    """The command aimed at the test's stack (the page's run against `make run`'s .local)."""
     argv = shlex.split(command)
     if argv[0] == "make":
         return [*argv, f"STACK_FILE={stack_file}"]
@@ -98,8 +89,8 @@ def busy_stack(local_stack: dict[str, Any]) -> dict[str, Any]:
     raise AssertionError("the stack's export loop acknowledged nothing in 180 s")
 
 
-def test_the_readme_section_lists_every_operator_command() -> None:
-    commands = " ".join(readme_commands())
+def test_the_operations_page_lists_every_operator_command() -> None:
+    commands = " ".join(page_commands())
     for expected in (
         "make status",
         "make verify-audit",
@@ -118,9 +109,9 @@ def test_the_readme_section_lists_every_operator_command() -> None:
         assert expected in commands, expected
 
 
-def test_every_readme_command_runs_for_people(busy_stack: dict[str, Any]) -> None:
+def test_every_command_of_the_operations_page_runs_for_people(busy_stack: dict[str, Any]) -> None:
     stack_file = str(Path(busy_stack["state_dir"]) / "stack.json")
-    for command in readme_commands():
+    for command in page_commands():
         result = run(local_form(command, stack_file))
         if "--json" in command or "JSON=1" in command:
             assert result.returncode == 0, result.stderr

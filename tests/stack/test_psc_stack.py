@@ -46,7 +46,7 @@ def test_stack_json_lists_the_psc_identities(local_stack: dict[str, Any]) -> Non
         assert user["national_id"] == "8" + user["rpps"] and len(user["rpps"]) == 11
     assert {u["behaviour"] for u in users} >= {"approves", "declines", "practises elsewhere"}
     directory = json.loads(Path(local_stack["psc_directory"]).read_text())
-    # every PSC member, and pharmacists no pharmacy has invited yet (the README invites them)
+    # every PSC member, and pharmacists no pharmacy has invited yet (docs/psc.md invites them)
     assert {i["national_id"] for i in directory["identities"]} > {u["national_id"] for u in users}
 
 

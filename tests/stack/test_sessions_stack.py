@@ -1,4 +1,4 @@
-"""A user disabled at Cognito in the stack `make run` starts: the README's commands, as written."""
+"""A user disabled at Cognito in the stack `make run` starts: docs/security.md's commands, as written."""
 
 from __future__ import annotations
 

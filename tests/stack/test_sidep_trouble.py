@@ -1,6 +1,6 @@
 """The on-call operator against the local stack, with the fake SI-DEP's faults: an outage is named
 at once by `make status`, `make retry` ends it, rejections reach the pharmacy, and a dead letter
-goes back with `make redrive`. Every command is run as the README writes it (make, STACK_FILE=)."""
+goes back with `make redrive`. Every command is run as docs/operations.md writes it (make, STACK_FILE=)."""
 
 from __future__ import annotations
 

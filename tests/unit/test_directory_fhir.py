@@ -1,4 +1,4 @@
-"""Reading the national directory's FHIR answers (ANS Annuaire Santé API, README "Sources"): a
+"""Reading the national directory's FHIR answers (ANS Annuaire Santé API, docs/sources.md): a
 pharmacist's active role at a structure with that FINESS vouches for them there, nothing else does,
 and any answer of another shape is "unavailable" (a 503 quoting nothing), never an error of ours."""
 

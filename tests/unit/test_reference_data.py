@@ -1,4 +1,4 @@
-"""The refresh command of README "The test device" (devtools/reference_data.py devices)."""
+"""The refresh command of docs/france.md "The test device" (devtools/reference_data.py devices)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Settings declared once (chalicelib/config.py): each field's default and environment variable, the
-rules the loader applies (types, required settings outside the local stage), and the README's
-mentions of them."""
+rules the loader applies (types, required settings outside the local stage), and the docs'
+mentions of them (README.md and docs/*.md: each page documents the settings of its topic)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from chalicelib.config import (
 )
 from chalicelib.domain.retention import RetentionPolicy
 from chalicelib.services.retention import retention_policy
+from tests import docs
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOYED_ENV = {s.name: f"<{s.name}>" for _name, s in declared() if s.required == DEPLOYED}
@@ -106,9 +107,13 @@ def test_the_retention_defaults_are_the_policy_s() -> None:
 # --- the one declaration: no copy elsewhere -----------------------------------------------------
 
 
-def _readme_settings() -> list[tuple[str, str]]:
-    """Each `NAME` the README writes with a default right after it: `NAME` (default) or `NAME`, default."""
-    text = (ROOT / "README.md").read_text()
+def _docs_text() -> str:
+    return "\n".join(page.read_text(encoding="utf-8") for page in docs.pages())
+
+
+def _documented_settings() -> list[tuple[str, str]]:
+    """Each `NAME` the docs write with a default right after it: `NAME` (default) or `NAME`, default."""
+    text = _docs_text()
     return re.findall(r"`([A-Z][A-Z0-9_]+)`(?: \(|, (?:default )?)(`[^`]+`|\d[\d,]*(?: h)?)", text)
 
 
@@ -117,16 +122,16 @@ SETTING_LIKE = re.compile(
 )
 
 
-def test_every_setting_the_readme_names_exists() -> None:
-    text = (ROOT / "README.md").read_text()
+def test_every_setting_the_docs_name_exists() -> None:
+    text = _docs_text()
     named = {n for n in re.findall(r"`([A-Z][A-Z0-9_]+)`", text) if SETTING_LIKE.search(n)}
-    assert named, "the README names settings"
+    assert named, "the docs name settings"
     assert {n for n in named if field_of_env(n) is None} == set()
 
 
-def test_every_default_the_readme_gives_is_the_declared_one() -> None:
+def test_every_default_the_docs_give_is_the_declared_one() -> None:
     checked = 0
-    for variable, written in _readme_settings():
+    for variable, written in _documented_settings():
         name = field_of_env(variable)
         if name is None:
             continue
@@ -137,7 +142,7 @@ def test_every_default_the_readme_gives_is_the_declared_one() -> None:
             number = int(written.removesuffix(" h").replace(",", ""))
             assert (number * 3600 if written.endswith(" h") else number) == default, variable
         checked += 1
-    assert checked >= 12  # the README gives a dozen or more
+    assert checked >= 12  # the docs give a dozen or more
 
 
 def _string_constants(path: Path) -> set[str]:

@@ -2,8 +2,8 @@
 
 One secret holds all three, as JSON `{"certificate": PEM, "private_key": PEM, "ca_bundle": PEM}`:
 a rotation replaces them in one `PutSecretValue`, so a certificate is never paired with the
-previous key. The template creates the secret empty; the operator sets its value (README,
-"Deployment"). Powertools Parameters fetches it and caches it for `max_age` seconds, so a
+previous key. The template creates the secret empty; the operator sets its value (docs/deployment.md,
+step 3). Powertools Parameters fetches it and caches it for `max_age` seconds, so a
 rotated certificate is picked up within that time by a warm Lambda, without a redeploy.
 
 OpenSSL (through requests) loads a client certificate from files only: each version is written

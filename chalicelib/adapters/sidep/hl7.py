@@ -69,7 +69,7 @@ USED_NAME = "D"
 def patient_names(patient: Patient) -> str:
     """PID-5, escaped: the birth traits INSi checks as the legal name (L: birth last name, first
     birth first name, the list of birth first names), then the used names as such (D: used last
-    name, used first name), as IHE PAM France and the INS référentiel encode them (README "The
+    name, used first name), as IHE PAM France and the INS référentiel encode them (docs/france.md, "The
     patient's identity"). An identity recorded without its birth traits has only its used names,
     sent as its one name (L); it is never qualified (services/records.py: INSi is asked with the
     traits only)."""
