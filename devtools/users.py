@@ -78,7 +78,7 @@ def act(args: argparse.Namespace, target: Target, out: cli.Output) -> int:
     elif target.kind == "deployed":
         out.line(
             f"{args.username}: {call} done; the stage's end_cognito_sessions function ends their "
-            "access tokens when CloudTrail delivers the call (README, How the data is protected)"
+            "access tokens when CloudTrail delivers the call (docs/security.md)"
         )
     else:
         from chalicelib.jobs import end_sessions_on_identity_event

@@ -273,7 +273,7 @@ def _export_alarms() -> dict[str, Any]:
     # The sweeper runs every 5 minutes: failures in two windows in a row = failing over 5 minutes.
     resources["SidepFailingAlarm"] = Alarm(
         "SI-DEP answers no batch (unreachable, TLS, 5xx, 429) for over "
-        f"{thresholds.SIDEP_FAILING_SECONDS // 60} minutes: README 'Operating the service'",
+        f"{thresholds.SIDEP_FAILING_SECONDS // 60} minutes: docs/operations.md",
         "Depistage",
         SIDEP_FAILING_METRIC,
         [{"Name": "service", "Value": APP_NAME}],
@@ -284,7 +284,7 @@ def _export_alarms() -> dict[str, Any]:
     resources["ExportUnacknowledgedAlarm"] = Alarm(
         "A result waits over "
         f"{thresholds.OLDEST_UNACKNOWLEDGED_SECONDS // 60} minutes for SI-DEP's acknowledgement "
-        "(queued, in flight or in backoff): README 'Operating the service'",
+        "(queued, in flight or in backoff): docs/operations.md",
         "Depistage",
         UNACKNOWLEDGED_METRIC,
         [{"Name": "service", "Value": APP_NAME}],

@@ -24,7 +24,7 @@ SIDEP_TLS_KEY = "SidepTlsKey"
 def sidep_tls_secret(functions: list[Function], stage: str) -> dict[str, Any]:
     """The secret that holds the SI-DEP client certificate, its key and the CA bundle (one JSON
     value, chalicelib/adapters/sidep/credentials.py), created empty: the operator sets its value
-    (README, Deployment), never this template. Its own KMS key: only the export decrypts it, and
+    (docs/deployment.md), never this template. Its own KMS key: only the export decrypts it, and
     only through Secrets Manager."""
     senders = [fn for fn in functions if fn.name in SIDEP_FUNCTIONS]
     statements: list[dict[str, Any]] = []  # kms_key() puts the account administrators first
@@ -87,7 +87,7 @@ def sidep_tls_secret(functions: list[Function], stage: str) -> dict[str, Any]:
                 (
                     "CKV2_AWS_57",
                     "The client certificate is issued by SI-DEP's certificate authority on request: "
-                    "no Lambda can rotate it; the operator rotates it with put-secret-value (README).",
+                    "no Lambda can rotate it; the operator rotates it with put-secret-value (docs/deployment.md).",
                 )
             ),
         },

@@ -10,7 +10,7 @@ from chalicelib.adapters.cognito_pool import app_client_settings, user_pool_sett
 from infra.template.base import APP_NAME, arn, skip, tags
 
 # Pro Santé Connect per environment: the sandbox ("bas") and production discovery documents
-# (PSC's public documentation; what remains to confirm is in the README).
+# (PSC's public documentation; what remains to confirm is in docs/psc.md).
 PSC_ENVIRONMENTS: dict[str, dict[str, str]] = {
     "bas": {
         "DiscoveryUrl": "https://auth.bas.psc.esante.gouv.fr/auth/realms/esante-wallet/.well-known/wallet-openid-configuration"
@@ -21,7 +21,7 @@ PSC_ENVIRONMENTS: dict[str, dict[str, str]] = {
 }
 
 # The national directory of health professionals (ANS Annuaire Santé FHIR API v2, production: the
-# ANS runs no sandbox of it; README "Sources"), the PscDirectoryUrl parameter's default.
+# ANS runs no sandbox of it; docs/sources.md), the PscDirectoryUrl parameter's default.
 DIRECTORY_URL = "https://gateway.api.esante.gouv.fr/fhir/v2"
 
 # Roles that read the PSC client secret (encrypted with the storage key, through Secrets Manager).

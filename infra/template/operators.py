@@ -27,7 +27,7 @@ OPERATOR_OUTPUTS: dict[str, str] = {
     "DataKeyArn": env_name("data_key_id"),
     "BlindIndexKeyArn": env_name("blind_index_key_id"),
     # The auditor's trust anchor too: `aws kms get-public-key --key-id <AuditKeyArn>` gives the key
-    # that verifies every checkpoint (README "Audit journal"); GET /v1/audit/public-key serves it.
+    # that verifies every checkpoint (docs/journal.md); GET /v1/audit/public-key serves it.
     "AuditKeyArn": env_name("audit_key_id"),
     "AuditWormBucket": env_name("audit_worm_bucket"),
     **{

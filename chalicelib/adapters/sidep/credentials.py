@@ -60,7 +60,7 @@ def parse_secret(raw: Any) -> dict[str, str]:
     ]
     if missing:
         raise CredentialsError(
-            f"the SI-DEP TLS secret lacks {', '.join(missing)} (set it: README, Deployment)"
+            f"the SI-DEP TLS secret lacks {', '.join(missing)} (set it: docs/deployment.md)"
         )
     if "PRIVATE KEY-----" not in value["private_key"] or "CERTIFICATE-----" not in value["certificate"]:
         raise CredentialsError("the SI-DEP TLS secret's certificate or private_key is not PEM")
