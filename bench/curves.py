@@ -41,7 +41,8 @@ def measure(
     from chalicelib.adapters.dynamodb.records import DynamoDbRecordRepository
     from chalicelib.bootstrap import audit_journal
     from chalicelib.config import get_settings
-    from chalicelib.domain.audit_chain import AuditEvent, public_key_verifier
+    from chalicelib.domain.audit_chain import AuditEvent
+    from chalicelib.domain.audit_checkpoints import public_key_verifier
     from chalicelib.domain.delivery import BackoffPolicy
     from chalicelib.services.export import ExportRun, ExportSettings
     from devtools.fake_sidep import FakeSidep

@@ -42,21 +42,16 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from chalicelib.config import Settings
-from chalicelib.domain.audit_chain import (
-    CHECKPOINT_PERIOD,
+from chalicelib.domain.audit_chain import CHECKPOINT_PERIOD, format_time, is_chain
+from chalicelib.domain.audit_checkpoints import SignatureVerifier, public_key_verifier
+from chalicelib.domain.audit_verification import (
     CopiedLink,
     ExpiryEvidence,
-    SignatureVerifier,
+    SignedCheckpoints,
     VerificationReport,
-    compare_with_worm,
-    format_time,
-    genuine_copy,
-    image_names,
-    is_chain,
-    public_key_verifier,
     verify_chain,
-    well_formed_items,
 )
+from chalicelib.domain.audit_worm_check import compare_with_worm, genuine_copy, image_names, well_formed_items
 from devtools import cli
 from devtools.target import Target
 
@@ -152,14 +147,11 @@ def verify_document(
         None if genuine is None else {seq: CopiedLink.of(link_from_item(i)) for seq, i in genuine.items()}
     )
     evidence = ExpiryEvidence(copy=copied, retention=retention)
+    signed = SignedCheckpoints(
+        [checkpoint_from_item(item) for item in document.get("checkpoints", [])], verifier, period
+    )
     checked = verify_chain(
-        (link_from_item(item) for item in events),
-        [checkpoint_from_item(item) for item in document.get("checkpoints", [])],
-        verifier,
-        chain=chain,
-        now=now,
-        period=period,
-        expiry=evidence,
+        (link_from_item(item) for item in events), signed, chain=chain, now=now, expiry=evidence
     )
     checked.findings[:0] = report.findings
     if genuine is not None:
@@ -264,7 +256,7 @@ def _present(
 
 
 def online(args: argparse.Namespace, target: Target, out: cli.Output, clock: Clock) -> int:
-    from chalicelib.domain.audit_chain import public_key_fingerprint, public_key_pem
+    from chalicelib.domain.audit_checkpoints import public_key_fingerprint, public_key_pem
 
     target.require(NEEDS)
     aws = AwsSource(worm=not args.no_worm)

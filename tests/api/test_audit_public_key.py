@@ -16,7 +16,7 @@ from chalicelib.adapters.dynamodb.journal import (
 )
 from chalicelib.adapters.dynamodb.models import AuditEventModel
 from chalicelib.config import get_settings
-from chalicelib.domain.audit_chain import checkpoint_message, public_key_verifier
+from chalicelib.domain.audit_checkpoints import checkpoint_message, public_key_verifier
 from tests.conftest import PHARMACY_A, World
 
 

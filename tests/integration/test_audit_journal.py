@@ -22,14 +22,15 @@ from chalicelib.adapters.dynamodb.models import AuditEventModel, PharmacyModel
 from chalicelib.adapters.worm import S3WormCopy
 from chalicelib.bootstrap import audit_journal, bind_tables
 from chalicelib.config import get_settings
-from chalicelib.domain.audit_chain import (
+from chalicelib.domain.audit_chain import PLATFORM_CHAIN, AuditEvent, format_time, parse_time
+from chalicelib.domain.audit_checkpoints import public_key_verifier
+from chalicelib.domain.audit_verification import (
     CHECKPOINT_FORGED,
     CHECKPOINT_MISMATCH,
     CHECKPOINT_SKIPPED,
     DELETED,
     EDITED,
     MALFORMED,
-    PLATFORM_CHAIN,
     REORDERED,
     STALE,
     TABLE_MISSING,
@@ -37,11 +38,7 @@ from chalicelib.domain.audit_chain import (
     WORM_DIFFERS,
     WORM_FORGED,
     WORM_MISSING,
-    AuditEvent,
     VerificationReport,
-    format_time,
-    parse_time,
-    public_key_verifier,
 )
 from chalicelib.domain.errors import ServiceUnavailable, ValidationFailed
 from chalicelib.domain.finess import check_digit
@@ -626,7 +623,8 @@ def test_a_forged_checkpoint_is_named(
     from cryptography.hazmat.primitives.asymmetric import ec
 
     from chalicelib.adapters.dynamodb.journal import checkpoint_from_item
-    from chalicelib.domain.audit_chain import Head, checkpoint_message, next_checkpoint
+    from chalicelib.domain.audit_chain import Head
+    from chalicelib.domain.audit_checkpoints import checkpoint_message, next_checkpoint
 
     _journal, a = chain_of_12
     cps = verify_audit.AwsSource().document(a, clock.now())["checkpoints"]
@@ -776,7 +774,7 @@ def test_an_event_deleted_by_an_insider_with_put_item_alone_is_named(
     still named, from the first WORM version, and the decoy never reaches the chain's copy."""
     from chalicelib.adapters import worm
     from chalicelib.adapters.dynamodb.journal import link_from_item
-    from chalicelib.domain.audit_chain import link_hash
+    from chalicelib.domain.audit_chain import Link, link_hash
 
     journal, a = chain_of_12
     journal.append(ev(12, a))  # seq 13: a pharmacist reads a record
@@ -787,10 +785,7 @@ def test_an_event_deleted_by_an_insider_with_put_item_alone_is_named(
     past = int((clock.moment - timedelta(days=1)).timestamp())
     item = raw_item(a, 13)
     link = link_from_item(item)
-    forged_hash = link_hash(
-        chain=a, seq=13, time=link.time, event=link.event, prev_hash=link.prev_hash,
-        expires_at=past, prev_expires_at=link.prev_expires_at,
-    )  # fmt: skip
+    forged_hash = link_hash(replace(link, expires_at=past))
     put_raw({**item, "expires_at": {"N": str(past)}, "hash": {"S": forged_hash}})  # PutItem
     copy_to_worm()  # the consumer sees the rewrite: it never replaces the copy, and it is counted
     delete_raw(a, 13)  # DynamoDB's TTL service removes the item: its expiry is in the past
@@ -806,17 +801,7 @@ def test_an_event_deleted_by_an_insider_with_put_item_alone_is_named(
         "prev_hash": {"S": forged_hash},
         "expires_at": {"N": str(expires)},
         "prev_expires_at": {"N": str(past)},
-        "hash": {
-            "S": link_hash(
-                chain=a,
-                seq=14,
-                time=time,
-                event=event,
-                prev_hash=forged_hash,
-                expires_at=expires,
-                prev_expires_at=past,
-            )
-        },
+        "hash": {"S": link_hash(Link(a, 14, time, event, forged_hash, "", expires, past))},
     }
     put_raw(nxt)  # PutItem: the next link vouches that seq 13 was due
     put_raw({**item, "chain": {"S": f"{a}/x"}, "expires_at": {"N": str(past)}})  # PutItem: the decoy
@@ -969,11 +954,11 @@ def test_offline_freshness_is_judged_now_not_at_the_files_own_date(
 def expired_image(item: dict[str, Any], expires_at: int) -> dict[str, Any]:
     """`item` rewritten with another expiry and its own hash recomputed: what a writer can make."""
     from chalicelib.adapters.dynamodb.journal import link_from_item
-    from chalicelib.domain.audit_chain import recompute
+    from chalicelib.domain.audit_chain import link_hash
 
     link = link_from_item(item)
     forged = {**item, "expires_at": {"N": str(expires_at)}}
-    return {**forged, "hash": {"S": recompute(replace(link, expires_at=expires_at))}}
+    return {**forged, "hash": {"S": link_hash(replace(link, expires_at=expires_at))}}
 
 
 def test_a_worm_entry_forged_in_an_export_file_excuses_no_deleted_event(
@@ -1001,14 +986,11 @@ def planted_link(chain: str, seq: int, clock: StepClock, expires_at: int) -> dic
     """What an insider writes at the next seq before a genuine event takes it: a well-formed link
     that follows the head, with the expiry it likes and a valid hash."""
     from chalicelib.adapters.dynamodb.journal import link_from_item
-    from chalicelib.domain.audit_chain import link_hash
+    from chalicelib.domain.audit_chain import Link, link_hash
 
     head = link_from_item(raw_item(chain, seq - 1))
     time, event = format_time(clock.now()), {"action": "noise"}
-    fields = dict(
-        chain=chain, seq=seq, time=time, event=event, prev_hash=head.hash, expires_at=expires_at,
-        prev_expires_at=head.expires_at,
-    )  # fmt: skip
+    planted = Link(chain, seq, time, event, head.hash, "", expires_at, head.expires_at)
     return {
         "chain": {"S": chain},
         "seq": {"N": str(seq)},
@@ -1017,7 +999,7 @@ def planted_link(chain: str, seq: int, clock: StepClock, expires_at: int) -> dic
         "prev_hash": {"S": head.hash},
         "expires_at": {"N": str(expires_at)},
         "prev_expires_at": {"N": str(head.expires_at)},
-        "hash": {"S": link_hash(**fields)},  # type: ignore[arg-type]
+        "hash": {"S": link_hash(planted)},
     }
 
 

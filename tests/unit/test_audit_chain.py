@@ -13,14 +13,33 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from chalicelib.domain.audit_chain import (
+    GENESIS,
+    GENESIS_HASH,
+    AuditEvent,
+    Head,
+    Link,
+    chain_of,
+    event_fields,
+    format_time,
+    is_chain,
+    link_hash,
+    next_link,
+    parse_time,
+    public_view,
+)
+from chalicelib.domain.audit_checkpoints import (
+    Checkpoint,
+    checkpoint_message,
+    next_checkpoint,
+    public_key_verifier,
+)
+from chalicelib.domain.audit_verification import (
     CHECKPOINT_FORGED,
     CHECKPOINT_MISMATCH,
     CHECKPOINT_SKIPPED,
     DELETED,
     EDITED,
     FUTURE_TIME,
-    GENESIS,
-    GENESIS_HASH,
     MALFORMED,
     REORDERED,
     STALE,
@@ -29,32 +48,14 @@ from chalicelib.domain.audit_chain import (
     WORM_DIFFERS,
     WORM_FORGED,
     WORM_MISSING,
-    AuditEvent,
     BrokenLink,
-    Checkpoint,
     CopiedLink,
     ExpiryEvidence,
-    Head,
-    Link,
+    SignedCheckpoints,
     VerificationReport,
-    chain_of,
-    checkpoint_message,
-    compare_with_worm,
-    event_fields,
-    format_time,
-    genuine_copy,
-    image_names,
-    is_chain,
-    link_hash,
-    next_checkpoint,
-    next_link,
-    parse_time,
-    public_key_verifier,
-    public_view,
-    recompute,
     verify_chain,
-    well_formed_items,
 )
+from chalicelib.domain.audit_worm_check import compare_with_worm, genuine_copy, image_names, well_formed_items
 
 NOW = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
 CHAIN = "750000028"
@@ -140,7 +141,9 @@ def verify(
     now: datetime = NOW,
     expiry: ExpiryEvidence = RETENTION,
 ) -> VerificationReport:
-    return verify_chain(iter(links), checkpoints or [], VERIFY, chain=CHAIN, now=now, expiry=expiry)
+    return verify_chain(
+        iter(links), SignedCheckpoints(checkpoints or [], VERIFY), chain=CHAIN, now=now, expiry=expiry
+    )
 
 
 def broken(report: VerificationReport) -> BrokenLink:
@@ -226,7 +229,7 @@ def test_an_expiry_the_writer_backdated_excuses_nothing() -> None:
     checkpoints = hourly(links[:3])
     past = int((NOW - timedelta(days=1)).timestamp())
     forged = replace(links[4], prev_expires_at=past)
-    forged = replace(forged, hash=recompute(forged))
+    forged = replace(forged, hash=link_hash(forged))
     report = verify([*links[:3], forged], checkpoints)
     assert (4, DELETED) in [(f.seq, f.kind) for f in report.findings]
     assert report.expired_gaps == []
@@ -251,7 +254,7 @@ def test_two_swapped_links_are_named_as_reordered() -> None:
 def test_a_rewritten_link_with_a_recomputed_hash_breaks_the_next_link() -> None:
     links = build(8)
     forged = replace(links[4], event=dict(links[4].event, actor="nobody"))
-    links[4] = replace(forged, hash=recompute(forged))
+    links[4] = replace(forged, hash=link_hash(forged))
     report = verify(links)
     assert first(report) == (6, REORDERED)
     assert "seq 5 rewritten" in broken(report).detail
@@ -321,7 +324,7 @@ def test_a_chain_continues_from_its_checkpoint_after_expiry() -> None:
     assert link.seq == 4 and link.prev_hash == old[2].hash
     assert verify([link], checkpoints).ok
     wrong = replace(link, prev_hash="f" * 64)
-    wrong = replace(wrong, hash=recompute(wrong))
+    wrong = replace(wrong, hash=link_hash(wrong))
     assert first(verify([wrong], checkpoints)) == (4, REORDERED)
 
 
@@ -344,16 +347,9 @@ def test_expiry_follows_the_retention() -> None:
 
 def test_the_hash_covers_the_chain_and_seq() -> None:
     link = build(1)[0]
-    base = {
-        "time": link.time,
-        "event": link.event,
-        "prev_hash": link.prev_hash,
-        "expires_at": link.expires_at,
-        "prev_expires_at": None,
-    }
-    assert link_hash(chain=CHAIN, seq=1, **base) == link.hash
-    assert link_hash(chain="750000002", seq=1, **base) != link.hash
-    assert link_hash(chain=CHAIN, seq=2, **base) != link.hash
+    assert link_hash(link) == link.hash
+    assert link_hash(replace(link, chain="750000002")) != link.hash
+    assert link_hash(replace(link, seq=2)) != link.hash
 
 
 def test_event_fields_are_bounded_and_printable() -> None:
@@ -533,7 +529,7 @@ def test_a_copy_that_says_expired_excuses_a_gap_only_where_the_chain_pins_its_ha
     checkpoints = hourly(links[:2])
     past = int((NOW - timedelta(days=1)).timestamp())
     planted = replace(links[2], expires_at=past)
-    planted = replace(planted, hash=recompute(planted))
+    planted = replace(planted, hash=link_hash(planted))
     copy = {link.seq: CopiedLink.of(link) for link in links} | {3: CopiedLink.of(planted)}
     report = verify([*links[:2], *links[3:]], checkpoints, expiry=ExpiryEvidence(copy=copy))
     assert (3, DELETED) in [(f.seq, f.kind) for f in report.findings] and report.expired_gaps == []
@@ -565,7 +561,7 @@ def test_a_link_younger_than_the_checkpoint_that_signed_it_is_named() -> None:
     # stopped showing them, and nothing was named.
     links = build(3, start=NOW - timedelta(minutes=20))
     future = replace(links[2], time="9000-01-01T00:00:00.000000Z")
-    future = replace(future, hash=recompute(future))
+    future = replace(future, hash=link_hash(future))
     report = verify([*links[:2], future], signed(future))
     assert [(f.seq, f.kind) for f in report.findings] == [(3, FUTURE_TIME)]
     # A writer's clock a little ahead of the signer's is no finding.

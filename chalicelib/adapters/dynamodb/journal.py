@@ -41,7 +41,7 @@ import time as _time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -53,28 +53,35 @@ from chalicelib.adapters.dynamodb.errors import is_conditional_failure
 from chalicelib.adapters.dynamodb.models import AuditCheckpointModel, AuditEventModel, PharmacyModel
 from chalicelib.adapters.dynamodb.transactions import write_together
 from chalicelib.domain.audit_chain import (
+    CHECKPOINT_PERIOD,
     GENESIS,
     PLATFORM_CHAIN,
     SIGNING_ALGORITHM,
     AuditEvent,
-    Checkpoint,
-    ExpiryEvidence,
     Head,
     Link,
-    SignatureVerifier,
-    VerificationReport,
     chain_of,
-    checkpoint_message,
     event_fields,
     format_time,
-    image_names,
     is_chain,
-    next_checkpoint,
     next_link,
     parse_time,
     public_view,
+)
+from chalicelib.domain.audit_checkpoints import (
+    Checkpoint,
+    SignatureVerifier,
+    checkpoint_message,
+    next_checkpoint,
+)
+from chalicelib.domain.audit_verification import (
+    NO_EVIDENCE,
+    ExpiryEvidence,
+    SignedCheckpoints,
+    VerificationReport,
     verify_chain,
 )
+from chalicelib.domain.audit_worm_check import image_names
 from chalicelib.domain.errors import FieldError, ServiceUnavailable, ValidationFailed
 from chalicelib.observability import AUDIT_QUARANTINED, count, logger
 from chalicelib.ports import Change, Clock, PublishedKey
@@ -606,7 +613,7 @@ class DynamoDbCheckpointer:
 
     def publish_public_key(self) -> None:
         """Put the public key where the API (which has no right on the key) can serve it."""
-        from chalicelib.domain.audit_chain import public_key_fingerprint, public_key_pem
+        from chalicelib.domain.audit_checkpoints import public_key_fingerprint, public_key_pem
 
         with _unavailable("public key"):
             der, key_id = self._signer.public_key()
@@ -652,18 +659,13 @@ def verify_stored(
     verifier: SignatureVerifier,
     *,
     now: datetime,
-    period: Any = None,
-    expiry: ExpiryEvidence | None = None,
+    period: timedelta = CHECKPOINT_PERIOD,
+    expiry: ExpiryEvidence = NO_EVIDENCE,
 ) -> VerificationReport:
     """Verify a chain as the tables hold it (a gap is excused only by `expiry`'s evidence)."""
-    kwargs: dict[str, Any] = {} if period is None else {"period": period}
-    if expiry is not None:
-        kwargs["expiry"] = expiry
+    signed = SignedCheckpoints(
+        [checkpoint_from_item(item) for item in checkpoint_items(chain)], verifier, period
+    )
     return verify_chain(
-        (link_from_item(item) for item in link_items(chain)),
-        [checkpoint_from_item(item) for item in checkpoint_items(chain)],
-        verifier,
-        chain=chain,
-        now=now,
-        **kwargs,
+        (link_from_item(item) for item in link_items(chain)), signed, chain=chain, now=now, expiry=expiry
     )
