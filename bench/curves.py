@@ -36,8 +36,9 @@ def measure(
 
     from bench.export_throughput import _stop_after
     from chalicelib.adapters.clock import SystemClock
+    from chalicelib.adapters.dynamodb.audit_checkpointer import KmsSigner
+    from chalicelib.adapters.dynamodb.audit_items import verify_stored
     from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
-    from chalicelib.adapters.dynamodb.journal import KmsSigner, verify_stored
     from chalicelib.adapters.dynamodb.records import DynamoDbRecordRepository
     from chalicelib.bootstrap import audit_journal
     from chalicelib.config import get_settings

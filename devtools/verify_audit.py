@@ -130,7 +130,7 @@ def verify_document(
     retention: timedelta | None = None,
 ) -> VerificationReport:
     """Verify one chain as exported (or as just read from AWS): links, checkpoints, WORM copy."""
-    from chalicelib.adapters.dynamodb.journal import checkpoint_from_item, link_from_item
+    from chalicelib.adapters.dynamodb.audit_items import checkpoint_from_item, link_from_item
 
     if document.get("format") != EXPORT_FORMAT:
         raise ValueError(f"not a {EXPORT_FORMAT} document")
@@ -186,12 +186,12 @@ class AwsSource:
         return self._session.client(service, endpoint_url=self.settings.aws_endpoint_url)  # type: ignore[call-overload]
 
     def public_key(self) -> bytes:
-        from chalicelib.adapters.dynamodb.journal import KmsSigner
+        from chalicelib.adapters.dynamodb.audit_checkpointer import KmsSigner
 
         return KmsSigner(self._client("kms"), self.settings.audit_key_id).public_key()[0]
 
     def chains(self) -> list[str]:
-        from chalicelib.adapters.dynamodb.journal import known_chains, stored_chains
+        from chalicelib.adapters.dynamodb.audit_items import known_chains, stored_chains
 
         found = stored_chains() | known_chains()
         if self._worm is not None:
@@ -203,7 +203,7 @@ class AwsSource:
         return None if self._worm is None else self._worm.quarantined()
 
     def document(self, chain: str, now: datetime) -> dict[str, Any]:
-        from chalicelib.adapters.dynamodb.journal import checkpoint_items, is_known_chain, link_items
+        from chalicelib.adapters.dynamodb.audit_items import checkpoint_items, is_known_chain, link_items
 
         if not is_chain(chain):
             raise UnknownChain(chain)

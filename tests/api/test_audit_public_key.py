@@ -8,12 +8,8 @@ import boto3
 import pytest
 
 from chalicelib.adapters.clock import SystemClock
-from chalicelib.adapters.dynamodb.journal import (
-    DynamoDbCheckpointer,
-    KmsSigner,
-    checkpoint_from_item,
-    checkpoint_items,
-)
+from chalicelib.adapters.dynamodb.audit_checkpointer import DynamoDbCheckpointer, KmsSigner
+from chalicelib.adapters.dynamodb.audit_items import checkpoint_from_item, checkpoint_items
 from chalicelib.adapters.dynamodb.models import AuditEventModel
 from chalicelib.config import get_settings
 from chalicelib.domain.audit_checkpoints import checkpoint_message, public_key_verifier

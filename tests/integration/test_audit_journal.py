@@ -17,7 +17,8 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from pynamodb.exceptions import PutError
 
-from chalicelib.adapters.dynamodb.journal import DynamoDbAuditJournal, DynamoDbCheckpointer, KmsSigner
+from chalicelib.adapters.dynamodb.audit_checkpointer import DynamoDbCheckpointer, KmsSigner
+from chalicelib.adapters.dynamodb.journal import DynamoDbAuditJournal
 from chalicelib.adapters.dynamodb.models import AuditEventModel, PharmacyModel
 from chalicelib.adapters.worm import S3WormCopy
 from chalicelib.bootstrap import audit_journal, bind_tables
@@ -622,7 +623,7 @@ def test_a_forged_checkpoint_is_named(
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from chalicelib.adapters.dynamodb.journal import checkpoint_from_item
+    from chalicelib.adapters.dynamodb.audit_items import checkpoint_from_item
     from chalicelib.domain.audit_chain import Head
     from chalicelib.domain.audit_checkpoints import checkpoint_message, next_checkpoint
 
@@ -773,7 +774,7 @@ def test_an_event_deleted_by_an_insider_with_put_item_alone_is_named(
     prev_expires_at in the past, and plants a decoy link of chain `<finess>/x`: the deletion is
     still named, from the first WORM version, and the decoy never reaches the chain's copy."""
     from chalicelib.adapters import worm
-    from chalicelib.adapters.dynamodb.journal import link_from_item
+    from chalicelib.adapters.dynamodb.audit_items import link_from_item
     from chalicelib.domain.audit_chain import Link, link_hash
 
     journal, a = chain_of_12
@@ -953,7 +954,7 @@ def test_offline_freshness_is_judged_now_not_at_the_files_own_date(
 
 def expired_image(item: dict[str, Any], expires_at: int) -> dict[str, Any]:
     """`item` rewritten with another expiry and its own hash recomputed: what a writer can make."""
-    from chalicelib.adapters.dynamodb.journal import link_from_item
+    from chalicelib.adapters.dynamodb.audit_items import link_from_item
     from chalicelib.domain.audit_chain import link_hash
 
     link = link_from_item(item)
@@ -985,7 +986,7 @@ def test_a_worm_entry_forged_in_an_export_file_excuses_no_deleted_event(
 def planted_link(chain: str, seq: int, clock: StepClock, expires_at: int) -> dict[str, Any]:
     """What an insider writes at the next seq before a genuine event takes it: a well-formed link
     that follows the head, with the expiry it likes and a valid hash."""
-    from chalicelib.adapters.dynamodb.journal import link_from_item
+    from chalicelib.adapters.dynamodb.audit_items import link_from_item
     from chalicelib.domain.audit_chain import Link, link_hash
 
     head = link_from_item(raw_item(chain, seq - 1))
@@ -1034,7 +1035,7 @@ def test_an_event_nested_too_deep_to_parse_blinds_neither_the_signer_nor_the_ver
     json.loads raised RecursionError, which no watcher caught. The signer's run stopped at that
     chain (every chain after it unsigned, hour after hour: stale, as if cut), `verify_audit --all`
     gave no verdict for any chain, and every append to that chain failed."""
-    from chalicelib.adapters.dynamodb.journal import link_from_item
+    from chalicelib.adapters.dynamodb.audit_items import link_from_item
 
     a, b = pharmacies
     journal.append(ev(1, a))
