@@ -27,8 +27,8 @@ Exit status: 0 every chain intact, 1 a chain is broken (its findings are named),
 not run (no service found, AWS unreachable, unreadable file, an unknown chain: one with no event,
 no checkpoint, no WORM copy and no pharmacy, such as a mistyped FINESS).
 
-What is verified is chalicelib/domain/audit_chain.py (`verify_chain`, `compare_with_worm`); this module
-gathers the inputs and presents the verdict.
+What is verified is chalicelib/domain/audit_verification.py (`verify_chain`) and audit_worm_check.py
+(`compare_with_worm`); this module gathers the inputs and presents the verdict.
 """
 
 from __future__ import annotations

@@ -20,17 +20,8 @@ from chalicelib.adapters.dynamodb.audit_items import (
 )
 from chalicelib.adapters.dynamodb.errors import is_conditional_failure
 from chalicelib.adapters.dynamodb.models import AuditCheckpointModel
-from chalicelib.domain.audit_chain import (
-    GENESIS,
-    SIGNING_ALGORITHM,
-    Head,
-    is_chain,
-)
-from chalicelib.domain.audit_checkpoints import (
-    Checkpoint,
-    checkpoint_message,
-    next_checkpoint,
-)
+from chalicelib.domain.audit_chain import GENESIS, SIGNING_ALGORITHM, Head, is_chain
+from chalicelib.domain.audit_checkpoints import Checkpoint, checkpoint_message, next_checkpoint
 from chalicelib.domain.errors import ServiceUnavailable
 from chalicelib.observability import AUDIT_QUARANTINED, count, logger
 from chalicelib.ports import Clock

@@ -16,18 +16,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
 
 from chalicelib.adapters.dynamodb.models import AuditCheckpointModel, AuditEventModel, PharmacyModel
-from chalicelib.domain.audit_chain import (
-    CHECKPOINT_PERIOD,
-    PLATFORM_CHAIN,
-    Head,
-    Link,
-    is_chain,
-    parse_time,
-)
-from chalicelib.domain.audit_checkpoints import (
-    Checkpoint,
-    SignatureVerifier,
-)
+from chalicelib.domain.audit_chain import CHECKPOINT_PERIOD, PLATFORM_CHAIN, Head, Link, is_chain, parse_time
+from chalicelib.domain.audit_checkpoints import Checkpoint, SignatureVerifier
 from chalicelib.domain.audit_verification import (
     NO_EVIDENCE,
     ExpiryEvidence,
