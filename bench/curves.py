@@ -36,12 +36,14 @@ def measure(
 
     from bench.export_throughput import _stop_after
     from chalicelib.adapters.clock import SystemClock
+    from chalicelib.adapters.dynamodb.audit_checkpointer import KmsSigner
+    from chalicelib.adapters.dynamodb.audit_items import verify_stored
     from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
-    from chalicelib.adapters.dynamodb.journal import KmsSigner, verify_stored
     from chalicelib.adapters.dynamodb.records import DynamoDbRecordRepository
     from chalicelib.bootstrap import audit_journal
     from chalicelib.config import get_settings
-    from chalicelib.domain.audit_chain import AuditEvent, public_key_verifier
+    from chalicelib.domain.audit_chain import AuditEvent
+    from chalicelib.domain.audit_checkpoints import public_key_verifier
     from chalicelib.domain.delivery import BackoffPolicy
     from chalicelib.services.export import ExportRun, ExportSettings
     from devtools.fake_sidep import FakeSidep

@@ -20,6 +20,7 @@ from chalicelib.adapters.cognito import (
     TrustedIssuer,
 )
 from chalicelib.adapters.crypto import DataKeyCache, EnvelopeCipher, KmsBlindIndex
+from chalicelib.adapters.dynamodb.audit_checkpointer import DynamoDbCheckpointer
 from chalicelib.adapters.dynamodb.directory import (
     DynamoDbMemberships,
     DynamoDbPharmacies,
@@ -27,7 +28,7 @@ from chalicelib.adapters.dynamodb.directory import (
     DynamoDbPscLogins,
 )
 from chalicelib.adapters.dynamodb.idempotency import DynamoDbIdempotencyStore
-from chalicelib.adapters.dynamodb.journal import DynamoDbAuditJournal, DynamoDbCheckpointer
+from chalicelib.adapters.dynamodb.journal import DynamoDbAuditJournal
 from chalicelib.adapters.dynamodb.models import TABLE_SETTINGS, bind_models
 from chalicelib.adapters.dynamodb.psc_limits import DynamoDbPscStartLimits
 from chalicelib.adapters.dynamodb.records import DynamoDbRecordRepository
@@ -312,7 +313,7 @@ def build_exporter(settings: Settings) -> Callable[..., Any]:
 
 def build_checkpointer(settings: Settings) -> DynamoDbCheckpointer:
     """The checkpoint function's collaborator: the only one built with the audit signing key."""
-    from chalicelib.adapters.dynamodb.journal import KmsSigner
+    from chalicelib.adapters.dynamodb.audit_checkpointer import KmsSigner
 
     if not settings.audit_key_id:
         raise ValueError(f"{env_name('audit_key_id')} is not set: checkpoints cannot be signed")

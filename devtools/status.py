@@ -54,7 +54,7 @@ def export_queue(client: Any, table: str, now: datetime) -> dict[str, Any]:
     """Every record with a message waiting (the sparse index), by step of its journey and shard:
     queued (first attempt due), retrying (waiting out a backoff, with its last error's category),
     sending (leased); and how long the oldest due record has waited (`ExportOldestReadyAgeSeconds`)."""
-    from chalicelib.adapters.dynamodb.export_queue import INDEX
+    from chalicelib.adapters.dynamodb.export_writes import INDEX
     from chalicelib.adapters.dynamodb.models import export_queue_keys
     from chalicelib.adapters.sidep.transport import MAX_RETRY_AFTER_SECONDS
     from chalicelib.domain.delivery import BackoffPolicy, error_category
@@ -324,7 +324,7 @@ def _unreadable_chain(chain: str) -> dict[str, Any]:
 
 
 def _audit_chain(chain: str, now: datetime, worm: Any) -> dict[str, Any]:
-    from chalicelib.adapters.dynamodb.journal import latest_checkpoint
+    from chalicelib.adapters.dynamodb.audit_items import latest_checkpoint
     from chalicelib.adapters.dynamodb.models import AuditEventModel
     from chalicelib.domain.serialization import parse_iso
 
@@ -401,7 +401,7 @@ def near_cap(settings: Any, now: datetime) -> list[str]:
 
 def quarantined(target: Target, session: Any, settings: Any) -> dict[str, int]:
     """Items a watcher set aside (name -> count): each watcher adds its own count here, one line."""
-    from chalicelib.adapters.dynamodb.export_queue import quarantined_count
+    from chalicelib.adapters.dynamodb.export_operator_actions import quarantined_count
     from devtools.verify_audit import quarantined_items
 
     dynamodb = session.client("dynamodb", endpoint_url=settings.aws_endpoint_url)
@@ -416,7 +416,7 @@ def collect(target: Target, now: datetime | None = None, *, verbose: int = 0) ->
     import boto3
 
     from chalicelib.adapters.clock import SystemClock
-    from chalicelib.adapters.dynamodb.journal import stored_chains
+    from chalicelib.adapters.dynamodb.audit_items import stored_chains
     from chalicelib.bootstrap import bind_tables
     from chalicelib.domain.serialization import stored_moment
 

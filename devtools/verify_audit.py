@@ -27,8 +27,8 @@ Exit status: 0 every chain intact, 1 a chain is broken (its findings are named),
 not run (no service found, AWS unreachable, unreadable file, an unknown chain: one with no event,
 no checkpoint, no WORM copy and no pharmacy, such as a mistyped FINESS).
 
-What is verified is chalicelib/domain/audit_chain.py (`verify_chain`, `compare_with_worm`); this module
-gathers the inputs and presents the verdict.
+What is verified is chalicelib/domain/audit_verification.py (`verify_chain`) and audit_worm_check.py
+(`compare_with_worm`); this module gathers the inputs and presents the verdict.
 """
 
 from __future__ import annotations
@@ -42,21 +42,16 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from chalicelib.config import Settings
-from chalicelib.domain.audit_chain import (
-    CHECKPOINT_PERIOD,
+from chalicelib.domain.audit_chain import CHECKPOINT_PERIOD, format_time, is_chain
+from chalicelib.domain.audit_checkpoints import SignatureVerifier, public_key_verifier
+from chalicelib.domain.audit_verification import (
     CopiedLink,
     ExpiryEvidence,
-    SignatureVerifier,
+    SignedCheckpoints,
     VerificationReport,
-    compare_with_worm,
-    format_time,
-    genuine_copy,
-    image_names,
-    is_chain,
-    public_key_verifier,
     verify_chain,
-    well_formed_items,
 )
+from chalicelib.domain.audit_worm_check import compare_with_worm, genuine_copy, image_names, well_formed_items
 from devtools import cli
 from devtools.target import Target
 
@@ -135,7 +130,7 @@ def verify_document(
     retention: timedelta | None = None,
 ) -> VerificationReport:
     """Verify one chain as exported (or as just read from AWS): links, checkpoints, WORM copy."""
-    from chalicelib.adapters.dynamodb.journal import checkpoint_from_item, link_from_item
+    from chalicelib.adapters.dynamodb.audit_items import checkpoint_from_item, link_from_item
 
     if document.get("format") != EXPORT_FORMAT:
         raise ValueError(f"not a {EXPORT_FORMAT} document")
@@ -152,14 +147,11 @@ def verify_document(
         None if genuine is None else {seq: CopiedLink.of(link_from_item(i)) for seq, i in genuine.items()}
     )
     evidence = ExpiryEvidence(copy=copied, retention=retention)
+    signed = SignedCheckpoints(
+        [checkpoint_from_item(item) for item in document.get("checkpoints", [])], verifier, period
+    )
     checked = verify_chain(
-        (link_from_item(item) for item in events),
-        [checkpoint_from_item(item) for item in document.get("checkpoints", [])],
-        verifier,
-        chain=chain,
-        now=now,
-        period=period,
-        expiry=evidence,
+        (link_from_item(item) for item in events), signed, chain=chain, now=now, expiry=evidence
     )
     checked.findings[:0] = report.findings
     if genuine is not None:
@@ -194,12 +186,12 @@ class AwsSource:
         return self._session.client(service, endpoint_url=self.settings.aws_endpoint_url)  # type: ignore[call-overload]
 
     def public_key(self) -> bytes:
-        from chalicelib.adapters.dynamodb.journal import KmsSigner
+        from chalicelib.adapters.dynamodb.audit_checkpointer import KmsSigner
 
         return KmsSigner(self._client("kms"), self.settings.audit_key_id).public_key()[0]
 
     def chains(self) -> list[str]:
-        from chalicelib.adapters.dynamodb.journal import known_chains, stored_chains
+        from chalicelib.adapters.dynamodb.audit_items import known_chains, stored_chains
 
         found = stored_chains() | known_chains()
         if self._worm is not None:
@@ -211,7 +203,7 @@ class AwsSource:
         return None if self._worm is None else self._worm.quarantined()
 
     def document(self, chain: str, now: datetime) -> dict[str, Any]:
-        from chalicelib.adapters.dynamodb.journal import checkpoint_items, is_known_chain, link_items
+        from chalicelib.adapters.dynamodb.audit_items import checkpoint_items, is_known_chain, link_items
 
         if not is_chain(chain):
             raise UnknownChain(chain)
@@ -264,7 +256,7 @@ def _present(
 
 
 def online(args: argparse.Namespace, target: Target, out: cli.Output, clock: Clock) -> int:
-    from chalicelib.domain.audit_chain import public_key_fingerprint, public_key_pem
+    from chalicelib.domain.audit_checkpoints import public_key_fingerprint, public_key_pem
 
     target.require(NEEDS)
     aws = AwsSource(worm=not args.no_worm)

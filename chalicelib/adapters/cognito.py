@@ -38,6 +38,16 @@ def fetch_jwks(url: str) -> dict[str, Any]:
     return body
 
 
+@dataclass(frozen=True)
+class JwksRefresh:
+    """How often JwksKeys fetches: keys older than `max_age_seconds` are refreshed; at most one
+    attempt per `min_refresh_seconds`, the wait doubling after each failure up to `max_backoff_seconds`."""
+
+    max_age_seconds: float = 3600.0
+    min_refresh_seconds: float = 30.0
+    max_backoff_seconds: float = 600.0
+
+
 class JwksKeys:
     """The pool's signing keys by kid, fetched so that no token can make a valid one wait.
 
@@ -56,17 +66,16 @@ class JwksKeys:
         self,
         url: str,
         fetch: FetchJwks = fetch_jwks,
-        max_age_seconds: float = 3600.0,
-        min_refresh_seconds: float = 30.0,
-        max_backoff_seconds: float = 600.0,
+        refresh: JwksRefresh | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         spawn: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         self._url = url
         self._fetch = fetch
-        self._max_age = max_age_seconds
-        self._min_refresh = min_refresh_seconds
-        self._max_backoff = max_backoff_seconds
+        refresh = refresh or JwksRefresh()
+        self._max_age = refresh.max_age_seconds
+        self._min_refresh = refresh.min_refresh_seconds
+        self._max_backoff = refresh.max_backoff_seconds
         self._monotonic = monotonic
         self._spawn = spawn or _in_background
         self._keys: dict[str, Any] = {}

@@ -15,13 +15,15 @@ Binding: the encryption context {purpose, finess} is authenticated and checked o
 and checked after decrypt (a blob moved to another record of the same pharmacy fails).
 The record id is not in the context because the data-key cache reuses a key only for an
 identical context: per-record contexts would mean one KMS call per record.
+
+The plaintext's format is the blob codec's (chalicelib/adapters/patient_blob.py), versioned and
+apart from the API's JSON, so that no API change alters what is stored.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -29,9 +31,9 @@ from typing import TYPE_CHECKING, Any
 import botocore.exceptions
 import botocore.session
 
+from chalicelib.adapters.patient_blob import seal, unseal
 from chalicelib.domain.errors import IntegrityError, ServiceUnavailable
 from chalicelib.domain.model import Patient
-from chalicelib.domain.serialization import patient_from_json, patient_to_json
 
 if TYPE_CHECKING:
     from aws_encryption_sdk import EncryptionSDKClient
@@ -135,8 +137,7 @@ class EnvelopeCipher:
         return {"purpose": PURPOSE, "finess": finess}
 
     def encrypt(self, patient: Patient, *, finess: str, record_id: str) -> bytes:
-        sealed = {"record_id": record_id, "finess": finess, "patient": patient_to_json(patient)}
-        plaintext = json.dumps(sealed, separators=(",", ":"), ensure_ascii=False).encode()
+        plaintext = seal(patient, finess=finess, record_id=record_id)
         sdk = self._engine()
         try:
             ciphertext, _header = sdk.client.encrypt(
@@ -163,10 +164,7 @@ class EnvelopeCipher:
         context = header.encryption_context
         if context.get("purpose") != PURPOSE or context.get("finess") != finess:
             raise IntegrityError("A stored record is bound to another pharmacy.")
-        sealed: dict[str, Any] = json.loads(plaintext)
-        if sealed.get("record_id") != record_id or sealed.get("finess") != finess:
-            raise IntegrityError("A stored record is bound to another record.")
-        return patient_from_json(sealed["patient"])
+        return unseal(plaintext, finess=finess, record_id=record_id)
 
 
 class KmsBlindIndex:

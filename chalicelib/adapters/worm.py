@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.domain.audit_chain import image_names, is_chain, is_seq
+from chalicelib.domain.audit_chain import is_chain, is_seq
+from chalicelib.domain.audit_worm_check import image_names
 from chalicelib.observability import AUDIT_QUARANTINED, AUDIT_WORM_DIFFERS, count, logger
 
 if TYPE_CHECKING:

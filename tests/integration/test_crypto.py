@@ -100,3 +100,49 @@ def test_blind_index_is_keyed_per_pharmacy(aws: dict[str, str]) -> None:
     import hashlib
 
     assert a1 != hashlib.sha256(b"295109912611193").hexdigest()
+
+
+def test_a_blob_stored_before_the_blob_format_had_a_version_still_decrypts_to_the_same_patient(
+    aws: dict[str, str],
+) -> None:
+    """Encrypted as the cipher did before its codec: same suite, same encryption context, the
+    plaintext the API's patient JSON without a version (frozen here as bytes)."""
+    import aws_encryption_sdk
+    from aws_encryption_sdk import CommitmentPolicy
+    from aws_encryption_sdk.identifiers import Algorithm
+
+    from chalicelib.adapters.crypto import PURPOSE
+
+    old_plaintext = (
+        b'{"record_id":"r1","finess":"750000010","patient":{"nir":"295109912611193","last_name":"Dupont",'
+        b'"first_name":"Jeanne","birth_date":"1995-10-01","sex":"F","email":"jeanne.dupont@example.org",'
+        b'"phone":"+33612345678","address":{"line":"1 rue de la Paix","postal_code":"75002",'
+        b'"city":"Paris"},"birth_last_name":null,"birth_first_names":null,"birth_place":null,'
+        b'"identity_document":null,"identity_status":"provisional"}}'
+    )
+    client = aws_encryption_sdk.EncryptionSDKClient(
+        commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT
+    )
+    provider = aws_encryption_sdk.StrictAwsKmsMasterKeyProvider(key_ids=[aws["DATA_KEY_ID"]])
+    old_blob, _header = client.encrypt(
+        source=old_plaintext,
+        key_provider=provider,
+        encryption_context={"purpose": PURPOSE, "finess": "750000010"},
+        algorithm=Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY,
+    )
+    cipher = envelope_cipher(get_settings())
+    assert cipher.decrypt(old_blob, finess="750000010", record_id="r1") == PATIENT
+    with pytest.raises(IntegrityError):
+        cipher.decrypt(old_blob, finess="750000010", record_id="r2")
+
+
+def test_a_new_blob_keeps_the_encryption_context_and_names_its_format(aws: dict[str, str]) -> None:
+    import aws_encryption_sdk
+
+    blob = envelope_cipher(get_settings()).encrypt(PATIENT, finess="750000010", record_id="r1")
+    client = aws_encryption_sdk.EncryptionSDKClient()
+    provider = aws_encryption_sdk.StrictAwsKmsMasterKeyProvider(key_ids=[aws["DATA_KEY_ID"]])
+    plaintext, header = client.decrypt(source=blob, key_provider=provider)
+    context = {k: v for k, v in header.encryption_context.items() if not k.startswith("aws-crypto-")}
+    assert context == {"purpose": "depistage/patient/v1", "finess": "750000010"}
+    assert plaintext.startswith(b'{"v":1,"record_id":"r1","finess":"750000010","patient":{')

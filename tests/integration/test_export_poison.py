@@ -11,11 +11,9 @@ from typing import TYPE_CHECKING, Any, cast
 import boto3
 import pytest
 
-from chalicelib.adapters.dynamodb.export_queue import (
-    QUARANTINE_METRIC,
-    DynamoDbExportQueue,
-    quarantined_count,
-)
+from chalicelib.adapters.dynamodb.export_operator_actions import quarantined_count
+from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
+from chalicelib.adapters.dynamodb.export_writes import QUARANTINE_METRIC
 from chalicelib.adapters.dynamodb.models import RecordModel, export_queue_key
 from chalicelib.domain.model import ScreeningRecord
 from chalicelib.domain.serialization import UNREADABLE_MOMENT, iso_utc

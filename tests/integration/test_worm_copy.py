@@ -11,7 +11,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib.adapters.dynamodb.journal import DynamoDbAuditJournal, link_items
+from chalicelib.adapters.dynamodb.audit_items import link_items
+from chalicelib.adapters.dynamodb.journal import DynamoDbAuditJournal
 from chalicelib.adapters.worm import S3WormCopy, object_key
 from chalicelib.bootstrap import audit_journal, bind_tables
 from chalicelib.config import get_settings

@@ -75,7 +75,9 @@ def test_every_port_has_an_in_memory_fake() -> None:
     protocols = [
         cls
         for cls in vars(ports).values()
-        if inspect.isclass(cls) and getattr(cls, "_is_protocol", False) and cls.__module__ == ports.__name__
+        if inspect.isclass(cls)
+        and getattr(cls, "_is_protocol", False)
+        and cls.__module__.startswith(ports.__name__ + ".")
     ]
     fake_modules = (fakes, insi)  # insi's FakeInsi is also the local stage's INSi
     candidates = [
