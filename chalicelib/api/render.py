@@ -1,5 +1,5 @@
 """The JSON bodies of the answers whose use cases return domain values (chalicelib/domain/outcomes.py,
-chalicelib/ports.py): rendered here, at the edge, in one place. Records render through
+chalicelib/ports/): rendered here, at the edge, in one place. Records render through
 chalicelib/domain/serialization.py and delivery states through chalicelib/domain/delivery.py."""
 
 from __future__ import annotations

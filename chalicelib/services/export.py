@@ -8,7 +8,7 @@ conditional write, and journal one `export` audit event per pharmacy of the batc
 taking batches when the time left is less than one batch may need.
 
 The format and the transport are behind `BatchSender`; the queue behind `ExportQueue` (both
-ports, in chalicelib/ports.py with the others).
+ports, in chalicelib/ports/export.py with the others).
 
 Crash safety: a lease expires. A run that dies between sending and recording leaves records
 leased; once the lease expires they are due again and are resent with the same message control

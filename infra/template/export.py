@@ -87,7 +87,8 @@ def sidep_tls_secret(functions: list[Function], stage: str) -> dict[str, Any]:
                 (
                     "CKV2_AWS_57",
                     "The client certificate is issued by SI-DEP's certificate authority on request: "
-                    "no Lambda can rotate it; the operator rotates it with put-secret-value (docs/deployment.md).",
+                    "no Lambda can rotate it; the operator rotates it with put-secret-value "
+                    "(docs/deployment.md).",
                 )
             ),
         },
