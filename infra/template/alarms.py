@@ -36,8 +36,9 @@ UNAUTHENTICATED_REFUSALS_METRIC = UNAUTHENTICATED_REFUSALS
 UNAUTHENTICATED_REFUSALS_BURST = 200  # in 5 minutes: beyond a few clients with stale tokens
 
 
-# The audit journal's log lines when an append fails (chalicelib/adapters/dynamodb/audit_items.py): a log metric
-# filter on every function's log group counts them, without a metric call in the request path.
+# The audit journal's log lines when an append fails (chalicelib/adapters/dynamodb/audit_items.py): a
+# log metric filter on every function's log group counts them, without a metric call in the request
+# path.
 JOURNAL_APPEND_FAILURE_METRIC = "JournalAppendFailures"
 JOURNAL_APPEND_FAILURE_PATTERN = (
     '{ ($.message = "audit append gave up under contention") || '
