@@ -146,10 +146,18 @@ def test_every_default_the_docs_give_is_the_declared_one() -> None:
 
 
 def _string_constants(path: Path) -> set[str]:
+    """The module's string constants, but not the names its `__all__` exports (Python names)."""
+    tree = ast.parse(path.read_text())
+    exported = {
+        id(element)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "__all__" for t in node.targets)
+        for element in ast.walk(node.value)
+    }
     return {
         node.value
-        for node in ast.walk(ast.parse(path.read_text()))
-        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in exported
     }
 
 
