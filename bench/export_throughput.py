@@ -36,6 +36,7 @@ import time
 import tracemalloc
 from collections.abc import Iterator
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -124,34 +125,38 @@ def profiler_overhead_per_call(profiled_cpu: float, unprofiled_cpu: float, calls
     return max(0.0, profiled_cpu - unprofiled_cpu) / calls if calls else 0.0
 
 
+@dataclass(frozen=True)
+class Backlog:
+    """The backlog the model drains, and the stated figures of the platform it drains on."""
+
+    records: int = BACKLOG_RECORDS
+    shards: int = 8
+    concurrency: int = Settings.sidep_max_concurrency
+    batch_size: int = 100
+    round_trip_seconds: float = DYNAMODB_ROUND_TRIP_SECONDS
+    sidep_seconds_per_batch: float = SIDEP_ROUND_TRIP_SECONDS
+
+
 def backlog_model(
-    round_trips_per_record: float,
-    cpu_seconds_per_record: float,
-    *,
-    records: int = BACKLOG_RECORDS,
-    shards: int = 8,
-    concurrency: int = Settings.sidep_max_concurrency,
-    batch_size: int = 100,
-    round_trip_seconds: float = DYNAMODB_ROUND_TRIP_SECONDS,
-    sidep_seconds_per_batch: float = SIDEP_ROUND_TRIP_SECONDS,
+    round_trips_per_record: float, cpu_seconds_per_record: float, backlog: Backlog = Backlog()
 ) -> dict[str, Any]:
     """The backlog drained on real DynamoDB: per record, its round trips × the stated latency plus
     our CPU, and per batch one SI-DEP round trip; the shards in parallel, `concurrency` at once."""
-    per_shard = -(-records // shards)
-    waves = -(-shards // max(1, concurrency))
-    batches = -(-per_shard // batch_size)
+    per_shard = -(-backlog.records // backlog.shards)
+    waves = -(-backlog.shards // max(1, backlog.concurrency))
+    batches = -(-per_shard // backlog.batch_size)
     shard_seconds = (
-        per_shard * (round_trips_per_record * round_trip_seconds + cpu_seconds_per_record)
-        + batches * sidep_seconds_per_batch
+        per_shard * (round_trips_per_record * backlog.round_trip_seconds + cpu_seconds_per_record)
+        + batches * backlog.sidep_seconds_per_batch
     )
     return {
-        "records": records,
-        "shards": shards,
-        "concurrency": concurrency,
+        "records": backlog.records,
+        "shards": backlog.shards,
+        "concurrency": backlog.concurrency,
         "round_trips_per_record": round_trips_per_record,
-        "round_trip_seconds": round_trip_seconds,
+        "round_trip_seconds": backlog.round_trip_seconds,
         "cpu_seconds_per_record": round(cpu_seconds_per_record, 6),
-        "sidep_seconds_per_batch": sidep_seconds_per_batch,
+        "sidep_seconds_per_batch": backlog.sidep_seconds_per_batch,
         "seconds": round(waves * shard_seconds, 1),
         "minutes": round(waves * shard_seconds / 60, 2),
         "goal_minutes": 4,
@@ -171,153 +176,238 @@ def _stop_after(batches: int) -> Iterator[float]:
         yield 1e12
 
 
-def measure(
-    records: int = 10_000,
-    *,
-    batch_size: int = 100,
-    cipher_kind: str = "real",
-    workers: int = 1,
-    max_batches: int | None = None,
-    trace_memory: bool = False,
-    profile: bool = False,
-    cpu_profile: bool = False,
-    transport: str = "https",
-    moto_transactions: str = "undo-log",
-) -> dict[str, Any]:
-    set_env()
+@dataclass(frozen=True)
+class ExportBenchOptions:
+    """One run of this bench: its command line's options."""
+
+    records: int = 10_000
+    batch_size: int = 100
+    cipher_kind: str = "real"  # "real": the envelope cipher on moto KMS; "fake": FakeCipher
+    workers: int = 1
+    max_batches: int | None = None  # stop after this many batches (None: until the queue is empty)
+    trace_memory: bool = False
+    profile: bool = False  # cpu_profile, and the profile printed on stderr
+    cpu_profile: bool = False
+    transport: str = "https"  # or "inprocess"
+    moto_transactions: str = "undo-log"  # or "as-is"
+
+    @property
+    def profiled(self) -> bool:
+        return self.cpu_profile or self.profile
+
+    @property
+    def undo_log(self) -> bool:
+        return self.moto_transactions == "undo-log"
+
+
+@dataclass(frozen=True)
+class _Timing:
+    """The timed ExportRun: its result and what the instruments read around it."""
+
+    result: Any  # ExportRun's RunResult
+    calls: CallCounter
+    started: float
+    elapsed_seconds: float
+    cpu_seconds: float
+    profiler: cProfile.Profile | None  # when profiled
+    traced: dict[str, Any]  # tracemalloc's figures, when traced
+
+
+def _provisioned_settings() -> Any:
+    """The stack's tables, keys and secrets on in-process moto, and the settings that name them."""
     import boto3
-    import botocore.session
-    from moto import mock_aws
 
-    undo_log = moto_transactions == "undo-log"
-    with (
-        mock_aws(),
-        tempfile.TemporaryDirectory() as tmp,
-        moto_transactions_with_an_undo_log() if undo_log else nullcontext(),
-    ):
-        from chalicelib.adapters.clock import SystemClock
-        from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
-        from chalicelib.bootstrap import audit_journal, bind_tables, envelope_cipher
-        from chalicelib.config import load_settings
-        from chalicelib.domain.delivery import BackoffPolicy
-        from chalicelib.services.export import ExportRun, ExportSettings
-        from devtools.fake_sidep import FakeSidep
-        from devtools.provision import provision
-        from tests.fakes import FakeCipher, FixedClock
-        from tests.integration.test_export_support import seed, sender_for
+    from chalicelib.bootstrap import bind_tables
+    from chalicelib.config import load_settings
+    from devtools.provision import provision
 
-        env = provision(boto3.Session(region_name="eu-west-3"))
-        os.environ.update(env)
-        settings = load_settings()
-        bind_tables(settings)
+    os.environ.update(provision(boto3.Session(region_name="eu-west-3")))
+    settings = load_settings()
+    bind_tables(settings)
+    return settings
 
-        def new_cipher() -> Any:
-            if cipher_kind == "real":
-                return envelope_cipher(settings, botocore_session=botocore.session.Session())
-            return FakeCipher()
 
-        clock = FixedClock()
-        seeding_cipher = new_cipher()
-        started = time.perf_counter()
-        for start in range(0, records, 1000):
-            seed(min(1000, records - start), clock, seeding_cipher, start=start)
-        seed_seconds = time.perf_counter() - started
-        rss_before = _rss_mib()
+def _new_cipher(cipher_kind: str, settings: Any) -> Any:
+    """A cipher of its own (its own data-key cache): the real envelope cipher, or a fake one."""
+    if cipher_kind == "real":
+        import botocore.session
 
-        batch_ends: list[tuple[float, int]] = []
+        from chalicelib.bootstrap import envelope_cipher
 
-        class TimedQueue(DynamoDbExportQueue):
-            def settle(self, items: Any, now: Any, outcomes: dict[str, str]) -> int:
-                changed = super().settle(items, now, outcomes)
-                batch_ends.append((time.perf_counter(), len(items)))
-                return changed
+        return envelope_cipher(settings, botocore_session=botocore.session.Session())
+    from tests.fakes import FakeCipher
 
-        with FakeSidep(Path(tmp) / "sidep") as sidep:
-            from chalicelib.adapters.sidep import Hl7BatchSender
-            from devtools.fake_sidep import InProcessTransport
+    return FakeCipher()
 
-            # https: the real client over mutual TLS to the fake receiver's server; inprocess: the
-            # receiver called directly (no TLS: the CPU figure is then ours without the TLS client)
-            sender = (
-                sender_for(sidep, 30.0)
-                if transport == "https"
-                else Hl7BatchSender(InProcessTransport(sidep.receiver))
-            )
-            client = boto3.client("dynamodb", region_name="eu-west-3")
-            export_settings = ExportSettings(
-                time_budget_seconds=10**9,
-                batch_size=batch_size,
-                lease_seconds=600,
-                batch_reserve_seconds=0,
-                backoff=BackoffPolicy(),
-            )
-            kwargs: dict[str, Any] = {}
-            if max_batches is not None:
-                ticks = _stop_after(max_batches)
-                kwargs["monotonic"] = lambda: next(ticks)
-            queue = TimedQueue(client, owner="bench", workers=workers)
-            cipher = new_cipher()  # the exporter's own: its data-key cache starts cold
-            # The real journal: one audit link per pharmacy per batch, as in production.
-            journal = audit_journal(settings, SystemClock())
-            # Our own CPU per record needs the profiler, which slows moto's deeply recursive code
-            # several-fold: a profiled run gives CPU, an unprofiled one records/s. The timer is
-            # this thread's CPU: not wall time (it waits on SI-DEP), nor the fake receiver's thread.
-            profiled = cpu_profile or profile
-            profiler = cProfile.Profile(time.thread_time) if profiled else None
-            traced_before = 0
-            if trace_memory:
-                tracemalloc.start()
-                traced_before = tracemalloc.get_traced_memory()[0]
-            with CallCounter() as counter:
-                started = time.perf_counter()
-                cpu_started = time.process_time()
-                if profiler is not None:
-                    profiler.enable()
-                result = ExportRun(
-                    queue=queue,
-                    cipher=cipher,
-                    sender=sender,
-                    journal=journal,
-                    clock=clock,
-                    settings=export_settings,
-                    **kwargs,
-                ).run()
-                if profiler is not None:
-                    profiler.disable()
-                elapsed = time.perf_counter() - started
-                cpu_elapsed = time.process_time() - cpu_started
-            traced: dict[str, Any] = {}
-            if trace_memory:
-                current, peak = tracemalloc.get_traced_memory()
-                snapshot = tracemalloc.take_snapshot().filter_traces(
-                    [tracemalloc.Filter(True, "*/chalicelib/*")]
-                )
-                tracemalloc.stop()
-                traced = {
-                    "traced_peak_above_start_mib": round((peak - traced_before) / 2**20, 2),
-                    "traced_retained_mib": round((current - traced_before) / 2**20, 2),
-                    "chalicelib_retained_kib": round(
-                        sum(stat.size for stat in snapshot.statistics("filename")) / 1024, 1
-                    ),
-                }
-            ledger = sidep.ledger()
-    stats = pstats.Stats(profiler) if profiler is not None else None
-    profiled_cpu, own_cpu, calls, own_calls = (
-        own_cpu_seconds(stats) if stats is not None else (None, None, None, None)
+
+def _seed(records: int, clock: Any, cipher: Any) -> float:
+    """Seconds taken to seed `records` ready records, a thousand at a time."""
+    from tests.integration.test_export_support import seed
+
+    started = time.perf_counter()
+    for start in range(0, records, 1000):
+        seed(min(1000, records - start), clock, cipher, start=start)
+    return time.perf_counter() - started
+
+
+def _export_run(
+    options: ExportBenchOptions, settings: Any, sidep: Any, clock: Any, batch_ends: list[tuple[float, int]]
+) -> Any:
+    """The ExportRun under test, its queue noting in `batch_ends` when each batch settled."""
+    import boto3
+
+    from chalicelib.adapters.clock import SystemClock
+    from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
+    from chalicelib.adapters.sidep import Hl7BatchSender
+    from chalicelib.bootstrap import audit_journal
+    from chalicelib.domain.delivery import BackoffPolicy
+    from chalicelib.services.export import ExportRun, ExportSettings
+    from devtools.fake_sidep import InProcessTransport
+    from tests.integration.test_export_support import sender_for
+
+    class TimedQueue(DynamoDbExportQueue):
+        def settle(self, items: Any, now: Any, outcomes: dict[str, str]) -> int:
+            changed = super().settle(items, now, outcomes)
+            batch_ends.append((time.perf_counter(), len(items)))
+            return changed
+
+    # https: the real client over mutual TLS to the fake receiver's server; inprocess: the
+    # receiver called directly (no TLS: the CPU figure is then ours without the TLS client)
+    sender = (
+        sender_for(sidep, 30.0)
+        if options.transport == "https"
+        else Hl7BatchSender(InProcessTransport(sidep.receiver))
     )
-    exported = max(1, result.acknowledged)
-    round_trips = counter.total("dynamodb") / max(1, result.leased)
+    client = boto3.client("dynamodb", region_name="eu-west-3")
+    export_settings = ExportSettings(
+        time_budget_seconds=10**9,
+        batch_size=options.batch_size,
+        lease_seconds=600,
+        batch_reserve_seconds=0,
+        backoff=BackoffPolicy(),
+    )
+    kwargs: dict[str, Any] = {}
+    if options.max_batches is not None:
+        ticks = _stop_after(options.max_batches)
+        kwargs["monotonic"] = lambda: next(ticks)
+    queue = TimedQueue(client, owner="bench", workers=options.workers)
+    cipher = _new_cipher(options.cipher_kind, settings)  # the exporter's own: its data-key cache starts cold
+    # The real journal: one audit link per pharmacy per batch, as in production.
+    journal = audit_journal(settings, SystemClock())
+    return ExportRun(
+        queue=queue,
+        cipher=cipher,
+        sender=sender,
+        journal=journal,
+        clock=clock,
+        settings=export_settings,
+        **kwargs,
+    )
+
+
+def _traced_memory(traced_before: int) -> dict[str, Any]:
+    """tracemalloc's figures since `traced_before` bytes were traced; stops tracing."""
+    current, peak = tracemalloc.get_traced_memory()
+    snapshot = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(True, "*/chalicelib/*")])
+    tracemalloc.stop()
+    return {
+        "traced_peak_above_start_mib": round((peak - traced_before) / 2**20, 2),
+        "traced_retained_mib": round((current - traced_before) / 2**20, 2),
+        "chalicelib_retained_kib": round(
+            sum(stat.size for stat in snapshot.statistics("filename")) / 1024, 1
+        ),
+    }
+
+
+def _timed(export_run: Any, options: ExportBenchOptions) -> _Timing:
+    # Our own CPU per record needs the profiler, which slows moto's deeply recursive code
+    # several-fold: a profiled run gives CPU, an unprofiled one records/s. The timer is
+    # this thread's CPU: not wall time (it waits on SI-DEP), nor the fake receiver's thread.
+    profiler = cProfile.Profile(time.thread_time) if options.profiled else None
+    traced_before = 0
+    if options.trace_memory:
+        tracemalloc.start()
+        traced_before = tracemalloc.get_traced_memory()[0]
+    with CallCounter() as counter:
+        started = time.perf_counter()
+        cpu_started = time.process_time()
+        if profiler is not None:
+            profiler.enable()
+        result = export_run.run()
+        if profiler is not None:
+            profiler.disable()
+        elapsed = time.perf_counter() - started
+        cpu_elapsed = time.process_time() - cpu_started
+    return _Timing(
+        result=result,
+        calls=counter,
+        started=started,
+        elapsed_seconds=elapsed,
+        cpu_seconds=cpu_elapsed,
+        profiler=profiler,
+        traced=_traced_memory(traced_before) if options.trace_memory else {},
+    )
+
+
+def _batch_rates(started: float, batch_ends: list[tuple[float, int]]) -> list[float]:
+    """Records/s of each batch, from the end of the one before (the run's start for the first)."""
     rates = []
     previous = started
     for end, count in batch_ends:
         if end > previous:
             rates.append(count / (end - previous))
         previous = end
+    return rates
+
+
+def _moto_note(records: int, undo_log: bool) -> str:
+    return (
+        "moto's transact_write_items deep-copies the whole table (its stream included) once per "
+        f"item: a 100-item transaction on this {records:,}-record table copies {records * 100:,} "
+        "items; DynamoDB does not. "
+        + (
+            "This run replaced that copy with an undo log of the touched items (bench only, "
+            "same all-or-nothing outcome), so records/s reflects our path, not moto's copies."
+            if undo_log
+            else "This run kept it: records/s falls as the table grows."
+        )
+    )
+
+
+def measure(options: ExportBenchOptions) -> dict[str, Any]:
+    set_env()
+    from moto import mock_aws
+
+    with (
+        mock_aws(),
+        tempfile.TemporaryDirectory() as tmp,
+        moto_transactions_with_an_undo_log() if options.undo_log else nullcontext(),
+    ):
+        from devtools.fake_sidep import FakeSidep
+        from tests.fakes import FixedClock
+
+        settings = _provisioned_settings()
+        clock = FixedClock()
+        seed_seconds = _seed(options.records, clock, _new_cipher(options.cipher_kind, settings))
+        rss_before = _rss_mib()
+        batch_ends: list[tuple[float, int]] = []
+        with FakeSidep(Path(tmp) / "sidep") as sidep:
+            timing = _timed(_export_run(options, settings, sidep, clock, batch_ends), options)
+            ledger = sidep.ledger()
+    result, counter, profiler = timing.result, timing.calls, timing.profiler
+    stats = pstats.Stats(profiler) if profiler is not None else None
+    profiled_cpu, own_cpu, calls, own_calls = (
+        own_cpu_seconds(stats) if stats is not None else (None, None, None, None)
+    )
+    exported = max(1, result.acknowledged)
+    round_trips = counter.total("dynamodb") / max(1, result.leased)
+    rates = _batch_rates(timing.started, batch_ends)
+    elapsed = timing.elapsed_seconds
     out: dict[str, Any] = {
-        "records": records,
-        "cipher": cipher_kind,
-        "batch_size": batch_size,
-        "workers": workers,
+        "records": options.records,
+        "cipher": options.cipher_kind,
+        "batch_size": options.batch_size,
+        "workers": options.workers,
         "batches": result.batches,
         "acknowledged": result.acknowledged,
         "ledger_entries": len(ledger),
@@ -325,7 +415,7 @@ def measure(
         "elapsed_seconds": round(elapsed, 3),
         "records_per_second": round(result.acknowledged / elapsed, 1) if elapsed else 0.0,
         "records_per_second_per_batch": summary(rates, 1) if rates else None,
-        "seconds_per_batch": summary([batch_size / r for r in rates], 4) if rates else None,
+        "seconds_per_batch": summary([options.batch_size / r for r in rates], 4) if rates else None,
         "seed_seconds": round(seed_seconds, 2),
         "peak_rss_mib_before_run": rss_before,
         "peak_rss_mib_after_run": _rss_mib(),
@@ -337,34 +427,24 @@ def measure(
         "transact_write_items_per_record": round(
             counter.calls.get("dynamodb:TransactWriteItems", 0) / exported, 4
         ),
-        "cpu_seconds": round(cpu_elapsed, 3),
-        "profiled": profiled,
+        "cpu_seconds": round(timing.cpu_seconds, 3),
+        "profiled": options.profiled,
         "profiled_cpu_seconds": None if profiled_cpu is None else round(profiled_cpu, 3),
         "profiled_calls": calls,
         "own_calls": None if own_calls is None else round(own_calls),
         "own_cpu_ms_per_record": None if own_cpu is None else round(own_cpu * 1000 / exported, 3),
-        "transport": transport,
+        "transport": options.transport,
         "backlog_model": (
             None if own_cpu is None else backlog_model(round(round_trips, 4), own_cpu / exported)
         ),
-        "moto_transactions": moto_transactions,
-        "moto_note": (
-            "moto's transact_write_items deep-copies the whole table (its stream included) once per "
-            f"item: a 100-item transaction on this {records:,}-record table copies {records * 100:,} "
-            "items; DynamoDB does not. "
-            + (
-                "This run replaced that copy with an undo log of the touched items (bench only, "
-                "same all-or-nothing outcome), so records/s reflects our path, not moto's copies."
-                if undo_log
-                else "This run kept it: records/s falls as the table grows."
-            )
-        ),
+        "moto_transactions": options.moto_transactions,
+        "moto_note": _moto_note(options.records, options.undo_log),
         "batch_throughput": [round(r, 1) for r in rates],
-        **traced,
+        **timing.traced,
     }
     if stats is not None and os.environ.get("PROFILE_OUT"):
         stats.dump_stats(os.environ["PROFILE_OUT"])
-    if profile and profiler is not None:
+    if options.profile and profiler is not None:
         stream_stats = pstats.Stats(profiler, stream=sys.stderr)
         stream_stats.sort_stats(os.environ.get("SORT", "cumulative")).print_stats(
             int(os.environ.get("TOP", "30"))
@@ -386,8 +466,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--transport", choices=("https", "inprocess"), default="https")
     parser.add_argument("--moto-transactions", choices=("undo-log", "as-is"), default="undo-log")
     args = parser.parse_args(argv)
-    result = measure(
-        args.records,
+    options = ExportBenchOptions(
+        records=args.records,
         batch_size=args.batch_size,
         cipher_kind=args.cipher,
         workers=args.workers,
@@ -398,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
         transport=args.transport,
         moto_transactions=args.moto_transactions,
     )
+    result = measure(options)
     text = json.dumps(result, indent=2)
     if args.json_out:
         Path(args.json_out).write_text(text, encoding="utf-8")

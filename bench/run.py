@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,100 @@ def _export(records: int, cipher: str, *options: str) -> dict[str, Any]:
     return result
 
 
+def _step(name: str) -> None:
+    print(f"bench: {name}...", file=sys.stderr, flush=True)
+
+
+def _create(size: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    from bench import create_path
+
+    _step("create path")
+    return create_path.measure(size["repeats"], size["per_repeat"], size["profile"], size["pace"])
+
+
+def _export_figures(size: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    _step(f"export of {size['export']:,} records")
+    export = _export(size["export"], "real")
+    _step(f"export of {size['export_profiled']:,} records under the profiler (our CPU), and without")
+    profiled = _export(size["export_profiled"], "real", "--cpu-profile")
+    unprofiled = _export(size["export_profiled"], "real")
+    _step(f"export of {size['export_as_is']:,} records on moto's own transactions")
+    as_is = _export(size["export_as_is"], "real", "--moto-transactions", "as-is")
+    # cProfile's own cost per call event, from the same export with and without it: taken
+    # off our calls, what is left is our CPU as it runs unprofiled
+    overhead = profiler_overhead_per_call(
+        profiled["cpu_seconds"], unprofiled["cpu_seconds"], profiled["profiled_calls"]
+    )
+    corrected_ms = max(
+        0.0,
+        profiled["own_cpu_ms_per_record"] - overhead * profiled["own_calls"] * 1000 / profiled["records"],
+    )
+    export["own_cpu"] = {
+        **{
+            key: profiled[key]
+            for key in ("records", "own_cpu_ms_per_record", "profiled_cpu_seconds", "dynamodb_calls")
+        },
+        "cpu_seconds_profiled_run": profiled["cpu_seconds"],
+        "cpu_seconds_unprofiled_run": unprofiled["cpu_seconds"],
+        "profiler_overhead_us_per_call": round(overhead * 1e6, 3),
+        "own_calls_per_record": round(profiled["own_calls"] / profiled["records"]),
+        "own_cpu_ms_per_record_corrected": round(corrected_ms, 3),
+    }
+    export["own_cpu_ms_per_record"] = round(corrected_ms, 3)
+    export["backlog_model"] = backlog_model(export["dynamodb_round_trips_per_record"], corrected_ms / 1000)
+    export["moto_as_is"] = {
+        key: as_is[key]
+        for key in ("records", "records_per_second", "elapsed_seconds", "dynamodb_calls", "moto_note")
+    }
+    return export
+
+
+def _cold_start(size: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    from bench import cold_start
+
+    _step("cold start")
+    return cold_start.measure(Path(args.zip), size["cold_runs"])
+
+
+def _curves(size: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    from bench import curves
+
+    _step("cost curves")
+    return curves.measure(size["base"], size["events"], size["factors"])
+
+
+def _export_latency(size: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    from bench import export_latency
+
+    _step(f"PUT /result -> acknowledged over {size['latency']} records on the local stack")
+    return export_latency.measure(size["latency"])
+
+
+# each section's measure, in SECTIONS' order
+MEASURES: tuple[Callable[[dict[str, Any], argparse.Namespace], dict[str, Any]], ...] = (
+    _create,
+    _export_figures,
+    _cold_start,
+    _curves,
+    _export_latency,
+)
+
+
+def _kept_sections(previous: Path) -> dict[str, Any]:
+    """The sections of an earlier results.json, each with when (and at which commit) it was measured."""
+    kept = json.loads(previous.read_text(encoding="utf-8"))
+    stamp = kept.get("machine", {})
+    kept_measured = kept.get("measured") or {}
+    return {
+        "measured": {
+            key: kept_measured.get(key) or {"date": stamp.get("date"), "commit": stamp.get("commit")}
+            for key in SECTION_KEYS
+            if key in kept
+        },
+        **{key: kept[key] for key in SECTION_KEYS if key in kept},
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.run")
     parser.add_argument("--scale", choices=("default", "full"), default="default")
@@ -112,91 +207,16 @@ def main(argv: list[str] | None = None) -> int:
     }
     previous = Path(args.out) / "results.json"
     if set(SECTIONS) - only and previous.is_file() and not args.quick:
-        kept = json.loads(previous.read_text(encoding="utf-8"))
-        stamp = kept.get("machine", {})
-        kept_measured = kept.get("measured") or {}
-        results["measured"] = {
-            key: kept_measured.get(key) or {"date": stamp.get("date"), "commit": stamp.get("commit")}
-            for key in SECTION_KEYS
-            if key in kept
-        }
-        results.update({key: kept[key] for key in SECTION_KEYS if key in kept})
+        results.update(_kept_sections(previous))
     results.setdefault("measured", {})
     now = {"date": results["machine"]["date"], "commit": results["machine"]["commit"]}
     timings: dict[str, float] = {}
-
-    def step(name: str) -> float:
-        print(f"bench: {name}...", file=sys.stderr, flush=True)
-        return time.perf_counter()
-
-    if "create" in only:
-        from bench import create_path
-
-        t0 = step("create path")
-        results["create"] = create_path.measure(
-            size["repeats"], size["per_repeat"], size["profile"], size["pace"]
-        )
-        results["measured"]["create"] = now
-        timings["create"] = time.perf_counter() - t0
-    if "export" in only:
-        t0 = step(f"export of {size['export']:,} records")
-        results["export"] = export = _export(size["export"], "real")
-        step(f"export of {size['export_profiled']:,} records under the profiler (our CPU), and without")
-        profiled = _export(size["export_profiled"], "real", "--cpu-profile")
-        unprofiled = _export(size["export_profiled"], "real")
-        step(f"export of {size['export_as_is']:,} records on moto's own transactions")
-        as_is = _export(size["export_as_is"], "real", "--moto-transactions", "as-is")
-        # cProfile's own cost per call event, from the same export with and without it: taken
-        # off our calls, what is left is our CPU as it runs unprofiled
-        overhead = profiler_overhead_per_call(
-            profiled["cpu_seconds"], unprofiled["cpu_seconds"], profiled["profiled_calls"]
-        )
-        corrected_ms = max(
-            0.0,
-            profiled["own_cpu_ms_per_record"] - overhead * profiled["own_calls"] * 1000 / profiled["records"],
-        )
-        export["own_cpu"] = {
-            **{
-                key: profiled[key]
-                for key in ("records", "own_cpu_ms_per_record", "profiled_cpu_seconds", "dynamodb_calls")
-            },
-            "cpu_seconds_profiled_run": profiled["cpu_seconds"],
-            "cpu_seconds_unprofiled_run": unprofiled["cpu_seconds"],
-            "profiler_overhead_us_per_call": round(overhead * 1e6, 3),
-            "own_calls_per_record": round(profiled["own_calls"] / profiled["records"]),
-            "own_cpu_ms_per_record_corrected": round(corrected_ms, 3),
-        }
-        export["own_cpu_ms_per_record"] = round(corrected_ms, 3)
-        export["backlog_model"] = backlog_model(
-            export["dynamodb_round_trips_per_record"], corrected_ms / 1000
-        )
-        export["moto_as_is"] = {
-            key: as_is[key]
-            for key in ("records", "records_per_second", "elapsed_seconds", "dynamodb_calls", "moto_note")
-        }
-        results["measured"]["export"] = now
-        timings["export"] = time.perf_counter() - t0
-    if "cold" in only:
-        from bench import cold_start
-
-        t0 = step("cold start")
-        results["cold_start"] = cold_start.measure(Path(args.zip), size["cold_runs"])
-        results["measured"]["cold_start"] = now
-        timings["cold"] = time.perf_counter() - t0
-    if "curves" in only:
-        from bench import curves
-
-        t0 = step("cost curves")
-        results["curves"] = curves.measure(size["base"], size["events"], size["factors"])
-        results["measured"]["curves"] = now
-        timings["curves"] = time.perf_counter() - t0
-    if "latency" in only:
-        from bench import export_latency
-
-        t0 = step(f"PUT /result -> acknowledged over {size['latency']} records on the local stack")
-        results["export_latency"] = export_latency.measure(size["latency"])
-        results["measured"]["export_latency"] = now
-        timings["latency"] = time.perf_counter() - t0
+    for name, key, section in zip(SECTIONS, SECTION_KEYS, MEASURES, strict=True):
+        if name in only:
+            started = time.perf_counter()
+            results[key] = section(size, args)
+            results["measured"][key] = now
+            timings[name] = time.perf_counter() - started
     results["bench_seconds"] = {k: round(v, 1) for k, v in timings.items()}
     notes_file = Path(args.out) / "notes.md"
     if notes_file.is_file() and not args.quick:

@@ -80,6 +80,67 @@ def _new_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
+# The national directory's resources (FHIR, as the Annuaire Santé API gives them) -------------------
+# the code system of professions (TRE_G15) on roles and qualifications
+PROFESSION_SYSTEM = "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante"
+
+
+def _technical_id(prefix: str, value: str) -> str:
+    # opaque, as the API's are: our server must follow references, not guess them
+    return f"{prefix}-{hashlib.sha256(value.encode()).hexdigest()[:12]}"
+
+
+def _operation_outcome(code: str) -> dict[str, Any]:
+    return {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": code}]}
+
+
+def _practitioner(identity: dict[str, Any]) -> dict[str, Any]:
+    national_id = str(identity["national_id"]).upper()
+    return {
+        "resourceType": "Practitioner",
+        "id": _technical_id("pp", national_id),
+        "active": True,
+        "identifier": [
+            {"system": "urn:oid:1.2.250.1.71.4.2.1", "value": national_id},
+            {"system": "https://rpps.esante.gouv.fr", "value": str(identity.get("rpps", ""))},
+        ],
+        "qualification": [
+            {"code": {"coding": [{"system": PROFESSION_SYSTEM, "code": str(p.get("code", ""))}]}}
+            for p in identity.get("professions", [])
+        ],
+    }
+
+
+def _roles_and_organizations(identity: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """One active PractitionerRole per profession and FINESS, each with its structure."""
+    national_id = str(identity["national_id"]).upper()
+    practitioner = _technical_id("pp", national_id)
+    pairs = []
+    for profession in identity.get("professions", []):
+        for finess in profession.get("finess", []):
+            role = {
+                "resourceType": "PractitionerRole",
+                "id": _technical_id("pr", f"{national_id}/{profession.get('code')}/{finess}"),
+                "active": True,
+                "practitioner": {"reference": f"Practitioner/{practitioner}"},
+                "organization": {"reference": f"Organization/{_technical_id('org', finess)}"},
+                "code": [
+                    {"coding": [{"system": PROFESSION_SYSTEM, "code": str(profession.get("code", ""))}]}
+                ],
+            }
+            organization = {
+                "resourceType": "Organization",
+                "id": _technical_id("org", finess),
+                "identifier": [
+                    {"system": "https://finess.esante.gouv.fr", "value": finess},
+                    {"system": "urn:oid:1.2.250.1.71.4.2.2", "value": f"1{finess}"},
+                ],
+                "name": f"PHARMACIE {finess}",
+            }
+            pairs.append((role, organization))
+    return pairs
+
+
 @dataclass
 class _Request:
     national_id: str
@@ -342,90 +403,32 @@ class FakePsc:
         TRE_G15 on the role and the Practitioner's qualification, each structure an Organization
         with its FINESS and IDNST identifiers; pages of `_count`, linked by `next`)."""
         if not secrets.compare_digest(headers.get("esante-api-key", ""), DIRECTORY_API_KEY):
-            return 401, {
-                "resourceType": "OperationOutcome",
-                "issue": [{"severity": "error", "code": "login"}],
-            }
+            return 401, _operation_outcome("login")
         route, _, query_string = path[len(DIRECTORY_PATH) :].partition("?")
         query = {k: v[-1] for k, v in urllib.parse.parse_qs(query_string).items()}
-        g15 = "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante"
-        identities = list(self.directory().values())
+        searches = {"/Practitioner": self._practitioner_search, "/PractitionerRole": self._role_search}
+        search = searches.get(route)
+        if search is None:
+            return 404, _operation_outcome("not-found")
+        return 200, search(path, query)
 
-        def technical_id(prefix: str, value: str) -> str:
-            # opaque, as the API's are: our server must follow references, not guess them
-            return f"{prefix}-{hashlib.sha256(value.encode()).hexdigest()[:12]}"
+    def _practitioner_search(self, path: str, query: dict[str, str]) -> dict[str, Any]:
+        wanted = query.get("identifier", "").rpartition("|")[2].upper()
+        found = [
+            i
+            for i in self.directory().values()
+            if wanted in (str(i["national_id"]).upper(), str(i.get("rpps", "")))
+        ]
+        return self._bundle(path, [(_practitioner(i), "match") for i in found], [])
 
-        def bundle(
-            resources: list[tuple[dict[str, Any], str]], links: list[dict[str, str]]
-        ) -> dict[str, Any]:
-            return {
-                "resourceType": "Bundle",
-                "type": "searchset",
-                "link": [{"relation": "self", "url": f"{self.base_url}{path}"}, *links],
-                "entry": [
-                    {
-                        "fullUrl": f"{self.base_url}{DIRECTORY_PATH}/{r['resourceType']}/{r['id']}",
-                        "resource": r,
-                        "search": {"mode": mode},
-                    }
-                    for r, mode in resources
-                ],
-            }
-
-        if route == "/Practitioner":
-            wanted = query.get("identifier", "").rpartition("|")[2].upper()
-            found = [
-                i for i in identities if wanted in (str(i["national_id"]).upper(), str(i.get("rpps", "")))
-            ]
-            practitioners = [
-                {
-                    "resourceType": "Practitioner",
-                    "id": technical_id("pp", str(i["national_id"]).upper()),
-                    "active": True,
-                    "identifier": [
-                        {"system": "urn:oid:1.2.250.1.71.4.2.1", "value": str(i["national_id"]).upper()},
-                        {"system": "https://rpps.esante.gouv.fr", "value": str(i.get("rpps", ""))},
-                    ],
-                    "qualification": [
-                        {"code": {"coding": [{"system": g15, "code": str(p.get("code", ""))}]}}
-                        for p in i.get("professions", [])
-                    ],
-                }
-                for i in found
-            ]
-            return 200, bundle([(p, "match") for p in practitioners], [])
-        if route != "/PractitionerRole":
-            return 404, {
-                "resourceType": "OperationOutcome",
-                "issue": [{"severity": "error", "code": "not-found"}],
-            }
+    def _role_search(self, path: str, query: dict[str, str]) -> dict[str, Any]:
         wanted_ids = {v.rpartition("/")[2] for v in query.get("practitioner", "").split(",")}
-        roles: list[tuple[dict[str, Any], dict[str, Any]]] = []
-        for i in identities:
-            national_id = str(i["national_id"]).upper()
-            practitioner = technical_id("pp", national_id)
-            if practitioner not in wanted_ids:
-                continue
-            for profession in i.get("professions", []):
-                for finess in profession.get("finess", []):
-                    role = {
-                        "resourceType": "PractitionerRole",
-                        "id": technical_id("pr", f"{national_id}/{profession.get('code')}/{finess}"),
-                        "active": True,
-                        "practitioner": {"reference": f"Practitioner/{practitioner}"},
-                        "organization": {"reference": f"Organization/{technical_id('org', finess)}"},
-                        "code": [{"coding": [{"system": g15, "code": str(profession.get("code", ""))}]}],
-                    }
-                    organization = {
-                        "resourceType": "Organization",
-                        "id": technical_id("org", finess),
-                        "identifier": [
-                            {"system": "https://finess.esante.gouv.fr", "value": finess},
-                            {"system": "urn:oid:1.2.250.1.71.4.2.2", "value": f"1{finess}"},
-                        ],
-                        "name": f"PHARMACIE {finess}",
-                    }
-                    roles.append((role, organization))
+        roles = [
+            pair
+            for identity in self.directory().values()
+            if _technical_id("pp", str(identity["national_id"]).upper()) in wanted_ids
+            for pair in _roles_and_organizations(identity)
+        ]
         count = max(1, int(query.get("_count", "20") or 20))
         offset = int(query.get("_getpagesoffset", "0") or 0)
         page = roles[offset : offset + count]
@@ -439,7 +442,25 @@ class FakePsc:
             links.append(
                 {"relation": "next", "url": f"{self.base_url}{DIRECTORY_PATH}/PractitionerRole?{following}"}
             )
-        return 200, bundle(resources, links)
+        return self._bundle(path, resources, links)
+
+    def _bundle(
+        self, path: str, resources: list[tuple[dict[str, Any], str]], links: list[dict[str, str]]
+    ) -> dict[str, Any]:
+        """A searchset Bundle of (resource, search mode) pairs, its `self` link first."""
+        return {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "link": [{"relation": "self", "url": f"{self.base_url}{path}"}, *links],
+            "entry": [
+                {
+                    "fullUrl": f"{self.base_url}{DIRECTORY_PATH}/{r['resourceType']}/{r['id']}",
+                    "resource": r,
+                    "search": {"mode": mode},
+                }
+                for r, mode in resources
+            ],
+        }
 
     # serving ---------------------------------------------------------------------------------
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> str:

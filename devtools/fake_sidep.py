@@ -233,6 +233,72 @@ class Verdict:
     quoted: str = ""  # PID-5.1, quoted by an AE's free text
 
 
+class _Fields:
+    """An HL7 message's fields by path (`PID.F3.R1.C1`); "" for one the message lacks."""
+
+    def __init__(self, message: Any) -> None:
+        self._message = message
+
+    def __call__(self, path: str) -> str:
+        try:
+            return str(self._message[path])
+        except (IndexError, KeyError):
+            return ""
+
+
+def _header_problems(get: _Fields) -> list[str]:
+    problems = []
+    if not get("MSH.F10"):
+        problems.append("MSH-10 missing")
+    if get("MSH.F9.R1.C1") != "ORU" or get("MSH.F9.R1.C2") != "R01":
+        problems.append("MSH-9 is not ORU^R01")
+    if get("MSH.F12") != "2.5.1":
+        problems.append("MSH-12 is not 2.5.1")
+    if not get("MSH.F4.R1.C1"):
+        problems.append("MSH-4 missing")
+    return problems
+
+
+def _identifier_problem(get: _Fields) -> str | None:
+    # The INS (the NIR under the INS OID, type INS) only with a qualified identity (PID-32
+    # QUAL); any other identity sends the NIR as the national health plan id (NH).
+    if not get("PID.F3.R1.C1"):
+        return "PID-3 missing"
+    if get("PID.F32") == "QUAL":
+        if get("PID.F3.R1.C4.S2") != INS_NIR_OID or get("PID.F3.R1.C5") != "INS":
+            return "PID-3 is not an INS-NIR"
+        return None
+    if INS_NIR_OID in get("PID.F3") or get("PID.F3.R1.C5") != "NH":
+        return "PID-3 carries the INS for an identity that is not qualified"
+    return None
+
+
+def _patient_problems(get: _Fields) -> list[str]:
+    problems = []
+    if get("PID.F32") not in RELIABILITY_CODES:
+        problems.append("PID-32 is not an identity reliability code")
+    identifier = _identifier_problem(get)
+    if identifier:
+        problems.append(identifier)
+    if not get("PID.F5.R1.C1") or not get("PID.F7") or get("PID.F8") not in ("F", "M"):
+        problems.append("PID-5/7/8 incomplete")
+    return problems
+
+
+def _observation_problems(get: _Fields) -> list[str]:
+    problems = []
+    if get("OBX.F3.R1.C1") != LOINC:
+        problems.append("OBX-3 is not LOINC 94558-4")
+    kind = get("OBX.F11")
+    if kind not in ("F", "C", "W"):
+        problems.append("OBX-11 is not F, C or W")
+    if kind != "W" and not get("OBX.F5.R1.C1"):
+        problems.append("OBX-5 missing")
+    if not get("OBX.F14") or not get("OBX.F18.R1.C1"):
+        problems.append("OBX-14/18 missing")
+    return problems
+
+
 class Receiver:
     """The receiving side, independent of HTTP: parse, check, dedup, ledger, inbox, ACKs."""
 
@@ -283,47 +349,11 @@ class Receiver:
         return last
 
     # handling ----------------------------------------------------------------------------
-    def _check(self, message: Any) -> Verdict:
-        def get(path: str) -> str:
-            try:
-                return str(message[path])
-            except (IndexError, KeyError):
-                return ""
-
-        control_id = get("MSH.F10")
-        problems = []
-        if not control_id:
-            problems.append("MSH-10 missing")
-        if get("MSH.F9.R1.C1") != "ORU" or get("MSH.F9.R1.C2") != "R01":
-            problems.append("MSH-9 is not ORU^R01")
-        if get("MSH.F12") != "2.5.1":
-            problems.append("MSH-12 is not 2.5.1")
-        if not get("MSH.F4.R1.C1"):
-            problems.append("MSH-4 missing")
-        # The INS (the NIR under the INS OID, type INS) only with a qualified identity (PID-32
-        # QUAL); any other identity sends the NIR as the national health plan id (NH).
-        reliability = get("PID.F32")
-        if reliability not in RELIABILITY_CODES:
-            problems.append("PID-32 is not an identity reliability code")
-        if not get("PID.F3.R1.C1"):
-            problems.append("PID-3 missing")
-        elif reliability == "QUAL":
-            if get("PID.F3.R1.C4.S2") != INS_NIR_OID or get("PID.F3.R1.C5") != "INS":
-                problems.append("PID-3 is not an INS-NIR")
-        elif INS_NIR_OID in get("PID.F3") or get("PID.F3.R1.C5") != "NH":
-            problems.append("PID-3 carries the INS for an identity that is not qualified")
-        if not get("PID.F5.R1.C1") or not get("PID.F7") or get("PID.F8") not in ("F", "M"):
-            problems.append("PID-5/7/8 incomplete")
-        if get("OBX.F3.R1.C1") != LOINC:
-            problems.append("OBX-3 is not LOINC 94558-4")
-        kind = get("OBX.F11")
-        if kind not in ("F", "C", "W"):
-            problems.append("OBX-11 is not F, C or W")
-        if kind != "W" and not get("OBX.F5.R1.C1"):
-            problems.append("OBX-5 missing")
-        if not get("OBX.F14") or not get("OBX.F18.R1.C1"):
-            problems.append("OBX-14/18 missing")
-        record_id = get("OBR.F2.R1.C1")
+    @staticmethod
+    def _check(message: Any) -> Verdict:
+        get = _Fields(message)
+        problems = [*_header_problems(get), *_patient_problems(get), *_observation_problems(get)]
+        control_id, record_id, kind = get("MSH.F10"), get("OBR.F2.R1.C1"), get("OBX.F11")
         if problems:
             return Verdict(control_id, "AR", "; ".join(problems), record_id, kind)
         # Like a real receiver's free text, the AE reason quotes a patient value (the family name):

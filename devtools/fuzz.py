@@ -48,7 +48,8 @@ ROUTE_USERS = {
     "^/v1/stats$": "admin-a",
     "^/v1/session/logout$": "admin-b",
 }
-DEFAULT_TIMEOUT_SECONDS = 3600
+# how long the schemathesis process may run before it is stopped
+RUN_TIMEOUT_SECONDS = 3600
 # devices a fuzzed valid body may name: on the shipped EU common list and still active
 ACTIVE_DEVICES = sorted(d.id for d in device_list().devices.values() if d.active)
 # Only what may rightly differ from a schema is left out (see the module docstring), and
@@ -102,7 +103,6 @@ def run(
     scenarios: int | None = None,
     seed: int | None = None,
     max_time: int | None = None,
-    timeout: float = DEFAULT_TIMEOUT_SECONDS,
 ) -> FuzzResult:
     """Fuzz the stack described by `stack` (a parsed stack.json); reports go to `workdir`."""
     from chalicelib.api.openapi import document
@@ -176,7 +176,7 @@ def run(
         env=env,
         capture_output=True,
         text=True,
-        timeout=timeout,
+        timeout=RUN_TIMEOUT_SECONDS,
         check=False,
     )
     output = completed.stdout + completed.stderr
@@ -301,6 +301,46 @@ def valid_submissions() -> Any:
     return build()
 
 
+def _headers(response: Any) -> dict[str, str]:
+    """The response's headers by lower-case name, one value each (a repeated one by its first)."""
+    return {
+        name.lower(): str(value[0] if isinstance(value, list) and value else value)
+        for name, value in response.headers.items()
+    }
+
+
+def _check_security_headers(headers: dict[str, str]) -> None:
+    for name in _SECURITY_HEADERS:
+        if not headers.get(name):
+            raise AssertionError(f"the response lacks the {name} header")
+    if "no-store" not in headers.get("cache-control", ""):
+        raise AssertionError("health data may be cached: Cache-Control is not no-store")
+
+
+def _check_problem(response: Any, case: Any, headers: dict[str, str]) -> None:
+    if headers.get("content-type", "").split(";", 1)[0].strip() != "application/problem+json":
+        raise AssertionError(f"error {response.status_code} is not application/problem+json")
+    problem = response.json()
+    if not isinstance(problem, dict) or problem.get("status") != response.status_code:
+        raise AssertionError("the problem's status differs from the response's")
+    if echoed_values(case.body, response.text):
+        raise AssertionError("an error echoes a submitted personal value")
+
+
+def check_response(response: Any, case: Any) -> None:
+    """Our own checks of one response (the module docstring lists them); AssertionError if one fails."""
+    headers = _headers(response)
+    if headers.get("access-control-allow-origin"):
+        raise AssertionError("CORS must be closed by default")
+    if response.request.method == "OPTIONS":
+        return  # a preflight: chalice local (API Gateway when deployed) answers it, not the app
+    _check_security_headers(headers)
+    if response.status_code >= 400:
+        _check_problem(response, case, headers)
+    if response.status_code == 503 and not headers.get("retry-after"):
+        raise AssertionError("a 503 without Retry-After")
+
+
 def install_hooks() -> None:
     import schemathesis
 
@@ -310,33 +350,10 @@ def install_hooks() -> None:
 
         return st.one_of(strategy, valid_submissions())
 
+    # schemathesis calls a check with (ctx, response, case) and reports it by this function's name
     @schemathesis.check  # type: ignore[untyped-decorator]
     def problem_json_and_headers(ctx: Any, response: Any, case: Any) -> bool | None:
-        headers = {name.lower(): value for name, value in response.headers.items()}
-
-        def header(name: str) -> str:
-            value = headers.get(name, "")
-            return str(value[0] if isinstance(value, list) and value else value)
-
-        if header("access-control-allow-origin"):
-            raise AssertionError("CORS must be closed by default")
-        if response.request.method == "OPTIONS":
-            return None  # a preflight: chalice local (API Gateway when deployed) answers it, not the app
-        for name in _SECURITY_HEADERS:
-            if not header(name):
-                raise AssertionError(f"the response lacks the {name} header")
-        if "no-store" not in header("cache-control"):
-            raise AssertionError("health data may be cached: Cache-Control is not no-store")
-        if response.status_code >= 400:
-            if header("content-type").split(";", 1)[0].strip() != "application/problem+json":
-                raise AssertionError(f"error {response.status_code} is not application/problem+json")
-            problem = response.json()
-            if not isinstance(problem, dict) or problem.get("status") != response.status_code:
-                raise AssertionError("the problem's status differs from the response's")
-            if echoed_values(case.body, response.text):
-                raise AssertionError("an error echoes a submitted personal value")
-        if response.status_code == 503 and not header("retry-after"):
-            raise AssertionError("a 503 without Retry-After")
+        check_response(response, case)
         return None
 
 

@@ -146,6 +146,14 @@ def submission(rng: random.Random, marker: str, now: datetime) -> dict[str, Any]
     }
 
 
+def waited_out_retry_after(response: requests.Response) -> bool:
+    """True after sleeping out a 503's Retry-After (capped): the request may then be sent again."""
+    if response.status_code == 503 and response.headers.get("Retry-After", "").isdigit():
+        time.sleep(min(RETRY_AFTER_CAP_SECONDS, float(response.headers["Retry-After"])))
+        return True
+    return False
+
+
 class Client:
     def __init__(
         self, api: str, token: str, user: str, stats: Stats, rng: random.Random, deadline: float
@@ -221,8 +229,7 @@ class Client:
                 with self.stats.lock:
                     self.stats.resent += 1
                 continue  # "the answer was lost": send it again with the same key
-            if response.status_code == 503 and response.headers.get("Retry-After", "").isdigit():
-                time.sleep(min(RETRY_AFTER_CAP_SECONDS, float(response.headers["Retry-After"])))
+            if waited_out_retry_after(response):
                 continue
             self._unexpected("POST /v1/tests", response)
             return None
@@ -230,21 +237,24 @@ class Client:
             with self.stats.lock:
                 self.stats.unexpected.append("POST /v1/tests: never acknowledged")
             return None
-        with self.stats.lock:
-            self.stats.acknowledged[key] = (acknowledged["id"], self.user)
-            if len(ids) > 1:
-                self.stats.key_conflicts += 1
+        self._note_acknowledged(key, acknowledged["id"], ids)
         if self.rng.random() < read_back:
             self.read(acknowledged["id"], body["patient"]["last_name"])
         return acknowledged
+
+    def _note_acknowledged(self, key: str, record_id: str, ids: set[str]) -> None:
+        """`key` named `record_id`; more than one id among `ids` is a key that named two records."""
+        with self.stats.lock:
+            self.stats.acknowledged[key] = (record_id, self.user)
+            if len(ids) > 1:
+                self.stats.key_conflicts += 1
 
     def read(self, record_id: str, last_name: str) -> None:
         for _ in range(MAX_ATTEMPTS):
             response = self._send("GET", f"/v1/tests/{record_id}", "read", REQUEST_TIMEOUT_SECONDS)
             if response is None:
                 continue  # no answer: read again
-            if response.status_code == 503 and response.headers.get("Retry-After", "").isdigit():
-                time.sleep(min(RETRY_AFTER_CAP_SECONDS, float(response.headers["Retry-After"])))
+            if waited_out_retry_after(response):
                 continue
             if response.status_code != 200 or response.json()["patient"]["last_name"] != last_name:
                 self._unexpected("GET /v1/tests/{id}", response)
@@ -271,25 +281,29 @@ class Client:
         return found
 
 
-def run(
-    stack: dict[str, Any],
-    *,
-    clients: int,
-    creates: int,
-    cut_short_rate: float = 0.1,
-    resend_rate: float = 0.1,
-    seed: int | None = None,
-    deadline_seconds: float = 900.0,
-) -> LoadReport:
+@dataclass(frozen=True)
+class LoadPlan:
+    """A run: `clients` in parallel, each creating `creates` records; the share of first attempts
+    the client cuts short and of acknowledged creates it sends again; a deadline for the whole."""
+
+    clients: int
+    creates: int
+    cut_short_rate: float = 0.1
+    resend_rate: float = 0.1
+    seed: int | None = None
+    deadline_seconds: float = 900.0
+
+
+def run(stack: dict[str, Any], plan: LoadPlan) -> LoadReport:
     from devtools.login import login_stack_user
 
     api = _loopback(stack["api_url"])
     tokens = {user: login_stack_user(stack, user)["AccessToken"] for user in USERS}
-    base = random.Random(seed)  # noqa: S311  # nosec B311: load-test data, not secrets
+    base = random.Random(plan.seed)  # noqa: S311  # nosec B311: load-test data, not secrets
     marker = str(base.randint(100_000, 999_999))
     stats = Stats()
     started = time.monotonic()
-    deadline = started + deadline_seconds
+    deadline = started + plan.deadline_seconds
     now = datetime.now(UTC)
     bodies: dict[int, list[dict[str, Any]]] = {}
 
@@ -298,13 +312,13 @@ def run(
         user = USERS[index % len(USERS)]
         client = Client(api, tokens[user], user, stats, rng, deadline)
         bodies[index] = []
-        for _ in range(creates):
+        for _ in range(plan.creates):
             body = submission(rng, marker, now)
             bodies[index].append(body)
-            client.create(body, rng.random() < cut_short_rate, rng.random() < resend_rate)
+            client.create(body, rng.random() < plan.cut_short_rate, rng.random() < plan.resend_rate)
 
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        list(pool.map(work, range(clients)))
+    with ThreadPoolExecutor(max_workers=plan.clients) as pool:
+        list(pool.map(work, range(plan.clients)))
     elapsed = time.monotonic() - started
 
     # the pharmacies' days (the seeded ones are in mainland France)
@@ -329,8 +343,8 @@ def run(
         + stats.key_conflicts
     )
     return LoadReport(
-        clients=clients,
-        creates=creates,
+        clients=plan.clients,
+        creates=plan.creates,
         requests=stats.requests,
         statuses=dict(stats.statuses),
         unexpected=list(stats.unexpected),
@@ -411,9 +425,10 @@ def main(argv: list[str] | None = None) -> int:
     if not (1 <= args.clients <= 64 and 1 <= args.creates <= 10_000):
         parser.error("--clients must be 1..64 and --creates 1..10000")
     with running_stack(Path(args.stack)) as stack:
-        report = run(
-            stack, clients=args.clients, creates=args.creates, seed=args.seed, deadline_seconds=args.deadline
+        plan = LoadPlan(
+            clients=args.clients, creates=args.creates, seed=args.seed, deadline_seconds=args.deadline
         )
+        report = run(stack, plan)
     print(report.summary())
     ok = not report.unexpected and report.lost == 0 and report.duplicated == 0
     ok = ok and report.acknowledged == args.clients * args.creates

@@ -507,20 +507,27 @@ def _failing_reason(sidep: dict[str, Any]) -> str | None:
     )
 
 
-def attention(status: dict[str, Any]) -> list[str]:
-    """What needs an operator, most urgent first (the first is the summary's first line)."""
-    found = []
+def _sidep_attention(status: dict[str, Any]) -> list[str]:
+    """SI-DEP failing, or a result it has not acknowledged for too long."""
     sidep = status.get("sidep")
-    if sidep:
-        reason = _failing_reason(sidep)
-        if reason:
-            found.append(reason)
-        oldest = sidep["oldest_unacknowledged_age_seconds"]
-        if oldest is not None and oldest >= thresholds.OLDEST_UNACKNOWLEDGED_SECONDS:
-            found.append(
-                f"the oldest result SI-DEP has not acknowledged was set {cli.age(oldest)} ago "
-                f"(alarm after {cli.age(thresholds.OLDEST_UNACKNOWLEDGED_SECONDS)})"
-            )
+    if not sidep:
+        return []
+    found = []
+    reason = _failing_reason(sidep)
+    if reason:
+        found.append(reason)
+    oldest = sidep["oldest_unacknowledged_age_seconds"]
+    if oldest is not None and oldest >= thresholds.OLDEST_UNACKNOWLEDGED_SECONDS:
+        found.append(
+            f"the oldest result SI-DEP has not acknowledged was set {cli.age(oldest)} ago "
+            f"(alarm after {cli.age(thresholds.OLDEST_UNACKNOWLEDGED_SECONDS)})"
+        )
+    return found
+
+
+def _unsent_attention(status: dict[str, Any]) -> list[str]:
+    """Records no export run will send: held far in the queue, or in no queue at all."""
+    found = []
     queue = status.get("export_queue") or {}
     if queue.get("held_far"):
         found.append(
@@ -535,6 +542,11 @@ def attention(status: dict[str, Any]) -> list[str]:
             "entry was removed outside the export): "
             + ", ".join(f"{f} x{n}" for f, n in stranded["stranded_by_pharmacy"].items())
         )
+    return found
+
+
+def _dead_letter_attention(status: dict[str, Any]) -> list[str]:
+    found = []
     letters = status["dead_letters"]
     if letters["records"]:
         found.append(f"{letters['records']} dead letter(s): make redrive once SI-DEP answers")
@@ -543,14 +555,22 @@ def attention(status: dict[str, Any]) -> list[str]:
     last = status["last_export_run"] or {}
     if (last.get("summary") or {}).get("failed") and not letters["records"]:
         found.append("the last export run made dead letters: see the export log")
+    return found
+
+
+def _rejection_attention(status: dict[str, Any]) -> list[str]:
+    """Rejections while one is recent: older ones stay listed but hold `status` at 1 no longer."""
     rejected = status.get("rejected") or []
-    recent = (sidep or {}).get("last_rejected_age_seconds")
-    if rejected and recent is not None and recent < thresholds.REJECTIONS_WINDOW_SECONDS:
-        total = sum(r["records"] for r in rejected)
-        codes = ", ".join(
-            f"{r['code']} {r['category']} x{r['records']} ({r['finess']})" for r in rejected[:5]
-        )
-        found.append(f"{total} record(s) rejected by SI-DEP, for their pharmacy to correct: {codes}")
+    recent = (status.get("sidep") or {}).get("last_rejected_age_seconds")
+    if not (rejected and recent is not None and recent < thresholds.REJECTIONS_WINDOW_SECONDS):
+        return []
+    total = sum(r["records"] for r in rejected)
+    codes = ", ".join(f"{r['code']} {r['category']} x{r['records']} ({r['finess']})" for r in rejected[:5])
+    return [f"{total} record(s) rejected by SI-DEP, for their pharmacy to correct: {codes}"]
+
+
+def _audit_chain_attention(status: dict[str, Any]) -> list[str]:
+    found = []
     stale = [c["chain"] for c in status["audit_chains"] if c["stale"]]
     if stale:
         found.append(
@@ -566,13 +586,39 @@ def attention(status: dict[str, Any]) -> list[str]:
         found.append(
             f"the WORM copy lags over {cli.age(thresholds.WORM_LAG_SECONDS)} behind: {', '.join(lagging)}"
         )
+    return found
+
+
+def _retention_attention(status: dict[str, Any]) -> list[str]:
     capped = status["retention"]["unacknowledged_near_cap"]
     if capped:
-        found.append(f"{len(capped)} record(s) never acknowledged by SI-DEP near the retention cap")
-    for name, count in sorted((status.get("quarantined") or {}).items()):
-        if count >= thresholds.QUARANTINED:
-            found.append(f"{count} {name} item(s) quarantined")
-    return found
+        return [f"{len(capped)} record(s) never acknowledged by SI-DEP near the retention cap"]
+    return []
+
+
+def _quarantine_attention(status: dict[str, Any]) -> list[str]:
+    return [
+        f"{count} {name} item(s) quarantined"
+        for name, count in sorted((status.get("quarantined") or {}).items())
+        if count >= thresholds.QUARANTINED
+    ]
+
+
+# In the order an operator should act on them: the first is the summary's first line.
+_ATTENTION_CHECKS = (
+    _sidep_attention,
+    _unsent_attention,
+    _dead_letter_attention,
+    _rejection_attention,
+    _audit_chain_attention,
+    _retention_attention,
+    _quarantine_attention,
+)
+
+
+def attention(status: dict[str, Any]) -> list[str]:
+    """What needs an operator, most urgent first (the first is the summary's first line)."""
+    return [line for check in _ATTENTION_CHECKS for line in check(status)]
 
 
 def verdict(status: dict[str, Any]) -> str:

@@ -83,7 +83,6 @@ class StreamPoller:
         *,
         batch_size: int = 100,
         state_file: Path | None = None,
-        context: Any = None,
     ) -> None:
         self._dynamodb = dynamodb
         self._streams = streams
@@ -91,7 +90,7 @@ class StreamPoller:
         self._handler = handler
         self._batch_size = batch_size
         self._state_file = state_file
-        self._context = context or LocalContext()
+        self._context = LocalContext()
         # shard id -> sequence number of the last record the handler completed
         self._done: dict[str, str] = self._load()
         self._iterators: dict[str, str] = {}

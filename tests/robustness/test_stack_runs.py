@@ -69,7 +69,9 @@ def test_schemathesis_finds_no_failure_and_walks_the_links(
 
 
 def test_a_small_load_run_loses_and_doubles_nothing(local_stack: dict[str, Any]) -> None:
-    report = load.run(local_stack, clients=2, creates=20, cut_short_rate=0.25, resend_rate=0.25, seed=7)
+    report = load.run(
+        local_stack, load.LoadPlan(clients=2, creates=20, cut_short_rate=0.25, resend_rate=0.25, seed=7)
+    )
     print("\n" + report.summary())
     assert report.unexpected == []
     assert report.acknowledged == 40 == report.stored
