@@ -107,17 +107,17 @@ soak: $(STAMP)  ## a busy day on the local stack, judged from SI-DEP's view (REC
 
 # Operator commands (docs/operations.md): the local stack of `make run` by default;
 # STACK_FILE=<stack.json> for another, STAGE=<name> [REGION=...] for a deployed stage; JSON=1 for
-# one JSON document on stdout; V=1 for log lines on stderr. Exit codes: devtools/cli.py.
+# one JSON document on stdout; V=1 for log lines on stderr. Exit codes: operations/cli.py.
 OPS = $(if $(STACK_FILE),--stack $(STACK_FILE)) \
 	$(if $(filter command line,$(origin STAGE)),--stage $(STAGE) --region $(REGION)) \
 	$(if $(JSON),--json) $(if $(V),$(if $(filter 2,$(V)),-vv,-v))
 
-OPERATOR_status = devtools.status $(OPS)
-OPERATOR_verify-audit = devtools.verify_audit $(if $(CHAIN),--chain $(CHAIN),--all) $(OPS)
-OPERATOR_export = devtools.export run $(OPS) $(if $(EXPORT_MAX_ATTEMPTS),--max-attempts $(EXPORT_MAX_ATTEMPTS))
-OPERATOR_retry = devtools.export retry $(OPS)
-OPERATOR_redrive = devtools.export redrive $(OPS)
-OPERATOR_purge = devtools.purge $(if $(DRY_RUN),--dry-run) $(if $(NOW),--now $(NOW)) $(OPS)
+OPERATOR_status = operations.status $(OPS)
+OPERATOR_verify-audit = operations.verify_audit $(if $(CHAIN),--chain $(CHAIN),--all) $(OPS)
+OPERATOR_export = operations.export run $(OPS) $(if $(EXPORT_MAX_ATTEMPTS),--max-attempts $(EXPORT_MAX_ATTEMPTS))
+OPERATOR_retry = operations.export retry $(OPS)
+OPERATOR_redrive = operations.export redrive $(OPS)
+OPERATOR_purge = operations.purge $(if $(DRY_RUN),--dry-run) $(if $(NOW),--now $(NOW)) $(OPS)
 OPERATOR_TARGETS = status verify-audit export retry redrive purge
 
 # Each operator command exits with its own code (0 healthy/done, 1 needs attention, 2 could not
@@ -165,7 +165,7 @@ purge: $(STAMP)  ## erase what retention says is due (DRY_RUN=1: report only; NO
 # As the Cognito console does: the user's access tokens end too (the stage's CloudTrail event, or locally
 # the same job run by the command).
 cognito: $(STAMP)  ## as the Cognito console does, ending tokens: DO=disable|sign-out|delete|enable USER=<username>
-	@$(PY) -m devtools.users $(DO) $(USER) $(OPS)
+	@$(PY) -m operations.users $(DO) $(USER) $(OPS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) build .local .mypy_cache .ruff_cache .pytest_cache

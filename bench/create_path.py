@@ -45,7 +45,7 @@ def _world(env: dict[str, str]) -> tuple[Any, dict[str, str]]:
     from chalicelib.adapters.dynamodb.directory import DynamoDbMemberships, DynamoDbPharmacies
     from chalicelib.domain.model import Role
     from chalicelib.ports import Membership
-    from tests.tokens import access_token
+    from testkit.tokens import access_token
 
     clock = SystemClock()
     DynamoDbPharmacies(clock).add(FINESS, "Pharmacie du banc", created_by="bench")
@@ -58,7 +58,7 @@ def _world(env: dict[str, str]) -> tuple[Any, dict[str, str]]:
 
 
 def _bodies(count: int) -> list[str]:
-    from tests.patients import screening_body
+    from testkit.patients import screening_body
 
     return [json.dumps(screening_body(i % 4, sampled_at=_sampled())) for i in range(count)]
 
@@ -71,7 +71,7 @@ def _sampled() -> str:
 
 def _plain_item(record_id: str) -> dict[str, Any]:
     """The record as the table holds it, with the patient in clear instead of the blob and index."""
-    from tests.patients import PATIENTS
+    from testkit.patients import PATIENTS
 
     p = PATIENTS[0]
     now = _sampled()
@@ -134,7 +134,7 @@ def measure(
     set_env()  # before the app's modules read their log level
     import boto3
 
-    from tests.patients import PATIENTS
+    from testkit.patients import PATIENTS
 
     # A create is one TransactWriteItems (docs/journal.md); moto as shipped deep-copies
     # each table it names once per item, a cost that grows with the table and that DynamoDB does not have.

@@ -47,8 +47,8 @@ def measure(
     from chalicelib.domain.delivery import BackoffPolicy
     from chalicelib.services.export import ExportRun, ExportSettings
     from devtools.fake_sidep import FakeSidep
-    from tests.fakes import FakeCipher, FakeJournal, FixedClock
-    from tests.integration.test_export_support import FINESSES, seed, sender_for
+    from testkit.export_support import FINESSES, seed, sender_for
+    from testkit.fakes import FakeCipher, FakeJournal, FixedClock
 
     rows: list[dict[str, Any]] = []
     with (

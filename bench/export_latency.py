@@ -48,8 +48,8 @@ def _call(api: str, token: str, method: str, path: str, body: Any = None) -> Any
 
 def measure(records: int = 200, wait_seconds: float = 300.0) -> dict[str, Any]:
     from devtools.login import login_stack_user
-    from tests.patients import screening_body
-    from tests.stack import harness
+    from testkit import harness
+    from testkit.patients import screening_body
 
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
         stack = harness.launch(Path(tmp) / "state", "--export-every", str(SWEEPER_EVERY_SECONDS))

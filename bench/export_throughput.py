@@ -235,14 +235,14 @@ def _new_cipher(cipher_kind: str, settings: Any) -> Any:
         from chalicelib.bootstrap import envelope_cipher
 
         return envelope_cipher(settings, botocore_session=botocore.session.Session())
-    from tests.fakes import FakeCipher
+    from testkit.fakes import FakeCipher
 
     return FakeCipher()
 
 
 def _seed(records: int, clock: Any, cipher: Any) -> float:
     """Seconds taken to seed `records` ready records, a thousand at a time."""
-    from tests.integration.test_export_support import seed
+    from testkit.export_support import seed
 
     started = time.perf_counter()
     for start in range(0, records, 1000):
@@ -263,7 +263,7 @@ def _export_run(
     from chalicelib.domain.delivery import BackoffPolicy
     from chalicelib.services.export import ExportRun, ExportSettings
     from devtools.fake_sidep import InProcessTransport
-    from tests.integration.test_export_support import sender_for
+    from testkit.export_support import sender_for
 
     class TimedQueue(DynamoDbExportQueue):
         def settle(self, items: Any, now: Any, outcomes: dict[str, str]) -> int:
@@ -384,7 +384,7 @@ def measure(options: ExportBenchOptions) -> dict[str, Any]:
         moto_transactions_with_an_undo_log() if options.undo_log else nullcontext(),
     ):
         from devtools.fake_sidep import FakeSidep
-        from tests.fakes import FixedClock
+        from testkit.fakes import FixedClock
 
         settings = _provisioned_settings()
         clock = FixedClock()

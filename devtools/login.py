@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
 
 from devtools.fake_psc import ECPS
-from devtools.target import DEFAULT_STACK_FILE  # where every operator command looks too
+from operations.target import DEFAULT_STACK_FILE  # where every operator command looks too
 
 # Cognito's authenticator apps: RFC 6238 with SHA-1, 6 digits, 30-second steps.
 TOTP_STEP_SECONDS = 30

@@ -14,7 +14,7 @@ taken, slow answers, 429 with Retry-After, down. Then the faults are cleared and
     last F/C SI-DEP accepted for it); nothing of a cancelled record ever sent;
   * no 5xx, and no 409 (the soak never reuses an Idempotency-Key with another body, so any 409 is
     a false conflict);
-  * every journal chain verifies (`python -m devtools.verify_audit --all`);
+  * every journal chain verifies (`python -m operations.verify_audit --all`);
   * moto's resident memory (sampled) under `--max-rss-mib`; the last `--bucket` creates' p95 within
     `--max-p95-growth` times the first's.
 It prints create latency by bucket (a thousand by default) with moto's memory then. Bounded in
@@ -321,7 +321,7 @@ def run(
     drained_seconds = time.monotonic() - started - created_seconds
     for _ in range(3):  # exit 2: could not run (moto busy), not a broken chain (exit 1)
         verify = subprocess.run(
-            [sys.executable, "-m", "devtools.verify_audit", "--all", "--stack", str(stack_file)],
+            [sys.executable, "-m", "operations.verify_audit", "--all", "--stack", str(stack_file)],
             capture_output=True,
             text=True,
             timeout=600,

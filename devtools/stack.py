@@ -45,7 +45,7 @@ from chalicelib.config import load_settings
 from devtools.fake_psc import DIRECTORY_PATH as PSC_DIRECTORY_PATH
 from devtools.fake_psc import DISCOVERY_PATH as PSC_DISCOVERY_PATH
 from devtools.provision import PSC_CLIENT_ID
-from devtools.target import CONTAINER_SETTINGS, FAKE_CREDENTIALS, last_export_run_file
+from operations.target import CONTAINER_SETTINGS, FAKE_CREDENTIALS, last_export_run_file
 
 HOST = "127.0.0.1"
 REGION = "eu-west-3"
@@ -369,14 +369,14 @@ class Stack:
             app_env.update(self.install_sidep_certificate(certs))
         child_env = {**base, **app_env}
 
-        if self.module_exists("devtools.export", "export"):
+        if self.module_exists("operations.export", "export"):
             self.say(f"starting the SI-DEP export, every {self.export_every}s ...")
             self.spawn(
                 "export",
                 [
                     sys.executable,
                     "-m",
-                    "devtools.export",
+                    "operations.export",
                     "loop",
                     "--every",
                     str(self.export_every),
@@ -444,7 +444,7 @@ class Stack:
             "sidep_ledger": str(self.sidep_dir / "ledger.json"),
             "sidep_certs": str(certs),  # the fake receiver's; the export reads its copy in Secrets Manager
             "env": app_env,
-            # What the operator commands read (devtools/target.py reads `env`; these are for people).
+            # What the operator commands read (operations/target.py reads `env`; these are for people).
             "tables": {name: getattr(settings, name) for name in TABLE_SETTINGS.values()},
             "keys": {name: app_env[name] for name in CONTAINER_SETTINGS},
             "export_last_run": str(last_export_run_file(self.state_dir)),

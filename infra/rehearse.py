@@ -4,7 +4,7 @@
 
 1. build the package (`infra.build`, as `make package`) unless --package names one;
 2. unzip deployment.zip into a clean directory;
-3. start a local stack (moto, the fake SI-DEP; `tests/stack/harness.py`, free ports, its own
+3. start a local stack (moto, the fake SI-DEP; `testkit/harness.py`, free ports, its own
    export loop and trigger held back so that the rehearsal's export is the one that sends);
 4. for every function of the generated template (sam.json), in a fresh interpreter of a venv with
    no site packages whose only path is the unzipped directory: the function's environment from
@@ -441,7 +441,7 @@ def rehearse(package: Path, work: Path) -> dict[str, Any]:
 
     from devtools.login import login_stack_user
     from devtools.provision import create_export_fanout_queue
-    from tests.stack import harness
+    from testkit import harness
 
     template = json.loads((package / "sam.json").read_text())
     task = work / "task"

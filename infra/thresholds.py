@@ -1,5 +1,5 @@
 """When an operator is called: each threshold once, read by the template's alarms
-(infra/template/alarms.py) and by `make status` (devtools/status.py), so both say the same thing.
+(infra/template/alarms.py) and by `make status` (operations/status.py), so both say the same thing.
 
 `make status` shows the current truth at once (SI-DEP failing now, any dead letter, any rejection
 waiting for the pharmacy); an alarm waits for the durations below so that a blip pages nobody.

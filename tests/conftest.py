@@ -120,7 +120,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "1")
     # Operator commands must not find a developer's `make run` (.local/stack.json) from a test.
-    monkeypatch.setattr("devtools.target.DEFAULT_STACK_FILE", Path("/nonexistent/.local/stack.json"))
+    monkeypatch.setattr("operations.target.DEFAULT_STACK_FILE", Path("/nonexistent/.local/stack.json"))
     for name in _APP_ENV:
         monkeypatch.delenv(name, raising=False)
     _reset_process_state()
@@ -175,7 +175,7 @@ class World:
         self.client_id = env["APP_CLIENT_IDS"].split(",")[0]
 
     def token(self, username: str, **overrides: object) -> str:
-        from tests.tokens import access_token
+        from testkit.tokens import access_token
 
         return access_token(self.pool_id, self.client_id, username, **overrides)
 
@@ -226,7 +226,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
 
     Tests using it are marked `xdist_group("stack")` so that one worker runs them all on one stack.
     """
-    from tests.stack import harness
+    from testkit import harness
 
     running = harness.start(tmp_path_factory.mktemp("local-stack") / "state")
     yield running.info

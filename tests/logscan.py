@@ -5,7 +5,7 @@ wraps `logging.Logger.callHandlers`, so it sees every record of every logger (th
 `depistage` logger, root, botocore, pynamodb, chalice...) that reaches handlers, whatever their
 `propagate`. Each record is rendered as message + args + extra fields + exception and stack text,
 plus what a Powertools formatter on its way would write (keys added with `append_keys` live in the
-formatter, not in the record), then searched for every value of `tests.patients`: NIR in any
+formatter, not in the record), then searched for every value of `testkit.patients`: NIR in any
 spacing, names (any case, with or without accents), e-mail, phone in any French form, birth date
 in ISO, compact or French order, address line.
 
@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 
-from tests.patients import PATIENTS, personal_needles
+from testkit.patients import PATIENTS, personal_needles
 
 SERVICE_LOGGER = "depistage"
 _SEP = r"[\s.\-_/]*"  # how a value may be spaced or punctuated when it leaks
@@ -112,11 +112,11 @@ def _patterns() -> list[tuple[str, str, str]]:
                 _bounded(r"\s+".join(map(re.escape, normalize(line).split())), line),
                 line,
             )
-    # Whatever else tests.patients lists, verbatim (bounded), so a value added there is covered.
+    # Whatever else testkit.patients lists, verbatim (bounded), so a value added there is covered.
     for j, needle in enumerate(personal_needles()):
         if squeeze(normalize(needle)):
             add(
-                f"personal value #{j} of tests.patients",
+                f"personal value #{j} of testkit.patients",
                 _bounded(re.escape(normalize(needle)), needle),
                 needle,
             )

@@ -18,8 +18,8 @@ from chalicelib.domain.model import Role
 from chalicelib.domain.psc import psc_username
 from chalicelib.ports import Membership
 from devtools.fake_psc import DIRECTORY_PATH, FakePsc
+from testkit.fakes import FixedClock
 from tests.conftest import PHARMACY_A, PHARMACY_B, World
-from tests.fakes import FixedClock
 
 INTERVAL = 5  # what every start answers (services/psc_login.PscLoginPolicy); PSC's own is 1 here
 

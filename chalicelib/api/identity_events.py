@@ -2,7 +2,7 @@
 delete, global sign-out), as CloudTrail records them and EventBridge delivers them, end the
 user's access tokens on their next request (chalicelib/services/identity_events.py).
 
-AWS only: the local stack has no CloudTrail, and its admin tool (devtools/users.py) delivers the
+AWS only: the local stack has no CloudTrail, and its admin tool (operations/users.py) delivers the
 same event to the same job."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Scheduled functions: the SI-DEP export's sweeper and its per-shard fan-out, the audit
 checkpoints and the retention purge (AWS only: `make run` runs the export's sweeper itself,
-devtools/export.py; the purge is `make purge` there). The export's trigger is a stream handler
+operations/export.py; the purge is `make purge` there). The export's trigger is a stream handler
 (chalicelib/api/streams.py).
 
 The fan-out's queue is a resource of our template: the name given here is a placeholder that

@@ -6,7 +6,7 @@ issued, and the API verifies tokens without asking Cognito (no round trip per re
 of these calls, recorded by CloudTrail and delivered by EventBridge (infra/template/functions.py), comes
 here: the user's membership gets a "tokens not before" just after the call, which the middleware
 already reads on every request (services/auth.py). The local stack has no CloudTrail: its admin
-tool (devtools/users.py) delivers the same event to the same handler.
+tool (operations/users.py) delivers the same event to the same handler.
 """
 
 from __future__ import annotations

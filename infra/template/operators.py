@@ -1,5 +1,5 @@
 """The operators' role (MFA only) and what it may read and run; the stack outputs the operator
-commands read (devtools/target.py).
+commands read (operations/target.py).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from infra.template.keys import account_root
 from infra.template.tables import table_arns
 
 # CloudFormation output -> the environment variable it gives the operator commands
-# (devtools/target.py: `--stage NAME` reads the stack's outputs through this map).
+# (operations/target.py: `--stage NAME` reads the stack's outputs through this map).
 OPERATOR_OUTPUTS: dict[str, str] = {
     "UserPoolId": env_name("user_pool_id"),
     "AppClientId": env_name("app_client_ids"),
@@ -42,7 +42,7 @@ OPERATOR_INVOKES: dict[str, str] = {
     "RedriveFunctionName": "redrive_dead_letters",
     "PurgeFunctionName": "purge_expired",
 }
-# What the operator may read of a record (devtools/status.py's projections, with the keys of the
+# What the operator may read of a record (operations/status.py's projections, with the keys of the
 # table and of the export queue index): never the result, the blind index or the blob.
 OPERATOR_READABLE_ATTRIBUTES: tuple[str, ...] = (
     "finess",

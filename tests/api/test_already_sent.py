@@ -18,8 +18,8 @@ from chalicelib.adapters.sidep import Hl7BatchSender
 from chalicelib.domain import delivery
 from chalicelib.services.export import ExportRun, ExportSettings, ExportSummary
 from devtools.fake_sidep import Faults, InProcessTransport, Receiver
+from testkit.patients import PATIENTS, screening_body
 from tests.conftest import World
-from tests.patients import PATIENTS, screening_body
 
 
 class Sidep:

@@ -11,8 +11,8 @@ import pytest
 
 from chalicelib.adapters.dynamodb.models import AuditEventModel
 from chalicelib.domain.errors import ServiceUnavailable
+from testkit.patients import personal_needles, screening_body
 from tests.conftest import PHARMACY_A, World
-from tests.patients import personal_needles, screening_body
 
 
 class Journal:

@@ -13,8 +13,8 @@ import boto3
 import pytest
 
 from chalicelib.adapters.dynamodb.models import AuditEventModel, RecordModel
+from testkit.patients import PATIENTS, personal_needles, screening_body
 from tests.conftest import PHARMACY_A, World
-from tests.patients import PATIENTS, personal_needles, screening_body
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from chalicelib.payloads import finess_with_check_digit
+from testkit.fakes import FixedClock
+from testkit.patients import screening_body
 from tests.conftest import World
-from tests.fakes import FixedClock
-from tests.patients import screening_body
 
 REUNION = finess_with_check_digit("97400002")
 GUADELOUPE = finess_with_check_digit("97100002")

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from testkit.patients import personal_needles, screening_body
 from tests.conftest import PHARMACY_A, World
-from tests.patients import personal_needles, screening_body
 
 
 def body_of(response: Any) -> Any:
@@ -187,7 +187,7 @@ def test_a_device_off_the_eu_common_list_is_400_naming_the_field(
 
 
 def test_the_identity_status_is_derived_by_the_server_through_the_local_insi_fake(world: World) -> None:
-    from tests.patients import ins_body
+    from testkit.patients import ins_body
 
     qualified = body_of(world.call("POST", "/v1/tests", "pharmacist-a", ins_body(1, "identity_card")))
     assert qualified["patient"]["identity_status"] == "qualified"

@@ -18,7 +18,7 @@ def _response(status: int, body: Any, content_type: str = "application/json") ->
 
 
 def test_a_served_record_conforms_and_a_changed_one_does_not(world: World) -> None:
-    from tests.patients import screening_body
+    from testkit.patients import screening_body
 
     created = world.call("POST", "/v1/tests", "pharmacist-a", screening_body(0))  # checked on the way
     assert created.status_code == 201, created.body

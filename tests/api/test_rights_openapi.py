@@ -41,7 +41,7 @@ def test_answers_match_the_schemas(world: Any) -> None:
 
     from jsonschema import Draft202012Validator
 
-    from tests.patients import PATIENTS, screening_body
+    from testkit.patients import PATIENTS, screening_body
 
     doc = merged()
 

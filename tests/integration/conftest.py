@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from devtools.fake_sidep import FakeSidep
-from tests.fakes import FixedClock
+from testkit.fakes import FixedClock
 
 
 @pytest.fixture

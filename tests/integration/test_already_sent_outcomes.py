@@ -12,8 +12,8 @@ from chalicelib.domain import delivery
 from chalicelib.domain.model import DeliveryState, MessageKind, RecordStatus
 from chalicelib.domain.retention import RetentionPolicy, due_reason, utc_day
 from devtools.fake_sidep import FakeSidep, InProcessTransport
-from tests.fakes import FixedClock
-from tests.integration.test_export_support import Exporter, change, load, seed
+from testkit.export_support import Exporter, change, load, seed
+from testkit.fakes import FixedClock
 
 
 def test_an_acknowledgement_arriving_after_the_withdrawal_was_acknowledged_queues_another(
@@ -51,7 +51,7 @@ def test_an_acknowledgement_arriving_after_the_withdrawal_was_acknowledged_queue
 def test_the_purge_waits_for_a_pending_correction_before_erasing_after_acknowledgement(
     aws: dict[str, str], sidep: FakeSidep, clock: FixedClock
 ) -> None:
-    from tests.integration.test_export_support import correct
+    from testkit.export_support import correct
 
     first, second = seed(2, clock)
     exporter = Exporter(sidep, clock)

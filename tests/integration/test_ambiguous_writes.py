@@ -14,8 +14,8 @@ import botocore.exceptions
 import pytest
 from moto.core.botocore_stubber import BotocoreStubber
 
+from testkit.patients import screening_body
 from tests.conftest import World
-from tests.patients import screening_body
 
 TRANSACTION = "before-send.dynamodb.TransactWriteItems"
 

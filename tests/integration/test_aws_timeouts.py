@@ -152,7 +152,7 @@ def test_a_stalled_pynamodb_error_is_unavailable_not_a_500() -> None:
 def test_the_api_answers_503_when_dynamodb_stalls(
     world: Any, stalled: StalledEndpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.patients import screening_body
+    from testkit.patients import screening_body
 
     settings = replace(bootstrap.get_container().settings, aws_endpoint_url=stalled.url, **FAST)
     bind_tables(settings)  # the tables now sit behind an endpoint that never answers

@@ -7,8 +7,7 @@ from chalicelib.domain import delivery
 from chalicelib.domain.model import DeliveryState, MessageKind, RecordStatus
 from chalicelib.domain.model import ScreeningResult as Result
 from devtools.fake_sidep import FakeSidep
-from tests.fakes import FixedClock
-from tests.integration.test_export_support import (
+from testkit.export_support import (
     Exporter,
     assert_exactly_once,
     change,
@@ -17,6 +16,7 @@ from tests.integration.test_export_support import (
     raw,
     seed,
 )
+from testkit.fakes import FixedClock
 
 
 def test_an_export_run_delivers_every_ready_record_once(

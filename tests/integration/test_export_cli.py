@@ -16,11 +16,11 @@ import pytest
 
 from chalicelib.domain.model import DeliveryState
 from chalicelib.ports import PersonalDataCipher
-from devtools import export as export_command
 from devtools.fake_sidep import FakeSidep
 from devtools.provision import put_sidep_certificate
-from tests.fakes import FixedClock
-from tests.integration.test_export_support import load, seed
+from operations import export as export_command
+from testkit.export_support import load, seed
+from testkit.fakes import FixedClock
 
 
 @pytest.fixture
@@ -112,8 +112,8 @@ def test_the_trigger_sends_a_result_from_the_records_stream(sidep_env: FakeSidep
     from chalicelib.domain import delivery
     from chalicelib.domain.model import ScreeningResult
     from devtools.streams import StreamPoller, streams_client
-    from tests.integration.test_export_support import new_record
-    from tests.patients import patient
+    from testkit.export_support import new_record
+    from testkit.patients import patient
 
     settings = get_settings()
     poller = StreamPoller(
@@ -220,7 +220,7 @@ def test_the_deployed_retry_runs_in_the_redrive_function_told_so_by_its_event(
     sidep_env: FakeSidep, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from chalicelib.api.schedules import redrive_dead_letters
-    from devtools.target import scheduled_event
+    from operations.target import scheduled_event
 
     monkeypatch.setenv("EXPORT_MAX_ATTEMPTS", "5")
     records = seed(2, FixedClock(), real_cipher())

@@ -14,8 +14,7 @@ from chalicelib.domain.model import DeliveryState, RecordStatus
 from chalicelib.domain.model import ScreeningResult as Result
 from chalicelib.ports import ExportQueue, Queued
 from devtools.fake_sidep import FakeSidep
-from tests.fakes import FixedClock
-from tests.integration.test_export_support import (
+from testkit.export_support import (
     Exporter,
     assert_exactly_once,
     correct,
@@ -24,6 +23,7 @@ from tests.integration.test_export_support import (
     seed,
     sender_for,
 )
+from testkit.fakes import FixedClock
 
 
 def test_receiver_down_then_up(aws: dict[str, str], sidep: FakeSidep, clock: FixedClock) -> None:

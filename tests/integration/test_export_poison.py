@@ -19,8 +19,8 @@ from chalicelib.domain.model import ScreeningRecord
 from chalicelib.domain.serialization import UNREADABLE_MOMENT, iso_utc
 from chalicelib.observability import metrics
 from devtools.fake_sidep import FakeSidep
-from tests.fakes import FixedClock
-from tests.integration.test_export_support import Exporter, load, seed
+from testkit.export_support import Exporter, load, seed
+from testkit.fakes import FixedClock
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -250,7 +250,7 @@ def test_a_record_in_backoff_without_a_version_does_not_stop_the_end_of_every_ot
 def test_a_crafted_attempts_count_does_not_blind_the_operators_status(
     aws: dict[str, str], sidep: FakeSidep, clock: FixedClock
 ) -> None:
-    from devtools.status import export_queue
+    from operations.status import export_queue
 
     records = seed(2, clock)
     _update(records[0], "SET attempts = :v", {":v": {"N": "1.5"}})
@@ -267,7 +267,7 @@ def test_a_record_owing_sidep_a_message_in_no_queue_needs_the_operators_attentio
 ) -> None:
     # the API or the export role may REMOVE export_queue (or a quarantined record's mark): the
     # record waits for nothing, SI-DEP never gets it, and status said "nothing needs attention"
-    from devtools.status import attention, held_back
+    from operations.status import attention, held_back
 
     bad, _ = seed(2, clock)
     if how == "removed from the queue":
@@ -294,7 +294,7 @@ def test_a_record_owing_sidep_a_message_in_no_queue_needs_the_operators_attentio
 def test_a_record_erased_at_the_hard_cap_while_owed_is_not_stranded(
     aws: dict[str, str], sidep: FakeSidep, clock: FixedClock
 ) -> None:
-    from devtools.status import held_back
+    from operations.status import held_back
 
     (record,) = seed(1, clock)
     _update(record, "SET erased_at = :t REMOVE export_queue, personal", {":t": {"S": iso_utc(clock.now())}})
@@ -320,7 +320,7 @@ def test_a_queued_record_not_due_for_longer_than_any_backoff_needs_the_operators
 ) -> None:
     # one UpdateItem (API or export role): next_attempt_at and updated_at in the year 9999; the
     # record stays in the queue, no run leases it, the age gauges read it as fresh, status said 0
-    from devtools.status import attention, export_queue
+    from operations.status import attention, export_queue
 
     bad, _ = seed(2, clock)
     far = {"S": "9999-01-01T00:00:00Z"}
@@ -349,7 +349,7 @@ def test_a_crafted_stored_time_does_not_stop_the_sweepers_gauge_or_the_status_an
     # one UpdateItem (API or export role) on updated_at / next_attempt_at (due: it sorts before now):
     # the gauge runs before every scheduled export and raised on it (no export ran), and `status`
     # stopped; read as the oldest moment instead, it alarms
-    from devtools.status import _older, export_queue
+    from operations.status import _older, export_queue
 
     bad, good = seed(2, clock)
     _update(bad, "SET updated_at = :x, next_attempt_at = :x", {":x": {"S": crafted}})

@@ -14,9 +14,9 @@ from chalicelib.adapters.sidep import Hl7BatchSender
 from chalicelib.domain.model import DeliveryState, MessageKind
 from chalicelib.domain.model import ScreeningResult as Result
 from devtools.fake_sidep import FakeSidep, InProcessTransport
-from tests.fakes import FixedClock
+from testkit.export_support import Exporter, assert_exactly_once, correct, load, seed
+from testkit.fakes import FixedClock
 from tests.integration.test_export_faults import AtomicRequests
-from tests.integration.test_export_support import Exporter, assert_exactly_once, correct, load, seed
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

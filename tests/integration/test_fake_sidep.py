@@ -19,8 +19,8 @@ from chalicelib.adapters.sidep.hl7 import build_batch, build_message, parse_acks
 from chalicelib.adapters.sidep.transport import HttpsTransport, TransportError, TransportSettings
 from chalicelib.domain.model import MessageKind
 from devtools.fake_sidep import FakeSidep, ae_score, generate_certs
-from tests.integration.test_export_support import new_record
-from tests.patients import patient
+from testkit.export_support import new_record
+from testkit.patients import patient
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 

@@ -14,8 +14,8 @@ from chalicelib.domain.model import Principal, Role
 from chalicelib.domain.psc import psc_username
 from chalicelib.ports import Membership, MembershipRepository, RequestMeta
 from chalicelib.services import admin
+from testkit.fakes import FakeDirectory
 from tests.conftest import PHARMACY_A, PHARMACY_B, World
-from tests.fakes import FakeDirectory
 
 AT_A = "810000000601"
 STALE = Membership(psc_username(AT_A), Role.PHARMACIST, PHARMACY_B, national_id=AT_A)

@@ -10,8 +10,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from devtools import cli, status, target
 from infra.template import OPERATOR_INVOKES, OPERATOR_OUTPUTS
+from operations import cli, status, target
 
 
 def _outputs() -> list[dict[str, str]]:

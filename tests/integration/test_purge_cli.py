@@ -1,4 +1,4 @@
-"""`python -m devtools.purge`: the JSON report, the dry run, --now."""
+"""`python -m operations.purge`: the JSON report, the dry run, --now."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from chalicelib.domain.model import Principal, Role
 from chalicelib.domain.pharmacy_day import PARIS, local_day
 from chalicelib.ports import RequestMeta
 from chalicelib.services import records
-from devtools import purge as cli
-from tests.patients import screening_body
+from operations import purge as cli
+from testkit.patients import screening_body
 
 
 def test_dry_run_as_of_the_cap_reports_and_a_real_run_now_erases_nothing(

@@ -13,8 +13,8 @@ from chalicelib.domain.model import ScreeningResult as Result
 from chalicelib.domain.retention import RetentionPolicy
 from chalicelib.services.retention import PurgeDeps, purge
 from devtools.fake_sidep import FakeSidep
-from tests.fakes import FakeJournal, FixedClock, dynamodb_changes
-from tests.integration.test_export_support import Exporter, change, load, raw, seed
+from testkit.export_support import Exporter, change, load, raw, seed
+from testkit.fakes import FakeJournal, FixedClock, dynamodb_changes
 
 
 def test_the_purge_never_erases_a_record_whose_withdrawal_is_a_dead_letter(
@@ -45,7 +45,7 @@ def test_the_purge_never_erases_a_record_whose_withdrawal_is_a_dead_letter(
 def test_the_purge_never_erases_a_record_whose_correction_was_rejected(
     aws: dict[str, str], sidep: FakeSidep, clock: FixedClock
 ) -> None:
-    from tests.integration.test_export_support import correct
+    from testkit.export_support import correct
 
     (record,) = seed(1, clock)
     exporter = Exporter(sidep, clock)

@@ -7,8 +7,8 @@ from typing import Any
 
 import boto3
 
+from testkit.patients import PATIENTS, personal_needles, screening_body
 from tests.conftest import World
-from tests.patients import PATIENTS, personal_needles, screening_body
 
 
 def raw_items() -> list[dict[str, Any]]:

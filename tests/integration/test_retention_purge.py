@@ -22,8 +22,8 @@ from chalicelib.ports import Outbound, Receipt, RequestMeta, SendReport
 from chalicelib.services import patients, records
 from chalicelib.services.export import ExportRun, ExportSettings
 from chalicelib.services.retention import purge
-from tests.fakes import FixedClock
-from tests.patients import PATIENTS, personal_needles, screening_body
+from testkit.fakes import FixedClock
+from testkit.patients import PATIENTS, personal_needles, screening_body
 
 FINESS = "750000010"
 D0 = date(2026, 11, 29)

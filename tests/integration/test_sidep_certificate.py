@@ -20,8 +20,8 @@ from chalicelib.domain.model import DeliveryState
 from chalicelib.services.export import ExportSummary
 from devtools.fake_sidep import FakeSidep
 from devtools.provision import SIDEP_TLS_SECRET_NAME, put_sidep_certificate
-from tests.fakes import FixedClock
-from tests.integration.test_export_support import load, seed
+from testkit.export_support import load, seed
+from testkit.fakes import FixedClock
 
 
 @pytest.fixture

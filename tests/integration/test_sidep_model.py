@@ -60,8 +60,8 @@ from chalicelib.services import patients, records
 from chalicelib.services.export import ExportRun, ExportSettings
 from chalicelib.services.retention import PurgeDeps, purge, retention_policy
 from devtools.fake_sidep import Faults, InProcessTransport, Receiver
-from tests.fakes import FakeCipher, FakeIdempotency, FakeIndex, FakeJournal, FixedClock, dynamodb_changes
-from tests.patients import PATIENTS, screening_body
+from testkit.fakes import FakeCipher, FakeIdempotency, FakeIndex, FakeJournal, FixedClock, dynamodb_changes
+from testkit.patients import PATIENTS, screening_body
 
 MAX_EXAMPLES = int(os.environ.get("MODEL_MAX_EXAMPLES", "50"))
 PHARMACIST = Principal(username="pharmacist-a", role=Role.PHARMACIST, finess="750000010")

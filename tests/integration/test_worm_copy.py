@@ -19,7 +19,7 @@ from chalicelib.config import get_settings
 from chalicelib.domain.audit_chain import AuditEvent
 from devtools.audit_jobs import audit_stream_poller
 from devtools.provision import provision
-from devtools.verify_audit import quarantined_items
+from operations.verify_audit import quarantined_items
 
 CHAIN = "750000010"
 
@@ -199,7 +199,7 @@ def test_a_poison_item_is_set_aside_and_the_next_event_copied_within_one_cycle(
     assert images == table_images() and list(images) == [1] and versions == [1]
     copy = S3WormCopy(boto3.client("s3"), get_settings().audit_worm_bucket)
     assert copy.quarantined() == 1 and counted == ["AuditQuarantined"]
-    # what the operator's status shows (devtools/status.py)
+    # what the operator's status shows (operations/status.py)
     assert quarantined_items(get_settings(), boto3.Session(region_name="eu-west-3")) == 1
     assert audit_stream_poller().poll_once() == 2  # a new consumer replays the stream
     assert copy.quarantined() == 1  # and finds the item already set aside
@@ -258,7 +258,7 @@ def test_the_operators_status_reads_each_chains_worm_lag(account: DynamoDbAuditJ
     # `make status` exited 2 on every stack with a WORM copy: it built the chain's prefix with
     # object_key(chain, 0), which the journal's names check refuses (no seq 0); and an object in the
     # chain's prefix that is no link's key (a writer of the bucket's) must not stop it either
-    from devtools.status import worm_lag
+    from operations.status import worm_lag
 
     append(account, 3)
     assert audit_stream_poller().poll_once() == 3
@@ -274,7 +274,7 @@ def test_the_operators_status_reads_each_chains_worm_lag(account: DynamoDbAuditJ
 def test_one_unreadable_head_does_not_stop_the_operators_status(account: DynamoDbAuditJournal) -> None:
     # an audit writer's PutItem (no condition): a head whose time is no time made status exit 2,
     # hiding every other signal, SI-DEP's first
-    from devtools.status import attention, audit_chains
+    from operations.status import attention, audit_chains
 
     boto3.client("dynamodb").put_item(
         TableName=get_settings().audit_table,

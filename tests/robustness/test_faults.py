@@ -16,8 +16,8 @@ import pytest
 from chalicelib import bootstrap
 from chalicelib.adapters.dynamodb.models import AuditEventModel, IdempotencyModel, RecordModel
 from chalicelib.config import get_settings
+from testkit.patients import personal_needles, screening_body
 from tests.conftest import World
-from tests.patients import personal_needles, screening_body
 from tests.robustness.faults import Faults
 
 # Bounds of the retry policies: botocore standard mode (3 attempts, bootstrap.AWS_RETRIES),

@@ -81,7 +81,7 @@ def _follow(world: World, link: dict[str, Any], response_body: dict[str, Any], b
 
 def test_every_link_of_a_record_leads_to_that_record(world: World) -> None:
     # The fuzzer's stateful phase walks these links at random; this walks each of them, every time.
-    from tests.patients import screening_body
+    from testkit.patients import screening_body
 
     operations = document()["paths"]
     created_links = operations["/v1/tests"]["post"]["responses"]["201"]["links"]
@@ -111,7 +111,7 @@ def test_every_link_of_a_record_leads_to_that_record(world: World) -> None:
 
 
 def test_a_served_record_has_exactly_the_fields_the_document_describes(world: World) -> None:
-    from tests.patients import ins_body
+    from testkit.patients import ins_body
 
     response = world.call("POST", "/v1/tests", "pharmacist-a", ins_body(0, "passport"))
     assert response.status_code == 201, response.body

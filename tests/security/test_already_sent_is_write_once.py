@@ -18,10 +18,10 @@ from chalicelib.adapters.dynamodb.records import DynamoDbRecordRepository, recor
 from chalicelib.adapters.dynamodb.retention import DynamoDbRetentionStore
 from chalicelib.domain.errors import Conflict
 from infra.template import EXPORT_WRITABLE_ATTRIBUTES, ROLE_TABLES
+from testkit.fakes import dynamodb_changes
+from testkit.patients import PATIENTS
 from tests.api.test_already_sent import Sidep, assert_refused_with_the_withdrawal, body_of, create, delete
 from tests.conftest import PHARMACY_A, World
-from tests.fakes import dynamodb_changes
-from tests.patients import PATIENTS
 
 
 @pytest.fixture

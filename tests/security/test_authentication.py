@@ -13,8 +13,8 @@ from unittest import mock
 import jwt
 import pytest
 
+from testkit.tokens import claims, foreign_key, moto_public_jwk, sign
 from tests.conftest import PHARMACY_A, World
-from tests.tokens import claims, foreign_key, moto_public_jwk, sign
 
 RECORD = str(uuid.uuid4())
 PROTECTED = [

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import json
 
+from testkit.patients import screening_body
 from tests.conftest import PHARMACY_A, PHARMACY_B, World
-from tests.patients import screening_body
 
 
 def _cursor(data: object) -> str:

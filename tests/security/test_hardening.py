@@ -9,8 +9,8 @@ import pytest
 
 from chalicelib.api.context import MAX_JSON_DEPTH
 from chalicelib.api.problems import SECURITY_HEADERS
+from testkit.patients import screening_body
 from tests.conftest import World
-from tests.patients import screening_body
 
 
 def problem(response: Any, status: int) -> dict[str, Any]:

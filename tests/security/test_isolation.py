@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from testkit.patients import screening_body
 from tests.conftest import PHARMACY_A, PHARMACY_B, World
-from tests.patients import screening_body
 
 
 @pytest.fixture

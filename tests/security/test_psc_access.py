@@ -11,10 +11,10 @@ import pytest
 
 from chalicelib import bootstrap
 from chalicelib.domain.psc import psc_username
+from testkit.patients import screening_body
+from testkit.tokens import foreign_key
 from tests.conftest import PHARMACY_A, PHARMACY_B
-from tests.patients import screening_body
 from tests.psc import PHARMACIST_A, PHARMACIST_B, PscWorld, identity
-from tests.tokens import foreign_key
 
 SETTINGS_A = f"/v1/admin/pharmacies/{PHARMACY_A}/settings"
 

@@ -23,7 +23,7 @@ from chalicelib.domain.psc import (
 from chalicelib.ports import CibaRequest, Membership, RequestMeta
 from chalicelib.services import psc_login
 from chalicelib.services.refusals import UnauthenticatedRefusals
-from tests.fakes import (
+from testkit.fakes import (
     FakeJournal,
     FakeMemberships,
     FakePscLogins,

@@ -172,7 +172,7 @@ def test_disabling_signing_out_or_deleting_a_user_in_cognito_ends_their_token_on
 ) -> None:
     """The first release: a user disabled, signed out or deleted at Cognito (its console, the
     admin tool) kept reading records with their access token until it expired (15 minutes)."""
-    from devtools.users import main
+    from operations.users import main
 
     token, _ = _cognito_member(world, "pharmacist-x")
     assert world.client.http.get("/v1/tests", headers=_bearer(token)).status_code == 200

@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
+from testkit import harness
 from tests import docs
-from tests.stack import harness
 
 pytestmark = pytest.mark.xdist_group("stack")
 

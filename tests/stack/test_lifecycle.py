@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from devtools.stack import PROJECT_DIR, free_ports
-from tests.stack import harness
+from testkit import harness
 
 pytestmark = pytest.mark.xdist_group("stack")
 

@@ -19,9 +19,9 @@ import pytest
 
 from devtools.login import login_stack_user
 from devtools.stack import PROJECT_DIR
+from testkit.patients import screening_body
 from tests import docs
 from tests.conftest import PHARMACY_A
-from tests.patients import screening_body
 
 pytestmark = pytest.mark.xdist_group("stack")
 
@@ -99,12 +99,12 @@ def test_the_operations_page_lists_every_operator_command() -> None:
         "make redrive",
         "make help",
         "make purge DRY_RUN=1",
-        "devtools.status",
-        "devtools.verify_audit --all",
-        "devtools.export run",
-        "devtools.export retry",
-        "devtools.export redrive",
-        "devtools.purge --dry-run",
+        "operations.status",
+        "operations.verify_audit --all",
+        "operations.export run",
+        "operations.export retry",
+        "operations.export redrive",
+        "operations.purge --dry-run",
     ):
         assert expected in commands, expected
 
@@ -122,12 +122,12 @@ def test_every_command_of_the_operations_page_runs_for_people(busy_stack: dict[s
 
 def test_status_shows_the_queue_the_last_run_and_the_chains(busy_stack: dict[str, Any]) -> None:
     stack_file = str(Path(busy_stack["state_dir"]) / "stack.json")
-    result = run([".venv/bin/python", "-m", "devtools.status", "--stack", stack_file])
+    result = run([".venv/bin/python", "-m", "operations.status", "--stack", stack_file])
     assert_for_people(result, "status")
     for part in ("export queue:", "dead letters: 0", "last export run:", PHARMACY_A):
         assert part in result.stdout, part
     document = json.loads(
-        run([".venv/bin/python", "-m", "devtools.status", "--json", "--stack", stack_file]).stdout
+        run([".venv/bin/python", "-m", "operations.status", "--json", "--stack", stack_file]).stdout
     )
     assert document["dead_letters"]["records"] == 0
     assert document["last_export_run"]["last_busy"]["summary"]["acknowledged"] >= 1
@@ -138,12 +138,12 @@ def test_status_shows_the_queue_the_last_run_and_the_chains(busy_stack: dict[str
 @pytest.mark.parametrize(
     "argv",
     [
-        ["devtools.status"],
-        ["devtools.verify_audit", "--all"],
-        ["devtools.export", "run"],
-        ["devtools.export", "redrive"],
-        ["devtools.export", "retry"],
-        ["devtools.purge", "--dry-run"],
+        ["operations.status"],
+        ["operations.verify_audit", "--all"],
+        ["operations.export", "run"],
+        ["operations.export", "redrive"],
+        ["operations.export", "retry"],
+        ["operations.purge", "--dry-run"],
     ],
     ids=lambda argv: " ".join(argv),
 )
@@ -158,7 +158,7 @@ def test_json_is_one_document(busy_stack: dict[str, Any], argv: list[str]) -> No
 
 def test_verify_all_reports_each_chain_and_the_totals(busy_stack: dict[str, Any]) -> None:
     stack_file = str(Path(busy_stack["state_dir"]) / "stack.json")
-    result = run([".venv/bin/python", "-m", "devtools.verify_audit", "--all", "--stack", stack_file])
+    result = run([".venv/bin/python", "-m", "operations.verify_audit", "--all", "--stack", stack_file])
     assert_for_people(result, "verify_audit --all")
     assert f"chain {PHARMACY_A}:" in result.stdout and re.search(r"\d+ intact, 0 broken", result.stdout)
 
@@ -175,7 +175,7 @@ def test_progress_goes_to_a_terminal_on_stderr_and_never_to_stdout(busy_stack: d
     leader, follower = pty.openpty()
     try:
         result = subprocess.run(
-            [".venv/bin/python", "-m", "devtools.verify_audit", "--all", "--stack", stack_file],
+            [".venv/bin/python", "-m", "operations.verify_audit", "--all", "--stack", stack_file],
             cwd=PROJECT_DIR,
             stdout=subprocess.PIPE,
             stderr=follower,
@@ -206,8 +206,8 @@ def test_progress_goes_to_a_terminal_on_stderr_and_never_to_stdout(busy_stack: d
 def test_a_missing_setting_is_one_line_and_exit_2(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "stack.json"
     for argv in (
-        [".venv/bin/python", "-m", "devtools.status", "--stack", str(missing)],
-        [".venv/bin/python", "-m", "devtools.verify_audit", "--all", "--stack", str(missing)],
+        [".venv/bin/python", "-m", "operations.status", "--stack", str(missing)],
+        [".venv/bin/python", "-m", "operations.verify_audit", "--all", "--stack", str(missing)],
     ):
         result = run(argv)
         assert result.returncode == 2, result

@@ -21,7 +21,7 @@ from stdnum import luhn
 
 from devtools.login import local_cognito_client, login_stack_user, totp_code
 from devtools.stack import PROJECT_DIR, port_is_free
-from tests.stack import harness
+from testkit import harness
 
 pytestmark = pytest.mark.xdist_group("stack")
 

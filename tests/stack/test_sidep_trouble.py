@@ -19,8 +19,8 @@ import pytest
 
 from devtools.login import login_stack_user
 from devtools.stack import PROJECT_DIR
-from tests.patients import screening_body
-from tests.stack import harness
+from testkit import harness
+from testkit.patients import screening_body
 
 pytestmark = pytest.mark.xdist_group("stack")
 

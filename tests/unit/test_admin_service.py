@@ -9,7 +9,7 @@ from chalicelib.domain.errors import Conflict, Forbidden, NotFound, ServiceUnava
 from chalicelib.domain.model import Principal, Role
 from chalicelib.ports import Membership, RequestMeta
 from chalicelib.services import admin
-from tests.fakes import FakeDirectory, FakeJournal, FakeMemberships, FakePharmacies, FakeUsers
+from testkit.fakes import FakeDirectory, FakeJournal, FakeMemberships, FakePharmacies, FakeUsers
 
 PHARMACY = "750000010"
 OTHER = "130000029"

@@ -18,8 +18,8 @@ from chalicelib.domain.model import (
 )
 from chalicelib.ports import Outbound, SendReport
 from chalicelib.services.export import ExportRun, ExportSettings, ExportSummary
-from tests.fakes import FakeCipher, FakeExportQueue, FakeJournal, FakeSender, FixedClock
-from tests.patients import patient
+from testkit.fakes import FakeCipher, FakeExportQueue, FakeJournal, FakeSender, FixedClock
+from testkit.patients import patient
 
 FINESSES = ("750000010", "130000029")
 NEGATIVE = ScreeningResult.NEGATIVE

@@ -22,7 +22,7 @@ from chalicelib.domain import model
 from chalicelib.domain.identity import IdentityStatus
 from chalicelib.domain.model import Address, MessageKind, Patient, RecordStatus
 from chalicelib.domain.model import ScreeningResult as Result
-from tests.patients import PATIENTS, patient
+from testkit.patients import PATIENTS, patient
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 SAMPLED = datetime(2026, 11, 29, 10, 15, tzinfo=timezone(timedelta(hours=1)))

@@ -19,8 +19,8 @@ from chalicelib.domain.model import MessageKind, Principal, Role
 from chalicelib.payloads import parse_submission
 from chalicelib.ports import InsiTeleservice, RequestMeta
 from chalicelib.services import records
-from tests.fakes import FakeCipher, FakeIdempotency, FakeIndex, FakeJournal, FakeRepository, FixedClock
-from tests.patients import ins_body, screening_body
+from testkit.fakes import FakeCipher, FakeIdempotency, FakeIndex, FakeJournal, FakeRepository, FixedClock
+from testkit.patients import ins_body, screening_body
 
 PHARMACIST = Principal("pharmacist-a", Role.PHARMACIST, "750000010")
 META = RequestMeta(request_id="req-1")

@@ -16,7 +16,7 @@ from chalicelib.services.identity_events import (
     UnresolvedIdentityEvent,
     end_sessions,
 )
-from tests.fakes import FakeJournal, FakeMemberships, FakeUserLookup, FixedClock
+from testkit.fakes import FakeJournal, FakeMemberships, FakeUserLookup, FixedClock
 
 POOL = "eu-west-3_pool"
 PHARMACY = "750000010"

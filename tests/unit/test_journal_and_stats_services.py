@@ -12,7 +12,7 @@ from chalicelib.domain.model import DeliveryState, Principal, RecordStatus, Role
 from chalicelib.domain.stats import Skeleton
 from chalicelib.ports import RequestMeta
 from chalicelib.services import journal, stats
-from tests.fakes import FakeJournal, FakeRetentionStore
+from testkit.fakes import FakeJournal, FakeRetentionStore
 
 PHARMACY = "750000010"
 OWNER = Principal("owner", Role.PHARMACY_ADMIN, PHARMACY)

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from testkit.patients import PATIENTS, personal_needles
 from tests.logscan import find_leaks, scanner
-from tests.patients import PATIENTS, personal_needles
 
 ROOT = Path(__file__).resolve().parents[2]
 

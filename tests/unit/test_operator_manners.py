@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from devtools import cli, status
-from devtools.export import sidep_answers
 from infra import thresholds
+from operations import cli, status
+from operations.export import sidep_answers
 
 
 class ClosedPipe(io.StringIO):

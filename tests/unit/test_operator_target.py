@@ -1,4 +1,4 @@
-"""How the operator commands find the service (devtools/target.py) and what they say when they
+"""How the operator commands find the service (operations/target.py) and what they say when they
 cannot: one line on stderr, exit 2, never a traceback."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from devtools import cli, export, purge, status, target, verify_audit
+from operations import cli, export, purge, status, target, verify_audit
 
 LOCAL_ENV = {
     "AWS_ENDPOINT_URL": "http://127.0.0.1:1",
@@ -172,8 +172,8 @@ def test_tables_align_numbers_right_and_names_left() -> None:
 def test_a_deployed_run_that_fans_out_says_how_many_shard_exporters_started(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from devtools import cli
-    from devtools import export as export_command
+    from operations import cli
+    from operations import export as export_command
 
     found = target.Target(
         "stage prod", {"AWS_REGION": "eu-west-3"}, "deployed", outputs={"ExportFunctionName": "fn"}

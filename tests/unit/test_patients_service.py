@@ -16,7 +16,7 @@ from chalicelib.domain.model import Principal, Role
 from chalicelib.domain.retention import RetentionPolicy
 from chalicelib.ports import RequestMeta
 from chalicelib.services import patients, records
-from tests.fakes import (
+from testkit.fakes import (
     FakeCipher,
     FakeIdempotency,
     FakeIndex,
@@ -25,7 +25,7 @@ from tests.fakes import (
     FakeRetentionStore,
     FixedClock,
 )
-from tests.patients import PATIENTS, screening_body
+from testkit.patients import PATIENTS, screening_body
 
 PHARMACIST = Principal("pharmacist-a", Role.PHARMACIST, "750000010")
 OTHER = Principal("pharmacist-b", Role.PHARMACIST, "130000029")

@@ -21,8 +21,8 @@ from chalicelib.domain.pharmacy_day import (
 from chalicelib.payloads import finess_with_check_digit
 from chalicelib.ports import RequestMeta
 from chalicelib.services import records
-from tests.fakes import FakeCipher, FakeIdempotency, FakeIndex, FakeJournal, FakeRepository, FixedClock
-from tests.patients import screening_body
+from testkit.fakes import FakeCipher, FakeIdempotency, FakeIndex, FakeJournal, FakeRepository, FixedClock
+from testkit.patients import screening_body
 
 REUNION = finess_with_check_digit("97400001")
 GUADELOUPE = finess_with_check_digit("97100001")

@@ -14,8 +14,8 @@ from chalicelib.domain.retention import RetentionFacts, RetentionPolicy
 from chalicelib.domain.stats import Skeleton, StatsQuery, range_stats
 from chalicelib.payloads import parse_patient_query, parse_stats_query
 from chalicelib.services.retention import PurgeDeps, purge
-from tests.fakes import FakeJournal, FakeRetentionStore
-from tests.patients import PATIENTS, personal_needles
+from testkit.fakes import FakeJournal, FakeRetentionStore
+from testkit.patients import PATIENTS, personal_needles
 
 CREATED = datetime(2026, 11, 29, 10, tzinfo=UTC)
 POLICY = RetentionPolicy()

@@ -14,8 +14,8 @@ from chalicelib.domain.errors import Conflict, Forbidden, NotFound, ServiceUnava
 from chalicelib.domain.model import Principal, Role, ScreeningRecord
 from chalicelib.ports import Change, RequestMeta
 from chalicelib.services import records
-from tests.fakes import FakeCipher, FakeIdempotency, FakeIndex, FakeJournal, FakeRepository, FixedClock
-from tests.patients import screening_body
+from testkit.fakes import FakeCipher, FakeIdempotency, FakeIndex, FakeJournal, FakeRepository, FixedClock
+from testkit.patients import screening_body
 
 PHARMACIST = Principal("pharmacist-a", Role.PHARMACIST, "750000010")
 OTHER = Principal("pharmacist-b", Role.PHARMACIST, "130000029")

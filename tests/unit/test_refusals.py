@@ -8,7 +8,7 @@ import threading
 
 from chalicelib.ports import RequestMeta
 from chalicelib.services.refusals import OTHER_SOURCES, UnauthenticatedRefusals
-from tests.fakes import FakeJournal, FixedClock
+from testkit.fakes import FakeJournal, FixedClock
 
 ATTACKER = RequestMeta(request_id="r1", source_ip="203.0.113.7", user_agent="flood/1.0")
 

@@ -11,7 +11,7 @@ from chalicelib.domain.psc import PSC_SESSION_CLIENT_ID
 from chalicelib.ports import Membership, RequestMeta, VerifiedToken
 from chalicelib.services import auth
 from chalicelib.services.refusals import UnauthenticatedRefusals
-from tests.fakes import FakeJournal, FakeMemberships, FakePharmacies, FakeTokens, FakeUsers, FixedClock
+from testkit.fakes import FakeJournal, FakeMemberships, FakePharmacies, FakeTokens, FakeUsers, FixedClock
 
 PHARMACY = "750000010"
 META = RequestMeta(request_id="r-1", source_ip="192.0.2.1")

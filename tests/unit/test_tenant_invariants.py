@@ -15,7 +15,7 @@ from chalicelib.ports import RequestMeta
 from chalicelib.services.access import pharmacy_of
 from chalicelib.services.journal import read_audit
 from chalicelib.services.stats import StatsDeps, read_stats
-from tests.fakes import FakeJournal
+from testkit.fakes import FakeJournal
 
 PACKAGE = Path(__file__).resolve().parents[2] / "chalicelib"
 

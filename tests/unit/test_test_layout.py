@@ -9,7 +9,7 @@ from pathlib import Path
 
 import chalicelib.adapters.insi as insi
 import chalicelib.ports as ports
-import tests.fakes as fakes
+import testkit.fakes as fakes
 from tests.layout import TESTS_DIR, folder_of
 
 # What a unit test may not import: anything that reaches AWS or moto, or the moto-backed fixtures.

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from chalicelib.adapters.cognito import CognitoAccessTokenVerifier, JwksKeys
 from chalicelib.domain.errors import ServiceUnavailable, Unauthenticated
-from tests.tokens import access_token, claims, moto_public_jwk, sign
+from testkit.tokens import access_token, claims, moto_public_jwk, sign
 
 POOL = "eu-west-3_pool"
 ISSUER = f"https://cognito-idp.eu-west-3.amazonaws.com/{POOL}"

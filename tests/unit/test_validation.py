@@ -28,8 +28,8 @@ from chalicelib.payloads import (
     parse_uuid,
     validate_finess,
 )
-from tests.patients import PATIENTS, personal_needles
-from tests.patients import screening_body as make_body
+from testkit.patients import PATIENTS, personal_needles
+from testkit.patients import screening_body as make_body
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 MAX_AGE_DAYS = 7

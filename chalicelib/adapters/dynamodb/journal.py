@@ -17,7 +17,7 @@ Who may do what (infra/template/access.py, tests/infra)
     They append links and never write a checkpoint.
   * The checkpoint function (`DynamoDbCheckpointer`, hourly): reads the events, appends
     checkpoints, and alone may kms:Sign with the audit key (ECC_NIST_P256, ECDSA_SHA_256).
-  * Anyone with the public key verifies (`devtools/verify_audit.py`), without KMS.
+  * Anyone with the public key verifies (`operations/verify_audit.py`), without KMS.
 
 The failure rule: no access to health data without its trace
   * Reads (read, list, delivery read, export, audit read): the event is appended after the data is

@@ -18,8 +18,8 @@ from chalicelib.domain.audit_chain import AuditEvent
 from chalicelib.domain.audit_checkpoints import public_key_verifier
 from chalicelib.domain.audit_verification import VerificationReport
 from chalicelib.domain.finess import check_digit
-from devtools import verify_audit
 from devtools.audit_jobs import audit_stream_poller
+from operations import verify_audit
 
 if TYPE_CHECKING:
     pass

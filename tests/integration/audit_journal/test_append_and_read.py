@@ -15,7 +15,7 @@ from chalicelib.bootstrap import bind_tables
 from chalicelib.config import get_settings
 from chalicelib.domain.audit_chain import PLATFORM_CHAIN, parse_time
 from chalicelib.domain.errors import ServiceUnavailable, ValidationFailed
-from devtools import verify_audit
+from operations import verify_audit
 from tests.integration.audit_journal.support import (
     StepClock,
     ddb,

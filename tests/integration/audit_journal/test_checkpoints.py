@@ -15,7 +15,7 @@ from chalicelib.config import get_settings
 from chalicelib.domain.audit_chain import PLATFORM_CHAIN
 from chalicelib.domain.audit_checkpoints import public_key_verifier
 from chalicelib.domain.errors import ServiceUnavailable
-from devtools import verify_audit
+from operations import verify_audit
 from tests.integration.audit_journal.support import StepClock, ev, make_checkpointer, report_of
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from chalicelib.adapters.worm import S3WormCopy
 from chalicelib.config import get_settings
 from chalicelib.domain.audit_chain import PLATFORM_CHAIN, format_time
 from chalicelib.domain.audit_verification import DELETED, MALFORMED, TABLE_MISSING, WORM_DIFFERS, WORM_FORGED
-from devtools import verify_audit
+from operations import verify_audit
 from tests.integration.audit_journal.support import (
     HOUR,
     StepClock,

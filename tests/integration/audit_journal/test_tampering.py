@@ -23,7 +23,7 @@ from chalicelib.domain.audit_verification import (
     WORM_DIFFERS,
     WORM_MISSING,
 )
-from devtools import verify_audit
+from operations import verify_audit
 from tests.integration.audit_journal.support import (
     HOUR,
     StepClock,

@@ -1,13 +1,13 @@
 """Operator command for the retention purge (`make purge`; its daily schedule is `purge_expired`).
 
-    python -m devtools.purge [--dry-run] [--now 2027-03-01T03:00:00Z] [--ids] [--json]
+    python -m operations.purge [--dry-run] [--now 2027-03-01T03:00:00Z] [--ids] [--json]
 
 prints what was erased per reason (counts; `--ids` lists the record ids), what was skipped, and
 the records SI-DEP never acknowledged that are near the hard cap. `--dry-run` reads and reports
 the same and writes nothing. `--now` evaluates the policy as of another moment (a dry run "as of
 next week" shows what will go); a real run with `--now` in the future would erase early, so it is
 refused unless `--dry-run` is given. `--json`: the full report (ids included) as one document.
-Finds the service as every operator command does (devtools/target.py); a real run on a deployed
+Finds the service as every operator command does (operations/target.py); a real run on a deployed
 stage invokes the stage's purge function (the operator's role erases nothing itself).
 Exit status: 0 done; 1 done, and records never acknowledged by SI-DEP are near the cap (or were
 skipped: the next run retries them); 2 could not run.
@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.jobs import scheduled_purge
-from devtools import cli
-from devtools.target import CONTAINER_SETTINGS, Target, invoke_deployed
+from operations import cli
+from operations.target import CONTAINER_SETTINGS, Target, invoke_deployed
 
 __all__ = ["main", "scheduled_purge"]
 

@@ -1,13 +1,13 @@
 """Operator command: verify audit chains end to end and name every broken link; export a chain.
 
-    python -m devtools.verify_audit --all                 # every chain of the local stack
-    python -m devtools.verify_audit --chain 750000010     # one chain (repeatable); 'platform' too
-    python -m devtools.verify_audit --all --stage prod --json
-    python -m devtools.verify_audit --save-public-key audit-public-key.pem
-    python -m devtools.verify_audit --export 750000010 --out audit-750000010.json
-    python -m devtools.verify_audit --file audit-750000010.json --public-key audit-public-key.pem
+    python -m operations.verify_audit --all                 # every chain of the local stack
+    python -m operations.verify_audit --chain 750000010     # one chain (repeatable); 'platform' too
+    python -m operations.verify_audit --all --stage prod --json
+    python -m operations.verify_audit --save-public-key audit-public-key.pem
+    python -m operations.verify_audit --export 750000010 --out audit-750000010.json
+    python -m operations.verify_audit --file audit-750000010.json --public-key audit-public-key.pem
 
-Online (`--chain`/`--all`): finds the service as every operator command does (devtools/target.py),
+Online (`--chain`/`--all`): finds the service as every operator command does (operations/target.py),
 reads the tables and the WORM copy (unless --no-worm), and checks the checkpoints' signatures with
 the public key: `--public-key FILE`, else read from KMS (kms:GetPublicKey, the operator's role).
 Signatures are checked here, never by KMS. One line per chain as each is verified (progress on
@@ -52,8 +52,8 @@ from chalicelib.domain.audit_verification import (
     verify_chain,
 )
 from chalicelib.domain.audit_worm_check import compare_with_worm, genuine_copy, image_names, well_formed_items
-from devtools import cli
-from devtools.target import Target
+from operations import cli
+from operations.target import Target
 
 NEEDS = ("AUDIT_KEY_ID",)
 EXPORT_FORMAT = "depistage-audit-export/1"

@@ -1,9 +1,9 @@
 """Operator command: disable, delete or sign out a Cognito user, as the Cognito console does.
 
-    python -m devtools.users disable USERNAME     # make cognito DO=disable USER=<username>
-    python -m devtools.users sign-out USERNAME    # AdminUserGlobalSignOut
-    python -m devtools.users delete USERNAME
-    python -m devtools.users enable USERNAME      # they may log in again (new tokens only)
+    python -m operations.users disable USERNAME     # make cognito DO=disable USER=<username>
+    python -m operations.users sign-out USERNAME    # AdminUserGlobalSignOut
+    python -m operations.users delete USERNAME
+    python -m operations.users enable USERNAME      # they may log in again (new tokens only)
 
 The call goes to the target's user pool. On a deployed stage that is all: CloudTrail records it
 and EventBridge hands it to the stage's `end_cognito_sessions` function, which ends the user's
@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from devtools import cli
-from devtools.target import CONTAINER_SETTINGS, Target
+from operations import cli
+from operations.target import CONTAINER_SETTINGS, Target
 
 # command -> the user pools API call (boto3 method, CloudTrail eventName)
 CALLS: dict[str, tuple[str, str]] = {

@@ -31,8 +31,8 @@ from chalicelib.domain.model import (
 from chalicelib.ports import ExportQueue, PersonalDataCipher, Queued
 from chalicelib.services.export import ExportRun, ExportSettings, ExportSummary
 from devtools.fake_sidep import FakeSidep
-from tests.fakes import FakeCipher, FakeJournal, FixedClock
-from tests.patients import patient
+from testkit.fakes import FakeCipher, FakeJournal, FixedClock
+from testkit.patients import patient
 
 __test__ = False  # helpers only: nothing to collect here
 

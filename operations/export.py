@@ -1,16 +1,16 @@
 """Operator command for the SI-DEP export.
 
-    python -m devtools.export run               # one export run now (make export)
-    python -m devtools.export redrive           # dead letters back to ready (make redrive)
-    python -m devtools.export retry             # end the backoff of records waiting to retry (make retry)
-    python -m devtools.export run --max-attempts 1
+    python -m operations.export run               # one export run now (make export)
+    python -m operations.export redrive           # dead letters back to ready (make redrive)
+    python -m operations.export retry             # end the backoff of records waiting to retry (make retry)
+    python -m operations.export run --max-attempts 1
                                                 # this run gives up after 1 attempt (EXPORT_MAX_ATTEMPTS=1
                                                 # make export): a dead letter at the first failure
-    python -m devtools.export loop --every 10 [--trigger]
+    python -m operations.export loop --every 10 [--trigger]
                                                 # `make run`: the sweeper every 10 s and, with
                                                 # --trigger, the stream trigger, until SIGTERM/SIGINT
 
-Finds the service as every operator command does (devtools/target.py). `run` prints one line per
+Finds the service as every operator command does (operations/target.py). `run` prints one line per
 batch as it finishes, then the outcome counts; on a deployed stage it invokes the stage's export
 function (which alone may decrypt and holds the SI-DEP client certificate). Each local run writes
 its summary to the stack's state dir, for `status`. `--json`: one document.
@@ -41,8 +41,8 @@ from typing import Any
 
 from chalicelib.config import env_name
 from chalicelib.jobs import redrive, retry, scheduled_export
-from devtools import cli
-from devtools.target import CONTAINER_SETTINGS, Target, TargetError, invoke_deployed
+from operations import cli
+from operations.target import CONTAINER_SETTINGS, Target, TargetError, invoke_deployed
 
 __all__ = ["main", "scheduled_export"]
 
@@ -174,7 +174,7 @@ def run_now(args: argparse.Namespace, target: Target, out: cli.Output) -> int:
             "`make status` tells when it answers again, then `make retry`"
         )
     if summary.get("failed"):
-        out.line("dead letters: run `make redrive` (python -m devtools.export redrive) once SI-DEP is back")
+        out.line("dead letters: run `make redrive` (python -m operations.export redrive) once SI-DEP is back")
     out.document({"target": target.source, "command": "run", **summary})
     return cli.EXIT_ATTENTION if summary.get("failed") or summary.get("batches_failed") else cli.EXIT_OK
 

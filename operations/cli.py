@@ -26,7 +26,7 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
 
-from devtools.target import Target, TargetError, find
+from operations.target import Target, TargetError, find
 
 EXIT_OK = 0  # done, and nothing needs an operator
 EXIT_ATTENTION = 1  # done, and it found something that needs an operator (a broken chain, dead letters...)

@@ -1,6 +1,6 @@
 """Operator command: the service at a glance (`make status`).
 
-    python -m devtools.status [--json] [--stack FILE | --stage NAME [--region R]]
+    python -m operations.status [--json] [--stack FILE | --stage NAME [--region R]]
 
 - the export queue: records waiting per delivery state and shard, and how long the oldest due
   record has waited (the `ExportOldestReadyAgeSeconds` metric's definition);
@@ -12,7 +12,7 @@
   signs every head hourly, even unmoved; `make run` every minute);
 - records SI-DEP never acknowledged whose personal data is erased within RETENTION_ALARM_DAYS.
 
-Reads only (the operator role's reads, devtools/target.py finds the service).
+Reads only (the operator role's reads, operations/target.py finds the service).
 Exit status: 0 nothing needs attention; 1 something does (listed last); 2 could not run.
 """
 
@@ -27,9 +27,9 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib.domain.audit_chain import CHECKPOINT_PERIOD, STALE_AFTER_PERIODS
-from devtools import cli
-from devtools.target import Target
 from infra import thresholds
+from operations import cli
+from operations.target import Target
 
 # A chain whose last checkpoint is older than this missed its heartbeat (what verify_audit calls stale).
 CHECKPOINT_STALE_AFTER = STALE_AFTER_PERIODS * CHECKPOINT_PERIOD
@@ -220,7 +220,7 @@ def metric_sums(cloudwatch: Any, metric: str, now: datetime, *, period: int) -> 
 
 def last_export_run(target: Target, session: Any, now: datetime) -> dict[str, Any] | None:
     if target.kind != "deployed":
-        from devtools.export import read_last_run
+        from operations.export import read_last_run
 
         return read_last_run(target.last_export_run)
     cloudwatch = session.client("cloudwatch")
@@ -238,7 +238,7 @@ def sidep_health(
     target: Target, session: Any, now: datetime, last_run: dict[str, Any] | None
 ) -> dict[str, Any]:
     """Is SI-DEP getting our results: the last batch it acknowledged, and whether (and since when,
-    why) batches get no answer. Local: what the export runs noted (devtools/export.py); deployed:
+    why) batches get no answer. Local: what the export runs noted (operations/export.py); deployed:
     the export's metrics of the last hour (ExportAcknowledged, ExportBatchesFailed)."""
     from chalicelib.domain.serialization import parse_iso
 
@@ -402,7 +402,7 @@ def near_cap(settings: Any, now: datetime) -> list[str]:
 def quarantined(target: Target, session: Any, settings: Any) -> dict[str, int]:
     """Items a watcher set aside (name -> count): each watcher adds its own count here, one line."""
     from chalicelib.adapters.dynamodb.export_operator_actions import quarantined_count
-    from devtools.verify_audit import quarantined_items
+    from operations.verify_audit import quarantined_items
 
     dynamodb = session.client("dynamodb", endpoint_url=settings.aws_endpoint_url)
     counts: dict[str, int] = {"export": quarantined_count(dynamodb, settings.records_table)}

@@ -1,0 +1,2 @@
+"""What the tests, the bench and infra share: fakes of every port, test patients, tokens, the
+stack harness."""
