@@ -35,6 +35,7 @@ def measure(
     import boto3
 
     from bench.export_throughput import _stop_after
+    from chalicelib.adapters.audit_key import public_key_verifier
     from chalicelib.adapters.clock import SystemClock
     from chalicelib.adapters.dynamodb.audit_checkpointer import KmsSigner
     from chalicelib.adapters.dynamodb.audit_items import verify_stored
@@ -43,7 +44,6 @@ def measure(
     from chalicelib.bootstrap import audit_journal
     from chalicelib.config import get_settings
     from chalicelib.domain.audit_chain import AuditEvent
-    from chalicelib.domain.audit_checkpoints import public_key_verifier
     from chalicelib.domain.delivery import BackoffPolicy
     from chalicelib.services.export import ExportRun, ExportSettings
     from devtools.fake_sidep import FakeSidep

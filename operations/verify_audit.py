@@ -41,9 +41,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from chalicelib.adapters.audit_key import public_key_verifier
 from chalicelib.config import Settings
 from chalicelib.domain.audit_chain import CHECKPOINT_PERIOD, format_time, is_chain
-from chalicelib.domain.audit_checkpoints import SignatureVerifier, public_key_verifier
+from chalicelib.domain.audit_checkpoints import SignatureVerifier
 from chalicelib.domain.audit_verification import (
     CopiedLink,
     ExpiryEvidence,
@@ -256,7 +257,8 @@ def _present(
 
 
 def online(args: argparse.Namespace, target: Target, out: cli.Output, clock: Clock) -> int:
-    from chalicelib.domain.audit_checkpoints import public_key_fingerprint, public_key_pem
+    from chalicelib.adapters.audit_key import public_key_pem
+    from chalicelib.domain.audit_checkpoints import public_key_fingerprint
 
     target.require(NEEDS)
     aws = AwsSource(worm=not args.no_worm)

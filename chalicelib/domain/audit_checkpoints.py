@@ -5,7 +5,6 @@ public key checks a signature (chalicelib/domain/audit_chain.py tells why they p
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,46 +71,6 @@ def next_checkpoint(previous: Checkpoint | None, chain: str, head: Head, *, now:
 
 # Checks a signature over a message: True if the audit key made it. Raises if it cannot tell.
 SignatureVerifier = Callable[[bytes, str], bool]
-
-
-def public_key_verifier(public_key_der: bytes) -> SignatureVerifier:
-    """Verify checkpoint signatures with the audit key's public key alone (no AWS call).
-
-    `public_key_der` is the SubjectPublicKeyInfo KMS GetPublicKey returns (PEM is accepted too)."""
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    if public_key_der.lstrip().startswith(b"-----BEGIN"):
-        key = serialization.load_pem_public_key(public_key_der)
-    else:
-        key = serialization.load_der_public_key(public_key_der)
-    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
-        raise ValueError("the audit public key must be an ECC_NIST_P256 (secp256r1) key")
-
-    def verify(message: bytes, signature: str) -> bool:
-        try:
-            raw = base64.b64decode(signature, validate=True)
-        except (ValueError, TypeError):
-            return False
-        if not raw:
-            return False
-        try:
-            key.verify(raw, message, ec.ECDSA(hashes.SHA256()))
-        except InvalidSignature:
-            return False
-        return True
-
-    return verify
-
-
-def public_key_pem(public_key_der: bytes) -> str:
-    from cryptography.hazmat.primitives import serialization
-
-    key = serialization.load_der_public_key(public_key_der)
-    return key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
 
 
 def public_key_fingerprint(public_key_der: bytes) -> str:

@@ -7,12 +7,13 @@ import json
 import boto3
 import pytest
 
+from chalicelib.adapters.audit_key import public_key_verifier
 from chalicelib.adapters.clock import SystemClock
 from chalicelib.adapters.dynamodb.audit_checkpointer import DynamoDbCheckpointer, KmsSigner
 from chalicelib.adapters.dynamodb.audit_items import checkpoint_from_item, checkpoint_items
 from chalicelib.adapters.dynamodb.models import AuditEventModel
 from chalicelib.config import get_settings
-from chalicelib.domain.audit_checkpoints import checkpoint_message, public_key_verifier
+from chalicelib.domain.audit_checkpoints import checkpoint_message
 from tests.conftest import PHARMACY_A, World
 
 

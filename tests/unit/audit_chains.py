@@ -10,13 +10,9 @@ from datetime import UTC, datetime, timedelta
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from chalicelib.adapters.audit_key import public_key_verifier
 from chalicelib.domain.audit_chain import GENESIS, AuditEvent, Head, Link, event_fields, next_link, parse_time
-from chalicelib.domain.audit_checkpoints import (
-    Checkpoint,
-    checkpoint_message,
-    next_checkpoint,
-    public_key_verifier,
-)
+from chalicelib.domain.audit_checkpoints import Checkpoint, checkpoint_message, next_checkpoint
 from chalicelib.domain.audit_verification import (
     BrokenLink,
     ExpiryEvidence,

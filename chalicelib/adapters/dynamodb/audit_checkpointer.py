@@ -124,7 +124,8 @@ class DynamoDbCheckpointer:
 
     def publish_public_key(self) -> None:
         """Put the public key where the API (which has no right on the key) can serve it."""
-        from chalicelib.domain.audit_checkpoints import public_key_fingerprint, public_key_pem
+        from chalicelib.adapters.audit_key import public_key_pem
+        from chalicelib.domain.audit_checkpoints import public_key_fingerprint
 
         with journal_unavailable("public key"):
             der, key_id = self._signer.public_key()

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from chalicelib.adapters.audit_key import public_key_verifier
 from chalicelib.adapters.dynamodb.audit_checkpointer import DynamoDbCheckpointer, KmsSigner
 from chalicelib.adapters.dynamodb.journal import DynamoDbAuditJournal
 from chalicelib.bootstrap import audit_journal
 from chalicelib.config import get_settings
 from chalicelib.domain.audit_chain import AuditEvent
-from chalicelib.domain.audit_checkpoints import public_key_verifier
 from chalicelib.domain.audit_verification import VerificationReport
 from chalicelib.domain.finess import check_digit
 from devtools.audit_jobs import audit_stream_poller

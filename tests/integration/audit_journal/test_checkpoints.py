@@ -8,12 +8,12 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from chalicelib.adapters.audit_key import public_key_verifier
 from chalicelib.adapters.dynamodb.audit_checkpointer import DynamoDbCheckpointer, KmsSigner
 from chalicelib.adapters.dynamodb.journal import DynamoDbAuditJournal
 from chalicelib.adapters.dynamodb.models import PharmacyModel
 from chalicelib.config import get_settings
 from chalicelib.domain.audit_chain import PLATFORM_CHAIN
-from chalicelib.domain.audit_checkpoints import public_key_verifier
 from chalicelib.domain.errors import ServiceUnavailable
 from operations import verify_audit
 from tests.integration.audit_journal.support import StepClock, ev, make_checkpointer, report_of
