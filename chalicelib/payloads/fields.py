@@ -42,6 +42,7 @@ from chalicelib.domain.identity import IdentityDocument
 from chalicelib.domain.insee import is_birth_place
 from chalicelib.domain.model import RecordStatus, Role, ScreeningKind, ScreeningResult, Sex
 from chalicelib.domain.pharmacy_day import FRENCH_ZONES
+from chalicelib.domain.serialization import iso_utc
 from chalicelib.schema import (
     Field,
     Invalid,
@@ -77,7 +78,8 @@ CURSOR = Pattern("[A-Za-z0-9_-]+={0,2}")
 # 01–95 but not 20 (Corsica is 2A/2B), or 97/98 overseas; then 7 digits.
 FINESS = Pattern(finess_rules.FINESS_REGEX)
 INSEE_CODE = Pattern("[0-9][0-9ABab][0-9]{3}")
-NORMALISED_NIR = Pattern("[0-9]{5}[0-9AB][0-9]{9}")
+# the département is 2 digits, or 2A/2B in Corsica
+NORMALISED_NIR = Pattern("[0-9]{5}([0-9]{2}|2[AB])[0-9]{8}")
 NATIONAL_ID = Pattern("[0-9A-Za-z]{10,20}")
 RPPS = Pattern("[0-9]{11}")
 SECONDS = Pattern("[0-9]+")
@@ -335,7 +337,10 @@ def _rpps(value: object) -> str:
 # --- the kinds -----------------------------------------------------------------------------------
 
 STRING = kind(string, {"type": "string"})
-TIMESTAMP = out({"type": "string", "format": "date-time", "description": "RFC 3339, UTC (Z)."})
+TIMESTAMP = out(
+    {"type": "string", "format": "date-time", "description": "RFC 3339, UTC (Z)."},
+    lambda moment: iso_utc(moment) if isinstance(moment, datetime) else moment,
+)
 DAY = kind(_iso_date, {"type": "string", "format": "date"})
 ID = out({"type": "string", "format": "uuid"})
 COUNT = out({"type": "integer", "minimum": 0})

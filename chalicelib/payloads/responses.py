@@ -1,11 +1,17 @@
 """The response bodies of the API, declared once (chalicelib/schema.py): what the OpenAPI document
-publishes in components.schemas."""
+publishes in components.schemas, and what renders each body from its domain value at the edge
+(`SHAPE.render(value)`, chalicelib/api/routing.py), so the two cannot disagree.
+
+A field reads its value from the domain value by its name (an attribute) unless it names its
+`source` (a derived value: a device's name, a delivery's step); its kind dumps it (enums as their
+value, dates as ISO 8601, TIMESTAMP in UTC with a Z). Key order is the declared order."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.domain.delivery import ErrorCategory, Journey
+from chalicelib.domain.delivery import ErrorCategory, Journey, failure_category, journey, rejection
+from chalicelib.domain.devices import device_name
 from chalicelib.domain.identity import IdentityStatus
 from chalicelib.domain.model import DeliveryState, MessageKind
 from chalicelib.payloads.fields import (
@@ -68,6 +74,7 @@ TEST: Obj[Any] = Obj(
             _TEXT,
             nullable=True,
             description="The device's manufacturer and name on the EU common list.",
+            source=lambda test: device_name(test.device_id),
         ),
         Field("sampled_at", out({"type": "string", "format": "date-time"})),
         Field("result", RESULT, nullable=True),
@@ -104,6 +111,13 @@ REJECTION: Obj[Any] = Obj(
     name="Rejection",
 )
 DELIVERY_EVENT: Obj[Any] = Obj([Field("at", TIMESTAMP), *_fields("event detail")], name="DeliveryEvent")
+
+
+def _delivery(name: str, kind_: Kind[Any], *, nullable: bool = False) -> Field:
+    """A field of the record's delivery state (rendered from a record: `record.delivery.<name>`)."""
+    return Field(name, kind_, nullable=nullable, source=lambda record: getattr(record.delivery, name))
+
+
 DELIVERY: Obj[Any] = Obj(
     [
         Field("id", ID),
@@ -111,19 +125,21 @@ DELIVERY: Obj[Any] = Obj(
         Field(
             "state",
             choice(Journey),
+            source=journey,
             description="The step of the record's way to SI-DEP; each refines one `status`: pending "
             "(pending); queued (ready); sending, retrying, dead_letter (sent); acknowledged; rejected; "
             "withdrawn, cancelled (cancelled). A withdrawal on its way is queued, sending, retrying or "
             "dead_letter under `cancelled`.",
         ),
-        Field("pending_message", choice(MessageKind), nullable=True),
-        Field("attempts", COUNT),
-        Field("last_error", _TEXT, nullable=True),
+        _delivery("pending_message", choice(MessageKind), nullable=True),
+        _delivery("attempts", COUNT),
+        _delivery("last_error", _TEXT, nullable=True),
         Field(
             "error_category",
             choice(ErrorCategory),
             nullable=True,
             description="Why the last attempt got no acknowledgement, while retrying or a dead letter.",
+            source=failure_category,
         ),
         Field(
             "rejection",
@@ -131,13 +147,14 @@ DELIVERY: Obj[Any] = Obj(
             nullable=True,
             description="Why SI-DEP rejected it (codes only, never SI-DEP's text): correct the record "
             "and it goes out again.",
+            source=rejection,
         ),
-        Field("acknowledged_at", TIMESTAMP, nullable=True),
-        Field("acknowledged_version", COUNT),
-        Field("next_attempt_at", TIMESTAMP, nullable=True),
+        _delivery("acknowledged_at", TIMESTAMP, nullable=True),
+        _delivery("acknowledged_version", COUNT),
+        _delivery("next_attempt_at", TIMESTAMP, nullable=True),
         # when a message first left for SI-DEP: from then on the test is withdrawn, never cancelled
-        Field("first_sent_at", TIMESTAMP, nullable=True),
-        Field("history", array(DELIVERY_EVENT)),
+        _delivery("first_sent_at", TIMESTAMP, nullable=True),
+        _delivery("history", array(DELIVERY_EVENT)),
     ],
     name="Delivery",
 )
@@ -290,7 +307,7 @@ PSC_LOGIN: Obj[Any] = Obj(
 PSC_TOKEN: Obj[Any] = Obj(
     [
         Field("access_token", _TEXT, description="Send as `Authorization: Bearer …`."),
-        Field("token_type", out({"type": "string", "const": "Bearer"})),
+        Field("token_type", out({"type": "string", "const": "Bearer"}), source=lambda _: "Bearer"),
         Field("expires_in", POSITIVE),
     ],
     name="PscToken",
