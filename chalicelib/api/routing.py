@@ -113,11 +113,11 @@ def declared(view: Callable[..., Any]) -> Route | None:
 def access_of(app: Chalice, path: str) -> Access:
     """Who may call `path` (a route's path pattern): a path of public routes is public, one of
     anonymous routes anonymous; any other path, known or not, needs a bearer token."""
-    routes = [declared(entry.view_function) for entry in app.routes.get(path, {}).values()]
-    levels = {route.access for route in routes if route is not None}
-    if len(routes) > 0 and len(levels) == 1 and None not in routes:
-        return levels.pop()
-    return Access.BEARER
+    levels = {
+        route.access if (route := declared(entry.view_function)) is not None else Access.BEARER
+        for entry in app.routes.get(path, {}).values()
+    }
+    return levels.pop() if len(levels) == 1 else Access.BEARER
 
 
 class ApiBlueprint(Blueprint):
