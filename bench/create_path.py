@@ -29,7 +29,7 @@ USERS = {"pharmacist-a": ("pharmacist", FINESS)}
 # Where a create's time goes: (file suffix, function) -> label. Cumulative times under cProfile.
 _PARTS = {
     ("chalicelib/services/auth.py", "authenticate"): "authentication (token + membership)",
-    ("chalicelib/payloads.py", "parse_submission"): "validation",
+    ("chalicelib/payloads/requests.py", "parse_submission"): "validation",
     ("chalicelib/adapters/crypto.py", "encrypt"): "envelope encryption (cached data key)",
     ("chalicelib/adapters/crypto.py", "nir_index"): "NIR blind index (HMAC)",
     ("chalicelib/adapters/crypto.py", "fingerprint"): "body fingerprint (idempotency)",

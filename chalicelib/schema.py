@@ -14,6 +14,10 @@ quote a submitted value, and third-party exception messages (which may) are neve
   the domain object. Named objects are components: a field of that kind is a `$ref`.
 - An optional field may be absent or null on input (both read as None); `nullable` declares null in
   the schema (and, for a required field, accepts it).
+- A response is rendered from the same declaration (`Shape.render`): each field's value is read from
+  the domain value (its attribute of that name, a mapping's key, or the field's `source`) and dumped
+  by its kind (an enum as its value, a date as ISO 8601, or the kind's own `dump`), in the declared
+  order. So the document and the body cannot disagree.
 
 Standard library only, and no dataclass (each costs about a millisecond of `import app`); patterns
 compile when first used.
@@ -23,7 +27,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from enum import StrEnum
+from datetime import date
+from enum import Enum, StrEnum
 from typing import Any, Generic, NoReturn, TypeVar
 
 from chalicelib.domain.errors import FieldError, ValidationFailed
@@ -105,15 +110,31 @@ def described(schema: Schema, description: str) -> Schema:
     return {**schema, "description": description} if description else schema
 
 
+def plain(value: Any) -> Any:
+    """A domain value as JSON: an enum as its value, a date or a time as ISO 8601, the rest as is."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, date):  # a datetime too
+        return value.isoformat()
+    return value
+
+
 class Kind(Generic[T]):
-    """A scalar field kind: its parser and the schema fragment it declares (or a function making it,
-    called when the document is built: for fragments drawn from data that import need not load)."""
+    """A scalar field kind: its parser, the schema fragment it declares (or a function making it,
+    called when the document is built: for fragments drawn from data that import need not load), and
+    how a response dumps a value of it (`plain` unless said)."""
 
-    __slots__ = ("parse", "schema")
+    __slots__ = ("dump", "parse", "schema")
 
-    def __init__(self, parse: Callable[[object, Any], T], schema: Schema | Callable[[], Schema]) -> None:
+    def __init__(
+        self,
+        parse: Callable[[object, Any], T],
+        schema: Schema | Callable[[], Schema],
+        dump: Callable[[Any], Any] = plain,
+    ) -> None:
         self.parse = parse
         self.schema = schema
+        self.dump = dump
 
     def json_schema(self) -> Schema:
         return dict(self.schema() if callable(self.schema) else self.schema)
@@ -128,9 +149,9 @@ def kind(parse: Callable[[object], T], schema: Schema | Callable[[], Schema]) ->
     return Kind(lambda value, _context: parse(value), schema)
 
 
-def out(schema: Schema) -> Kind[Any]:
-    """A kind of response bodies only (described, never parsed)."""
-    return Kind(_output_only, schema)
+def out(schema: Schema, dump: Callable[[Any], Any] = plain) -> Kind[Any]:
+    """A kind of response bodies only (described and dumped, never parsed)."""
+    return Kind(_output_only, schema, dump)
 
 
 def string(value: object) -> str:
@@ -173,7 +194,7 @@ def one_of_strings(values: Sequence[str]) -> Kind[str]:
 class Field:
     """A named field of an object: its kind, whether it is required, whether null is declared."""
 
-    __slots__ = ("description", "kind", "name", "nullable", "required")
+    __slots__ = ("description", "kind", "name", "nullable", "required", "source")
 
     def __init__(
         self,
@@ -182,12 +203,14 @@ class Field:
         required: bool = True,
         nullable: bool = False,
         description: str | Callable[[], str] = "",
+        source: Callable[[Any], Any] | None = None,
     ) -> None:
         self.name = name
         self.kind = kind
         self.required = required
         self.nullable = nullable
         self.description = description
+        self.source = source  # how a response reads it from the domain value (else by its name)
 
     def json_schema(self) -> Schema:
         base = self.kind.reference() if isinstance(self.kind, Shape) else self.kind.json_schema()
@@ -195,6 +218,19 @@ class Field:
 
     def text(self) -> str:
         return self.description() if callable(self.description) else self.description
+
+    def read_from(self, value: Any) -> Any:
+        """This field's value in `value`: a mapping's (a body already rendered, which renders to
+        itself) by name, a domain value's by its source, or else by its name."""
+        if isinstance(value, Mapping):
+            return value.get(self.name)
+        return self.source(value) if self.source is not None else getattr(value, self.name)
+
+    def dumped(self, raw: Any) -> Any:
+        """`raw` (this field's domain value) as JSON; None stays null."""
+        if raw is None:
+            return None
+        return self.kind.render(raw) if isinstance(self.kind, Shape) else self.kind.dump(raw)
 
 
 class Read:
@@ -253,6 +289,10 @@ class Shape(Generic[T]):
 
     def reference(self) -> Schema:
         return ref(self.name) if self.name else self.json_schema()
+
+    def render(self, value: Any) -> Any:
+        """The response body of the domain value `value`, as this shape declares it."""
+        raise NotImplementedError
 
 
 class Obj(Shape[T]):
@@ -324,6 +364,29 @@ class Obj(Shape[T]):
         parse = field.kind.parse
         return errors.check(where, lambda v: parse(v, context), value)
 
+    # --- rendering ---
+
+    def render(self, value: Any) -> dict[str, Any]:
+        """Every declared field, in the declared order; a mapping's optional key that is absent stays
+        absent, and an open object rendered from a mapping keeps its keys and their order."""
+        if isinstance(value, Mapping) and not self.closed:  # keep an open object's other keys, in order
+            declared = {field.name: field for field in self.fields}
+            return {
+                key: declared[key].dumped(item) if key in declared else item for key, item in value.items()
+            }
+        body: dict[str, Any] = {}
+        for field in self.fields:
+            if isinstance(value, Mapping) and field.name not in value:
+                if field.required:
+                    raise KeyError(field.name)  # a rendering mistake, never the client's
+                continue
+            body[field.name] = field.dumped(field.read_from(value))
+        return body
+
+    def has_values(self, value: Any) -> bool:
+        """Every required field of this object has a value in `value` (which variant it is)."""
+        return all(field.read_from(value) is not None for field in self.fields if field.required)
+
     # --- description ---
 
     def json_schema(self) -> Schema:
@@ -372,14 +435,22 @@ class OneOf(Shape[T]):
     def json_schema(self) -> Schema:
         return described({"oneOf": [variant.reference() for variant in self.variants]}, self.description)
 
+    def render(self, value: Any) -> dict[str, Any]:
+        """As the first variant whose required fields all have a value in `value`."""
+        for variant in self.variants:
+            if variant.has_values(value):
+                return variant.render(value)
+        raise ValueError("no variant of this shape fits the value")  # a rendering mistake
+
 
 def array(item: Kind[Any] | Shape[Any] | Schema) -> Kind[Any]:
-    """A response array of `item`s."""
-    items = (
-        item.reference()
-        if isinstance(item, Shape)
-        else item.json_schema()
-        if isinstance(item, Kind)
-        else item
-    )
-    return out({"type": "array", "items": items})
+    """A response array of `item`s, each rendered as `item` declares it."""
+    if isinstance(item, Shape):
+        shape = item
+        return out(
+            {"type": "array", "items": item.reference()}, lambda values: [shape.render(v) for v in values]
+        )
+    if isinstance(item, Kind):
+        dump = item.dump
+        return out({"type": "array", "items": item.json_schema()}, lambda values: [dump(v) for v in values])
+    return out({"type": "array", "items": item}, list)

@@ -1,6 +1,6 @@
 """Every response the API tests see is what the OpenAPI document declares for it: the world
 fixture's test client checks each JSON body against the declared schema of its operation and status
-(chalicelib/payloads.py's declarations, through the generated document)."""
+(chalicelib/payloads/'s declarations, through the generated document)."""
 
 from __future__ import annotations
 

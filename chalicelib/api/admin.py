@@ -4,50 +4,101 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Response
-
-from chalicelib.api import render
+from chalicelib import payloads
 from chalicelib.api.context import caller, json_body, meta
-from chalicelib.api.routing import ApiBlueprint
+from chalicelib.api.routing import PROTECTED, WITH_BODY, ApiBlueprint, Reply, Route
 from chalicelib.bootstrap import get_container
 from chalicelib.services import admin
 
 blueprint = ApiBlueprint(__name__)
 
 
-@blueprint.route("/v1/admin/pharmacies", methods=["POST"])
-def onboard_pharmacy() -> Response:
+@blueprint.route(
+    Route(
+        "POST",
+        "/v1/admin/pharmacies",
+        "onboardPharmacy",
+        "Onboard a pharmacy (platform_admin).",
+        Reply(
+            201,
+            "Onboarded.",
+            payloads.PHARMACY,
+            location=lambda onboarded: f"/v1/admin/pharmacies/{onboarded.finess}",
+        ),
+        (*PROTECTED, *WITH_BODY, "409"),
+        body=payloads.PHARMACY_INPUT,
+    )
+)
+def onboard_pharmacy() -> Any:
     request: Any = blueprint.current_request
     onboarded = admin.onboard_pharmacy(
         get_container().admin, caller(request), meta(request), json_body(request)
     )
-    return Response(
-        body=render.pharmacy(onboarded),
-        status_code=201,
-        headers={"Location": f"/v1/admin/pharmacies/{onboarded.finess}"},
+    return onboarded
+
+
+@blueprint.route(
+    Route(
+        "POST",
+        "/v1/admin/pharmacies/{finess}/members",
+        "inviteMember",
+        "Invite a member (that pharmacy's pharmacy_admin; the platform only the first).",
+        Reply(
+            201, "Invited; Cognito sends the invitation (by e-mail) or PSC vouches at login.", payloads.MEMBER
+        ),
+        (*PROTECTED, *WITH_BODY, "404", "409"),
+        body=payloads.INVITATION,
+        description="The platform_admin invites a pharmacy's first pharmacy_admin, while it has none (else "
+        "`409`), by national identifier only: a pharmacist the national directory lists at that pharmacy, "
+        "who logs in with Pro Santé Connect; no one else, no e-mail (`403`). The pharmacy's admins invite "
+        "the rest; a pharmacy that requires Pro Santé Connect by national identifier only (`409`). A "
+        "professional is invited only where the national directory lists them as a pharmacist (`403`; "
+        "`503` if it cannot answer); a membership elsewhere, where it does not list them, moves here; one "
+        "it also vouches for stays (`409`).",
     )
-
-
-@blueprint.route("/v1/admin/pharmacies/{finess}/members", methods=["POST"])
-def invite_member(finess: str) -> Response:
+)
+def invite_member(finess: str) -> Any:
     request: Any = blueprint.current_request
     invited = admin.invite_member(
         get_container().admin, caller(request), meta(request), finess, json_body(request)
     )
-    return Response(body=render.member(invited), status_code=201)
+    return invited
 
 
-@blueprint.route("/v1/admin/pharmacies/{finess}/members/{username}", methods=["DELETE"])
-def revoke_member(finess: str, username: str) -> Response:
+@blueprint.route(
+    Route(
+        "DELETE",
+        "/v1/admin/pharmacies/{finess}/members/{username}",
+        "revokeMember",
+        "Revoke a member, effective on their next request (that pharmacy's admin).",
+        Reply(204, "Revoked."),
+        (*PROTECTED, "404", "409"),
+        description="Not oneself; a pharmacy keeps one pharmacy_admin (`409`).",
+    )
+)
+def revoke_member(finess: str, username: str) -> None:
     request: Any = blueprint.current_request
     admin.revoke_member(get_container().admin, caller(request), meta(request), finess, username)
-    return Response(body="", status_code=204)
 
 
-@blueprint.route("/v1/admin/pharmacies/{finess}/settings", methods=["PUT"])
-def set_pharmacy_settings(finess: str) -> Response:
+@blueprint.route(
+    Route(
+        "PUT",
+        "/v1/admin/pharmacies/{finess}/settings",
+        "setPharmacySettings",
+        "Set whether the pharmacy's members, admins included, must log in with Pro Santé Connect "
+        "(platform_admin, or that pharmacy's pharmacy_admin).",
+        Reply(200, "The pharmacy's settings.", payloads.PHARMACY_SETTINGS_STATE),
+        (*PROTECTED, *WITH_BODY, "404", "409"),
+        body=payloads.PHARMACY_SETTINGS,
+        example={"psc_required": True},
+        description="Turned on only once the pharmacy has a pharmacy_admin who logs in with Pro Santé "
+        "Connect (else `409`): from then on a Cognito member, admin or pharmacist, is refused.",
+    )
+)
+def set_pharmacy_settings(finess: str) -> Any:
     request: Any = blueprint.current_request
     settings = admin.set_pharmacy_settings(
         get_container().admin, caller(request), meta(request), finess, json_body(request)
     )
-    return Response(body=render.pharmacy_settings(settings), status_code=200)
+    return settings

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.api import render
+from chalicelib import payloads
 from chalicelib.api.context import caller, meta
-from chalicelib.api.routing import ApiBlueprint
+from chalicelib.api.routing import PROTECTED, ApiBlueprint, Reply, Route
 from chalicelib.bootstrap import get_container
 from chalicelib.payloads import parse_audit_query
 from chalicelib.services.journal import read_audit, read_public_key
@@ -15,7 +15,17 @@ from chalicelib.services.journal import read_audit, read_public_key
 blueprint = ApiBlueprint(__name__)
 
 
-@blueprint.route("/v1/audit", methods=["GET"])
+@blueprint.route(
+    Route(
+        "GET",
+        "/v1/audit",
+        "readAudit",
+        "The caller's pharmacy's audit journal (pharmacy_admin).",
+        Reply(200, "A page of events.", payloads.AUDIT_PAGE),
+        (*PROTECTED, "400"),
+        query=payloads.AUDIT_QUERY,
+    )
+)
 def audit_journal() -> dict[str, Any]:
     request: Any = blueprint.current_request
     container = get_container()
@@ -32,7 +42,16 @@ def audit_journal() -> dict[str, Any]:
     return {"items": items, "next_cursor": next_cursor}
 
 
-@blueprint.route("/v1/audit/public-key", methods=["GET"])
-def audit_public_key() -> dict[str, Any]:
+@blueprint.route(
+    Route(
+        "GET",
+        "/v1/audit/public-key",
+        "readAuditPublicKey",
+        "The public key that verifies the journal's signed checkpoints (pharmacy_admin).",
+        Reply(200, "The audit public key.", payloads.AUDIT_PUBLIC_KEY),
+        PROTECTED,
+    )
+)
+def audit_public_key() -> Any:
     request: Any = blueprint.current_request
-    return render.public_key(read_public_key(get_container().journal, caller(request), meta(request)))
+    return read_public_key(get_container().journal, caller(request), meta(request))

@@ -19,12 +19,11 @@ from chalicelib.api.problems import (
     UnsupportedMediaType,
     as_problem,
 )
-from chalicelib.api.psc import ANONYMOUS_ROUTES
-from chalicelib.api.routing import edge
+from chalicelib.api.routing import Access, access_of, edge
 from chalicelib.observability import logger
 
-PUBLIC_ROUTES = frozenset({"/v1/health", "/v1/openapi.json"})
-# The Pro Santé Connect login routes need no bearer token either, but their bodies are checked.
+# Who may call a route is its declaration's (`Route.access`): public routes pass untouched, anonymous
+# ones (the Pro Santé Connect login) need no bearer token but their bodies are checked.
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -44,10 +43,11 @@ def install(app: Chalice, container: Callable[[], Any]) -> None:
 
     @edge  # the gate's refusals (401, 413, 415) go through the routes' one problem mapping
     def guarded(event: Request, get_response: Callable[[Request], Response]) -> Response:
-        if event.path in PUBLIC_ROUTES:
+        access = access_of(app, event.path)
+        if access is Access.PUBLIC:
             return get_response(event)
         c = container()
-        if event.path in ANONYMOUS_ROUTES:
+        if access is Access.ANONYMOUS:
             if event.method in app.routes.get(event.path, {}):
                 _check_shape(event, c.settings.max_body_bytes)
             return get_response(event)

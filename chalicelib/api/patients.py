@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib import payloads
 from chalicelib.api.context import caller, json_body, meta
-from chalicelib.api.routing import ApiBlueprint
+from chalicelib.api.routing import PROTECTED, WITH_BODY, ApiBlueprint, Reply, Route
 from chalicelib.bootstrap import get_container
 from chalicelib.services import patients
 
@@ -19,7 +20,19 @@ def _request() -> Any:
     return blueprint.current_request
 
 
-@blueprint.route("/v1/patients/search", methods=["POST"])
+@blueprint.route(
+    Route(
+        "POST",
+        "/v1/patients/search",
+        "exportPatient",
+        "Everything the caller's pharmacy holds about one patient, found by NIR (pharmacist, "
+        "pharmacy_admin). Journaled as patient_export.",
+        Reply(200, "The patient's records at this pharmacy (maybe none).", payloads.PATIENT_EXPORT),
+        (*PROTECTED, *WITH_BODY),
+        body=payloads.PATIENT_QUERY,
+        example={"nir": "2 95 10 99 126 111 93"},
+    )
+)
 def search_patient() -> dict[str, Any]:
     request = _request()
     return patients.export_patient(
@@ -27,7 +40,18 @@ def search_patient() -> dict[str, Any]:
     )
 
 
-@blueprint.route("/v1/patients/erasure", methods=["POST"])
+@blueprint.route(
+    Route(
+        "POST",
+        "/v1/patients/erasure",
+        "erasePatient",
+        "Erase the patient's records never sent to SI-DEP (cancelled, personal data erased); name those "
+        "already sent: SI-DEP holds them and erases them there.",
+        Reply(200, "What was erased and what SI-DEP holds.", payloads.PATIENT_ERASURE),
+        (*PROTECTED, *WITH_BODY, "409"),
+        body=payloads.PATIENT_QUERY,
+    )
+)
 def erase_patient() -> dict[str, Any]:
     request = _request()
     return patients.erase_patient(

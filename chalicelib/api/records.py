@@ -4,25 +4,67 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Response
-
-from chalicelib.api import render
+from chalicelib import payloads
 from chalicelib.api.context import caller, json_body, meta
-from chalicelib.api.routing import ApiBlueprint
+from chalicelib.api.openapi import SUBMISSION_EXAMPLE
+from chalicelib.api.routing import PROTECTED, WITH_BODY, ApiBlueprint, Reply, Route
 from chalicelib.bootstrap import get_container
-from chalicelib.domain.serialization import record_summary, record_to_json
 from chalicelib.payloads import parse_list_query
+from chalicelib.schema import Schema
 from chalicelib.services import records
 
 blueprint = ApiBlueprint(__name__)
+READ_PROBLEMS = (*PROTECTED, "404")
+
+
+def _by_record_id(*names: tuple[str, str]) -> dict[str, Schema]:
+    return {
+        name: {"operationId": operation, "parameters": {"record_id": "$response.body#/id"}}
+        for name, operation in names
+    }
+
+
+_RECORD_LINKS = _by_record_id(
+    ("ReadTest", "readTest"),
+    ("SetResult", "setTestResult"),
+    ("ReadDelivery", "readTestDelivery"),
+    ("CancelTest", "cancelTest"),
+    ("WithdrawTest", "withdrawTest"),
+)
+_IDEMPOTENCY_KEY: Schema = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": dict(payloads.UUID_PARAM),
+    "description": "A retry with the same key and body returns the first response and creates nothing; "
+    "the same key with another body is 409.",
+}
 
 
 def _request() -> Any:
     return blueprint.current_request
 
 
-@blueprint.route("/v1/tests", methods=["POST"])
-def create_test() -> Response:
+@blueprint.route(
+    Route(
+        "POST",
+        "/v1/tests",
+        "createTest",
+        "Record a test (pharmacist).",
+        Reply(
+            201,
+            "Created (or the replay of an idempotent create).",
+            payloads.RECORD,
+            location=lambda record: f"/v1/tests/{record.id}",
+            links=_RECORD_LINKS,
+        ),
+        (*PROTECTED, *WITH_BODY, "409"),
+        body=payloads.SUBMISSION,
+        example=SUBMISSION_EXAMPLE,
+        headers=(_IDEMPOTENCY_KEY,),
+    )
+)
+def create_test() -> Any:
     request = _request()
     record, _created = records.create_record(
         get_container().records,
@@ -31,13 +73,21 @@ def create_test() -> Response:
         json_body(request),
         request.headers.get("idempotency-key"),
     )
-    return Response(
-        body=record_to_json(record), status_code=201, headers={"Location": f"/v1/tests/{record.id}"}
+    return record
+
+
+@blueprint.route(
+    Route(
+        "GET",
+        "/v1/tests",
+        "listTests",
+        "List one day's records of the caller's pharmacy (summaries).",
+        Reply(200, "A page of summaries.", payloads.RECORD_PAGE),
+        (*PROTECTED, "400"),
+        query=payloads.LIST_QUERY,
     )
-
-
-@blueprint.route("/v1/tests", methods=["GET"])
-def list_tests() -> dict[str, Any]:
+)
+def list_tests() -> Any:
     request = _request()
     deps = get_container().records
     principal = caller(request)
@@ -51,44 +101,89 @@ def list_tests() -> dict[str, Any]:
         limit=query.limit,
         cursor=query.cursor,
     )
-    return {"items": [record_summary(r) for r in page.items], "next_cursor": page.next_cursor}
+    return page
 
 
-@blueprint.route("/v1/tests/{record_id}", methods=["GET"])
-def read_test(record_id: str) -> dict[str, Any]:
-    request = _request()
-    return record_to_json(
-        records.read_record(get_container().records, caller(request), meta(request), record_id)
+@blueprint.route(
+    Route(
+        "GET",
+        "/v1/tests/{record_id}",
+        "readTest",
+        "Read a record with its patient.",
+        Reply(200, "The record.", payloads.RECORD),
+        READ_PROBLEMS,
     )
+)
+def read_test(record_id: str) -> Any:
+    request = _request()
+    return records.read_record(get_container().records, caller(request), meta(request), record_id)
 
 
-@blueprint.route("/v1/tests/{record_id}/result", methods=["PUT"])
-def set_test_result(record_id: str) -> dict[str, Any]:
+@blueprint.route(
+    Route(
+        "PUT",
+        "/v1/tests/{record_id}/result",
+        "setTestResult",
+        "Set (or correct) the result.",
+        Reply(
+            200,
+            "The record.",
+            payloads.RECORD,
+            links=_by_record_id(("ReadDelivery", "readTestDelivery")),
+        ),
+        (*PROTECTED, *WITH_BODY, "404", "409"),
+        body=payloads.RESULT_UPDATE,
+    )
+)
+def set_test_result(record_id: str) -> Any:
     request = _request()
     record = records.set_result(
         get_container().records, caller(request), meta(request), record_id, json_body(request)
     )
-    return record_to_json(record)
+    return record
 
 
-@blueprint.route("/v1/tests/{record_id}", methods=["DELETE"])
-def cancel_test(record_id: str) -> Response:
+@blueprint.route(
+    Route(
+        "DELETE",
+        "/v1/tests/{record_id}",
+        "cancelTest",
+        "Cancel a test SI-DEP never saw (else 409: withdraw it).",
+        Reply(204, "Cancelled."),
+        (*PROTECTED, "404", "409"),
+    )
+)
+def cancel_test(record_id: str) -> None:
     request = _request()
     records.cancel_record(get_container().records, caller(request), meta(request), record_id)
-    return Response(body="", status_code=204)
 
 
-@blueprint.route("/v1/tests/{record_id}/withdrawal", methods=["POST"])
-def withdraw_test(record_id: str) -> dict[str, Any]:
-    request = _request()
-    return record_to_json(
-        records.withdraw_record(get_container().records, caller(request), meta(request), record_id)
+@blueprint.route(
+    Route(
+        "POST",
+        "/v1/tests/{record_id}/withdrawal",
+        "withdrawTest",
+        "Ask SI-DEP to withdraw a result it acknowledged (beyond the contract).",
+        Reply(200, "The withdrawal is scheduled.", payloads.RECORD),
+        (*PROTECTED, "404", "409", "413", "415"),
+        description="Send `Content-Type: application/json`; the body, if any, is ignored.",
     )
-
-
-@blueprint.route("/v1/tests/{record_id}/delivery", methods=["GET"])
-def read_test_delivery(record_id: str) -> dict[str, Any]:
+)
+def withdraw_test(record_id: str) -> Any:
     request = _request()
-    return render.delivery(
-        records.read_delivery(get_container().records, caller(request), meta(request), record_id)
+    return records.withdraw_record(get_container().records, caller(request), meta(request), record_id)
+
+
+@blueprint.route(
+    Route(
+        "GET",
+        "/v1/tests/{record_id}/delivery",
+        "readTestDelivery",
+        "The record's SI-DEP delivery state and history.",
+        Reply(200, "The delivery state.", payloads.DELIVERY),
+        READ_PROBLEMS,
     )
+)
+def read_test_delivery(record_id: str) -> Any:
+    request = _request()
+    return records.read_delivery(get_container().records, caller(request), meta(request), record_id)

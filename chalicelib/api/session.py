@@ -4,18 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Response
-
 from chalicelib.api.context import caller, meta
-from chalicelib.api.routing import ApiBlueprint
+from chalicelib.api.routing import PROTECTED, ApiBlueprint, Reply, Route
 from chalicelib.bootstrap import get_container
 from chalicelib.services import auth
 
 blueprint = ApiBlueprint(__name__)
 
 
-@blueprint.route("/v1/session/logout", methods=["POST"])
-def logout() -> Response:
+@blueprint.route(
+    Route(
+        "POST",
+        "/v1/session/logout",
+        "logout",
+        "End the caller's sessions: the same access token is 401 from the next request.",
+        Reply(204, "Logged out."),
+        (*PROTECTED, "413", "415"),
+        description="Cognito revokes the caller's refresh tokens; access tokens issued until now are "
+        "refused. No body.",
+    )
+)
+def logout() -> None:
     request: Any = blueprint.current_request
     auth.logout(get_container().session, caller(request), meta(request))
-    return Response(body="", status_code=204)

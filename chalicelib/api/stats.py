@@ -4,15 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib import payloads
 from chalicelib.api.context import caller, meta
-from chalicelib.api.routing import ApiBlueprint
+from chalicelib.api.routing import PROTECTED, ApiBlueprint, Reply, Route
 from chalicelib.bootstrap import get_container
 from chalicelib.services import stats
 
 blueprint = ApiBlueprint(__name__)
 
 
-@blueprint.route("/v1/stats", methods=["GET"])
+@blueprint.route(
+    Route(
+        "GET",
+        "/v1/stats",
+        "readStats",
+        "The pharmacy's tests per day, positivity and delivery states, from record skeletons only "
+        "(pharmacy_admin).",
+        Reply(200, "The statistics.", payloads.STATS),
+        (*PROTECTED, "400"),
+        query=payloads.STATS_QUERY,
+    )
+)
 def read_stats() -> dict[str, Any]:
     request = blueprint.current_request
     return stats.read_stats(get_container().stats, caller(request), meta(request), request.query_params)

@@ -64,7 +64,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
 from chalicelib.domain.model import (
     DeliveryEvent,
@@ -457,32 +456,19 @@ def rejection_of(reason: str | None) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Views
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return iso_utc(moment) if moment else None
+# What a delivery shows (the API renders it: chalicelib/payloads/responses.py DELIVERY)
 
 
 def history_to_json(history: list[DeliveryEvent]) -> list[dict[str, str]]:
     return [{"at": iso_utc(e.at), "event": e.event, "detail": e.detail} for e in history]
 
 
-def delivery_view(record: ScreeningRecord) -> dict[str, Any]:
-    """The body of GET /v1/tests/{id}/delivery: `status` is the record's, `state` its step."""
+def failure_category(record: ScreeningRecord) -> ErrorCategory | None:
+    """Why the last attempt got no acknowledgement, while the record is retrying or a dead letter."""
+    return error_category(record.delivery.last_error) if journey(record) in _FAILING else None
+
+
+def rejection(record: ScreeningRecord) -> dict[str, str] | None:
+    """Why SI-DEP rejected the record (codes only), while it stands rejected."""
     d = record.delivery
-    return {
-        "id": record.id,
-        "status": record.status.value,
-        "state": journey(record).value,
-        "pending_message": d.pending_message.value if d.pending_message else None,
-        "attempts": d.attempts,
-        "last_error": d.last_error,
-        "error_category": error_category(d.last_error).value if journey(record) in _FAILING else None,
-        "rejection": rejection_of(d.last_error) if d.state is DeliveryState.REJECTED else None,
-        "acknowledged_at": _iso(d.acknowledged_at),
-        "acknowledged_version": d.acknowledged_version,
-        "next_attempt_at": _iso(d.next_attempt_at),
-        "first_sent_at": _iso(d.first_sent_at),
-        "history": history_to_json(d.history),
-    }
+    return rejection_of(d.last_error) if d.state is DeliveryState.REJECTED else None

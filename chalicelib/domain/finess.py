@@ -1,5 +1,5 @@
 """A FINESS number, the one rule: a département code (01-95 but not 20, Corsica's 2A/2B, 97 or 98),
-7 digits, the last a Luhn key. The API's parser (chalicelib/payloads.py) and the audit journal's
+7 digits, the last a Luhn key. The API's parser (chalicelib/payloads/) and the audit journal's
 chain names (chalicelib/domain/audit_chain.py) both apply it. Pure."""
 
 from __future__ import annotations

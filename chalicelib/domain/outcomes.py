@@ -1,5 +1,5 @@
 """What the use cases answer the API: domain values, rendered as JSON at the edge only
-(chalicelib/api/render.py), never dicts shaped for the wire."""
+(from their declarations, chalicelib/payloads/responses.py), never dicts shaped for the wire."""
 
 from __future__ import annotations
 

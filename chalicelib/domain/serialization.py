@@ -1,4 +1,6 @@
-"""JSON forms of the domain objects: the API's bodies and the plaintext sealed in a record's blob."""
+"""JSON forms the domain stores: times (iso_utc, stored_moment) and the patient sealed in a record's
+blob (patient_to_json, patient_from_json). The API's bodies are not here: each is rendered from its
+declaration (chalicelib/payloads/responses.py), so a new API field cannot change the stored format."""
 
 from __future__ import annotations
 
@@ -6,9 +8,8 @@ from datetime import UTC as _UTC
 from datetime import date, datetime
 from typing import Any
 
-from chalicelib.domain.devices import device_name
 from chalicelib.domain.identity import IdentityDocument, IdentityStatus
-from chalicelib.domain.model import Address, Patient, ScreeningRecord, ScreeningTest, Sex
+from chalicelib.domain.model import Address, Patient, Sex
 
 
 def iso_utc(moment: datetime) -> str:
@@ -78,33 +79,3 @@ def patient_from_json(body: dict[str, Any]) -> Patient:
         identity_document=IdentityDocument(document) if (document := body.get("identity_document")) else None,
         identity_status=IdentityStatus(body.get("identity_status") or IdentityStatus.PROVISIONAL.value),
     )
-
-
-def test_to_json(test: ScreeningTest) -> dict[str, Any]:
-    return {
-        "kind": test.kind.value,
-        "device_id": test.device_id,
-        "device_name": device_name(test.device_id),
-        "sampled_at": test.sampled_at.isoformat(),
-        "result": test.result.value if test.result else None,
-    }
-
-
-def record_summary(record: ScreeningRecord) -> dict[str, Any]:
-    """A list item: no NIR, e-mail, phone or address (contract §3)."""
-    return {
-        "id": record.id,
-        "finess": record.finess,
-        "status": record.status.value,
-        "test": test_to_json(record.test),
-        "day": record.day.isoformat(),
-        "created_at": iso_utc(record.created_at),
-        "updated_at": iso_utc(record.updated_at),
-        "created_by": record.created_by,
-    }
-
-
-def record_to_json(record: ScreeningRecord) -> dict[str, Any]:
-    body = record_summary(record)
-    body["patient"] = patient_to_json(record.patient) if record.patient else None
-    return body

@@ -21,12 +21,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.domain import delivery as delivery_rules
-from chalicelib.domain.delivery import delivery_view
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.model import Principal, ScreeningRecord
 from chalicelib.domain.retention import EraseReason, RetentionPolicy, erase_day
-from chalicelib.domain.serialization import iso_utc, record_to_json
-from chalicelib.payloads import parse_patient_query
+from chalicelib.domain.serialization import iso_utc
+from chalicelib.payloads import DELIVERY, RECORD, parse_patient_query
 from chalicelib.ports import (
     AuditJournal,
     BlindIndex,
@@ -87,8 +86,8 @@ def export_patient(deps: PatientsDeps, caller: Principal, meta: RequestMeta, bod
         "generated_at": iso_utc(deps.clock.now()),
         "records": [
             {
-                **record_to_json(record),
-                "delivery": delivery_view(record),
+                **RECORD.render(record),
+                "delivery": DELIVERY.render(record),
                 "retention": {
                     "sent_to_sidep": delivery_rules.already_sent(record),
                     "personal_data_erased_on": _erased_here_on(record, deps.policy),

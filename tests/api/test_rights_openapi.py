@@ -1,5 +1,5 @@
 """The rights and stats routes in the OpenAPI document: it stays a valid 3.1 description and
-describes exactly the blueprints' routes (their payloads are declared in chalicelib/payloads.py)."""
+describes exactly the blueprints' routes (their payloads are declared in chalicelib/payloads/)."""
 
 from __future__ import annotations
 

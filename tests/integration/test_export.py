@@ -6,6 +6,7 @@ from __future__ import annotations
 from chalicelib.domain import delivery
 from chalicelib.domain.model import DeliveryState, MessageKind, RecordStatus
 from chalicelib.domain.model import ScreeningResult as Result
+from chalicelib.payloads import DELIVERY
 from devtools.fake_sidep import FakeSidep
 from testkit.export_support import (
     Exporter,
@@ -68,7 +69,7 @@ def test_the_delivery_view_shows_state_attempts_and_acknowledgement(
 ) -> None:
     [record] = seed(1, clock)
     Exporter(sidep, clock).run()
-    view = delivery.delivery_view(load(record))
+    view = DELIVERY.render(load(record))
     assert view["state"] == "acknowledged" and view["status"] == "acknowledged"
     assert view["attempts"] == 1 and view["last_error"] is None
     assert view["acknowledged_at"] == "2026-11-29T12:00:00Z"

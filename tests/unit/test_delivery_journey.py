@@ -13,11 +13,12 @@ from chalicelib.domain import delivery
 from chalicelib.domain.delivery import ErrorCategory, Journey
 from chalicelib.domain.model import RecordStatus
 from chalicelib.domain.model import ScreeningResult as Result
+from chalicelib.payloads import DELIVERY
 from tests.unit.test_delivery_state import NOW, POLICY, ready, record
 
 
 def view(r: object) -> dict[str, object]:
-    return delivery.delivery_view(r)  # type: ignore[arg-type]
+    return DELIVERY.render(r)
 
 
 def test_a_record_sent_whose_attempt_failed_is_retrying_with_its_error_category_never_ready() -> None:

@@ -9,6 +9,7 @@ import pytest
 from chalicelib.domain import delivery, model
 from chalicelib.domain.model import DeliveryState, MessageKind, RecordStatus
 from chalicelib.domain.model import ScreeningResult as Result
+from chalicelib.payloads import DELIVERY
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 POLICY = delivery.BackoffPolicy(max_attempts=3)
@@ -153,7 +154,7 @@ def test_the_delivery_view() -> None:
     r = ready()
     delivery.lease(r, NOW, NOW + timedelta(minutes=2))
     delivery.transport_failed(r, "http 500", NOW, POLICY, lambda: 0.0)
-    view = delivery.delivery_view(r)
+    view = DELIVERY.render(r)
     assert view == {
         "id": "r1",
         "status": "sent",

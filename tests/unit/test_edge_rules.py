@@ -1,6 +1,6 @@
 """The API edge's rules that a reading of the code can check: a view takes the time from the Clock
-port (never the machine's clock), and a use case answers domain values, rendered at the edge
-(chalicelib/api/render.py, chalicelib/domain/serialization.py), not dicts shaped for the wire."""
+port (never the machine's clock), and a use case answers domain values, rendered at the edge from
+the response declarations (chalicelib/payloads/responses.py), not dicts shaped for the wire."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ CLOCK_READS = {("datetime", "now"), ("datetime", "utcnow"), ("date", "today"), (
 # Use cases still answering a dict, each with its reason (remove an entry when it gets a type).
 DICT_ANSWERS = {
     "journal.read_audit": "its items are the adapter's public views of links (domain/audit_chain.py)",
-    "patients.export_patient": "the patient's full export, rendered with the record serializers",
-    "patients.erase_patient": "the erasure's report, rendered with the record serializers",
+    "patients.export_patient": "the patient's full export, its records rendered by their declarations",
+    "patients.erase_patient": "the erasure's report, built by the use case",
     "stats.read_stats": "domain/stats.py builds the statistics body (range_stats)",
 }
 

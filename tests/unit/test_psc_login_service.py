@@ -11,7 +11,6 @@ import re
 
 import pytest
 
-from chalicelib.api import render
 from chalicelib.domain.model import Role
 from chalicelib.domain.outcomes import LoginStarted
 from chalicelib.domain.psc import (
@@ -27,6 +26,7 @@ from chalicelib.domain.psc import (
     TooManyStarts,
     UnknownLogin,
 )
+from chalicelib.payloads import PSC_LOGIN, PSC_TOKEN
 from chalicelib.ports import Membership, RequestMeta
 from chalicelib.services import psc_login
 from chalicelib.services.refusals import UnauthenticatedRefusals
@@ -98,7 +98,7 @@ def test_an_invited_pharmacist_approves_their_code_and_gets_a_session_after_pend
     d = deps()
     provider, clock, journal, logins = parts(d)
     started = psc_login.start_login(d, META, {"national_id": NATIONAL_ID})
-    assert set(render.login_started(started)) == {"login_id", "binding_message", "expires_in", "interval"}
+    assert set(PSC_LOGIN.render(started)) == {"login_id", "binding_message", "expires_in", "interval"}
     assert re.fullmatch(f"[{BINDING_ALPHABET}]{{{BINDING_LENGTH}}}", started.binding_message)
     assert provider.pushes(NATIONAL_ID) == [started.binding_message]  # the push shows the same code
     assert started.login_id not in str(logins.logins)  # only its digest is kept
@@ -110,7 +110,7 @@ def test_an_invited_pharmacist_approves_their_code_and_gets_a_session_after_pend
     assert provider.approve(NATIONAL_ID, started.binding_message)
     clock.advance(seconds=started.interval + 10)
     answer = psc_login.poll_login(d, META, started.login_id)
-    assert answer.access_token.startswith("session-") and render.session(answer)["token_type"] == "Bearer"
+    assert answer.access_token.startswith("session-") and PSC_TOKEN.render(answer)["token_type"] == "Bearer"
     assert isinstance(d.issuer, FakeSessionIssuer) and d.issuer.pharmacies == [PHARMACY]
     assert logins.logins == {} and journal.actions()[-1] == ("psc_login", "success")
     with pytest.raises(UnknownLogin):  # one handle, one session
@@ -140,7 +140,7 @@ def test_every_start_answers_the_same_shape_invited_or_not(national_id: str) -> 
     d = deps()
     started = start(d, national_id)
     assert isinstance(started, LoginStarted)
-    answer = render.login_started(started)
+    answer = PSC_LOGIN.render(started)
     assert set(answer) == {"login_id", "binding_message", "expires_in", "interval"}
     assert (answer["expires_in"], answer["interval"]) == (POLICY.expires_in_seconds, POLICY.interval_seconds)
     assert len(answer["binding_message"]) == BINDING_LENGTH and len(answer["login_id"]) == 43

@@ -1,0 +1,430 @@
+"""The fields of the API's payloads: the patterns (each once: parsers full-match them, schemas carry
+them anchored), the field rules (a value -> a parsed value, or `Invalid` with a message that quotes
+nothing) and the kinds that pair a rule with its schema fragment (chalicelib/schema.py). The request,
+query and response declarations (requests.py, queries.py, responses.py) are built from these.
+
+Rules a schema cannot say (a NIR's key and its agreement with sex and birth date, date ranges,
+NFC-normalised lengths, a FINESS's Luhn key, INSEE's list, the EU device list on the sampling day)
+are the parsers', answered with 400.
+
+Decisions worth knowing:
+- Unknown fields are errors at every level. Their names are echoed only when they look like
+  identifiers; any other key (which could itself be personal data) is shown as `?`.
+- Names (`last_name`, `first_name`) are NFC-normalised and trimmed, and may contain letters
+  (with combining marks), spaces, hyphens, apostrophes (' and ’) and periods; digits and symbols
+  are refused. Apostrophes are stored as typed; transliteration is the exporter's business.
+- Free text (address line, city, pharmacy name) is NFC-normalised and trimmed; any control,
+  format, unassigned or line/paragraph-separator character is refused (checked before trimming,
+  so a trailing newline is an error rather than silently dropped).
+- An empty string is invalid even for optional fields: omit the field or send null.
+- `birth_date` may be "today" anywhere on Earth (up to UTC+14), so a newborn tested overseas on
+  the day of birth is accepted.
+- `sampled_at` keeps the offset it was given.
+- INS traits (`birth_last_name`, `birth_first_names`, `birth_place`, `identity_document`) are
+  optional; a birth place must be on the shipped INSEE list. The identity's status is never read
+  from the body (an `identity_status` field is refused as unknown): the service derives it.
+- `device_id` must be on the shipped EU common list (chalicelib/domain/devices.py), and still on it
+  on the sampling day (the day of `sampled_at` in its own offset).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+from chalicelib.domain import finess as finess_rules
+from chalicelib.domain import nir as nir_rules
+from chalicelib.domain import psc
+from chalicelib.domain.devices import device_list
+from chalicelib.domain.errors import FieldError, ValidationFailed
+from chalicelib.domain.identity import IdentityDocument
+from chalicelib.domain.insee import is_birth_place
+from chalicelib.domain.model import RecordStatus, Role, ScreeningKind, ScreeningResult, Sex
+from chalicelib.domain.pharmacy_day import FRENCH_ZONES
+from chalicelib.domain.serialization import iso_utc
+from chalicelib.schema import (
+    Field,
+    Invalid,
+    Kind,
+    Pattern,
+    Schema,
+    choice,
+    fail,
+    kind,
+    one_of_strings,
+    out,
+    string,
+)
+
+NAME_MAX = 100
+ADDRESS_LINE_MAX = 200
+CITY_MAX = 100
+PHARMACY_NAME_MAX = 200
+EMAIL_MAX = 254  # RFC 5321 path limit
+PHONE_INPUT_MAX = 40
+CURSOR_MAX = 2048
+LOGIN_ID_MAX = 128
+LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX = 50, 100
+AUDIT_LIMIT_DEFAULT, AUDIT_LIMIT_MAX = 100, 500
+EARLIEST_BIRTH_DATE = date(1900, 1, 1)
+# The earliest time zone is UTC+14: "today" there is the latest plausible birth date.
+_EARLIEST_ZONE_AHEAD = timedelta(hours=14)
+
+# --- the patterns, each once: the parsers full-match them, the schemas carry them ------------------
+
+UUID = Pattern("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+CURSOR = Pattern("[A-Za-z0-9_-]+={0,2}")
+# 01–95 but not 20 (Corsica is 2A/2B), or 97/98 overseas; then 7 digits.
+FINESS = Pattern(finess_rules.FINESS_REGEX)
+INSEE_CODE = Pattern("[0-9][0-9ABab][0-9]{3}")
+# the département is 2 digits, or 2A/2B in Corsica
+NORMALISED_NIR = Pattern("[0-9]{5}([0-9]{2}|2[AB])[0-9]{8}")
+NATIONAL_ID = Pattern("[0-9A-Za-z]{10,20}")
+RPPS = Pattern("[0-9]{11}")
+SECONDS = Pattern("[0-9]+")
+_DATE = Pattern("[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DATETIME = Pattern(
+    r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})[Tt ]"
+    r"(?P<time>[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?)"
+    r"(?P<offset>[Zz]|[+-][0-9]{2}:[0-9]{2})?"
+)
+_DEVICE_ID = Pattern("[0-9]{1,10}")
+_POSTAL_CODE = Pattern("[0-9]{5}")
+_POSTAL_DEPARTEMENT = Pattern("(0[1-9]|[1-8][0-9]|9[0-5]|97|98)")
+_NAME_PUNCTUATION = frozenset(" -'’.")
+_INVITABLE_ROLES = (Role.PHARMACIST, Role.PHARMACY_ADMIN)
+
+
+class Context:
+    """What the context-dependent rules compare with: the time of the request and the limits."""
+
+    __slots__ = ("max_age", "now", "skew")
+
+    def __init__(
+        self, now: datetime, max_age: timedelta = timedelta(0), skew: timedelta = timedelta(minutes=5)
+    ) -> None:
+        self.now = now
+        self.max_age = max_age
+        self.skew = skew
+
+
+# --- the field rules ---------------------------------------------------------------------------
+
+
+def _is_control(char: str) -> bool:
+    category = unicodedata.category(char)
+    return category[0] == "C" or category in ("Zl", "Zp")
+
+
+def _text(max_length: int) -> Kind[str]:
+    """NFC-normalised, trimmed, 1..max_length characters, no control characters."""
+
+    def parse(value: object) -> str:
+        text = string(value)
+        if len(text) > 4 * max_length:  # cheap bound before any per-character work
+            fail(f"must be at most {max_length} characters")
+        if any(_is_control(char) for char in text):
+            fail("must not contain control characters")
+        text = unicodedata.normalize("NFC", text).strip()
+        if not text:
+            fail("must not be empty")
+        if len(text) > max_length:
+            fail(f"must be at most {max_length} characters")
+        return text
+
+    return kind(parse, {"type": "string"})
+
+
+def _is_name_char(char: str) -> bool:
+    return unicodedata.category(char)[0] in "LM" or char in _NAME_PUNCTUATION
+
+
+def _person_name(value: object) -> str:
+    name = _TEXT_NAME.parse(value, None)
+    if not all(_is_name_char(char) for char in name):
+        fail("may contain only letters, spaces, hyphens, apostrophes and periods")
+    if not any(unicodedata.category(char)[0] == "L" for char in name):
+        fail("must contain a letter")
+    return name
+
+
+def _nir(value: object) -> str:
+    try:
+        return nir_rules.normalise(string(value))
+    except nir_rules.InvalidNir as invalid:
+        fail(invalid.message)
+
+
+def _iso_date(value: object) -> date:
+    text = string(value)
+    if not _DATE.matches(text):
+        fail("must be a date in the form YYYY-MM-DD")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        fail("is not a valid calendar date")
+
+
+def _birth_date(value: object, context: Context) -> date:
+    born = _iso_date(value)
+    if born > (context.now.astimezone(UTC) + _EARLIEST_ZONE_AHEAD).date():
+        fail("must not be in the future")
+    if born < EARLIEST_BIRTH_DATE:
+        fail("must not be before 1900-01-01")
+    return born
+
+
+def _rfc3339(value: object) -> datetime:
+    """An RFC 3339 date-time; a missing offset is an error, never a guess."""
+    match = _DATETIME.fullmatch(string(value))
+    if match is None:
+        fail("must be an RFC 3339 date-time (YYYY-MM-DDThh:mm:ss±hh:mm)")
+    offset = match["offset"]
+    if offset is None:
+        fail("must include a time zone offset (Z or ±hh:mm)")
+    seconds, _, fraction = match["time"].partition(".")
+    fraction = f".{fraction[:6]}" if fraction else ""  # datetime keeps microseconds
+    offset = "+00:00" if offset in ("Z", "z") else offset
+    try:
+        parsed = datetime.fromisoformat(f"{match['date']}T{seconds}{fraction}{offset}")
+        parsed.astimezone(UTC)  # it must name an instant: 0001-01-01T00:00:00+01:00 has none
+    except (ValueError, OverflowError):
+        fail("is not a valid date-time")
+    return parsed
+
+
+def _query_datetime(value: object) -> datetime:
+    # In a query string an unencoded "+" arrives as a space: " hh:mm" at the end can only be an offset.
+    text = string(value)
+    if len(text) > 6 and text[-6] == " " and _TIME_OF_OFFSET.matches(text[-5:]):
+        text = f"{text[:-6]}+{text[-5:]}"
+    return _rfc3339(text)
+
+
+_TIME_OF_OFFSET = Pattern("[0-9]{2}:[0-9]{2}")
+
+
+def _sampled_at(value: object, context: Context) -> datetime:
+    sampled = _rfc3339(value)
+    if sampled > context.now + context.skew:
+        fail("must not be in the future")
+    if sampled < context.now - context.max_age:
+        fail(f"must be within the last {context.max_age.days} days")
+    return sampled
+
+
+def _device_id(value: object) -> str:
+    text = string(value)
+    if not _DEVICE_ID.matches(text):
+        fail("must be an EU common list device id: 1 to 10 digits")
+    if device_list().get(text) is None:
+        fail("is not on the EU common list of test devices")
+    return text
+
+
+def _birth_place(value: object) -> str:
+    text = string(value).strip().upper()
+    if not INSEE_CODE.matches(text):
+        fail("must be an INSEE code: 5 characters (a commune, 2A/2B in Corsica, or 99 and a country)")
+    if not is_birth_place(text):
+        fail("is not a commune or country of INSEE's code list")
+    return text
+
+
+def _trimmed(value: object, max_length: int) -> str:
+    """An optional contact field's text: trimmed, not empty, bounded before any library sees it."""
+    text = string(value).strip()
+    if not text:
+        fail("must not be empty (omit it or send null)")
+    if len(text) > max_length:
+        fail(f"must be at most {max_length} characters")
+    return text
+
+
+def _email(value: object) -> str:
+    text = _trimmed(value, EMAIL_MAX)
+    # Imported when first needed: email_validator compiles its grammar at import (tens of ms), which
+    # every cold start (the scheduled functions too) would pay for the few records with an e-mail.
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(text, check_deliverability=False).normalized
+    except EmailNotValidError:
+        # the library's message may quote the address
+        fail("is not a valid e-mail address")
+
+
+def _phone(value: object) -> str:
+    text = _trimmed(value, PHONE_INPUT_MAX)
+    import phonenumbers  # when first needed, as email_validator: its import costs tens of ms
+
+    try:
+        number = phonenumbers.parse(text, "FR")
+    except phonenumbers.NumberParseException:
+        fail("is not a phone number")
+    if number.extension:
+        fail("must not have an extension")
+    if not phonenumbers.is_valid_number(number):
+        fail("is not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _postal_code(value: object) -> str:
+    text = string(value).strip()
+    if not _POSTAL_CODE.matches(text):
+        fail("must be 5 digits")
+    if not _POSTAL_DEPARTEMENT.matches(text[:2]):
+        fail("must start with a French département number (01–95, 97 or 98)")
+    return text
+
+
+def _finess(value: object) -> str:
+    number = string(value).upper()
+    if len(number) != 9:
+        fail("must have 9 characters")
+    if not FINESS.matches(number):
+        fail("must be a département code (01–95, 2A, 2B, 97 or 98) followed by 7 digits")
+    if not finess_rules.has_valid_key(number):
+        fail("has a wrong check digit")
+    return number
+
+
+def _limit(maximum: int) -> Kind[int]:
+    message = f"must be an integer from 1 to {maximum}"
+
+    def parse(value: object) -> int:
+        text = string(value)
+        if not text.isascii() or not text.isdigit() or len(text) > 6:
+            fail(message)
+        limit = int(text)
+        if not 1 <= limit <= maximum:
+            fail(message)
+        return limit
+
+    return kind(parse, {"type": "integer", "minimum": 1, "maximum": maximum})
+
+
+def _cursor(value: object) -> str:
+    text = string(value)
+    if len(text) > CURSOR_MAX:
+        fail(f"must be at most {CURSOR_MAX} characters")
+    if not CURSOR.matches(text):
+        fail("is not a valid cursor")
+    return text
+
+
+def _boolean(value: object) -> bool:
+    if not isinstance(value, bool):
+        fail("must be true or false")
+    return value
+
+
+def _national_id(value: object) -> str:
+    text = string(value).strip().upper()
+    if not psc.is_national_id(text):
+        fail("must be 10 to 20 letters or digits (RPPS professionals: 8 followed by the RPPS number)")
+    return text
+
+
+def _rpps(value: object) -> str:
+    text = string(value).strip()
+    if not psc.is_rpps(text):
+        fail("must be 11 digits")
+    return psc.national_id_of_rpps(text)
+
+
+# --- the kinds -----------------------------------------------------------------------------------
+
+STRING = kind(string, {"type": "string"})
+TIMESTAMP = out(
+    {"type": "string", "format": "date-time", "description": "RFC 3339, UTC (Z)."},
+    lambda moment: iso_utc(moment) if isinstance(moment, datetime) else moment,
+)
+DAY = kind(_iso_date, {"type": "string", "format": "date"})
+ID = out({"type": "string", "format": "uuid"})
+COUNT = out({"type": "integer", "minimum": 0})
+POSITIVE = out({"type": "integer", "minimum": 1})
+BOOLEAN = kind(_boolean, {"type": "boolean"})
+_TEXT_NAME = _text(NAME_MAX)
+NAME = kind(_person_name, {"type": "string"})
+NIR = kind(_nir, {"type": "string"})
+FINESS_NUMBER = kind(_finess, {"type": "string"})
+EMAIL = kind(_email, {"type": "string"})
+PHONE = kind(_phone, {"type": "string"})
+CURSOR_PARAM = kind(_cursor, {"type": "string", "pattern": CURSOR.anchored, "maxLength": CURSOR_MAX})
+QUERY_TIME = kind(_query_datetime, {"type": "string", "format": "date-time"})
+SEX = choice(Sex)
+KIND = choice(ScreeningKind)
+RESULT = choice(ScreeningResult)
+STATUS = choice(RecordStatus)
+IDENTITY_DOCUMENT = choice(IdentityDocument)
+INVITABLE_ROLE = choice(Role, _INVITABLE_ROLES)
+TIME_ZONE = one_of_strings(FRENCH_ZONES)
+# the EU list is read when first needed (a create, the document), not at import
+DEVICE_ID = kind(_device_id, lambda: {"type": "string", "enum": sorted(device_list().devices, key=int)})
+NATIONAL_ID_KIND = kind(
+    _national_id,
+    {
+        "type": "string",
+        "pattern": NATIONAL_ID.anchored,
+        "description": "The PSC national identifier (RPPS professionals: 8 followed by the RPPS number).",
+    },
+)
+RPPS_KIND = kind(
+    _rpps, {"type": "string", "pattern": RPPS.anchored, "description": "The 11-digit RPPS number."}
+)
+# Path and header parameters (their parsers: parse_uuid, validate_finess)
+UUID_PARAM: Schema = {"type": "string", "format": "uuid", "pattern": UUID.anchored}
+FINESS_PARAM: Schema = {"type": "string", "pattern": FINESS.anchored}
+LOGIN_ID_PARAM: Schema = {"type": "string", "maxLength": LOGIN_ID_MAX}
+SECONDS_HEADER: Schema = {"type": "string", "pattern": SECONDS.anchored}
+
+
+# the kinds of single request fields, each with its bounds
+ADDRESS_LINE = _text(ADDRESS_LINE_MAX)
+CITY = _text(CITY_MAX)
+PHARMACY_NAME = _text(PHARMACY_NAME_MAX)
+POSTAL_CODE = kind(_postal_code, {"type": "string"})
+BIRTH_DATE = Kind(_birth_date, DAY.schema)
+BIRTH_PLACE = kind(_birth_place, {"type": "string", "pattern": INSEE_CODE.anchored})
+SAMPLED_AT = Kind(_sampled_at, {"type": "string", "format": "date-time"})
+LIST_LIMIT = _limit(LIST_LIMIT_MAX)
+AUDIT_LIMIT = _limit(AUDIT_LIMIT_MAX)
+
+# fields several payloads share (an invitation's and a login's identifiers, a member's role)
+EMAIL_FIELD = Field("email", EMAIL)
+NATIONAL_ID_FIELD = Field("national_id", NATIONAL_ID_KIND)
+RPPS_FIELD = Field("rpps", RPPS_KIND)
+ROLE_FIELD = Field("role", INVITABLE_ROLE)
+
+
+# --- the rules other layers call on single values ------------------------------------------------------
+
+
+def require_aware(now: datetime) -> None:
+    if now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")  # a programming error, not bad input
+
+
+def validate_finess(value: object, field: str = "finess") -> str:
+    """A FINESS number (9 characters, département prefix, Luhn key), upper-cased."""
+    try:
+        return _finess(value)
+    except Invalid as invalid:
+        raise ValidationFailed([FieldError(field, invalid.message)]) from None
+
+
+def finess_with_check_digit(prefix8: str) -> str:
+    """Complete 8 characters into a valid FINESS number (for tests and seeding)."""
+    prefix = prefix8.upper()
+    if len(prefix) != 8:
+        raise ValueError("a FINESS prefix has 8 characters")
+    return prefix + finess_rules.check_digit(prefix)
+
+
+def parse_uuid(value: object, field: str) -> str:
+    """An Idempotency-Key header or a record id: a hyphenated UUID, returned lower-case."""
+    if not isinstance(value, str) or not UUID.matches(value):
+        raise ValidationFailed([FieldError(field, "must be a UUID (8-4-4-4-12 hexadecimal digits)")])
+    return str(uuid.UUID(value))
