@@ -79,7 +79,7 @@ def test_the_walk_sees_every_floor() -> None:
 
 def test_an_import_inside_a_function_counts(tmp_path: Path) -> None:
     source = tmp_path / "x.py"
-    source.write_text("def f():\n    from testkit.fakes import FixedClock\n    import bench.run\n")
+    source.write_text("def f():\n    from tests.conftest import World\n    import bench.run\n")
     assert _imported_tops(source) == {"tests", "bench"}
 
 
