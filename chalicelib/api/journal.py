@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.api import render
-from chalicelib.api.context import caller, meta
+from chalicelib.api.context import call
 from chalicelib.api.routing import ApiBlueprint
 from chalicelib.bootstrap import get_container
 from chalicelib.payloads import parse_audit_query
@@ -20,19 +20,11 @@ def audit_journal() -> dict[str, Any]:
     request: Any = blueprint.current_request
     container = get_container()
     query = parse_audit_query(request.query_params, now=container.clock.now())
-    items, next_cursor = read_audit(
-        container.journal,
-        caller(request),
-        meta(request),
-        start=query.from_,
-        end=query.to,
-        limit=query.limit,
-        cursor=query.cursor,
-    )
+    items, next_cursor = read_audit(container.journal, call(request), query)
     return {"items": items, "next_cursor": next_cursor}
 
 
 @blueprint.route("/v1/audit/public-key", methods=["GET"])
 def audit_public_key() -> dict[str, Any]:
     request: Any = blueprint.current_request
-    return render.public_key(read_public_key(get_container().journal, caller(request), meta(request)))
+    return render.public_key(read_public_key(get_container().journal, call(request)))

@@ -10,6 +10,8 @@ from chalicelib.api import render
 from chalicelib.api.context import json_body, meta
 from chalicelib.api.routing import ApiBlueprint
 from chalicelib.bootstrap import get_container
+from chalicelib.domain.commands import StartLogin
+from chalicelib.payloads import parse_login_request
 from chalicelib.services import psc_login
 
 blueprint = ApiBlueprint(__name__)
@@ -24,7 +26,8 @@ ANONYMOUS_ROUTES = frozenset({LOGINS, LOGIN_TOKEN, JWKS})
 @blueprint.route(LOGINS, methods=["POST"])
 def start_login() -> Response:
     request: Any = blueprint.current_request
-    started = psc_login.start_login(get_container().psc, meta(request), json_body(request))
+    command = StartLogin(parse_login_request(json_body(request)))
+    started = psc_login.start_login(get_container().psc, meta(request), command)
     return Response(
         body=render.login_started(started),
         status_code=201,

@@ -6,7 +6,7 @@ from typing import Any
 
 from chalice import Response
 
-from chalicelib.api.context import caller, meta
+from chalicelib.api.context import call
 from chalicelib.api.routing import ApiBlueprint
 from chalicelib.bootstrap import get_container
 from chalicelib.services import auth
@@ -17,5 +17,5 @@ blueprint = ApiBlueprint(__name__)
 @blueprint.route("/v1/session/logout", methods=["POST"])
 def logout() -> Response:
     request: Any = blueprint.current_request
-    auth.logout(get_container().session, caller(request), meta(request))
+    auth.logout(get_container().session, call(request))
     return Response(body="", status_code=204)

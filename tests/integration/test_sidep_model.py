@@ -57,10 +57,20 @@ from chalicelib.domain.errors import Conflict
 from chalicelib.domain.model import MessageKind, Principal, RecordStatus, Role, ScreeningRecord
 from chalicelib.ports import RequestMeta
 from chalicelib.services import patients, records
+from chalicelib.services.call import Call
 from chalicelib.services.export import ExportRun, ExportSettings
 from chalicelib.services.retention import PurgeDeps, purge, retention_policy
 from devtools.fake_sidep import Faults, InProcessTransport, Receiver
-from tests.fakes import FakeCipher, FakeIdempotency, FakeIndex, FakeJournal, FixedClock, dynamodb_changes
+from tests.fakes import (
+    FakeCipher,
+    FakeIdempotency,
+    FakeIndex,
+    FakeJournal,
+    FixedClock,
+    create_command,
+    dynamodb_changes,
+    patient_query,
+)
 from tests.patients import PATIENTS, screening_body
 
 MAX_EXAMPLES = int(os.environ.get("MODEL_MAX_EXAMPLES", "50"))
@@ -149,7 +159,9 @@ class SidepAgreement(RuleBasedStateMachine):
     def create(self, patient: int, result: str | None) -> str:
         sampled = (self.clock.now() - timedelta(minutes=10)).isoformat()
         record, _ = records.create_record(
-            self.records, PHARMACIST, META, screening_body(patient, result, sampled_at=sampled), None
+            self.records,
+            Call(PHARMACIST, META),
+            create_command(self.records, screening_body(patient, result, sampled_at=sampled)),
         )
         self.ids.append(record.id)
         return record.id
@@ -161,7 +173,7 @@ class SidepAgreement(RuleBasedStateMachine):
     @rule(record_id=created)
     def cancel(self, record_id: str) -> None:
         try:
-            records.cancel_record(self.records, PHARMACIST, META, record_id)
+            records.cancel_record(self.records, Call(PHARMACIST, META), record_id)
         except Conflict:
             return  # already sent (withdraw instead), erased, or changed meanwhile
         self.never_sent.add(record_id)
@@ -174,7 +186,7 @@ class SidepAgreement(RuleBasedStateMachine):
     def erase(self, patient: int) -> None:
         try:
             nir = {"nir": PATIENTS[patient]["nir"]}
-            answer = patients.erase_patient(self.patients, PHARMACIST, META, nir)
+            answer = patients.erase_patient(self.patients, Call(PHARMACIST, META), patient_query(nir))
         except Conflict:
             return
         self.never_sent.update(answer["erased"])

@@ -48,7 +48,7 @@ def _use_cases() -> dict[str, object]:
                 and not name.startswith("_")
             ):
                 params = inspect.signature(function).parameters
-                if "caller" in params or "meta" in params:  # what a route calls
+                if "call" in params or "meta" in params:  # what a route calls
                     found[f"{info.name}.{name}"] = function
     return found
 
