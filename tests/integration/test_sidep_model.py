@@ -70,6 +70,7 @@ from tests.fakes import (
     create_command,
     dynamodb_changes,
     patient_query,
+    result_command,
 )
 from tests.patients import PATIENTS, screening_body
 
@@ -151,7 +152,7 @@ class SidepAgreement(RuleBasedStateMachine):
     # what the pharmacist does -----------------------------------------------------------------
     def _call(self, action: Any, *args: Any) -> Any:
         try:
-            return action(self.records, PHARMACIST, META, *args)
+            return action(self.records, Call(PHARMACIST, META), *args)
         except Conflict:
             return None  # refused: cancelled, erased, changed meanwhile, already sent...
 
@@ -168,7 +169,7 @@ class SidepAgreement(RuleBasedStateMachine):
 
     @rule(record_id=created, result=RESULTS)
     def set_result(self, record_id: str, result: str | None) -> None:
-        self._call(records.set_result, record_id, {"result": result})
+        self._call(records.set_result, result_command(record_id, {"result": result}))
 
     @rule(record_id=created)
     def cancel(self, record_id: str) -> None:
