@@ -78,16 +78,8 @@ class Container:
     aws: AwsClients  # one client per service, for adapters built later (export, purge)
 
     def authenticate(self, meta: RequestMeta, authorization: str | None, route: str) -> Principal:
-        return auth.authenticate(
-            self.verifier,
-            self.memberships,
-            self.journal,
-            self.refusals,
-            meta,
-            authorization,
-            route,
-            self.pharmacies,
-        )
+        deps = auth.AuthDeps(self.verifier, self.memberships, self.journal, self.refusals, self.pharmacies)
+        return auth.authenticate(deps, meta, authorization, route)
 
 
 # --- what each adapter takes of the settings (the adapters never see Settings) ------------------

@@ -8,10 +8,20 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from chalicelib.domain import delivery
 from chalicelib.domain.audit_chain import AuditEvent
+from chalicelib.domain.commands import (
+    ChangePharmacySettings,
+    CreateRecord,
+    InviteMember,
+    OnboardPharmacy,
+    PatientQuery,
+    SetResult,
+    StartLogin,
+    canonical_json,
+)
 from chalicelib.domain.errors import Conflict, NotFound, ServiceUnavailable, Unauthenticated
 from chalicelib.domain.model import Patient, Role, ScreeningRecord
 from chalicelib.domain.psc import (
@@ -24,6 +34,16 @@ from chalicelib.domain.psc import (
 from chalicelib.domain.retention import RetentionFacts, RetentionPolicy
 from chalicelib.domain.serialization import patient_from_json, patient_to_json
 from chalicelib.domain.stats import Skeleton
+from chalicelib.payloads import (
+    parse_invitation,
+    parse_login_request,
+    parse_patient_query,
+    parse_pharmacy,
+    parse_pharmacy_settings,
+    parse_result_update,
+    parse_submission,
+    parse_uuid,
+)
 from chalicelib.ports import (
     Change,
     ChangedMeanwhile,
@@ -608,3 +628,48 @@ def dynamodb_changes(changes: Sequence[Change]) -> None:
         Connection(region=settings.region, host=settings.aws_endpoint_url), changes
     ):
         raise ServiceUnavailable("The transaction conflicted with another.")
+
+
+# --- commands as the views build them from a body (chalicelib/api/*.py) ---------------------------
+
+
+class _ClockAndSettings(Protocol):
+    @property
+    def clock(self) -> Any: ...
+
+    @property
+    def settings(self) -> Any: ...
+
+
+def create_command(deps: _ClockAndSettings, body: Any, key: str | None = None) -> CreateRecord:
+    """POST /v1/tests's command, parsed as its view does (the time from `deps.clock`)."""
+    submission = parse_submission(
+        body, now=deps.clock.now(), max_age_days=deps.settings.retention_hard_cap_days
+    )
+    idempotency_key = parse_uuid(key, "Idempotency-Key") if key is not None else None
+    return CreateRecord(submission, idempotency_key, canonical_json(body))
+
+
+def result_command(record_id: str, body: Any) -> SetResult:
+    return SetResult(record_id, parse_result_update(body))
+
+
+def pharmacy_command(body: Any) -> OnboardPharmacy:
+    return OnboardPharmacy(*parse_pharmacy(body))
+
+
+def invite_command(finess: str, body: Any) -> InviteMember:
+    invitation = parse_invitation(body)
+    return InviteMember(finess, invitation.role, email=invitation.email, national_id=invitation.national_id)
+
+
+def settings_command(finess: str, body: Any) -> ChangePharmacySettings:
+    return ChangePharmacySettings(finess, parse_pharmacy_settings(body))
+
+
+def patient_query(body: Any) -> PatientQuery:
+    return PatientQuery(parse_patient_query(body))
+
+
+def login_command(body: Any) -> StartLogin:
+    return StartLogin(parse_login_request(body))

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import payloads
-from chalicelib.api.context import caller, json_body, meta
+from chalicelib.api.context import call, json_body
 from chalicelib.api.routing import PROTECTED, WITH_BODY, ApiBlueprint, Reply, Route
 from chalicelib.bootstrap import get_container
+from chalicelib.domain.commands import ChangePharmacySettings, InviteMember, OnboardPharmacy, RevokeMember
+from chalicelib.payloads import parse_invitation, parse_pharmacy, parse_pharmacy_settings
 from chalicelib.services import admin
 
 blueprint = ApiBlueprint(__name__)
@@ -31,10 +33,8 @@ blueprint = ApiBlueprint(__name__)
 )
 def onboard_pharmacy() -> Any:
     request: Any = blueprint.current_request
-    onboarded = admin.onboard_pharmacy(
-        get_container().admin, caller(request), meta(request), json_body(request)
-    )
-    return onboarded
+    command = OnboardPharmacy(*parse_pharmacy(json_body(request)))
+    return admin.onboard_pharmacy(get_container().admin, call(request), command)
 
 
 @blueprint.route(
@@ -59,10 +59,11 @@ def onboard_pharmacy() -> Any:
 )
 def invite_member(finess: str) -> Any:
     request: Any = blueprint.current_request
-    invited = admin.invite_member(
-        get_container().admin, caller(request), meta(request), finess, json_body(request)
+    invitation = parse_invitation(json_body(request))
+    command = InviteMember(
+        finess, invitation.role, email=invitation.email, national_id=invitation.national_id
     )
-    return invited
+    return admin.invite_member(get_container().admin, call(request), command)
 
 
 @blueprint.route(
@@ -78,7 +79,7 @@ def invite_member(finess: str) -> Any:
 )
 def revoke_member(finess: str, username: str) -> None:
     request: Any = blueprint.current_request
-    admin.revoke_member(get_container().admin, caller(request), meta(request), finess, username)
+    admin.revoke_member(get_container().admin, call(request), RevokeMember(finess, username))
 
 
 @blueprint.route(
@@ -98,7 +99,5 @@ def revoke_member(finess: str, username: str) -> None:
 )
 def set_pharmacy_settings(finess: str) -> Any:
     request: Any = blueprint.current_request
-    settings = admin.set_pharmacy_settings(
-        get_container().admin, caller(request), meta(request), finess, json_body(request)
-    )
-    return settings
+    command = ChangePharmacySettings(finess, parse_pharmacy_settings(json_body(request)))
+    return admin.set_pharmacy_settings(get_container().admin, call(request), command)

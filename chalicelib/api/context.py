@@ -1,4 +1,5 @@
-"""What the middleware hands the views: the verified caller and where the request came from."""
+"""What the middleware hands the views: the verified caller and where the request came from (together,
+the Call a use case takes: chalicelib/services/call.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from chalice.app import Request
 from chalicelib.domain.errors import FieldError, Unauthenticated, ValidationFailed
 from chalicelib.domain.model import Principal
 from chalicelib.ports import RequestMeta
+from chalicelib.services.call import Call
 
 _PRINCIPAL = "depistage.principal"
 _REQUEST_ID = "depistage.request_id"
@@ -42,6 +44,11 @@ def meta(request: Request) -> RequestMeta:
         source_ip=str(identity.get("sourceIp") or ""),
         user_agent=str(request.headers.get("user-agent", ""))[:256],
     )
+
+
+def call(request: Request) -> Call:
+    """The authenticated request a view hands its use case."""
+    return Call(caller(request), meta(request))
 
 
 def _depth(value: Any) -> int:

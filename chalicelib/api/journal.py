@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import payloads
-from chalicelib.api.context import caller, meta
+from chalicelib.api.context import call
 from chalicelib.api.routing import PROTECTED, ApiBlueprint, Reply, Route
 from chalicelib.bootstrap import get_container
 from chalicelib.payloads import parse_audit_query
@@ -30,15 +30,7 @@ def audit_journal() -> dict[str, Any]:
     request: Any = blueprint.current_request
     container = get_container()
     query = parse_audit_query(request.query_params, now=container.clock.now())
-    items, next_cursor = read_audit(
-        container.journal,
-        caller(request),
-        meta(request),
-        start=query.from_,
-        end=query.to,
-        limit=query.limit,
-        cursor=query.cursor,
-    )
+    items, next_cursor = read_audit(container.journal, call(request), query)
     return {"items": items, "next_cursor": next_cursor}
 
 
@@ -54,4 +46,4 @@ def audit_journal() -> dict[str, Any]:
 )
 def audit_public_key() -> Any:
     request: Any = blueprint.current_request
-    return read_public_key(get_container().journal, caller(request), meta(request))
+    return read_public_key(get_container().journal, call(request))

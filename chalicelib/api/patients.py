@@ -8,9 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import payloads
-from chalicelib.api.context import caller, json_body, meta
+from chalicelib.api.context import call, json_body
 from chalicelib.api.routing import PROTECTED, WITH_BODY, ApiBlueprint, Reply, Route
 from chalicelib.bootstrap import get_container
+from chalicelib.domain.commands import PatientQuery
+from chalicelib.payloads import parse_patient_query
 from chalicelib.services import patients
 
 blueprint = ApiBlueprint(__name__)
@@ -35,9 +37,8 @@ def _request() -> Any:
 )
 def search_patient() -> dict[str, Any]:
     request = _request()
-    return patients.export_patient(
-        get_container().patients, caller(request), meta(request), json_body(request)
-    )
+    query = PatientQuery(parse_patient_query(json_body(request)))
+    return patients.export_patient(get_container().patients, call(request), query)
 
 
 @blueprint.route(
@@ -54,6 +55,5 @@ def search_patient() -> dict[str, Any]:
 )
 def erase_patient() -> dict[str, Any]:
     request = _request()
-    return patients.erase_patient(
-        get_container().patients, caller(request), meta(request), json_body(request)
-    )
+    query = PatientQuery(parse_patient_query(json_body(request)))
+    return patients.erase_patient(get_container().patients, call(request), query)

@@ -8,6 +8,8 @@ from chalicelib import payloads
 from chalicelib.api.context import json_body, meta
 from chalicelib.api.routing import Access, ApiBlueprint, Reply, Route
 from chalicelib.bootstrap import get_container
+from chalicelib.domain.commands import StartLogin
+from chalicelib.payloads import parse_login_request
 from chalicelib.services import psc_login
 
 blueprint = ApiBlueprint(__name__)
@@ -45,8 +47,8 @@ _ANONYMOUS = ("400", "413", "415", "503")
 )
 def start_login() -> Any:
     request: Any = blueprint.current_request
-    started = psc_login.start_login(get_container().psc, meta(request), json_body(request))
-    return started
+    command = StartLogin(parse_login_request(json_body(request)))
+    return psc_login.start_login(get_container().psc, meta(request), command)
 
 
 @blueprint.route(

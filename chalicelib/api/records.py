@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import payloads
-from chalicelib.api.context import caller, json_body, meta
+from chalicelib.api.context import call, json_body
 from chalicelib.api.openapi import SUBMISSION_EXAMPLE
 from chalicelib.api.routing import PROTECTED, WITH_BODY, ApiBlueprint, Reply, Route
 from chalicelib.bootstrap import get_container
-from chalicelib.payloads import parse_list_query
+from chalicelib.domain.commands import CreateRecord, SetResult, canonical_json
+from chalicelib.payloads import parse_list_query, parse_result_update, parse_submission, parse_uuid
 from chalicelib.schema import Schema
 from chalicelib.services import records
 
@@ -66,13 +67,16 @@ def _request() -> Any:
 )
 def create_test() -> Any:
     request = _request()
-    record, _created = records.create_record(
-        get_container().records,
-        caller(request),
-        meta(request),
-        json_body(request),
-        request.headers.get("idempotency-key"),
+    container = get_container()
+    body, key = json_body(request), request.headers.get("idempotency-key")
+    command = CreateRecord(
+        submission=parse_submission(
+            body, now=container.clock.now(), max_age_days=container.settings.retention_hard_cap_days
+        ),
+        idempotency_key=parse_uuid(key, "Idempotency-Key") if key is not None else None,
+        body=canonical_json(body),
     )
+    record, _created = records.create_record(container.records, call(request), command)
     return record
 
 
@@ -89,19 +93,9 @@ def create_test() -> Any:
 )
 def list_tests() -> Any:
     request = _request()
-    deps = get_container().records
-    principal = caller(request)
-    query = parse_list_query(request.query_params, today=records.pharmacy_today(deps, principal))
-    page = records.list_records(
-        deps,
-        principal,
-        meta(request),
-        day=query.day,
-        status=query.status,
-        limit=query.limit,
-        cursor=query.cursor,
-    )
-    return page
+    deps, this = get_container().records, call(request)
+    query = parse_list_query(request.query_params, today=records.pharmacy_today(deps, this.caller))
+    return records.list_records(deps, this, query)
 
 
 @blueprint.route(
@@ -116,7 +110,7 @@ def list_tests() -> Any:
 )
 def read_test(record_id: str) -> Any:
     request = _request()
-    return records.read_record(get_container().records, caller(request), meta(request), record_id)
+    return records.read_record(get_container().records, call(request), record_id)
 
 
 @blueprint.route(
@@ -137,10 +131,8 @@ def read_test(record_id: str) -> Any:
 )
 def set_test_result(record_id: str) -> Any:
     request = _request()
-    record = records.set_result(
-        get_container().records, caller(request), meta(request), record_id, json_body(request)
-    )
-    return record
+    command = SetResult(record_id, parse_result_update(json_body(request)))
+    return records.set_result(get_container().records, call(request), command)
 
 
 @blueprint.route(
@@ -155,7 +147,7 @@ def set_test_result(record_id: str) -> Any:
 )
 def cancel_test(record_id: str) -> None:
     request = _request()
-    records.cancel_record(get_container().records, caller(request), meta(request), record_id)
+    records.cancel_record(get_container().records, call(request), record_id)
 
 
 @blueprint.route(
@@ -171,7 +163,7 @@ def cancel_test(record_id: str) -> None:
 )
 def withdraw_test(record_id: str) -> Any:
     request = _request()
-    return records.withdraw_record(get_container().records, caller(request), meta(request), record_id)
+    return records.withdraw_record(get_container().records, call(request), record_id)
 
 
 @blueprint.route(
@@ -186,4 +178,4 @@ def withdraw_test(record_id: str) -> Any:
 )
 def read_test_delivery(record_id: str) -> Any:
     request = _request()
-    return records.read_delivery(get_container().records, caller(request), meta(request), record_id)
+    return records.read_delivery(get_container().records, call(request), record_id)

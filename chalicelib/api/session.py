@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.api.context import caller, meta
+from chalicelib.api.context import call
 from chalicelib.api.routing import PROTECTED, ApiBlueprint, Reply, Route
 from chalicelib.bootstrap import get_container
 from chalicelib.services import auth
@@ -26,4 +26,4 @@ blueprint = ApiBlueprint(__name__)
 )
 def logout() -> None:
     request: Any = blueprint.current_request
-    auth.logout(get_container().session, caller(request), meta(request))
+    auth.logout(get_container().session, call(request))

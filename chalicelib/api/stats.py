@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import payloads
-from chalicelib.api.context import caller, meta
+from chalicelib.api.context import call
 from chalicelib.api.routing import PROTECTED, ApiBlueprint, Reply, Route
 from chalicelib.bootstrap import get_container
+from chalicelib.payloads import parse_stats_query
 from chalicelib.services import stats
 
 blueprint = ApiBlueprint(__name__)
@@ -27,4 +28,5 @@ blueprint = ApiBlueprint(__name__)
 )
 def read_stats() -> dict[str, Any]:
     request = blueprint.current_request
-    return stats.read_stats(get_container().stats, caller(request), meta(request), request.query_params)
+    query = parse_stats_query(request.query_params)
+    return stats.read_stats(get_container().stats, call(request), query)

@@ -25,7 +25,7 @@ from chalicelib.ports import (
     TokenVerifier,
     UserDirectory,
 )
-from chalicelib.services.access import audit
+from chalicelib.services.call import Audit, Call
 from chalicelib.services.refusals import UnauthenticatedRefusals
 
 
@@ -38,16 +38,18 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
-def authenticate(
-    verifier: TokenVerifier,
-    memberships: MembershipRepository,
-    journal: AuditJournal,
-    refusals: UnauthenticatedRefusals,
-    meta: RequestMeta,
-    authorization: str | None,
-    route: str,
-    pharmacies: PharmacyRepository | None = None,
-) -> Principal:
+@dataclass(frozen=True)
+class AuthDeps:
+    """What the middleware's authentication reads: `pharmacies` None skips the "PSC required" check."""
+
+    verifier: TokenVerifier
+    memberships: MembershipRepository
+    journal: AuditJournal
+    refusals: UnauthenticatedRefusals
+    pharmacies: PharmacyRepository | None = None
+
+
+def authenticate(deps: AuthDeps, meta: RequestMeta, authorization: str | None, route: str) -> Principal:
     """Every refusal is journaled with its reason (never the token): one without an identity per
     source and reason per window (services/refusals.py), one of a member on their chain.
 
@@ -57,46 +59,39 @@ def authenticate(
     member of a pharmacy that requires PSC, admin or pharmacist, is refused.
     """
     try:
-        token = verifier.verify(bearer_token(authorization))
+        token = deps.verifier.verify(bearer_token(authorization))
     except Unauthenticated as refusal:
-        refusals.refuse(meta, "authenticate", f"{refusal.detail} ({route})")
+        deps.refusals.refuse(meta, "authenticate", f"{refusal.detail} ({route})")
         raise
-    membership = memberships.get(token.username)
+    membership = deps.memberships.get(token.username)
     if membership is None:
-        refusals.refuse(meta, "authorize", f"no membership: {token.username}")
+        deps.refusals.refuse(meta, "authorize", f"no membership: {token.username}")
         raise Forbidden("You are not a member of any pharmacy.") from None
     username, client_id = token.username, token.client_id
     via_psc = client_id == PSC_SESSION_CLIENT_ID
+    anonymous = Audit(deps.journal, meta)
     if via_psc != (membership.national_id is not None):
-        audit(
-            journal, None, meta, "authenticate", outcome="denied", reason=f"login kind: {username} ({route})"
-        )
+        anonymous.deny("authenticate", f"login kind: {username} ({route})")
         raise Unauthenticated("The token was issued to another application.")
     principal = Principal(
         username=username, role=membership.role, finess=membership.finess, client_id=client_id
     )
+    audit = anonymous.by(principal)
     if via_psc and (token.finess is None or token.finess != membership.finess):
         # PSC vouched for the professional at one pharmacy: a membership at another (revoked at
         # A, invited by B) does not make that session valid there.
-        audit(
-            journal,
-            principal,
-            meta,
-            "authenticate",
-            outcome="denied",
-            reason=f"session of another pharmacy ({route})",
-        )
+        audit.deny("authenticate", f"session of another pharmacy ({route})")
         raise Unauthenticated("This session was opened for another pharmacy; log in again.")
     if membership.tokens_not_before is not None and token.issued_at < membership.tokens_not_before:
-        audit(journal, principal, meta, "authenticate", outcome="denied", reason=f"session ended ({route})")
+        audit.deny("authenticate", f"session ended ({route})")
         raise Unauthenticated("This session has ended; log in again.")
     if (
         not via_psc
         and membership.finess is not None
-        and pharmacies is not None
-        and pharmacies.psc_required(membership.finess)
+        and deps.pharmacies is not None
+        and deps.pharmacies.psc_required(membership.finess)
     ):
-        audit(journal, principal, meta, "authorize", outcome="denied", reason=f"psc required ({route})")
+        audit.deny("authorize", f"psc required ({route})")
         raise Forbidden("Your pharmacy requires Pro Santé Connect: log in with your e-CPS.")
     return principal
 
@@ -115,9 +110,9 @@ def not_before_after(moment: datetime) -> int:
     return int(moment.timestamp()) + 1
 
 
-def logout(deps: SessionDeps, caller: Principal, meta: RequestMeta) -> None:
+def logout(deps: SessionDeps, call: Call) -> None:
     """End every session of the caller: Cognito revokes their refresh tokens, and their access
     tokens issued until now are refused from the next request on. Safe to retry."""
-    deps.users.sign_out_everywhere(caller.username)
-    deps.memberships.end_sessions(caller.username, not_before=not_before_after(deps.clock.now()))
-    audit(deps.journal, caller, meta, "logout")
+    deps.users.sign_out_everywhere(call.caller.username)
+    deps.memberships.end_sessions(call.caller.username, not_before=not_before_after(deps.clock.now()))
+    call.audit(deps.journal).record("logout")

@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.domain import delivery as delivery_rules
+from chalicelib.domain.commands import PatientQuery
 from chalicelib.domain.errors import Conflict, NotFound
-from chalicelib.domain.model import Principal, ScreeningRecord
+from chalicelib.domain.model import ScreeningRecord
 from chalicelib.domain.retention import EraseReason, RetentionPolicy, erase_day
 from chalicelib.domain.serialization import iso_utc
-from chalicelib.payloads import DELIVERY, RECORD, parse_patient_query
+from chalicelib.payloads import DELIVERY, RECORD
 from chalicelib.ports import (
     AuditJournal,
     BlindIndex,
@@ -33,10 +34,10 @@ from chalicelib.ports import (
     Clock,
     PersonalDataCipher,
     RecordRepository,
-    RequestMeta,
     RetentionStore,
 )
-from chalicelib.services.access import audit, pharmacy_of
+from chalicelib.services.access import pharmacy_of
+from chalicelib.services.call import Call
 
 ERASE_ATTEMPTS = 3
 SIDEP_HOLDS = (
@@ -57,8 +58,8 @@ class PatientsDeps:
     policy: RetentionPolicy
 
 
-def _record_ids(deps: PatientsDeps, finess: str, body: object) -> list[str]:
-    nir = parse_patient_query(body)
+def _record_ids(deps: PatientsDeps, finess: str, query: PatientQuery) -> list[str]:
+    nir = query.nir
     return sorted(deps.repository.find_by_nir_index(finess, deps.index.nir_index(nir, finess=finess)))
 
 
@@ -66,11 +67,11 @@ def _erased_here_on(record: ScreeningRecord, policy: RetentionPolicy) -> str:
     return erase_day(record.created_at, record.delivery.acknowledged_at, policy, record.time_zone).isoformat()
 
 
-def export_patient(deps: PatientsDeps, caller: Principal, meta: RequestMeta, body: object) -> dict[str, Any]:
+def export_patient(deps: PatientsDeps, call: Call, query: PatientQuery) -> dict[str, Any]:
     """Everything held about one patient at the caller's pharmacy, decrypted."""
-    finess = pharmacy_of(deps.journal, caller, meta, "patient_export")
+    finess = pharmacy_of(deps.journal, call, "patient_export")
     records: list[ScreeningRecord] = []
-    for record_id in _record_ids(deps, finess, body):
+    for record_id in _record_ids(deps, finess, query):
         try:
             record, blob = deps.repository.get(finess, record_id)
         except NotFound:
@@ -80,7 +81,7 @@ def export_patient(deps: PatientsDeps, caller: Principal, meta: RequestMeta, bod
         record.patient = deps.cipher.decrypt(blob, finess=finess, record_id=record_id)
         records.append(record)
     records.sort(key=lambda r: r.created_at)
-    audit(deps.journal, caller, meta, "patient_export", record_ids=[r.id for r in records])
+    call.audit(deps.journal).record("patient_export", record_ids=[r.id for r in records])
     return {
         "finess": finess,
         "generated_at": iso_utc(deps.clock.now()),
@@ -102,12 +103,13 @@ def export_patient(deps: PatientsDeps, caller: Principal, meta: RequestMeta, bod
     }
 
 
-def erase_patient(deps: PatientsDeps, caller: Principal, meta: RequestMeta, body: object) -> dict[str, Any]:
+def erase_patient(deps: PatientsDeps, call: Call, query: PatientQuery) -> dict[str, Any]:
     """Erase the patient's records that were never sent to SI-DEP; name the ones already sent."""
-    finess = pharmacy_of(deps.journal, caller, meta, "patient_erasure")
+    finess = pharmacy_of(deps.journal, call, "patient_erasure")
+    audit = call.audit(deps.journal)
     erased: list[str] = []
     already_sent: list[dict[str, str]] = []
-    for record_id in _record_ids(deps, finess, body):
+    for record_id in _record_ids(deps, finess, query):
         for _ in range(ERASE_ATTEMPTS):
             try:
                 record, blob = deps.repository.get(finess, record_id)
@@ -127,15 +129,7 @@ def erase_patient(deps: PatientsDeps, caller: Principal, meta: RequestMeta, body
             reason = EraseReason.PATIENT_REQUEST.value
             erasure = deps.store.erase_unsent_change(record, now=deps.clock.now(), policy=deps.policy)
             try:  # the erasure and its event are one write
-                audit(
-                    deps.journal,
-                    caller,
-                    meta,
-                    "erase",
-                    record_ids=[record.id],
-                    reason=reason,
-                    changes=[erasure],
-                )
+                audit.record("erase", record_ids=[record.id], reason=reason, changes=[erasure])
             except ChangedMeanwhile:
                 continue  # a lease or a change since our read: read it again
             erased.append(record.id)
@@ -143,13 +137,8 @@ def erase_patient(deps: PatientsDeps, caller: Principal, meta: RequestMeta, body
         else:
             raise Conflict("A record of this patient kept changing meanwhile; retry.")
     found = [*erased, *(r["id"] for r in already_sent)]
-    audit(
-        deps.journal,
-        caller,
-        meta,
-        "patient_erasure",
-        record_ids=found,
-        reason=f"erased={len(erased)} already_sent={len(already_sent)}",
+    audit.record(
+        "patient_erasure", record_ids=found, reason=f"erased={len(erased)} already_sent={len(already_sent)}"
     )
     return {
         "erased": erased,

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from chalicelib.domain.commands import StartLogin
 from chalicelib.domain.model import Principal, Role
 from chalicelib.domain.outcomes import LoginStarted, SessionGranted
 from chalicelib.domain.psc import (
@@ -39,6 +40,7 @@ from chalicelib.domain.psc import (
     NOT_APPROVED,
     AccessDenied,
     AuthorizationPending,
+    CibaProblem,
     LoginExpired,
     PscLoginPolicy,
     PscRefused,
@@ -50,7 +52,6 @@ from chalicelib.domain.psc import (
     psc_username,
     read_practice,
 )
-from chalicelib.payloads import parse_login_request
 from chalicelib.ports import (
     AuditJournal,
     Clock,
@@ -62,7 +63,7 @@ from chalicelib.ports import (
     RequestMeta,
     SessionTokenIssuer,
 )
-from chalicelib.services.access import audit
+from chalicelib.services.call import Audit
 from chalicelib.services.refusals import UnauthenticatedRefusals
 from chalicelib.services.refusals import source_of as source_of  # the start limit counts by it too
 
@@ -180,8 +181,8 @@ def _check_limits(deps: PscLoginDeps, meta: RequestMeta, national_id: str, now: 
             )
 
 
-def start_login(deps: PscLoginDeps, meta: RequestMeta, body: Any) -> LoginStarted:
-    national_id = parse_login_request(body)
+def start_login(deps: PscLoginDeps, meta: RequestMeta, command: StartLogin) -> LoginStarted:
+    national_id = command.national_id
     policy = deps.policy
     now = deps.clock.now().timestamp()
     _check_limits(deps, meta, national_id, now)
@@ -234,7 +235,7 @@ def start_login(deps: PscLoginDeps, meta: RequestMeta, body: Any) -> LoginStarte
             next_poll_at=now + interval,
         )
         deps.logins.add(login)
-        audit(deps.journal, _actor(username, login.finess), meta, "psc_login_start")
+        Audit(deps.journal, meta, _actor(username, login.finess)).record("psc_login_start")
         deps.latency.record(deps.monotonic() - began)
     return LoginStarted(login_id=handle, binding_message=code, expires_in=expires_in, interval=interval)
 
@@ -252,9 +253,7 @@ def _refuse(deps: PscLoginDeps, login: PscLogin, meta: RequestMeta, reason: str)
         _refusal(deps, meta, "psc_login", NO_PUSH)
         _pad(deps, deps.refusal_latency, began)
         return
-    audit(
-        deps.journal, _actor(login.username, login.finess), meta, "psc_login", outcome="denied", reason=reason
-    )
+    Audit(deps.journal, meta, _actor(login.username, login.finess)).deny("psc_login", reason)
     deps.refusal_latency.record(deps.monotonic() - began)
 
 
@@ -279,15 +278,29 @@ def poll_login(deps: PscLoginDeps, meta: RequestMeta, handle: str) -> SessionGra
         raise SlowDown(f"Poll at most every {login.interval} seconds.", retry_after_seconds=login.interval)
     began = deps.monotonic()
     if login.leads_nowhere:
-        _pad(deps, deps.poll_latency, began)  # what asking PSC's token endpoint would take
-        if login.refuse_at is not None and now >= login.refuse_at:
-            _refuse(deps, login, meta, "access_denied")
-            raise AccessDenied(NOT_APPROVED)
-        raise AuthorizationPending(
-            "Approve the request in your e-CPS app, then poll again.", retry_after_seconds=login.interval
-        )
+        raise _nowhere(deps, login, meta, now, began)
+    tokens = _psc_tokens(deps, login, meta, now, began)
+    return _complete(deps, replace(login, next_poll_at=now + login.interval), meta, tokens)
+
+
+def _nowhere(deps: PscLoginDeps, login: PscLogin, meta: RequestMeta, now: float, began: float) -> CibaProblem:
+    """The answer to a claimed poll of a login that leads nowhere: what a member's would be while
+    they leave the push unanswered, then decline it (its refuse_at)."""
+    _pad(deps, deps.poll_latency, began)  # what asking PSC's token endpoint would take
+    if login.refuse_at is not None and now >= login.refuse_at:
+        _refuse(deps, login, meta, "access_denied")
+        return AccessDenied(NOT_APPROVED)
+    return AuthorizationPending(
+        "Approve the request in your e-CPS app, then poll again.", retry_after_seconds=login.interval
+    )
+
+
+def _psc_tokens(
+    deps: PscLoginDeps, login: PscLogin, meta: RequestMeta, now: float, began: float
+) -> dict[str, Any]:
+    """PSC's token endpoint's answer to a claimed poll; its refusals relayed (the member's journaled)."""
     try:
-        tokens = deps.provider.poll(login.auth_req_id)
+        return deps.provider.poll(login.auth_req_id)
     except AuthorizationPending as pending:
         deps.poll_latency.record(deps.monotonic() - began)
         raise AuthorizationPending(pending.detail, retry_after_seconds=login.interval) from None
@@ -305,7 +318,6 @@ def poll_login(deps: PscLoginDeps, meta: RequestMeta, handle: str) -> SessionGra
     except AccessDenied as declined:
         _refuse(deps, login, meta, declined.error_code)
         raise AccessDenied(NOT_APPROVED) from None
-    return _complete(deps, replace(login, next_poll_at=now + login.interval), meta, tokens)
 
 
 def _complete(
@@ -336,10 +348,6 @@ def _complete(
     deps.logins.remove(login.handle_digest)
     # The token names the pharmacy PSC vouched for: it is valid there only (services/auth.py).
     token, lifetime = deps.issuer.issue(login.username, membership.finess)
-    audit(
-        deps.journal,
-        Principal(username=login.username, role=membership.role, finess=membership.finess),
-        meta,
-        "psc_login",
-    )
+    member = Principal(username=login.username, role=membership.role, finess=membership.finess)
+    Audit(deps.journal, meta, member).record("psc_login")
     return SessionGranted(access_token=token, expires_in=lifetime)

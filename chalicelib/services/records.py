@@ -16,22 +16,21 @@ the first attempt had returned, never "a record with this id exists" for its own
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Any
 
 from chalicelib.config import Settings
 from chalicelib.domain import delivery as delivery_rules
+from chalicelib.domain.commands import CreateRecord, SetResult
 from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.domain.identity import document_validates, reliability
 from chalicelib.domain.model import Patient, Principal, RecordStatus, ScreeningRecord
 from chalicelib.domain.pharmacy_day import PARIS, ZonesFromFiness, local_day
 from chalicelib.domain.retention import backstop_expiry
 from chalicelib.observability import AUTH_FAILURES, count
-from chalicelib.payloads import parse_result_update, parse_submission, parse_uuid
+from chalicelib.payloads import ListQuery, parse_uuid
 from chalicelib.ports import (
     AuditJournal,
     BlindIndex,
@@ -47,9 +46,9 @@ from chalicelib.ports import (
     PersonalDataCipher,
     PharmacyZones,
     RecordRepository,
-    RequestMeta,
 )
-from chalicelib.services.access import audit, pharmacy_of
+from chalicelib.services.access import pharmacy_of
+from chalicelib.services.call import Call
 from chalicelib.services.retention import retention_policy
 
 # A change that lost a race for the record's version is read again and re-applied this many times.
@@ -119,10 +118,6 @@ def _record_id(value: str) -> str:
         raise NotFound("No such test record.") from exc
 
 
-def _canonical(body: Any) -> bytes:
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 def _load(deps: RecordsDeps, finess: str, record_id: str) -> ScreeningRecord:
     """The record with its patient decrypted; NotFound for another pharmacy's record."""
     record, blob = deps.repository.get(finess, record_id)
@@ -131,23 +126,21 @@ def _load(deps: RecordsDeps, finess: str, record_id: str) -> ScreeningRecord:
     return record
 
 
-def create_record(
-    deps: RecordsDeps, caller: Principal, meta: RequestMeta, body: Any, idempotency_key: str | None
-) -> tuple[ScreeningRecord, bool]:
+def create_record(deps: RecordsDeps, call: Call, command: CreateRecord) -> tuple[ScreeningRecord, bool]:
     """Create a record; returns it and whether it was created now (False: an idempotent replay).
 
     AWS round trips: the caller's membership read, then one transaction (the idempotency claim,
     the record and its audit event); a replay reads the claim and the record instead."""
-    finess = pharmacy_of(deps.journal, caller, meta, "create")
+    finess = pharmacy_of(deps.journal, call, "create")
+    audit = call.audit(deps.journal)
     now = deps.clock.now()
-    submission = parse_submission(body, now=now, max_age_days=deps.settings.retention_hard_cap_days)
     time_zone = deps.zones.time_zone(finess)
-    patient = identify(deps.insi, submission.patient, local_day(now, time_zone))
-    submission = replace(submission, patient=patient)
-    key = parse_uuid(idempotency_key, "Idempotency-Key") if idempotency_key is not None else None
+    patient = identify(deps.insi, command.submission.patient, local_day(now, time_zone))
+    submission = replace(command.submission, patient=patient)
+    key = command.idempotency_key
     # Every key-service call comes before the write: if KMS fails, nothing is written.
     nir_index = deps.index.nir_index(submission.patient.nir, finess=finess)
-    body_mac = deps.index.fingerprint(_canonical(body), finess=finess) if key is not None else ""
+    body_mac = deps.index.fingerprint(command.body, finess=finess) if key is not None else ""
     expires_at = backstop_expiry(now, retention_policy(deps.settings))  # TTL: the purge's backstop
 
     def store(record_id: str, claim: bool) -> ScreeningRecord:
@@ -160,7 +153,7 @@ def create_record(
             status=RecordStatus.PENDING,
             created_at=now,
             updated_at=now,
-            created_by=caller.username,
+            created_by=call.caller.username,
             time_zone=time_zone,
         )
         if record.test.result is not None:
@@ -168,7 +161,7 @@ def create_record(
         changes = [deps.repository.add_change(record, blob, nir_index, expires_at=expires_at)]
         if claim and key is not None:
             changes.append(deps.idempotency.claim_change(finess, key, body_mac, record_id))
-        audit(deps.journal, caller, meta, "create", record_ids=[record.id], changes=changes)
+        audit.record("create", record_ids=[record.id], changes=changes)
         return record
 
     try:
@@ -186,14 +179,13 @@ def create_record(
         # A claim stored apart from its record (before both were one write): finish the create
         # under the claimed id, which is sealed in the blob.
         return store(claimed.record_id, claim=False), True
-    audit(deps.journal, caller, meta, "create", record_ids=[record.id], reason="replay")
+    audit.record("create", record_ids=[record.id], reason="replay")
     return record, False
 
 
 def _target(
     deps: RecordsDeps,
-    caller: Principal,
-    meta: RequestMeta,
+    call: Call,
     action: str,
     finess: str,
     path_id: str,
@@ -208,40 +200,29 @@ def _target(
         return _load(deps, finess, record_id) if decrypt else deps.repository.get(finess, record_id)[0]
     except NotFound:
         ids = [record_id] if record_id is not None else []  # a non-UUID path names nothing worth keeping
-        audit(deps.journal, caller, meta, action, outcome="denied", record_ids=ids, reason="not_found")
+        call.audit(deps.journal).deny(action, "not_found", record_ids=ids)
         count(AUTH_FAILURES)
         raise
 
 
-def read_record(deps: RecordsDeps, caller: Principal, meta: RequestMeta, record_id: str) -> ScreeningRecord:
-    finess = pharmacy_of(deps.journal, caller, meta, "read")
-    record = _target(deps, caller, meta, "read", finess, record_id)
-    audit(deps.journal, caller, meta, "read", record_ids=[record.id])
+def read_record(deps: RecordsDeps, call: Call, record_id: str) -> ScreeningRecord:
+    finess = pharmacy_of(deps.journal, call, "read")
+    record = _target(deps, call, "read", finess, record_id)
+    call.audit(deps.journal).record("read", record_ids=[record.id])
     return record
 
 
-def list_records(
-    deps: RecordsDeps,
-    caller: Principal,
-    meta: RequestMeta,
-    *,
-    day: date,
-    status: RecordStatus | None,
-    limit: int,
-    cursor: str | None,
-) -> Page:
-    finess = pharmacy_of(deps.journal, caller, meta, "list")
-    page = deps.repository.list_day(
-        finess, day, status=status.value if status else None, limit=limit, cursor=cursor
-    )
-    audit(deps.journal, caller, meta, "list", record_ids=[r.id for r in page.items])
+def list_records(deps: RecordsDeps, call: Call, query: ListQuery) -> Page:
+    finess = pharmacy_of(deps.journal, call, "list")
+    status = query.status.value if query.status else None
+    page = deps.repository.list_day(finess, query.day, status=status, limit=query.limit, cursor=query.cursor)
+    call.audit(deps.journal).record("list", record_ids=[r.id for r in page.items])
     return page
 
 
 def _change(
     deps: RecordsDeps,
-    caller: Principal,
-    meta: RequestMeta,
+    call: Call,
     action: str,
     record_id: str,
     mutate: Callable[[ScreeningRecord], bool],
@@ -254,9 +235,10 @@ def _change(
     conflict, so the record is read again and `mutate` decides again, up to CHANGE_ATTEMPTS times.
     A refusal of `mutate` itself (cancelled, already sent) is never retried; nothing of a failed
     attempt was written, its event included."""
-    finess = pharmacy_of(deps.journal, caller, meta, action)
+    finess = pharmacy_of(deps.journal, call, action)
+    audit = call.audit(deps.journal)
     for attempt in range(1, CHANGE_ATTEMPTS + 1):
-        record = _target(deps, caller, meta, action, finess, record_id)
+        record = _target(deps, call, action, finess, record_id)
         before = replace(record, delivery=replace(record.delivery))
         changes: list[Change] = []
         if mutate(record):
@@ -264,7 +246,7 @@ def _change(
             record.updated_at = deps.clock.now()
             changes.append(deps.repository.save_change(record, expected_version=before.version))
         try:
-            audit(deps.journal, caller, meta, action, record_ids=[record.id], changes=changes)
+            audit.record(action, record_ids=[record.id], changes=changes)
         except Conflict:
             if not changes or attempt == CHANGE_ATTEMPTS:
                 raise
@@ -273,10 +255,8 @@ def _change(
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def set_result(
-    deps: RecordsDeps, caller: Principal, meta: RequestMeta, record_id: str, body: Any
-) -> ScreeningRecord:
-    result = parse_result_update(body)
+def set_result(deps: RecordsDeps, call: Call, command: SetResult) -> ScreeningRecord:
+    result = command.result
 
     def mutate(record: ScreeningRecord) -> bool:
         if record.status == RecordStatus.CANCELLED:
@@ -287,10 +267,10 @@ def set_result(
         delivery_rules.schedule_send(record, deps.clock.now())
         return True
 
-    return _change(deps, caller, meta, "set_result", record_id, mutate)
+    return _change(deps, call, "set_result", command.record_id, mutate)
 
 
-def cancel_record(deps: RecordsDeps, caller: Principal, meta: RequestMeta, record_id: str) -> None:
+def cancel_record(deps: RecordsDeps, call: Call, record_id: str) -> None:
     """Cancel a test SI-DEP never saw; once a message may have left it is a 409 (withdraw instead)."""
     now = deps.clock.now()
 
@@ -306,12 +286,10 @@ def cancel_record(deps: RecordsDeps, caller: Principal, meta: RequestMeta, recor
         delivery_rules.cancel(record, now)
         return True
 
-    _change(deps, caller, meta, "cancel", record_id, mutate)
+    _change(deps, call, "cancel", record_id, mutate)
 
 
-def withdraw_record(
-    deps: RecordsDeps, caller: Principal, meta: RequestMeta, record_id: str
-) -> ScreeningRecord:
+def withdraw_record(deps: RecordsDeps, call: Call, record_id: str) -> ScreeningRecord:
     """Ask SI-DEP to withdraw what it may hold of a test (OBX-11 W)."""
 
     def mutate(record: ScreeningRecord) -> bool:
@@ -322,12 +300,12 @@ def withdraw_record(
         delivery_rules.schedule_withdrawal(record, deps.clock.now())
         return True
 
-    return _change(deps, caller, meta, "withdraw", record_id, mutate)
+    return _change(deps, call, "withdraw", record_id, mutate)
 
 
-def read_delivery(deps: RecordsDeps, caller: Principal, meta: RequestMeta, record_id: str) -> ScreeningRecord:
-    finess = pharmacy_of(deps.journal, caller, meta, "read_delivery")
+def read_delivery(deps: RecordsDeps, call: Call, record_id: str) -> ScreeningRecord:
+    finess = pharmacy_of(deps.journal, call, "read_delivery")
     # no decryption: the delivery state is not personal
-    record = _target(deps, caller, meta, "read_delivery", finess, record_id, decrypt=False)
-    audit(deps.journal, caller, meta, "read_delivery", record_ids=[record.id])
+    record = _target(deps, call, "read_delivery", finess, record_id, decrypt=False)
+    call.audit(deps.journal).record("read_delivery", record_ids=[record.id])
     return record  # its delivery, rendered at the edge (no personal data: it was not decrypted)

@@ -143,41 +143,46 @@ def purge(
     run_id = run_id or f"purge-{uuid.uuid4().hex[:12]}"
     report = PurgeReport(now=iso_utc(now), dry_run=dry_run, run_id=run_id)
     today = utc_day(now)
-    policy = deps.policy
     # the alarm first: it matters most when the erasure itself is about to happen
-    for day in alarm_days(today, policy):
+    for day in alarm_days(today, deps.policy):
         for facts in deps.store.on_erase_day(day):
-            if near_cap_unacknowledged(facts, pharmacy_today(facts, now), policy):
+            if near_cap_unacknowledged(facts, pharmacy_today(facts, now), deps.policy):
                 report.unacknowledged_near_cap.append(facts.record_id)
-    for day in purge_days(today, policy):
+    for day in purge_days(today, deps.policy):
         if time_left is not None and time_left() < reserve_seconds:
             report.stopped_by_budget = True
             break
         report.days_read.append(day.isoformat())
         for facts in deps.store.on_erase_day(day):
-            local_today = pharmacy_today(facts, now)
-            reason = due_reason(facts, local_today, policy)
-            if reason is None:
-                hold = held_until(facts, local_today, policy)
-                if hold is not None:
-                    if dry_run or deps.store.hold_until(facts, hold):
-                        report.held_owed.append(facts.record_id)
-                    else:
-                        report.skipped_changed.append(facts.record_id)
-                continue
-            if is_leased(facts, now):
-                report.skipped_leased.append(facts.record_id)
-                continue
-            if not dry_run:
-                erasure = deps.store.erase_expired_change(facts, now=now, policy=policy)
-                try:  # the erasure and its event are one write
-                    deps.journal.append(_event(facts, reason, run_id, "success"), [erasure])
-                except ChangedMeanwhile:
-                    report.skipped_changed.append(facts.record_id)
-                    continue
-            report.erased[reason.value].append(facts.record_id)
+            _purge_one(deps, report, facts, now)
     _observe(report)
     return report
+
+
+def _purge_one(deps: PurgeDeps, report: PurgeReport, facts: RetentionFacts, now: datetime) -> None:
+    """Erase, hold or skip one record read on an erase day (a dry run writes nothing), into `report`."""
+    policy = deps.policy
+    local_today = pharmacy_today(facts, now)
+    reason = due_reason(facts, local_today, policy)
+    if reason is None:
+        hold = held_until(facts, local_today, policy)
+        if hold is not None:
+            if report.dry_run or deps.store.hold_until(facts, hold):
+                report.held_owed.append(facts.record_id)
+            else:
+                report.skipped_changed.append(facts.record_id)
+        return
+    if is_leased(facts, now):
+        report.skipped_leased.append(facts.record_id)
+        return
+    if not report.dry_run:
+        erasure = deps.store.erase_expired_change(facts, now=now, policy=policy)
+        try:  # the erasure and its event are one write
+            deps.journal.append(_event(facts, reason, report.run_id, "success"), [erasure])
+        except ChangedMeanwhile:
+            report.skipped_changed.append(facts.record_id)
+            return
+    report.erased[reason.value].append(facts.record_id)
 
 
 def _observe(report: PurgeReport) -> None:

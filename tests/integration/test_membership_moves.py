@@ -14,7 +14,8 @@ from chalicelib.domain.model import Principal, Role
 from chalicelib.domain.psc import psc_username
 from chalicelib.ports import Membership, MembershipRepository, RequestMeta
 from chalicelib.services import admin
-from testkit.fakes import FakeDirectory
+from chalicelib.services.call import Call
+from testkit.fakes import FakeDirectory, invite_command, pharmacy_command
 from tests.conftest import PHARMACY_A, PHARMACY_B, World
 
 AT_A = "810000000601"
@@ -52,7 +53,9 @@ def test_a_membership_changed_since_it_was_read_does_not_move(world: World, mean
     owner = Principal("admin-a", Role.PHARMACY_ADMIN, PHARMACY_A)
     with pytest.raises(Conflict):
         admin.invite_member(
-            deps, owner, RequestMeta(), PHARMACY_A, {"national_id": AT_A, "role": "pharmacist"}
+            deps,
+            Call(owner, RequestMeta()),
+            invite_command(PHARMACY_A, {"national_id": AT_A, "role": "pharmacist"}),
         )
     assert {m.username: (m.finess, m.role) for m in MemberModel.scan()} == before
 
@@ -64,11 +67,13 @@ def test_the_platform_s_first_admin_moves_from_a_squat_and_marks_the_pharmacy(wo
     deps = get_container().admin
     operator = Principal("operator", Role.PLATFORM_ADMIN, None)
     new_finess = "690000013"
-    admin.onboard_pharmacy(deps, operator, RequestMeta(), {"finess": new_finess, "name": "C"})
+    admin.onboard_pharmacy(
+        deps, Call(operator, RequestMeta()), pharmacy_command({"finess": new_finess, "name": "C"})
+    )
     deps.memberships.add(STALE, created_by="squatter")  # at B, where the directory does not list them
     deps = replace(deps, directory=FakeDirectory({AT_A: {new_finess}}))
     body = {"national_id": AT_A, "role": "pharmacy_admin"}
-    first = admin.invite_member(deps, operator, RequestMeta(), new_finess, body)
+    first = admin.invite_member(deps, Call(operator, RequestMeta()), invite_command(new_finess, body))
     stored = MemberModel.get(first.username)
     assert (stored.finess, stored.role) == (new_finess, "pharmacy_admin")
     assert PharmacyModel.get(new_finess).first_admin == first.username

@@ -12,7 +12,9 @@ from chalicelib.domain.model import Principal, Role
 from chalicelib.domain.pharmacy_day import PARIS, local_day
 from chalicelib.ports import RequestMeta
 from chalicelib.services import records
+from chalicelib.services.call import Call
 from operations import purge as cli
+from testkit.fakes import create_command
 from testkit.patients import screening_body
 
 
@@ -23,7 +25,9 @@ def test_dry_run_as_of_the_cap_reports_and_a_real_run_now_erases_nothing(
 
     caller = Principal("pharmacist-a", Role.PHARMACIST, "750000010")
     record, _ = records.create_record(
-        get_container().records, caller, RequestMeta(), screening_body(0, None), None
+        get_container().records,
+        Call(caller, RequestMeta()),
+        create_command(get_container().records, screening_body(0, None)),
     )
     # the pharmacy's day counts the retention (a record made at 23:30 UTC is made the next day in Paris)
     created = local_day(record.created_at, PARIS)

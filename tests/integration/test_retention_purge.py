@@ -20,9 +20,10 @@ from chalicelib.config import get_settings
 from chalicelib.domain.model import Principal, Role, ScreeningRecord
 from chalicelib.ports import Outbound, Receipt, RequestMeta, SendReport
 from chalicelib.services import patients, records
+from chalicelib.services.call import Call
 from chalicelib.services.export import ExportRun, ExportSettings
 from chalicelib.services.retention import purge
-from testkit.fakes import FixedClock
+from testkit.fakes import FixedClock, create_command, patient_query, result_command
 from testkit.patients import PATIENTS, personal_needles, screening_body
 
 FINESS = "750000010"
@@ -55,12 +56,16 @@ class Pharmacy:
 
     def create(self, patient: int, result: str | None = "negative") -> ScreeningRecord:
         record, _ = records.create_record(
-            self.container.records, PHARMACIST, META, screening_body(patient, result), None
+            self.container.records,
+            Call(PHARMACIST, META),
+            create_command(self.container.records, screening_body(patient, result)),
         )
         return record
 
     def set_result(self, record: ScreeningRecord, result: str) -> None:
-        records.set_result(self.container.records, PHARMACIST, META, record.id, {"result": result})
+        records.set_result(
+            self.container.records, Call(PHARMACIST, META), result_command(record.id, {"result": result})
+        )
 
     def export(self) -> None:
         ExportRun(
@@ -77,7 +82,7 @@ class Pharmacy:
 
     def search(self, patient: int) -> dict[str, Any]:
         return patients.export_patient(
-            self.container.patients, PHARMACIST, META, {"nir": PATIENTS[patient]["nir"]}
+            self.container.patients, Call(PHARMACIST, META), patient_query({"nir": PATIENTS[patient]["nir"]})
         )
 
 
@@ -158,7 +163,7 @@ def test_after_erasure_no_personal_value_can_be_read_or_found(pharmacy: Pharmacy
     assert pharmacy.purge().erased_count == 2
 
     # the API's routes: the record is a skeleton, the patient is not found
-    read = records.read_record(pharmacy.container.records, PHARMACIST, META, record.id)
+    read = records.read_record(pharmacy.container.records, Call(PHARMACIST, META), record.id)
     assert read.patient is None and read.test.result is not None and read.finess == FINESS
     assert pharmacy.search(0)["records"] == []
     assert pharmacy.container.records.repository.find_by_nir_index(FINESS, nir_index) == []

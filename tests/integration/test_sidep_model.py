@@ -57,10 +57,21 @@ from chalicelib.domain.errors import Conflict
 from chalicelib.domain.model import MessageKind, Principal, RecordStatus, Role, ScreeningRecord
 from chalicelib.ports import RequestMeta
 from chalicelib.services import patients, records
+from chalicelib.services.call import Call
 from chalicelib.services.export import ExportRun, ExportSettings
 from chalicelib.services.retention import PurgeDeps, purge, retention_policy
 from devtools.fake_sidep import Faults, InProcessTransport, Receiver
-from testkit.fakes import FakeCipher, FakeIdempotency, FakeIndex, FakeJournal, FixedClock, dynamodb_changes
+from testkit.fakes import (
+    FakeCipher,
+    FakeIdempotency,
+    FakeIndex,
+    FakeJournal,
+    FixedClock,
+    create_command,
+    dynamodb_changes,
+    patient_query,
+    result_command,
+)
 from testkit.patients import PATIENTS, screening_body
 
 MAX_EXAMPLES = int(os.environ.get("MODEL_MAX_EXAMPLES", "50"))
@@ -141,7 +152,7 @@ class SidepAgreement(RuleBasedStateMachine):
     # what the pharmacist does -----------------------------------------------------------------
     def _call(self, action: Any, *args: Any) -> Any:
         try:
-            return action(self.records, PHARMACIST, META, *args)
+            return action(self.records, Call(PHARMACIST, META), *args)
         except Conflict:
             return None  # refused: cancelled, erased, changed meanwhile, already sent...
 
@@ -149,19 +160,21 @@ class SidepAgreement(RuleBasedStateMachine):
     def create(self, patient: int, result: str | None) -> str:
         sampled = (self.clock.now() - timedelta(minutes=10)).isoformat()
         record, _ = records.create_record(
-            self.records, PHARMACIST, META, screening_body(patient, result, sampled_at=sampled), None
+            self.records,
+            Call(PHARMACIST, META),
+            create_command(self.records, screening_body(patient, result, sampled_at=sampled)),
         )
         self.ids.append(record.id)
         return record.id
 
     @rule(record_id=created, result=RESULTS)
     def set_result(self, record_id: str, result: str | None) -> None:
-        self._call(records.set_result, record_id, {"result": result})
+        self._call(records.set_result, result_command(record_id, {"result": result}))
 
     @rule(record_id=created)
     def cancel(self, record_id: str) -> None:
         try:
-            records.cancel_record(self.records, PHARMACIST, META, record_id)
+            records.cancel_record(self.records, Call(PHARMACIST, META), record_id)
         except Conflict:
             return  # already sent (withdraw instead), erased, or changed meanwhile
         self.never_sent.add(record_id)
@@ -174,7 +187,7 @@ class SidepAgreement(RuleBasedStateMachine):
     def erase(self, patient: int) -> None:
         try:
             nir = {"nir": PATIENTS[patient]["nir"]}
-            answer = patients.erase_patient(self.patients, PHARMACIST, META, nir)
+            answer = patients.erase_patient(self.patients, Call(PHARMACIST, META), patient_query(nir))
         except Conflict:
             return
         self.never_sent.update(answer["erased"])

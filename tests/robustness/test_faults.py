@@ -16,6 +16,8 @@ import pytest
 from chalicelib import bootstrap
 from chalicelib.adapters.dynamodb.models import AuditEventModel, IdempotencyModel, RecordModel
 from chalicelib.config import get_settings
+from chalicelib.services.call import Call
+from testkit.fakes import create_command
 from testkit.patients import personal_needles, screening_body
 from tests.conftest import World
 from tests.robustness.faults import Faults
@@ -222,14 +224,20 @@ def test_a_concurrent_retry_that_stores_first_is_returned_not_doubled(world: Wor
         if not paused[0]:  # the first attempt pauses here; its retry runs to completion
             paused[0] = True
             retried.append(
-                service.create_record(container.records, caller, RequestMeta("r2"), screening_body(0), key)
+                service.create_record(
+                    container.records,
+                    Call(caller, RequestMeta("r2")),
+                    create_command(container.records, screening_body(0), key),
+                )
             )
         return real_add(self, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(DynamoDbRecordRepository, "add_change", add_after_the_retry)
         first, created = service.create_record(
-            container.records, caller, RequestMeta("r1"), screening_body(0), key
+            container.records,
+            Call(caller, RequestMeta("r1")),
+            create_command(container.records, screening_body(0), key),
         )
     second, second_created = retried[0]
     assert first.id == second.id and second_created and not created

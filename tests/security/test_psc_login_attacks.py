@@ -31,6 +31,7 @@ from testkit.fakes import (
     FakePscStartLimits,
     FakeSessionIssuer,
     FixedClock,
+    login_command,
 )
 from tests.psc import PscWorld
 
@@ -97,7 +98,9 @@ def deps() -> psc_login.PscLoginDeps:
 def _took(d: psc_login.PscLoginDeps, national_id: str, source: str) -> float:
     assert isinstance(d.clock, FixedClock)
     began = d.clock.now()
-    psc_login.start_login(d, RequestMeta(request_id="r", source_ip=source), {"national_id": national_id})
+    psc_login.start_login(
+        d, RequestMeta(request_id="r", source_ip=source), login_command({"national_id": national_id})
+    )
     return (d.clock.now() - began).total_seconds()
 
 
@@ -141,8 +144,8 @@ def test_a_poll_takes_as_long_whether_our_server_asks_psc_or_the_login_leads_now
     d = deps()
     assert isinstance(d.clock, FixedClock)
     meta = RequestMeta(request_id="r", source_ip="203.0.113.9")
-    member = psc_login.start_login(d, meta, {"national_id": INVITED})
-    stranger = psc_login.start_login(d, meta, {"national_id": "810000000099"})
+    member = psc_login.start_login(d, meta, login_command({"national_id": INVITED}))
+    stranger = psc_login.start_login(d, meta, login_command({"national_id": "810000000099"}))
     d.clock.advance(seconds=member.interval)
     assert _poll_took(d, member.login_id) == (AuthorizationPending.error_code, PSC_TOKEN_ENDPOINT_ANSWERS_IN)
     for _ in range(3):
@@ -160,7 +163,7 @@ def test_an_expired_login_answers_as_fast_for_a_stranger_as_for_a_member() -> No
     assert isinstance(d.clock, FixedClock)
     meta = RequestMeta(request_id="r", source_ip="203.0.113.9")
     logins = [
-        psc_login.start_login(d, meta, {"national_id": national_id}).login_id
+        psc_login.start_login(d, meta, login_command({"national_id": national_id})).login_id
         for national_id in (INVITED, "810000000099", "810000000098", "810000000097")
     ]
     d.clock.advance(seconds=PscLoginPolicy().expires_in_seconds)
@@ -177,8 +180,8 @@ def test_a_stranger_s_login_keeps_the_interval_and_expiry_psc_gives_a_member_s()
     assert isinstance(d.clock, FixedClock) and isinstance(d.provider, SlowPsc)
     d.provider.terms = (60, 10)  # PSC's expires_in and interval
     meta = RequestMeta(request_id="r", source_ip="203.0.113.9")
-    member = psc_login.start_login(d, meta, {"national_id": INVITED})
-    stranger = psc_login.start_login(d, meta, {"national_id": "810000000099"})
+    member = psc_login.start_login(d, meta, login_command({"national_id": INVITED}))
+    stranger = psc_login.start_login(d, meta, login_command({"national_id": "810000000099"}))
     assert (member.interval, member.expires_in) == (stranger.interval, stranger.expires_in)
     d.clock.advance(seconds=60)
     assert _poll_took(d, member.login_id)[0] == "expired_token"
@@ -193,7 +196,7 @@ def test_two_polls_racing_on_an_approved_login_mint_one_session() -> None:
     assert isinstance(d.clock, FixedClock) and isinstance(d.provider, SlowPsc)
     assert isinstance(d.issuer, FakeSessionIssuer)
     meta = RequestMeta(request_id="r", source_ip="203.0.113.9")
-    started = psc_login.start_login(d, meta, {"national_id": INVITED})
+    started = psc_login.start_login(d, meta, login_command({"national_id": INVITED}))
     d.provider.approve(INVITED, started.binding_message)
     provider, clock = d.provider, d.clock
     verify = provider.verified_userinfo
@@ -228,7 +231,9 @@ def test_rotating_ipv6_addresses_inside_one_prefix_add_one_refusal_event_per_win
         source = f"2001:db8:1:2::{i + 1:x}"
         with contextlib.suppress(TooManyStarts):
             psc_login.start_login(
-                d, RequestMeta(request_id="r", source_ip=source), {"national_id": f"8200000{i:05d}"}
+                d,
+                RequestMeta(request_id="r", source_ip=source),
+                login_command({"national_id": f"8200000{i:05d}"}),
             )
     assert len(d.journal.events) <= 2, [e.action for e in d.journal.events]
 

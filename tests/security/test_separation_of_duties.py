@@ -11,11 +11,14 @@ import pytest
 from chalice.test import HTTPResponse
 
 from chalicelib.adapters.dynamodb.models import AuditEventModel, MemberModel
+from chalicelib.domain.commands import RevokeMember
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.model import Principal, Role
 from chalicelib.domain.psc import psc_username
 from chalicelib.ports import Membership, MembershipRepository, RequestMeta
 from chalicelib.services import admin
+from chalicelib.services.call import Call
+from testkit.fakes import invite_command
 from tests.conftest import PHARMACY_A, PHARMACY_B, World
 from tests.psc import PHARMACIST_B, PscWorld, identity
 
@@ -151,9 +154,9 @@ def test_two_admins_revoking_each_other_leave_the_pharmacy_one(world: World) -> 
     _deps().memberships.add(Membership("admin-a2", Role.PHARMACY_ADMIN, PHARMACY_A), created_by="tests")
     a = Principal("admin-a", Role.PHARMACY_ADMIN, PHARMACY_A)
     a2 = Principal("admin-a2", Role.PHARMACY_ADMIN, PHARMACY_A)
-    admin.revoke_member(_deps(), a, RequestMeta(), PHARMACY_A, "admin-a2")
+    admin.revoke_member(_deps(), Call(a, RequestMeta()), RevokeMember(PHARMACY_A, "admin-a2"))
     with pytest.raises(Conflict):
-        admin.revoke_member(_deps(), a2, RequestMeta(), PHARMACY_A, "admin-a")
+        admin.revoke_member(_deps(), Call(a2, RequestMeta()), RevokeMember(PHARMACY_A, "admin-a"))
     assert "admin-a" in _members_of(PHARMACY_A)
     assert "admin-a2" not in _members_of(PHARMACY_A)
 
@@ -183,9 +186,13 @@ def test_two_racing_platform_invitations_give_one_first_admin(psc: PscWorld) -> 
     operator = Principal("operator", Role.PLATFORM_ADMIN, None)
     deps = _deps(StaleAdminView(_deps().memberships))  # type: ignore[arg-type]
     body = {"national_id": TITULAIRE, "role": "pharmacy_admin"}
-    first = admin.invite_member(deps, operator, RequestMeta(), NEW_FINESS, body)
+    first = admin.invite_member(deps, Call(operator, RequestMeta()), invite_command(NEW_FINESS, body))
     with pytest.raises(Conflict):
-        admin.invite_member(deps, operator, RequestMeta(), NEW_FINESS, {**body, "national_id": COLLEAGUE})
+        admin.invite_member(
+            deps,
+            Call(operator, RequestMeta()),
+            invite_command(NEW_FINESS, {**body, "national_id": COLLEAGUE}),
+        )
     assert _members_of(NEW_FINESS) == {first.username}
 
 

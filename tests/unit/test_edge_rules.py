@@ -9,11 +9,17 @@ import importlib
 import inspect
 import pkgutil
 import typing
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import chalicelib.services
 
 API = Path(__file__).resolve().parents[2] / "chalicelib" / "api"
+SERVICES = API.parent / "services"
+# What a service may take of the payloads: the path ids' readers (an id that names nothing is the
+# use case's 404, journaled) and the queries' types; the bodies' and queries' parsers are the views'.
+PATH_ID_READERS = {"parse_uuid", "validate_finess"}
 # Calls that read the machine's clock.
 CLOCK_READS = {("datetime", "now"), ("datetime", "utcnow"), ("date", "today"), ("time", "time")}
 # Use cases still answering a dict, each with its reason (remove an entry when it gets a type).
@@ -37,8 +43,8 @@ def test_no_view_reads_the_machines_clock() -> None:
     assert found == [], "take the time from get_container().clock"
 
 
-def _use_cases() -> dict[str, object]:
-    found: dict[str, object] = {}
+def _use_cases() -> dict[str, Callable[..., Any]]:
+    found: dict[str, Callable[..., Any]] = {}
     for info in pkgutil.iter_modules(chalicelib.services.__path__):
         module = importlib.import_module(f"chalicelib.services.{info.name}")
         for name, function in vars(module).items():
@@ -48,7 +54,7 @@ def _use_cases() -> dict[str, object]:
                 and not name.startswith("_")
             ):
                 params = inspect.signature(function).parameters
-                if "caller" in params or "meta" in params:  # what a route calls
+                if "call" in params or "meta" in params:  # what a route calls
                     found[f"{info.name}.{name}"] = function
     return found
 
@@ -64,6 +70,30 @@ def test_use_cases_answer_domain_values() -> None:
     answering_dicts = {
         name
         for name, function in use_cases.items()
-        if _answers_a_dict(typing.get_type_hints(function).get("return"))  # type: ignore[arg-type]
+        if _answers_a_dict(typing.get_type_hints(function).get("return"))
     }
     assert answering_dicts == set(DICT_ANSWERS)
+
+
+def test_use_cases_take_typed_values_never_a_body() -> None:
+    """A view parses (chalicelib/payloads.py) into a command (chalicelib/domain/commands.py) or a
+    query; a use case never sees a body, a query string or an untyped value."""
+    untyped = []
+    for name, function in _use_cases().items():
+        hints = typing.get_type_hints(function)
+        for param in inspect.signature(function).parameters:
+            if param in {"body", "params"} or hints.get(param) in (Any, object):
+                untyped.append(f"{name}({param})")
+    assert untyped == []
+
+
+def test_no_service_calls_a_payload_parser() -> None:
+    found = []
+    for path in sorted(SERVICES.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "chalicelib.payloads":
+                names = {alias.name for alias in node.names}
+                found += [
+                    f"{path.name}: {n}" for n in names if n.startswith("parse_") and n not in PATH_ID_READERS
+                ]
+    assert found == [], "parse in the view, hand the use case a command"

@@ -19,7 +19,16 @@ from chalicelib.domain.model import MessageKind, Principal, Role
 from chalicelib.payloads import parse_submission
 from chalicelib.ports import InsiTeleservice, RequestMeta
 from chalicelib.services import records
-from testkit.fakes import FakeCipher, FakeIdempotency, FakeIndex, FakeJournal, FakeRepository, FixedClock
+from chalicelib.services.call import Call
+from testkit.fakes import (
+    FakeCipher,
+    FakeIdempotency,
+    FakeIndex,
+    FakeJournal,
+    FakeRepository,
+    FixedClock,
+    create_command,
+)
 from testkit.patients import ins_body, screening_body
 
 PHARMACIST = Principal("pharmacist-a", Role.PHARMACIST, "750000010")
@@ -43,8 +52,8 @@ def deps_with(insi: InsiTeleservice) -> records.RecordsDeps:
 
 
 def created(deps: records.RecordsDeps, body: dict[str, object]) -> tuple[IdentityStatus, hl7.Message]:
-    record, _ = records.create_record(deps, PHARMACIST, META, body, None)
-    again = records.read_record(deps, PHARMACIST, META, record.id)  # through the cipher: what is stored
+    record, _ = records.create_record(deps, Call(PHARMACIST, META), create_command(deps, body))
+    again = records.read_record(deps, Call(PHARMACIST, META), record.id)  # through the cipher: what is stored
     assert again.patient is not None
     message = hl7.parse(build_message(again, again.patient, MessageKind.FINAL).text)
     return again.patient.identity_status, message
@@ -105,8 +114,9 @@ def test_insi_down_loses_nothing_the_record_is_kept_at_the_counter_s_status() ->
 def test_a_client_claiming_a_status_is_refused() -> None:
     body = screening_body(0)
     body["patient"]["identity_status"] = "qualified"
-    with pytest.raises(ValidationFailed) as caught:
-        records.create_record(deps_with(FakeInsi()), PHARMACIST, META, body, None)
+    deps = deps_with(FakeInsi())
+    with pytest.raises(ValidationFailed) as caught:  # by the view's parser: no use case sees it
+        records.create_record(deps, Call(PHARMACIST, META), create_command(deps, body))
     assert [e.field for e in caught.value.errors] == ["patient.identity_status"]
 
 

@@ -16,6 +16,7 @@ from chalicelib.domain.model import Principal, Role
 from chalicelib.domain.retention import RetentionPolicy
 from chalicelib.ports import RequestMeta
 from chalicelib.services import patients, records
+from chalicelib.services.call import Call
 from testkit.fakes import (
     FakeCipher,
     FakeIdempotency,
@@ -24,6 +25,8 @@ from testkit.fakes import (
     FakeRepository,
     FakeRetentionStore,
     FixedClock,
+    create_command,
+    patient_query,
 )
 from testkit.patients import PATIENTS, screening_body
 
@@ -59,7 +62,9 @@ class World:
         )
 
     def create(self, caller: Principal, patient: int) -> str:
-        record, _ = records.create_record(self.records, caller, META, screening_body(patient), None)
+        record, _ = records.create_record(
+            self.records, Call(caller, META), create_command(self.records, screening_body(patient))
+        )
         return record.id
 
 
@@ -68,7 +73,7 @@ def test_the_export_holds_the_patient_s_records_at_this_pharmacy_only_and_is_jou
     mine = [world.create(PHARMACIST, 0), world.create(PHARMACIST, 0)]
     world.create(PHARMACIST, 1)
     world.create(OTHER, 0)  # the same person at another pharmacy
-    answer = patients.export_patient(world.patients, PHARMACIST, META, NIR)
+    answer = patients.export_patient(world.patients, Call(PHARMACIST, META), patient_query(NIR))
     assert [r["id"] for r in answer["records"]] == mine
     assert answer["records"][0]["patient"]["last_name"] == PATIENTS[0]["last_name"]
     assert world.journal.events[-1].action == "patient_export"
@@ -80,14 +85,14 @@ def test_no_export_leaves_when_the_journal_cannot_take_its_event() -> None:
     world.create(PHARMACIST, 0)
     world.journal.down = True
     with pytest.raises(ServiceUnavailable):
-        patients.export_patient(world.patients, PHARMACIST, META, NIR)
+        patients.export_patient(world.patients, Call(PHARMACIST, META), patient_query(NIR))
 
 
 def test_the_platform_exercises_no_patient_right() -> None:
     world = World()
     operator = Principal("operator", Role.PLATFORM_ADMIN, None)
     with pytest.raises(Forbidden):
-        patients.erase_patient(world.patients, operator, META, NIR)
+        patients.erase_patient(world.patients, Call(operator, META), patient_query(NIR))
     assert world.journal.actions() == [("patient_erasure", "denied")]
 
 
@@ -96,7 +101,7 @@ def test_the_erasure_erases_what_was_never_sent_and_names_what_sidep_holds() -> 
     unsent, sent = world.create(PHARMACIST, 0), world.create(PHARMACIST, 0)
     record = world.repository.items[(PHARMACIST.finess or "", sent)][0]
     record.delivery = replace(record.delivery, first_sent_at=world.clock.now())
-    answer = patients.erase_patient(world.patients, PHARMACIST, META, NIR)
+    answer = patients.erase_patient(world.patients, Call(PHARMACIST, META), patient_query(NIR))
     assert answer["erased"] == [unsent] and world.store.erased == [unsent]
     assert [r["id"] for r in answer["already_sent"]] == [sent]
     assert [(e.action, e.record_ids) for e in world.journal.events[-2:]] == [
@@ -110,5 +115,5 @@ def test_a_record_that_keeps_changing_is_a_conflict_and_nothing_is_erased() -> N
     record_id = world.create(PHARMACIST, 0)
     world.store.refuse.add(record_id)
     with pytest.raises(Conflict):
-        patients.erase_patient(world.patients, PHARMACIST, META, NIR)
+        patients.erase_patient(world.patients, Call(PHARMACIST, META), patient_query(NIR))
     assert world.store.erased == [] and "erase" not in [e.action for e in world.journal.events]

@@ -18,10 +18,19 @@ from chalicelib.domain.pharmacy_day import (
     ZonesFromFiness,
     zone_of_finess,
 )
-from chalicelib.payloads import finess_with_check_digit
+from chalicelib.payloads import ListQuery, finess_with_check_digit
 from chalicelib.ports import RequestMeta
 from chalicelib.services import records
-from testkit.fakes import FakeCipher, FakeIdempotency, FakeIndex, FakeJournal, FakeRepository, FixedClock
+from chalicelib.services.call import Call
+from testkit.fakes import (
+    FakeCipher,
+    FakeIdempotency,
+    FakeIndex,
+    FakeJournal,
+    FakeRepository,
+    FixedClock,
+    create_command,
+)
 from testkit.patients import screening_body
 
 REUNION = finess_with_check_digit("97400001")
@@ -100,18 +109,24 @@ def test_a_test_near_midnight_lists_on_the_pharmacy_s_day_whatever_offset_the_cl
     deps = deps_at(datetime(2026, 11, 29, 20, 30, tzinfo=UTC))
     caller = pharmacist(REUNION)
     for sampled in ("2026-11-29T19:30:00Z", "2026-11-29T20:30:00+01:00"):
-        records.create_record(deps, caller, META, screening_body(0, sampled_at=sampled), None)
+        records.create_record(
+            deps, Call(caller, META), create_command(deps, screening_body(0, sampled_at=sampled))
+        )
     # a test at 00:10 Réunion time, sent in Paris time (the eve, 21:10+01:00)
     late = records.create_record(
-        deps, caller, META, screening_body(1, sampled_at="2026-11-29T21:10:00+01:00"), None
+        deps,
+        Call(caller, META),
+        create_command(deps, screening_body(1, sampled_at="2026-11-29T21:10:00+01:00")),
     )
     assert late[0].day.isoformat() == "2026-11-30" and late[0].time_zone == "Indian/Reunion"
     today = records.pharmacy_today(deps, caller)  # 00:30 in Réunion: already the 30th
     assert today.isoformat() == "2026-11-30"
-    listed = records.list_records(deps, caller, META, day=today, status=None, limit=10, cursor=None)
+    listed = records.list_records(
+        deps, Call(caller, META), ListQuery(day=today, status=None, limit=10, cursor=None)
+    )
     assert [r.id for r in listed.items] == [late[0].id]
     eve = records.list_records(
-        deps, caller, META, day=today.replace(day=29), status=None, limit=10, cursor=None
+        deps, Call(caller, META), ListQuery(day=today.replace(day=29), status=None, limit=10, cursor=None)
     )
     assert len(eve.items) == 2 and all(r.day.isoformat() == "2026-11-29" for r in eve.items)
 
@@ -120,10 +135,12 @@ def test_a_test_sampled_at_00_30_in_paris_sent_in_utc_lands_on_the_paris_day() -
     deps = deps_at(datetime(2026, 11, 30, 0, 0, tzinfo=UTC))
     caller = pharmacist(PARIS_FINESS)
     record, _ = records.create_record(
-        deps, caller, META, screening_body(0, sampled_at="2026-11-29T23:30:00Z"), None
+        deps, Call(caller, META), create_command(deps, screening_body(0, sampled_at="2026-11-29T23:30:00Z"))
     )
     assert record.day.isoformat() == "2026-11-30"
-    listed = records.list_records(deps, caller, META, day=record.day, status=None, limit=10, cursor=None)
+    listed = records.list_records(
+        deps, Call(caller, META), ListQuery(day=record.day, status=None, limit=10, cursor=None)
+    )
     assert [r.id for r in listed.items] == [record.id]
 
 
@@ -132,7 +149,9 @@ def test_a_guadeloupe_evening_test_is_not_on_the_next_paris_day() -> None:
     deps = deps_at(datetime(2026, 11, 30, 1, 30, tzinfo=UTC))
     caller = pharmacist(GUADELOUPE)
     record, _ = records.create_record(
-        deps, caller, META, screening_body(0, sampled_at="2026-11-30T02:00:00+01:00"), None
+        deps,
+        Call(caller, META),
+        create_command(deps, screening_body(0, sampled_at="2026-11-30T02:00:00+01:00")),
     )
     assert record.day.isoformat() == "2026-11-29"
     assert records.pharmacy_today(deps, caller).isoformat() == "2026-11-29"

@@ -38,6 +38,7 @@ from testkit.fakes import (
     FakePscStartLimits,
     FakeSessionIssuer,
     FixedClock,
+    login_command,
 )
 
 PHARMACY = "750000010"
@@ -91,13 +92,13 @@ def parts(d: psc_login.PscLoginDeps) -> tuple[FakePscProvider, FixedClock, FakeJ
 
 
 def start(d: psc_login.PscLoginDeps, national_id: str = NATIONAL_ID, meta: RequestMeta = META) -> object:
-    return psc_login.start_login(d, meta, {"national_id": national_id})
+    return psc_login.start_login(d, meta, login_command({"national_id": national_id}))
 
 
 def test_an_invited_pharmacist_approves_their_code_and_gets_a_session_after_pending_and_slow_down() -> None:
     d = deps()
     provider, clock, journal, logins = parts(d)
-    started = psc_login.start_login(d, META, {"national_id": NATIONAL_ID})
+    started = psc_login.start_login(d, META, login_command({"national_id": NATIONAL_ID}))
     assert set(PSC_LOGIN.render(started)) == {"login_id", "binding_message", "expires_in", "interval"}
     assert re.fullmatch(f"[{BINDING_ALPHABET}]{{{BINDING_LENGTH}}}", started.binding_message)
     assert provider.pushes(NATIONAL_ID) == [started.binding_message]  # the push shows the same code
@@ -122,8 +123,10 @@ def test_a_login_started_by_someone_else_is_not_approved_by_the_professionals_ow
     professional approves the push showing the code *their* app shows, never the attacker's."""
     d = deps()
     provider, clock, _, _ = parts(d)
-    attacker = psc_login.start_login(d, RequestMeta(source_ip="203.0.113.66"), {"national_id": NATIONAL_ID})
-    own = psc_login.start_login(d, META, {"national_id": NATIONAL_ID})
+    attacker = psc_login.start_login(
+        d, RequestMeta(source_ip="203.0.113.66"), login_command({"national_id": NATIONAL_ID})
+    )
+    own = psc_login.start_login(d, META, login_command({"national_id": NATIONAL_ID}))
     assert own.binding_message != attacker.binding_message
     assert provider.approve(NATIONAL_ID, own.binding_message)
     clock.advance(seconds=POLICY.interval_seconds)
@@ -149,7 +152,7 @@ def test_every_start_answers_the_same_shape_invited_or_not(national_id: str) -> 
 def test_an_identifier_nobody_invited_wakes_no_e_cps_and_is_not_approved_after_a_human_delay() -> None:
     d = deps()
     provider, clock, journal, logins = parts(d)
-    started = psc_login.start_login(d, META, {"national_id": NOBODY_INVITED})
+    started = psc_login.start_login(d, META, login_command({"national_id": NOBODY_INVITED}))
     assert provider.requests == {}  # nobody's e-CPS was woken up
     low, high = POLICY.declined_after_seconds
     clock.advance(seconds=low)  # random() is 0.5 here: not approved at low + (high - low) / 2
@@ -165,7 +168,7 @@ def test_an_identifier_nobody_invited_wakes_no_e_cps_and_is_not_approved_after_a
 def test_a_push_the_professional_declines_answers_what_an_identifier_that_leads_nowhere_answers() -> None:
     d = deps()
     provider, clock, _, _ = parts(d)
-    started = psc_login.start_login(d, META, {"national_id": NATIONAL_ID})
+    started = psc_login.start_login(d, META, login_command({"national_id": NATIONAL_ID}))
     assert provider.decline(NATIONAL_ID, started.binding_message)
     clock.advance(seconds=POLICY.interval_seconds)
     with pytest.raises(AccessDenied) as denied:
@@ -176,7 +179,7 @@ def test_a_push_the_professional_declines_answers_what_an_identifier_that_leads_
 def test_an_identifier_that_leads_nowhere_may_also_expire_like_an_unanswered_push() -> None:
     d = deps(declined_share=0.0)
     _, clock, _, _ = parts(d)
-    started = psc_login.start_login(d, META, {"national_id": INVITED_UNKNOWN_TO_PSC})
+    started = psc_login.start_login(d, META, login_command({"national_id": INVITED_UNKNOWN_TO_PSC}))
     for _ in range(POLICY.expires_in_seconds // POLICY.interval_seconds - 1):
         clock.advance(seconds=POLICY.interval_seconds)
         with pytest.raises(AuthorizationPending):
@@ -263,7 +266,7 @@ def test_a_hundred_starts_for_unknown_identifiers_add_at_most_one_event_per_wind
 def test_early_polls_are_not_journaled_one_by_one_on_the_pharmacy_chain() -> None:
     d = deps()
     _, _, journal, _ = parts(d)
-    started = psc_login.start_login(d, META, {"national_id": NATIONAL_ID})
+    started = psc_login.start_login(d, META, login_command({"national_id": NATIONAL_ID}))
     for _ in range(20):
         with pytest.raises(SlowDown):
             psc_login.poll_login(d, META, started.login_id)
@@ -275,7 +278,7 @@ def test_early_polls_are_not_journaled_one_by_one_on_the_pharmacy_chain() -> Non
 def test_the_directory_must_list_them_as_a_pharmacist_at_this_pharmacy() -> None:
     d = deps(directory=("130000029",))
     provider, clock, journal, logins = parts(d)
-    started = psc_login.start_login(d, META, {"national_id": NATIONAL_ID})
+    started = psc_login.start_login(d, META, login_command({"national_id": NATIONAL_ID}))
     provider.approve(NATIONAL_ID, started.binding_message)
     clock.advance(seconds=60)
     with pytest.raises(PscRefused):
@@ -286,7 +289,7 @@ def test_the_directory_must_list_them_as_a_pharmacist_at_this_pharmacy() -> None
 def test_a_membership_revoked_while_the_login_waits_gets_no_session() -> None:
     d = deps()
     provider, clock, journal, _ = parts(d)
-    started = psc_login.start_login(d, META, {"national_id": NATIONAL_ID})
+    started = psc_login.start_login(d, META, login_command({"national_id": NATIONAL_ID}))
     assert isinstance(d.memberships, FakeMemberships)
     d.memberships.members.clear()
     provider.approve(NATIONAL_ID, started.binding_message)

@@ -14,7 +14,17 @@ from chalicelib.domain.errors import Conflict, Forbidden, NotFound, ServiceUnava
 from chalicelib.domain.model import Principal, Role, ScreeningRecord
 from chalicelib.ports import Change, RequestMeta
 from chalicelib.services import records
-from testkit.fakes import FakeCipher, FakeIdempotency, FakeIndex, FakeJournal, FakeRepository, FixedClock
+from chalicelib.services.call import Call
+from testkit.fakes import (
+    FakeCipher,
+    FakeIdempotency,
+    FakeIndex,
+    FakeJournal,
+    FakeRepository,
+    FixedClock,
+    create_command,
+    result_command,
+)
 from testkit.patients import screening_body
 
 PHARMACIST = Principal("pharmacist-a", Role.PHARMACIST, "750000010")
@@ -44,9 +54,11 @@ def journal(deps: records.RecordsDeps) -> FakeJournal:
 
 
 def test_create_then_read_is_journaled(deps: records.RecordsDeps) -> None:
-    record, created = records.create_record(deps, PHARMACIST, META, screening_body(0), None)
+    record, created = records.create_record(
+        deps, Call(PHARMACIST, META), create_command(deps, screening_body(0))
+    )
     assert created and record.finess == "750000010"
-    again = records.read_record(deps, PHARMACIST, META, record.id)
+    again = records.read_record(deps, Call(PHARMACIST, META), record.id)
     assert again.patient == record.patient
     assert journal(deps).actions() == [("create", "success"), ("read", "success")]
     assert journal(deps).events[1].record_ids == (record.id,)
@@ -60,11 +72,15 @@ def test_a_failed_create_leaves_no_claim_nor_event_and_the_retry_creates_once(
     assert isinstance(repo, FakeRepository) and isinstance(claims, FakeIdempotency)
     repo.fail_add = True
     with pytest.raises(ServiceUnavailable):
-        records.create_record(deps, PHARMACIST, META, screening_body(0), key)
+        records.create_record(deps, Call(PHARMACIST, META), create_command(deps, screening_body(0), key))
     assert repo.items == {} and claims.entries == {} and journal(deps).events == []
     repo.fail_add = False
-    record, created = records.create_record(deps, PHARMACIST, META, screening_body(0), key)
-    replay, created_again = records.create_record(deps, PHARMACIST, META, screening_body(0), key)
+    record, created = records.create_record(
+        deps, Call(PHARMACIST, META), create_command(deps, screening_body(0), key)
+    )
+    replay, created_again = records.create_record(
+        deps, Call(PHARMACIST, META), create_command(deps, screening_body(0), key)
+    )
     assert created and not created_again
     assert replay.id == record.id
     assert len(repo.items) == 1
@@ -73,12 +89,14 @@ def test_a_failed_create_leaves_no_claim_nor_event_and_the_retry_creates_once(
 
 
 def test_a_journal_down_stores_no_change(deps: records.RecordsDeps) -> None:
-    record, _ = records.create_record(deps, PHARMACIST, META, screening_body(0), None)
+    record, _ = records.create_record(deps, Call(PHARMACIST, META), create_command(deps, screening_body(0)))
     journal(deps).down = True
     with pytest.raises(ServiceUnavailable):
-        records.create_record(deps, PHARMACIST, META, screening_body(1), str(uuid.uuid4()))
+        records.create_record(
+            deps, Call(PHARMACIST, META), create_command(deps, screening_body(1), str(uuid.uuid4()))
+        )
     with pytest.raises(ServiceUnavailable):
-        records.set_result(deps, PHARMACIST, META, record.id, {"result": "positive"})
+        records.set_result(deps, Call(PHARMACIST, META), result_command(record.id, {"result": "positive"}))
     repo = deps.repository
     assert isinstance(repo, FakeRepository)
     assert len(repo.items) == 1 and repo.get(record.finess, record.id)[0].test.result == record.test.result
@@ -86,56 +104,62 @@ def test_a_journal_down_stores_no_change(deps: records.RecordsDeps) -> None:
 
 def test_same_key_other_body_is_a_conflict(deps: records.RecordsDeps) -> None:
     key = str(uuid.uuid4())
-    records.create_record(deps, PHARMACIST, META, screening_body(0), key)
+    records.create_record(deps, Call(PHARMACIST, META), create_command(deps, screening_body(0), key))
     with pytest.raises(Conflict):
-        records.create_record(deps, PHARMACIST, META, screening_body(1), key)
+        records.create_record(deps, Call(PHARMACIST, META), create_command(deps, screening_body(1), key))
 
 
 def test_the_same_key_at_another_pharmacy_is_another_request(deps: records.RecordsDeps) -> None:
     key = str(uuid.uuid4())
-    a, _ = records.create_record(deps, PHARMACIST, META, screening_body(0), key)
-    b, created = records.create_record(deps, OTHER, META, screening_body(0), key)
+    a, _ = records.create_record(deps, Call(PHARMACIST, META), create_command(deps, screening_body(0), key))
+    b, created = records.create_record(deps, Call(OTHER, META), create_command(deps, screening_body(0), key))
     assert created and a.id != b.id
 
 
 def test_a_read_is_refused_when_the_journal_is_down(deps: records.RecordsDeps) -> None:
-    record, _ = records.create_record(deps, PHARMACIST, META, screening_body(0), None)
+    record, _ = records.create_record(deps, Call(PHARMACIST, META), create_command(deps, screening_body(0)))
     journal(deps).down = True
     with pytest.raises(ServiceUnavailable):
-        records.read_record(deps, PHARMACIST, META, record.id)
+        records.read_record(deps, Call(PHARMACIST, META), record.id)
     with pytest.raises(ServiceUnavailable):
-        records.read_delivery(deps, PHARMACIST, META, record.id)
+        records.read_delivery(deps, Call(PHARMACIST, META), record.id)
 
 
 def test_another_pharmacy_gets_not_found(deps: records.RecordsDeps) -> None:
-    record, _ = records.create_record(deps, PHARMACIST, META, screening_body(0), None)
+    record, _ = records.create_record(deps, Call(PHARMACIST, META), create_command(deps, screening_body(0)))
     with pytest.raises(NotFound):
-        records.read_record(deps, OTHER, META, record.id)
+        records.read_record(deps, Call(OTHER, META), record.id)
 
 
 def test_platform_admin_reads_no_health_data_and_is_journaled(deps: records.RecordsDeps) -> None:
-    record, _ = records.create_record(deps, PHARMACIST, META, screening_body(0), None)
+    record, _ = records.create_record(deps, Call(PHARMACIST, META), create_command(deps, screening_body(0)))
     with pytest.raises(Forbidden):
-        records.read_record(deps, OPERATOR, META, record.id)
+        records.read_record(deps, Call(OPERATOR, META), record.id)
     assert journal(deps).actions()[-1] == ("read", "denied")
 
 
 def test_setting_the_same_result_twice_changes_nothing(deps: records.RecordsDeps) -> None:
-    record, _ = records.create_record(deps, PHARMACIST, META, screening_body(0, result=None), None)
-    first = records.set_result(deps, PHARMACIST, META, record.id, {"result": "positive"})
-    second = records.set_result(deps, PHARMACIST, META, record.id, {"result": "positive"})
+    record, _ = records.create_record(
+        deps, Call(PHARMACIST, META), create_command(deps, screening_body(0, result=None))
+    )
+    first = records.set_result(
+        deps, Call(PHARMACIST, META), result_command(record.id, {"result": "positive"})
+    )
+    second = records.set_result(
+        deps, Call(PHARMACIST, META), result_command(record.id, {"result": "positive"})
+    )
     assert first.version == second.version == 2
     assert first.status.value == "ready"
 
 
 def test_cancel_after_sending_is_a_conflict(deps: records.RecordsDeps) -> None:
-    record, _ = records.create_record(deps, PHARMACIST, META, screening_body(0), None)
+    record, _ = records.create_record(deps, Call(PHARMACIST, META), create_command(deps, screening_body(0)))
     repo = deps.repository
     assert isinstance(repo, FakeRepository)
     stored, _blob, _index = repo.items[(record.finess, record.id)]
     stored.delivery.first_sent_at = stored.created_at  # the lease's fact
     with pytest.raises(Conflict):
-        records.cancel_record(deps, PHARMACIST, META, record.id)
+        records.cancel_record(deps, Call(PHARMACIST, META), record.id)
 
 
 class RacedRepository(FakeRepository):
@@ -165,9 +189,13 @@ def test_a_result_that_lost_a_race_for_the_version_is_read_again_and_set_not_a_4
     raced: tuple[records.RecordsDeps, RacedRepository],
 ) -> None:
     deps, repository = raced
-    record, _ = records.create_record(deps, PHARMACIST, META, screening_body(0, result=None), None)
+    record, _ = records.create_record(
+        deps, Call(PHARMACIST, META), create_command(deps, screening_body(0, result=None))
+    )
     repository.races = records.CHANGE_ATTEMPTS - 1
-    updated = records.set_result(deps, PHARMACIST, META, record.id, {"result": "positive"})
+    updated = records.set_result(
+        deps, Call(PHARMACIST, META), result_command(record.id, {"result": "positive"})
+    )
     assert updated.test.result is not None and updated.test.result.value == "positive"
     assert repository.get(record.finess, record.id)[0].version == record.version + 1
     assert journal(deps).actions() == [("create", "success"), ("set_result", "success")]
@@ -177,9 +205,11 @@ def test_a_change_that_keeps_losing_the_race_is_a_409_after_a_bounded_number_of_
     raced: tuple[records.RecordsDeps, RacedRepository],
 ) -> None:
     deps, repository = raced
-    record, _ = records.create_record(deps, PHARMACIST, META, screening_body(0, result=None), None)
+    record, _ = records.create_record(
+        deps, Call(PHARMACIST, META), create_command(deps, screening_body(0, result=None))
+    )
     repository.races = records.CHANGE_ATTEMPTS
     with pytest.raises(Conflict):
-        records.cancel_record(deps, PHARMACIST, META, record.id)
+        records.cancel_record(deps, Call(PHARMACIST, META), record.id)
     assert repository.get(record.finess, record.id)[0].status.value == "pending"
     assert journal(deps).actions() == [("create", "success")]

@@ -10,6 +10,8 @@ from chalicelib.domain.model import Principal, Role
 from chalicelib.domain.psc import PSC_SESSION_CLIENT_ID
 from chalicelib.ports import Membership, RequestMeta, VerifiedToken
 from chalicelib.services import auth
+from chalicelib.services.auth import AuthDeps
+from chalicelib.services.call import Call
 from chalicelib.services.refusals import UnauthenticatedRefusals
 from testkit.fakes import FakeJournal, FakeMemberships, FakePharmacies, FakeTokens, FakeUsers, FixedClock
 
@@ -35,14 +37,10 @@ class World:
 
     def authenticate(self, header: str | None) -> Principal:
         return auth.authenticate(
-            self.tokens,
-            self.memberships,
-            self.journal,
-            self.refusals,
+            AuthDeps(self.tokens, self.memberships, self.journal, self.refusals, self.pharmacies),
             META,
             header,
             "GET /v1/tests",
-            self.pharmacies,
         )
 
 
@@ -111,7 +109,7 @@ def test_logout_refuses_every_token_issued_until_then_and_signs_the_user_out_eve
     world.token("before", "camille")
     caller = world.authenticate("Bearer before")
     users = FakeUsers()
-    auth.logout(auth.SessionDeps(world.memberships, users, world.journal, world.clock), caller, META)
+    auth.logout(auth.SessionDeps(world.memberships, users, world.journal, world.clock), Call(caller, META))
     assert users.signed_out == ["camille"] and world.journal.actions()[-1] == ("logout", "success")
     with pytest.raises(Unauthenticated):
         world.authenticate("Bearer before")

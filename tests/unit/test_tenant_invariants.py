@@ -4,6 +4,7 @@ whose membership names no pharmacy is refused, and the refusal journaled, before
 from __future__ import annotations
 
 import ast
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +12,16 @@ import pytest
 
 from chalicelib.domain.errors import Forbidden
 from chalicelib.domain.model import Principal, Role
+from chalicelib.domain.stats import StatsQuery
+from chalicelib.payloads import AuditQuery
 from chalicelib.ports import RequestMeta
 from chalicelib.services.access import pharmacy_of
+from chalicelib.services.call import Call
 from chalicelib.services.journal import read_audit
 from chalicelib.services.stats import StatsDeps, read_stats
 from testkit.fakes import FakeJournal
 
+ONE_DAY = StatsQuery(date(2026, 11, 29), date(2026, 11, 29))
 PACKAGE = Path(__file__).resolve().parents[2] / "chalicelib"
 
 
@@ -30,7 +35,7 @@ class NoReads:
 def test_a_record_role_without_a_pharmacy_is_refused() -> None:
     journal = FakeJournal()
     with pytest.raises(Forbidden, match="names no pharmacy"):
-        pharmacy_of(journal, Principal("p", Role.PHARMACIST, None), RequestMeta("r"), "list")
+        pharmacy_of(journal, Call(Principal("p", Role.PHARMACIST, None), RequestMeta("r")), "list")
     assert journal.actions() == [("list", "denied")]
     assert journal.events[0].reason == "no pharmacy"
 
@@ -39,7 +44,7 @@ def test_stats_of_an_admin_without_a_pharmacy_are_refused() -> None:
     journal = FakeJournal()
     deps = StatsDeps(store=NoReads(), journal=journal)  # type: ignore[arg-type]
     with pytest.raises(Forbidden):
-        read_stats(deps, Principal("a", Role.PHARMACY_ADMIN, ""), RequestMeta("r"), {})
+        read_stats(deps, Call(Principal("a", Role.PHARMACY_ADMIN, ""), RequestMeta("r")), ONE_DAY)
     assert journal.actions() == [("read_stats", "denied")]
 
 
@@ -48,12 +53,8 @@ def test_the_audit_of_an_admin_without_a_pharmacy_is_refused() -> None:
     with pytest.raises(Forbidden):
         read_audit(
             journal,
-            Principal("a", Role.PHARMACY_ADMIN, None),
-            RequestMeta("r"),
-            start=None,
-            end=None,
-            limit=10,
-            cursor=None,
+            Call(Principal("a", Role.PHARMACY_ADMIN, None), RequestMeta("r")),
+            AuditQuery(from_=None, to=None, limit=10, cursor=None),
         )
     assert journal.actions() == [("read_audit", "denied")]
 

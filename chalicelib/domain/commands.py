@@ -1,0 +1,93 @@
+"""What a request asks a use case to do, once its view has parsed it (chalicelib/payloads.py).
+
+A view turns a body into one of these with the payload's parser (errors name the field, echo no
+value), then hands it to one use case with the Call (chalicelib/services/call.py): the use cases see
+typed values only, never a body. The queries of the listing routes are their parsers' own types
+(payloads.ListQuery, payloads.AuditQuery, domain/stats.StatsQuery).
+
+An id from the path (a record's, a pharmacy's, a member's) stays as sent: it names something to
+look up, and one that names nothing is the use case's 404, journaled like another pharmacy's.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from chalicelib.domain.model import Role, ScreeningResult, Submission
+
+
+def canonical_json(body: object) -> bytes:
+    """One byte string per JSON value, whatever its key order and spacing: what an idempotent
+    replay's body is compared by."""
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True)
+class CreateRecord:
+    """POST /v1/tests. `idempotency_key` (the Idempotency-Key header, a lower-case UUID) makes a
+    retry answer the record it created; `body` (canonical_json of the body as sent) is what the
+    retry must repeat."""
+
+    submission: Submission
+    idempotency_key: str | None = None
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class SetResult:
+    """PUT /v1/tests/{id}/result: None sets the record back to pending."""
+
+    record_id: str
+    result: ScreeningResult | None
+
+
+@dataclass(frozen=True)
+class OnboardPharmacy:
+    """POST /v1/admin/pharmacies: the time zone is the FINESS département's when not given."""
+
+    finess: str
+    name: str
+    time_zone: str
+
+
+@dataclass(frozen=True)
+class InviteMember:
+    """POST /v1/admin/pharmacies/{finess}/members: exactly one of `email` (a Cognito invitation)
+    and `national_id` (a Pro Santé Connect professional)."""
+
+    finess: str
+    role: Role
+    email: str | None = None
+    national_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RevokeMember:
+    """DELETE /v1/admin/pharmacies/{finess}/members/{username}."""
+
+    finess: str
+    username: str
+
+
+@dataclass(frozen=True)
+class ChangePharmacySettings:
+    """PUT /v1/admin/pharmacies/{finess}/settings."""
+
+    finess: str
+    psc_required: bool
+
+
+@dataclass(frozen=True)
+class PatientQuery:
+    """POST /v1/patients/search and /v1/patients/erasure: the patient's normalised NIR (in a body,
+    never a URL)."""
+
+    nir: str
+
+
+@dataclass(frozen=True)
+class StartLogin:
+    """POST /v1/psc/logins: the professional's national identifier (an RPPS number made one)."""
+
+    national_id: str
