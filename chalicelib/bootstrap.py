@@ -20,10 +20,6 @@ import boto3
 import botocore.session
 
 from chalicelib.adapters.aws import AwsCalls, AwsClients, configured_botocore_session
-from chalicelib.adapters.clock import SystemClock
-from chalicelib.adapters.crypto import DataKeyCache, EnvelopeCipher
-from chalicelib.adapters.dynamodb.journal import DynamoDbAuditJournal, DynamoDbCheckpointer
-from chalicelib.adapters.dynamodb.models import TABLE_SETTINGS, bind_models
 from chalicelib.config import LOCAL_STAGE, SIDEP, Settings, env_name, get_settings
 from chalicelib.domain.retention import RetentionPolicy
 from chalicelib.ports import (
@@ -38,6 +34,8 @@ from chalicelib.ports import (
 )
 
 if TYPE_CHECKING:
+    from chalicelib.adapters.crypto import EnvelopeCipher
+    from chalicelib.adapters.dynamodb.journal import DynamoDbAuditJournal, DynamoDbCheckpointer
     from chalicelib.adapters.session_tokens import KmsPublicKeys
     from chalicelib.domain.model import Principal
     from chalicelib.services import auth
@@ -114,6 +112,8 @@ def aws_calls(settings: Settings) -> AwsCalls:
 
 def bind_tables(settings: Settings) -> None:
     """Point the PynamoDB models at the configured tables, region, endpoint and timeouts."""
+    from chalicelib.adapters.dynamodb.models import TABLE_SETTINGS, bind_models
+
     bind_models(
         {model: getattr(settings, name) for model, name in TABLE_SETTINGS.items()}, aws_calls(settings)
     )
@@ -122,6 +122,8 @@ def bind_tables(settings: Settings) -> None:
 def envelope_cipher(
     settings: Settings, botocore_session: botocore.session.Session | None = None
 ) -> EnvelopeCipher:
+    from chalicelib.adapters.crypto import DataKeyCache, EnvelopeCipher
+
     cache = DataKeyCache(
         max_age_seconds=settings.data_key_cache_max_age_seconds,
         max_messages=settings.data_key_cache_max_messages,
@@ -135,6 +137,8 @@ def envelope_cipher(
 
 
 def audit_journal(settings: Settings, clock: Clock, **options: Any) -> DynamoDbAuditJournal:
+    from chalicelib.adapters.dynamodb.journal import DynamoDbAuditJournal
+
     return DynamoDbAuditJournal(
         retention_days=settings.audit_retention_days, calls=aws_calls(settings), clock=clock, **options
     )
@@ -144,6 +148,7 @@ def build_core(settings: Settings, session: boto3.Session | None = None, clock: 
     """What every function shares. Bounded retries with backoff and timeouts
     (chalicelib/adapters/aws.py): a throttle is retried a few times, a stalled endpoint gives up in
     time, then it is a 503 (the API) or a failed invocation (the jobs)."""
+    from chalicelib.adapters.clock import SystemClock
     from chalicelib.services.retention import retention_policy
 
     aws = AwsClients(session or boto3.Session(region_name=settings.region), aws_calls(settings))
@@ -375,7 +380,7 @@ def build_fanout(settings: Settings, core: Core | None = None) -> MessageQueue |
 
 def build_checkpointer(settings: Settings) -> DynamoDbCheckpointer:
     """The checkpoint function's collaborator: the only one built with the audit signing key."""
-    from chalicelib.adapters.dynamodb.journal import KmsSigner
+    from chalicelib.adapters.dynamodb.journal import DynamoDbCheckpointer, KmsSigner
 
     if not settings.audit_key_id:
         raise ValueError(f"{env_name('audit_key_id')} is not set: checkpoints cannot be signed")

@@ -46,8 +46,9 @@ def _handler_modules() -> list[str]:
     """The modules the template's non-API functions name as their handlers (chalice: the blueprint's)."""
     import app
 
-    functions = [*app.app.event_sources, *app.app.pure_lambda_functions]
-    return sorted({function.handler_string.rpartition(".")[0] for function in functions})
+    handlers = [source.handler_string for source in app.app.event_sources]
+    handlers += [function.handler_string for function in app.app.pure_lambda_functions]
+    return sorted({handler.rpartition(".")[0] for handler in handlers})
 
 
 def _lazy_imports_of_the_jobs() -> list[str]:

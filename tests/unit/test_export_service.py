@@ -138,7 +138,8 @@ class ExporterWorld(World):
 
     def __init__(self, count: int) -> None:
         super().__init__(count)
-        self.queue = FakeExportRunQueue(records=self.queue.records)
+        self.run_queue = FakeExportRunQueue(records=self.queue.records)
+        self.queue = self.run_queue
         self.ready_checks = 0
         self.certificate_missing = False
 
@@ -149,7 +150,7 @@ class ExporterWorld(World):
 
     def exporter(self) -> Exporter:
         return Exporter(
-            queues=self.queue,
+            queues=self.run_queue,
             cipher=self.cipher,
             sender=self.sender,
             journal=self.journal,
@@ -164,7 +165,7 @@ def test_the_exporter_runs_each_time_under_a_run_id_of_its_own_over_the_shards_i
     exporter = world.exporter()
     assert exporter.run(None, shards=["q1"]).acknowledged == 3
     assert exporter.run(60.0).sent == 0
-    (first, shards), (second, _) = world.queue.owners
+    (first, shards), (second, _) = world.run_queue.owners
     assert shards == ["q1"] and first != second and first.startswith("export-")
 
 
