@@ -5,7 +5,7 @@ function shares (settings, clock, AWS clients, journal, cipher, retention policy
 API's `Container` (its areas, their adapters and services, which import the API's payloads). The
 scheduled and stream functions (chalicelib/jobs.py) build on the core alone: the exporter, the
 purge, the checkpoints and the identity events never load a payload declaration or a route, and
-the API never loads the export, HL7 or SI-DEP code (tests/unit/test_cold_imports.py). What a tier
+the API never loads the export, HL7 or SI-DEP code (tests/infra/test_function_imports.py). What a tier
 needs is imported when the tier is built (once per container), not when this module is imported.
 """
 
