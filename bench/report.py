@@ -13,7 +13,7 @@ TARGETS = {
     "kms_per_1000_creates": 2,
     "export_records_per_second": 1000,
     "backlog_seconds": 7 * 60,
-    "import_vs_boto3": 2.0,
+    "import_vs_boto3": 1.5,
     "zip_mib": 30,
     "unzipped_mib": 80,
     "round_trips_per_record": 0.05,
@@ -68,7 +68,15 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     backlog = export.get("backlog_seconds_estimate")
     rows.append((f"{FULL_BACKLOG:,} backlog < 7 min", backlog, TARGETS["backlog_seconds"], False, " s"))
     imp = cold.get("ratio_precompiled_vs_boto3", {}).get("median") if "skipped" not in cold else None
-    rows.append(("import app (bytecode) ≤ 2.0× import boto3", imp, TARGETS["import_vs_boto3"], False, "×"))
+    rows.append(
+        (
+            f"import app (bytecode) ≤ {TARGETS['import_vs_boto3']}× import boto3",
+            imp,
+            TARGETS["import_vs_boto3"],
+            False,
+            "×",
+        )
+    )
     mib = 1024 * 1024
     zipped = round(cold["zip_bytes"] / mib, 1) if "zip_bytes" in cold else None
     rows.append(("deployment zip ≤ 30 MiB", zipped, TARGETS["zip_mib"], False, " MiB"))
@@ -254,6 +262,21 @@ def markdown(r: dict[str, Any]) -> str:
                 f"Zip {cold['zip_bytes'] / 2**20:.1f} MiB, unzipped {cold['unzipped_bytes'] / 2**20:.1f} MiB "
                 f"({cold['files']:,} files, {cold['pyc_files']:,} .pyc).",
             ]
+            per_function = cold.get("per_function")
+            if per_function:
+                lines += [
+                    "",
+                    "Per function: its handler module, as its template names it, then (`built`) every "
+                    "module it has loaded once its first invocation built its collaborators (no AWS call).",
+                    "",
+                    "| handler module | functions | ms | vs `import boto3` |",
+                    "| --- | --- | --- | --- |",
+                    *(
+                        f"| `{name}` | {', '.join(f['functions'])} | {_fmt(f['import_ms'])} "
+                        f"| {_fmt(f['ratio_vs_boto3'])} |"
+                        for name, f in per_function.items()
+                    ),
+                ]
     cv = r.get("curves")
     if cv:
         lines += [

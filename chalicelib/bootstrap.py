@@ -1,61 +1,66 @@
-"""The one place that builds the real collaborators from settings (tests build their own or reset this)."""
+"""The one place that builds the real collaborators from settings (tests build their own or reset this).
+
+Two tiers, so that each Lambda function imports only what its handlers use: the `Core` every
+function shares (settings, clock, AWS clients, journal, cipher, retention policy), and on it the
+API's `Container` (its areas, their adapters and services, which import the API's payloads). The
+scheduled and stream functions (chalicelib/jobs.py) build on the core alone: the exporter, the
+purge, the checkpoints and the identity events never load a payload declaration or a route, and
+the API never loads the export, HL7 or SI-DEP code (tests/infra/test_function_imports.py). What a tier
+needs is imported when the tier is built (once per container), not when this module is imported.
+"""
 
 from __future__ import annotations
 
 import threading
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import botocore.session
 
 from chalicelib.adapters.aws import AwsCalls, AwsClients, configured_botocore_session
-from chalicelib.adapters.clock import SystemClock
-from chalicelib.adapters.cognito import (
-    CognitoAccessTokenVerifier,
-    CognitoUserDirectory,
-    JwksKeys,
-    TrustedIssuer,
-)
-from chalicelib.adapters.crypto import DataKeyCache, EnvelopeCipher, KmsBlindIndex
-from chalicelib.adapters.dynamodb.audit_checkpointer import DynamoDbCheckpointer
-from chalicelib.adapters.dynamodb.directory import (
-    DynamoDbMemberships,
-    DynamoDbPharmacies,
-    DynamoDbPharmacyZones,
-    DynamoDbPscLogins,
-)
-from chalicelib.adapters.dynamodb.idempotency import DynamoDbIdempotencyStore
-from chalicelib.adapters.dynamodb.journal import DynamoDbAuditJournal
-from chalicelib.adapters.dynamodb.models import TABLE_SETTINGS, bind_models
-from chalicelib.adapters.dynamodb.psc_limits import DynamoDbPscStartLimits
-from chalicelib.adapters.dynamodb.records import DynamoDbRecordRepository
-from chalicelib.adapters.dynamodb.retention import DynamoDbRetentionStore
-from chalicelib.adapters.insi import FakeInsi, NoInsi
-from chalicelib.adapters.psc import PscClient, PscSettings, SecretsManagerSecret
-from chalicelib.adapters.psc_directory import HttpProfessionalDirectory
-from chalicelib.adapters.session_tokens import KmsPublicKeys, KmsSessionTokenIssuer
 from chalicelib.config import LOCAL_STAGE, SIDEP, Settings, env_name, get_settings
-from chalicelib.domain.model import Principal
-from chalicelib.domain.psc import PSC_SESSION_CLIENT_ID, PscLoginPolicy
+from chalicelib.domain.retention import RetentionPolicy
 from chalicelib.ports import (
     AuditJournal,
     Clock,
     MembershipRepository,
+    MessageQueue,
+    PersonalDataCipher,
     PharmacyRepository,
     RequestMeta,
     TokenVerifier,
 )
-from chalicelib.services import auth
-from chalicelib.services.admin import AdminDeps
-from chalicelib.services.patients import PatientsDeps
-from chalicelib.services.psc_login import PscLoginDeps
-from chalicelib.services.records import RecordsDeps
-from chalicelib.services.refusals import UnauthenticatedRefusals
-from chalicelib.services.retention import PurgeDeps, retention_policy
-from chalicelib.services.stats import StatsDeps
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.crypto import EnvelopeCipher
+    from chalicelib.adapters.dynamodb.audit_checkpointer import DynamoDbCheckpointer
+    from chalicelib.adapters.dynamodb.journal import DynamoDbAuditJournal
+    from chalicelib.adapters.session_tokens import KmsPublicKeys
+    from chalicelib.domain.model import Principal
+    from chalicelib.services import auth
+    from chalicelib.services.admin import AdminDeps
+    from chalicelib.services.export import Exporter
+    from chalicelib.services.patients import PatientsDeps
+    from chalicelib.services.psc_login import PscLoginDeps
+    from chalicelib.services.records import RecordsDeps
+    from chalicelib.services.refusals import UnauthenticatedRefusals
+    from chalicelib.services.retention import PurgeDeps
+    from chalicelib.services.stats import StatsDeps
+
+
+@dataclass(frozen=True)
+class Core:
+    """What every function of the app shares, one per process: the API's Container is built on it,
+    the scheduled and stream functions use it alone."""
+
+    settings: Settings
+    clock: Clock
+    aws: AwsClients  # one client per service, made on first use
+    journal: AuditJournal
+    cipher: PersonalDataCipher
+    policy: RetentionPolicy
 
 
 @dataclass(frozen=True)
@@ -76,8 +81,11 @@ class Container:
     session: auth.SessionDeps
     refusals: UnauthenticatedRefusals
     aws: AwsClients  # one client per service, for adapters built later (export, purge)
+    core: Core  # what the API shares with the jobs run in its process (tests, the local stack)
 
     def authenticate(self, meta: RequestMeta, authorization: str | None, route: str) -> Principal:
+        from chalicelib.services import auth
+
         deps = auth.AuthDeps(self.verifier, self.memberships, self.journal, self.refusals, self.pharmacies)
         return auth.authenticate(deps, meta, authorization, route)
 
@@ -97,6 +105,8 @@ def aws_calls(settings: Settings) -> AwsCalls:
 
 def bind_tables(settings: Settings) -> None:
     """Point the PynamoDB models at the configured tables, region, endpoint and timeouts."""
+    from chalicelib.adapters.dynamodb.models import TABLE_SETTINGS, bind_models
+
     bind_models(
         {model: getattr(settings, name) for model, name in TABLE_SETTINGS.items()}, aws_calls(settings)
     )
@@ -105,6 +115,8 @@ def bind_tables(settings: Settings) -> None:
 def envelope_cipher(
     settings: Settings, botocore_session: botocore.session.Session | None = None
 ) -> EnvelopeCipher:
+    from chalicelib.adapters.crypto import DataKeyCache, EnvelopeCipher
+
     cache = DataKeyCache(
         max_age_seconds=settings.data_key_cache_max_age_seconds,
         max_messages=settings.data_key_cache_max_messages,
@@ -118,18 +130,75 @@ def envelope_cipher(
 
 
 def audit_journal(settings: Settings, clock: Clock, **options: Any) -> DynamoDbAuditJournal:
+    from chalicelib.adapters.dynamodb.journal import DynamoDbAuditJournal
+
     return DynamoDbAuditJournal(
         retention_days=settings.audit_retention_days, calls=aws_calls(settings), clock=clock, **options
     )
 
 
-def build(settings: Settings, session: boto3.Session | None = None, clock: Clock | None = None) -> Container:
-    # Bounded retries with backoff and timeouts (chalicelib/adapters/aws.py): a throttle is retried
-    # a few times, a stalled endpoint gives up in time, then it is a 503.
+def build_core(settings: Settings, session: boto3.Session | None = None, clock: Clock | None = None) -> Core:
+    """What every function shares. Bounded retries with backoff and timeouts
+    (chalicelib/adapters/aws.py): a throttle is retried a few times, a stalled endpoint gives up in
+    time, then it is a 503 (the API) or a failed invocation (the jobs)."""
+    from chalicelib.adapters.clock import SystemClock
+    from chalicelib.services.retention import retention_policy
+
     aws = AwsClients(session or boto3.Session(region_name=settings.region), aws_calls(settings))
     bind_tables(settings)
     clock = clock or SystemClock()
-    journal = audit_journal(settings, clock)
+    return Core(
+        settings=settings,
+        clock=clock,
+        aws=aws,
+        journal=audit_journal(settings, clock),
+        cipher=envelope_cipher(settings),
+        policy=retention_policy(settings),
+    )
+
+
+def build(
+    settings: Settings,
+    session: boto3.Session | None = None,
+    clock: Clock | None = None,
+    *,
+    core: Core | None = None,
+) -> Container:
+    """The API's container, on `core` (None: a new one)."""
+    # The API's adapters and services: imported here, once per container, never by the jobs.
+    from chalicelib.adapters.cognito import (
+        CognitoAccessTokenVerifier,
+        CognitoUserDirectory,
+        JwksKeys,
+        TrustedIssuer,
+    )
+    from chalicelib.adapters.crypto import KmsBlindIndex
+    from chalicelib.adapters.dynamodb.directory import (
+        DynamoDbMemberships,
+        DynamoDbPharmacies,
+        DynamoDbPharmacyZones,
+        DynamoDbPscLogins,
+    )
+    from chalicelib.adapters.dynamodb.idempotency import DynamoDbIdempotencyStore
+    from chalicelib.adapters.dynamodb.psc_limits import DynamoDbPscStartLimits
+    from chalicelib.adapters.dynamodb.records import DynamoDbRecordRepository
+    from chalicelib.adapters.dynamodb.retention import DynamoDbRetentionStore
+    from chalicelib.adapters.insi import FakeInsi, NoInsi
+    from chalicelib.adapters.psc import PscClient, PscSettings, SecretsManagerSecret
+    from chalicelib.adapters.psc_directory import HttpProfessionalDirectory
+    from chalicelib.adapters.session_tokens import KmsPublicKeys, KmsSessionTokenIssuer
+    from chalicelib.domain.psc import PSC_SESSION_CLIENT_ID, PscLoginPolicy
+    from chalicelib.services import auth
+    from chalicelib.services.admin import AdminDeps
+    from chalicelib.services.patients import PatientsDeps
+    from chalicelib.services.psc_login import PscLoginDeps
+    from chalicelib.services.records import RecordsDeps
+    from chalicelib.services.refusals import UnauthenticatedRefusals
+    from chalicelib.services.retention import PurgeDeps
+    from chalicelib.services.stats import StatsDeps
+
+    core = core or build_core(settings, session, clock)
+    aws, clock, journal = core.aws, core.clock, core.journal
     memberships = DynamoDbMemberships(clock)
     index = KmsBlindIndex(aws.kms(), settings.blind_index_key_id)
     pharmacies = DynamoDbPharmacies(
@@ -148,11 +217,11 @@ def build(settings: Settings, session: boto3.Session | None = None, clock: Clock
             ),
         ),
     )
-    policy = retention_policy(settings)
+    policy = core.policy
     retention_store = DynamoDbRetentionStore()
     records = RecordsDeps(
         repository=DynamoDbRecordRepository(policy),
-        cipher=envelope_cipher(settings),
+        cipher=core.cipher,
         index=index,
         idempotency=DynamoDbIdempotencyStore(clock, settings.idempotency_ttl_seconds),
         journal=journal,
@@ -231,6 +300,7 @@ def build(settings: Settings, session: boto3.Session | None = None, clock: Clock
         session=auth.SessionDeps(memberships=memberships, users=admin.users, journal=journal, clock=clock),
         refusals=refusals,
         aws=aws,
+        core=core,
     )
 
 
@@ -239,10 +309,9 @@ def build(settings: Settings, session: boto3.Session | None = None, clock: Clock
 EXPORT_WRITE_WORKERS = 8
 
 
-def build_exporter(settings: Settings) -> Callable[..., Any]:
-    """One export run with the real collaborators: `export(time_budget_seconds=None, *,
-    shards=None, changed=None)`; `shards` restricts it to some export-queue shards (the fan-out),
-    `changed` runs it over a stream batch's new images (the trigger) instead of the due range."""
+def build_exporter(settings: Settings, core: Core | None = None) -> Exporter:
+    """The exporter with the real collaborators, on `core` (None: the process's). Its SI-DEP
+    sender and certificate files live as long as it does (bootstrap.get_exporter keeps one)."""
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
     from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
@@ -250,13 +319,13 @@ def build_exporter(settings: Settings) -> Callable[..., Any]:
     from chalicelib.adapters.sidep.credentials import SecretTlsFiles
     from chalicelib.adapters.sidep.hl7 import SenderIdentity
     from chalicelib.adapters.sidep.transport import HttpsTransport, TransportSettings
-    from chalicelib.services.export import ExportRun, ExportSettings, ExportSummary
+    from chalicelib.services.export import Exporter, ExportSettings
 
     if settings.stage != LOCAL_STAGE:
         settings.require(SIDEP)  # no SI-DEP endpoint or certificate, no exporter
-    container = get_container()
+    core = core or get_core()
     tls_files = SecretTlsFiles(
-        SecretsProvider(boto3_client=container.aws.secretsmanager()),
+        SecretsProvider(boto3_client=core.aws.secretsmanager()),
         settings.sidep_tls_secret_id,
         max_age_seconds=settings.sidep_tls_max_age_seconds,
     )
@@ -270,74 +339,88 @@ def build_exporter(settings: Settings) -> Callable[..., Any]:
     )
     sender = Hl7BatchSender(transport, SenderIdentity(processing_id="P" if settings.stage == "prod" else "T"))
 
-    def export(
-        time_budget_seconds: float | None = None,
-        *,
-        shards: Sequence[str] | None = None,
-        changed: Sequence[dict[str, Any]] | None = None,
-    ) -> ExportSummary:
-        run_id = f"export-{uuid.uuid4().hex[:12]}"
-        queue = DynamoDbExportQueue(
-            container.aws.dynamodb(),
-            owner=run_id,
+    def queues(owner: str, shards: Sequence[str] | None) -> DynamoDbExportQueue:
+        return DynamoDbExportQueue(
+            core.aws.dynamodb(),
+            owner=owner,
             workers=EXPORT_WRITE_WORKERS,
-            retention=container.purge.policy,
+            retention=core.policy,
             shards=shards,
         )
-        ready = queue.ready_in(changed, container.clock.now()) if changed is not None else None
-        if ready == []:
-            return ExportSummary()  # nothing in this stream batch is due: no round trip
+
+    return Exporter(
+        queues=queues,
+        cipher=core.cipher,
+        sender=sender,
+        journal=core.journal,
+        clock=core.clock,
+        settings=ExportSettings.from_settings(settings),
         # No certificate, no run: a missing or broken secret fails the invocation (an alarm)
         # before any record is leased, so it costs no record an attempt.
-        tls_files()
-        return ExportRun(
-            queue=queue,
-            cipher=container.records.cipher,
-            sender=sender,
-            journal=container.journal,
-            clock=container.clock,
-            settings=ExportSettings.from_settings(settings, time_budget_seconds=time_budget_seconds),
-            run_id=run_id,
-        ).run(ready)
+        sender_ready=tls_files,
+    )
 
-    return export
+
+def build_fanout(settings: Settings, core: Core | None = None) -> MessageQueue | None:
+    """The export's fan-out queue (one message per export-queue shard), or None without one (the
+    local stack and the tests: the sweeper then runs the shards itself)."""
+    if not settings.export_fanout_queue_url:
+        return None
+    from chalicelib.adapters.sqs import SqsMessageQueue
+
+    return SqsMessageQueue((core or get_core()).aws.sqs(), settings.export_fanout_queue_url)
 
 
 def build_checkpointer(settings: Settings) -> DynamoDbCheckpointer:
     """The checkpoint function's collaborator: the only one built with the audit signing key."""
-    from chalicelib.adapters.dynamodb.audit_checkpointer import KmsSigner
+    from chalicelib.adapters.dynamodb.audit_checkpointer import DynamoDbCheckpointer, KmsSigner
 
     if not settings.audit_key_id:
         raise ValueError(f"{env_name('audit_key_id')} is not set: checkpoints cannot be signed")
-    container = get_container()
-    signer = KmsSigner(container.aws.kms(), settings.audit_key_id)
+    core = get_core()
+    signer = KmsSigner(core.aws.kms(), settings.audit_key_id)
     set_aside = None
     if settings.audit_worm_bucket:  # malformed items go to the WORM bucket's quarantine
         from chalicelib.adapters.worm import S3WormCopy
 
-        set_aside = S3WormCopy(container.aws.s3(), settings.audit_worm_bucket).quarantine
-    return DynamoDbCheckpointer(signer=signer, clock=container.clock, set_aside=set_aside)
+        set_aside = S3WormCopy(core.aws.s3(), settings.audit_worm_bucket).quarantine
+    return DynamoDbCheckpointer(signer=signer, clock=core.clock, set_aside=set_aside)
 
 
+_core: Core | None = None
 _container: Container | None = None
 _lock = threading.Lock()
 
 
+def get_core() -> Core:
+    """The process's core: the container's when the API's was built (or a test set one), else
+    built on first use alone (a scheduled or stream function builds no more than this)."""
+    global _core
+    if _container is not None:
+        return _container.core
+    if _core is None:
+        with _lock:
+            if _core is None:
+                _core = build_core(get_settings())
+    return _core
+
+
 def get_container() -> Container:
-    """The process's container, built on first use (a Lambda builds it once per cold start)."""
+    """The process's container, built on first use (a Lambda builds it once per cold start), on
+    the process's core if one was built first."""
     global _container
     if _container is None:
         with _lock:
             if _container is None:
-                _container = build(get_settings())
+                _container = build(get_settings(), core=_core)
     return _container
 
 
-_exporter: Callable[..., Any] | None = None
-_exporter_lock = threading.Lock()  # not _lock: building the exporter takes the container
+_exporter: Exporter | None = None
+_exporter_lock = threading.Lock()  # not _lock: building the exporter takes the core
 
 
-def get_exporter() -> Callable[..., Any]:
+def get_exporter() -> Exporter:
     """The process's exporter, built on first use: a warm Lambda keeps its SI-DEP connection and
     its certificate files (one directory, re-read from Secrets Manager after max_age) across the
     invocations of the trigger, the shard consumer and the sweeper."""
@@ -350,7 +433,8 @@ def get_exporter() -> Callable[..., Any]:
 
 
 def reset() -> None:
-    """Forget the container and the exporter (tests, or after settings change)."""
-    global _container, _exporter
+    """Forget the core, the container and the exporter (tests, or after settings change)."""
+    global _core, _container, _exporter
+    _core = None
     _container = None
     _exporter = None

@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import get_settings
 from chalicelib.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from chalicelib.services.export import ExportSummary
 
 # Time kept back from the Lambda's remaining time: the last writes, the metrics flush, shutdown.
 LAMBDA_SAFETY_SECONDS = 20.0
@@ -31,22 +34,14 @@ def scheduled_export(remaining_time_ms: int) -> dict[str, Any]:
     one message per export-queue shard, each consumed by an exporter of its own (`export_shard`);
     without (local stack, tests), it runs the shards on `sidep_max_concurrency` threads."""
     from chalicelib.adapters.dynamodb.models import export_queue_keys
+    from chalicelib.bootstrap import build_fanout
 
     settings = get_settings()
     _measure_unacknowledged()
-    if settings.export_fanout_queue_url:
-        from chalicelib.bootstrap import get_container
-
-        sqs = get_container().aws.sqs()
+    fanout = build_fanout(settings)
+    if fanout is not None:
         shards = export_queue_keys()
-        for start in range(0, len(shards), 10):  # SendMessageBatch takes 10 at most
-            sqs.send_message_batch(
-                QueueUrl=settings.export_fanout_queue_url,
-                Entries=[
-                    {"Id": str(i), "MessageBody": json.dumps({"shard": shard})}
-                    for i, shard in enumerate(shards[start : start + 10], start)
-                ],
-            )
+        fanout.send_all([json.dumps({"shard": shard}) for shard in shards])
         logger.info("export fan-out", extra={"shards": len(shards)})
         metrics.flush_metrics(raise_on_empty_metrics=False)
         return {"fanned_out": len(shards)}
@@ -58,11 +53,11 @@ def _measure_unacknowledged() -> float:
     from aws_lambda_powertools.metrics import MetricUnit
 
     from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
-    from chalicelib.bootstrap import get_container
+    from chalicelib.bootstrap import get_core
 
-    container = get_container()
-    since = DynamoDbExportQueue(container.aws.dynamodb(), owner="system:gauge").oldest_waiting_since()
-    age = max(0.0, (container.clock.now() - since).total_seconds()) if since else 0.0
+    core = get_core()
+    since = DynamoDbExportQueue(core.aws.dynamodb(), owner="system:gauge").oldest_waiting_since()
+    age = max(0.0, (core.clock.now() - since).total_seconds()) if since else 0.0
     metrics.add_metric(name=UNACKNOWLEDGED_METRIC, unit=MetricUnit.Seconds, value=age)
     return age
 
@@ -84,28 +79,28 @@ def export_changed(images: Sequence[dict[str, Any]], remaining_time_ms: int) -> 
     from chalicelib.bootstrap import get_exporter
 
     try:
-        summary = get_exporter()(_budget(remaining_time_ms), changed=list(images))
+        summary = get_exporter().run(_budget(remaining_time_ms), changed=list(images))
     finally:
         metrics.flush_metrics(raise_on_empty_metrics=False)
     return asdict(summary)
 
 
-def _run_shards(shards: Sequence[str], budget: float, concurrency: int) -> list[Any]:
+def _run_shards(shards: Sequence[str], budget: float, concurrency: int) -> list[ExportSummary]:
     from concurrent.futures import ThreadPoolExecutor
 
     from chalicelib.bootstrap import get_exporter
 
-    export = get_exporter()
+    exporter = get_exporter()
     try:
         if concurrency <= 1 or len(shards) == 1:
-            return [export(budget, shards=[shard]) for shard in shards]
+            return [exporter.run(budget, shards=[shard]) for shard in shards]
         with ThreadPoolExecutor(max_workers=min(concurrency, len(shards))) as pool:
-            return list(pool.map(lambda shard: export(budget, shards=[shard]), shards))
+            return list(pool.map(lambda shard: exporter.run(budget, shards=[shard]), shards))
     finally:
         metrics.flush_metrics(raise_on_empty_metrics=False)
 
 
-def _merge(summaries: Sequence[Any]) -> dict[str, Any]:
+def _merge(summaries: Sequence[ExportSummary]) -> dict[str, Any]:
     """One summary of several runs: counts add up, flags, ages and waits take the worst, words
     (the last batch answered, the last error) the last one said."""
     total: dict[str, Any] = {}
@@ -125,12 +120,12 @@ def _merge(summaries: Sequence[Any]) -> dict[str, Any]:
 def redrive() -> int:
     """Dead letters back in the export queue."""
     from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
-    from chalicelib.bootstrap import get_container
+    from chalicelib.bootstrap import get_core
 
-    container = get_container()
-    count = DynamoDbExportQueue(
-        container.aws.dynamodb(), owner="system:redrive", retention=container.purge.policy
-    ).redrive(container.clock.now())
+    core = get_core()
+    count = DynamoDbExportQueue(core.aws.dynamodb(), owner="system:redrive", retention=core.policy).redrive(
+        core.clock.now()
+    )
     logger.info("dead letters re-driven", extra={"count": count})
     return count
 
@@ -143,18 +138,16 @@ def retry() -> int:
     """End the backoff of every record waiting to retry (SI-DEP is back): they are due now, and the
     trigger or the next sweep sends them. Journaled: one `export_retry` event per pharmacy."""
     from chalicelib.adapters.dynamodb.export_queue import DynamoDbExportQueue
-    from chalicelib.bootstrap import get_container
+    from chalicelib.bootstrap import get_core
     from chalicelib.domain.audit_chain import AuditEvent
 
-    container = get_container()
-    done = DynamoDbExportQueue(container.aws.dynamodb(), owner="system:retry").end_backoff(
-        container.clock.now()
-    )
+    core = get_core()
+    done = DynamoDbExportQueue(core.aws.dynamodb(), owner="system:retry").end_backoff(core.clock.now())
     by_pharmacy: dict[str, list[str]] = {}
     for finess, record_id in done:
         by_pharmacy.setdefault(finess, []).append(record_id)
     for finess, ids in sorted(by_pharmacy.items()):
-        container.journal.append(
+        core.journal.append(
             AuditEvent(
                 action="export_retry",
                 outcome="success",
@@ -171,14 +164,16 @@ def retry() -> int:
 
 def scheduled_purge(remaining_time_ms: int) -> dict[str, Any]:
     """Erase what the retention policy says is due, within the Lambda's remaining time."""
-    from chalicelib.bootstrap import get_container
-    from chalicelib.services.retention import monotonic_budget, purge
+    from chalicelib.adapters.dynamodb.retention import DynamoDbRetentionStore
+    from chalicelib.bootstrap import get_core
+    from chalicelib.services.retention import PurgeDeps, monotonic_budget, purge
 
-    container = get_container()
+    core = get_core()
+    deps = PurgeDeps(store=DynamoDbRetentionStore(), journal=core.journal, policy=core.policy)
     try:
         report = purge(
-            container.purge,
-            container.clock.now(),
+            deps,
+            core.clock.now(),
             time_left=monotonic_budget(_seconds_left(remaining_time_ms)),
         )
     finally:
@@ -198,10 +193,10 @@ def checkpoint_audit() -> dict[str, int]:
 def copy_audit_to_worm(records: list[dict[str, Any]]) -> dict[str, int]:
     """The audit stream's records to the WORM bucket (idempotent: Lambda may deliver a batch twice)."""
     from chalicelib.adapters.worm import S3WormCopy, copy_records
-    from chalicelib.bootstrap import get_container
+    from chalicelib.bootstrap import get_core
 
-    container = get_container()
-    return copy_records(records, S3WormCopy(container.aws.s3(), container.settings.audit_worm_bucket))
+    core = get_core()
+    return copy_records(records, S3WormCopy(core.aws.s3(), core.settings.audit_worm_bucket))
 
 
 def end_sessions_on_identity_event(detail: dict[str, Any], source: str | None = None) -> dict[str, Any]:
@@ -209,16 +204,17 @@ def end_sessions_on_identity_event(detail: dict[str, Any], source: str | None = 
     tool): their access tokens are refused from their next request (services/identity_events.py).
     `source` is the EventBridge envelope's; None from the local tool, which made the call itself."""
     from chalicelib.adapters.cognito import CognitoUserDirectory
-    from chalicelib.bootstrap import get_container
+    from chalicelib.adapters.dynamodb.directory import DynamoDbMemberships
+    from chalicelib.bootstrap import get_core
     from chalicelib.services.identity_events import IdentityEventDeps, end_sessions
 
-    container = get_container()
+    core = get_core()
     deps = IdentityEventDeps(
-        memberships=container.memberships,
-        users=CognitoUserDirectory(container.aws.cognito_idp(), container.settings.user_pool_id),
-        journal=container.journal,
-        clock=container.clock,
-        user_pool_id=container.settings.user_pool_id,
+        memberships=DynamoDbMemberships(core.clock),
+        users=CognitoUserDirectory(core.aws.cognito_idp(), core.settings.user_pool_id),
+        journal=core.journal,
+        clock=core.clock,
+        user_pool_id=core.settings.user_pool_id,
     )
     ended = end_sessions(deps, detail) if source is None else end_sessions(deps, detail, source=source)
     if ended is None:

@@ -33,16 +33,19 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import env_name
 from chalicelib.jobs import redrive, retry, scheduled_export
 from operations import cli
 from operations.target import CONTAINER_SETTINGS, Target, TargetError, invoke_deployed
+
+if TYPE_CHECKING:
+    from chalicelib.services.export import Exporter
 
 __all__ = ["main", "scheduled_export"]
 
@@ -58,14 +61,14 @@ OUTCOMES = (
 
 
 def _one_run(
-    target: Target, export: Callable[..., Any] | None = None, max_attempts: int | None = None
+    target: Target, export: Exporter | None = None, max_attempts: int | None = None
 ) -> dict[str, Any]:
     from chalicelib.bootstrap import build_exporter
 
     settings = target.settings()
     if max_attempts is not None:  # the operator's EXPORT_MAX_ATTEMPTS, for this run only
         settings = replace(settings, export_max_attempts=max_attempts)
-    return dict(asdict((export or build_exporter(settings))(None)))
+    return dict(asdict((export or build_exporter(settings)).run(None)))
 
 
 def write_last_run(path: Path | None, summary: dict[str, Any]) -> None:
@@ -220,7 +223,7 @@ def loop(args: argparse.Namespace, target: Target, out: cli.Output) -> int:
             target=run_trigger, args=(stop, last_run), name="export-trigger", daemon=True
         ).start()
     # one exporter for the loop's life: one SI-DEP certificate directory, not one per run
-    export: Callable[..., Any] | None = None
+    export: Exporter | None = None
     while not stop.is_set():
         try:
             export = export or build_exporter(target.settings())

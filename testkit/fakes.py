@@ -673,3 +673,34 @@ def patient_query(body: Any) -> PatientQuery:
 
 def login_command(body: Any) -> StartLogin:
     return StartLogin(parse_login_request(body))
+
+
+@dataclass
+class FakeExportRunQueue(FakeExportQueue):
+    """ExportRunQueue: FakeExportQueue plus the trigger's read (an image names its record by
+    `record_id`); `owners` records each run's owner and shards as `FakeExportQueues` hands it out."""
+
+    owners: list[tuple[str, Sequence[str] | None]] = field(default_factory=list)
+
+    def ready_in(self, images: Sequence[dict[str, Any]], now: datetime) -> list[Queued]:
+        named = {image.get("record_id") for image in images}
+        return [item for item in self.due(now) if item.record.id in named]
+
+    def __call__(self, owner: str, shards: Sequence[str] | None) -> FakeExportRunQueue:
+        """ExportQueues: every run gets this one queue (the owner and shards are recorded)."""
+        self.owners.append((owner, shards))
+        return self
+
+
+@dataclass
+class FakeMessageQueue:
+    """MessageQueue: keeps every body sent; refuses every message while `down`."""
+
+    sent: list[str] = field(default_factory=list)
+    down: bool = False
+
+    def send_all(self, bodies: Sequence[str]) -> int:
+        if self.down:
+            raise RuntimeError("the queue refused the messages")
+        self.sent.extend(bodies)
+        return len(bodies)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from chalicelib.domain.model import MessageKind, Patient, ScreeningRecord
 
@@ -72,3 +72,32 @@ class ExportQueue(Protocol):
         ...
 
     def oldest_due(self, now: datetime) -> datetime | None: ...
+
+
+# --- the export's wiring and its fan-out
+
+
+class ExportRunQueue(ExportQueue, Protocol):
+    """The export queue as one run holds it (its leases are the run's): the sweeper reads the due
+    range, the trigger a stream batch's new images."""
+
+    def ready_in(self, images: Sequence[dict[str, Any]], now: datetime) -> list[Queued]:
+        """Of a stream batch's new images, the records with a message due and no live lease,
+        oldest first (no read: the lease's condition checks each is still current)."""
+        ...
+
+
+class ExportQueues(Protocol):
+    """One queue per export run: `owner` (the run's id) holds its leases; `shards` restricts it to
+    some of the export queue's shards (the fan-out's consumer), None to all."""
+
+    def __call__(self, owner: str, shards: Sequence[str] | None) -> ExportRunQueue: ...
+
+
+class MessageQueue(Protocol):
+    """A message queue (the export's fan-out: one message per export-queue shard)."""
+
+    def send_all(self, bodies: Sequence[str]) -> int:
+        """Send every body, or raise: a message the queue refused is never dropped silently.
+        Returns how many were sent."""
+        ...

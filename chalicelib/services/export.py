@@ -21,9 +21,10 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from itertools import islice
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -38,6 +39,7 @@ from chalicelib.ports import (
     BatchSender,
     Clock,
     ExportQueue,
+    ExportQueues,
     Outbound,
     PersonalDataCipher,
     Queued,
@@ -330,6 +332,63 @@ class ExportRun:
                 "elapsed_seconds": round(s.elapsed_seconds, 3),
             },
         )
+
+
+class Exporter:
+    """The process's exporter: what every run shares (the SI-DEP sender, the cipher, the journal, the
+    clock, the settings), built once per container so that a warm Lambda keeps its SI-DEP
+    connection and certificate files; `run` is one export run (the sweeper's, a fan-out shard's,
+    or the trigger's over a stream batch)."""
+
+    def __init__(
+        self,
+        *,
+        queues: ExportQueues,
+        cipher: PersonalDataCipher,
+        sender: BatchSender,
+        journal: AuditJournal,
+        clock: Clock,
+        settings: ExportSettings,
+        sender_ready: Callable[[], object] = lambda: None,
+    ) -> None:
+        self.queues = queues
+        self.cipher = cipher
+        self.sender = sender
+        self.journal = journal
+        self.clock = clock
+        self.settings = settings
+        # Raises when the sender cannot send (its certificate missing or broken): checked before
+        # any lease, so such a run costs no record an attempt and fails its invocation (an alarm).
+        self.sender_ready = sender_ready
+
+    def run(
+        self,
+        time_budget_seconds: float | None = None,
+        *,
+        shards: Sequence[str] | None = None,
+        changed: Sequence[dict[str, Any]] | None = None,
+    ) -> ExportSummary:
+        """One run within `time_budget_seconds` (None: the settings' budget). `shards` restricts
+        it to some export-queue shards (the fan-out); `changed` runs it over a stream batch's new
+        images (the trigger) instead of the due range."""
+        run_id = f"export-{uuid.uuid4().hex[:12]}"
+        queue = self.queues(run_id, shards)
+        ready = queue.ready_in(changed, self.clock.now()) if changed is not None else None
+        if ready == []:
+            return ExportSummary()  # nothing in this stream batch is due: no round trip
+        self.sender_ready()
+        settings = self.settings
+        if time_budget_seconds is not None:
+            settings = replace(settings, time_budget_seconds=float(time_budget_seconds))
+        return ExportRun(
+            queue=queue,
+            cipher=self.cipher,
+            sender=self.sender,
+            journal=self.journal,
+            clock=self.clock,
+            settings=settings,
+            run_id=run_id,
+        ).run(ready)
 
 
 def _emit_metrics(summary: ExportSummary) -> None:

@@ -8,7 +8,7 @@ import json
 import logging
 import stat
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
 from chalicelib.adapters.sidep.credentials import CredentialsError, SecretTlsFiles
 from chalicelib.domain.model import DeliveryState
-from chalicelib.services.export import ExportSummary
+from chalicelib.services.export import Exporter
 from devtools.fake_sidep import FakeSidep
 from devtools.provision import SIDEP_TLS_SECRET_NAME, put_sidep_certificate
 from testkit.export_support import load, seed
@@ -55,7 +55,7 @@ def _pem_files(root: Path) -> list[Path]:
     return sorted(root.glob("sidep-tls-*/*/*.pem"))
 
 
-def _exporter() -> Callable[..., ExportSummary]:
+def _exporter() -> Exporter:
     from chalicelib import bootstrap
     from chalicelib.config import get_settings
 
@@ -69,7 +69,7 @@ def test_the_export_builds_its_tls_context_from_the_secret_and_the_files_are_060
 
     records = seed(3, FixedClock(), bootstrap.get_container().records.cipher)
     caplog.set_level(logging.INFO)  # the level the Lambda logs at (POWERTOOLS_LOG_LEVEL)
-    summary = _exporter()(60.0)
+    summary = _exporter().run(60.0)
 
     assert summary.acknowledged == 3 and len(sidep.ledger()) == 3  # mutual TLS with the secret's pair
     assert all(load(r).delivery.state is DeliveryState.ACKNOWLEDGED for r in records)
@@ -130,7 +130,7 @@ def test_a_broken_secret_stops_the_run_before_any_record_is_touched_and_quotes_n
     boto3.client("secretsmanager").put_secret_value(SecretId=SIDEP_TLS_SECRET_NAME, SecretString=value)
     records = seed(2, FixedClock(), bootstrap.get_container().records.cipher)
     with pytest.raises(CredentialsError) as caught:
-        _exporter()(60.0)
+        _exporter().run(60.0)
     assert "secret" in str(caught.value) and "y" not in str(caught.value).split()
     assert "PRIVATE KEY" not in str(caught.value)
     for record in records:
@@ -147,7 +147,7 @@ def test_no_secret_at_all_is_a_clear_error(
 
     get_settings.cache_clear()
     with pytest.raises(CredentialsError, match="cannot read the SI-DEP TLS secret"):
-        _exporter()(60.0)
+        _exporter().run(60.0)
 
 
 def test_the_operator_command_checks_the_pair_then_installs_it(

@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+import pytest
+
 from chalicelib.domain import delivery
 from chalicelib.domain.model import (
     DeliveryState,
@@ -17,8 +19,15 @@ from chalicelib.domain.model import (
     ScreeningTest,
 )
 from chalicelib.ports import Outbound, SendReport
-from chalicelib.services.export import ExportRun, ExportSettings, ExportSummary
-from testkit.fakes import FakeCipher, FakeExportQueue, FakeJournal, FakeSender, FixedClock
+from chalicelib.services.export import Exporter, ExportRun, ExportSettings, ExportSummary
+from testkit.fakes import (
+    FakeCipher,
+    FakeExportQueue,
+    FakeExportRunQueue,
+    FakeJournal,
+    FakeSender,
+    FixedClock,
+)
 from testkit.patients import patient
 
 FINESSES = ("750000010", "130000029")
@@ -122,3 +131,71 @@ def test_a_batch_answered_without_one_of_its_acknowledgements_counts_as_a_failed
     assert summary.retried == 2
     assert summary.batches_failed == 1 and summary.last_answered_batch == ""
     assert "acknowledgement" in summary.last_error
+
+
+class ExporterWorld(World):
+    """The process's exporter over World's records: one queue per run, a sender that may not be ready."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(count)
+        self.run_queue = FakeExportRunQueue(records=self.queue.records)
+        self.queue = self.run_queue
+        self.ready_checks = 0
+        self.certificate_missing = False
+
+    def sender_ready(self) -> None:
+        self.ready_checks += 1
+        if self.certificate_missing:
+            raise RuntimeError("no certificate")
+
+    def exporter(self) -> Exporter:
+        return Exporter(
+            queues=self.run_queue,
+            cipher=self.cipher,
+            sender=self.sender,
+            journal=self.journal,
+            clock=self.clock,
+            settings=ExportSettings(batch_size=2),
+            sender_ready=self.sender_ready,
+        )
+
+
+def test_the_exporter_runs_each_time_under_a_run_id_of_its_own_over_the_shards_it_is_given() -> None:
+    world = ExporterWorld(3)
+    exporter = world.exporter()
+    assert exporter.run(None, shards=["q1"]).acknowledged == 3
+    assert exporter.run(60.0).sent == 0
+    (first, shards), (second, _) = world.run_queue.owners
+    assert shards == ["q1"] and first != second and first.startswith("export-")
+
+
+def test_the_exporters_trigger_run_sends_only_the_records_its_stream_batch_names() -> None:
+    world = ExporterWorld(3)
+    named = sorted(world.queue.records)[0]
+    summary = world.exporter().run(60.0, changed=[{"record_id": named}])
+    assert summary.acknowledged == 1 and world.sender.sent == [[named]]
+
+
+def test_a_stream_batch_with_nothing_due_costs_no_certificate_read_and_no_lease() -> None:
+    world = ExporterWorld(2)
+    world.certificate_missing = True
+    assert world.exporter().run(60.0, changed=[{"record_id": "not-a-record"}]) == ExportSummary()
+    assert world.ready_checks == 0 and world.sender.sent == []
+
+
+def test_an_exporter_without_its_certificate_fails_before_any_record_is_leased() -> None:
+    world = ExporterWorld(2)
+    world.certificate_missing = True
+    with pytest.raises(RuntimeError):
+        world.exporter().run(60.0)
+    assert world.queue.leased_by_us == set()
+    assert world.states() == [DeliveryState.READY] * 2
+
+
+def test_the_exporters_time_budget_is_the_runs_when_given_else_its_settings() -> None:
+    world = ExporterWorld(4)
+    exporter = world.exporter()
+    # no time for one batch (its reserve): the run stops before its first lease
+    summary = exporter.run(0.0)
+    assert summary.stopped_by_budget and summary.leased == 0
+    assert exporter.run(None).acknowledged == 4  # the settings' budget

@@ -124,3 +124,60 @@ def test_no_layer_imports_what_it_must_not() -> None:
 def test_every_allowed_violation_still_exists() -> None:
     """An allowance outlives its violation only by mistake: remove it when the import goes."""
     assert set(ALLOWED) <= set(_violations())
+
+
+# The handler modules of the scheduled and stream functions (their template's handlers): a cold
+# function imports its handler module first, so none reaches the API's declarations or the
+# container; tests/infra/test_function_imports.py checks what they load once built.
+JOB_HANDLERS = ("chalicelib.api.schedules", "chalicelib.api.streams", "chalicelib.api.identity_events")
+NOT_IN_JOB_HANDLERS = ("chalicelib.payloads", "chalicelib.bootstrap", "chalicelib.services.export")
+
+
+def test_the_handler_modules_of_the_jobs_import_no_payload_and_no_container() -> None:
+    found = [
+        (module, name)
+        for module in JOB_HANDLERS
+        for name in _imports(MODULES[module], module)
+        if any(_under(name, banned) for banned in NOT_IN_JOB_HANDLERS)
+    ]
+    assert found == []
+
+
+def _aws_client_calls(tree: ast.AST) -> list[str]:
+    """Methods called on an AWS client got from the container (`core.aws.sqs().send_message(...)`,
+    or through a name bound to one): a job calling AWS itself rather than through a port."""
+
+    def is_client(node: ast.AST) -> bool:
+        return (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Attribute)
+            and node.func.value.attr == "aws"
+        )
+
+    bound = {
+        target.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign) and is_client(node.value)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    return [
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and (is_client(node.value) or (isinstance(node.value, ast.Name) and node.value.id in bound))
+    ]
+
+
+def test_the_jobs_reach_aws_only_through_ports_and_adapters() -> None:
+    """chalicelib/jobs.py wires adapters (it hands them a client) but never calls a client itself."""
+    source = MODULES["chalicelib.jobs"].read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not {name for name in imported if name.split(".")[0] in ("boto3", "botocore")}
+    assert _aws_client_calls(tree) == []
+    # the walk sees a job calling SQS itself, as the fan-out once did
+    direct = "sqs = get_container().aws.sqs()\nsqs.send_message_batch(QueueUrl=url, Entries=[])\n"
+    assert _aws_client_calls(ast.parse(direct)) == ["send_message_batch"]
