@@ -49,7 +49,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, PynamoDBException
 
 from chalicelib.adapters.aws import AwsCalls, pynamodb_meta
-from chalicelib.adapters.dynamodb.errors import is_conditional_failure
+from chalicelib.adapters.dynamodb.errors import is_conditional_failure, is_transaction_conflict
 from chalicelib.adapters.dynamodb.models import AuditCheckpointModel, AuditEventModel, PharmacyModel
 from chalicelib.adapters.dynamodb.transactions import write_together
 from chalicelib.domain.audit_chain import (
@@ -430,13 +430,14 @@ class DynamoDbAuditJournal:
             return self._heads.get(chain)
 
     def _put(self, link: Link) -> bool:
-        """Write `link` if its seq is free; False if another writer has it."""
+        """Write `link` if its seq is free; False if another writer has it (or is writing it)."""
         item = _item_of(link)
         with _unavailable("append"):
             try:
                 item.save(condition=AuditEventModel.seq.does_not_exist())
             except PutError as exc:
-                if is_conditional_failure(exc):
+                # the seq is taken, or another writer's transaction is writing it right now
+                if is_conditional_failure(exc) or is_transaction_conflict(exc):
                     return False
                 raise
         return True

@@ -1,0 +1,182 @@
+"""A write that meets another transaction on its item (DynamoDB's TransactionConflict, documented as
+retryable: the export's lease of the record, another request's link) is decided again, never a 503
+while deciding again can succeed, never applied twice, never past "already sent".
+
+moto runs its writes one at a time, so it never answers TransactionConflict: the transport answers
+it here as DynamoDB does (a TransactWriteItems cancelled with the reason TransactionConflict on the
+item another transaction holds, or a single-item write refused with TransactionConflictException),
+after the other writer's change (the export's lease) is committed when the scenario says so."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from botocore.awsrequest import AWSResponse
+from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
+
+from chalicelib.adapters.dynamodb.models import RecordModel, SentMarkerModel
+from chalicelib.services import records as records_service
+from tests.conftest import PHARMACY_A, World
+from tests.patients import screening_body
+
+_TRANSACT = "before-send.dynamodb.TransactWriteItems"
+_PUT = "before-send.dynamodb.PutItem"
+
+
+def _error(request: Any, code: str, **extra: Any) -> AWSResponse:
+    body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": code, **extra})
+    headers = {"x-amzn-ErrorType": code, "Content-Type": "application/x-amz-json-1.0"}
+    return AWSResponse(request.url, 400, headers, MockRawResponse(body))
+
+
+def _is_record_update(item: dict[str, Any], record_id: str) -> bool:
+    key = (item.get("Update") or {}).get("Key", {})
+    return bool(key.get("record_id", {}).get("S") == record_id and "seq" not in key)
+
+
+class OtherWriters:
+    """The transport: the next `conflicts` transactions that update `record_id` are cancelled with
+    TransactionConflict on the record (after `meanwhile` ran: the other writer's change, committed),
+    and the next `link_conflicts` PutItems of an audit link are refused with
+    TransactionConflictException (another request's transaction is writing that seq)."""
+
+    def __init__(self) -> None:
+        self.record_id = ""
+        self.conflicts = 0
+        self.link_conflicts = 0
+        self.meanwhile: Callable[[], None] | None = None
+        self.answered: list[str] = []
+
+    def wrap(self, original: Any) -> Any:
+        def call(stubber: Any, event_name: str, request: Any, **kwargs: Any) -> Any:
+            if event_name.startswith(_TRANSACT) and self.conflicts:
+                items = json.loads(request.body)["TransactItems"]
+                if any(_is_record_update(item, self.record_id) for item in items):
+                    self.conflicts -= 1
+                    if self.meanwhile is not None:
+                        self.meanwhile()
+                        self.meanwhile = None
+                    reasons = [
+                        {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}
+                        if _is_record_update(item, self.record_id)
+                        else {"Code": "None"}
+                        for item in items
+                    ]
+                    self.answered.append("TransactionCanceledException")
+                    return _error(request, "TransactionCanceledException", CancellationReasons=reasons)
+            if event_name.startswith(_PUT) and self.link_conflicts:
+                item = json.loads(request.body).get("Item", {})
+                if "seq" in item and "hash" in item:
+                    self.link_conflicts -= 1
+                    self.answered.append("TransactionConflictException")
+                    return _error(request, "TransactionConflictException")
+            return original(stubber, event_name, request, **kwargs)
+
+        return call
+
+
+@pytest.fixture
+def others(monkeypatch: pytest.MonkeyPatch) -> Iterator[OtherWriters]:
+    writers = OtherWriters()
+    monkeypatch.setattr(BotocoreStubber, "__call__", writers.wrap(BotocoreStubber.__call__))
+    yield writers
+
+
+@pytest.fixture
+def pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    taken: list[float] = []
+    monkeypatch.setattr(records_service, "pause", taken.append)
+    return taken
+
+
+def _lease(record_id: str) -> Callable[[], None]:
+    """The export's lease, as far as a result cares: "already sent" set on the record and its
+    write-once marker created (export_queue.py writes both in one transaction)."""
+
+    def lease() -> None:
+        item = RecordModel.get(PHARMACY_A, record_id, consistent_read=True)
+        item.update(actions=[RecordModel.first_sent_at.set("2026-11-29T10:20:00Z")])
+        SentMarkerModel(PHARMACY_A, record_id, first_sent_at="2026-11-29T10:20:00Z").save()
+
+    return lease
+
+
+def _create(world: World, index: int, result: str | None) -> dict[str, Any]:
+    response = world.call("POST", "/v1/tests", "pharmacist-a", screening_body(index, result=result))
+    assert response.status_code == 201, response.body
+    created: dict[str, Any] = json.loads(response.body)
+    return created
+
+
+def _stored(record_id: str) -> RecordModel:
+    return RecordModel.get(PHARMACY_A, record_id, consistent_read=True)
+
+
+def _events(world: World, action: str, record_id: str) -> int:
+    answer = json.loads(world.call("GET", "/v1/audit?limit=500", "admin-a").body)
+    return sum(1 for e in answer["items"] if e["action"] == action and record_id in e.get("record_ids", []))
+
+
+def test_a_repeated_result_whose_event_meets_another_transaction_on_its_link_is_a_200_not_a_503(
+    world: World, others: OtherWriters
+) -> None:
+    created = _create(world, 0, result="positive")
+    version = _stored(created["id"]).version
+    others.link_conflicts = 1  # another request's transaction is writing the seq this event reads
+    response = world.call("PUT", f"/v1/tests/{created['id']}/result", "pharmacist-a", {"result": "positive"})
+    assert others.answered == ["TransactionConflictException"]  # the fault did happen
+    assert response.status_code == 200, response.body
+    assert _stored(created["id"]).version == version  # nothing to change
+    assert _events(world, "set_result", created["id"]) == 1
+
+
+def test_a_result_whose_write_met_the_exports_lease_is_decided_again_on_the_leased_record(
+    world: World, others: OtherWriters, pauses: list[float]
+) -> None:
+    created = _create(world, 1, result="negative")
+    version = _stored(created["id"]).version
+    others.record_id, others.conflicts, others.meanwhile = created["id"], 1, _lease(created["id"])
+    response = world.call("PUT", f"/v1/tests/{created['id']}/result", "pharmacist-a", {"result": "positive"})
+    assert others.answered == ["TransactionCanceledException"]
+    assert response.status_code == 200, response.body
+    answer = json.loads(response.body)
+    assert answer["test"]["result"] == "positive"
+    assert len(pauses) == 1 and 0 <= pauses[0] <= 2 * records_service.CONTENDED_PAUSE_SECONDS
+    stored = _stored(created["id"])
+    assert stored.version == version + 1  # applied once
+    assert stored.first_sent_at is not None and stored.result == "positive"
+    assert stored.export_queue is not None  # the new result waits for its message
+    assert _events(world, "set_result", created["id"]) == 1
+
+
+def test_a_cancel_whose_write_met_the_exports_lease_is_refused_as_already_sent_not_a_503(
+    world: World, others: OtherWriters, pauses: list[float]
+) -> None:
+    created = _create(world, 2, result=None)
+    version = _stored(created["id"]).version
+    others.record_id, others.conflicts, others.meanwhile = created["id"], 1, _lease(created["id"])
+    response = world.call("DELETE", f"/v1/tests/{created['id']}", "pharmacist-a")
+    assert response.status_code == 409, response.body
+    assert json.loads(response.body)["withdrawal"] == f"/v1/tests/{created['id']}/withdrawal"
+    stored = _stored(created["id"])
+    assert stored.status != "cancelled" and stored.version == version
+    assert _events(world, "cancel", created["id"]) == 0
+
+
+def test_a_result_that_meets_other_transactions_at_every_attempt_is_a_503_that_wrote_nothing(
+    world: World, others: OtherWriters, pauses: list[float]
+) -> None:
+    created = _create(world, 3, result="negative")
+    version = _stored(created["id"]).version
+    others.record_id, others.conflicts = created["id"], records_service.CHANGE_ATTEMPTS
+    response = world.call("PUT", f"/v1/tests/{created['id']}/result", "pharmacist-a", {"result": "positive"})
+    assert response.status_code == 503, response.body
+    assert response.headers["Retry-After"] == "1"
+    assert len(pauses) == records_service.CHANGE_ATTEMPTS - 1  # a random pause before each new decision
+    assert pauses[1] <= 2 * 2 * records_service.CONTENDED_PAUSE_SECONDS  # doubled, bounded
+    stored = _stored(created["id"])
+    assert stored.result == "negative" and stored.version == version
+    assert _events(world, "set_result", created["id"]) == 0
