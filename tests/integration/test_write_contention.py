@@ -28,7 +28,7 @@ _PUT = "before-send.dynamodb.PutItem"
 
 def _error(request: Any, code: str, **extra: Any) -> AWSResponse:
     body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": code, **extra})
-    headers = {"x-amzn-ErrorType": code, "Content-Type": "application/x-amz-json-1.0"}
+    headers: Any = {"x-amzn-ErrorType": code, "Content-Type": "application/x-amz-json-1.0"}
     return AWSResponse(request.url, 400, headers, MockRawResponse(body))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,15 @@ class Canned(BaseAdapter):
         super().__init__()
         self.status = status
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: Any = False,
+        timeout: Any = None,
+        verify: Any = True,
+        cert: Any = None,
+        proxies: Any = None,
+    ) -> requests.Response:
         response = requests.Response()
         response.status_code = self.status
         response.headers["X-Request-Id"] = f"rid-{self.status}"
@@ -76,7 +85,7 @@ def test_the_stack_log_lines_naming_the_request_id_are_found_in_every_process_lo
 def test_the_verdict_and_the_report_print_each_5xx_with_its_evidence() -> None:
     evidence = soak.ServerError("PUT", "result", 503, "rid-9", PROBLEM, ["api: line naming rid-9"])
     report: dict[str, Any] = {
-        "server_error_evidence": [soak.asdict(evidence)],
+        "server_error_evidence": [asdict(evidence)],
         "server_errors": 1,
         "statuses": {"PUT 503": 1},
     }
@@ -85,5 +94,5 @@ def test_the_verdict_and_the_report_print_each_5xx_with_its_evidence() -> None:
     assert json.loads(lines[0].split(": ", 1)[1]) == PROBLEM
     assert lines[1] == "  api: line naming rid-9"
     evidence.log_lines = []
-    report["server_error_evidence"] = [soak.asdict(evidence)]
+    report["server_error_evidence"] = [asdict(evidence)]
     assert soak.evidence_lines(report)[1] == "  (no log line names this request id)"
