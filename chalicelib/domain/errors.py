@@ -54,15 +54,5 @@ class ServiceUnavailable(DomainError):
         self.retry_after_seconds = retry_after_seconds  # when a retry may succeed
 
 
-class Contended(ServiceUnavailable):
-    """Another transaction held an item this write needed at that moment (DynamoDB's
-    TransactionConflict); nothing was written. Deciding again on what is stored now may succeed at
-    once, so a use case retries it (bounded) before it answers 503."""
-
-    def __init__(self, detail: str = "", retry_after_seconds: int = 1) -> None:
-        detail = detail or "The record is being changed by another writer; retry."
-        super().__init__(detail, retry_after_seconds)
-
-
 class IntegrityError(DomainError):
     """Stored data failed an integrity check (a blob moved to another record or pharmacy)."""

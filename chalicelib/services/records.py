@@ -17,8 +17,6 @@ the first attempt had returned, never "a record with this id exists" for its own
 from __future__ import annotations
 
 import json
-import random
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -27,7 +25,7 @@ from typing import Any
 
 from chalicelib.config import Settings
 from chalicelib.domain import delivery as delivery_rules
-from chalicelib.domain.errors import Conflict, Contended, NotFound, ValidationFailed
+from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.domain.identity import document_validates, reliability
 from chalicelib.domain.model import Patient, Principal, RecordStatus, ScreeningRecord
 from chalicelib.domain.pharmacy_day import PARIS, ZonesFromFiness, local_day
@@ -54,11 +52,8 @@ from chalicelib.ports import (
 from chalicelib.services.access import audit, pharmacy_of
 from chalicelib.services.retention import retention_policy
 
-# A change that lost a race for the record's version, or met another transaction on it, is read
-# again and decided again this many times in all.
+# A change that lost a race for the record's version is read again and re-applied this many times.
 CHANGE_ATTEMPTS = 3
-CONTENDED_PAUSE_SECONDS = 0.02  # the first pause's ceiling after a TransactionConflict, then doubled
-pause: Callable[[float], None] = time.sleep  # tests replace it
 
 
 def _new_id() -> str:
@@ -256,8 +251,7 @@ def _change(
 
     What the pharmacist asks (this result, cancel) does not depend on the version they read: a
     save that lost a race (the export leasing the record meanwhile, another request) is not their
-    conflict, nor one that met another transaction on the record (Contended), so the record is
-    read again and `mutate` decides again, up to CHANGE_ATTEMPTS times (decide_again).
+    conflict, so the record is read again and `mutate` decides again, up to CHANGE_ATTEMPTS times.
     A refusal of `mutate` itself (cancelled, already sent) is never retried; nothing of a failed
     attempt was written, its event included."""
     finess = pharmacy_of(deps.journal, caller, meta, action)
@@ -271,25 +265,12 @@ def _change(
             changes.append(deps.repository.save_change(record, expected_version=before.version))
         try:
             audit(deps.journal, caller, meta, action, record_ids=[record.id], changes=changes)
-        except (Conflict, Contended) as exc:
-            if not decide_again(exc, attempt, bool(changes)):
+        except Conflict:
+            if not changes or attempt == CHANGE_ATTEMPTS:
                 raise
             continue
         return record
     raise AssertionError("unreachable: the last attempt returns or raises")
-
-
-def decide_again(exc: Conflict | Contended, attempt: int, changed: bool) -> bool:
-    """Whether a change whose write failed is read and decided again (after a short random pause
-    if another transaction held the record: DynamoDB's TransactionConflict, which lasts while that
-    transaction commits, say the export's lease). Nothing of the failed attempt was written, and
-    the next one re-checks everything on the record as stored then (cancelled, already sent): no
-    retry applies anything twice. A refusal of the change itself is never retried."""
-    if attempt >= CHANGE_ATTEMPTS or (isinstance(exc, Conflict) and not changed):
-        return False
-    if isinstance(exc, Contended):
-        pause(random.uniform(0, CONTENDED_PAUSE_SECONDS * 2**attempt))  # noqa: S311 - jitter, not a secret
-    return True
 
 
 def set_result(

@@ -1,6 +1,4 @@
-"""Map DynamoDB failures to the domain: a throttle or an outage is a 503, never a 500; a write that
-met another transaction on its item (TransactionConflict, which DynamoDB documents as retryable) is
-Contended, which a use case decides again before it answers 503."""
+"""Map DynamoDB failures to the domain: a throttle or an outage is a 503, never a 500."""
 
 from __future__ import annotations
 
@@ -10,7 +8,7 @@ from contextlib import contextmanager
 import botocore.exceptions
 from pynamodb.exceptions import PynamoDBConnectionError, PynamoDBException
 
-from chalicelib.domain.errors import Contended, ServiceUnavailable
+from chalicelib.domain.errors import ServiceUnavailable
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 # A single-item write on an item a transaction is writing (DynamoDB refuses it; botocore does not
@@ -50,8 +48,8 @@ def dynamodb_errors() -> Iterator[None]:
     except PynamoDBConnectionError as exc:
         raise ServiceUnavailable("The database is unavailable; retry later.") from exc
     except PynamoDBException as exc:
-        if exc.cause_response_code == TRANSACTION_CONFLICT:
-            raise Contended() from exc
+        if exc.cause_response_code == TRANSACTION_CONFLICT:  # it lasts while that transaction commits
+            raise ServiceUnavailable("The item is being changed; retry.", retry_after_seconds=1) from exc
         if isinstance(exc.cause, BOTOCORE_UNREACHABLE):  # a timeout or a cut connection, after retries
             raise ServiceUnavailable("The database is unavailable; retry later.") from exc
         if exc.cause_response_code in {

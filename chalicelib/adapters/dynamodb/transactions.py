@@ -11,7 +11,6 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamodb.errors import CANCELLED_BY_CONDITION, CANCELLED_BY_CONFLICT
-from chalicelib.domain.errors import Contended
 from chalicelib.ports import Change
 
 # PynamoDB's TransactWrite sends its items in this order, whatever the order they were added in.
@@ -65,9 +64,12 @@ def write_together(
 ) -> bool:
     """Commit `changes`, and what `then` adds (the journal's link), in one transaction. True if it
     committed; a change's own error if one of its conditions failed (nothing was written);
-    Contended if another transaction was writing an item of a change (DynamoDB's
-    TransactionConflict: nothing was written, and what the change was decided on may be changing);
-    False if only an item of `then` failed its condition or met another transaction.
+    False if only an item of `then` failed its condition, or if another transaction was writing one
+    of its items (DynamoDB's TransactionConflict, documented as retryable: the export's lease of
+    the record, another request's link). The journal then reads its head again and retries, and
+    every change carries its own conditions (the version read, nothing sent): if the other
+    transaction changed what a change was decided on, the retry fails that condition and the use
+    case reads the item again and decides again; nothing is applied twice or on a stale premise.
 
     An answer can be lost after the transaction committed (a read timeout): `token` goes as its
     ClientRequestToken, which botocore's retries resend and DynamoDB honours for 10 minutes (the
@@ -100,18 +102,12 @@ def _write(
     except TransactWriteError as exc:
         codes = [reason.code if reason else None for reason in list(exc.cancellation_reasons or [])]
         failed: dict[int, list[int]] = {}
-        held = False  # an item of a change was being written by another transaction
         for (owner, at), code in zip(transaction.owners(), codes, strict=False):
             if code == CANCELLED_BY_CONDITION and owner is not None:
                 failed.setdefault(owner, []).append(at)
-            held = held or (code == CANCELLED_BY_CONFLICT and owner is not None)
         for owner, positions in failed.items():
             raise changes[owner].conflict(positions) from exc
-        if held:
-            # The other transaction (the export's lease, another request) may change what the
-            # changes were decided on: the caller reads again and decides again.
-            raise Contended() from exc
         if any(code in (CANCELLED_BY_CONDITION, CANCELLED_BY_CONFLICT) for code in codes):
-            return False  # only `then`'s items: another writer took the journal's sequence number
+            return False
         raise
     return True
