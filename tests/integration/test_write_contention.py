@@ -11,6 +11,7 @@ after the other writer's change (the export's lease) is committed when the scena
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,7 +19,11 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
 
-from chalicelib.adapters.dynamodb.models import RecordModel, SentMarkerModel
+from chalicelib.adapters.clock import SystemClock
+from chalicelib.adapters.dynamodb.models import AuditEventModel, RecordModel, SentMarkerModel
+from chalicelib.bootstrap import audit_journal
+from chalicelib.config import get_settings
+from chalicelib.domain.audit_chain import AuditEvent
 from tests.conftest import PHARMACY_A, World
 from tests.patients import screening_body
 
@@ -170,3 +175,50 @@ def test_a_result_that_meets_other_transactions_again_and_again_is_applied_once_
     stored = _stored(created["id"])
     assert stored.result == "positive" and stored.version == version + 1
     assert _events(world, "set_result", created["id"]) == 1
+
+
+def _event(request_id: str) -> AuditEvent:
+    return AuditEvent(
+        action="read",
+        outcome="success",
+        actor="pharmacist-a",
+        role="pharmacist",
+        finess=PHARMACY_A,
+        record_ids=(),
+        request_id=request_id,
+    )
+
+
+def test_two_appends_of_one_process_to_one_chain_take_turns_instead_of_racing_for_its_head(
+    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The soak's one 503 ("The audit journal is busy"): the API's threads raced for their
+    pharmacy's chain, and a writer that lost (it must read the head again) kept losing to the
+    newcomers writing from the cached head. With one attempt allowed, the second writer coming in
+    between the first one's head and its write made the first give up."""
+    journal = audit_journal(get_settings(), SystemClock(), max_attempts=1, sleep=lambda _s: None)
+    journal.append(_event("before"))  # the head is cached
+    failures: list[Exception] = []
+
+    def second() -> None:
+        try:
+            journal.append(_event("second"))
+        except Exception as exc:  # the finding
+            failures.append(exc)
+
+    started: list[threading.Thread] = []
+    original = BotocoreStubber.__call__
+
+    def call(stubber: Any, event_name: str, request: Any, **kwargs: Any) -> Any:
+        if event_name.startswith(_PUT) and b"first" in (request.body or b"") and not started:
+            started.append(threading.Thread(target=second))
+            started[0].start()
+            started[0].join(timeout=2)  # it writes now, or waits for the first to be done
+        return original(stubber, event_name, request, **kwargs)
+
+    monkeypatch.setattr(BotocoreStubber, "__call__", call)
+    journal.append(_event("first"))
+    started[0].join(timeout=30)
+    assert failures == []
+    links = list(AuditEventModel.query(PHARMACY_A, consistent_read=True))
+    assert [link.event["request_id"] for link in links][-3:] == ["before", "first", "second"]
