@@ -28,6 +28,12 @@ What it changes in moto, and why:
     keeps every one it made).
   * queries read their partition: moto sorts every item of the table for each query; here a
     base-table query looks at its partition only, an index query at the items with its index key.
+  * S3 ListObjectVersions without copies: moto deep-copies every version of every object of the
+    bucket (its body included) for each page it answers, whatever the prefix, only to mark which
+    version is the latest; the audit WORM copy holds one object per journal link, and
+    `verify_audit --all` lists each chain's (moto then grew by gigabytes). Here a page is chosen by
+    moto's own walk over the versions themselves, and only the versions it answers are wrapped
+    with their "latest" mark: nothing stored is copied or changed.
 """
 
 from __future__ import annotations
@@ -499,6 +505,109 @@ def _reading_iterators(original: Any) -> Any:
     return functools.update_wrapper(get_records, original)
 
 
+# --- S3 ListObjectVersions without copies -----------------------------------------------------------
+
+
+class _Listed:
+    """A stored object version as a listing answers it: the version itself, read-only, with its
+    "latest" mark (moto marked a deep copy of every version of the bucket instead)."""
+
+    __slots__ = ("_version", "is_latest")
+
+    def __init__(self, version: Any, is_latest: bool) -> None:
+        self._version = version
+        self.is_latest = is_latest
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._version, name)
+
+
+def _listing_without_copies(original: Any) -> Any:
+    """S3Backend.list_object_versions with moto's walk, order, prefixes, markers and answers (the
+    loop below is moto 5's, line for line), over the stored versions instead of their copies."""
+
+    def list_object_versions(
+        self: Any,
+        bucket_name: str,
+        delimiter: str | None = None,
+        key_marker: str | None = None,
+        max_keys: int | None = 1000,
+        prefix: str = "",
+        version_id_marker: str | None = None,
+    ) -> tuple[list[Any], list[str], list[Any], str | None, str | None]:
+        from moto.core.utils import unix_time_millis
+        from moto.s3.models import FakeKey
+
+        bucket = self.get_bucket(bucket_name)
+        common_prefixes: set[str] = set()
+        requested_versions: list[Any] = []
+        delete_markers: list[Any] = []
+        next_key_marker: str | None = None
+        next_version_id_marker: str | None = None
+        all_versions = [version for _, versions in bucket.keys.iterlists() for version in versions]
+        all_versions.sort(key=lambda r: (r.name, -unix_time_millis(r.last_modified)))
+        last_name = None
+        skip_versions = True
+        last_item_added: Any = None
+        for version in all_versions:
+            name = version.name
+            is_latest = name != last_name
+            if is_latest:
+                last_name = name
+            if skip_versions:
+                if key_marker is None:
+                    skip_versions = False
+                elif not version_id_marker:
+                    skip_versions = version.name < key_marker
+                    continue
+                elif version.name == key_marker and version.version_id == version_id_marker:
+                    skip_versions = False
+                    continue
+                else:
+                    continue
+            if not name.startswith(prefix):
+                continue
+            is_common_prefix = False
+            if delimiter and delimiter in name[len(prefix) :]:
+                end_of_delimiter = len(prefix) + name[len(prefix) :].index(delimiter) + len(delimiter)
+                prefix_including_delimiter = name[0:end_of_delimiter]
+                if prefix_including_delimiter == key_marker:
+                    continue
+                common_prefixes.add(prefix_including_delimiter)
+                name = prefix_including_delimiter
+                is_common_prefix = True
+            elif last_item_added:
+                name = last_item_added.name
+            if (
+                max_keys is not None
+                and len(requested_versions) + len(delete_markers) + len(common_prefixes) >= max_keys
+            ):
+                next_key_marker = name
+                if is_common_prefix:
+                    next_version_id_marker = None
+                elif last_item_added is not None:
+                    next_version_id_marker = last_item_added.version_id
+                else:
+                    next_version_id_marker = None
+                break
+            if not is_common_prefix:
+                last_item_added = version
+                listed = _Listed(version, is_latest)
+                if isinstance(version, FakeKey):
+                    requested_versions.append(listed)
+                else:
+                    delete_markers.append(listed)
+        return (
+            requested_versions,
+            sorted(common_prefixes),
+            delete_markers,
+            next_key_marker,
+            next_version_id_marker,
+        )
+
+    return functools.update_wrapper(list_object_versions, original)
+
+
 @contextlib.contextmanager
 def undo_log_transactions() -> Iterator[None]:
     """Only the undo-log transactions, for a while, whether or not install() ran: the bench runs
@@ -514,11 +623,13 @@ def undo_log_transactions() -> Iterator[None]:
 
 
 def install() -> None:
-    """Make this process's moto DynamoDB and DynamoDB Streams behave as above (idempotent)."""
+    """Make this process's moto DynamoDB, DynamoDB Streams and S3 listings behave as above
+    (idempotent)."""
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import StreamShard, Table
     from moto.dynamodb.responses import DynamoHandler
     from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
+    from moto.s3.models import S3Backend
 
     if getattr(DynamoDBBackend, "_made_atomic", False):
         return
@@ -538,6 +649,8 @@ def install() -> None:
     setattr(streams, "get_records", _reading_iterators(streams.get_records))  # noqa: B010
     _serialise(DynamoDBBackend, _OPERATIONS)
     _serialise(DynamoDBStreamsBackend, _STREAM_OPERATIONS)
+    listing = _listing_without_copies(S3Backend.list_object_versions)
+    setattr(S3Backend, "list_object_versions", listing)  # noqa: B010 (mypy: a method)
 
 
 def main() -> None:

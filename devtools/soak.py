@@ -31,10 +31,12 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import requests
 
 from devtools.load import (
     MAX_ATTEMPTS,
@@ -143,8 +145,45 @@ class Faults:
             self.write({})
 
 
+@dataclass
+class ServerError:
+    """Evidence of one 5xx answer: what the client sent and got, and the stack's log lines that
+    name its request id (filled in at the end, while the stack's logs are still there)."""
+
+    method: str
+    kind: str
+    status: int
+    request_id: str
+    problem: Any
+    log_lines: list[str] = field(default_factory=list)
+
+
+EVIDENCE_LIMIT = 10  # 5xx answers whose evidence is kept (all are counted)
+LOG_LINES_PER_ANSWER = 40
+
+
 class SoakClient(Client):
-    """A load client that also sets results and cancels, retrying what is safe to retry."""
+    """A load client that also sets results and cancels, retrying what is safe to retry, and that
+    keeps the evidence of each 5xx answer (`server_errors`, shared by the clients)."""
+
+    server_errors: list[ServerError]
+
+    def _send(
+        self, method: str, path: str, kind: str, timeout: float, **kwargs: Any
+    ) -> requests.Response | None:
+        response = super()._send(method, path, kind, timeout, **kwargs)
+        if response is not None and response.status_code >= 500:
+            try:
+                problem: Any = response.json()
+            except ValueError:
+                problem = response.text[:500]
+            evidence = ServerError(
+                method, kind, response.status_code, response.headers.get("X-Request-Id", ""), problem
+            )
+            with self.stats.lock:
+                if len(self.server_errors) < EVIDENCE_LIMIT:
+                    self.server_errors.append(evidence)
+        return response
 
     def _idempotent(self, method: str, path: str, body: dict[str, Any] | None, ok: int) -> bool:
         for _ in range(MAX_ATTEMPTS):
@@ -217,6 +256,25 @@ def _messages(path: Path) -> dict[str, dict[str, str]]:
     return data
 
 
+def log_lines(logs: dict[str, str], request_id: str, limit: int = LOG_LINES_PER_ANSWER) -> list[str]:
+    """The stack's log lines (every process's log, `stack.json`'s "logs") that name `request_id`,
+    each prefixed with its process's name; at most `limit`."""
+    found: list[str] = []
+    if not request_id:
+        return found
+    for name, path in sorted(logs.items()):
+        try:
+            with open(path, encoding="utf-8", errors="replace") as log:
+                for line in log:
+                    if request_id in line:
+                        found.append(f"{name}: {line.rstrip()}")
+                        if len(found) >= limit:
+                            return found
+        except OSError:
+            continue
+    return found
+
+
 def by_bucket(latencies: list[float], size: int) -> list[dict[str, float]]:
     rows = []
     for start in range(0, len(latencies), size):
@@ -265,6 +323,7 @@ def run(
     for thread in background:
         thread.start()
     planned: dict[str, Plan] = {}
+    server_errors: list[ServerError] = []
     lock = threading.Lock()
     next_index = [0]
     rss_at: list[float] = []  # moto's RSS (MiB) when each bucket of creates was done
@@ -280,6 +339,7 @@ def run(
         rng = random.Random(base.random() + index)  # noqa: S311  # nosec B311: load-test data
         user = USERS[index % len(USERS)]
         client = SoakClient(api, tokens[user], user, stats, rng, deadline)
+        client.server_errors = server_errors
         while time.monotonic() < deadline:
             with lock:
                 if next_index[0] >= records:
@@ -330,12 +390,14 @@ def run(
         if verify.returncode != 2:
             break
         time.sleep(10)
+    for error in server_errors:  # the stack's logs go with a stack started for the soak: read them now
+        error.log_lines = log_lines(stack.get("logs", {}), error.request_id)
     creates = stats.latencies["create"]
     rows = by_bucket(creates, bucket)
     for row, rss in zip(rows, rss_at, strict=False):
         row["moto_rss_mib"] = rss
     statuses = dict(stats.statuses)
-    server_errors = sum(n for label, n in statuses.items() if label.split()[-1].startswith("5"))
+    server_errors_count = sum(n for label, n in statuses.items() if label.split()[-1].startswith("5"))
     conflicts = sum(n for label, n in statuses.items() if label.split()[-1] == "409")
     return {
         "date": now.isoformat(timespec="seconds"),
@@ -347,7 +409,8 @@ def run(
         "faults_phases": faults.phases,
         "requests": stats.requests,
         "statuses": statuses,
-        "server_errors": server_errors,
+        "server_errors": server_errors_count,
+        "server_error_evidence": [asdict(error) for error in server_errors],
         "conflicts": conflicts,
         "unexpected": stats.unexpected[:20],
         "unexpected_count": len(stats.unexpected),
@@ -425,8 +488,25 @@ def summary(report: dict[str, Any], failed: list[str]) -> str:
         lines.append(
             f"    {row['from']:>6}-{row['to']:<6} p50 {row['p50_ms']:.0f} ms, p95 {row['p95_ms']:.0f} ms{rss}"
         )
+    lines += evidence_lines(report, indent="  ")
     lines.append("  verdict: " + ("PASS" if not failed else "FAIL: " + "; ".join(failed)))
     return "\n".join(lines)
+
+
+def evidence_lines(report: dict[str, Any], indent: str = "") -> list[str]:
+    """Each 5xx answer kept: the request, its problem body, its X-Request-Id and the stack's log
+    lines that name it."""
+    lines: list[str] = []
+    for error in report.get("server_error_evidence", []):
+        problem = json.dumps(error["problem"], ensure_ascii=False, sort_keys=True)
+        lines.append(
+            f"{indent}{error['method']} {error['kind']} answered {error['status']}, "
+            f"X-Request-Id {error['request_id'] or '(none)'}: {problem}"
+        )
+        lines += [f"{indent}  {line}" for line in error["log_lines"]] or [
+            f"{indent}  (no log line names this request id)"
+        ]
+    return lines
 
 
 def _commit() -> str:
@@ -486,6 +566,10 @@ def markdown(report: dict[str, Any], failed: list[str], commit: str) -> str:
     statuses = ", ".join(f"{k}: {v}" for k, v in sorted(report["statuses"].items()))
     verdict_text = "pass." if not failed else "; ".join(failed) + "."
     lines += ["", f"Answers: {statuses}.", "", f"Verdict: {verdict_text}"]
+    evidence = evidence_lines(report)
+    if evidence:
+        lines += ["", "Each 5xx answer, with the stack's log lines that name its request id:", "", "```"]
+        lines += [*evidence, "```"]
     return "\n".join(lines) + "\n"
 
 

@@ -57,7 +57,7 @@ from chalicelib.adapters.dynamodb.audit_items import (
     newest_link,
     raw_string,
 )
-from chalicelib.adapters.dynamodb.errors import is_conditional_failure
+from chalicelib.adapters.dynamodb.errors import is_conditional_failure, is_transaction_conflict
 from chalicelib.adapters.dynamodb.models import AuditCheckpointModel, AuditEventModel
 from chalicelib.adapters.dynamodb.transactions import write_together
 from chalicelib.domain.audit_chain import (
@@ -189,6 +189,7 @@ class DynamoDbAuditJournal:
         self._sleep = sleep
         self._heads: dict[str, Head] = {}
         self._lock = threading.Lock()
+        self._chain_locks: dict[str, threading.Lock] = {}
         self._connection = Connection(region=calls.region, host=calls.endpoint_url, **pynamodb_meta(calls))
 
     # --- append ---------------------------------------------------------------------------------
@@ -198,8 +199,21 @@ class DynamoDbAuditJournal:
         (each change's condition and the link's sequence condition together); ServiceUnavailable if
         it cannot, a change's own conflict if its condition fails: either way nothing was written.
         A lost race for the sequence number re-reads the head and tries again, changes included."""
-        fields = event_fields(event)
         chain = chain_of(event.finess)
+        # One append at a time per chain in this process: its threads (`chalice local`, the local
+        # stack's API) take turns with the cached head instead of racing for the same seq. Racing,
+        # a writer that lost had to read the head, and check its own link, before trying again,
+        # while each newcomer wrote at once from the cache: under load one lost 16 times in a row
+        # (a 503, seen by the soak). Writers in other processes still race, and retry below.
+        with self._chain_lock(chain):
+            self._append(event, changes, chain)
+
+    def _chain_lock(self, chain: str) -> threading.Lock:
+        with self._lock:
+            return self._chain_locks.setdefault(chain, threading.Lock())
+
+    def _append(self, event: AuditEvent, changes: Sequence[Change], chain: str) -> None:
+        fields = event_fields(event)
         for attempt in range(self._max_attempts):
             head = self._cached_head(chain) if attempt == 0 else None
             if head is None:
@@ -225,13 +239,14 @@ class DynamoDbAuditJournal:
             return self._heads.get(chain)
 
     def _put(self, link: Link) -> bool:
-        """Write `link` if its seq is free; False if another writer has it."""
+        """Write `link` if its seq is free; False if another writer has it (or is writing it)."""
         item = _item_of(link)
         with journal_unavailable("append"):
             try:
                 item.save(condition=AuditEventModel.seq.does_not_exist())
             except PutError as exc:
-                if is_conditional_failure(exc):
+                # the seq is taken, or another writer's transaction is writing it right now
+                if is_conditional_failure(exc) or is_transaction_conflict(exc):
                     return False
                 raise
         return True

@@ -10,6 +10,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.adapters.dynamodb.errors import CANCELLED_BY_CONDITION, CANCELLED_BY_CONFLICT
 from chalicelib.ports import Change
 
 # PynamoDB's TransactWrite sends its items in this order, whatever the order they were added in.
@@ -62,8 +63,13 @@ def write_together(
     committed: Callable[[], bool] | None = None,
 ) -> bool:
     """Commit `changes`, and what `then` adds (the journal's link), in one transaction. True if it
-    committed; a change's own error if one of its conditions failed (nothing was written); False if
-    only an item of `then` failed its condition, or another transaction on the same items won.
+    committed; a change's own error if one of its conditions failed (nothing was written);
+    False if only an item of `then` failed its condition, or if another transaction was writing one
+    of its items (DynamoDB's TransactionConflict, documented as retryable: the export's lease of
+    the record, another request's link). The journal then reads its head again and retries, and
+    every change carries its own conditions (the version read, nothing sent): if the other
+    transaction changed what a change was decided on, the retry fails that condition and the use
+    case reads the item again and decides again; nothing is applied twice or on a stale premise.
 
     An answer can be lost after the transaction committed (a read timeout): `token` goes as its
     ClientRequestToken, which botocore's retries resend and DynamoDB honours for 10 minutes (the
@@ -97,11 +103,11 @@ def _write(
         codes = [reason.code if reason else None for reason in list(exc.cancellation_reasons or [])]
         failed: dict[int, list[int]] = {}
         for (owner, at), code in zip(transaction.owners(), codes, strict=False):
-            if code == "ConditionalCheckFailed" and owner is not None:
+            if code == CANCELLED_BY_CONDITION and owner is not None:
                 failed.setdefault(owner, []).append(at)
         for owner, positions in failed.items():
             raise changes[owner].conflict(positions) from exc
-        if any(code in ("ConditionalCheckFailed", "TransactionConflict") for code in codes):
+        if any(code in (CANCELLED_BY_CONDITION, CANCELLED_BY_CONFLICT) for code in codes):
             return False
         raise
     return True
