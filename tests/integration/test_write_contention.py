@@ -24,8 +24,8 @@ from chalicelib.adapters.dynamodb.models import AuditEventModel, RecordModel, Se
 from chalicelib.bootstrap import audit_journal
 from chalicelib.config import get_settings
 from chalicelib.domain.audit_chain import AuditEvent
+from testkit.patients import screening_body
 from tests.conftest import PHARMACY_A, World
-from tests.patients import screening_body
 
 _TRANSACT = "before-send.dynamodb.TransactWriteItems"
 _PUT = "before-send.dynamodb.PutItem"
