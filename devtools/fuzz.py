@@ -310,7 +310,7 @@ def install_hooks() -> None:
 
         return st.one_of(strategy, valid_submissions())
 
-    @schemathesis.check  # type: ignore[untyped-decorator]
+    @schemathesis.check
     def problem_json_and_headers(ctx: Any, response: Any, case: Any) -> bool | None:
         headers = {name.lower(): value for name, value in response.headers.items()}
 

@@ -27,7 +27,7 @@ def edge(view: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(view)
     def routed(*args: Any, **kwargs: Any) -> Any:
-        body: Callable[..., Any] = routed.__wrapped__  # type: ignore[attr-defined]
+        body: Callable[..., Any] = routed.__wrapped__
         return mapped(lambda: body(*args, **kwargs))
 
     setattr(routed, _MARK, True)

@@ -64,6 +64,6 @@ def test_use_cases_answer_domain_values() -> None:
     answering_dicts = {
         name
         for name, function in use_cases.items()
-        if _answers_a_dict(typing.get_type_hints(function).get("return"))  # type: ignore[arg-type]
+        if _answers_a_dict(typing.get_type_hints(function).get("return"))
     }
     assert answering_dicts == set(DICT_ANSWERS)
