@@ -11,7 +11,7 @@ REGION ?= eu-west-3
 STAGE ?= prod
 STACK ?= depistage-$(STAGE)
 
-.PHONY: run test install tools lint typecheck bench package rehearse deploy fuzz load purge login clean lock \
+.PHONY: run test install tools lint typecheck check unit format secrets bench package rehearse deploy fuzz load purge login clean lock \
 	status verify-audit export redrive retry help cognito soak
 
 # `make help`: every target with a `## what it does` comment, in this file's order.
@@ -57,10 +57,25 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-test: $(STAMP) $(TOOLS_STAMP)  ## lint, type check and every test
+# What .pre-commit-config.yaml runs on a commit, on the whole tree (make test runs it first).
+check: $(STAMP)  ## ruff, the format check, strict mypy and the secrets scan, on the whole tree
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	AWS_DEFAULT_REGION=eu-west-3 $(VENV)/bin/pytest -n 2 --dist loadgroup -p no:cacheprovider
+	git ls-files -z | xargs -0 $(VENV)/bin/detect-secrets-hook --exclude-files '\.json$$'
+
+format: $(STAMP)  ## rewrite the tree in ruff's format, imports sorted
+	$(VENV)/bin/ruff check --select I --fix .
+	$(VENV)/bin/ruff format .
+
+unit: $(STAMP)  ## the pure tests alone (tests/unit: no AWS, no moto), in seconds
+	AWS_DEFAULT_REGION=eu-west-3 $(VENV)/bin/pytest -q -p no:cacheprovider tests/unit
+
+# Coverage of the runtime (chalicelib, app.py), branches included, in this process and the test
+# workers (the stack's processes are not measured); its floor is [tool.coverage.report] fail_under.
+test: $(STAMP) $(TOOLS_STAMP) check  ## the checks, then every test with the runtime's branch coverage
+	AWS_DEFAULT_REGION=eu-west-3 $(VENV)/bin/pytest -n 2 --dist loadgroup -p no:cacheprovider \
+	  --cov --cov-report=term:skip-covered
 
 # Re-lock after editing requirements.in (the Lambda is Linux x86_64, CPython 3.11).
 lock: $(STAMP)

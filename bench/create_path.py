@@ -259,7 +259,7 @@ def _at_pace(create: Any, bodies: list[str], pace_seconds: float) -> dict[str, A
 
     clock = _SimulatedTime()
     original = sdk_caches.time
-    sdk_caches.time = clock  # type: ignore[assignment]
+    sdk_caches.time = clock
     try:
         with CallCounter() as counter:
             for body in bodies:

@@ -351,7 +351,7 @@ def install_hooks() -> None:
         return st.one_of(strategy, valid_submissions())
 
     # schemathesis calls a check with (ctx, response, case) and reports it by this function's name
-    @schemathesis.check  # type: ignore[untyped-decorator]
+    @schemathesis.check
     def problem_json_and_headers(ctx: Any, response: Any, case: Any) -> bool | None:
         check_response(response, case)
         return None

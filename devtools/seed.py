@@ -244,7 +244,7 @@ def seed(env: dict[str, str], session: boto3.Session | None = None) -> list[dict
     """Write the pharmacies and memberships, enrol the users; return the users for stack.json."""
     session = session or boto3.Session(region_name=env.get("AWS_DEFAULT_REGION"))
     endpoint_url = env.get("AWS_ENDPOINT_URL")
-    cognito: Any = session.client("cognito-idp", endpoint_url=endpoint_url)  # type: ignore[call-overload]
+    cognito: Any = session.client("cognito-idp", endpoint_url=endpoint_url)
     user_pool_id = env["USER_POOL_ID"]
     client_id = env["APP_CLIENT_IDS"].split(",")[0]
     bind_tables(load_settings(env))

@@ -91,7 +91,7 @@ def edge(view: Callable[..., Any], reply: Reply | None = None) -> Callable[..., 
 
     @functools.wraps(view)
     def routed(*args: Any, **kwargs: Any) -> Any:
-        body: Callable[..., Any] = routed.__wrapped__  # type: ignore[attr-defined]
+        body: Callable[..., Any] = routed.__wrapped__
         if reply is None:
             return mapped(lambda: body(*args, **kwargs))
         return mapped(lambda: answer(body(*args, **kwargs), reply))
@@ -127,7 +127,7 @@ class ApiBlueprint(Blueprint):
         super().__init__(import_name)
         self.declarations: list[Route] = []
 
-    def route(self, path: str | Route, **kwargs: Any) -> Callable[..., Any]:  # type: ignore[override]
+    def route(self, path: str | Route, **kwargs: Any) -> Callable[..., Any]:
         """Register the declared route (a `Route`); a bare path with Chalice's options registers a
         route the document does not describe (tests only)."""
         route = path if isinstance(path, Route) else None

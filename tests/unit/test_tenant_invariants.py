@@ -42,7 +42,7 @@ def test_a_record_role_without_a_pharmacy_is_refused() -> None:
 
 def test_stats_of_an_admin_without_a_pharmacy_are_refused() -> None:
     journal = FakeJournal()
-    deps = StatsDeps(store=NoReads(), journal=journal)  # type: ignore[arg-type]
+    deps = StatsDeps(store=NoReads(), journal=journal)
     with pytest.raises(Forbidden):
         read_stats(deps, Call(Principal("a", Role.PHARMACY_ADMIN, ""), RequestMeta("r")), ONE_DAY)
     assert journal.actions() == [("read_stats", "denied")]
