@@ -22,7 +22,7 @@ BENCH_ENV = {
     "AWS_DEFAULT_REGION": "eu-west-3",
     "AWS_REGION": "eu-west-3",
     "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",  # pragma: allowlist secret
     "AWS_SESSION_TOKEN": "testing",
     "POWERTOOLS_METRICS_DISABLED": "1",
     "POWERTOOLS_TRACE_DISABLED": "true",

@@ -73,7 +73,7 @@ NO_MATCHING_PUSH = "no push shows this code"
 # The Annuaire Santé FHIR API's path (its base is https://gateway.api.esante.gouv.fr/fhir/v2) and the
 # API key this fake accepts in `ESANTE-API-KEY` (devtools/provision.py stores it as the real one is).
 DIRECTORY_PATH = "/fhir/v2"
-DIRECTORY_API_KEY = "fake-annuaire-sante-api-key"
+DIRECTORY_API_KEY = "fake-annuaire-sante-api-key"  # pragma: allowlist secret
 
 
 def _new_key() -> rsa.RSAPrivateKey:

@@ -107,7 +107,7 @@ def local_cognito_client(stack: dict[str, Any]) -> Any:
         endpoint_url=stack["aws_endpoint_url"],
         region_name=stack["region"],
         aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_secret_access_key="testing",  # pragma: allowlist secret
         aws_session_token="testing",
     )
 

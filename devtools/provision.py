@@ -60,7 +60,7 @@ def create_psc_secret(
     return arn
 
 
-SIDEP_TLS_SECRET_NAME = "depistage/sidep-tls"
+SIDEP_TLS_SECRET_NAME = "depistage/sidep-tls"  # pragma: allowlist secret
 
 
 def put_sidep_certificate(

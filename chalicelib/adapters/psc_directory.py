@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     import requests
 
 _UNAVAILABLE = "The national directory of health professionals is unavailable; retry later."
-API_KEY_HEADER = "ESANTE-API-KEY"
+API_KEY_HEADER = "ESANTE-API-KEY"  # pragma: allowlist secret
 # The profession nomenclature (TRE_G15) and identifier systems of the ANS's FHIR profiles (FHIR IG
 # "Annuaire Santé"; docs/sources.md).
 PROFESSION_SYSTEM = "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante"

@@ -36,7 +36,7 @@ SESSION_FINESS_CLAIM = "finess"
 # The binding message (CIBA Core §7.1): a short code the app shows and the e-CPS push shows; the
 # professional approves only a push whose code is the one on their screen. Characters that read
 # the same on both screens (no 0/O, 1/I).
-BINDING_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+BINDING_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # pragma: allowlist secret
 BINDING_LENGTH = 6
 # One answer for a login that was not approved, whether the professional declined it or it led
 # nowhere (an identifier nobody invited, or one PSC does not know): the poll tells nothing more.

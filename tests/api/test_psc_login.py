@@ -330,7 +330,7 @@ def test_a_membership_revoked_during_the_login_is_refused(psc: PscWorld) -> None
 
 
 def test_psc_secret_comes_from_secrets_manager_and_goes_as_http_basic(psc: PscWorld) -> None:
-    psc.fake.client_secret = "rotated-at-psc-but-not-here"
+    psc.fake.client_secret = "rotated-at-psc-but-not-here"  # pragma: allowlist secret
     response = psc.start(PHARMACIST_A)
     assert response.status_code == 503  # PSC refuses our credentials: a configuration fault, not the user's
     assert "rotated" not in text(response)

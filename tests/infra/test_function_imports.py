@@ -64,7 +64,7 @@ def _loaded(code: str) -> set[str]:
         "AWS_DEFAULT_REGION": "eu-west-3",
         "AWS_REGION": "eu-west-3",
         "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",  # pragma: allowlist secret
         "POWERTOOLS_METRICS_DISABLED": "1",
         env_name("stage"): "local",
         env_name("audit_key_id"): "alias/audit",

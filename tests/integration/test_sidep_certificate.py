@@ -117,9 +117,15 @@ def test_with_a_cached_value_the_rotation_waits_for_max_age(
 @pytest.mark.parametrize(
     "value",
     [
-        "not json -----BEGIN PRIVATE KEY----- secret",
+        "not json -----BEGIN PRIVATE KEY----- secret",  # pragma: allowlist secret
         json.dumps({"certificate": "-----BEGIN CERTIFICATE-----x", "ca_bundle": "c"}),
-        json.dumps({"certificate": "x", "private_key": "-----BEGIN PRIVATE KEY----- y", "ca_bundle": "c"}),
+        json.dumps(
+            {
+                "certificate": "x",
+                "private_key": "-----BEGIN PRIVATE KEY----- y",  # pragma: allowlist secret
+                "ca_bundle": "c",
+            }
+        ),
     ],
 )
 def test_a_broken_secret_stops_the_run_before_any_record_is_touched_and_quotes_nothing(

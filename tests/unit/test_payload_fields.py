@@ -306,7 +306,7 @@ def test_parse_uuid_returns_the_canonical_form() -> None:
 @pytest.mark.parametrize(
     "value",
     [
-        "3f2504e04f8911d39a0c0305e82c3301",
+        "3f2504e04f8911d39a0c0305e82c3301",  # pragma: allowlist secret
         "{3f2504e0-4f89-11d3-9a0c-0305e82c3301}",
         "urn:uuid:3f2504e0-4f89-11d3-9a0c-0305e82c3301",
         "3f2504e0-4f89-11d3-9a0c-0305e82c3301\n",

@@ -26,7 +26,7 @@ from tests import docs
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOYED_ENV = {s.name: f"<{s.name}>" for _name, s in declared() if s.required == DEPLOYED}
-SECRET = "arn:aws:kms:eu-west-3:123456789012:key/not-to-be-printed"
+SECRET = "arn:aws:kms:eu-west-3:123456789012:key/not-to-be-printed"  # pragma: allowlist secret
 
 
 def test_every_field_but_the_free_form_one_is_read_from_one_variable_of_its_own() -> None:
