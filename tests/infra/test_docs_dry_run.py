@@ -22,8 +22,6 @@ from tests import docs
 CLI_OPTIONS = {"region", "query", "output", "profile", "endpoint-url"}  # the AWS CLI's own
 CLI_SERVICES = {"s3api": "s3"}
 OPENAPI = docs.ROOT / "tests" / "api" / "openapi_reference.json"
-# Targets docs/architecture.md names for contributors that the tooling change adds to the Makefile.
-TOOLING_TARGETS = {"check", "unit", "format"}
 
 
 def _dry_commands() -> list[docs.Command]:
@@ -130,7 +128,7 @@ def test_every_make_target_the_prose_names_is_one_of_the_makefile() -> None:
     named = _inline(r"`make (?:-s )?([a-z][\w-]*)")
     assert len(named) > 50
     for page, target in named:
-        assert target in targets or target in TOOLING_TARGETS, (page, target)
+        assert target in targets, (page, target)
 
 
 def test_every_module_the_prose_runs_exists() -> None:
