@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import re
 
-from stdnum import luhn
-
 # Written without a top-level alternation, so that anchoring keeps its meaning (schema.Pattern).
 FINESS_REGEX = "(0[1-9]|1[0-9]|2[1-9ABab]|[3-8][0-9]|9[0-5]|97|98)[0-9]{7}"
 _CANONICAL = re.compile(FINESS_REGEX.replace("ABab", "AB"))
@@ -19,10 +17,14 @@ def finess_digits(number: str) -> str:
 
 
 def has_valid_key(number: str) -> bool:
-    return luhn.is_valid(finess_digits(number))
+    from stdnum import luhn  # when first needed: python-stdnum imports pydoc (chalicelib/domain/nir.py)
+
+    return bool(luhn.is_valid(finess_digits(number)))
 
 
 def check_digit(prefix8: str) -> str:
+    from stdnum import luhn
+
     return str(luhn.calc_check_digit(finess_digits(prefix8)))
 
 

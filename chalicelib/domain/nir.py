@@ -17,9 +17,6 @@ from __future__ import annotations
 
 from datetime import date
 
-from stdnum import exceptions as stdnum_errors
-from stdnum.fr import nir as stdnum_nir
-
 from chalicelib.domain.model import Sex
 
 LENGTH = 15
@@ -47,6 +44,11 @@ def _birth_month_issued(month: int) -> bool:
 
 def normalise(raw: str) -> str:
     """Validate `raw` (spaces and dots allowed) and return its 15-character form, 2A/2B upper-case."""
+    # python-stdnum is read when first needed: its utilities import pydoc (about a tenth of the API
+    # function's import time), which a cold start that validates no NIR should not pay.
+    from stdnum import exceptions as stdnum_errors
+    from stdnum.fr import nir as stdnum_nir
+
     if len(raw) > MAX_INPUT_LENGTH:
         raise InvalidNir("must have 15 characters (13 plus a 2-digit key)")
     number = stdnum_nir.compact(raw)
