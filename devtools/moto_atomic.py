@@ -47,6 +47,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -107,12 +108,40 @@ def _key_of(backend: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
     return key
 
 
+_Reason = tuple[str | None, str | None, dict[str, Any] | None]  # (code, message, item): moto's
+_WRITTEN: _Reason = (None, None, None)
+
+
+class _UndoLog:
+    """What a transaction changed, to put back if one of its items fails: each item it wrote as it
+    was before, and each stream's length before (the records of a transaction undone are dropped)."""
+
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+        self.streams = [
+            (table.stream_shard, len(table.stream_shard.items))
+            for table in backend.tables.values()
+            if table.stream_shard is not None
+        ]
+        self.items: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
+
+    def note(self, table_name: str, key: dict[str, Any], current: Any) -> None:
+        self.items.append((table_name, key, current.to_json()["Attributes"] if current else None))
+
+    def roll_back(self) -> None:
+        for table_name, key, attributes in reversed(self.items):
+            if attributes is None:
+                self.backend.delete_item(table_name, key)
+            else:
+                self.backend.put_item(table_name, attributes)
+        for shard, length in self.streams:
+            del shard.items[length:]
+
+
 def transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> None:
     """DynamoDBBackend.transact_write_items with the same checks, outcomes and CancellationReasons
     as moto's, but undone through the items it touched instead of copies of whole tables."""
-    from moto.dynamodb.comparisons import get_filter_expression
     from moto.dynamodb.exceptions import (
-        ConditionalCheckFailed,
         MockValidationException,
         MultipleTransactionsException,
         TooManyTransactionsException,
@@ -123,75 +152,99 @@ def transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> 
     if len(transact_items) > 100:
         raise TooManyTransactionsException()
     with _LOCK:
-        # stream lengths before: the records of a transaction undone are dropped
-        streams = {
-            name: (table.stream_shard, len(table.stream_shard.items))
-            for name, table in backend.tables.items()
-            if table.stream_shard is not None
-        }
-        undo: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
+        undo = _UndoLog(backend)
         targets: set[tuple[str, str]] = set()
-        errors: list[tuple[str | None, str | None, dict[str, Any] | None]] = []
+        reasons: list[_Reason] = []
+        try:
+            for entry in transact_items:
+                if len(entry) > 1:
+                    raise TransactWriteSingleOpException
+                reasons.append(_write_item(backend, entry, targets, undo))
+        except (TransactWriteSingleOpException, MultipleTransactionsException, MockValidationException):
+            undo.roll_back()  # the whole request is refused, not one item cancelled
+            raise
+        if any(code is not None for code, _, _ in reasons):
+            undo.roll_back()
+            raise TransactionCanceledException(reasons)
 
-        def roll_back() -> None:
-            for table_name, key, attributes in reversed(undo):
-                if attributes is None:
-                    backend.delete_item(table_name, key)
-                else:
-                    backend.put_item(table_name, attributes)
-            for shard, length in streams.values():
-                del shard.items[length:]
 
-        for entry in transact_items:
-            original_item: dict[str, Any] | None = None
-            if len(entry) > 1:
-                roll_back()
-                raise TransactWriteSingleOpException
-            try:
-                op_type, op = next(iter(entry.items()))
-                if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
-                    raise ValueError("Unsupported transaction operation")
-                table_name = op["TableName"]
-                condition = op.get("ConditionExpression")
-                names = op.get("ExpressionAttributeNames")
-                values = op.get("ExpressionAttributeValues")
-                key = _key_of(backend, op_type, op)
-                target = (str(table_name), str(dict(sorted(key.items()))))
-                if target in targets:
-                    raise MultipleTransactionsException()
-                targets.add(target)
-                current = backend.get_item(table_name, key)
-                if condition is not None and not get_filter_expression(condition, names, values).expr(
-                    current
-                ):
-                    if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
-                        original_item = current.to_json()["Attributes"]
-                    raise ConditionalCheckFailed(item=original_item)
-                if op_type != "ConditionCheck":
-                    undo.append((table_name, key, current.to_json()["Attributes"] if current else None))
-                if op_type == "Put":
-                    backend.put_item(table_name, op["Item"])
-                elif op_type == "Delete":
-                    backend.delete_item(table_name, key)
-                elif op_type == "Update":
-                    backend.update_item(
-                        table_name,
-                        key,
-                        update_expression=op["UpdateExpression"],
-                        expression_attribute_names=names,
-                        expression_attribute_values=values,
-                    )
-                errors.append((None, None, None))
-            except (MultipleTransactionsException, MockValidationException):
-                roll_back()
-                raise
-            except ConditionalCheckFailed as exc:
-                errors.append(("ConditionalCheckFailed", str(exc.message), original_item))
-            except Exception as exc:  # moto's: any other failure is that item's cancellation reason
-                errors.append((type(exc).__name__, str(exc), original_item))
-        if any(code is not None for code, _, _ in errors):
-            roll_back()
-            raise TransactionCanceledException(errors)
+def _write_item(
+    backend: Any, entry: dict[str, Any], targets: set[tuple[str, str]], undo: _UndoLog
+) -> _Reason:
+    """One item of a transaction, checked then written (noted in `undo` first): its cancellation
+    reason, or _WRITTEN. A request moto refuses whole (an item named twice, an invalid
+    expression) raises."""
+    from moto.dynamodb.exceptions import (
+        ConditionalCheckFailed,
+        MockValidationException,
+        MultipleTransactionsException,
+    )
+
+    original_item: dict[str, Any] | None = None
+    try:
+        op_type, op = _operation(entry)
+        table_name = op["TableName"]
+        key = _target(backend, op_type, op, targets)
+        current = backend.get_item(table_name, key)
+        if not _condition_holds(op, current):
+            if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                original_item = current.to_json()["Attributes"]
+            raise ConditionalCheckFailed(item=original_item)
+        if op_type != "ConditionCheck":
+            undo.note(table_name, key, current)
+            _apply(backend, op_type, op, key)
+    except (MultipleTransactionsException, MockValidationException):
+        raise
+    except ConditionalCheckFailed as exc:
+        return ("ConditionalCheckFailed", str(exc.message), original_item)
+    except Exception as exc:  # moto's: any other failure is that item's cancellation reason
+        return (type(exc).__name__, str(exc), original_item)
+    return _WRITTEN
+
+
+def _operation(entry: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    op_type, op = next(iter(entry.items()))
+    if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+        raise ValueError("Unsupported transaction operation")
+    return op_type, op
+
+
+def _target(backend: Any, op_type: str, op: dict[str, Any], targets: set[tuple[str, str]]) -> dict[str, Any]:
+    """The item's key, which no other item of the transaction may name."""
+    from moto.dynamodb.exceptions import MultipleTransactionsException
+
+    key = _key_of(backend, op_type, op)
+    target = (str(op["TableName"]), str(dict(sorted(key.items()))))
+    if target in targets:
+        raise MultipleTransactionsException()
+    targets.add(target)
+    return key
+
+
+def _condition_holds(op: dict[str, Any], current: Any) -> bool:
+    from moto.dynamodb.comparisons import get_filter_expression
+
+    condition = op.get("ConditionExpression")
+    if condition is None:
+        return True
+    names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+    return bool(get_filter_expression(condition, names, values).expr(current))
+
+
+def _apply(backend: Any, op_type: str, op: dict[str, Any], key: dict[str, Any]) -> None:
+    table_name = op["TableName"]
+    if op_type == "Put":
+        backend.put_item(table_name, op["Item"])
+    elif op_type == "Delete":
+        backend.delete_item(table_name, key)
+    elif op_type == "Update":
+        backend.update_item(
+            table_name,
+            key,
+            update_expression=op["UpdateExpression"],
+            expression_attribute_names=op.get("ExpressionAttributeNames"),
+            expression_attribute_values=op.get("ExpressionAttributeValues"),
+        )
 
 
 # --- ClientRequestToken ---------------------------------------------------------------------------
@@ -245,7 +298,8 @@ def _partition_query(original: Any) -> Any:
     index query's are the items whose index hash attributes match, unsorted (moto sorts them
     itself). moto's own matching, order, paging and filters then run unchanged on them."""
 
-    def query(
+    # Table.query's own signature, kept: moto calls it with these arguments
+    def query(  # noqa: PLR0913
         self: Any,
         hash_key: Any,
         range_comparison: Any,
@@ -523,10 +577,12 @@ class _Listed:
 
 
 def _listing_without_copies(original: Any) -> Any:
-    """S3Backend.list_object_versions with moto's walk, order, prefixes, markers and answers (the
-    loop below is moto 5's, line for line), over the stored versions instead of their copies."""
+    """S3Backend.list_object_versions with moto's walk, order, prefixes, markers and answers (moto
+    5's loop, step for step: select the versions after the markers, page them, wrap those
+    answered), over the stored versions instead of their copies."""
 
-    def list_object_versions(
+    # S3Backend.list_object_versions's own signature, kept: moto calls it with these arguments
+    def list_object_versions(  # noqa: PLR0913
         self: Any,
         bucket_name: str,
         delimiter: str | None = None,
@@ -535,77 +591,120 @@ def _listing_without_copies(original: Any) -> Any:
         prefix: str = "",
         version_id_marker: str | None = None,
     ) -> tuple[list[Any], list[str], list[Any], str | None, str | None]:
-        from moto.core.utils import unix_time_millis
-        from moto.s3.models import FakeKey
-
         bucket = self.get_bucket(bucket_name)
-        common_prefixes: set[str] = set()
-        requested_versions: list[Any] = []
-        delete_markers: list[Any] = []
-        next_key_marker: str | None = None
-        next_version_id_marker: str | None = None
-        all_versions = [version for _, versions in bucket.keys.iterlists() for version in versions]
-        all_versions.sort(key=lambda r: (r.name, -unix_time_millis(r.last_modified)))
-        last_name = None
-        skip_versions = True
-        last_item_added: Any = None
-        for version in all_versions:
-            name = version.name
-            is_latest = name != last_name
-            if is_latest:
-                last_name = name
-            if skip_versions:
-                if key_marker is None:
-                    skip_versions = False
-                elif not version_id_marker:
-                    skip_versions = version.name < key_marker
-                    continue
-                elif version.name == key_marker and version.version_id == version_id_marker:
-                    skip_versions = False
-                    continue
-                else:
-                    continue
-            if not name.startswith(prefix):
-                continue
-            is_common_prefix = False
-            if delimiter and delimiter in name[len(prefix) :]:
-                end_of_delimiter = len(prefix) + name[len(prefix) :].index(delimiter) + len(delimiter)
-                prefix_including_delimiter = name[0:end_of_delimiter]
-                if prefix_including_delimiter == key_marker:
-                    continue
-                common_prefixes.add(prefix_including_delimiter)
-                name = prefix_including_delimiter
-                is_common_prefix = True
-            elif last_item_added:
-                name = last_item_added.name
-            if (
-                max_keys is not None
-                and len(requested_versions) + len(delete_markers) + len(common_prefixes) >= max_keys
-            ):
-                next_key_marker = name
-                if is_common_prefix:
-                    next_version_id_marker = None
-                elif last_item_added is not None:
-                    next_version_id_marker = last_item_added.version_id
-                else:
-                    next_version_id_marker = None
-                break
-            if not is_common_prefix:
-                last_item_added = version
-                listed = _Listed(version, is_latest)
-                if isinstance(version, FakeKey):
-                    requested_versions.append(listed)
-                else:
-                    delete_markers.append(listed)
+        selected = _after_markers(_versions_newest_first(bucket), key_marker, version_id_marker)
+        page = _page(selected, prefix, delimiter, key_marker, max_keys)
+        requested_versions, delete_markers = _wrapped(page.versions)
         return (
             requested_versions,
-            sorted(common_prefixes),
+            sorted(page.common_prefixes),
             delete_markers,
-            next_key_marker,
-            next_version_id_marker,
+            page.next_key_marker,
+            page.next_version_id_marker,
         )
 
     return functools.update_wrapper(list_object_versions, original)
+
+
+def _versions_newest_first(bucket: Any) -> Iterator[tuple[Any, bool]]:
+    """Every stored version of the bucket by name, newest first, with its "latest" mark."""
+    from moto.core.utils import unix_time_millis
+
+    all_versions = [version for _, versions in bucket.keys.iterlists() for version in versions]
+    all_versions.sort(key=lambda r: (r.name, -unix_time_millis(r.last_modified)))
+    last_name = None
+    for version in all_versions:
+        yield version, version.name != last_name
+        last_name = version.name
+
+
+def _after_markers(
+    versions: Iterator[tuple[Any, bool]], key_marker: str | None, version_id_marker: str | None
+) -> Iterator[tuple[Any, bool]]:
+    """The versions moto lists after its markers (the version that ends the skip is skipped too)."""
+    skip_versions = True
+    for version, is_latest in versions:
+        if skip_versions:
+            if key_marker is None:
+                skip_versions = False
+            elif not version_id_marker:
+                skip_versions = version.name < key_marker
+                continue
+            elif version.name == key_marker and version.version_id == version_id_marker:
+                skip_versions = False
+                continue
+            else:
+                continue
+        yield version, is_latest
+
+
+@dataclass
+class _VersionsPage:
+    versions: list[tuple[Any, bool]] = field(default_factory=list)
+    common_prefixes: set[str] = field(default_factory=set)
+    next_key_marker: str | None = None
+    next_version_id_marker: str | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.versions) + len(self.common_prefixes)
+
+
+def _page(
+    versions: Iterator[tuple[Any, bool]],
+    prefix: str,
+    delimiter: str | None,
+    key_marker: str | None,
+    max_keys: int | None,
+) -> _VersionsPage:
+    """The versions (and common prefixes) of one page, and the markers of the next."""
+    page = _VersionsPage()
+    last_item_added: Any = None
+    for version, is_latest in versions:
+        if not version.name.startswith(prefix):
+            continue
+        common_prefix = _common_prefix(version.name, prefix, delimiter)
+        if common_prefix == key_marker and common_prefix is not None:
+            continue
+        if common_prefix is not None:
+            page.common_prefixes.add(common_prefix)
+        if max_keys is not None and page.size >= max_keys:
+            page.next_key_marker = _next_key_marker(version, common_prefix, last_item_added)
+            if common_prefix is None and last_item_added is not None:
+                page.next_version_id_marker = last_item_added.version_id
+            break
+        if common_prefix is None:
+            last_item_added = version
+            page.versions.append((version, is_latest))
+    return page
+
+
+def _common_prefix(name: str, prefix: str, delimiter: str | None) -> str | None:
+    """The common prefix `name` rolls up into (up to the delimiter after `prefix`), if any."""
+    if not delimiter or delimiter not in name[len(prefix) :]:
+        return None
+    end_of_delimiter = len(prefix) + name[len(prefix) :].index(delimiter) + len(delimiter)
+    return name[0:end_of_delimiter]
+
+
+def _next_key_marker(version: Any, common_prefix: str | None, last_item_added: Any) -> str:
+    """moto's NextKeyMarker: the common prefix met, else the last version listed's key (else the
+    version met's)."""
+    if common_prefix is not None:
+        return common_prefix
+    return str(last_item_added.name) if last_item_added else str(version.name)
+
+
+def _wrapped(versions: list[tuple[Any, bool]]) -> tuple[list[Any], list[Any]]:
+    """The page's object versions and delete markers, each wrapped with its "latest" mark."""
+    from moto.s3.models import FakeKey
+
+    requested_versions: list[Any] = []
+    delete_markers: list[Any] = []
+    for version, is_latest in versions:
+        listed = _Listed(version, is_latest)
+        (requested_versions if isinstance(version, FakeKey) else delete_markers).append(listed)
+    return requested_versions, delete_markers
 
 
 @contextlib.contextmanager

@@ -290,95 +290,127 @@ def by_bucket(latencies: list[float], size: int) -> list[dict[str, float]]:
     return rows
 
 
-def run(
-    stack: dict[str, Any],
-    stack_file: Path,
-    *,
-    clients: int,
-    records: int,
-    seconds: float,
-    drain_seconds: float,
-    fault_scale: float,
-    bucket: int,
-    seed: int | None = None,
-) -> dict[str, Any]:
-    from devtools.login import login_stack_user
+@dataclass(frozen=True)
+class SoakPlan:
+    """A soak: `clients` in parallel create `records` in all within `seconds`, then the export is
+    given `drain_seconds` to catch up; the fault schedule's durations times `fault_scale`; create
+    latency reported by `bucket` creates."""
 
-    api = _loopback(stack["api_url"])
-    sidep_dir = Path(stack["sidep_ledger"]).parent
-    tokens = {user: login_stack_user(stack, user)["AccessToken"] for user in USERS}
-    base = random.Random(seed)  # noqa: S311  # nosec B311: load-test data, not secrets
-    marker = str(base.randint(100_000, 999_999))
-    stats = Stats()
-    started = time.monotonic()
-    deadline = started + seconds
-    now = datetime.now(UTC)
-    memory = Memory(int(stack["processes"]["aws"]))
-    faults = Faults(sidep_dir / "faults.json", fault_scale)
-    stop = threading.Event()
-    background = [
-        threading.Thread(target=memory.run, args=(stop, started), daemon=True),
-        threading.Thread(target=faults.run, args=(stop,), daemon=True),
-    ]
-    for thread in background:
-        thread.start()
-    planned: dict[str, Plan] = {}
-    server_errors: list[ServerError] = []
-    lock = threading.Lock()
-    next_index = [0]
-    rss_at: list[float] = []  # moto's RSS (MiB) when each bucket of creates was done
+    clients: int
+    records: int
+    seconds: float
+    drain_seconds: float
+    fault_scale: float
+    bucket: int
+    seed: int | None = None
 
-    def work(index: int) -> None:
+
+class _Creates:
+    """The clients' part of a soak: records created and followed until `records` were attempted
+    or the deadline, while moto's memory is sampled and the fake SI-DEP's faults step on."""
+
+    def __init__(self, stack: dict[str, Any], soak_plan: SoakPlan) -> None:
+        from devtools.login import login_stack_user
+
+        self.plan = soak_plan
+        self.api = _loopback(stack["api_url"])
+        sidep_dir = Path(stack["sidep_ledger"]).parent
+        self.tokens = {user: login_stack_user(stack, user)["AccessToken"] for user in USERS}
+        self.base = random.Random(soak_plan.seed)  # noqa: S311  # nosec B311: load-test data, not secrets
+        self.marker = str(self.base.randint(100_000, 999_999))
+        self.stats = Stats()
+        self.started = time.monotonic()
+        self.deadline = self.started + soak_plan.seconds
+        self.now = datetime.now(UTC)
+        self.memory = Memory(int(stack["processes"]["aws"]))
+        self.faults = Faults(sidep_dir / "faults.json", soak_plan.fault_scale)
+        self.planned: dict[str, Plan] = {}
+        self.server_errors: list[ServerError] = []
+        self.rss_at: list[float] = []  # moto's RSS (MiB) when each bucket of creates was done
+        self._lock = threading.Lock()
+        self._next_index = 0
+
+    def run(self) -> float:
+        """The clients until done, the faults' whole schedule met once; the seconds it took to
+        create the records."""
+        stop = threading.Event()
+        background = [
+            threading.Thread(target=self.memory.run, args=(stop, self.started), daemon=True),
+            threading.Thread(target=self.faults.run, args=(stop,), daemon=True),
+        ]
+        for thread in background:
+            thread.start()
         try:
-            create_and_follow(index)
-        except Exception as exc:  # a client that broke is a finding, not a hang
-            with stats.lock:
-                stats.unexpected.append(f"client {index}: {type(exc).__name__}")
+            workers = [threading.Thread(target=self._work, args=(i,)) for i in range(self.plan.clients)]
+            for thread in workers:
+                thread.start()
+            for thread in workers:
+                thread.join()
+            created_seconds = time.monotonic() - self.started
+            # a short run still meets every fault
+            self.faults.cycled.wait(max(0.0, self.deadline - time.monotonic()))
+        finally:
+            stop.set()  # the faults are cleared: the export catches up
+            for thread in background:
+                thread.join()
+        return created_seconds
 
-    def create_and_follow(index: int) -> None:
-        rng = random.Random(base.random() + index)  # noqa: S311  # nosec B311: load-test data
+    def _work(self, index: int) -> None:
+        try:
+            self._create_and_follow(index)
+        except Exception as exc:  # a client that broke is a finding, not a hang
+            with self.stats.lock:
+                self.stats.unexpected.append(f"client {index}: {type(exc).__name__}")
+
+    def _create_and_follow(self, index: int) -> None:
+        rng = random.Random(self.base.random() + index)  # noqa: S311  # nosec B311: load-test data
         user = USERS[index % len(USERS)]
-        client = SoakClient(api, tokens[user], user, stats, rng, deadline)
-        client.server_errors = server_errors
-        while time.monotonic() < deadline:
-            with lock:
-                if next_index[0] >= records:
-                    return
-                next_index[0] += 1
+        client = SoakClient(self.api, self.tokens[user], user, self.stats, rng, self.deadline)
+        client.server_errors = self.server_errors
+        while time.monotonic() < self.deadline and self._take_one():
             step = plan(rng)
-            body = submission(rng, marker, now)
+            body = submission(rng, self.marker, self.now)
             body["test"]["result"] = step.first
             created = client.create(
                 body, rng.random() < 0.05, rng.random() < 0.05, with_key=step.with_key, read_back=0.2
             )
             if created is None:
                 continue
-            with lock:
-                planned[created["id"]] = step
-                if len(planned) % bucket == 0:
-                    rss_at.append(memory.rss_kib() / 1024)
+            self._acknowledged(created["id"], step)
             client.follow(created["id"], step)
 
-    try:
-        workers = [threading.Thread(target=work, args=(i,)) for i in range(clients)]
-        for thread in workers:
-            thread.start()
-        for thread in workers:
-            thread.join()
-        created_seconds = time.monotonic() - started
-        faults.cycled.wait(max(0.0, deadline - time.monotonic()))  # a short run still meets every fault
-    finally:
-        stop.set()  # the faults are cleared: the export catches up
-        for thread in background:
-            thread.join()
-    messages_path = sidep_dir / "messages.json"
+    def _take_one(self) -> bool:
+        """One more record to create, if `records` are not all taken."""
+        with self._lock:
+            if self._next_index >= self.plan.records:
+                return False
+            self._next_index += 1
+            return True
+
+    def _acknowledged(self, record_id: str, step: Plan) -> None:
+        with self._lock:
+            self.planned[record_id] = step
+            if len(self.planned) % self.plan.bucket == 0:
+                self.rss_at.append(self.memory.rss_kib() / 1024)
+
+    def latency_rows(self) -> list[dict[str, float]]:
+        rows = by_bucket(self.stats.latencies["create"], self.plan.bucket)
+        for row, rss in zip(rows, self.rss_at, strict=False):
+            row["moto_rss_mib"] = rss
+        return rows
+
+
+def _drained(planned: dict[str, Plan], messages_path: Path, drain_seconds: float) -> Outcome:
+    """SI-DEP's view once it holds every record as it should, or after `drain_seconds`."""
     drain_until = time.monotonic() + drain_seconds
     outcome = judge(planned, _messages(messages_path))
     while (outcome.missing or outcome.wrong) and time.monotonic() < drain_until:
         time.sleep(5)
         outcome = judge(planned, _messages(messages_path))
-    memory.samples.append((time.monotonic() - started, memory.rss_kib()))
-    drained_seconds = time.monotonic() - started - created_seconds
+    return outcome
+
+
+def _verify_audit(stack_file: Path) -> subprocess.CompletedProcess[str]:
     for _ in range(3):  # exit 2: could not run (moto busy), not a broken chain (exit 1)
         verify = subprocess.run(
             [sys.executable, "-m", "operations.verify_audit", "--all", "--stack", str(stack_file)],
@@ -390,27 +422,44 @@ def run(
         if verify.returncode != 2:
             break
         time.sleep(10)
-    for error in server_errors:  # the stack's logs go with a stack started for the soak: read them now
-        error.log_lines = log_lines(stack.get("logs", {}), error.request_id)
-    creates = stats.latencies["create"]
-    rows = by_bucket(creates, bucket)
-    for row, rss in zip(rows, rss_at, strict=False):
-        row["moto_rss_mib"] = rss
-    statuses = dict(stats.statuses)
-    server_errors_count = sum(n for label, n in statuses.items() if label.split()[-1].startswith("5"))
+    return verify
+
+
+def _answers(statuses: dict[str, int]) -> tuple[int, int]:
+    """The 5xx answers and the 409s among the statuses counted."""
+    server_errors = sum(n for label, n in statuses.items() if label.split()[-1].startswith("5"))
     conflicts = sum(n for label, n in statuses.items() if label.split()[-1] == "409")
+    return server_errors, conflicts
+
+
+def run(stack: dict[str, Any], stack_file: Path, soak_plan: SoakPlan) -> dict[str, Any]:
+    creates = _Creates(stack, soak_plan)
+    created_seconds = creates.run()
+    messages_path = Path(stack["sidep_ledger"]).parent / "messages.json"
+    outcome = _drained(creates.planned, messages_path, soak_plan.drain_seconds)
+    memory = creates.memory
+    memory.samples.append((time.monotonic() - creates.started, memory.rss_kib()))
+    drained_seconds = time.monotonic() - creates.started - created_seconds
+    verify = _verify_audit(stack_file)
+    for (
+        error
+    ) in creates.server_errors:  # the stack's logs go with a stack started for the soak: read them now
+        error.log_lines = log_lines(stack.get("logs", {}), error.request_id)
+    stats, planned = creates.stats, creates.planned
+    statuses = dict(stats.statuses)
+    server_errors_count, conflicts = _answers(statuses)
     return {
-        "date": now.isoformat(timespec="seconds"),
-        "clients": clients,
-        "records_planned": records,
+        "date": creates.now.isoformat(timespec="seconds"),
+        "clients": soak_plan.clients,
+        "records_planned": soak_plan.records,
         "records_acknowledged": len(planned),
         "seconds_creating": round(created_seconds, 1),
         "seconds_draining": round(drained_seconds, 1),
-        "faults_phases": faults.phases,
+        "faults_phases": creates.faults.phases,
         "requests": stats.requests,
         "statuses": statuses,
         "server_errors": server_errors_count,
-        "server_error_evidence": [asdict(error) for error in server_errors],
+        "server_error_evidence": [asdict(error) for error in creates.server_errors],
         "conflicts": conflicts,
         "unexpected": stats.unexpected[:20],
         "unexpected_count": len(stats.unexpected),
@@ -428,8 +477,8 @@ def run(
         + verify.stderr.strip().splitlines()[-3:],
         "moto_rss_peak_mib": round(memory.peak_mib, 1),
         "moto_rss_end_mib": round(memory.samples[-1][1] / 1024, 1),
-        "create_latency_by_bucket": rows,
-        "bucket": bucket,
+        "create_latency_by_bucket": creates.latency_rows(),
+        "bucket": soak_plan.bucket,
     }
 
 
@@ -596,9 +645,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--clients must be 1..64, --records 1..100000, --seconds at most 4 hours")
     with running_stack(Path(args.stack)) as stack:
         stack_file = Path(stack["state_dir"]) / "stack.json"
-        report = run(
-            stack,
-            stack_file,
+        soak_plan = SoakPlan(
             clients=args.clients,
             records=args.records,
             seconds=args.seconds,
@@ -607,6 +654,7 @@ def main(argv: list[str] | None = None) -> int:
             bucket=args.bucket,
             seed=args.seed,
         )
+        report = run(stack, stack_file, soak_plan)
     failed = verdict(report, max_rss_mib=args.max_rss_mib, max_p95_growth=args.max_p95_growth)
     report["verdict"] = failed or "pass"
     print(summary(report, failed), flush=True)

@@ -334,32 +334,22 @@ class ExportRun:
         )
 
 
+@dataclass(kw_only=True, eq=False, repr=False)  # identity, as any service object
 class Exporter:
     """The process's exporter: what every run shares (the SI-DEP sender, the cipher, the journal, the
     clock, the settings), built once per container so that a warm Lambda keeps its SI-DEP
     connection and certificate files; `run` is one export run (the sweeper's, a fan-out shard's,
     or the trigger's over a stream batch)."""
 
-    def __init__(
-        self,
-        *,
-        queues: ExportQueues,
-        cipher: PersonalDataCipher,
-        sender: BatchSender,
-        journal: AuditJournal,
-        clock: Clock,
-        settings: ExportSettings,
-        sender_ready: Callable[[], object] = lambda: None,
-    ) -> None:
-        self.queues = queues
-        self.cipher = cipher
-        self.sender = sender
-        self.journal = journal
-        self.clock = clock
-        self.settings = settings
-        # Raises when the sender cannot send (its certificate missing or broken): checked before
-        # any lease, so such a run costs no record an attempt and fails its invocation (an alarm).
-        self.sender_ready = sender_ready
+    queues: ExportQueues
+    cipher: PersonalDataCipher
+    sender: BatchSender
+    journal: AuditJournal
+    clock: Clock
+    settings: ExportSettings
+    # Raises when the sender cannot send (its certificate missing or broken): checked before
+    # any lease, so such a run costs no record an attempt and fails its invocation (an alarm).
+    sender_ready: Callable[[], object] = lambda: None
 
     def run(
         self,

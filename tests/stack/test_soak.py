@@ -20,13 +20,15 @@ def test_a_short_soak_through_the_receivers_faults_holds_every_result_and_no_fal
     report = soak.run(
         local_stack,
         Path(local_stack["state_dir"]) / "stack.json",
-        clients=4,
-        records=40,
-        seconds=240,
-        drain_seconds=180,
-        fault_scale=0.05,  # phases of 1 to 2 s: every fault while the records are created
-        bucket=20,
-        seed=31,
+        soak.SoakPlan(
+            clients=4,
+            records=40,
+            seconds=240,
+            drain_seconds=180,
+            fault_scale=0.05,  # phases of 1 to 2 s: every fault while the records are created
+            bucket=20,
+            seed=31,
+        ),
     )
     failed = soak.verdict(report, max_rss_mib=1536, max_p95_growth=float("inf"))
     print("\n" + soak.summary(report, failed))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from chalicelib.domain import delivery
 from chalicelib.domain.delivery import ErrorCategory, Journey
 from chalicelib.domain.model import RecordStatus
+from chalicelib.domain.model import ScreeningRecord as Record
 from chalicelib.domain.model import ScreeningResult as Result
 from chalicelib.payloads import DELIVERY
 from tests.unit.test_delivery_state import NOW, POLICY, ready, record
@@ -81,42 +83,48 @@ def test_each_transport_failure_has_its_category(error: str, category: ErrorCate
     assert delivery.error_category(error) is category
 
 
+def possible_steps(r: Record) -> list[str]:
+    """The transitions open to `r` now (leasing and the outcomes of a lease weighted up)."""
+    steps = ["result", "null", "withdraw"]
+    if delivery.has_message_to_send(r) and r.delivery.state.value == "ready":
+        steps += ["lease"] * 3
+    if r.delivery.state.value == "leased":
+        steps += ["ack", "reject", "fail"] * 2
+    if r.delivery.state.value == "failed":
+        steps.append("redrive")
+    if not delivery.already_sent(r) and r.status is not RecordStatus.CANCELLED:
+        steps.append("cancel")
+    return steps
+
+
+def set_result(r: Record, result: Result | None) -> None:
+    r.test = dataclasses.replace(r.test, result=result)
+    delivery.schedule_send(r, NOW)
+
+
+def apply_step(r: Record, step: str, rng: random.Random) -> None:
+    transitions: dict[str, Callable[[], object]] = {
+        "result": lambda: set_result(r, rng.choice([Result.NEGATIVE, Result.POSITIVE])),
+        "null": lambda: set_result(r, None),
+        "withdraw": lambda: delivery.schedule_withdrawal(r, NOW),
+        "lease": lambda: delivery.lease(r, NOW, NOW),
+        "ack": lambda: delivery.acknowledge(r, NOW),
+        "reject": lambda: delivery.reject(r, delivery.rejection_reason("AE", "101"), NOW),
+        "fail": lambda: delivery.transport_failed(r, "http 500", NOW, POLICY, rng.random),
+        "redrive": lambda: delivery.redrive(r, NOW),
+        "cancel": lambda: delivery.cancel(r, NOW),
+    }
+    transitions[step]()
+
+
 def test_over_any_sequence_of_transitions_the_status_agrees_with_the_step() -> None:
     rng = random.Random(26)
     for _ in range(300):
         r = record()
         assert delivery.status_agrees(r)
         for _ in range(12):
-            steps = ["result", "null", "withdraw"]
-            if delivery.has_message_to_send(r) and r.delivery.state.value == "ready":
-                steps += ["lease"] * 3
-            if r.delivery.state.value == "leased":
-                steps += ["ack", "reject", "fail"] * 2
-            if r.delivery.state.value == "failed":
-                steps.append("redrive")
-            if not delivery.already_sent(r) and r.status is not RecordStatus.CANCELLED:
-                steps.append("cancel")
-            step = rng.choice(steps)
+            step = rng.choice(possible_steps(r))
             if r.status is RecordStatus.CANCELLED and step in ("result", "null", "cancel"):
                 continue  # a cancelled record's result is not changed (the records service refuses)
-            if step == "result":
-                r.test = dataclasses.replace(r.test, result=rng.choice([Result.NEGATIVE, Result.POSITIVE]))
-                delivery.schedule_send(r, NOW)
-            elif step == "null":
-                r.test = dataclasses.replace(r.test, result=None)
-                delivery.schedule_send(r, NOW)
-            elif step == "withdraw":
-                delivery.schedule_withdrawal(r, NOW)
-            elif step == "lease":
-                delivery.lease(r, NOW, NOW)
-            elif step == "ack":
-                delivery.acknowledge(r, NOW)
-            elif step == "reject":
-                delivery.reject(r, delivery.rejection_reason("AE", "101"), NOW)
-            elif step == "fail":
-                delivery.transport_failed(r, "http 500", NOW, POLICY, rng.random)
-            elif step == "redrive":
-                delivery.redrive(r, NOW)
-            elif step == "cancel":
-                delivery.cancel(r, NOW)
+            apply_step(r, step, rng)
             assert delivery.status_agrees(r), (step, r.status, r.delivery)
