@@ -91,3 +91,17 @@ def test_the_most_specific_rule_applies() -> None:
 
 def test_no_floor_imports_what_is_above_it_and_nothing_imports_the_tests() -> None:
     assert _violations() == []
+
+
+MAX_RUNTIME_MODULE_LINES = 500
+
+
+def test_no_module_of_the_runtime_is_longer_than_a_newcomer_reads_at_once() -> None:
+    """chalicelib/ stays in small files along its sections (docs/architecture.md)."""
+    long = {
+        name: lines
+        for name, path in _modules().items()
+        if name.split(".")[0] in {"chalicelib", "app"}
+        and (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_RUNTIME_MODULE_LINES
+    }
+    assert long == {}
