@@ -48,11 +48,12 @@ def dynamodb_errors() -> Iterator[None]:
     except PynamoDBConnectionError as exc:
         raise ServiceUnavailable("The database is unavailable; retry later.") from exc
     except PynamoDBException as exc:
-        if exc.cause_response_code == TRANSACTION_CONFLICT:  # it lasts while that transaction commits
-            raise ServiceUnavailable("The item is being changed; retry.", retry_after_seconds=1) from exc
         if isinstance(exc.cause, BOTOCORE_UNREACHABLE):  # a timeout or a cut connection, after retries
             raise ServiceUnavailable("The database is unavailable; retry later.") from exc
-        if exc.cause_response_code in {
+        # _code, not cause_response_code: PynamoDB's property fails on a cause without a response
+        if is_transaction_conflict(exc):  # it lasts while that transaction commits
+            raise ServiceUnavailable("The item is being changed; retry.", retry_after_seconds=1) from exc
+        if _code(exc) in {
             "ProvisionedThroughputExceededException",
             "ThrottlingException",
             "RequestLimitExceeded",
