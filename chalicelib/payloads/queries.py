@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 from chalicelib.domain.model import RecordStatus
+from chalicelib.domain.pharmacy_day import PARIS
 from chalicelib.domain.stats import MAX_RANGE_DAYS, StatsQuery
 from chalicelib.payloads.fields import (
     AUDIT_LIMIT,
@@ -17,9 +18,12 @@ from chalicelib.payloads.fields import (
     DAY,
     LIST_LIMIT,
     LIST_LIMIT_DEFAULT,
-    QUERY_TIME,
+    QUERY_DAY,
+    QUERY_END,
+    QUERY_START,
     STATUS,
     Context,
+    ZoneOnly,
     require_aware,
 )
 from chalicelib.schema import Field, Obj, Read
@@ -79,8 +83,8 @@ def _audit_query(read: Read) -> AuditQuery:
 
 AUDIT_QUERY: Obj[AuditQuery] = _query(
     [
-        Field("from", QUERY_TIME, required=False),
-        Field("to", QUERY_TIME, required=False),
+        Field("from", QUERY_START, required=False),
+        Field("to", QUERY_END, required=False),
         Field("limit", AUDIT_LIMIT, required=False),
         Field("cursor", CURSOR_PARAM, required=False),
     ],
@@ -101,8 +105,8 @@ def _stats_query(read: Read) -> StatsQuery | None:
 
 STATS_QUERY: Obj[StatsQuery] = _query(
     [
-        Field("from", DAY),
-        Field("to", DAY, description=f"At most {MAX_RANGE_DAYS} days after from (inclusive range)."),
+        Field("from", QUERY_DAY),
+        Field("to", QUERY_DAY, description=f"At most {MAX_RANGE_DAYS} days after from (inclusive range)."),
     ],
     _stats_query,
 )
@@ -119,11 +123,13 @@ def parse_list_query(params: Mapping[str, str] | None, *, today: date) -> ListQu
     )
 
 
-def parse_audit_query(params: Mapping[str, str] | None, *, now: datetime) -> AuditQuery:
-    """`from` later than `now` is refused: such a window can only be a client's mistake."""
+def parse_audit_query(params: Mapping[str, str] | None, *, now: datetime, zone: str = PARIS) -> AuditQuery:
+    """`from` later than `now` is refused: such a window can only be a client's mistake. A date is
+    a day of `zone` (the pharmacy's)."""
     require_aware(now)
-    return AUDIT_QUERY.parse(params if params is not None else {}, Context(now=now))
+    return AUDIT_QUERY.parse(params if params is not None else {}, Context(now=now, zone=zone))
 
 
-def parse_stats_query(params: Mapping[str, str] | None) -> StatsQuery:
-    return STATS_QUERY.parse(params if params is not None else {})
+def parse_stats_query(params: Mapping[str, str] | None, *, zone: str = PARIS) -> StatsQuery:
+    """A date-time bound stands for its day in `zone` (the pharmacy's)."""
+    return STATS_QUERY.parse(params if params is not None else {}, ZoneOnly(zone))
