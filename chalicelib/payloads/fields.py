@@ -41,7 +41,7 @@ from chalicelib.domain.errors import FieldError, ValidationFailed
 from chalicelib.domain.identity import IdentityDocument
 from chalicelib.domain.insee import is_birth_place
 from chalicelib.domain.model import RecordStatus, Role, ScreeningKind, ScreeningResult, Sex
-from chalicelib.domain.pharmacy_day import FRENCH_ZONES, PARIS, day_end, day_start, local_day
+from chalicelib.domain.pharmacy_day import FRENCH_ZONES, PARIS
 from chalicelib.domain.serialization import iso_utc
 from chalicelib.schema import (
     Field,
@@ -111,15 +111,6 @@ class Context:
         self.now = now
         self.max_age = max_age
         self.skew = skew
-        self.zone = zone
-
-
-class ZoneOnly:
-    """The context of a query whose rules need only the pharmacy's time zone (the stats' days)."""
-
-    __slots__ = ("zone",)
-
-    def __init__(self, zone: str = PARIS) -> None:
         self.zone = zone
 
 
@@ -217,39 +208,6 @@ def _query_datetime(value: object) -> datetime:
 
 
 _TIME_OF_OFFSET = Pattern("[0-9]{2}:[0-9]{2}")
-_DAY_ONLY = Pattern("[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
-def _query_bound(value: object) -> date | datetime:
-    """A query's bound: a date (a day of the pharmacy's time zone) or an RFC 3339 date-time."""
-    text = string(value)
-    if _DAY_ONLY.matches(text):
-        return _iso_date(text)
-    if "T" not in text.upper() and " " not in text:
-        fail("must be a date (YYYY-MM-DD) or an RFC 3339 date-time (YYYY-MM-DDThh:mm:ss±hh:mm)")
-    return _query_datetime(text)
-
-
-def _bound_start(value: object, context: Context) -> datetime:
-    bound = _query_bound(value)
-    return bound if isinstance(bound, datetime) else day_start(bound, context.zone)
-
-
-def _bound_end(value: object, context: Context) -> datetime:
-    bound = _query_bound(value)
-    return bound if isinstance(bound, datetime) else day_end(bound, context.zone)
-
-
-def _bound_day(value: object, context: Context | ZoneOnly) -> date:
-    bound = _query_bound(value)
-    return local_day(bound, context.zone) if isinstance(bound, datetime) else bound
-
-
-def _bound_schema(meaning: str) -> Schema:
-    return {
-        "anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}],
-        "description": f"A date (YYYY-MM-DD) or an RFC 3339 date-time; {meaning}",
-    }
 
 
 def _sampled_at(value: object, context: Context) -> datetime:
@@ -400,16 +358,7 @@ FINESS_NUMBER = kind(_finess, {"type": "string"})
 EMAIL = kind(_email, {"type": "string"})
 PHONE = kind(_phone, {"type": "string"})
 CURSOR_PARAM = kind(_cursor, {"type": "string", "pattern": CURSOR.anchored, "maxLength": CURSOR_MAX})
-# Every query bound takes a date or a date-time, a date being a day of the pharmacy's time zone.
-QUERY_START = Kind(
-    _bound_start, _bound_schema("a date is the start of that day in the pharmacy's time zone.")
-)
-QUERY_END = Kind(
-    _bound_end, _bound_schema("a date is inclusive: up to the end of that day in the pharmacy's time zone.")
-)
-QUERY_DAY = Kind(
-    _bound_day, _bound_schema("a date-time stands for its day in the pharmacy's time zone (inclusive).")
-)
+QUERY_TIME = kind(_query_datetime, {"type": "string", "format": "date-time"})
 SEX = choice(Sex)
 KIND = choice(ScreeningKind)
 RESULT = choice(ScreeningResult)
