@@ -78,14 +78,14 @@ class DeployedLikeGateway(LocalGateway):
     ) -> dict[str, Any]:
         if self.route_of(method, path) is None:
             raise GatewayNotFound
-        return super().handle_request(method, path, headers, body)  # type: ignore[no-any-return]
+        return super().handle_request(method, path, headers, body)
 
 
 class DeployedLikeHandler(ChaliceRequestHandler):
     def __init__(
         self, request: Any, client_address: Any, server: HTTPServer, app_object: Chalice, config: Config
     ) -> None:
-        self.local_gateway = DeployedLikeGateway(app_object, config)
+        self.gateway = self.local_gateway = DeployedLikeGateway(app_object, config)
         self._started = time.monotonic()
         # ChaliceRequestHandler's own __init__ would build chalice's gateway: skip to the base's.
         super(ChaliceRequestHandler, self).__init__(request, client_address, server)
@@ -99,7 +99,7 @@ class DeployedLikeHandler(ChaliceRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         command = getattr(self, "command", "") or ""
-        route = self.local_gateway.route_of(command, getattr(self, "path", "") or "")
+        route = self.gateway.route_of(command, getattr(self, "path", "") or "")
         log_json(
             "access",
             httpMethod=command,
