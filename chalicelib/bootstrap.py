@@ -86,7 +86,15 @@ class Container:
     def authenticate(self, meta: RequestMeta, authorization: str | None, route: str) -> Principal:
         from chalicelib.services import auth
 
-        deps = auth.AuthDeps(self.verifier, self.memberships, self.journal, self.refusals, self.pharmacies)
+        deps = auth.AuthDeps(
+            self.verifier,
+            self.memberships,
+            self.journal,
+            self.refusals,
+            clock=self.clock,
+            max_token_age_seconds=self.settings.access_token_max_age_seconds,
+            pharmacies=self.pharmacies,
+        )
         return auth.authenticate(deps, meta, authorization, route)
 
 

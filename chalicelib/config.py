@@ -97,6 +97,9 @@ class Settings:
     app_client_ids: tuple[str, ...] = setting((), "APP_CLIENT_IDS", required=DEPLOYED)
     jwks_url: str = setting("", "JWKS_URL")
     token_leeway_seconds: int = setting(30, "TOKEN_LEEWAY_SECONDS")
+    # The oldest access token the API accepts, counted from its `iat`, whatever its issuer wrote in
+    # `exp` (moto's Cognito issues 3600-s tokens; ours and the deployed pool's live 15 minutes).
+    access_token_max_age_seconds: int = setting(15 * 60, "ACCESS_TOKEN_MAX_AGE_SECONDS")
     # Pro Santé Connect (CIBA through this server): the environment's discovery document (the
     # sandbox "BAS" or production), our client id, and the client secret's Secrets Manager id.
     psc_discovery_url: str = setting("", "PSC_DISCOVERY_URL")

@@ -406,19 +406,10 @@ class Stack:
         self.say(f"starting the API (chalice local) on {self.api_url} ...")
         api = self.spawn(
             "api",
-            [
-                _chalice_executable(),
-                "local",
-                "--host",
-                HOST,
-                "--port",
-                str(self.ports["api"]),
-                "--stage",
-                "local",
-                # The stat-based reloader would walk .venv every second and restart on each log line
-                # written under .local: restart `make run` after changing code instead.
-                "--no-autoreload",
-            ],
+            # chalice local's server, answering unknown routes and methods as the deployed gateway
+            # does and logging JSON lines only (devtools/local_api.py). No reloader: restart
+            # `make run` after changing code.
+            [sys.executable, "-m", "devtools.local_api", "--host", HOST, "--port", str(self.ports["api"])],
             child_env,
         )
         self.wait_for(api, "200 from /v1/health", lambda: _http_status(f"{self.api_url}/v1/health") == 200)
@@ -556,12 +547,6 @@ def _http_status(url: str) -> int:
         return exc.code
     except (urllib.error.URLError, OSError):
         return 0
-
-
-def _chalice_executable() -> str:
-    # Next to this interpreter (.venv/bin), not resolved through its symlink to the base Python.
-    beside = Path(sys.executable).parent / "chalice"
-    return str(beside) if beside.exists() else "chalice"
 
 
 def _write_json_atomically(path: Path, data: dict[str, Any]) -> None:

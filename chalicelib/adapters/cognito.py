@@ -239,7 +239,7 @@ def _access_token(claims: dict[str, Any], client_ids: frozenset[str]) -> Verifie
     username = claims.get("username")
     if not isinstance(username, str) or not username or len(username) > USERNAME_MAX_LENGTH:
         raise Unauthenticated("The token names no user.")
-    issued_at = _epoch_seconds(claims.get("iat"))
+    minted_at = issued_at = _epoch_seconds(claims.get("iat"))
     if issued_at is None:
         raise Unauthenticated("The token is not valid.")
     if "auth_time" in claims:
@@ -251,7 +251,9 @@ def _access_token(claims: dict[str, Any], client_ids: frozenset[str]) -> Verifie
     finess = claims.get(SESSION_FINESS_CLAIM)  # our PSC session tokens' pharmacy
     if finess is not None and not isinstance(finess, str):
         raise Unauthenticated("The token is not valid.")
-    return VerifiedToken(username=username, client_id=client_id, issued_at=issued_at, finess=finess)
+    return VerifiedToken(
+        username=username, client_id=client_id, issued_at=issued_at, finess=finess, minted_at=minted_at
+    )
 
 
 class CognitoUserDirectory:

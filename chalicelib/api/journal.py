@@ -11,6 +11,7 @@ from chalicelib.api.routing import PROTECTED, ApiBlueprint, Reply, Route
 from chalicelib.bootstrap import get_container
 from chalicelib.payloads import parse_audit_query
 from chalicelib.services.journal import read_audit, read_public_key
+from chalicelib.services.records import pharmacy_zone
 
 blueprint = ApiBlueprint(__name__)
 
@@ -29,8 +30,10 @@ blueprint = ApiBlueprint(__name__)
 def audit_journal() -> dict[str, Any]:
     request: Any = blueprint.current_request
     container = get_container()
-    query = parse_audit_query(request.query_params, now=container.clock.now())
-    items, next_cursor = read_audit(container.journal, call(request), query)
+    this = call(request)
+    zone = pharmacy_zone(container.records, this.caller)
+    query = parse_audit_query(request.query_params, now=container.clock.now(), zone=zone)
+    items, next_cursor = read_audit(container.journal, this, query)
     return {"items": items, "next_cursor": next_cursor}
 
 

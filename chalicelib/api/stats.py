@@ -10,6 +10,7 @@ from chalicelib.api.routing import PROTECTED, ApiBlueprint, Reply, Route
 from chalicelib.bootstrap import get_container
 from chalicelib.payloads import parse_stats_query
 from chalicelib.services import stats
+from chalicelib.services.records import pharmacy_zone
 
 blueprint = ApiBlueprint(__name__)
 
@@ -28,5 +29,6 @@ blueprint = ApiBlueprint(__name__)
 )
 def read_stats() -> dict[str, Any]:
     request = blueprint.current_request
-    query = parse_stats_query(request.query_params)
-    return stats.read_stats(get_container().stats, call(request), query)
+    container, this = get_container(), call(request)
+    query = parse_stats_query(request.query_params, zone=pharmacy_zone(container.records, this.caller))
+    return stats.read_stats(container.stats, this, query)

@@ -11,7 +11,7 @@ FINESS numbers start with the département: 01–95 and 2A/2B in mainland France
 
 from __future__ import annotations
 
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -52,6 +52,16 @@ def zone_of_finess(finess: str) -> str:
 def zone(name: str) -> tzinfo:
     """The tzinfo of one of FRENCH_ZONES (cached: zoneinfo reads its file once per process)."""
     return ZoneInfo(name)
+
+
+def day_start(day: date, zone_name: str) -> datetime:
+    """The first instant of `day` in the zone."""
+    return datetime.combine(day, time.min, tzinfo=zone(zone_name))
+
+
+def day_end(day: date, zone_name: str) -> datetime:
+    """The last instant (microsecond) of `day` in the zone: an inclusive upper bound."""
+    return day_start(day + timedelta(days=1), zone_name) - timedelta(microseconds=1)
 
 
 def local_day(moment: datetime, zone_name: str) -> date:

@@ -41,7 +41,7 @@ from chalicelib.domain.errors import FieldError, ValidationFailed
 from chalicelib.domain.identity import IdentityDocument
 from chalicelib.domain.insee import is_birth_place
 from chalicelib.domain.model import RecordStatus, Role, ScreeningKind, ScreeningResult, Sex
-from chalicelib.domain.pharmacy_day import FRENCH_ZONES
+from chalicelib.domain.pharmacy_day import FRENCH_ZONES, PARIS
 from chalicelib.domain.serialization import iso_utc
 from chalicelib.schema import (
     Field,
@@ -99,14 +99,19 @@ _INVITABLE_ROLES = (Role.PHARMACIST, Role.PHARMACY_ADMIN)
 class Context:
     """What the context-dependent rules compare with: the time of the request and the limits."""
 
-    __slots__ = ("max_age", "now", "skew")
+    __slots__ = ("max_age", "now", "skew", "zone")
 
     def __init__(
-        self, now: datetime, max_age: timedelta = timedelta(0), skew: timedelta = timedelta(minutes=5)
+        self,
+        now: datetime,
+        max_age: timedelta = timedelta(0),
+        skew: timedelta = timedelta(minutes=5),
+        zone: str = PARIS,  # the pharmacy's time zone, in which a query's dates are days
     ) -> None:
         self.now = now
         self.max_age = max_age
         self.skew = skew
+        self.zone = zone
 
 
 # --- the field rules ---------------------------------------------------------------------------

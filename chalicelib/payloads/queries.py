@@ -3,12 +3,13 @@ a domain value and is what the OpenAPI document publishes as the route's query p
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
 
 from chalicelib.domain.model import RecordStatus
+from chalicelib.domain.pharmacy_day import PARIS, day_end, day_start, local_day
 from chalicelib.domain.stats import MAX_RANGE_DAYS, StatsQuery
 from chalicelib.payloads.fields import (
     AUDIT_LIMIT,
@@ -22,7 +23,79 @@ from chalicelib.payloads.fields import (
     Context,
     require_aware,
 )
-from chalicelib.schema import Field, Obj, Read
+from chalicelib.schema import Field, Kind, Obj, Pattern, Read, Schema, fail, string
+
+# --- query bounds: a date or an RFC 3339 date-time, a date a day of the pharmacy's time zone ---
+
+_T = TypeVar("_T")
+
+
+class ZoneOnly:
+    """The context of a query whose rules need only the pharmacy's time zone (the stats' days)."""
+
+    __slots__ = ("zone",)
+
+    def __init__(self, zone: str = PARIS) -> None:
+        self.zone = zone
+
+
+_DAY_ONLY = Pattern("[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _query_bound(value: object) -> date | datetime:
+    """A query's bound: a date (a day of the pharmacy's time zone) or an RFC 3339 date-time."""
+    text = string(value)
+    if _DAY_ONLY.matches(text):
+        return DAY.parse(text, None)
+    if "T" not in text.upper() and " " not in text:
+        fail("must be a date (YYYY-MM-DD) or an RFC 3339 date-time (YYYY-MM-DDThh:mm:ss±hh:mm)")
+    return QUERY_TIME.parse(text, None)
+
+
+def _bound_start(value: object, context: Context) -> datetime:
+    bound = _query_bound(value)
+    return bound if isinstance(bound, datetime) else _in_range(day_start, bound, context.zone)
+
+
+def _bound_end(value: object, context: Context) -> datetime:
+    bound = _query_bound(value)
+    return bound if isinstance(bound, datetime) else _in_range(day_end, bound, context.zone)
+
+
+def _bound_day(value: object, context: Context | ZoneOnly) -> date:
+    bound = _query_bound(value)
+    return _in_range(local_day, bound, context.zone) if isinstance(bound, datetime) else bound
+
+
+def _in_range(convert: Callable[[Any, str], _T], value: Any, zone_name: str) -> _T:
+    """`convert` in the zone, at the edges of the calendar too (0001-01-01 in Paris starts in year
+    0 in UTC; 9999-12-31 has no next day): outside the range is the client's error, never a 500."""
+    try:
+        converted = convert(value, zone_name)
+        if isinstance(converted, datetime):
+            converted.astimezone(UTC)
+    except (OverflowError, ValueError):
+        fail("is outside the range of dates the API accepts")
+    return converted
+
+
+def _bound_schema(meaning: str) -> Schema:
+    return {
+        "anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}],
+        "description": f"A date (YYYY-MM-DD) or an RFC 3339 date-time; {meaning}",
+    }
+
+
+# Every query bound takes a date or a date-time, a date being a day of the pharmacy's time zone.
+QUERY_START = Kind(
+    _bound_start, _bound_schema("a date is the start of that day in the pharmacy's time zone.")
+)
+QUERY_END = Kind(
+    _bound_end, _bound_schema("a date is inclusive: up to the end of that day in the pharmacy's time zone.")
+)
+QUERY_DAY = Kind(
+    _bound_day, _bound_schema("a date-time stands for its day in the pharmacy's time zone (inclusive).")
+)
 
 
 @dataclass(frozen=True)
@@ -79,8 +152,8 @@ def _audit_query(read: Read) -> AuditQuery:
 
 AUDIT_QUERY: Obj[AuditQuery] = _query(
     [
-        Field("from", QUERY_TIME, required=False),
-        Field("to", QUERY_TIME, required=False),
+        Field("from", QUERY_START, required=False),
+        Field("to", QUERY_END, required=False),
         Field("limit", AUDIT_LIMIT, required=False),
         Field("cursor", CURSOR_PARAM, required=False),
     ],
@@ -101,8 +174,8 @@ def _stats_query(read: Read) -> StatsQuery | None:
 
 STATS_QUERY: Obj[StatsQuery] = _query(
     [
-        Field("from", DAY),
-        Field("to", DAY, description=f"At most {MAX_RANGE_DAYS} days after from (inclusive range)."),
+        Field("from", QUERY_DAY),
+        Field("to", QUERY_DAY, description=f"At most {MAX_RANGE_DAYS} days after from (inclusive range)."),
     ],
     _stats_query,
 )
@@ -119,11 +192,13 @@ def parse_list_query(params: Mapping[str, str] | None, *, today: date) -> ListQu
     )
 
 
-def parse_audit_query(params: Mapping[str, str] | None, *, now: datetime) -> AuditQuery:
-    """`from` later than `now` is refused: such a window can only be a client's mistake."""
+def parse_audit_query(params: Mapping[str, str] | None, *, now: datetime, zone: str = PARIS) -> AuditQuery:
+    """`from` later than `now` is refused: such a window can only be a client's mistake. A date is
+    a day of `zone` (the pharmacy's)."""
     require_aware(now)
-    return AUDIT_QUERY.parse(params if params is not None else {}, Context(now=now))
+    return AUDIT_QUERY.parse(params if params is not None else {}, Context(now=now, zone=zone))
 
 
-def parse_stats_query(params: Mapping[str, str] | None) -> StatsQuery:
-    return STATS_QUERY.parse(params if params is not None else {})
+def parse_stats_query(params: Mapping[str, str] | None, *, zone: str = PARIS) -> StatsQuery:
+    """A date-time bound stands for its day in `zone` (the pharmacy's)."""
+    return STATS_QUERY.parse(params if params is not None else {}, ZoneOnly(zone))

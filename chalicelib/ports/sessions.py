@@ -14,6 +14,9 @@ class VerifiedToken:
     issued_at: int  # epoch seconds: the earlier of the token's `iat` and its session's `auth_time`
     # The pharmacy a PSC session token was vouched for (its `finess` claim); None for Cognito's.
     finess: str | None = None
+    # The token's own `iat` (a refreshed token is a new one), from which its age is counted
+    # (services/auth.py); None when it carries none: such a token is refused.
+    minted_at: int | None = None
 
 
 class TokenVerifier(Protocol):

@@ -24,6 +24,7 @@ from chalicelib.ports import (
     RequestMeta,
     TokenVerifier,
     UserDirectory,
+    VerifiedToken,
 )
 from chalicelib.services.call import Audit, Call
 from chalicelib.services.refusals import UnauthenticatedRefusals
@@ -46,7 +47,18 @@ class AuthDeps:
     memberships: MembershipRepository
     journal: AuditJournal
     refusals: UnauthenticatedRefusals
+    clock: Clock
+    max_token_age_seconds: int  # Settings.access_token_max_age_seconds
     pharmacies: PharmacyRepository | None = None
+
+
+def check_token_age(token: VerifiedToken, now: datetime, max_age_seconds: int) -> None:
+    """Our own limit on an access token's age, from its `iat`, whatever its `exp` says: an
+    identity provider's longer lifetime (moto's 3600 s, a pool misconfigured) never lengthens it."""
+    if token.minted_at is None:
+        raise Unauthenticated("The token is not valid.")
+    if now.timestamp() - token.minted_at > max_age_seconds:
+        raise Unauthenticated("The token has expired; refresh it or log in again.")
 
 
 def authenticate(deps: AuthDeps, meta: RequestMeta, authorization: str | None, route: str) -> Principal:
@@ -60,6 +72,7 @@ def authenticate(deps: AuthDeps, meta: RequestMeta, authorization: str | None, r
     """
     try:
         token = deps.verifier.verify(bearer_token(authorization))
+        check_token_age(token, deps.clock.now(), deps.max_token_age_seconds)
     except Unauthenticated as refusal:
         deps.refusals.refuse(meta, "authenticate", f"{refusal.detail} ({route})")
         raise

@@ -104,10 +104,14 @@ def identify(insi: InsiTeleservice, patient: Patient, day: date) -> Patient:
     return replace(patient, identity_status=status)
 
 
+def pharmacy_zone(deps: RecordsDeps, caller: Principal) -> str:
+    """The caller's pharmacy's time zone (Paris for a caller without one: the routes refuse them)."""
+    return deps.zones.time_zone(caller.finess) if caller.finess else PARIS
+
+
 def pharmacy_today(deps: RecordsDeps, caller: Principal) -> date:
-    """Today in the caller's pharmacy (Paris for a caller without one: the listing refuses them)."""
-    zone = deps.zones.time_zone(caller.finess) if caller.finess else PARIS
-    return local_day(deps.clock.now(), zone)
+    """Today in the caller's pharmacy."""
+    return local_day(deps.clock.now(), pharmacy_zone(deps, caller))
 
 
 def _record_id(value: str) -> str:

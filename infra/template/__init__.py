@@ -23,6 +23,7 @@ This module re-exports the names the rest of the project imports (`from infra.te
 merge_template`); a family's own helpers are imported from its module.
 """
 
+from chalicelib.api.gateway import GATEWAY_RESPONSES
 from infra.template.access import (
     APPEND,
     DYNAMODB_WRITES,
@@ -53,10 +54,7 @@ from infra.template.alarms import (
     UNAUTHENTICATED_REFUSALS_BURST,
     UNAUTHENTICATED_REFUSALS_METRIC,
 )
-from infra.template.api import (
-    ACCESS_LOG_FORMAT,
-    GATEWAY_RESPONSES,
-)
+from infra.template.api import ACCESS_LOG_FORMAT
 from infra.template.base import (
     APP_NAME,
     DEFAULT_STAGE,

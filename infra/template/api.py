@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from chalicelib.api.gateway import GATEWAY_HEADERS, GATEWAY_RESPONSES, gateway_problem
 from infra.template.base import APP_NAME, arn, log_group, skip, sub, tags
 
 ACCESS_LOG_FORMAT = (
@@ -15,26 +16,17 @@ ACCESS_LOG_FORMAT = (
 )
 
 
-GATEWAY_RESPONSES: tuple[tuple[str, str, str], ...] = (
-    ("DEFAULT_4XX", "404", "Not found"),
-    ("DEFAULT_5XX", "503", "Service unavailable"),
-    ("THROTTLED", "429", "Too many requests"),
-    ("WAF_FILTERED", "403", "Forbidden"),
-)
-
-
-def _gateway_response(kind: str, status: str, title: str) -> dict[str, Any]:
-    body = {"type": "about:blank", "title": title, "status": int(status), "detail": title + "."}
+def _gateway_response(kind: str) -> dict[str, Any]:
+    status, body = gateway_problem(kind)
     return {
         "Type": "AWS::ApiGateway::GatewayResponse",
         "Properties": {
             "RestApiId": {"Ref": "RestAPI"},
             "ResponseType": kind,
-            "StatusCode": status,
+            "StatusCode": str(status),
             "ResponseTemplates": {"application/json": json.dumps(body)},
             "ResponseParameters": {
-                "gatewayresponse.header.Content-Type": "'application/problem+json'",
-                "gatewayresponse.header.Cache-Control": "'no-store'",
+                f"gatewayresponse.header.{name}": f"'{value}'" for name, value in GATEWAY_HEADERS.items()
             },
         },
     }
@@ -78,8 +70,8 @@ def rest_api(stage_name: str, stage: str) -> dict[str, Any]:
         # API Gateway's own errors (unknown route, WAF block, throttle) as problem+json with a fixed
         # text: its default "Missing Authentication Token" body echoes the Authorization header.
         **{
-            f"GatewayResponse{kind.title().replace('_', '')}": _gateway_response(kind, status, title)
-            for kind, status, title in GATEWAY_RESPONSES
+            f"GatewayResponse{kind.title().replace('_', '')}": _gateway_response(kind)
+            for kind, _, _ in GATEWAY_RESPONSES
         },
         "ApiAccessLogGroup": log_group(sub(f"/aws/apigateway/${{AWS::StackName}}-{stage_name}"), stage),
         # API Gateway writes logs through one account-wide role.

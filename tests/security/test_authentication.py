@@ -77,6 +77,11 @@ ATTACKS: dict[str, Callable[[World], str | None]] = {
     "expired": lambda w: (
         f"Bearer {w.token('pharmacist-a', exp=int(time.time()) - 120, iat=int(time.time()) - 1000)}"
     ),
+    # An issuer's longer lifetime (moto's 3600 s) does not lengthen ours: 15 minutes from iat.
+    "older than 15 minutes, exp an hour after iat": lambda w: (
+        f"Bearer {w.token('pharmacist-a', iat=int(time.time()) - 901, exp=int(time.time()) + 2699)}"
+    ),
+    "no iat": lambda w: _forged(w, iat=None),
     "not yet valid": lambda w: f"Bearer {w.token('pharmacist-a', nbf=int(time.time()) + 600)}",
     "issued in the future": lambda w: f"Bearer {w.token('pharmacist-a', iat=int(time.time()) + 600)}",
     "wrong issuer": lambda w: (

@@ -24,3 +24,20 @@ def test_an_audit_window_bound_with_no_utc_instant_is_a_400_naming_it(
     assert response.status_code == 400, response.body
     body = json.loads(response.body)
     assert body["errors"] == [{"field": bound, "message": "is not a valid date-time"}]
+
+
+@pytest.mark.parametrize(
+    ("path", "bound"),
+    [
+        ("/v1/audit?from=0001-01-01", "from"),  # starts in year 0 in UTC (Paris's offset)
+        ("/v1/audit?to=9999-12-31", "to"),  # its end is the next day's start: none
+        ("/v1/stats?from=9999-12-31T23:59:59Z&to=9999-12-31", "from"),  # already year 10000 in Paris
+    ],
+)
+def test_a_date_bound_at_the_edge_of_the_calendar_is_a_400_naming_it_not_a_500(
+    world: World, path: str, bound: str
+) -> None:
+    response = world.call("GET", path, "admin-a")
+    assert response.status_code == 400, response.body
+    body = json.loads(response.body)
+    assert body["errors"] == [{"field": bound, "message": "is outside the range of dates the API accepts"}]

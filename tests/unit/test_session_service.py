@@ -32,12 +32,20 @@ class World:
     def token(self, name: str, username: str, client_id: str = "mobile", finess: str | None = None) -> None:
         issued = int(self.clock.now().timestamp())
         self.tokens.tokens[name] = VerifiedToken(
-            username=username, client_id=client_id, issued_at=issued, finess=finess
+            username=username, client_id=client_id, issued_at=issued, finess=finess, minted_at=issued
         )
 
     def authenticate(self, header: str | None) -> Principal:
         return auth.authenticate(
-            AuthDeps(self.tokens, self.memberships, self.journal, self.refusals, self.pharmacies),
+            AuthDeps(
+                self.tokens,
+                self.memberships,
+                self.journal,
+                self.refusals,
+                clock=self.clock,
+                max_token_age_seconds=15 * 60,
+                pharmacies=self.pharmacies,
+            ),
             META,
             header,
             "GET /v1/tests",
@@ -116,3 +124,45 @@ def test_logout_refuses_every_token_issued_until_then_and_signs_the_user_out_eve
     world.clock.advance(seconds=1)
     world.token("after", "camille")
     assert world.authenticate("Bearer after").username == "camille"
+
+
+def test_a_token_is_accepted_until_fifteen_minutes_after_its_iat_whatever_its_exp() -> None:
+    world = World()
+    world.memberships.add(Membership("camille", Role.PHARMACIST, PHARMACY), created_by="test")
+    world.token("t", "camille")
+    world.clock.advance(minutes=14, seconds=59)
+    assert world.authenticate("Bearer t").username == "camille"
+
+
+def test_a_token_older_than_fifteen_minutes_is_refused_journaled_and_quoting_nothing() -> None:
+    world = World()
+    world.memberships.add(Membership("camille", Role.PHARMACIST, PHARMACY), created_by="test")
+    world.token("t", "camille")
+    world.clock.advance(minutes=15, seconds=1)
+    with pytest.raises(Unauthenticated) as refused:
+        world.authenticate("Bearer t")
+    assert "expired" in refused.value.detail and "camille" not in refused.value.detail
+    assert world.journal.actions() == [("authenticate", "denied")]
+    assert "camille" not in world.journal.events[0].reason
+
+
+def test_a_refreshed_token_counts_its_age_from_its_own_iat_not_the_session_start() -> None:
+    world = World()
+    world.memberships.add(Membership("camille", Role.PHARMACIST, PHARMACY), created_by="test")
+    session_start = int(world.clock.now().timestamp())
+    world.clock.advance(hours=2)
+    refreshed = int(world.clock.now().timestamp())
+    world.tokens.tokens["t"] = VerifiedToken(
+        username="camille", client_id="mobile", issued_at=session_start, minted_at=refreshed
+    )
+    world.clock.advance(minutes=10)
+    assert world.authenticate("Bearer t").username == "camille"
+
+
+def test_a_token_without_iat_is_refused() -> None:
+    world = World()
+    world.memberships.add(Membership("camille", Role.PHARMACIST, PHARMACY), created_by="test")
+    world.tokens.tokens["t"] = VerifiedToken(username="camille", client_id="mobile", issued_at=0)
+    with pytest.raises(Unauthenticated):
+        world.authenticate("Bearer t")
+    assert world.journal.actions() == [("authenticate", "denied")]
