@@ -48,11 +48,14 @@ from chalicelib.ports import (
     Change,
     ChangedMeanwhile,
     CibaRequest,
+    CognitoInvitation,
     IdempotencyEntry,
     KeyTaken,
     Membership,
     Outbound,
     Page,
+    PharmacyEntry,
+    PharmacyMember,
     PscLogin,
     PublishedKey,
     Queued,
@@ -61,6 +64,8 @@ from chalicelib.ports import (
     SendReport,
     VerifiedToken,
 )
+
+FAKE_INVITED_AT = "2026-11-29T12:00:00Z"
 
 
 @dataclass
@@ -214,6 +219,20 @@ class FakeMemberships:
 
     def add(self, membership: Membership, *, created_by: str) -> None:
         self.members[membership.username.lower()] = membership
+        self.invited[membership.username.lower()] = (FAKE_INVITED_AT, created_by)
+
+    # username -> (invited at, invited by)
+    invited: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def members_of(self, finess: str, *, username: str | None = None) -> list[PharmacyMember]:
+        return [
+            PharmacyMember(m, *self.invited.get(key, (FAKE_INVITED_AT, "seed")))
+            for key, m in sorted(self.members.items())
+            if m.finess == finess and (username is None or key == username.lower())
+        ]
+
+    def count_members(self, finess: str) -> int:
+        return len(self.members_of(finess))
 
     first_admins: dict[str, str] = field(default_factory=dict)
 
@@ -320,6 +339,7 @@ class FakePharmacy:
     name: str
     time_zone: str
     psc_required: bool = False
+    onboarded_at: str = FAKE_INVITED_AT
 
 
 @dataclass
@@ -344,6 +364,17 @@ class FakePharmacies:
     def exists(self, finess: str) -> bool:
         return finess in self.pharmacies
 
+    def entry(self, finess: str) -> PharmacyEntry | None:
+        pharmacy = self.pharmacies.get(finess)
+        if pharmacy is None:
+            return None
+        return PharmacyEntry(
+            finess, pharmacy.name, pharmacy.time_zone, pharmacy.onboarded_at, pharmacy.psc_required
+        )
+
+    def entries(self) -> list[PharmacyEntry]:
+        return [entry for finess in sorted(self.pharmacies) if (entry := self.entry(finess)) is not None]
+
     def psc_required(self, finess: str) -> bool:
         pharmacy = self.pharmacies.get(finess)
         return pharmacy is not None and pharmacy.psc_required
@@ -366,6 +397,8 @@ class FakeUsers:
 
     invited: dict[str, str] = field(default_factory=dict)  # username -> e-mail
     signed_out: list[str] = field(default_factory=list)
+    accepted: set[str] = field(default_factory=set)  # usernames who set their password
+    resent: list[str] = field(default_factory=list)
 
     def invite(self, email: str) -> str:
         username = f"user-{len(self.invited) + 1}"
@@ -374,6 +407,16 @@ class FakeUsers:
 
     def sign_out_everywhere(self, username: str) -> None:
         self.signed_out.append(username)
+
+    def invitation(self, username: str) -> CognitoInvitation | None:
+        if username not in self.invited:
+            return None
+        return CognitoInvitation(email=self.invited[username], pending=username not in self.accepted)
+
+    def resend_invitation(self, username: str) -> None:
+        if username not in self.invited or username in self.accepted:
+            raise Conflict("This member has no pending invitation.")
+        self.resent.append(username)
 
 
 @dataclass

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import botocore.exceptions
 
-from chalicelib.domain.errors import ServiceUnavailable, Unauthenticated
+from chalicelib.domain.errors import Conflict, ServiceUnavailable, Unauthenticated
 from chalicelib.domain.model import USERNAME_MAX_LENGTH
 from chalicelib.domain.psc import SESSION_FINESS_CLAIM
-from chalicelib.ports import VerifiedToken
+from chalicelib.ports import CognitoInvitation, VerifiedToken
 
 if TYPE_CHECKING:
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
@@ -284,6 +284,36 @@ class CognitoUserDirectory:
             self._cognito.admin_user_global_sign_out(UserPoolId=self._pool, Username=username)
         except self._cognito.exceptions.UserNotFoundException:
             return
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise ServiceUnavailable("The identity provider is unavailable.") from exc
+
+    def invitation(self, username: str) -> CognitoInvitation | None:
+        """One AdminGetUser: the e-mail the admin entered, and FORCE_CHANGE_PASSWORD (the user has
+        not yet set a password with the temporary one) as a pending invitation."""
+        try:
+            user = self._cognito.admin_get_user(UserPoolId=self._pool, Username=username)
+        except self._cognito.exceptions.UserNotFoundException:
+            return None
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise ServiceUnavailable("The identity provider is unavailable.") from exc
+        email = next((a.get("Value") for a in user.get("UserAttributes", []) if a["Name"] == "email"), None)
+        return CognitoInvitation(email=email, pending=user.get("UserStatus") == "FORCE_CHANGE_PASSWORD")
+
+    def resend_invitation(self, username: str) -> None:
+        """AdminCreateUser with MessageAction RESEND: a new temporary password, e-mailed; Cognito
+        refuses it once the user has set their own (a Conflict)."""
+        try:
+            self._cognito.admin_create_user(
+                UserPoolId=self._pool,
+                Username=username,
+                MessageAction="RESEND",
+                DesiredDeliveryMediums=["EMAIL"],
+            )
+        except (
+            self._cognito.exceptions.UnsupportedUserStateException,
+            self._cognito.exceptions.UserNotFoundException,
+        ) as exc:
+            raise Conflict("This member has no pending invitation.") from exc
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise ServiceUnavailable("The identity provider is unavailable.") from exc
 

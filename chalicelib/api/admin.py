@@ -8,9 +8,19 @@ from chalicelib import payloads
 from chalicelib.api.context import call, json_body
 from chalicelib.api.routing import PROTECTED, WITH_BODY, ApiBlueprint, Reply, Route
 from chalicelib.bootstrap import get_container
-from chalicelib.domain.commands import ChangePharmacySettings, InviteMember, OnboardPharmacy, RevokeMember
+from chalicelib.domain.commands import (
+    ChangePharmacySettings,
+    InviteMember,
+    ListPharmacies,
+    OnboardPharmacy,
+    ReadMember,
+    ReadPharmacySettings,
+    ReadTeam,
+    ResendInvitation,
+    RevokeMember,
+)
 from chalicelib.payloads import parse_invitation, parse_pharmacy, parse_pharmacy_settings
-from chalicelib.services import admin
+from chalicelib.services import admin, team
 
 blueprint = ApiBlueprint(__name__)
 
@@ -101,3 +111,90 @@ def set_pharmacy_settings(finess: str) -> Any:
     request: Any = blueprint.current_request
     command = ChangePharmacySettings(finess, parse_pharmacy_settings(json_body(request)))
     return admin.set_pharmacy_settings(get_container().admin, call(request), command)
+
+
+@blueprint.route(
+    Route(
+        "GET",
+        "/v1/admin/pharmacies",
+        "listPharmacies",
+        "List the onboarded pharmacies (platform_admin).",
+        Reply(
+            200,
+            "FINESS, name, time zone, onboarding time and member count; no health data.",
+            payloads.PHARMACY_LIST,
+        ),
+        PROTECTED,
+        description="Journaled on the platform's chain.",
+    )
+)
+def list_pharmacies() -> Any:
+    request: Any = blueprint.current_request
+    return team.list_pharmacies(get_container().admin, call(request), ListPharmacies())
+
+
+@blueprint.route(
+    Route(
+        "GET",
+        "/v1/admin/pharmacies/{finess}/members",
+        "listMembers",
+        "List the pharmacy's members (that pharmacy's pharmacy_admin).",
+        Reply(200, "Its members, by username.", payloads.TEAM),
+        (*PROTECTED, "404"),
+        description="Each member's role, login kind, invitation (when and by whom; pending or "
+        "accepted), and what the admin entered: an e-mail or a national identifier. Journaled on the "
+        "pharmacy's chain. Another pharmacy is a `404`; the platform_admin is a `403`.",
+    )
+)
+def list_members(finess: str) -> Any:
+    request: Any = blueprint.current_request
+    return team.list_members(get_container().admin, call(request), ReadTeam(finess))
+
+
+@blueprint.route(
+    Route(
+        "GET",
+        "/v1/admin/pharmacies/{finess}/members/{username}",
+        "getMember",
+        "Read one member of the pharmacy (that pharmacy's pharmacy_admin).",
+        Reply(200, "The member.", payloads.TEAM_MEMBER),
+        (*PROTECTED, "404"),
+        description="Journaled on the pharmacy's chain.",
+    )
+)
+def get_member(finess: str, username: str) -> Any:
+    request: Any = blueprint.current_request
+    return team.read_member(get_container().admin, call(request), ReadMember(finess, username))
+
+
+@blueprint.route(
+    Route(
+        "POST",
+        "/v1/admin/pharmacies/{finess}/members/{username}/invitation",
+        "resendInvitation",
+        "Re-send a pending invitation (that pharmacy's pharmacy_admin).",
+        Reply(200, "Re-sent: Cognito e-mails a new temporary password.", payloads.TEAM_MEMBER),
+        (*PROTECTED, "404", "409"),
+        description="Only a Cognito member who has not yet set a password; a Pro Santé Connect member "
+        "or an accepted invitation is a `409` that says which.",
+    )
+)
+def resend_invitation(finess: str, username: str) -> Any:
+    request: Any = blueprint.current_request
+    return team.resend_invitation(get_container().admin, call(request), ResendInvitation(finess, username))
+
+
+@blueprint.route(
+    Route(
+        "GET",
+        "/v1/admin/pharmacies/{finess}/settings",
+        "getPharmacySettings",
+        "Read the pharmacy's settings and time zone (platform_admin, or that pharmacy's pharmacy_admin).",
+        Reply(200, "The pharmacy's settings.", payloads.PHARMACY_OVERVIEW),
+        (*PROTECTED, "404"),
+        description="Journaled on the pharmacy's chain (and the platform's, for the platform_admin).",
+    )
+)
+def get_pharmacy_settings(finess: str) -> Any:
+    request: Any = blueprint.current_request
+    return team.read_pharmacy_settings(get_container().admin, call(request), ReadPharmacySettings(finess))

@@ -71,6 +71,41 @@ class RevokeMember:
 
 
 @dataclass(frozen=True)
+class ReadTeam:
+    """GET /v1/admin/pharmacies/{finess}/members."""
+
+    finess: str
+
+
+@dataclass(frozen=True)
+class ReadMember:
+    """GET /v1/admin/pharmacies/{finess}/members/{username}."""
+
+    finess: str
+    username: str
+
+
+@dataclass(frozen=True)
+class ResendInvitation:
+    """POST /v1/admin/pharmacies/{finess}/members/{username}/invitation."""
+
+    finess: str
+    username: str
+
+
+@dataclass(frozen=True)
+class ReadPharmacySettings:
+    """GET /v1/admin/pharmacies/{finess}/settings."""
+
+    finess: str
+
+
+@dataclass(frozen=True)
+class ListPharmacies:
+    """GET /v1/admin/pharmacies (the platform's pharmacies; nothing to choose)."""
+
+
+@dataclass(frozen=True)
 class ChangePharmacySettings:
     """PUT /v1/admin/pharmacies/{finess}/settings."""
 

@@ -46,3 +46,52 @@ class LoginStarted:
 class SessionGranted:
     access_token: str
     expires_in: int
+
+
+@dataclass(frozen=True)
+class TeamMember:
+    """A member as their pharmacy's admins see it: what the admin entered (an e-mail or a national
+    identifier), never more. `invitation` is "pending" or "accepted" for a Cognito member, None for
+    a Pro Santé Connect one (PSC and the national directory vouch for them at each login)."""
+
+    username: str
+    role: Role
+    login: str  # "cognito" or "psc"
+    invited_at: str
+    invited_by: str
+    invitation: str | None
+    email: str | None = None
+    national_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Team:
+    finess: str
+    members: tuple[TeamMember, ...]
+
+
+@dataclass(frozen=True)
+class PharmacyOverview:
+    """A pharmacy's own settings, as its admins (or the platform) read them."""
+
+    finess: str
+    name: str
+    time_zone: str
+    onboarded_at: str
+    psc_required: bool
+
+
+@dataclass(frozen=True)
+class PharmacySummary:
+    """One pharmacy as the platform lists it: no member's name, no health data."""
+
+    finess: str
+    name: str
+    time_zone: str
+    onboarded_at: str
+    members: int
+
+
+@dataclass(frozen=True)
+class PharmacyList:
+    pharmacies: tuple[PharmacySummary, ...]

@@ -295,6 +295,59 @@ STATS: Obj[Any] = Obj(
 PHARMACY_SETTINGS_STATE: Obj[Any] = Obj(
     [Field("finess", _TEXT), Field("psc_required", BOOLEAN)], name="PharmacySettingsState"
 )
+PHARMACY_OVERVIEW: Obj[Any] = Obj(
+    [
+        *_fields("finess name"),
+        Field("time_zone", TIME_ZONE, description="The pharmacy's days (its stats, its lists) are in it."),
+        Field("onboarded_at", TIMESTAMP),
+        Field(
+            "psc_required",
+            BOOLEAN,
+            description="Its members, admins included, log in with Pro Santé Connect.",
+        ),
+    ],
+    name="PharmacyOverview",
+)
+TEAM_MEMBER: Obj[Any] = Obj(
+    [
+        Field("username", _TEXT, description="What the revocation and the re-sent invitation name."),
+        ROLE_FIELD,
+        Field(
+            "login",
+            out({"type": "string", "enum": ["cognito", "psc"]}),
+            description="cognito: invited by e-mail, logs in with a password and TOTP; psc: invited by "
+            "national identifier, logs in with Pro Santé Connect.",
+        ),
+        Field("email", _TEXT, nullable=True, description="As the admin entered it (cognito)."),
+        Field("national_id", _TEXT, nullable=True, description="As the admin entered it (psc)."),
+        Field("invited_at", TIMESTAMP),
+        Field("invited_by", _TEXT, description="The username of who invited them."),
+        Field(
+            "invitation",
+            out({"type": "string", "enum": ["pending", "accepted"]}),
+            nullable=True,
+            description="cognito: pending until the member sets their password (re-send it while "
+            "pending); psc: null, Pro Santé Connect and the national directory vouch at each login. "
+            "No last-seen time is kept.",
+        ),
+    ],
+    name="TeamMember",
+)
+TEAM: Obj[Any] = Obj([Field("finess", _TEXT), Field("members", array(TEAM_MEMBER))], name="Team")
+PHARMACY_SUMMARY: Obj[Any] = Obj(
+    [
+        *_fields("finess name"),
+        Field("time_zone", TIME_ZONE),
+        Field("onboarded_at", TIMESTAMP),
+        Field("members", COUNT),
+    ],
+    name="PharmacySummary",
+)
+PHARMACY_LIST: Obj[Any] = Obj(
+    [Field("pharmacies", array(PHARMACY_SUMMARY))],
+    name="PharmacyList",
+    description="The onboarded pharmacies: no member's name, no health data.",
+)
 PSC_LOGIN: Obj[Any] = Obj(
     [
         Field("login_id", _TEXT, description="Opaque handle for polling; keep it secret."),

@@ -32,8 +32,11 @@ from chalicelib.ports.export import (
 from chalicelib.ports.insi import InsiTeleservice, InsiUnavailable, InsTraits, NoInsi
 from chalicelib.ports.journal import AuditJournal, PublishedKey, RequestMeta
 from chalicelib.ports.pharmacies import (
+    CognitoInvitation,
     Membership,
     MembershipRepository,
+    PharmacyEntry,
+    PharmacyMember,
     PharmacyRepository,
     PharmacyZones,
     ProfessionalDirectory,
@@ -69,6 +72,7 @@ __all__ = [
     "ChangedMeanwhile",
     "CibaRequest",
     "Clock",
+    "CognitoInvitation",
     "ExportQueue",
     "ExportQueues",
     "ExportRunQueue",
@@ -85,6 +89,8 @@ __all__ = [
     "Outbound",
     "Page",
     "PersonalDataCipher",
+    "PharmacyEntry",
+    "PharmacyMember",
     "PharmacyRepository",
     "PharmacyZones",
     "ProfessionalDirectory",

@@ -23,8 +23,37 @@ class Membership:
     tokens_not_before: int | None = None
 
 
+@dataclass(frozen=True)
+class PharmacyMember:
+    """A membership as its pharmacy's admins see it: who invited whom, and when."""
+
+    membership: Membership
+    invited_at: str  # RFC 3339, UTC
+    invited_by: str
+
+
+@dataclass(frozen=True)
+class PharmacyEntry:
+    """A pharmacy as stored at onboarding, with its settings (no member, no health data)."""
+
+    finess: str
+    name: str
+    time_zone: str
+    onboarded_at: str  # RFC 3339, UTC
+    psc_required: bool
+
+
 class MembershipRepository(Protocol):
     def get(self, username: str) -> Membership | None: ...
+
+    def members_of(self, finess: str, *, username: str | None = None) -> list[PharmacyMember]:
+        """The pharmacy's members by username (`username`: that one only), read by the pharmacy's
+        key (an index query, never a scan)."""
+        ...
+
+    def count_members(self, finess: str) -> int:
+        """How many members the pharmacy has (an index query that counts)."""
+        ...
 
     def add(self, membership: Membership, *, created_by: str) -> None: ...
 
@@ -94,6 +123,14 @@ class PharmacyRepository(Protocol):
 
     def exists(self, finess: str) -> bool: ...
 
+    def entry(self, finess: str) -> PharmacyEntry | None:
+        """The pharmacy as onboarded, with its settings (None if unknown)."""
+        ...
+
+    def entries(self) -> list[PharmacyEntry]:
+        """Every onboarded pharmacy, by FINESS."""
+        ...
+
     def psc_required(self, finess: str) -> bool:
         """Whether the pharmacy's pharmacists must log in with Pro Santé Connect (False if unknown)."""
         ...
@@ -117,6 +154,21 @@ class UserDirectory(Protocol):
         ...
 
     def sign_out_everywhere(self, username: str) -> None: ...
+
+    def invitation(self, username: str) -> CognitoInvitation | None:
+        """The user's e-mail (as the admin entered it) and whether they still have to set their
+        password (None: no such user)."""
+        ...
+
+    def resend_invitation(self, username: str) -> None:
+        """Send the invitation again, with a new temporary password (a pending user only)."""
+        ...
+
+
+@dataclass(frozen=True)
+class CognitoInvitation:
+    email: str | None
+    pending: bool  # not yet logged in to set a password: the invitation is not accepted
 
 
 class UserLookup(Protocol):

@@ -93,6 +93,9 @@ def _managed_pharmacy(deps: AdminDeps, call: Call, action: str, finess: str) -> 
     return _Decision.of(deps, call, action, finess)
 
 
+managed_pharmacy = _managed_pharmacy
+
+
 def invite_member(deps: AdminDeps, call: Call, command: InviteMember) -> InvitedMember:
     """By e-mail (a Cognito invitation) or by national identifier / RPPS (a Pro Santé Connect member:
     no Cognito user; PSC and the national directory vouch for them at each login).

@@ -61,6 +61,7 @@ PURGE_WRITABLE_ATTRIBUTES: tuple[str, ...] = (
 READ = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem")
 SCAN = (*READ, "dynamodb:Scan")
 APPEND = (*READ, "dynamodb:PutItem")
+SCAN_APPEND = (*SCAN, "dynamodb:PutItem")
 WRITE = (*APPEND, "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
 # A record is created and updated, never deleted (a record SI-DEP may hold stays; the purge erases).
 NEVER_DELETE = (*APPEND, "dynamodb:UpdateItem")
@@ -76,7 +77,7 @@ DYNAMODB_WRITES = (
 ROLE_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
     "api": {
         "records_table": NEVER_DELETE,
-        "pharmacies_table": APPEND,
+        "pharmacies_table": SCAN_APPEND,  # the platform lists its pharmacies (GET /v1/admin/pharmacies)
         "members_table": WRITE,
         "idempotency_table": WRITE,
         "audit_table": APPEND,

@@ -42,6 +42,19 @@ def test_revoking_any_username_is_never_a_500_nor_an_echo(world: World) -> None:
     revoke()
 
 
+def test_reading_a_member_or_re_sending_to_any_username_is_never_a_500_nor_an_echo(world: World) -> None:
+    @SWEEP
+    @given(username=SEGMENT, caller=st.sampled_from(CALLERS), resend=st.booleans())
+    def read(username: str, caller: str, resend: bool) -> None:
+        path = f"/v1/admin/pharmacies/{PHARMACY_A}/members/{quote(username, safe='')}"
+        if resend:
+            _no_echo(world.call("POST", f"{path}/invitation", caller), username)
+        else:
+            _no_echo(world.call("GET", path, caller), username)
+
+    read()
+
+
 def test_any_onboarding_invitation_or_settings_body_is_never_a_500_nor_an_echo(world: World) -> None:
     @SWEEP
     @given(
@@ -67,6 +80,10 @@ def test_any_pharmacy_in_the_path_is_never_a_500_nor_an_echo(world: World) -> No
     def reach(finess: str, caller: str) -> None:
         path = f"/v1/admin/pharmacies/{quote(finess, safe='')}/settings"
         _no_echo(world.call("PUT", path, caller, {"psc_required": True}), finess)
+        _no_echo(world.call("GET", path, caller), finess)
+        members = f"/v1/admin/pharmacies/{quote(finess, safe='')}/members"
+        _no_echo(world.call("GET", members, caller), finess)
+        _no_echo(world.call("GET", f"{members}/admin-a", caller), finess)
 
     reach()
 

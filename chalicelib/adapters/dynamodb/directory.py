@@ -11,12 +11,12 @@ from typing import Any
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from chalicelib.adapters.dynamodb.errors import dynamodb_errors, is_conditional_failure
-from chalicelib.adapters.dynamodb.models import MemberModel, PharmacyModel, PscLoginModel
+from chalicelib.adapters.dynamodb.models import MemberModel, MembersByPharmacy, PharmacyModel, PscLoginModel
 from chalicelib.domain.errors import Conflict, Forbidden, NotFound
 from chalicelib.domain.model import USERNAME_MAX_LENGTH, Role
 from chalicelib.domain.pharmacy_day import zone_of_finess
 from chalicelib.domain.serialization import iso_utc
-from chalicelib.ports import Change, Clock, Membership, PscLogin
+from chalicelib.ports import Change, Clock, Membership, PharmacyEntry, PharmacyMember, PscLogin
 
 
 class DynamoDbPharmacies:
@@ -64,6 +64,19 @@ class DynamoDbPharmacies:
         with dynamodb_errors():
             return PharmacyModel.count(finess, limit=1) > 0
 
+    def entry(self, finess: str) -> PharmacyEntry | None:
+        with dynamodb_errors():
+            try:
+                return _entry(PharmacyModel.get(finess, consistent_read=True))
+            except PharmacyModel.DoesNotExist:
+                return None
+
+    def entries(self) -> list[PharmacyEntry]:
+        # the pharmacies table holds one small item per pharmacy and nothing else: listing them all
+        # is what the platform asks, a scan of that table (paginated by PynamoDB)
+        with dynamodb_errors():
+            return sorted((_entry(item) for item in PharmacyModel.scan()), key=lambda entry: entry.finess)
+
     def psc_required(self, finess: str) -> bool:
         kept = self._settings.get(finess)
         if kept is not None and self._monotonic() - kept[1] < self._settings_max_age:
@@ -90,6 +103,16 @@ class DynamoDbPharmacies:
             self._settings.pop(finess, None)  # this process reads the new value once it is written
 
         return Change(write=write, conflict=lambda _failed: NotFound("No such pharmacy."))
+
+
+def _entry(item: PharmacyModel) -> PharmacyEntry:
+    return PharmacyEntry(
+        finess=item.finess,
+        name=item.name,
+        time_zone=item.time_zone or zone_of_finess(item.finess),
+        onboarded_at=item.created_at,
+        psc_required=bool(item.psc_required),
+    )
 
 
 class DynamoDbPharmacyZones:
@@ -154,6 +177,29 @@ class DynamoDbMemberships:
     def add(self, membership: Membership, *, created_by: str) -> None:
         with dynamodb_errors():
             self._item(membership, created_by).save()
+
+    def members_of(self, finess: str, *, username: str | None = None) -> list[PharmacyMember]:
+        condition = None if username is None else MembersByPharmacy.username == username.lower()
+        if username is not None and len(username) > USERNAME_MAX_LENGTH:
+            return []
+        with dynamodb_errors():
+            return [
+                PharmacyMember(
+                    Membership(
+                        username=item.username,
+                        role=Role(item.role),
+                        finess=item.finess,
+                        national_id=item.national_id,
+                    ),
+                    invited_at=item.created_at,
+                    invited_by=item.created_by,
+                )
+                for item in MemberModel.by_pharmacy.query(finess, range_key_condition=condition)
+            ]
+
+    def count_members(self, finess: str) -> int:
+        with dynamodb_errors():
+            return MemberModel.by_pharmacy.count(finess)
 
     def has_admin(self, finess: str, *, other_than: str | None = None) -> bool:
         skip = None if other_than is None else other_than.lower()
