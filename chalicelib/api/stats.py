@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import payloads
-from chalicelib.api.context import call
+from chalicelib.api.context import admitted_then_parsed, call
 from chalicelib.api.routing import PROTECTED, ApiBlueprint, Reply, Route
 from chalicelib.bootstrap import get_container
 from chalicelib.payloads import parse_stats_query
@@ -28,5 +28,8 @@ blueprint = ApiBlueprint(__name__)
 )
 def read_stats() -> dict[str, Any]:
     request = blueprint.current_request
-    query = parse_stats_query(request.query_params)
-    return stats.read_stats(get_container().stats, call(request), query)
+    deps, this = get_container().stats, call(request)
+    query = admitted_then_parsed(
+        lambda: stats.admit(deps, this), lambda: parse_stats_query(request.query_params)
+    )
+    return stats.read_stats(deps, this, query)

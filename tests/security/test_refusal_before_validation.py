@@ -85,3 +85,14 @@ def test_a_malformed_body_from_an_admitted_caller_is_still_a_400_that_echoes_not
     response = world.call(method, path, user, MALFORMED)
     assert response.status_code == 400, response.body
     assert '"valid"' not in json.dumps(json.loads(response.body))  # the values sent, never echoed
+
+
+@pytest.mark.parametrize("query", ["", "?from=not-a-date"])
+def test_a_caller_refused_the_statistics_is_a_journaled_403_whatever_the_query(
+    world: World, query: str
+) -> None:
+    """Before the refactor the statistics' use case checked the role, then read the query."""
+    response = world.call("GET", f"/v1/stats{query}", "pharmacist-a")
+    assert response.status_code == 403, response.body
+    assert _denials(PHARMACY_A) == [("read_stats", "pharmacist-a", "role")]
+    assert world.call("GET", f"/v1/stats{query}", "admin-a").status_code == 400
