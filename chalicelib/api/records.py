@@ -98,7 +98,10 @@ def create_test() -> Any:
 def list_tests() -> Any:
     request = _request()
     deps, this = get_container().records, call(request)
-    query = parse_list_query(request.query_params, today=records.pharmacy_today(deps, this.caller))
+    query = admitted_then_parsed(
+        lambda: records.admit(deps, this, "list"),
+        lambda: parse_list_query(request.query_params, today=records.pharmacy_today(deps, this.caller)),
+    )
     return records.list_records(deps, this, query)
 
 

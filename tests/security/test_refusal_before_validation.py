@@ -96,3 +96,20 @@ def test_a_caller_refused_the_statistics_is_a_journaled_403_whatever_the_query(
     assert response.status_code == 403, response.body
     assert _denials(PHARMACY_A) == [("read_stats", "pharmacist-a", "role")]
     assert world.call("GET", f"/v1/stats{query}", "admin-a").status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("user", "path", "action", "chain"),
+    [
+        ("operator", "/v1/tests?limit=abc", "list", "platform"),
+        ("operator", "/v1/audit?limit=abc", "read_audit", "platform"),
+        ("pharmacist-a", "/v1/audit?limit=abc", "read_audit", PHARMACY_A),
+    ],
+)
+def test_a_caller_refused_a_listing_is_a_journaled_403_whatever_the_query(
+    world: World, user: str, path: str, action: str, chain: str
+) -> None:
+    """The listings read their query in the view, before the refactor too: the same rule holds."""
+    response = world.call("GET", path, user)
+    assert response.status_code == 403, response.body
+    assert _denials(chain) == [(action, user, "role")]
