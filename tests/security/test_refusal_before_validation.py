@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 
+from chalicelib.payloads import finess_with_check_digit
 from tests.conftest import PHARMACY_A, PHARMACY_B, World
 
 MALFORMED: Any = {"unexpected": ["not", "a", "valid", "body"]}
+NOBODY_S = finess_with_check_digit("75000099")  # a valid FINESS nobody onboarded
 RECORD = "6f1c1a52-51f5-4a39-9b0e-2b2a3f0f8d11"
 
 
@@ -113,3 +115,31 @@ def test_a_caller_refused_a_listing_is_a_journaled_403_whatever_the_query(
     response = world.call("GET", path, user)
     assert response.status_code == 403, response.body
     assert _denials(chain) == [(action, user, "role")]
+
+
+def test_a_pharmacist_s_malformed_result_is_the_same_400_for_another_pharmacy_s_record_and_for_none(
+    world: World,
+) -> None:
+    """A pharmacist of B (whose role the route admits) learns nothing of A's record ids: a malformed
+    body answers the same for A's record and for no record, naming the same field."""
+    from testkit.patients import screening_body
+
+    created = world.call("POST", "/v1/tests", "pharmacist-a", screening_body(0))
+    answers = [
+        world.call("PUT", f"/v1/tests/{target}/result", "pharmacist-b", {"result": "not-a-result"})
+        for target in (json.loads(created.body)["id"], RECORD)
+    ]
+    assert [a.status_code for a in answers] == [400, 400]
+    assert answers[0].body == answers[1].body
+
+
+@pytest.mark.parametrize(("method", "route"), [("POST", "members"), ("PUT", "settings")])
+def test_another_pharmacy_s_admin_gets_the_same_404_for_a_pharmacy_that_exists_and_one_that_does_not(
+    world: World, method: str, route: str
+) -> None:
+    answers = [
+        world.call(method, f"/v1/admin/pharmacies/{finess}/{route}", "admin-b", MALFORMED)
+        for finess in (PHARMACY_A, NOBODY_S)
+    ]
+    assert [a.status_code for a in answers] == [404, 404]
+    assert answers[0].body == answers[1].body
