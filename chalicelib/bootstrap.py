@@ -408,6 +408,8 @@ def get_core() -> Core:
         return _container.core
     if _core is None:
         with _lock:
+            if _container is not None:  # built while this waited: one core per process
+                return _container.core
             if _core is None:
                 _core = build_core(get_settings())
     return _core

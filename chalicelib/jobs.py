@@ -62,12 +62,24 @@ def _measure_unacknowledged() -> float:
     return age
 
 
+def _shard_named(body: str) -> str | None:
+    """The shard a fan-out message names; None for any other body (not JSON, not an object, not a
+    string): dropped with a warning rather than raised, which would fail the invocation and have
+    SQS redeliver the batch, the real shards' messages with it, until the dead-letter queue."""
+    try:
+        message = json.loads(body) if body else None
+    except ValueError:
+        return None
+    shard = message.get("shard") if isinstance(message, dict) else None
+    return shard if isinstance(shard, str) else None
+
+
 def export_shard(body: str, remaining_time_ms: int) -> dict[str, Any]:
     """The fan-out's consumer: one export run over one shard of the export queue."""
     from chalicelib.adapters.dynamodb.models import export_queue_keys
 
-    shard = json.loads(body).get("shard") if body else None
-    if shard not in export_queue_keys():
+    shard = _shard_named(body)
+    if shard is None or shard not in export_queue_keys():
         logger.warning("export fan-out message names no shard")
         return {}
     return _merge(_run_shards([shard], _budget(remaining_time_ms), 1))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import payloads
-from chalicelib.api.context import call, json_body
+from chalicelib.api.context import admitted_then_parsed, call, json_body
 from chalicelib.api.routing import PROTECTED, WITH_BODY, ApiBlueprint, Reply, Route
 from chalicelib.bootstrap import get_container
 from chalicelib.domain.commands import (
@@ -43,8 +43,12 @@ blueprint = ApiBlueprint(__name__)
 )
 def onboard_pharmacy() -> Any:
     request: Any = blueprint.current_request
-    command = OnboardPharmacy(*parse_pharmacy(json_body(request)))
-    return admin.onboard_pharmacy(get_container().admin, call(request), command)
+    deps, this = get_container().admin, call(request)
+    command = admitted_then_parsed(
+        lambda: admin.admit_onboarding(deps, this),
+        lambda: OnboardPharmacy(*parse_pharmacy(json_body(request))),
+    )
+    return admin.onboard_pharmacy(deps, this, command)
 
 
 @blueprint.route(
@@ -69,11 +73,15 @@ def onboard_pharmacy() -> Any:
 )
 def invite_member(finess: str) -> Any:
     request: Any = blueprint.current_request
-    invitation = parse_invitation(json_body(request))
+    deps, this = get_container().admin, call(request)
+    invitation = admitted_then_parsed(
+        lambda: admin.admit_management(deps, this, "invite_member", finess),
+        lambda: parse_invitation(json_body(request)),
+    )
     command = InviteMember(
         finess, invitation.role, email=invitation.email, national_id=invitation.national_id
     )
-    return admin.invite_member(get_container().admin, call(request), command)
+    return admin.invite_member(deps, this, command)
 
 
 @blueprint.route(
@@ -109,8 +117,12 @@ def revoke_member(finess: str, username: str) -> None:
 )
 def set_pharmacy_settings(finess: str) -> Any:
     request: Any = blueprint.current_request
-    command = ChangePharmacySettings(finess, parse_pharmacy_settings(json_body(request)))
-    return admin.set_pharmacy_settings(get_container().admin, call(request), command)
+    deps, this = get_container().admin, call(request)
+    command = admitted_then_parsed(
+        lambda: admin.admit_management(deps, this, "set_pharmacy_settings", finess),
+        lambda: ChangePharmacySettings(finess, parse_pharmacy_settings(json_body(request))),
+    )
+    return admin.set_pharmacy_settings(deps, this, command)
 
 
 @blueprint.route(

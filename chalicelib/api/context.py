@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from chalice.app import Request
 
@@ -17,6 +18,7 @@ from chalicelib.services.call import Call
 _PRINCIPAL = "depistage.principal"
 _REQUEST_ID = "depistage.request_id"
 MAX_JSON_DEPTH = 8
+T = TypeVar("T")
 
 
 def request_id(request: Request) -> str:
@@ -72,3 +74,16 @@ def json_body(request: Request) -> Any:
     if _depth(body) > MAX_JSON_DEPTH:
         raise ValidationFailed([FieldError("body", f"is nested deeper than {MAX_JSON_DEPTH} levels")])
     return body
+
+
+def admitted_then_parsed(admit: Callable[[], object], parse: Callable[[], T]) -> T:
+    """`parse()`'s command; if the request is malformed, the use case's own admission (`admit`: its
+    role check, journaling a refusal) answers first. Views parse before the use case checks the
+    role, and a caller it refuses (a platform admin on health data, another pharmacy's admin) must
+    not trade the journaled 403 or 404 for an unjournaled 400 by sending a body that never parses.
+    A well-formed request is checked once, by the use case."""
+    try:
+        return parse()
+    except ValidationFailed:
+        admit()
+        raise

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import payloads
-from chalicelib.api.context import call
+from chalicelib.api.context import admitted_then_parsed, call
 from chalicelib.api.routing import PROTECTED, ApiBlueprint, Reply, Route
 from chalicelib.bootstrap import get_container
 from chalicelib.payloads import parse_audit_query
-from chalicelib.services.journal import read_audit, read_public_key
+from chalicelib.services.journal import admit_reader, read_audit, read_public_key
 from chalicelib.services.records import pharmacy_zone
 
 blueprint = ApiBlueprint(__name__)
@@ -32,7 +32,10 @@ def audit_journal() -> dict[str, Any]:
     container = get_container()
     this = call(request)
     zone = pharmacy_zone(container.records, this.caller)
-    query = parse_audit_query(request.query_params, now=container.clock.now(), zone=zone)
+    query = admitted_then_parsed(
+        lambda: admit_reader(container.journal, this),
+        lambda: parse_audit_query(request.query_params, now=container.clock.now(), zone=zone),
+    )
     items, next_cursor = read_audit(container.journal, this, query)
     return {"items": items, "next_cursor": next_cursor}
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import payloads
-from chalicelib.api.context import call, json_body
+from chalicelib.api.context import admitted_then_parsed, call, json_body
 from chalicelib.api.routing import PROTECTED, WITH_BODY, ApiBlueprint, Reply, Route
 from chalicelib.bootstrap import get_container
 from chalicelib.domain.commands import PatientQuery
@@ -37,8 +37,12 @@ def _request() -> Any:
 )
 def search_patient() -> dict[str, Any]:
     request = _request()
-    query = PatientQuery(parse_patient_query(json_body(request)))
-    return patients.export_patient(get_container().patients, call(request), query)
+    deps, this = get_container().patients, call(request)
+    query = admitted_then_parsed(
+        lambda: patients.admit(deps, this, "patient_export"),
+        lambda: PatientQuery(parse_patient_query(json_body(request))),
+    )
+    return patients.export_patient(deps, this, query)
 
 
 @blueprint.route(
@@ -55,5 +59,9 @@ def search_patient() -> dict[str, Any]:
 )
 def erase_patient() -> dict[str, Any]:
     request = _request()
-    query = PatientQuery(parse_patient_query(json_body(request)))
-    return patients.erase_patient(get_container().patients, call(request), query)
+    deps, this = get_container().patients, call(request)
+    query = admitted_then_parsed(
+        lambda: patients.admit(deps, this, "patient_erasure"),
+        lambda: PatientQuery(parse_patient_query(json_body(request))),
+    )
+    return patients.erase_patient(deps, this, query)

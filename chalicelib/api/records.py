@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import payloads
-from chalicelib.api.context import call, json_body
+from chalicelib.api.context import admitted_then_parsed, call, json_body
 from chalicelib.api.openapi import SUBMISSION_EXAMPLE
 from chalicelib.api.routing import PROTECTED, WITH_BODY, ApiBlueprint, Reply, Route
 from chalicelib.bootstrap import get_container
@@ -67,16 +67,20 @@ def _request() -> Any:
 )
 def create_test() -> Any:
     request = _request()
-    container = get_container()
-    body, key = json_body(request), request.headers.get("idempotency-key")
-    command = CreateRecord(
-        submission=parse_submission(
-            body, now=container.clock.now(), max_age_days=container.settings.retention_hard_cap_days
-        ),
-        idempotency_key=parse_uuid(key, "Idempotency-Key") if key is not None else None,
-        body=canonical_json(body),
-    )
-    record, _created = records.create_record(container.records, call(request), command)
+    container, this = get_container(), call(request)
+
+    def parse() -> CreateRecord:
+        body, key = json_body(request), request.headers.get("idempotency-key")
+        return CreateRecord(
+            submission=parse_submission(
+                body, now=container.clock.now(), max_age_days=container.settings.retention_hard_cap_days
+            ),
+            idempotency_key=parse_uuid(key, "Idempotency-Key") if key is not None else None,
+            body=canonical_json(body),
+        )
+
+    command = admitted_then_parsed(lambda: records.admit(container.records, this, "create"), parse)
+    record, _created = records.create_record(container.records, this, command)
     return record
 
 
@@ -94,7 +98,10 @@ def create_test() -> Any:
 def list_tests() -> Any:
     request = _request()
     deps, this = get_container().records, call(request)
-    query = parse_list_query(request.query_params, today=records.pharmacy_today(deps, this.caller))
+    query = admitted_then_parsed(
+        lambda: records.admit(deps, this, "list"),
+        lambda: parse_list_query(request.query_params, today=records.pharmacy_today(deps, this.caller)),
+    )
     return records.list_records(deps, this, query)
 
 
@@ -131,8 +138,12 @@ def read_test(record_id: str) -> Any:
 )
 def set_test_result(record_id: str) -> Any:
     request = _request()
-    command = SetResult(record_id, parse_result_update(json_body(request)))
-    return records.set_result(get_container().records, call(request), command)
+    deps, this = get_container().records, call(request)
+    command = admitted_then_parsed(
+        lambda: records.admit(deps, this, "set_result"),
+        lambda: SetResult(record_id, parse_result_update(json_body(request))),
+    )
+    return records.set_result(deps, this, command)
 
 
 @blueprint.route(

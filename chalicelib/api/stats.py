@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import payloads
-from chalicelib.api.context import call
+from chalicelib.api.context import admitted_then_parsed, call
 from chalicelib.api.routing import PROTECTED, ApiBlueprint, Reply, Route
 from chalicelib.bootstrap import get_container
 from chalicelib.payloads import parse_stats_query
@@ -30,5 +30,9 @@ blueprint = ApiBlueprint(__name__)
 def read_stats() -> dict[str, Any]:
     request = blueprint.current_request
     container, this = get_container(), call(request)
-    query = parse_stats_query(request.query_params, zone=pharmacy_zone(container.records, this.caller))
+    zone = pharmacy_zone(container.records, this.caller)
+    query = admitted_then_parsed(
+        lambda: stats.admit(container.stats, this),
+        lambda: parse_stats_query(request.query_params, zone=zone),
+    )
     return stats.read_stats(container.stats, this, query)

@@ -36,6 +36,19 @@ class AdminDeps:
     directory: ProfessionalDirectory
 
 
+def admit_onboarding(deps: AdminDeps, call: Call) -> None:
+    """Onboarding's role check (a refusal journaled), for a view to run before it answers a
+    malformed request (chalicelib/api/context.admitted_then_parsed)."""
+    require_role(deps.journal, call, "onboard_pharmacy", PLATFORM_ONLY)
+
+
+def admit_management(deps: AdminDeps, call: Call, action: str, finess: str) -> None:
+    """What `action` on `finess`'s members or settings checks first: the role, then that pharmacy
+    (another's, or none, is a 404; a refusal journaled), for a view to run before it answers a
+    malformed request (chalicelib/api/context.admitted_then_parsed)."""
+    _managed_pharmacy(deps, call, action, finess)
+
+
 def onboard_pharmacy(deps: AdminDeps, call: Call, command: OnboardPharmacy) -> OnboardedPharmacy:
     require_role(deps.journal, call, "onboard_pharmacy", PLATFORM_ONLY)
     finess, name, time_zone = command.finess, command.name, command.time_zone

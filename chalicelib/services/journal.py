@@ -14,6 +14,12 @@ from chalicelib.services.call import Call
 AUDIT_READERS = frozenset({Role.PHARMACY_ADMIN})
 
 
+def admit_reader(journal: AuditJournal, call: Call) -> None:
+    """The journal's role check (a refusal journaled), for a view to run before it answers a
+    malformed query (chalicelib/api/context.admitted_then_parsed)."""
+    require_role(journal, call, "read_audit", AUDIT_READERS)
+
+
 def read_audit(
     journal: AuditJournal, call: Call, query: AuditQuery
 ) -> tuple[list[dict[str, Any]], str | None]:

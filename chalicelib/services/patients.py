@@ -67,6 +67,12 @@ def _erased_here_on(record: ScreeningRecord, policy: RetentionPolicy) -> str:
     return erase_day(record.created_at, record.delivery.acknowledged_at, policy, record.time_zone).isoformat()
 
 
+def admit(deps: PatientsDeps, call: Call, action: str) -> None:
+    """The role check `action` makes first (a refusal journaled), for a view to run before it
+    answers a malformed request (chalicelib/api/context.admitted_then_parsed)."""
+    pharmacy_of(deps.journal, call, action)
+
+
 def export_patient(deps: PatientsDeps, call: Call, query: PatientQuery) -> dict[str, Any]:
     """Everything held about one patient at the caller's pharmacy, decrypted."""
     finess = pharmacy_of(deps.journal, call, "patient_export")

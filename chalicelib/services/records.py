@@ -114,6 +114,12 @@ def pharmacy_today(deps: RecordsDeps, caller: Principal) -> date:
     return local_day(deps.clock.now(), pharmacy_zone(deps, caller))
 
 
+def admit(deps: RecordsDeps, call: Call, action: str) -> None:
+    """The role check `action` makes first (a refusal journaled), for a view to run before it
+    answers a malformed request (chalicelib/api/context.admitted_then_parsed)."""
+    pharmacy_of(deps.journal, call, action)
+
+
 def _record_id(value: str) -> str:
     """A path id that is not a UUID names no record: 404, like another pharmacy's record."""
     try:

@@ -20,6 +20,12 @@ class StatsDeps:
     journal: AuditJournal
 
 
+def admit(deps: StatsDeps, call: Call) -> None:
+    """The statistics' role check (a refusal journaled), for a view to run before it answers a
+    malformed query (chalicelib/api/context.admitted_then_parsed)."""
+    require_role(deps.journal, call, "read_stats", STATS_ROLES)
+
+
 def read_stats(deps: StatsDeps, call: Call, query: StatsQuery) -> dict[str, Any]:
     require_role(deps.journal, call, "read_stats", STATS_ROLES)
     finess = own_pharmacy(deps.journal, call, "read_stats")
