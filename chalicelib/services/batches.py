@@ -7,16 +7,19 @@ namespace, and a replay of an item, alone or in a batch, answers what the first 
 Round trips. A create is its record, its claim and its journal event, one transaction. DynamoDB
 takes at most 100 items in a transaction, and a journal link is one per append (its chain's next
 seq), so the items are written in chunks of CHUNK: each chunk's records and claims with ONE event
-naming its record ids, 2 x 49 + 1 = 99 items. 100 new records are the membership read and 3
-transactions (against 100 one by one). Each item is still atomic with its event (they are one
+naming its record ids, 2 x 49 + 1 = 99 items. 100 new records cost 5 round trips
+(below) against 200 one by one. Each item is still atomic with its event (they are one
 transaction); the batch as a whole is not: a chunk that committed stays when a later one fails,
 and the client's replay finds it.
 
-A chunk fails as a whole when one of its keys is taken (a replay, or another device replaying at
-the same moment): its items are then created one by one as a single create does (records.
-create_drafted), which answers each replayed item its first record, a key used with another body a
-conflict, and races nobody twice (the claim's condition decides). A full replay therefore costs an
-item's round trips per item: rare, and correct first.
+A replay (the tablet never got the answer) reads its items' claims first, in one BatchGetItem: a
+claimed key with the same body answers its first record (one journal event names them all), with
+another body a conflict; only the unclaimed are written. A claim taken between that read and the
+chunk's transaction (another device replaying at the same moment) fails the chunk as a whole: its
+items are then created one by one as a single create does (records.create_drafted), whose claim
+condition decides the race, so nothing is created twice. 100 new records: the membership read,
+the claims' read and 3 transactions; a full replay: the membership read, the claims' read and
+one journal event.
 """
 
 from __future__ import annotations
@@ -69,13 +72,36 @@ def create_batch(deps: RecordsDeps, call: Call, command: CreateBatch) -> BatchRe
             first_of_key[item.key] = item
             command_of = CreateRecord(item.submission, item.key, item.body)
             pending.append(_Pending(item, draft(deps, finess, command_of)))
-    for start in range(0, len(pending), CHUNK):
-        outcomes.update(_write_chunk(deps, call, pending[start : start + CHUNK]))
+    fresh = _replays(deps, call, finess, pending, outcomes)
+    for start in range(0, len(fresh), CHUNK):
+        outcomes.update(_write_chunk(deps, call, fresh[start : start + CHUNK]))
     for item in repeats:
         first = first_of_key[item.key or ""]
         same = item.body == first.body and outcomes[first.index].outcome is ItemOutcome.CREATED
         outcomes[item.index] = _created(item, outcomes[first.index].id or "") if same else _conflict(item)
     return BatchResult(tuple(outcomes[index] for index in range(len(command.items))))
+
+
+def _replays(
+    deps: RecordsDeps, call: Call, finess: str, pending: list[_Pending], outcomes: dict[int, BatchOutcome]
+) -> list[_Pending]:
+    """Answers the items whose key is claimed already (a replay: its first record; another body: a
+    conflict) in one read of the claims and one journal event; the others, still to write."""
+    claimed = deps.idempotency.entries_of(finess, [p.drafted.key or "" for p in pending])
+    fresh: list[_Pending] = []
+    replayed: list[str] = []
+    for each in pending:
+        entry = claimed.get(each.drafted.key or "")
+        if entry is None:
+            fresh.append(each)
+        elif entry.body_mac != each.drafted.body_mac:
+            outcomes[each.item.index] = _conflict(each.item)
+        else:
+            outcomes[each.item.index] = _created(each.item, entry.record_id)
+            replayed.append(entry.record_id)
+    if replayed:
+        call.audit(deps.journal).record("create", record_ids=replayed, reason="replay")
+    return fresh
 
 
 def _write_chunk(deps: RecordsDeps, call: Call, chunk: list[_Pending]) -> dict[int, BatchOutcome]:
