@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from testkit.patients import personal_needles, screening_body
+from testkit.patients import ins_body, personal_needles, screening_body
 from tests.conftest import World
 
 DAY = "/v1/tests?date=2026-11-29&limit=100"
@@ -133,9 +133,19 @@ def test_a_batch_outside_its_limits_is_a_400_naming_the_field(world: World, body
     assert len(listed_ids(world)) == 0
 
 
-def test_a_full_batch_fits_the_body_size_limit(world: World) -> None:
-    """100 records as a tablet sends them (every optional field filled) stay under MAX_BODY_BYTES."""
+def test_a_hundred_records_with_their_identity_traits_fit_the_body_size_limit(world: World) -> None:
+    """100 records with INS traits, address and contact (what docs/api.md promises) pass MAX_BODY_BYTES."""
     from chalicelib.config import Settings
 
-    size = len(json.dumps({"items": [item(i) for i in range(100)]}).encode())
-    assert size < Settings().max_body_bytes
+    batch = {"items": [{"key": str(uuid.uuid4()), **ins_body(i % 2)} for i in range(100)]}
+    assert len(json.dumps(batch).encode()) < Settings().max_body_bytes
+    answer = world.call("POST", "/v1/test-batches", "pharmacist-a", batch)
+    assert answer.status_code == 200, answer.body
+    assert {o["outcome"] for o in body_of(answer)["items"]} == {"created"}
+
+
+def test_a_batch_over_the_body_size_limit_is_a_413_and_writes_nothing(world: World) -> None:
+    batch = {"items": [item(i) for i in range(100)]}
+    batch["items"][0]["padding"] = "x" * 70_000
+    assert world.call("POST", "/v1/test-batches", "pharmacist-a", batch).status_code == 413
+    assert listed_ids(world) == []
