@@ -9,7 +9,7 @@ one identifier of an invitation). Unknown fields are errors at every level.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from chalicelib.domain import nir as nir_rules
@@ -414,7 +414,7 @@ def _batch_item(index: int, raw: object, context: Context) -> BatchItem:
     key = raw.get("key") if isinstance(raw, dict) else None
     shown_key = key.lower() if isinstance(key, str) and UUID.matches(key) else None
     if errors.items or parsed is None:
-        pointed = tuple(FieldError(_pointer(index, e.field), e.message) for e in errors.items)
+        pointed = tuple(replace(e, field=_pointer(index, e.field)) for e in errors.items)  # code and all
         return BatchItem(index, shown_key, None, pointed or (FieldError(f"/items/{index}", "is invalid"),))
     key, submission = parsed
     record = {name: value for name, value in raw.items() if name != "key"} if isinstance(raw, dict) else {}
