@@ -1,5 +1,5 @@
-"""A batch's records are written as single creates write theirs: the records stream's trigger
-sends their results to SI-DEP at once, with no sweep."""
+"""A batch's writes on moto: its records are written as single creates write theirs (the records
+stream's trigger sends their results to SI-DEP at once, with no sweep), in at most 6 round trips."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import boto3
 
 from chalicelib.domain.model import DeliveryState, Principal, Role
 from devtools.fake_sidep import FakeSidep
+from tests.conftest import World
 from tests.integration.test_export_cli import sidep_env  # noqa: F401 - the fixture, shared
 
 FINESS = "750000010"
@@ -47,3 +48,23 @@ def test_a_batchs_results_reach_sidep_from_the_records_stream(sidep_env: FakeSid
     repository = DynamoDbRecordRepository()
     states = {repository.get(FINESS, record_id)[0].delivery.state for record_id in ids if record_id}
     assert states == {DeliveryState.ACKNOWLEDGED}
+
+
+def test_a_hundred_records_cost_at_most_six_round_trips_and_a_replay_three(world: World) -> None:
+    """Every AWS call that reaches moto, counted (bench/common.CallCounter, the bench's counter)."""
+    from bench.common import CallCounter
+    from testkit.patients import screening_body
+
+    batch = {"items": [{"key": str(uuid.uuid4()), **screening_body(i % 4)} for i in range(100)]}
+    warm = {"items": [{"key": str(uuid.uuid4()), **screening_body(0)}]}
+    world.call("POST", "/v1/test-batches", "pharmacist-a", warm)  # the cold caches' KMS calls
+    with CallCounter() as first:
+        assert world.call("POST", "/v1/test-batches", "pharmacist-a", batch).status_code == 200
+    with CallCounter() as replay:
+        assert world.call("POST", "/v1/test-batches", "pharmacist-a", batch).status_code == 200
+    assert first.calls == {
+        "dynamodb:GetItem": 1,  # the membership
+        "dynamodb:BatchGetItem": 1,  # the items' claims
+        "dynamodb:TransactWriteItems": 3,  # 49 + 49 + 2 records, each chunk with its claims and event
+    }
+    assert replay.calls == {"dynamodb:GetItem": 1, "dynamodb:BatchGetItem": 1, "dynamodb:PutItem": 1}
