@@ -95,6 +95,7 @@ def create_test() -> Any:
         Reply(200, "Each item's outcome, in order: created, invalid or conflict.", payloads.BATCH_RESULT),
         (*PROTECTED, *WITH_BODY),
         body=payloads.BATCH,
+        example={"items": [{"key": "3f1c2a4e-8d5b-4c7a-9e21-6b0d4f8a2c19", **SUBMISSION_EXAMPLE}]},
         description="Each item is created with its journal event or not at all; the batch is not "
         "all-or-nothing. A replay of the batch, whole or in part, answers the same outcomes and "
         "creates nothing twice (an item's key works as the Idempotency-Key of `POST /v1/tests`).",
