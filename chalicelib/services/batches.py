@@ -20,6 +20,10 @@ items are then created one by one as a single create does (records.create_drafte
 condition decides the race, so nothing is created twice. 100 new records: the membership read,
 the claims' read and 3 transactions; a full replay: the membership read, the claims' read and
 one journal event.
+
+A key twice in one batch (a transaction cannot write one claim twice): the repeat with its first's
+body answers its first's outcome; with another body it goes the single create's way once its
+first is written, and the claim decides (a conflict, or the record whose body it repeats).
 """
 
 from __future__ import annotations
@@ -56,6 +60,18 @@ def _conflict(item: BatchItem) -> BatchOutcome:
     return BatchOutcome(item.index, item.key, ItemOutcome.CONFLICT, errors=(error,))
 
 
+def _create(item: BatchItem) -> CreateRecord:
+    assert item.submission is not None
+    return CreateRecord(item.submission, item.key, item.body)
+
+
+def _again(item: BatchItem, first: BatchOutcome) -> BatchOutcome:
+    """A repeat of an item earlier in the batch, with the same key and body: its outcome."""
+    if first.outcome is ItemOutcome.CREATED:
+        return _created(item, first.id or "")
+    return _conflict(item)
+
+
 def create_batch(deps: RecordsDeps, call: Call, command: CreateBatch) -> BatchResult:
     """Create a batch's valid items; every item's outcome, in order."""
     finess = pharmacy_of(deps.journal, call, "create")
@@ -70,15 +86,18 @@ def create_batch(deps: RecordsDeps, call: Call, command: CreateBatch) -> BatchRe
             repeats.append(item)  # a transaction cannot write one claim twice: answered after the first
         else:
             first_of_key[item.key] = item
-            command_of = CreateRecord(item.submission, item.key, item.body)
-            pending.append(_Pending(item, draft(deps, finess, command_of)))
+            pending.append(_Pending(item, draft(deps, finess, _create(item))))
     fresh = _replays(deps, call, finess, pending, outcomes)
     for start in range(0, len(fresh), CHUNK):
         outcomes.update(_write_chunk(deps, call, fresh[start : start + CHUNK]))
     for item in repeats:
         first = first_of_key[item.key or ""]
-        same = item.body == first.body and outcomes[first.index].outcome is ItemOutcome.CREATED
-        outcomes[item.index] = _created(item, outcomes[first.index].id or "") if same else _conflict(item)
+        outcomes[item.index] = (
+            _again(item, outcomes[first.index])
+            if item.body == first.body
+            # another body than its first in this batch: the claim decides, as for a single create
+            else _one_by_one(deps, call, _Pending(item, draft(deps, finess, _create(item))))
+        )
     return BatchResult(tuple(outcomes[index] for index in range(len(command.items))))
 
 

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chalicelib.config import Settings
 from chalicelib.domain.commands import CreateBatch
@@ -26,10 +28,13 @@ OPERATOR = Principal("operator", Role.PLATFORM_ADMIN, None)
 
 
 class StaleClaims(FakeIdempotency):
-    """Claims read before another device's replay took them: the read sees none of them."""
+    """Claims read before another device's replay took them: the read sees none of them (while
+    `stale`), though the transaction still meets them."""
+
+    stale: bool = True
 
     def entries_of(self, finess: str, keys: Sequence[str]) -> dict[str, IdempotencyEntry]:
-        return {}
+        return {} if self.stale else super().entries_of(finess, keys)
 
 
 def deps_with(idempotency: FakeIdempotency) -> records.RecordsDeps:
@@ -109,3 +114,42 @@ def test_the_platform_admin_is_refused_and_nothing_is_written() -> None:
         batches.create_batch(deps, Call(OPERATOR), command(deps, items(2)))
     assert isinstance(deps.repository, FakeRepository) and deps.repository.items == {}
     assert [(e.action, e.outcome) for e in events(deps)] == [("create", "denied")]
+
+
+# A batch sent by a device: which of the campaign's items (by number), whether each is sent with
+# another body than the campaign's (a device that changed it), and whether its claims' read was
+# overtaken by another device's writes.
+SENDS = st.lists(
+    st.tuples(st.lists(st.tuples(st.integers(0, 7), st.booleans()), min_size=1, max_size=8), st.booleans()),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(SENDS)
+def test_any_interleaving_of_replays_creates_each_key_once_and_answers_it_the_same(
+    sends: list[tuple[list[tuple[int, bool]], bool]],
+) -> None:
+    idempotency = StaleClaims()
+    deps = deps_with(idempotency)
+    campaign = items(8)
+    first_body: dict[str, bool] = {}  # key -> whether its first created body was the changed one
+    ids: dict[str, str] = {}
+    for chosen, stale in sends:
+        idempotency.stale = stale
+        sent = [
+            {**screening_body((n + 1) % 4), "key": campaign[n]["key"]} if changed else campaign[n]
+            for n, changed in chosen
+        ]
+        result = batches.create_batch(deps, Call(PHARMACIST), command(deps, sent))
+        for (n, changed), outcome in zip(chosen, result.items, strict=True):
+            key = campaign[n]["key"]
+            first_body.setdefault(key, changed)
+            if first_body[key] == changed:
+                assert outcome.outcome is ItemOutcome.CREATED
+                assert ids.setdefault(key, outcome.id or "") == outcome.id
+            else:
+                assert outcome.outcome is ItemOutcome.CONFLICT and outcome.id is None
+    assert isinstance(deps.repository, FakeRepository)
+    assert len(deps.repository.items) == len(ids) == len(set(ids.values()))
