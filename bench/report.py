@@ -297,9 +297,34 @@ def markdown(r: dict[str, Any]) -> str:
             )
         lines += ["", "![cost curves](cost_curves.png)"]
     lines += _national_scale(r)
+    lines += _batch(r.get("batch"))
     if r.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {n}" for n in r["notes"]]
     return "\n".join(lines) + "\n"
+
+
+def _batch(b: dict[str, Any] | None) -> list[str]:
+    """`POST /v1/test-batches` beside the same records created one by one (bench/batch_path.py)."""
+    if not b:
+        return []
+    trips, ms = b["round_trips"], b["ms_per_record"]
+    return [
+        "",
+        f"## Batch path ({b['items']} records, `POST /v1/test-batches`)",
+        "",
+        f"{b['repeats']} repeats, interleaved. AWS round trips per {b['items']} records (goal ≤ "
+        f"{b['round_trips_goal_batch']} for a batch) and server ms per record:",
+        "",
+        "| variant | round trips | ms per record |",
+        "| --- | --- | --- |",
+        f"| **one batch** (membership, claims' read, 3 transactions) | **{trips['batch']}** "
+        f"| {_fmt(ms['batch'])} |",
+        f"| {b['items']} × `POST /v1/tests` with an Idempotency-Key | {trips['one_by_one']} "
+        f"| {_fmt(ms['one_by_one'])} |",
+        f"| the batch replayed whole (a cut answer) | {trips['replay']} | {_fmt(ms['replay'])} |",
+        "",
+        f"A whole batch of {b['items']}: {_fmt(b['ms_per_batch'])} ms (API Gateway allows 29 s).",
+    ]
 
 
 def _measured(r: dict[str, Any]) -> list[str]:

@@ -1,11 +1,12 @@
 """`make bench`: every figure of bench/results.md in one run, each next to its baseline.
 
     .venv/bin/python -m bench.run [--scale full] [--quick] [--out bench]
-        [--only create,export,cold,curves,latency]
+        [--only create,export,cold,curves,latency,batch]
 
 Default: 5×200 creates, an export of 10,000 records (and a profiled one of 1,000 for our CPU, and
 one of 300 on moto's own transactions), curves at 500/5,000/50,000 records and 50/500/5,000 audit
-events, 7 cold imports each, PUT -> acknowledged over 200 records on the local stack (about 12
+events, 7 cold imports each, PUT -> acknowledged over 200 records on the local stack, 3 batches of
+100 records beside 100 single creates (about 12
 minutes here). `--scale full` exports 386,970 records (Francetest's backlog; hours on moto).
 `--quick` is a smoke run of seconds. The export runs in a child process per size, so that its
 peak RSS is its own. With `--only` a subset, the other sections of the existing results.json
@@ -29,9 +30,9 @@ from bench.common import machine
 from bench.export_throughput import backlog_model, profiler_overhead_per_call
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("create", "export", "cold", "curves", "latency")
+SECTIONS = ("create", "export", "cold", "curves", "latency", "batch")
 # the results' key of each section
-SECTION_KEYS = ("create", "export", "cold_start", "curves", "export_latency")
+SECTION_KEYS = ("create", "export", "cold_start", "curves", "export_latency", "batch")
 SIZES: dict[str, dict[str, Any]] = {
     "quick": {
         "repeats": 2,
@@ -46,6 +47,8 @@ SIZES: dict[str, dict[str, Any]] = {
         "events": 3,
         "factors": (1, 10),
         "cold_runs": 1,
+        "batch_repeats": 1,
+        "batch_items": 10,
     },
     "default": {
         "repeats": 5,
@@ -60,6 +63,8 @@ SIZES: dict[str, dict[str, Any]] = {
         "events": 50,
         "factors": (1, 10, 100),
         "cold_runs": 7,
+        "batch_repeats": 3,
+        "batch_items": 100,
     },
 }
 
@@ -160,6 +165,13 @@ def _export_latency(size: dict[str, Any], args: argparse.Namespace) -> dict[str,
     return export_latency.measure(size["latency"])
 
 
+def _batch(size: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    from bench import batch_path
+
+    _step(f"batches of {size['batch_items']} records beside single creates")
+    return batch_path.measure(size["batch_repeats"], size["batch_items"])
+
+
 # each section's measure, in SECTIONS' order
 MEASURES: tuple[Callable[[dict[str, Any], argparse.Namespace], dict[str, Any]], ...] = (
     _create,
@@ -167,6 +179,7 @@ MEASURES: tuple[Callable[[dict[str, Any], argparse.Namespace], dict[str, Any]], 
     _cold_start,
     _curves,
     _export_latency,
+    _batch,
 )
 
 

@@ -173,6 +173,9 @@ class FakeIdempotency:
     def entry(self, finess: str, key: str) -> IdempotencyEntry | None:
         return self.entries.get((finess, key))
 
+    def entries_of(self, finess: str, keys: Sequence[str]) -> dict[str, IdempotencyEntry]:
+        return {key: self.entries[(finess, key)] for key in keys if (finess, key) in self.entries}
+
 
 @dataclass
 class FakeJournal:

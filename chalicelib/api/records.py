@@ -9,10 +9,16 @@ from chalicelib.api.context import admitted_then_parsed, call, json_body
 from chalicelib.api.openapi import SUBMISSION_EXAMPLE
 from chalicelib.api.routing import PROTECTED, WITH_BODY, ApiBlueprint, Reply, Route
 from chalicelib.bootstrap import get_container
-from chalicelib.domain.commands import CreateRecord, SetResult, canonical_json
-from chalicelib.payloads import parse_list_query, parse_result_update, parse_submission, parse_uuid
+from chalicelib.domain.commands import CreateBatch, CreateRecord, SetResult, canonical_json
+from chalicelib.payloads import (
+    parse_batch,
+    parse_list_query,
+    parse_result_update,
+    parse_submission,
+    parse_uuid,
+)
 from chalicelib.schema import Schema
-from chalicelib.services import records
+from chalicelib.services import batches, records
 
 blueprint = ApiBlueprint(__name__)
 READ_PROBLEMS = (*PROTECTED, "404")
@@ -82,6 +88,35 @@ def create_test() -> Any:
     command = admitted_then_parsed(lambda: records.admit(container.records, this, "create"), parse)
     record, _created = records.create_record(container.records, this, command)
     return record
+
+
+@blueprint.route(
+    Route(
+        "POST",
+        "/v1/test-batches",
+        "createTestBatch",
+        f"Record up to {payloads.BATCH_MAX_ITEMS} tests at once (pharmacist), each with its own key.",
+        Reply(200, "Each item's outcome, in order: created, invalid or conflict.", payloads.BATCH_RESULT),
+        (*PROTECTED, *WITH_BODY),
+        body=payloads.BATCH,
+        example={"items": [{"key": "3f1c2a4e-8d5b-4c7a-9e21-6b0d4f8a2c19", **SUBMISSION_EXAMPLE}]},
+        description="Each item is created with its journal event or not at all; the batch is not "
+        "all-or-nothing. A replay of the batch, whole or in part, answers the same outcomes and "
+        "creates nothing twice (an item's key works as the Idempotency-Key of `POST /v1/tests`).",
+    )
+)
+def create_test_batch() -> Any:
+    request = _request()
+    container, this = get_container(), call(request)
+    items = admitted_then_parsed(
+        lambda: records.admit(container.records, this, "create"),
+        lambda: parse_batch(
+            json_body(request),
+            now=container.clock.now(),
+            max_age_days=container.settings.retention_hard_cap_days,
+        ),
+    )
+    return batches.create_batch(container.records, this, CreateBatch(items))
 
 
 @blueprint.route(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from chalicelib.domain.errors import FieldError
 from chalicelib.domain.model import Role, ScreeningResult, Submission
 
 
@@ -32,6 +33,26 @@ class CreateRecord:
     submission: Submission
     idempotency_key: str | None = None
     body: bytes = b""
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One item of POST /v1/test-batches, at `index`: a valid one has its `submission` and `body`
+    (canonical_json of the item without its key: what a replay must repeat), an invalid one its
+    `errors` (JSON pointers into the batch). `key` is the item's idempotency key, when it is one."""
+
+    index: int
+    key: str | None
+    submission: Submission | None
+    errors: tuple[FieldError, ...] = ()
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class CreateBatch:
+    """POST /v1/test-batches: its items in the order sent."""
+
+    items: tuple[BatchItem, ...]
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
+from chalicelib.domain.errors import FieldError
 from chalicelib.domain.model import Role
 
 
@@ -95,3 +97,27 @@ class PharmacySummary:
 @dataclass(frozen=True)
 class PharmacyList:
     pharmacies: tuple[PharmacySummary, ...]
+
+
+class ItemOutcome(StrEnum):
+    CREATED = "created"  # now, or by an earlier request with the same key and body
+    INVALID = "invalid"
+    CONFLICT = "conflict"  # the key was used with another body
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """One item's outcome in a batch answer: a created item names its record, the others their
+    errors (JSON pointers into the batch, never a value)."""
+
+    index: int
+    key: str | None
+    outcome: ItemOutcome
+    id: str | None = None
+    location: str | None = None
+    errors: tuple[FieldError, ...] = ()
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    items: tuple[BatchOutcome, ...]

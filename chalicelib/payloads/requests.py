@@ -9,11 +9,13 @@ one identifier of an invitation). Unknown fields are errors at every level.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from chalicelib.domain import nir as nir_rules
+from chalicelib.domain.commands import BatchItem, canonical_json
 from chalicelib.domain.devices import device_list
+from chalicelib.domain.errors import FieldError
 from chalicelib.domain.model import Address, Patient, Role, ScreeningResult, ScreeningTest, Submission
 from chalicelib.domain.pharmacy_day import zone_of_finess
 from chalicelib.payloads.fields import (
@@ -46,10 +48,12 @@ from chalicelib.payloads.fields import (
     SAMPLED_AT,
     SEX,
     TIME_ZONE,
+    UUID,
+    UUID_PARAM,
     Context,
     require_aware,
 )
-from chalicelib.schema import Field, Obj, OneOf, Read
+from chalicelib.schema import Errors, Field, Obj, OneOf, Read, fail, kind, ref
 
 # --- the bodies ----------------------------------------------------------------------------------------
 
@@ -195,6 +199,53 @@ SUBMISSION: Obj[Submission] = Obj(
         Submission(patient=read["patient"], test=read["test"]) if read.has("patient", "test") else None
     ),
     name="Submission",
+)
+
+
+# --- a batch of records ---------------------------------------------------------------------------------
+
+BATCH_MAX_ITEMS = 100  # one request's records; also what the body size limit is checked against
+
+
+def _key(value: object) -> str:
+    if not isinstance(value, str) or not UUID.matches(value):
+        fail("must be a UUID (8-4-4-4-12 hexadecimal digits)")
+    return value.lower()
+
+
+BATCH_ITEM: Obj[tuple[str, Submission]] = SUBMISSION.extended(
+    [Field("key", kind(_key, UUID_PARAM), description="The item's idempotency key.")],
+    name="BatchItem",
+    description="A record as `POST /v1/tests` takes it, with its own idempotency key.",
+    build=lambda read: (
+        (read["key"], Submission(read["patient"], read["test"]))
+        if read.has("key", "patient", "test")
+        else None
+    ),
+)
+
+
+def _items(value: object) -> list[object]:
+    if not isinstance(value, list):
+        fail("must be an array")
+    if not 1 <= len(value) <= BATCH_MAX_ITEMS:
+        fail(f"must hold 1 to {BATCH_MAX_ITEMS} items")
+    return value
+
+
+BATCH: Obj[list[object]] = Obj(
+    [
+        Field(
+            "items",
+            kind(
+                _items,
+                {"type": "array", "items": ref("BatchItem"), "minItems": 1, "maxItems": BATCH_MAX_ITEMS},
+            ),
+            description=f"1 to {BATCH_MAX_ITEMS} records; each is created, invalid or a conflict on its own.",
+        )
+    ],
+    lambda read: read["items"],
+    name="Batch",
 )
 
 
@@ -346,3 +397,31 @@ def parse_patient_query(body: object) -> str:
 def parse_login_request(body: object) -> str:
     """`{"national_id": "…"}` or `{"rpps": "<11 digits>"}`: the national identifier, upper-cased."""
     return PSC_LOGIN_REQUEST.parse(body)
+
+
+def parse_batch(body: object, *, now: datetime, max_age_days: int) -> tuple[BatchItem, ...]:
+    """A POST /v1/test-batches body: the batch's own shape is checked as a whole (ValidationFailed),
+    then each item on its own, its errors named by JSON pointers (`/items/3/patient/nir`)."""
+    require_aware(now)
+    raw_items = BATCH.parse(body)
+    context = Context(now=now, max_age=timedelta(days=max_age_days), skew=timedelta(minutes=5))
+    return tuple(_batch_item(index, raw, context) for index, raw in enumerate(raw_items))
+
+
+def _batch_item(index: int, raw: object, context: Context) -> BatchItem:
+    errors = Errors()
+    parsed = BATCH_ITEM.read(raw, "", errors, context)
+    key = raw.get("key") if isinstance(raw, dict) else None
+    shown_key = key.lower() if isinstance(key, str) and UUID.matches(key) else None
+    if errors.items or parsed is None:
+        pointed = tuple(replace(e, field=_pointer(index, e.field)) for e in errors.items)  # code and all
+        return BatchItem(index, shown_key, None, pointed or (FieldError(f"/items/{index}", "is invalid"),))
+    key, submission = parsed
+    record = {name: value for name, value in raw.items() if name != "key"} if isinstance(raw, dict) else {}
+    return BatchItem(index, key, submission, (), canonical_json(record))
+
+
+def _pointer(index: int, field: str) -> str:
+    """A field path of an item (`patient.nir`, or `body` for the item itself) as a JSON pointer
+    into the batch; field names are identifiers or `?`, so nothing needs escaping."""
+    return f"/items/{index}" if field == "body" else f"/items/{index}/" + field.replace(".", "/")

@@ -14,6 +14,7 @@ from chalicelib.domain.delivery import ErrorCategory, Journey, failure_category,
 from chalicelib.domain.devices import device_name
 from chalicelib.domain.identity import IdentityStatus
 from chalicelib.domain.model import DeliveryState, MessageKind
+from chalicelib.domain.outcomes import ItemOutcome
 from chalicelib.payloads.fields import (
     BOOLEAN,
     COUNT,
@@ -227,6 +228,28 @@ PROBLEM: Obj[Any] = Obj(
     name="Problem",
     description="RFC 9457 problem details; never echoes a submitted personal value.",
     closed=False,
+)
+BATCH_OUTCOME: Obj[Any] = Obj(
+    [
+        Field("index", COUNT, description="The item's position in the batch, from 0."),
+        Field(
+            "key", _TEXT, nullable=True, description="The item's idempotency key; null if it is not a UUID."
+        ),
+        Field("outcome", choice(ItemOutcome)),
+        Field("id", ID, nullable=True, description="The record's id (created)."),
+        Field("location", _TEXT, nullable=True, description="The record's path (created)."),
+        Field(
+            "errors",
+            array(FIELD_ERROR),
+            description="Invalid: each field in error as a JSON pointer into the batch "
+            "(`/items/3/patient/nir`); conflict: the key's. Never a submitted value.",
+        ),
+    ],
+    name="BatchOutcome",
+)
+BATCH_RESULT: Obj[Any] = Obj(
+    [Field("items", array(BATCH_OUTCOME), description="One outcome per item, in the batch's order.")],
+    name="BatchResult",
 )
 PATIENT_RECORD: Obj[Any] = RECORD.extended(
     [

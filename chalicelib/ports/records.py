@@ -3,6 +3,7 @@ the idempotency keys of their creation."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
@@ -82,3 +83,7 @@ class IdempotencyStore(Protocol):
         ...
 
     def entry(self, finess: str, key: str) -> IdempotencyEntry | None: ...
+
+    def entries_of(self, finess: str, keys: Sequence[str]) -> dict[str, IdempotencyEntry]:
+        """The claimed ones of `keys` (consistent reads, one round trip per 100 keys)."""
+        ...

@@ -19,14 +19,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 
 from chalicelib.config import Settings
 from chalicelib.domain import delivery as delivery_rules
 from chalicelib.domain.commands import CreateRecord, SetResult
 from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.domain.identity import document_validates, reliability
-from chalicelib.domain.model import Patient, Principal, RecordStatus, ScreeningRecord
+from chalicelib.domain.model import Patient, Principal, RecordStatus, ScreeningRecord, Submission
 from chalicelib.domain.pharmacy_day import PARIS, ZonesFromFiness, local_day
 from chalicelib.domain.retention import backstop_expiry
 from chalicelib.observability import AUTH_FAILURES, count
@@ -136,41 +136,80 @@ def _load(deps: RecordsDeps, finess: str, record_id: str) -> ScreeningRecord:
     return record
 
 
+@dataclass(frozen=True)
+class Draft:
+    """A create's values decided before its write: the identified patient, and every key-service
+    call (the NIR's blind index, the body's fingerprint) done, so a KMS failure writes nothing."""
+
+    finess: str
+    submission: Submission
+    time_zone: str
+    now: datetime
+    nir_index: str
+    body_mac: str
+    expires_at: datetime
+    key: str | None
+
+
+def draft(deps: RecordsDeps, finess: str, command: CreateRecord) -> Draft:
+    """The create `command` of `finess`, ready to write."""
+    now = deps.clock.now()
+    time_zone = deps.zones.time_zone(finess)
+    patient = identify(deps.insi, command.submission.patient, local_day(now, time_zone))
+    key = command.idempotency_key
+    return Draft(
+        finess=finess,
+        submission=replace(command.submission, patient=patient),
+        time_zone=time_zone,
+        now=now,
+        nir_index=deps.index.nir_index(patient.nir, finess=finess),
+        body_mac=deps.index.fingerprint(command.body, finess=finess) if key is not None else "",
+        expires_at=backstop_expiry(now, retention_policy(deps.settings)),  # TTL: the purge's backstop
+        key=key,
+    )
+
+
+def drafted_changes(
+    deps: RecordsDeps, call: Call, drafted: Draft, record_id: str, *, claim: bool
+) -> tuple[ScreeningRecord, list[Change]]:
+    """The new record `record_id` and its writes: the record, and its key's claim if `claim`."""
+    finess, now = drafted.finess, drafted.now
+    blob = deps.cipher.encrypt(drafted.submission.patient, finess=finess, record_id=record_id)
+    record = ScreeningRecord(
+        id=record_id,
+        finess=finess,
+        patient=drafted.submission.patient,
+        test=drafted.submission.test,
+        status=RecordStatus.PENDING,
+        created_at=now,
+        updated_at=now,
+        created_by=call.caller.username,
+        time_zone=drafted.time_zone,
+    )
+    if record.test.result is not None:
+        delivery_rules.schedule_send(record, now)
+    changes = [deps.repository.add_change(record, blob, drafted.nir_index, expires_at=drafted.expires_at)]
+    if claim and drafted.key is not None:
+        changes.append(deps.idempotency.claim_change(finess, drafted.key, drafted.body_mac, record_id))
+    return record, changes
+
+
 def create_record(deps: RecordsDeps, call: Call, command: CreateRecord) -> tuple[ScreeningRecord, bool]:
     """Create a record; returns it and whether it was created now (False: an idempotent replay).
 
     AWS round trips: the caller's membership read, then one transaction (the idempotency claim,
     the record and its audit event); a replay reads the claim and the record instead."""
     finess = pharmacy_of(deps.journal, call, "create")
+    return create_drafted(deps, call, draft(deps, finess, command))
+
+
+def create_drafted(deps: RecordsDeps, call: Call, drafted: Draft) -> tuple[ScreeningRecord, bool]:
+    """`create_record` once the caller's pharmacy is known and the create drafted."""
     audit = call.audit(deps.journal)
-    now = deps.clock.now()
-    time_zone = deps.zones.time_zone(finess)
-    patient = identify(deps.insi, command.submission.patient, local_day(now, time_zone))
-    submission = replace(command.submission, patient=patient)
-    key = command.idempotency_key
-    # Every key-service call comes before the write: if KMS fails, nothing is written.
-    nir_index = deps.index.nir_index(submission.patient.nir, finess=finess)
-    body_mac = deps.index.fingerprint(command.body, finess=finess) if key is not None else ""
-    expires_at = backstop_expiry(now, retention_policy(deps.settings))  # TTL: the purge's backstop
+    finess, key = drafted.finess, drafted.key
 
     def store(record_id: str, claim: bool) -> ScreeningRecord:
-        blob = deps.cipher.encrypt(submission.patient, finess=finess, record_id=record_id)
-        record = ScreeningRecord(
-            id=record_id,
-            finess=finess,
-            patient=submission.patient,
-            test=submission.test,
-            status=RecordStatus.PENDING,
-            created_at=now,
-            updated_at=now,
-            created_by=call.caller.username,
-            time_zone=time_zone,
-        )
-        if record.test.result is not None:
-            delivery_rules.schedule_send(record, now)
-        changes = [deps.repository.add_change(record, blob, nir_index, expires_at=expires_at)]
-        if claim and key is not None:
-            changes.append(deps.idempotency.claim_change(finess, key, body_mac, record_id))
+        record, changes = drafted_changes(deps, call, drafted, record_id, claim=claim)
         audit.record("create", record_ids=[record.id], changes=changes)
         return record
 
@@ -181,7 +220,7 @@ def create_record(deps: RecordsDeps, call: Call, command: CreateRecord) -> tuple
     claimed = deps.idempotency.entry(finess, key)
     if claimed is None:  # the claim expired in between: the key is free again
         return store(deps.new_id(), claim=True), True
-    if claimed.body_mac != body_mac:
+    if claimed.body_mac != drafted.body_mac:
         raise Conflict("This Idempotency-Key was used with another body.")
     try:
         record = _load(deps, finess, claimed.record_id)

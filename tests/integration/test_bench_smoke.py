@@ -66,6 +66,10 @@ def test_a_quick_run_writes_every_figure(tmp_path: Path, restored_environ: None)
     )
     assert sum(create["breakdown"]["percent"].values()) == pytest.approx(100, abs=1)
 
+    batch = results["batch"]  # a batch is the membership read, the claims' read and its transactions
+    assert batch["round_trips"]["batch"] <= batch["round_trips_goal_batch"] == 6
+    assert batch["round_trips"]["one_by_one"] == 2 * batch["items"] and batch["round_trips"]["replay"] == 3
+
     export = results["export"]
     assert export["acknowledged"] == export["records"] == export["ledger_entries"]
     assert export["duplicates"] == 0

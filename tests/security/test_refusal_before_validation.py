@@ -36,6 +36,7 @@ def _denials(chain: str) -> list[tuple[str, str, str]]:
     ("method", "path", "action"),
     [
         ("POST", "/v1/tests", "create"),
+        ("POST", "/v1/test-batches", "create"),
         ("PUT", f"/v1/tests/{RECORD}/result", "set_result"),
         ("POST", "/v1/patients/search", "patient_export"),
         ("POST", "/v1/patients/erasure", "patient_erasure"),

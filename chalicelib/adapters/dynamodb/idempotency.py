@@ -6,6 +6,7 @@ crash between the two leaves a claim whose record id a retry reuses: nothing los
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from chalicelib.adapters.dynamodb.errors import dynamodb_errors
@@ -51,3 +52,17 @@ class DynamoDbIdempotencyStore:
         return IdempotencyEntry(
             body_mac=existing.body_mac, record_id=existing.record_id, completed=existing.state == "completed"
         )
+
+    def entries_of(self, finess: str, keys: Sequence[str]) -> dict[str, IdempotencyEntry]:
+        """BatchGetItem, consistent: PynamoDB sends 100 keys a call and asks again for any
+        DynamoDB left unprocessed."""
+        found: dict[str, IdempotencyEntry] = {}
+        prefix = self._key(finess, "")
+        with dynamodb_errors():
+            for item in IdempotencyModel.batch_get(
+                [self._key(finess, key) for key in keys], consistent_read=True
+            ):
+                found[item.key[len(prefix) :]] = IdempotencyEntry(
+                    body_mac=item.body_mac, record_id=item.record_id, completed=item.state == "completed"
+                )
+        return found
