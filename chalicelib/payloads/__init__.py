@@ -55,6 +55,7 @@ from chalicelib.payloads.requests import (
     parse_submission,
 )
 from chalicelib.payloads.responses import (
+    ACCESS_EVENT,
     ADDRESS,
     AUDIT_EVENT,
     AUDIT_PAGE,
@@ -86,6 +87,7 @@ from chalicelib.payloads.responses import (
 from chalicelib.schema import Schema, Shape
 
 __all__ = [
+    "ACCESS_EVENT",
     "ADDRESS",
     "ADDRESS_INPUT",
     "AUDIT_EVENT",
@@ -177,6 +179,7 @@ COMPONENTS: tuple[Shape[Any], ...] = (
     FIELD_ERROR,
     PROBLEM,
     PATIENT_QUERY,
+    ACCESS_EVENT,
     PATIENT_RECORD,
     PATIENT_EXPORT,
     PATIENT_ERASURE,
