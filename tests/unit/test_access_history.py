@@ -7,16 +7,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.services.access_history import access_history
+from testkit.fakes import FakeJournal
 
 A = "750000010"
 SINCE, UNTIL = datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 2, tzinfo=UTC)
 
 
-class PagedJournal:
-    """A chain of events read by pages; counts the reads."""
+class PagedJournal(FakeJournal):
+    """A chain of events as the journal shows them, read by pages; counts the reads."""
 
-    def __init__(self, events: list[dict[str, Any]]) -> None:
-        self.events = events
+    def __init__(self, shown: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.shown = shown
         self.reads: list[tuple[str, int]] = []
 
     def read(
@@ -24,8 +26,9 @@ class PagedJournal:
     ) -> tuple[list[dict[str, Any]], str | None]:
         self.reads.append((finess, limit))
         at = int(cursor or 0)
-        page = [e for e in self.events if e["finess"] == finess][at : at + limit]
-        more = at + limit < len([e for e in self.events if e["finess"] == finess])
+        chain = [e for e in self.shown if e["finess"] == finess]
+        page = chain[at : at + limit]
+        more = at + limit < len(chain)
         return page, str(at + limit) if more else None
 
 
