@@ -236,6 +236,12 @@ def criteria_of(args: argparse.Namespace) -> Criteria:
     )
 
 
+def _cell(value: object) -> object:
+    """A CSV cell a spreadsheet will not run: the journal's fields are the writers' word, and a
+    record id written as `=HYPERLINK(...)` would be a formula in a controller's spreadsheet."""
+    return f"'{value}" if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
 def write_files(scope: ChainScope, out_dir: Path) -> list[Path]:
     """`<FINESS>.csv` and `<FINESS>.json`: one pharmacy's notification, record ids only."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -243,7 +249,7 @@ def write_files(scope: ChainScope, out_dir: Path) -> list[Path]:
     with csv_path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(CSV_HEADER)
-        writer.writerows(scope.rows())
+        writer.writerows([_cell(cell) for cell in row] for row in scope.rows())
     json_path.write_text(json.dumps(scope.as_json(), indent=1) + "\n", encoding="utf-8")
     return [csv_path, json_path]
 
