@@ -176,12 +176,11 @@ def _copy_document(document: dict[str, Any]) -> dict[str, Any] | None:
     from chalicelib.adapters.worm import key_names
     from chalicelib.domain.audit_worm_check import image_names
 
-    images = [
-        entry["image"]
-        for entry in document.get("worm") or []
-        if isinstance(entry.get("image"), dict)
-        and key_names(str(entry["key"])) == image_names(entry["image"])
-    ]
+    images = []
+    for entry in document.get("worm") or []:
+        names, image = key_names(str(entry.get("key"))), entry.get("image")
+        if names is not None and isinstance(image, dict) and image_names(image) == names:
+            images.append(image)
     if not images:
         return None
     return {**{k: v for k, v in document.items() if k != "worm"}, "events": images, "format": EXPORT_FORMAT}

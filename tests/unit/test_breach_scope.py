@@ -57,3 +57,26 @@ def test_a_record_id_that_looks_like_a_formula_is_written_as_text(tmp_path: Path
     write_files(scope, tmp_path)
     rows = list(csv.reader(io.StringIO((tmp_path / "750000010.csv").read_text())))
     assert [row[0] for row in rows[1:]] == ['\'=HYPERLINK("http://x")', "r1"]
+
+
+def test_the_copy_read_for_a_tampered_chain_keeps_only_images_that_name_their_key() -> None:
+    from operations.breach_scope import _copy_document
+
+    def image(chain: str, seq: int) -> dict[str, Any]:
+        return {"chain": {"S": chain}, "seq": {"N": str(seq)}, "event": {"S": "{}"}}
+
+    good = image("750000010", 1)
+    document = {
+        "chain": "750000010",
+        "events": [],
+        "checkpoints": [],
+        "worm": [
+            {"key": "audit/750000010/000000000001.json", "image": good},
+            {"key": "audit/750000010/000000000002.json", "image": image("750000010", 3)},  # a decoy
+            {"key": "audit/quarantine/x.json", "image": image("750000010", 4)},
+            {"key": "audit/750000010/000000000005.json", "image": "not an image"},
+        ],
+    }
+    copy = _copy_document(document)
+    assert copy is not None and copy["events"] == [good] and "worm" not in copy
+    assert _copy_document({**document, "worm": []}) is None
