@@ -12,7 +12,7 @@ STAGE ?= prod
 STACK ?= depistage-$(STAGE)
 
 .PHONY: run test install tools lint typecheck check unit format secrets bench package rehearse deploy fuzz load purge login clean lock \
-	status verify-audit export redrive retry help cognito soak
+	status verify-audit breach-scope export redrive retry help cognito soak
 
 # `make help`: every target with a `## what it does` comment, in this file's order.
 help:  ## this list (a closed pipe, as in `make help | head`, ends it quietly)
@@ -129,11 +129,14 @@ OPS = $(if $(STACK_FILE),--stack $(STACK_FILE)) \
 
 OPERATOR_status = operations.status $(OPS)
 OPERATOR_verify-audit = operations.verify_audit $(if $(CHAIN),--chain $(CHAIN),--all) $(OPS)
+OPERATOR_breach-scope = operations.breach_scope --from $(FROM) --to $(TO) $(if $(ACTOR),--actor $(ACTOR)) \
+	$(if $(SOURCE_IP),--source-ip $(SOURCE_IP)) $(if $(FINESS),--finess $(FINESS)) \
+	$(if $(OUT_DIR),--out-dir $(OUT_DIR)) $(OPS)
 OPERATOR_export = operations.export run $(OPS) $(if $(EXPORT_MAX_ATTEMPTS),--max-attempts $(EXPORT_MAX_ATTEMPTS))
 OPERATOR_retry = operations.export retry $(OPS)
 OPERATOR_redrive = operations.export redrive $(OPS)
 OPERATOR_purge = operations.purge $(if $(DRY_RUN),--dry-run) $(if $(NOW),--now $(NOW)) $(OPS)
-OPERATOR_TARGETS = status verify-audit export retry redrive purge
+OPERATOR_TARGETS = status verify-audit breach-scope export retry redrive purge
 
 # Each operator command exits with its own code (0 healthy/done, 1 needs attention, 2 could not
 # run), which make alone would turn into 2 whenever it is not 0. So when one operator command is
@@ -163,6 +166,9 @@ status: $(STAMP)  ## is SI-DEP getting our results? then the queue, the journal,
 	$(operator)
 
 verify-audit: $(STAMP)  ## verify the audit chains (CHAIN=<FINESS or platform> for one)
+	$(operator)
+
+breach-scope: $(STAMP)  ## record ids touched: FROM= TO= (RFC 3339) and ACTOR=, SOURCE_IP= or FINESS=; OUT_DIR=
 	$(operator)
 
 export: $(STAMP)  ## one SI-DEP export run now (EXPORT_MAX_ATTEMPTS=<n> for this run)

@@ -59,6 +59,7 @@ from chalicelib.payloads.requests import (
     parse_submission,
 )
 from chalicelib.payloads.responses import (
+    ACCESS_EVENT,
     ADDRESS,
     AUDIT_EVENT,
     AUDIT_PAGE,
@@ -97,6 +98,7 @@ from chalicelib.payloads.responses import (
 from chalicelib.schema import Schema, Shape
 
 __all__ = [
+    "ACCESS_EVENT",
     "ADDRESS",
     "ADDRESS_INPUT",
     "AUDIT_EVENT",
@@ -203,6 +205,7 @@ COMPONENTS: tuple[Shape[Any], ...] = (
     BATCH_OUTCOME,
     BATCH_RESULT,
     PATIENT_QUERY,
+    ACCESS_EVENT,
     PATIENT_RECORD,
     PATIENT_EXPORT,
     PATIENT_ERASURE,

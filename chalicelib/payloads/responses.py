@@ -251,6 +251,20 @@ BATCH_RESULT: Obj[Any] = Obj(
     [Field("items", array(BATCH_OUTCOME), description="One outcome per item, in the batch's order.")],
     name="BatchResult",
 )
+ACCESS_EVENT: Obj[Any] = Obj(
+    [
+        Field("time", _TEXT, description="RFC 3339, UTC, as the journal holds it."),
+        Field(
+            "role",
+            _TEXT,
+            description="The accessor's role; no username (no pharmacy policy names its staff).",
+        ),
+        Field("pharmacy", _TEXT, description="The FINESS of the pharmacy whose member accessed it."),
+        Field("action", _TEXT, description="What was done: create, read, list, patient_export, erase..."),
+        Field("outcome", _TEXT),
+    ],
+    name="AccessEvent",
+)
 PATIENT_RECORD: Obj[Any] = RECORD.extended(
     [
         Field("delivery", DELIVERY),
@@ -263,15 +277,25 @@ PATIENT_RECORD: Obj[Any] = RECORD.extended(
                 ]
             ),
         ),
+        Field(
+            "access_history",
+            array(ACCESS_EVENT),
+            description="Who accessed this record, oldest first: the pharmacy's own journal only.",
+        ),
     ],
     name="PatientRecord",
-    description="A record with everything held about it: patient, delivery, retention.",
+    description="A record with everything held about it: patient, delivery, retention, accesses.",
 )
 PATIENT_EXPORT: Obj[Any] = Obj(
     [
         Field("finess", _TEXT),
         Field("generated_at", TIMESTAMP),
         Field("records", array(PATIENT_RECORD)),
+        Field(
+            "access_history_complete",
+            out({"type": "boolean"}),
+            description="False when the journal read for the histories stopped at its bound.",
+        ),
         Field("retention_policy", Obj(_fields("after_acknowledgement_days hard_cap_days", COUNT))),
     ],
     name="PatientExport",

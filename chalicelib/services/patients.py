@@ -9,6 +9,9 @@ personal data erased (the skeleton stays). A record already sent is held by SI-D
 holder, which is responsible for erasing it there; this pharmacy's copy goes by the retention
 policy, and the answer names the day.
 
+The export includes each record's access history (services/access_history.py): who accessed it,
+read from the pharmacy's own chain only, the role without the username.
+
 Audit (journal before disclosure or change, as everywhere): the export appends `patient_export`
 with the records' ids before answering; the erasure appends one `erase` event per record before
 erasing it (reason `patient_request`; `failed` if the record changed meanwhile), then one
@@ -37,6 +40,7 @@ from chalicelib.ports import (
     RetentionStore,
 )
 from chalicelib.services.access import pharmacy_of
+from chalicelib.services.access_history import access_history
 from chalicelib.services.call import Call
 
 ERASE_ATTEMPTS = 3
@@ -87,10 +91,18 @@ def export_patient(deps: PatientsDeps, call: Call, query: PatientQuery) -> dict[
         record.patient = deps.cipher.decrypt(blob, finess=finess, record_id=record_id)
         records.append(record)
     records.sort(key=lambda r: r.created_at)
+    now = deps.clock.now()
+    history, complete = access_history(
+        deps.journal,
+        finess,
+        [r.id for r in records],
+        since=records[0].created_at if records else now,
+        until=now,
+    )
     call.audit(deps.journal).record("patient_export", record_ids=[r.id for r in records])
     return {
         "finess": finess,
-        "generated_at": iso_utc(deps.clock.now()),
+        "generated_at": iso_utc(now),
         "records": [
             {
                 **RECORD.render(record),
@@ -99,9 +111,11 @@ def export_patient(deps: PatientsDeps, call: Call, query: PatientQuery) -> dict[
                     "sent_to_sidep": delivery_rules.already_sent(record),
                     "personal_data_erased_on": _erased_here_on(record, deps.policy),
                 },
+                "access_history": history[record.id],
             }
             for record in records
         ],
+        "access_history_complete": complete,
         "retention_policy": {
             "after_acknowledgement_days": deps.policy.after_ack_days,
             "hard_cap_days": deps.policy.hard_cap_days,

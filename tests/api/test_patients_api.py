@@ -14,7 +14,7 @@ import pytest
 
 from chalicelib.adapters.dynamodb.models import AuditEventModel, RecordModel
 from testkit.patients import PATIENTS, personal_needles, screening_body
-from tests.conftest import PHARMACY_A, World
+from tests.conftest import PHARMACY_A, PHARMACY_B, World
 
 
 @pytest.fixture
@@ -182,3 +182,47 @@ def test_stats_for_the_pharmacy_admin_from_skeletons(world: World, rights: World
         assert rights.call("GET", query, user).status_code == 403
     assert rights.call("GET", "/v1/stats?from=2026-01-01&to=2026-11-29", "admin-a").status_code == 400
     assert rights.call("GET", "/v1/stats", "admin-a").status_code == 400
+
+
+def test_the_export_tells_who_accessed_each_record_from_the_pharmacy_own_chain_only(
+    world: World, rights: World
+) -> None:
+    from chalicelib.bootstrap import get_container
+    from chalicelib.domain.audit_chain import AuditEvent
+
+    first = create(world, 0)
+    assert world.call("GET", f"/v1/tests/{first}", "pharmacist-a").status_code == 200
+    assert world.call("GET", f"/v1/tests/{first}/delivery", "admin-a").status_code == 200
+    # another pharmacy probes A's id (journaled on B's chain), and holds its own record of the patient
+    assert world.call("GET", f"/v1/tests/{first}", "pharmacist-b").status_code == 404
+    theirs = create(world, 0, user="pharmacist-b")
+    assert world.call("GET", f"/v1/tests/{theirs}", "pharmacist-b").status_code == 200
+    # a platform decision naming the record on A's chain is no access by a member of A
+    get_container().journal.append(
+        AuditEvent("read", "success", "operator", "platform_admin", PHARMACY_A, record_ids=(first,))
+    )
+
+    body = body_of(rights.call("POST", "/v1/patients/search", "pharmacist-a", nir(0)))
+    assert body["access_history_complete"] is True
+    (record,) = body["records"]
+    history = record["access_history"]
+    assert [(h["action"], h["role"]) for h in history] == [
+        ("create", "pharmacist"),
+        ("read", "pharmacist"),
+        ("read_delivery", "pharmacy_admin"),
+    ]
+    assert {h["pharmacy"] for h in history} == {PHARMACY_A}
+    assert {h["outcome"] for h in history} == {"success"}
+    assert all(set(h) == {"time", "role", "pharmacy", "action", "outcome"} for h in history)
+    assert history == sorted(history, key=lambda h: h["time"])
+    text = json.dumps(history)
+    assert "pharmacist-a" not in text and "admin-a" not in text and "operator" not in text  # roles only
+    assert "platform_admin" not in text and PHARMACY_B not in text
+
+    # B's own export shows B's accesses to B's record, nothing of A's
+    other = body_of(rights.call("POST", "/v1/patients/search", "pharmacist-b", nir(0)))
+    (their_record,) = other["records"]
+    assert [(h["action"], h["pharmacy"]) for h in their_record["access_history"]] == [
+        ("create", PHARMACY_B),
+        ("read", PHARMACY_B),
+    ]

@@ -94,6 +94,7 @@ def test_the_operations_page_lists_every_operator_command() -> None:
     for expected in (
         "make status",
         "make verify-audit",
+        "make breach-scope",
         "make export",
         "make retry",
         "make redrive",
@@ -101,6 +102,7 @@ def test_the_operations_page_lists_every_operator_command() -> None:
         "make purge DRY_RUN=1",
         "operations.status",
         "operations.verify_audit --all",
+        "operations.breach_scope",
         "operations.export run",
         "operations.export retry",
         "operations.export redrive",
