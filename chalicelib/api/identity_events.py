@@ -12,7 +12,7 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib import jobs
-from chalicelib.services.identity_events import EVENT_PATTERN
+from chalicelib.domain.identity_events import EVENT_PATTERN
 
 blueprint = Blueprint(__name__)
 

@@ -18,30 +18,17 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.audit_chain import AuditEvent
+from chalicelib.domain.identity_events import (  # re-exported: the calls and the pattern, declared once
+    COGNITO_EVENT_SOURCE,
+    EVENT_PATTERN,
+    EVENTBRIDGE_SOURCE,
+    SESSION_ENDING_CALLS,
+)
 from chalicelib.ports import AuditJournal, Clock, MembershipRepository, UserLookup
 from chalicelib.services.auth import not_before_after
 
-COGNITO_EVENT_SOURCE = "cognito-idp.amazonaws.com"
-# The envelope's source of CloudTrail's records of the user pools API. EventBridge refuses any
-# PutEvents whose source starts with "aws.", so only AWS sends it; the detail, anyone allowed to
-# put events on the account's bus can shape as CloudTrail's.
-EVENTBRIDGE_SOURCE = "aws.cognito-idp"
-# CloudTrail's management events of the user pools API that end a user's sessions: the admin's
-# disable, delete and global sign-out, and the user's own global sign-out and deletion.
-SESSION_ENDING_CALLS = (
-    "AdminDisableUser",
-    "AdminDeleteUser",
-    "AdminUserGlobalSignOut",
-    "GlobalSignOut",
-    "DeleteUser",
-)
-# What EventBridge matches (the Lambda's rule, chalicelib/api/identity_events.py): AWS's source, and
-# in its record the user pools API's calls.
-EVENT_PATTERN: dict[str, Any] = {
-    "source": [EVENTBRIDGE_SOURCE],
-    "detail-type": ["AWS API Call via CloudTrail"],
-    "detail": {"eventSource": [COGNITO_EVENT_SOURCE], "eventName": list(SESSION_ENDING_CALLS)},
-}
+__all__ = ["COGNITO_EVENT_SOURCE", "EVENTBRIDGE_SOURCE", "EVENT_PATTERN", "SESSION_ENDING_CALLS"]
+
 IDENTITY_PROVIDER_ACTOR = "system:identity-provider"
 # CloudTrail hides some of Cognito's request parameters behind a marker (never a username of ours).
 _HIDDEN = re.compile(r"^HIDDEN_(DUE_TO|FOR)_SECURITY_REASONS$")
