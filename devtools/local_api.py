@@ -128,6 +128,12 @@ class _JsonLines(logging.Formatter):
         return json.dumps({"level": record.levelname, "logger": record.name, "message": record.getMessage()})
 
 
+def _log_request_error(request: Any, client_address: Any) -> None:
+    """socketserver prints a handler's exception (a client that hung up mid-answer) between lines
+    of dashes, its traceback quoting the request: one JSON line naming the exception's type instead."""
+    log_json("request failed in the HTTP server", level="WARNING", error=type(sys.exc_info()[1]).__name__)
+
+
 def serve(host: str, port: int, stage: str) -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(_JsonLines())
@@ -142,6 +148,7 @@ def serve(host: str, port: int, stage: str) -> None:
     CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
     app.__class__ = CustomLocalChalice
     server = LocalDevServer(app, config, host, port, handler_cls=DeployedLikeHandler)
+    server.server.handle_error = _log_request_error
     log_json("serving", url=f"http://{host}:{port}")
     server.server.serve_forever()
 

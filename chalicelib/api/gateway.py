@@ -14,7 +14,19 @@ GATEWAY_RESPONSES: tuple[tuple[str, str, str], ...] = (
     ("THROTTLED", "429", "Too many requests"),
     ("WAF_FILTERED", "403", "Forbidden"),
 )
-GATEWAY_HEADERS: dict[str, str] = {"Content-Type": "application/problem+json", "Cache-Control": "no-store"}
+# The API's security headers (chalicelib/api/problems.py SECURITY_HEADERS), as API Gateway can set
+# them: a gateway response's header value is a quoted literal that cannot hold a quote, so the
+# content policy is `sandbox` (as strict for a problem body) rather than "default-src 'none'".
+GATEWAY_HEADERS: dict[str, str] = {
+    "Content-Type": "application/problem+json",
+    "Cache-Control": "no-store",
+    "Pragma": "no-cache",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "sandbox",
+    "Referrer-Policy": "no-referrer",
+    "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
+}
 
 
 def gateway_problem(kind: str) -> tuple[int, dict[str, Any]]:

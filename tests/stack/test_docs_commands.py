@@ -8,9 +8,9 @@ reader's terminal), in the project directory, with `set -o pipefail`; every comm
 without a traceback, and show the HTTP status its `# NNN` comment names. What differs from a
 reader's `make run` is only where the stack is (the test's own ports and state dir): the
 addresses 127.0.0.1:8000 (API) and :8081 (fake PSC) become the test stack's, a `make` command
-gets `STACK_FILE` from the environment, and `.venv/bin/python -m devtools.…` gets `--stack` (as
-tests/stack/test_operator_commands.py does). docs/operations.md is that test's: it runs those
-commands with stricter rules (a summary for people, one JSON document with `--json`)."""
+gets `STACK_FILE` from the environment, and `.venv/bin/python -m devtools.…` or `operations.…`
+gets `--stack` (as tests/stack/test_operator_commands.py does). docs/operations.md is that test's:
+it runs those commands with stricter rules (a summary for people, one JSON document with `--json`)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ pytestmark = pytest.mark.xdist_group("stack")
 
 PAGE_TIMEOUT = 600
 RUN_ELSEWHERE = {docs.DOCS / "operations.md": "tests/stack/test_operator_commands.py"}
-_DEVTOOLS = re.compile(r"(\.venv/bin/python -m devtools\.\w+[^|;&)\n]*?)(\s*(?:[|;&)]|$))", re.M)
+_DEVTOOLS = re.compile(
+    r"(\.venv/bin/python -m (?:devtools|operations)\.\w+[^|;&)\n]*?)(\s*(?:[|;&)]|$))", re.M
+)
 _BEGIN, _END = "@@docs-command-begin", "@@docs-command-end"
 
 
