@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import payloads
 from chalicelib.api.context import admitted_then_parsed, call, json_body
+from chalicelib.api.lazy import lazy
 from chalicelib.api.routing import PROTECTED, WITH_BODY, ApiBlueprint, Reply, Route
 from chalicelib.bootstrap import get_container
 from chalicelib.domain.commands import (
@@ -20,7 +21,11 @@ from chalicelib.domain.commands import (
     RevokeMember,
 )
 from chalicelib.payloads import parse_invitation, parse_pharmacy, parse_pharmacy_settings
-from chalicelib.services import admin, team
+
+if TYPE_CHECKING:
+    from chalicelib.services import admin, team
+else:
+    admin, team = lazy("chalicelib.services.admin"), lazy("chalicelib.services.team")
 
 blueprint = ApiBlueprint(__name__)
 

@@ -3,15 +3,19 @@ checkpoints, for its pharmacy_admin."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import payloads
 from chalicelib.api.context import admitted_then_parsed, call
+from chalicelib.api.lazy import lazy
 from chalicelib.api.routing import PROTECTED, ApiBlueprint, Reply, Route
 from chalicelib.bootstrap import get_container
 from chalicelib.payloads import parse_audit_query
-from chalicelib.services.journal import admit_reader, read_audit, read_public_key
-from chalicelib.services.records import pharmacy_zone
+
+if TYPE_CHECKING:
+    from chalicelib.services import journal, records
+else:
+    journal, records = lazy("chalicelib.services.journal"), lazy("chalicelib.services.records")
 
 blueprint = ApiBlueprint(__name__)
 
@@ -31,12 +35,12 @@ def audit_journal() -> dict[str, Any]:
     request: Any = blueprint.current_request
     container = get_container()
     this = call(request)
-    zone = pharmacy_zone(container.records, this.caller)
+    zone = records.pharmacy_zone(container.records, this.caller)
     query = admitted_then_parsed(
-        lambda: admit_reader(container.journal, this),
+        lambda: journal.admit_reader(container.journal, this),
         lambda: parse_audit_query(request.query_params, now=container.clock.now(), zone=zone),
     )
-    items, next_cursor = read_audit(container.journal, this, query)
+    items, next_cursor = journal.read_audit(container.journal, this, query)
     return {"items": items, "next_cursor": next_cursor}
 
 
@@ -52,4 +56,4 @@ def audit_journal() -> dict[str, Any]:
 )
 def audit_public_key() -> Any:
     request: Any = blueprint.current_request
-    return read_public_key(get_container().journal, call(request))
+    return journal.read_public_key(get_container().journal, call(request))

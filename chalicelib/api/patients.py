@@ -5,15 +5,20 @@ POST, not GET: the NIR travels in the body, so it never appears in a URL or an a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import payloads
 from chalicelib.api.context import admitted_then_parsed, call, json_body
+from chalicelib.api.lazy import lazy
 from chalicelib.api.routing import PROTECTED, WITH_BODY, ApiBlueprint, Reply, Route
 from chalicelib.bootstrap import get_container
 from chalicelib.domain.commands import PatientQuery
 from chalicelib.payloads import parse_patient_query
-from chalicelib.services import patients
+
+if TYPE_CHECKING:
+    from chalicelib.services import patients
+else:
+    patients = lazy("chalicelib.services.patients")
 
 blueprint = ApiBlueprint(__name__)
 

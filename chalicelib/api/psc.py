@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import payloads
 from chalicelib.api.context import json_body, meta
+from chalicelib.api.lazy import lazy
 from chalicelib.api.routing import Access, ApiBlueprint, Reply, Route
 from chalicelib.bootstrap import get_container
 from chalicelib.domain.commands import StartLogin
 from chalicelib.payloads import parse_login_request
-from chalicelib.services import psc_login
+
+if TYPE_CHECKING:
+    from chalicelib.services import psc_login
+else:
+    psc_login = lazy("chalicelib.services.psc_login")
 
 blueprint = ApiBlueprint(__name__)
 

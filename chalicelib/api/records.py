@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import payloads
 from chalicelib.api.context import admitted_then_parsed, call, json_body
+from chalicelib.api.lazy import lazy
 from chalicelib.api.openapi import SUBMISSION_EXAMPLE
 from chalicelib.api.routing import PROTECTED, WITH_BODY, ApiBlueprint, Reply, Route
 from chalicelib.bootstrap import get_container
@@ -18,7 +19,11 @@ from chalicelib.payloads import (
     parse_uuid,
 )
 from chalicelib.schema import Schema
-from chalicelib.services import batches, records
+
+if TYPE_CHECKING:
+    from chalicelib.services import batches, records
+else:
+    batches, records = lazy("chalicelib.services.batches"), lazy("chalicelib.services.records")
 
 blueprint = ApiBlueprint(__name__)
 READ_PROBLEMS = (*PROTECTED, "404")

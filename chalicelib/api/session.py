@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.api.context import call
+from chalicelib.api.lazy import lazy
 from chalicelib.api.routing import PROTECTED, ApiBlueprint, Reply, Route
 from chalicelib.bootstrap import get_container
-from chalicelib.services import auth
+
+if TYPE_CHECKING:
+    from chalicelib.services import auth
+else:
+    auth = lazy("chalicelib.services.auth")
 
 blueprint = ApiBlueprint(__name__)
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import payloads
 from chalicelib.api.context import admitted_then_parsed, call
+from chalicelib.api.lazy import lazy
 from chalicelib.api.routing import PROTECTED, ApiBlueprint, Reply, Route
 from chalicelib.bootstrap import get_container
 from chalicelib.payloads import parse_stats_query
-from chalicelib.services import stats
-from chalicelib.services.records import pharmacy_zone
+
+if TYPE_CHECKING:
+    from chalicelib.services import records, stats
+else:
+    records, stats = lazy("chalicelib.services.records"), lazy("chalicelib.services.stats")
 
 blueprint = ApiBlueprint(__name__)
 
@@ -30,7 +34,7 @@ blueprint = ApiBlueprint(__name__)
 def read_stats() -> dict[str, Any]:
     request = blueprint.current_request
     container, this = get_container(), call(request)
-    zone = pharmacy_zone(container.records, this.caller)
+    zone = records.pharmacy_zone(container.records, this.caller)
     query = admitted_then_parsed(
         lambda: stats.admit(container.stats, this),
         lambda: parse_stats_query(request.query_params, zone=zone),

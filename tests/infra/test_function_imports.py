@@ -93,6 +93,15 @@ def test_the_api_function_loads_no_export_hl7_or_sidep_code_even_with_its_contai
     assert _any_of(loaded, EXPORT_CODE) == []
 
 
+def test_the_api_function_starts_without_its_use_cases_and_loads_one_when_a_route_first_calls_it() -> None:
+    """chalicelib/api/lazy.py: `import app` loads no use case but the `Call` every view builds."""
+    started = _loaded("import app")
+    assert "chalicelib.api.records" in started  # the routes are there
+    assert _any_of(started, ("chalicelib.services",)) == ["chalicelib.services", "chalicelib.services.call"]
+    called = _loaded("import app\nfrom chalicelib.api import records\nrecords.records.pharmacy_zone")
+    assert "chalicelib.services.records" in called
+
+
 def test_the_handlers_of_the_other_functions_are_modules_of_their_own() -> None:
     assert _handler_modules() == [
         "chalicelib.api.identity_events",
