@@ -4,8 +4,10 @@ the Call a use case takes: chalicelib/services/call.py)."""
 from __future__ import annotations
 
 import json
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from chalice.app import Request
@@ -19,6 +21,26 @@ _PRINCIPAL = "depistage.principal"
 _REQUEST_ID = "depistage.request_id"
 MAX_JSON_DEPTH = 8
 T = TypeVar("T")
+
+
+_SERVED = threading.local()
+
+
+@contextmanager
+def serving(request: Request) -> Iterator[None]:
+    """Record `request` as the one this thread serves, while it is served (the gate, api/middleware.py)."""
+    _SERVED.request = request
+    try:
+        yield
+    finally:
+        _SERVED.request = None
+
+
+def served_request() -> Request | None:
+    """The request this thread serves: Chalice keeps one current request per app, which threads
+    serving at once (`chalice local`, a test client's threads) overwrite."""
+    request: Request | None = getattr(_SERVED, "request", None)
+    return request
 
 
 def request_id(request: Request) -> str:

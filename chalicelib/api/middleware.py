@@ -12,7 +12,7 @@ from typing import Any
 from chalice import Chalice, Response
 from chalice.app import Request
 
-from chalicelib.api.context import meta, request_id, set_caller
+from chalicelib.api.context import meta, request_id, serving, set_caller
 from chalicelib.api.problems import (
     SECURITY_HEADERS,
     PayloadTooLarge,
@@ -69,7 +69,8 @@ def install(app: Chalice, container: Callable[[], Any]) -> None:
         # never be logged on another's lines.
         logger.thread_safe_append_keys(correlation_id=rid, route=event.path, method=event.method)
         try:
-            response: Response = as_problem(guarded(event, get_response))
+            with serving(event):
+                response: Response = as_problem(guarded(event, get_response))
             logger.info("request", extra={"status": response.status_code})
         finally:
             logger.thread_safe_clear_keys()

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 from chalice import Blueprint, Chalice, Response
 
+from chalicelib.api.context import served_request
 from chalicelib.api.problems import mapped
 from chalicelib.schema import Obj, Schema, Shape
 
@@ -126,6 +127,13 @@ class ApiBlueprint(Blueprint):
     def __init__(self, import_name: str) -> None:
         super().__init__(import_name)
         self.declarations: list[Route] = []
+
+    @property
+    def current_request(self) -> Any:
+        """The request this thread serves (api/context.served_request), else Chalice's: its one
+        current request per app is overwritten by another thread serving at the same time."""
+        request = served_request()
+        return request if request is not None else super().current_request
 
     def route(self, path: str | Route, **kwargs: Any) -> Callable[..., Any]:
         """Register the declared route (a `Route`); a bare path with Chalice's options registers a
