@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
+from chalicelib.adapters.patient_blob import seal, unseal
 from chalicelib.domain import delivery
 from chalicelib.domain.audit_chain import AuditEvent
 from chalicelib.domain.commands import (
@@ -32,7 +32,6 @@ from chalicelib.domain.psc import (
     UnknownIdentifier,
 )
 from chalicelib.domain.retention import RetentionFacts, RetentionPolicy
-from chalicelib.domain.serialization import patient_from_json, patient_to_json
 from chalicelib.domain.stats import Skeleton
 from chalicelib.payloads import (
     parse_invitation,
@@ -80,13 +79,13 @@ class FixedClock:
 
 
 class FakeCipher:
+    """The real blob codec (adapters/patient_blob.py), reversed instead of encrypted."""
+
     def encrypt(self, patient: Patient, *, finess: str, record_id: str) -> bytes:
-        return json.dumps({"f": finess, "r": record_id, "p": patient_to_json(patient)}).encode()[::-1]
+        return seal(patient, finess=finess, record_id=record_id)[::-1]
 
     def decrypt(self, blob: bytes, *, finess: str, record_id: str) -> Patient:
-        sealed = json.loads(blob[::-1])
-        assert sealed["f"] == finess and sealed["r"] == record_id
-        return patient_from_json(sealed["p"])
+        return unseal(blob[::-1], finess=finess, record_id=record_id)
 
 
 class FakeIndex:
