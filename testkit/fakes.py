@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from chalicelib.adapters.patient_blob import seal, unseal
 from chalicelib.domain import delivery
+from chalicelib.domain.alerts import Alert, StoredAlert
 from chalicelib.domain.audit_chain import AuditEvent
 from chalicelib.domain.commands import (
     ChangePharmacySettings,
@@ -749,3 +750,46 @@ class FakeMessageQueue:
             raise RuntimeError("the queue refused the messages")
         self.sent.extend(bodies)
         return len(bodies)
+
+
+class FakeAlerts:
+    """The review's alerts in memory (chalicelib/ports/alerts.py); `journal`, if given, gets each
+    raise's `alert_raised` event as the real store appends it."""
+
+    def __init__(self, journal: FakeJournal | None = None) -> None:
+        self.alerts: dict[str, StoredAlert] = {}
+        self.journal = journal
+
+    def raise_alert(self, alert: Alert, *, at: datetime) -> bool:
+        if alert.alert_id in self.alerts:
+            return False
+        self.alerts[alert.alert_id] = StoredAlert(alert, raised_at=at)
+        if self.journal is not None:
+            event = AuditEvent(
+                action="alert_raised",
+                outcome="success",
+                actor=f"review:{alert.detector}",
+                role="system",
+                finess=alert.finess,
+                record_ids=alert.record_ids,
+                reason=alert.alert_id,
+            )
+            self.journal.append(event)
+        return True
+
+    def list_alerts(self, finess: str, *, include_acknowledged: bool, limit: int) -> list[StoredAlert]:
+        mine = [
+            stored
+            for stored in self.alerts.values()
+            if stored.alert.finess == finess and (include_acknowledged or stored.acknowledged_at is None)
+        ]
+        return sorted(mine, key=lambda stored: stored.raised_at, reverse=True)[:limit]
+
+    def acknowledge(self, finess: str, alert_id: str, *, by: str, at: datetime) -> StoredAlert | None:
+        stored = self.alerts.get(alert_id)
+        if stored is None or stored.alert.finess != finess:
+            return None
+        if stored.acknowledged_at is None:
+            stored = replace(stored, acknowledged_by=by, acknowledged_at=at)
+            self.alerts[alert_id] = stored
+        return stored

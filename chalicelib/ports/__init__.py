@@ -11,10 +11,12 @@ chalicelib (tests/unit/test_layers.py). Every name is re-exported here: `from ch
 - sessions: access tokens, Pro Santé Connect logins, our session tokens
 - insi: the INSi teleservice
 - export: the SI-DEP export's queue and sender
+- alerts: the journal review's alerts
 """
 
 from __future__ import annotations
 
+from chalicelib.ports.alerts import Alerts
 from chalicelib.ports.changes import Change, ChangedMeanwhile
 from chalicelib.ports.clock import Clock
 from chalicelib.ports.export import (
@@ -65,6 +67,7 @@ from chalicelib.ports.sessions import (
 )
 
 __all__ = [
+    "Alerts",
     "AuditJournal",
     "BatchSender",
     "BlindIndex",

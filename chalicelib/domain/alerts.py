@@ -1,0 +1,57 @@
+"""Alerts of the journal's automatic review: what a detector found in one pharmacy's journal.
+
+An alert names identifiers only (the actor or source it is about, record ids), never a personal
+value. Its id is derived from what it is about (pharmacy, detector, subject, window start), so that
+the stream handler's retries, which read the same events again, raise it once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from chalicelib.domain.audit_chain import RECORD_IDS_MAX, format_time
+
+# Each detector's name, as alerts, metrics and docs/journal.md name it.
+DETECTORS = (
+    "bulk_reads",  # one actor reads or exports far more distinct records than usual in an hour
+    "search_burst",  # a burst of patient searches
+    "erasure_burst",  # a burst of erasures
+    "repeated_refusals",  # probes of other ids, expired or logged-out tokens
+    "outside_hours",  # activity outside the pharmacy's declared hours
+    "platform_decision",  # any platform decision touching the pharmacy
+)
+
+
+@dataclass(frozen=True)
+class Alert:
+    finess: str
+    detector: str  # one of DETECTORS
+    subject: str  # the actor (or source address) it is about; "" when none
+    window_start: datetime
+    window_end: datetime
+    count: int  # what the detector counted in the window (distinct records, searches, refusals...)
+    threshold: int  # the count above which it raises
+    record_ids: tuple[str, ...] = ()  # the records concerned, at most RECORD_IDS_MAX
+
+    def __post_init__(self) -> None:
+        if self.detector not in DETECTORS:
+            raise ValueError("unknown detector")
+        if len(self.record_ids) > RECORD_IDS_MAX:
+            raise ValueError("an alert names at most RECORD_IDS_MAX records")
+
+    @property
+    def alert_id(self) -> str:
+        key = "\n".join((self.finess, self.detector, self.subject, format_time(self.window_start)))
+        return "a-" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class StoredAlert:
+    """An alert as the pharmacy's admins read it."""
+
+    alert: Alert
+    raised_at: datetime
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None

@@ -1,0 +1,26 @@
+"""The review's alerts: raised by the journal's automatic review, read and acknowledged by a
+pharmacy's admins (chalicelib/domain/alerts.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from chalicelib.domain.alerts import Alert, StoredAlert
+
+
+class Alerts(Protocol):
+    def raise_alert(self, alert: Alert, *, at: datetime) -> bool:
+        """Store the alert and append its `alert_raised` event to the pharmacy's chain, atomically;
+        False (and nothing written) if an alert with this id exists: a replayed stream batch raises
+        nothing twice. Raises ServiceUnavailable if it cannot."""
+        ...
+
+    def list_alerts(self, finess: str, *, include_acknowledged: bool, limit: int) -> list[StoredAlert]:
+        """The pharmacy's alerts, newest first."""
+        ...
+
+    def acknowledge(self, finess: str, alert_id: str, *, by: str, at: datetime) -> StoredAlert | None:
+        """Mark the alert acknowledged (the first acknowledgement stays); None if the pharmacy has no
+        such alert."""
+        ...
