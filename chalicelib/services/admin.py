@@ -58,7 +58,7 @@ def onboard_pharmacy(deps: AdminDeps, call: Call, command: OnboardPharmacy) -> O
 
 
 @dataclass(frozen=True)
-class _Decision:
+class MembershipDecision:
     """One membership decision (`action`) about the pharmacy `finess`, journaled on the pharmacy's
     chain, so the pharmacy sees it, in one transaction with the change; one the platform makes goes
     on the platform's chain as well (after it: a decision is never stored without the pharmacy's
@@ -70,7 +70,7 @@ class _Decision:
     finess: str
 
     @classmethod
-    def of(cls, deps: AdminDeps, call: Call, action: str, finess: str) -> _Decision:
+    def of(cls, deps: AdminDeps, call: Call, action: str, finess: str) -> MembershipDecision:
         return cls(call.audit(deps.journal), call.caller.role == Role.PLATFORM_ADMIN, action, finess)
 
     def journal(self, changes: Sequence[Change] = (), *, reason: str, outcome: str = SUCCESS) -> None:
@@ -91,7 +91,7 @@ class _Decision:
             raise self.refuse(exc) from exc
 
 
-def _managed_pharmacy(deps: AdminDeps, call: Call, action: str, finess: str) -> _Decision:
+def _managed_pharmacy(deps: AdminDeps, call: Call, action: str, finess: str) -> MembershipDecision:
     """A platform admin may reach any pharmacy, a pharmacy admin only its own (another's is a 404)."""
     require_role(deps.journal, call, action, MEMBER_MANAGERS)
     try:
@@ -103,7 +103,7 @@ def _managed_pharmacy(deps: AdminDeps, call: Call, action: str, finess: str) -> 
         raise NotFound("No such pharmacy.")
     if not deps.pharmacies.exists(finess):
         raise NotFound("No such pharmacy.")
-    return _Decision.of(deps, call, action, finess)
+    return MembershipDecision.of(deps, call, action, finess)
 
 
 managed_pharmacy = _managed_pharmacy
@@ -154,7 +154,7 @@ def invite_member(deps: AdminDeps, call: Call, command: InviteMember) -> Invited
     return InvitedMember(username, role, finess, email=command.email)
 
 
-def _add_change(deps: AdminDeps, call: Call, decision: _Decision, membership: Membership) -> Change:
+def _add_change(deps: AdminDeps, call: Call, decision: MembershipDecision, membership: Membership) -> Change:
     """A new membership: the platform's is a pharmacy's first admin (stored only while it has none)."""
     if decision.by_platform:
         return deps.memberships.add_first_admin_change(membership, created_by=call.caller.username)
@@ -180,7 +180,7 @@ def _lists_here(deps: AdminDeps, national_id: str, finess: str) -> bool:
 
 
 def _invite_professional(
-    deps: AdminDeps, call: Call, decision: _Decision, national_id: str, role: Role
+    deps: AdminDeps, call: Call, decision: MembershipDecision, national_id: str, role: Role
 ) -> InvitedMember:
     """A membership is (professional, pharmacy), vouched for by the directory: invited only where
     it lists them as a pharmacist. A membership stored elsewhere, at a pharmacy the directory does not

@@ -15,14 +15,14 @@ from chalicelib.domain.errors import Conflict, Forbidden, NotFound
 from chalicelib.domain.outcomes import PharmacyList, PharmacyOverview, PharmacySummary, Team, TeamMember
 from chalicelib.ports import CognitoInvitation, PharmacyMember
 from chalicelib.services.access import require_role
-from chalicelib.services.admin import PLATFORM_ONLY, AdminDeps, _Decision, managed_pharmacy
+from chalicelib.services.admin import PLATFORM_ONLY, AdminDeps, MembershipDecision, managed_pharmacy
 from chalicelib.services.call import Call
 
 COGNITO = "cognito"
 PSC = "psc"
 
 
-def _team(deps: AdminDeps, call: Call, action: str, finess: str) -> _Decision:
+def _team(deps: AdminDeps, call: Call, action: str, finess: str) -> MembershipDecision:
     """Only the pharmacy's own admins read its team: the platform invites a first admin by national
     identifier and reads no member's e-mail (a refusal, journaled on both chains)."""
     decision = managed_pharmacy(deps, call, action, finess)
@@ -54,7 +54,7 @@ def _member(
     )
 
 
-def _one(deps: AdminDeps, decision: _Decision, username: str) -> PharmacyMember:
+def _one(deps: AdminDeps, decision: MembershipDecision, username: str) -> PharmacyMember:
     found = deps.memberships.members_of(decision.finess, username=username)
     if not found:
         raise decision.refuse(NotFound("No such member of this pharmacy."))
