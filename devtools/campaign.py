@@ -154,7 +154,9 @@ class Campaign:
         batches = [self.items[i : i + BATCH_SIZE] for i in range(0, len(self.items), BATCH_SIZE)]
         self.batches = batches
         self.report = CampaignReport(
-            planned=plan.records, offline=sum("captured_at" in i["test"] for i in self.items), batches=len(batches)
+            planned=plan.records,
+            offline=sum("captured_at" in i["test"] for i in self.items),
+            batches=len(batches),
         )
 
     def run(self) -> CampaignReport:
@@ -170,7 +172,9 @@ class Campaign:
         self._watch(started)
         return self.report
 
-    def _record(self, number: int, batch: list[dict[str, Any]], outcomes: list[dict[str, Any]] | None) -> None:
+    def _record(
+        self, number: int, batch: list[dict[str, Any]], outcomes: list[dict[str, Any]] | None
+    ) -> None:
         if outcomes is None:
             self.report.invalid.append(f"batch {number}: no answer")
             return
@@ -211,7 +215,9 @@ class Campaign:
         days = sorted(
             {datetime.fromisoformat(i["test"]["sampled_at"]).astimezone(PARIS).date() for i in self.items}
         )
-        listed = [s for day in days for s in self.client.summaries(day.isoformat(), self.marker, "acknowledged")]
+        listed = [
+            s for day in days for s in self.client.summaries(day.isoformat(), self.marker, "acknowledged")
+        ]
         ours = [s for s in listed if s["id"] in self.report.results]
         self.report.acknowledged_here = len(ours)
         self.report.captured_shown = sum(
@@ -232,7 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", default=".local/stack.json", help="the stack file (default: %(default)s)")
     parser.add_argument("--records", type=int, default=300, help="(default: %(default)s)")
     parser.add_argument(
-        "--wait", type=float, default=120.0, help="seconds for SI-DEP's acknowledgements (default: %(default)s)"
+        "--wait",
+        type=float,
+        default=120.0,
+        help="seconds for SI-DEP's acknowledgements (default: %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args(argv)

@@ -79,9 +79,7 @@ def test_a_record_without_a_capture_time_shows_null(world: World) -> None:
 def test_a_sample_older_than_the_window_is_refused_alone_and_in_a_batch(
     world: World, deployed_window: int
 ) -> None:
-    late = offline_body(
-        timedelta(days=deployed_window, hours=1), timedelta(days=deployed_window, minutes=30)
-    )
+    late = offline_body(timedelta(days=deployed_window, hours=1), timedelta(days=deployed_window, minutes=30))
     alone = world.call("POST", "/v1/tests", "pharmacist-a", late)
     assert alone.status_code == 400
     problem = body_of(alone)

@@ -47,9 +47,7 @@ def test_a_result_captured_offline_days_ago_reaches_sidep_at_once_with_its_sampl
     sampled = (now - timedelta(days=window - 1, hours=3)).replace(microsecond=0)
     body = screening_body(2, result="positive", sampled_at=sampled.astimezone(paris).isoformat())
     body["test"]["captured_at"] = (sampled + timedelta(minutes=20)).astimezone(paris).isoformat()
-    items = parse_batch(
-        {"items": [{"key": str(uuid.uuid4()), **body}]}, now=now, max_age_days=window
-    )
+    items = parse_batch({"items": [{"key": str(uuid.uuid4()), **body}]}, now=now, max_age_days=window)
     caller = Principal("pharmacist-a", Role.PHARMACIST, FINESS)
     (created,) = create_batch(container.records, Call(caller), CreateBatch(items)).items
     assert created.id is not None
