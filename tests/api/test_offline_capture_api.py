@@ -100,3 +100,27 @@ def test_a_sample_older_than_the_window_is_refused_alone_and_in_a_batch(
     read = body_of(world.call("GET", second["location"], "pharmacist-a"))
     assert read["test"]["captured_at"] == fresh["test"]["captured_at"]
     assert late["test"]["sampled_at"][:19] not in answer.body.decode()
+
+
+def test_a_batch_item_replayed_with_another_capture_time_is_a_conflict_not_a_second_record(
+    world: World,
+) -> None:
+    key = str(uuid.uuid4())
+    entered = offline_body(timedelta(days=1, hours=1), timedelta(days=1))
+    first = body_of(
+        world.call("POST", "/v1/test-batches", "pharmacist-a", {"items": [{"key": key, **entered}]})
+    )
+    (created,) = first["items"]
+    assert created["outcome"] == "created"
+
+    again = body_of(
+        world.call("POST", "/v1/test-batches", "pharmacist-a", {"items": [{"key": key, **entered}]})
+    )
+    assert again["items"][0]["outcome"] == "created" and again["items"][0]["id"] == created["id"]
+
+    moved = json.loads(json.dumps(entered))
+    moved["test"]["captured_at"] = moment(timedelta(days=1, minutes=-3))
+    other = body_of(
+        world.call("POST", "/v1/test-batches", "pharmacist-a", {"items": [{"key": key, **moved}]})
+    )
+    assert other["items"][0]["outcome"] == "conflict" and other["items"][0]["id"] is None

@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chalicelib.config import ConfigurationError, Settings, load_settings
 from chalicelib.domain.errors import ValidationFailed
@@ -135,3 +137,30 @@ def test_the_capture_time_is_part_of_a_batch_items_body_for_its_replay() -> None
     (a,) = parse_batch({"items": [first]}, now=NOW, max_age_days=WINDOW)
     (b,) = parse_batch({"items": [second]}, now=NOW, max_age_days=WINDOW)
     assert a.body != b.body
+
+
+SKEW = timedelta(minutes=5)
+
+
+@given(
+    sampled_ago=st.integers(min_value=-10, max_value=(WINDOW + 1) * 24 * 60),
+    captured_after=st.integers(min_value=-20, max_value=(WINDOW + 1) * 24 * 60),
+)
+@settings(max_examples=300, deadline=None)
+def test_a_record_is_accepted_exactly_when_sampled_within_the_window_and_captured_between_sample_and_now(
+    sampled_ago: int, captured_after: int
+) -> None:
+    sampled = NOW - timedelta(minutes=sampled_ago)
+    captured = sampled + timedelta(minutes=captured_after)
+    expected = (
+        NOW - timedelta(days=WINDOW) <= sampled <= NOW + SKEW
+        and sampled - SKEW <= captured <= NOW + SKEW
+        and captured >= NOW - timedelta(days=WINDOW) - SKEW
+    )
+    try:
+        test = parse_submission(_body(sampled, captured), now=NOW, max_age_days=WINDOW).test
+    except ValidationFailed as failed:
+        assert not expected, failed.errors
+        assert {e.field for e in failed.errors} <= {"test.sampled_at", "test.captured_at"}
+    else:
+        assert expected and test.captured_at == captured
