@@ -12,7 +12,7 @@ STAGE ?= prod
 STACK ?= depistage-$(STAGE)
 
 .PHONY: run test install tools lint typecheck check unit format secrets bench package rehearse deploy fuzz load purge login clean lock \
-	status verify-audit breach-scope export redrive retry help cognito soak
+	status verify-audit breach-scope export redrive retry help cognito soak campaign
 
 # `make help`: every target with a `## what it does` comment, in this file's order.
 help:  ## this list (a closed pipe, as in `make help | head`, ends it quietly)
@@ -119,6 +119,11 @@ SOAK_SECONDS ?= 2400
 soak: $(STAMP)  ## a busy day on the local stack, judged from SI-DEP's view (RECORDS, CLIENTS, SOAK_SECONDS)
 	$(PY) -m devtools.soak --clients $(CLIENTS) --records $(RECORDS) --seconds $(SOAK_SECONDS) \
 	  $(if $(STACK_FILE),--stack $(STACK_FILE))
+
+# A campaign synchronised in 3 batches of 100 (a fifth captured offline the day before), watched
+# until SI-DEP acknowledges each (devtools/campaign.py, docs/campaigns.md).
+campaign: $(STAMP)  ## a 300-record campaign through POST /v1/test-batches, until SI-DEP acknowledges each
+	$(PY) -m devtools.campaign $(if $(STACK_FILE),--stack $(STACK_FILE))
 
 # Operator commands (docs/operations.md): the local stack of `make run` by default;
 # STACK_FILE=<stack.json> for another, STAGE=<name> [REGION=...] for a deployed stage; JSON=1 for

@@ -138,6 +138,14 @@ class Settings:
     # The purge reads erase days this far back, so that missed daily runs are caught up.
     retention_purge_lookback_days: int = setting(_POLICY.lookback_days, "RETENTION_PURGE_LOOKBACK_DAYS")
     audit_retention_days: int = setting(365, "AUDIT_RETENTION_DAYS")
+    # The offline synchronisation window (docs/campaigns.md): how old a sample (`sampled_at`) may be
+    # when its record reaches the API. A campaign away from the counter (a nursing home, a school, on
+    # a tablet without network) is synchronised back at the pharmacy within days: a week covers a
+    # campaign trip, a weekend and a missed evening. Not longer: SI-DEP exists for timely
+    # surveillance, and a result reported a week late is past the window in which contact tracing
+    # can still act on it; an older record belongs to a correction with SI-DEP, not to a late
+    # create. At most RETENTION_HARD_CAP_DAYS (checked at load).
+    offline_window_days: int = setting(7, "OFFLINE_WINDOW_DAYS")
     idempotency_ttl_seconds: int = setting(24 * 3600, "IDEMPOTENCY_TTL_SECONDS")
     # Request hardening
     max_body_bytes: int = setting(64 * 1024, "MAX_BODY_BYTES")
@@ -261,6 +269,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigurationError(
             f"region {settings.region} is not an HDS-certified EEA region (allowed: {', '.join(HDS_REGIONS)})"
         )
+    if not 1 <= settings.offline_window_days <= settings.retention_hard_cap_days:
+        raise ConfigurationError("OFFLINE_WINDOW_DAYS must be from 1 to RETENTION_HARD_CAP_DAYS")
     if settings.stage != LOCAL_STAGE:
         # a default is no deployed stage's value, nor are blanks ("   ", " , ")
         _check_given(settings.stage, DEPLOYED, {name for name, value in values.items() if _is_set(value)})

@@ -262,10 +262,16 @@ class Client:
 
     def listed(self, day: str, marker: str) -> list[str]:
         """Ids of this run's records of one day at this client's pharmacy, through the API."""
-        found: list[str] = []
+        return [item["id"] for item in self.summaries(day, marker)]
+
+    def summaries(self, day: str, marker: str, status: str | None = None) -> list[dict[str, Any]]:
+        """This run's records of one day at this client's pharmacy (in `status`, if given), as the
+        API lists them."""
+        found: list[dict[str, Any]] = []
         cursor: str | None = None
         for _ in range(10_000):  # bounded: 100 a page
             params = {"date": day, "limit": "100", **({"cursor": cursor} if cursor else {})}
+            params.update({"status": status} if status else {})
             response = self.session.get(
                 self.api + "/v1/tests", params=params, timeout=REQUEST_TIMEOUT_SECONDS
             )
@@ -274,7 +280,7 @@ class Client:
                 continue
             response.raise_for_status()
             page = response.json()
-            found += [item["id"] for item in page["items"] if f".{marker}" in item["test"]["sampled_at"]]
+            found += [item for item in page["items"] if f".{marker}" in item["test"]["sampled_at"]]
             cursor = page["next_cursor"]
             if not cursor:
                 break

@@ -16,12 +16,17 @@ import boto3
 from chalicelib.adapters.cognito_pool import app_client_settings, user_pool_settings
 from chalicelib.adapters.dynamodb.models import ALL_MODELS
 from chalicelib.bootstrap import bind_tables
-from chalicelib.config import Settings, load_settings
+from chalicelib.config import Settings, env_name, load_settings
 from chalicelib.domain.audit_chain import AUDIT_KEY_SPEC
 from devtools.fake_psc import DIRECTORY_API_KEY
 
 # The WORM bucket, as infra/template/journal.py declares it: kept as long as the journal.
 WORM_RETENTION_DAYS = Settings.audit_retention_days
+# The docs' and the tests' records are sampled on fixed days (2026-11-29: testkit/patients.py, the
+# pages' curl commands), so the local stack and the tests accept samples up to the hard cap's age,
+# as before the offline window was a setting of its own; a deployed stage keeps the default
+# (Settings.offline_window_days), and the tests that pin the window set it themselves.
+EXAMPLES_OFFLINE_WINDOW_DAYS = Settings.retention_hard_cap_days
 LOCAL_WORM_BUCKET = "depistage-audit-worm-local"
 
 
@@ -144,6 +149,7 @@ def provision(
     env: dict[str, str] = {"AWS_DEFAULT_REGION": region}
     if endpoint_url:
         env["AWS_ENDPOINT_URL"] = endpoint_url
+    env[env_name("offline_window_days")] = str(EXAMPLES_OFFLINE_WINDOW_DAYS)
     env.update(create_keys(_client(session, "kms", endpoint_url)))
     env.update(create_user_pool(_client(session, "cognito-idp", endpoint_url), pool_name))
     env["PSC_CLIENT_ID"] = PSC_CLIENT_ID

@@ -689,9 +689,7 @@ class _ClockAndSettings(Protocol):
 
 def create_command(deps: _ClockAndSettings, body: Any, key: str | None = None) -> CreateRecord:
     """POST /v1/tests's command, parsed as its view does (the time from `deps.clock`)."""
-    submission = parse_submission(
-        body, now=deps.clock.now(), max_age_days=deps.settings.retention_hard_cap_days
-    )
+    submission = parse_submission(body, now=deps.clock.now(), max_age_days=deps.settings.offline_window_days)
     idempotency_key = parse_uuid(key, "Idempotency-Key") if key is not None else None
     return CreateRecord(submission, idempotency_key, canonical_json(body))
 

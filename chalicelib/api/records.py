@@ -84,7 +84,7 @@ def create_test() -> Any:
         body, key = json_body(request), request.headers.get("idempotency-key")
         return CreateRecord(
             submission=parse_submission(
-                body, now=container.clock.now(), max_age_days=container.settings.retention_hard_cap_days
+                body, now=container.clock.now(), max_age_days=container.settings.offline_window_days
             ),
             idempotency_key=parse_uuid(key, "Idempotency-Key") if key is not None else None,
             body=canonical_json(body),
@@ -118,7 +118,7 @@ def create_test_batch() -> Any:
         lambda: parse_batch(
             json_body(request),
             now=container.clock.now(),
-            max_age_days=container.settings.retention_hard_cap_days,
+            max_age_days=container.settings.offline_window_days,
         ),
     )
     return batches.create_batch(container.records, this, CreateBatch(items))

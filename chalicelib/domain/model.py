@@ -111,6 +111,9 @@ class ScreeningTest:
     device_id: str
     sampled_at: datetime  # timezone-aware
     result: ScreeningResult | None = None
+    # When the pharmacist entered the record on the device (a campaign captured offline), as the
+    # device's clock said; the server's receipt is the record's created_at. Not personal data.
+    captured_at: datetime | None = None
 
 
 @dataclass(frozen=True)

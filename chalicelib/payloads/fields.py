@@ -19,7 +19,10 @@ Decisions worth knowing:
 - An empty string is invalid even for optional fields: omit the field or send null.
 - `birth_date` may be "today" anywhere on Earth (up to UTC+14), so a newborn tested overseas on
   the day of birth is accepted.
-- `sampled_at` keeps the offset it was given.
+- `sampled_at` keeps the offset it was given, and is at most the offline window old
+  (`OFFLINE_WINDOW_DAYS`, chalicelib/config.py). `captured_at` (optional: when the record was
+  entered on the device, offline perhaps) keeps its offset too, and lies between `sampled_at` and
+  now, within the clock skew.
 - INS traits (`birth_last_name`, `birth_first_names`, `birth_place`, `identity_document`) are
   optional; a birth place must be on the shipped INSEE list. The identity's status is never read
   from the body (an `identity_status` field is refused as unknown): the service derives it.
@@ -219,6 +222,17 @@ def _sampled_at(value: object, context: Context) -> datetime:
     return sampled
 
 
+def _captured_at(value: object, context: Context) -> datetime:
+    """When the record was entered on the device (offline, maybe): within the same window as
+    `sampled_at`; its order against `sampled_at` is the test's rule (requests.py)."""
+    captured = _rfc3339(value)
+    if captured > context.now + context.skew:
+        fail("must not be in the future")
+    if captured < context.now - context.max_age - context.skew:
+        fail(f"must be within the last {context.max_age.days} days")
+    return captured
+
+
 def _device_id(value: object) -> str:
     text = string(value)
     if not _DEVICE_ID.matches(text):
@@ -394,6 +408,7 @@ POSTAL_CODE = kind(_postal_code, {"type": "string"})
 BIRTH_DATE = Kind(_birth_date, DAY.schema)
 BIRTH_PLACE = kind(_birth_place, {"type": "string", "pattern": INSEE_CODE.anchored})
 SAMPLED_AT = Kind(_sampled_at, {"type": "string", "format": "date-time"})
+CAPTURED_AT = Kind(_captured_at, {"type": "string", "format": "date-time"})
 LIST_LIMIT = _limit(LIST_LIMIT_MAX)
 AUDIT_LIMIT = _limit(AUDIT_LIMIT_MAX)
 

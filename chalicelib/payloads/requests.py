@@ -24,6 +24,7 @@ from chalicelib.payloads.fields import (
     BIRTH_DATE,
     BIRTH_PLACE,
     BOOLEAN,
+    CAPTURED_AT,
     CITY,
     CITY_MAX,
     DEVICE_ID,
@@ -165,8 +166,16 @@ def _test(read: Read) -> ScreeningTest | None:
     if device is not None and not device.usable_on(read["sampled_at"].date()):
         read.error("device_id", "was no longer on the EU common list on the sampling day")
         return None
+    captured = read["captured_at"]
+    if captured is not None and captured < read["sampled_at"] - read.context.skew:
+        read.error("captured_at", "must not be before sampled_at")
+        return None
     return ScreeningTest(
-        kind=read["kind"], device_id=read["device_id"], sampled_at=read["sampled_at"], result=read["result"]
+        kind=read["kind"],
+        device_id=read["device_id"],
+        sampled_at=read["sampled_at"],
+        result=read["result"],
+        captured_at=captured,
     )
 
 
@@ -185,9 +194,19 @@ TEST_INPUT: Obj[ScreeningTest] = Obj(
         Field(
             "sampled_at",
             SAMPLED_AT,
-            description="RFC 3339 with an offset; not in the future, within the retention period.",
+            description="RFC 3339 with an offset; not in the future, within the offline "
+            "synchronisation window (OFFLINE_WINDOW_DAYS, 7 days by default).",
         ),
         Field("result", RESULT, required=False, nullable=True, description="Null: pending."),
+        Field(
+            "captured_at",
+            CAPTURED_AT,
+            required=False,
+            nullable=True,
+            description="Optional: when the record was entered on the device (a campaign captured "
+            "offline and synchronised later), RFC 3339 with an offset; from sampled_at to now "
+            "(5 minutes of clock skew allowed). Kept beside the server's created_at.",
+        ),
     ],
     _test,
     name="TestInput",

@@ -79,6 +79,13 @@ TEST: Obj[Any] = Obj(
         ),
         Field("sampled_at", out({"type": "string", "format": "date-time"})),
         Field("result", RESULT, nullable=True),
+        Field(
+            "captured_at",
+            out({"type": "string", "format": "date-time"}),
+            nullable=True,
+            description="When the record was entered on the device, with the device's offset "
+            "(null: not given); the server received it at the record's created_at.",
+        ),
     ],
     name="Test",
 )

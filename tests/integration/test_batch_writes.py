@@ -36,7 +36,7 @@ def test_a_batchs_results_reach_sidep_from_the_records_stream(sidep_env: FakeSid
     )
     poller.poll_once()  # the stream from here on
     body = {"items": [{"key": str(uuid.uuid4()), **screening_body(i % 4)} for i in range(60)]}
-    items = parse_batch(body, now=container.clock.now(), max_age_days=get_settings().retention_hard_cap_days)
+    items = parse_batch(body, now=container.clock.now(), max_age_days=get_settings().offline_window_days)
     caller = Principal("pharmacist-a", Role.PHARMACIST, FINESS)
     result = create_batch(container.records, Call(caller), CreateBatch(items))
     ids = [outcome.id for outcome in result.items]

@@ -54,11 +54,11 @@ class Pharmacy:
         ).replace(hour=hour)
         return self.clock.moment
 
-    def create(self, patient: int, result: str | None = "negative") -> ScreeningRecord:
+    def create(self, patient: int, result: str | None = "negative", **test: str) -> ScreeningRecord:
+        body = screening_body(patient, result)
+        body["test"].update(test)  # captured_at: entered on a device offline
         record, _ = records.create_record(
-            self.container.records,
-            Call(PHARMACIST, META),
-            create_command(self.container.records, screening_body(patient, result)),
+            self.container.records, Call(PHARMACIST, META), create_command(self.container.records, body)
         )
         return record
 
@@ -153,7 +153,8 @@ def test_the_dry_run_changes_nothing_and_reports_the_same(pharmacy: Pharmacy) ->
 
 
 def test_after_erasure_no_personal_value_can_be_read_or_found(pharmacy: Pharmacy) -> None:
-    record = pharmacy.create(0)
+    record = pharmacy.create(0, captured_at="2026-11-29T10:20:31+01:00")
+    assert RecordModel.get(FINESS, record.id).captured_at == "2026-11-29T10:20:31+01:00"
     other = pharmacy.create(1)
     pharmacy.export()
     nir_index = RecordModel.get(FINESS, record.id).nir_index
@@ -176,6 +177,7 @@ def test_after_erasure_no_personal_value_can_be_read_or_found(pharmacy: Pharmacy
         assert needle not in text
     for item in items:
         assert not {"personal", "nir_index", "erase_day", "delivery_history", "export_queue"} & set(item)
+        assert "captured_at" not in item  # the device's time to the second goes with the rest
         assert item["erased_at"]["S"].startswith("2026-12-29")
         assert item["sampled_at"]["S"] == "2026-11-29T00:00:00+01:00"
         assert item["created_at"]["S"] == "2026-11-29T00:00:00Z"

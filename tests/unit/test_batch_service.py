@@ -53,9 +53,7 @@ def deps_with(idempotency: FakeIdempotency) -> records.RecordsDeps:
 
 def command(deps: records.RecordsDeps, items: list[dict[str, Any]]) -> CreateBatch:
     now = deps.clock.now()
-    return CreateBatch(
-        parse_batch({"items": items}, now=now, max_age_days=deps.settings.retention_hard_cap_days)
-    )
+    return CreateBatch(parse_batch({"items": items}, now=now, max_age_days=deps.settings.offline_window_days))
 
 
 def items(count: int) -> list[dict[str, Any]]:

@@ -112,6 +112,7 @@ class RecordModel(Model):
     device_id = UnicodeAttribute()
     sampled_at = UnicodeAttribute()
     result = UnicodeAttribute(null=True)
+    captured_at = UnicodeAttribute(null=True)  # on the device, with its offset (offline capture)
     # aws-encryption-sdk message: the patient's identity and contacts, bound to finess and record id
     personal = BinaryAttribute(null=True, legacy_encoding=False)
     nir_index = UnicodeAttribute(null=True)

@@ -63,6 +63,7 @@ def record_from_model(item: RecordModel) -> tuple[ScreeningRecord, bytes | None]
             device_id=item.device_id,
             sampled_at=parse_iso(item.sampled_at),
             result=ScreeningResult(item.result) if item.result else None,
+            captured_at=_opt_time(item.captured_at),
         ),
         status=RecordStatus(item.status),
         created_at=parse_iso(item.created_at),
@@ -88,6 +89,7 @@ def apply_record(item: RecordModel, record: ScreeningRecord) -> None:
     item.device_id = record.test.device_id
     item.sampled_at = record.test.sampled_at.isoformat()
     item.result = record.test.result.value if record.test.result else None
+    item.captured_at = record.test.captured_at.isoformat() if record.test.captured_at else None
     d = record.delivery
     item.delivery_state = d.state.value
     item.attempts = d.attempts

@@ -6,7 +6,7 @@ the personal ones. Erasure is one conditional UpdateItem per record:
 
     REMOVE personal, nir_index, erase_day (the blob, the blind index entry, the purge index entry),
            the export queue entry and lease, the delivery history and last error (free text
-           from SI-DEP), the pending message
+           from SI-DEP), the pending message, the device's capture time
     SET    erased_at, updated_at, version + 1, expires_at = the skeleton's expiry,
            created_at and sampled_at truncated to their day
 
@@ -73,6 +73,7 @@ ERASED_ATTRIBUTES = (
     "pending_message",
     "delivery_history",
     "last_error",
+    "captured_at",  # to the second, like created_at and sampled_at (truncated): not kept precise
 )
 
 
