@@ -23,7 +23,7 @@ from chalicelib.domain.commands import (
     StartLogin,
     canonical_json,
 )
-from chalicelib.domain.errors import Conflict, NotFound, ServiceUnavailable, Unauthenticated
+from chalicelib.domain.errors import Conflict, ConflictReason, NotFound, ServiceUnavailable, Unauthenticated
 from chalicelib.domain.model import Patient, Role, ScreeningRecord
 from chalicelib.domain.psc import (
     PHARMACIST_PROFESSION,
@@ -418,7 +418,7 @@ class FakeUsers:
 
     def resend_invitation(self, username: str) -> None:
         if username not in self.invited or username in self.accepted:
-            raise Conflict("This member has no pending invitation.")
+            raise Conflict("This member has no pending invitation.", reason=ConflictReason.NO_PENDING_INVITATION)
         self.resent.append(username)
 
 
