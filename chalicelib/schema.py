@@ -3,8 +3,9 @@ response) and emit its JSON Schema (OpenAPI 3.1) fragment from the same declarat
 
 Parsing collects every error of its input before raising one `ValidationFailed`, each error naming a
 dotted field path (`patient.address.postal_code`) and the stable code of the rule it breaks (a
-`Rule`, chalicelib/domain/errors.py: `fail(RULE)` in a parser, `read.error(name, RULE)` in a build). Messages are built from constants only: they never
-quote a submitted value, and third-party exception messages (which may) are never passed on.
+`Rule`, chalicelib/domain/errors.py: `fail(RULE)` in a parser, `read.error(name, RULE)` in a
+build). Messages are built from constants only: they never quote a submitted value, and
+third-party exception messages (which may) are never passed on.
 
 - A `Kind` is a scalar field kind: its parser (value, context) -> parsed value, raising `Invalid`,
   and the schema fragment it declares. Custom rules (a NIR's key, a FINESS's Luhn key, a device on

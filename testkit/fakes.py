@@ -418,7 +418,9 @@ class FakeUsers:
 
     def resend_invitation(self, username: str) -> None:
         if username not in self.invited or username in self.accepted:
-            raise Conflict("This member has no pending invitation.", reason=ConflictReason.NO_PENDING_INVITATION)
+            raise Conflict(
+                "This member has no pending invitation.", reason=ConflictReason.NO_PENDING_INVITATION
+            )
         self.resent.append(username)
 
 

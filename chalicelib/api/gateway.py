@@ -45,5 +45,10 @@ GATEWAY_HEADERS: dict[str, str] = {
 def gateway_problem(kind: str) -> tuple[int, dict[str, Any]]:
     """The status and problem+json body the gateway answers for a response type."""
     problem = GATEWAY_TYPES[kind]
-    body = {"type": problem.uri, "title": problem.title, "status": problem.status, "detail": problem.title + "."}
+    body = {
+        "type": problem.uri,
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.title + ".",
+    }
     return problem.status, body

@@ -112,7 +112,10 @@ INTERNAL_ERROR = ProblemType(
     "internal-error", 500, "Internal error", "An unexpected error, logged; nothing echoes it."
 )
 SERVICE_UNAVAILABLE = ProblemType(
-    "service-unavailable", 503, "Service unavailable", f"A dependency failed; nothing was half-written. {_RETRY}"
+    "service-unavailable",
+    503,
+    "Service unavailable",
+    f"A dependency failed; nothing was half-written. {_RETRY}",
 )
 
 # Exception type → its problem type. Looked up along the error's MRO, so the most specific entry wins;
@@ -159,7 +162,9 @@ PROBLEMS: dict[type[Exception], ProblemType] = {
     Unauthenticated: ProblemType(
         "unauthenticated", 401, "Unauthenticated", "No valid access token (missing, expired or revoked)."
     ),
-    Forbidden: ProblemType("forbidden", 403, "Forbidden", "The caller's role or pharmacy does not allow this."),
+    Forbidden: ProblemType(
+        "forbidden", 403, "Forbidden", "The caller's role or pharmacy does not allow this."
+    ),
     NotFound: ProblemType("not-found", 404, "Not found", "No such resource, or one of another pharmacy."),
     Conflict: ProblemType("conflict", 409, "Conflict", "The resource's state forbids this."),
     ServiceUnavailable: SERVICE_UNAVAILABLE,
@@ -214,7 +219,9 @@ CONFLICTS: dict[ConflictReason, ProblemType] = {
         ConflictReason.PSC_ADMIN_NEEDED,
         "Requiring Pro Santé Connect needs a pharmacy_admin who logs in with it first.",
     ),
-    ConflictReason.SELF_REVOCATION: _conflict(ConflictReason.SELF_REVOCATION, "An admin cannot revoke themself."),
+    ConflictReason.SELF_REVOCATION: _conflict(
+        ConflictReason.SELF_REVOCATION, "An admin cannot revoke themself."
+    ),
     ConflictReason.NO_PENDING_INVITATION: _conflict(
         ConflictReason.NO_PENDING_INVITATION, "The member has no pending invitation to re-send."
     ),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
+from chalicelib.domain.errors import Rule
 from chalicelib.domain.model import RecordStatus
 from chalicelib.domain.pharmacy_day import PARIS, day_end, day_start, local_day
 from chalicelib.domain.stats import MAX_RANGE_DAYS, StatsQuery
@@ -24,7 +25,6 @@ from chalicelib.payloads.fields import (
     Context,
     require_aware,
 )
-from chalicelib.domain.errors import Rule
 from chalicelib.schema import Field, Kind, Obj, Pattern, Read, Schema, fail, string
 
 # --- the rules of the queries (a parameter's own are its kind's, fields.py), each with its code ---

@@ -6,7 +6,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chalicelib.domain.commands import ChangePharmacySettings, InviteMember, OnboardPharmacy, RevokeMember
-from chalicelib.domain.errors import Conflict, ConflictReason, DomainError, Forbidden, NotFound, ValidationFailed
+from chalicelib.domain.errors import (
+    Conflict,
+    ConflictReason,
+    DomainError,
+    Forbidden,
+    NotFound,
+    ValidationFailed,
+)
 from chalicelib.domain.model import Role
 from chalicelib.domain.outcomes import InvitedMember, OnboardedPharmacy, PharmacySettings
 from chalicelib.domain.psc import PscRefused, check_practice, psc_username
@@ -129,10 +136,12 @@ def invite_member(deps: AdminDeps, call: Call, command: InviteMember) -> Invited
             )
         )
     if by_platform and _has_acting_admin(deps, finess):
-        raise decision.refuse(Conflict(
+        raise decision.refuse(
+            Conflict(
                 "This pharmacy has a pharmacy_admin: its admins manage its members.",
                 reason=ConflictReason.PHARMACY_HAS_ADMIN,
-            ))
+            )
+        )
     if command.national_id is not None:
         return _invite_professional(deps, call, decision, command.national_id, role)
     if by_platform:
@@ -207,7 +216,12 @@ def _invite_professional(
         decision.commit([_add_change(deps, call, decision, membership)], reason=reason)
         return result
     if current.finess == finess:
-        raise decision.refuse(Conflict("This professional is already a member of this pharmacy.", reason=ConflictReason.ALREADY_MEMBER))
+        raise decision.refuse(
+            Conflict(
+                "This professional is already a member of this pharmacy.",
+                reason=ConflictReason.ALREADY_MEMBER,
+            )
+        )
     if _lists_here(deps, national_id, current.finess):
         raise decision.refuse(
             Conflict(

@@ -156,7 +156,8 @@ def erase_patient(deps: PatientsDeps, call: Call, query: PatientQuery) -> dict[s
             break
         else:
             raise Conflict(
-                "A record of this patient kept changing meanwhile; retry.", reason=ConflictReason.CHANGED_MEANWHILE
+                "A record of this patient kept changing meanwhile; retry.",
+                reason=ConflictReason.CHANGED_MEANWHILE,
             )
     found = [*erased, *(r["id"] for r in already_sent)]
     audit.record(

@@ -347,7 +347,8 @@ def withdraw_record(deps: RecordsDeps, call: Call, record_id: str) -> ScreeningR
     def mutate(record: ScreeningRecord) -> bool:
         if not delivery_rules.already_sent(record):
             raise Conflict(
-                "Nothing of this test was ever sent to SI-DEP; cancel it instead.", reason=ConflictReason.NEVER_SENT
+                "Nothing of this test was ever sent to SI-DEP; cancel it instead.",
+                reason=ConflictReason.NEVER_SENT,
             )
         if record.status == RecordStatus.CANCELLED:
             return False

@@ -89,10 +89,12 @@ def resend_invitation(deps: AdminDeps, call: Call, command: ResendInvitation) ->
         )
     invitation = deps.users.invitation(username)
     if invitation is None or not invitation.pending:
-        raise decision.refuse(Conflict(
+        raise decision.refuse(
+            Conflict(
                 "This member has accepted their invitation: there is none pending.",
                 reason=ConflictReason.NO_PENDING_INVITATION,
-            ))
+            )
+        )
     try:
         deps.users.resend_invitation(username)
     except Conflict as exc:  # accepted meanwhile

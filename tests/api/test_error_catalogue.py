@@ -98,11 +98,15 @@ def test_each_type_is_declared_once_and_every_exception_s_type_is_declared() -> 
 def test_a_field_error_carries_its_rule_s_code_in_the_problem() -> None:
     response = problem_for(ValidationFailed([nir.NIR_CHECKSUM.at("patient.nir")]))
     assert response.body["type"] == TYPE_PREFIX + "validation-failed"
-    assert response.body["errors"] == [{"field": "patient.nir", "code": "nir_checksum", "message": "has a wrong key"}]
+    assert response.body["errors"] == [
+        {"field": "patient.nir", "code": "nir_checksum", "message": "has a wrong key"}
+    ]
 
 
 def test_a_conflict_s_reason_is_its_type_and_already_sent_names_the_withdrawal() -> None:
-    sent = problem_for(Conflict("sent", reason=ConflictReason.ALREADY_SENT, withdrawal="/v1/tests/x/withdrawal"))
+    sent = problem_for(
+        Conflict("sent", reason=ConflictReason.ALREADY_SENT, withdrawal="/v1/tests/x/withdrawal")
+    )
     assert sent.status_code == 409
     assert sent.body == {
         "type": TYPE_PREFIX + "already-sent",

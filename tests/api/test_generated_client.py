@@ -99,14 +99,15 @@ def test_a_generated_client_lists_the_team_and_re_sends_a_pending_invitation(
 
 def _shown_in_french(problem: Any) -> list[str]:
     """What a French app shows for a problem: it switches on the type, then on each field's code,
-    and falls back to the English words for a type or code it does not know."""
-    match problem.type:
+    and falls back to the English words for a type or code it does not know (`type_`: the
+    generator's name for `type`)."""
+    match problem.type_:
         case "tag:depistage.fr,2026:problems/validation-failed":
             return [f"{e.field} : {FRENCH['field_errors'].get(e.code, e.message)}" for e in problem.errors]
         case "tag:depistage.fr,2026:problems/no-pending-invitation":
-            return ["Rien à renvoyer. " + FRENCH["problem_types"][problem.type]]
+            return ["Rien à renvoyer. " + FRENCH["problem_types"][problem.type_]]
         case _:
-            return [FRENCH["problem_types"].get(problem.type, problem.detail)]
+            return [FRENCH["problem_types"].get(problem.type_, problem.detail)]
 
 
 def test_a_generated_client_switches_on_problem_types_and_error_codes(

@@ -115,8 +115,8 @@ def test_unknown_month_is_accepted_and_not_compared(month: str) -> None:
 def test_both_mismatches_are_reported() -> None:
     number = nir.normalise("295109912611193")
     assert nir.disagreements(number, Sex.M, date(1980, 1, 1)) == [
-        "does not agree with patient.sex",
-        "does not agree with patient.birth_date",
+        nir.NIR_SEX_MISMATCH,
+        nir.NIR_BIRTH_DATE_MISMATCH,
     ]
 
 

@@ -47,7 +47,9 @@ class DynamoDbPharmacies:
         item = self._new_item(finess, name, time_zone, created_by)
         return Change(
             write=lambda t: t.save(item, condition=PharmacyModel.finess.does_not_exist()),
-            conflict=lambda _failed: Conflict("This pharmacy is already onboarded.", reason=ConflictReason.PHARMACY_EXISTS),
+            conflict=lambda _failed: Conflict(
+                "This pharmacy is already onboarded.", reason=ConflictReason.PHARMACY_EXISTS
+            ),
         )
 
     def add(self, finess: str, name: str, *, time_zone: str | None = None, created_by: str) -> None:
@@ -57,7 +59,9 @@ class DynamoDbPharmacies:
                 item.save(condition=PharmacyModel.finess.does_not_exist())
             except PutError as exc:
                 if is_conditional_failure(exc):
-                    raise Conflict("This pharmacy is already onboarded.", reason=ConflictReason.PHARMACY_EXISTS) from exc
+                    raise Conflict(
+                        "This pharmacy is already onboarded.", reason=ConflictReason.PHARMACY_EXISTS
+                    ) from exc
                 raise
 
     def exists(self, finess: str) -> bool:
@@ -273,7 +277,8 @@ class DynamoDbMemberships:
                     reason=ConflictReason.PHARMACY_HAS_ADMIN,
                 )
             return Conflict(
-                "This professional's membership changed meanwhile; retry.", reason=ConflictReason.CHANGED_MEANWHILE
+                "This professional's membership changed meanwhile; retry.",
+                reason=ConflictReason.CHANGED_MEANWHILE,
             )
 
         return Change(write=write, conflict=conflict)

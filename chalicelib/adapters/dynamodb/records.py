@@ -15,7 +15,13 @@ from chalicelib.adapters.dynamodb.errors import dynamodb_errors, is_conditional_
 from chalicelib.adapters.dynamodb.models import RecordModel, export_queue_key
 from chalicelib.adapters.dynamodb.sent_markers import no_marker, with_marker
 from chalicelib.domain.delivery import already_sent, has_message_to_send
-from chalicelib.domain.errors import CURSOR_OF_ANOTHER_LISTING, Conflict, ConflictReason, NotFound, ValidationFailed
+from chalicelib.domain.errors import (
+    CURSOR_OF_ANOTHER_LISTING,
+    Conflict,
+    ConflictReason,
+    NotFound,
+    ValidationFailed,
+)
 from chalicelib.domain.model import (
     Delivery,
     DeliveryEvent,
@@ -169,7 +175,9 @@ class DynamoDbRecordRepository:
                 item.save(condition=RecordModel.record_id.does_not_exist())
             except PutError as exc:
                 if is_conditional_failure(exc):
-                    raise Conflict("A record with this id exists.", reason=ConflictReason.RECORD_EXISTS) from exc
+                    raise Conflict(
+                        "A record with this id exists.", reason=ConflictReason.RECORD_EXISTS
+                    ) from exc
                 raise
 
     def add_change(
@@ -178,7 +186,9 @@ class DynamoDbRecordRepository:
         item = self._new_item(record, blob, nir_index, expires_at=expires_at)
         return Change(
             write=lambda t: t.save(item, condition=RecordModel.record_id.does_not_exist()),
-            conflict=lambda _failed: Conflict("A record with this id exists.", reason=ConflictReason.RECORD_EXISTS),
+            conflict=lambda _failed: Conflict(
+                "A record with this id exists.", reason=ConflictReason.RECORD_EXISTS
+            ),
         )
 
     def _new_item(
