@@ -1,7 +1,8 @@
 """The fields of the API's payloads: the patterns (each once: parsers full-match them, schemas carry
-them anchored), the field rules (a value -> a parsed value, or `Invalid` with a message that quotes
-nothing) and the kinds that pair a rule with its schema fragment (chalicelib/schema.py). The request,
-query and response declarations (requests.py, queries.py, responses.py) are built from these.
+them anchored), the field rules (a value -> a parsed value, or `Invalid` naming the `Rule` broken:
+its stable code and a message that quotes nothing) and the kinds that pair a rule with its schema
+fragment (chalicelib/schema.py). The request, query and response declarations (requests.py,
+queries.py, responses.py) are built from these.
 
 Rules a schema cannot say (a NIR's key and its agreement with sex and birth date, date ranges,
 NFC-normalised lengths, a FINESS's Luhn key, INSEE's list, the EU device list on the sampling day)
