@@ -2,8 +2,10 @@
 response) and emit its JSON Schema (OpenAPI 3.1) fragment from the same declaration.
 
 Parsing collects every error of its input before raising one `ValidationFailed`, each error naming a
-dotted field path (`patient.address.postal_code`). Messages are built from constants only: they never
-quote a submitted value, and third-party exception messages (which may) are never passed on.
+dotted field path (`patient.address.postal_code`) and the stable code of the rule it breaks (a
+`Rule`, chalicelib/domain/errors.py: `fail(RULE)` in a parser, `read.error(name, RULE)` in a
+build). Messages are built from constants only: they never quote a submitted value, and
+third-party exception messages (which may) are never passed on.
 
 - A `Kind` is a scalar field kind: its parser (value, context) -> parsed value, raising `Invalid`,
   and the schema fragment it declares. Custom rules (a NIR's key, a FINESS's Luhn key, a device on
@@ -31,7 +33,7 @@ from datetime import date
 from enum import Enum, StrEnum
 from typing import Any, Generic, NoReturn, TypeVar
 
-from chalicelib.domain.errors import FieldError, ValidationFailed
+from chalicelib.domain.errors import FieldError, Rule, ValidationFailed
 
 Schema = dict[str, Any]
 T = TypeVar("T")
@@ -42,16 +44,27 @@ _MAX_UNKNOWN_REPORTED = 10
 NULL: Schema = {"type": "null"}
 
 
+# The rules every payload shares (a field's own rules are its kind's, chalicelib/payloads/fields.py).
+REQUIRED = Rule("required", "is required")
+NOT_A_STRING = Rule("not_a_string", "must be a string")
+NOT_AN_OBJECT = Rule("not_an_object", "must be a JSON object")
+UNKNOWN_FIELD = Rule("unknown_field", "is not an allowed {noun}")
+TOO_MANY_UNKNOWN_FIELDS = Rule("too_many_unknown_fields", "has more {noun}s that are not allowed")
+NOT_ONE_OF = Rule("not_one_of", "must be one of: {values}")
+
+
 class Invalid(Exception):
-    """Raised by a field parser; carries a message that never quotes the value."""
+    """Raised by a field parser: the rule broken and its message, which never quotes the value."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, rule: Rule, **params: object) -> None:
+        self.code = rule.code
+        self.message = rule.message.format(**params)
+        super().__init__(self.message)
 
 
-def fail(message: str) -> NoReturn:
-    raise Invalid(message)
+def fail(rule: Rule, **params: object) -> NoReturn:
+    """Break `rule` (its message's parameters: declared constants, never the value)."""
+    raise Invalid(rule, **params)
 
 
 class Errors:
@@ -60,15 +73,15 @@ class Errors:
     def __init__(self) -> None:
         self.items: list[FieldError] = []
 
-    def add(self, field: str, message: str) -> None:
-        self.items.append(FieldError(field, message))
+    def add(self, field: str, rule: Rule, **params: object) -> None:
+        self.items.append(rule.at(field, **params))
 
     def check(self, field: str, parse: Callable[[object], T], value: object) -> T | None:
         """`parse(value)`, or None with an error recorded for `field`."""
         try:
             return parse(value)
         except Invalid as invalid:
-            self.add(field, invalid.message)
+            self.items.append(FieldError(field, invalid.message, invalid.code))
             return None
 
     def failure(self) -> ValidationFailed:
@@ -156,7 +169,7 @@ def out(schema: Schema, dump: Callable[[Any], Any] = plain) -> Kind[Any]:
 
 def string(value: object) -> str:
     if not isinstance(value, str):
-        fail("must be a string")
+        fail(NOT_A_STRING)
     return value
 
 
@@ -165,14 +178,14 @@ def choice(enum: type[E], allowed: Sequence[E] | None = None) -> Kind[E]:
     an `enum` of the same values."""
     members = tuple(allowed) if allowed is not None else tuple(enum)
     values = [member.value for member in members]
-    message = "must be one of: " + ", ".join(values)
+    listed = ", ".join(values)
 
     def parse(value: object) -> E:
         text = string(value)
         for member in members:
             if text == member.value:
                 return member
-        fail(message)
+        fail(NOT_ONE_OF, values=listed)
 
     return kind(parse, {"type": "string", "enum": values})
 
@@ -180,12 +193,12 @@ def choice(enum: type[E], allowed: Sequence[E] | None = None) -> Kind[E]:
 def one_of_strings(values: Sequence[str]) -> Kind[str]:
     """One of a fixed list of strings (declared as that `enum`)."""
     allowed = list(values)
-    message = "must be one of: " + ", ".join(allowed)
+    listed = ", ".join(allowed)
 
     def parse(value: object) -> str:
         text = string(value)
         if text not in allowed:
-            fail(message)
+            fail(NOT_ONE_OF, values=listed)
         return text
 
     return kind(parse, {"type": "string", "enum": allowed})
@@ -250,8 +263,8 @@ class Read:
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
 
-    def error(self, name: str, message: str) -> None:
-        self.errors.add(_join(self.path, name), message)
+    def error(self, name: str, rule: Rule, **params: object) -> None:
+        self.errors.add(_join(self.path, name), rule, **params)
 
     def has(self, *names: str) -> bool:
         """Every one of `names` parsed to a value."""
@@ -337,15 +350,15 @@ class Obj(Shape[T]):
 
     def read(self, raw: object, path: str, errors: Errors, context: Any = None) -> T | None:
         if not isinstance(raw, Mapping):
-            errors.add(path or "body", "must be a JSON object")
+            errors.add(path or "body", NOT_AN_OBJECT)
             return None
         values = {field.name: self._field(field, raw, path, errors, context) for field in self.fields}
         known = {field.name for field in self.fields}
         shown = sorted(_shown_key(key) for key in raw if key not in known)
         for key in shown[:_MAX_UNKNOWN_REPORTED]:
-            errors.add(_join(path, key), f"is not an allowed {self.noun}")
+            errors.add(_join(path, key), UNKNOWN_FIELD, noun=self.noun)
         if len(shown) > _MAX_UNKNOWN_REPORTED:
-            errors.add(path or "body", f"has more {self.noun}s that are not allowed")
+            errors.add(path or "body", TOO_MANY_UNKNOWN_FIELDS, noun=self.noun)
         read = Read(values, raw, path, errors, context)
         return self.build(read) if self.build is not None else None
 
@@ -354,7 +367,7 @@ class Obj(Shape[T]):
         where = _join(path, field.name)
         if field.name not in raw:
             if field.required:
-                errors.add(where, "is required")
+                errors.add(where, REQUIRED)
             return None
         value = raw[field.name]
         if value is None and (field.nullable or not field.required):

@@ -23,7 +23,7 @@ from chalicelib.domain.commands import (
     StartLogin,
     canonical_json,
 )
-from chalicelib.domain.errors import Conflict, NotFound, ServiceUnavailable, Unauthenticated
+from chalicelib.domain.errors import Conflict, ConflictReason, NotFound, ServiceUnavailable, Unauthenticated
 from chalicelib.domain.model import Patient, Role, ScreeningRecord
 from chalicelib.domain.psc import (
     PHARMACIST_PROFESSION,
@@ -107,7 +107,7 @@ class FakeRepository:
             raise ServiceUnavailable()
         key = (record.finess, record.id)
         if key in self.items:
-            raise Conflict()
+            raise Conflict(reason=ConflictReason.RECORD_EXISTS)
         self.items[key] = (copy.deepcopy(replace(record, patient=None)), blob, nir_index)
 
     def add_change(
@@ -117,18 +117,18 @@ class FakeRepository:
             if self.fail_add:
                 raise ServiceUnavailable()
             if (record.finess, record.id) in self.items:
-                raise Conflict()
+                raise Conflict(reason=ConflictReason.RECORD_EXISTS)
             pending.append(lambda: self.add(record, blob, nir_index, expires_at=expires_at))
 
-        return Change(write=write, conflict=lambda _failed: Conflict())
+        return Change(write=write, conflict=lambda _failed: Conflict(reason=ConflictReason.RECORD_EXISTS))
 
     def save_change(self, record: ScreeningRecord, *, expected_version: int) -> Change:
         def write(pending: list[Any]) -> None:
             if self.items[(record.finess, record.id)][0].version != expected_version:
-                raise Conflict()
+                raise Conflict(reason=ConflictReason.CHANGED_MEANWHILE)
             pending.append(lambda: self.save(record, expected_version=expected_version))
 
-        return Change(write=write, conflict=lambda _failed: Conflict())
+        return Change(write=write, conflict=lambda _failed: Conflict(reason=ConflictReason.CHANGED_MEANWHILE))
 
     def get(self, finess: str, record_id: str) -> tuple[ScreeningRecord, bytes | None]:
         if (finess, record_id) not in self.items:
@@ -149,7 +149,7 @@ class FakeRepository:
     def save(self, record: ScreeningRecord, *, expected_version: int) -> None:
         stored, blob, index = self.items[(record.finess, record.id)]
         if stored.version != expected_version:
-            raise Conflict()
+            raise Conflict(reason=ConflictReason.CHANGED_MEANWHILE)
         self.items[(record.finess, record.id)] = (copy.deepcopy(replace(record, patient=None)), blob, index)
 
     def find_by_nir_index(self, finess: str, nir_index: str) -> list[str]:
@@ -249,10 +249,10 @@ class FakeMemberships:
     def add_change(self, membership: Membership, *, created_by: str) -> Change:
         def write(pending: list[Any]) -> None:
             if membership.username.lower() in self.members:
-                raise Conflict()
+                raise Conflict(reason=ConflictReason.ALREADY_MEMBER)
             pending.append(lambda: self.add(membership, created_by=created_by))
 
-        return Change(write=write, conflict=lambda _failed: Conflict())
+        return Change(write=write, conflict=lambda _failed: Conflict(reason=ConflictReason.ALREADY_MEMBER))
 
     def add_first_admin_change(self, membership: Membership, *, created_by: str) -> Change:
         assert membership.finess is not None
@@ -260,22 +260,24 @@ class FakeMemberships:
 
         def write(pending: list[Any]) -> None:
             if finess in self.first_admins or membership.username.lower() in self.members:
-                raise Conflict()
+                raise Conflict(reason=ConflictReason.PHARMACY_HAS_ADMIN)
             pending.append(lambda: self.first_admins.update({finess: membership.username}))
             pending.append(lambda: self.add(membership, created_by=created_by))
 
-        return Change(write=write, conflict=lambda _failed: Conflict())
+        return Change(
+            write=write, conflict=lambda _failed: Conflict(reason=ConflictReason.PHARMACY_HAS_ADMIN)
+        )
 
     def revoke_change(self, membership: Membership, *, by: str) -> Change:
         def write(pending: list[Any]) -> None:
             revoker = self.members.get(by.lower())
             if revoker is None or revoker.role != Role.PHARMACY_ADMIN or revoker.finess != membership.finess:
-                raise Conflict()
+                raise Conflict(reason=ConflictReason.CHANGED_MEANWHILE)
             if membership.username.lower() not in self.members:
                 raise NotFound()
             pending.append(lambda: self.members.pop(membership.username.lower(), None))
 
-        return Change(write=write, conflict=lambda _failed: Conflict())
+        return Change(write=write, conflict=lambda _failed: Conflict(reason=ConflictReason.CHANGED_MEANWHILE))
 
     def end_sessions(self, username: str, *, not_before: int) -> None:
         member = self.members.get(username.lower())
@@ -306,16 +308,16 @@ class FakeMemberships:
         def write(pending: list[Any]) -> None:
             stored = self.members.get(current.username.lower())
             if stored is None or (stored.finess, stored.role) != (current.finess, current.role):
-                raise Conflict()
+                raise Conflict(reason=ConflictReason.CHANGED_MEANWHILE)
             if first_admin:
                 if finess in self.first_admins:
-                    raise Conflict()
+                    raise Conflict(reason=ConflictReason.CHANGED_MEANWHILE)
                 pending.append(lambda: self.first_admins.update({finess: membership.username}))
             pending.append(lambda: self.add(membership, created_by=created_by))
             if leaves_no_admin:
                 pending.append(lambda: self.first_admins.pop(current.finess or "", None))
 
-        return Change(write=write, conflict=lambda _failed: Conflict())
+        return Change(write=write, conflict=lambda _failed: Conflict(reason=ConflictReason.CHANGED_MEANWHILE))
 
 
 @dataclass
@@ -353,16 +355,16 @@ class FakePharmacies:
 
     def add(self, finess: str, name: str, *, time_zone: str | None = None, created_by: str) -> None:
         if finess in self.pharmacies:
-            raise Conflict()
+            raise Conflict(reason=ConflictReason.PHARMACY_EXISTS)
         self.pharmacies[finess] = FakePharmacy(name, time_zone or "Europe/Paris")
 
     def add_change(self, finess: str, name: str, *, time_zone: str | None = None, created_by: str) -> Change:
         def write(pending: list[Any]) -> None:
             if finess in self.pharmacies:
-                raise Conflict()
+                raise Conflict(reason=ConflictReason.PHARMACY_EXISTS)
             pending.append(lambda: self.add(finess, name, time_zone=time_zone, created_by=created_by))
 
-        return Change(write=write, conflict=lambda _failed: Conflict())
+        return Change(write=write, conflict=lambda _failed: Conflict(reason=ConflictReason.PHARMACY_EXISTS))
 
     def exists(self, finess: str) -> bool:
         return finess in self.pharmacies
@@ -418,7 +420,9 @@ class FakeUsers:
 
     def resend_invitation(self, username: str) -> None:
         if username not in self.invited or username in self.accepted:
-            raise Conflict("This member has no pending invitation.")
+            raise Conflict(
+                "This member has no pending invitation.", reason=ConflictReason.NO_PENDING_INVITATION
+            )
         self.resent.append(username)
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import botocore.exceptions
 
-from chalicelib.domain.errors import Conflict, ServiceUnavailable, Unauthenticated
+from chalicelib.domain.errors import Conflict, ConflictReason, ServiceUnavailable, Unauthenticated
 from chalicelib.domain.model import USERNAME_MAX_LENGTH
 from chalicelib.domain.psc import SESSION_FINESS_CLAIM
 from chalicelib.ports import CognitoInvitation, VerifiedToken
@@ -313,7 +313,9 @@ class CognitoUserDirectory:
             self._cognito.exceptions.UnsupportedUserStateException,
             self._cognito.exceptions.UserNotFoundException,
         ) as exc:
-            raise Conflict("This member has no pending invitation.") from exc
+            raise Conflict(
+                "This member has no pending invitation.", reason=ConflictReason.NO_PENDING_INVITATION
+            ) from exc
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise ServiceUnavailable("The identity provider is unavailable.") from exc
 

@@ -44,6 +44,7 @@ blueprint = ApiBlueprint(__name__)
         ),
         (*PROTECTED, *WITH_BODY, "409"),
         body=payloads.PHARMACY_INPUT,
+        example={"finess": "690000013", "name": "Pharmacie de la Gare"},
     )
 )
 def onboard_pharmacy() -> Any:
@@ -67,6 +68,7 @@ def onboard_pharmacy() -> Any:
         ),
         (*PROTECTED, *WITH_BODY, "404", "409"),
         body=payloads.INVITATION,
+        example={"email": "adjointe@example.org", "role": "pharmacist"},
         description="The platform_admin invites a pharmacy's first pharmacy_admin, while it has none (else "
         "`409`), by national identifier only: a pharmacist the national directory lists at that pharmacy, "
         "who logs in with Pro Santé Connect; no one else, no e-mail (`403`). The pharmacy's admins invite "

@@ -12,8 +12,9 @@ from typing import Any, TypeVar
 
 from chalice.app import Request
 
-from chalicelib.domain.errors import FieldError, Unauthenticated, ValidationFailed
+from chalicelib.domain.errors import Unauthenticated, ValidationFailed
 from chalicelib.domain.model import Principal
+from chalicelib.payloads.requests import NOT_JSON, TOO_DEEP
 from chalicelib.ports import RequestMeta
 from chalicelib.services.call import Call
 
@@ -92,9 +93,9 @@ def json_body(request: Request) -> Any:
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise ValidationFailed([FieldError("body", "is not valid JSON")]) from exc
+        raise ValidationFailed([NOT_JSON.at("body")]) from exc
     if _depth(body) > MAX_JSON_DEPTH:
-        raise ValidationFailed([FieldError("body", f"is nested deeper than {MAX_JSON_DEPTH} levels")])
+        raise ValidationFailed([TOO_DEEP.at("body", levels=MAX_JSON_DEPTH)])
     return body
 
 

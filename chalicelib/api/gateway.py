@@ -7,12 +7,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.api.problems import (
+    RATE_LIMITED,
+    REQUEST_BLOCKED,
+    ROUTE_NOT_FOUND,
+    SERVICE_UNAVAILABLE,
+    ProblemType,
+)
+
+# API Gateway's response type → its problem type (chalicelib/api/problems.py). DEFAULT_4XX answers an
+# unknown route and an unknown method alike (the gateway tells them apart no more than that).
+GATEWAY_TYPES: dict[str, ProblemType] = {
+    "DEFAULT_4XX": ROUTE_NOT_FOUND,
+    "DEFAULT_5XX": SERVICE_UNAVAILABLE,
+    "THROTTLED": RATE_LIMITED,
+    "WAF_FILTERED": REQUEST_BLOCKED,
+}
 # (API Gateway's response type, its status, its title)
-GATEWAY_RESPONSES: tuple[tuple[str, str, str], ...] = (
-    ("DEFAULT_4XX", "404", "Not found"),
-    ("DEFAULT_5XX", "503", "Service unavailable"),
-    ("THROTTLED", "429", "Too many requests"),
-    ("WAF_FILTERED", "403", "Forbidden"),
+GATEWAY_RESPONSES: tuple[tuple[str, str, str], ...] = tuple(
+    (name, str(kind.status), kind.title) for name, kind in GATEWAY_TYPES.items()
 )
 # The API's security headers (chalicelib/api/problems.py SECURITY_HEADERS), as API Gateway can set
 # them: a gateway response's header value is a quoted literal that cannot hold a quote, so the
@@ -31,5 +44,11 @@ GATEWAY_HEADERS: dict[str, str] = {
 
 def gateway_problem(kind: str) -> tuple[int, dict[str, Any]]:
     """The status and problem+json body the gateway answers for a response type."""
-    status, title = next((int(status), title) for name, status, title in GATEWAY_RESPONSES if name == kind)
-    return status, {"type": "about:blank", "title": title, "status": status, "detail": title + "."}
+    problem = GATEWAY_TYPES[kind]
+    body = {
+        "type": problem.uri,
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.title + ".",
+    }
+    return problem.status, body

@@ -4,7 +4,9 @@ Generated: the paths are the routes' declarations (chalicelib/api/routing.py `Ro
 in the blueprints), components.schemas and the query parameters the payload declarations of
 chalicelib/payloads/ (the same ones that parse the requests and render the answers). This module
 holds only what is the document's own: the problem responses, the headers every answer carries and
-the path parameters by name. A test checks that its paths and methods are exactly the app's routes
+the path parameters by name. Every problem type (chalicelib/api/problems.py) and every field error
+code (the rules of the payload declarations) is listed from its declaration: `x-problem-types` and
+`x-error-codes`. A test checks that its paths and methods are exactly the app's routes
 and that it is a valid 3.1 document; another that it means what the hand-written document it
 replaced meant.
 """
@@ -19,8 +21,9 @@ from chalice import Response
 
 from chalicelib import payloads
 from chalicelib.api.context import MAX_JSON_DEPTH
-from chalicelib.api.problems import SECURITY_HEADERS
+from chalicelib.api.problems import SECURITY_HEADERS, ProblemType
 from chalicelib.api.routing import Access, ApiBlueprint, Reply, Route
+from chalicelib.domain.errors import Rule
 from chalicelib.schema import Schema, Shape, ref
 
 blueprint = ApiBlueprint(__name__)
@@ -42,6 +45,25 @@ _ERRORS = {
 }
 
 
+def _types_of(status: int) -> list[str]:
+    """The problem types a route's answer of this status may have (their URIs)."""
+    return [kind.uri for kind in ProblemType.declared.values() if kind.status == status]
+
+
+def problem_types() -> dict[str, Schema]:
+    """Every problem type, by URI, as problems.py declares it."""
+    return {
+        kind.uri: {"status": kind.status, "title": kind.title, "description": kind.description}
+        for kind in ProblemType.declared.values()
+    }
+
+
+def error_codes() -> dict[str, Schema]:
+    """Every field error code, with its English message, as the payload declarations declare it (a
+    message's `{name}` is a declared limit the error's message gives)."""
+    return {code: {"message": Rule.declared[code].message} for code in sorted(Rule.declared)}
+
+
 def _headers() -> dict[str, Schema]:
     headers: dict[str, Schema] = {
         name: {"description": "Sent on every response.", "schema": {"type": "string", "const": value}}
@@ -55,8 +77,13 @@ def _headers() -> dict[str, Schema]:
 def _responses() -> dict[str, Schema]:
     problem_content = {"application/problem+json": {"schema": ref(payloads.PROBLEM.name)}}
     responses: dict[str, Schema] = {
-        name: {"description": description, "headers": _headers(), "content": problem_content}
-        for name, description in _ERRORS.values()
+        name: {
+            "description": description,
+            "headers": _headers(),
+            "content": problem_content,
+            "x-problem-types": _types_of(int(status)),
+        }
+        for status, (name, description) in _ERRORS.items()
     }
     responses["ServiceUnavailable"]["headers"] = {
         **_headers(),
@@ -192,7 +219,9 @@ def _document() -> Schema:
                 "Every route but health, this document and the Pro Santé Connect login needs "
                 "`Authorization: Bearer <access token>` (Cognito's, or ours after a PSC login). "
                 "Bodies are `application/json`, at most as nested as "
-                f"{MAX_JSON_DEPTH} levels, with no unknown field. Errors are `application/problem+json`."
+                f"{MAX_JSON_DEPTH} levels, with no unknown field. Errors are `application/problem+json`: "
+                "each has a stable `type` (x-problem-types) and each field error a stable `code` "
+                "(x-error-codes), to switch on and translate."
             ),
         },
         "servers": [{"url": "/"}],
@@ -209,6 +238,8 @@ def _document() -> Schema:
             "schemas": payloads.component_schemas(),
             "responses": _responses(),
         },
+        "x-problem-types": problem_types(),
+        "x-error-codes": error_codes(),
     }
 
 

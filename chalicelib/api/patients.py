@@ -60,6 +60,7 @@ def search_patient() -> dict[str, Any]:
         Reply(200, "What was erased and what SI-DEP holds.", payloads.PATIENT_ERASURE),
         (*PROTECTED, *WITH_BODY, "409"),
         body=payloads.PATIENT_QUERY,
+        example={"nir": "2 95 10 99 126 111 93"},
     )
 )
 def erase_patient() -> dict[str, Any]:

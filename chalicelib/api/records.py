@@ -174,6 +174,7 @@ def read_test(record_id: str) -> Any:
         ),
         (*PROTECTED, *WITH_BODY, "404", "409"),
         body=payloads.RESULT_UPDATE,
+        example={"result": "positive"},
     )
 )
 def set_test_result(record_id: str) -> Any:

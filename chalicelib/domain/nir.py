@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from chalicelib.domain.errors import Rule
 from chalicelib.domain.model import Sex
 
 LENGTH = 15
@@ -26,12 +27,23 @@ MAX_INPUT_LENGTH = 40
 _SEX_BY_DIGIT = {"1": Sex.M, "3": Sex.M, "7": Sex.M, "2": Sex.F, "4": Sex.F, "8": Sex.F}
 
 
-class InvalidNir(ValueError):
-    """The NIR is malformed or contradicts the patient; `message` never contains the number."""
+# The NIR's rules, each with its stable code (chalicelib/domain/errors.py Rule).
+NIR_LENGTH = Rule("nir_length", "must have 15 characters (13 plus a 2-digit key)")
+NIR_CHECKSUM = Rule("nir_checksum", "has a wrong key")
+NIR_CHARACTERS = Rule("nir_characters", "must contain digits only (2A or 2B for Corsica)")
+NIR_SEX_DIGIT = Rule("nir_sex_digit", "must start with 1, 2, 3, 4, 7 or 8")
+NIR_BIRTH_MONTH = Rule("nir_birth_month", "has an invalid birth month")
+NIR_SEX_MISMATCH = Rule("nir_sex_mismatch", "does not agree with patient.sex")
+NIR_BIRTH_DATE_MISMATCH = Rule("nir_birth_date_mismatch", "does not agree with patient.birth_date")
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+
+class InvalidNir(ValueError):
+    """The NIR is malformed or contradicts the patient; its rule's message never contains the number."""
+
+    def __init__(self, rule: Rule) -> None:
+        super().__init__(rule.message)
+        self.rule = rule
+        self.message = rule.message
 
 
 def _birth_month_known(month: int) -> bool:
@@ -50,20 +62,20 @@ def normalise(raw: str) -> str:
     from stdnum.fr import nir as stdnum_nir
 
     if len(raw) > MAX_INPUT_LENGTH:
-        raise InvalidNir("must have 15 characters (13 plus a 2-digit key)")
+        raise InvalidNir(NIR_LENGTH)
     number = stdnum_nir.compact(raw)
     if len(number) != LENGTH:
-        raise InvalidNir("must have 15 characters (13 plus a 2-digit key)")
+        raise InvalidNir(NIR_LENGTH)
     try:
         number = stdnum_nir.validate(number)
     except stdnum_errors.InvalidChecksum:
-        raise InvalidNir("has a wrong key") from None
+        raise InvalidNir(NIR_CHECKSUM) from None
     except stdnum_errors.ValidationError:
-        raise InvalidNir("must contain digits only (2A or 2B for Corsica)") from None
+        raise InvalidNir(NIR_CHARACTERS) from None
     if number[0] not in _SEX_BY_DIGIT:
-        raise InvalidNir("must start with 1, 2, 3, 4, 7 or 8")
+        raise InvalidNir(NIR_SEX_DIGIT)
     if not _birth_month_issued(int(number[3:5])):
-        raise InvalidNir("has an invalid birth month")
+        raise InvalidNir(NIR_BIRTH_MONTH)
     return number
 
 
@@ -82,18 +94,18 @@ def birth_month(number: str) -> int | None:
     return month if _birth_month_known(month) else None
 
 
-def disagreements(number: str, sex: Sex | None, birth_date: date | None) -> list[str]:
+def disagreements(number: str, sex: Sex | None, birth_date: date | None) -> list[Rule]:
     """Why a normalised NIR contradicts the declared sex and birth date (empty when it agrees).
 
     A None sex or birth date (itself invalid, reported elsewhere) is not checked.
     """
-    problems: list[str] = []
+    problems: list[Rule] = []
     if sex is not None and sex_of(number) != sex:
-        problems.append("does not agree with patient.sex")
+        problems.append(NIR_SEX_MISMATCH)
     if birth_date is not None:
         month = birth_month(number)
         year_differs = birth_year_mod_100(number) != birth_date.year % 100
         month_differs = month is not None and month != birth_date.month
         if year_differs or month_differs:
-            problems.append("does not agree with patient.birth_date")
+            problems.append(NIR_BIRTH_DATE_MISMATCH)
     return problems

@@ -1,7 +1,8 @@
 """The fields of the API's payloads: the patterns (each once: parsers full-match them, schemas carry
-them anchored), the field rules (a value -> a parsed value, or `Invalid` with a message that quotes
-nothing) and the kinds that pair a rule with its schema fragment (chalicelib/schema.py). The request,
-query and response declarations (requests.py, queries.py, responses.py) are built from these.
+them anchored), the field rules (a value -> a parsed value, or `Invalid` naming the `Rule` broken:
+its stable code and a message that quotes nothing) and the kinds that pair a rule with its schema
+fragment (chalicelib/schema.py). The request, query and response declarations (requests.py,
+queries.py, responses.py) are built from these.
 
 Rules a schema cannot say (a NIR's key and its agreement with sex and birth date, date ranges,
 NFC-normalised lengths, a FINESS's Luhn key, INSEE's list, the EU device list on the sampling day)
@@ -40,7 +41,7 @@ from chalicelib.domain import finess as finess_rules
 from chalicelib.domain import nir as nir_rules
 from chalicelib.domain import psc
 from chalicelib.domain.devices import device_list
-from chalicelib.domain.errors import FieldError, ValidationFailed
+from chalicelib.domain.errors import FieldError, Rule, ValidationFailed
 from chalicelib.domain.identity import IdentityDocument
 from chalicelib.domain.insee import is_birth_place
 from chalicelib.domain.model import RecordStatus, Role, ScreeningKind, ScreeningResult, Sex
@@ -99,6 +100,55 @@ _NAME_PUNCTUATION = frozenset(" -'’.")
 _INVITABLE_ROLES = (Role.PHARMACIST, Role.PHARMACY_ADMIN)
 
 
+# --- the rules the kinds check, each with its stable code (docs/errors.md) ------------------------
+
+TOO_LONG = Rule("too_long", "must be at most {limit} characters")
+CONTROL_CHARACTERS = Rule("control_characters", "must not contain control characters")
+EMPTY = Rule("empty", "must not be empty")
+EMPTY_OPTIONAL = Rule("empty_optional", "must not be empty (omit it or send null)")
+NAME_CHARACTERS = Rule(
+    "name_characters", "may contain only letters, spaces, hyphens, apostrophes and periods"
+)
+NO_LETTER = Rule("no_letter", "must contain a letter")
+NOT_A_DATE = Rule("not_a_date", "must be a date in the form YYYY-MM-DD")
+NOT_A_CALENDAR_DATE = Rule("not_a_calendar_date", "is not a valid calendar date")
+IN_THE_FUTURE = Rule("in_the_future", "must not be in the future")
+BEFORE_1900 = Rule("before_1900", "must not be before 1900-01-01")
+NOT_A_DATETIME = Rule("not_a_datetime", "must be an RFC 3339 date-time (YYYY-MM-DDThh:mm:ss±hh:mm)")
+NO_OFFSET = Rule("no_offset", "must include a time zone offset (Z or ±hh:mm)")
+NOT_AN_INSTANT = Rule("not_an_instant", "is not a valid date-time")
+TOO_OLD = Rule("too_old", "must be within the last {days} days")
+DEVICE_ID_FORMAT = Rule("device_id_format", "must be an EU common list device id: 1 to 10 digits")
+DEVICE_NOT_LISTED = Rule("device_not_listed", "is not on the EU common list of test devices")
+INSEE_CODE_FORMAT = Rule(
+    "insee_code_format",
+    "must be an INSEE code: 5 characters (a commune, 2A/2B in Corsica, or 99 and a country)",
+)
+UNKNOWN_BIRTH_PLACE = Rule("unknown_birth_place", "is not a commune or country of INSEE's code list")
+NOT_AN_EMAIL = Rule("not_an_email", "is not a valid e-mail address")
+NOT_A_PHONE_NUMBER = Rule("not_a_phone_number", "is not a phone number")
+PHONE_EXTENSION = Rule("phone_extension", "must not have an extension")
+INVALID_PHONE_NUMBER = Rule("invalid_phone_number", "is not a valid phone number")
+POSTAL_CODE_FORMAT = Rule("postal_code_format", "must be 5 digits")
+POSTAL_CODE_DEPARTEMENT = Rule(
+    "postal_code_departement", "must start with a French département number (01–95, 97 or 98)"
+)
+FINESS_LENGTH = Rule("finess_length", "must have 9 characters")
+FINESS_FORMAT = Rule(
+    "finess_format", "must be a département code (01–95, 2A, 2B, 97 or 98) followed by 7 digits"
+)
+FINESS_CHECKSUM = Rule("finess_checksum", "has a wrong check digit")
+LIMIT_RANGE = Rule("limit_range", "must be an integer from 1 to {maximum}")
+CURSOR_FORMAT = Rule("cursor_format", "is not a valid cursor")
+NOT_A_BOOLEAN = Rule("not_a_boolean", "must be true or false")
+NATIONAL_ID_FORMAT = Rule(
+    "national_id_format",
+    "must be 10 to 20 letters or digits (RPPS professionals: 8 followed by the RPPS number)",
+)
+RPPS_FORMAT = Rule("rpps_format", "must be 11 digits")
+NOT_A_UUID = Rule("not_a_uuid", "must be a UUID (8-4-4-4-12 hexadecimal digits)")
+
+
 class Context:
     """What the context-dependent rules compare with: the time of the request and the limits."""
 
@@ -131,14 +181,14 @@ def _text(max_length: int) -> Kind[str]:
     def parse(value: object) -> str:
         text = string(value)
         if len(text) > 4 * max_length:  # cheap bound before any per-character work
-            fail(f"must be at most {max_length} characters")
+            fail(TOO_LONG, limit=max_length)
         if any(_is_control(char) for char in text):
-            fail("must not contain control characters")
+            fail(CONTROL_CHARACTERS)
         text = unicodedata.normalize("NFC", text).strip()
         if not text:
-            fail("must not be empty")
+            fail(EMPTY)
         if len(text) > max_length:
-            fail(f"must be at most {max_length} characters")
+            fail(TOO_LONG, limit=max_length)
         return text
 
     return kind(parse, {"type": "string"})
@@ -151,9 +201,9 @@ def _is_name_char(char: str) -> bool:
 def _person_name(value: object) -> str:
     name = _TEXT_NAME.parse(value, None)
     if not all(_is_name_char(char) for char in name):
-        fail("may contain only letters, spaces, hyphens, apostrophes and periods")
+        fail(NAME_CHARACTERS)
     if not any(unicodedata.category(char)[0] == "L" for char in name):
-        fail("must contain a letter")
+        fail(NO_LETTER)
     return name
 
 
@@ -161,25 +211,25 @@ def _nir(value: object) -> str:
     try:
         return nir_rules.normalise(string(value))
     except nir_rules.InvalidNir as invalid:
-        fail(invalid.message)
+        fail(invalid.rule)
 
 
 def _iso_date(value: object) -> date:
     text = string(value)
     if not _DATE.matches(text):
-        fail("must be a date in the form YYYY-MM-DD")
+        fail(NOT_A_DATE)
     try:
         return date.fromisoformat(text)
     except ValueError:
-        fail("is not a valid calendar date")
+        fail(NOT_A_CALENDAR_DATE)
 
 
 def _birth_date(value: object, context: Context) -> date:
     born = _iso_date(value)
     if born > (context.now.astimezone(UTC) + _EARLIEST_ZONE_AHEAD).date():
-        fail("must not be in the future")
+        fail(IN_THE_FUTURE)
     if born < EARLIEST_BIRTH_DATE:
-        fail("must not be before 1900-01-01")
+        fail(BEFORE_1900)
     return born
 
 
@@ -187,10 +237,10 @@ def _rfc3339(value: object) -> datetime:
     """An RFC 3339 date-time; a missing offset is an error, never a guess."""
     match = _DATETIME.fullmatch(string(value))
     if match is None:
-        fail("must be an RFC 3339 date-time (YYYY-MM-DDThh:mm:ss±hh:mm)")
+        fail(NOT_A_DATETIME)
     offset = match["offset"]
     if offset is None:
-        fail("must include a time zone offset (Z or ±hh:mm)")
+        fail(NO_OFFSET)
     seconds, _, fraction = match["time"].partition(".")
     fraction = f".{fraction[:6]}" if fraction else ""  # datetime keeps microseconds
     offset = "+00:00" if offset in ("Z", "z") else offset
@@ -198,7 +248,7 @@ def _rfc3339(value: object) -> datetime:
         parsed = datetime.fromisoformat(f"{match['date']}T{seconds}{fraction}{offset}")
         parsed.astimezone(UTC)  # it must name an instant: 0001-01-01T00:00:00+01:00 has none
     except (ValueError, OverflowError):
-        fail("is not a valid date-time")
+        fail(NOT_AN_INSTANT)
     return parsed
 
 
@@ -216,9 +266,9 @@ _TIME_OF_OFFSET = Pattern("[0-9]{2}:[0-9]{2}")
 def _sampled_at(value: object, context: Context) -> datetime:
     sampled = _rfc3339(value)
     if sampled > context.now + context.skew:
-        fail("must not be in the future")
+        fail(IN_THE_FUTURE)
     if sampled < context.now - context.max_age:
-        fail(f"must be within the last {context.max_age.days} days")
+        fail(TOO_OLD, days=context.max_age.days)
     return sampled
 
 
@@ -227,27 +277,27 @@ def _captured_at(value: object, context: Context) -> datetime:
     `sampled_at`; its order against `sampled_at` is the test's rule (requests.py)."""
     captured = _rfc3339(value)
     if captured > context.now + context.skew:
-        fail("must not be in the future")
+        fail(IN_THE_FUTURE)
     if captured < context.now - context.max_age - context.skew:
-        fail(f"must be within the last {context.max_age.days} days")
+        fail(TOO_OLD, days=context.max_age.days)
     return captured
 
 
 def _device_id(value: object) -> str:
     text = string(value)
     if not _DEVICE_ID.matches(text):
-        fail("must be an EU common list device id: 1 to 10 digits")
+        fail(DEVICE_ID_FORMAT)
     if device_list().get(text) is None:
-        fail("is not on the EU common list of test devices")
+        fail(DEVICE_NOT_LISTED)
     return text
 
 
 def _birth_place(value: object) -> str:
     text = string(value).strip().upper()
     if not INSEE_CODE.matches(text):
-        fail("must be an INSEE code: 5 characters (a commune, 2A/2B in Corsica, or 99 and a country)")
+        fail(INSEE_CODE_FORMAT)
     if not is_birth_place(text):
-        fail("is not a commune or country of INSEE's code list")
+        fail(UNKNOWN_BIRTH_PLACE)
     return text
 
 
@@ -255,9 +305,9 @@ def _trimmed(value: object, max_length: int) -> str:
     """An optional contact field's text: trimmed, not empty, bounded before any library sees it."""
     text = string(value).strip()
     if not text:
-        fail("must not be empty (omit it or send null)")
+        fail(EMPTY_OPTIONAL)
     if len(text) > max_length:
-        fail(f"must be at most {max_length} characters")
+        fail(TOO_LONG, limit=max_length)
     return text
 
 
@@ -271,7 +321,7 @@ def _email(value: object) -> str:
         return validate_email(text, check_deliverability=False).normalized
     except EmailNotValidError:
         # the library's message may quote the address
-        fail("is not a valid e-mail address")
+        fail(NOT_AN_EMAIL)
 
 
 def _phone(value: object) -> str:
@@ -281,44 +331,42 @@ def _phone(value: object) -> str:
     try:
         number = phonenumbers.parse(text, "FR")
     except phonenumbers.NumberParseException:
-        fail("is not a phone number")
+        fail(NOT_A_PHONE_NUMBER)
     if number.extension:
-        fail("must not have an extension")
+        fail(PHONE_EXTENSION)
     if not phonenumbers.is_valid_number(number):
-        fail("is not a valid phone number")
+        fail(INVALID_PHONE_NUMBER)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def _postal_code(value: object) -> str:
     text = string(value).strip()
     if not _POSTAL_CODE.matches(text):
-        fail("must be 5 digits")
+        fail(POSTAL_CODE_FORMAT)
     if not _POSTAL_DEPARTEMENT.matches(text[:2]):
-        fail("must start with a French département number (01–95, 97 or 98)")
+        fail(POSTAL_CODE_DEPARTEMENT)
     return text
 
 
 def _finess(value: object) -> str:
     number = string(value).upper()
     if len(number) != 9:
-        fail("must have 9 characters")
+        fail(FINESS_LENGTH)
     if not FINESS.matches(number):
-        fail("must be a département code (01–95, 2A, 2B, 97 or 98) followed by 7 digits")
+        fail(FINESS_FORMAT)
     if not finess_rules.has_valid_key(number):
-        fail("has a wrong check digit")
+        fail(FINESS_CHECKSUM)
     return number
 
 
 def _limit(maximum: int) -> Kind[int]:
-    message = f"must be an integer from 1 to {maximum}"
-
     def parse(value: object) -> int:
         text = string(value)
         if not text.isascii() or not text.isdigit() or len(text) > 6:
-            fail(message)
+            fail(LIMIT_RANGE, maximum=maximum)
         limit = int(text)
         if not 1 <= limit <= maximum:
-            fail(message)
+            fail(LIMIT_RANGE, maximum=maximum)
         return limit
 
     return kind(parse, {"type": "integer", "minimum": 1, "maximum": maximum})
@@ -327,29 +375,29 @@ def _limit(maximum: int) -> Kind[int]:
 def _cursor(value: object) -> str:
     text = string(value)
     if len(text) > CURSOR_MAX:
-        fail(f"must be at most {CURSOR_MAX} characters")
+        fail(TOO_LONG, limit=CURSOR_MAX)
     if not CURSOR.matches(text):
-        fail("is not a valid cursor")
+        fail(CURSOR_FORMAT)
     return text
 
 
 def _boolean(value: object) -> bool:
     if not isinstance(value, bool):
-        fail("must be true or false")
+        fail(NOT_A_BOOLEAN)
     return value
 
 
 def _national_id(value: object) -> str:
     text = string(value).strip().upper()
     if not psc.is_national_id(text):
-        fail("must be 10 to 20 letters or digits (RPPS professionals: 8 followed by the RPPS number)")
+        fail(NATIONAL_ID_FORMAT)
     return text
 
 
 def _rpps(value: object) -> str:
     text = string(value).strip()
     if not psc.is_rpps(text):
-        fail("must be 11 digits")
+        fail(RPPS_FORMAT)
     return psc.national_id_of_rpps(text)
 
 
@@ -432,7 +480,7 @@ def validate_finess(value: object, field: str = "finess") -> str:
     try:
         return _finess(value)
     except Invalid as invalid:
-        raise ValidationFailed([FieldError(field, invalid.message)]) from None
+        raise ValidationFailed([FieldError(field, invalid.message, invalid.code)]) from None
 
 
 def finess_with_check_digit(prefix8: str) -> str:
@@ -446,5 +494,5 @@ def finess_with_check_digit(prefix8: str) -> str:
 def parse_uuid(value: object, field: str) -> str:
     """An Idempotency-Key header or a record id: a hyphenated UUID, returned lower-case."""
     if not isinstance(value, str) or not UUID.matches(value):
-        raise ValidationFailed([FieldError(field, "must be a UUID (8-4-4-4-12 hexadecimal digits)")])
+        raise ValidationFailed([NOT_A_UUID.at(field)])
     return str(uuid.UUID(value))

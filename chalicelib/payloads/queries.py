@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
+from chalicelib.domain.errors import Rule
 from chalicelib.domain.model import RecordStatus
 from chalicelib.domain.pharmacy_day import PARIS, day_end, day_start, local_day
 from chalicelib.domain.stats import MAX_RANGE_DAYS, StatsQuery
@@ -16,6 +17,7 @@ from chalicelib.payloads.fields import (
     AUDIT_LIMIT_DEFAULT,
     CURSOR_PARAM,
     DAY,
+    IN_THE_FUTURE,
     LIST_LIMIT,
     LIST_LIMIT_DEFAULT,
     QUERY_TIME,
@@ -24,6 +26,16 @@ from chalicelib.payloads.fields import (
     require_aware,
 )
 from chalicelib.schema import Field, Kind, Obj, Pattern, Read, Schema, fail, string
+
+# --- the rules of the queries (a parameter's own are its kind's, fields.py), each with its code ---
+
+NOT_A_BOUND = Rule(
+    "not_a_date_or_datetime",
+    "must be a date (YYYY-MM-DD) or an RFC 3339 date-time (YYYY-MM-DDThh:mm:ss±hh:mm)",
+)
+OUT_OF_RANGE = Rule("date_out_of_range", "is outside the range of dates the API accepts")
+FROM_AFTER_TO = Rule("from_after_to", "must not be later than to")
+RANGE_TOO_LONG = Rule("range_too_long", "the range may span at most {days} days")
 
 # --- query bounds: a date or an RFC 3339 date-time, a date a day of the pharmacy's time zone ---
 
@@ -48,7 +60,7 @@ def _query_bound(value: object) -> date | datetime:
     if _DAY_ONLY.matches(text):
         return DAY.parse(text, None)
     if "T" not in text.upper() and " " not in text:
-        fail("must be a date (YYYY-MM-DD) or an RFC 3339 date-time (YYYY-MM-DDThh:mm:ss±hh:mm)")
+        fail(NOT_A_BOUND)
     return QUERY_TIME.parse(text, None)
 
 
@@ -75,7 +87,7 @@ def _in_range(convert: Callable[[Any, str], _T], value: Any, zone_name: str) -> 
         if isinstance(converted, datetime):
             converted.astimezone(UTC)
     except (OverflowError, ValueError):
-        fail("is outside the range of dates the API accepts")
+        fail(OUT_OF_RANGE)
     return converted
 
 
@@ -141,9 +153,9 @@ LIST_QUERY: Obj[dict[str, Any]] = _query(
 def _audit_query(read: Read) -> AuditQuery:
     start, end = read["from"], read["to"]
     if start is not None and start > read.context.now:
-        read.error("from", "must not be in the future")
+        read.error("from", IN_THE_FUTURE)
     if start is not None and end is not None and start > end:
-        read.error("from", "must not be later than to")
+        read.error("from", FROM_AFTER_TO)
     limit = read["limit"]
     return AuditQuery(
         from_=start, to=end, limit=limit if limit is not None else AUDIT_LIMIT_DEFAULT, cursor=read["cursor"]
@@ -166,9 +178,9 @@ def _stats_query(read: Read) -> StatsQuery | None:
     if start is None or end is None:
         return None
     if start > end:
-        read.error("from", "must not be later than to")
+        read.error("from", FROM_AFTER_TO)
     elif (end - start).days + 1 > MAX_RANGE_DAYS:
-        read.error("to", f"the range may span at most {MAX_RANGE_DAYS} days")
+        read.error("to", RANGE_TOO_LONG, days=MAX_RANGE_DAYS)
     return StatsQuery(start, end)
 
 

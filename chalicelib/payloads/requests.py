@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from chalicelib.domain import nir as nir_rules
 from chalicelib.domain.commands import BatchItem, canonical_json
 from chalicelib.domain.devices import device_list
-from chalicelib.domain.errors import FieldError
+from chalicelib.domain.errors import Rule
 from chalicelib.domain.model import Address, Patient, Role, ScreeningResult, ScreeningTest, Submission
 from chalicelib.domain.pharmacy_day import zone_of_finess
 from chalicelib.payloads.fields import (
@@ -38,6 +38,7 @@ from chalicelib.payloads.fields import (
     NATIONAL_ID_FIELD,
     NATIONAL_ID_KIND,
     NIR,
+    NOT_A_UUID,
     PHARMACY_NAME,
     PHARMACY_NAME_MAX,
     PHONE,
@@ -54,7 +55,18 @@ from chalicelib.payloads.fields import (
     Context,
     require_aware,
 )
-from chalicelib.schema import Errors, Field, Obj, OneOf, Read, fail, kind, ref
+from chalicelib.schema import NOT_A_STRING, REQUIRED, Errors, Field, Obj, OneOf, Read, fail, kind, ref
+
+# --- the rules of the bodies (a field's own are its kind's, fields.py), each with its stable code ---
+
+NOT_JSON = Rule("not_json", "is not valid JSON")
+TOO_DEEP = Rule("too_deep", "is nested deeper than {levels} levels")
+DEVICE_DELISTED = Rule("device_delisted", "was no longer on the EU common list on the sampling day")
+CAPTURED_BEFORE_SAMPLED = Rule("captured_before_sampled", "must not be before sampled_at")
+ONE_IDENTIFIER = Rule("one_identifier", "send exactly one of {names}")
+NOT_AN_ARRAY = Rule("not_an_array", "must be an array")
+ITEM_COUNT = Rule("item_count", "must hold 1 to {maximum} items")
+INVALID_ITEM = Rule("invalid_item", "is invalid")
 
 # --- the bodies ----------------------------------------------------------------------------------------
 
@@ -83,8 +95,8 @@ ADDRESS_INPUT: Obj[Address] = Obj(
 def _patient(read: Read) -> Patient | None:
     nir = read["nir"]
     if nir is not None:
-        for message in nir_rules.disagreements(nir, read["sex"], read["birth_date"]):
-            read.error("nir", message)
+        for rule in nir_rules.disagreements(nir, read["sex"], read["birth_date"]):
+            read.error("nir", rule)
     if not read.has("nir", "last_name", "first_name", "birth_date", "sex"):
         return None
     # An invalid optional field leaves None here; its error makes the whole parse fail anyway.
@@ -164,11 +176,11 @@ def _test(read: Read) -> ScreeningTest | None:
         return None
     device = device_list().get(read["device_id"])
     if device is not None and not device.usable_on(read["sampled_at"].date()):
-        read.error("device_id", "was no longer on the EU common list on the sampling day")
+        read.error("device_id", DEVICE_DELISTED)
         return None
     captured = read["captured_at"]
     if captured is not None and captured < read["sampled_at"] - read.context.skew:
-        read.error("captured_at", "must not be before sampled_at")
+        read.error("captured_at", CAPTURED_BEFORE_SAMPLED)
         return None
     return ScreeningTest(
         kind=read["kind"],
@@ -228,7 +240,7 @@ BATCH_MAX_ITEMS = 100  # one request's records; also what the body size limit is
 
 def _key(value: object) -> str:
     if not isinstance(value, str) or not UUID.matches(value):
-        fail("must be a UUID (8-4-4-4-12 hexadecimal digits)")
+        fail(NOT_A_UUID)
     return value.lower()
 
 
@@ -246,9 +258,9 @@ BATCH_ITEM: Obj[tuple[str, Submission]] = SUBMISSION.extended(
 
 def _items(value: object) -> list[object]:
     if not isinstance(value, list):
-        fail("must be an array")
+        fail(NOT_AN_ARRAY)
     if not 1 <= len(value) <= BATCH_MAX_ITEMS:
-        fail(f"must hold 1 to {BATCH_MAX_ITEMS} items")
+        fail(ITEM_COUNT, maximum=BATCH_MAX_ITEMS)
     return value
 
 
@@ -310,13 +322,13 @@ def _invitation(read: Read) -> Invitation | None:
     raw = read.raw
     by_psc = "national_id" in raw or "rpps" in raw
     if not by_psc and raw.get("email") is None:
-        read.error("email", "is required" if "email" not in raw else "must be a string")
+        read.error("email", REQUIRED if "email" not in raw else NOT_A_STRING)
     if by_psc and ("email" in raw or ("national_id" in raw and "rpps" in raw)):
-        read.error("national_id", "send one of email, national_id and rpps")
+        read.error("national_id", ONE_IDENTIFIER, names="email, national_id and rpps")
     elif by_psc:  # the one identifier sent: null is no identifier (and would name no field)
         name = "national_id" if "national_id" in raw else "rpps"
         if raw[name] is None:
-            read.error(name, "must be a string")
+            read.error(name, NOT_A_STRING)
     email, national_id = read["email"], read["national_id"] or read["rpps"]
     if read["role"] is None or (email is None and national_id is None):
         return None
@@ -359,7 +371,7 @@ PATIENT_QUERY: Obj[str] = Obj(
 
 def _login(read: Read) -> str | None:
     if (read.raw.get("national_id") is None) == (read.raw.get("rpps") is None):
-        read.error("national_id", "send exactly one of national_id and rpps")
+        read.error("national_id", ONE_IDENTIFIER, names="national_id and rpps")
         return None
     found: str | None = read["national_id"] or read["rpps"]
     return found
@@ -434,7 +446,7 @@ def _batch_item(index: int, raw: object, context: Context) -> BatchItem:
     shown_key = key.lower() if isinstance(key, str) and UUID.matches(key) else None
     if errors.items or parsed is None:
         pointed = tuple(replace(e, field=_pointer(index, e.field)) for e in errors.items)  # code and all
-        return BatchItem(index, shown_key, None, pointed or (FieldError(f"/items/{index}", "is invalid"),))
+        return BatchItem(index, shown_key, None, pointed or (INVALID_ITEM.at(f"/items/{index}"),))
     key, submission = parsed
     record = {name: value for name, value in raw.items() if name != "key"} if isinstance(raw, dict) else {}
     return BatchItem(index, key, submission, (), canonical_json(record))

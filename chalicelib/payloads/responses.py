@@ -210,10 +210,31 @@ MEMBER: OneOf[Any] = OneOf(
     name="Member",
 )
 HEALTH: Obj[Any] = Obj([Field("status", out({"type": "string", "const": "ok"}))], name="Health")
-FIELD_ERROR: Obj[Any] = Obj(_fields("field message"), name="FieldError")
+# A code or a type is a string, not an enum: a client generated from this document must still read
+# an answer whose code a later version added (docs/errors.md: keep a default branch). The document
+# lists them all, from their declarations (chalicelib/api/openapi.py: x-error-codes, x-problem-types).
+FIELD_ERROR: Obj[Any] = Obj(
+    [
+        Field("field", _TEXT, description="The field: a dotted path, or a JSON pointer into a batch."),
+        Field(
+            "code",
+            out({"type": "string", "pattern": "^[a-z0-9_]+$"}),
+            description="The rule the field breaks, stable: one of the document's x-error-codes; "
+            "switch on it and translate it (docs/errors.md).",
+        ),
+        Field("message", _TEXT, description="The rule in English; never quotes the value."),
+    ],
+    name="FieldError",
+)
 PROBLEM: Obj[Any] = Obj(
     [
-        *_fields("type title"),
+        Field(
+            "type",
+            out({"type": "string", "format": "uri"}),
+            description="The problem type, stable: one of the document's x-problem-types; switch on it "
+            "(docs/errors.md).",
+        ),
+        Field("title", _TEXT),
         Field("status", out({"type": "integer", "minimum": 400, "maximum": 599})),
         Field("detail", _TEXT),
         Field("errors", array(FIELD_ERROR), required=False),
@@ -249,7 +270,8 @@ BATCH_OUTCOME: Obj[Any] = Obj(
             "errors",
             array(FIELD_ERROR),
             description="Invalid: each field in error as a JSON pointer into the batch "
-            "(`/items/3/patient/nir`); conflict: the key's. Never a submitted value.",
+            "(`/items/3/patient/nir`) with its rule's code; conflict: the key's "
+            "(`idempotency_key_reused`). Never a submitted value.",
         ),
     ],
     name="BatchOutcome",

@@ -6,7 +6,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chalicelib.domain.commands import ChangePharmacySettings, InviteMember, OnboardPharmacy, RevokeMember
-from chalicelib.domain.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from chalicelib.domain.errors import (
+    Conflict,
+    ConflictReason,
+    DomainError,
+    Forbidden,
+    NotFound,
+    ValidationFailed,
+)
 from chalicelib.domain.model import Role
 from chalicelib.domain.outcomes import InvitedMember, OnboardedPharmacy, PharmacySettings
 from chalicelib.domain.psc import PscRefused, check_practice, psc_username
@@ -129,7 +136,12 @@ def invite_member(deps: AdminDeps, call: Call, command: InviteMember) -> Invited
             )
         )
     if by_platform and _has_acting_admin(deps, finess):
-        raise decision.refuse(Conflict("This pharmacy has a pharmacy_admin: its admins manage its members."))
+        raise decision.refuse(
+            Conflict(
+                "This pharmacy has a pharmacy_admin: its admins manage its members.",
+                reason=ConflictReason.PHARMACY_HAS_ADMIN,
+            )
+        )
     if command.national_id is not None:
         return _invite_professional(deps, call, decision, command.national_id, role)
     if by_platform:
@@ -144,7 +156,8 @@ def invite_member(deps: AdminDeps, call: Call, command: InviteMember) -> Invited
         raise decision.refuse(
             Conflict(
                 "This pharmacy requires Pro Santé Connect: invite its members, admins included, "
-                "by national identifier."
+                "by national identifier.",
+                reason=ConflictReason.PSC_REQUIRED,
             )
         )
     assert command.email is not None  # an invitation names exactly one of them
@@ -203,12 +216,18 @@ def _invite_professional(
         decision.commit([_add_change(deps, call, decision, membership)], reason=reason)
         return result
     if current.finess == finess:
-        raise decision.refuse(Conflict("This professional is already a member of this pharmacy."))
+        raise decision.refuse(
+            Conflict(
+                "This professional is already a member of this pharmacy.",
+                reason=ConflictReason.ALREADY_MEMBER,
+            )
+        )
     if _lists_here(deps, national_id, current.finess):
         raise decision.refuse(
             Conflict(
                 "This professional is a member of another pharmacy where the national directory also "
-                "lists them; its admins can revoke that membership."
+                "lists them; its admins can revoke that membership.",
+                reason=ConflictReason.ALREADY_MEMBER,
             )
         )
     # A move is a revocation the pharmacy left did not make: if it takes its last pharmacy_admin, the
@@ -254,7 +273,8 @@ def set_pharmacy_settings(deps: AdminDeps, call: Call, command: ChangePharmacySe
         raise decision.refuse(
             Conflict(
                 "Requiring Pro Santé Connect binds admins too: first invite a pharmacy_admin by national "
-                "identifier, who then logs in with Pro Santé Connect."
+                "identifier, who then logs in with Pro Santé Connect.",
+                reason=ConflictReason.PSC_ADMIN_NEEDED,
             )
         )
     change = deps.pharmacies.set_psc_required_change(finess, required, changed_by=call.caller.username)
@@ -268,7 +288,7 @@ def revoke_member(deps: AdminDeps, call: Call, command: RevokeMember) -> None:
     if decision.by_platform:
         raise decision.refuse(Forbidden("A pharmacy's admins manage its members."))
     if command.username.lower() == call.caller.username.lower():
-        raise decision.refuse(Conflict("You cannot revoke yourself."))
+        raise decision.refuse(Conflict("You cannot revoke yourself.", reason=ConflictReason.SELF_REVOCATION))
     membership = deps.memberships.get(command.username)
     if membership is None or membership.finess != decision.finess:
         raise NotFound("No such member of this pharmacy.")

@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chalicelib.domain.commands import BatchItem, CreateBatch, CreateRecord
-from chalicelib.domain.errors import Conflict, FieldError
+from chalicelib.domain.errors import KEY_REUSED, Conflict
 from chalicelib.domain.model import ScreeningRecord
 from chalicelib.domain.outcomes import BatchOutcome, BatchResult, ItemOutcome
 from chalicelib.ports import Change, KeyTaken
@@ -56,7 +56,7 @@ def _created(item: BatchItem, record_id: str) -> BatchOutcome:
 
 
 def _conflict(item: BatchItem) -> BatchOutcome:
-    error = FieldError(f"/items/{item.index}/key", "was used with another body")
+    error = KEY_REUSED.at(f"/items/{item.index}/key")
     return BatchOutcome(item.index, item.key, ItemOutcome.CONFLICT, errors=(error,))
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from chalicelib.domain import delivery as delivery_rules
 from chalicelib.domain.commands import PatientQuery
-from chalicelib.domain.errors import Conflict, NotFound
+from chalicelib.domain.errors import Conflict, ConflictReason, NotFound
 from chalicelib.domain.model import ScreeningRecord
 from chalicelib.domain.retention import EraseReason, RetentionPolicy, erase_day
 from chalicelib.domain.serialization import iso_utc
@@ -155,7 +155,10 @@ def erase_patient(deps: PatientsDeps, call: Call, query: PatientQuery) -> dict[s
             erased.append(record.id)
             break
         else:
-            raise Conflict("A record of this patient kept changing meanwhile; retry.")
+            raise Conflict(
+                "A record of this patient kept changing meanwhile; retry.",
+                reason=ConflictReason.CHANGED_MEANWHILE,
+            )
     found = [*erased, *(r["id"] for r in already_sent)]
     audit.record(
         "patient_erasure", record_ids=found, reason=f"erased={len(erased)} already_sent={len(already_sent)}"

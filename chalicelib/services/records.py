@@ -24,7 +24,7 @@ from datetime import date, datetime
 from chalicelib.config import Settings
 from chalicelib.domain import delivery as delivery_rules
 from chalicelib.domain.commands import CreateRecord, SetResult
-from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.domain.errors import Conflict, ConflictReason, NotFound, ValidationFailed
 from chalicelib.domain.identity import document_validates, reliability
 from chalicelib.domain.model import Patient, Principal, RecordStatus, ScreeningRecord, Submission
 from chalicelib.domain.pharmacy_day import PARIS, ZonesFromFiness, local_day
@@ -221,7 +221,9 @@ def create_drafted(deps: RecordsDeps, call: Call, drafted: Draft) -> tuple[Scree
     if claimed is None:  # the claim expired in between: the key is free again
         return store(deps.new_id(), claim=True), True
     if claimed.body_mac != drafted.body_mac:
-        raise Conflict("This Idempotency-Key was used with another body.")
+        raise Conflict(
+            "This Idempotency-Key was used with another body.", reason=ConflictReason.IDEMPOTENCY_KEY_REUSED
+        )
     try:
         record = _load(deps, finess, claimed.record_id)
     except NotFound:
@@ -309,7 +311,7 @@ def set_result(deps: RecordsDeps, call: Call, command: SetResult) -> ScreeningRe
 
     def mutate(record: ScreeningRecord) -> bool:
         if record.status == RecordStatus.CANCELLED:
-            raise Conflict("This test was cancelled.")
+            raise Conflict("This test was cancelled.", reason=ConflictReason.CANCELLED)
         if record.test.result == result:
             return False  # a retried PUT changes nothing
         record.test = replace(record.test, result=result)
@@ -328,6 +330,7 @@ def cancel_record(deps: RecordsDeps, call: Call, record_id: str) -> None:
             raise Conflict(
                 "A message for this test may have reached SI-DEP: it cannot be cancelled; withdraw it "
                 "with POST /v1/tests/{id}/withdrawal.",
+                reason=ConflictReason.ALREADY_SENT,
                 withdrawal=f"/v1/tests/{record.id}/withdrawal",
             )
         if record.status == RecordStatus.CANCELLED:
@@ -343,7 +346,10 @@ def withdraw_record(deps: RecordsDeps, call: Call, record_id: str) -> ScreeningR
 
     def mutate(record: ScreeningRecord) -> bool:
         if not delivery_rules.already_sent(record):
-            raise Conflict("Nothing of this test was ever sent to SI-DEP; cancel it instead.")
+            raise Conflict(
+                "Nothing of this test was ever sent to SI-DEP; cancel it instead.",
+                reason=ConflictReason.NEVER_SENT,
+            )
         if record.status == RecordStatus.CANCELLED:
             return False
         delivery_rules.schedule_withdrawal(record, deps.clock.now())

@@ -11,7 +11,7 @@ from chalicelib.domain.commands import (
     ReadTeam,
     ResendInvitation,
 )
-from chalicelib.domain.errors import Conflict, Forbidden, NotFound
+from chalicelib.domain.errors import Conflict, ConflictReason, Forbidden, NotFound
 from chalicelib.domain.outcomes import PharmacyList, PharmacyOverview, PharmacySummary, Team, TeamMember
 from chalicelib.ports import CognitoInvitation, PharmacyMember
 from chalicelib.services.access import require_role
@@ -82,11 +82,19 @@ def resend_invitation(deps: AdminDeps, call: Call, command: ResendInvitation) ->
     username = entry.membership.username
     if entry.membership.national_id is not None:
         raise decision.refuse(
-            Conflict("A Pro Santé Connect member has no invitation to re-send: they log in with their e-CPS.")
+            Conflict(
+                "A Pro Santé Connect member has no invitation to re-send: they log in with their e-CPS.",
+                reason=ConflictReason.NO_PENDING_INVITATION,
+            )
         )
     invitation = deps.users.invitation(username)
     if invitation is None or not invitation.pending:
-        raise decision.refuse(Conflict("This member has accepted their invitation: there is none pending."))
+        raise decision.refuse(
+            Conflict(
+                "This member has accepted their invitation: there is none pending.",
+                reason=ConflictReason.NO_PENDING_INVITATION,
+            )
+        )
     try:
         deps.users.resend_invitation(username)
     except Conflict as exc:  # accepted meanwhile

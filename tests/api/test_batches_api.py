@@ -60,7 +60,9 @@ def test_a_hundred_item_batch_answers_each_outcome_in_order(world: World) -> Non
     assert {e["field"] for e in outcomes[10]["errors"]} == {"/items/10/patient/nir"}
     assert {e["field"] for e in outcomes[20]["errors"]} == {"/items/20/test/kind"}
     assert outcomes[30]["key"] is None and outcomes[30]["errors"][0]["field"] == "/items/30/key"
-    assert outcomes[97]["errors"] == [{"field": "/items/97/key", "message": "was used with another body"}]
+    assert outcomes[97]["errors"] == [
+        {"field": "/items/97/key", "code": "idempotency_key_reused", "message": "was used with another body"}
+    ]
     assert outcomes[96]["id"] == outcomes[5]["id"]  # the same key and body: the same record
     created = [o for o in outcomes if o["outcome"] == "created"]
     assert all(o["location"] == f"/v1/tests/{o['id']}" for o in created)

@@ -78,7 +78,7 @@ BEFORE = {
 
 
 def test_the_table_says_what_the_classes_said() -> None:
-    assert PROBLEMS == BEFORE
+    assert {cls: (kind.status, kind.title) for cls, kind in PROBLEMS.items()} == BEFORE
 
 
 def test_a_subclass_without_an_entry_takes_its_nearest_parents() -> None:
@@ -92,7 +92,12 @@ def test_a_subclass_without_an_entry_takes_its_nearest_parents() -> None:
 def test_an_error_without_detail_says_its_title() -> None:
     response = problem_for(errors.Conflict())
     assert response.status_code == 409
-    assert response.body == {"type": "about:blank", "title": "Conflict", "status": 409, "detail": "Conflict"}
+    assert response.body == {
+        "type": "tag:depistage.fr,2026:problems/conflict",
+        "title": "Conflict",
+        "status": 409,
+        "detail": "Conflict",
+    }
 
 
 def test_retry_after_is_the_edges_header_for_the_domains_fact() -> None:

@@ -168,20 +168,21 @@ def test_the_record_shows_the_device_s_name_from_the_eu_common_list(world: World
 
 
 @pytest.mark.parametrize(
-    ("device_id", "message"),
+    ("device_id", "code", "message"),
     [
-        ("8765432", "is not on the EU common list of test devices"),
-        ("1242", "was no longer on the EU common list on the sampling day"),  # left on 2021-05-11
+        ("8765432", "device_not_listed", "is not on the EU common list of test devices"),
+        # left on 2021-05-11
+        ("1242", "device_delisted", "was no longer on the EU common list on the sampling day"),
     ],
 )
 def test_a_device_off_the_eu_common_list_is_400_naming_the_field(
-    world: World, device_id: str, message: str
+    world: World, device_id: str, code: str, message: str
 ) -> None:
     body = screening_body(0)
     body["test"]["device_id"] = device_id
     response = world.call("POST", "/v1/tests", "pharmacist-a", body)
     assert response.status_code == 400
-    assert body_of(response)["errors"] == [{"field": "test.device_id", "message": message}]
+    assert body_of(response)["errors"] == [{"field": "test.device_id", "code": code, "message": message}]
     assert device_id not in response.body.decode()
     assert_no_personal_value(response)
 
@@ -201,5 +202,5 @@ def test_the_identity_status_is_derived_by_the_server_through_the_local_insi_fak
     refused = world.call("POST", "/v1/tests", "pharmacist-a", claimed)
     assert refused.status_code == 400
     assert body_of(refused)["errors"] == [
-        {"field": "patient.identity_status", "message": "is not an allowed field"}
+        {"field": "patient.identity_status", "code": "unknown_field", "message": "is not an allowed field"}
     ]

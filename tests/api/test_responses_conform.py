@@ -38,7 +38,15 @@ def test_a_problem_is_checked_against_the_problem_schema() -> None:
     check(
         "get",
         "/v1/tests",
-        _response(400, {"type": "about:blank", "title": "t", "status": 400, "detail": "d"}),
+        _response(
+            400,
+            {
+                "type": "tag:depistage.fr,2026:problems/validation-failed",
+                "title": "t",
+                "status": 400,
+                "detail": "d",
+            },
+        ),
     )
     with pytest.raises(AssertionError, match="not the declared one"):
         check("get", "/v1/tests", _response(400, {"title": "t", "status": 400}, "application/problem+json"))

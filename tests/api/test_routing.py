@@ -57,7 +57,7 @@ def test_a_domain_error_from_any_route_is_its_problem(
     assert response.status_code == 404
     assert response.headers["Content-Type"] == PROBLEM_JSON
     assert response.body == {
-        "type": "about:blank",
+        "type": "tag:depistage.fr,2026:problems/not-found",
         "title": "Not found",
         "status": 404,
         "detail": "No such test.",
@@ -74,7 +74,7 @@ def test_an_unexpected_error_from_any_route_is_a_500_that_echoes_nothing(
     assert response.headers["Content-Type"] == PROBLEM_JSON
     assert LEAKY not in json.dumps(response.body)
     assert response.body == {
-        "type": "about:blank",
+        "type": "tag:depistage.fr,2026:problems/internal-error",
         "title": "Internal error",
         "status": 500,
         "detail": "An unexpected error occurred; it has been logged.",

@@ -64,6 +64,7 @@ def test_a_pending_invitation_is_re_sent_and_an_accepted_one_is_a_409(world: Wor
     assert json.loads(world.call("GET", f"{MEMBERS}/{username}", "admin-a").body)["invitation"] == "accepted"
     accepted = world.call("POST", f"{MEMBERS}/{username}/invitation", "admin-a")
     assert accepted.status_code == 409 and "accepted" in json.loads(accepted.body)["detail"]
+    assert json.loads(accepted.body)["type"] == "tag:depistage.fr,2026:problems/no-pending-invitation"
     assert ("resend_invitation", "success") in _actions(PHARMACY_A)
     assert _actions(PHARMACY_A)[-1] == ("resend_invitation", "denied")
 

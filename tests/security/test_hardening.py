@@ -79,7 +79,7 @@ def test_json_with_a_charset_parameter_is_accepted(world: World) -> None:
 def test_malformed_or_unexpected_bodies_are_400(world: World, body: bytes) -> None:
     response = raw(world, "POST", "/v1/tests", body, **{"Content-Type": "application/json"})
     errors = problem(response, 400)["errors"]
-    assert errors and all(set(e) == {"field", "message"} for e in errors)
+    assert errors and all(set(e) == {"field", "code", "message"} for e in errors)
 
 
 def test_unknown_fields_are_named_but_hostile_keys_are_not_echoed(world: World) -> None:

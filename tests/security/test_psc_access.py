@@ -129,7 +129,7 @@ def test_the_psc_setting_takes_a_boolean_only(psc: PscWorld) -> None:
     response = psc.world.call("PUT", SETTINGS_A, "admin-a", {"psc_required": "yes"})
     assert response.status_code == 400
     assert json.loads(response.body)["errors"] == [
-        {"field": "psc_required", "message": "must be true or false"}
+        {"field": "psc_required", "code": "not_a_boolean", "message": "must be true or false"}
     ]
 
 

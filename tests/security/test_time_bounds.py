@@ -23,7 +23,9 @@ def test_an_audit_window_bound_with_no_utc_instant_is_a_400_naming_it(
     response = world.call("GET", f"/v1/audit?{bound}={moment}", "admin-a")
     assert response.status_code == 400, response.body
     body = json.loads(response.body)
-    assert body["errors"] == [{"field": bound, "message": "is not a valid date-time"}]
+    assert body["errors"] == [
+        {"field": bound, "code": "not_an_instant", "message": "is not a valid date-time"}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -40,4 +42,10 @@ def test_a_date_bound_at_the_edge_of_the_calendar_is_a_400_naming_it_not_a_500(
     response = world.call("GET", path, "admin-a")
     assert response.status_code == 400, response.body
     body = json.loads(response.body)
-    assert body["errors"] == [{"field": bound, "message": "is outside the range of dates the API accepts"}]
+    assert body["errors"] == [
+        {
+            "field": bound,
+            "code": "date_out_of_range",
+            "message": "is outside the range of dates the API accepts",
+        }
+    ]

@@ -62,7 +62,7 @@ def test_an_unknown_route_or_method_is_a_problem_404_that_echoes_no_header(
     assert "application/problem+json" in headers
     if method != "HEAD":
         assert json.loads(body) == {
-            "type": "about:blank",
+            "type": "tag:depistage.fr,2026:problems/route-not-found",
             "title": "Not found",
             "status": 404,
             "detail": "Not found.",

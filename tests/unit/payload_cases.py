@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 
-from chalicelib.domain.errors import ValidationFailed
+from chalicelib.domain.errors import FieldError, Rule, ValidationFailed
 from chalicelib.payloads import (
     parse_submission,
 )
@@ -25,7 +26,16 @@ def errors_of(body: object) -> dict[str, str]:
     """field -> message of every error parse_submission reports (one message a field in these tests)."""
     with pytest.raises(ValidationFailed) as caught:
         parse(body)
+    for error in caught.value.errors:
+        assert_declared(error)
     return {error.field: error.message for error in caught.value.errors}
+
+
+def assert_declared(error: FieldError) -> None:
+    """`error` carries the code of a declared rule, and that rule's message (its parameters filled)."""
+    rule = Rule.declared[error.code]
+    pattern = re.sub(r"\\\{\w+\\\}", ".+", re.escape(rule.message))
+    assert re.fullmatch(pattern, error.message), (error.code, error.message)
 
 
 def with_patient(**changes: Any) -> dict[str, Any]:

@@ -398,7 +398,7 @@ def test_an_invitation_by_national_identifier_or_rpps_names_the_psc_national_id(
         ),
         (
             {"national_id": "810001234567", "email": "a@example.org", "role": "pharmacist"},
-            {"national_id": "send one of email, national_id and rpps"},
+            {"national_id": "send exactly one of email, national_id and rpps"},
         ),
     ],
 )

@@ -15,7 +15,12 @@ from requests.adapters import BaseAdapter
 from devtools import soak
 from devtools.load import Stats
 
-PROBLEM = {"type": "about:blank", "title": "Service unavailable", "status": 503, "detail": "busy; retry."}
+PROBLEM = {
+    "type": "tag:depistage.fr,2026:problems/service-unavailable",
+    "title": "Service unavailable",
+    "status": 503,
+    "detail": "busy; retry.",
+}
 
 
 class Canned(BaseAdapter):

@@ -12,7 +12,7 @@ from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from chalicelib.adapters.dynamodb.errors import dynamodb_errors, is_conditional_failure
 from chalicelib.adapters.dynamodb.models import MemberModel, MembersByPharmacy, PharmacyModel, PscLoginModel
-from chalicelib.domain.errors import Conflict, Forbidden, NotFound
+from chalicelib.domain.errors import Conflict, ConflictReason, Forbidden, NotFound
 from chalicelib.domain.model import USERNAME_MAX_LENGTH, Role
 from chalicelib.domain.pharmacy_day import zone_of_finess
 from chalicelib.domain.serialization import iso_utc
@@ -47,7 +47,9 @@ class DynamoDbPharmacies:
         item = self._new_item(finess, name, time_zone, created_by)
         return Change(
             write=lambda t: t.save(item, condition=PharmacyModel.finess.does_not_exist()),
-            conflict=lambda _failed: Conflict("This pharmacy is already onboarded."),
+            conflict=lambda _failed: Conflict(
+                "This pharmacy is already onboarded.", reason=ConflictReason.PHARMACY_EXISTS
+            ),
         )
 
     def add(self, finess: str, name: str, *, time_zone: str | None = None, created_by: str) -> None:
@@ -57,7 +59,9 @@ class DynamoDbPharmacies:
                 item.save(condition=PharmacyModel.finess.does_not_exist())
             except PutError as exc:
                 if is_conditional_failure(exc):
-                    raise Conflict("This pharmacy is already onboarded.") from exc
+                    raise Conflict(
+                        "This pharmacy is already onboarded.", reason=ConflictReason.PHARMACY_EXISTS
+                    ) from exc
                 raise
 
     def exists(self, finess: str) -> bool:
@@ -213,7 +217,9 @@ class DynamoDbMemberships:
         item = self._item(membership, created_by)
         return Change(
             write=lambda t: t.save(item, condition=MemberModel.username.does_not_exist()),
-            conflict=lambda _failed: Conflict("This user is already a member of a pharmacy."),
+            conflict=lambda _failed: Conflict(
+                "This user is already a member of a pharmacy.", reason=ConflictReason.ALREADY_MEMBER
+            ),
         )
 
     def has_psc_admin(self, finess: str, *, other_than: str | None = None) -> bool:
@@ -266,8 +272,14 @@ class DynamoDbMemberships:
 
         def conflict(failed: Sequence[int]) -> Exception:
             if first_admin and 0 in failed:
-                return Conflict("The platform already invited this pharmacy's first pharmacy_admin.")
-            return Conflict("This professional's membership changed meanwhile; retry.")
+                return Conflict(
+                    "The platform already invited this pharmacy's first pharmacy_admin.",
+                    reason=ConflictReason.PHARMACY_HAS_ADMIN,
+                )
+            return Conflict(
+                "This professional's membership changed meanwhile; retry.",
+                reason=ConflictReason.CHANGED_MEANWHILE,
+            )
 
         return Change(write=write, conflict=conflict)
 
@@ -288,7 +300,8 @@ class DynamoDbMemberships:
         return Change(
             write=write,
             conflict=lambda _failed: Conflict(
-                "The platform already invited this pharmacy's first pharmacy_admin."
+                "The platform already invited this pharmacy's first pharmacy_admin.",
+                reason=ConflictReason.PHARMACY_HAS_ADMIN,
             ),
         )
 
@@ -310,7 +323,8 @@ class DynamoDbMemberships:
             if 1 in failed:
                 return NotFound("No such member of this pharmacy.")
             return Conflict(
-                "Your own membership changed meanwhile; a pharmacy keeps at least one pharmacy_admin."
+                "Your own membership changed meanwhile; a pharmacy keeps at least one pharmacy_admin.",
+                reason=ConflictReason.CHANGED_MEANWHILE,
             )
 
         return Change(write=write, conflict=conflict)

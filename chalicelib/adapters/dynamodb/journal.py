@@ -72,7 +72,15 @@ from chalicelib.domain.audit_chain import (
     parse_time,
     public_view,
 )
-from chalicelib.domain.errors import FieldError, ServiceUnavailable, ValidationFailed
+from chalicelib.domain.errors import (
+    CURSOR_NOT_ISSUED,
+    CURSOR_OF_ANOTHER_LISTING,
+    CURSOR_OF_ANOTHER_WINDOW,
+    LIMIT_TOO_SMALL,
+    Rule,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 from chalicelib.observability import logger
 from chalicelib.ports import Change, Clock, PublishedKey
 
@@ -113,8 +121,8 @@ def _encode_cursor(chain: str, link: Link) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _bad_cursor(message: str) -> ValidationFailed:
-    return ValidationFailed([FieldError("cursor", message)])
+def _bad_cursor(rule: Rule) -> ValidationFailed:
+    return ValidationFailed([rule.at("cursor")])
 
 
 CURSOR_MAX_SEQ = 10**15  # a chain of a billion events a day for 2,700 years
@@ -123,13 +131,13 @@ CURSOR_MAX_CHARS = 1024  # _encode_cursor gives about 100
 
 def _decode_cursor(cursor: str, chain: str) -> tuple[int, str]:
     if len(cursor) > CURSOR_MAX_CHARS:
-        raise _bad_cursor("is not a cursor this API issued")
+        raise _bad_cursor(CURSOR_NOT_ISSUED)
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         data = json.loads(raw)
         seq, moment, owner = data["s"], data["t"], data["c"]
     except (binascii.Error, ValueError, TypeError, KeyError) as exc:
-        raise _bad_cursor("is not a cursor this API issued") from exc
+        raise _bad_cursor(CURSOR_NOT_ISSUED) from exc
     # Exactly what _encode_cursor writes: a positive int seq (not a bool, not 60 digits, which
     # real DynamoDB would refuse), a time in the journal's own format.
     if (
@@ -139,14 +147,14 @@ def _decode_cursor(cursor: str, chain: str) -> tuple[int, str]:
         or not isinstance(moment, str)
         or not isinstance(owner, str)
     ):
-        raise _bad_cursor("is not a cursor this API issued")
+        raise _bad_cursor(CURSOR_NOT_ISSUED)
     try:
         if format_time(parse_time(moment)) != moment:
             raise ValueError(moment)
     except ValueError as exc:
-        raise _bad_cursor("is not a cursor this API issued") from exc
+        raise _bad_cursor(CURSOR_NOT_ISSUED) from exc
     if owner != chain:  # a cursor from another pharmacy's journal is useless here
-        raise _bad_cursor("belongs to another journal")
+        raise _bad_cursor(CURSOR_OF_ANOTHER_LISTING)
     return seq, moment
 
 
@@ -301,7 +309,7 @@ class DynamoDbAuditJournal:
         if not finess:
             raise ValueError("read needs a pharmacy")
         if limit < 1:
-            raise ValidationFailed([FieldError("limit", "must be at least 1")])
+            raise ValidationFailed([LIMIT_TOO_SMALL.at("limit")])
         chain = chain_of(finess)
         low = format_time(start) if start is not None else None
         high = format_time(end) if end is not None else None
@@ -317,7 +325,7 @@ class DynamoDbAuditJournal:
         if cursor:
             seq, moment = _decode_cursor(cursor, chain)
             if (low is not None and moment < low) or (high is not None and moment > high):
-                raise _bad_cursor("does not belong to this time window")
+                raise _bad_cursor(CURSOR_OF_ANOTHER_WINDOW)
             start_key = {"chain": {"S": chain}, "seq": {"N": str(seq)}, "time": {"S": moment}}
         with journal_unavailable("read"):
             # One more than asked tells whether a next page exists, so no cursor leads to an empty page.

@@ -15,7 +15,13 @@ from chalicelib.adapters.dynamodb.errors import dynamodb_errors, is_conditional_
 from chalicelib.adapters.dynamodb.models import RecordModel, export_queue_key
 from chalicelib.adapters.dynamodb.sent_markers import no_marker, with_marker
 from chalicelib.domain.delivery import already_sent, has_message_to_send
-from chalicelib.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
+from chalicelib.domain.errors import (
+    CURSOR_OF_ANOTHER_LISTING,
+    Conflict,
+    ConflictReason,
+    NotFound,
+    ValidationFailed,
+)
 from chalicelib.domain.model import (
     Delivery,
     DeliveryEvent,
@@ -157,7 +163,7 @@ def decode_cursor(cursor: str | None, fixed: dict[str, str], free: tuple[str, ..
         checked: dict[str, Any] = key
         return checked
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise ValidationFailed([FieldError("cursor", "is not a cursor of this listing")]) from exc
+        raise ValidationFailed([CURSOR_OF_ANOTHER_LISTING.at("cursor")]) from exc
 
 
 class DynamoDbRecordRepository:
@@ -171,7 +177,9 @@ class DynamoDbRecordRepository:
                 item.save(condition=RecordModel.record_id.does_not_exist())
             except PutError as exc:
                 if is_conditional_failure(exc):
-                    raise Conflict("A record with this id exists.") from exc
+                    raise Conflict(
+                        "A record with this id exists.", reason=ConflictReason.RECORD_EXISTS
+                    ) from exc
                 raise
 
     def add_change(
@@ -180,7 +188,9 @@ class DynamoDbRecordRepository:
         item = self._new_item(record, blob, nir_index, expires_at=expires_at)
         return Change(
             write=lambda t: t.save(item, condition=RecordModel.record_id.does_not_exist()),
-            conflict=lambda _failed: Conflict("A record with this id exists."),
+            conflict=lambda _failed: Conflict(
+                "A record with this id exists.", reason=ConflictReason.RECORD_EXISTS
+            ),
         )
 
     def _new_item(
@@ -255,9 +265,12 @@ class DynamoDbRecordRepository:
         if erased:
             return Conflict(
                 "The personal data of this test was erased (retention policy or the "
-                "patient's request); it can no longer be changed."
+                "patient's request); it can no longer be changed.",
+                reason=ConflictReason.ERASED,
             )
-        return Conflict("The record changed meanwhile; reload it and retry.")
+        return Conflict(
+            "The record changed meanwhile; reload it and retry.", reason=ConflictReason.CHANGED_MEANWHILE
+        )
 
     def save(self, record: ScreeningRecord, *, expected_version: int) -> None:
         item, actions, condition = self._update(record, expected_version)
