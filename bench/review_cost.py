@@ -49,7 +49,7 @@ def _records(weeks: int, seed: int = 1, finess: str = PHARMACY) -> list[dict[str
 def cpu_per_event(weeks: int, repeats: int) -> dict[str, Any]:
     """Process time per event: parsing plus detectors, the stores in memory (no AWS)."""
     from chalicelib.adapters.dynamodb.audit_items import link_from_item
-    from chalicelib.domain.access_review import opening_hours
+    from chalicelib.domain.opening_hours import opening_hours
     from chalicelib.services.review import ReviewDeps, StoredLink, review_links
     from testkit.fakes import FakeAlerts, FixedClock
     from testkit.review import DECLARED_HOURS, PARIS, POLICY, FakePharmacyHours, FakeReviewStates

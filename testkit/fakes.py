@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
@@ -343,6 +343,7 @@ class FakePharmacy:
     time_zone: str
     psc_required: bool = False
     onboarded_at: str = FAKE_INVITED_AT
+    opening_hours: dict[str, list[str]] | None = None
 
 
 @dataclass
@@ -372,7 +373,12 @@ class FakePharmacies:
         if pharmacy is None:
             return None
         return PharmacyEntry(
-            finess, pharmacy.name, pharmacy.time_zone, pharmacy.onboarded_at, pharmacy.psc_required
+            finess,
+            pharmacy.name,
+            pharmacy.time_zone,
+            pharmacy.onboarded_at,
+            pharmacy.psc_required,
+            pharmacy.opening_hours,
         )
 
     def entries(self) -> list[PharmacyEntry]:
@@ -387,6 +393,27 @@ class FakePharmacies:
             if finess not in self.pharmacies:
                 raise NotFound()
             pending.append(lambda: setattr(self.pharmacies[finess], "psc_required", required))
+
+        return Change(write=write, conflict=lambda _failed: NotFound())
+
+    def set_opening_hours_change(
+        self,
+        finess: str,
+        hours: Mapping[str, Sequence[str]] | None,
+        *,
+        changed_by: str,
+        psc_required: bool | None = None,
+    ) -> Change:
+        def apply() -> None:
+            pharmacy = self.pharmacies[finess]
+            pharmacy.opening_hours = None if hours is None else {d: list(r) for d, r in hours.items()}
+            if psc_required is not None:
+                pharmacy.psc_required = psc_required
+
+        def write(pending: list[Any]) -> None:
+            if finess not in self.pharmacies:
+                raise NotFound()
+            pending.append(apply)
 
         return Change(write=write, conflict=lambda _failed: NotFound())
 
@@ -710,7 +737,7 @@ def invite_command(finess: str, body: Any) -> InviteMember:
 
 
 def settings_command(finess: str, body: Any) -> ChangePharmacySettings:
-    return ChangePharmacySettings(finess, parse_pharmacy_settings(body))
+    return ChangePharmacySettings(finess, *parse_pharmacy_settings(body))
 
 
 def patient_query(body: Any) -> PatientQuery:

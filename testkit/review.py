@@ -10,7 +10,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from chalicelib.config import Settings
-from chalicelib.domain.access_review import OpeningHours, ReviewPolicy, ReviewState
+from chalicelib.domain.access_review import ReviewPolicy, ReviewState
+from chalicelib.domain.opening_hours import OpeningHours
 from chalicelib.domain.audit_chain import format_time
 from chalicelib.services.review import StoredLink
 

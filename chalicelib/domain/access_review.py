@@ -27,7 +27,7 @@ from typing import Any
 
 from chalicelib.domain.alerts import DETECTORS, Alert
 from chalicelib.domain.audit_chain import RECORD_IDS_MAX, format_time, parse_time
-from chalicelib.domain.pharmacy_day import zone
+from chalicelib.domain.opening_hours import OpeningHours
 
 WINDOW = timedelta(hours=1)
 OVERFLOW = "*"  # the subject of every actor or source past `max_subjects` in one hour
@@ -39,7 +39,6 @@ READ_ACTIONS = frozenset({"read", "list", "read_delivery", "patient_export"})
 SEARCH_ACTIONS = frozenset({"patient_export"})  # POST /v1/patients/search
 ERASE_ACTIONS = frozenset({"erase"})  # one per erased record; the purge's (role system) are not counted
 HUMAN_ROLES = frozenset({"pharmacist", "pharmacy_admin"})
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 @dataclass(frozen=True)
@@ -55,55 +54,6 @@ class ReviewPolicy:
     erasure_burst: int  # records one actor erases in an hour
     refusal_burst: int  # refusals of one actor, or of one source address, in an hour
     max_subjects: int  # actors or sources tracked per hour
-
-
-@dataclass(frozen=True)
-class OpeningHours:
-    """A pharmacy's declared hours: per weekday (0 Monday), (start, end) minutes of the local day."""
-
-    time_zone: str
-    days: tuple[tuple[tuple[int, int], ...], ...]  # 7 entries
-
-    def is_open(self, moment: datetime) -> bool:
-        local = moment.astimezone(zone(self.time_zone))
-        minute = local.hour * 60 + local.minute
-        return any(start <= minute < end for start, end in self.days[local.weekday()])
-
-
-def _minutes(text: str) -> int:
-    hours, _, minutes = text.partition(":")
-    if len(hours) != 2 or len(minutes) != 2 or not (hours + minutes).isdigit():
-        raise ValueError("a time is HH:MM")
-    value = int(hours) * 60 + int(minutes)
-    if int(minutes) >= 60 or value > 24 * 60:
-        raise ValueError("a time is HH:MM, from 00:00 to 24:00")
-    return value
-
-
-def parse_hours_ranges(ranges: Iterable[str]) -> tuple[tuple[int, int], ...]:
-    """["08:30-12:30", "14:00-19:30"] -> ((510, 750), (840, 1170)); ValueError if malformed."""
-    parsed = []
-    for text in ranges:
-        start, sep, end = str(text).partition("-")
-        if not sep:
-            raise ValueError("a range is HH:MM-HH:MM")
-        first, last = _minutes(start), _minutes(end)
-        if first >= last:
-            raise ValueError("a range ends after it starts")
-        parsed.append((first, last))
-    return tuple(sorted(parsed))
-
-
-def format_hours_ranges(ranges: Iterable[tuple[int, int]]) -> list[str]:
-    return [f"{s // 60:02d}:{s % 60:02d}-{e // 60:02d}:{e % 60:02d}" for s, e in ranges]
-
-
-def opening_hours(declared: Mapping[str, Iterable[str]] | None, time_zone: str) -> OpeningHours | None:
-    """The hours a pharmacy declared ({"mon": ["08:30-19:30"], ...}; a day not named is closed);
-    None when it declared none (the detector is off)."""
-    if declared is None:
-        return None
-    return OpeningHours(time_zone, tuple(parse_hours_ranges(declared.get(day, ())) for day in WEEKDAYS))
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from chalicelib.domain.access_review import OpeningHours, ReviewState
+from chalicelib.domain.access_review import ReviewState
+from chalicelib.domain.opening_hours import OpeningHours
 
 
 class ReviewStates(Protocol):

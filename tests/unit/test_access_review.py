@@ -16,14 +16,13 @@ from chalicelib.domain.access_review import (
     ReviewPolicy,
     ReviewState,
     bulk_threshold,
-    opening_hours,
-    parse_hours_ranges,
     record_digest,
     review,
     review_event,
 )
 from chalicelib.domain.alerts import DETECTORS, Alert
 from chalicelib.domain.audit_chain import format_time
+from chalicelib.domain.opening_hours import opening_hours, parse_hours_ranges
 from testkit.review import POLICY
 
 FINESS = "750000010"

@@ -8,7 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from chalicelib.domain.access_review import opening_hours, parse_time
+from chalicelib.domain.audit_chain import parse_time
+from chalicelib.domain.opening_hours import opening_hours
 from chalicelib.services.review import ReviewDeps, StoredLink, review_links
 from testkit.fakes import FakeAlerts, FixedClock
 from testkit.review import DECLARED_HOURS, PARIS, POLICY, ChainWriter, FakePharmacyHours, FakeReviewStates, normal_weeks

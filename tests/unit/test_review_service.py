@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chalicelib.domain.access_review import ReviewState, opening_hours
+from chalicelib.domain.access_review import ReviewState
+from chalicelib.domain.opening_hours import opening_hours
 from chalicelib.domain.alerts import Alert
 from chalicelib.domain.audit_chain import event_fields, format_time
 from chalicelib.domain.errors import ServiceUnavailable
