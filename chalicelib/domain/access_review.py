@@ -149,7 +149,15 @@ class _Review:
     def __init__(self, state: ReviewState, finess: str, policy: ReviewPolicy, hours: OpeningHours | None):
         self.state, self.finess, self.policy, self.hours = state, finess, policy, hours
         self.alerts: list[Alert] = []
-        self.batch_ids: dict[str, list[str]] = {}  # actor -> record ids read in this batch (for the alert)
+        # actor -> the record ids read in this batch, in order (for the alert: the state keeps none)
+        self.batch_ids: dict[str, dict[str, None]] = {}
+        self.known: dict[str, set[str]] = {}  # actor -> its digests as a set, while this pass runs
+        self.bulk_threshold = bulk_threshold(state.history, policy)  # the history changes only on a roll
+        self.thresholds = {
+            "search_burst": policy.search_burst,
+            "erasure_burst": policy.erasure_burst,
+            "repeated_refusals": policy.refusal_burst,
+        }
 
     def run(self, events: Iterable[ReviewEvent]) -> None:
         for event in sorted(events, key=lambda e: e.seq):
@@ -171,6 +179,8 @@ class _Review:
         self.state.window = start
         self.state.reads, self.state.searches, self.state.erasures, self.state.refusals = {}, {}, {}, {}
         self.state.alerted = []
+        self.known = {}
+        self.bulk_threshold = bulk_threshold(self.state.history, self.policy)
 
     def _detect(self, event: ReviewEvent) -> None:
         if event.role == PLATFORM_ADMIN and event.outcome == "success":
@@ -196,29 +206,29 @@ class _Review:
     def _count(self, counts: dict[str, int], subject: str, detector: str, event: ReviewEvent) -> None:
         subject = self._subject(counts, subject)
         counts[subject] = counts.get(subject, 0) + 1
-        threshold = {
-            "search_burst": self.policy.search_burst,
-            "erasure_burst": self.policy.erasure_burst,
-            "repeated_refusals": self.policy.refusal_burst,
-        }[detector]
+        threshold = self.thresholds[detector]
         if counts[subject] > threshold:
             self._raise(detector, subject, counts[subject], threshold, event.record_ids)
 
     def _read(self, event: ReviewEvent) -> None:
         actor = self._subject(self.state.reads, event.actor)
         digests = self.state.reads.setdefault(actor, [])
-        known = set(digests)
+        known = self.known.get(actor)
+        if known is None:
+            known = self.known[actor] = set(digests)
         cap = self.policy.bulk_reads_hard + 1
+        ids = self.batch_ids.setdefault(actor, {})
         for record_id in event.record_ids:
+            if len(ids) < RECORD_IDS_MAX:
+                ids[record_id] = None
+            if len(digests) >= cap:
+                continue
             digest = record_digest(record_id)
-            if digest not in known and len(digests) < cap:
+            if digest not in known:
                 digests.append(digest)
                 known.add(digest)
-        ids = self.batch_ids.setdefault(actor, [])
-        ids.extend(r for r in event.record_ids if len(ids) < RECORD_IDS_MAX and r not in ids)
-        threshold = bulk_threshold(self.state.history, self.policy)
-        if len(digests) > threshold:
-            self._raise("bulk_reads", actor, len(digests), threshold, tuple(ids))
+        if len(digests) > self.bulk_threshold:
+            self._raise("bulk_reads", actor, len(digests), self.bulk_threshold, tuple(ids))
 
     def _raise(self, detector: str, subject: str, count: int, threshold: int, ids: Iterable[str]) -> None:
         key = f"{detector} {subject}"
