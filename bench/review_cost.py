@@ -37,13 +37,19 @@ def _stream_record(chain: str, seq: int, time_text: str, event: dict[str, Any]) 
         "prev_hash": {"S": "0" * 64},
         "hash": {"S": "0" * 64},
     }
-    return {"eventName": "INSERT", "dynamodb": {"Keys": {"chain": image["chain"], "seq": image["seq"]}, "NewImage": image}}
+    return {
+        "eventName": "INSERT",
+        "dynamodb": {"Keys": {"chain": image["chain"], "seq": image["seq"]}, "NewImage": image},
+    }
 
 
 def _records(weeks: int, seed: int = 1, finess: str = PHARMACY) -> list[dict[str, Any]]:
     from testkit.review import normal_weeks
 
-    return [_stream_record(link.chain, link.seq, link.time, dict(link.event)) for link in normal_weeks(finess, weeks, seed)]
+    return [
+        _stream_record(link.chain, link.seq, link.time, dict(link.event))
+        for link in normal_weeks(finess, weeks, seed)
+    ]
 
 
 def cpu_per_event(weeks: int, repeats: int) -> dict[str, Any]:
@@ -51,8 +57,8 @@ def cpu_per_event(weeks: int, repeats: int) -> dict[str, Any]:
     from chalicelib.adapters.dynamodb.audit_items import link_from_item
     from chalicelib.domain.opening_hours import opening_hours
     from chalicelib.services.review import ReviewDeps, StoredLink, review_links
-    from testkit.fakes import FakeAlerts, FixedClock
-    from testkit.review import DECLARED_HOURS, PARIS, POLICY, FakePharmacyHours, FakeReviewStates
+    from testkit.fakes import FakeAlerts, FakePharmacyHours, FakeReviewStates, FixedClock
+    from testkit.review import DECLARED_HOURS, PARIS, POLICY
 
     records = _records(weeks)
     samples, alerts = [], 0
@@ -85,9 +91,8 @@ def round_trips() -> dict[str, int]:
     from chalicelib.adapters.clock import SystemClock
     from chalicelib.adapters.dynamodb.directory import DynamoDbPharmacies
     from chalicelib.adapters.dynamodb.models import PharmacyModel
-    from testkit.review import DECLARED_HOURS
-
     from chalicelib.domain.finess import check_digit
+    from testkit.review import DECLARED_HOURS
 
     others = [f"{prefix}{check_digit(prefix)}" for prefix in (f"750001{n:02d}" for n in range(10))]
     found: dict[str, int] = {}
@@ -101,9 +106,21 @@ def round_trips() -> dict[str, int]:
         found["replayed"] = _counted(week[:BATCH])
         mixed = [_records(1, seed=n, finess=finess)[:10] for n, finess in enumerate(others)]
         found["ten_pharmacies"] = _counted([record for part in mixed for record in part])
-        night = [_stream_record(PHARMACY, 10**6, "2026-11-03T02:00:00.000000Z",
-                                {"actor": "pharmacist-a", "role": "pharmacist", "action": "read",
-                                 "outcome": "success", "record_ids": ["rec-0000001"], "source_ip": ""})]
+        night = [
+            _stream_record(
+                PHARMACY,
+                10**6,
+                "2026-11-03T02:00:00.000000Z",
+                {
+                    "actor": "pharmacist-a",
+                    "role": "pharmacist",
+                    "action": "read",
+                    "outcome": "success",
+                    "record_ids": ["rec-0000001"],
+                    "source_ip": "",
+                },
+            )
+        ]
         found["one_alert_raised"] = _counted(week[BATCH : 2 * BATCH - 1] + night)
     return found
 

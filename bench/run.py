@@ -179,7 +179,7 @@ def _batch(size: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
 def _review(size: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     from bench import review_cost
 
-    _step(f"the journal's review over {size['review_weeks']} simulated week(s), and its round trips per batch")
+    _step(f"the journal's review over {size['review_weeks']} simulated week(s), its round trips per batch")
     return review_cost.measure(size["review_weeks"], size["review_repeats"])
 
 

@@ -28,7 +28,6 @@ from chalicelib.jobs import checkpoint_audit
 from chalicelib.observability import logger
 from devtools.streams import StreamPoller, streams_client
 
-
 # The review's stream position, kept beside the WORM copy's (each consumer has its own, as each
 # event source mapping does).
 REVIEW_STATE_FILE = "audit-review-stream.json"

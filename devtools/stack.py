@@ -388,7 +388,7 @@ class Stack:
                 child_env,
             )
 
-        self.say("starting the audit checkpoints, the WORM copy and the review (the audit stream's consumers) ...")
+        self.say("starting the audit checkpoints, the WORM copy and the review (the audit stream's readers)")
         self.spawn(
             "audit",
             [

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from chalicelib.adapters.patient_blob import seal, unseal
 from chalicelib.domain import delivery
+from chalicelib.domain.access_review import ReviewState
 from chalicelib.domain.alerts import Alert, StoredAlert
 from chalicelib.domain.audit_chain import AuditEvent
 from chalicelib.domain.commands import (
@@ -25,6 +26,7 @@ from chalicelib.domain.commands import (
 )
 from chalicelib.domain.errors import Conflict, NotFound, ServiceUnavailable, Unauthenticated
 from chalicelib.domain.model import Patient, Role, ScreeningRecord
+from chalicelib.domain.opening_hours import OpeningHours
 from chalicelib.domain.psc import (
     PHARMACIST_PROFESSION,
     AccessDenied,
@@ -820,3 +822,37 @@ class FakeAlerts:
             stored = replace(stored, acknowledged_by=by, acknowledged_at=at)
             self.alerts[alert_id] = stored
         return stored
+
+
+class FakeReviewStates:
+    """Each pharmacy's state as its stored JSON and version; `saves` counts writes, `lose_next`
+    makes the next save lose to another invocation (the version moved meanwhile)."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, tuple[str, int]] = {}
+        self.saves = 0
+        self.lose_next = 0
+
+    def load(self, finess: str) -> tuple[ReviewState, int]:
+        text, version = self.items.get(finess, ("", 0))
+        return (ReviewState.from_json(text) if text else ReviewState()), version
+
+    def save(self, finess: str, state: ReviewState, *, version: int) -> bool:
+        if self.lose_next:
+            self.lose_next -= 1
+            text, stored = self.items.get(finess, ("", 0))
+            self.items[finess] = (text, stored + 1)
+            return False
+        if self.items.get(finess, ("", 0))[1] != version:
+            return False
+        self.items[finess] = (state.to_json(), version + 1)
+        self.saves += 1
+        return True
+
+
+@dataclass
+class FakePharmacyHours:
+    hours: dict[str, OpeningHours] = field(default_factory=dict)
+
+    def opening_hours(self, finess: str) -> OpeningHours | None:
+        return self.hours.get(finess)

@@ -1,55 +1,21 @@
-"""Fakes of the journal review's ports (chalicelib/ports/review.py) and a helper that writes a
-pharmacy's journal as the stream hands it to the review (chalicelib/services/review.py)."""
+"""The journal review's test helpers: its thresholds as declared, a pharmacy's journal written as
+the stream hands it to the review (chalicelib/services/review.py), and a simulated normal pharmacy.
+Its ports' fakes are testkit/fakes.py's (FakeReviewStates, FakePharmacyHours)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import random
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from chalicelib.config import Settings
-from chalicelib.domain.access_review import ReviewPolicy, ReviewState
-from chalicelib.domain.opening_hours import OpeningHours
+from chalicelib.domain.access_review import ReviewPolicy
 from chalicelib.domain.audit_chain import format_time
 from chalicelib.services.review import StoredLink
 
 POLICY: ReviewPolicy = Settings().review_policy  # the declared defaults
-
-
-class FakeReviewStates:
-    """Each pharmacy's state as its stored JSON and version; `saves` counts writes, `lose_next`
-    makes the next save lose to another invocation (the version moved meanwhile)."""
-
-    def __init__(self) -> None:
-        self.items: dict[str, tuple[str, int]] = {}
-        self.saves = 0
-        self.lose_next = 0
-
-    def load(self, finess: str) -> tuple[ReviewState, int]:
-        text, version = self.items.get(finess, ("", 0))
-        return (ReviewState.from_json(text) if text else ReviewState()), version
-
-    def save(self, finess: str, state: ReviewState, *, version: int) -> bool:
-        if self.lose_next:
-            self.lose_next -= 1
-            text, stored = self.items.get(finess, ("", 0))
-            self.items[finess] = (text, stored + 1)
-            return False
-        if self.items.get(finess, ("", 0))[1] != version:
-            return False
-        self.items[finess] = (state.to_json(), version + 1)
-        self.saves += 1
-        return True
-
-
-@dataclass
-class FakePharmacyHours:
-    hours: dict[str, OpeningHours] = field(default_factory=dict)
-
-    def opening_hours(self, finess: str) -> OpeningHours | None:
-        return self.hours.get(finess)
 
 
 @dataclass
@@ -118,7 +84,10 @@ class _Day:
         for _ in range(self.rng.randint(15, 40) if self.day.weekday() == 5 else self.rng.randint(25, 70)):
             self.counter[0] += 1
             record_id = f"rec-{self.counter[0]:07d}"
-            actor, t = self.rng.choice(self.on_shift), self.at(self.opens, self.closes - timedelta(minutes=30))
+            actor, t = (
+                self.rng.choice(self.on_shift),
+                self.at(self.opens, self.closes - timedelta(minutes=30)),
+            )
             self.created.append((t, record_id))
             self.add(t, actor, "create", record_ids=[record_id])
             self.add(t + timedelta(seconds=40), actor, "read", record_ids=[record_id])
@@ -143,10 +112,17 @@ class _Day:
             self.add(self.opens + timedelta(minutes=self.rng.uniform(0, 10)), actor, "psc_login")
             self.add(self.closes - timedelta(minutes=self.rng.uniform(0, 10)), actor, "logout")
         for _ in range(self.rng.randint(0, 3)):  # a patient asks for their data
-            self.add(self.at(self.opens, self.closes), self.rng.choice(self.on_shift), "patient_export",
-                     record_ids=self.rng.sample(earlier, min(len(earlier), self.rng.randint(1, 3))))
+            self.add(
+                self.at(self.opens, self.closes),
+                self.rng.choice(self.on_shift),
+                "patient_export",
+                record_ids=self.rng.sample(earlier, min(len(earlier), self.rng.randint(1, 3))),
+            )
         if earlier and self.rng.random() < 1 / 7:  # a patient's erasure
-            erased, t = self.rng.sample(earlier, min(len(earlier), self.rng.randint(1, 3))), self.at(self.opens, self.closes)
+            erased, t = (
+                self.rng.sample(earlier, min(len(earlier), self.rng.randint(1, 3))),
+                self.at(self.opens, self.closes),
+            )
             for record_id in erased:
                 self.add(t, OWNER, "erase", record_ids=[record_id])
             self.add(t, OWNER, "patient_erasure", record_ids=erased)
@@ -155,8 +131,13 @@ class _Day:
             for retry in range(2):
                 self.add(t + timedelta(seconds=retry), actor, "authenticate", outcome="denied")
         if self.rng.random() < 0.3:  # a mistyped id
-            self.add(self.at(self.opens, self.closes), self.rng.choice(self.on_shift), "read", outcome="denied",
-                     record_ids=["rec-9999999"])
+            self.add(
+                self.at(self.opens, self.closes),
+                self.rng.choice(self.on_shift),
+                "read",
+                outcome="denied",
+                record_ids=["rec-9999999"],
+            )
         self.add(self.at(self.opens, self.closes), OWNER, "read_audit")
 
 
@@ -175,7 +156,14 @@ def normal_weeks(finess: str, weeks: int, seed: int) -> list[StoredLink]:
         day = FIRST_MONDAY + timedelta(days=n)
         night = datetime.combine(day, time(3, 0), ZoneInfo(PARIS)).astimezone(UTC)
         for i, record_id in enumerate(earlier[: rng.randint(0, 40)]):
-            timeline.append((night + timedelta(seconds=i), "system:purge", "erase", {"role": "system", "record_ids": [record_id]}))
+            timeline.append(
+                (
+                    night + timedelta(seconds=i),
+                    "system:purge",
+                    "erase",
+                    {"role": "system", "record_ids": [record_id]},
+                )
+            )
         if day.weekday() == 6:
             continue
         today = _Day(rng, day, counter)

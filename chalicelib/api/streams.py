@@ -1,5 +1,6 @@
 """Stream handlers: the audit journal's new links to the WORM bucket (chalicelib/adapters/worm.py)
-and to the journal's automatic review (chalicelib/services/review.py), and the export's trigger (the records a change made ready go to SI-DEP within seconds).
+and to the journal's automatic review (chalicelib/services/review.py), and the export's trigger
+(the records a change made ready go to SI-DEP within seconds).
 
 Lambda's event source mapping feeds each in stream order, one batch in flight per shard: the WORM
 copy's batches are retried whole until they succeed, the trigger's twice, bisected, then left to

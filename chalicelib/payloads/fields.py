@@ -40,8 +40,8 @@ from chalicelib.domain.devices import device_list
 from chalicelib.domain.errors import FieldError, ValidationFailed
 from chalicelib.domain.identity import IdentityDocument
 from chalicelib.domain.insee import is_birth_place
-from chalicelib.domain.opening_hours import format_hours_ranges, parse_hours_ranges
 from chalicelib.domain.model import RecordStatus, Role, ScreeningKind, ScreeningResult, Sex
+from chalicelib.domain.opening_hours import format_hours_ranges, parse_hours_ranges
 from chalicelib.domain.pharmacy_day import FRENCH_ZONES, PARIS
 from chalicelib.domain.serialization import iso_utc
 from chalicelib.schema import (
@@ -333,7 +333,11 @@ HOURS_RANGES_MAX = 4
 def _hours_ranges(value: object) -> list[str]:
     """["08:30-12:30", "14:00-19:30"], normalised (sorted, zero-padded); [] is a closed day."""
     message = f"must be a list of at most {HOURS_RANGES_MAX} ranges HH:MM-HH:MM, each ending after it starts"
-    if not isinstance(value, list) or len(value) > HOURS_RANGES_MAX or not all(isinstance(v, str) for v in value):
+    if (
+        not isinstance(value, list)
+        or len(value) > HOURS_RANGES_MAX
+        or not all(isinstance(v, str) for v in value)
+    ):
         fail(message)
     try:
         return format_hours_ranges(parse_hours_ranges(value))

@@ -16,8 +16,8 @@ from chalicelib.domain import nir as nir_rules
 from chalicelib.domain.commands import BatchItem, canonical_json
 from chalicelib.domain.devices import device_list
 from chalicelib.domain.errors import FieldError
-from chalicelib.domain.opening_hours import WEEKDAYS
 from chalicelib.domain.model import Address, Patient, Role, ScreeningResult, ScreeningTest, Submission
+from chalicelib.domain.opening_hours import WEEKDAYS
 from chalicelib.domain.pharmacy_day import zone_of_finess
 from chalicelib.payloads.fields import (
     ADDRESS_LINE,
@@ -25,13 +25,13 @@ from chalicelib.payloads.fields import (
     BIRTH_DATE,
     BIRTH_PLACE,
     BOOLEAN,
-    HOURS_RANGES,
     CITY,
     CITY_MAX,
     DEVICE_ID,
     EMAIL,
     EMAIL_FIELD,
     FINESS_NUMBER,
+    HOURS_RANGES,
     IDENTITY_DOCUMENT,
     KIND,
     NAME,

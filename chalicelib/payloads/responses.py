@@ -348,7 +348,8 @@ _OPENING_HOURS_FIELD = Field(
     description="When its staff work (null: none declared, no outside-hours alert of the journal's review).",
 )
 PHARMACY_SETTINGS_STATE: Obj[Any] = Obj(
-    [Field("finess", _TEXT), Field("psc_required", BOOLEAN), _OPENING_HOURS_FIELD], name="PharmacySettingsState"
+    [Field("finess", _TEXT), Field("psc_required", BOOLEAN), _OPENING_HOURS_FIELD],
+    name="PharmacySettingsState",
 )
 PHARMACY_OVERVIEW: Obj[Any] = Obj(
     [

@@ -88,7 +88,9 @@ def review_links(deps: ReviewDeps, links: Iterable[StoredLink]) -> ReviewSummary
     return summary
 
 
-def _review_pharmacy(deps: ReviewDeps, finess: str, events: list[ReviewEvent], summary: ReviewSummary) -> None:
+def _review_pharmacy(
+    deps: ReviewDeps, finess: str, events: list[ReviewEvent], summary: ReviewSummary
+) -> None:
     hours = deps.hours.opening_hours(finess)
     for _ in range(SAVE_ATTEMPTS):
         state, version = deps.states.load(finess)

@@ -25,7 +25,11 @@ def test_an_admin_declares_the_pharmacys_hours_which_the_review_reads_and_clears
     declared = world.call("PUT", SETTINGS, "admin-a", {"opening_hours": HOURS})
     assert declared.status_code == 200, declared.body
     expected = {"mon": ["08:30-12:30", "14:00-19:30"], "sat": ["09:00-18:00"]}
-    assert json.loads(declared.body) == {"finess": PHARMACY_A, "psc_required": False, "opening_hours": expected}
+    assert json.loads(declared.body) == {
+        "finess": PHARMACY_A,
+        "psc_required": False,
+        "opening_hours": expected,
+    }
     assert json.loads(world.call("GET", SETTINGS, "admin-a").body)["opening_hours"] == expected
     hours = DynamoDbPharmacyHours().opening_hours(PHARMACY_A)
     assert hours is not None and hours.time_zone == "Europe/Paris"

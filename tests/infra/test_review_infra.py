@@ -35,9 +35,15 @@ def test_the_review_is_a_second_consumer_of_the_audit_stream_retried_until_it_su
     (source,) = resources["ReviewAccess"]["Properties"]["Events"].values()
     (worm,) = resources["AuditToWorm"]["Properties"]["Events"].values()
     assert source["Type"] == "DynamoDB"
-    assert source["Properties"]["Stream"] == worm["Properties"]["Stream"] == {"Fn::GetAtt": [EVENTS, "StreamArn"]}
+    assert (
+        source["Properties"]["Stream"]
+        == worm["Properties"]["Stream"]
+        == {"Fn::GetAtt": [EVENTS, "StreamArn"]}
+    )
     assert source["Properties"]["StartingPosition"] == "TRIM_HORIZON"
-    assert source["Properties"]["ParallelizationFactor"] == 1  # one batch in flight per shard: chains in order
+    assert (
+        source["Properties"]["ParallelizationFactor"] == 1
+    )  # one batch in flight per shard: chains in order
     assert source["Properties"]["MaximumRetryAttempts"] == -1  # an alert is never dropped with its batch
     assert resources["ReviewAccess"]["Properties"]["ReservedConcurrentExecutions"] == 1
 
@@ -49,7 +55,12 @@ def test_the_review_reads_its_stream_and_writes_only_its_own_state_and_the_alert
     assert _allowed(resources, table_logical_id(PharmacyModel)) == {"dynamodb:GetItem"}
     events = _allowed(resources, f"'{EVENTS}'")  # the table, its indexes and its stream
     assert "dynamodb:PutItem" in events
-    assert not events & {"dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:Scan"}
+    assert not events & {
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:Scan",
+    }
     every = _allowed(resources, "")
     assert not {a for a in every if a.startswith(("kms:", "s3:", "cognito-idp:", "secretsmanager:", "sqs:"))}
 

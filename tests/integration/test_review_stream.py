@@ -84,7 +84,9 @@ def test_a_pharmacys_declared_hours_are_read_in_its_zone(journal: DynamoDbAuditJ
     assert hours.opening_hours(CHAIN) is None  # unknown pharmacy
     PharmacyModel(CHAIN, name="P", created_at="2026-11-30T00:00:00Z", created_by="t").save()
     assert hours.opening_hours(CHAIN) is None  # none declared
-    PharmacyModel(CHAIN).update(actions=[PharmacyModel.opening_hours.set(json.dumps({"mon": ["08:30-19:30"]}))])
+    PharmacyModel(CHAIN).update(
+        actions=[PharmacyModel.opening_hours.set(json.dumps({"mon": ["08:30-19:30"]}))]
+    )
     declared = hours.opening_hours(CHAIN)
     assert declared is not None and declared.time_zone == "Europe/Paris"
     assert declared.is_open(datetime(2026, 11, 30, 8, 0, tzinfo=UTC))  # Monday 09:00 in Paris

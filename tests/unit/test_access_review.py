@@ -4,6 +4,7 @@ state that stays bounded whatever the journal holds."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -36,11 +37,20 @@ class Events:
         self.events: list[ReviewEvent] = []
 
     def add(self, at: datetime, actor: str, action: str, **fields: object) -> None:
-        self.events.append(ReviewEvent(seq=len(self.events) + 1, time=at, actor=actor, action=action, **fields))  # type: ignore[arg-type]
+        self.events.append(
+            ReviewEvent(seq=len(self.events) + 1, time=at, actor=actor, action=action, **fields)
+        )  # type: ignore[arg-type]
 
     def reads(self, actor: str, ids: list[str], at: datetime = NINE) -> None:
         for n, record_id in enumerate(ids):
-            self.add(at + timedelta(seconds=n), actor, "read", role="pharmacist", outcome="success", record_ids=(record_id,))
+            self.add(
+                at + timedelta(seconds=n),
+                actor,
+                "read",
+                role="pharmacist",
+                outcome="success",
+                record_ids=(record_id,),
+            )
 
 
 def ids(n: int, prefix: str = "r") -> list[str]:
@@ -78,7 +88,14 @@ def test_reading_the_hard_threshold_exactly_or_the_same_records_again_and_again_
 def test_a_list_or_an_export_counts_each_record_it_names() -> None:
     events = Events()
     for page in range(5):
-        events.add(NINE, "pharmacist-a", "list", role="pharmacist", outcome="success", record_ids=tuple(ids(50, f"p{page}")))
+        events.add(
+            NINE,
+            "pharmacist-a",
+            "list",
+            role="pharmacist",
+            outcome="success",
+            record_ids=tuple(ids(50, f"p{page}")),
+        )
     (alert,) = alerts_of(events)
     assert alert.detector == "bulk_reads" and alert.count == POLICY.bulk_reads_hard + 1
 
@@ -124,12 +141,30 @@ def test_each_hour_is_its_own_window_one_alert_per_subject_in_each() -> None:
         ("erasure_burst", "erase", POLICY.erasure_burst, "pharmacy_admin"),
     ],
 )
-def test_a_burst_of_searches_or_erasures_fires_above_its_threshold(detector: str, action: str, threshold: int, role: str) -> None:
+def test_a_burst_of_searches_or_erasures_fires_above_its_threshold(
+    detector: str, action: str, threshold: int, role: str
+) -> None:
     at_threshold, above = Events(), Events()
     for n in range(threshold):
-        at_threshold.add(NINE + timedelta(seconds=n), "pharmacist-a", action, role=role, outcome="success", record_ids=(f"x{n}",))
-        above.add(NINE + timedelta(seconds=n), "pharmacist-a", action, role=role, outcome="success", record_ids=(f"x{n}",))
-    above.add(NINE + timedelta(minutes=30), "pharmacist-a", action, role=role, outcome="success", record_ids=("y",))
+        at_threshold.add(
+            NINE + timedelta(seconds=n),
+            "pharmacist-a",
+            action,
+            role=role,
+            outcome="success",
+            record_ids=(f"x{n}",),
+        )
+        above.add(
+            NINE + timedelta(seconds=n),
+            "pharmacist-a",
+            action,
+            role=role,
+            outcome="success",
+            record_ids=(f"x{n}",),
+        )
+    above.add(
+        NINE + timedelta(minutes=30), "pharmacist-a", action, role=role, outcome="success", record_ids=("y",)
+    )
     assert [a for a in alerts_of(at_threshold) if a.detector == detector] == []
     (alert,) = [a for a in alerts_of(above) if a.detector == detector]
     assert (alert.subject, alert.count, alert.threshold) == ("pharmacist-a", threshold + 1, threshold)
@@ -145,22 +180,32 @@ def test_the_purges_erasures_are_no_burst() -> None:
 def test_repeated_refusals_fire_per_actor_and_per_source_address() -> None:
     by_actor, by_source, few = Events(), Events(), Events()
     for n in range(POLICY.refusal_burst + 1):
-        by_actor.add(NINE, "pharmacist-a", "read", role="pharmacist", outcome="denied", source=f"198.51.100.{n}")
-        by_source.add(NINE, f"pharmacist-{n}", "authenticate", role="pharmacist", outcome="denied", source="203.0.113.9")
+        by_actor.add(
+            NINE, "pharmacist-a", "read", role="pharmacist", outcome="denied", source=f"198.51.100.{n}"
+        )
+        by_source.add(
+            NINE, f"pharmacist-{n}", "authenticate", role="pharmacist", outcome="denied", source="203.0.113.9"
+        )
     for _ in range(POLICY.refusal_burst):
         few.add(NINE, "pharmacist-a", "read", role="pharmacist", outcome="denied", source="203.0.113.9")
     assert [(a.detector, a.subject) for a in alerts_of(by_actor)] == [("repeated_refusals", "pharmacist-a")]
-    assert [(a.detector, a.subject) for a in alerts_of(by_source)] == [("repeated_refusals", "source:203.0.113.9")]
+    assert [(a.detector, a.subject) for a in alerts_of(by_source)] == [
+        ("repeated_refusals", "source:203.0.113.9")
+    ]
     assert alerts_of(few) == []
 
 
 def test_activity_outside_the_declared_hours_in_the_pharmacys_zone_is_one_alert_per_actor_and_hour() -> None:
-    hours = opening_hours({day: ["08:30-12:30", "14:00-19:30"] for day in ("mon", "tue", "wed", "thu", "fri")}, "Europe/Paris")
+    hours = opening_hours(
+        {day: ["08:30-12:30", "14:00-19:30"] for day in ("mon", "tue", "wed", "thu", "fri")}, "Europe/Paris"
+    )
     inside, outside = Events(), Events()
     inside.reads("pharmacist-a", ["r1"], at=datetime(2026, 12, 7, 7, 31, tzinfo=UTC))  # 08:31 in Paris
     inside.reads("pharmacist-a", ["r2"], at=datetime(2026, 12, 7, 18, 29, tzinfo=UTC))  # 19:29
     outside.reads("pharmacist-a", ["r1", "r2", "r3"], at=datetime(2026, 12, 7, 2, 0, tzinfo=UTC))  # 03:00
-    outside.reads("pharmacist-a", ["r4"], at=datetime(2026, 12, 7, 11, 30, tzinfo=UTC))  # 12:30, the lunch break
+    outside.reads(
+        "pharmacist-a", ["r4"], at=datetime(2026, 12, 7, 11, 30, tzinfo=UTC)
+    )  # 12:30, the lunch break
     outside.reads("pharmacist-a", ["r5"], at=datetime(2026, 12, 12, 10, 0, tzinfo=UTC))  # Saturday: closed
     assert alerts_of(inside, hours=hours) == []
     found = alerts_of(outside, hours=hours)
@@ -183,18 +228,30 @@ def test_declared_hours_are_checked() -> None:
 def test_any_platform_decision_on_the_pharmacys_chain_is_an_alert() -> None:
     events = Events()
     events.add(NINE, "operator", "set_pharmacy_settings", role="platform_admin", outcome="success")
-    events.add(NINE + timedelta(minutes=5), "operator", "invite_member", role="platform_admin", outcome="success")
+    events.add(
+        NINE + timedelta(minutes=5), "operator", "invite_member", role="platform_admin", outcome="success"
+    )
     (alert,) = alerts_of(events)
     assert (alert.detector, alert.subject) == ("platform_decision", "operator")
 
 
 def test_the_reviews_own_events_never_feed_it() -> None:
-    fields = {"actor": "review:bulk_reads", "role": "system", "action": "alert_raised", "outcome": "success", "record_ids": ids(900)}
+    fields = {
+        "actor": "review:bulk_reads",
+        "role": "system",
+        "action": "alert_raised",
+        "outcome": "success",
+        "record_ids": ids(900),
+    }
     assert review_event(1, format_time(NINE), fields) is None
     admin = {"actor": "owner", "role": "pharmacy_admin", "action": "acknowledge_alert", "outcome": "success"}
     assert review_event(2, format_time(NINE), admin) is None
     assert review_event(3, "not a time", {"action": "read"}) is None
-    read = review_event(4, format_time(NINE), {"actor": "a", "role": "pharmacist", "action": "read", "outcome": "success", "record_ids": ["r"]})
+    read = review_event(
+        4,
+        format_time(NINE),
+        {"actor": "a", "role": "pharmacist", "action": "read", "outcome": "success", "record_ids": ["r"]},
+    )
     assert read is not None and read.record_ids == ("r",)
 
 
@@ -224,7 +281,17 @@ def test_a_full_state_stays_far_under_dynamodbs_item_limit() -> None:
     assert len(state.to_json().encode()) < 150_000  # DynamoDB's item limit is 400 KB
 
 
-SMALL = replace(POLICY, bulk_reads_hard=6, bulk_reads_floor=3, bulk_reads_min_history=4, history_size=8, search_burst=2, erasure_burst=2, refusal_burst=2, max_subjects=3)
+SMALL = replace(
+    POLICY,
+    bulk_reads_hard=6,
+    bulk_reads_floor=3,
+    bulk_reads_min_history=4,
+    history_size=8,
+    search_burst=2,
+    erasure_burst=2,
+    refusal_burst=2,
+    max_subjects=3,
+)
 
 event_specs = st.lists(
     st.tuples(
@@ -244,7 +311,14 @@ def _events(specs: list[tuple[int, str, str, str, list[int], int, int]]) -> list
     at, found = NINE, []
     for seq, (actor, action, outcome, role, records, source, minutes) in enumerate(specs, start=1):
         at += timedelta(minutes=minutes)
-        fields = {"actor": f"actor-{actor}", "role": role, "action": action, "outcome": outcome, "record_ids": [f"r{r}" for r in records], "source_ip": f"198.51.100.{source}"}
+        fields = {
+            "actor": f"actor-{actor}",
+            "role": role,
+            "action": action,
+            "outcome": outcome,
+            "record_ids": [f"r{r}" for r in records],
+            "source_ip": f"198.51.100.{source}",
+        }
         event = review_event(seq, format_time(at), fields)
         if event is not None:
             found.append(event)
@@ -252,7 +326,11 @@ def _events(specs: list[tuple[int, str, str, str, list[int], int, int]]) -> list
 
 
 @settings(max_examples=80, deadline=None)
-@given(specs=event_specs, cuts=st.lists(st.integers(0, 120), max_size=6), replays=st.lists(st.booleans(), min_size=7, max_size=7))
+@given(
+    specs=event_specs,
+    cuts=st.lists(st.integers(0, 120), max_size=6),
+    replays=st.lists(st.booleans(), min_size=7, max_size=7),
+)
 def test_any_journal_cut_in_batches_any_of_them_replayed_raises_each_alert_once_and_keeps_the_state_bounded(
     specs: list[tuple[int, str, str, str, list[int], int, int]], cuts: list[int], replays: list[bool]
 ) -> None:
@@ -274,7 +352,7 @@ def test_any_journal_cut_in_batches_any_of_them_replayed_raises_each_alert_once_
 
 
 def itertools_pairwise(values: list[int]) -> list[tuple[int, int]]:
-    return list(zip(values, values[1:], strict=False))
+    return list(itertools.pairwise(values))
 
 
 def _assert_bounded(state: ReviewState) -> None:

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import pytest
 
+from chalicelib.domain.commands import ReadPharmacySettings
 from chalicelib.domain.errors import Forbidden, ValidationFailed
 from chalicelib.domain.model import Principal, Role
 from chalicelib.ports import RequestMeta
 from chalicelib.services import admin, team
 from chalicelib.services.call import Call
-from chalicelib.domain.commands import ReadPharmacySettings
 from testkit.fakes import (
     FakeDirectory,
     FakeJournal,
@@ -37,13 +37,17 @@ def onboarded() -> admin.AdminDeps:
         journal=FakeJournal(),
         directory=FakeDirectory({}),
     )
-    admin.onboard_pharmacy(d, Call(OPERATOR, META), pharmacy_command({"finess": PHARMACY, "name": "Pharmacie du Port"}))
+    admin.onboard_pharmacy(
+        d, Call(OPERATOR, META), pharmacy_command({"finess": PHARMACY, "name": "Pharmacie du Port"})
+    )
     return d
 
 
 def test_a_pharmacys_admin_declares_its_hours_normalised_and_reads_them_back() -> None:
     d = onboarded()
-    state = admin.set_pharmacy_settings(d, Call(OWNER, META), settings_command(PHARMACY, {"opening_hours": HOURS}))
+    state = admin.set_pharmacy_settings(
+        d, Call(OWNER, META), settings_command(PHARMACY, {"opening_hours": HOURS})
+    )
     expected = {"mon": ["08:30-12:30", "14:00-19:30"], "sat": ["09:00-18:00"]}
     assert state.opening_hours == expected and state.psc_required is False
     overview = team.read_pharmacy_settings(d, Call(OWNER, META), ReadPharmacySettings(PHARMACY))
@@ -56,9 +60,13 @@ def test_a_pharmacys_admin_declares_its_hours_normalised_and_reads_them_back() -
 def test_null_clears_the_hours_and_a_body_without_them_leaves_them() -> None:
     d = onboarded()
     admin.set_pharmacy_settings(d, Call(OWNER, META), settings_command(PHARMACY, {"opening_hours": HOURS}))
-    kept = admin.set_pharmacy_settings(d, Call(OWNER, META), settings_command(PHARMACY, {"psc_required": False}))
+    kept = admin.set_pharmacy_settings(
+        d, Call(OWNER, META), settings_command(PHARMACY, {"psc_required": False})
+    )
     assert kept.opening_hours is not None
-    cleared = admin.set_pharmacy_settings(d, Call(OWNER, META), settings_command(PHARMACY, {"opening_hours": None}))
+    cleared = admin.set_pharmacy_settings(
+        d, Call(OWNER, META), settings_command(PHARMACY, {"opening_hours": None})
+    )
     assert cleared.opening_hours is None
 
 
@@ -67,7 +75,9 @@ def test_the_platform_may_not_declare_or_clear_a_pharmacys_hours() -> None:
     d = onboarded()
     admin.set_pharmacy_settings(d, Call(OWNER, META), settings_command(PHARMACY, {"opening_hours": HOURS}))
     with pytest.raises(Forbidden):
-        admin.set_pharmacy_settings(d, Call(OPERATOR, META), settings_command(PHARMACY, {"opening_hours": None}))
+        admin.set_pharmacy_settings(
+            d, Call(OPERATOR, META), settings_command(PHARMACY, {"opening_hours": None})
+        )
     overview = team.read_pharmacy_settings(d, Call(OWNER, META), ReadPharmacySettings(PHARMACY))
     assert overview.opening_hours is not None
 

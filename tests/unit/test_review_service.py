@@ -10,13 +10,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from chalicelib.domain.access_review import ReviewState
-from chalicelib.domain.opening_hours import opening_hours
 from chalicelib.domain.alerts import Alert
 from chalicelib.domain.audit_chain import event_fields, format_time
 from chalicelib.domain.errors import ServiceUnavailable
+from chalicelib.domain.opening_hours import opening_hours
 from chalicelib.services.review import ReviewDeps, StoredLink, review_links
-from testkit.fakes import FakeAlerts, FakeJournal, FixedClock
-from testkit.review import POLICY, ChainWriter, FakePharmacyHours, FakeReviewStates
+from testkit.fakes import FakeAlerts, FakeJournal, FakePharmacyHours, FakeReviewStates, FixedClock
+from testkit.review import POLICY, ChainWriter
 
 PHARMACY, OTHER = "750000010", "130000011"
 NINE = datetime(2026, 12, 7, 9, 5, tzinfo=UTC)
@@ -41,17 +41,22 @@ class Harness:
 
 def exfiltration(chain: ChainWriter, n: int = 300) -> list[StoredLink]:
     return [
-        chain.add(NINE + timedelta(seconds=i), "pharmacist-a", "read", record_ids=[f"r-{i:04d}"]) for i in range(n)
+        chain.add(NINE + timedelta(seconds=i), "pharmacist-a", "read", record_ids=[f"r-{i:04d}"])
+        for i in range(n)
     ]
 
 
 def test_a_batch_is_reviewed_per_pharmacy_and_each_alert_raised_once_with_its_metric() -> None:
     h = Harness()
     mine, other = ChainWriter(PHARMACY), ChainWriter(OTHER)
-    links = exfiltration(mine) + [other.add(NINE, "pharmacist-z", "read", record_ids=["z"])]
+    links = [*exfiltration(mine), other.add(NINE, "pharmacist-z", "read", record_ids=["z"])]
     summary = review_links(h.deps, links)
     (stored,) = h.alerts.alerts.values()
-    assert (stored.alert.finess, stored.alert.detector, stored.alert.subject) == (PHARMACY, "bulk_reads", "pharmacist-a")
+    assert (stored.alert.finess, stored.alert.detector, stored.alert.subject) == (
+        PHARMACY,
+        "bulk_reads",
+        "pharmacist-a",
+    )
     assert h.metrics == ["bulk_reads"]
     assert (summary.pharmacies, summary.raised, summary.links) == (2, 1, 301)
     assert set(h.states.items) == {PHARMACY, OTHER}
@@ -110,7 +115,10 @@ def test_the_alert_raised_events_the_store_appends_fed_back_through_the_stream_r
 def test_the_platform_chain_and_other_names_are_not_reviewed() -> None:
     h = Harness()
     platform = ChainWriter("platform")
-    links = [platform.add(NINE, "operator", "read", role="platform_admin", record_ids=[f"r{i}"]) for i in range(300)]
+    links = [
+        platform.add(NINE, "operator", "read", role="platform_admin", record_ids=[f"r{i}"])
+        for i in range(300)
+    ]
     assert review_links(h.deps, links).pharmacies == 0
     assert h.alerts.alerts == {}
 

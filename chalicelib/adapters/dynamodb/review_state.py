@@ -11,8 +11,8 @@ from pynamodb.exceptions import PutError
 from chalicelib.adapters.dynamodb.errors import dynamodb_errors, is_conditional_failure
 from chalicelib.adapters.dynamodb.models import PharmacyModel, ReviewStateModel
 from chalicelib.domain.access_review import ReviewState
-from chalicelib.domain.opening_hours import OpeningHours, opening_hours
 from chalicelib.domain.audit_chain import format_time
+from chalicelib.domain.opening_hours import OpeningHours, opening_hours
 from chalicelib.domain.pharmacy_day import zone_of_finess
 from chalicelib.observability import logger
 from chalicelib.ports import Clock
@@ -72,4 +72,3 @@ class DynamoDbPharmacyHours:
         except (TypeError, ValueError, AttributeError):
             logger.warning("pharmacy hours unreadable, detector off", extra={"finess": finess})
             return None
-
