@@ -44,13 +44,13 @@ class DynamoDbReviewStates:
         condition = (
             ReviewStateModel.finess.does_not_exist() if version == 0 else ReviewStateModel.version == version
         )
-        try:
-            with dynamodb_errors():
+        with dynamodb_errors():  # PutError is a connection error to it: the condition is caught first
+            try:
                 item.save(condition=condition)
-        except PutError as exc:  # dynamodb_errors re-raises what is no outage
-            if is_conditional_failure(exc):
-                return False
-            raise
+            except PutError as exc:
+                if is_conditional_failure(exc):
+                    return False
+                raise
         return True
 
 
