@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -36,10 +37,10 @@ class Events:
     def __init__(self) -> None:
         self.events: list[ReviewEvent] = []
 
-    def add(self, at: datetime, actor: str, action: str, **fields: object) -> None:
+    def add(self, at: datetime, actor: str, action: str, **fields: Any) -> None:
         self.events.append(
             ReviewEvent(seq=len(self.events) + 1, time=at, actor=actor, action=action, **fields)
-        )  # type: ignore[arg-type]
+        )
 
     def reads(self, actor: str, ids: list[str], at: datetime = NINE) -> None:
         for n, record_id in enumerate(ids):

@@ -125,7 +125,9 @@ def test_the_platform_chain_and_other_names_are_not_reviewed() -> None:
 
 def test_a_pharmacys_declared_hours_reach_its_detector() -> None:
     h = Harness()
-    h.hours.hours[PHARMACY] = opening_hours({"mon": ["08:30-19:30"]}, "Europe/Paris")
+    declared = opening_hours({"mon": ["08:30-19:30"]}, "Europe/Paris")
+    assert declared is not None
+    h.hours.hours[PHARMACY] = declared
     chain = ChainWriter(PHARMACY)
     night = datetime(2026, 12, 7, 2, 10, tzinfo=UTC)
     review_links(h.deps, [chain.add(night, "pharmacist-a", "read", record_ids=["r1"])])
