@@ -338,7 +338,7 @@ SettingsInput = tuple[bool | None, dict[str, list[str]] | None, bool]
 
 def _settings_input(read: Read) -> SettingsInput | None:
     hours_given = "opening_hours" in read.raw
-    if read["psc_required"] is None and not hours_given:
+    if read.raw.get("psc_required") is None and not hours_given:  # an invalid one has its own error
         read.error("psc_required", "send psc_required, opening_hours, or both")
         return None
     return read["psc_required"], read["opening_hours"], hours_given
