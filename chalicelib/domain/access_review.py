@@ -28,6 +28,7 @@ from typing import Any
 from chalicelib.domain.alerts import DETECTORS, Alert
 from chalicelib.domain.audit_chain import RECORD_IDS_MAX, format_time, parse_time
 from chalicelib.domain.opening_hours import OpeningHours
+from chalicelib.domain.sources import source_of
 
 WINDOW = timedelta(hours=1)
 OVERFLOW = "*"  # the subject of every actor or source past `max_subjects` in one hour
@@ -94,7 +95,7 @@ def review_event(seq: int, time: str, fields: Mapping[str, Any]) -> ReviewEvent 
         action=action,
         outcome=str(fields.get("outcome") or ""),
         record_ids=tuple(str(r) for r in ids[:RECORD_IDS_MAX]) if isinstance(ids, list) else (),
-        source=str(fields.get("source_ip") or ""),
+        source=source_of(str(fields.get("source_ip") or "")),  # an IPv6 source by its /64
     )
 
 

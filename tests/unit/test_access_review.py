@@ -363,3 +363,22 @@ def _assert_bounded(state: ReviewState) -> None:
     assert max(len(state.searches), len(state.erasures), len(state.refusals)) <= tracked
     assert len(state.alerted) <= len(DETECTORS) * (tracked + 1)
     assert len(state.history) <= SMALL.history_size
+
+
+def test_refusals_from_addresses_rotating_inside_one_ipv6_64_count_as_one_source() -> None:
+    events = [
+        review_event(
+            n,
+            format_time(NINE),
+            {
+                "actor": f"a{n}",
+                "role": "pharmacist",
+                "action": "read",
+                "outcome": "denied",
+                "source_ip": f"2001:db8:1:2::{n:x}",
+            },
+        )
+        for n in range(1, POLICY.refusal_burst + 2)
+    ]
+    found = review(ReviewState(), FINESS, [e for e in events if e is not None], POLICY)[1]
+    assert [(a.detector, a.subject) for a in found] == [("repeated_refusals", "source:2001:db8:1:2::/64")]
