@@ -14,12 +14,14 @@ import typing
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain.access_review import ReviewPolicy
 from chalicelib.domain.delivery import BackoffPolicy
 from chalicelib.domain.psc import PscLoginPolicy
 from chalicelib.domain.retention import RetentionPolicy
+
+if TYPE_CHECKING:  # the review's module loads only where the review runs
+    from chalicelib.domain.access_review import ReviewPolicy
 
 # HDS-certified EEA AWS regions. Health data may only be hosted in these.
 HDS_REGIONS: tuple[str, ...] = ("eu-west-3", "eu-west-1", "eu-central-1", "eu-north-1", "eu-south-1")
@@ -199,6 +201,8 @@ class Settings:
     @property
     def review_policy(self) -> ReviewPolicy:
         """The review's thresholds (the REVIEW_* settings above) as the detectors take them."""
+        from chalicelib.domain.access_review import ReviewPolicy
+
         return ReviewPolicy(
             bulk_reads_hard=self.review_bulk_reads_hard,
             bulk_reads_factor=self.review_bulk_reads_factor,
