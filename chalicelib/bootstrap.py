@@ -23,6 +23,7 @@ from chalicelib.adapters.aws import AwsCalls, AwsClients, configured_botocore_se
 from chalicelib.config import LOCAL_STAGE, SIDEP, Settings, env_name, get_settings
 from chalicelib.domain.retention import RetentionPolicy
 from chalicelib.ports import (
+    Alerts,
     AuditJournal,
     Clock,
     MembershipRepository,
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from chalicelib.services.records import RecordsDeps
     from chalicelib.services.refusals import UnauthenticatedRefusals
     from chalicelib.services.retention import PurgeDeps
+    from chalicelib.services.review import ReviewDeps
     from chalicelib.services.stats import StatsDeps
 
 
@@ -393,6 +395,42 @@ def build_checkpointer(settings: Settings) -> DynamoDbCheckpointer:
 
         set_aside = S3WormCopy(core.aws.s3(), settings.audit_worm_bucket).quarantine
     return DynamoDbCheckpointer(signer=signer, clock=core.clock, set_aside=set_aside)
+
+
+def build_alerts(core: Core) -> Alerts:
+    """The review's alert store (it raises, the pharmacy's admins list and acknowledge).
+    PLACEHOLDER (adapters/alerts_placeholder.py) until the alert store's adapter is merged: then
+    this returns it, and the API's Container takes its `alerts` from here too."""
+    from chalicelib.adapters.alerts_placeholder import JournalOnlyAlerts
+
+    return JournalOnlyAlerts(core.journal)
+
+
+def build_review(settings: Settings, core: Core | None = None) -> ReviewDeps:
+    """The audit stream's review (`review_access`, chalicelib/jobs.py): on the core alone, with its
+    state store, the pharmacies' hours, the alert store and the REVIEW_* thresholds; one metric
+    per alert raised (observability.REVIEW_ALERTS, alarmed)."""
+    from chalicelib.adapters.dynamodb.review_state import DynamoDbPharmacyHours, DynamoDbReviewStates
+    from chalicelib.observability import REVIEW_ALERTS, count, logger
+    from chalicelib.services.review import ReviewDeps
+
+    core = core or get_core()
+
+    def on_alert(alert: Any) -> None:
+        count(REVIEW_ALERTS)
+        logger.warning(
+            "journal review alert raised",
+            extra={"finess": alert.finess, "detector": alert.detector, "alert_id": alert.alert_id},
+        )
+
+    return ReviewDeps(
+        states=DynamoDbReviewStates(core.clock),
+        hours=DynamoDbPharmacyHours(),
+        alerts=build_alerts(core),
+        policy=settings.review_policy,
+        clock=core.clock,
+        on_alert=on_alert,
+    )
 
 
 _core: Core | None = None
