@@ -95,6 +95,7 @@ from chalicelib.payloads.responses import (
     TEAM_MEMBER,
     TEST,
 )
+from chalicelib.payloads.sheets import IMPORT_STATUS, IMPORT_TICKET, SHEET_RESULT, SHEET_ROW
 from chalicelib.schema import Schema, Shape
 
 __all__ = [
@@ -110,6 +111,10 @@ __all__ = [
     "BATCH_MAX_ITEMS",
     "BATCH_OUTCOME",
     "BATCH_RESULT",
+    "IMPORT_STATUS",
+    "IMPORT_TICKET",
+    "SHEET_RESULT",
+    "SHEET_ROW",
     "COMPONENTS",
     "DAY_STATS",
     "DELIVERY",
@@ -204,6 +209,10 @@ COMPONENTS: tuple[Shape[Any], ...] = (
     PROBLEM,
     BATCH_OUTCOME,
     BATCH_RESULT,
+    SHEET_ROW,
+    SHEET_RESULT,
+    IMPORT_TICKET,
+    IMPORT_STATUS,
     PATIENT_QUERY,
     ACCESS_EVENT,
     PATIENT_RECORD,
