@@ -298,6 +298,7 @@ def markdown(r: dict[str, Any]) -> str:
         lines += ["", "![cost curves](cost_curves.png)"]
     lines += _national_scale(r)
     lines += _batch(r.get("batch"))
+    lines += _import(r.get("import"))
     if r.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {n}" for n in r["notes"]]
     return "\n".join(lines) + "\n"
@@ -324,6 +325,23 @@ def _batch(b: dict[str, Any] | None) -> list[str]:
         f"| the batch replayed whole (a cut answer) | {trips['replay']} | {_fmt(ms['replay'])} |",
         "",
         f"A whole batch of {b['items']}: {_fmt(b['ms_per_batch'])} ms (API Gateway allows 29 s).",
+    ]
+
+
+def _import(i: dict[str, Any] | None) -> list[str]:
+    """A spreadsheet upload processed: rows per second, round trips per 100 rows (bench/import_path.py)."""
+    if not i:
+        return []
+    return [
+        "",
+        f"## Import path ({i['rows']:,} rows, `POST /v1/imports`, {i['file_bytes']:,} bytes)",
+        "",
+        "| run | rows/s | AWS round trips per 100 rows | seconds |",
+        "| --- | --- | --- | --- |",
+        f"| the upload processed | {i['upload']['rows_per_second']} | "
+        f"{i['upload']['round_trips_per_100_rows']} | {i['upload']['seconds']} |",
+        f"| the same file uploaded again (every row found) | {i['reupload']['rows_per_second']} | "
+        f"{i['reupload']['round_trips_per_100_rows']} | {i['reupload']['seconds']} |",
     ]
 
 

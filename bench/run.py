@@ -1,7 +1,7 @@
 """`make bench`: every figure of bench/results.md in one run, each next to its baseline.
 
     .venv/bin/python -m bench.run [--scale full] [--quick] [--out bench]
-        [--only create,export,cold,curves,latency,batch]
+        [--only create,export,cold,curves,latency,batch,import]
 
 Default: 5×200 creates, an export of 10,000 records (and a profiled one of 1,000 for our CPU, and
 one of 300 on moto's own transactions), curves at 500/5,000/50,000 records and 50/500/5,000 audit
@@ -30,9 +30,9 @@ from bench.common import machine
 from bench.export_throughput import backlog_model, profiler_overhead_per_call
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("create", "export", "cold", "curves", "latency", "batch")
+SECTIONS = ("create", "export", "cold", "curves", "latency", "batch", "import")
 # the results' key of each section
-SECTION_KEYS = ("create", "export", "cold_start", "curves", "export_latency", "batch")
+SECTION_KEYS = ("create", "export", "cold_start", "curves", "export_latency", "batch", "import")
 SIZES: dict[str, dict[str, Any]] = {
     "quick": {
         "repeats": 2,
@@ -49,6 +49,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "cold_runs": 1,
         "batch_repeats": 1,
         "batch_items": 10,
+        "import_rows": 200,
     },
     "default": {
         "repeats": 5,
@@ -65,6 +66,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "cold_runs": 7,
         "batch_repeats": 3,
         "batch_items": 100,
+        "import_rows": 10_000,
     },
 }
 
@@ -172,6 +174,13 @@ def _batch(size: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     return batch_path.measure(size["batch_repeats"], size["batch_items"])
 
 
+def _import(size: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    from bench import import_path
+
+    _step(f"a spreadsheet upload of {size['import_rows']:,} rows, processed")
+    return import_path.measure(size["import_rows"])
+
+
 # each section's measure, in SECTIONS' order
 MEASURES: tuple[Callable[[dict[str, Any], argparse.Namespace], dict[str, Any]], ...] = (
     _create,
@@ -180,6 +189,7 @@ MEASURES: tuple[Callable[[dict[str, Any], argparse.Namespace], dict[str, Any]], 
     _curves,
     _export_latency,
     _batch,
+    _import,
 )
 
 

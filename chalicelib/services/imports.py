@@ -242,10 +242,12 @@ def process_upload(deps: ImportsDeps, finess: str, import_id: str) -> ImportStat
     """The processing of an uploaded file (its notification, delivered at least once): None if no
     import of that pharmacy issued it (left to the bucket's lifecycle)."""
     found = deps.files.status(finess, import_id) if _IMPORT_ID.fullmatch(import_id) else None
-    upload = deps.files.uploaded(finess, import_id)
-    if found is None or upload is None:
-        return found[0] if found else None  # a redelivery after the file was imported and deleted
+    if found is None:
+        return None
     status, tag = found
+    upload = deps.files.uploaded(finess, import_id)
+    if upload is None:
+        return status  # a redelivery after the file was imported and deleted
     if tag and tag != upload.tag:  # the URL used again: not this import's file
         _caller(status).audit(deps.records.journal).deny(
             "import_process", "the upload URL was used again", finess=finess
@@ -270,9 +272,17 @@ def handle_notification(deps: ImportsDeps, body: str) -> list[ImportStatus]:
     records = event.get("Records") if isinstance(event, dict) else None
     processed: list[ImportStatus] = []
     for record in records if isinstance(records, list) else []:
-        key = record.get("s3", {}).get("object", {}).get("key") if isinstance(record, dict) else None
-        names = deps.files.upload_of(unquote_plus(key)) if isinstance(key, str) else None
+        key = _object_key(record)
+        names = deps.files.upload_of(unquote_plus(key)) if key is not None else None
         status = process_upload(deps, *names) if names is not None else None
         if status is not None:
             processed.append(status)
     return processed
+
+
+def _object_key(record: object) -> str | None:
+    """An S3 event record's object key (URL-encoded, as S3 sends it), or None."""
+    found: object = record
+    for name in ("s3", "object", "key"):
+        found = found.get(name) if isinstance(found, dict) else None
+    return found if isinstance(found, str) else None
