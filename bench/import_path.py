@@ -58,7 +58,9 @@ def s3_calls() -> Iterator[Counter[str]]:
     counted: Counter[str] = Counter()
 
     def process_request(stubber: Any, request: Any) -> Any:
-        if not request.headers.get("X-Amz-Target") and urlparse(str(request.url)).netloc.startswith(_S3_HOSTS):
+        if not request.headers.get("X-Amz-Target") and urlparse(str(request.url)).netloc.startswith(
+            _S3_HOSTS
+        ):
             counted[f"s3:{request.method}"] += 1
         return original(stubber, request)
 

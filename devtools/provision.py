@@ -115,7 +115,9 @@ IMPORTS_QUEUE_NAME = "depistage-imports"
 LOCAL_IMPORTS_VISIBILITY_SECONDS = 30
 
 
-def create_imports_bucket(s3: Any, sqs: Any, region: str, key_id: str, name: str = LOCAL_IMPORTS_BUCKET) -> dict[str, str]:
+def create_imports_bucket(
+    s3: Any, sqs: Any, region: str, key_id: str, name: str = LOCAL_IMPORTS_BUCKET
+) -> dict[str, str]:
     """The uploads' bucket as infra/template/imports.py declares it (SSE-KMS with the data key,
     no public access, ObjectCreated under uploads/ to the imports queue, read by the local stack's
     worker, devtools/imports_worker.py)."""
@@ -123,7 +125,9 @@ def create_imports_bucket(s3: Any, sqs: Any, region: str, key_id: str, name: str
     s3.put_bucket_encryption(
         Bucket=name,
         ServerSideEncryptionConfiguration={
-            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_id}}]
+            "Rules": [
+                {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_id}}
+            ]
         },
     )
     s3.put_public_access_block(
@@ -138,7 +142,9 @@ def create_imports_bucket(s3: Any, sqs: Any, region: str, key_id: str, name: str
     queue_url = sqs.create_queue(
         QueueName=IMPORTS_QUEUE_NAME, Attributes={"VisibilityTimeout": str(LOCAL_IMPORTS_VISIBILITY_SECONDS)}
     )["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     s3.put_bucket_notification_configuration(
         Bucket=name,
         NotificationConfiguration={
@@ -204,7 +210,10 @@ def provision(
     env.update(create_worm_bucket(_client(session, "s3", endpoint_url), region))
     env.update(
         create_imports_bucket(
-            _client(session, "s3", endpoint_url), _client(session, "sqs", endpoint_url), region, env["DATA_KEY_ID"]
+            _client(session, "s3", endpoint_url),
+            _client(session, "sqs", endpoint_url),
+            region,
+            env["DATA_KEY_ID"],
         )
     )
     if endpoint_url:

@@ -121,13 +121,17 @@ class S3ImportFiles:
             body.close()
 
     def discard(self, finess: str, import_id: str) -> None:
-        self._call(lambda: self._s3.delete_object(Bucket=self._bucket, Key=_key(UPLOADS, finess, import_id, ".csv")))
+        self._call(
+            lambda: self._s3.delete_object(Bucket=self._bucket, Key=_key(UPLOADS, finess, import_id, ".csv"))
+        )
 
     def save_status(self, status: ImportStatus, tag: str = "") -> None:
         key = _key(STATUS, status.finess, status.id, ".json")
         body = _status_json(status, tag)
         self._call(
-            lambda: self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType="application/json")
+            lambda: self._s3.put_object(
+                Bucket=self._bucket, Key=key, Body=body, ContentType="application/json"
+            )
         )
 
     def status(self, finess: str, import_id: str) -> tuple[ImportStatus, str] | None:

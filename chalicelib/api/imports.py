@@ -12,6 +12,7 @@ from chalicelib.api.context import admitted_then_parsed, call
 from chalicelib.api.lazy import lazy
 from chalicelib.api.routing import PROTECTED, WITH_BODY, ApiBlueprint, Reply, Route
 from chalicelib.bootstrap import build_imports, get_container
+from chalicelib.domain.errors import FieldError, ValidationFailed
 from chalicelib.domain.imports import ImportSheet
 from chalicelib.payloads.csv_rows import SHEET, parse_sheet
 
@@ -28,6 +29,14 @@ _TEMPLATE = "docs/import-template.csv"
 
 def _request() -> Any:
     return blueprint.current_request
+
+
+def _accepts_csv(request: Any) -> None:
+    """The report is binary to API Gateway (a CSV's bytes as they are): it hands it over only to a
+    request that accepts text/csv, and Chalice answers any other with its own 400. Said here, plainly."""
+    accept = str(request.headers.get("accept", ""))
+    if not any(part.split(";", 1)[0].strip().lower() == "text/csv" for part in accept.split(",")):
+        raise ValidationFailed([FieldError("Accept", "must include text/csv: the report is a CSV file")])
 
 
 @blueprint.route(
@@ -102,12 +111,16 @@ def read_import(import_id: str) -> Any:
         "readImportReport",
         "A done import's per-row report (text/csv: row, column, code, message; never a value).",
         Reply(200, "The report.", {"type": "string"}, media_type="text/csv"),
-        (*PROTECTED, "404"),
+        (*PROTECTED, "400", "404"),
+        description="Send `Accept: text/csv` (else 400 naming `Accept`): API Gateway hands a CSV's "
+        "bytes over as they are only to a request that accepts them.",
     )
 )
 def read_import_report(import_id: str) -> Response:
     request = _request()
-    report = imports.read_report(build_imports(get_container()), call(request), import_id)
+    deps, this = build_imports(get_container()), call(request)
+    admitted_then_parsed(lambda: imports.admit(deps, this, "import_report"), lambda: _accepts_csv(request))
+    report = imports.read_report(deps, this, import_id)
     return Response(
         body=report,
         status_code=200,

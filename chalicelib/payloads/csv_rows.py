@@ -154,15 +154,14 @@ def _refused(message: str) -> ValidationFailed:
 
 
 def _undecodable() -> Undecodable:
-    return Undecodable([FieldError("body", "is neither UTF-8 nor Windows-1252")], detail="The file cannot be read.")
+    return Undecodable(
+        [FieldError("body", "is neither UTF-8 nor Windows-1252")], detail="The file cannot be read."
+    )
 
 
 def encoding_of(raw: bytes) -> str:
     """`utf-8-sig` (a BOM), `utf-8` or `cp1252`; ValidationFailed for a file that is none of them."""
-    if raw.startswith(codecs.BOM_UTF8):
-        candidates = ("utf-8-sig",)
-    else:
-        candidates = ("utf-8", "cp1252")
+    candidates = ("utf-8-sig",) if raw.startswith(codecs.BOM_UTF8) else ("utf-8", "cp1252")
     for encoding in candidates:
         try:
             raw.decode(encoding)
@@ -251,10 +250,17 @@ def _local_time(text: str, zone: str) -> str:
     match = _LOCAL_TIME.fullmatch(text)
     if match is None:
         return text
-    year, month, day = (match["y"], match["m"], match["d"]) if match["y"] else (match["iy"], match["im"], match["id"])
+    year, month, day = (
+        (match["y"], match["m"], match["d"]) if match["y"] else (match["iy"], match["im"], match["id"])
+    )
     try:
         local = datetime(
-            int(year), int(month), int(day), int(match["H"]), int(match["M"]), int(match["S"] or 0),
+            int(year),
+            int(month),
+            int(day),
+            int(match["H"]),
+            int(match["M"]),
+            int(match["S"] or 0),
             tzinfo=ZoneInfo(zone),
         )
     except ValueError:

@@ -30,7 +30,13 @@ SHEET_ROW: Obj[Any] = Obj(
     name="SheetRow",
 )
 SHEET_RESULT: Obj[Any] = Obj(
-    [Field("rows", array(SHEET_ROW), description="One outcome per row that holds a cell, in the file's order.")],
+    [
+        Field(
+            "rows",
+            array(SHEET_ROW),
+            description="One outcome per row that holds a cell, in the file's order.",
+        )
+    ],
     name="SheetResult",
 )
 IMPORT_TICKET: Obj[Any] = Obj(

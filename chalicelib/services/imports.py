@@ -15,8 +15,9 @@ Resumable and idempotent. A row's key is its `key` column, else derived from the
 as for a sheet sent in one request (services/sheets.py: the pharmacy's keyed digest of the NIR and
 the sampling time), never from where the row sits: a redelivered notification, a run that a Lambda
 timeout cut, and the same file uploaded again (or sent to POST /v1/test-sheets) all create nothing
-twice: rows already created answer their records from their claims (one read per 100 rows). The file is checked against the tag it began with: a
-second PUT through the same URL (a reused URL) is refused, journaled, and never imported.
+twice: rows already created answer their records from their claims (one read per 100 rows). The
+file is checked against the tag it began with: a second PUT through the same URL (a reused URL) is
+refused, journaled, and never imported.
 
 Scoped per pharmacy: every object of an import is under its pharmacy's FINESS, so another
 pharmacy's id names nothing (a 404, journaled). The processing acts as the member who asked for
@@ -90,6 +91,11 @@ def start_import(deps: ImportsDeps, call: Call) -> UploadTicket:
     return UploadTicket(
         import_id, url, "PUT", CONTENT_TYPE, deps.max_bytes, deps.url_seconds, f"/v1/imports/{import_id}"
     )
+
+
+def admit(deps: ImportsDeps, call: Call, action: str) -> None:
+    """The role check of the import routes (journaled when it refuses)."""
+    pharmacy_of(deps.records.journal, call, action)
 
 
 # --- reading an import ------------------------------------------------------------------------------------
@@ -209,7 +215,7 @@ def _counted(status: ImportStatus, state: ImportState, tally: _Tally) -> ImportS
 def _reject(deps: ImportsDeps, status: ImportStatus, tag: str, errors: Sequence[FieldError]) -> ImportStatus:
     rejected = replace(status, state=ImportState.REJECTED, errors=tuple(errors))
     _caller(status).audit(deps.records.journal).record(
-        "import_process", outcome="rejected", reason=f"import {status.id}"
+        "import_process", outcome="failed", reason=f"import {status.id}: the file was refused as a whole"
     )
     deps.files.save_status(rejected, tag)
     deps.files.discard(status.finess, status.id)
@@ -258,7 +264,9 @@ def process_upload(deps: ImportsDeps, finess: str, import_id: str) -> ImportStat
         deps.files.discard(finess, import_id)
         return status
     if upload.size > deps.max_bytes:
-        return _reject(deps, status, upload.tag, [FieldError("body", f"is larger than {deps.max_bytes} bytes")])
+        return _reject(
+            deps, status, upload.tag, [FieldError("body", f"is larger than {deps.max_bytes} bytes")]
+        )
     return _run(deps, status, upload.tag)
 
 

@@ -56,7 +56,9 @@ def test_the_bucket_encrypts_with_the_storage_key_blocks_public_access_and_takes
 
 
 def test_uploads_expire_in_a_day_and_states_and_reports_within_days(resources: dict[str, Any]) -> None:
-    rules = {r["Prefix"]: r for r in resources["ImportsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]}
+    rules = {
+        r["Prefix"]: r for r in resources["ImportsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    }
     assert set(rules) == {"uploads/", "status/", "reports/"}
     assert rules["uploads/"]["ExpirationInDays"] == 1
     assert all(rule["ExpirationInDays"] <= 3 and rule["Status"] == "Enabled" for rule in rules.values())
@@ -79,7 +81,9 @@ def test_uploads_notify_a_queue_with_dead_letters_that_only_the_bucket_may_send_
     assert source["Properties"] == {"Queue": {"Fn::GetAtt": ["ImportsQueue", "Arn"]}, "BatchSize": 1}
 
 
-def test_only_the_api_and_the_processing_touch_the_bucket_each_by_its_prefixes(resources: dict[str, Any]) -> None:
+def test_only_the_api_and_the_processing_touch_the_bucket_each_by_its_prefixes(
+    resources: dict[str, Any],
+) -> None:
     def on_bucket(function_id: str) -> dict[str, set[str]]:
         found: dict[str, set[str]] = {}
         for s in statements(resources, function_id):
@@ -108,7 +112,12 @@ def test_the_processing_creates_records_but_never_updates_deletes_or_decrypts_on
     allowed = [s for s in statements(resources, "ProcessImport") if s["Effect"] == "Allow"]
     on_tables = set().union(*(actions(s) for s in allowed if "Table" in json.dumps(s["Resource"])))
     assert "dynamodb:PutItem" in on_tables
-    assert not on_tables & {"dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:Scan"}
+    assert not on_tables & {
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:Scan",
+    }
     on_keys = {a for s in allowed for a in actions(s) if a.startswith("kms:")}
     assert on_keys == {"kms:Encrypt", "kms:GenerateDataKey", "kms:GenerateMac"}
     assert not [s for s in allowed if "cognito" in json.dumps(s) or "secretsmanager" in json.dumps(s)]

