@@ -145,16 +145,16 @@ def _by_pointer() -> dict[str, str]:
 # --- the file as a whole ---------------------------------------------------------------------------------
 
 
-class Undecodable(ValidationFailed):
-    """The file is not in the encoding it is read in (an upload's first read tries the next one)."""
+class Undecodable(Exception):  # a signal between two reads, never an answer
+    """The bytes are not in the encoding they are read in (an upload's first read tries the next one)."""
 
 
 def _refused(message: str) -> ValidationFailed:
     return ValidationFailed([FieldError("body", message)], detail="The file cannot be read as a whole.")
 
 
-def _undecodable() -> Undecodable:
-    return Undecodable(
+def undecodable_file() -> ValidationFailed:
+    return ValidationFailed(
         [FieldError("body", "is neither UTF-8 nor Windows-1252")], detail="The file cannot be read."
     )
 
@@ -168,7 +168,7 @@ def encoding_of(raw: bytes) -> str:
         except UnicodeDecodeError:
             continue
         return encoding
-    raise _undecodable()
+    raise undecodable_file()
 
 
 def separator_of(header_line: str) -> str:
@@ -230,7 +230,7 @@ def text_lines(pieces: Iterable[bytes], encoding: str) -> Iterator[str]:
                 raise _refused(f"has a line longer than {MAX_LINE_CHARS} characters")
         pending += decoder.decode(b"", final=True)
     except UnicodeDecodeError as error:
-        raise _undecodable() from error
+        raise Undecodable from error
     yield from _LINE.findall(pending)
     if pending and not pending.endswith(("\r", "\n")):
         yield pending[len("".join(_LINE.findall(pending))) :]
@@ -369,7 +369,10 @@ def parse_sheet(
     """A text/csv body of at most `max_rows` rows: every row, read (see the module's docstring)."""
     require_aware(now)
     context = Context(now=now, max_age=timedelta(days=max_age_days), zone=zone)
-    return tuple(read_rows(text_lines([raw], encoding_of(raw)), context, max_rows))
+    try:
+        return tuple(read_rows(text_lines([raw], encoding_of(raw)), context, max_rows))
+    except Undecodable as error:  # encoding_of checked it: never, but said as the file's error
+        raise undecodable_file() from error
 
 
 # --- its declaration in the API document ------------------------------------------------------------------

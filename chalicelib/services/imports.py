@@ -42,7 +42,7 @@ from chalicelib.domain.errors import FieldError, NotFound, ValidationFailed
 from chalicelib.domain.imports import ImportState, ImportStatus, RowOutcome, SheetRow, UploadTicket
 from chalicelib.domain.model import Principal, Role
 from chalicelib.domain.outcomes import ItemOutcome
-from chalicelib.payloads.csv_rows import Undecodable, count_rows, read_rows, text_lines
+from chalicelib.payloads.csv_rows import Undecodable, count_rows, read_rows, text_lines, undecodable_file
 from chalicelib.payloads.fields import Context
 from chalicelib.ports import RequestMeta
 from chalicelib.ports.imports import FileReplaced, ImportFiles
@@ -170,7 +170,7 @@ def _checked_encoding(deps: ImportsDeps, status: ImportStatus, tag: str) -> str:
         except Undecodable:
             continue
         return encoding
-    raise Undecodable([FieldError("body", "is neither UTF-8 nor Windows-1252")])
+    raise undecodable_file()
 
 
 def _chunks(rows: Iterator[SheetRow]) -> Iterator[list[SheetRow]]:
@@ -229,6 +229,8 @@ def _run(deps: ImportsDeps, status: ImportStatus, tag: str) -> ImportStatus:
             tally = _create_all(deps, status, tag, report)
         except ValidationFailed as failed:
             return _reject(deps, status, tag, failed.errors)
+        except Undecodable:  # the first read found it readable: only a file changed since
+            return _reject(deps, status, tag, undecodable_file().errors)
         except FileReplaced:
             return _reject(deps, status, tag, [FieldError("body", "was replaced while it was processed")])
         report.seek(0)
