@@ -173,7 +173,7 @@ def test_the_columns_are_the_submissions_fields_so_a_new_field_is_a_new_column()
     leaves = {c.pointer for c in columns()} - {"key"}
     assert {"patient.nir", "patient.address.postal_code", "test.sampled_at", "test.result"} <= leaves
     assert "patient.address" not in leaves  # an object is its fields
-    grown = Obj(
+    grown: Obj[Any] = Obj(
         [
             Field("patient", SUBMISSION.fields[0].kind),
             Field("test", TEST_INPUT.extended([Field("captured_at", SAMPLED_AT)], name="Grown")),
