@@ -6,6 +6,8 @@ from chalicelib.api import (
     admin,
     health,
     identity_events,
+    import_files,
+    imports,
     journal,
     middleware,
     openapi,
@@ -33,3 +35,8 @@ app.register_blueprint(psc.blueprint)
 app.register_blueprint(schedules.blueprint)
 app.register_blueprint(streams.blueprint)
 app.register_blueprint(identity_events.blueprint)
+app.register_blueprint(imports.blueprint)
+app.register_blueprint(import_files.blueprint)
+# A spreadsheet's bytes reach the function as sent (API Gateway would otherwise read a
+# Windows-1252 file as UTF-8 text): payloads/csv_rows.py detects the encoding itself.
+app.api.binary_types.append("text/csv")

@@ -299,6 +299,7 @@ def markdown(r: dict[str, Any]) -> str:
     lines += _national_scale(r)
     lines += _batch(r.get("batch"))
     lines += _review(r.get("review"))
+    lines += _import(r.get("import"))
     if r.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {n}" for n in r["notes"]]
     return "\n".join(lines) + "\n"
@@ -349,6 +350,23 @@ def _review(v: dict[str, Any] | None) -> list[str]:
         f"| the same batch replayed | {trips['replayed']} |",
         f"| ten pharmacies | {trips['ten_pharmacies']} |",
         f"| one pharmacy, one alert raised | {trips['one_alert_raised']} |",
+    ]
+
+
+def _import(i: dict[str, Any] | None) -> list[str]:
+    """A spreadsheet upload processed: rows per second, round trips per 100 rows (bench/import_path.py)."""
+    if not i:
+        return []
+    return [
+        "",
+        f"## Import path ({i['rows']:,} rows, `POST /v1/imports`, {i['file_bytes']:,} bytes)",
+        "",
+        "| run | rows/s | AWS round trips per 100 rows | seconds |",
+        "| --- | --- | --- | --- |",
+        f"| the upload processed | {i['upload']['rows_per_second']} | "
+        f"{i['upload']['round_trips_per_100_rows']} | {i['upload']['seconds']} |",
+        f"| the same file uploaded again (every row found) | {i['reupload']['rows_per_second']} | "
+        f"{i['reupload']['round_trips_per_100_rows']} | {i['reupload']['seconds']} |",
     ]
 
 

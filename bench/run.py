@@ -1,7 +1,7 @@
 """`make bench`: every figure of bench/results.md in one run, each next to its baseline.
 
     .venv/bin/python -m bench.run [--scale full] [--quick] [--out bench]
-        [--only create,export,cold,curves,latency,batch,review]
+        [--only create,export,cold,curves,latency,batch,review,import]
 
 Default: 5×200 creates, an export of 10,000 records (and a profiled one of 1,000 for our CPU, and
 one of 300 on moto's own transactions), curves at 500/5,000/50,000 records and 50/500/5,000 audit
@@ -30,9 +30,9 @@ from bench.common import machine
 from bench.export_throughput import backlog_model, profiler_overhead_per_call
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("create", "export", "cold", "curves", "latency", "batch", "review")
+SECTIONS = ("create", "export", "cold", "curves", "latency", "batch", "review", "import")
 # the results' key of each section
-SECTION_KEYS = ("create", "export", "cold_start", "curves", "export_latency", "batch", "review")
+SECTION_KEYS = ("create", "export", "cold_start", "curves", "export_latency", "batch", "review", "import")
 SIZES: dict[str, dict[str, Any]] = {
     "quick": {
         "repeats": 2,
@@ -51,6 +51,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "batch_items": 10,
         "review_weeks": 1,
         "review_repeats": 1,
+        "import_rows": 200,
     },
     "default": {
         "repeats": 5,
@@ -69,6 +70,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "batch_items": 100,
         "review_weeks": 4,
         "review_repeats": 3,
+        "import_rows": 10_000,
     },
 }
 
@@ -183,6 +185,13 @@ def _review(size: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     return review_cost.measure(size["review_weeks"], size["review_repeats"])
 
 
+def _import(size: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    from bench import import_path
+
+    _step(f"a spreadsheet upload of {size['import_rows']:,} rows, processed")
+    return import_path.measure(size["import_rows"])
+
+
 # each section's measure, in SECTIONS' order
 MEASURES: tuple[Callable[[dict[str, Any], argparse.Namespace], dict[str, Any]], ...] = (
     _create,
@@ -192,6 +201,7 @@ MEASURES: tuple[Callable[[dict[str, Any], argparse.Namespace], dict[str, Any]], 
     _export_latency,
     _batch,
     _review,
+    _import,
 )
 
 

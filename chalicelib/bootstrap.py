@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from chalicelib.services import auth
     from chalicelib.services.admin import AdminDeps
     from chalicelib.services.export import Exporter
+    from chalicelib.services.imports import ImportsDeps
     from chalicelib.services.patients import PatientsDeps
     from chalicelib.services.psc_login import PscLoginDeps
     from chalicelib.services.records import RecordsDeps
@@ -311,6 +312,22 @@ def build(
         refusals=refusals,
         aws=aws,
         core=core,
+    )
+
+
+def build_imports(container: Container) -> ImportsDeps:
+    """The spreadsheet uploads' use cases on the API's container (the upload routes and the
+    function that processes an uploaded file): the records' collaborators and the upload bucket."""
+    from chalicelib.adapters.s3_imports import S3ImportFiles
+    from chalicelib.services.imports import ImportsDeps
+
+    settings = container.settings
+    return ImportsDeps(
+        records=container.records,
+        files=S3ImportFiles(container.aws.s3(), settings.imports_bucket),
+        max_bytes=settings.import_max_bytes,
+        max_rows=settings.import_max_rows,
+        url_seconds=settings.import_url_seconds,
     )
 
 

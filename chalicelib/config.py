@@ -180,6 +180,13 @@ class Settings:
     idempotency_ttl_seconds: int = setting(24 * 3600, "IDEMPOTENCY_TTL_SECONDS")
     # Request hardening
     max_body_bytes: int = setting(64 * 1024, "MAX_BODY_BYTES")
+    # Spreadsheet uploads (docs/imports.md): the bucket the presigned PUTs go to (SSE-KMS, files
+    # and reports expire within days), the largest file and row count an upload takes, and how long
+    # its upload URL stays valid.
+    imports_bucket: str = setting("", "IMPORTS_BUCKET")
+    import_max_bytes: int = setting(4 * 1024 * 1024, "IMPORT_MAX_BYTES")
+    import_max_rows: int = setting(10_000, "IMPORT_MAX_ROWS")
+    import_url_seconds: int = setting(300, "IMPORT_URL_SECONDS")
     # SI-DEP export
     sidep_url: str = setting("", "SIDEP_URL", required=SIDEP)
     # The Secrets Manager secret (id or ARN) with the client certificate, its key and the CA bundle

@@ -285,6 +285,7 @@ class Shape(Generic[T]):
 
     name: str
     description: str
+    media_type = "application/json"  # what a request of this shape is sent as (a CSV sheet: text/csv)
 
     def read(self, raw: object, path: str, errors: Errors, context: Any = None) -> T | None:
         raise NotImplementedError

@@ -114,6 +114,57 @@ def create_export_fanout_queue(sqs: Any, name: str = EXPORT_FANOUT_QUEUE_NAME) -
     return {"EXPORT_FANOUT_QUEUE_URL": sqs.create_queue(QueueName=name)["QueueUrl"]}
 
 
+LOCAL_IMPORTS_BUCKET = "depistage-imports-local"
+IMPORTS_QUEUE_NAME = "depistage-imports"
+# A failed processing comes back this soon locally (in AWS: the function's timeout and more).
+LOCAL_IMPORTS_VISIBILITY_SECONDS = 30
+
+
+def create_imports_bucket(
+    s3: Any, sqs: Any, region: str, key_id: str, name: str = LOCAL_IMPORTS_BUCKET
+) -> dict[str, str]:
+    """The uploads' bucket as infra/template/imports.py declares it (SSE-KMS with the data key,
+    no public access, ObjectCreated under uploads/ to the imports queue, read by the local stack's
+    worker, devtools/imports_worker.py)."""
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+    s3.put_bucket_encryption(
+        Bucket=name,
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_id}}
+            ]
+        },
+    )
+    s3.put_public_access_block(
+        Bucket=name,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    queue_url = sqs.create_queue(
+        QueueName=IMPORTS_QUEUE_NAME, Attributes={"VisibilityTimeout": str(LOCAL_IMPORTS_VISIBILITY_SECONDS)}
+    )["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    s3.put_bucket_notification_configuration(
+        Bucket=name,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": queue_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}},
+                }
+            ]
+        },
+    )
+    return {"IMPORTS_BUCKET": name}
+
+
 def create_tables(settings: Settings) -> None:
     bind_tables(settings)
     for model in ALL_MODELS:
@@ -163,6 +214,14 @@ def provision(
         name="depistage/annuaire-sante-api-key",
     )
     env.update(create_worm_bucket(_client(session, "s3", endpoint_url), region))
+    env.update(
+        create_imports_bucket(
+            _client(session, "s3", endpoint_url),
+            _client(session, "sqs", endpoint_url),
+            region,
+            env["DATA_KEY_ID"],
+        )
+    )
     if endpoint_url:
         # moto serves the JWKS at its own address while tokens name the real Cognito issuer.
         env["JWKS_URL"] = f"{endpoint_url}/{env['USER_POOL_ID']}/.well-known/jwks.json"

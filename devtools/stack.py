@@ -404,6 +404,9 @@ class Stack:
             child_env,
         )
 
+        self.say("starting the uploads' processing (the imports queue's consumer) ...")
+        self.spawn("imports", [sys.executable, "-m", "devtools.imports_worker", "loop"], child_env)
+
         self.say(f"starting the API (chalice local) on {self.api_url} ...")
         api = self.spawn(
             "api",

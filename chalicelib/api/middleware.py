@@ -19,7 +19,7 @@ from chalicelib.api.problems import (
     UnsupportedMediaType,
     as_problem,
 )
-from chalicelib.api.routing import Access, access_of, edge
+from chalicelib.api.routing import Access, access_of, edge, media_type_of
 from chalicelib.observability import logger
 
 # Who may call a route is its declaration's (`Route.access`): public routes pass untouched, anonymous
@@ -27,15 +27,15 @@ from chalicelib.observability import logger
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
-def _check_shape(request: Request, max_body_bytes: int) -> None:
+def _check_shape(request: Request, max_body_bytes: int, expected: str = "application/json") -> None:
     body = request.raw_body or b""
     if len(body) > max_body_bytes:
         raise PayloadTooLarge(f"The body is larger than {max_body_bytes} bytes.")
     if request.method in BODY_METHODS and body:  # an empty POST (a withdrawal) needs no media type
         content_type = request.headers.get("content-type", "")
         media_type = content_type.split(";", 1)[0].strip().lower()
-        if media_type != "application/json":
-            raise UnsupportedMediaType("Send the body as application/json.")
+        if media_type != expected:
+            raise UnsupportedMediaType(f"Send the body as {expected}.")
 
 
 def install(app: Chalice, container: Callable[[], Any]) -> None:
@@ -55,7 +55,7 @@ def install(app: Chalice, container: Callable[[], Any]) -> None:
         principal = c.authenticate(meta(event), event.headers.get("authorization"), route)
         if event.method not in app.routes.get(event.path, {}):
             return get_response(event)  # Chalice answers 405 (as problem+json); a body check would say 415
-        _check_shape(event, c.settings.max_body_bytes)
+        _check_shape(event, c.settings.max_body_bytes, media_type_of(app, event.path, event.method))
         set_caller(event, principal)
         logger.thread_safe_append_keys(
             actor=principal.username, role=principal.role.value, finess=principal.finess

@@ -127,7 +127,7 @@ def _reply(reply: Reply) -> Schema:
         }
     if reply.body is not None:
         schema = reply.body.reference() if isinstance(reply.body, Shape) else dict(reply.body)
-        response["content"] = {"application/json": {"schema": schema}}
+        response["content"] = {reply.media_type: {"schema": schema}}
     if reply.links:
         response["links"] = dict(reply.links)
     return response
@@ -141,7 +141,10 @@ def _body(payload: Shape[Any], example: Schema | None = None) -> Schema:
     media: Schema = {"schema": payload.reference()}
     if example is not None:
         media["example"] = example
-    return {"required": True, "content": {"application/json": media}}
+    body: Schema = {"required": True, "content": {payload.media_type: media}}
+    if payload.media_type != "application/json" and payload.description:
+        body["description"] = payload.description  # a CSV sheet: its columns, from their declaration
+    return body
 
 
 def _path(name: str, schema: Schema, description: str = "") -> Schema:
@@ -157,6 +160,7 @@ PATH_PARAMETERS: dict[str, Schema] = {
     "finess": _path("finess", payloads.FINESS_PARAM),
     "username": _path("username", _STRING),
     "login_id": _path("login_id", payloads.LOGIN_ID_PARAM),
+    "import_id": _path("import_id", payloads.UUID_PARAM, "An import id of the caller's pharmacy; else 404."),
 }
 
 
@@ -179,7 +183,7 @@ def _operation(route: Route) -> Schema:
 
 def _blueprints() -> tuple[ApiBlueprint, ...]:
     """Every blueprint of the API (a test checks the document describes exactly the app's routes)."""
-    from chalicelib.api import admin, health, journal, patients, psc, records, session, stats
+    from chalicelib.api import admin, health, imports, journal, patients, psc, records, session, stats
 
     return (
         health.blueprint,
@@ -191,6 +195,7 @@ def _blueprints() -> tuple[ApiBlueprint, ...]:
         patients.blueprint,
         stats.blueprint,
         psc.blueprint,
+        imports.blueprint,
     )
 
 

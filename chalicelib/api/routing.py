@@ -51,6 +51,7 @@ class Reply(NamedTuple):
     location: Callable[[Any], str] | None = None
     headers: bool = True  # the document lists the headers every answer carries
     links: Mapping[str, Schema] | None = None
+    media_type: str = "application/json"  # a body served as is in another type (a CSV report)
 
 
 class Route(NamedTuple):
@@ -121,6 +122,13 @@ def access_of(app: Chalice, path: str) -> Access:
     return levels.pop() if len(levels) == 1 else Access.BEARER
 
 
+def media_type_of(app: Chalice, path: str, method: str) -> str:
+    """The media type a route's body is sent as (its body's declaration; JSON unless it says)."""
+    entry = app.routes.get(path, {}).get(method)
+    route = declared(entry.view_function) if entry is not None else None
+    return route.body.media_type if route is not None and route.body is not None else "application/json"
+
+
 class ApiBlueprint(Blueprint):
     """A Chalice Blueprint whose routes are declared (`Route`) and all behind the problem mapping."""
 
@@ -142,6 +150,8 @@ class ApiBlueprint(Blueprint):
         if route is not None:
             self.declarations.append(route)
             kwargs = {"methods": [route.method]}
+            if route.body is not None:
+                kwargs["content_types"] = [route.body.media_type]
         register = super().route(route.path if route is not None else str(path), **kwargs)
 
         def decorator(view: Callable[..., Any]) -> Callable[..., Any]:

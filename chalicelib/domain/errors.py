@@ -52,6 +52,8 @@ CURSOR_OF_ANOTHER_LISTING = Rule("cursor_of_another_listing", "is not a cursor o
 CURSOR_OF_ANOTHER_WINDOW = Rule("cursor_of_another_window", "does not belong to this time window")
 LIMIT_TOO_SMALL = Rule("limit_too_small", "must be at least 1")
 KEY_REUSED = Rule("idempotency_key_reused", "was used with another body")
+UPLOAD_REPLACED = Rule("upload_replaced", "was replaced while it was processed")
+UPLOAD_TOO_LARGE = Rule("upload_too_large", "is larger than {limit} bytes")
 
 
 class DomainError(Exception):

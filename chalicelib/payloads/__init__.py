@@ -15,6 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# The sheets' rules (a file's header, encoding, size) are declared where they are checked: imported
+# here so the API document lists them (tests/api/test_error_catalogue.py).
+from chalicelib.payloads import csv_rows as csv_rows
 from chalicelib.payloads.fields import (
     FINESS_PARAM,
     LOGIN_ID_PARAM,
@@ -24,6 +27,7 @@ from chalicelib.payloads.fields import (
     parse_uuid,
     validate_finess,
 )
+from chalicelib.payloads.hours import OPENING_HOURS
 from chalicelib.payloads.queries import (
     AUDIT_QUERY,
     LIST_QUERY,
@@ -40,7 +44,6 @@ from chalicelib.payloads.requests import (
     BATCH_ITEM,
     BATCH_MAX_ITEMS,
     INVITATION,
-    OPENING_HOURS,
     PATIENT_INPUT,
     PATIENT_QUERY,
     PHARMACY_INPUT,
@@ -96,6 +99,7 @@ from chalicelib.payloads.responses import (
     TEAM_MEMBER,
     TEST,
 )
+from chalicelib.payloads.sheets import IMPORT_STATUS, IMPORT_TICKET, SHEET_RESULT, SHEET_ROW
 from chalicelib.schema import Schema, Shape
 
 __all__ = [
@@ -118,6 +122,8 @@ __all__ = [
     "FIELD_ERROR",
     "FINESS_PARAM",
     "HEALTH",
+    "IMPORT_STATUS",
+    "IMPORT_TICKET",
     "INVITATION",
     "JWKS",
     "LIST_QUERY",
@@ -147,6 +153,8 @@ __all__ = [
     "REJECTION_COUNT",
     "RESULT_UPDATE",
     "SECONDS_HEADER",
+    "SHEET_RESULT",
+    "SHEET_ROW",
     "STATS",
     "STATS_QUERY",
     "SUBMISSION",
@@ -206,6 +214,10 @@ COMPONENTS: tuple[Shape[Any], ...] = (
     PROBLEM,
     BATCH_OUTCOME,
     BATCH_RESULT,
+    SHEET_ROW,
+    SHEET_RESULT,
+    IMPORT_TICKET,
+    IMPORT_STATUS,
     PATIENT_QUERY,
     ACCESS_EVENT,
     PATIENT_RECORD,

@@ -17,7 +17,6 @@ from chalicelib.domain.commands import BatchItem, canonical_json
 from chalicelib.domain.devices import device_list
 from chalicelib.domain.errors import Rule
 from chalicelib.domain.model import Address, Patient, Role, ScreeningResult, ScreeningTest, Submission
-from chalicelib.domain.opening_hours import WEEKDAYS
 from chalicelib.domain.pharmacy_day import zone_of_finess
 from chalicelib.payloads.fields import (
     ADDRESS_LINE,
@@ -32,7 +31,6 @@ from chalicelib.payloads.fields import (
     EMAIL,
     EMAIL_FIELD,
     FINESS_NUMBER,
-    HOURS_RANGES,
     IDENTITY_DOCUMENT,
     KIND,
     NAME,
@@ -57,6 +55,7 @@ from chalicelib.payloads.fields import (
     Context,
     require_aware,
 )
+from chalicelib.payloads.hours import OPENING_HOURS
 from chalicelib.schema import NOT_A_STRING, REQUIRED, Errors, Field, Obj, OneOf, Read, fail, kind, ref
 
 # --- the rules of the bodies (a field's own are its kind's, fields.py), each with its stable code ---
@@ -356,13 +355,6 @@ INVITATION: OneOf[Invitation] = OneOf(
     "member, vouched for by PSC and the national directory at each login.",
 )
 
-OPENING_HOURS: Obj[dict[str, list[str]]] = Obj(
-    [Field(day, HOURS_RANGES, required=False) for day in WEEKDAYS],
-    lambda read: {day: read[day] for day in WEEKDAYS if read[day]},
-    name="OpeningHours",
-    description="Per weekday, the ranges the pharmacy's staff work (HH:MM-HH:MM, in its time zone); a "
-    "day not named is closed. The journal's automatic review alerts on activity outside them.",
-)
 # What a settings body asks: psc_required (None: unchanged), the opening hours, and whether they
 # were sent (null clears them).
 SettingsInput = tuple[bool | None, dict[str, list[str]] | None, bool]

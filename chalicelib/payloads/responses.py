@@ -30,7 +30,7 @@ from chalicelib.payloads.fields import (
     TIME_ZONE,
     TIMESTAMP,
 )
-from chalicelib.payloads.requests import OPENING_HOURS
+from chalicelib.payloads.hours import OPENING_HOURS
 from chalicelib.schema import Field, Kind, Obj, OneOf, array, choice, out
 
 # --- responses ---------------------------------------------------------------------------------------

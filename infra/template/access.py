@@ -111,6 +111,15 @@ ROLE_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
     },
     # The WORM copy reads the audit table's stream only (STREAM_READ), no table.
     "worm": {},
+    # The uploads' processing (infra/template/imports.py): creates records as a batch does, with
+    # their claims and journal events; reads the pharmacy's zone. No member, no update, no delete.
+    "imports": {
+        "records_table": APPEND,
+        "pharmacies_table": READ,
+        "idempotency_table": APPEND,
+        "audit_table": APPEND,
+        "audit_checkpoints_table": READ,
+    },
     # Reads a membership; its one write is the membership's "tokens not before" (roles.py);
     # journals what it ended.
     "sessions": {"members_table": READ, "audit_table": APPEND, "audit_checkpoints_table": READ},
@@ -126,7 +135,7 @@ ROLE_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 # Writers of the journal: none may sign, update or delete audit items, or touch the WORM lock.
-WRITER_ROLES = frozenset({"api", "export", "purge", "sessions", "review"})
+WRITER_ROLES = frozenset({"api", "export", "purge", "sessions", "review", "imports"})
 
 # Role -> KMS key logical id -> the only actions it may perform with that key.
 KEY_USE: dict[str, dict[str, tuple[str, ...]]] = {
@@ -139,6 +148,8 @@ KEY_USE: dict[str, dict[str, tuple[str, ...]]] = {
     # The export reads the blob to build the SI-DEP message: decrypt only, it never encrypts.
     "export": {"DataKey": ("kms:Decrypt",)},
     "purge": {},
+    # The uploads' processing encrypts the new records' patients and indexes their NIR: it reads none.
+    "imports": {"DataKey": ("kms:Encrypt", "kms:GenerateDataKey"), "BlindIndexKey": ("kms:GenerateMac",)},
     # The checkpoint function alone signs with the audit key (and publishes its public key).
     "audit": {"AuditKey": ("kms:Sign", "kms:GetPublicKey")},
     "worm": {},

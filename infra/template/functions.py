@@ -29,6 +29,8 @@ FUNCTION_ROLES: dict[str, str] = {
     "review_access": "review",
     # Cognito's session-ending calls, from CloudTrail via EventBridge (chalicelib/api/identity_events.py)
     "end_cognito_sessions": "sessions",
+    # An uploaded spreadsheet, from the uploads bucket's queue (chalicelib/api/import_files.py)
+    "process_import": "imports",
 }
 # Stream handlers: function -> the Settings field of the table whose stream feeds it.
 STREAM_FUNCTIONS: dict[str, str] = {
@@ -37,7 +39,7 @@ STREAM_FUNCTIONS: dict[str, str] = {
     "review_access": "audit_table",
 }
 # Invoked by an event source mapping (stream, SQS), which retries and dead-letters: no async DLQ.
-MAPPED_FUNCTIONS = frozenset({"export_shard", "export_on_change"})
+MAPPED_FUNCTIONS = frozenset({"export_shard", "export_on_change", "process_import"})
 # Functions invoked asynchronously (schedules, EventBridge rules): failed events go to the
 # dead-letter queue.
 ASYNC_ROLES = frozenset({"export", "purge", "audit", "sessions"})
@@ -111,6 +113,8 @@ def function_environment(fn: Function, stage: str) -> dict[str, Any]:
     }
     for model, setting in TABLE_SETTINGS.items():
         env[env_name(setting)] = {"Ref": table_logical_id(model)}
+    if fn.role in ("api", "imports"):
+        env[env_name("imports_bucket")] = {"Ref": "ImportsBucket"}
     if fn.role == "api":
         env.update(
             {
@@ -160,7 +164,7 @@ def function_overrides(fn: Function, stage: str) -> dict[str, Any]:
         # Chalice wrote a placeholder stream ARN (chalicelib/api/streams.py): the table's own here.
         # One batch in flight per shard.
         props["Events"] = {
-            _event_source_id(fn, "dynamodb"): {
+            event_source_id(fn, "dynamodb"): {
                 "Type": "DynamoDB",
                 "Properties": {
                     "Stream": stream_arn(STREAM_FUNCTIONS[fn.name]),
@@ -174,6 +178,10 @@ def function_overrides(fn: Function, stage: str) -> dict[str, Any]:
     if fn.name in MAPPED_FUNCTIONS:
         if fn.name == "export_shard":
             props.update(_fanout_consumer_overrides(fn))
+        if fn.name == "process_import":
+            from infra.template.imports import import_consumer_overrides
+
+            props.update(import_consumer_overrides(fn))
         skips.append(
             (
                 "CKV_AWS_116",
@@ -205,7 +213,7 @@ def function_overrides(fn: Function, stage: str) -> dict[str, Any]:
     }
 
 
-def _event_source_id(fn: Function, kind: str) -> str:
+def event_source_id(fn: Function, kind: str) -> str:
     """The logical id `chalice package` gives a function's event source (chalice.deploy.appgraph)."""
     from chalice.utils import to_cfn_resource_name
 
@@ -218,7 +226,7 @@ def _fanout_consumer_overrides(fn: Function) -> dict[str, Any]:
     return {
         "ReservedConcurrentExecutions": {"Ref": "SidepMaxConcurrency"},
         "Events": {
-            _event_source_id(fn, "sqs"): {
+            event_source_id(fn, "sqs"): {
                 "Type": "SQS",
                 "Properties": {
                     "Queue": {"Fn::GetAtt": ["ExportFanoutQueue", "Arn"]},

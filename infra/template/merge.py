@@ -15,6 +15,7 @@ from infra.template.dashboard import dashboard
 from infra.template.export import SIDEP_TLS_SECRET, sidep_tls_secret
 from infra.template.functions import Function, function_resources
 from infra.template.identity import DIRECTORY_URL, PSC_ENVIRONMENTS, cognito, psc_secrets
+from infra.template.imports import imports_resources
 from infra.template.journal import worm_bucket
 from infra.template.keys import kms_keys
 from infra.template.operators import OPERATOR_INVOKES, OPERATOR_OUTPUTS, operators
@@ -122,6 +123,7 @@ def merge_template(
         **sidep_tls_secret(functions, stage),
         **roles(functions, stage),
         **worm_bucket(functions, stage),
+        **imports_resources(functions, stage),
         **cognito(stage),
         **psc_secrets(stage),
         **function_resources(functions, stage),

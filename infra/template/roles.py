@@ -18,6 +18,7 @@ from infra.template.base import arn, sub, tags
 from infra.template.export import SIDEP_FUNCTIONS, sidep_tls_statements
 from infra.template.functions import ASYNC_ROLES, MAPPED_FUNCTIONS, STREAM_FUNCTIONS, Function
 from infra.template.identity import COGNITO_ADMIN_ACTIONS
+from infra.template.imports import import_statements
 from infra.template.journal import WORM_WRITE
 from infra.template.tables import stream_arn, table_arns
 
@@ -137,6 +138,7 @@ def role_policy_document(fn: Function) -> dict[str, Any]:
         *_worm_statements(fn.role),
         *_key_statements(fn.role),
         *(_api_statements() if fn.role == "api" else []),
+        *import_statements(fn),
     ]
     if fn.role in ASYNC_ROLES or fn.name in MAPPED_FUNCTIONS:
         statements.append(

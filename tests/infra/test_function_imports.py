@@ -102,15 +102,30 @@ def test_the_api_function_starts_without_its_use_cases_and_loads_one_when_a_rout
     assert "chalicelib.services.records" in called
 
 
+# The uploads' processing creates records as the API does (payload rules, the records' use cases):
+# it is the API's code on a queue, checked apart below.
+IMPORT_HANDLER = "chalicelib.api.import_files"
+
+
 def test_the_handlers_of_the_other_functions_are_modules_of_their_own() -> None:
     assert _handler_modules() == [
         "chalicelib.api.identity_events",
+        IMPORT_HANDLER,
         "chalicelib.api.schedules",
         "chalicelib.api.streams",
     ]
 
 
-@pytest.mark.parametrize("handler_module", _handler_modules())
+def test_the_import_processing_loads_no_export_hl7_or_sidep_code() -> None:
+    loaded = _loaded(
+        f"import {IMPORT_HANDLER}\nfrom chalicelib.bootstrap import build_imports, get_container\n"
+        "build_imports(get_container())\nfrom chalicelib.services import imports"
+    )
+    assert "chalicelib.payloads.csv_rows" in loaded  # the check sees what it does load
+    assert _any_of(loaded, EXPORT_CODE) == []
+
+
+@pytest.mark.parametrize("handler_module", [m for m in _handler_modules() if m != IMPORT_HANDLER])
 def test_a_scheduled_or_stream_function_loads_no_payload_declaration_and_no_route(
     handler_module: str,
 ) -> None:

@@ -49,9 +49,12 @@ def _denials(actor: str) -> int:
 def test_no_declared_route_gives_another_caller_pharmacy_a_s_data(world: World, intruder: str) -> None:
     created = world.call("POST", "/v1/tests", "pharmacist-a", screening_body(0))
     record_id = json.loads(created.body)["id"]
-    needles = [record_id, *personal_needles()]
+    import_id = json.loads(world.call("POST", "/v1/imports", "pharmacist-a").body)["id"]
+    needles = [record_id, import_id, *personal_needles()]
     for method, pattern, example in _bearer_routes():
-        path = pattern.format(record_id=record_id, finess=PHARMACY_A, username="pharmacist-a")
+        path = pattern.format(
+            record_id=record_id, finess=PHARMACY_A, username="pharmacist-a", import_id=import_id
+        )
         body = example if example is not None else _BODIES.get(pattern)
         before = _denials(intruder)
         response = world.call(method, path, intruder, body)
@@ -60,5 +63,6 @@ def test_no_declared_route_gives_another_caller_pharmacy_a_s_data(world: World, 
         assert response.status_code < 500 or unpublished, (method, pattern, response.body)
         if (method, pattern) != ("POST", "/v1/tests"):  # a create is at the caller's own pharmacy
             assert not [n for n in needles if n and n in text], (method, pattern, intruder)
-        if response.status_code == 403 or (response.status_code == 404 and "record_id" in pattern):
+        own_id_refused = response.status_code == 404 and ("record_id" in pattern or "import_id" in pattern)
+        if response.status_code == 403 or own_id_refused:
             assert _denials(intruder) > before, (method, pattern, intruder, response.body)
