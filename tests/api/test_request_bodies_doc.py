@@ -20,14 +20,33 @@ ROOT = Path(__file__).resolve().parents[2]
 HTTP_METHODS = {"get", "put", "post", "delete", "patch"}
 
 
-def _bodies() -> dict[str, Any]:
-    """`METHOD path` -> the example of each operation that takes a body."""
+def _operations_with_a_body() -> dict[str, dict[str, Any]]:
+    """`METHOD path` -> the request body's content, by media type, of each operation that takes one."""
     return {
-        f"{method.upper()} {path}": operation["requestBody"]["content"]["application/json"].get("example")
+        f"{method.upper()} {path}": operation["requestBody"]["content"]
         for path, item in document()["paths"].items()
         for method, operation in item.items()
         if method in HTTP_METHODS and "requestBody" in operation
     }
+
+
+def _bodies() -> dict[str, Any]:
+    """`METHOD path` -> the example of each operation that takes a JSON body."""
+    return {
+        route: content["application/json"].get("example")
+        for route, content in _operations_with_a_body().items()
+        if "application/json" in content
+    }
+
+
+def test_a_body_that_is_not_json_is_a_spreadsheet_whose_template_is_in_the_repository() -> None:
+    json_bodies = _bodies()
+    others = {route: body for route, body in _operations_with_a_body().items() if route not in json_bodies}
+    assert others, "the spreadsheet import takes text/csv"
+    for route, content in others.items():
+        assert set(content) == {"text/csv"}, route
+        template = re.search(r"`(docs/[^`]+\.csv)`", str(content["text/csv"]) + json.dumps(document()))
+        assert template is not None and (ROOT / template.group(1)).is_file(), route
 
 
 def _table() -> dict[str, Any]:

@@ -90,7 +90,9 @@ def test_a_file_over_the_limit_is_rejected_and_nothing_created(
     process_uploads()
     status = body_of(world.call("GET", ticket["status"], "pharmacist-a"))
     assert (status["state"], status["created"]) == ("rejected", 0)
-    assert status["errors"] == [{"field": "body", "message": "is larger than 1000 bytes"}]
+    assert status["errors"] == [
+        {"field": "body", "code": "upload_too_large", "message": "is larger than 1000 bytes"}
+    ]
     assert (
         world.call("GET", ticket["status"] + "/report", "pharmacist-a", Accept="text/csv").status_code == 404
     )
