@@ -35,12 +35,14 @@ from chalicelib.ports import (
 
 if TYPE_CHECKING:
     from chalicelib.adapters.crypto import EnvelopeCipher
+    from chalicelib.adapters.dynamodb.alerts import DynamoDbAlerts
     from chalicelib.adapters.dynamodb.audit_checkpointer import DynamoDbCheckpointer
     from chalicelib.adapters.dynamodb.journal import DynamoDbAuditJournal
     from chalicelib.adapters.session_tokens import KmsPublicKeys
     from chalicelib.domain.model import Principal
     from chalicelib.services import auth
     from chalicelib.services.admin import AdminDeps
+    from chalicelib.services.alerts import AlertsDeps
     from chalicelib.services.export import Exporter
     from chalicelib.services.patients import PatientsDeps
     from chalicelib.services.psc_login import PscLoginDeps
@@ -80,6 +82,10 @@ class Container:
     session_keys: KmsPublicKeys
     session: auth.SessionDeps
     refusals: UnauthenticatedRefusals
+    # The journal review's alerts (the store: the review's stream function raises through
+    # `alerts_store(core)`), and what the pharmacy's admins' routes take (services/alerts.py).
+    alerts: DynamoDbAlerts
+    inbox: AlertsDeps
     aws: AwsClients  # one client per service, for adapters built later (export, purge)
     core: Core  # what the API shares with the jobs run in its process (tests, the local stack)
 
@@ -145,6 +151,14 @@ def audit_journal(settings: Settings, clock: Clock, **options: Any) -> DynamoDbA
     )
 
 
+def alerts_store(core: Core) -> DynamoDbAlerts:
+    """The review's alerts, raised through the core's journal: what the API reads and acknowledges,
+    and what the review's stream function (which builds on the core alone) raises into."""
+    from chalicelib.adapters.dynamodb.alerts import DynamoDbAlerts
+
+    return DynamoDbAlerts(core.journal, retention_days=core.settings.audit_retention_days)
+
+
 def build_core(settings: Settings, session: boto3.Session | None = None, clock: Clock | None = None) -> Core:
     """What every function shares. Bounded retries with backoff and timeouts
     (chalicelib/adapters/aws.py): a throttle is retried a few times, a stalled endpoint gives up in
@@ -198,6 +212,7 @@ def build(
     from chalicelib.domain.psc import PSC_SESSION_CLIENT_ID, PscLoginPolicy
     from chalicelib.services import auth
     from chalicelib.services.admin import AdminDeps
+    from chalicelib.services.alerts import AlertsDeps
     from chalicelib.services.patients import PatientsDeps
     from chalicelib.services.psc_login import PscLoginDeps
     from chalicelib.services.records import RecordsDeps
@@ -291,6 +306,7 @@ def build(
             starts_per_source=settings.psc_starts_per_source,
         ),
     )
+    alerts = alerts_store(core)
     return Container(
         settings=settings,
         clock=clock,
@@ -307,6 +323,8 @@ def build(
         session_keys=session_keys,
         session=auth.SessionDeps(memberships=memberships, users=admin.users, journal=journal, clock=clock),
         refusals=refusals,
+        alerts=alerts,
+        inbox=AlertsDeps(alerts=alerts, journal=journal, clock=clock),
         aws=aws,
         core=core,
     )

@@ -78,6 +78,8 @@ class Settings:
     psc_logins_table: str = setting("depistage-psc-logins", "PSC_LOGINS_TABLE", required=DEPLOYED)
     # "already sent", write-once: the exporter may only create its items (adapters/dynamodb/models.py)
     sent_markers_table: str = setting("depistage-sent-markers", "SENT_MARKERS_TABLE", required=DEPLOYED)
+    # the journal's automatic review's alerts, per pharmacy (adapters/dynamodb/alerts.py)
+    alerts_table: str = setting("depistage-alerts", "ALERTS_TABLE", required=DEPLOYED)
     # KMS: envelope key for personal data, HMAC key for the blind index, and the asymmetric
     # (ECC_NIST_P256) key that signs audit checkpoints: only the checkpoint function may use it.
     data_key_id: str = setting("", "DATA_KEY_ID", required=DEPLOYED)

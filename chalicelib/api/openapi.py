@@ -21,7 +21,8 @@ from chalicelib import payloads
 from chalicelib.api.context import MAX_JSON_DEPTH
 from chalicelib.api.problems import SECURITY_HEADERS
 from chalicelib.api.routing import Access, ApiBlueprint, Reply, Route
-from chalicelib.schema import Schema, Shape, ref
+from chalicelib.domain.alerts import ALERT_ID_PATTERN
+from chalicelib.schema import Pattern, Schema, Shape, ref
 
 blueprint = ApiBlueprint(__name__)
 
@@ -130,6 +131,11 @@ PATH_PARAMETERS: dict[str, Schema] = {
     "finess": _path("finess", payloads.FINESS_PARAM),
     "username": _path("username", _STRING),
     "login_id": _path("login_id", payloads.LOGIN_ID_PARAM),
+    "alert_id": _path(
+        "alert_id",
+        {"type": "string", "pattern": Pattern(ALERT_ID_PATTERN).anchored},
+        "An alert's id (`alert_id` of the pharmacy's alerts); anything else is 404.",
+    ),
 }
 
 
@@ -152,7 +158,7 @@ def _operation(route: Route) -> Schema:
 
 def _blueprints() -> tuple[ApiBlueprint, ...]:
     """Every blueprint of the API (a test checks the document describes exactly the app's routes)."""
-    from chalicelib.api import admin, health, journal, patients, psc, records, session, stats
+    from chalicelib.api import admin, alerts, health, journal, patients, psc, records, session, stats
 
     return (
         health.blueprint,
@@ -164,6 +170,7 @@ def _blueprints() -> tuple[ApiBlueprint, ...]:
         patients.blueprint,
         stats.blueprint,
         psc.blueprint,
+        alerts.blueprint,
     )
 
 

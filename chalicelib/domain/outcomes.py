@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from chalicelib.domain.alerts import StoredAlert
 from chalicelib.domain.errors import FieldError
 from chalicelib.domain.model import Role
 
@@ -121,3 +122,11 @@ class BatchOutcome:
 @dataclass(frozen=True)
 class BatchResult:
     items: tuple[BatchOutcome, ...]
+
+
+@dataclass(frozen=True)
+class AlertList:
+    """A pharmacy's alerts as its admins read them, newest first."""
+
+    finess: str
+    alerts: tuple[StoredAlert, ...]

@@ -25,11 +25,14 @@ from chalicelib.payloads.fields import (
     validate_finess,
 )
 from chalicelib.payloads.queries import (
+    ALERTS_QUERY,
     AUDIT_QUERY,
     LIST_QUERY,
     STATS_QUERY,
+    AlertsQuery,
     AuditQuery,
     ListQuery,
+    parse_alerts_query,
     parse_audit_query,
     parse_list_query,
     parse_stats_query,
@@ -60,6 +63,8 @@ from chalicelib.payloads.requests import (
 )
 from chalicelib.payloads.responses import (
     ACCESS_EVENT,
+    ALERT,
+    ALERT_LIST,
     ADDRESS,
     AUDIT_EVENT,
     AUDIT_PAGE,
@@ -101,6 +106,9 @@ __all__ = [
     "ACCESS_EVENT",
     "ADDRESS",
     "ADDRESS_INPUT",
+    "ALERT",
+    "ALERTS_QUERY",
+    "ALERT_LIST",
     "AUDIT_EVENT",
     "AUDIT_PAGE",
     "AUDIT_PUBLIC_KEY",
@@ -154,11 +162,13 @@ __all__ = [
     "TEST",
     "TEST_INPUT",
     "UUID_PARAM",
+    "AlertsQuery",
     "AuditQuery",
     "Invitation",
     "ListQuery",
     "component_schemas",
     "finess_with_check_digit",
+    "parse_alerts_query",
     "parse_audit_query",
     "parse_batch",
     "parse_invitation",
@@ -223,6 +233,8 @@ COMPONENTS: tuple[Shape[Any], ...] = (
     PSC_LOGIN,
     PSC_TOKEN,
     JWKS,
+    ALERT,
+    ALERT_LIST,
 )
 
 

@@ -84,6 +84,8 @@ ROLE_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
         "audit_checkpoints_table": READ,
         "psc_logins_table": WRITE,  # PSC logins in progress
         "sent_markers_table": READ,  # cancel, withdrawal and erasure check "already sent"
+        # the pharmacy's admins read its alerts; acknowledging one updates only ALERT_ACKNOWLEDGEMENT
+        "alerts_table": READ,
     },
     # UpdateItem on records only, and only on EXPORT_WRITABLE_ATTRIBUTES (roles.py).
     # Sent markers: create only (PutItem; no Update, Delete or BatchWrite for anyone): "already
@@ -115,6 +117,19 @@ ROLE_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
     # journals what it ended.
     "sessions": {"members_table": READ, "audit_table": APPEND, "audit_checkpoints_table": READ},
 }
+# What acknowledging an alert writes (adapters/dynamodb/alerts.py `_acknowledgement`, with the
+# item's keys): the API's only UpdateItem on the alerts table, never what the review found.
+ALERT_ACKNOWLEDGEMENT: tuple[str, ...] = (
+    "finess",
+    "alert_id",
+    "acknowledged_at",
+    "acknowledged_by",
+    "open_since",
+)
+# The functions that raise the review's alerts (the stream handler on the audit table's stream): each
+# puts an alert with its event in one transaction (a conditional put) and writes nothing else there.
+ALERT_RAISING_FUNCTIONS = frozenset({"review_access"})
+ALERT_RAISE: tuple[str, ...] = ("dynamodb:PutItem",)
 # Writers of the journal: none may sign, update or delete audit items, or touch the WORM lock.
 WRITER_ROLES = frozenset({"api", "export", "purge", "sessions"})
 
