@@ -803,7 +803,10 @@ def _show_alerts(alerts: list[dict[str, Any]] | None, out: cli.Output) -> None:
     if alerts:
         out.table(
             ["pharmacy", "unacknowledged", "newest detector", "newest raised at"],
-            [(a["finess"], a["unacknowledged"], a["newest_detector"] or "-", a["newest_at"] or "-") for a in alerts],
+            [
+                (a["finess"], a["unacknowledged"], a["newest_detector"] or "-", a["newest_at"] or "-")
+                for a in alerts
+            ],
         )
 
 

@@ -63,9 +63,9 @@ from chalicelib.payloads.requests import (
 )
 from chalicelib.payloads.responses import (
     ACCESS_EVENT,
+    ADDRESS,
     ALERT,
     ALERT_LIST,
-    ADDRESS,
     AUDIT_EVENT,
     AUDIT_PAGE,
     AUDIT_PUBLIC_KEY,

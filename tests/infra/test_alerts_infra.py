@@ -52,13 +52,24 @@ def test_the_api_reads_alerts_and_updates_only_their_acknowledgement() -> None:
     statements = _on_alerts("APIHandlerPolicy")
     allowed = set().union(*(_actions(s) for s in statements if s["Effect"] == "Allow"))
     assert "dynamodb:Query" in allowed and "dynamodb:GetItem" in allowed
-    assert not allowed & {"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:Scan"}
+    assert not allowed & {
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:Scan",
+    }
     [update] = [s for s in statements if "dynamodb:UpdateItem" in _actions(s)]
     assert update["Condition"] == {
         "ForAllValues:StringEquals": {"dynamodb:Attributes": list(ALERT_ACKNOWLEDGEMENT)}
     }
     # what the adapter's acknowledgement names, and nothing the review found (detector, records...)
-    assert set(ALERT_ACKNOWLEDGEMENT) == {"finess", "alert_id", "acknowledged_at", "acknowledged_by", "open_since"}
+    assert set(ALERT_ACKNOWLEDGEMENT) == {
+        "finess",
+        "alert_id",
+        "acknowledged_at",
+        "acknowledged_by",
+        "open_since",
+    }
     item, actions, _condition = DynamoDbAlerts._acknowledgement("750000010", "a-" + "0" * 24, "u", _now())
     named = {action.values[0].path[0] for action in actions} | {"finess", "alert_id"}
     assert named == set(ALERT_ACKNOWLEDGEMENT) and isinstance(item, AlertModel)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+
 from chalicelib.bootstrap import alerts_store, build_core
 from chalicelib.config import get_settings
 from chalicelib.domain.alerts import Alert
@@ -47,8 +48,18 @@ def test_status_counts_each_pharmacy_s_open_alerts_and_names_the_newest(aws: dic
     client = boto3.client("dynamodb")
     found = status.open_alerts(client, get_settings().alerts_table)
     assert found == [
-        {"finess": B, "unacknowledged": 1, "newest_detector": "repeated_refusals", "newest_at": "2026-11-29T04:59:00.000000Z"},
-        {"finess": A, "unacknowledged": 2, "newest_detector": "outside_hours", "newest_at": "2026-11-29T05:59:00.000000Z"},
+        {
+            "finess": B,
+            "unacknowledged": 1,
+            "newest_detector": "repeated_refusals",
+            "newest_at": "2026-11-29T04:59:00.000000Z",
+        },
+        {
+            "finess": A,
+            "unacknowledged": 2,
+            "newest_detector": "outside_hours",
+            "newest_at": "2026-11-29T05:59:00.000000Z",
+        },
     ]
     text = io.StringIO()
     status._show_alerts(found, cli.Output(as_json=False, stream=text))
@@ -76,6 +87,7 @@ def _healthy() -> dict[str, Any]:
             "oldest_unacknowledged_age_seconds": None,
             "last_rejected_age_seconds": None,
             "waiting": {"retrying": 0, "queued": 0},
+            "retrying_errors": {},
         },
         "export_queue": {"held_far": 0},
         "stranded": {"stranded": 0},

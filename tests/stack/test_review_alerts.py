@@ -104,8 +104,15 @@ def _stamp(moment: datetime) -> str:
 
 def _breach_scope(stack: dict[str, Any], *args: str) -> dict[str, Any]:
     done = subprocess.run(
-        [sys.executable, "-m", "operations.breach_scope", "--stack", str(Path(stack["state_dir"]) / "stack.json"),
-         "--json", *args],
+        [
+            sys.executable,
+            "-m",
+            "operations.breach_scope",
+            "--stack",
+            str(Path(stack["state_dir"]) / "stack.json"),
+            "--json",
+            *args,
+        ],
         cwd=PROJECT_DIR,
         capture_output=True,
         text=True,
@@ -149,9 +156,12 @@ def test_an_exfiltration_reaches_the_admin_within_a_minute_and_its_scope_is_exac
     # The breach's scope of that account in that window: exactly the 300 ids, read.
     document = _breach_scope(
         stack,
-        "--actor", "pharmacist-a",
-        "--from", _stamp(started - timedelta(seconds=1)),
-        "--to", _stamp(finished + timedelta(seconds=1)),
+        "--actor",
+        "pharmacist-a",
+        "--from",
+        _stamp(started - timedelta(seconds=1)),
+        "--to",
+        _stamp(finished + timedelta(seconds=1)),
     )
     [pharmacy] = [p for p in document["pharmacies"] if p["records"]]
     assert pharmacy["pharmacy"] == A and pharmacy["status"] in ("verified", "worm"), pharmacy["findings"]

@@ -98,7 +98,9 @@ def _readable(items: Any) -> list[StoredAlert]:
         try:
             found.append(stored_alert(item))
         except (ValueError, TypeError, AttributeError):
-            logger.warning("an alert item is unreadable", extra={"finess": item.finess, "alert": item.alert_id})
+            logger.warning(
+                "an alert item is unreadable", extra={"finess": item.finess, "alert": item.alert_id}
+            )
     return found
 
 
