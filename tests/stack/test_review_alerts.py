@@ -98,6 +98,15 @@ def _alerts(api: Api, finess: str, *, everything: bool = False) -> list[dict[str
     return alerts
 
 
+def _same_hour_ahead(minutes: int) -> None:
+    """Wait for the next UTC hour if this one ends within `minutes`: the review counts each actor's
+    reads per UTC hour (domain/access_review.py), and 300 reads split over two hours are two
+    counts under the hard threshold, which is what a slow exfiltration is, not this one."""
+    now = datetime.now(UTC)
+    if now.minute >= 60 - minutes:
+        time.sleep((60 - now.minute) * 60 - now.second + 2)
+
+
 def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -134,6 +143,7 @@ def test_an_exfiltration_reaches_the_admin_within_a_minute_and_its_scope_is_exac
     assert [a for a in _alerts(admin, A) if a["subject"] == "pharmacist-a"] == []
 
     thief = Api(stack, "pharmacist-a")
+    _same_hour_ahead(minutes=4)
     started = datetime.now(UTC)
     for record_id in ids:
         thief.call("GET", f"/v1/tests/{record_id}")
