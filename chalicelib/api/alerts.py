@@ -55,7 +55,8 @@ def list_alerts(finess: str) -> Any:
         (*PROTECTED, "404"),
         description="Idempotent: the first acknowledgement (who, when) stays, and acknowledging again "
         "answers it. Journaled on the pharmacy's chain, in one transaction with the acknowledgement. "
-        "Another pharmacy's alert, or an id that names none, is a `404`.",
+        "Another pharmacy's alert, or an id that names none, is a `404`; an alert about the caller is "
+        "another admin's to acknowledge (`403`).",
     )
 )
 def acknowledge_alert(finess: str, alert_id: str) -> Any:

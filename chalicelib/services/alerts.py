@@ -4,7 +4,8 @@ read and acknowledge them.
 Only that pharmacy's pharmacy_admin: a pharmacist or the platform_admin is a 403, another pharmacy's
 admin the 404 of a pharmacy that does not exist, each refusal journaled. A list is journaled before it
 leaves; an acknowledgement is one transaction with its event, and the first one stays: acknowledging
-again answers the alert as it is, journaled too. Another pharmacy's alert id is a 404, journaled.
+again answers the alert as it is, journaled too. Another pharmacy's alert id is a 404, journaled. An alert about an admin is for
+another admin to acknowledge: whoever read the records must not be the one who closes the alert.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from chalicelib.domain.alerts import StoredAlert
 from chalicelib.domain.commands import AcknowledgeAlert, ReadAlerts
-from chalicelib.domain.errors import NotFound
+from chalicelib.domain.errors import Forbidden, NotFound
 from chalicelib.domain.model import Role
 from chalicelib.domain.outcomes import AlertList
 from chalicelib.ports import AlertInbox, AuditJournal, ChangedMeanwhile, Clock
@@ -61,6 +62,9 @@ def acknowledge_alert(deps: AlertsDeps, call: Call, command: AcknowledgeAlert) -
     alert_id = stored.alert.alert_id
     if stored.acknowledged_at is None:
         now, by = deps.clock.now(), call.caller.username
+        if stored.alert.subject.lower() == by.lower():
+            audit.deny(ACKNOWLEDGE_ALERT, "own alert")
+            raise Forbidden("An alert about you is for another of the pharmacy's admins to acknowledge.")
         change = deps.alerts.acknowledge_change(finess, alert_id, by=by, at=now)
         try:
             audit.record(ACKNOWLEDGE_ALERT, reason=alert_id, changes=[change])

@@ -172,3 +172,15 @@ def test_a_path_s_pharmacy_is_compared_as_the_api_writes_finess_numbers() -> Non
     owner = Principal(username="owner-2a", role=Role.PHARMACY_ADMIN, finess=corsica)
     found = alerts.list_alerts(d, Call(owner, META), ReadAlerts(corsica.lower(), False, 10))
     assert found.finess == corsica
+
+
+def test_an_alert_about_an_admin_is_for_another_admin_to_acknowledge() -> None:
+    d = deps()
+    about_owner = Alert(PHARMACY, "bulk_reads", "Owner", START, START + timedelta(hours=1), 300, 200)
+    d.alerts.raise_alert(about_owner, at=START)
+    command = AcknowledgeAlert(PHARMACY, about_owner.alert_id)
+    with pytest.raises(Forbidden):
+        alerts.acknowledge_alert(d, Call(OWNER, META), command)
+    assert events(d) == [("acknowledge_alert", "denied", "owner", PHARMACY, "own alert")]
+    acknowledged = alerts.acknowledge_alert(d, Call(CO_OWNER, META), command)
+    assert acknowledged.acknowledged_by == "co-owner"
