@@ -4,8 +4,9 @@ read and acknowledge them.
 Only that pharmacy's pharmacy_admin: a pharmacist or the platform_admin is a 403, another pharmacy's
 admin the 404 of a pharmacy that does not exist, each refusal journaled. A list is journaled before it
 leaves; an acknowledgement is one transaction with its event, and the first one stays: acknowledging
-again answers the alert as it is, journaled too. Another pharmacy's alert id is a 404, journaled. An alert about an admin is for
-another admin to acknowledge: whoever read the records must not be the one who closes the alert.
+again answers the alert as it is, journaled too. Another pharmacy's alert id is a 404, journaled.
+An alert about an admin is for another admin to acknowledge: whoever read the records must not be
+the one who closes the alert.
 """
 
 from __future__ import annotations
