@@ -298,6 +298,7 @@ def markdown(r: dict[str, Any]) -> str:
         lines += ["", "![cost curves](cost_curves.png)"]
     lines += _national_scale(r)
     lines += _batch(r.get("batch"))
+    lines += _review(r.get("review"))
     if r.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {n}" for n in r["notes"]]
     return "\n".join(lines) + "\n"
@@ -324,6 +325,30 @@ def _batch(b: dict[str, Any] | None) -> list[str]:
         f"| the batch replayed whole (a cut answer) | {trips['replay']} | {_fmt(ms['replay'])} |",
         "",
         f"A whole batch of {b['items']}: {_fmt(b['ms_per_batch'])} ms (API Gateway allows 29 s).",
+    ]
+
+
+def _review(v: dict[str, Any] | None) -> list[str]:
+    """The journal's automatic review, the audit stream's second consumer (bench/review_cost.py)."""
+    if not v:
+        return []
+    cpu, trips = v["cpu"], v["round_trips"]
+    return [
+        "",
+        "## The journal's automatic review (`review_access`)",
+        "",
+        f"CPU per journal event (stream record parsed, detectors run, stores in memory), over "
+        f"{cpu['events']:,} events of {cpu['weeks']} simulated normal week(s): "
+        f"{_fmt(cpu['us_per_event'])} µs ({cpu['alerts']} alert(s) raised).",
+        "",
+        f"AWS round trips per stream batch of {v['batch']} links (no table scan, no journal read):",
+        "",
+        "| batch | round trips |",
+        "| --- | --- |",
+        f"| one pharmacy | {trips['one_pharmacy']} |",
+        f"| the same batch replayed | {trips['replayed']} |",
+        f"| ten pharmacies | {trips['ten_pharmacies']} |",
+        f"| one pharmacy, one alert raised | {trips['one_alert_raised']} |",
     ]
 
 

@@ -1,12 +1,12 @@
 """`make bench`: every figure of bench/results.md in one run, each next to its baseline.
 
     .venv/bin/python -m bench.run [--scale full] [--quick] [--out bench]
-        [--only create,export,cold,curves,latency,batch]
+        [--only create,export,cold,curves,latency,batch,review]
 
 Default: 5×200 creates, an export of 10,000 records (and a profiled one of 1,000 for our CPU, and
 one of 300 on moto's own transactions), curves at 500/5,000/50,000 records and 50/500/5,000 audit
 events, 7 cold imports each, PUT -> acknowledged over 200 records on the local stack, 3 batches of
-100 records beside 100 single creates (about 12
+100 records beside 100 single creates, the journal review over 4 simulated weeks (about 12
 minutes here). `--scale full` exports 386,970 records (Francetest's backlog; hours on moto).
 `--quick` is a smoke run of seconds. The export runs in a child process per size, so that its
 peak RSS is its own. With `--only` a subset, the other sections of the existing results.json
@@ -30,9 +30,9 @@ from bench.common import machine
 from bench.export_throughput import backlog_model, profiler_overhead_per_call
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("create", "export", "cold", "curves", "latency", "batch")
+SECTIONS = ("create", "export", "cold", "curves", "latency", "batch", "review")
 # the results' key of each section
-SECTION_KEYS = ("create", "export", "cold_start", "curves", "export_latency", "batch")
+SECTION_KEYS = ("create", "export", "cold_start", "curves", "export_latency", "batch", "review")
 SIZES: dict[str, dict[str, Any]] = {
     "quick": {
         "repeats": 2,
@@ -49,6 +49,8 @@ SIZES: dict[str, dict[str, Any]] = {
         "cold_runs": 1,
         "batch_repeats": 1,
         "batch_items": 10,
+        "review_weeks": 1,
+        "review_repeats": 1,
     },
     "default": {
         "repeats": 5,
@@ -65,6 +67,8 @@ SIZES: dict[str, dict[str, Any]] = {
         "cold_runs": 7,
         "batch_repeats": 3,
         "batch_items": 100,
+        "review_weeks": 4,
+        "review_repeats": 3,
     },
 }
 
@@ -172,6 +176,13 @@ def _batch(size: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     return batch_path.measure(size["batch_repeats"], size["batch_items"])
 
 
+def _review(size: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    from bench import review_cost
+
+    _step(f"the journal's review over {size['review_weeks']} simulated week(s), its round trips per batch")
+    return review_cost.measure(size["review_weeks"], size["review_repeats"])
+
+
 # each section's measure, in SECTIONS' order
 MEASURES: tuple[Callable[[dict[str, Any], argparse.Namespace], dict[str, Any]], ...] = (
     _create,
@@ -180,6 +191,7 @@ MEASURES: tuple[Callable[[dict[str, Any], argparse.Namespace], dict[str, Any]], 
     _curves,
     _export_latency,
     _batch,
+    _review,
 )
 
 

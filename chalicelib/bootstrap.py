@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from chalicelib.services.records import RecordsDeps
     from chalicelib.services.refusals import UnauthenticatedRefusals
     from chalicelib.services.retention import PurgeDeps
+    from chalicelib.services.review import ReviewDeps
     from chalicelib.services.stats import StatsDeps
 
 
@@ -83,7 +84,7 @@ class Container:
     session: auth.SessionDeps
     refusals: UnauthenticatedRefusals
     # The journal review's alerts (the store: the review's stream function raises through
-    # `alerts_store(core)`), and what the pharmacy's admins' routes take (services/alerts.py).
+    # `build_alerts(core)`), and what the pharmacy's admins' routes take (services/alerts.py).
     alerts: DynamoDbAlerts
     inbox: AlertsDeps
     aws: AwsClients  # one client per service, for adapters built later (export, purge)
@@ -149,14 +150,6 @@ def audit_journal(settings: Settings, clock: Clock, **options: Any) -> DynamoDbA
     return DynamoDbAuditJournal(
         retention_days=settings.audit_retention_days, calls=aws_calls(settings), clock=clock, **options
     )
-
-
-def alerts_store(core: Core) -> DynamoDbAlerts:
-    """The review's alerts, raised through the core's journal: what the API reads and acknowledges,
-    and what the review's stream function (which builds on the core alone) raises into."""
-    from chalicelib.adapters.dynamodb.alerts import DynamoDbAlerts
-
-    return DynamoDbAlerts(core.journal, retention_days=core.settings.audit_retention_days)
 
 
 def build_core(settings: Settings, session: boto3.Session | None = None, clock: Clock | None = None) -> Core:
@@ -306,7 +299,7 @@ def build(
             starts_per_source=settings.psc_starts_per_source,
         ),
     )
-    alerts = alerts_store(core)
+    alerts = build_alerts(core)
     return Container(
         settings=settings,
         clock=clock,
@@ -411,6 +404,41 @@ def build_checkpointer(settings: Settings) -> DynamoDbCheckpointer:
 
         set_aside = S3WormCopy(core.aws.s3(), settings.audit_worm_bucket).quarantine
     return DynamoDbCheckpointer(signer=signer, clock=core.clock, set_aside=set_aside)
+
+
+def build_alerts(core: Core) -> DynamoDbAlerts:
+    """The review's alerts, raised through the core's journal: what the review's stream function
+    (which builds on the core alone) raises into, and the API's Container reads and acknowledges."""
+    from chalicelib.adapters.dynamodb.alerts import DynamoDbAlerts
+
+    return DynamoDbAlerts(core.journal, retention_days=core.settings.audit_retention_days)
+
+
+def build_review(settings: Settings, core: Core | None = None) -> ReviewDeps:
+    """The audit stream's review (`review_access`, chalicelib/jobs.py): on the core alone, with its
+    state store, the pharmacies' hours, the alert store and the REVIEW_* thresholds; one metric
+    per alert raised (observability.REVIEW_ALERTS, alarmed)."""
+    from chalicelib.adapters.dynamodb.review_state import DynamoDbPharmacyHours, DynamoDbReviewStates
+    from chalicelib.observability import REVIEW_ALERTS, count, logger
+    from chalicelib.services.review import ReviewDeps
+
+    core = core or get_core()
+
+    def on_alert(alert: Any) -> None:
+        count(REVIEW_ALERTS)
+        logger.warning(
+            "journal review alert raised",
+            extra={"finess": alert.finess, "detector": alert.detector, "alert_id": alert.alert_id},
+        )
+
+    return ReviewDeps(
+        states=DynamoDbReviewStates(core.clock),
+        hours=DynamoDbPharmacyHours(),
+        alerts=build_alerts(core),
+        policy=settings.review_policy,
+        clock=core.clock,
+        on_alert=on_alert,
+    )
 
 
 _core: Core | None = None

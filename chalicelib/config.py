@@ -14,11 +14,14 @@ import typing
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.delivery import BackoffPolicy
 from chalicelib.domain.psc import PscLoginPolicy
 from chalicelib.domain.retention import RetentionPolicy
+
+if TYPE_CHECKING:  # the review's module loads only where the review runs
+    from chalicelib.domain.access_review import ReviewPolicy
 
 # HDS-certified EEA AWS regions. Health data may only be hosted in these.
 HDS_REGIONS: tuple[str, ...] = ("eu-west-3", "eu-west-1", "eu-central-1", "eu-north-1", "eu-south-1")
@@ -80,6 +83,8 @@ class Settings:
     sent_markers_table: str = setting("depistage-sent-markers", "SENT_MARKERS_TABLE", required=DEPLOYED)
     # the journal's automatic review's alerts, per pharmacy (adapters/dynamodb/alerts.py)
     alerts_table: str = setting("depistage-alerts", "ALERTS_TABLE", required=DEPLOYED)
+    # The journal's automatic review: one state item per pharmacy (adapters/dynamodb/review_state.py)
+    review_state_table: str = setting("depistage-review-state", "REVIEW_STATE_TABLE", required=DEPLOYED)
     # KMS: envelope key for personal data, HMAC key for the blind index, and the asymmetric
     # (ECC_NIST_P256) key that signs audit checkpoints: only the checkpoint function may use it.
     data_key_id: str = setting("", "DATA_KEY_ID", required=DEPLOYED)
@@ -140,6 +145,32 @@ class Settings:
     # The purge reads erase days this far back, so that missed daily runs are caught up.
     retention_purge_lookback_days: int = setting(_POLICY.lookback_days, "RETENTION_PURGE_LOOKBACK_DAYS")
     audit_retention_days: int = setting(365, "AUDIT_RETENTION_DAYS")
+    # The journal's automatic review (chalicelib/domain/access_review.py, docs/review.md): its
+    # thresholds, per pharmacy and per UTC hour, each an alert above it.
+    # One actor's distinct records read or exported in an hour, whatever the pharmacy's history: a
+    # pharmacist records a test in minutes and a day's list is rarely past 100 records, so 200 in
+    # one hour is a bulk read (the 300 of an exfiltration fire it from a pharmacy's first day).
+    review_bulk_reads_hard: int = setting(200, "REVIEW_BULK_READS_HARD")
+    # Relative to the pharmacy's own hours: this many times the 95th percentile of its past hourly
+    # per-actor counts, never under the floor (a small pharmacy's p95 of 5 would else fire at 16)...
+    review_bulk_reads_factor: int = setting(3, "REVIEW_BULK_READS_FACTOR")
+    review_bulk_reads_floor: int = setting(60, "REVIEW_BULK_READS_FLOOR")
+    # ...once that many actor-hours are known (about a week of one pharmacist), out of the last
+    # REVIEW_HISTORY_SIZE kept (about a month of a pharmacy with 4 pharmacists at 50 hours a week).
+    review_bulk_reads_min_history: int = setting(40, "REVIEW_BULK_READS_MIN_HISTORY")
+    review_history_size: int = setting(720, "REVIEW_HISTORY_SIZE")
+    # Patient searches (POST /v1/patients/search) by one actor in an hour: a patient asks for their
+    # data now and then, not every two minutes.
+    review_search_burst: int = setting(30, "REVIEW_SEARCH_BURST")
+    # Records one actor erases in an hour (the purge's erasures are not counted): a patient's
+    # erasure is a handful of records; dozens in an hour is a wipe.
+    review_erasure_burst: int = setting(20, "REVIEW_ERASURE_BURST")
+    # Refusals (a probe of another pharmacy's id, an ended session, a role refused) of one actor or
+    # one source address in an hour: a client retrying an expired token does so a few times.
+    review_refusal_burst: int = setting(10, "REVIEW_REFUSAL_BURST")
+    # Actors or sources tracked per pharmacy and hour (past it they share one subject, `*`): with
+    # the hard threshold, what keeps a pharmacy's state item far under DynamoDB's 400 KB.
+    review_max_subjects: int = setting(32, "REVIEW_MAX_SUBJECTS")
     idempotency_ttl_seconds: int = setting(24 * 3600, "IDEMPOTENCY_TTL_SECONDS")
     # Request hardening
     max_body_bytes: int = setting(64 * 1024, "MAX_BODY_BYTES")
@@ -168,6 +199,23 @@ class Settings:
     def require(self, who: str) -> None:
         """ConfigurationError naming each environment variable `who` (SIDEP...) needs that is empty here."""
         _check_given(self.stage, who, {name for name, _ in declared() if _is_set(getattr(self, name))})
+
+    @property
+    def review_policy(self) -> ReviewPolicy:
+        """The review's thresholds (the REVIEW_* settings above) as the detectors take them."""
+        from chalicelib.domain.access_review import ReviewPolicy
+
+        return ReviewPolicy(
+            bulk_reads_hard=self.review_bulk_reads_hard,
+            bulk_reads_factor=self.review_bulk_reads_factor,
+            bulk_reads_floor=self.review_bulk_reads_floor,
+            bulk_reads_min_history=self.review_bulk_reads_min_history,
+            history_size=self.review_history_size,
+            search_burst=self.review_search_burst,
+            erasure_burst=self.review_erasure_burst,
+            refusal_burst=self.review_refusal_burst,
+            max_subjects=self.review_max_subjects,
+        )
 
     @property
     def issuer(self) -> str:

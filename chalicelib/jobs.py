@@ -211,6 +211,27 @@ def copy_audit_to_worm(records: list[dict[str, Any]]) -> dict[str, int]:
     return copy_records(records, S3WormCopy(core.aws.s3(), core.settings.audit_worm_bucket))
 
 
+def review_access(records: list[dict[str, Any]]) -> dict[str, int]:
+    """The journal's automatic review on the audit stream (services/review.py): each new link,
+    grouped by pharmacy; raises (the batch is delivered again) if a store fails."""
+    from chalicelib.adapters.dynamodb.audit_items import link_from_item
+    from chalicelib.bootstrap import build_review
+    from chalicelib.services.review import StoredLink, review_links
+
+    links = []
+    for record in records:
+        body = record.get("dynamodb") if isinstance(record, dict) else None
+        image = body.get("NewImage") if isinstance(body, dict) else None
+        if not isinstance(image, dict) or record.get("eventName") != "INSERT":
+            continue  # a rewrite (MODIFY) is the WORM consumer's to name; a REMOVE is TTL's
+        link = link_from_item(image)
+        if isinstance(link.event, dict):
+            links.append(StoredLink(link.chain, link.seq, link.time, link.event))
+    summary = review_links(build_review(get_settings()), links)  # its metric is written per alert
+    logger.info("journal reviewed", extra=summary.to_json())
+    return summary.to_json()
+
+
 def end_sessions_on_identity_event(detail: dict[str, Any], source: str | None = None) -> dict[str, Any]:
     """A Cognito call that ends a user's sessions (CloudTrail via EventBridge, or the local admin
     tool): their access tokens are refused from their next request (services/identity_events.py).

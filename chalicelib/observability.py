@@ -20,6 +20,9 @@ UNAUTHENTICATED_REFUSALS = "UnauthenticatedRefusals"
 # WORM copy (rewritten after it was copied), and an item a watcher set aside as malformed.
 AUDIT_WORM_DIFFERS = "AuditWormDiffers"
 AUDIT_QUARANTINED = "AuditQuarantined"
+# The journal's automatic review (services/review.py): one per alert raised (alarmed), whatever
+# its detector; the alert itself is on the pharmacy's chain and in the alert store.
+REVIEW_ALERTS = "ReviewAlerts"
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)

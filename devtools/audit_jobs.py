@@ -2,12 +2,14 @@
 
     python -m devtools.audit_jobs checkpoint          # sign every chain's head now (the hourly schedule)
     python -m devtools.audit_jobs worm                 # copy the new links to the WORM bucket now
+    python -m devtools.audit_jobs review               # review the new links (alerts) now
     python -m devtools.audit_jobs loop --checkpoint-every 60 --poll-every 1
 
 `loop` is what `make run` starts: the checkpoint schedule every `--checkpoint-every` seconds, and
 the audit table's stream fed to the Chalice stream handler (`audit_to_worm`) the way Lambda's
-event source mapping would (devtools/streams.py; its position kept in --state-file), until
-SIGTERM/SIGINT. Settings come from the environment, as for the app.
+event source mapping would (devtools/streams.py; its position kept in --state-file), and to its
+second consumer, the journal's automatic review (`review_access`, its position kept beside it in
+`audit-review-stream.json`), until SIGTERM/SIGINT. Settings come from the environment, as for the app.
 """
 
 from __future__ import annotations
@@ -26,9 +28,13 @@ from chalicelib.jobs import checkpoint_audit
 from chalicelib.observability import logger
 from devtools.streams import StreamPoller, streams_client
 
+# The review's stream position, kept beside the WORM copy's (each consumer has its own, as each
+# event source mapping does).
+REVIEW_STATE_FILE = "audit-review-stream.json"
 
-def audit_stream_poller(state_file: Path | None = None) -> StreamPoller:
-    """The audit table's stream, fed to app.py's `audit_to_worm` handler."""
+
+def audit_stream_poller(state_file: Path | None = None, handler: str = "audit_to_worm") -> StreamPoller:
+    """The audit table's stream, fed to one of app.py's handlers on it (`audit_to_worm`, `review_access`)."""
     import boto3
 
     from app import app
@@ -40,7 +46,7 @@ def audit_stream_poller(state_file: Path | None = None) -> StreamPoller:
         dynamodb,
         streams_client(session, settings.aws_endpoint_url),
         settings.audit_table,
-        app.handler_map["audit_to_worm"],  # the Chalice handler, its middleware included
+        app.handler_map[handler],  # the Chalice handler, its middleware included
         batch_size=100,
         state_file=state_file,
     )
@@ -51,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("checkpoint", help="sign every chain's head now")
     commands.add_parser("worm", help="copy the new links to the WORM bucket now")
+    commands.add_parser("review", help="review the new links (the journal's alerts) now")
     loop = commands.add_parser("loop", help="checkpoints and the WORM copy until SIGTERM/SIGINT")
     loop.add_argument("--checkpoint-every", type=float, default=60.0)
     loop.add_argument("--poll-every", type=float, default=1.0)
@@ -63,11 +70,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "worm":
         print(json.dumps({"copied": audit_stream_poller().poll_once()}), flush=True)
         return 0
+    if args.command == "review":
+        print(json.dumps({"reviewed": audit_stream_poller(handler="review_access").poll_once()}), flush=True)
+        return 0
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     poller = audit_stream_poller(args.state_file)
+    review_state = args.state_file.with_name(REVIEW_STATE_FILE) if args.state_file else None
+    reviewer = audit_stream_poller(review_state, handler="review_access")
 
     def failed(what: str) -> Any:
         def log(exc: Exception) -> None:  # keep the local loop alive; the error names a type only
@@ -85,8 +97,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signer = threading.Thread(target=checkpoints, name="audit-checkpoints", daemon=True)
     signer.start()
+    review = threading.Thread(
+        target=reviewer.run,
+        args=(stop,),
+        kwargs={"every": args.poll_every, "on_error": failed("review")},
+        name="audit-review",
+        daemon=True,
+    )
+    review.start()
     poller.run(stop, every=args.poll_every, on_error=failed("WORM copy"))
     signer.join(timeout=5)
+    review.join(timeout=5)
     return 0
 
 

@@ -248,6 +248,7 @@ class Stack:
         """Forget the previous run (moto forgot it too); only paths we own are removed."""
         self.stack_file.unlink(missing_ok=True)
         (self.state_dir / "audit-stream.json").unlink(missing_ok=True)  # moto's stream is new too
+        (self.state_dir / "audit-review-stream.json").unlink(missing_ok=True)  # the review's position
         for directory in (self.logs_dir, self.sidep_dir, self.psc_dir):
             if directory.is_symlink() or directory.is_file():
                 directory.unlink()
@@ -387,7 +388,7 @@ class Stack:
                 child_env,
             )
 
-        self.say("starting the audit checkpoints and the WORM copy (the audit stream's consumer) ...")
+        self.say("starting the audit checkpoints, the WORM copy and the review (the audit stream's readers)")
         self.spawn(
             "audit",
             [

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from chalicelib.adapters.patient_blob import seal, unseal
 from chalicelib.domain import delivery
+from chalicelib.domain.access_review import ReviewState
 from chalicelib.domain.alerts import Alert, StoredAlert
 from chalicelib.domain.audit_chain import AuditEvent
 from chalicelib.domain.commands import (
@@ -25,6 +26,7 @@ from chalicelib.domain.commands import (
 )
 from chalicelib.domain.errors import Conflict, NotFound, ServiceUnavailable, Unauthenticated
 from chalicelib.domain.model import Patient, Role, ScreeningRecord
+from chalicelib.domain.opening_hours import OpeningHours
 from chalicelib.domain.psc import (
     PHARMACIST_PROFESSION,
     AccessDenied,
@@ -343,6 +345,7 @@ class FakePharmacy:
     time_zone: str
     psc_required: bool = False
     onboarded_at: str = FAKE_INVITED_AT
+    opening_hours: dict[str, list[str]] | None = None
 
 
 @dataclass
@@ -372,7 +375,12 @@ class FakePharmacies:
         if pharmacy is None:
             return None
         return PharmacyEntry(
-            finess, pharmacy.name, pharmacy.time_zone, pharmacy.onboarded_at, pharmacy.psc_required
+            finess,
+            pharmacy.name,
+            pharmacy.time_zone,
+            pharmacy.onboarded_at,
+            pharmacy.psc_required,
+            pharmacy.opening_hours,
         )
 
     def entries(self) -> list[PharmacyEntry]:
@@ -387,6 +395,27 @@ class FakePharmacies:
             if finess not in self.pharmacies:
                 raise NotFound()
             pending.append(lambda: setattr(self.pharmacies[finess], "psc_required", required))
+
+        return Change(write=write, conflict=lambda _failed: NotFound())
+
+    def set_opening_hours_change(
+        self,
+        finess: str,
+        hours: Mapping[str, Sequence[str]] | None,
+        *,
+        changed_by: str,
+        psc_required: bool | None = None,
+    ) -> Change:
+        def apply() -> None:
+            pharmacy = self.pharmacies[finess]
+            pharmacy.opening_hours = None if hours is None else {d: list(r) for d, r in hours.items()}
+            if psc_required is not None:
+                pharmacy.psc_required = psc_required
+
+        def write(pending: list[Any]) -> None:
+            if finess not in self.pharmacies:
+                raise NotFound()
+            pending.append(apply)
 
         return Change(write=write, conflict=lambda _failed: NotFound())
 
@@ -710,7 +739,7 @@ def invite_command(finess: str, body: Any) -> InviteMember:
 
 
 def settings_command(finess: str, body: Any) -> ChangePharmacySettings:
-    return ChangePharmacySettings(finess, parse_pharmacy_settings(body))
+    return ChangePharmacySettings(finess, *parse_pharmacy_settings(body))
 
 
 def patient_query(body: Any) -> PatientQuery:
@@ -806,3 +835,36 @@ class FakeAlerts:
             pending.append(lambda: self.acknowledge(finess, alert_id, by=by, at=at))
 
         return Change(write=write, conflict=lambda _failed: ChangedMeanwhile())
+
+class FakeReviewStates:
+    """Each pharmacy's state as its stored JSON and version; `saves` counts writes, `lose_next`
+    makes the next save lose to another invocation (the version moved meanwhile)."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, tuple[str, int]] = {}
+        self.saves = 0
+        self.lose_next = 0
+
+    def load(self, finess: str) -> tuple[ReviewState, int]:
+        text, version = self.items.get(finess, ("", 0))
+        return (ReviewState.from_json(text) if text else ReviewState()), version
+
+    def save(self, finess: str, state: ReviewState, *, version: int) -> bool:
+        if self.lose_next:
+            self.lose_next -= 1
+            text, stored = self.items.get(finess, ("", 0))
+            self.items[finess] = (text, stored + 1)
+            return False
+        if self.items.get(finess, ("", 0))[1] != version:
+            return False
+        self.items[finess] = (state.to_json(), version + 1)
+        self.saves += 1
+        return True
+
+
+@dataclass
+class FakePharmacyHours:
+    hours: dict[str, OpeningHours] = field(default_factory=dict)
+
+    def opening_hours(self, finess: str) -> OpeningHours | None:
+        return self.hours.get(finess)

@@ -125,7 +125,7 @@ def set_pharmacy_settings(finess: str) -> Any:
     deps, this = get_container().admin, call(request)
     command = admitted_then_parsed(
         lambda: admin.admit_management(deps, this, "set_pharmacy_settings", finess),
-        lambda: ChangePharmacySettings(finess, parse_pharmacy_settings(json_body(request))),
+        lambda: ChangePharmacySettings(finess, *parse_pharmacy_settings(json_body(request))),
     )
     return admin.set_pharmacy_settings(deps, this, command)
 

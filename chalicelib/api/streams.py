@@ -1,5 +1,6 @@
-"""Stream handlers: the audit journal's new links to the WORM bucket (chalicelib/adapters/worm.py),
-and the export's trigger (the records a change made ready go to SI-DEP within seconds).
+"""Stream handlers: the audit journal's new links to the WORM bucket (chalicelib/adapters/worm.py)
+and to the journal's automatic review (chalicelib/services/review.py), and the export's trigger
+(the records a change made ready go to SI-DEP within seconds).
 
 Lambda's event source mapping feeds each in stream order, one batch in flight per shard: the WORM
 copy's batches are retried whole until they succeed, the trigger's twice, bisected, then left to
@@ -27,6 +28,21 @@ PLACEHOLDER_STREAM_ARN = (
 )
 def audit_to_worm(event: Any) -> dict[str, int]:
     return jobs.copy_audit_to_worm(event.to_dict()["Records"])
+
+
+# The audit stream's second consumer (DynamoDB serves two per stream): the journal's automatic
+# review. Retried whole until it succeeds, like the WORM copy: its state skips what it reviewed.
+REVIEW_BATCH_SIZE = 100
+
+
+@blueprint.on_dynamodb_record(
+    stream_arn=PLACEHOLDER_STREAM_ARN,
+    batch_size=REVIEW_BATCH_SIZE,
+    starting_position="TRIM_HORIZON",
+    name="review_access",
+)
+def review_access(event: Any) -> dict[str, int]:
+    return jobs.review_access(event.to_dict()["Records"])
 
 
 # The trigger's batching window: a result is at SI-DEP seconds after it is set, in batches.

@@ -12,6 +12,7 @@ look up, and one that names nothing is the use case's 404, journaled like anothe
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from chalicelib.domain.errors import FieldError
@@ -128,10 +129,12 @@ class ListPharmacies:
 
 @dataclass(frozen=True)
 class ChangePharmacySettings:
-    """PUT /v1/admin/pharmacies/{finess}/settings."""
+    """PUT /v1/admin/pharmacies/{finess}/settings: what the body names changes, nothing else."""
 
     finess: str
-    psc_required: bool
+    psc_required: bool | None  # None: unchanged
+    opening_hours: Mapping[str, Sequence[str]] | None = None  # per weekday (domain/opening_hours.py)
+    opening_hours_given: bool = False  # sent: set (or, null, cleared)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -33,6 +34,7 @@ class InvitedMember:
 class PharmacySettings:
     finess: str
     psc_required: bool
+    opening_hours: Mapping[str, Sequence[str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class PharmacyOverview:
     time_zone: str
     onboarded_at: str
     psc_required: bool
+    opening_hours: Mapping[str, Sequence[str]] | None = None
 
 
 @dataclass(frozen=True)

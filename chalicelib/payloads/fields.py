@@ -41,6 +41,7 @@ from chalicelib.domain.errors import FieldError, ValidationFailed
 from chalicelib.domain.identity import IdentityDocument
 from chalicelib.domain.insee import is_birth_place
 from chalicelib.domain.model import RecordStatus, Role, ScreeningKind, ScreeningResult, Sex
+from chalicelib.domain.opening_hours import format_hours_ranges, parse_hours_ranges
 from chalicelib.domain.pharmacy_day import FRENCH_ZONES, PARIS
 from chalicelib.domain.serialization import iso_utc
 from chalicelib.schema import (
@@ -326,6 +327,25 @@ def _boolean(value: object) -> bool:
     return value
 
 
+# A day's opening hours: at most this many ranges (a lunch break makes two).
+HOURS_RANGES_MAX = 4
+
+
+def _hours_ranges(value: object) -> list[str]:
+    """["08:30-12:30", "14:00-19:30"], normalised (sorted, zero-padded); [] is a closed day."""
+    message = f"must be a list of at most {HOURS_RANGES_MAX} ranges HH:MM-HH:MM, each ending after it starts"
+    if (
+        not isinstance(value, list)
+        or len(value) > HOURS_RANGES_MAX
+        or not all(isinstance(v, str) for v in value)
+    ):
+        fail(message)
+    try:
+        return format_hours_ranges(parse_hours_ranges(value))
+    except ValueError:
+        fail(message)
+
+
 def _national_id(value: object) -> str:
     text = string(value).strip().upper()
     if not psc.is_national_id(text):
@@ -352,6 +372,14 @@ ID = out({"type": "string", "format": "uuid"})
 COUNT = out({"type": "integer", "minimum": 0})
 POSITIVE = out({"type": "integer", "minimum": 1})
 BOOLEAN = kind(_boolean, {"type": "boolean"})
+HOURS_RANGES = kind(
+    _hours_ranges,
+    {
+        "type": "array",
+        "maxItems": HOURS_RANGES_MAX,
+        "items": {"type": "string", "pattern": "^[0-9]{2}:[0-9]{2}-[0-9]{2}:[0-9]{2}$"},
+    },
+)
 _TEXT_NAME = _text(NAME_MAX)
 NAME = kind(_person_name, {"type": "string"})
 NIR = kind(_nir, {"type": "string"})

@@ -17,6 +17,7 @@ from chalicelib.domain.commands import BatchItem, canonical_json
 from chalicelib.domain.devices import device_list
 from chalicelib.domain.errors import FieldError
 from chalicelib.domain.model import Address, Patient, Role, ScreeningResult, ScreeningTest, Submission
+from chalicelib.domain.opening_hours import WEEKDAYS
 from chalicelib.domain.pharmacy_day import zone_of_finess
 from chalicelib.payloads.fields import (
     ADDRESS_LINE,
@@ -30,6 +31,7 @@ from chalicelib.payloads.fields import (
     EMAIL,
     EMAIL_FIELD,
     FINESS_NUMBER,
+    HOURS_RANGES,
     IDENTITY_DOCUMENT,
     KIND,
     NAME,
@@ -322,12 +324,36 @@ INVITATION: OneOf[Invitation] = OneOf(
     "member, vouched for by PSC and the national directory at each login.",
 )
 
-PHARMACY_SETTINGS: Obj[bool] = Obj(
-    [Field("psc_required", BOOLEAN)],
-    lambda read: read["psc_required"],
+OPENING_HOURS: Obj[dict[str, list[str]]] = Obj(
+    [Field(day, HOURS_RANGES, required=False) for day in WEEKDAYS],
+    lambda read: {day: read[day] for day in WEEKDAYS if read[day]},
+    name="OpeningHours",
+    description="Per weekday, the ranges the pharmacy's staff work (HH:MM-HH:MM, in its time zone); a "
+    "day not named is closed. The journal's automatic review alerts on activity outside them.",
+)
+# What a settings body asks: psc_required (None: unchanged), the opening hours, and whether they
+# were sent (null clears them).
+SettingsInput = tuple[bool | None, dict[str, list[str]] | None, bool]
+
+
+def _settings_input(read: Read) -> SettingsInput | None:
+    hours_given = "opening_hours" in read.raw
+    if read.raw.get("psc_required") is None and not hours_given:  # an invalid one has its own error
+        read.error("psc_required", "send psc_required, opening_hours, or both")
+        return None
+    return read["psc_required"], read["opening_hours"], hours_given
+
+
+PHARMACY_SETTINGS: Obj[SettingsInput] = Obj(
+    [
+        Field("psc_required", BOOLEAN, required=False),
+        Field("opening_hours", OPENING_HOURS, required=False, nullable=True),
+    ],
+    _settings_input,
     name="PharmacySettings",
     description="psc_required: the pharmacy's pharmacists must log in with Pro Santé Connect (e-CPS); "
-    "its admins keep their Cognito login.",
+    "its admins keep their Cognito login. opening_hours: when its staff work (null: none declared, "
+    "no outside-hours alert). Either or both.",
 )
 
 PATIENT_QUERY: Obj[str] = Obj(
@@ -384,8 +410,9 @@ def parse_invitation(body: object) -> Invitation:
     return INVITATION.parse(body)
 
 
-def parse_pharmacy_settings(body: object) -> bool:
-    """A PUT /v1/admin/pharmacies/{finess}/settings body: `{"psc_required": true|false}`."""
+def parse_pharmacy_settings(body: object) -> SettingsInput:
+    """A PUT /v1/admin/pharmacies/{finess}/settings body: `{"psc_required": true|false}`,
+    `{"opening_hours": {"mon": ["08:30-19:30"], ...} | null}`, or both."""
     return PHARMACY_SETTINGS.parse(body)
 
 

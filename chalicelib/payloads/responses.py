@@ -31,6 +31,7 @@ from chalicelib.payloads.fields import (
     TIME_ZONE,
     TIMESTAMP,
 )
+from chalicelib.payloads.requests import OPENING_HOURS
 from chalicelib.schema import Field, Kind, Obj, OneOf, array, choice, out
 
 # --- responses ---------------------------------------------------------------------------------------
@@ -340,8 +341,16 @@ STATS: Obj[Any] = Obj(
     ],
     name="Stats",
 )
+# A pharmacy's declared hours, as they were set (payloads/requests.py OPENING_HOURS); null: none.
+_OPENING_HOURS_FIELD = Field(
+    "opening_hours",
+    OPENING_HOURS,
+    nullable=True,
+    description="When its staff work (null: none declared, no outside-hours alert of the journal's review).",
+)
 PHARMACY_SETTINGS_STATE: Obj[Any] = Obj(
-    [Field("finess", _TEXT), Field("psc_required", BOOLEAN)], name="PharmacySettingsState"
+    [Field("finess", _TEXT), Field("psc_required", BOOLEAN), _OPENING_HOURS_FIELD],
+    name="PharmacySettingsState",
 )
 PHARMACY_OVERVIEW: Obj[Any] = Obj(
     [
@@ -353,6 +362,7 @@ PHARMACY_OVERVIEW: Obj[Any] = Obj(
             BOOLEAN,
             description="Its members, admins included, log in with Pro Santé Connect.",
         ),
+        _OPENING_HOURS_FIELD,
     ],
     name="PharmacyOverview",
 )

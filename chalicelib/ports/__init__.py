@@ -12,6 +12,7 @@ chalicelib (tests/unit/test_layers.py). Every name is re-exported here: `from ch
 - insi: the INSi teleservice
 - export: the SI-DEP export's queue and sender
 - alerts: the journal review's alerts
+- review: the journal review's state per pharmacy, the pharmacies' declared hours
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from chalicelib.ports.records import (
     RecordRepository,
 )
 from chalicelib.ports.retention import RetentionStore
+from chalicelib.ports.review import PharmacyHours, ReviewStates
 from chalicelib.ports.sessions import (
     CibaRequest,
     PscLogin,
@@ -94,6 +96,7 @@ __all__ = [
     "Page",
     "PersonalDataCipher",
     "PharmacyEntry",
+    "PharmacyHours",
     "PharmacyMember",
     "PharmacyRepository",
     "PharmacyZones",
@@ -108,6 +111,7 @@ __all__ = [
     "RecordRepository",
     "RequestMeta",
     "RetentionStore",
+    "ReviewStates",
     "SendFailed",
     "SendReport",
     "SessionTokenIssuer",

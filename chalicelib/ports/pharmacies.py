@@ -3,6 +3,7 @@ the national directory of professionals."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -41,6 +42,7 @@ class PharmacyEntry:
     time_zone: str
     onboarded_at: str  # RFC 3339, UTC
     psc_required: bool
+    opening_hours: Mapping[str, Sequence[str]] | None = None  # declared (domain/opening_hours.py)
 
 
 class MembershipRepository(Protocol):
@@ -137,6 +139,18 @@ class PharmacyRepository(Protocol):
 
     def set_psc_required_change(self, finess: str, required: bool, *, changed_by: str) -> Change:
         """NotFound if the pharmacy is gone."""
+        ...
+
+    def set_opening_hours_change(
+        self,
+        finess: str,
+        hours: Mapping[str, Sequence[str]] | None,
+        *,
+        changed_by: str,
+        psc_required: bool | None = None,
+    ) -> Change:
+        """Its declared hours (None: none), and psc_required with them unless None: one write of the
+        pharmacy's item (a transaction writes an item once). NotFound if the pharmacy is gone."""
         ...
 
 

@@ -243,13 +243,36 @@ def set_pharmacy_settings(deps: AdminDeps, call: Call, command: ChangePharmacySe
     """`{"psc_required": true|false}`: whether its members, admins included, must log in with Pro
     Santé Connect; turned on only once the pharmacy has a pharmacy_admin who does. The platform may
     turn it on, never off: lifting it re-admits the pharmacy's Cognito members, whose passwords and
-    MFA an operator of the user pool can reset, so only the pharmacy's own admins lift it. The
-    platform's decisions are on its chain too."""
+    MFA an operator of the user pool can reset, so only the pharmacy's own admins lift it.
+    `{"opening_hours": {...} | null}`: when its staff work, which the journal's automatic review
+    watches (domain/opening_hours.py); only its own admins declare them (the platform could else
+    silence that alert). Either or both, in one write. The platform's decisions are on its chain too."""
     decision = _managed_pharmacy(deps, call, "set_pharmacy_settings", command.finess)
     finess, required = decision.finess, command.psc_required
+    if required is not None:
+        _check_psc_required(deps, decision, required)
+    if command.opening_hours_given and decision.by_platform:
+        raise decision.refuse(Forbidden("Only the pharmacy's own admins declare its opening hours."))
+    by = call.caller.username
+    if command.opening_hours_given:
+        hours = command.opening_hours
+        change = deps.pharmacies.set_opening_hours_change(finess, hours, changed_by=by, psc_required=required)
+    else:
+        change = deps.pharmacies.set_psc_required_change(finess, bool(required), changed_by=by)
+    reasons = [f"psc_required={required}"] if required is not None else []
+    if command.opening_hours_given:
+        reasons.append("opening_hours=" + ("declared" if command.opening_hours else "none"))
+    decision.journal([change], reason=" ".join(reasons))
+    entry = deps.pharmacies.entry(finess)
+    if entry is None:  # gone since the write
+        raise NotFound("No such pharmacy.")
+    return PharmacySettings(finess=finess, psc_required=entry.psc_required, opening_hours=entry.opening_hours)
+
+
+def _check_psc_required(deps: AdminDeps, decision: _Decision, required: bool) -> None:
     if not required and decision.by_platform:
         raise decision.refuse(Forbidden("Only the pharmacy's own admins stop requiring Pro Santé Connect."))
-    if required and not deps.memberships.has_psc_admin(finess):
+    if required and not deps.memberships.has_psc_admin(decision.finess):
         # it binds every member, admins included: without a PSC admin nobody could manage the pharmacy
         raise decision.refuse(
             Conflict(
@@ -257,9 +280,6 @@ def set_pharmacy_settings(deps: AdminDeps, call: Call, command: ChangePharmacySe
                 "identifier, who then logs in with Pro Santé Connect."
             )
         )
-    change = deps.pharmacies.set_psc_required_change(finess, required, changed_by=call.caller.username)
-    decision.journal([change], reason=f"psc_required={required}")
-    return PharmacySettings(finess=finess, psc_required=required)
 
 
 def revoke_member(deps: AdminDeps, call: Call, command: RevokeMember) -> None:

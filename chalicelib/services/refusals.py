@@ -25,13 +25,13 @@ tally, whichever route refuses them.
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from chalicelib.domain.audit_chain import AuditEvent
 from chalicelib.domain.errors import ServiceUnavailable
+from chalicelib.domain.sources import source_of as source_of  # counted by it (breach scope, PSC starts)
 from chalicelib.observability import UNAUTHENTICATED_REFUSALS, count, logger
 from chalicelib.ports import AuditJournal, Clock, RequestMeta
 
@@ -41,18 +41,6 @@ OTHER_SOURCES = "*"
 
 
 _Key = tuple[str, str, str]  # source, action, reason
-
-
-def source_of(address: str) -> str:
-    """The source a request is counted against: an IPv4 address, or an IPv6 address's /64 (one
-    subscriber's whole prefix: rotating addresses inside it gains nothing)."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address[:64]
-    if ip.version == 6:
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip)
 
 
 @dataclass

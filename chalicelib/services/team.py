@@ -102,7 +102,9 @@ def read_pharmacy_settings(deps: AdminDeps, call: Call, command: ReadPharmacySet
     if entry is None:  # gone since managed_pharmacy saw it
         raise decision.refuse(NotFound("No such pharmacy."))
     decision.journal(reason="settings")
-    return PharmacyOverview(entry.finess, entry.name, entry.time_zone, entry.onboarded_at, entry.psc_required)
+    return PharmacyOverview(
+        entry.finess, entry.name, entry.time_zone, entry.onboarded_at, entry.psc_required, entry.opening_hours
+    )
 
 
 def list_pharmacies(deps: AdminDeps, call: Call, command: ListPharmacies) -> PharmacyList:

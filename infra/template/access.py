@@ -116,6 +116,16 @@ ROLE_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
     # Reads a membership; its one write is the membership's "tokens not before" (roles.py);
     # journals what it ended.
     "sessions": {"members_table": READ, "audit_table": APPEND, "audit_checkpoints_table": READ},
+    # The journal's automatic review: reads the audit stream (STREAM_READ), each pharmacy's declared
+    # hours (one GetItem), its own state (GetItem, a conditional PutItem: no Update, Delete or
+    # Scan), and appends each alert's event to the pharmacy's chain; it creates alerts, and only
+    # that (ALERT_RAISING_FUNCTIONS below: a PutItem on the alerts table, roles.alert_statements).
+    "review": {
+        "review_state_table": ("dynamodb:GetItem", "dynamodb:PutItem"),
+        "pharmacies_table": ("dynamodb:GetItem",),
+        "audit_table": APPEND,
+        "audit_checkpoints_table": READ,
+    },
 }
 # What acknowledging an alert writes (adapters/dynamodb/alerts.py `_acknowledgement`, with the
 # item's keys): the API's only UpdateItem on the alerts table, never what the review found.
@@ -131,7 +141,7 @@ ALERT_ACKNOWLEDGEMENT: tuple[str, ...] = (
 ALERT_RAISING_FUNCTIONS = frozenset({"review_access"})
 ALERT_RAISE: tuple[str, ...] = ("dynamodb:PutItem",)
 # Writers of the journal: none may sign, update or delete audit items, or touch the WORM lock.
-WRITER_ROLES = frozenset({"api", "export", "purge", "sessions"})
+WRITER_ROLES = frozenset({"api", "export", "purge", "sessions", "review"})
 
 # Role -> KMS key logical id -> the only actions it may perform with that key.
 KEY_USE: dict[str, dict[str, tuple[str, ...]]] = {
@@ -148,6 +158,7 @@ KEY_USE: dict[str, dict[str, tuple[str, ...]]] = {
     "audit": {"AuditKey": ("kms:Sign", "kms:GetPublicKey")},
     "worm": {},
     "sessions": {},
+    "review": {},
 }
 # What DynamoDB (tables) and SQS (dead letters) need of the storage key on the functions' behalf.
 STORAGE_KEY_VIA_DYNAMODB = (

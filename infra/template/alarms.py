@@ -13,6 +13,7 @@ from chalicelib.observability import (
     AUDIT_QUARANTINED,
     AUDIT_WORM_DIFFERS,
     AUTH_FAILURES,
+    REVIEW_ALERTS,
     UNAUTHENTICATED_REFUSALS,
 )
 from infra import thresholds
@@ -209,6 +210,15 @@ def _journal_alarms(functions: list[Function]) -> dict[str, Any]:
         [],
         1,
     ).resource()
+    # The journal's automatic review (chalicelib/services/review.py): each alert is a count; the
+    # alert is on its pharmacy's chain and its admins read it through the API.
+    resources["ReviewAlertsAlarm"] = Alarm(
+        "The journal's automatic review raised an alert (the log line names the pharmacy and detector)",
+        "Depistage",
+        REVIEW_ALERTS,
+        [],
+        1,
+    ).resource()
     return resources
 
 
@@ -313,6 +323,16 @@ def _audit_alarms(functions: list[Function]) -> dict[str, Any]:
             "AWS/Lambda",
             "IteratorAge",
             [{"Name": "FunctionName", "Value": {"Ref": by_name["audit_to_worm"].logical_id}}],
+            thresholds.WORM_LAG_SECONDS * 1000,  # milliseconds
+            statistic="Maximum",
+        ).resource()
+    if "review_access" in by_name:
+        resources["ReviewLagAlarm"] = Alarm(
+            f"The journal's automatic review lags over {thresholds.WORM_LAG_SECONDS // 60} minutes behind "
+            "the journal (the stream's iterator age): alerts come late",
+            "AWS/Lambda",
+            "IteratorAge",
+            [{"Name": "FunctionName", "Value": {"Ref": by_name["review_access"].logical_id}}],
             thresholds.WORM_LAG_SECONDS * 1000,  # milliseconds
             statistic="Maximum",
         ).resource()

@@ -126,8 +126,9 @@ def dashboard_body(functions: list[Function], stage_name: str) -> dict[str, Any]
     ]
     alarms += [alarm for alarm in ("AuditWormLagAlarm",) if "audit_to_worm" in names]
     alarms += [alarm for alarm in ("AuditCheckpointStaleAlarm",) if "checkpoint_audit" in names]
+    alarms += [alarm for alarm in ("ReviewLagAlarm",) if "review_access" in names]
     alarms += ["DeadLettersAlarm", "JournalAppendFailuresAlarm", "AuditWormDiffersAlarm"]
-    alarms += ["AuditQuarantinedAlarm", "AuthFailuresAlarm"]
+    alarms += ["AuditQuarantinedAlarm", "AuthFailuresAlarm", "ReviewAlertsAlarm"]
     widgets.append(
         {
             "type": "alarm",

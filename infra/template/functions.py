@@ -25,11 +25,17 @@ FUNCTION_ROLES: dict[str, str] = {
     # the operator's `export redrive` on a deployed stage: the export's delivery bookkeeping
     "redrive_dead_letters": "export",
     "audit_to_worm": "worm",
+    # the journal's automatic review, the audit stream's second consumer (chalicelib/services/review.py)
+    "review_access": "review",
     # Cognito's session-ending calls, from CloudTrail via EventBridge (chalicelib/api/identity_events.py)
     "end_cognito_sessions": "sessions",
 }
 # Stream handlers: function -> the Settings field of the table whose stream feeds it.
-STREAM_FUNCTIONS: dict[str, str] = {"audit_to_worm": "audit_table", "export_on_change": "records_table"}
+STREAM_FUNCTIONS: dict[str, str] = {
+    "audit_to_worm": "audit_table",
+    "export_on_change": "records_table",
+    "review_access": "audit_table",
+}
 # Invoked by an event source mapping (stream, SQS), which retries and dead-letters: no async DLQ.
 MAPPED_FUNCTIONS = frozenset({"export_shard", "export_on_change"})
 # Functions invoked asynchronously (schedules, EventBridge rules): failed events go to the

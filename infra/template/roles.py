@@ -254,6 +254,25 @@ def _api_statements() -> list[dict[str, Any]]:
             "Condition": {"ForAllValues:StringEquals": {"dynamodb:Attributes": ["finess", "first_admin"]}},
         },
         {
+            # A pharmacy's settings (adapters/dynamodb/directory.py set_psc_required_change,
+            # set_opening_hours_change): those attributes and when and by whom they changed, only.
+            "Sid": "PharmacySettingsOnly",
+            "Effect": "Allow",
+            "Action": ["dynamodb:UpdateItem"],
+            "Resource": table_arns("pharmacies_table"),
+            "Condition": {
+                "ForAllValues:StringEquals": {
+                    "dynamodb:Attributes": [
+                        "finess",
+                        "psc_required",
+                        "opening_hours",
+                        "settings_changed_at",
+                        "settings_changed_by",
+                    ]
+                }
+            },
+        },
+        {
             "Sid": "InviteAndRevokeMembers",
             "Effect": "Allow",
             "Action": list(COGNITO_ADMIN_ACTIONS),

@@ -79,6 +79,11 @@ def test_the_review_function_may_only_create_alerts() -> None:
     [statement] = alert_statements(Function("review_access", "ReviewAccess"))
     assert statement["Effect"] == "Allow" and _actions(statement) == {"dynamodb:PutItem"}
     assert "AlertsTable" in json.dumps(statement["Resource"])
+    review = Function("review_access", "ReviewAccess")
+    resources = merge_template([*FUNCTIONS, review], "eu-west-3", "prod")["Resources"]
+    statements = resources[review.policy_id]["Properties"]["PolicyDocument"]["Statement"]
+    on_alerts = [s for s in statements if "AlertsTable" in json.dumps(s.get("Resource"))]
+    assert [_actions(s) for s in on_alerts] == [{"dynamodb:PutItem"}]
 
 
 def test_no_other_function_writes_or_reads_an_alert_and_the_operator_only_reads() -> None:

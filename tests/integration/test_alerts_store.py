@@ -12,7 +12,7 @@ import pytest
 
 from chalicelib.adapters.dynamodb.alerts import DynamoDbAlerts
 from chalicelib.adapters.dynamodb.models import AlertModel, AuditEventModel
-from chalicelib.bootstrap import alerts_store, audit_journal, build_core
+from chalicelib.bootstrap import audit_journal, build_alerts, build_core
 from chalicelib.config import get_settings
 from chalicelib.domain.alerts import Alert
 from chalicelib.domain.audit_chain import AuditEvent
@@ -176,6 +176,6 @@ def test_an_item_a_writer_made_unreadable_is_left_out_of_the_list(store: DynamoD
 
 def test_the_core_builds_the_store_the_review_function_raises_into(aws: dict[str, str]) -> None:
     core = build_core(get_settings(), clock=FixedClock())
-    store = alerts_store(core)
+    store = build_alerts(core)
     assert store.raise_alert(alert(), at=START) is True
     assert [e["action"] for e in events(A)] == ["alert_raised"]

@@ -68,6 +68,11 @@ def test_a_quick_run_writes_every_figure(tmp_path: Path, restored_environ: None)
 
     batch = results["batch"]  # a batch is the membership read, the claims' read and its transactions
     assert batch["round_trips"]["batch"] <= batch["round_trips_goal_batch"] == 6
+
+    review = results["review"]  # per pharmacy in a stream batch: its state read, its hours, its state write
+    assert review["round_trips"]["one_pharmacy"] == 3 and review["round_trips"]["replayed"] == 2
+    assert review["round_trips"]["ten_pharmacies"] == 30
+    assert review["cpu"]["alerts"] == 0 and review["cpu"]["us_per_event"]["n"] == 1
     assert batch["round_trips"]["one_by_one"] == 2 * batch["items"] and batch["round_trips"]["replay"] == 3
 
     export = results["export"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 
-from chalicelib.bootstrap import alerts_store, build_core
+from chalicelib.bootstrap import build_alerts, build_core
 from chalicelib.config import get_settings
 from chalicelib.domain.alerts import Alert
 from operations import cli, status
@@ -35,7 +35,7 @@ def alert(finess: str, hour: int, detector: str) -> Alert:
 
 
 def test_status_counts_each_pharmacy_s_open_alerts_and_names_the_newest(aws: dict[str, str]) -> None:
-    store = alerts_store(build_core(get_settings(), clock=FixedClock()))
+    store = build_alerts(build_core(get_settings(), clock=FixedClock()))
     for finess, hour, detector in [
         (A, 0, "bulk_reads"),
         (A, 2, "outside_hours"),

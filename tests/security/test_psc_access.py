@@ -78,6 +78,7 @@ def test_psc_required_binds_every_member_of_the_pharmacy_admins_included(psc: Ps
     assert turned_on.status_code == 200 and json.loads(turned_on.body) == {
         "finess": PHARMACY_A,
         "psc_required": True,
+        "opening_hours": None,
     }
     refused = world.call("GET", "/v1/tests?date=2026-11-29", "pharmacist-a")
     assert refused.status_code == 403 and "Pro Santé Connect" in json.loads(refused.body)["detail"]

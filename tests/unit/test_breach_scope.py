@@ -51,6 +51,13 @@ def test_only_successful_events_naming_records_count_as_touched() -> None:
     assert sorted(scope.records) == ["r1", "r2"] and scope.attempts == 1 and scope.events == 1
 
 
+def test_an_alert_of_the_journals_review_touched_none_of_the_records_it_names() -> None:
+    scope = ChainScope("750000010", "verified")
+    scope.add(INSIDE, event(record_ids=["r1"], action="read"))
+    scope.add(INSIDE, event(record_ids=["r1", "r2"], action="alert_raised", actor="review:bulk_reads"))
+    assert sorted(scope.records) == ["r1"] and scope.records["r1"].keys() == {"read"} and scope.events == 1
+
+
 def test_a_record_id_that_looks_like_a_formula_is_written_as_text(tmp_path: Path) -> None:
     scope = ChainScope("750000010", "verified")
     scope.add(INSIDE, event(record_ids=['=HYPERLINK("http://x")', "r1"]))

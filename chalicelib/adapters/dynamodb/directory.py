@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -104,6 +105,39 @@ class DynamoDbPharmacies:
 
         return Change(write=write, conflict=lambda _failed: NotFound("No such pharmacy."))
 
+    def set_opening_hours_change(
+        self,
+        finess: str,
+        hours: Mapping[str, Sequence[str]] | None,
+        *,
+        changed_by: str,
+        psc_required: bool | None = None,
+    ) -> Change:
+        item = PharmacyModel(finess)
+        actions: list[Any] = [
+            PharmacyModel.opening_hours.set(json.dumps(dict(hours), sort_keys=True))
+            if hours is not None
+            else PharmacyModel.opening_hours.remove(),
+            PharmacyModel.settings_changed_at.set(iso_utc(self._clock.now())),
+            PharmacyModel.settings_changed_by.set(changed_by),
+        ]
+        if psc_required is not None:
+            actions.append(PharmacyModel.psc_required.set(psc_required))
+
+        def write(t: Any) -> None:
+            t.update(item, actions=actions, condition=PharmacyModel.finess.exists())
+            self._settings.pop(finess, None)
+
+        return Change(write=write, conflict=lambda _failed: NotFound("No such pharmacy."))
+
+
+def _declared_hours(item: PharmacyModel) -> dict[str, list[str]] | None:
+    try:
+        hours = json.loads(item.opening_hours) if item.opening_hours else None
+    except ValueError:
+        return None
+    return hours if isinstance(hours, dict) else None
+
 
 def _entry(item: PharmacyModel) -> PharmacyEntry:
     return PharmacyEntry(
@@ -112,6 +146,7 @@ def _entry(item: PharmacyModel) -> PharmacyEntry:
         time_zone=item.time_zone or zone_of_finess(item.finess),
         onboarded_at=item.created_at,
         psc_required=bool(item.psc_required),
+        opening_hours=_declared_hours(item),
     )
 
 

@@ -160,6 +160,9 @@ class PharmacyModel(Model):
     # Set once, in the same transaction as the membership, when the platform invites the pharmacy's
     # first pharmacy_admin: the platform never invites a second one (services/admin.py).
     first_admin = UnicodeAttribute(null=True)
+    # The hours its staff work, JSON {"mon": ["08:30-19:30"], ...} in its time zone, read by the
+    # journal's automatic review (domain/access_review.py); absent: no outside-hours detector.
+    opening_hours = UnicodeAttribute(null=True)
 
 
 class MembersByPharmacy(GlobalSecondaryIndex["MemberModel"]):
@@ -346,6 +349,17 @@ class AlertModel(Model):
 
     by_raised_at = AlertsByRaisedAt()
     open_alerts = OpenAlerts()
+class ReviewStateModel(Model):
+    """The journal review's state of one pharmacy (chalicelib/domain/access_review.py): bounded JSON,
+    written on its version (adapters/dynamodb/review_state.py). No personal value, no record id."""
+
+    class Meta(_OnDemand):
+        table_name = Settings.review_state_table  # until bind_models names the configured one
+
+    finess = UnicodeAttribute(hash_key=True)
+    version = NumberAttribute()
+    state = UnicodeAttribute()
+    saved_at = UnicodeAttribute()
 
 
 # Model class -> the Settings field that names its table.
@@ -359,6 +373,7 @@ TABLE_SETTINGS: dict[type[Model], str] = {
     PscLoginModel: "psc_logins_table",
     SentMarkerModel: "sent_markers_table",
     AlertModel: "alerts_table",
+    ReviewStateModel: "review_state_table",
 }
 ALL_MODELS: tuple[type[Model], ...] = tuple(TABLE_SETTINGS)
 

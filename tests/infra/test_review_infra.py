@@ -1,0 +1,74 @@
+"""The journal's automatic review in the template: the audit stream's second consumer, with no
+right beyond what its code does (read the stream, its own state, a pharmacy's hours; append the
+alert's event), and an alarm on every alert raised."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.adapters.dynamodb.models import AuditEventModel, PharmacyModel, ReviewStateModel
+from chalicelib.observability import REVIEW_ALERTS
+from infra.template import STREAM_READ, Function, merge_template, table_logical_id
+
+REVIEW = Function("review_access", "ReviewAccess")
+WORM = Function("audit_to_worm", "AuditToWorm")
+EVENTS = table_logical_id(AuditEventModel)
+
+
+def _template() -> dict[str, Any]:
+    resources: dict[str, Any] = merge_template([REVIEW, WORM], "eu-west-3", "prod")["Resources"]
+    return resources
+
+
+def _allowed(resources: dict[str, Any], on: str) -> set[str]:
+    statements = resources["ReviewAccessPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    return {
+        action
+        for s in statements
+        if s["Effect"] == "Allow" and on in str(s["Resource"])
+        for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+
+
+def test_the_review_is_a_second_consumer_of_the_audit_stream_retried_until_it_succeeds() -> None:
+    resources = _template()
+    (source,) = resources["ReviewAccess"]["Properties"]["Events"].values()
+    (worm,) = resources["AuditToWorm"]["Properties"]["Events"].values()
+    assert source["Type"] == "DynamoDB"
+    assert (
+        source["Properties"]["Stream"]
+        == worm["Properties"]["Stream"]
+        == {"Fn::GetAtt": [EVENTS, "StreamArn"]}
+    )
+    assert source["Properties"]["StartingPosition"] == "TRIM_HORIZON"
+    assert (
+        source["Properties"]["ParallelizationFactor"] == 1
+    )  # one batch in flight per shard: chains in order
+    assert source["Properties"]["MaximumRetryAttempts"] == -1  # an alert is never dropped with its batch
+    assert resources["ReviewAccess"]["Properties"]["ReservedConcurrentExecutions"] == 1
+
+
+def test_the_review_reads_its_stream_and_writes_only_its_own_state_and_the_alerts_events() -> None:
+    resources = _template()
+    assert set(STREAM_READ) <= _allowed(resources, "'StreamArn'")
+    assert _allowed(resources, table_logical_id(ReviewStateModel)) == {"dynamodb:GetItem", "dynamodb:PutItem"}
+    assert _allowed(resources, table_logical_id(PharmacyModel)) == {"dynamodb:GetItem"}
+    events = _allowed(resources, f"'{EVENTS}'")  # the table, its indexes and its stream
+    assert "dynamodb:PutItem" in events
+    assert not events & {
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:Scan",
+    }
+    every = _allowed(resources, "")
+    assert not {a for a in every if a.startswith(("kms:", "s3:", "cognito-idp:", "secretsmanager:", "sqs:"))}
+
+
+def test_every_alert_raised_is_a_metric_with_an_alarm_and_a_late_review_another() -> None:
+    resources = _template()
+    alarm = resources["ReviewAlertsAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Threshold"]) == ("Depistage", REVIEW_ALERTS, 1)
+    lag = resources["ReviewLagAlarm"]["Properties"]
+    assert lag["MetricName"] == "IteratorAge"
+    assert lag["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "ReviewAccess"}}]
