@@ -836,6 +836,7 @@ class FakeAlerts:
 
         return Change(write=write, conflict=lambda _failed: ChangedMeanwhile())
 
+
 class FakeReviewStates:
     """Each pharmacy's state as its stored JSON and version; `saves` counts writes, `lose_next`
     makes the next save lose to another invocation (the version moved meanwhile)."""

@@ -349,6 +349,8 @@ class AlertModel(Model):
 
     by_raised_at = AlertsByRaisedAt()
     open_alerts = OpenAlerts()
+
+
 class ReviewStateModel(Model):
     """The journal review's state of one pharmacy (chalicelib/domain/access_review.py): bounded JSON,
     written on its version (adapters/dynamodb/review_state.py). No personal value, no record id."""
