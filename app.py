@@ -4,6 +4,7 @@ from chalice import Chalice
 
 from chalicelib.api import (
     admin,
+    alerts,
     health,
     identity_events,
     import_files,
@@ -32,6 +33,7 @@ app.register_blueprint(session.blueprint)
 app.register_blueprint(patients.blueprint)
 app.register_blueprint(stats.blueprint)
 app.register_blueprint(psc.blueprint)
+app.register_blueprint(alerts.blueprint)
 app.register_blueprint(schedules.blueprint)
 app.register_blueprint(streams.blueprint)
 app.register_blueprint(identity_events.blueprint)

@@ -7,7 +7,7 @@ kept for the spread, and the imports are interleaved so that a change of load hi
 A function's handler module is what its template names (sam.json next to the zip): `app` for the
 API, the blueprint's module for the others (chalicelib/api/schedules.py, streams.py,
 identity_events.py). What a function's first invocation adds (the API's container, the exporter:
-chalicelib/bootstrap.py imports their adapters when it builds them) is measured too, as
+chalicelib/bootstrap/ imports their adapters when it builds them) is measured too, as
 `<function> built`: the same import of every module it has loaded once built (listed by a fresh
 interpreter that builds it, no AWS call), so that a deferred import is still counted somewhere."""
 

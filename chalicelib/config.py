@@ -81,6 +81,8 @@ class Settings:
     psc_logins_table: str = setting("depistage-psc-logins", "PSC_LOGINS_TABLE", required=DEPLOYED)
     # "already sent", write-once: the exporter may only create its items (adapters/dynamodb/models.py)
     sent_markers_table: str = setting("depistage-sent-markers", "SENT_MARKERS_TABLE", required=DEPLOYED)
+    # the journal's automatic review's alerts, per pharmacy (adapters/dynamodb/alerts.py)
+    alerts_table: str = setting("depistage-alerts", "ALERTS_TABLE", required=DEPLOYED)
     # The journal's automatic review: one state item per pharmacy (adapters/dynamodb/review_state.py)
     review_state_table: str = setting("depistage-review-state", "REVIEW_STATE_TABLE", required=DEPLOYED)
     # KMS: envelope key for personal data, HMAC key for the blind index, and the asymmetric

@@ -17,7 +17,7 @@ its summary to the stack's state dir, for `status`. `--json`: one document.
 Exit status: 0 done; 1 done, and a batch got no answer from SI-DEP or records became dead letters
 (`retry` / `redrive` them once SI-DEP is back); 2 could not run.
 
-The wiring lives in chalicelib/bootstrap.py (`build_exporter`) and the scheduled body in
+The wiring lives in chalicelib/bootstrap/ (`build_exporter`) and the scheduled body in
 chalicelib/jobs.py (`scheduled_export`), which the Chalice schedule calls too. `--trigger` runs the
 Chalice stream handler (`export_on_change`) on the records table's stream the way Lambda's event
 source mapping would (devtools/streams.py), polling every second (the handler's batching window):

@@ -10,7 +10,9 @@
   stack's state dir; deployed: the export's CloudWatch metrics of the last hour);
 - each audit chain's head, last signed checkpoint and its age (the `checkpoint_audit` schedule
   signs every head hourly, even unmoved; `make run` every minute);
-- records SI-DEP never acknowledged whose personal data is erased within RETENTION_ALARM_DAYS.
+- records SI-DEP never acknowledged whose personal data is erased within RETENTION_ALARM_DAYS;
+- per pharmacy, the journal review's alerts nobody acknowledged: how many, the newest's detector
+  and time (identifiers only; the pharmacy's admins read and acknowledge them through the API).
 
 Reads only (the operator role's reads, operations/target.py finds the service).
 Exit status: 0 nothing needs attention; 1 something does (listed last); 2 could not run.
@@ -412,6 +414,39 @@ def quarantined(target: Target, session: Any, settings: Any) -> dict[str, int]:
     return counts
 
 
+def open_alerts(client: Any, table: str) -> list[dict[str, Any]] | None:
+    """Per pharmacy, its alerts nobody acknowledged (the sparse `open` index: an acknowledged alert
+    is not in it): how many, and the newest one's detector and time. Keys, the detector and times
+    only: never an alert's subject or records. None if the stage has no alerts table yet."""
+    from chalicelib.adapters.dynamodb.models import AlertModel
+
+    found: dict[str, dict[str, Any]] = {}
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "IndexName": AlertModel.open_alerts.Meta.index_name,
+        "FilterExpression": "attribute_exists(open_since)",
+        "ProjectionExpression": "finess, detector, raised_at",
+    }
+    while True:
+        try:
+            page = client.scan(**kwargs)
+        except client.exceptions.ResourceNotFoundException:
+            return None
+        for item in page.get("Items", []):
+            finess = item.get("finess", {}).get("S", "?")
+            entry = found.setdefault(
+                finess, {"finess": finess, "unacknowledged": 0, "newest_detector": None, "newest_at": None}
+            )
+            entry["unacknowledged"] += 1
+            raised = item.get("raised_at", {}).get("S")
+            if raised and (entry["newest_at"] is None or raised > entry["newest_at"]):
+                entry["newest_at"], entry["newest_detector"] = raised, item.get("detector", {}).get("S")
+        if not page.get("LastEvaluatedKey"):
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return [found[finess] for finess in sorted(found)]
+
+
 def collect(target: Target, now: datetime | None = None, *, verbose: int = 0) -> dict[str, Any]:
     import boto3
 
@@ -428,7 +463,7 @@ def collect(target: Target, now: datetime | None = None, *, verbose: int = 0) ->
     worm = None
     if settings.audit_worm_bucket:
         worm = (session.client("s3", endpoint_url=settings.aws_endpoint_url), settings.audit_worm_bucket)
-    steps = 6
+    steps = 7
     with cli.progress("reading the service's state", total=steps) as bar:
         bar.advance(0, "the export queue")
         queue = export_queue(dynamodb, settings.records_table, now)
@@ -447,6 +482,8 @@ def collect(target: Target, now: datetime | None = None, *, verbose: int = 0) ->
         capped = near_cap(settings, now)
         bar.advance(1, "quarantines")
         set_aside = quarantined(target, session, settings)
+        bar.advance(1, "the review's open alerts")
+        alerts = open_alerts(dynamodb, settings.alerts_table)
         bar.advance(1, "done")
     oldest = _older(queue["oldest_set_at"], held["oldest_dead_letter_set_at"])
     sidep["waiting"] = {
@@ -472,6 +509,7 @@ def collect(target: Target, now: datetime | None = None, *, verbose: int = 0) ->
         "audit_chains": chains,
         "retention": {"alarm_days": settings.retention_alarm_days, "unacknowledged_near_cap": capped},
         "quarantined": set_aside,
+        "alerts": alerts,
         "thresholds": {
             "sidep_failing_seconds": thresholds.SIDEP_FAILING_SECONDS,
             "oldest_unacknowledged_seconds": thresholds.OLDEST_UNACKNOWLEDGED_SECONDS,
@@ -744,6 +782,7 @@ def show(status: dict[str, Any], out: cli.Output) -> None:
         "quarantined: "
         + (", ".join(f"{name} {count}" for name, count in sorted(set_aside.items())) or "none")
     )
+    _show_alerts(status.get("alerts"), out)
     out.line()
     if status["attention"]:
         out.line("needs attention:")
@@ -751,6 +790,24 @@ def show(status: dict[str, Any], out: cli.Output) -> None:
             out.line(f"  ! {item}")
     else:
         out.line("nothing needs attention")
+
+
+def _show_alerts(alerts: list[dict[str, Any]] | None, out: cli.Output) -> None:
+    """The review's open alerts: the pharmacies' to acknowledge (GET …/alerts), not the operator's
+    to act on, so they never make `status` exit 1."""
+    if alerts is None:
+        out.line("alerts: no alerts table")
+        return
+    total = sum(a["unacknowledged"] for a in alerts)
+    out.line(f"alerts: {total} unacknowledged, at {len(alerts)} pharmacy(ies)")
+    if alerts:
+        out.table(
+            ["pharmacy", "unacknowledged", "newest detector", "newest raised at"],
+            [
+                (a["finess"], a["unacknowledged"], a["newest_detector"] or "-", a["newest_at"] or "-")
+                for a in alerts
+            ],
+        )
 
 
 def _run_line(run: dict[str, Any]) -> str:

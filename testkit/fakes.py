@@ -825,6 +825,19 @@ class FakeAlerts:
             self.alerts[alert_id] = stored
         return stored
 
+    def alert(self, finess: str, alert_id: str) -> StoredAlert | None:
+        stored = self.alerts.get(alert_id)
+        return stored if stored is not None and stored.alert.finess == finess else None
+
+    def acknowledge_change(self, finess: str, alert_id: str, *, by: str, at: datetime) -> Change:
+        def write(pending: list[Any]) -> None:
+            stored = self.alert(finess, alert_id)
+            if stored is None or stored.acknowledged_at is not None:
+                raise ChangedMeanwhile()
+            pending.append(lambda: self.acknowledge(finess, alert_id, by=by, at=at))
+
+        return Change(write=write, conflict=lambda _failed: ChangedMeanwhile())
+
 
 class FakeReviewStates:
     """Each pharmacy's state as its stored JSON and version; `saves` counts writes, `lose_next`

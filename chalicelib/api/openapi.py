@@ -23,8 +23,9 @@ from chalicelib import payloads
 from chalicelib.api.context import MAX_JSON_DEPTH
 from chalicelib.api.problems import SECURITY_HEADERS, ProblemType
 from chalicelib.api.routing import Access, ApiBlueprint, Reply, Route
+from chalicelib.domain.alerts import ALERT_ID_PATTERN
 from chalicelib.domain.errors import Rule
-from chalicelib.schema import Schema, Shape, ref
+from chalicelib.schema import Pattern, Schema, Shape, ref
 
 blueprint = ApiBlueprint(__name__)
 
@@ -161,6 +162,11 @@ PATH_PARAMETERS: dict[str, Schema] = {
     "username": _path("username", _STRING),
     "login_id": _path("login_id", payloads.LOGIN_ID_PARAM),
     "import_id": _path("import_id", payloads.UUID_PARAM, "An import id of the caller's pharmacy; else 404."),
+    "alert_id": _path(
+        "alert_id",
+        {"type": "string", "pattern": Pattern(ALERT_ID_PATTERN).anchored},
+        "An alert's id (`alert_id` of the pharmacy's alerts); anything else is 404.",
+    ),
 }
 
 
@@ -183,7 +189,7 @@ def _operation(route: Route) -> Schema:
 
 def _blueprints() -> tuple[ApiBlueprint, ...]:
     """Every blueprint of the API (a test checks the document describes exactly the app's routes)."""
-    from chalicelib.api import admin, health, imports, journal, patients, psc, records, session, stats
+    from chalicelib.api import admin, alerts, health, imports, journal, patients, psc, records, session, stats
 
     return (
         health.blueprint,
@@ -196,6 +202,7 @@ def _blueprints() -> tuple[ApiBlueprint, ...]:
         stats.blueprint,
         psc.blueprint,
         imports.blueprint,
+        alerts.blueprint,
     )
 
 

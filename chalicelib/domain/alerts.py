@@ -8,6 +8,7 @@ the stream handler's retries, which read the same events again, raise it once.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -55,3 +56,12 @@ class StoredAlert:
     raised_at: datetime
     acknowledged_by: str | None = None
     acknowledged_at: datetime | None = None
+
+
+# What `Alert.alert_id` gives: an id from a request's path that is not one names no alert (a 404),
+# never a key DynamoDB would refuse.
+ALERT_ID_PATTERN = "a-[0-9a-f]{24}"
+
+
+def is_alert_id(value: object) -> bool:
+    return isinstance(value, str) and re.fullmatch(ALERT_ID_PATTERN, value) is not None

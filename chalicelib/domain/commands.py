@@ -138,6 +138,24 @@ class ChangePharmacySettings:
 
 
 @dataclass(frozen=True)
+class ReadAlerts:
+    """GET /v1/admin/pharmacies/{finess}/alerts: newest first, the unacknowledged ones only unless
+    `include_acknowledged`."""
+
+    finess: str
+    include_acknowledged: bool
+    limit: int
+
+
+@dataclass(frozen=True)
+class AcknowledgeAlert:
+    """POST /v1/admin/pharmacies/{finess}/alerts/{alert_id}/acknowledgement."""
+
+    finess: str
+    alert_id: str
+
+
+@dataclass(frozen=True)
 class PatientQuery:
     """POST /v1/patients/search and /v1/patients/erasure: the patient's normalised NIR (in a body,
     never a URL)."""

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from chalicelib.domain.alerts import StoredAlert
 from chalicelib.domain.errors import FieldError
 from chalicelib.domain.model import Role
 
@@ -124,3 +125,11 @@ class BatchOutcome:
 @dataclass(frozen=True)
 class BatchResult:
     items: tuple[BatchOutcome, ...]
+
+
+@dataclass(frozen=True)
+class AlertList:
+    """A pharmacy's alerts as its admins read them, newest first."""
+
+    finess: str
+    alerts: tuple[StoredAlert, ...]

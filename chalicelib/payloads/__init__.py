@@ -18,6 +18,7 @@ from typing import Any
 # The sheets' rules (a file's header, encoding, size) are declared where they are checked: imported
 # here so the API document lists them (tests/api/test_error_catalogue.py).
 from chalicelib.payloads import csv_rows as csv_rows
+from chalicelib.payloads.alerts import ALERT, ALERT_LIST
 from chalicelib.payloads.fields import (
     FINESS_PARAM,
     LOGIN_ID_PARAM,
@@ -29,11 +30,14 @@ from chalicelib.payloads.fields import (
 )
 from chalicelib.payloads.hours import OPENING_HOURS
 from chalicelib.payloads.queries import (
+    ALERTS_QUERY,
     AUDIT_QUERY,
     LIST_QUERY,
     STATS_QUERY,
+    AlertsQuery,
     AuditQuery,
     ListQuery,
+    parse_alerts_query,
     parse_audit_query,
     parse_list_query,
     parse_stats_query,
@@ -106,6 +110,9 @@ __all__ = [
     "ACCESS_EVENT",
     "ADDRESS",
     "ADDRESS_INPUT",
+    "ALERT",
+    "ALERTS_QUERY",
+    "ALERT_LIST",
     "AUDIT_EVENT",
     "AUDIT_PAGE",
     "AUDIT_PUBLIC_KEY",
@@ -164,11 +171,13 @@ __all__ = [
     "TEST",
     "TEST_INPUT",
     "UUID_PARAM",
+    "AlertsQuery",
     "AuditQuery",
     "Invitation",
     "ListQuery",
     "component_schemas",
     "finess_with_check_digit",
+    "parse_alerts_query",
     "parse_audit_query",
     "parse_batch",
     "parse_invitation",
@@ -238,6 +247,8 @@ COMPONENTS: tuple[Shape[Any], ...] = (
     PSC_LOGIN,
     PSC_TOKEN,
     JWKS,
+    ALERT,
+    ALERT_LIST,
 )
 
 

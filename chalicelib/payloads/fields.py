@@ -71,6 +71,7 @@ CURSOR_MAX = 2048
 LOGIN_ID_MAX = 128
 LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX = 50, 100
 AUDIT_LIMIT_DEFAULT, AUDIT_LIMIT_MAX = 100, 500
+ALERTS_LIMIT_DEFAULT, ALERTS_LIMIT_MAX = 50, 100
 EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 # The earliest time zone is UTC+14: "today" there is the latest plausible birth date.
 _EARLIEST_ZONE_AHEAD = timedelta(hours=14)
@@ -459,6 +460,7 @@ SAMPLED_AT = Kind(_sampled_at, {"type": "string", "format": "date-time"})
 CAPTURED_AT = Kind(_captured_at, {"type": "string", "format": "date-time"})
 LIST_LIMIT = _limit(LIST_LIMIT_MAX)
 AUDIT_LIMIT = _limit(AUDIT_LIMIT_MAX)
+ALERTS_LIMIT = _limit(ALERTS_LIMIT_MAX)
 
 # fields several payloads share (an invitation's and a login's identifiers, a member's role)
 EMAIL_FIELD = Field("email", EMAIL)

@@ -13,6 +13,8 @@ from chalicelib.domain.model import RecordStatus
 from chalicelib.domain.pharmacy_day import PARIS, day_end, day_start, local_day
 from chalicelib.domain.stats import MAX_RANGE_DAYS, StatsQuery
 from chalicelib.payloads.fields import (
+    ALERTS_LIMIT,
+    ALERTS_LIMIT_DEFAULT,
     AUDIT_LIMIT,
     AUDIT_LIMIT_DEFAULT,
     CURSOR_PARAM,
@@ -20,12 +22,13 @@ from chalicelib.payloads.fields import (
     IN_THE_FUTURE,
     LIST_LIMIT,
     LIST_LIMIT_DEFAULT,
+    NOT_A_BOOLEAN,
     QUERY_TIME,
     STATUS,
     Context,
     require_aware,
 )
-from chalicelib.schema import Field, Kind, Obj, Pattern, Read, Schema, fail, string
+from chalicelib.schema import Field, Kind, Obj, Pattern, Read, Schema, fail, kind, string
 
 # --- the rules of the queries (a parameter's own are its kind's, fields.py), each with its code ---
 
@@ -193,6 +196,41 @@ STATS_QUERY: Obj[StatsQuery] = _query(
 )
 
 
+def _query_flag(value: object) -> bool:
+    text = string(value)
+    if text not in ("true", "false"):
+        fail(NOT_A_BOOLEAN)
+    return text == "true"
+
+
+QUERY_FLAG = kind(_query_flag, {"type": "boolean"})
+
+
+@dataclass(frozen=True)
+class AlertsQuery:
+    """GET /v1/admin/pharmacies/{finess}/alerts query."""
+
+    include_acknowledged: bool = False
+    limit: int = ALERTS_LIMIT_DEFAULT
+
+
+ALERTS_QUERY: Obj[AlertsQuery] = _query(
+    [
+        Field(
+            "include_acknowledged",
+            QUERY_FLAG,
+            required=False,
+            description="true: the acknowledged alerts too; by default only those nobody acknowledged.",
+        ),
+        Field("limit", ALERTS_LIMIT, required=False, description="The newest this many (default 50)."),
+    ],
+    lambda read: AlertsQuery(
+        include_acknowledged=bool(read["include_acknowledged"]),
+        limit=read["limit"] if read["limit"] is not None else ALERTS_LIMIT_DEFAULT,
+    ),
+)
+
+
 def parse_list_query(params: Mapping[str, str] | None, *, today: date) -> ListQuery:
     values = LIST_QUERY.parse(params if params is not None else {})
     limit = values["limit"]
@@ -214,3 +252,7 @@ def parse_audit_query(params: Mapping[str, str] | None, *, now: datetime, zone: 
 def parse_stats_query(params: Mapping[str, str] | None, *, zone: str = PARIS) -> StatsQuery:
     """A date-time bound stands for its day in `zone` (the pharmacy's)."""
     return STATS_QUERY.parse(params if params is not None else {}, ZoneOnly(zone))
+
+
+def parse_alerts_query(params: Mapping[str, str] | None) -> AlertsQuery:
+    return ALERTS_QUERY.parse(params if params is not None else {})

@@ -17,7 +17,7 @@ chalicelib (tests/unit/test_layers.py). Every name is re-exported here: `from ch
 
 from __future__ import annotations
 
-from chalicelib.ports.alerts import Alerts
+from chalicelib.ports.alerts import AlertInbox, Alerts
 from chalicelib.ports.changes import Change, ChangedMeanwhile
 from chalicelib.ports.clock import Clock
 from chalicelib.ports.export import (
@@ -69,6 +69,7 @@ from chalicelib.ports.sessions import (
 )
 
 __all__ = [
+    "AlertInbox",
     "Alerts",
     "AuditJournal",
     "BatchSender",

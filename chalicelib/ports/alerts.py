@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from chalicelib.domain.alerts import Alert, StoredAlert
+from chalicelib.ports.changes import Change
 
 
 class Alerts(Protocol):
@@ -23,4 +24,17 @@ class Alerts(Protocol):
     def acknowledge(self, finess: str, alert_id: str, *, by: str, at: datetime) -> StoredAlert | None:
         """Mark the alert acknowledged (the first acknowledgement stays); None if the pharmacy has no
         such alert."""
+        ...
+
+
+class AlertInbox(Alerts, Protocol):
+    """What the pharmacy's admins' routes need besides the raise: one alert by id, and the first
+    acknowledgement as a change of the journal's transaction (with its event, or neither)."""
+
+    def alert(self, finess: str, alert_id: str) -> StoredAlert | None:
+        """The pharmacy's alert of that id; None for another pharmacy's or none."""
+        ...
+
+    def acknowledge_change(self, finess: str, alert_id: str, *, by: str, at: datetime) -> Change:
+        """Acknowledge it if nobody has; its condition failing is ChangedMeanwhile."""
         ...

@@ -84,6 +84,8 @@ ROLE_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
         "audit_checkpoints_table": READ,
         "psc_logins_table": WRITE,  # PSC logins in progress
         "sent_markers_table": READ,  # cancel, withdrawal and erasure check "already sent"
+        # the pharmacy's admins read its alerts; acknowledging one updates only ALERT_ACKNOWLEDGEMENT
+        "alerts_table": READ,
     },
     # UpdateItem on records only, and only on EXPORT_WRITABLE_ATTRIBUTES (roles.py).
     # Sent markers: create only (PutItem; no Update, Delete or BatchWrite for anyone): "already
@@ -125,8 +127,8 @@ ROLE_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
     "sessions": {"members_table": READ, "audit_table": APPEND, "audit_checkpoints_table": READ},
     # The journal's automatic review: reads the audit stream (STREAM_READ), each pharmacy's declared
     # hours (one GetItem), its own state (GetItem, a conditional PutItem: no Update, Delete or
-    # Scan), and appends each alert's event to the pharmacy's chain. The alert store's table is
-    # the alerts' own (added with it).
+    # Scan), and appends each alert's event to the pharmacy's chain; it creates alerts, and only
+    # that (ALERT_RAISING_FUNCTIONS below: a PutItem on the alerts table, roles.alert_statements).
     "review": {
         "review_state_table": ("dynamodb:GetItem", "dynamodb:PutItem"),
         "pharmacies_table": ("dynamodb:GetItem",),
@@ -134,6 +136,19 @@ ROLE_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
         "audit_checkpoints_table": READ,
     },
 }
+# What acknowledging an alert writes (adapters/dynamodb/alerts.py `_acknowledgement`, with the
+# item's keys): the API's only UpdateItem on the alerts table, never what the review found.
+ALERT_ACKNOWLEDGEMENT: tuple[str, ...] = (
+    "finess",
+    "alert_id",
+    "acknowledged_at",
+    "acknowledged_by",
+    "open_since",
+)
+# The functions that raise the review's alerts (the stream handler on the audit table's stream): each
+# puts an alert with its event in one transaction (a conditional put) and writes nothing else there.
+ALERT_RAISING_FUNCTIONS = frozenset({"review_access"})
+ALERT_RAISE: tuple[str, ...] = ("dynamodb:PutItem",)
 # Writers of the journal: none may sign, update or delete audit items, or touch the WORM lock.
 WRITER_ROLES = frozenset({"api", "export", "purge", "sessions", "review", "imports"})
 

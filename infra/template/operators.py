@@ -88,6 +88,13 @@ def operator_policy_document(functions: list[Function]) -> dict[str, Any]:
             "Resource": journal,
         },
         {
+            # `status` counts each pharmacy's open alerts (identifiers only: no health data there)
+            "Sid": "ReadTheAlerts",
+            "Effect": "Allow",
+            "Action": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"],
+            "Resource": table_arns("alerts_table"),
+        },
+        {
             # Checkpoints are verified here with the public key, never by KMS: reading it is all.
             "Sid": "VerifyCheckpoints",
             "Effect": "Allow",

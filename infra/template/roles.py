@@ -6,6 +6,9 @@ from typing import Any
 
 from chalicelib.adapters.dynamodb.models import MemberModel
 from infra.template.access import (
+    ALERT_ACKNOWLEDGEMENT,
+    ALERT_RAISE,
+    ALERT_RAISING_FUNCTIONS,
     DYNAMODB_WRITES,
     EXPORT_WRITABLE_ATTRIBUTES,
     KEY_USE,
@@ -137,6 +140,7 @@ def role_policy_document(fn: Function) -> dict[str, Any]:
         *_source_statements(fn),
         *_worm_statements(fn.role),
         *_key_statements(fn.role),
+        *alert_statements(fn),
         *(_api_statements() if fn.role == "api" else []),
         *import_statements(fn),
     ]
@@ -208,6 +212,27 @@ def _worm_statements(role: str) -> list[dict[str, Any]]:
                 "Effect": "Allow",
                 "Action": ["s3:PutObject"],
                 "Resource": sub("${AuditWormBucket.Arn}/audit/quarantine/checkpoint/*"),
+            }
+        ]
+    return []
+
+
+def alert_statements(fn: Function) -> list[dict[str, Any]]:
+    """The alerts table's writes: the API acknowledges (those attributes only), the review's
+    function raises (a put in the journal's transaction); no one else writes an alert."""
+    alerts = table_arns("alerts_table")
+    if fn.name in ALERT_RAISING_FUNCTIONS:
+        return [{"Sid": "RaiseAlerts", "Effect": "Allow", "Action": list(ALERT_RAISE), "Resource": alerts}]
+    if fn.role == "api":
+        return [
+            {
+                "Sid": "AcknowledgeAlertsOnly",
+                "Effect": "Allow",
+                "Action": ["dynamodb:UpdateItem"],
+                "Resource": alerts,
+                "Condition": {
+                    "ForAllValues:StringEquals": {"dynamodb:Attributes": list(ALERT_ACKNOWLEDGEMENT)}
+                },
             }
         ]
     return []

@@ -127,7 +127,7 @@ DEFERRED_AT_IMPORT = (
     "requests",
     "phonenumbers",
     "email_validator",
-    "pynamodb",  # with the container's DynamoDB adapters, when chalicelib/bootstrap.py builds it
+    "pynamodb",  # with the container's DynamoDB adapters, when chalicelib/bootstrap/ builds it
 )
 
 

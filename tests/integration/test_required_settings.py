@@ -1,5 +1,5 @@
 """The exporter of a deployed stage is not built without SI-DEP's endpoint and certificate secret
-(chalicelib/config.py's SIDEP settings, checked by chalicelib/bootstrap.py)."""
+(chalicelib/config.py's SIDEP settings, checked by chalicelib/bootstrap/)."""
 
 from __future__ import annotations
 

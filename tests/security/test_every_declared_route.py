@@ -45,15 +45,33 @@ def _denials(actor: str) -> int:
     )
 
 
+def _alert_of_pharmacy_a(record_id: str) -> str:
+    """An alert of the journal's review at A, naming its record (the alerts routes' target)."""
+    from datetime import UTC, datetime
+
+    from chalicelib.bootstrap import get_container
+    from chalicelib.domain.alerts import Alert
+
+    now = datetime.now(UTC)
+    alert = Alert(PHARMACY_A, "bulk_reads", "pharmacist-a", now, now, 1, 1, (record_id,))
+    get_container().alerts.raise_alert(alert, at=now)
+    return alert.alert_id
+
+
 @pytest.mark.parametrize("intruder", INTRUDERS)
 def test_no_declared_route_gives_another_caller_pharmacy_a_s_data(world: World, intruder: str) -> None:
     created = world.call("POST", "/v1/tests", "pharmacist-a", screening_body(0))
     record_id = json.loads(created.body)["id"]
     import_id = json.loads(world.call("POST", "/v1/imports", "pharmacist-a").body)["id"]
+    alert_id = _alert_of_pharmacy_a(record_id)
     needles = [record_id, import_id, *personal_needles()]
     for method, pattern, example in _bearer_routes():
         path = pattern.format(
-            record_id=record_id, finess=PHARMACY_A, username="pharmacist-a", import_id=import_id
+            record_id=record_id,
+            finess=PHARMACY_A,
+            username="pharmacist-a",
+            import_id=import_id,
+            alert_id=alert_id,
         )
         body = example if example is not None else _BODIES.get(pattern)
         before = _denials(intruder)

@@ -18,6 +18,7 @@ from pynamodb.attributes import (
     BinaryAttribute,
     BooleanAttribute,
     JSONAttribute,
+    ListAttribute,
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
@@ -301,6 +302,56 @@ class SentMarkerModel(Model):
     first_sent_at = UnicodeAttribute()
 
 
+class AlertsByRaisedAt(LocalSecondaryIndex["AlertModel"]):
+    """A pharmacy's alerts by the time they were raised: its admins read them newest first."""
+
+    class Meta:
+        index_name = "by_raised_at"
+        projection = AllProjection()
+
+    finess = UnicodeAttribute(hash_key=True)
+    raised_at = UnicodeAttribute(range_key=True)
+
+
+class OpenAlerts(LocalSecondaryIndex["AlertModel"]):
+    """Sparse: the alerts nobody acknowledged yet, by the time they were raised (`open_since` leaves
+    the item with its first acknowledgement), for the admins' default list and the operator's status."""
+
+    class Meta:
+        index_name = "open"
+        projection = AllProjection()
+
+    finess = UnicodeAttribute(hash_key=True)
+    open_since = UnicodeAttribute(range_key=True)
+
+
+class AlertModel(Model):
+    """An alert of the journal's automatic review (chalicelib/domain/alerts.py): identifiers only.
+    Keyed by its deterministic id, so that a replayed stream batch raises it once; gone by TTL after
+    the journal's retention (`AUDIT_RETENTION_DAYS`), like the events it is about."""
+
+    class Meta(_OnDemand):
+        table_name = Settings.alerts_table  # until bind_models names the configured one
+
+    finess = UnicodeAttribute(hash_key=True)
+    alert_id = UnicodeAttribute(range_key=True)
+    detector = UnicodeAttribute()
+    subject = UnicodeAttribute(null=True)  # the actor or source it is about; absent when none
+    window_start = UnicodeAttribute()  # the journal's fixed-width UTC times (audit_chain.format_time)
+    window_end = UnicodeAttribute()
+    counted = NumberAttribute()  # what the detector counted in the window
+    threshold = NumberAttribute()
+    record_ids = ListAttribute(of=UnicodeAttribute, null=True)
+    raised_at = UnicodeAttribute()
+    open_since = UnicodeAttribute(null=True)  # raised_at until the first acknowledgement
+    acknowledged_at = UnicodeAttribute(null=True)
+    acknowledged_by = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute()
+
+    by_raised_at = AlertsByRaisedAt()
+    open_alerts = OpenAlerts()
+
+
 class ReviewStateModel(Model):
     """The journal review's state of one pharmacy (chalicelib/domain/access_review.py): bounded JSON,
     written on its version (adapters/dynamodb/review_state.py). No personal value, no record id."""
@@ -324,6 +375,7 @@ TABLE_SETTINGS: dict[type[Model], str] = {
     AuditCheckpointModel: "audit_checkpoints_table",
     PscLoginModel: "psc_logins_table",
     SentMarkerModel: "sent_markers_table",
+    AlertModel: "alerts_table",
     ReviewStateModel: "review_state_table",
 }
 ALL_MODELS: tuple[type[Model], ...] = tuple(TABLE_SETTINGS)

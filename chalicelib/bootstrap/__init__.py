@@ -17,13 +17,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import boto3
-import botocore.session
 
-from chalicelib.adapters.aws import AwsCalls, AwsClients, configured_botocore_session
+from chalicelib.adapters.aws import AwsClients
+
+# re-exported: the tests and tools build single adapters the same way
+from chalicelib.bootstrap.adapter_settings import audit_journal as audit_journal
+from chalicelib.bootstrap.adapter_settings import aws_calls as aws_calls
+from chalicelib.bootstrap.adapter_settings import bind_tables as bind_tables
+from chalicelib.bootstrap.adapter_settings import envelope_cipher as envelope_cipher
 from chalicelib.config import LOCAL_STAGE, SIDEP, Settings, env_name, get_settings
 from chalicelib.domain.retention import RetentionPolicy
 from chalicelib.ports import (
-    Alerts,
     AuditJournal,
     Clock,
     MembershipRepository,
@@ -35,13 +39,13 @@ from chalicelib.ports import (
 )
 
 if TYPE_CHECKING:
-    from chalicelib.adapters.crypto import EnvelopeCipher
+    from chalicelib.adapters.dynamodb.alerts import DynamoDbAlerts
     from chalicelib.adapters.dynamodb.audit_checkpointer import DynamoDbCheckpointer
-    from chalicelib.adapters.dynamodb.journal import DynamoDbAuditJournal
     from chalicelib.adapters.session_tokens import KmsPublicKeys
     from chalicelib.domain.model import Principal
     from chalicelib.services import auth
     from chalicelib.services.admin import AdminDeps
+    from chalicelib.services.alerts import AlertsDeps
     from chalicelib.services.export import Exporter
     from chalicelib.services.imports import ImportsDeps
     from chalicelib.services.patients import PatientsDeps
@@ -83,6 +87,10 @@ class Container:
     session_keys: KmsPublicKeys
     session: auth.SessionDeps
     refusals: UnauthenticatedRefusals
+    # The journal review's alerts (the store: the review's stream function raises through
+    # `build_alerts(core)`), and what the pharmacy's admins' routes take (services/alerts.py).
+    alerts: DynamoDbAlerts
+    inbox: AlertsDeps
     aws: AwsClients  # one client per service, for adapters built later (export, purge)
     core: Core  # what the API shares with the jobs run in its process (tests, the local stack)
 
@@ -99,53 +107,6 @@ class Container:
             pharmacies=self.pharmacies,
         )
         return auth.authenticate(deps, meta, authorization, route)
-
-
-# --- what each adapter takes of the settings (the adapters never see Settings) ------------------
-
-
-def aws_calls(settings: Settings) -> AwsCalls:
-    return AwsCalls(
-        region=settings.region,
-        endpoint_url=settings.aws_endpoint_url,
-        connect_timeout_seconds=settings.aws_connect_timeout_seconds,
-        read_timeout_seconds=settings.aws_read_timeout_seconds,
-        max_attempts=settings.aws_max_attempts,
-    )
-
-
-def bind_tables(settings: Settings) -> None:
-    """Point the PynamoDB models at the configured tables, region, endpoint and timeouts."""
-    from chalicelib.adapters.dynamodb.models import TABLE_SETTINGS, bind_models
-
-    bind_models(
-        {model: getattr(settings, name) for model, name in TABLE_SETTINGS.items()}, aws_calls(settings)
-    )
-
-
-def envelope_cipher(
-    settings: Settings, botocore_session: botocore.session.Session | None = None
-) -> EnvelopeCipher:
-    from chalicelib.adapters.crypto import DataKeyCache, EnvelopeCipher
-
-    cache = DataKeyCache(
-        max_age_seconds=settings.data_key_cache_max_age_seconds,
-        max_messages=settings.data_key_cache_max_messages,
-        capacity=settings.data_key_cache_capacity,
-    )
-    return EnvelopeCipher(
-        settings.data_key_id,
-        cache,
-        botocore_session=botocore_session or configured_botocore_session(aws_calls(settings)),
-    )
-
-
-def audit_journal(settings: Settings, clock: Clock, **options: Any) -> DynamoDbAuditJournal:
-    from chalicelib.adapters.dynamodb.journal import DynamoDbAuditJournal
-
-    return DynamoDbAuditJournal(
-        retention_days=settings.audit_retention_days, calls=aws_calls(settings), clock=clock, **options
-    )
 
 
 def build_core(settings: Settings, session: boto3.Session | None = None, clock: Clock | None = None) -> Core:
@@ -201,6 +162,7 @@ def build(
     from chalicelib.domain.psc import PSC_SESSION_CLIENT_ID, PscLoginPolicy
     from chalicelib.services import auth
     from chalicelib.services.admin import AdminDeps
+    from chalicelib.services.alerts import AlertsDeps
     from chalicelib.services.patients import PatientsDeps
     from chalicelib.services.psc_login import PscLoginDeps
     from chalicelib.services.records import RecordsDeps
@@ -294,6 +256,7 @@ def build(
             starts_per_source=settings.psc_starts_per_source,
         ),
     )
+    alerts = build_alerts(core)
     return Container(
         settings=settings,
         clock=clock,
@@ -310,6 +273,8 @@ def build(
         session_keys=session_keys,
         session=auth.SessionDeps(memberships=memberships, users=admin.users, journal=journal, clock=clock),
         refusals=refusals,
+        alerts=alerts,
+        inbox=AlertsDeps(alerts=alerts, journal=journal, clock=clock),
         aws=aws,
         core=core,
     )
@@ -414,13 +379,12 @@ def build_checkpointer(settings: Settings) -> DynamoDbCheckpointer:
     return DynamoDbCheckpointer(signer=signer, clock=core.clock, set_aside=set_aside)
 
 
-def build_alerts(core: Core) -> Alerts:
-    """The review's alert store (it raises, the pharmacy's admins list and acknowledge).
-    PLACEHOLDER (adapters/alerts_placeholder.py) until the alert store's adapter is merged: then
-    this returns it, and the API's Container takes its `alerts` from here too."""
-    from chalicelib.adapters.alerts_placeholder import JournalOnlyAlerts
+def build_alerts(core: Core) -> DynamoDbAlerts:
+    """The review's alerts, raised through the core's journal: what the review's stream function
+    (which builds on the core alone) raises into, and the API's Container reads and acknowledges."""
+    from chalicelib.adapters.dynamodb.alerts import DynamoDbAlerts
 
-    return JournalOnlyAlerts(core.journal)
+    return DynamoDbAlerts(core.journal, retention_days=core.settings.audit_retention_days)
 
 
 def build_review(settings: Settings, core: Core | None = None) -> ReviewDeps:
