@@ -43,6 +43,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import os
 import sys
 import threading
 import time
@@ -707,6 +708,163 @@ def _wrapped(versions: list[tuple[Any, bool]]) -> tuple[list[Any], list[Any]]:
     return requested_versions, delete_markers
 
 
+# --- opt-in profile: where the lock's time goes ------------------------------------------------------
+
+PROFILE_ENV = (
+    "DEPISTAGE_MOTO_PROFILE"  # a file: one JSON line per interval (not AWS_/MOTO_: the stack drops those)
+)
+PROFILE_SECONDS_ENV = "DEPISTAGE_MOTO_PROFILE_SECONDS"  # the interval, 30 s unless set
+
+
+class _Profile:
+    """Per operation (DynamoDB's X-Amz-Target with its table and index, S3's action, another
+    service's action): how many, the time waiting for the lock and holding it, and the request's
+    wall and CPU time; written out as one JSON line per interval, with each table's item count and
+    stream length then, so that early and late intervals of a soak compare."""
+
+    def __init__(self, path: str, seconds: float) -> None:
+        self.path = path
+        self.seconds = seconds
+        self.guard = threading.Lock()
+        self.local = threading.local()
+        self.stats: dict[str, dict[str, float]] = {}
+        self.started = time.monotonic()
+
+    def label(self) -> str:
+        return str(getattr(self.local, "label", "-"))
+
+    def add(self, label: str, **amounts: float) -> None:
+        with self.guard:
+            entry = self.stats.setdefault(label, {})
+            for name, amount in amounts.items():
+                entry[name] = entry.get(name, 0.0) + amount
+                if name in ("hold", "wall"):
+                    entry[name + "_max"] = max(entry.get(name + "_max", 0.0), amount)
+
+    def take(self) -> dict[str, dict[str, float]]:
+        with self.guard:
+            stats, self.stats = self.stats, {}
+        return stats
+
+    def dump_forever(self) -> None:
+        while True:
+            time.sleep(self.seconds)
+            with contextlib.suppress(Exception):  # a profile never stops the server
+                self.dump()
+
+    def dump(self) -> None:
+        stats = self.take()
+        try:
+            tables = _table_sizes()
+        except Exception as exc:  # a table changed size meanwhile: the operations still count
+            tables = {"error": [type(exc).__name__]}  # type: ignore[dict-item]
+        line = {"t": round(time.monotonic() - self.started, 1), "tables": tables, "ops": stats}
+        with open(self.path, "a", encoding="utf-8") as out:
+            out.write(json.dumps(line, sort_keys=True) + "\n")
+
+
+def _table_sizes() -> dict[str, list[int]]:
+    """Each table's item count and stream length (read without the lock: a rough figure)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    sizes: dict[str, list[int]] = {}
+    for region, backend in dynamodb_backends[DEFAULT_ACCOUNT_ID].items():
+        for name, table in list(backend.tables.items()):
+            shard = table.stream_shard
+            count = sum(len(p) if table.range_key_attr else 1 for p in list(table.items.values()))
+            sizes[f"{region}/{name}"] = [count, len(shard.items) if shard is not None else 0]
+    return sizes
+
+
+class _TimedLock:
+    """The one lock, timed: the outermost acquisition of each thread notes its wait and its hold
+    against the operation the thread serves."""
+
+    def __init__(self, profile: _Profile) -> None:
+        self.profile = profile
+        self.lock = threading.RLock()
+        self.local = threading.local()
+
+    def __enter__(self) -> _TimedLock:
+        depth = getattr(self.local, "depth", 0)
+        asked = time.perf_counter()
+        self.lock.acquire()
+        if depth == 0:
+            self.local.since = time.perf_counter()
+            self.local.wait = self.local.since - asked
+        self.local.depth = depth + 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.local.depth -= 1
+        outermost = self.local.depth == 0
+        held = time.perf_counter() - self.local.since if outermost else 0.0
+        self.lock.release()
+        if outermost:
+            self.profile.add(self.profile.label(), locked=1, wait=self.local.wait, hold=held)
+
+
+def _labelled_action(original: Any, profile: _Profile) -> Any:
+    """BaseResponse.call_action that names the operation the thread serves."""
+
+    def call_action(self: Any) -> Any:
+        label = f"{self.service_name}:{self._get_action()}"
+        body = getattr(self, "body", None)
+        if isinstance(body, dict):
+            for name in ("TableName", "IndexName"):
+                if body.get(name):
+                    label += f":{str(body[name]).rsplit('/', 1)[-1]}"
+        profile.local.label = label
+        return original(self)
+
+    return functools.update_wrapper(call_action, original)
+
+
+def _labelled_s3_action(original: Any, profile: _Profile) -> Any:
+    def set_action(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        profile.local.label = f"s3:{self.data.get('Action')}"
+
+    return functools.update_wrapper(set_action, original)
+
+
+def _timed_requests(original: Any, profile: _Profile) -> Any:
+    """DomainDispatcherApplication.__call__ that notes each request's wall and CPU time."""
+
+    def call(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+        profile.local.label = "-"
+        wall, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return original(self, environ, start_response)
+        finally:
+            profile.add(
+                profile.label(),
+                requests=1,
+                wall=time.perf_counter() - wall,
+                cpu=time.thread_time() - cpu,
+            )
+
+    return functools.update_wrapper(call, original)
+
+
+def install_profile(path: str, seconds: float = 30.0) -> _Profile:
+    """Time the lock and every request of this process (see _Profile), written to `path`."""
+    from moto.core.responses import BaseResponse
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+    from moto.s3.responses import S3Response
+
+    global _LOCK
+    profile = _Profile(path, seconds)
+    _LOCK = _TimedLock(profile)  # type: ignore[assignment]
+    setattr(BaseResponse, "call_action", _labelled_action(BaseResponse.call_action, profile))  # noqa: B010
+    setattr(S3Response, "_set_action", _labelled_s3_action(S3Response._set_action, profile))  # noqa: B010
+    dispatch = _timed_requests(DomainDispatcherApplication.__call__, profile)
+    setattr(DomainDispatcherApplication, "__call__", dispatch)  # noqa: B010
+    threading.Thread(target=profile.dump_forever, name="moto-profile", daemon=True).start()
+    return profile
+
+
 @contextlib.contextmanager
 def undo_log_transactions() -> Iterator[None]:
     """Only the undo-log transactions, for a while, whether or not install() ran: the bench runs
@@ -754,6 +912,9 @@ def install() -> None:
 
 def main() -> None:
     install()
+    profile_path = os.environ.get(PROFILE_ENV)
+    if profile_path:
+        install_profile(profile_path, float(os.environ.get(PROFILE_SECONDS_ENV) or 30.0))
     from moto.server import main as moto_server
 
     moto_server(sys.argv[1:])
