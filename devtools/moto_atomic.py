@@ -333,7 +333,7 @@ def _partition_query(original: Any) -> Any:
             wanted = list(hash_key_conditions)
             candidates = [
                 item
-                for item in _unsorted_items(self)
+                for item in _index_partition(self, index_name, wanted)
                 if isinstance(item, Item)
                 and all(_equal(item.attrs.get(name), value) for name, value in wanted)
             ]
@@ -362,6 +362,74 @@ def _partition_query(original: Any) -> Any:
             self.__dict__.pop("_query_candidates", None)
 
     return functools.update_wrapper(query, original)
+
+
+def _index_partition(table: Any, index_name: str, wanted: list[tuple[str, Any]]) -> Iterator[Any]:
+    """The items whose attribute `index_name`'s hash key names holds the queried value, through
+    the members kept per attribute value (below); every item if the index is unknown here."""
+    names = [
+        key["AttributeName"]
+        for index in (*table.global_indexes, *table.indexes)
+        if index.name == index_name
+        for key in index.schema
+        if key["KeyType"] == "HASH"
+    ]
+    value = dict(wanted).get(names[0]) if names else None
+    if value is None:
+        yield from _unsorted_items(table)
+        return
+    for hash_key, range_key in _members(table, names[0]).get(value, {}):
+        partition = table.items.get(hash_key)
+        item = partition if table.range_key_attr is None else (partition or {}).get(range_key)
+        if item is not None:
+            yield item
+
+
+def _members(table: Any, attribute: str) -> dict[Any, dict[tuple[Any, Any], None]]:
+    """Per value of `attribute`, the keys of the items holding it, in the order they came: built
+    by one walk over the table the first time an index on it is queried, then kept by
+    _reindex as items are put, updated and deleted (as DynamoDB keeps an index)."""
+    kept: dict[str, dict[Any, dict[tuple[Any, Any], None]]] = table.__dict__.setdefault("_members", {})
+    members = kept.get(attribute)
+    if members is None:
+        members = kept[attribute] = {}
+        table.__dict__.setdefault("_member_of", {})[attribute] = {}
+        for item in _unsorted_items(table):
+            _place(table, attribute, (item.hash_key, item.range_key), item)
+    return members
+
+
+def _place(table: Any, attribute: str, key: tuple[Any, Any], item: Any) -> None:
+    """Move the item at `key` (None: gone) to the members of its value of `attribute`."""
+    members = table.__dict__["_members"][attribute]
+    member_of: dict[tuple[Any, Any], Any] = table.__dict__["_member_of"][attribute]
+    old = member_of.pop(key, None)
+    if old is not None:
+        keys = members[old]
+        del keys[key]
+        if not keys:
+            del members[old]
+    value = item.attrs.get(attribute) if item is not None else None
+    if value is not None:
+        members.setdefault(value, {})[key] = None
+        member_of[key] = value
+
+
+def _reindex(table: Any, key: tuple[Any, Any], item: Any) -> None:
+    """Keep every attribute's members (_members) as the item at `key` changes (None: deleted)."""
+    for attribute in table.__dict__.get("_members", {}):
+        _place(table, attribute, key, item)
+
+
+def _reindexing_updates(original: Any) -> Any:
+    """DynamoDBBackend.update_item, which changes the item in place: its members follow."""
+
+    def update_item(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+        item = original(self, table_name, *args, **kwargs)
+        _reindex(self.get_table(table_name), (item.hash_key, item.range_key), item)
+        return item
+
+    return functools.update_wrapper(update_item, original)
 
 
 def _range_keys(table: Any, hash_key: Any, partition: dict[Any, Any]) -> list[Any]:
@@ -397,7 +465,9 @@ def _keeping_range_keys_on_put(original: Any) -> Any:
     def put_item(self: Any, item_attrs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         keys = _kept_keys(self, item_attrs.get(self.hash_key_attr))
         if keys is None or self.range_key_attr not in item_attrs:
-            return original(self, item_attrs, *args, **kwargs)
+            stored = original(self, item_attrs, *args, **kwargs)
+            _reindex(self, (stored.hash_key, stored.range_key), stored)
+            return stored
         from moto.dynamodb.models.dynamo_type import DynamoType
 
         hash_value = DynamoType(item_attrs[self.hash_key_attr])
@@ -406,6 +476,7 @@ def _keeping_range_keys_on_put(original: Any) -> Any:
         answer = original(self, item_attrs, *args, **kwargs)
         if new:
             bisect.insort(keys, range_value, key=_cast)
+        _reindex(self, (answer.hash_key, answer.range_key), answer)
         return answer
 
     return functools.update_wrapper(put_item, original)
@@ -417,6 +488,8 @@ def _keeping_range_keys_on_delete(original: Any) -> Any:
         keys = self.__dict__.get("_range_keys", {}).get(hash_key) if self.range_key_attr else None
         if answer is not None and keys is not None:
             keys.remove(range_key)
+        if answer is not None:
+            _reindex(self, (answer.hash_key, answer.range_key), None)
         return answer
 
     return functools.update_wrapper(delete_item, original)
@@ -815,6 +888,11 @@ def _labelled_action(original: Any, profile: _Profile) -> Any:
             for name in ("TableName", "IndexName"):
                 if body.get(name):
                     label += f":{str(body[name]).rsplit('/', 1)[-1]}"
+            items = body.get("TransactItems")
+            if isinstance(items, list):  # its tables, and its size (1, 2-9, 10-99 or 100 items)
+                tables = sorted({str(op.get("TableName")) for e in items for op in e.values()})
+                size = len(items) if len(items) < 2 else 10 ** (len(str(len(items))) - 1)
+                label += f":{','.join(tables)}:{size}+"
         profile.local.label = label
         return original(self)
 
@@ -898,6 +976,7 @@ def install() -> None:
     setattr(Table, "all_items", _all_items(Table.all_items))  # noqa: B010
     setattr(Table, "put_item", _keeping_range_keys_on_put(Table.put_item))  # noqa: B010
     setattr(Table, "delete_item", _keeping_range_keys_on_delete(Table.delete_item))  # noqa: B010
+    setattr(DynamoDBBackend, "update_item", _reindexing_updates(DynamoDBBackend.update_item))  # noqa: B010
     setattr(StreamShard, "add", _add)  # noqa: B010
     setattr(StreamShard, "get", _get)  # noqa: B010
     setattr(ShardIterator, "__init__", _iterator_init(ShardIterator.__init__))  # noqa: B010

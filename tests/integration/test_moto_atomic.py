@@ -426,3 +426,97 @@ def test_a_query_reads_only_its_partition_and_answers_as_plain_moto(steps: Any) 
                 assert answer == _pages(client, index, hash_value, bound, forward, limit)
             field = "s" if index else "p"
             assert max(visited) <= sum(1 for item in stored.values() if item.get(field) == hash_value)
+
+
+def _put(client: Any, value: dict[str, Any]) -> None:
+    client.put_item(
+        TableName="chain",
+        Item={
+            name: ({"S": field} if isinstance(field, str) else {"N": str(field)})
+            for name, field in value.items()
+        },
+    )
+
+
+def _move(client: Any, step: str, value: dict[str, Any]) -> None:
+    """An update that moves an item into, across or out of the index, alone or in a transaction
+    that then fails (its condition on an item that is not there)."""
+    key = {"p": {"S": value["p"]}, "n": {"N": str(value["n"])}}
+    update: dict[str, Any] = (
+        {
+            "UpdateExpression": "SET s = :s, due = :d",
+            "ExpressionAttributeValues": {":s": {"S": value["s"]}, ":d": {"N": "1"}},
+        }
+        if "s" in value
+        else {"UpdateExpression": "REMOVE s"}
+    )
+    if step == "update":
+        client.update_item(TableName="chain", Key=key, **update)
+        return
+    with pytest.raises(client.exceptions.TransactionCanceledException):
+        client.transact_write_items(
+            TransactItems=[
+                {"Update": {"TableName": "chain", "Key": key, **update}},
+                {
+                    "ConditionCheck": {
+                        "TableName": "chain",
+                        "Key": {"p": {"S": "absent"}, "n": {"N": "0"}},
+                        "ConditionExpression": "attribute_exists(p)",
+                    }
+                },
+            ]
+        )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    steps=st.lists(
+        st.one_of(
+            st.tuples(st.just("put"), _ITEM),
+            st.tuples(st.sampled_from(["update", "failed"]), _ITEM),
+            st.tuples(st.just("delete"), _ITEM),
+            st.tuples(st.just("query"), _QUERY.filter(lambda query: query[0] is not None)),
+        ),
+        min_size=8,
+        max_size=60,
+    )
+)
+def test_an_index_query_reads_the_items_holding_its_key_without_walking_the_table(steps: Any) -> None:
+    """An index query looked at every item of the table (to find those holding its key) under the
+    one lock: the export's queue query cost the records table's size, and held every create up.
+    Here each attribute an index is keyed on keeps, per value, the items holding it, as items are
+    put, updated (in place, by moto), deleted or put back by a failed transaction: after the first
+    query no index query walks the table, and each answers exactly as plain moto."""
+    from moto.dynamodb.models.table import Table
+
+    from devtools import moto_atomic
+
+    plain_query = getattr(Table.query, "__wrapped__")  # noqa: B009 (mypy: set by functools.wraps)
+    plain_all_items = getattr(Table.all_items, "__wrapped__")  # noqa: B009
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="eu-west-3")
+        _chain_table(client)
+        _put(client, {"p": "a", "n": 0, "s": "x", "due": 0})
+        _pages(client, "queue", "x", None, True, None)  # the first query walks the table once
+
+        def no_walk(table: Any) -> Any:
+            raise AssertionError("an index query walked the table")
+
+        for step, value in steps:
+            if step == "put":
+                _put(client, value)
+            elif step == "delete":
+                client.delete_item(
+                    TableName="chain", Key={"p": {"S": value["p"]}, "n": {"N": str(value["n"])}}
+                )
+            elif step in ("update", "failed"):
+                _move(client, step, value)
+            else:
+                index, hash_value, bound, forward, limit = value
+                with pytest.MonkeyPatch.context() as patch:
+                    patch.setattr(moto_atomic, "_unsorted_items", no_walk)
+                    answer = _pages(client, index, hash_value, bound, forward, limit)
+                with pytest.MonkeyPatch.context() as patch:  # plain moto
+                    patch.setattr(Table, "query", plain_query)
+                    patch.setattr(Table, "all_items", plain_all_items)
+                    assert answer == _pages(client, index, hash_value, bound, forward, limit)
