@@ -47,6 +47,7 @@ import os
 import sys
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -255,9 +256,40 @@ def _digest(items: Any) -> str:
     return hashlib.sha256(json.dumps(items, sort_keys=True, default=str).encode()).hexdigest()
 
 
+class _RequestTokens:
+    """The tokens of the transactions that succeeded, oldest first (so expiring them costs only
+    those expired), and striped locks: a transaction and its retries (one token) run one after
+    the other, while other transactions go on."""
+
+    STRIPES = 64
+
+    def __init__(self) -> None:
+        self.guard = threading.Lock()
+        self.known: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self.stripes = [threading.Lock() for _ in range(self.STRIPES)]
+
+    def stripe(self, token: str) -> threading.Lock:
+        return self.stripes[hash(token) % self.STRIPES]
+
+    def digest_of(self, token: str) -> str | None:
+        now = time.monotonic()
+        with self.guard:
+            while self.known and now - next(iter(self.known.values()))[0] > REQUEST_TOKEN_SECONDS:
+                self.known.popitem(last=False)
+            found = self.known.get(token)
+        return found[1] if found else None
+
+    def remember(self, token: str, digest: str) -> None:
+        with self.guard:
+            self.known[token] = (time.monotonic(), digest)
+
+
 def _honouring_request_token(original: Any) -> Any:
     """DynamoHandler.transact_write_items (the API call, which sees the token) that answers a
-    retried transaction as its first success, within REQUEST_TOKEN_SECONDS."""
+    retried transaction as its first success, within REQUEST_TOKEN_SECONDS. Only the transaction
+    itself holds the one lock (in DynamoDBBackend.transact_write_items): moto's checks of the
+    request (its expressions parsed) and the answer do not, and a retry waits for its first
+    attempt on the token's own stripe."""
 
     def handler(self: Any) -> Any:
         token = self.body.get("ClientRequestToken")
@@ -269,19 +301,20 @@ def _honouring_request_token(original: Any) -> Any:
         backend = self.dynamodb_backend
         digest = _digest(self.body.get("TransactItems"))
         with _LOCK:
-            tokens: dict[str, tuple[float, str]] = backend.__dict__.setdefault("_request_tokens", {})
-            now = time.monotonic()
-            for old in [t for t, (at, _) in tokens.items() if now - at > REQUEST_TOKEN_SECONDS]:
-                del tokens[old]
-            if token in tokens:
-                if tokens[token][1] != digest:
+            tokens = backend.__dict__.get("_request_tokens")
+            if tokens is None:
+                tokens = backend.__dict__["_request_tokens"] = _RequestTokens()
+        with tokens.stripe(token):
+            known = tokens.digest_of(token)
+            if known is not None:
+                if known != digest:
                     raise DynamodbException(
                         "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException",
                         "The ClientRequestToken names another transaction.",
                     )
                 return ActionResult({"ConsumedCapacity": [], "ItemCollectionMetrics": {}})
             answer = original(self)
-            tokens[token] = (now, digest)  # only a transaction that succeeded is remembered
+            tokens.remember(token, digest)  # only a transaction that succeeded is remembered
             return answer
 
     return functools.update_wrapper(handler, original)

@@ -164,6 +164,38 @@ def test_a_cancelled_transaction_leaves_its_token_free_for_the_retry(dynamodb: A
     assert dynamodb.get_item(TableName="events", Key=item)["Item"] == item
 
 
+def test_concurrent_retries_of_one_token_apply_once_while_the_check_holds_no_lock(dynamodb: Any) -> None:
+    """The token's check and moto's checks of the request no longer hold the one lock (only the
+    transaction does): retries sent at once with one token still apply it once, and a token
+    expires after DynamoDB's 10 minutes (then the same items apply again, as on DynamoDB)."""
+    from devtools import moto_atomic
+
+    threads = [threading.Thread(target=_bump, args=(dynamodb, "same")) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert dynamodb.get_item(TableName="events", Key={"k": {"S": "counter"}})["Item"]["n"]["N"] == "1"
+    backend_tokens = next(
+        backend.__dict__["_request_tokens"]
+        for backend in _backends()
+        if "_request_tokens" in backend.__dict__
+    )
+    first = backend_tokens.known["same"]
+    backend_tokens.known["same"] = (first[0] - moto_atomic.REQUEST_TOKEN_SECONDS - 1, first[1])
+    _bump(dynamodb, "other")  # a token of now: the expired one before it goes
+    assert "same" not in backend_tokens.known and "other" in backend_tokens.known
+    _bump(dynamodb, "same")
+    assert dynamodb.get_item(TableName="events", Key={"k": {"S": "counter"}})["Item"]["n"]["N"] == "3"
+
+
+def _backends() -> list[Any]:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    return list(dynamodb_backends[DEFAULT_ACCOUNT_ID].values())
+
+
 def _reader(dynamodb: Any) -> tuple[Any, str, str]:
     streams = streams_client(boto3.Session(region_name="eu-west-3"))
     arn = dynamodb.describe_table(TableName="events")["Table"]["LatestStreamArn"]
