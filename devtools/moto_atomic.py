@@ -16,7 +16,10 @@ What it changes in moto, and why:
   * `ClientRequestToken` honoured: DynamoDB answers a TransactWriteItems retried with the same token
     within 10 minutes as the first call succeeded, without applying it twice (the same token with
     other items is an IdempotentParameterMismatchException). moto ignores the token, so a retry
-    after a lost answer (botocore's own, on a read timeout) applied the transaction again.
+    after a lost answer (botocore's own, on a read timeout) applied the transaction again. A
+    transaction and its retries take turns on their token's own lock; only the transaction itself
+    holds the one lock (moto's checks of the request, which parse every item's expressions, do
+    not), and tokens expire oldest first.
   * streams trimmed: DynamoDB keeps a stream record 24 hours, moto forever (with both images). Here a
     record goes after 24 hours, or as soon as every reader of the shard has passed it. A reader
     stands where the shard iterator it asks for, or reads with, starts (it completed what came
@@ -27,13 +30,22 @@ What it changes in moto, and why:
     TrimmedDataAccessException). Shard iterators expire after 15 minutes, as DynamoDB's (moto
     keeps every one it made).
   * queries read their partition: moto sorts every item of the table for each query; here a
-    base-table query looks at its partition only, an index query at the items with its index key.
+    base-table query looks at its partition only, an index query at the items holding its index
+    key, kept per value of each indexed attribute as items are put, updated, deleted or put back
+    (as DynamoDB keeps an index), so that no index query walks the table: the export's queue
+    query, under the one lock, held every create for a time that grew with the records table.
   * S3 ListObjectVersions without copies: moto deep-copies every version of every object of the
     bucket (its body included) for each page it answers, whatever the prefix, only to mark which
     version is the latest; the audit WORM copy holds one object per journal link, and
     `verify_audit --all` lists each chain's (moto then grew by gigabytes). Here a page is chosen by
     moto's own walk over the versions themselves, and only the versions it answers are wrapped
     with their "latest" mark: nothing stored is copied or changed.
+
+Where the one lock's time goes, opt-in: with DEPISTAGE_MOTO_PROFILE=<file> (a soak's or `make
+run`'s environment passes it on), the server writes every DEPISTAGE_MOTO_PROFILE_SECONDS (30) one
+JSON line: per operation (DynamoDB's target with its table and index, a transaction's tables and
+size, S3's action) the count, the time waiting for the lock and holding it (sum and max), and the
+requests' wall and CPU time; with each table's item count and stream length then.
 """
 
 from __future__ import annotations
