@@ -268,6 +268,9 @@ def _digest(items: Any) -> str:
     return hashlib.sha256(json.dumps(items, sort_keys=True, default=str).encode()).hexdigest()
 
 
+_TOKENS_MADE = threading.Lock()  # a backend's _RequestTokens is made once
+
+
 class _RequestTokens:
     """The tokens of the transactions that succeeded, oldest first (so expiring them costs only
     those expired), and striped locks: a transaction and its retries (one token) run one after
@@ -312,7 +315,7 @@ def _honouring_request_token(original: Any) -> Any:
 
         backend = self.dynamodb_backend
         digest = _digest(self.body.get("TransactItems"))
-        with _LOCK:
+        with _TOKENS_MADE:
             tokens = backend.__dict__.get("_request_tokens")
             if tokens is None:
                 tokens = backend.__dict__["_request_tokens"] = _RequestTokens()
