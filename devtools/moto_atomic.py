@@ -458,7 +458,7 @@ def _place(table: Any, attribute: str, key: tuple[Any, Any], item: Any) -> None:
         if not keys:
             del members[old]
     value = item.attrs.get(attribute) if item is not None else None
-    if value is not None:
+    if value is not None and value.type in ("S", "N", "B"):  # a key's types (a list has no hash)
         members.setdefault(value, {})[key] = None
         member_of[key] = value
 
@@ -878,7 +878,7 @@ class _Profile:
         try:
             tables = _table_sizes()
         except Exception as exc:  # a table changed size meanwhile: the operations still count
-            tables = {"error": [type(exc).__name__]}  # type: ignore[dict-item]
+            tables = {f"error: {type(exc).__name__}": []}
         line = {"t": round(time.monotonic() - self.started, 1), "tables": tables, "ops": stats}
         with open(self.path, "a", encoding="utf-8") as out:
             out.write(json.dumps(line, sort_keys=True) + "\n")
@@ -886,7 +886,7 @@ class _Profile:
 
 def _table_sizes() -> dict[str, list[int]]:
     """Each table's item count and stream length (read without the lock: a rough figure)."""
-    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.dynamodb.models import dynamodb_backends
 
     sizes: dict[str, list[int]] = {}

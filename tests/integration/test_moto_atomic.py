@@ -190,7 +190,7 @@ def test_concurrent_retries_of_one_token_apply_once_while_the_check_holds_no_loc
 
 
 def _backends() -> list[Any]:
-    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.dynamodb.models import dynamodb_backends
 
     return list(dynamodb_backends[DEFAULT_ACCOUNT_ID].values())
@@ -500,6 +500,11 @@ def _move(client: Any, step: str, value: dict[str, Any]) -> None:
         )
 
 
+_INDEX_QUERY = st.tuples(
+    st.just("queue"), st.sampled_from("xy"), _RANGE, st.booleans(), st.one_of(st.none(), st.integers(1, 3))
+)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     steps=st.lists(
@@ -507,7 +512,7 @@ def _move(client: Any, step: str, value: dict[str, Any]) -> None:
             st.tuples(st.just("put"), _ITEM),
             st.tuples(st.sampled_from(["update", "failed"]), _ITEM),
             st.tuples(st.just("delete"), _ITEM),
-            st.tuples(st.just("query"), _QUERY.filter(lambda query: query[0] is not None)),
+            st.tuples(st.just("query"), _INDEX_QUERY),
         ),
         min_size=8,
         max_size=60,
@@ -552,3 +557,26 @@ def test_an_index_query_reads_the_items_holding_its_key_without_walking_the_tabl
                     patch.setattr(Table, "query", plain_query)
                     patch.setattr(Table, "all_items", plain_all_items)
                     assert answer == _pages(client, index, hash_value, bound, forward, limit)
+
+
+def test_the_profile_notes_each_operations_wait_and_hold_of_the_lock_once_per_outermost_hold(
+    dynamodb: Any, tmp_path: Any
+) -> None:
+    """The opt-in profile (DEPISTAGE_MOTO_PROFILE): a nested acquisition is one hold of the
+    operation the thread serves, and a dump writes the interval's operations with the tables'
+    sizes, then starts a new interval."""
+    import json
+
+    from devtools import moto_atomic
+
+    profile = moto_atomic._Profile(str(tmp_path / "profile.jsonl"), 30.0)
+    lock = moto_atomic._TimedLock(profile)
+    profile.local.label = "dynamodb:Query:events"
+    with lock, lock:
+        pass
+    profile.dump()
+    profile.dump()
+    first, second = (json.loads(line) for line in (tmp_path / "profile.jsonl").read_text().splitlines())
+    noted = first["ops"]["dynamodb:Query:events"]
+    assert noted["locked"] == 1 and noted["hold"] >= 0 and noted["wait"] >= 0
+    assert first["tables"]["eu-west-3/claims"] == [1, 1] and second["ops"] == {}
