@@ -16,7 +16,10 @@ What it changes in moto, and why:
   * `ClientRequestToken` honoured: DynamoDB answers a TransactWriteItems retried with the same token
     within 10 minutes as the first call succeeded, without applying it twice (the same token with
     other items is an IdempotentParameterMismatchException). moto ignores the token, so a retry
-    after a lost answer (botocore's own, on a read timeout) applied the transaction again.
+    after a lost answer (botocore's own, on a read timeout) applied the transaction again. A
+    transaction and its retries take turns on their token's own lock; only the transaction itself
+    holds the one lock (moto's checks of the request, which parse every item's expressions, do
+    not), and tokens expire oldest first.
   * streams trimmed: DynamoDB keeps a stream record 24 hours, moto forever (with both images). Here a
     record goes after 24 hours, or as soon as every reader of the shard has passed it. A reader
     stands where the shard iterator it asks for, or reads with, starts (it completed what came
@@ -27,13 +30,22 @@ What it changes in moto, and why:
     TrimmedDataAccessException). Shard iterators expire after 15 minutes, as DynamoDB's (moto
     keeps every one it made).
   * queries read their partition: moto sorts every item of the table for each query; here a
-    base-table query looks at its partition only, an index query at the items with its index key.
+    base-table query looks at its partition only, an index query at the items holding its index
+    key, kept per value of each indexed attribute as items are put, updated, deleted or put back
+    (as DynamoDB keeps an index), so that no index query walks the table: the export's queue
+    query, under the one lock, held every create for a time that grew with the records table.
   * S3 ListObjectVersions without copies: moto deep-copies every version of every object of the
     bucket (its body included) for each page it answers, whatever the prefix, only to mark which
     version is the latest; the audit WORM copy holds one object per journal link, and
     `verify_audit --all` lists each chain's (moto then grew by gigabytes). Here a page is chosen by
     moto's own walk over the versions themselves, and only the versions it answers are wrapped
     with their "latest" mark: nothing stored is copied or changed.
+
+Where the one lock's time goes, opt-in: with DEPISTAGE_MOTO_PROFILE=<file> (a soak's or `make
+run`'s environment passes it on), the server writes every DEPISTAGE_MOTO_PROFILE_SECONDS (30) one
+JSON line: per operation (DynamoDB's target with its table and index, a transaction's tables and
+size, S3's action) the count, the time waiting for the lock and holding it (sum and max), and the
+requests' wall and CPU time; with each table's item count and stream length then.
 """
 
 from __future__ import annotations
@@ -43,9 +55,11 @@ import contextlib
 import functools
 import hashlib
 import json
+import os
 import sys
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -254,9 +268,43 @@ def _digest(items: Any) -> str:
     return hashlib.sha256(json.dumps(items, sort_keys=True, default=str).encode()).hexdigest()
 
 
+_TOKENS_MADE = threading.Lock()  # a backend's _RequestTokens is made once
+
+
+class _RequestTokens:
+    """The tokens of the transactions that succeeded, oldest first (so expiring them costs only
+    those expired), and striped locks: a transaction and its retries (one token) run one after
+    the other, while other transactions go on."""
+
+    STRIPES = 64
+
+    def __init__(self) -> None:
+        self.guard = threading.Lock()
+        self.known: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self.stripes = [threading.Lock() for _ in range(self.STRIPES)]
+
+    def stripe(self, token: str) -> threading.Lock:
+        return self.stripes[hash(token) % self.STRIPES]
+
+    def digest_of(self, token: str) -> str | None:
+        now = time.monotonic()
+        with self.guard:
+            while self.known and now - next(iter(self.known.values()))[0] > REQUEST_TOKEN_SECONDS:
+                self.known.popitem(last=False)
+            found = self.known.get(token)
+        return found[1] if found else None
+
+    def remember(self, token: str, digest: str) -> None:
+        with self.guard:
+            self.known[token] = (time.monotonic(), digest)
+
+
 def _honouring_request_token(original: Any) -> Any:
     """DynamoHandler.transact_write_items (the API call, which sees the token) that answers a
-    retried transaction as its first success, within REQUEST_TOKEN_SECONDS."""
+    retried transaction as its first success, within REQUEST_TOKEN_SECONDS. Only the transaction
+    itself holds the one lock (in DynamoDBBackend.transact_write_items): moto's checks of the
+    request (its expressions parsed) and the answer do not, and a retry waits for its first
+    attempt on the token's own stripe."""
 
     def handler(self: Any) -> Any:
         token = self.body.get("ClientRequestToken")
@@ -267,20 +315,21 @@ def _honouring_request_token(original: Any) -> Any:
 
         backend = self.dynamodb_backend
         digest = _digest(self.body.get("TransactItems"))
-        with _LOCK:
-            tokens: dict[str, tuple[float, str]] = backend.__dict__.setdefault("_request_tokens", {})
-            now = time.monotonic()
-            for old in [t for t, (at, _) in tokens.items() if now - at > REQUEST_TOKEN_SECONDS]:
-                del tokens[old]
-            if token in tokens:
-                if tokens[token][1] != digest:
+        with _TOKENS_MADE:
+            tokens = backend.__dict__.get("_request_tokens")
+            if tokens is None:
+                tokens = backend.__dict__["_request_tokens"] = _RequestTokens()
+        with tokens.stripe(token):
+            known = tokens.digest_of(token)
+            if known is not None:
+                if known != digest:
                     raise DynamodbException(
                         "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException",
                         "The ClientRequestToken names another transaction.",
                     )
                 return ActionResult({"ConsumedCapacity": [], "ItemCollectionMetrics": {}})
             answer = original(self)
-            tokens[token] = (now, digest)  # only a transaction that succeeded is remembered
+            tokens.remember(token, digest)  # only a transaction that succeeded is remembered
             return answer
 
     return functools.update_wrapper(handler, original)
@@ -332,7 +381,7 @@ def _partition_query(original: Any) -> Any:
             wanted = list(hash_key_conditions)
             candidates = [
                 item
-                for item in _unsorted_items(self)
+                for item in _index_partition(self, index_name, wanted)
                 if isinstance(item, Item)
                 and all(_equal(item.attrs.get(name), value) for name, value in wanted)
             ]
@@ -361,6 +410,74 @@ def _partition_query(original: Any) -> Any:
             self.__dict__.pop("_query_candidates", None)
 
     return functools.update_wrapper(query, original)
+
+
+def _index_partition(table: Any, index_name: str, wanted: list[tuple[str, Any]]) -> Iterator[Any]:
+    """The items whose attribute `index_name`'s hash key names holds the queried value, through
+    the members kept per attribute value (below); every item if the index is unknown here."""
+    names = [
+        key["AttributeName"]
+        for index in (*table.global_indexes, *table.indexes)
+        if index.name == index_name
+        for key in index.schema
+        if key["KeyType"] == "HASH"
+    ]
+    value = dict(wanted).get(names[0]) if names else None
+    if value is None:
+        yield from _unsorted_items(table)
+        return
+    for hash_key, range_key in _members(table, names[0]).get(value, {}):
+        partition = table.items.get(hash_key)
+        item = partition if table.range_key_attr is None else (partition or {}).get(range_key)
+        if item is not None:
+            yield item
+
+
+def _members(table: Any, attribute: str) -> dict[Any, dict[tuple[Any, Any], None]]:
+    """Per value of `attribute`, the keys of the items holding it, in the order they came: built
+    by one walk over the table the first time an index on it is queried, then kept by
+    _reindex as items are put, updated and deleted (as DynamoDB keeps an index)."""
+    kept: dict[str, dict[Any, dict[tuple[Any, Any], None]]] = table.__dict__.setdefault("_members", {})
+    members = kept.get(attribute)
+    if members is None:
+        members = kept[attribute] = {}
+        table.__dict__.setdefault("_member_of", {})[attribute] = {}
+        for item in _unsorted_items(table):
+            _place(table, attribute, (item.hash_key, item.range_key), item)
+    return members
+
+
+def _place(table: Any, attribute: str, key: tuple[Any, Any], item: Any) -> None:
+    """Move the item at `key` (None: gone) to the members of its value of `attribute`."""
+    members = table.__dict__["_members"][attribute]
+    member_of: dict[tuple[Any, Any], Any] = table.__dict__["_member_of"][attribute]
+    old = member_of.pop(key, None)
+    if old is not None:
+        keys = members[old]
+        del keys[key]
+        if not keys:
+            del members[old]
+    value = item.attrs.get(attribute) if item is not None else None
+    if value is not None and value.type in ("S", "N", "B"):  # a key's types (a list has no hash)
+        members.setdefault(value, {})[key] = None
+        member_of[key] = value
+
+
+def _reindex(table: Any, key: tuple[Any, Any], item: Any) -> None:
+    """Keep every attribute's members (_members) as the item at `key` changes (None: deleted)."""
+    for attribute in table.__dict__.get("_members", {}):
+        _place(table, attribute, key, item)
+
+
+def _reindexing_updates(original: Any) -> Any:
+    """DynamoDBBackend.update_item, which changes the item in place: its members follow."""
+
+    def update_item(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+        item = original(self, table_name, *args, **kwargs)
+        _reindex(self.get_table(table_name), (item.hash_key, item.range_key), item)
+        return item
+
+    return functools.update_wrapper(update_item, original)
 
 
 def _range_keys(table: Any, hash_key: Any, partition: dict[Any, Any]) -> list[Any]:
@@ -396,7 +513,9 @@ def _keeping_range_keys_on_put(original: Any) -> Any:
     def put_item(self: Any, item_attrs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         keys = _kept_keys(self, item_attrs.get(self.hash_key_attr))
         if keys is None or self.range_key_attr not in item_attrs:
-            return original(self, item_attrs, *args, **kwargs)
+            stored = original(self, item_attrs, *args, **kwargs)
+            _reindex(self, (stored.hash_key, stored.range_key), stored)
+            return stored
         from moto.dynamodb.models.dynamo_type import DynamoType
 
         hash_value = DynamoType(item_attrs[self.hash_key_attr])
@@ -405,6 +524,7 @@ def _keeping_range_keys_on_put(original: Any) -> Any:
         answer = original(self, item_attrs, *args, **kwargs)
         if new:
             bisect.insort(keys, range_value, key=_cast)
+        _reindex(self, (answer.hash_key, answer.range_key), answer)
         return answer
 
     return functools.update_wrapper(put_item, original)
@@ -416,6 +536,8 @@ def _keeping_range_keys_on_delete(original: Any) -> Any:
         keys = self.__dict__.get("_range_keys", {}).get(hash_key) if self.range_key_attr else None
         if answer is not None and keys is not None:
             keys.remove(range_key)
+        if answer is not None:
+            _reindex(self, (answer.hash_key, answer.range_key), None)
         return answer
 
     return functools.update_wrapper(delete_item, original)
@@ -707,6 +829,168 @@ def _wrapped(versions: list[tuple[Any, bool]]) -> tuple[list[Any], list[Any]]:
     return requested_versions, delete_markers
 
 
+# --- opt-in profile: where the lock's time goes ------------------------------------------------------
+
+PROFILE_ENV = (
+    "DEPISTAGE_MOTO_PROFILE"  # a file: one JSON line per interval (not AWS_/MOTO_: the stack drops those)
+)
+PROFILE_SECONDS_ENV = "DEPISTAGE_MOTO_PROFILE_SECONDS"  # the interval, 30 s unless set
+
+
+class _Profile:
+    """Per operation (DynamoDB's X-Amz-Target with its table and index, S3's action, another
+    service's action): how many, the time waiting for the lock and holding it, and the request's
+    wall and CPU time; written out as one JSON line per interval, with each table's item count and
+    stream length then, so that early and late intervals of a soak compare."""
+
+    def __init__(self, path: str, seconds: float) -> None:
+        self.path = path
+        self.seconds = seconds
+        self.guard = threading.Lock()
+        self.local = threading.local()
+        self.stats: dict[str, dict[str, float]] = {}
+        self.started = time.monotonic()
+
+    def label(self) -> str:
+        return str(getattr(self.local, "label", "-"))
+
+    def add(self, label: str, **amounts: float) -> None:
+        with self.guard:
+            entry = self.stats.setdefault(label, {})
+            for name, amount in amounts.items():
+                entry[name] = entry.get(name, 0.0) + amount
+                if name in ("hold", "wall"):
+                    entry[name + "_max"] = max(entry.get(name + "_max", 0.0), amount)
+
+    def take(self) -> dict[str, dict[str, float]]:
+        with self.guard:
+            stats, self.stats = self.stats, {}
+        return stats
+
+    def dump_forever(self) -> None:
+        while True:
+            time.sleep(self.seconds)
+            with contextlib.suppress(Exception):  # a profile never stops the server
+                self.dump()
+
+    def dump(self) -> None:
+        stats = self.take()
+        try:
+            tables = _table_sizes()
+        except Exception as exc:  # a table changed size meanwhile: the operations still count
+            tables = {f"error: {type(exc).__name__}": []}
+        line = {"t": round(time.monotonic() - self.started, 1), "tables": tables, "ops": stats}
+        with open(self.path, "a", encoding="utf-8") as out:
+            out.write(json.dumps(line, sort_keys=True) + "\n")
+
+
+def _table_sizes() -> dict[str, list[int]]:
+    """Each table's item count and stream length (read without the lock: a rough figure)."""
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    sizes: dict[str, list[int]] = {}
+    for region, backend in dynamodb_backends[DEFAULT_ACCOUNT_ID].items():
+        for name, table in list(backend.tables.items()):
+            shard = table.stream_shard
+            count = sum(len(p) if table.range_key_attr else 1 for p in list(table.items.values()))
+            sizes[f"{region}/{name}"] = [count, len(shard.items) if shard is not None else 0]
+    return sizes
+
+
+class _TimedLock:
+    """The one lock, timed: the outermost acquisition of each thread notes its wait and its hold
+    against the operation the thread serves."""
+
+    def __init__(self, profile: _Profile) -> None:
+        self.profile = profile
+        self.lock = threading.RLock()
+        self.local = threading.local()
+
+    def __enter__(self) -> _TimedLock:
+        depth = getattr(self.local, "depth", 0)
+        asked = time.perf_counter()
+        self.lock.acquire()
+        if depth == 0:
+            self.local.since = time.perf_counter()
+            self.local.wait = self.local.since - asked
+        self.local.depth = depth + 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.local.depth -= 1
+        outermost = self.local.depth == 0
+        held = time.perf_counter() - self.local.since if outermost else 0.0
+        self.lock.release()
+        if outermost:
+            self.profile.add(self.profile.label(), locked=1, wait=self.local.wait, hold=held)
+
+
+def _labelled_action(original: Any, profile: _Profile) -> Any:
+    """BaseResponse.call_action that names the operation the thread serves."""
+
+    def call_action(self: Any) -> Any:
+        label = f"{self.service_name}:{self._get_action()}"
+        body = getattr(self, "body", None)
+        if isinstance(body, dict):
+            for name in ("TableName", "IndexName"):
+                if body.get(name):
+                    label += f":{str(body[name]).rsplit('/', 1)[-1]}"
+            items = body.get("TransactItems")
+            if isinstance(items, list):  # its tables, and its size (1, 2-9, 10-99 or 100 items)
+                tables = sorted({str(op.get("TableName")) for e in items for op in e.values()})
+                size = len(items) if len(items) < 2 else 10 ** (len(str(len(items))) - 1)
+                label += f":{','.join(tables)}:{size}+"
+        profile.local.label = label
+        return original(self)
+
+    return functools.update_wrapper(call_action, original)
+
+
+def _labelled_s3_action(original: Any, profile: _Profile) -> Any:
+    def set_action(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        profile.local.label = f"s3:{self.data.get('Action')}"
+
+    return functools.update_wrapper(set_action, original)
+
+
+def _timed_requests(original: Any, profile: _Profile) -> Any:
+    """DomainDispatcherApplication.__call__ that notes each request's wall and CPU time."""
+
+    def call(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+        profile.local.label = "-"
+        wall, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return original(self, environ, start_response)
+        finally:
+            profile.add(
+                profile.label(),
+                requests=1,
+                wall=time.perf_counter() - wall,
+                cpu=time.thread_time() - cpu,
+            )
+
+    return functools.update_wrapper(call, original)
+
+
+def install_profile(path: str, seconds: float = 30.0) -> _Profile:
+    """Time the lock and every request of this process (see _Profile), written to `path`."""
+    from moto.core.responses import BaseResponse
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+    from moto.s3.responses import S3Response
+
+    global _LOCK
+    profile = _Profile(path, seconds)
+    _LOCK = _TimedLock(profile)  # type: ignore[assignment]
+    setattr(BaseResponse, "call_action", _labelled_action(BaseResponse.call_action, profile))  # noqa: B010
+    setattr(S3Response, "_set_action", _labelled_s3_action(S3Response._set_action, profile))  # noqa: B010
+    dispatch = _timed_requests(DomainDispatcherApplication.__call__, profile)
+    setattr(DomainDispatcherApplication, "__call__", dispatch)  # noqa: B010
+    threading.Thread(target=profile.dump_forever, name="moto-profile", daemon=True).start()
+    return profile
+
+
 @contextlib.contextmanager
 def undo_log_transactions() -> Iterator[None]:
     """Only the undo-log transactions, for a while, whether or not install() ran: the bench runs
@@ -740,6 +1024,7 @@ def install() -> None:
     setattr(Table, "all_items", _all_items(Table.all_items))  # noqa: B010
     setattr(Table, "put_item", _keeping_range_keys_on_put(Table.put_item))  # noqa: B010
     setattr(Table, "delete_item", _keeping_range_keys_on_delete(Table.delete_item))  # noqa: B010
+    setattr(DynamoDBBackend, "update_item", _reindexing_updates(DynamoDBBackend.update_item))  # noqa: B010
     setattr(StreamShard, "add", _add)  # noqa: B010
     setattr(StreamShard, "get", _get)  # noqa: B010
     setattr(ShardIterator, "__init__", _iterator_init(ShardIterator.__init__))  # noqa: B010
@@ -754,6 +1039,9 @@ def install() -> None:
 
 def main() -> None:
     install()
+    profile_path = os.environ.get(PROFILE_ENV)
+    if profile_path:
+        install_profile(profile_path, float(os.environ.get(PROFILE_SECONDS_ENV) or 30.0))
     from moto.server import main as moto_server
 
     moto_server(sys.argv[1:])

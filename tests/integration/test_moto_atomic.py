@@ -164,6 +164,38 @@ def test_a_cancelled_transaction_leaves_its_token_free_for_the_retry(dynamodb: A
     assert dynamodb.get_item(TableName="events", Key=item)["Item"] == item
 
 
+def test_concurrent_retries_of_one_token_apply_once_while_the_check_holds_no_lock(dynamodb: Any) -> None:
+    """The token's check and moto's checks of the request no longer hold the one lock (only the
+    transaction does): retries sent at once with one token still apply it once, and a token
+    expires after DynamoDB's 10 minutes (then the same items apply again, as on DynamoDB)."""
+    from devtools import moto_atomic
+
+    threads = [threading.Thread(target=_bump, args=(dynamodb, "same")) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert dynamodb.get_item(TableName="events", Key={"k": {"S": "counter"}})["Item"]["n"]["N"] == "1"
+    backend_tokens = next(
+        backend.__dict__["_request_tokens"]
+        for backend in _backends()
+        if "_request_tokens" in backend.__dict__
+    )
+    first = backend_tokens.known["same"]
+    backend_tokens.known["same"] = (first[0] - moto_atomic.REQUEST_TOKEN_SECONDS - 1, first[1])
+    _bump(dynamodb, "other")  # a token of now: the expired one before it goes
+    assert "same" not in backend_tokens.known and "other" in backend_tokens.known
+    _bump(dynamodb, "same")
+    assert dynamodb.get_item(TableName="events", Key={"k": {"S": "counter"}})["Item"]["n"]["N"] == "3"
+
+
+def _backends() -> list[Any]:
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    return list(dynamodb_backends[DEFAULT_ACCOUNT_ID].values())
+
+
 def _reader(dynamodb: Any) -> tuple[Any, str, str]:
     streams = streams_client(boto3.Session(region_name="eu-west-3"))
     arn = dynamodb.describe_table(TableName="events")["Table"]["LatestStreamArn"]
@@ -426,3 +458,125 @@ def test_a_query_reads_only_its_partition_and_answers_as_plain_moto(steps: Any) 
                 assert answer == _pages(client, index, hash_value, bound, forward, limit)
             field = "s" if index else "p"
             assert max(visited) <= sum(1 for item in stored.values() if item.get(field) == hash_value)
+
+
+def _put(client: Any, value: dict[str, Any]) -> None:
+    client.put_item(
+        TableName="chain",
+        Item={
+            name: ({"S": field} if isinstance(field, str) else {"N": str(field)})
+            for name, field in value.items()
+        },
+    )
+
+
+def _move(client: Any, step: str, value: dict[str, Any]) -> None:
+    """An update that moves an item into, across or out of the index, alone or in a transaction
+    that then fails (its condition on an item that is not there)."""
+    key = {"p": {"S": value["p"]}, "n": {"N": str(value["n"])}}
+    update: dict[str, Any] = (
+        {
+            "UpdateExpression": "SET s = :s, due = :d",
+            "ExpressionAttributeValues": {":s": {"S": value["s"]}, ":d": {"N": "1"}},
+        }
+        if "s" in value
+        else {"UpdateExpression": "REMOVE s"}
+    )
+    if step == "update":
+        client.update_item(TableName="chain", Key=key, **update)
+        return
+    with pytest.raises(client.exceptions.TransactionCanceledException):
+        client.transact_write_items(
+            TransactItems=[
+                {"Update": {"TableName": "chain", "Key": key, **update}},
+                {
+                    "ConditionCheck": {
+                        "TableName": "chain",
+                        "Key": {"p": {"S": "absent"}, "n": {"N": "0"}},
+                        "ConditionExpression": "attribute_exists(p)",
+                    }
+                },
+            ]
+        )
+
+
+_INDEX_QUERY = st.tuples(
+    st.just("queue"), st.sampled_from("xy"), _RANGE, st.booleans(), st.one_of(st.none(), st.integers(1, 3))
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    steps=st.lists(
+        st.one_of(
+            st.tuples(st.just("put"), _ITEM),
+            st.tuples(st.sampled_from(["update", "failed"]), _ITEM),
+            st.tuples(st.just("delete"), _ITEM),
+            st.tuples(st.just("query"), _INDEX_QUERY),
+        ),
+        min_size=8,
+        max_size=60,
+    )
+)
+def test_an_index_query_reads_the_items_holding_its_key_without_walking_the_table(steps: Any) -> None:
+    """An index query looked at every item of the table (to find those holding its key) under the
+    one lock: the export's queue query cost the records table's size, and held every create up.
+    Here each attribute an index is keyed on keeps, per value, the items holding it, as items are
+    put, updated (in place, by moto), deleted or put back by a failed transaction: after the first
+    query no index query walks the table, and each answers exactly as plain moto."""
+    from moto.dynamodb.models.table import Table
+
+    from devtools import moto_atomic
+
+    plain_query = getattr(Table.query, "__wrapped__")  # noqa: B009 (mypy: set by functools.wraps)
+    plain_all_items = getattr(Table.all_items, "__wrapped__")  # noqa: B009
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="eu-west-3")
+        _chain_table(client)
+        _put(client, {"p": "a", "n": 0, "s": "x", "due": 0})
+        _pages(client, "queue", "x", None, True, None)  # the first query walks the table once
+
+        def no_walk(table: Any) -> Any:
+            raise AssertionError("an index query walked the table")
+
+        for step, value in steps:
+            if step == "put":
+                _put(client, value)
+            elif step == "delete":
+                client.delete_item(
+                    TableName="chain", Key={"p": {"S": value["p"]}, "n": {"N": str(value["n"])}}
+                )
+            elif step in ("update", "failed"):
+                _move(client, step, value)
+            else:
+                index, hash_value, bound, forward, limit = value
+                with pytest.MonkeyPatch.context() as patch:
+                    patch.setattr(moto_atomic, "_unsorted_items", no_walk)
+                    answer = _pages(client, index, hash_value, bound, forward, limit)
+                with pytest.MonkeyPatch.context() as patch:  # plain moto
+                    patch.setattr(Table, "query", plain_query)
+                    patch.setattr(Table, "all_items", plain_all_items)
+                    assert answer == _pages(client, index, hash_value, bound, forward, limit)
+
+
+def test_the_profile_notes_each_operations_wait_and_hold_of_the_lock_once_per_outermost_hold(
+    dynamodb: Any, tmp_path: Any
+) -> None:
+    """The opt-in profile (DEPISTAGE_MOTO_PROFILE): a nested acquisition is one hold of the
+    operation the thread serves, and a dump writes the interval's operations with the tables'
+    sizes, then starts a new interval."""
+    import json
+
+    from devtools import moto_atomic
+
+    profile = moto_atomic._Profile(str(tmp_path / "profile.jsonl"), 30.0)
+    lock = moto_atomic._TimedLock(profile)
+    profile.local.label = "dynamodb:Query:events"
+    with lock, lock:
+        pass
+    profile.dump()
+    profile.dump()
+    first, second = (json.loads(line) for line in (tmp_path / "profile.jsonl").read_text().splitlines())
+    noted = first["ops"]["dynamodb:Query:events"]
+    assert noted["locked"] == 1 and noted["hold"] >= 0 and noted["wait"] >= 0
+    assert first["tables"]["eu-west-3/claims"] == [1, 1] and second["ops"] == {}
