@@ -35,8 +35,9 @@ OVERFLOW = "*"  # the subject of every actor or source past `max_subjects` in on
 SYSTEM_ROLE = "system"
 PLATFORM_ADMIN = "platform_admin"
 # What counts as reading or exporting a record (the journal's own action names: services/records.py,
-# services/patients.py); only a success disclosed anything.
-READ_ACTIONS = frozenset({"read", "list", "read_delivery", "patient_export"})
+# services/patients.py); only a success disclosed anything. A result's PUT and a withdrawal answer
+# the whole record, its patient included (a PUT of the same result changes nothing): reads too.
+READ_ACTIONS = frozenset({"read", "list", "read_delivery", "patient_export", "set_result", "withdraw"})
 SEARCH_ACTIONS = frozenset({"patient_export"})  # POST /v1/patients/search
 ERASE_ACTIONS = frozenset({"erase"})  # one per erased record; the purge's (role system) are not counted
 HUMAN_ROLES = frozenset({"pharmacist", "pharmacy_admin"})
