@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from chalicelib.adapters.dynamodb.models import AuditEventModel
 from chalicelib.domain.access_review import ReviewEvent, ReviewState, review, review_event
 from testkit.patients import screening_body
-from testkit.review import POLICY
+from testkit.review import POLICY, ChainWriter
 from tests.conftest import PHARMACY_A, World
+
+NINE = datetime(2026, 12, 7, 9, 5, tzinfo=UTC)  # a Monday, 10:05 in Paris
 
 
 def _created(world: World, patient: int) -> str:
@@ -38,3 +41,23 @@ def test_a_retried_put_of_the_same_result_discloses_the_patient_and_counts_as_a_
     alerts = review(ReviewState(), PHARMACY_A, _pharmacy_events(), policy)[1]
     assert [(a.detector, a.subject) for a in alerts] == [("bulk_reads", "pharmacist-a")]
     assert set(alerts[0].record_ids) == set(record_ids)
+
+
+def test_refusals_on_the_alerts_routes_count_as_refusals_while_their_successes_stay_unreviewed() -> None:
+    # A pharmacist probing the alerts routes (a 403 each), or an admin trying again and again to
+    # acknowledge the alert about themselves: refusals like any other; only handling alerts is not fed.
+    chain = ChainWriter(PHARMACY_A)
+    for n in range(POLICY.refusal_burst + 1):
+        chain.add(NINE + timedelta(seconds=n), "pharmacist-a", "read_alerts", outcome="denied")
+        chain.add(
+            NINE + timedelta(seconds=n), "owner", "acknowledge_alert", role="pharmacy_admin", outcome="denied"
+        )
+    chain.add(NINE + timedelta(minutes=5), "owner", "read_alerts", role="pharmacy_admin")
+    events = [e for link in chain.links if (e := review_event(link.seq, link.time, link.event)) is not None]
+    assert [e.outcome for e in events] == ["denied"] * 2 * (POLICY.refusal_burst + 1)
+    alerts = review(ReviewState(), PHARMACY_A, events, POLICY)[1]
+    assert {(a.detector, a.subject) for a in alerts} == {
+        ("repeated_refusals", "pharmacist-a"),
+        ("repeated_refusals", "owner"),
+        ("repeated_refusals", "source:192.0.2.10"),
+    }
