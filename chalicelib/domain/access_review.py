@@ -12,7 +12,8 @@ Each detector raises at most one alert per subject per window: the alert's id is
 (pharmacy, detector, subject, window start) (chalicelib/domain/alerts.py), the state remembers
 what it raised in the current hour, and the state's `last_seq` skips events already reviewed, so a
 replayed stream batch raises nothing twice. The review's own events (`alert_raised`, an admin's
-reading or acknowledging of alerts: any action naming `alert`, any `review:` actor) never feed it.
+reading or acknowledging of alerts: any action naming `alert` but its refusals, any `review:`
+actor) never feed it.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ OVERFLOW = "*"  # the subject of every actor or source past `max_subjects` in on
 SYSTEM_ROLE = "system"
 PLATFORM_ADMIN = "platform_admin"
 # What counts as reading or exporting a record (the journal's own action names: services/records.py,
-# services/patients.py); only a success disclosed anything.
-READ_ACTIONS = frozenset({"read", "list", "read_delivery", "patient_export"})
+# services/patients.py); only a success disclosed anything. A result's PUT and a withdrawal answer
+# the whole record, its patient included (a PUT of the same result changes nothing): reads too.
+READ_ACTIONS = frozenset({"read", "list", "read_delivery", "patient_export", "set_result", "withdraw"})
 SEARCH_ACTIONS = frozenset({"patient_export"})  # POST /v1/patients/search
 ERASE_ACTIONS = frozenset({"erase"})  # one per erased record; the purge's (role system) are not counted
 HUMAN_ROLES = frozenset({"pharmacist", "pharmacy_admin"})
@@ -71,9 +73,11 @@ class ReviewEvent:
     source: str = ""
 
 
-def is_review_own(action: str, actor: str) -> bool:
-    """The review's own events and the admins' handling of alerts: never fed back (no loop)."""
-    return "alert" in action or actor.startswith("review:")
+def is_review_own(action: str, actor: str, outcome: str = "success") -> bool:
+    """The review's own events and the admins' handling of alerts: never fed back (no loop). A
+    refusal on the alerts routes is fed like any refusal (a probe, an admin trying to close the
+    alert about themselves): it raises at most `repeated_refusals`, whose own event is not fed."""
+    return ("alert" in action and outcome != "denied") or actor.startswith("review:")
 
 
 def review_event(seq: int, time: str, fields: Mapping[str, Any]) -> ReviewEvent | None:
@@ -84,7 +88,7 @@ def review_event(seq: int, time: str, fields: Mapping[str, Any]) -> ReviewEvent 
     except (TypeError, ValueError):
         return None
     action, actor = str(fields.get("action") or ""), str(fields.get("actor") or "")
-    if not action or is_review_own(action, actor):
+    if not action or is_review_own(action, actor, str(fields.get("outcome") or "")):
         return None
     ids = fields.get("record_ids")
     return ReviewEvent(

@@ -231,6 +231,15 @@ def _split(text: str) -> tuple[list[str], str]:
     return _LINE.findall(text[: cut + 1]), text[cut + 1 :]
 
 
+def _bounded(lines: Iterable[str]) -> Iterator[str]:
+    # Every line, not only one cut between two pieces: a whole file in one piece (a request's body)
+    # would otherwise pass a line of any length (a header of thousands of cells, an error each).
+    for line in lines:
+        if len(line.rstrip("\r\n")) > MAX_LINE_CHARS:
+            raise _refused(SHEET_LINE_TOO_LONG, limit=MAX_LINE_CHARS)
+        yield line
+
+
 def text_lines(pieces: Iterable[bytes], encoding: str) -> Iterator[str]:
     """The decoded lines of a byte stream, each with its line end, one at a time (memory: one line)."""
     decoder = codecs.getincrementaldecoder(encoding)()
@@ -238,15 +247,15 @@ def text_lines(pieces: Iterable[bytes], encoding: str) -> Iterator[str]:
     try:
         for piece in pieces:
             complete, pending = _split(pending + decoder.decode(piece))
-            yield from complete
+            yield from _bounded(complete)
             if len(pending) > MAX_LINE_CHARS:
                 raise _refused(SHEET_LINE_TOO_LONG, limit=MAX_LINE_CHARS)
         pending += decoder.decode(b"", final=True)
     except UnicodeDecodeError as error:
         raise Undecodable from error
-    yield from _LINE.findall(pending)
+    yield from _bounded(_LINE.findall(pending))
     if pending and not pending.endswith(("\r", "\n")):
-        yield pending[len("".join(_LINE.findall(pending))) :]
+        yield from _bounded([pending[len("".join(_LINE.findall(pending))) :]])
 
 
 # --- one row ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.payloads.csv_rows import MAX_LINE_CHARS
 from testkit.import_files import process_uploads, put_file
 from testkit.patients import PATIENTS
 from tests.conftest import World
@@ -118,3 +119,24 @@ def test_the_platform_admin_and_an_anonymous_caller_cannot_start_an_import(world
     assert (
         world.call("GET", "/v1/imports/00000000-0000-4000-8000-000000000000", "operator").status_code == 403
     )
+
+
+def _sheet_refusal(world: World, raw: bytes) -> list[str]:
+    headers = world.headers("pharmacist-a", **{"Content-Type": "text/csv"})
+    answer = world.client.http.request("POST", "/v1/test-sheets", headers=headers, body=raw)
+    assert answer.status_code == 400, answer.body
+    return [error["code"] for error in body_of(answer)["errors"]]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        file_of(row(0, 1, first_name="A" * (MAX_LINE_CHARS + 1))),  # a row's line, ended: no record
+        (";".join(["x"] * MAX_LINE_CHARS) + "\r\n" + row(0, 1) + "\r\n").encode(),  # an error per cell
+    ],
+    ids=["row", "header"],
+)
+def test_a_line_longer_than_the_documented_limit_is_refused_as_a_whole_wherever_it_sits(
+    world: World, raw: bytes
+) -> None:
+    assert _sheet_refusal(world, raw) == ["sheet_line_too_long"]
