@@ -575,8 +575,8 @@ def markdown(report: dict[str, Any], failed: list[str], commit: str) -> str:
         "## Soak of the local stack (`make soak`)",
         "",
         f"Run {report['date']} at commit {commit}, on the local stack of `make run` (moto server, "
-        f"`chalice local`, the export every 10 s with its stream trigger, the audit checkpoints and "
-        f"WORM copy), on a machine shared with other work. {report['clients']} clients at the two "
+        f"the API's server, the export every 10 s with its stream trigger, the audit checkpoints, "
+        f"the audit stream's two consumers, the imports' worker). {report['clients']} clients at the two "
         f"pharmacies; the fake SI-DEP's faults on a schedule "
         f"({', '.join(dict.fromkeys(report['faults_phases']))}; {len(report['faults_phases'])} phases).",
         "",
