@@ -41,7 +41,7 @@ def test_the_quick_start_reaches_an_acknowledged_result_in_under_40_lines() -> N
 
 def test_the_readme_gives_make_test_s_duration_and_two_set_up_commands() -> None:
     text = docs.README.read_text(encoding="utf-8")
-    assert re.search(r"`make test` .*about 13 minutes on a fresh clone on 2 cores", text, flags=re.S)
+    assert re.search(r"`make test` .*about 15 minutes on a fresh clone on 2 cores", text, flags=re.S)
     assert [c.text for c in docs.commands(docs.README, docs.DRY_RUN)] == ["make run", "make test"]
     assert not [
         c for c in docs.commands(docs.README, docs.RUN) if c.words[0] == "make" and "login" not in c.words
