@@ -26,9 +26,7 @@ import pytest
 from testkit import harness
 from tests import docs
 
-# Its own stack (fresh_stack below), so its own xdist group: one worker runs its pages in order on
-# it, while another runs the shared stack's group.
-pytestmark = pytest.mark.xdist_group("docs")
+pytestmark = pytest.mark.xdist_group("stack")
 
 PAGE_TIMEOUT = 600
 RUN_ELSEWHERE = {docs.DOCS / "operations.md": "tests/stack/test_operator_commands.py"}
