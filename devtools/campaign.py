@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from chalicelib.payloads.requests import BATCH_MAX_ITEMS
 from devtools.load import (
     MAX_ATTEMPTS,
     PARIS,
@@ -44,7 +45,7 @@ from devtools.load import (
 from devtools.soak import RESULT_CODES, _messages
 
 USER = "pharmacist-a"
-BATCH_SIZE = 100  # POST /v1/test-batches' limit (chalicelib/payloads/requests.py BATCH_MAX_ITEMS)
+BATCH_SIZE = BATCH_MAX_ITEMS  # POST /v1/test-batches' limit
 OFFLINE_EVERY = 5  # one record in five captured offline the day before
 POLL_SECONDS = 0.5
 

@@ -50,7 +50,6 @@ class FieldError:
 CURSOR_NOT_ISSUED = Rule("cursor_not_issued", "is not a cursor this API issued")
 CURSOR_OF_ANOTHER_LISTING = Rule("cursor_of_another_listing", "is not a cursor of this listing")
 CURSOR_OF_ANOTHER_WINDOW = Rule("cursor_of_another_window", "does not belong to this time window")
-LIMIT_TOO_SMALL = Rule("limit_too_small", "must be at least 1")
 KEY_REUSED = Rule("idempotency_key_reused", "was used with another body")
 UPLOAD_REPLACED = Rule("upload_replaced", "was replaced while it was processed")
 UPLOAD_TOO_LARGE = Rule("upload_too_large", "is larger than {limit} bytes")

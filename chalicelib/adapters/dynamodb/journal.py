@@ -76,7 +76,6 @@ from chalicelib.domain.errors import (
     CURSOR_NOT_ISSUED,
     CURSOR_OF_ANOTHER_LISTING,
     CURSOR_OF_ANOTHER_WINDOW,
-    LIMIT_TOO_SMALL,
     Rule,
     ServiceUnavailable,
     ValidationFailed,
@@ -308,8 +307,8 @@ class DynamoDbAuditJournal:
         """A pharmacy's events, oldest first, with `start <= time <= end`; an opaque cursor bound to it."""
         if not finess:
             raise ValueError("read needs a pharmacy")
-        if limit < 1:
-            raise ValidationFailed([LIMIT_TOO_SMALL.at("limit")])
+        if limit < 1:  # the API's `limit` is checked at the edge (LIMIT_RANGE): this is a caller's bug
+            raise ValueError("read needs a limit of at least 1")
         chain = chain_of(finess)
         low = format_time(start) if start is not None else None
         high = format_time(end) if end is not None else None
