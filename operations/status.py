@@ -417,7 +417,8 @@ def quarantined(target: Target, session: Any, settings: Any) -> dict[str, int]:
 def open_alerts(client: Any, table: str) -> list[dict[str, Any]] | None:
     """Per pharmacy, its alerts nobody acknowledged (the sparse `open` index: an acknowledged alert
     is not in it): how many, and the newest one's detector and time. Keys, the detector and times
-    only: never an alert's subject or records. None if the stage has no alerts table yet."""
+    only: never an alert's subject or records. None if the stage has no alerts table (an outage:
+    `attention` names it)."""
     from chalicelib.adapters.dynamodb.models import AlertModel
 
     found: dict[str, dict[str, Any]] = {}
@@ -642,6 +643,15 @@ def _quarantine_attention(status: dict[str, Any]) -> list[str]:
     ]
 
 
+def _alerts_attention(status: dict[str, Any]) -> list[str]:
+    """Open alerts are the pharmacies' to act on; a stage whose alerts table cannot be found is the
+    operator's: every stack provisions it (ALERTS_TABLE), so its absence (deleted, misnamed) is an
+    outage that must not read as "no alerts"."""
+    if "alerts" in status and status["alerts"] is None:
+        return ["the alerts table cannot be found: the review's alerts cannot be raised or read"]
+    return []
+
+
 # In the order an operator should act on them: the first is the summary's first line.
 _ATTENTION_CHECKS = (
     _sidep_attention,
@@ -651,6 +661,7 @@ _ATTENTION_CHECKS = (
     _audit_chain_attention,
     _retention_attention,
     _quarantine_attention,
+    _alerts_attention,
 )
 
 

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from chalicelib.adapters.patient_blob import seal, unseal
 from chalicelib.domain import delivery
 from chalicelib.domain.access_review import ReviewState
-from chalicelib.domain.alerts import Alert, StoredAlert
+from chalicelib.domain.alerts import Alert, StoredAlert, raised_event
 from chalicelib.domain.audit_chain import AuditEvent
 from chalicelib.domain.commands import (
     ChangePharmacySettings,
@@ -796,16 +796,7 @@ class FakeAlerts:
             return False
         self.alerts[alert.alert_id] = StoredAlert(alert, raised_at=at)
         if self.journal is not None:
-            event = AuditEvent(
-                action="alert_raised",
-                outcome="success",
-                actor=f"review:{alert.detector}",
-                role="system",
-                finess=alert.finess,
-                record_ids=alert.record_ids,
-                reason=alert.alert_id,
-            )
-            self.journal.append(event)
+            self.journal.append(raised_event(alert))
         return True
 
     def list_alerts(self, finess: str, *, include_acknowledged: bool, limit: int) -> list[StoredAlert]:

@@ -26,14 +26,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.domain.alerts import DETECTORS, Alert
+from chalicelib.domain.alerts import DETECTORS, REVIEW_ACTOR_PREFIX, Alert
 from chalicelib.domain.audit_chain import RECORD_IDS_MAX, format_time, parse_time
 from chalicelib.domain.opening_hours import OpeningHours
 from chalicelib.domain.sources import source_of
 
 WINDOW = timedelta(hours=1)
 OVERFLOW = "*"  # the subject of every actor or source past `max_subjects` in one hour
-SYSTEM_ROLE = "system"
 PLATFORM_ADMIN = "platform_admin"
 # What counts as reading or exporting a record (the journal's own action names: services/records.py,
 # services/patients.py); only a success disclosed anything. A result's PUT and a withdrawal answer
@@ -77,7 +76,7 @@ def is_review_own(action: str, actor: str, outcome: str = "success") -> bool:
     """The review's own events and the admins' handling of alerts: never fed back (no loop). A
     refusal on the alerts routes is fed like any refusal (a probe, an admin trying to close the
     alert about themselves): it raises at most `repeated_refusals`, whose own event is not fed."""
-    return ("alert" in action and outcome != "denied") or actor.startswith("review:")
+    return ("alert" in action and outcome != "denied") or actor.startswith(REVIEW_ACTOR_PREFIX)
 
 
 def review_event(seq: int, time: str, fields: Mapping[str, Any]) -> ReviewEvent | None:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from chalicelib.domain.audit_chain import RECORD_IDS_MAX, format_time
+from chalicelib.domain.audit_chain import RECORD_IDS_MAX, AuditEvent, format_time
 
 # Each detector's name, as alerts, metrics and docs/journal.md name it.
 DETECTORS = (
@@ -23,6 +23,9 @@ DETECTORS = (
     "outside_hours",  # activity outside the pharmacy's declared hours
     "platform_decision",  # any platform decision touching the pharmacy
 )
+RAISED = "alert_raised"  # the event each raise appends to the pharmacy's chain
+SYSTEM_ROLE = "system"  # the role the journal gives the review's own events
+REVIEW_ACTOR_PREFIX = "review:"  # the review's own events' actors: never fed back to it
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,24 @@ class StoredAlert:
     raised_at: datetime
     acknowledged_by: str | None = None
     acknowledged_at: datetime | None = None
+
+
+def review_actor(detector: str) -> str:
+    """Who the journal names as an alert's author: the review's detector, not a person."""
+    return f"{REVIEW_ACTOR_PREFIX}{detector}"
+
+
+def raised_event(alert: Alert) -> AuditEvent:
+    """The `alert_raised` event of `alert`: identifiers only, its id as the reason."""
+    return AuditEvent(
+        action=RAISED,
+        outcome="success",
+        actor=review_actor(alert.detector),
+        role=SYSTEM_ROLE,
+        finess=alert.finess,
+        record_ids=alert.record_ids,
+        reason=alert.alert_id,
+    )
 
 
 # What `Alert.alert_id` gives: an id from a request's path that is not one names no alert (a 404),

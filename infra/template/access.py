@@ -127,8 +127,8 @@ ROLE_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
     "sessions": {"members_table": READ, "audit_table": APPEND, "audit_checkpoints_table": READ},
     # The journal's automatic review: reads the audit stream (STREAM_READ), each pharmacy's declared
     # hours (one GetItem), its own state (GetItem, a conditional PutItem: no Update, Delete or
-    # Scan), and appends each alert's event to the pharmacy's chain; it creates alerts, and only
-    # that (ALERT_RAISING_FUNCTIONS below: a PutItem on the alerts table, roles.alert_statements).
+    # Scan), and appends each alert's event to the pharmacy's chain; it creates alerts (ALERT_RAISING_
+    # FUNCTIONS below: a PutItem of ALERT_RAISE_ATTRIBUTES on the alerts table, roles.alert_statements).
     "review": {
         "review_state_table": ("dynamodb:GetItem", "dynamodb:PutItem"),
         "pharmacies_table": ("dynamodb:GetItem",),
@@ -149,6 +149,25 @@ ALERT_ACKNOWLEDGEMENT: tuple[str, ...] = (
 # puts an alert with its event in one transaction (a conditional put) and writes nothing else there.
 ALERT_RAISING_FUNCTIONS = frozenset({"review_access"})
 ALERT_RAISE: tuple[str, ...] = ("dynamodb:PutItem",)
+# What a raise's put names (adapters/dynamodb/alerts.py `_item`): never an acknowledgement, so the
+# review's own rights cannot write one (who, when) that no `acknowledge_alert` event backs. IAM
+# cannot enforce the put's condition: an unconditional put over an alert's id stays possible with
+# these rights, and the journal's `alert_raised` and `acknowledge_alert` events are what an alert
+# is checked against.
+ALERT_RAISE_ATTRIBUTES: tuple[str, ...] = (
+    "finess",
+    "alert_id",
+    "detector",
+    "subject",
+    "window_start",
+    "window_end",
+    "counted",
+    "threshold",
+    "record_ids",
+    "raised_at",
+    "open_since",
+    "expires_at",
+)
 # Writers of the journal: none may sign, update or delete audit items, or touch the WORM lock.
 WRITER_ROLES = frozenset({"api", "export", "purge", "sessions", "review", "imports"})
 

@@ -8,6 +8,7 @@ from chalicelib.adapters.dynamodb.models import MemberModel
 from infra.template.access import (
     ALERT_ACKNOWLEDGEMENT,
     ALERT_RAISE,
+    ALERT_RAISE_ATTRIBUTES,
     ALERT_RAISING_FUNCTIONS,
     DYNAMODB_WRITES,
     EXPORT_WRITABLE_ATTRIBUTES,
@@ -222,7 +223,17 @@ def alert_statements(fn: Function) -> list[dict[str, Any]]:
     function raises (a put in the journal's transaction); no one else writes an alert."""
     alerts = table_arns("alerts_table")
     if fn.name in ALERT_RAISING_FUNCTIONS:
-        return [{"Sid": "RaiseAlerts", "Effect": "Allow", "Action": list(ALERT_RAISE), "Resource": alerts}]
+        return [
+            {
+                "Sid": "RaiseAlerts",
+                "Effect": "Allow",
+                "Action": list(ALERT_RAISE),
+                "Resource": alerts,
+                "Condition": {
+                    "ForAllValues:StringEquals": {"dynamodb:Attributes": list(ALERT_RAISE_ATTRIBUTES)}
+                },
+            }
+        ]
     if fn.role == "api":
         return [
             {

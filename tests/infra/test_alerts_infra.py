@@ -10,7 +10,7 @@ from typing import Any
 from chalicelib.adapters.dynamodb.alerts import DynamoDbAlerts
 from chalicelib.adapters.dynamodb.models import AlertModel
 from infra.template import Function, merge_template
-from infra.template.access import ALERT_ACKNOWLEDGEMENT
+from infra.template.access import ALERT_ACKNOWLEDGEMENT, ALERT_RAISE_ATTRIBUTES
 from infra.template.roles import alert_statements
 
 FUNCTIONS = [
@@ -84,6 +84,23 @@ def test_the_review_function_may_only_create_alerts() -> None:
     statements = resources[review.policy_id]["Properties"]["PolicyDocument"]["Statement"]
     on_alerts = [s for s in statements if "AlertsTable" in json.dumps(s.get("Resource"))]
     assert [_actions(s) for s in on_alerts] == [{"dynamodb:PutItem"}]
+
+
+def test_the_review_function_s_put_cannot_write_an_acknowledgement() -> None:
+    from chalicelib.adapters.dynamodb.alerts import _item
+    from chalicelib.domain.alerts import Alert
+
+    [statement] = alert_statements(Function("review_access", "ReviewAccess"))
+    assert statement["Condition"] == {
+        "ForAllValues:StringEquals": {"dynamodb:Attributes": list(ALERT_RAISE_ATTRIBUTES)}
+    }
+    assert not {"acknowledged_at", "acknowledged_by"} & set(ALERT_RAISE_ATTRIBUTES)
+    # what a raise puts (every attribute filled) is what the condition names, nothing left out
+    raised = Alert("750000010", "bulk_reads", "pharmacist-a", _now(), _now(), 300, 100, ("r-1",))
+    put = _item(raised, _now(), 365).serialize()
+    assert set(put) == set(ALERT_RAISE_ATTRIBUTES)
+    modelled = {a.attr_name for a in AlertModel.get_attributes().values()}
+    assert set(ALERT_RAISE_ATTRIBUTES) == modelled - {"acknowledged_at", "acknowledged_by"}
 
 
 def test_no_other_function_writes_or_reads_an_alert_and_the_operator_only_reads() -> None:

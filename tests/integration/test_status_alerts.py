@@ -79,6 +79,16 @@ def test_status_of_a_stage_without_the_alerts_table_says_so(aws: dict[str, str])
     assert text.getvalue().strip() == "alerts: no alerts table"
 
 
+def test_status_of_a_stage_whose_alerts_table_is_gone_needs_attention_not_no_alerts(
+    aws: dict[str, str],
+) -> None:
+    found = status.open_alerts(boto3.client("dynamodb"), "no-such-table")
+    assert status.attention({**_healthy(), "alerts": found}) == [
+        "the alerts table cannot be found: the review's alerts cannot be raised or read"
+    ]
+    assert status.attention({**_healthy(), "alerts": []}) == []
+
+
 def _healthy() -> dict[str, Any]:
     """A status with nothing to act on (what `attention` reads)."""
     return {

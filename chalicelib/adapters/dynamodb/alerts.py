@@ -21,35 +21,14 @@ from pynamodb.exceptions import UpdateError
 
 from chalicelib.adapters.dynamodb.errors import dynamodb_errors, is_conditional_failure
 from chalicelib.adapters.dynamodb.models import AlertModel
-from chalicelib.domain.alerts import Alert, StoredAlert, is_alert_id
-from chalicelib.domain.audit_chain import AuditEvent, format_time, parse_time
+from chalicelib.domain.alerts import Alert, StoredAlert, is_alert_id, raised_event
+from chalicelib.domain.audit_chain import format_time, parse_time
 from chalicelib.observability import logger
 from chalicelib.ports import AuditJournal, Change, ChangedMeanwhile
-
-RAISED = "alert_raised"  # the event each raise appends to the pharmacy's chain
-SYSTEM_ROLE = "system"
 
 
 class _AlreadyRaised(Exception):
     """The alert's item exists: this raise is a replay."""
-
-
-def review_actor(detector: str) -> str:
-    """Who the journal names as an alert's author: the review's detector, not a person."""
-    return f"review:{detector}"
-
-
-def raised_event(alert: Alert) -> AuditEvent:
-    """The `alert_raised` event of `alert`: identifiers only, its id as the reason."""
-    return AuditEvent(
-        action=RAISED,
-        outcome="success",
-        actor=review_actor(alert.detector),
-        role=SYSTEM_ROLE,
-        finess=alert.finess,
-        record_ids=alert.record_ids,
-        reason=alert.alert_id,
-    )
 
 
 def _item(alert: Alert, at: datetime, retention_days: int) -> AlertModel:
