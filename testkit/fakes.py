@@ -807,7 +807,7 @@ class FakeAlerts:
         ]
         return sorted(mine, key=lambda stored: stored.raised_at, reverse=True)[:limit]
 
-    def acknowledge(self, finess: str, alert_id: str, *, by: str, at: datetime) -> StoredAlert | None:
+    def _acknowledge(self, finess: str, alert_id: str, *, by: str, at: datetime) -> StoredAlert | None:
         stored = self.alerts.get(alert_id)
         if stored is None or stored.alert.finess != finess:
             return None
@@ -825,7 +825,7 @@ class FakeAlerts:
             stored = self.alert(finess, alert_id)
             if stored is None or stored.acknowledged_at is not None:
                 raise ChangedMeanwhile()
-            pending.append(lambda: self.acknowledge(finess, alert_id, by=by, at=at))
+            pending.append(lambda: self._acknowledge(finess, alert_id, by=by, at=at))
 
         return Change(write=write, conflict=lambda _failed: ChangedMeanwhile())
 

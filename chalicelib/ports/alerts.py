@@ -21,11 +21,6 @@ class Alerts(Protocol):
         """The pharmacy's alerts, newest first."""
         ...
 
-    def acknowledge(self, finess: str, alert_id: str, *, by: str, at: datetime) -> StoredAlert | None:
-        """Mark the alert acknowledged (the first acknowledgement stays); None if the pharmacy has no
-        such alert."""
-        ...
-
 
 class AlertInbox(Alerts, Protocol):
     """What the pharmacy's admins' routes need besides the raise: one alert by id, and the first

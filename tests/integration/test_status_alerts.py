@@ -14,6 +14,7 @@ import boto3
 from chalicelib.bootstrap import build_alerts, build_core
 from chalicelib.config import get_settings
 from chalicelib.domain.alerts import Alert
+from chalicelib.domain.audit_chain import AuditEvent
 from operations import cli, status
 from testkit.fakes import FixedClock
 
@@ -35,7 +36,8 @@ def alert(finess: str, hour: int, detector: str) -> Alert:
 
 
 def test_status_counts_each_pharmacy_s_open_alerts_and_names_the_newest(aws: dict[str, str]) -> None:
-    store = build_alerts(build_core(get_settings(), clock=FixedClock()))
+    core = build_core(get_settings(), clock=FixedClock())
+    store, store_journal = build_alerts(core), core.journal
     for finess, hour, detector in [
         (A, 0, "bulk_reads"),
         (A, 2, "outside_hours"),
@@ -43,7 +45,9 @@ def test_status_counts_each_pharmacy_s_open_alerts_and_names_the_newest(aws: dic
         (B, 1, "repeated_refusals"),
     ]:
         store.raise_alert(alert(finess, hour, detector), at=START + timedelta(hours=hour, minutes=59))
-    store.acknowledge(A, alert(A, 4, "search_burst").alert_id, by="admin-a", at=START + timedelta(hours=6))
+    four = alert(A, 4, "search_burst").alert_id
+    change = store.acknowledge_change(A, four, by="admin-a", at=START + timedelta(hours=6))
+    store_journal.append(AuditEvent("acknowledge_alert", "success", "admin-a", "pharmacy_admin", A), [change])
 
     client = boto3.client("dynamodb")
     found = status.open_alerts(client, get_settings().alerts_table)

@@ -5,6 +5,7 @@ journaled; the first acknowledgement stays; another pharmacy's alert is none of 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -129,7 +130,10 @@ def test_an_acknowledgement_that_loses_the_race_answers_the_winner_s(monkeypatch
     def stale_then_fresh(finess: str, alert_id: str) -> StoredAlert | None:
         # the first read sees it open; the co-owner acknowledges it before the change commits
         monkeypatch.setattr(store, "alert", original)
-        store.acknowledge(finess, alert_id, by="co-owner", at=START)
+        pending: list[Any] = []  # the co-owner's acknowledgement, committed
+        store.acknowledge_change(finess, alert_id, by="co-owner", at=START).write(pending)
+        for apply in pending:
+            apply()
         return seen
 
     monkeypatch.setattr(store, "alert", stale_then_fresh)

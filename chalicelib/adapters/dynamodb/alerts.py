@@ -17,9 +17,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import UpdateError
-
-from chalicelib.adapters.dynamodb.errors import dynamodb_errors, is_conditional_failure
+from chalicelib.adapters.dynamodb.errors import dynamodb_errors
 from chalicelib.adapters.dynamodb.models import AlertModel
 from chalicelib.domain.alerts import Alert, StoredAlert, is_alert_id, raised_event
 from chalicelib.domain.audit_chain import format_time, parse_time
@@ -131,18 +129,6 @@ class DynamoDbAlerts:
             write=lambda t: t.update(item, actions=actions, condition=condition),
             conflict=lambda _failed: ChangedMeanwhile(),
         )
-
-    def acknowledge(self, finess: str, alert_id: str, *, by: str, at: datetime) -> StoredAlert | None:
-        if not is_alert_id(alert_id):
-            return None
-        item, actions, condition = self._acknowledgement(finess, alert_id, by, at)
-        with dynamodb_errors():
-            try:
-                item.update(actions=actions, condition=condition)
-            except UpdateError as exc:
-                if not is_conditional_failure(exc):  # else: none, or acknowledged already
-                    raise
-        return self.alert(finess, alert_id)
 
     @staticmethod
     def _acknowledgement(finess: str, alert_id: str, by: str, at: datetime) -> tuple[AlertModel, Any, Any]:
