@@ -111,25 +111,26 @@ def admit(deps: ImportsDeps, call: Call, action: str) -> None:
 # --- reading an import ------------------------------------------------------------------------------------
 
 
-def _found(deps: ImportsDeps, call: Call, import_id: str, action: str) -> ImportStatus:
-    """The caller's pharmacy's import `import_id`, its read journaled; else NotFound, journaled."""
+def _found(deps: ImportsDeps, call: Call, import_id: str, action: str) -> tuple[str, ImportStatus]:
+    """The caller's pharmacy and its import `import_id`, the read journaled; else NotFound, journaled."""
     finess = pharmacy_of(deps.records.journal, call, action)
     found = deps.files.status(finess, import_id) if _IMPORT_ID.fullmatch(import_id) else None
     if found is None:
         call.audit(deps.records.journal).deny(action, "unknown import")
         raise NotFound("No such import.")
     call.audit(deps.records.journal).record(action, reason=f"import {import_id}")
-    return found[0]
+    return finess, found[0]
 
 
 def read_status(deps: ImportsDeps, call: Call, import_id: str) -> ImportStatus:
-    return _found(deps, call, import_id, "import_status")
+    return _found(deps, call, import_id, "import_status")[1]
 
 
 def read_report(deps: ImportsDeps, call: Call, import_id: str) -> bytes:
-    """The per-row report (text/csv): row, column, code, message; a header alone if no row failed."""
-    status = _found(deps, call, import_id, "import_report")
-    report = deps.files.report(status.finess, status.id) if status.state is ImportState.DONE else None
+    """The per-row report (text/csv): row, column, code, message; a header alone if no row failed.
+    Read under the caller's pharmacy and the id they named, never a name the stored state holds."""
+    finess, status = _found(deps, call, import_id, "import_report")
+    report = deps.files.report(finess, import_id) if status.state is ImportState.DONE else None
     if report is None:
         raise NotFound("The import has no report yet.")
     return report

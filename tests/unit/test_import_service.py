@@ -277,6 +277,20 @@ def test_another_pharmacys_import_is_not_found_and_the_attempt_journaled() -> No
     assert imports.handle_notification(deps, notification(import_id, FINESS_B)) == []
 
 
+def test_a_report_is_read_under_the_callers_pharmacy_whatever_its_stored_state_names() -> None:
+    deps = deps_of()
+    theirs = uploaded(deps, upload_file(3, invalid_every=2), call=OTHER_PHARMACY)
+    imports.handle_notification(deps, notification(theirs, FINESS_B))
+    files = deps.files
+    assert isinstance(files, FakeImportFiles)
+    status, tag = files.statuses[(FINESS_B, theirs)]
+    # a state under pharmacy A's prefix whose own field names pharmacy B (a writer-controlled field)
+    files.statuses[(FINESS_A, theirs)] = (status, tag)
+    with pytest.raises(NotFound):
+        imports.read_report(deps, PHARMACIST, theirs)
+    assert imports.read_report(deps, OTHER_PHARMACY, theirs) == files.reports[(FINESS_B, theirs)]
+
+
 def test_the_platform_admin_cannot_start_an_import() -> None:
     from chalicelib.domain.errors import Forbidden
 
