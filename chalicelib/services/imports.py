@@ -180,8 +180,7 @@ class _Tally:
 def _report_lines(outcomes: Sequence[RowOutcome]) -> Iterator[tuple[str, ...]]:
     for outcome in outcomes:
         for error in outcome.errors:
-            code = str(getattr(error, "code", "") or "")  # FieldError's code, where errors carry one
-            yield (str(outcome.row), _safe(error.field), _safe(code), _safe(error.message))
+            yield (str(outcome.row), _safe(error.field), _safe(error.code), _safe(error.message))
 
 
 def _checked_encoding(deps: ImportsDeps, status: ImportStatus, tag: str) -> str:
