@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -35,6 +35,7 @@ _FINESS = re.compile(r"[0-9A-Z]{9}")
 _UPLOAD_KEY = re.compile(rf"{UPLOADS}(?P<finess>{_FINESS.pattern})/(?P<id>{_ID.pattern})\.csv")
 _MISSING = ("404", "NoSuchKey", "NotFound")
 _CHANGED = ("412", "PreconditionFailed")
+T = TypeVar("T")
 
 
 def _key(prefix: str, finess: str, import_id: str, suffix: str) -> str:
@@ -53,8 +54,20 @@ def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
-def _unavailable(error: Exception) -> ServiceUnavailable:
+def _unavailable() -> ServiceUnavailable:
     return ServiceUnavailable("The upload store is unavailable; retry later.")
+
+
+def _unless_missing(call: Callable[[], T]) -> T | None:
+    """`call()`'s answer, None if its object does not exist, else ServiceUnavailable."""
+    try:
+        return call()
+    except ClientError as error:
+        if _code(error) in _MISSING:
+            return None
+        raise _unavailable() from error
+    except BotoCoreError as error:
+        raise _unavailable() from error
 
 
 def _status_json(status: ImportStatus, tag: str) -> bytes:
@@ -95,14 +108,10 @@ class S3ImportFiles:
         return url
 
     def uploaded(self, finess: str, import_id: str) -> UploadedFile | None:
-        try:
-            head = self._s3.head_object(Bucket=self._bucket, Key=_key(UPLOADS, finess, import_id, ".csv"))
-        except ClientError as error:
-            if _code(error) in _MISSING:
-                return None
-            raise _unavailable(error) from error
-        except BotoCoreError as error:
-            raise _unavailable(error) from error
+        key = _key(UPLOADS, finess, import_id, ".csv")
+        head = _unless_missing(lambda: self._s3.head_object(Bucket=self._bucket, Key=key))
+        if head is None:
+            return None
         return UploadedFile(size=int(head["ContentLength"]), tag=str(head["ETag"]))
 
     def chunks(self, finess: str, import_id: str, tag: str) -> Iterator[bytes]:
@@ -112,9 +121,9 @@ class S3ImportFiles:
         except ClientError as error:
             if _code(error) in (*_CHANGED, *_MISSING):
                 raise FileReplaced from error
-            raise _unavailable(error) from error
+            raise _unavailable() from error
         except BotoCoreError as error:
-            raise _unavailable(error) from error
+            raise _unavailable() from error
         try:
             yield from body.iter_chunks(PIECE_BYTES)
         finally:
@@ -150,19 +159,15 @@ class S3ImportFiles:
         return self._read(_key(REPORTS, finess, import_id, ".csv"))
 
     def _read(self, key: str) -> bytes | None:
-        try:
-            raw: bytes = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
-        except ClientError as error:
-            if _code(error) in _MISSING:
-                return None
-            raise _unavailable(error) from error
-        except BotoCoreError as error:
-            raise _unavailable(error) from error
-        return raw
+        def read() -> bytes:
+            body: bytes = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+            return body
+
+        return _unless_missing(read)
 
     @staticmethod
     def _call(call: Any) -> None:
         try:
             call()
         except (ClientError, BotoCoreError) as error:
-            raise _unavailable(error) from error
+            raise _unavailable() from error

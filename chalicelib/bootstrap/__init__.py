@@ -290,6 +290,7 @@ def build_imports(container: Container) -> ImportsDeps:
     return ImportsDeps(
         records=container.records,
         files=S3ImportFiles(container.aws.s3(), settings.imports_bucket),
+        memberships=container.memberships,
         max_bytes=settings.import_max_bytes,
         max_rows=settings.import_max_rows,
         url_seconds=settings.import_url_seconds,

@@ -53,6 +53,9 @@ CURSOR_OF_ANOTHER_WINDOW = Rule("cursor_of_another_window", "does not belong to 
 KEY_REUSED = Rule("idempotency_key_reused", "was used with another body")
 UPLOAD_REPLACED = Rule("upload_replaced", "was replaced while it was processed")
 UPLOAD_TOO_LARGE = Rule("upload_too_large", "is larger than {limit} bytes")
+UPLOADER_REVOKED = Rule(
+    "uploader_revoked", "was uploaded by a member who no longer records this pharmacy's tests"
+)
 
 
 class DomainError(Exception):

@@ -21,7 +21,9 @@ refused, journaled, and never imported.
 
 Scoped per pharmacy: every object of an import is under its pharmacy's FINESS, so another
 pharmacy's id names nothing (a 404, journaled). The processing acts as the member who asked for
-the upload: each chunk's records are journaled by them, as in a batch.
+the upload, as their membership stands when it runs (one read): each chunk's records are journaled
+by them, as in a batch; a member removed, moved or no longer of a recording role since the upload
+creates nothing (the import is rejected, journaled), as their request would be refused.
 """
 
 from __future__ import annotations
@@ -38,13 +40,20 @@ from itertools import islice
 from typing import IO
 from urllib.parse import unquote_plus
 
-from chalicelib.domain.errors import UPLOAD_REPLACED, UPLOAD_TOO_LARGE, FieldError, NotFound, ValidationFailed
+from chalicelib.domain.errors import (
+    UPLOAD_REPLACED,
+    UPLOAD_TOO_LARGE,
+    UPLOADER_REVOKED,
+    FieldError,
+    NotFound,
+    ValidationFailed,
+)
 from chalicelib.domain.imports import ImportState, ImportStatus, RowOutcome, SheetRow, UploadTicket
-from chalicelib.domain.model import Principal, Role
+from chalicelib.domain.model import RECORD_ROLES, Principal, Role
 from chalicelib.domain.outcomes import ItemOutcome
 from chalicelib.payloads.csv_rows import Undecodable, count_rows, read_rows, text_lines, undecodable_file
 from chalicelib.payloads.fields import Context
-from chalicelib.ports import RequestMeta
+from chalicelib.ports import MembershipRepository, RequestMeta
 from chalicelib.ports.imports import FileReplaced, ImportFiles
 from chalicelib.services.access import pharmacy_of
 from chalicelib.services.call import Call
@@ -64,6 +73,7 @@ REPORT_HEADER = ("row", "column", "code", "message")
 class ImportsDeps:
     records: RecordsDeps
     files: ImportFiles
+    memberships: MembershipRepository  # the uploader's membership, read again when the file is processed
     max_bytes: int
     max_rows: int
     url_seconds: int
@@ -101,25 +111,26 @@ def admit(deps: ImportsDeps, call: Call, action: str) -> None:
 # --- reading an import ------------------------------------------------------------------------------------
 
 
-def _found(deps: ImportsDeps, call: Call, import_id: str, action: str) -> ImportStatus:
-    """The caller's pharmacy's import `import_id`, its read journaled; else NotFound, journaled."""
+def _found(deps: ImportsDeps, call: Call, import_id: str, action: str) -> tuple[str, ImportStatus]:
+    """The caller's pharmacy and its import `import_id`, the read journaled; else NotFound, journaled."""
     finess = pharmacy_of(deps.records.journal, call, action)
     found = deps.files.status(finess, import_id) if _IMPORT_ID.fullmatch(import_id) else None
     if found is None:
         call.audit(deps.records.journal).deny(action, "unknown import")
         raise NotFound("No such import.")
     call.audit(deps.records.journal).record(action, reason=f"import {import_id}")
-    return found[0]
+    return finess, found[0]
 
 
 def read_status(deps: ImportsDeps, call: Call, import_id: str) -> ImportStatus:
-    return _found(deps, call, import_id, "import_status")
+    return _found(deps, call, import_id, "import_status")[1]
 
 
 def read_report(deps: ImportsDeps, call: Call, import_id: str) -> bytes:
-    """The per-row report (text/csv): row, column, code, message; a header alone if no row failed."""
-    status = _found(deps, call, import_id, "import_report")
-    report = deps.files.report(status.finess, status.id) if status.state is ImportState.DONE else None
+    """The per-row report (text/csv): row, column, code, message; a header alone if no row failed.
+    Read under the caller's pharmacy and the id they named, never a name the stored state holds."""
+    finess, status = _found(deps, call, import_id, "import_report")
+    report = deps.files.report(finess, import_id) if status.state is ImportState.DONE else None
     if report is None:
         raise NotFound("The import has no report yet.")
     return report
@@ -129,8 +140,19 @@ def read_report(deps: ImportsDeps, call: Call, import_id: str) -> bytes:
 
 
 def _caller(status: ImportStatus) -> Call:
-    """The member who asked for the upload: the processing's events name them."""
+    """The member who asked for the upload, with the role the status recorded: the processing's
+    events name them (its refusals included); its records are created by `_member` only."""
     member = Principal(status.uploaded_by, Role(status.role), status.finess)
+    return Call(member, RequestMeta(request_id=f"import-{status.id}", user_agent="import"))
+
+
+def _member(deps: ImportsDeps, status: ImportStatus) -> Call | None:
+    """The uploader as their membership stands now, or None if it no longer records this pharmacy's
+    tests (removed, moved to another pharmacy, another role): the recorded role is not a grant."""
+    membership = deps.memberships.get(status.uploaded_by)
+    if membership is None or membership.finess != status.finess or membership.role not in RECORD_ROLES:
+        return None
+    member = Principal(status.uploaded_by, membership.role, status.finess)
     return Call(member, RequestMeta(request_id=f"import-{status.id}", user_agent="import"))
 
 
@@ -158,8 +180,7 @@ class _Tally:
 def _report_lines(outcomes: Sequence[RowOutcome]) -> Iterator[tuple[str, ...]]:
     for outcome in outcomes:
         for error in outcome.errors:
-            code = str(getattr(error, "code", "") or "")  # FieldError's code, where errors carry one
-            yield (str(outcome.row), _safe(error.field), _safe(code), _safe(error.message))
+            yield (str(outcome.row), _safe(error.field), _safe(error.code), _safe(error.message))
 
 
 def _checked_encoding(deps: ImportsDeps, status: ImportStatus, tag: str) -> str:
@@ -178,8 +199,8 @@ def _chunks(rows: Iterator[SheetRow]) -> Iterator[list[SheetRow]]:
         yield chunk
 
 
-def _create_all(deps: ImportsDeps, status: ImportStatus, tag: str, report: IO[bytes]) -> _Tally:
-    call, records = _caller(status), deps.records
+def _create_all(deps: ImportsDeps, call: Call, status: ImportStatus, tag: str, report: IO[bytes]) -> _Tally:
+    records = deps.records
     encoding = _checked_encoding(deps, status, tag)
     context = Context(
         now=records.clock.now(),
@@ -222,11 +243,11 @@ def _reject(deps: ImportsDeps, status: ImportStatus, tag: str, errors: Sequence[
     return rejected
 
 
-def _run(deps: ImportsDeps, status: ImportStatus, tag: str) -> ImportStatus:
+def _run(deps: ImportsDeps, call: Call, status: ImportStatus, tag: str) -> ImportStatus:
     deps.files.save_status(replace(status, state=ImportState.PROCESSING), tag)  # the file's tag claimed
     with tempfile.SpooledTemporaryFile(max_size=REPORT_IN_MEMORY) as report:
         try:
-            tally = _create_all(deps, status, tag, report)
+            tally = _create_all(deps, call, status, tag, report)
         except ValidationFailed as failed:
             return _reject(deps, status, tag, failed.errors)
         except Undecodable:  # the first read found it readable: only a file changed since
@@ -236,7 +257,7 @@ def _run(deps: ImportsDeps, status: ImportStatus, tag: str) -> ImportStatus:
         report.seek(0)
         deps.files.save_report(status.finess, status.id, report)
     done = _counted(status, ImportState.DONE, tally)
-    _caller(status).audit(deps.records.journal).record(
+    call.audit(deps.records.journal).record(
         "import_process",
         reason=f"import {status.id}: {tally.created} created, {tally.invalid} invalid, "
         f"{tally.conflicts} conflicts",
@@ -267,7 +288,11 @@ def process_upload(deps: ImportsDeps, finess: str, import_id: str) -> ImportStat
         return status
     if upload.size > deps.max_bytes:
         return _reject(deps, status, upload.tag, [UPLOAD_TOO_LARGE.at("body", limit=deps.max_bytes)])
-    return _run(deps, status, upload.tag)
+    member = _member(deps, status)
+    if member is None:
+        _caller(status).audit(deps.records.journal).deny("import_process", "role", finess=finess)
+        return _reject(deps, status, upload.tag, [UPLOADER_REVOKED.at("body")])
+    return _run(deps, member, status, upload.tag)
 
 
 def handle_notification(deps: ImportsDeps, body: str) -> list[ImportStatus]:

@@ -114,8 +114,10 @@ ROLE_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
     # The WORM copy reads the audit table's stream only (STREAM_READ), no table.
     "worm": {},
     # The uploads' processing (infra/template/imports.py): creates records as a batch does, with
-    # their claims and journal events; reads the pharmacy's zone. No member, no update, no delete.
+    # their claims and journal events; reads the pharmacy's zone and the uploader's membership (its
+    # role now, not the one recorded at the upload). Writes no member, no update, no delete.
     "imports": {
+        "members_table": READ,
         "records_table": APPEND,
         "pharmacies_table": READ,
         "idempotency_table": APPEND,

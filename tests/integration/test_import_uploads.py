@@ -114,3 +114,22 @@ def test_a_redelivered_notification_creates_nothing_twice(world: World) -> None:
     assert (status["state"], status["created"]) == ("done", 3)
     day = body_of(world.call("GET", "/v1/tests?date=2026-11-01&limit=100", "pharmacist-a"))  # sampling day
     assert len(day["items"]) == 3
+
+
+def test_the_upload_store_answers_none_for_a_missing_object_and_unavailable_for_a_fault(world: World) -> None:
+    from chalicelib.adapters.s3_imports import S3ImportFiles
+    from chalicelib.domain.errors import ServiceUnavailable
+
+    settings = get_settings()
+    s3 = boto3.Session(region_name=settings.region).client("s3")
+    files, missing = S3ImportFiles(s3, settings.imports_bucket), "00000000-0000-4000-8000-000000000001"
+    assert files.uploaded("750000010", missing) is None
+    assert files.status("750000010", missing) is None and files.report("750000010", missing) is None
+    gone = S3ImportFiles(s3, "depistage-no-such-bucket")
+    for read in (gone.status, gone.report):  # a GET names its error (a HEAD has no body to say it)
+        try:
+            read("750000010", missing)
+        except ServiceUnavailable as refusal:
+            assert "750000010" not in str(refusal) and missing not in str(refusal)
+        else:
+            raise AssertionError(f"{read.__name__}: a fault read as a missing object")

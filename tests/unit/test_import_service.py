@@ -19,9 +19,18 @@ from chalicelib.domain.imports import ImportSheet, ImportState
 from chalicelib.domain.model import Principal, Role
 from chalicelib.domain.outcomes import ItemOutcome
 from chalicelib.payloads.csv_rows import parse_sheet
+from chalicelib.ports import Membership
 from chalicelib.services import imports, records, sheets
 from chalicelib.services.call import Call
-from testkit.fakes import FakeCipher, FakeIdempotency, FakeIndex, FakeJournal, FakeRepository, FixedClock
+from testkit.fakes import (
+    FakeCipher,
+    FakeIdempotency,
+    FakeIndex,
+    FakeJournal,
+    FakeMemberships,
+    FakeRepository,
+    FixedClock,
+)
 from testkit.import_files import FakeImportFiles
 from testkit.patients import PATIENTS, personal_needles
 
@@ -45,7 +54,14 @@ def deps_of(files: FakeImportFiles | None = None, **options: Any) -> imports.Imp
         new_id=lambda: next(ids),
     )
     limits = {"max_bytes": 4 * 1024 * 1024, "max_rows": 10_000, "url_seconds": 300, **options}
-    return imports.ImportsDeps(records=record_deps, files=files or FakeImportFiles(), **limits)
+    members = FakeMemberships()
+    for member in (PHARMACIST, OTHER_PHARMACY):
+        members.members[member.caller.username] = Membership(
+            member.caller.username, member.caller.role, member.caller.finess
+        )
+    return imports.ImportsDeps(
+        records=record_deps, files=files or FakeImportFiles(), memberships=members, **limits
+    )
 
 
 def line(index: int, minute: int, nir: str | None = None, result: str = "negative") -> str:
@@ -208,6 +224,40 @@ def test_a_file_refused_as_a_whole_creates_no_row(body: bytes, message: str) -> 
     assert stored(deps) == 0 and "Jeanne" not in repr(status)
 
 
+@pytest.mark.parametrize(
+    "membership",
+    [
+        None,  # removed from the pharmacy after the upload
+        Membership("pharmacist-a", Role.PHARMACIST, FINESS_B),  # moved to another pharmacy
+        Membership("pharmacist-a", Role.PLATFORM_ADMIN, None),  # a role that records no test
+    ],
+)
+def test_an_uploader_who_may_no_longer_record_tests_creates_nothing(membership: Membership | None) -> None:
+    deps = deps_of()
+    import_id = uploaded(deps, upload_file(5))
+    members = deps.memberships
+    assert isinstance(members, FakeMemberships)
+    members.members.pop("pharmacist-a")
+    if membership is not None:
+        members.members["pharmacist-a"] = membership
+    [status] = imports.handle_notification(deps, notification(import_id))
+    assert status.state is ImportState.REJECTED and stored(deps) == 0
+    assert [e.code for e in status.errors] == ["uploader_revoked"]
+    assert deps.files.uploaded(FINESS_A, import_id) is None  # the file (health data) is gone
+    denied = [e for e in deps.records.journal.events if e.outcome == "denied"]  # type: ignore[attr-defined]
+    assert [(e.action, e.finess, e.actor) for e in denied] == [("import_process", FINESS_A, "pharmacist-a")]
+
+
+def test_an_uploader_made_pharmacy_admin_since_the_upload_imports_as_their_role_now() -> None:
+    deps = deps_of()
+    import_id = uploaded(deps, upload_file(5))
+    members = deps.memberships
+    assert isinstance(members, FakeMemberships)
+    members.members["pharmacist-a"] = Membership("pharmacist-a", Role.PHARMACY_ADMIN, FINESS_A)
+    [status] = imports.handle_notification(deps, notification(import_id))
+    assert (status.state, status.created) == (ImportState.DONE, 5)
+
+
 def test_another_pharmacys_import_is_not_found_and_the_attempt_journaled() -> None:
     deps = deps_of()
     import_id = uploaded(deps, upload_file(3))
@@ -225,6 +275,20 @@ def test_another_pharmacys_import_is_not_found_and_the_attempt_journaled() -> No
     ]
     # a notification naming another pharmacy's prefix finds no import there
     assert imports.handle_notification(deps, notification(import_id, FINESS_B)) == []
+
+
+def test_a_report_is_read_under_the_callers_pharmacy_whatever_its_stored_state_names() -> None:
+    deps = deps_of()
+    theirs = uploaded(deps, upload_file(3, invalid_every=2), call=OTHER_PHARMACY)
+    imports.handle_notification(deps, notification(theirs, FINESS_B))
+    files = deps.files
+    assert isinstance(files, FakeImportFiles)
+    status, tag = files.statuses[(FINESS_B, theirs)]
+    # a state under pharmacy A's prefix whose own field names pharmacy B (a writer-controlled field)
+    files.statuses[(FINESS_A, theirs)] = (status, tag)
+    with pytest.raises(NotFound):
+        imports.read_report(deps, PHARMACIST, theirs)
+    assert imports.read_report(deps, OTHER_PHARMACY, theirs) == files.reports[(FINESS_B, theirs)]
 
 
 def test_the_platform_admin_cannot_start_an_import() -> None:
