@@ -5,6 +5,8 @@ expire with the journal; another pharmacy's alert, or no alert id, is none."""
 
 from __future__ import annotations
 
+import contextlib
+
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -58,10 +60,8 @@ def acknowledged(
     """As the route acknowledges (services/alerts.py): the change with its journal event, once; a
     later one changes nothing (ChangedMeanwhile). The alert as it then stands."""
     event = AuditEvent("acknowledge_alert", "success", by, "pharmacy_admin", finess, reason=alert_id)
-    try:
+    with contextlib.suppress(ChangedMeanwhile):
         journal.append(event, [store.acknowledge_change(finess, alert_id, by=by, at=at)])
-    except ChangedMeanwhile:
-        pass
     return store.alert(finess, alert_id)
 
 
