@@ -6,7 +6,6 @@ expire with the journal; another pharmacy's alert, or no alert id, is none."""
 from __future__ import annotations
 
 import contextlib
-
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
