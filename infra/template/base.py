@@ -60,3 +60,41 @@ def log_group(name: Any, stage: str) -> dict[str, Any]:
             "Tags": tags(stage),
         },
     }
+
+
+def sealed_bucket(stage: str) -> dict[str, Any]:
+    """What every bucket of ours holds to: SSE-KMS with the storage key, no public access, no ACLs,
+    its stage's tags (a bucket's own properties, e.g. Object Lock or a lifecycle, go beside these)."""
+    return {
+        "BucketEncryption": {
+            "ServerSideEncryptionConfiguration": [
+                {
+                    "ServerSideEncryptionByDefault": {
+                        "SSEAlgorithm": "aws:kms",
+                        "KMSMasterKeyID": arn("StorageKey"),
+                    },
+                    "BucketKeyEnabled": True,
+                }
+            ]
+        },
+        "PublicAccessBlockConfiguration": {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        },
+        "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+        "Tags": tags(stage),
+    }
+
+
+def tls_only(logical_id: str) -> dict[str, Any]:
+    """The bucket policy statement that refuses any request to the bucket or its objects over plain HTTP."""
+    return {
+        "Sid": "TlsOnly",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [arn(logical_id), sub(f"${{{logical_id}.Arn}}/*")],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.s3_imports import REPORTS, STATUS, UPLOADS
-from infra.template.base import APP_NAME, arn, skip, sub, tags
+from infra.template.base import APP_NAME, arn, sealed_bucket, skip, sub, tls_only
 
 if TYPE_CHECKING:
     from infra.template.functions import Function
@@ -160,24 +160,7 @@ def imports_resources(functions: list[Function], stage: str) -> dict[str, Any]:
             "DependsOn": ["ImportsQueuePolicy"],
             "Properties": {
                 "BucketName": bucket_name(stage),
-                "BucketEncryption": {
-                    "ServerSideEncryptionConfiguration": [
-                        {
-                            "ServerSideEncryptionByDefault": {
-                                "SSEAlgorithm": "aws:kms",
-                                "KMSMasterKeyID": arn("StorageKey"),
-                            },
-                            "BucketKeyEnabled": True,
-                        }
-                    ]
-                },
-                "PublicAccessBlockConfiguration": {
-                    "BlockPublicAcls": True,
-                    "BlockPublicPolicy": True,
-                    "IgnorePublicAcls": True,
-                    "RestrictPublicBuckets": True,
-                },
-                "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+                **sealed_bucket(stage),
                 "LifecycleConfiguration": _lifecycle(),
                 "NotificationConfiguration": {
                     "QueueConfigurations": [
@@ -188,7 +171,6 @@ def imports_resources(functions: list[Function], stage: str) -> dict[str, Any]:
                         }
                     ]
                 },
-                "Tags": tags(stage),
             },
             "Metadata": skip(
                 (
@@ -210,14 +192,7 @@ def imports_resources(functions: list[Function], stage: str) -> dict[str, Any]:
                 "PolicyDocument": {
                     "Version": "2012-10-17",
                     "Statement": [
-                        {
-                            "Sid": "TlsOnly",
-                            "Effect": "Deny",
-                            "Principal": "*",
-                            "Action": "s3:*",
-                            "Resource": [arn("ImportsBucket"), sub("${ImportsBucket.Arn}/*")],
-                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                        },
+                        tls_only("ImportsBucket"),
                     ],
                 },
             },

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import Settings
-from infra.template.base import arn, skip, sub, tags
+from infra.template.base import arn, sealed_bucket, skip, sub, tls_only
 
 if TYPE_CHECKING:
     from infra.template.functions import Function
@@ -34,16 +34,7 @@ WORM_FORBIDDEN = (
 
 def worm_bucket(functions: list[Function], stage: str) -> dict[str, Any]:
     roles = [{"Fn::GetAtt": [fn.role_id, "Arn"]} for fn in functions]
-    statements: list[dict[str, Any]] = [
-        {
-            "Sid": "TlsOnly",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:*",
-            "Resource": [arn("AuditWormBucket"), sub("${AuditWormBucket.Arn}/*")],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        }
-    ]
+    statements: list[dict[str, Any]] = [tls_only("AuditWormBucket")]
     if roles:
         statements.append(
             {
@@ -67,25 +58,7 @@ def worm_bucket(functions: list[Function], stage: str) -> dict[str, Any]:
                     "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": WORM_RETENTION_DAYS}},
                 },
                 "VersioningConfiguration": {"Status": "Enabled"},
-                "BucketEncryption": {
-                    "ServerSideEncryptionConfiguration": [
-                        {
-                            "ServerSideEncryptionByDefault": {
-                                "SSEAlgorithm": "aws:kms",
-                                "KMSMasterKeyID": arn("StorageKey"),
-                            },
-                            "BucketKeyEnabled": True,
-                        }
-                    ]
-                },
-                "PublicAccessBlockConfiguration": {
-                    "BlockPublicAcls": True,
-                    "BlockPublicPolicy": True,
-                    "IgnorePublicAcls": True,
-                    "RestrictPublicBuckets": True,
-                },
-                "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
-                "Tags": tags(stage),
+                **sealed_bucket(stage),
             },
             "Metadata": skip(
                 (
