@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -131,7 +131,40 @@ class ReviewState:
 
     @classmethod
     def from_json(cls, text: str) -> ReviewState:
-        return cls(**json.loads(text))
+        """The state stored as `text`; ValueError unless every field has its type (a state of
+        another shape would make the detectors raise on every delivery: the stream would stall)."""
+        state = cls(**json.loads(text))
+        if not (
+            _is_int(state.last_seq)
+            and isinstance(state.window, str)
+            and (not state.window or _is_time(state.window))
+            and _is_map(state.reads, lambda v: isinstance(v, list) and all(isinstance(d, str) for d in v))
+            and all(_is_map(counts, _is_int) for counts in (state.searches, state.erasures, state.refusals))
+            and _is_list(state.alerted, lambda v: isinstance(v, str))
+            and _is_list(state.history, _is_int)
+        ):
+            raise ValueError("a review state of another shape")
+        return state
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_time(text: str) -> bool:
+    try:
+        parse_time(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_map(value: object, is_value: Callable[[Any], bool]) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and is_value(v) for k, v in value.items())
+
+
+def _is_list(value: object, is_item: Callable[[Any], bool]) -> bool:
+    return isinstance(value, list) and all(is_item(v) for v in value)
 
 
 def percentile_95(values: list[int]) -> int:
