@@ -134,3 +134,15 @@ def test_a_state_item_of_a_tampered_shape_never_stalls_the_stream(
     after, alerts = review(state, CHAIN, events, POLICY)  # the detectors run on it without raising
     assert after.last_seq == 7 and [alert.detector for alert in alerts] == ["platform_decision"]
 
+
+def test_a_pharmacy_item_of_an_unknown_zone_is_read_in_its_finess_zone(journal: DynamoDbAuditJournal) -> None:
+    PharmacyModel(CHAIN, name="P", created_at="2026-11-30T00:00:00Z", created_by="t").save()
+    PharmacyModel(CHAIN).update(
+        actions=[
+            PharmacyModel.opening_hours.set(json.dumps({"mon": ["08:30-19:30"]})),
+            PharmacyModel.time_zone.set("Mars/Olympus_Mons"),
+        ]
+    )
+    declared = DynamoDbPharmacyHours().opening_hours(CHAIN)
+    assert declared is not None and declared.time_zone == "Europe/Paris"
+    assert not declared.is_open(datetime(2026, 11, 30, 19, 0, tzinfo=UTC))  # 20:00 in Paris: never raises
