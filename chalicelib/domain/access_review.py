@@ -28,6 +28,7 @@ from typing import Any
 
 from chalicelib.domain.alerts import DETECTORS, Alert
 from chalicelib.domain.audit_chain import RECORD_IDS_MAX, format_time, parse_time
+from chalicelib.domain.model import USERNAME_MAX_LENGTH
 from chalicelib.domain.opening_hours import OpeningHours
 from chalicelib.domain.sources import source_of
 
@@ -42,6 +43,9 @@ READ_ACTIONS = frozenset({"read", "list", "read_delivery", "patient_export", "se
 SEARCH_ACTIONS = frozenset({"patient_export"})  # POST /v1/patients/search
 ERASE_ACTIONS = frozenset({"erase"})  # one per erased record; the purge's (role system) are not counted
 HUMAN_ROLES = frozenset({"pharmacist", "pharmacy_admin"})
+# The longest record id an alert keeps as it is (a record's is a UUID, services/records.py): a longer
+# one (a crafted link) by its digest.
+RECORD_ID_MAX = 128
 
 
 @dataclass(frozen=True)
@@ -94,13 +98,25 @@ def review_event(seq: int, time: str, fields: Mapping[str, Any]) -> ReviewEvent 
     return ReviewEvent(
         seq=seq,
         time=moment,
-        actor=actor,
+        actor=bounded_name(actor, USERNAME_MAX_LENGTH),
         role=str(fields.get("role") or ""),
         action=action,
         outcome=str(fields.get("outcome") or ""),
-        record_ids=tuple(str(r) for r in ids[:RECORD_IDS_MAX]) if isinstance(ids, list) else (),
+        record_ids=tuple(bounded_name(str(r), RECORD_ID_MAX) for r in ids[:RECORD_IDS_MAX])
+        if isinstance(ids, list)
+        else (),
         source=source_of(str(fields.get("source_ip") or "")),  # an IPv6 source by its /64
     )
+
+
+def bounded_name(name: str, longest: int) -> str:
+    """`name` as the state and an alert keep it: a name no user or record has (longer, or not
+    printable ASCII: a link any journal writer could craft, whose names would otherwise make the
+    state or the alert outgrow a DynamoDB item, so that every save failed and the stream stalled)
+    is named by its digest, which still tells it apart."""
+    if len(name) <= longest and name.isascii() and name.isprintable():
+        return name
+    return "unreadable:" + record_digest(name)
 
 
 def record_digest(record_id: str) -> str:
