@@ -211,12 +211,13 @@ def _journal_alarms(functions: list[Function]) -> dict[str, Any]:
         1,
     ).resource()
     # The journal's automatic review (chalicelib/services/review.py): each alert is a count; the
-    # alert is on its pharmacy's chain and its admins read it through the API.
+    # alert is on its pharmacy's chain and its admins read it through the API. observability.count
+    # emits it with the `service` dimension (POWERTOOLS_SERVICE_NAME): without it, no data ever.
     resources["ReviewAlertsAlarm"] = Alarm(
         "The journal's automatic review raised an alert (the log line names the pharmacy and detector)",
         "Depistage",
         REVIEW_ALERTS,
-        [],
+        [{"Name": "service", "Value": APP_NAME}],
         1,
     ).resource()
     return resources

@@ -4,10 +4,14 @@ alert's event), and an alarm on every alert raised."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from chalicelib.adapters.dynamodb.models import AuditEventModel, PharmacyModel, ReviewStateModel
-from chalicelib.observability import REVIEW_ALERTS
+from chalicelib.observability import REVIEW_ALERTS, count
 from infra.template import STREAM_READ, Function, merge_template, table_logical_id
 
 REVIEW = Function("review_access", "ReviewAccess")
@@ -72,3 +76,21 @@ def test_every_alert_raised_is_a_metric_with_an_alarm_and_a_late_review_another(
     lag = resources["ReviewLagAlarm"]["Properties"]
     assert lag["MetricName"] == "IteratorAge"
     assert lag["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "ReviewAccess"}}]
+
+
+def test_the_alert_alarm_watches_the_metric_as_the_function_emits_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An alarm's dimensions must be exactly the emitted metric's (CloudWatch matches the whole
+    set): one missing or extra, and the alarm watches a metric nobody publishes, green for ever."""
+    chalice = json.loads(Path(".chalice/config.json").read_text())
+    for name, value in chalice["environment_variables"].items():  # as every deployed function has them
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    count(REVIEW_ALERTS)
+    emitted = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    (directive,) = emitted["_aws"]["CloudWatchMetrics"]
+    dimensions = {name: emitted[name] for names in directive["Dimensions"] for name in names}
+    alarm = _template()["ReviewAlertsAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == (directive["Namespace"], REVIEW_ALERTS)
+    assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == dimensions
