@@ -3,7 +3,7 @@ per journal event, and its AWS round trips per stream batch. It reads the stream
 the table.
 
   cpu           CPU time (process time) per journal event: the stream records' parsing
-                (`link_from_item`, as chalicelib/jobs.py does) and the detectors with in-memory
+                (chalicelib/jobs.py `new_links`, the handler's own) and the detectors with in-memory
                 stores, over simulated normal weeks of one pharmacy (testkit/review.py), fed in
                 batches of 100 as the stream does
   round_trips   AWS calls reaching moto per batch of 100 links, through the real handler body
@@ -54,9 +54,9 @@ def _records(weeks: int, seed: int = 1, finess: str = PHARMACY) -> list[dict[str
 
 def cpu_per_event(weeks: int, repeats: int) -> dict[str, Any]:
     """Process time per event: parsing plus detectors, the stores in memory (no AWS)."""
-    from chalicelib.adapters.dynamodb.audit_items import link_from_item
     from chalicelib.domain.opening_hours import opening_hours
-    from chalicelib.services.review import ReviewDeps, StoredLink, review_links
+    from chalicelib.jobs import new_links
+    from chalicelib.services.review import ReviewDeps, review_links
     from testkit.fakes import FakeAlerts, FakePharmacyHours, FakeReviewStates, FixedClock
     from testkit.review import DECLARED_HOURS, PARIS, POLICY
 
@@ -68,11 +68,7 @@ def cpu_per_event(weeks: int, repeats: int) -> dict[str, Any]:
         deps = ReviewDeps(FakeReviewStates(), hours, store, POLICY, FixedClock())
         started = time.process_time()
         for start in range(0, len(records), BATCH):
-            links = []
-            for record in records[start : start + BATCH]:
-                link = link_from_item(record["dynamodb"]["NewImage"])
-                links.append(StoredLink(link.chain, link.seq, link.time, link.event))
-            review_links(deps, links)
+            review_links(deps, new_links(records[start : start + BATCH]))
         samples.append(1e6 * (time.process_time() - started) / len(records))
         alerts = len(store.alerts)
     return {"events": len(records), "weeks": weeks, "us_per_event": summary(samples), "alerts": alerts}

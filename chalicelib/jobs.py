@@ -13,6 +13,7 @@ from chalicelib.observability import logger, metrics
 
 if TYPE_CHECKING:
     from chalicelib.services.export import ExportSummary
+    from chalicelib.services.review import StoredLink
 
 # Time kept back from the Lambda's remaining time: the last writes, the metrics flush, shutdown.
 LAMBDA_SAFETY_SECONDS = 20.0
@@ -214,9 +215,20 @@ def copy_audit_to_worm(records: list[dict[str, Any]]) -> dict[str, int]:
 def review_access(records: list[dict[str, Any]]) -> dict[str, int]:
     """The journal's automatic review on the audit stream (services/review.py): each new link,
     grouped by pharmacy; raises (the batch is delivered again) if a store fails."""
-    from chalicelib.adapters.dynamodb.audit_items import link_from_item
     from chalicelib.bootstrap import build_review
-    from chalicelib.services.review import StoredLink, review_links
+    from chalicelib.services.review import review_links
+
+    links = new_links(records)
+    summary = review_links(build_review(get_settings()), links)  # its metric is written per alert
+    logger.info("journal reviewed", extra=summary.to_json())
+    return summary.to_json()
+
+
+def new_links(records: list[dict[str, Any]]) -> list[StoredLink]:
+    """The links an audit stream batch inserted, as the review reads them (bench/review_cost.py
+    times this too)."""
+    from chalicelib.adapters.dynamodb.audit_items import link_from_item
+    from chalicelib.services.review import StoredLink
 
     links = []
     for record in records:
@@ -227,9 +239,7 @@ def review_access(records: list[dict[str, Any]]) -> dict[str, int]:
         link = link_from_item(image)
         if isinstance(link.event, dict):
             links.append(StoredLink(link.chain, link.seq, link.time, link.event))
-    summary = review_links(build_review(get_settings()), links)  # its metric is written per alert
-    logger.info("journal reviewed", extra=summary.to_json())
-    return summary.to_json()
+    return links
 
 
 def end_sessions_on_identity_event(detail: dict[str, Any], source: str | None = None) -> dict[str, Any]:

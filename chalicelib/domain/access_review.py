@@ -21,13 +21,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.alerts import DETECTORS, REVIEW_ACTOR_PREFIX, Alert
 from chalicelib.domain.audit_chain import RECORD_IDS_MAX, format_time, parse_time
+from chalicelib.domain.model import USERNAME_MAX_LENGTH
 from chalicelib.domain.opening_hours import OpeningHours
 from chalicelib.domain.sources import source_of
 
@@ -41,6 +42,9 @@ READ_ACTIONS = frozenset({"read", "list", "read_delivery", "patient_export", "se
 SEARCH_ACTIONS = frozenset({"patient_export"})  # POST /v1/patients/search
 ERASE_ACTIONS = frozenset({"erase"})  # one per erased record; the purge's (role system) are not counted
 HUMAN_ROLES = frozenset({"pharmacist", "pharmacy_admin"})
+# The longest record id an alert keeps as it is (a record's is a UUID, services/records.py): a longer
+# one (a crafted link) by its digest.
+RECORD_ID_MAX = 128
 
 
 @dataclass(frozen=True)
@@ -93,13 +97,25 @@ def review_event(seq: int, time: str, fields: Mapping[str, Any]) -> ReviewEvent 
     return ReviewEvent(
         seq=seq,
         time=moment,
-        actor=actor,
+        actor=bounded_name(actor, USERNAME_MAX_LENGTH),
         role=str(fields.get("role") or ""),
         action=action,
         outcome=str(fields.get("outcome") or ""),
-        record_ids=tuple(str(r) for r in ids[:RECORD_IDS_MAX]) if isinstance(ids, list) else (),
+        record_ids=tuple(bounded_name(str(r), RECORD_ID_MAX) for r in ids[:RECORD_IDS_MAX])
+        if isinstance(ids, list)
+        else (),
         source=source_of(str(fields.get("source_ip") or "")),  # an IPv6 source by its /64
     )
+
+
+def bounded_name(name: str, longest: int) -> str:
+    """`name` as the state and an alert keep it: a name no user or record has (longer, or not
+    printable ASCII: a link any journal writer could craft, whose names would otherwise make the
+    state or the alert outgrow a DynamoDB item, so that every save failed and the stream stalled)
+    is named by its digest, which still tells it apart."""
+    if len(name) <= longest and name.isascii() and name.isprintable():
+        return name
+    return "unreadable:" + record_digest(name)
 
 
 def record_digest(record_id: str) -> str:
@@ -130,7 +146,40 @@ class ReviewState:
 
     @classmethod
     def from_json(cls, text: str) -> ReviewState:
-        return cls(**json.loads(text))
+        """The state stored as `text`; ValueError unless every field has its type (a state of
+        another shape would make the detectors raise on every delivery: the stream would stall)."""
+        state = cls(**json.loads(text))
+        if not (
+            _is_int(state.last_seq)
+            and isinstance(state.window, str)
+            and (not state.window or _is_time(state.window))
+            and _is_map(state.reads, lambda v: isinstance(v, list) and all(isinstance(d, str) for d in v))
+            and all(_is_map(counts, _is_int) for counts in (state.searches, state.erasures, state.refusals))
+            and _is_list(state.alerted, lambda v: isinstance(v, str))
+            and _is_list(state.history, _is_int)
+        ):
+            raise ValueError("a review state of another shape")
+        return state
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_time(text: str) -> bool:
+    try:
+        parse_time(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_map(value: object, is_value: Callable[[Any], bool]) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and is_value(v) for k, v in value.items())
+
+
+def _is_list(value: object, is_item: Callable[[Any], bool]) -> bool:
+    return isinstance(value, list) and all(is_item(v) for v in value)
 
 
 def percentile_95(values: list[int]) -> int:

@@ -47,6 +47,12 @@ JOURNAL_APPEND_FAILURE_PATTERN = (
 )
 
 
+# The dimensions of a metric the service counts (observability.count): Powertools adds `service`
+# (POWERTOOLS_SERVICE_NAME, the app's name). CloudWatch matches an alarm's dimensions as a whole set:
+# an alarm without it watches a metric nobody publishes, and never fires.
+COUNTED = [{"Name": "service", "Value": APP_NAME}]
+
+
 @dataclass(frozen=True)
 class Alarm:
     """A CloudWatch alarm on one metric, notifying the alarm topic when it fires and when it clears."""
@@ -216,7 +222,7 @@ def _journal_alarms(functions: list[Function]) -> dict[str, Any]:
         "The journal's automatic review raised an alert (the log line names the pharmacy and detector)",
         "Depistage",
         REVIEW_ALERTS,
-        [],
+        COUNTED,
         1,
     ).resource()
     return resources

@@ -59,3 +59,17 @@ def test_malformed_hours_name_their_field_and_echo_nothing(world: World) -> None
     body = json.loads(answer.body)
     assert [error["field"] for error in body["errors"]] == ["opening_hours.tue"]
     assert b"19:45" not in answer.body and b"07:15" not in answer.body
+
+
+def test_only_the_pharmacys_own_admin_declares_its_hours_not_its_pharmacist_another_pharmacy_or_the_platform(
+    world: World,
+) -> None:
+    assert world.call("PUT", SETTINGS, "admin-a", {"opening_hours": HOURS}).status_code == 200
+    for user, status in (("pharmacist-a", 403), ("admin-b", 404)):
+        answer = world.call("PUT", SETTINGS, user, {"opening_hours": {"mon": ["00:00-24:00"]}})
+        assert answer.status_code == status, (user, answer.body)
+    # nor the platform by carrying the hours beside a setting it may change
+    both = world.call("PUT", SETTINGS, "operator", {"psc_required": True, "opening_hours": None})
+    assert both.status_code in (403, 409), both.body
+    declared = DynamoDbPharmacyHours().opening_hours(PHARMACY_A)
+    assert declared is not None and declared.days[0] == ((510, 750), (840, 1170))

@@ -19,11 +19,12 @@ from chalicelib.adapters.dynamodb.models import PharmacyModel
 from chalicelib.adapters.dynamodb.review_state import DynamoDbPharmacyHours, DynamoDbReviewStates
 from chalicelib.bootstrap import audit_journal, bind_tables
 from chalicelib.config import get_settings
-from chalicelib.domain.access_review import ReviewState
-from chalicelib.domain.audit_chain import AuditEvent
+from chalicelib.domain.access_review import ReviewEvent, ReviewState, review
+from chalicelib.domain.audit_chain import AuditEvent, format_time
 from devtools.audit_jobs import audit_stream_poller
 from devtools.provision import provision
 from testkit.fakes import FixedClock
+from testkit.review import POLICY
 
 CHAIN = "750000010"
 
@@ -90,3 +91,58 @@ def test_a_pharmacys_declared_hours_are_read_in_its_zone(journal: DynamoDbAuditJ
     assert declared is not None and declared.time_zone == "Europe/Paris"
     assert declared.is_open(datetime(2026, 11, 30, 8, 0, tzinfo=UTC))  # Monday 09:00 in Paris
     assert not declared.is_open(datetime(2026, 11, 30, 19, 0, tzinfo=UTC))  # 20:00
+
+
+@pytest.mark.parametrize(
+    "tampered",
+    [
+        {"last_seq": "9"},  # a type the detectors compare with an int
+        {"last_seq": True},
+        {"window": "not a time"},  # an alert's window is parsed from it
+        {"reads": {"a": 5}},
+        {"reads": ["a"]},
+        {"searches": {"a": "1"}},
+        {"history": ["1"] * 40},  # past the minimum history: its percentile is taken
+        {"refusals": {"a": None}},
+    ],
+)
+def test_a_state_item_of_a_tampered_shape_never_stalls_the_stream(
+    journal: DynamoDbAuditJournal, tampered: dict[str, object]
+) -> None:
+    states = DynamoDbReviewStates(FixedClock())
+    hour = format_time(datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
+    assert states.save(CHAIN, ReviewState(last_seq=3, window=hour), version=0)
+    stored = json.loads(ReviewState(last_seq=3, window=hour).to_json())
+    boto3.client("dynamodb", region_name="eu-west-3").put_item(
+        TableName=get_settings().review_state_table,
+        Item={
+            "finess": {"S": CHAIN},
+            "version": {"N": "1"},
+            "state": {"S": json.dumps(stored | tampered)},
+            "saved_at": {"S": "2026-11-30T09:00:00Z"},
+        },
+    )
+    state, version = states.load(CHAIN)
+    assert version == 1  # saved on top of the tampered item, never beside it
+    at = datetime(2026, 11, 30, 9, 30, tzinfo=UTC)
+    events = [  # one of each path through the detectors, the last one raising an alert
+        ReviewEvent(4, at, "a", "pharmacist", "read", "success", ("r",)),
+        ReviewEvent(5, at, "a", "pharmacist", "patient_export", "success"),
+        ReviewEvent(6, at, "a", "pharmacist", "read", "denied"),
+        ReviewEvent(7, at, "admin", "platform_admin", "read_settings", "success"),
+    ]
+    after, alerts = review(state, CHAIN, events, POLICY)  # the detectors run on it without raising
+    assert after.last_seq == 7 and [alert.detector for alert in alerts] == ["platform_decision"]
+
+
+def test_a_pharmacy_item_of_an_unknown_zone_is_read_in_its_finess_zone(journal: DynamoDbAuditJournal) -> None:
+    PharmacyModel(CHAIN, name="P", created_at="2026-11-30T00:00:00Z", created_by="t").save()
+    PharmacyModel(CHAIN).update(
+        actions=[
+            PharmacyModel.opening_hours.set(json.dumps({"mon": ["08:30-19:30"]})),
+            PharmacyModel.time_zone.set("Mars/Olympus_Mons"),
+        ]
+    )
+    declared = DynamoDbPharmacyHours().opening_hours(CHAIN)
+    assert declared is not None and declared.time_zone == "Europe/Paris"
+    assert not declared.is_open(datetime(2026, 11, 30, 19, 0, tzinfo=UTC))  # 20:00 in Paris: never raises

@@ -23,7 +23,8 @@ from chalicelib.domain.access_review import (
     review_event,
 )
 from chalicelib.domain.alerts import DETECTORS, Alert
-from chalicelib.domain.audit_chain import format_time
+from chalicelib.domain.audit_chain import RECORD_IDS_MAX, format_time
+from chalicelib.domain.model import USERNAME_MAX_LENGTH
 from chalicelib.domain.opening_hours import opening_hours, parse_hours_ranges
 from testkit.review import POLICY
 
@@ -382,3 +383,30 @@ def test_refusals_from_addresses_rotating_inside_one_ipv6_64_count_as_one_source
     ]
     found = review(ReviewState(), FINESS, [e for e in events if e is not None], POLICY)[1]
     assert [(a.detector, a.subject) for a in found] == [("repeated_refusals", "source:2001:db8:1:2::/64")]
+
+
+def test_a_link_a_writer_crafted_with_huge_names_keeps_the_state_and_its_alerts_under_an_items_size() -> None:
+    """Any function allowed to append to the journal can write a valid link whose actor or record
+    ids run to hundreds of kilobytes (non-ASCII: six bytes each in JSON): the state and the alert
+    must still fit an item, or every save fails and the review's stream stalls for every pharmacy."""
+    hours = opening_hours({"mon": ["08:00-09:00"]}, "Europe/Paris")
+    events = []
+    for n in range(POLICY.max_subjects + 2):
+        fields = {
+            "actor": f"{n}" + "é" * 60_000,
+            "role": "pharmacist" if n % 2 else "platform_admin",
+            "action": "read",
+            "outcome": "success" if n % 3 else "denied",
+            "record_ids": [f"{n}-{i}" + "é" * 400 for i in range(RECORD_IDS_MAX)],
+            "source_ip": "é" * 60_000,
+        }
+        event = review_event(n + 1, format_time(NINE + timedelta(seconds=n)), fields)
+        assert event is not None
+        events.append(event)
+    state, alerts = review(ReviewState(), FINESS, events, POLICY, hours)
+    assert alerts and len(state.to_json().encode()) < 200_000
+    for alert in alerts:
+        assert len(alert.subject) <= USERNAME_MAX_LENGTH
+        assert sum(len(r.encode()) for r in alert.record_ids) < 200_000
+    told_apart = {alert.subject for alert in alerts if alert.detector == "platform_decision"}
+    assert len(told_apart) > 1

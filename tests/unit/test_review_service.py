@@ -153,3 +153,34 @@ def test_an_alert_names_identifiers_only() -> None:
     assert alert.alert_id.startswith("a-") and alert.window_start == NINE.replace(minute=0)
     assert all(r.startswith("r-") for r in alert.record_ids)
     assert format_time(replace(alert, count=0).window_end) == "2026-12-07T10:00:00.000000Z"
+
+
+@pytest.mark.parametrize("down", ["alerts", "state load", "hours"])
+def test_a_store_down_mid_batch_fails_the_batch_and_its_redelivery_loses_no_alert(down: str) -> None:
+    """Two pharmacies in a batch, a store failing on the second: the batch is not acknowledged
+    (Lambda delivers it again) and, the store back, each pharmacy's alert is raised exactly once."""
+    h = Harness()
+    links = exfiltration(ChainWriter(OTHER)) + exfiltration(ChainWriter(PHARMACY))  # OTHER sorts first
+    failing: dict[str, tuple[object, str]] = {
+        "alerts": (h.alerts, "raise_alert"),
+        "state load": (h.states, "load"),
+        "hours": (h.hours, "opening_hours"),
+    }
+    store, method = failing[down]
+    working = getattr(store, method)
+
+    def fails_for_pharmacy(*args: object, **kwargs: object) -> object:
+        about = args[0]
+        if about == PHARMACY or getattr(about, "finess", None) == PHARMACY:
+            raise ServiceUnavailable("down")
+        return working(*args, **kwargs)
+
+    setattr(store, method, fails_for_pharmacy)
+    with pytest.raises(ServiceUnavailable):
+        review_links(h.deps, links)
+    assert sorted(alert.alert.finess for alert in h.alerts.alerts.values()) == [OTHER]
+    setattr(store, method, working)
+    again = review_links(h.deps, links)  # Lambda delivers the batch again
+    assert (again.raised, again.already_raised) == (1, 0)
+    assert sorted(alert.alert.finess for alert in h.alerts.alerts.values()) == [OTHER, PHARMACY]
+    assert h.metrics == ["bulk_reads", "bulk_reads"]

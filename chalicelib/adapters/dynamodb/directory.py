@@ -96,18 +96,7 @@ class DynamoDbPharmacies:
         return required
 
     def set_psc_required_change(self, finess: str, required: bool, *, changed_by: str) -> Change:
-        item = PharmacyModel(finess)
-        actions = [
-            PharmacyModel.psc_required.set(required),
-            PharmacyModel.settings_changed_at.set(iso_utc(self._clock.now())),
-            PharmacyModel.settings_changed_by.set(changed_by),
-        ]
-
-        def write(t: Any) -> None:
-            t.update(item, actions=actions, condition=PharmacyModel.finess.exists())
-            self._settings.pop(finess, None)  # this process reads the new value once it is written
-
-        return Change(write=write, conflict=lambda _failed: NotFound("No such pharmacy."))
+        return self._settings_change(finess, [PharmacyModel.psc_required.set(required)], changed_by)
 
     def set_opening_hours_change(
         self,
@@ -117,20 +106,27 @@ class DynamoDbPharmacies:
         changed_by: str,
         psc_required: bool | None = None,
     ) -> Change:
-        item = PharmacyModel(finess)
         actions: list[Any] = [
             PharmacyModel.opening_hours.set(json.dumps(dict(hours), sort_keys=True))
             if hours is not None
-            else PharmacyModel.opening_hours.remove(),
-            PharmacyModel.settings_changed_at.set(iso_utc(self._clock.now())),
-            PharmacyModel.settings_changed_by.set(changed_by),
+            else PharmacyModel.opening_hours.remove()
         ]
         if psc_required is not None:
             actions.append(PharmacyModel.psc_required.set(psc_required))
+        return self._settings_change(finess, actions, changed_by)
+
+    def _settings_change(self, finess: str, actions: list[Any], changed_by: str) -> Change:
+        """One UpdateItem of an onboarded pharmacy's settings, with who changed them and when."""
+        item = PharmacyModel(finess)
+        actions = [
+            *actions,
+            PharmacyModel.settings_changed_at.set(iso_utc(self._clock.now())),
+            PharmacyModel.settings_changed_by.set(changed_by),
+        ]
 
         def write(t: Any) -> None:
             t.update(item, actions=actions, condition=PharmacyModel.finess.exists())
-            self._settings.pop(finess, None)
+            self._settings.pop(finess, None)  # this process reads the new value once it is written
 
         return Change(write=write, conflict=lambda _failed: NotFound("No such pharmacy."))
 

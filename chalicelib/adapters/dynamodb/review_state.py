@@ -13,7 +13,7 @@ from chalicelib.adapters.dynamodb.models import PharmacyModel, ReviewStateModel
 from chalicelib.domain.access_review import ReviewState
 from chalicelib.domain.audit_chain import format_time
 from chalicelib.domain.opening_hours import OpeningHours, opening_hours
-from chalicelib.domain.pharmacy_day import zone_of_finess
+from chalicelib.domain.pharmacy_day import FRENCH_ZONES, zone_of_finess
 from chalicelib.observability import logger
 from chalicelib.ports import Clock
 
@@ -67,8 +67,10 @@ class DynamoDbPharmacyHours:
                 return None
         if not item.opening_hours:
             return None
+        # a zone this code does not know would raise in every review of the pharmacy: its FINESS's
+        time_zone = item.time_zone if item.time_zone in FRENCH_ZONES else zone_of_finess(finess)
         try:
-            return opening_hours(json.loads(item.opening_hours), item.time_zone or zone_of_finess(finess))
+            return opening_hours(json.loads(item.opening_hours), time_zone)
         except (TypeError, ValueError, AttributeError):
             logger.warning("pharmacy hours unreadable, detector off", extra={"finess": finess})
             return None
