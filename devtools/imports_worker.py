@@ -56,12 +56,11 @@ def drain(sqs: Any, handle: Handle) -> int:
 
 
 def _sqs() -> Any:
-    import boto3
+    """The process's SQS client: the core's, which the processing's container is then built on
+    (one session and one set of clients per process, as in the function)."""
+    from chalicelib.bootstrap import get_core
 
-    from chalicelib.config import get_settings
-
-    settings = get_settings()
-    return boto3.Session(region_name=settings.region).client("sqs", endpoint_url=settings.aws_endpoint_url)
+    return get_core().aws.sqs()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -42,6 +42,7 @@ import boto3
 
 from chalicelib.adapters.dynamodb.models import TABLE_SETTINGS
 from chalicelib.config import load_settings
+from devtools.audit_jobs import REVIEW_STATE_FILE
 from devtools.fake_psc import DIRECTORY_PATH as PSC_DIRECTORY_PATH
 from devtools.fake_psc import DISCOVERY_PATH as PSC_DISCOVERY_PATH
 from devtools.provision import PSC_CLIENT_ID
@@ -248,7 +249,7 @@ class Stack:
         """Forget the previous run (moto forgot it too); only paths we own are removed."""
         self.stack_file.unlink(missing_ok=True)
         (self.state_dir / "audit-stream.json").unlink(missing_ok=True)  # moto's stream is new too
-        (self.state_dir / "audit-review-stream.json").unlink(missing_ok=True)  # the review's position
+        (self.state_dir / REVIEW_STATE_FILE).unlink(missing_ok=True)  # the review's position
         for directory in (self.logs_dir, self.sidep_dir, self.psc_dir):
             if directory.is_symlink() or directory.is_file():
                 directory.unlink()

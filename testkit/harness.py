@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,19 @@ def start(state_dir: Path, *extra: str) -> RunningStack:
     stack = launch(state_dir, *extra)
     wait_ready(stack)
     return stack
+
+
+@contextlib.contextmanager
+def running(state_dir: Path) -> Iterator[dict[str, Any]]:
+    """A whole stack for a fixture: its stack.json while it runs; then Ctrl-C, which must exit 0
+    and leave no process, port or stack.json behind."""
+    stack = start(state_dir)
+    try:
+        yield stack.info
+    finally:
+        code = stop(stack)
+    assert code == 0, stack.output_text()
+    assert_nothing_left(stack)
 
 
 def stop(stack: RunningStack, sig: signal.Signals = signal.SIGINT) -> int:

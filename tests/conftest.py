@@ -228,8 +228,5 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     """
     from testkit import harness
 
-    running = harness.start(tmp_path_factory.mktemp("local-stack") / "state")
-    yield running.info
-    code = harness.stop(running)
-    assert code == 0, running.output_text()
-    harness.assert_nothing_left(running)
+    with harness.running(tmp_path_factory.mktemp("local-stack") / "state") as info:
+        yield info

@@ -35,7 +35,7 @@ import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, timedelta
+from datetime import timedelta
 from itertools import islice
 from typing import IO
 from urllib.parse import unquote_plus
@@ -51,6 +51,7 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.imports import ImportState, ImportStatus, RowOutcome, SheetRow, UploadTicket
 from chalicelib.domain.model import RECORD_ROLES, Principal, Role
 from chalicelib.domain.outcomes import ItemOutcome
+from chalicelib.domain.serialization import iso_utc
 from chalicelib.payloads.csv_rows import Undecodable, count_rows, read_rows, text_lines, undecodable_file
 from chalicelib.payloads.fields import Context
 from chalicelib.ports import MembershipRepository, RequestMeta
@@ -79,10 +80,6 @@ class ImportsDeps:
     url_seconds: int
 
 
-def _now_text(deps: ImportsDeps) -> str:
-    return deps.records.clock.now().astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def start_import(deps: ImportsDeps, call: Call) -> UploadTicket:
     """POST /v1/imports: journaled before the URL leaves (no journal, no URL)."""
     finess = pharmacy_of(deps.records.journal, call, "import_start")
@@ -91,7 +88,7 @@ def start_import(deps: ImportsDeps, call: Call) -> UploadTicket:
         import_id,
         finess,
         ImportState.WAITING,
-        _now_text(deps),
+        iso_utc(deps.records.clock.now()),
         uploaded_by=call.caller.username,
         role=call.caller.role.value,
     )

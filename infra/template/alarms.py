@@ -319,29 +319,33 @@ def _export_alarms() -> dict[str, Any]:
     return resources
 
 
+def _stream_lag_alarm(function: Function, description: str) -> dict[str, Any]:
+    """An audit stream consumer behind the journal: its iterator age over WORM_LAG_SECONDS."""
+    return Alarm(
+        description,
+        "AWS/Lambda",
+        "IteratorAge",
+        [{"Name": "FunctionName", "Value": {"Ref": function.logical_id}}],
+        thresholds.WORM_LAG_SECONDS * 1000,  # milliseconds
+        statistic="Maximum",
+    ).resource()
+
+
 def _audit_alarms(functions: list[Function]) -> dict[str, Any]:
     resources: dict[str, Any] = {}
     by_name = {fn.name: fn for fn in functions}
     if "audit_to_worm" in by_name:
-        resources["AuditWormLagAlarm"] = Alarm(
+        resources["AuditWormLagAlarm"] = _stream_lag_alarm(
+            by_name["audit_to_worm"],
             f"The WORM copy of the audit journal lags over {thresholds.WORM_LAG_SECONDS // 60} minutes "
             "behind the journal (the stream's iterator age)",
-            "AWS/Lambda",
-            "IteratorAge",
-            [{"Name": "FunctionName", "Value": {"Ref": by_name["audit_to_worm"].logical_id}}],
-            thresholds.WORM_LAG_SECONDS * 1000,  # milliseconds
-            statistic="Maximum",
-        ).resource()
+        )
     if "review_access" in by_name:
-        resources["ReviewLagAlarm"] = Alarm(
+        resources["ReviewLagAlarm"] = _stream_lag_alarm(
+            by_name["review_access"],
             f"The journal's automatic review lags over {thresholds.WORM_LAG_SECONDS // 60} minutes behind "
             "the journal (the stream's iterator age): alerts come late",
-            "AWS/Lambda",
-            "IteratorAge",
-            [{"Name": "FunctionName", "Value": {"Ref": by_name["review_access"].logical_id}}],
-            thresholds.WORM_LAG_SECONDS * 1000,  # milliseconds
-            statistic="Maximum",
-        ).resource()
+        )
     if "checkpoint_audit" in by_name:
         resources["AuditCheckpointStaleAlarm"] = Alarm(
             "No audit checkpoint was signed for over "

@@ -580,3 +580,63 @@ def test_the_profile_notes_each_operations_wait_and_hold_of_the_lock_once_per_ou
     noted = first["ops"]["dynamodb:Query:events"]
     assert noted["locked"] == 1 and noted["hold"] >= 0 and noted["wait"] >= 0
     assert first["tables"]["eu-west-3/claims"] == [1, 1] and second["ops"] == {}
+
+
+def _queue_ids(client: Any, state: str) -> list[str]:
+    answer = client.query(
+        TableName="chain",
+        IndexName="queue",
+        KeyConditionExpression="s = :h",
+        ExpressionAttributeValues={":h": {"S": state}},
+    )
+    return [item["p"]["S"] for item in answer["Items"]]
+
+
+def test_an_index_keeps_an_item_a_failed_transaction_deleted_and_drops_one_a_batch_write_deleted() -> None:
+    """The members an index query reads (devtools/moto_atomic._members) follow every path an item
+    leaves or comes back by: a transaction that deleted it, then failed, puts it back (the undo
+    log's put), and a delete by BatchWriteItem (as the retention sweep's, or an expiry's) takes it
+    out, as plain moto answers."""
+    from moto.dynamodb.models.table import Table
+
+    from devtools import moto_atomic
+
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="eu-west-3")
+        _chain_table(client)
+        for p in ("a", "b"):
+            _put(client, {"p": p, "n": 0, "s": "x", "due": 0})
+        assert _queue_ids(client, "x") == ["a", "b"]  # the members are built here, once
+        with pytest.raises(client.exceptions.TransactionCanceledException):
+            client.transact_write_items(
+                TransactItems=[
+                    {"Delete": {"TableName": "chain", "Key": {"p": {"S": "a"}, "n": {"N": "0"}}}},
+                    {
+                        "ConditionCheck": {
+                            "TableName": "chain",
+                            "Key": {"p": {"S": "absent"}, "n": {"N": "0"}},
+                            "ConditionExpression": "attribute_exists(p)",
+                        }
+                    },
+                ]
+            )
+        client.batch_write_item(
+            RequestItems={"chain": [{"DeleteRequest": {"Key": {"p": {"S": "b"}, "n": {"N": "0"}}}}]}
+        )
+
+        def no_walk(table: Any) -> Any:
+            raise AssertionError("an index query walked the table")
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(moto_atomic, "_unsorted_items", no_walk)
+            kept = _queue_ids(client, "x")
+        with pytest.MonkeyPatch.context() as patch:  # plain moto
+            patch.setattr(Table, "query", getattr(Table.query, "__wrapped__"))  # noqa: B009
+            patch.setattr(Table, "all_items", getattr(Table.all_items, "__wrapped__"))  # noqa: B009
+            assert kept == _queue_ids(client, "x") == ["a"]
+        from moto.core.models import DEFAULT_ACCOUNT_ID
+        from moto.dynamodb.models import dynamodb_backends
+
+        table = dynamodb_backends[DEFAULT_ACCOUNT_ID]["eu-west-3"].get_table("chain")
+        members = moto_atomic._members(table, "s")  # nothing kept of the deleted item
+        assert [hash_key.value for keys in members.values() for hash_key, _ in keys] == ["a"]

@@ -109,13 +109,8 @@ def run_page(page: Path, stack: dict[str, Any]) -> None:
 @pytest.fixture(scope="module")
 def fresh_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The docs' own stack, as fresh as a reader's `make run`."""
-    running = harness.start(tmp_path_factory.mktemp("docs-stack") / "state")
-    try:
-        yield running.info
-    finally:
-        code = harness.stop(running)
-    assert code == 0, running.output_text()
-    harness.assert_nothing_left(running)
+    with harness.running(tmp_path_factory.mktemp("docs-stack") / "state") as info:
+        yield info
 
 
 def _pages() -> list[Path]:

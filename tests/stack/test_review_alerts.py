@@ -51,13 +51,8 @@ class Api:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    running = harness.start(tmp_path_factory.mktemp("review-stack") / "state")
-    try:
-        yield running.info
-    finally:
-        code = harness.stop(running)
-        assert code == 0, running.output_text()
-        harness.assert_nothing_left(running)
+    with harness.running(tmp_path_factory.mktemp("review-stack") / "state") as info:
+        yield info
 
 
 def _create(api: Api, count: int) -> list[str]:

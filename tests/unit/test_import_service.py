@@ -330,3 +330,17 @@ def peak_bytes(rows: int) -> int:
 def test_memory_stays_flat_whatever_the_row_count() -> None:
     small, large = peak_bytes(500), peak_bytes(4000)
     assert large < small * 1.5 + 256 * 1024, (small, large)
+
+
+def test_an_imports_created_at_is_served_to_the_second_as_every_timestamp() -> None:
+    """An import's status names when it was started as every stored and served timestamp does
+    (domain/serialization.iso_utc): RFC 3339, UTC, to the second; never the clock's microseconds."""
+    from datetime import UTC, datetime
+
+    deps = deps_of()
+    assert isinstance(deps.records.clock, FixedClock)
+    deps.records.clock.moment = datetime(2026, 11, 29, 12, 0, 5, 716289, tzinfo=UTC)
+    import_id = uploaded(deps, upload_file(1))
+    assert isinstance(deps.files, FakeImportFiles)
+    found = deps.files.status(FINESS_A, import_id)
+    assert found is not None and found[0].created_at == "2026-11-29T12:00:05Z"
