@@ -29,6 +29,8 @@ metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 
 def count(name: str, value: float = 1) -> None:
-    """One dimensionless count, written now (EMF on stdout): the request path has no flush."""
+    """One count, written now (EMF on stdout): the request path has no flush. Powertools gives it
+    the `service` dimension (POWERTOOLS_SERVICE_NAME), which its alarm names (infra/template/alarms.py
+    COUNTED)."""
     with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=NAMESPACE):
         pass

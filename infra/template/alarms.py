@@ -47,7 +47,7 @@ JOURNAL_APPEND_FAILURE_PATTERN = (
 )
 
 
-# The dimensions of a metric the service counts (observability.count): Powertools adds `service`
+# The dimensions of a metric the service emits (observability.count and .metrics): Powertools adds `service`
 # (POWERTOOLS_SERVICE_NAME, the app's name). CloudWatch matches an alarm's dimensions as a whole set:
 # an alarm without it watches a metric nobody publishes, and never fires.
 COUNTED = [{"Name": "service", "Value": APP_NAME}]
@@ -162,13 +162,23 @@ def _refusal_alarms(stage_name: str) -> dict[str, Any]:
             [],
             AUTH_FAILURE_BURST,
         ).resource(),
+        # The 404s the service counts as probes (another pharmacy's record id, or none:
+        # chalicelib/services/records.py) are AuthFailures too, in the service's own series: the
+        # access log's metric filter writes its series without a dimension.
+        "AuthProbesAlarm": Alarm(
+            "A burst of probes: 404s on record ids of another pharmacy, or of none",
+            "Depistage",
+            AUTH_FAILURE_METRIC,
+            COUNTED,
+            AUTH_FAILURE_BURST,
+        ).resource(),
         # Counted by the service (chalicelib/services/refusals.py), one per refusal, while the
         # journal keeps one event per source, reason and window.
         "UnauthenticatedRefusalsAlarm": Alarm(
             "A flood of requests without a valid identity (401, or 403 for a token of no member)",
             "Depistage",
             UNAUTHENTICATED_REFUSALS_METRIC,
-            [],
+            COUNTED,
             UNAUTHENTICATED_REFUSALS_BURST,
         ).resource(),
     }
@@ -206,14 +216,14 @@ def _journal_alarms(functions: list[Function]) -> dict[str, Any]:
         "An audit item differs from its WORM copy: the table was rewritten (run verify_audit)",
         "Depistage",
         AUDIT_WORM_DIFFERS,
-        [],
+        COUNTED,
         1,
     ).resource()
     resources["AuditQuarantinedAlarm"] = Alarm(
         "A journal watcher set a malformed audit item aside (the WORM bucket's audit/quarantine/)",
         "Depistage",
         AUDIT_QUARANTINED,
-        [],
+        COUNTED,
         1,
     ).resource()
     # The journal's automatic review (chalicelib/services/review.py): each alert is a count; the
@@ -254,7 +264,7 @@ def _export_alarms() -> dict[str, Any]:
         "Records wait too long for SI-DEP (or the export stopped reporting)",
         "Depistage",
         EXPORT_LAG_METRIC,
-        [{"Name": "service", "Value": APP_NAME}],
+        COUNTED,
         EXPORT_LAG_THRESHOLD_SECONDS,
         statistic="Maximum",
         periods=2,
@@ -264,7 +274,7 @@ def _export_alarms() -> dict[str, Any]:
         "Records gave up on SI-DEP after every retry (dead letters): re-drive them",
         "Depistage",
         "ExportFailed",
-        [{"Name": "service", "Value": APP_NAME}],
+        COUNTED,
         thresholds.DEAD_LETTERS,
         statistic="Sum",
     ).resource()
@@ -273,7 +283,7 @@ def _export_alarms() -> dict[str, Any]:
         "see the export's ERROR log for its id, repair it, then re-queue it",
         "Depistage",
         "ExportQuarantined",
-        [{"Name": "service", "Value": APP_NAME}],
+        COUNTED,
         1,
         statistic="Sum",
     ).resource()
@@ -283,7 +293,7 @@ def _export_alarms() -> dict[str, Any]:
         "see the export's ERROR log",
         "Depistage",
         "ExportSentMarkerMissing",
-        [{"Name": "service", "Value": APP_NAME}],
+        COUNTED,
         1,
         statistic="Sum",
     ).resource()
@@ -293,7 +303,7 @@ def _export_alarms() -> dict[str, Any]:
         f"{thresholds.SIDEP_FAILING_SECONDS // 60} minutes: docs/operations.md",
         "Depistage",
         SIDEP_FAILING_METRIC,
-        [{"Name": "service", "Value": APP_NAME}],
+        COUNTED,
         1,
         period=thresholds.SIDEP_FAILING_SECONDS,
         periods=2,
@@ -304,7 +314,7 @@ def _export_alarms() -> dict[str, Any]:
         "(queued, in flight or in backoff): docs/operations.md",
         "Depistage",
         UNACKNOWLEDGED_METRIC,
-        [{"Name": "service", "Value": APP_NAME}],
+        COUNTED,
         thresholds.OLDEST_UNACKNOWLEDGED_SECONDS,
         statistic="Maximum",
     ).resource()
@@ -312,7 +322,7 @@ def _export_alarms() -> dict[str, Any]:
         "SI-DEP rejected records (AE/AR): their pharmacy must correct them (make status names the codes)",
         "Depistage",
         "ExportRejected",
-        [{"Name": "service", "Value": APP_NAME}],
+        COUNTED,
         thresholds.REJECTIONS,
         period=thresholds.REJECTIONS_WINDOW_SECONDS,
     ).resource()
@@ -368,7 +378,7 @@ def _retention_alarms() -> dict[str, Any]:
         "data will be erased before SI-DEP has it (see the purge's warning log for their ids)",
         "Depistage",
         RETENTION_ALARM_METRIC,
-        [{"Name": "service", "Value": APP_NAME}],
+        COUNTED,
         1,
         statistic="Maximum",
         period=86400,

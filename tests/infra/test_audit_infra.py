@@ -133,6 +133,7 @@ def test_the_operator_reads_the_public_key_and_the_copy_and_never_signs(fake_pac
 
 def test_every_rewrite_and_every_item_set_aside_raises_an_alarm(fake_package: Path) -> None:
     from chalicelib.observability import AUDIT_QUARANTINED, AUDIT_WORM_DIFFERS, NAMESPACE
+    from infra.template.alarms import COUNTED
 
     t = load_template(fake_package)
     alarmed = {
@@ -142,7 +143,10 @@ def test_every_rewrite_and_every_item_set_aside_raises_an_alarm(fake_package: Pa
     }
     for metric in (AUDIT_WORM_DIFFERS, AUDIT_QUARANTINED):
         props = alarmed[metric]
-        assert (props["Namespace"], props["Threshold"], props["Dimensions"]) == (NAMESPACE, 1, []), metric
+        # with the `service` dimension the emitted count carries (else it watches nothing)
+        assert (props["Namespace"], props["Threshold"], props["Dimensions"]) == (NAMESPACE, 1, COUNTED), (
+            metric
+        )
         assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 
 

@@ -11,8 +11,16 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.dynamodb.models import AuditEventModel, PharmacyModel, ReviewStateModel
-from chalicelib.observability import REVIEW_ALERTS, count
+from chalicelib.observability import (
+    AUDIT_QUARANTINED,
+    AUDIT_WORM_DIFFERS,
+    AUTH_FAILURES,
+    REVIEW_ALERTS,
+    UNAUTHENTICATED_REFUSALS,
+    count,
+)
 from infra.template import STREAM_READ, Function, merge_template, table_logical_id
+from infra.template.alarms import COUNTED
 
 REVIEW = Function("review_access", "ReviewAccess")
 WORM = Function("audit_to_worm", "AuditToWorm")
@@ -82,8 +90,10 @@ def test_every_alert_raised_is_a_metric_with_an_alarm_and_a_late_review_another(
     ("alarm_name", "metric"),
     [
         ("ReviewAlertsAlarm", REVIEW_ALERTS),
-        # AuditWormDiffersAlarm, AuditQuarantinedAlarm and UnauthenticatedRefusalsAlarm are counted the
-        # same way and have no dimension either: theirs to mend (tests/infra/test_audit_infra.py pins it).
+        ("AuditWormDiffersAlarm", AUDIT_WORM_DIFFERS),
+        ("AuditQuarantinedAlarm", AUDIT_QUARANTINED),
+        ("UnauthenticatedRefusalsAlarm", UNAUTHENTICATED_REFUSALS),
+        ("AuthProbesAlarm", AUTH_FAILURES),
     ],
 )
 def test_an_alarm_on_a_counted_metric_watches_it_as_the_function_emits_it(
@@ -102,3 +112,29 @@ def test_an_alarm_on_a_counted_metric_watches_it_as_the_function_emits_it(
     alarm = merge_template([REVIEW, WORM], "eu-west-3", "prod")["Resources"][alarm_name]["Properties"]
     assert (alarm["Namespace"], alarm["MetricName"]) == (directive["Namespace"], metric)
     assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == dimensions
+
+
+def test_every_alarm_on_our_namespace_watches_a_series_that_is_written() -> None:
+    """A metric filter writes its series without a dimension; the service (Powertools) writes its own
+    with `service`: each alarm of the namespace names one or the other, or it is green for ever."""
+    resources = merge_template([REVIEW, WORM], "eu-west-3", "prod")["Resources"]
+    filtered = {
+        transformation["MetricName"]
+        for resource in resources.values()
+        if resource.get("Type") == "AWS::Logs::MetricFilter"
+        for transformation in resource["Properties"]["MetricTransformations"]
+    }
+    blind = [
+        name
+        for name, resource in resources.items()
+        if resource.get("Type") == "AWS::CloudWatch::Alarm"
+        and resource["Properties"].get("Namespace") == "Depistage"
+        and not (
+            resource["Properties"]["Dimensions"] == COUNTED
+            or (
+                resource["Properties"]["Dimensions"] == []
+                and resource["Properties"]["MetricName"] in filtered
+            )
+        )
+    ]
+    assert blind == []
