@@ -52,7 +52,7 @@ from typing import Any, TextIO
 from chalicelib.domain.access_review import is_review_own
 from chalicelib.domain.audit_chain import CHECKPOINT_PERIOD, format_time
 from chalicelib.domain.audit_verification import VerificationReport
-from chalicelib.services.refusals import source_of
+from chalicelib.domain.sources import source_of
 from operations import cli
 from operations.target import Target
 from operations.verify_audit import EXPORT_FORMAT, NEEDS, UnknownChain, verify_document
@@ -104,7 +104,10 @@ class ChainScope:
 
     def add(self, time: str, event: dict[str, Any]) -> None:
         ids = [str(i) for i in event.get("record_ids") or () if isinstance(i, str)]
-        if not ids or is_review_own(str(event.get("action") or ""), str(event.get("actor") or "")):
+        own = is_review_own(
+            str(event.get("action") or ""), str(event.get("actor") or ""), str(event.get("outcome") or "")
+        )
+        if not ids or own:
             return  # an alert of the journal's review names records it saw touched, it touched none
         if event.get("outcome") != "success":
             self.attempts += 1

@@ -52,6 +52,7 @@ from chalicelib.domain.psc import (
     psc_username,
     read_practice,
 )
+from chalicelib.domain.sources import source_of as source_of  # the start limit counts by it too
 from chalicelib.ports import (
     AuditJournal,
     Clock,
@@ -65,7 +66,6 @@ from chalicelib.ports import (
 )
 from chalicelib.services.call import Audit
 from chalicelib.services.refusals import UnauthenticatedRefusals
-from chalicelib.services.refusals import source_of as source_of  # the start limit counts by it too
 
 # CIBA Core §7.3 / RFC 8628 §3.5: each slow_down adds 5 s to the interval.
 SLOW_DOWN_STEP_SECONDS = 5

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 
 from chalicelib.domain.audit_chain import AuditEvent
 from chalicelib.domain.errors import ServiceUnavailable
-from chalicelib.domain.sources import source_of as source_of  # counted by it (breach scope, PSC starts)
+from chalicelib.domain.sources import source_of
 from chalicelib.observability import UNAUTHENTICATED_REFUSALS, count, logger
 from chalicelib.ports import AuditJournal, Clock, RequestMeta
 
